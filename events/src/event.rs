@@ -1,0 +1,188 @@
+//! The event kinds: past-tense facts with a version. Each kind has a payload struct; the wire form is
+//! `{"kind": ..., "v": ..., "payload": ...}` inside the envelope. Old versions are decoded forever by
+//! upcasting them to the current payload at decode time ([`Event::decode_payload`]).
+
+use crate::envelope::DecodeError;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+/// A setting value as the log keeps it: plain canonical JSON, or ciphertext for a sensitive key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoredValue {
+    Plain(Value),
+    /// The text form of an XChaCha20-Poly1305 ciphertext (`cfgl1:<key id>:<base64url>`), whose
+    /// plaintext is the canonical JSON of the value.
+    Sealed(String),
+}
+
+/// What every output shows in place of a sensitive value.
+pub const MASK: &str = "********";
+
+impl StoredValue {
+    /// The value with any secret replaced by [`MASK`]: the only form that leaves the process.
+    pub fn masked(&self) -> Value {
+        match self {
+            StoredValue::Plain(v) => v.clone(),
+            StoredValue::Sealed(_) => Value::String(MASK.to_string()),
+        }
+    }
+}
+
+/// Which encryption a store uses: recorded in the genesis event so that every instance derives the same key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncryptionInfo {
+    /// `xchacha20poly1305`.
+    pub algorithm: String,
+    /// `argon2id` with its parameters, e.g. `argon2id:m=19456,t=2,p=1`.
+    pub kdf: String,
+    /// The KDF salt, hex.
+    pub salt: String,
+    /// Identifies the derived key: hex of the first 8 bytes of blake3(key).
+    pub key_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreCreated {
+    pub store_id: String,
+    pub format: String,
+    pub encryption: EncryptionInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeededValue {
+    pub key: String,
+    pub value: StoredValue,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvSeeded {
+    /// The `.env` file the values came from.
+    pub file: String,
+    /// True for the seeding that initialized the store; false for keys added to `.env` later.
+    pub initial: bool,
+    pub values: Vec<SeededValue>,
+    /// Keys in the file that the catalog does not know: reported and skipped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettingChanged {
+    pub key: String,
+    pub value: StoredValue,
+    /// The value the log held before, if any: lets the audit trail show old and new without a replay.
+    pub previous: Option<StoredValue>,
+}
+
+/// `SettingChanged` as pre-release builds wrote it (version 1): a plain value and no previous value.
+#[derive(Debug, Clone, Deserialize)]
+struct SettingChangedV1 {
+    key: String,
+    value: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettingReset {
+    pub key: String,
+    pub previous: Option<StoredValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeRejected {
+    pub key: String,
+    /// `set` or `reset`.
+    pub action: String,
+    /// A short code: `locked`.
+    pub reason: String,
+    pub message: String,
+    /// The value that was attempted (sealed when the key is sensitive).
+    pub attempted: Option<StoredValue>,
+}
+
+/// Every fact the log can hold.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    StoreCreated(StoreCreated),
+    EnvSeeded(EnvSeeded),
+    SettingChanged(SettingChanged),
+    SettingReset(SettingReset),
+    ChangeRejected(ChangeRejected),
+}
+
+impl Event {
+    /// The kind name, as stored in the `kind` column.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::StoreCreated(_) => "StoreCreated",
+            Event::EnvSeeded(_) => "EnvSeeded",
+            Event::SettingChanged(_) => "SettingChanged",
+            Event::SettingReset(_) => "SettingReset",
+            Event::ChangeRejected(_) => "ChangeRejected",
+        }
+    }
+
+    /// The version this build writes for the event's kind.
+    pub fn version(&self) -> u32 {
+        match self {
+            Event::SettingChanged(_) => 2,
+            _ => 1,
+        }
+    }
+
+    /// The setting key the event is about, if it is about one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Event::SettingChanged(e) => Some(&e.key),
+            Event::SettingReset(e) => Some(&e.key),
+            Event::ChangeRejected(e) => Some(&e.key),
+            Event::StoreCreated(_) | Event::EnvSeeded(_) => None,
+        }
+    }
+
+    /// The payload as JSON, as it is written inside the envelope.
+    pub fn payload_value(&self) -> Value {
+        self.payload_json().ok().and_then(|raw| serde_json::from_str(raw.get()).ok()).unwrap_or(Value::Null)
+    }
+
+    pub(crate) fn payload_json(&self) -> Result<Box<RawValue>, serde_json::Error> {
+        match self {
+            Event::StoreCreated(p) => serde_json::value::to_raw_value(p),
+            Event::EnvSeeded(p) => serde_json::value::to_raw_value(p),
+            Event::SettingChanged(p) => serde_json::value::to_raw_value(p),
+            Event::SettingReset(p) => serde_json::value::to_raw_value(p),
+            Event::ChangeRejected(p) => serde_json::value::to_raw_value(p),
+        }
+    }
+
+    /// Decodes a payload of any version this build knows, upcasting old versions to the current shape.
+    pub fn decode_payload(kind: &str, v: u32, payload: &str) -> Result<Event, DecodeError> {
+        fn de<'a, T: Deserialize<'a>>(kind: &str, v: u32, s: &'a str) -> Result<T, DecodeError> {
+            serde_json::from_str(s).map_err(|e| DecodeError::Payload {
+                kind: kind.to_string(),
+                version: v,
+                message: e.to_string(),
+            })
+        }
+        Ok(match (kind, v) {
+            ("StoreCreated", 1) => Event::StoreCreated(de(kind, v, payload)?),
+            ("EnvSeeded", 1) => Event::EnvSeeded(de(kind, v, payload)?),
+            ("SettingChanged", 1) => {
+                let old: SettingChangedV1 = de(kind, v, payload)?;
+                Event::SettingChanged(SettingChanged {
+                    key: old.key,
+                    value: StoredValue::Plain(old.value),
+                    previous: None,
+                })
+            }
+            ("SettingChanged", 2) => Event::SettingChanged(de(kind, v, payload)?),
+            ("SettingReset", 1) => Event::SettingReset(de(kind, v, payload)?),
+            ("ChangeRejected", 1) => Event::ChangeRejected(de(kind, v, payload)?),
+            ("StoreCreated" | "EnvSeeded" | "SettingChanged" | "SettingReset" | "ChangeRejected", _) => {
+                return Err(DecodeError::UnsupportedVersion { kind: kind.to_string(), version: v })
+            }
+            _ => return Err(DecodeError::UnknownKind(kind.to_string())),
+        })
+    }
+}

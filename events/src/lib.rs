@@ -1,0 +1,26 @@
+//! cfgledger's pure core: the event enum and its envelope, canonical encoding, the blake3 hash chain,
+//! the settings catalog, and `decide`, which validates a command against the current state and turns it
+//! into events. Nothing here does IO, reads a clock or draws randomness: time, actors, identifiers and
+//! encryption arrive as data or as an injected [`decide::Sealer`].
+
+pub mod builtin;
+pub mod catalog;
+pub mod chain;
+pub mod decide;
+pub mod envelope;
+pub mod event;
+pub mod hash;
+pub mod time;
+pub mod value;
+
+pub use catalog::{Catalog, Category, Reload, SettingSpec, ValueType};
+pub use chain::{build_batch, verify_link, ChainError, Head, Record};
+pub use decide::{decide, Command, Rejection, RejectionKind, Sealer, SettingsLookup};
+pub use envelope::{Actor, Batch, Cause, DecodeError, Envelope, Source};
+pub use event::{Event, SeededValue, StoredValue};
+pub use hash::Hash;
+pub use time::Timestamp;
+pub use value::{Input, ValueError};
+
+/// The store format written into the genesis event; bumped only by an incompatible change of the log.
+pub const STORE_FORMAT: &str = "cfgledger/1";

@@ -1,0 +1,8 @@
+//! Pure folds of the event log into state. `apply` is total and deterministic: validation already
+//! happened in `decide`, so every event in the log applies. Nothing here does IO.
+
+pub mod settings;
+pub mod view;
+
+pub use settings::{Entry, SettingsState, StoreInfo};
+pub use view::{boot_values, resolve, BootValues, SettingView, ValueSource};

@@ -1,0 +1,113 @@
+//! The settings projection: the value the log holds for each key, who set it and when, and which keys
+//! the log has ever held (so that `.env` seeding never overwrites them).
+
+use cfgledger_events::decide::SettingsLookup;
+use cfgledger_events::event::{EncryptionInfo, Event, StoredValue};
+use cfgledger_events::{Envelope, Source, Timestamp};
+use std::collections::{HashMap, HashSet};
+
+/// The genesis facts of a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreInfo {
+    pub store_id: String,
+    pub format: String,
+    pub encryption: EncryptionInfo,
+    pub created_at: Timestamp,
+}
+
+/// The log's value of one key, with its provenance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub value: StoredValue,
+    pub seq: u64,
+    pub updated_at: Timestamp,
+    pub updated_by: String,
+    pub source: Source,
+}
+
+/// Current settings as of `applied_seq`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SettingsState {
+    pub store: Option<StoreInfo>,
+    /// The seq of the last event applied.
+    pub applied_seq: u64,
+    values: HashMap<String, Entry>,
+    held: HashSet<String>,
+    /// Where the key was last touched (set, reset or rejected): the version an `ETag` names.
+    touched: HashMap<String, u64>,
+}
+
+impl SettingsState {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Folds one event in. Events must arrive in seq order; the tailer guarantees it.
+    pub fn apply(&mut self, env: &Envelope) {
+        debug_assert!(env.seq > self.applied_seq, "event {} applied after {}", env.seq, self.applied_seq);
+        self.applied_seq = env.seq;
+        let entry = |value: &StoredValue| Entry {
+            value: value.clone(),
+            seq: env.seq,
+            updated_at: env.occurred_at,
+            updated_by: env.actor.name.clone(),
+            source: env.actor.source,
+        };
+        match &env.event {
+            Event::StoreCreated(e) => {
+                self.store = Some(StoreInfo {
+                    store_id: e.store_id.clone(),
+                    format: e.format.clone(),
+                    encryption: e.encryption.clone(),
+                    created_at: env.occurred_at,
+                });
+            }
+            Event::EnvSeeded(e) => {
+                for v in &e.values {
+                    self.held.insert(v.key.clone());
+                    self.touched.insert(v.key.clone(), env.seq);
+                    self.values.insert(v.key.clone(), entry(&v.value));
+                }
+            }
+            Event::SettingChanged(e) => {
+                if !self.held.contains(&e.key) {
+                    self.held.insert(e.key.clone());
+                }
+                self.touched.insert(e.key.clone(), env.seq);
+                self.values.insert(e.key.clone(), entry(&e.value));
+            }
+            Event::SettingReset(e) => {
+                self.touched.insert(e.key.clone(), env.seq);
+                self.values.remove(&e.key);
+            }
+            Event::ChangeRejected(_) => {}
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.values.get(key)
+    }
+
+    /// The seq of the last event that changed or reset `key` (0 if none): the key's version.
+    pub fn version(&self, key: &str) -> u64 {
+        self.touched.get(key).copied().unwrap_or(0)
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = (&String, &Entry)> {
+        self.values.iter()
+    }
+}
+
+impl SettingsLookup for SettingsState {
+    fn current(&self, key: &str) -> Option<&StoredValue> {
+        self.values.get(key).map(|e| &e.value)
+    }
+
+    fn ever_held(&self, key: &str) -> bool {
+        self.held.contains(key)
+    }
+
+    fn is_initialized(&self) -> bool {
+        self.store.is_some()
+    }
+}

@@ -1,0 +1,169 @@
+//! The command line (clap). `main` parses, [`run`] turns the raw flags into validated options before any
+//! IO and dispatches to one file per command family. Errors come back to `main`, which maps them to exit
+//! codes in one place: 0 success, 1 rejected or failed, 2 usage (clap's own).
+
+mod config;
+mod log;
+mod verify;
+
+use crate::catalog_file;
+use crate::error::Error;
+use crate::ledger::{EnvFileChoice, Ledger, OpenOptions, WriteContext};
+use crate::store::StoreUrl;
+use cfgledger_events::{Actor, Cause, Source};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "cfgledger", version, about = "Event-sourced configuration store with a hash-chained audit log")]
+pub struct Cli {
+    /// The store: sqlite://PATH (the default, ./cfgledger.db) or memory:.
+    #[arg(long, global = true, env = "CFGLEDGER_DB", default_value = "sqlite://./cfgledger.db")]
+    pub db: String,
+    /// The .env file seeded into a new store (default: ./.env when it exists).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
+    /// A catalog file (TOML or JSON) that replaces or extends the built-in catalog.
+    #[arg(long, global = true, env = "CFGLEDGER_CATALOG", value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+    /// Who is making the change (default: the OS user).
+    #[arg(long, global = true, env = "CFGLEDGER_ACTOR")]
+    pub actor: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read and change settings.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Print the event log.
+    Log(log::LogArgs),
+    /// Recompute the hash chain and name the first bad seq.
+    Verify,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Output {
+    #[default]
+    Table,
+    Json,
+}
+
+/// Global flags, validated.
+pub(crate) struct Globals {
+    pub db: StoreUrl,
+    pub env_file: EnvFileChoice,
+    pub catalog: Option<PathBuf>,
+    pub actor: String,
+}
+
+impl Globals {
+    fn from_cli(cli: &Cli) -> Result<Globals, Error> {
+        let db = StoreUrl::parse(&cli.db)?;
+        let actor = cli
+            .actor
+            .clone()
+            .filter(|a| !a.trim().is_empty())
+            .or_else(os_user)
+            .unwrap_or_else(|| "unknown".to_string());
+        let env_file = match &cli.env_file {
+            Some(p) => EnvFileChoice::Path(p.clone()),
+            None => EnvFileChoice::Default,
+        };
+        Ok(Globals { db, env_file, catalog: cli.catalog.clone(), actor })
+    }
+
+    /// Opens the ledger as a one-shot command does, printing what opening did to stderr.
+    pub fn open(&self) -> Result<Ledger, Error> {
+        let catalog = catalog_file::load(self.catalog.as_deref())?;
+        let mut opts = OpenOptions::new(self.db.clone(), catalog);
+        opts.env_file = self.env_file.clone();
+        opts.process_env = std::env::vars().collect();
+        let (ledger, report) = Ledger::open(opts)?;
+        if let Some(path) = &report.key_file_created {
+            eprintln!(
+                "created encryption key file {} (mode 0600); back it up with the database: without it the store's secrets cannot be read",
+                path.display()
+            );
+        }
+        if !report.seeded.is_empty() {
+            let file = report.env_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+            eprintln!("seeded {} key(s) from {file}: {}", report.seeded.len(), report.seeded.join(", "));
+        }
+        if !report.unknown_env_keys.is_empty() {
+            eprintln!("skipped unknown key(s) in the .env file: {}", report.unknown_env_keys.join(", "));
+        }
+        for e in &report.env_errors {
+            eprintln!("ignored a process environment value: {e}");
+        }
+        Ok(ledger)
+    }
+
+    pub fn context(&self, command: &str, reason: Option<String>) -> WriteContext {
+        WriteContext {
+            actor: Actor {
+                name: self.actor.clone(),
+                role: None,
+                source: Source::Cli,
+                address: hostname(),
+                request_id: None,
+            },
+            cause: Cause::Cli { command: command.to_string() },
+            reason,
+        }
+    }
+}
+
+/// Writes one line to standard output. A closed pipe (`cfgledger log | head`) ends the command quietly.
+pub(crate) fn emit(line: impl std::fmt::Display) -> Result<(), Error> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::BrokenPipe),
+        Err(e) => Err(Error::Secret(format!("cannot write to standard output: {e}"))),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// The OS user name: `$USER`, `$LOGNAME`, else the password-file entry of the process's uid.
+fn os_user() -> Option<String> {
+    if let Some(u) =
+        std::env::var("USER").ok().or_else(|| std::env::var("LOGNAME").ok()).filter(|u| !u.trim().is_empty())
+    {
+        return Some(u);
+    }
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status.lines().find_map(|l| l.strip_prefix("Uid:"))?.split_whitespace().next()?.to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)? == uid).then(|| name.to_string())
+    })
+}
+
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()).filter(|h| !h.is_empty())
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), Error> {
+    let globals = Globals::from_cli(&cli)?;
+    match cli.command {
+        Command::Config(cmd) => config::run(&globals, cmd),
+        Command::Log(args) => log::run(&globals, args),
+        Command::Verify => verify::run(&globals),
+    }
+}
+
+/// Opens the store for reading without creating or seeding it: `log` and `verify` inspect what is there.
+pub(crate) fn open_existing(g: &Globals) -> Result<std::sync::Arc<dyn crate::store::EventStore>, Error> {
+    if let Some(path) = g.db.sqlite_path() {
+        if !path.exists() {
+            return Err(Error::Store(crate::store::StoreError::Unavailable(format!("no store at {}", path.display()))));
+        }
+    }
+    Ok(crate::store::open(&g.db)?)
+}

@@ -1,0 +1,221 @@
+//! Encryption of sensitive values: XChaCha20-Poly1305 under a key derived from `AUTH_ENCRYPTION_SECRET`
+//! by Argon2id with the store's salt. The text form is `cfgl1:<key id>:<base64url(nonce || ciphertext)>`,
+//! and the associated data names where the value lives (`setting/JWT_SECRET_KEY/value`), so a ciphertext
+//! copied onto another key or entity fails to open.
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use cfgledger_events::event::EncryptionInfo;
+use cfgledger_events::{Hash, Sealer};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use std::fmt;
+use zeroize::Zeroizing;
+
+pub const ALGORITHM: &str = "xchacha20poly1305";
+const TEXT_VERSION: &str = "cfgl1";
+/// OWASP's recommended Argon2id parameters (19 MiB, 2 passes, 1 lane).
+const DEFAULT_KDF: &str = "argon2id:m=19456,t=2,p=1";
+const NONCE_LEN: usize = 24;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    #[error("unsupported encryption: {0}")]
+    Unsupported(String),
+    #[error("malformed ciphertext for {0}")]
+    Malformed(String),
+    #[error("{what} was encrypted under key {found} but the current key is {current}: is AUTH_ENCRYPTION_SECRET the one this store was created with?")]
+    WrongKey { what: String, found: String, current: String },
+    #[error("cannot decrypt {0}: the ciphertext was altered or belongs elsewhere")]
+    Tampered(String),
+    #[error("key derivation failed: {0}")]
+    Kdf(String),
+}
+
+/// A derived key with its id. The key bytes are wiped on drop.
+pub struct SecretBox {
+    key: Zeroizing<[u8; 32]>,
+    key_id: String,
+}
+
+impl fmt::Debug for SecretBox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretBox {{ key_id: {} }}", self.key_id)
+    }
+}
+
+fn kdf_params(kdf: &str) -> Result<Params, CryptoError> {
+    let rest =
+        kdf.strip_prefix("argon2id:").ok_or_else(|| CryptoError::Unsupported(format!("key derivation {kdf:?}")))?;
+    let (mut m, mut t, mut p) = (None, None, None);
+    for part in rest.split(',') {
+        let (name, value) = part.split_once('=').ok_or_else(|| CryptoError::Unsupported(kdf.to_string()))?;
+        let value: u32 = value.parse().map_err(|_| CryptoError::Unsupported(kdf.to_string()))?;
+        match name {
+            "m" => m = Some(value),
+            "t" => t = Some(value),
+            "p" => p = Some(value),
+            _ => return Err(CryptoError::Unsupported(kdf.to_string())),
+        }
+    }
+    let (Some(m), Some(t), Some(p)) = (m, t, p) else {
+        return Err(CryptoError::Unsupported(kdf.to_string()));
+    };
+    Params::new(m, t, p, Some(32)).map_err(|e| CryptoError::Kdf(e.to_string()))
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+}
+
+fn encode_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl SecretBox {
+    /// Derives the key that `info` describes from `secret`.
+    pub fn derive(secret: &[u8], info: &EncryptionInfo) -> Result<SecretBox, CryptoError> {
+        if info.algorithm != ALGORITHM {
+            return Err(CryptoError::Unsupported(format!("algorithm {:?}", info.algorithm)));
+        }
+        let salt = decode_hex(&info.salt).ok_or_else(|| CryptoError::Unsupported("a salt that is not hex".into()))?;
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, kdf_params(&info.kdf)?);
+        let mut key = Zeroizing::new([0u8; 32]);
+        argon.hash_password_into(secret, &salt, key.as_mut()).map_err(|e| CryptoError::Kdf(e.to_string()))?;
+        let key_id = key_id_of(&key);
+        Ok(SecretBox { key, key_id })
+    }
+
+    /// A fresh salt and the key it derives: what a new store records in its genesis event.
+    pub fn create(secret: &[u8]) -> Result<(SecretBox, EncryptionInfo), CryptoError> {
+        let mut salt = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut salt);
+        let mut info = EncryptionInfo {
+            algorithm: ALGORITHM.to_string(),
+            kdf: DEFAULT_KDF.to_string(),
+            salt: encode_hex(&salt),
+            key_id: String::new(),
+        };
+        let sb = SecretBox::derive(secret, &info)?;
+        info.key_id = sb.key_id.clone();
+        Ok((sb, info))
+    }
+
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// Encrypts `plaintext` bound to `aad` (where the value lives).
+    pub fn seal(&self, aad: &str, plaintext: &[u8]) -> String {
+        let cipher = XChaCha20Poly1305::new(self.key.as_ref().into());
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        // Encryption with a valid key and nonce length cannot fail; a failure would be a library bug.
+        let ct = cipher
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: aad.as_bytes() })
+            .expect("XChaCha20-Poly1305 encryption does not fail");
+        let mut body = Vec::with_capacity(NONCE_LEN + ct.len());
+        body.extend_from_slice(&nonce);
+        body.extend_from_slice(&ct);
+        format!("{TEXT_VERSION}:{}:{}", self.key_id, URL_SAFE_NO_PAD.encode(body))
+    }
+
+    /// Decrypts a text form made by [`SecretBox::seal`] with the same `aad`.
+    pub fn open(&self, aad: &str, text: &str) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let malformed = || CryptoError::Malformed(aad.to_string());
+        let mut parts = text.splitn(3, ':');
+        let (Some(version), Some(key_id), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(malformed());
+        };
+        if version != TEXT_VERSION {
+            return Err(CryptoError::Unsupported(format!("ciphertext version {version:?}")));
+        }
+        if key_id != self.key_id {
+            return Err(CryptoError::WrongKey {
+                what: aad.to_string(),
+                found: key_id.to_string(),
+                current: self.key_id.clone(),
+            });
+        }
+        let body = URL_SAFE_NO_PAD.decode(body).map_err(|_| malformed())?;
+        if body.len() < NONCE_LEN + 16 {
+            return Err(malformed());
+        }
+        let (nonce, ct) = body.split_at(NONCE_LEN);
+        let cipher = XChaCha20Poly1305::new(self.key.as_ref().into());
+        cipher
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: aad.as_bytes() })
+            .map(Zeroizing::new)
+            .map_err(|_| CryptoError::Tampered(aad.to_string()))
+    }
+}
+
+fn key_id_of(key: &[u8; 32]) -> String {
+    let digest = Hash(*blake3::hash(key).as_bytes());
+    digest.to_hex()[..16].to_string()
+}
+
+/// Where a setting's ciphertext lives: the associated data that binds it there.
+pub fn setting_aad(key: &str) -> String {
+    format!("setting/{key}/value")
+}
+
+impl Sealer for SecretBox {
+    fn seal(&self, key: &str, plaintext: &[u8]) -> Result<String, String> {
+        Ok(SecretBox::seal(self, &setting_aad(key), plaintext))
+    }
+
+    fn open(&self, key: &str, sealed: &str) -> Result<Vec<u8>, String> {
+        SecretBox::open(self, &setting_aad(key), sealed).map(|z| z.to_vec()).map_err(|e| e.to_string())
+    }
+}
+
+/// A random secret, hex: the content of a generated key file.
+pub fn random_secret() -> Zeroizing<String> {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng.fill_bytes(bytes.as_mut());
+    Zeroizing::new(encode_hex(bytes.as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sb() -> SecretBox {
+        let info = EncryptionInfo {
+            algorithm: ALGORITHM.into(),
+            kdf: "argon2id:m=64,t=1,p=1".into(),
+            salt: "00112233445566778899aabbccddeeff".into(),
+            key_id: String::new(),
+        };
+        SecretBox::derive(b"correct horse battery staple", &info).unwrap()
+    }
+
+    #[test]
+    fn round_trip_and_binding() {
+        let b = sb();
+        let text = b.seal("setting/A/value", b"\"s3cret\"");
+        assert!(text.starts_with(&format!("cfgl1:{}:", b.key_id())));
+        assert!(!text.contains("s3cret"));
+        assert_eq!(&b.open("setting/A/value", &text).unwrap()[..], b"\"s3cret\"");
+        assert!(matches!(b.open("setting/B/value", &text), Err(CryptoError::Tampered(_))));
+        let mut flipped = text.clone().into_bytes();
+        let last = flipped.len() - 2;
+        flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+        assert!(b.open("setting/A/value", std::str::from_utf8(&flipped).unwrap()).is_err());
+    }
+
+    #[test]
+    fn another_secret_is_refused_with_both_key_ids() {
+        let b = sb();
+        let (other, _) = SecretBox::create(b"another secret entirely").unwrap();
+        let text = other.seal("setting/A/value", b"1");
+        let e = b.open("setting/A/value", &text).unwrap_err().to_string();
+        assert!(e.contains(other.key_id()) && e.contains(b.key_id()), "{e}");
+    }
+}

@@ -1,0 +1,166 @@
+//! The ledger: the service that owns a store, the catalog, the encryption key and the live projection.
+//! Commands go in through [`Ledger::execute`] and are decided and appended by the group-commit writer
+//! ([`writer`]); the projection is caught up from the log by whoever holds the sync lock (the writer after
+//! an append, the [`crate::tailer`] when another process wrote). Reads go to the published [`Snapshot`].
+
+mod open;
+mod writer;
+
+pub use open::{EnvFileChoice, OpenOptions, OpenReport};
+
+use crate::clock::Clock;
+use crate::crypto::SecretBox;
+use crate::error::Error;
+use crate::live::{Settings, Snapshot};
+use crate::store::EventStore;
+use arc_swap::ArcSwap;
+use cfgledger_events::{verify_link, Actor, Batch, Catalog, Cause, Command, Head};
+use cfgledger_projections::{BootValues, SettingsState};
+use std::collections::BTreeMap;
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+
+/// How many records one catch-up read fetches at a time.
+const READ_CHUNK: usize = 10_000;
+
+/// Who asks for a change and why: the audit context of a command.
+#[derive(Debug, Clone)]
+pub struct WriteContext {
+    pub actor: Actor,
+    pub cause: Cause,
+    pub reason: Option<String>,
+}
+
+/// What an accepted command did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The batch appended, or `None` when the command changed nothing.
+    pub batch_id: Option<String>,
+    /// The seqs of the appended events (first, last).
+    pub seqs: Option<(u64, u64)>,
+    /// The log's head after the command.
+    pub head: Head,
+}
+
+impl Outcome {
+    pub fn changed(&self) -> bool {
+        self.batch_id.is_some()
+    }
+}
+
+/// Everything the writer and the tailer share.
+pub(crate) struct Core {
+    pub(crate) store: Arc<dyn EventStore>,
+    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) sealer: SecretBox,
+    pub(crate) env: BTreeMap<String, String>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) live: Arc<ArcSwap<Snapshot>>,
+    pub(crate) boot: OnceLock<BootValues>,
+    /// Held while the projection is advanced and published, so that a stale snapshot never replaces a
+    /// newer one.
+    pub(crate) sync: Mutex<()>,
+}
+
+impl Core {
+    /// Reads the log after the published head, verifies each link, folds, and publishes. Must be called
+    /// with `sync` held.
+    pub(crate) fn catch_up_locked(&self) -> Result<Arc<Snapshot>, Error> {
+        let snap = self.live.load_full();
+        let mut state: Option<SettingsState> = None;
+        let mut head = snap.head;
+        let mut head_time = snap.head_time;
+        loop {
+            let records = self.store.read_after(head.seq, READ_CHUNK)?;
+            if records.is_empty() {
+                break;
+            }
+            let st = state.get_or_insert_with(|| snap.state.clone());
+            for rec in &records {
+                let env = verify_link(&head, rec)?;
+                st.apply(&env);
+                head = Head { seq: rec.seq, hash: rec.hash };
+                head_time = head_time.max(env.occurred_at);
+            }
+            if records.len() < READ_CHUNK {
+                break;
+            }
+        }
+        match state {
+            None => Ok(snap),
+            Some(state) => Ok(self.publish(state, head, head_time)),
+        }
+    }
+
+    pub(crate) fn catch_up(&self) -> Result<Arc<Snapshot>, Error> {
+        let _guard = self.sync.lock().map_err(|_| Error::Closed)?;
+        self.catch_up_locked()
+    }
+
+    pub(crate) fn publish(
+        &self,
+        state: SettingsState,
+        head: Head,
+        head_time: cfgledger_events::Timestamp,
+    ) -> Arc<Snapshot> {
+        let snap = Arc::new(Snapshot::build(&self.catalog, state, head, head_time, &self.env, self.boot.get()));
+        self.live.store(snap.clone());
+        snap
+    }
+}
+
+/// A handle on an open store. Cloning is cheap; the writer stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct Ledger {
+    core: Arc<Core>,
+    jobs: mpsc::Sender<writer::Job>,
+}
+
+impl Ledger {
+    /// Decides and appends `cmd`, waiting until it is durable. Blocking: async callers use
+    /// [`Ledger::execute_async`].
+    pub fn execute(&self, cmd: Command, ctx: WriteContext) -> Result<Outcome, Error> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs.send(writer::Job { cmd, ctx, reply: tx }).map_err(|_| Error::Closed)?;
+        rx.blocking_recv().map_err(|_| Error::Closed)?
+    }
+
+    /// [`Ledger::execute`] for async callers: the append happens on the writer thread.
+    pub async fn execute_async(&self, cmd: Command, ctx: WriteContext) -> Result<Outcome, Error> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs.send(writer::Job { cmd, ctx, reply: tx }).map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// The read handle for in-process lookups.
+    pub fn settings(&self) -> Settings {
+        Settings::new(self.core.live.clone())
+    }
+
+    /// The current published state.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.core.live.load_full()
+    }
+
+    /// Applies whatever other processes appended since the last look.
+    pub fn catch_up(&self) -> Result<Arc<Snapshot>, Error> {
+        self.core.catch_up()
+    }
+
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.core.store
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.core.catalog
+    }
+
+    /// The key that seals this store's secrets.
+    pub fn secret_box(&self) -> &SecretBox {
+        &self.core.sealer
+    }
+
+    /// A new batch with a fresh id.
+    pub(crate) fn new_batch(ctx: &WriteContext) -> Batch {
+        Batch { id: uuid::Uuid::new_v4().simple().to_string(), cause: ctx.cause.clone(), reason: ctx.reason.clone() }
+    }
+}

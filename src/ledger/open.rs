@@ -1,0 +1,335 @@
+//! Opening a store: migrations, the first-start seeding from `.env` (one `EnvSeeded` batch with the
+//! genesis event), later seeding of keys the log has never held, and the encryption key: from
+//! `AUTH_ENCRYPTION_SECRET` (process environment, then `.env`), else a key file beside the SQLite
+//! database, created with mode 0600 on first start.
+
+use super::{writer, Core, Ledger, WriteContext};
+use crate::clock::{Clock, SystemClock};
+use crate::crypto::{self, SecretBox};
+use crate::envfile;
+use crate::error::Error;
+use crate::live::Snapshot;
+use crate::store::{self, StoreUrl};
+use arc_swap::ArcSwap;
+use cfgledger_events::decide::EnvEntry;
+use cfgledger_events::{Actor, Catalog, Cause, Command, Head, RejectionKind, Timestamp};
+use cfgledger_projections::{boot_values, resolve, SettingsState};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use zeroize::Zeroizing;
+
+/// The name of the bootstrap secret.
+pub const SECRET_KEY: &str = "AUTH_ENCRYPTION_SECRET";
+
+/// Which `.env` file to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvFileChoice {
+    /// `./.env` when it exists.
+    Default,
+    /// This file, which must exist.
+    Path(PathBuf),
+    /// No `.env` file.
+    None,
+}
+
+pub struct OpenOptions {
+    pub db: StoreUrl,
+    pub env_file: EnvFileChoice,
+    pub catalog: Catalog,
+    /// The process environment (only catalog keys matter).
+    pub process_env: BTreeMap<String, String>,
+    /// Keep restart-required keys at their boot value and report changes as pending (a server does; a
+    /// one-shot CLI command does not).
+    pub pin_restart_keys: bool,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl OpenOptions {
+    pub fn new(db: StoreUrl, catalog: Catalog) -> Self {
+        OpenOptions {
+            db,
+            env_file: EnvFileChoice::Default,
+            catalog,
+            process_env: BTreeMap::new(),
+            pin_restart_keys: false,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// What opening did, for the operator to read.
+#[derive(Debug, Clone, Default)]
+pub struct OpenReport {
+    /// The store was created by this open.
+    pub created: bool,
+    pub env_file: Option<PathBuf>,
+    /// Keys seeded from `.env` by this open.
+    pub seeded: Vec<String>,
+    /// Keys in `.env` the catalog does not know (skipped).
+    pub unknown_env_keys: Vec<String>,
+    /// A key file this open created.
+    pub key_file_created: Option<PathBuf>,
+    /// Process environment values that do not fit their key (ignored).
+    pub env_errors: Vec<String>,
+}
+
+/// Where the encryption secret came from.
+enum SecretSource {
+    Given(Zeroizing<String>),
+    KeyFile(PathBuf),
+    Ephemeral,
+}
+
+fn key_file_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".key");
+    PathBuf::from(name)
+}
+
+fn read_key_file(path: &Path) -> Result<Zeroizing<String>, Error> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| Error::Secret(format!("cannot read key file {}: {e}", path.display())))?,
+    );
+    let secret = Zeroizing::new(text.trim().to_string());
+    if secret.len() < 32 {
+        return Err(Error::Secret(format!("key file {} is truncated", path.display())));
+    }
+    Ok(secret)
+}
+
+/// Creates the key file with mode 0600, or reads it when another process created it first.
+fn create_key_file(path: &Path) -> Result<(Zeroizing<String>, bool), Error> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(mut f) => {
+            let secret = crypto::random_secret();
+            f.write_all(secret.as_bytes())
+                .and_then(|_| f.write_all(b"\n"))
+                .and_then(|_| f.sync_all())
+                .map_err(|e| Error::Secret(format!("cannot write key file {}: {e}", path.display())))?;
+            Ok((secret, true))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok((read_key_file(path)?, false)),
+        Err(e) => Err(Error::Secret(format!("cannot create key file {}: {e}", path.display()))),
+    }
+}
+
+fn system_ctx(env_file: Option<&Path>) -> WriteContext {
+    WriteContext {
+        actor: Actor::system(),
+        cause: Cause::Open { env_file: env_file.map(|p| p.display().to_string()) },
+        reason: None,
+    }
+}
+
+impl Ledger {
+    /// Opens the store: migrates, replays the log into memory, creates and seeds it on first start, and
+    /// seeds keys from `.env` that the log has never held.
+    pub fn open(opts: OpenOptions) -> Result<(Ledger, OpenReport), Error> {
+        // Two processes creating one store at once: the loser's genesis is refused, and it opens again
+        // against the winner's store (its salt, its key id).
+        let mut attempts = 0;
+        loop {
+            match open_once(&opts) {
+                Err(OpenError::Raced) if attempts < 3 => attempts += 1,
+                Err(OpenError::Raced) => return Err(Error::Contention(attempts)),
+                Err(OpenError::Failed(e)) => return Err(e),
+                Ok(done) => return Ok(done),
+            }
+        }
+    }
+}
+
+enum OpenError {
+    Raced,
+    Failed(Error),
+}
+
+impl<E: Into<Error>> From<E> for OpenError {
+    fn from(e: E) -> Self {
+        OpenError::Failed(e.into())
+    }
+}
+
+fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
+    let mut report = OpenReport::default();
+    let store = store::open(&opts.db)?;
+
+    let env_path = match &opts.env_file {
+        EnvFileChoice::Default => Some(PathBuf::from(".env")).filter(|p| p.is_file()),
+        EnvFileChoice::Path(p) => Some(p.clone()),
+        EnvFileChoice::None => None,
+    };
+    let entries: Vec<EnvEntry> = match &env_path {
+        Some(p) => envfile::read(p)?,
+        None => Vec::new(),
+    };
+    report.env_file = env_path.clone();
+
+    // Replay the log once, with a placeholder key: nothing is decrypted while folding.
+    let catalog = Arc::new(opts.catalog.clone());
+    let initial = replay(store.as_ref())?;
+
+    let given = opts
+        .process_env
+        .get(SECRET_KEY)
+        .cloned()
+        .or_else(|| entries.iter().rev().find(|e| e.key == SECRET_KEY).map(|e| e.value.clone()))
+        .filter(|s| !s.is_empty())
+        .map(Zeroizing::new);
+    let source = match (given, opts.db.sqlite_path()) {
+        (Some(s), _) => SecretSource::Given(s),
+        (None, Some(db)) => SecretSource::KeyFile(key_file_path(db)),
+        (None, None) => SecretSource::Ephemeral,
+    };
+
+    let (sealer, create_info) = match (&initial.0.store, source) {
+        (Some(info), SecretSource::Given(secret)) => {
+            (derive_checked(&secret, &info.encryption, "AUTH_ENCRYPTION_SECRET")?, None)
+        }
+        (Some(info), SecretSource::KeyFile(path)) => {
+            if !path.exists() {
+                return Err(Error::Secret(format!(
+                    "this store's secrets need its key: set AUTH_ENCRYPTION_SECRET or restore the key file {}",
+                    path.display()
+                ))
+                .into());
+            }
+            let secret = read_key_file(&path)?;
+            (derive_checked(&secret, &info.encryption, &format!("key file {}", path.display()))?, None)
+        }
+        (Some(_), SecretSource::Ephemeral) => {
+            return Err(Error::Secret("this store's secrets need AUTH_ENCRYPTION_SECRET".into()).into());
+        }
+        (None, source) => {
+            let secret = match source {
+                SecretSource::Given(s) => s,
+                SecretSource::KeyFile(path) => {
+                    let (secret, created) = create_key_file(&path)?;
+                    if created {
+                        report.key_file_created = Some(path);
+                    }
+                    secret
+                }
+                SecretSource::Ephemeral => crypto::random_secret(),
+            };
+            let (sealer, info) = SecretBox::create(secret.as_bytes())?;
+            (sealer, Some(info))
+        }
+    };
+
+    let (state, head, head_time) = initial;
+    let core = Arc::new(Core {
+        store,
+        catalog: catalog.clone(),
+        sealer,
+        env: opts.process_env.clone(),
+        clock: opts.clock.clone(),
+        live: Arc::new(ArcSwap::from_pointee(Snapshot::build(
+            &catalog,
+            state,
+            head,
+            head_time,
+            &BTreeMap::new(),
+            None,
+        ))),
+        boot: OnceLock::new(),
+        sync: Mutex::new(()),
+    });
+    let ledger = Ledger { jobs: writer::spawn(core.clone()), core };
+    // Publish again with the process environment resolved in.
+    ledger.core.catch_up()?;
+    {
+        let snap = ledger.snapshot();
+        ledger.core.publish(snap.state.clone(), snap.head, snap.head_time);
+    }
+
+    let env_file = env_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    let ctx = system_ctx(env_path.as_deref());
+    if let Some(encryption) = create_info {
+        let store_id = uuid::Uuid::new_v4().to_string();
+        let cmd = Command::CreateStore { store_id, encryption, env_file: env_file.clone(), entries: entries.clone() };
+        match ledger.execute(cmd, ctx.clone()) {
+            Ok(outcome) => {
+                report.created = true;
+                seeded_by(&ledger, &outcome, &mut report)?;
+            }
+            // Another process created the store between our replay and our append.
+            Err(Error::Rejected(r)) if r.kind == RejectionKind::State => return Err(OpenError::Raced),
+            Err(e) => return Err(e.into()),
+        }
+    } else if env_path.is_some() {
+        let outcome = ledger.execute(Command::SeedEnv { env_file, entries }, ctx)?;
+        seeded_by(&ledger, &outcome, &mut report)?;
+    }
+
+    let snap = ledger.snapshot();
+    report.env_errors = snap.views.iter().filter_map(|v| v.env_error.clone()).collect();
+    if opts.pin_restart_keys {
+        let views = resolve(&catalog, &snap.state, &ledger.core.env, None);
+        let _ = ledger.core.boot.set(boot_values(&catalog, &views));
+        ledger.core.publish(snap.state.clone(), snap.head, snap.head_time);
+    }
+    Ok((ledger, report))
+}
+
+/// Fills the report with what an `EnvSeeded` event of `outcome` seeded and skipped.
+fn seeded_by(ledger: &Ledger, outcome: &super::Outcome, report: &mut OpenReport) -> Result<(), Error> {
+    let Some((first, last)) = outcome.seqs else {
+        return Ok(());
+    };
+    let n = usize::try_from(last - first + 1).unwrap_or(usize::MAX);
+    for rec in ledger.store().read_after(first - 1, n)? {
+        if let Ok(env) = cfgledger_events::Envelope::decode(&rec.envelope) {
+            if let cfgledger_events::Event::EnvSeeded(e) = env.event {
+                report.seeded.extend(e.values.into_iter().map(|v| v.key));
+                report.unknown_env_keys.extend(e.unknown_keys);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn derive_checked(
+    secret: &str,
+    info: &cfgledger_events::event::EncryptionInfo,
+    what: &str,
+) -> Result<SecretBox, Error> {
+    let sb = SecretBox::derive(secret.as_bytes(), info)?;
+    if sb.key_id() != info.key_id {
+        return Err(Error::Secret(format!(
+            "{what} does not match this store: it derives key {} but the store was created with key {}",
+            sb.key_id(),
+            info.key_id
+        )));
+    }
+    Ok(sb)
+}
+
+/// Folds the whole log, verifying every link.
+fn replay(store: &dyn store::EventStore) -> Result<(SettingsState, Head, Timestamp), Error> {
+    let mut state = SettingsState::new();
+    let mut head = Head::EMPTY;
+    let mut head_time = Timestamp::default();
+    loop {
+        let records = store.read_after(head.seq, super::READ_CHUNK)?;
+        for rec in &records {
+            let env = cfgledger_events::verify_link(&head, rec)?;
+            state.apply(&env);
+            head = Head { seq: rec.seq, hash: rec.hash };
+            head_time = head_time.max(env.occurred_at);
+        }
+        if records.len() < super::READ_CHUNK {
+            return Ok((state, head, head_time));
+        }
+    }
+}

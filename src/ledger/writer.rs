@@ -1,0 +1,114 @@
+//! The group-commit writer: one thread per process takes every command waiting in its queue, decides
+//! each against the state left by the ones before it, and appends them all in one transaction, so that
+//! N concurrent writers cost one sync instead of N. Each command keeps its own batch, and is acknowledged
+//! only after the transaction that holds it is durable. When another process moved the head, the group
+//! is re-decided against the caught-up state.
+
+use super::{Core, Ledger, Outcome, WriteContext};
+use crate::error::Error;
+use crate::store::StoreError;
+use cfgledger_events::{build_batch, decide, Command, Event, Head, Record};
+use std::sync::{mpsc, Arc};
+
+/// The most commands one transaction takes: bounds the latency of the first one in a burst.
+const MAX_GROUP: usize = 1024;
+/// How often a group is re-decided when other processes keep winning the race for the head.
+const MAX_ATTEMPTS: usize = 64;
+
+pub(crate) struct Job {
+    pub cmd: Command,
+    pub ctx: WriteContext,
+    pub reply: tokio::sync::oneshot::Sender<Result<Outcome, Error>>,
+}
+
+pub(crate) fn spawn(core: Arc<Core>) -> mpsc::Sender<Job> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("cfgledger-writer".into())
+        .spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut group = vec![first];
+                while group.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(job) => group.push(job),
+                        Err(_) => break,
+                    }
+                }
+                let results = commit_group(&core, &group);
+                for (job, result) in group.into_iter().zip(results) {
+                    // A caller that stopped waiting has nothing to be told.
+                    let _ = job.reply.send(result);
+                }
+            }
+        })
+        .expect("the writer thread starts");
+    tx
+}
+
+/// Decides and appends a group; returns one result per job, in order.
+fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
+    let Ok(_guard) = core.sync.lock() else {
+        return group.iter().map(|_| Err(Error::Closed)).collect();
+    };
+    for _ in 0..MAX_ATTEMPTS {
+        let snap = match core.catch_up_locked() {
+            Ok(s) => s,
+            Err(e) => return fail_all(group, &e),
+        };
+        let mut state = snap.state.clone();
+        let mut head = snap.head;
+        // Times never go backwards in the log, even if the wall clock does.
+        let now = core.clock.now().max(snap.head_time);
+        let mut records: Vec<Record> = Vec::new();
+        let mut results = Vec::with_capacity(group.len());
+        for job in group {
+            let decided = decide(&core.catalog, &state, &core.sealer, job.cmd.clone());
+            let (events, rejection): (Vec<Event>, _) = match decided {
+                Ok(events) => (events, None),
+                Err(mut rej) => (std::mem::take(&mut rej.audit), Some(rej)),
+            };
+            let mut outcome = Outcome { batch_id: None, seqs: None, head };
+            if !events.is_empty() {
+                let batch = Ledger::new_batch(&job.ctx);
+                let first = head.seq + 1;
+                for (env, rec) in build_batch(head, now, &job.ctx.actor, &batch, events) {
+                    state.apply(&env);
+                    head = Head { seq: rec.seq, hash: rec.hash };
+                    records.push(rec);
+                }
+                outcome = Outcome { batch_id: Some(batch.id), seqs: Some((first, head.seq)), head };
+            }
+            results.push(match rejection {
+                Some(rej) => Err(Error::Rejected(rej)),
+                None => Ok(outcome),
+            });
+        }
+        if records.is_empty() {
+            return results;
+        }
+        match core.store.append(snap.head, &records) {
+            Ok(_) => {
+                core.publish(state, head, now);
+                return results;
+            }
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return fail_all(group, &Error::Store(e)),
+        }
+    }
+    fail_all(group, &Error::Contention(MAX_ATTEMPTS))
+}
+
+fn fail_all(group: &[Job], e: &Error) -> Vec<Result<Outcome, Error>> {
+    group
+        .iter()
+        .map(|_| {
+            Err(match e {
+                Error::Store(s) => Error::Store(s.clone()),
+                Error::Chain(c) => Error::Chain(c.clone()),
+                Error::Contention(n) => Error::Contention(*n),
+                // catch-up and append fail only with the kinds above.
+                other => Error::Secret(other.to_string()),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,19 @@
+//! cfgledger: an event-sourced configuration store. This crate holds the IO edge around the pure core
+//! (`cfgledger-events`, `cfgledger-projections`): storage adapters, encryption, `.env` reading, the
+//! ledger service with its group-commit writer and tailer, and the CLI.
+
+pub mod catalog_file;
+pub mod cli;
+pub mod clock;
+pub mod crypto;
+pub mod envfile;
+pub mod error;
+pub mod ledger;
+pub mod live;
+pub mod present;
+pub mod store;
+pub mod tailer;
+
+pub use error::Error;
+pub use ledger::{EnvFileChoice, Ledger, OpenOptions, OpenReport, Outcome, WriteContext};
+pub use live::{Settings, Snapshot};

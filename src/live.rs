@@ -1,0 +1,96 @@
+//! The published state: a [`Snapshot`] of the projection with every key resolved, swapped in atomically
+//! (arc-swap), and [`Settings`], the lock-free read handle an application keeps. A read is a pointer load
+//! and a hash lookup; readers never block the tailer and the tailer never blocks readers.
+
+use arc_swap::ArcSwap;
+use cfgledger_events::catalog::Catalog;
+use cfgledger_events::event::StoredValue;
+use cfgledger_events::{Head, Timestamp};
+use cfgledger_projections::{resolve, BootValues, SettingView, SettingsState};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// The state at one head, with every catalog key resolved.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub state: SettingsState,
+    pub head: Head,
+    /// The time of the newest event: new events are never stamped earlier.
+    pub head_time: Timestamp,
+    /// Every catalog key, in catalog order.
+    pub views: Vec<SettingView>,
+    index: HashMap<String, usize>,
+}
+
+impl Snapshot {
+    pub fn build(
+        catalog: &Catalog,
+        state: SettingsState,
+        head: Head,
+        head_time: Timestamp,
+        env: &BTreeMap<String, String>,
+        boot: Option<&BootValues>,
+    ) -> Snapshot {
+        let views = resolve(catalog, &state, env, boot);
+        let index = views.iter().enumerate().map(|(i, v)| (v.key.clone(), i)).collect();
+        Snapshot { state, head, head_time, views, index }
+    }
+
+    pub fn view(&self, key: &str) -> Option<&SettingView> {
+        self.index.get(key).map(|&i| &self.views[i])
+    }
+}
+
+/// A cheap, cloneable, lock-free read handle on the live settings.
+#[derive(Clone)]
+pub struct Settings {
+    live: Arc<ArcSwap<Snapshot>>,
+}
+
+impl Settings {
+    pub(crate) fn new(live: Arc<ArcSwap<Snapshot>>) -> Self {
+        Settings { live }
+    }
+
+    /// Calls `f` with the value in force for `key`, if it has one. Sensitive values arrive as their
+    /// ciphertext, never in plaintext: use the ledger's secret box to open them.
+    pub fn with<R>(&self, key: &str, f: impl FnOnce(&Value) -> R) -> Option<R> {
+        let snap = self.live.load();
+        match snap.view(key)?.value.as_ref()? {
+            StoredValue::Plain(v) => Some(f(v)),
+            StoredValue::Sealed(_) => None,
+        }
+    }
+
+    /// The value in force for `key` (non-sensitive keys), cloned.
+    pub fn get(&self, key: &str) -> Option<Value> {
+        self.with(key, Value::clone)
+    }
+
+    pub fn get_i64(&self, key: &str) -> Option<i64> {
+        self.with(key, Value::as_i64).flatten()
+    }
+
+    pub fn get_bool(&self, key: &str) -> Option<bool> {
+        self.with(key, Value::as_bool).flatten()
+    }
+
+    pub fn get_string(&self, key: &str) -> Option<String> {
+        self.with(key, |v| v.as_str().map(str::to_string)).flatten()
+    }
+
+    /// A duration key in milliseconds.
+    pub fn get_duration_ms(&self, key: &str) -> Option<u64> {
+        self.with(key, |v| v.as_str().and_then(cfgledger_events::value::parse_duration_ms)).flatten()
+    }
+
+    /// The seq the live state has applied.
+    pub fn applied_seq(&self) -> u64 {
+        self.live.load().head.seq
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.live.load_full()
+    }
+}

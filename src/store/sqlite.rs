@@ -1,0 +1,214 @@
+//! The SQLite adapter: the embedded default. One write connection (appends are serialized by SQLite's
+//! write lock anyway, across processes too), a small pool of read connections, and one connection that
+//! polls `PRAGMA data_version` to notice other processes' commits.
+//!
+//! Durability: WAL mode with `synchronous=FULL`, so a commit syncs the WAL before it returns and an
+//! acknowledged append survives power loss. Appends take the write lock up front (`BEGIN IMMEDIATE`) and
+//! compare the head inside the transaction, which is what keeps concurrent writers in several processes
+//! gapless: the loser gets a conflict, never a gap or a fork.
+
+use super::{EventStore, StoreError};
+use cfgledger_events::{Hash, Head, Record, Timestamp};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+mod embedded {
+    refinery::embed_migrations!("migrations/sqlite");
+}
+
+/// How long a connection waits for another process's write lock before the store reports itself busy.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct SqliteStore {
+    path: PathBuf,
+    write: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    poll: Mutex<Connection>,
+}
+
+fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if !parent.is_dir() {
+                return Err(StoreError::Unavailable(format!(
+                    "cannot open {}: directory {} does not exist",
+                    path.display(),
+                    parent.display()
+                )));
+            }
+        }
+        let mut write = connect(path)?;
+        migrate(&mut write)?;
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            write: Mutex::new(write),
+            readers: Mutex::new(Vec::new()),
+            poll: Mutex::new(connect(path)?),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let conn = self.readers.lock().map_err(|_| poisoned())?.pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => connect(&self.path)?,
+        };
+        let out = f(&conn);
+        if let Ok(mut pool) = self.readers.lock() {
+            if pool.len() < 8 {
+                pool.push(conn);
+            }
+        }
+        out
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Unavailable("a connection lock was poisoned by a panic".into())
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
+    // journal_mode returns a row; the other pragmas do not.
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(unavailable)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Unavailable(format!("{} cannot use WAL mode (got {mode})", path.display())));
+    }
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;").map_err(unavailable)?;
+    Ok(conn)
+}
+
+/// Applies the embedded migrations. Two processes opening a new file at once race here; the loser sees a
+/// busy or "already exists" error and retries against the winner's schema.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let mut last = String::new();
+    for attempt in 0..50u64 {
+        match embedded::migrations::runner().set_grouped(true).run(conn) {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                last = e.to_string();
+                std::thread::sleep(Duration::from_millis(10 + attempt * 5));
+            }
+        }
+    }
+    Err(StoreError::Unavailable(format!("cannot apply migrations: {last}")))
+}
+
+fn read_head(conn: &Connection) -> Result<Head, StoreError> {
+    let row: Option<(i64, Vec<u8>)> = conn
+        .query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .map_err(unavailable)?;
+    match row {
+        None => Ok(Head::EMPTY),
+        Some((seq, hash)) => Ok(Head { seq: to_seq(seq)?, hash: to_hash(seq, &hash)? }),
+    }
+}
+
+fn to_seq(v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative seq {v}")))
+}
+
+fn to_hash(seq: i64, bytes: &[u8]) -> Result<Hash, StoreError> {
+    Hash::from_slice(bytes).ok_or_else(|| StoreError::Corrupt(format!("seq {seq}: a hash is not 32 bytes")))
+}
+
+fn from_seq(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("seq {v} does not fit SQLite's integer")))
+}
+
+impl EventStore for SqliteStore {
+    fn head(&self) -> Result<Head, StoreError> {
+        self.with_reader(read_head)
+    }
+
+    fn append(&self, expected: Head, records: &[Record]) -> Result<Head, StoreError> {
+        let mut conn = self.write.lock().map_err(|_| poisoned())?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+        let actual = read_head(&tx)?;
+        if actual != expected {
+            return Err(StoreError::Conflict { expected, actual });
+        }
+        super::check_continues(expected, records)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO events (seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(unavailable)?;
+            for r in records {
+                stmt.execute(params![
+                    from_seq(r.seq)?,
+                    r.occurred_at.as_micros(),
+                    r.kind,
+                    r.actor,
+                    r.batch_id,
+                    r.key,
+                    r.envelope,
+                    &r.prev_hash.0[..],
+                    &r.hash.0[..],
+                ])
+                .map_err(unavailable)?;
+            }
+        }
+        tx.commit().map_err(unavailable)?;
+        Ok(records.last().map_or(expected, |r| Head { seq: r.seq, hash: r.hash }))
+    }
+
+    fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Record>, StoreError> {
+        let after = from_seq(after)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_reader(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash \
+                     FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                )
+                .map_err(unavailable)?;
+            let mut rows = stmt.query(params![after, limit]).map_err(unavailable)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(unavailable)? {
+                let seq: i64 = row.get(0).map_err(unavailable)?;
+                let prev: Vec<u8> = row.get(7).map_err(unavailable)?;
+                let hash: Vec<u8> = row.get(8).map_err(unavailable)?;
+                out.push(Record {
+                    seq: to_seq(seq)?,
+                    occurred_at: Timestamp::from_micros(row.get(1).map_err(unavailable)?),
+                    kind: row.get(2).map_err(unavailable)?,
+                    actor: row.get(3).map_err(unavailable)?,
+                    batch_id: row.get(4).map_err(unavailable)?,
+                    key: row.get(5).map_err(unavailable)?,
+                    envelope: row.get(6).map_err(unavailable)?,
+                    prev_hash: to_hash(seq, &prev)?,
+                    hash: to_hash(seq, &hash)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn change_token(&self) -> Result<u64, StoreError> {
+        let conn = self.poll.lock().map_err(|_| poisoned())?;
+        let v: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(unavailable)?;
+        Ok(u64::try_from(v).unwrap_or_default())
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite://{}", self.path.display())
+    }
+}

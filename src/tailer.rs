@@ -1,0 +1,75 @@
+//! The tailer: one thread per process that notices appends made by other processes and folds them in.
+//! It polls the store's change token (SQLite `PRAGMA data_version`, about a microsecond) at the live
+//! `CONFIG_POLL_INTERVAL`, and catches up unconditionally every `safety_interval` in case a wake-up was
+//! missed. It never skips a seq: a wake-up only tells it to read the log after its last applied seq.
+
+use crate::ledger::Ledger;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const DEFAULT_POLL: Duration = Duration::from_millis(50);
+
+pub struct Tailer {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Tailer {
+    /// Starts tailing `ledger`'s store.
+    pub fn spawn(ledger: Ledger, safety_interval: Duration) -> Tailer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("cfgledger-tailer".into())
+            .spawn(move || run(ledger, flag, safety_interval))
+            .expect("the tailer thread starts");
+        Tailer { stop, handle: Some(handle) }
+    }
+}
+
+impl Drop for Tailer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            h.thread().unpark();
+            let _ = h.join();
+        }
+    }
+}
+
+fn run(ledger: Ledger, stop: Arc<AtomicBool>, safety_interval: Duration) {
+    let settings = ledger.settings();
+    let mut last_token = ledger.store().change_token().ok();
+    let mut last_full = Instant::now();
+    let mut failures: u32 = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let poll = settings.get_duration_ms("CONFIG_POLL_INTERVAL").map(Duration::from_millis).unwrap_or(DEFAULT_POLL);
+        // Back off while the store fails, up to 32 poll intervals.
+        std::thread::park_timeout(poll * (1 << failures.min(5)));
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let token = ledger.store().change_token();
+        let due = last_full.elapsed() >= safety_interval;
+        let changed = match (&token, &last_token) {
+            (Ok(now), Some(before)) => now != before,
+            _ => true,
+        };
+        if !(changed || due) {
+            continue;
+        }
+        match ledger.catch_up() {
+            Ok(_) => {
+                failures = 0;
+                last_token = token.ok();
+                last_full = Instant::now();
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::warn!(error = %e, "tailer could not catch up; will retry");
+            }
+        }
+    }
+}
