@@ -30,6 +30,9 @@ pub enum Error {
     /// Other writers kept moving the head; the change was not applied.
     #[error("the change was not applied: the log kept changing under it after {0} attempts; retry")]
     Contention(usize),
+    /// An operating failure outside the store: a socket, standard output, the async runtime.
+    #[error("{0}")]
+    Io(String),
     /// Standard output was closed by the reader (`| head`): not a failure.
     #[error("standard output closed")]
     BrokenPipe,

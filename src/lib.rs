@@ -2,6 +2,7 @@
 //! (`cfgledger-events`, `cfgledger-projections`): storage adapters, encryption, `.env` reading, the
 //! ledger service with its group-commit writer and tailer, and the CLI.
 
+pub mod api;
 pub mod catalog_file;
 pub mod cli;
 pub mod clock;

@@ -172,7 +172,7 @@ fn print_table(items: &[Value]) -> Result<(), Error> {
                 format!("{c:<w$}")
             })
             .collect();
-        emit(format!("{}", cells.join("  ").trim_end()))?;
+        emit(cells.join("  ").trim_end())?;
     }
     emit("(flags: L locked, S sensitive, P pending restart)")
 }

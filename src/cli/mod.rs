@@ -4,6 +4,7 @@
 
 mod config;
 mod log;
+mod serve;
 mod verify;
 
 use crate::catalog_file;
@@ -35,6 +36,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the REST API on the store, tailing changes made by other processes.
+    Serve(serve::ServeArgs),
     /// Read and change settings.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -77,8 +80,15 @@ impl Globals {
 
     /// Opens the ledger as a one-shot command does, printing what opening did to stderr.
     pub fn open(&self) -> Result<Ledger, Error> {
+        self.open_with(false)
+    }
+
+    /// Opens the ledger; `pin_restart_keys` for a long-running process that reports restart-required
+    /// changes as pending.
+    pub fn open_with(&self, pin_restart_keys: bool) -> Result<Ledger, Error> {
         let catalog = catalog_file::load(self.catalog.as_deref())?;
         let mut opts = OpenOptions::new(self.db.clone(), catalog);
+        opts.pin_restart_keys = pin_restart_keys;
         opts.env_file = self.env_file.clone();
         opts.process_env = std::env::vars().collect();
         let (ledger, report) = Ledger::open(opts)?;
@@ -122,7 +132,7 @@ pub(crate) fn emit(line: impl std::fmt::Display) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{line}") {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::BrokenPipe),
-        Err(e) => Err(Error::Secret(format!("cannot write to standard output: {e}"))),
+        Err(e) => Err(Error::Io(format!("cannot write to standard output: {e}"))),
         Ok(()) => Ok(()),
     }
 }
@@ -152,6 +162,7 @@ fn hostname() -> Option<String> {
 pub fn run(cli: Cli) -> Result<(), Error> {
     let globals = Globals::from_cli(&cli)?;
     match cli.command {
+        Command::Serve(args) => serve::run(&globals, args),
         Command::Config(cmd) => config::run(&globals, cmd),
         Command::Log(args) => log::run(&globals, args),
         Command::Verify => verify::run(&globals),

@@ -107,7 +107,7 @@ fn fail_all(group: &[Job], e: &Error) -> Vec<Result<Outcome, Error>> {
                 Error::Chain(c) => Error::Chain(c.clone()),
                 Error::Contention(n) => Error::Contention(*n),
                 // catch-up and append fail only with the kinds above.
-                other => Error::Secret(other.to_string()),
+                other => Error::Io(other.to_string()),
             })
         })
         .collect()

@@ -1,0 +1,139 @@
+//! `cfgledger serve` as a user meets it: the real binary on a random port, spoken to over HTTP, with a
+//! second process changing settings in the same SQLite file.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cfgledger");
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn cmd(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).args([
+        "--db",
+        "sqlite://c.db",
+        "--env-file",
+        ".env",
+    ]);
+    c
+}
+
+fn start(dir: &Path) -> Server {
+    let mut child = cmd(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("a first line");
+    let url = line.trim().strip_prefix("cfgledger listening on ").expect("the listening line").to_string();
+    Server { child, url }
+}
+
+fn get(url: &str) -> (u16, Value) {
+    match ureq::get(url).call() {
+        Ok(r) => (r.status(), r.into_json().expect("json")),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_json().expect("json error body")),
+        Err(e) => panic!("GET {url}: {e}"),
+    }
+}
+
+fn set(dir: &Path, key: &str, value: &str) {
+    let out = cmd(dir).args(["config", "set", key, value]).output().expect("config set runs");
+    assert!(out.status.success(), "config set failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Polls `f` until it returns true or the deadline passes.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn setup() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join(".env"),
+        "LOG_LEVEL=debug\nJWT_SECRET_KEY=0123456789abcdef0123456789abcdef-secret\n",
+    )
+    .expect("write .env");
+    dir
+}
+
+#[test]
+fn serves_health_ready_and_settings_with_secrets_masked() {
+    let dir = setup();
+    let server = start(dir.path());
+    assert_eq!(get(&format!("{}/health", server.url)), (200, serde_json::json!({"status": "ok"})));
+    let (status, ready) = get(&format!("{}/ready", server.url));
+    assert_eq!(status, 200);
+    assert_eq!(ready["lag"], 0);
+    assert_eq!(ready["head"], 2, "genesis + EnvSeeded");
+
+    let (status, item) = get(&format!("{}/admin/config/LOG_LEVEL", server.url));
+    assert_eq!(status, 200);
+    assert_eq!(item["value"], "debug");
+    assert_eq!(item["source"], "db");
+
+    let (status, list) = get(&format!("{}/admin/config?category=security", server.url));
+    assert_eq!(status, 200);
+    let body = list.to_string();
+    assert!(!body.contains("0123456789abcdef"), "a secret leaked: {body}");
+    let jwt = list["items"].as_array().unwrap().iter().find(|i| i["key"] == "JWT_SECRET_KEY").unwrap();
+    assert_eq!(jwt["value"], "********");
+    assert!(list["items"].as_array().unwrap().iter().all(|i| i["category"] == "security"));
+
+    let (status, err) = get(&format!("{}/admin/config/NO_SUCH_KEY", server.url));
+    assert_eq!(status, 404);
+    assert_eq!(err["error"]["code"], "unknown_key");
+    assert_eq!(err["error"]["message"], "unknown key NO_SUCH_KEY");
+}
+
+#[test]
+fn another_process_change_becomes_visible_without_restart() {
+    let dir = setup();
+    let server = start(dir.path());
+    set(dir.path(), "LOG_LEVEL", "warn");
+    eventually("LOG_LEVEL=warn on the server", || {
+        get(&format!("{}/admin/config/LOG_LEVEL", server.url)).1["value"] == "warn"
+    });
+    let (_, ready) = get(&format!("{}/ready", server.url));
+    assert_eq!(ready["applied"], 3);
+}
+
+#[test]
+fn restart_required_change_is_pending_on_a_running_server() {
+    let dir = setup();
+    let server = start(dir.path());
+    set(dir.path(), "LOG_FILE", "/var/log/gateway.log");
+    let url = format!("{}/admin/config/LOG_FILE", server.url);
+    eventually("LOG_FILE pending", || get(&url).1["pending_restart"] == true);
+    let (_, item) = get(&url);
+    assert_eq!(item["value"], Value::Null, "the running process keeps its boot value");
+    assert_eq!(item["pending_value"], "/var/log/gateway.log");
+    drop(server);
+    let restarted = start(dir.path());
+    let (_, item) = get(&format!("{}/admin/config/LOG_FILE", restarted.url));
+    assert_eq!(item["value"], "/var/log/gateway.log");
+    assert_eq!(item["pending_restart"], false);
+}
