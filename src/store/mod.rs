@@ -95,8 +95,9 @@ pub fn open(url: &StoreUrl) -> Result<Arc<dyn EventStore>, StoreError> {
     }
 }
 
-/// Refuses records that do not continue the chain from `head`: consecutive seqs and linked hashes. The
-/// adapters call it inside their append, so that no caller can write a gap or a broken link.
+/// Refuses records that do not continue the chain from `head`: consecutive seqs, linked hashes, and each
+/// hash recomputed from its envelope. The adapters call it inside their append, so that no caller can write
+/// a gap, a broken link or a record that would fail verification.
 pub(crate) fn check_continues(head: Head, records: &[Record]) -> Result<(), StoreError> {
     let mut prev = head;
     for r in records {
@@ -104,6 +105,12 @@ pub(crate) fn check_continues(head: Head, records: &[Record]) -> Result<(), Stor
             return Err(StoreError::Corrupt(format!(
                 "append refused: record seq {} does not continue the log at seq {}",
                 r.seq, prev.seq
+            )));
+        }
+        if cfgledger_events::Hash::link(&r.prev_hash, &r.envelope) != r.hash {
+            return Err(StoreError::Corrupt(format!(
+                "append refused: record seq {} has a hash that is not its own",
+                r.seq
             )));
         }
         prev = Head { seq: r.seq, hash: r.hash };
