@@ -87,7 +87,12 @@ pub fn build_batch(
 /// Checks `rec` against the head before it and decodes it: the seq follows, `prev_hash` matches, the hash
 /// is recomputed from the stored bytes, and the column copies agree with the envelope.
 pub fn verify_link(prev: &Head, rec: &Record) -> Result<Envelope, ChainError> {
-    let fail = |reason: String| ChainError { seq: rec.seq, reason };
+    check_follows(prev, rec)?;
+    verify_record(rec)
+}
+
+/// The sequential half of [`verify_link`]: `rec` comes right after `prev` and points at its hash.
+pub fn check_follows(prev: &Head, rec: &Record) -> Result<(), ChainError> {
     if rec.seq != prev.seq + 1 {
         return Err(ChainError {
             seq: prev.seq + 1,
@@ -95,9 +100,19 @@ pub fn verify_link(prev: &Head, rec: &Record) -> Result<Envelope, ChainError> {
         });
     }
     if rec.prev_hash != prev.hash {
-        return Err(fail(format!("prev_hash {} does not match the hash of seq {}", rec.prev_hash, prev.seq)));
+        return Err(ChainError {
+            seq: rec.seq,
+            reason: format!("prev_hash {} does not match the hash of seq {}", rec.prev_hash, prev.seq),
+        });
     }
-    let computed = Hash::link(&prev.hash, &rec.envelope);
+    Ok(())
+}
+
+/// The half of [`verify_link`] that needs no neighbour, so it can run on many records in parallel: the
+/// hash recomputed from `prev_hash` and the stored bytes, the decode, and the column copies.
+pub fn verify_record(rec: &Record) -> Result<Envelope, ChainError> {
+    let fail = |reason: String| ChainError { seq: rec.seq, reason };
+    let computed = Hash::link(&rec.prev_hash, &rec.envelope);
     if computed != rec.hash {
         return Err(fail(format!("stored hash {} but the envelope hashes to {computed}", rec.hash)));
     }

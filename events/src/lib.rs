@@ -14,7 +14,7 @@ pub mod time;
 pub mod value;
 
 pub use catalog::{Catalog, Category, Reload, SettingSpec, ValueType};
-pub use chain::{build_batch, verify_link, ChainError, Head, Record};
+pub use chain::{build_batch, check_follows, verify_link, verify_record, ChainError, Head, Record};
 pub use decide::{decide, Command, Rejection, RejectionKind, Sealer, SettingsLookup};
 pub use envelope::{Actor, Batch, Cause, DecodeError, Envelope, Source};
 pub use event::{Event, SeededValue, StoredValue};

@@ -3,6 +3,7 @@
 //! ([`writer`]); the projection is caught up from the log by whoever holds the sync lock (the writer after
 //! an append, the [`crate::tailer`] when another process wrote). Reads go to the published [`Snapshot`].
 
+mod fold;
 mod open;
 mod writer;
 
@@ -14,13 +15,10 @@ use crate::error::Error;
 use crate::live::{Settings, Snapshot};
 use crate::store::EventStore;
 use arc_swap::ArcSwap;
-use cfgledger_events::{verify_link, Actor, Batch, Catalog, Cause, Command, Head};
+use cfgledger_events::{Actor, Batch, Catalog, Cause, Command, Head};
 use cfgledger_projections::{BootValues, SettingsState};
 use std::collections::BTreeMap;
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
-
-/// How many records one catch-up read fetches at a time.
-const READ_CHUNK: usize = 10_000;
 
 /// Who asks for a change and why: the audit context of a command.
 #[derive(Debug, Clone)]
@@ -66,28 +64,10 @@ impl Core {
     /// with `sync` held.
     pub(crate) fn catch_up_locked(&self) -> Result<Arc<Snapshot>, Error> {
         let snap = self.live.load_full();
-        let mut state: Option<SettingsState> = None;
-        let mut head = snap.head;
-        let mut head_time = snap.head_time;
-        loop {
-            let records = self.store.read_after(head.seq, READ_CHUNK)?;
-            if records.is_empty() {
-                break;
-            }
-            let st = state.get_or_insert_with(|| snap.state.clone());
-            for rec in &records {
-                let env = verify_link(&head, rec)?;
-                st.apply(&env);
-                head = Head { seq: rec.seq, hash: rec.hash };
-                head_time = head_time.max(env.occurred_at);
-            }
-            if records.len() < READ_CHUNK {
-                break;
-            }
-        }
-        match state {
+        let mut pos = fold::Position { head: snap.head, head_time: snap.head_time };
+        match fold::fold_log(self.store.as_ref(), &mut pos, || snap.state.clone())? {
             None => Ok(snap),
-            Some(state) => Ok(self.publish(state, head, head_time)),
+            Some(state) => Ok(self.publish(state, pos.head, pos.head_time)),
         }
     }
 

@@ -317,19 +317,7 @@ fn derive_checked(
 
 /// Folds the whole log, verifying every link.
 fn replay(store: &dyn store::EventStore) -> Result<(SettingsState, Head, Timestamp), Error> {
-    let mut state = SettingsState::new();
-    let mut head = Head::EMPTY;
-    let mut head_time = Timestamp::default();
-    loop {
-        let records = store.read_after(head.seq, super::READ_CHUNK)?;
-        for rec in &records {
-            let env = cfgledger_events::verify_link(&head, rec)?;
-            state.apply(&env);
-            head = Head { seq: rec.seq, hash: rec.hash };
-            head_time = head_time.max(env.occurred_at);
-        }
-        if records.len() < super::READ_CHUNK {
-            return Ok((state, head, head_time));
-        }
-    }
+    let mut pos = super::fold::Position { head: Head::EMPTY, head_time: Timestamp::default() };
+    let state = super::fold::fold_log(store, &mut pos, SettingsState::new)?.unwrap_or_default();
+    Ok((state, pos.head, pos.head_time))
 }

@@ -1,0 +1,102 @@
+//! Reading the log into the projection: every record after the published head is verified (its hash
+//! recomputed from the stored bytes, its link to the one before) and folded in seq order. A short tail —
+//! the usual catch-up after a write — is folded inline. A long one (opening a big store) is read on one
+//! thread while the records of each chunk are verified and decoded on two, then folded in order, because
+//! decoding, not the fold, is what a rebuild spends its time on.
+
+use crate::error::Error;
+use crate::store::{EventStore, StoreError};
+use cfgledger_events::{check_follows, verify_record, ChainError, Envelope, Head, Record, Timestamp};
+use cfgledger_projections::SettingsState;
+use std::sync::mpsc;
+
+/// How many records one read fetches.
+pub(crate) const READ_CHUNK: usize = 10_000;
+
+/// The position a fold has reached.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Position {
+    pub head: Head,
+    /// The newest event time seen: new events are never stamped earlier.
+    pub head_time: Timestamp,
+}
+
+/// Folds every record after `pos.head` into the state that `state` lazily provides (called once, only if
+/// there is anything to fold). Returns the state if anything was folded.
+pub(crate) fn fold_log(
+    store: &dyn EventStore,
+    pos: &mut Position,
+    state: impl FnOnce() -> SettingsState,
+) -> Result<Option<SettingsState>, Error> {
+    let first = store.read_after(pos.head.seq, READ_CHUNK)?;
+    if first.is_empty() {
+        return Ok(None);
+    }
+    let mut st = state();
+    let more = first.len() == READ_CHUNK;
+    fold_chunk(&mut st, pos, &first, decode_all(&first))?;
+    if more {
+        fold_pipelined(store, &mut st, pos)?;
+    }
+    Ok(Some(st))
+}
+
+fn fold_chunk(
+    state: &mut SettingsState,
+    pos: &mut Position,
+    records: &[Record],
+    decoded: Vec<Result<Envelope, ChainError>>,
+) -> Result<(), Error> {
+    for (rec, env) in records.iter().zip(decoded) {
+        check_follows(&pos.head, rec)?;
+        let env = env?;
+        state.apply(&env);
+        pos.head = Head { seq: rec.seq, hash: rec.hash };
+        pos.head_time = pos.head_time.max(env.occurred_at);
+    }
+    Ok(())
+}
+
+/// Verifies and decodes a chunk; big chunks are split across two threads.
+fn decode_all(records: &[Record]) -> Vec<Result<Envelope, ChainError>> {
+    if records.len() < 1_000 {
+        return records.iter().map(verify_record).collect();
+    }
+    let (front, back) = records.split_at(records.len() / 2);
+    std::thread::scope(|s| {
+        let other = s.spawn(|| front.iter().map(verify_record).collect::<Vec<_>>());
+        let mine: Vec<_> = back.iter().map(verify_record).collect();
+        // A panic in verification would be a bug; surface it rather than fold a partial chunk.
+        let mut out = other.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        out.extend(mine);
+        out
+    })
+}
+
+/// Reads the rest of the log on a reader thread while this one verifies, decodes and folds.
+fn fold_pipelined(store: &dyn EventStore, state: &mut SettingsState, pos: &mut Position) -> Result<(), Error> {
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::sync_channel::<Result<Vec<Record>, StoreError>>(2);
+        let start = pos.head.seq;
+        s.spawn(move || {
+            let mut after = start;
+            loop {
+                let chunk = store.read_after(after, READ_CHUNK);
+                let (last, done) = match &chunk {
+                    Ok(records) => (records.last().map(|r| r.seq), records.len() < READ_CHUNK),
+                    Err(_) => (None, true),
+                };
+                if chunk.as_ref().is_ok_and(|r| r.is_empty()) || tx.send(chunk).is_err() || done {
+                    return;
+                }
+                after = last.unwrap_or(after);
+            }
+        });
+        for chunk in rx {
+            let records = chunk?;
+            let decoded = decode_all(&records);
+            fold_chunk(state, pos, &records, decoded)?;
+        }
+        Ok(())
+    })
+}
