@@ -8,10 +8,7 @@ fn main() -> ExitCode {
     match cfgledger::cli::run(cli) {
         Ok(()) | Err(cfgledger::Error::BrokenPipe) => ExitCode::SUCCESS,
         Err(e) => {
-            match &e {
-                cfgledger::Error::Chain(_) => eprintln!("error: {e}; run `cfgledger verify` for the whole chain"),
-                _ => eprintln!("error: {e}"),
-            }
+            eprintln!("error: {e}");
             ExitCode::from(1)
         }
     }

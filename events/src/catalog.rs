@@ -230,6 +230,11 @@ impl Catalog {
         match file.mode {
             CatalogMode::Replace => Catalog::new(file.settings),
             CatalogMode::Extend => {
+                // The file itself must declare each key once, as in replace mode; it may override built-ins.
+                let mut seen = std::collections::HashSet::new();
+                if let Some(dup) = file.settings.iter().find(|s| !seen.insert(s.key.as_str())) {
+                    return Err(CatalogError(format!("setting {}: declared twice", dup.key)));
+                }
                 let mut specs = builtin.specs;
                 for spec in file.settings {
                     match specs.iter_mut().find(|s| s.key == spec.key) {

@@ -44,7 +44,7 @@ pub enum Command {
     /// Print the event log.
     Log(log::LogArgs),
     /// Recompute the hash chain and name the first bad seq.
-    Verify,
+    Verify(verify::VerifyArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -165,7 +165,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Serve(args) => serve::run(&globals, args),
         Command::Config(cmd) => config::run(&globals, cmd),
         Command::Log(args) => log::run(&globals, args),
-        Command::Verify => verify::run(&globals),
+        Command::Verify(args) => verify::run(&globals, args),
     }
 }
 

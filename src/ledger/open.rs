@@ -99,9 +99,18 @@ fn read_key_file(path: &Path) -> Result<Zeroizing<String>, Error> {
     Ok(secret)
 }
 
-/// Creates the key file with mode 0600, or reads it when another process created it first.
+/// Creates the key file with mode 0600, or reads it when another process created it first. The secret is
+/// written and synced under a temporary name and then hard-linked into place, so no process ever reads a
+/// half-written key file, and a second creator finds the first one's file instead of replacing it.
 fn create_key_file(path: &Path) -> Result<(Zeroizing<String>, bool), Error> {
     use std::io::Write;
+    if path.exists() {
+        return Ok((read_key_file(path)?, false));
+    }
+    let fail = |what: &str, e: std::io::Error| Error::Secret(format!("cannot {what} key file {}: {e}", path.display()));
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
+    let tmp = PathBuf::from(tmp_name);
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -109,17 +118,22 @@ fn create_key_file(path: &Path) -> Result<(Zeroizing<String>, bool), Error> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    match opts.open(path) {
-        Ok(mut f) => {
-            let secret = crypto::random_secret();
-            f.write_all(secret.as_bytes())
-                .and_then(|_| f.write_all(b"\n"))
-                .and_then(|_| f.sync_all())
-                .map_err(|e| Error::Secret(format!("cannot write key file {}: {e}", path.display())))?;
-            Ok((secret, true))
-        }
+    let secret = crypto::random_secret();
+    let written = opts.open(&tmp).and_then(|mut f| {
+        f.write_all(secret.as_bytes())?;
+        f.write_all(b"\n")?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail("write", e));
+    }
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok((secret, true)),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok((read_key_file(path)?, false)),
-        Err(e) => Err(Error::Secret(format!("cannot create key file {}: {e}", path.display()))),
+        Err(e) => Err(fail("create", e)),
     }
 }
 

@@ -83,8 +83,21 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(path, flags)
         .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
-    // journal_mode returns a row; the other pragmas do not.
-    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(unavailable)?;
+    // journal_mode returns a row; the other pragmas do not. Switching a new file to WAL needs an exclusive
+    // lock and SQLite answers "busy" at once, without the busy timeout, while another process holds it.
+    let mut attempt = 0u64;
+    let mode: String = loop {
+        match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)) {
+            Ok(mode) => break mode,
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && attempt < 200 =>
+            {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(5 + attempt.min(20)));
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+    };
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Unavailable(format!("{} cannot use WAL mode (got {mode})", path.display())));
     }
