@@ -1,8 +1,9 @@
 //! The group-commit writer: one thread per process takes every command waiting in its queue, decides
 //! each against the state left by the ones before it, and appends them all in one transaction, so that
 //! N concurrent writers cost one sync instead of N. Each command keeps its own batch, and is acknowledged
-//! only after the transaction that holds it is durable. When another process moved the head, the group
-//! is re-decided against the caught-up state.
+//! only after the transaction that holds it is durable. The group is decided against the published state;
+//! when another process moved the head, the append reports a conflict, the writer catches up from the log
+//! and re-decides the whole group.
 
 use super::{Core, Ledger, Outcome, WriteContext};
 use crate::error::Error;
@@ -50,11 +51,10 @@ fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
     let Ok(_guard) = core.sync.lock() else {
         return group.iter().map(|_| Err(Error::Closed)).collect();
     };
+    // Decide against the published state first: the append checks the head inside its transaction, so
+    // another process's write shows up as a conflict, and only then is the log read to catch up.
+    let mut snap = core.live.load_full();
     for _ in 0..MAX_ATTEMPTS {
-        let snap = match core.catch_up_locked() {
-            Ok(s) => s,
-            Err(e) => return fail_all(group, &e),
-        };
         let mut state = snap.state.clone();
         let mut head = snap.head;
         // Times never go backwards in the log, even if the wall clock does.
@@ -91,7 +91,10 @@ fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
                 core.publish(state, head, now);
                 return results;
             }
-            Err(StoreError::Conflict { .. }) => continue,
+            Err(StoreError::Conflict { .. }) => match core.catch_up_locked() {
+                Ok(caught_up) => snap = caught_up,
+                Err(e) => return fail_all(group, &e),
+            },
             Err(e) => return fail_all(group, &Error::Store(e)),
         }
     }

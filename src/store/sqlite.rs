@@ -45,6 +45,10 @@ impl SqliteStore {
             }
         }
         let mut write = connect(path)?;
+        // The checkpoint that copies the WAL back into the database runs inside whichever commit crosses
+        // the threshold. A larger threshold lets repeated writes to the same pages (the log's tail, the
+        // indexes' last leaves) coalesce, so far fewer pages are copied and synced per change.
+        write.execute_batch("PRAGMA wal_autocheckpoint=8192;").map_err(unavailable)?;
         migrate(&mut write)?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
@@ -123,8 +127,8 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 
 fn read_head(conn: &Connection) -> Result<Head, StoreError> {
     let row: Option<(i64, Vec<u8>)> = conn
-        .query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()
+        .prepare_cached("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+        .and_then(|mut stmt| stmt.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
         .map_err(unavailable)?;
     match row {
         None => Ok(Head::EMPTY),

@@ -1,0 +1,194 @@
+//! Opening a SQLite store that holds 1,000,000 events: `Ledger::open` migrates, reads the whole log,
+//! verifies every link (blake3 + JSON decode), folds it into the projection and derives the encryption key
+//! (target < 1 s). The file is built once per run: the store is created through `Ledger::open` (so the
+//! genesis event exists), then a million `SettingChanged` records, one per batch as `config set` writes
+//! them, are appended straight to the store in large transactions. After the criterion run, the open is
+//! broken down into its parts (SQLite reads, verification, fold, key derivation) and printed.
+
+use cfgledger::crypto::SecretBox;
+use cfgledger::store::{self, StoreUrl};
+use cfgledger::{EnvFileChoice, Ledger, OpenOptions};
+use cfgledger_events::builtin::builtin;
+use cfgledger_events::event::{SettingChanged, StoredValue};
+use cfgledger_events::{
+    build_batch, verify_link, Actor, Batch, Cause, Envelope, Event, Head, Record, Source, Timestamp,
+};
+use cfgledger_projections::SettingsState;
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "bench-secret-0123456789abcdef-0123456789";
+/// Int keys and the range of values each accepts.
+const KEYS: [(&str, i64, i64); 5] = [
+    ("MAX_WORKERS", 1, 256),
+    ("TOOL_RATE_LIMIT", 1, 1_000_000),
+    ("MAX_PROMPT_SIZE", 1, 10_485_760),
+    ("CONFIG_WRITE_RATE_LIMIT", 1, 1_000_000),
+    ("REQUEST_SIZE_LIMIT", 1024, 104_857_600),
+];
+/// How many records one append transaction takes while the file is built.
+const BUILD_CHUNK: u64 = 50_000;
+/// The page size of the breakdown's reads, as the ledger's replay uses.
+const READ_CHUNK: usize = 10_000;
+
+/// `cargo bench` passes `--bench`; `cargo test --benches` does not, and then the log is small.
+fn full_run() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test")
+}
+
+fn options(db: &Path) -> OpenOptions {
+    let mut opts = OpenOptions::new(StoreUrl::Sqlite(db.to_path_buf()), builtin());
+    opts.env_file = EnvFileChoice::None;
+    opts.process_env.insert("AUTH_ENCRYPTION_SECRET".into(), SECRET.into());
+    opts
+}
+
+/// Creates the store at `db` and appends `events` `SettingChanged` records after the genesis batch.
+fn build_store(db: &Path, events: u64) -> u64 {
+    let started = Instant::now();
+    drop(Ledger::open(options(db)).expect("the store is created"));
+    let store = store::open(&StoreUrl::Sqlite(db.to_path_buf())).expect("the store opens");
+    let mut head = store.head().expect("head");
+    let actor = Actor {
+        name: "bench".into(),
+        role: Some("admin".into()),
+        source: Source::Api,
+        address: Some("127.0.0.1".into()),
+        request_id: None,
+    };
+    let start_time = 1_790_000_000_000_000_i64;
+    let mut written = 0;
+    while written < events {
+        let n = BUILD_CHUNK.min(events - written);
+        let mut records: Vec<Record> = Vec::with_capacity(n as usize);
+        let mut tail = head;
+        for i in written..written + n {
+            let (key, lo, hi) = KEYS[(i % KEYS.len() as u64) as usize];
+            let value = |j: u64| StoredValue::Plain((lo + (j as i64) % (hi - lo)).into());
+            let event = Event::SettingChanged(SettingChanged {
+                key: key.into(),
+                value: value(i),
+                previous: Some(value(i.saturating_sub(KEYS.len() as u64))),
+            });
+            let batch = Batch {
+                id: format!("{i:032x}"),
+                cause: Cause::Api { method: "PUT".into(), path: format!("/admin/config/{key}") },
+                reason: None,
+            };
+            let at = Timestamp::from_micros(start_time + i as i64);
+            for (_, rec) in build_batch(tail, at, &actor, &batch, vec![event]) {
+                tail = Head { seq: rec.seq, hash: rec.hash };
+                records.push(rec);
+            }
+        }
+        head = store.append(head, &records).expect("the chunk appends");
+        written += n;
+    }
+    println!("rebuild: built a store of {} events in {:.1} s", head.seq, started.elapsed().as_secs_f64());
+    head.seq
+}
+
+/// Times the parts of an open separately, chunk by chunk as the ledger's replay goes: reading the records
+/// from SQLite, the blake3 link alone, `verify_link` (link + JSON decode + column checks), the fold, and the
+/// key derivation.
+fn breakdown(db: &Path) {
+    let store = store::open(&StoreUrl::Sqlite(db.to_path_buf())).expect("the store opens");
+    let (mut read, mut hash, mut verify, mut fold) = (Duration::ZERO, Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let (mut count, mut bytes) = (0usize, 0usize);
+    let mut head = Head::EMPTY;
+    let mut state = SettingsState::new();
+    loop {
+        let t = Instant::now();
+        let records = store.read_after(head.seq, READ_CHUNK).expect("reads");
+        read += t.elapsed();
+
+        let t = Instant::now();
+        for rec in &records {
+            std::hint::black_box(cfgledger_events::Hash::link(&rec.prev_hash, &rec.envelope));
+        }
+        hash += t.elapsed();
+
+        let t = Instant::now();
+        let mut envelopes: Vec<Envelope> = Vec::with_capacity(records.len());
+        for rec in &records {
+            envelopes.push(verify_link(&head, rec).expect("the chain verifies"));
+            head = Head { seq: rec.seq, hash: rec.hash };
+        }
+        verify += t.elapsed();
+
+        let t = Instant::now();
+        for env in &envelopes {
+            state.apply(env);
+        }
+        fold += t.elapsed();
+
+        count += records.len();
+        bytes += records.iter().map(|r| r.envelope.len()).sum::<usize>();
+        if records.len() < READ_CHUNK {
+            break;
+        }
+    }
+
+    let info = state.store.as_ref().expect("the genesis event is in the log").encryption.clone();
+    let t = Instant::now();
+    SecretBox::derive(SECRET.as_bytes(), &info).expect("the key derives");
+    let derive = t.elapsed();
+
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "rebuild breakdown for {count} records ({:.0} MB of envelopes, {} bytes mean): SQLite read_after {:.0} ms, \
+         verify_link {:.0} ms (blake3 alone {:.0} ms, so decode + checks ~{:.0} ms), apply {:.0} ms, key \
+         derivation {:.0} ms; sum {:.0} ms",
+        bytes as f64 / 1e6,
+        bytes / count.max(1),
+        ms(read),
+        ms(verify),
+        ms(hash),
+        ms(verify.saturating_sub(hash)),
+        ms(fold),
+        ms(derive),
+        ms(read + verify + fold + derive),
+    );
+}
+
+fn rebuild_benches(c: &mut Criterion) {
+    let full = full_run();
+    let events = if full { 1_000_000 } else { 2_000 };
+    let dir = tempfile::tempdir_in(std::env::temp_dir()).expect("a temp dir");
+    let db = dir.path().join("rebuild.db");
+    let last_seq = build_store(&db, events);
+
+    let mut group = c.benchmark_group("rebuild");
+    group.sampling_mode(SamplingMode::Flat).sample_size(10);
+    group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(if full { 20 } else { 1 }));
+    group.bench_function(format!("ledger_open/{events}_events"), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let t0 = Instant::now();
+                let (ledger, _) = Ledger::open(options(&db)).expect("the store opens");
+                total += t0.elapsed();
+                assert_eq!(ledger.snapshot().head.seq, last_seq, "the whole log is folded");
+            }
+            total
+        })
+    });
+    group.finish();
+
+    for run in 1..=3 {
+        let t0 = Instant::now();
+        let (ledger, _) = Ledger::open(options(&db)).expect("the store opens");
+        let took = t0.elapsed();
+        println!(
+            "rebuild: Ledger::open #{run} of {} events took {:.0} ms",
+            ledger.snapshot().head.seq,
+            took.as_secs_f64() * 1e3
+        );
+    }
+    breakdown(&db);
+}
+
+criterion_group!(benches, rebuild_benches);
+criterion_main!(benches);
