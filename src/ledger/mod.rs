@@ -99,15 +99,15 @@ impl Ledger {
     /// Decides and appends `cmd`, waiting until it is durable. Blocking: async callers use
     /// [`Ledger::execute_async`].
     pub fn execute(&self, cmd: Command, ctx: WriteContext) -> Result<Outcome, Error> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.jobs.send(writer::Job { cmd, ctx, reply: tx }).map_err(|_| Error::Closed)?;
-        rx.blocking_recv().map_err(|_| Error::Closed)?
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.jobs.send(writer::Job { cmd, ctx, reply: writer::Reply::Blocking(tx) }).map_err(|_| Error::Closed)?;
+        rx.recv().map_err(|_| Error::Closed)?
     }
 
     /// [`Ledger::execute`] for async callers: the append happens on the writer thread.
     pub async fn execute_async(&self, cmd: Command, ctx: WriteContext) -> Result<Outcome, Error> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.jobs.send(writer::Job { cmd, ctx, reply: tx }).map_err(|_| Error::Closed)?;
+        self.jobs.send(writer::Job { cmd, ctx, reply: writer::Reply::Async(tx) }).map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
     }
 

@@ -19,7 +19,23 @@ const MAX_ATTEMPTS: usize = 64;
 pub(crate) struct Job {
     pub cmd: Command,
     pub ctx: WriteContext,
-    pub reply: tokio::sync::oneshot::Sender<Result<Outcome, Error>>,
+    pub reply: Reply,
+}
+
+/// Where a job's result goes: a blocked thread or an awaiting task.
+pub(crate) enum Reply {
+    Blocking(mpsc::SyncSender<Result<Outcome, Error>>),
+    Async(tokio::sync::oneshot::Sender<Result<Outcome, Error>>),
+}
+
+impl Reply {
+    fn send(self, result: Result<Outcome, Error>) {
+        // A caller that stopped waiting has nothing to be told.
+        let _ = match self {
+            Reply::Blocking(tx) => tx.send(result).map_err(|_| ()),
+            Reply::Async(tx) => tx.send(result).map_err(|_| ()),
+        };
+    }
 }
 
 pub(crate) fn spawn(core: Arc<Core>) -> mpsc::Sender<Job> {
@@ -37,8 +53,7 @@ pub(crate) fn spawn(core: Arc<Core>) -> mpsc::Sender<Job> {
                 }
                 let results = commit_group(&core, &group);
                 for (job, result) in group.into_iter().zip(results) {
-                    // A caller that stopped waiting has nothing to be told.
-                    let _ = job.reply.send(result);
+                    job.reply.send(result);
                 }
             }
         })
