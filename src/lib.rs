@@ -7,6 +7,7 @@ pub mod catalog_file;
 pub mod cli;
 pub mod clock;
 pub mod crypto;
+pub mod docs;
 pub mod envfile;
 pub mod error;
 pub mod ledger;

@@ -1,0 +1,22 @@
+//! `docs/catalog.md` must be exactly what the built-in catalog generates: a key added, removed or changed
+//! without regenerating the page fails here. `CFGLEDGER_BLESS=1` rewrites the page instead.
+
+use cfgledger::docs::catalog_markdown;
+use cfgledger_events::builtin::builtin;
+
+#[test]
+fn the_catalog_reference_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/catalog.md");
+    let generated = catalog_markdown(&builtin());
+    if std::env::var_os("CFGLEDGER_BLESS").is_some() {
+        std::fs::write(&path, &generated).expect("write docs/catalog.md");
+    }
+    let on_disk = std::fs::read_to_string(&path).expect("docs/catalog.md exists");
+    assert!(
+        on_disk == generated,
+        "docs/catalog.md is stale: run `CFGLEDGER_BLESS=1 cargo test --test docs` and commit the result"
+    );
+    for spec in builtin().specs() {
+        assert!(on_disk.contains(&format!("| `{}` |", spec.key)), "{} is missing", spec.key);
+    }
+}
