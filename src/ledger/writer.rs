@@ -13,6 +13,8 @@ use std::sync::{mpsc, Arc};
 
 /// The most commands one transaction takes: bounds the latency of the first one in a burst.
 const MAX_GROUP: usize = 1024;
+/// The longest the writer waits to fill a group when writers are concurrent.
+const LINGER: std::time::Duration = std::time::Duration::from_micros(100);
 /// How often a group is re-decided when other processes keep winning the race for the head.
 const MAX_ATTEMPTS: usize = 64;
 
@@ -43,14 +45,26 @@ pub(crate) fn spawn(core: Arc<Core>) -> mpsc::Sender<Job> {
     std::thread::Builder::new()
         .name("cfgledger-writer".into())
         .spawn(move || {
+            let mut last_len = 0usize;
             while let Ok(first) = rx.recv() {
                 let mut group = vec![first];
+                // Like PostgreSQL's commit_delay: when the last group showed several writers at once, wait
+                // a moment for the ones just acknowledged to send their next change, so that one sync
+                // serves them all. A lone writer never waits.
+                let deadline = (last_len > 1).then(|| std::time::Instant::now() + LINGER);
                 while group.len() < MAX_GROUP {
-                    match rx.try_recv() {
-                        Ok(job) => group.push(job),
-                        Err(_) => break,
+                    let next = match deadline {
+                        Some(d) if group.len() < last_len => {
+                            rx.recv_timeout(d.saturating_duration_since(std::time::Instant::now())).ok()
+                        }
+                        _ => rx.try_recv().ok(),
+                    };
+                    match next {
+                        Some(job) => group.push(job),
+                        None => break,
                     }
                 }
+                last_len = group.len();
                 let results = commit_group(&core, &group);
                 for (job, result) in group.into_iter().zip(results) {
                     job.reply.send(result);
