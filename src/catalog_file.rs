@@ -24,5 +24,16 @@ pub fn load(path: Option<&Path>) -> Result<Catalog, Error> {
             return Err(fail(format!("setting {}: a bootstrap key must also be locked and sensitive", spec.key)));
         }
     }
-    Catalog::from_file(builtin(), file).map_err(|e| fail(e.to_string()))
+    let catalog = Catalog::from_file(builtin(), file).map_err(|e| fail(e.to_string()))?;
+    // The encryption secret is read from the environment whatever the catalog says; a catalog that made it
+    // an ordinary key would have it seeded into the log in plaintext.
+    if let Some(spec) = catalog.get(crate::ledger::SECRET_KEY) {
+        if !(spec.bootstrap && spec.locked && spec.sensitive) {
+            return Err(fail(format!(
+                "setting {}: the encryption secret must stay bootstrap, locked and sensitive",
+                spec.key
+            )));
+        }
+    }
+    Ok(catalog)
 }

@@ -53,8 +53,9 @@ impl Settings {
         Settings { live }
     }
 
-    /// Calls `f` with the value in force for `key`, if it has one. Sensitive values arrive as their
-    /// ciphertext, never in plaintext: use the ledger's secret box to open them.
+    /// Calls `f` with the value in force for `key`, if it has one. A sensitive value held by the log is
+    /// sealed and gives `None` (open it with the ledger's secret box); one from the process environment or
+    /// a default arrives as given, since it never left the process.
     pub fn with<R>(&self, key: &str, f: impl FnOnce(&Value) -> R) -> Option<R> {
         let snap = self.live.load();
         match snap.view(key)?.value.as_ref()? {

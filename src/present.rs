@@ -2,7 +2,7 @@
 //! and, later, the REST API) and the JSON line of a log record. Secrets are masked here, at the one
 //! place where values leave the process.
 
-use cfgledger_events::catalog::SettingSpec;
+use cfgledger_events::catalog::{Catalog, SettingSpec};
 use cfgledger_events::event::{StoredValue, MASK};
 use cfgledger_events::{Envelope, Record};
 use cfgledger_projections::SettingView;
@@ -53,10 +53,32 @@ pub fn mask_payload(v: &mut Value) {
     }
 }
 
+/// Masks the values of every object in a payload that names a sensitive key (or a key the catalog no
+/// longer knows, whose sensitivity cannot be told): `value`, `previous` and `attempted` become the mask,
+/// whether they were sealed or, from an older catalog, plain.
+fn mask_sensitive(v: &mut Value, catalog: &Catalog) {
+    match v {
+        Value::Object(m) => {
+            let secret =
+                m.get("key").and_then(Value::as_str).is_some_and(|k| catalog.get(k).is_none_or(|spec| spec.sensitive));
+            for (field, inner) in m.iter_mut() {
+                if secret && matches!(field.as_str(), "value" | "previous" | "attempted") && !inner.is_null() {
+                    *inner = Value::String(MASK.to_string());
+                } else {
+                    mask_sensitive(inner, catalog);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| mask_sensitive(x, catalog)),
+        _ => {}
+    }
+}
+
 /// One log record as a JSON object, secrets masked.
-pub fn record(rec: &Record, env: &Envelope) -> Value {
+pub fn record(rec: &Record, env: &Envelope, catalog: &Catalog) -> Value {
     let mut payload = env.event.payload_value();
     mask_payload(&mut payload);
+    mask_sensitive(&mut payload, catalog);
     json!({
         "seq": rec.seq,
         "occurred_at": rec.occurred_at.to_string(),

@@ -64,3 +64,27 @@ fn a_stale_writer_catches_up_and_re_decides() {
         .collect();
     assert_eq!(actors, ["cfgledger", "cfgledger", "a", "b", "a"]);
 }
+
+#[test]
+fn a_stale_no_op_is_checked_against_the_log_before_it_is_acknowledged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("c.db");
+    let a = open(&path);
+    set(&a, "LOG_LEVEL", "warn", "a");
+    let b = open(&path);
+    assert_eq!(b.settings().get_string("LOG_LEVEL").as_deref(), Some("warn"));
+    set(&a, "LOG_LEVEL", "error", "a");
+
+    // b still believes the log says warn; setting warn must not be acknowledged as "unchanged".
+    let outcome = set(&b, "LOG_LEVEL", "warn", "b");
+    assert!(outcome.changed(), "b acknowledged a no-op against a stale state: {outcome:?}");
+    assert_eq!(b.settings().get_string("LOG_LEVEL").as_deref(), Some("warn"));
+    a.catch_up().expect("catch up");
+    assert_eq!(a.settings().get_string("LOG_LEVEL").as_deref(), Some("warn"), "the log holds b's change");
+
+    // Likewise a reset that looks like nothing to do against a stale state.
+    let c = open(&path);
+    set(&a, "CACHE_TTL", "2m", "a");
+    let reset = c.execute(Command::Reset { key: "CACHE_TTL".into() }, ctx("c")).expect("reset");
+    assert!(reset.changed(), "c's reset was dropped against its stale state");
+}

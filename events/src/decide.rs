@@ -120,7 +120,11 @@ pub fn decide(
                 catalog.get(&key).ok_or_else(|| reject(RejectionKind::UnknownKey, format!("unknown key {key}")))?;
             if spec.locked {
                 // The attempted value is recorded only when it parses, and sealed when it is a secret.
-                let attempted = spec.parse(&value).ok().and_then(|v| store(spec.sensitive, &key, &v, sealer).ok());
+                // A bootstrap secret is never stored in any form, not even sealed in an audit record.
+                let attempted = (!spec.bootstrap)
+                    .then(|| spec.parse(&value).ok())
+                    .flatten()
+                    .and_then(|v| store(spec.sensitive, &key, &v, sealer).ok());
                 return Err(locked(&key, "set", spec.bootstrap, attempted));
             }
             let parsed = spec.parse(&value).map_err(|e| reject(RejectionKind::Invalid, e.to_string()))?;
@@ -128,6 +132,7 @@ pub fn decide(
             if previous.as_ref().is_some_and(|p| same_value(p, &parsed, &key, sealer)) {
                 return Ok(Vec::new());
             }
+            let previous = previous.map(|p| protect(spec.sensitive, &key, p, sealer)).transpose()?;
             let value = store(spec.sensitive, &key, &parsed, sealer)?;
             Ok(vec![Event::SettingChanged(SettingChanged { key, value, previous })])
         }
@@ -140,7 +145,10 @@ pub fn decide(
             }
             match state.current(&key) {
                 None => Ok(Vec::new()),
-                Some(previous) => Ok(vec![Event::SettingReset(SettingReset { key, previous: Some(previous.clone()) })]),
+                Some(previous) => {
+                    let previous = protect(spec.sensitive, &key, previous.clone(), sealer)?;
+                    Ok(vec![Event::SettingReset(SettingReset { key, previous: Some(previous) })])
+                }
             }
         }
     }
@@ -179,6 +187,16 @@ fn store(sensitive: bool, key: &str, value: &Value, sealer: &dyn Sealer) -> Resu
         .seal(key, &plaintext)
         .map(StoredValue::Sealed)
         .map_err(|e| reject(RejectionKind::Sealing, format!("cannot encrypt the value of {key}: {e}")))
+}
+
+/// A value copied from the state into a new event: sealed if the key is sensitive and the value is plain
+/// (written before the key was declared sensitive, or upcast from an old event), so that no new event
+/// carries a secret in plaintext.
+fn protect(sensitive: bool, key: &str, value: StoredValue, sealer: &dyn Sealer) -> Result<StoredValue, Rejection> {
+    match value {
+        StoredValue::Plain(v) if sensitive => store(true, key, &v, sealer),
+        other => Ok(other),
+    }
 }
 
 /// Whether the stored value already equals `new`. A sealed value that cannot be opened (another key)

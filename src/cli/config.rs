@@ -90,7 +90,7 @@ pub fn run(g: &Globals, cmd: ConfigCommand) -> Result<(), Error> {
                 .filter_map(|s| snap.view(&s.key).map(|v| present::item(s, v)))
                 .collect();
             match args.output {
-                Output::Json => println!("{}", json!({"items": items, "head": snap.head.seq})),
+                Output::Json => emit(json!({"items": items, "head": snap.head.seq}))?,
                 Output::Table => print_table(&items)?,
             }
         }
@@ -99,8 +99,8 @@ pub fn run(g: &Globals, cmd: ConfigCommand) -> Result<(), Error> {
             let view = snap.view(&args.key).ok_or_else(|| unknown(&args.key))?;
             let item = present::item(spec, view);
             match args.output {
-                GetOutput::Json => println!("{item}"),
-                GetOutput::Text => println!("{}", text_of(&item["value"])),
+                GetOutput::Json => emit(&item)?,
+                GetOutput::Text => emit(text_of(&item["value"]))?,
             }
         }
         ConfigCommand::Set(args) => {

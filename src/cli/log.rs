@@ -26,6 +26,7 @@ pub struct LogArgs {
 }
 
 pub fn run(g: &Globals, args: LogArgs) -> Result<(), Error> {
+    let catalog = crate::catalog_file::load(g.catalog.as_deref())?;
     let store = open_existing(g)?;
     let mut after = args.after;
     let mut left = args.limit.unwrap_or(usize::MAX);
@@ -45,7 +46,7 @@ pub fn run(g: &Globals, args: LogArgs) -> Result<(), Error> {
             let env =
                 Envelope::decode(&rec.envelope).map_err(|e| ChainError { seq: rec.seq, reason: e.to_string() })?;
             match args.output {
-                LogOutput::Json => println!("{}", present::record(rec, &env)),
+                LogOutput::Json => emit(present::record(rec, &env, &catalog))?,
                 LogOutput::Text => {
                     let subject = env.event.key().unwrap_or("-");
                     emit(format!(

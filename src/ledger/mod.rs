@@ -7,7 +7,7 @@ mod fold;
 mod open;
 mod writer;
 
-pub use open::{EnvFileChoice, OpenOptions, OpenReport};
+pub use open::{EnvFileChoice, OpenOptions, OpenReport, SECRET_KEY};
 
 use crate::clock::Clock;
 use crate::crypto::SecretBox;

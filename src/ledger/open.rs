@@ -131,7 +131,16 @@ fn create_key_file(path: &Path) -> Result<(Zeroizing<String>, bool), Error> {
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
     match linked {
-        Ok(()) => Ok((secret, true)),
+        Ok(()) => {
+            // The genesis event will record this key's id durably; the file's name must be durable first.
+            #[cfg(unix)]
+            if let Some(dir) = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }) {
+                std::fs::File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|e| fail("sync the directory of the", e))?;
+            }
+            Ok((secret, true))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok((read_key_file(path)?, false)),
         Err(e) => Err(fail("create", e)),
     }
@@ -263,6 +272,7 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
     // Publish again with the process environment resolved in.
     ledger.core.catch_up()?;
     {
+        let _sync = ledger.core.sync.lock().map_err(|_| Error::Closed)?;
         let snap = ledger.snapshot();
         ledger.core.publish(snap.state.clone(), snap.head, snap.head_time);
     }
@@ -291,6 +301,8 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
     if opts.pin_restart_keys {
         let views = resolve(&catalog, &snap.state, &ledger.core.env, None);
         let _ = ledger.core.boot.set(boot_values(&catalog, &views));
+        let _sync = ledger.core.sync.lock().map_err(|_| Error::Closed)?;
+        let snap = ledger.snapshot();
         ledger.core.publish(snap.state.clone(), snap.head, snap.head_time);
     }
     Ok((ledger, report))

@@ -113,7 +113,19 @@ fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
             });
         }
         if records.is_empty() {
-            return results;
+            // Nothing to append, so no append checked the head: confirm that the state these commands
+            // were decided against is still the log's, or catch up and decide again.
+            match core.store.head() {
+                Ok(h) if h == snap.head => return results,
+                Ok(_) => match core.catch_up_locked() {
+                    Ok(caught_up) => {
+                        snap = caught_up;
+                        continue;
+                    }
+                    Err(e) => return fail_all(group, &e),
+                },
+                Err(e) => return fail_all(group, &Error::Store(e)),
+            }
         }
         match core.store.append(snap.head, &records) {
             Ok(_) => {
