@@ -12,6 +12,7 @@ pub mod envfile;
 pub mod error;
 pub mod ledger;
 pub mod live;
+pub mod logging;
 pub mod present;
 pub mod store;
 pub mod tailer;

@@ -60,8 +60,12 @@ fn run(ledger: Ledger, stop: Arc<AtomicBool>, safety_interval: Duration) {
         if !(changed || due) {
             continue;
         }
+        let before = settings.applied_seq();
         match ledger.catch_up() {
-            Ok(_) => {
+            Ok(snap) => {
+                if snap.head.seq != before {
+                    tracing::debug!(from = before, to = snap.head.seq, "applied events written by other processes");
+                }
                 failures = 0;
                 last_token = token.ok();
                 last_full = Instant::now();

@@ -137,3 +137,54 @@ fn restart_required_change_is_pending_on_a_running_server() {
     assert_eq!(item["value"], "/var/log/gateway.log");
     assert_eq!(item["pending_restart"], false);
 }
+
+/// Collects a child's stderr lines on a thread, so a test can wait for a line without blocking on the pipe.
+fn collect_stderr(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    let stderr = child.stderr.take().expect("stderr piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().expect("lock").push(line);
+        }
+    });
+    lines
+}
+
+#[test]
+fn log_level_and_format_follow_the_store_live() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join(".env"), "LOG_LEVEL=info\nLOG_FORMAT=json\n").expect("write .env");
+    let mut child = cmd(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let lines = collect_stderr(&mut child);
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("a first line");
+    let url = first.trim().strip_prefix("cfgledger listening on ").expect("the listening line").to_string();
+    let server = Server { child, url };
+    let has = |pred: &dyn Fn(&str) -> bool| lines.lock().expect("lock").iter().any(|l| pred(l));
+    let value_is = |key: &str, v: i64| get(&format!("{}/admin/config/{key}", server.url)).1["value"] == v;
+
+    // At info, applying another process's change logs nothing at debug level.
+    set(dir.path(), "MAX_WORKERS", "5");
+    eventually("MAX_WORKERS=5 applied", || value_is("MAX_WORKERS", 5));
+    assert!(!has(&|l| l.contains("applied events written by other processes")), "a debug line at info");
+
+    set(dir.path(), "LOG_LEVEL", "debug");
+    eventually("the level change is logged", || has(&|l| l.contains("log level changed")));
+    set(dir.path(), "MAX_WORKERS", "6");
+    eventually("a JSON debug line", || {
+        has(&|l| l.contains("\"level\":\"DEBUG\"") && l.contains("applied events written by other processes"))
+    });
+
+    set(dir.path(), "LOG_FORMAT", "text");
+    eventually("the format change is logged", || has(&|l| l.contains("log format changed")));
+    set(dir.path(), "MAX_WORKERS", "7");
+    eventually("a text debug line", || {
+        has(&|l| !l.starts_with('{') && l.contains("DEBUG") && l.contains("applied events written by other processes"))
+    });
+}

@@ -3,6 +3,7 @@
 use super::Globals;
 use crate::api::{self, AppState};
 use crate::error::Error;
+use crate::logging::Logging;
 use crate::tailer::Tailer;
 use clap::Args;
 use std::net::SocketAddr;
@@ -26,13 +27,13 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
     let ledger = g.open_with(true)?;
-    init_logging(&ledger);
     let _tailer = Tailer::spawn(ledger.clone(), args.safety_poll);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Io(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async move {
+        start_logging(&ledger);
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| Error::Io(format!("cannot listen on {}: {e}", args.listen)))?;
@@ -68,14 +69,27 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Structured logs on stderr at the store's `LOG_LEVEL`, in its `LOG_FORMAT`.
-fn init_logging(ledger: &crate::Ledger) {
+/// The store's `LOG_LEVEL` and `LOG_FORMAT`, with their defaults.
+fn log_settings(settings: &crate::Settings) -> (String, String) {
+    (
+        settings.get_string("LOG_LEVEL").unwrap_or_else(|| "info".into()),
+        settings.get_string("LOG_FORMAT").unwrap_or_else(|| "json".into()),
+    )
+}
+
+/// Structured logs on stderr at the store's `LOG_LEVEL`, in its `LOG_FORMAT`, following their changes:
+/// a task wakes on every published state and reloads the subscriber when either setting differs.
+fn start_logging(ledger: &crate::Ledger) {
     let settings = ledger.settings();
-    let level = settings.get_string("LOG_LEVEL").unwrap_or_else(|| "info".into());
-    let filter = tracing_subscriber::EnvFilter::new(format!("cfgledger={level},tower_http={level}"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match settings.get_string("LOG_FORMAT").as_deref() {
-        Some("text") => builder.try_init(),
-        _ => builder.json().try_init(),
+    let (level, format) = log_settings(&settings);
+    let Some(mut logging) = Logging::init(&level, &format) else {
+        return;
     };
+    let mut published = ledger.subscribe();
+    tokio::spawn(async move {
+        while published.changed().await.is_ok() {
+            let (level, format) = log_settings(&settings);
+            logging.apply(&level, &format);
+        }
+    });
 }

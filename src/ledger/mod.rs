@@ -53,6 +53,8 @@ pub(crate) struct Core {
     pub(crate) env: BTreeMap<String, String>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) live: Arc<ArcSwap<Snapshot>>,
+    /// The applied seq of the last published snapshot, for tasks that react to changes.
+    pub(crate) published: tokio::sync::watch::Sender<u64>,
     pub(crate) boot: OnceLock<BootValues>,
     /// Held while the projection is advanced and published, so that a stale snapshot never replaces a
     /// newer one.
@@ -84,6 +86,7 @@ impl Core {
     ) -> Arc<Snapshot> {
         let snap = Arc::new(Snapshot::build(&self.catalog, state, head, head_time, &self.env, self.boot.get()));
         self.live.store(snap.clone());
+        self.published.send_replace(snap.head.seq);
         snap
     }
 }
@@ -114,6 +117,12 @@ impl Ledger {
     /// The read handle for in-process lookups.
     pub fn settings(&self) -> Settings {
         Settings::new(self.core.live.clone())
+    }
+
+    /// A receiver that sees the applied seq each time a new state is published (after a write here or a
+    /// catch-up with other processes' writes).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.core.published.subscribe()
     }
 
     /// The current published state.

@@ -266,6 +266,7 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
             None,
         ))),
         boot: OnceLock::new(),
+        published: tokio::sync::watch::channel(0).0,
         sync: Mutex::new(()),
     });
     let ledger = Ledger { jobs: writer::spawn(core.clone()), core };
