@@ -8,11 +8,14 @@
 //! Every set writes a value the key does not hold, so no command is a no-op. Criterion reports the
 //! throughput; a custom timed loop prints changes/s and per-change latency percentiles to stdout.
 
+mod common;
+use common::{actor, full_run};
+
 use cfgledger::store::{self, EventStore, StoreUrl};
 use cfgledger::{EnvFileChoice, Ledger, OpenOptions, WriteContext};
 use cfgledger_events::builtin::builtin;
 use cfgledger_events::event::{SettingChanged, StoredValue};
-use cfgledger_events::{build_batch, Actor, Batch, Cause, Command, Event, Head, Input, Record, Source, Timestamp};
+use cfgledger_events::{build_batch, Batch, Cause, Command, Event, Head, Input, Record, Timestamp};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,12 +26,6 @@ const SECRET: &str = "bench-secret-0123456789abcdef-0123456789";
 const WRITERS: usize = 16;
 /// Int keys with wide ranges: each writer thread sets one of them.
 const KEYS: [&str; 4] = ["TOOL_RATE_LIMIT", "MAX_PROMPT_SIZE", "CONFIG_WRITE_RATE_LIMIT", "REQUEST_SIZE_LIMIT"];
-
-/// `cargo bench` passes `--bench`; `cargo test --benches` does not, and then every loop runs briefly.
-fn full_run() -> bool {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test")
-}
 
 fn open_ledger(dir: &Path) -> Ledger {
     let mut opts = OpenOptions::new(StoreUrl::Sqlite(dir.join("append.db")), builtin());
@@ -41,16 +38,6 @@ fn subdir(dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::create_dir_all(&path).expect("a bench directory");
     path
-}
-
-fn actor() -> Actor {
-    Actor {
-        name: "bench".into(),
-        role: Some("admin".into()),
-        source: Source::Api,
-        address: Some("127.0.0.1".into()),
-        request_id: None,
-    }
 }
 
 fn ctx() -> WriteContext {

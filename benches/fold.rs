@@ -4,31 +4,16 @@
 //! stored envelope, the blake3 link, `verify_link` (link + decode + column checks) followed by `apply`, and
 //! `build_batch` (encode + hash) on the write side.
 
+mod common;
+use common::{actor, full_run};
+
 use cfgledger_events::builtin::builtin;
 use cfgledger_events::event::{SettingChanged, StoredValue};
-use cfgledger_events::{
-    build_batch, verify_link, Actor, Batch, Cause, Envelope, Event, Hash, Head, Record, Source, Timestamp,
-};
+use cfgledger_events::{build_batch, verify_link, Batch, Cause, Envelope, Event, Hash, Head, Record, Timestamp};
 use cfgledger_projections::SettingsState;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Duration;
-
-/// `cargo bench` passes `--bench`; `cargo test --benches` does not, and then the data set is small.
-fn full_run() -> bool {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test")
-}
-
-fn actor() -> Actor {
-    Actor {
-        name: "bench".into(),
-        role: Some("admin".into()),
-        source: Source::Api,
-        address: Some("127.0.0.1".into()),
-        request_id: None,
-    }
-}
 
 /// `n` single-event batches of `SettingChanged`, cycling over every catalog key, chained from seq 1.
 fn changes(n: usize) -> Vec<(Envelope, Record)> {

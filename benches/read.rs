@@ -4,6 +4,9 @@
 //! gives the median and mean; the p50/p99 of single reads come from a custom loop that times every read
 //! with `Instant` and subtracts the measured cost of the timer itself, printed to stdout.
 
+mod common;
+use common::full_run;
+
 use cfgledger::store::StoreUrl;
 use cfgledger::tailer::Tailer;
 use cfgledger::{EnvFileChoice, Ledger, OpenOptions, Settings, WriteContext};
@@ -18,12 +21,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "bench-secret-0123456789abcdef-0123456789";
-
-/// `cargo bench` passes `--bench`; `cargo test --benches` does not, and then every loop runs briefly.
-fn full_run() -> bool {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test")
-}
 
 fn open_ledger(dir: &Path) -> Ledger {
     let mut opts = OpenOptions::new(StoreUrl::Sqlite(dir.join("read.db")), builtin());

@@ -5,6 +5,9 @@
 //! them, are appended straight to the store in large transactions. After the criterion run, the open is
 //! broken down into its parts (SQLite reads, verification, fold, key derivation) and printed.
 
+mod common;
+use common::full_run;
+
 use cfgledger::crypto::SecretBox;
 use cfgledger::store::{self, StoreUrl};
 use cfgledger::{EnvFileChoice, Ledger, OpenOptions};
@@ -31,12 +34,6 @@ const KEYS: [(&str, i64, i64); 5] = [
 const BUILD_CHUNK: u64 = 50_000;
 /// The page size of the breakdown's reads, as the ledger's replay uses.
 const READ_CHUNK: usize = 10_000;
-
-/// `cargo bench` passes `--bench`; `cargo test --benches` does not, and then the log is small.
-fn full_run() -> bool {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test")
-}
 
 fn options(db: &Path) -> OpenOptions {
     let mut opts = OpenOptions::new(StoreUrl::Sqlite(db.to_path_buf()), builtin());

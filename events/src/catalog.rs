@@ -262,12 +262,6 @@ impl Catalog {
     pub fn is_empty(&self) -> bool {
         self.specs.is_empty()
     }
-
-    /// A stable digest of the catalog, so that a process can say which catalog it runs.
-    pub fn digest(&self) -> crate::Hash {
-        let bytes = serde_json::to_vec(&self.specs).unwrap_or_default();
-        crate::Hash(*blake3::hash(&bytes).as_bytes())
-    }
 }
 
 fn check_constraints(spec: &SettingSpec) -> Result<(), CatalogError> {

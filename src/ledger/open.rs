@@ -262,21 +262,15 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
             state,
             head,
             head_time,
-            &BTreeMap::new(),
+            &opts.process_env,
             None,
         ))),
         boot: OnceLock::new(),
         published: tokio::sync::watch::channel(0).0,
         sync: Mutex::new(()),
     });
+    // Another process may append after the replay: the writer's head check catches that at the first append.
     let ledger = Ledger { jobs: writer::spawn(core.clone()), core };
-    // Publish again with the process environment resolved in.
-    ledger.core.catch_up()?;
-    {
-        let _sync = ledger.core.sync.lock().map_err(|_| Error::Closed)?;
-        let snap = ledger.snapshot();
-        ledger.core.publish(snap.state.clone(), snap.head, snap.head_time);
-    }
 
     let env_file = env_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
     let ctx = system_ctx(env_path.as_deref());

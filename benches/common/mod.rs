@@ -1,0 +1,20 @@
+//! Helpers shared by the benches: whether this is a full `cargo bench` run, and the actor they write as.
+
+use cfgledger_events::{Actor, Source};
+
+/// `cargo bench` passes `--bench`; `cargo test --benches` does not, and then every loop runs briefly.
+pub fn full_run() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test")
+}
+
+#[allow(dead_code)] // not every bench writes events
+pub fn actor() -> Actor {
+    Actor {
+        name: "bench".into(),
+        role: Some("admin".into()),
+        source: Source::Api,
+        address: Some("127.0.0.1".into()),
+        request_id: None,
+    }
+}
