@@ -3,6 +3,7 @@
 //! ledger service with its group-commit writer and tailer, and the CLI.
 
 pub mod api;
+pub mod auth;
 pub mod catalog_file;
 pub mod cli;
 pub mod clock;
@@ -16,6 +17,7 @@ pub mod logging;
 pub mod present;
 pub mod store;
 pub mod tailer;
+pub mod transfer;
 
 pub use error::Error;
 pub use ledger::{EnvFileChoice, Ledger, OpenOptions, OpenReport, Outcome, WriteContext};

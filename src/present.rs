@@ -41,13 +41,18 @@ pub fn item(spec: &SettingSpec, view: &SettingView) -> Value {
     Value::Object(m)
 }
 
-/// Replaces every `{"sealed": "..."}` inside a payload by the mask.
+/// Replaces every `{"sealed": "..."}` inside a payload, and every password hash, by the mask.
 pub fn mask_payload(v: &mut Value) {
     match v {
         Value::Object(m) if m.len() == 1 && m.get("sealed").is_some_and(Value::is_string) => {
             *v = Value::String(MASK.to_string());
         }
-        Value::Object(m) => m.values_mut().for_each(mask_payload),
+        Value::Object(m) => {
+            if let Some(hash) = m.get_mut("password_hash") {
+                *hash = Value::String(MASK.to_string());
+            }
+            m.values_mut().for_each(mask_payload)
+        }
         Value::Array(a) => a.iter_mut().for_each(mask_payload),
         _ => {}
     }
@@ -90,4 +95,120 @@ pub fn record(rec: &Record, env: &Envelope, catalog: &Catalog) -> Value {
         "prev_hash": rec.prev_hash.to_hex(),
         "hash": rec.hash.to_hex(),
     })
+}
+
+/// A value of `key` as it may be shown: masked when the key is sensitive, unknown to the catalog, or sealed.
+fn shown_for(catalog: &Catalog, key: &str, value: Option<&StoredValue>) -> Value {
+    match value {
+        None => Value::Null,
+        Some(_) if catalog.get(key).is_none_or(|s| s.sensitive) => Value::String(MASK.to_string()),
+        Some(v) => v.masked(),
+    }
+}
+
+/// The audit entries of one event, newest-last within the event: one per key it touched (or one for an
+/// event about no key), with who, from where, why and which batch. Secrets are masked.
+pub fn audit_entries(env: &Envelope, catalog: &Catalog) -> Vec<Value> {
+    use cfgledger_events::Event;
+    let base = |action: &str, key: Option<&str>, value: Value, previous: Value| {
+        json!({
+            "seq": env.seq,
+            "time": env.occurred_at.to_string(),
+            "action": action,
+            "kind": env.event.kind(),
+            "key": key,
+            "value": value,
+            "previous": previous,
+            "actor": env.actor.name,
+            "role": env.actor.role,
+            "source": env.actor.source.as_str(),
+            "address": env.actor.address,
+            "request_id": env.actor.request_id,
+            "reason": env.batch.reason,
+            "batch": env.batch.id,
+            "cause": env.batch.cause,
+        })
+    };
+    match &env.event {
+        Event::StoreCreated(e) => {
+            let mut v = base("store_created", None, Value::Null, Value::Null);
+            v["store_id"] = json!(e.store_id);
+            vec![v]
+        }
+        Event::EnvSeeded(e) => e
+            .values
+            .iter()
+            .map(|s| base("seeded", Some(&s.key), shown_for(catalog, &s.key, Some(&s.value)), Value::Null))
+            .collect(),
+        Event::SettingChanged(e) => vec![base(
+            "set",
+            Some(&e.key),
+            shown_for(catalog, &e.key, Some(&e.value)),
+            shown_for(catalog, &e.key, e.previous.as_ref()),
+        )],
+        Event::SettingReset(e) => {
+            vec![base("reset", Some(&e.key), Value::Null, shown_for(catalog, &e.key, e.previous.as_ref()))]
+        }
+        Event::ChangeRejected(e) => {
+            let mut v = base("rejected", Some(&e.key), shown_for(catalog, &e.key, e.attempted.as_ref()), Value::Null);
+            v["rejected"] = json!({"action": e.action, "reason": e.reason, "message": e.message});
+            vec![v]
+        }
+        Event::SecretGenerated(e) => {
+            vec![base("generated", Some(&e.key), Value::String(MASK.to_string()), Value::Null)]
+        }
+        Event::UserAdded(e) => {
+            let mut v = base("user_added", None, Value::Null, Value::Null);
+            v["user"] = json!({"name": e.name, "role": e.role});
+            vec![v]
+        }
+        Event::UserRemoved(e) => {
+            let mut v = base("user_removed", None, Value::Null, Value::Null);
+            v["user"] = json!({"name": e.name});
+            vec![v]
+        }
+        Event::ImportApplied(e) => {
+            let mut v = base("import", None, Value::Null, Value::Null);
+            v["import"] = json!({
+                "digest": e.digest, "source": e.source, "created": e.created, "updated": e.updated,
+                "unchanged": e.unchanged, "locked": e.locked,
+            });
+            vec![v]
+        }
+    }
+}
+
+/// The watch-stream message of one event, if the event changes a setting's value: seq, key, the new value
+/// (masked when sensitive), source, actor and time. An event that sets several keys (`.env` seeding) lists
+/// them under `changes` with `key` null.
+pub fn change(env: &Envelope, catalog: &Catalog) -> Option<Value> {
+    use cfgledger_events::Event;
+    let (key, value, changes) = match &env.event {
+        Event::SettingChanged(e) => (Some(e.key.as_str()), shown_for(catalog, &e.key, Some(&e.value)), None),
+        Event::SettingReset(e) => (Some(e.key.as_str()), Value::Null, None),
+        Event::SecretGenerated(e) => (Some(e.key.as_str()), Value::String(MASK.to_string()), None),
+        Event::EnvSeeded(e) if !e.values.is_empty() => {
+            let list: Vec<Value> = e
+                .values
+                .iter()
+                .map(|s| json!({"key": s.key, "value": shown_for(catalog, &s.key, Some(&s.value))}))
+                .collect();
+            (None, Value::Null, Some(list))
+        }
+        _ => return None,
+    };
+    let mut v = json!({
+        "seq": env.seq,
+        "kind": env.event.kind(),
+        "key": key,
+        "value": value,
+        "source": env.actor.source.as_str(),
+        "actor": env.actor.name,
+        "time": env.occurred_at.to_string(),
+        "batch": env.batch.id,
+    });
+    if let Some(list) = changes {
+        v["changes"] = Value::Array(list);
+    }
+    Some(v)
 }

@@ -109,6 +109,7 @@ fn options(db: StoreUrl) -> OpenOptions {
         catalog: builtin(),
         process_env: BTreeMap::new(),
         pin_restart_keys: false,
+        generate_secrets: Vec::new(),
         clock: Arc::new(SteppingClock::new(Timestamp(1_800_000_000_000_000))),
     }
 }

@@ -32,7 +32,19 @@ fn cmd(dir: &Path) -> Command {
     c
 }
 
+/// A platform-admin token for the store in `dir`, as automation gets one.
+fn token(dir: &Path) -> String {
+    let out = cmd(dir)
+        .args(["token", "issue", "--sub", "tester", "--role", "platform_admin"])
+        .output()
+        .expect("token issue runs");
+    assert!(out.status.success(), "token issue failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8").trim().to_string()
+}
+
 fn start(dir: &Path) -> Server {
+    let token = token(dir);
+    TOKEN.with(|t| *t.borrow_mut() = token);
     let mut child = cmd(dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
@@ -45,8 +57,14 @@ fn start(dir: &Path) -> Server {
     Server { child, url }
 }
 
+thread_local! {
+    /// The token `get` sends: issued by the last `start` on this test's thread.
+    static TOKEN: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 fn get(url: &str) -> (u16, Value) {
-    match ureq::get(url).call() {
+    let bearer = TOKEN.with(|t| format!("Bearer {}", t.borrow()));
+    match ureq::get(url).set("Authorization", &bearer).call() {
         Ok(r) => (r.status(), r.into_json().expect("json")),
         Err(ureq::Error::Status(code, r)) => (code, r.into_json().expect("json error body")),
         Err(e) => panic!("GET {url}: {e}"),
@@ -155,6 +173,8 @@ fn collect_stderr(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<Vec<Stri
 fn log_level_and_format_follow_the_store_live() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join(".env"), "LOG_LEVEL=info\nLOG_FORMAT=json\n").expect("write .env");
+    let token = token(dir.path());
+    TOKEN.with(|t| *t.borrow_mut() = token);
     let mut child = cmd(dir.path())
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())

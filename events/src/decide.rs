@@ -4,12 +4,13 @@
 
 use crate::catalog::Catalog;
 use crate::event::{
-    ChangeRejected, EncryptionInfo, EnvSeeded, Event, SeededValue, SettingChanged, SettingReset, StoreCreated,
-    StoredValue,
+    ChangeRejected, EncryptionInfo, EnvSeeded, Event, ImportApplied, SecretGenerated, SeededValue, SettingChanged,
+    SettingReset, StoreCreated, StoredValue, UserAdded, UserRemoved, MASK,
 };
 use crate::value::Input;
+use serde::Serialize;
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// What `decide` needs to know of the current state.
@@ -20,7 +21,14 @@ pub trait SettingsLookup {
     fn ever_held(&self, key: &str) -> bool;
     /// Whether the genesis event has been written.
     fn is_initialized(&self) -> bool;
+    /// The seq of the last event that changed or reset `key` (0 if none): what an `If-Match` names.
+    fn version(&self, key: &str) -> u64;
+    /// Whether an admin API user of that name exists.
+    fn has_user(&self, name: &str) -> bool;
 }
+
+/// The roles of the admin API, from most to least powerful.
+pub const ROLES: [&str; 3] = ["platform_admin", "auditor", "viewer"];
 
 /// Encrypts and decrypts sensitive values. `key` is the setting key, bound into the ciphertext.
 pub trait Sealer {
@@ -57,6 +65,68 @@ pub enum Command {
     Reset {
         key: String,
     },
+    /// Compare-and-set: decide `then` only if `key` is still at `version`.
+    Expect {
+        key: String,
+        version: u64,
+        then: Box<Command>,
+    },
+    /// Store a generated secret for a sensitive key that has never held a value; a no-op otherwise.
+    GenerateSecret {
+        key: String,
+        value: String,
+    },
+    AddUser {
+        name: String,
+        role: String,
+        password_hash: String,
+    },
+    RemoveUser {
+        name: String,
+    },
+    /// Apply an imported document's settings as one batch (see [`plan_import`]).
+    Import(ImportRequest),
+}
+
+/// The settings of an imported document, with what the caller knows beyond the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportRequest {
+    /// blake3 of the document's settings, hex.
+    pub digest: String,
+    /// The exporting store as the document names it.
+    pub source: Option<Value>,
+    /// Key and value, in document order.
+    pub entries: Vec<(String, Value)>,
+    /// The value each key has when the log holds none (the process environment, else the default). It does
+    /// not change while a process runs, so it can be computed outside the writer.
+    pub baseline: BTreeMap<String, StoredValue>,
+}
+
+/// What an import does to one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanAction {
+    /// The log holds no value for the key yet; the import writes one.
+    Create,
+    /// The log holds a different value; the import replaces it (a conflict to review).
+    Update,
+    /// The value in force already equals the document's.
+    Unchanged,
+    /// The key is locked and the document's value differs: skipped and reported.
+    Locked,
+    /// Unknown key or a value that does not fit: the whole import is refused.
+    Invalid,
+}
+
+/// One line of an import plan. `current` and `value` are masked when the key is sensitive.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanEntry {
+    pub key: String,
+    pub action: PlanAction,
+    pub current: Value,
+    pub value: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +141,10 @@ pub enum RejectionKind {
     State,
     /// A value could not be sealed (500: an infrastructure fault, not the user's).
     Sealing,
+    /// The key changed since the version the caller expected (409).
+    Conflict,
+    /// The thing named does not exist (404).
+    Missing,
 }
 
 /// A refused command. `audit` holds the events that record the attempt; the caller appends them.
@@ -151,7 +225,176 @@ pub fn decide(
                 }
             }
         }
+        Command::Expect { key, version, then } => {
+            require_initialized(state)?;
+            if catalog.get(&key).is_none() {
+                return Err(reject(RejectionKind::UnknownKey, format!("unknown key {key}")));
+            }
+            let now = state.version(&key);
+            if now != version {
+                return Err(reject(
+                    RejectionKind::Conflict,
+                    format!("key {key} changed since version {version}: it is at version {now}"),
+                ));
+            }
+            decide(catalog, state, sealer, *then)
+        }
+        Command::GenerateSecret { key, value } => {
+            require_initialized(state)?;
+            let spec =
+                catalog.get(&key).ok_or_else(|| reject(RejectionKind::UnknownKey, format!("unknown key {key}")))?;
+            if !spec.sensitive || spec.bootstrap {
+                return Err(reject(RejectionKind::State, format!("key {key} is not a stored secret")));
+            }
+            if state.ever_held(&key) {
+                return Ok(Vec::new());
+            }
+            let parsed = spec.parse(&Input::Text(value)).map_err(|e| reject(RejectionKind::Invalid, e.to_string()))?;
+            let value = store(true, &key, &parsed, sealer)?;
+            Ok(vec![Event::SecretGenerated(SecretGenerated { key, value })])
+        }
+        Command::AddUser { name, role, password_hash } => {
+            require_initialized(state)?;
+            check_user_name(&name)?;
+            if !ROLES.contains(&role.as_str()) {
+                return Err(reject(
+                    RejectionKind::Invalid,
+                    format!("role expects one of {}; got {role:?}", ROLES.join(", ")),
+                ));
+            }
+            if !password_hash.starts_with("$argon2id$") {
+                return Err(reject(RejectionKind::Invalid, "password hash expects an argon2id PHC string".into()));
+            }
+            if state.has_user(&name) {
+                return Err(reject(RejectionKind::State, format!("user {name} already exists")));
+            }
+            Ok(vec![Event::UserAdded(UserAdded { name, role, password_hash })])
+        }
+        Command::RemoveUser { name } => {
+            require_initialized(state)?;
+            if !state.has_user(&name) {
+                return Err(reject(RejectionKind::Missing, format!("no user {name}")));
+            }
+            Ok(vec![Event::UserRemoved(UserRemoved { name })])
+        }
+        Command::Import(req) => {
+            require_initialized(state)?;
+            decide_import(catalog, state, sealer, req)
+        }
     }
+}
+
+fn check_user_name(name: &str) -> Result<(), Rejection> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(reject(
+            RejectionKind::Invalid,
+            format!("user name expects 1 to 64 of A-Z, a-z, 0-9, '.', '_', '-', '@'; got {name:?}"),
+        ))
+    }
+}
+
+/// Parses each entry of an import and says what applying it would do, against the log's state and the
+/// values in force where the log holds none. Pure, so a dry run and the apply agree.
+pub fn plan_import(
+    catalog: &Catalog,
+    state: &dyn SettingsLookup,
+    sealer: &dyn Sealer,
+    req: &ImportRequest,
+) -> Vec<PlanEntry> {
+    let mut seen = BTreeSet::new();
+    req.entries
+        .iter()
+        .map(|(key, raw)| {
+            let entry = |action, current, value, message: Option<String>| PlanEntry {
+                key: key.clone(),
+                action,
+                current,
+                value,
+                message,
+            };
+            let Some(spec) = catalog.get(key) else {
+                return entry(PlanAction::Invalid, Value::Null, raw.clone(), Some(format!("unknown key {key}")));
+            };
+            let shown = |v: &Value| if spec.sensitive { Value::String(MASK.into()) } else { v.clone() };
+            let in_force = state.current(key).or_else(|| req.baseline.get(key));
+            let current =
+                in_force.map_or(Value::Null, |v| if spec.sensitive { Value::String(MASK.into()) } else { v.masked() });
+            if !seen.insert(key.as_str()) {
+                return entry(PlanAction::Invalid, current, shown(raw), Some(format!("key {key} appears twice")));
+            }
+            if spec.sensitive && raw.as_str() == Some(MASK) {
+                let message =
+                    format!("key {key} holds the mask {MASK:?}, not a value: a masked secret cannot be imported");
+                return entry(PlanAction::Invalid, current, shown(raw), Some(message));
+            }
+            let parsed = match spec.parse(&Input::Json(raw.clone())) {
+                Ok(v) => v,
+                Err(e) => return entry(PlanAction::Invalid, current, shown(raw), Some(e.to_string())),
+            };
+            let locked = format!("key {key} is locked: it can only be seeded from the environment");
+            if spec.locked && spec.sensitive {
+                // Never compared: "unchanged" would tell the importer whether it guessed the secret.
+                return entry(PlanAction::Locked, current, shown(&parsed), Some(locked));
+            }
+            if in_force.is_some_and(|v| same_value(v, &parsed, key, sealer)) {
+                return entry(PlanAction::Unchanged, current, shown(&parsed), None);
+            }
+            if spec.locked {
+                return entry(PlanAction::Locked, current, shown(&parsed), Some(locked));
+            }
+            let action = if state.current(key).is_some() { PlanAction::Update } else { PlanAction::Create };
+            entry(action, current, shown(&parsed), None)
+        })
+        .collect()
+}
+
+fn decide_import(
+    catalog: &Catalog,
+    state: &dyn SettingsLookup,
+    sealer: &dyn Sealer,
+    req: ImportRequest,
+) -> Result<Vec<Event>, Rejection> {
+    let plan = plan_import(catalog, state, sealer, &req);
+    let invalid: Vec<String> = plan
+        .iter()
+        .filter(|p| p.action == PlanAction::Invalid)
+        .map(|p| p.message.clone().unwrap_or_else(|| p.key.clone()))
+        .collect();
+    if !invalid.is_empty() {
+        return Err(reject(RejectionKind::Invalid, format!("the import was refused: {}", invalid.join("; "))));
+    }
+    let keys = |action| plan.iter().filter(|p| p.action == action).map(|p| p.key.clone()).collect::<Vec<_>>();
+    let (created, updated, locked) = (keys(PlanAction::Create), keys(PlanAction::Update), keys(PlanAction::Locked));
+    if created.is_empty() && updated.is_empty() {
+        // Nothing changes: an import that is already in force appends nothing, not even its locked keys.
+        return Ok(Vec::new());
+    }
+    let unchanged = plan.iter().filter(|p| p.action == PlanAction::Unchanged).count();
+    let mut events = vec![Event::ImportApplied(ImportApplied {
+        digest: req.digest,
+        source: req.source,
+        created: created.clone(),
+        updated: updated.clone(),
+        unchanged,
+        locked,
+    })];
+    for (key, raw) in &req.entries {
+        if !created.contains(key) && !updated.contains(key) {
+            continue;
+        }
+        let spec = catalog.get(key).ok_or_else(|| reject(RejectionKind::UnknownKey, format!("unknown key {key}")))?;
+        let parsed =
+            spec.parse(&Input::Json(raw.clone())).map_err(|e| reject(RejectionKind::Invalid, e.to_string()))?;
+        let previous = state.current(key).cloned().map(|p| protect(spec.sensitive, key, p, sealer)).transpose()?;
+        let value = store(spec.sensitive, key, &parsed, sealer)?;
+        events.push(Event::SettingChanged(SettingChanged { key: key.clone(), value, previous }));
+    }
+    Ok(events)
 }
 
 fn require_initialized(state: &dyn SettingsLookup) -> Result<(), Rejection> {

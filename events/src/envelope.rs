@@ -61,6 +61,8 @@ pub enum Cause {
     Api { method: String, path: String },
     /// Store creation and `.env` seeding at open.
     Open { env_file: Option<String> },
+    /// An imported document, named by the digest of its settings; `via` is the request or command.
+    Import { digest: String, via: String },
 }
 
 /// The batch an event belongs to: every event of one append shares it.

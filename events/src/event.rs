@@ -101,6 +101,46 @@ pub struct ChangeRejected {
     pub attempted: Option<StoredValue>,
 }
 
+/// A value the store generated for a sensitive key that had none (the token signing key of a new store),
+/// so that a fresh install is secure without an operator inventing a secret first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecretGenerated {
+    pub key: String,
+    /// Always sealed.
+    pub value: StoredValue,
+}
+
+/// An admin API user. The password is kept only as an argon2id hash (PHC string).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserAdded {
+    pub name: String,
+    pub role: String,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRemoved {
+    pub name: String,
+}
+
+/// The head of an import batch: what the document was and what the plan did. The batch's
+/// `SettingChanged` events follow it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportApplied {
+    /// blake3 of the imported document's settings, hex.
+    pub digest: String,
+    /// The exporting store, as the document names it (store id, seq, head hash), if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Value>,
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    /// Keys the document held with the value already in force.
+    pub unchanged: usize,
+    /// Locked keys the document tried to change: skipped, recorded here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locked: Vec<String>,
+}
+
 /// Every fact the log can hold.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -109,6 +149,10 @@ pub enum Event {
     SettingChanged(SettingChanged),
     SettingReset(SettingReset),
     ChangeRejected(ChangeRejected),
+    SecretGenerated(SecretGenerated),
+    UserAdded(UserAdded),
+    UserRemoved(UserRemoved),
+    ImportApplied(ImportApplied),
 }
 
 impl Event {
@@ -120,6 +164,10 @@ impl Event {
             Event::SettingChanged(_) => "SettingChanged",
             Event::SettingReset(_) => "SettingReset",
             Event::ChangeRejected(_) => "ChangeRejected",
+            Event::SecretGenerated(_) => "SecretGenerated",
+            Event::UserAdded(_) => "UserAdded",
+            Event::UserRemoved(_) => "UserRemoved",
+            Event::ImportApplied(_) => "ImportApplied",
         }
     }
 
@@ -137,7 +185,12 @@ impl Event {
             Event::SettingChanged(e) => Some(&e.key),
             Event::SettingReset(e) => Some(&e.key),
             Event::ChangeRejected(e) => Some(&e.key),
-            Event::StoreCreated(_) | Event::EnvSeeded(_) => None,
+            Event::SecretGenerated(e) => Some(&e.key),
+            Event::StoreCreated(_)
+            | Event::EnvSeeded(_)
+            | Event::UserAdded(_)
+            | Event::UserRemoved(_)
+            | Event::ImportApplied(_) => None,
         }
     }
 
@@ -153,6 +206,10 @@ impl Event {
             Event::SettingChanged(p) => serde_json::value::to_raw_value(p),
             Event::SettingReset(p) => serde_json::value::to_raw_value(p),
             Event::ChangeRejected(p) => serde_json::value::to_raw_value(p),
+            Event::SecretGenerated(p) => serde_json::value::to_raw_value(p),
+            Event::UserAdded(p) => serde_json::value::to_raw_value(p),
+            Event::UserRemoved(p) => serde_json::value::to_raw_value(p),
+            Event::ImportApplied(p) => serde_json::value::to_raw_value(p),
         }
     }
 
@@ -179,9 +236,15 @@ impl Event {
             ("SettingChanged", 2) => Event::SettingChanged(de(kind, v, payload)?),
             ("SettingReset", 1) => Event::SettingReset(de(kind, v, payload)?),
             ("ChangeRejected", 1) => Event::ChangeRejected(de(kind, v, payload)?),
-            ("StoreCreated" | "EnvSeeded" | "SettingChanged" | "SettingReset" | "ChangeRejected", _) => {
-                return Err(DecodeError::UnsupportedVersion { kind: kind.to_string(), version: v })
-            }
+            ("SecretGenerated", 1) => Event::SecretGenerated(de(kind, v, payload)?),
+            ("UserAdded", 1) => Event::UserAdded(de(kind, v, payload)?),
+            ("UserRemoved", 1) => Event::UserRemoved(de(kind, v, payload)?),
+            ("ImportApplied", 1) => Event::ImportApplied(de(kind, v, payload)?),
+            (
+                "StoreCreated" | "EnvSeeded" | "SettingChanged" | "SettingReset" | "ChangeRejected" | "SecretGenerated"
+                | "UserAdded" | "UserRemoved" | "ImportApplied",
+                _,
+            ) => return Err(DecodeError::UnsupportedVersion { kind: kind.to_string(), version: v }),
             _ => return Err(DecodeError::UnknownKind(kind.to_string())),
         })
     }

@@ -15,7 +15,10 @@ pub mod value;
 
 pub use catalog::{Catalog, Category, Reload, SettingSpec, ValueType};
 pub use chain::{build_batch, check_follows, verify_link, verify_record, ChainError, Head, Record};
-pub use decide::{decide, Command, Rejection, RejectionKind, Sealer, SettingsLookup};
+pub use decide::{
+    decide, plan_import, Command, ImportRequest, PlanAction, PlanEntry, Rejection, RejectionKind, Sealer,
+    SettingsLookup, ROLES,
+};
 pub use envelope::{Actor, Batch, Cause, DecodeError, Envelope, Source};
 pub use event::{Event, SeededValue, StoredValue};
 pub use hash::Hash;

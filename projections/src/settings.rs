@@ -4,7 +4,7 @@
 use cfgledger_events::decide::SettingsLookup;
 use cfgledger_events::event::{EncryptionInfo, Event, StoredValue};
 use cfgledger_events::{Envelope, Source, Timestamp};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The genesis facts of a store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +25,16 @@ pub struct Entry {
     pub source: Source,
 }
 
-/// Current settings as of `applied_seq`.
+/// An admin API user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub role: String,
+    /// argon2id, PHC string.
+    pub password_hash: String,
+    pub added_at: Timestamp,
+}
+
+/// Current settings (and admin API users) as of `applied_seq`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SettingsState {
     pub store: Option<StoreInfo>,
@@ -35,6 +44,7 @@ pub struct SettingsState {
     held: HashSet<String>,
     /// Where the key was last touched (set, reset or rejected): the version an `ETag` names.
     touched: HashMap<String, u64>,
+    users: BTreeMap<String, User>,
 }
 
 impl SettingsState {
@@ -80,7 +90,20 @@ impl SettingsState {
                 self.touched.insert(e.key.clone(), env.seq);
                 self.values.remove(&e.key);
             }
-            Event::ChangeRejected(_) => {}
+            Event::SecretGenerated(e) => {
+                self.held.insert(e.key.clone());
+                self.touched.insert(e.key.clone(), env.seq);
+                self.values.insert(e.key.clone(), entry(&e.value));
+            }
+            Event::UserAdded(e) => {
+                let user =
+                    User { role: e.role.clone(), password_hash: e.password_hash.clone(), added_at: env.occurred_at };
+                self.users.insert(e.name.clone(), user);
+            }
+            Event::UserRemoved(e) => {
+                self.users.remove(&e.name);
+            }
+            Event::ChangeRejected(_) | Event::ImportApplied(_) => {}
         }
     }
 
@@ -96,6 +119,15 @@ impl SettingsState {
     pub fn entries(&self) -> impl Iterator<Item = (&String, &Entry)> {
         self.values.iter()
     }
+
+    pub fn user(&self, name: &str) -> Option<&User> {
+        self.users.get(name)
+    }
+
+    /// Every user, by name.
+    pub fn users(&self) -> impl Iterator<Item = (&String, &User)> {
+        self.users.iter()
+    }
 }
 
 impl SettingsLookup for SettingsState {
@@ -109,5 +141,13 @@ impl SettingsLookup for SettingsState {
 
     fn is_initialized(&self) -> bool {
         self.store.is_some()
+    }
+
+    fn version(&self, key: &str) -> u64 {
+        SettingsState::version(self, key)
+    }
+
+    fn has_user(&self, name: &str) -> bool {
+        self.users.contains_key(name)
     }
 }

@@ -1,12 +1,16 @@
-//! The read side of `/admin/config`: the list with `?category=` and `?q=` filters, and one key with an
-//! `ETag` naming its version.
+//! `/admin/config` and `/admin/config/{key}`: the list with `?category=` and `?q=` filters, one key with
+//! an `ETag` naming its version, `PUT` (compare-and-set with `If-Match`) and `DELETE` (back to the
+//! environment or the default).
 
+use super::extract::{ApiJson, ApiQuery, Caller};
 use super::{ApiError, AppState};
+use crate::auth::Role;
 use crate::present;
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use cfgledger_events::{Command, Input};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -16,7 +20,7 @@ pub struct ListQuery {
     q: Option<String>,
 }
 
-pub async fn list(State(state): State<AppState>, Query(query): Query<ListQuery>) -> Json<Value> {
+pub async fn list(State(state): State<AppState>, _caller: Caller, ApiQuery(query): ApiQuery<ListQuery>) -> Json<Value> {
     let snap = state.ledger.snapshot();
     let needle = query.q.as_deref().map(str::to_ascii_lowercase);
     let items: Vec<Value> = state
@@ -35,14 +39,89 @@ pub async fn list(State(state): State<AppState>, Query(query): Query<ListQuery>)
     Json(json!({"items": items, "head": snap.head.seq}))
 }
 
-pub async fn get(State(state): State<AppState>, Path(key): Path<String>) -> Result<Response, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Response, ApiError> {
+    item_response(&state, &key)
+}
+
+/// The current item of `key` with its `ETag`.
+fn item_response(state: &AppState, key: &str) -> Result<Response, ApiError> {
     let snap = state.ledger.snapshot();
-    let (Some(spec), Some(view)) = (state.ledger.catalog().get(&key), snap.view(&key)) else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_key", format!("unknown key {key}")));
+    let (Some(spec), Some(view)) = (state.ledger.catalog().get(key), snap.view(key)) else {
+        return Err(ApiError::unknown_key(key));
     };
     let mut response = Json(present::item(spec, view)).into_response();
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", view.version)) {
         response.headers_mut().insert(header::ETAG, etag);
     }
     Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutBody {
+    value: Value,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    reason: Option<String>,
+}
+
+pub async fn put(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<PutBody>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::PlatformAdmin)?;
+    let expected = if_match(&headers)?;
+    state.limiter.check(&caller.name, &state.ledger.settings())?;
+    let cmd = guarded(&key, expected, Command::Set { key: key.clone(), value: Input::Json(body.value) });
+    state.ledger.execute_async(cmd, caller.context(body.reason)).await?;
+    item_response(&state, &key)
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<DeleteQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::PlatformAdmin)?;
+    let expected = if_match(&headers)?;
+    state.limiter.check(&caller.name, &state.ledger.settings())?;
+    let cmd = guarded(&key, expected, Command::Reset { key: key.clone() });
+    state.ledger.execute_async(cmd, caller.context(query.reason)).await?;
+    item_response(&state, &key)
+}
+
+fn guarded(key: &str, expected: Option<u64>, cmd: Command) -> Command {
+    match expected {
+        Some(version) => Command::Expect { key: key.to_string(), version, then: Box::new(cmd) },
+        None => cmd,
+    }
+}
+
+/// The version an `If-Match` header names: `"12"`, `W/"12"` or `12`; `*` (any version) checks nothing.
+fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(raw) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = raw.to_str().map_err(|_| ApiError::bad_request("If-Match is not text"))?.trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    let bare = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+    bare.parse::<u64>()
+        .map(Some)
+        .map_err(|_| ApiError::bad_request(format!("If-Match expects an ETag such as \"12\" from GET; got {text}")))
 }

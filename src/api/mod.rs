@@ -1,40 +1,136 @@
 //! The REST API (axum). `router(state)` is built apart from `serve(listener, state, shutdown)`, so tests can
-//! drive the router without a socket or bind `127.0.0.1:0`. This first cut serves health, readiness and the
-//! read side of `/admin/config`; writes, authentication and the change stream come with the admin API issue.
+//! drive the router without a socket or bind `127.0.0.1:0`. One file per handler family; every failure
+//! goes through [`ApiError`]'s one `IntoResponse`, so every error has the same JSON shape.
 
+mod audit;
 mod config;
 mod error;
+mod extract;
 mod health;
+mod limit;
+mod login;
+pub mod metrics;
+mod openapi;
+mod transfer;
+mod watch;
 
 pub use error::ApiError;
+pub use extract::{Caller, RequestId};
+pub use limit::WriteLimiter;
 
+use crate::auth::TokenKeys;
 use crate::ledger::Ledger;
-use axum::routing::get;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
 use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
+
+/// How tokens are checked, fixed at start (`JWT_SECRET_KEY`, `JWT_ALGORITHM`, `TOKEN_EXPIRY` and
+/// `AUTH_REQUIRED` are restart-required keys).
+pub struct AuthConfig {
+    pub keys: TokenKeys,
+    /// False only for local development (`AUTH_REQUIRED=false`): requests without a token act as
+    /// `anonymous` with every right.
+    pub required: bool,
+    /// Lifetime of tokens issued by `POST /auth/login`.
+    pub token_ttl_secs: u64,
+}
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub ledger: Ledger,
+    pub auth: Arc<AuthConfig>,
+    pub limiter: Arc<WriteLimiter>,
+    pub metrics: Option<PrometheusHandle>,
+    /// Becomes true when the server starts shutting down, so that open watch streams end.
+    pub closing: tokio::sync::watch::Receiver<bool>,
+    pub sse_keepalive: Duration,
+    /// Longest a request may take before it is answered 503.
+    pub request_timeout: Duration,
 }
 
 pub fn router(state: AppState) -> Router {
+    let timeout = state.request_timeout;
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/metrics", get(metrics::render))
+        .route("/openapi.json", get(openapi::document))
+        .route("/auth/login", post(login::login))
         .route("/admin/config", get(config::list))
-        .route("/admin/config/{key}", get(config::get))
+        .route("/admin/config/export", get(transfer::export))
+        .route("/admin/config/import", post(transfer::import))
+        .route("/admin/config/audit", get(audit::audit))
+        .route("/admin/config/watch", get(watch::watch))
+        .route("/admin/config/{key}", get(config::get).put(config::put).delete(config::delete))
         .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        // REQUEST_SIZE_LIMIT (a hot setting) is enforced by the JSON extractor instead.
+        .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn(move |req: Request, next: Next| with_timeout(timeout, req, next)))
+        .layer(middleware::from_fn(metrics::track))
+        .layer(middleware::from_fn(request_id))
         .with_state(state)
 }
 
-/// Serves `router(state)` on `listener` until `shutdown` completes, then drains in-flight requests.
+/// Serves `router(state)` on `listener` until `shutdown` completes, then ends watch streams (through
+/// `closing`) and drains in-flight requests.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    closing: tokio::sync::watch::Sender<bool>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            closing.send_replace(true);
+        })
+        .await
+}
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Gives each request an id (the client's `X-Request-Id` if it is short printable ASCII, else a new
+/// one), available to handlers and the audit trail, and echoes it in the response.
+async fn request_id(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id);
+    let mut response = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    let _entered = span.enter();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    tracing::debug!(status = response.status().as_u16(), "request served");
+    response
+}
+
+/// Answers 503 when a request takes longer than `limit` (a stuck store, a slow client body). A watch
+/// stream is not cut: its response is returned at once and its body is not timed.
+async fn with_timeout(limit: Duration, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "the request took too long; retry");
+            e.retry_after = Some(1);
+            axum::response::IntoResponse::into_response(e)
+        }
+    }
 }

@@ -5,6 +5,8 @@
 mod config;
 mod log;
 mod serve;
+mod token;
+mod user;
 mod verify;
 
 use crate::catalog_file;
@@ -45,6 +47,12 @@ pub enum Command {
     Log(log::LogArgs),
     /// Recompute the hash chain and name the first bad seq.
     Verify(verify::VerifyArgs),
+    /// Manage admin API users.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Issue bearer tokens for automation.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -80,15 +88,16 @@ impl Globals {
 
     /// Opens the ledger as a one-shot command does, printing what opening did to stderr.
     pub fn open(&self) -> Result<Ledger, Error> {
-        self.open_with(false)
+        self.open_with(false, &[])
     }
 
     /// Opens the ledger; `pin_restart_keys` for a long-running process that reports restart-required
-    /// changes as pending.
-    pub fn open_with(&self, pin_restart_keys: bool) -> Result<Ledger, Error> {
+    /// changes as pending; `generate` names secrets to create when they have no value.
+    pub fn open_with(&self, pin_restart_keys: bool, generate: &[&str]) -> Result<Ledger, Error> {
         let catalog = catalog_file::load(self.catalog.as_deref())?;
         let mut opts = OpenOptions::new(self.db.clone(), catalog);
         opts.pin_restart_keys = pin_restart_keys;
+        opts.generate_secrets = generate.iter().map(|k| k.to_string()).collect();
         opts.env_file = self.env_file.clone();
         opts.process_env = std::env::vars().collect();
         let (ledger, report) = Ledger::open(opts)?;
@@ -166,6 +175,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Config(cmd) => config::run(&globals, cmd),
         Command::Log(args) => log::run(&globals, args),
         Command::Verify(args) => verify::run(&globals, args),
+        Command::User(cmd) => user::run(&globals, cmd),
+        Command::Token(cmd) => token::run(&globals, cmd),
     }
 }
 

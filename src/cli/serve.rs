@@ -2,6 +2,7 @@
 
 use super::Globals;
 use crate::api::{self, AppState};
+use crate::auth::TokenKeys;
 use crate::error::Error;
 use crate::logging::Logging;
 use crate::tailer::Tailer;
@@ -17,6 +18,12 @@ pub struct ServeArgs {
     /// Unconditional catch-up interval of the tailer: the safety net behind change polling.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     safety_poll: Duration,
+    /// Interval of keep-alive comments on idle watch streams.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    sse_keepalive: Duration,
+    /// Longest a request may take before it is answered 503.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    request_timeout: Duration,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -26,7 +33,14 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
-    let ledger = g.open_with(true)?;
+    let ledger = g.open_with(true, &[JWT_KEY])?;
+    let auth = auth_config(&ledger)?;
+    if !auth.required {
+        eprintln!(
+            "WARNING: AUTH_REQUIRED=false: the admin API accepts requests without a token and gives them every \
+             right. Use this for local development only."
+        );
+    }
     let _tailer = Tailer::spawn(ledger.clone(), args.safety_poll);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -34,6 +48,11 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
         .map_err(|e| Error::Io(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async move {
         start_logging(&ledger);
+        if !auth.required {
+            tracing::warn!("AUTH_REQUIRED=false: requests without a token are accepted with every right");
+        }
+        let metrics = api::metrics::install();
+        track_reloads(&ledger);
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| Error::Io(format!("cannot listen on {}: {e}", args.listen)))?;
@@ -41,10 +60,67 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
         // Printed on stdout so that scripts and tests learn the port when it was 0.
         super::emit(format!("cfgledger listening on http://{addr}"))?;
         tracing::info!(%addr, store = %ledger.store().describe(), head = ledger.snapshot().head.seq, "serving");
-        api::serve(listener, AppState { ledger }, shutdown_signal())
+        let (closing_tx, closing) = tokio::sync::watch::channel(false);
+        let state = AppState {
+            ledger,
+            auth: std::sync::Arc::new(auth),
+            limiter: std::sync::Arc::new(api::WriteLimiter::new()),
+            metrics,
+            closing,
+            sse_keepalive: args.sse_keepalive,
+            request_timeout: args.request_timeout,
+        };
+        api::serve(listener, state, closing_tx, shutdown_signal())
             .await
             .map_err(|e| Error::Io(format!("server failed: {e}")))
     })
+}
+
+/// The key that signs admin API tokens.
+pub(crate) const JWT_KEY: &str = "JWT_SECRET_KEY";
+
+/// The token keys of the store: the effective `JWT_SECRET_KEY` (generated at first start when no one set
+/// it) with `JWT_ALGORITHM`, and `TOKEN_EXPIRY` and `AUTH_REQUIRED`, all as the process started.
+pub(crate) fn token_keys(ledger: &crate::Ledger) -> Result<TokenKeys, Error> {
+    let secret = ledger.reveal(JWT_KEY)?.ok_or_else(|| {
+        Error::Secret(format!("{JWT_KEY} has no value: set it (at least 32 characters) in the environment or .env"))
+    })?;
+    let algorithm = ledger.settings().get_string("JWT_ALGORITHM").unwrap_or_else(|| "HS256".into());
+    TokenKeys::new(secret.as_bytes(), &algorithm).map_err(|e| Error::Secret(e.to_string()))
+}
+
+fn auth_config(ledger: &crate::Ledger) -> Result<api::AuthConfig, Error> {
+    let settings = ledger.settings();
+    Ok(api::AuthConfig {
+        keys: token_keys(ledger)?,
+        required: settings.get_bool("AUTH_REQUIRED").unwrap_or(true),
+        token_ttl_secs: settings.get_duration_ms("TOKEN_EXPIRY").map_or(7 * 86_400, |ms| ms / 1000),
+    })
+}
+
+/// Counts the events each publication applied and how long they took to reach this instance (commit
+/// time to publication; near zero for this instance's own writes, the propagation delay for others').
+fn track_reloads(ledger: &crate::Ledger) {
+    let mut published = ledger.subscribe();
+    let settings = ledger.settings();
+    let mut last = settings.applied_seq();
+    tokio::spawn(async move {
+        while published.changed().await.is_ok() {
+            let snap = settings.snapshot();
+            if snap.head.seq > last {
+                metrics::counter!("cfgledger_reload_events_total").increment(snap.head.seq - last);
+                let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+                let micros = now.as_micros().saturating_sub(snap.head_time.as_micros()).max(0);
+                metrics::histogram!("cfgledger_change_propagation_seconds").record(micros_to_secs(micros));
+                last = snap.head.seq;
+            }
+        }
+    });
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn micros_to_secs(micros: i64) -> f64 {
+    micros as f64 / 1e6
 }
 
 async fn shutdown_signal() {

@@ -148,6 +148,56 @@ impl Ledger {
         &self.core.sealer
     }
 
+    /// The value in force for `key` as text, with a sealed value opened: for the process's own use of a
+    /// secret (signing tokens), never for output. `None` when the key has no value.
+    pub fn reveal(&self, key: &str) -> Result<Option<zeroize::Zeroizing<String>>, Error> {
+        use cfgledger_events::event::StoredValue;
+        let snap = self.snapshot();
+        let Some(value) = snap.view(key).and_then(|v| v.value.as_ref()) else {
+            return Ok(None);
+        };
+        let json = match value {
+            StoredValue::Plain(v) => zeroize::Zeroizing::new(serde_json::to_vec(v).unwrap_or_default()),
+            StoredValue::Sealed(text) => self.core.sealer.open(&crate::crypto::setting_aad(key), text)?,
+        };
+        let text = match serde_json::from_slice::<serde_json::Value>(&json) {
+            Ok(serde_json::Value::String(s)) => s,
+            Ok(other) => other.to_string(),
+            Err(e) => return Err(Error::Secret(format!("the value of {key} does not decode: {e}"))),
+        };
+        Ok(Some(zeroize::Zeroizing::new(text)))
+    }
+
+    /// Gives a sensitive key that has no value anywhere (log, environment, default) a random one, recorded
+    /// as `SecretGenerated`: a new store gets its own token signing key. Does nothing when a value exists.
+    pub fn ensure_secret(&self, key: &str) -> Result<(), Error> {
+        if self.snapshot().view(key).is_none_or(|v| v.value.is_some()) {
+            return Ok(());
+        }
+        let value = crate::crypto::random_secret();
+        let ctx = WriteContext {
+            actor: Actor::system(),
+            cause: Cause::Open { env_file: None },
+            reason: Some(format!("{key} had no value; generated one")),
+        };
+        self.execute(Command::GenerateSecret { key: key.to_string(), value: value.to_string() }, ctx)?;
+        Ok(())
+    }
+
+    /// The ledger's clock (injected; tests fix it).
+    pub fn now(&self) -> cfgledger_events::Timestamp {
+        self.core.clock.now()
+    }
+
+    /// The value each key has when the log holds none: the process environment, else the default.
+    pub fn baseline(&self) -> BTreeMap<String, cfgledger_events::StoredValue> {
+        let empty = SettingsState::new();
+        cfgledger_projections::resolve(&self.core.catalog, &empty, &self.core.env, None)
+            .into_iter()
+            .filter_map(|v| v.value.map(|value| (v.key, value)))
+            .collect()
+    }
+
     /// A new batch with a fresh id.
     pub(crate) fn new_batch(ctx: &WriteContext) -> Batch {
         Batch { id: uuid::Uuid::new_v4().simple().to_string(), cause: ctx.cause.clone(), reason: ctx.reason.clone() }

@@ -42,6 +42,9 @@ pub struct OpenOptions {
     /// Keep restart-required keys at their boot value and report changes as pending (a server does; a
     /// one-shot CLI command does not).
     pub pin_restart_keys: bool,
+    /// Sensitive keys that get a random value when they have none (a server's `JWT_SECRET_KEY`), before
+    /// restart-required keys are pinned.
+    pub generate_secrets: Vec<String>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -53,6 +56,7 @@ impl OpenOptions {
             catalog,
             process_env: BTreeMap::new(),
             pin_restart_keys: false,
+            generate_secrets: Vec::new(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -289,6 +293,10 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
     } else if env_path.is_some() {
         let outcome = ledger.execute(Command::SeedEnv { env_file, entries }, ctx)?;
         seeded_by(&ledger, &outcome, &mut report)?;
+    }
+
+    for key in &opts.generate_secrets {
+        ledger.ensure_secret(key)?;
     }
 
     let snap = ledger.snapshot();

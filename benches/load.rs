@@ -1,0 +1,333 @@
+//! Load harness: the cfgledger server and etcd side by side on this machine, client and server sharing its
+//! cores. For each system, in one run: reads of one key at 64 connections, durable writes of one key at 16
+//! and at 64 concurrent clients (one connection each), and change-to-watch delivery latency (one change at
+//! a time, paced, timed from just before the write is sent and from its acknowledgement to the moment the
+//! watcher receives it). cfgledger is driven over HTTP/1.1 keep-alive connections with a bearer token per
+//! connection (authentication on); etcd (Debian's `etcd-server`) through its native gRPC API with the
+//! `etcd-client` crate. Each throughput phase warms up, then measures for a fixed time; latencies go into
+//! HDR histograms. A table at the end gives both systems, their ratio (above 1 means cfgledger is ahead)
+//! and the targets.
+//!
+//! Run: `cargo bench --bench load` (cargo builds the release binary it starts). Environment: `LOAD_SECS`
+//! (measured seconds per phase, default 10), `LOAD_WARMUP_SECS` (default 2), `LOAD_WATCH_CHANGES`
+//! (default 2000), `ETCD_BIN` (default `etcd` on the `PATH`; without it only cfgledger is measured),
+//! `CFGLEDGER_BIN` (default the binary cargo built), `LOAD_AUTH=off` (development only: serve with
+//! `AUTH_REQUIRED=false`; not the figures).
+
+mod cfgledger;
+#[path = "common/mod.rs"]
+mod common;
+mod etcd;
+mod http;
+mod measure;
+mod process;
+mod report;
+
+use measure::{Delivery, Failure, Phase, Window};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Connections of the read phase.
+const GET_CLIENTS: usize = 64;
+/// Concurrent writers of the write phases.
+const PUT_CLIENTS: [usize; 2] = [16, 64];
+/// Between one delivered change and the next write of the watch phase, so that it measures one change at
+/// a time rather than a backlog.
+const WATCH_PACE: Duration = Duration::from_millis(2);
+/// How long a change may take to reach the watcher before it counts as lost.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Between phases, so one phase's tail does not spill into the next.
+const PAUSE: Duration = Duration::from_secs(1);
+
+/// A value for the write key that none of the last million writes of this run used (cfgledger appends
+/// nothing for a write of the value the key already holds); within 1..=1,000,000, `TOOL_RATE_LIMIT`'s range.
+pub fn next_value() -> i64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed) % 1_000_000;
+    1 + i64::try_from(n).expect("below a million")
+}
+
+/// What a watcher received: each value with the moment it arrived.
+pub type Events = mpsc::UnboundedReceiver<(i64, Instant)>;
+
+/// Writes a given value to the watched key and returns once the write is acknowledged.
+pub trait Writer: Send {
+    fn write(&mut self, value: i64) -> impl Future<Output = Result<(), Failure>> + Send;
+}
+
+struct Settings {
+    window: Window,
+    watch_changes: usize,
+    auth: bool,
+    cfgledger_bin: PathBuf,
+    etcd_bin: Option<PathBuf>,
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(text) => text.trim().parse().unwrap_or_else(|_| panic!("{name} must be a whole number; got {text:?}")),
+        Err(_) => default,
+    }
+}
+
+impl Settings {
+    fn from_env() -> Settings {
+        let auth = match std::env::var("LOAD_AUTH").as_deref() {
+            Err(_) | Ok("on") => true,
+            Ok("off") => false,
+            Ok(other) => panic!("LOAD_AUTH must be on or off; got {other:?}"),
+        };
+        Settings {
+            window: Window {
+                warmup: Duration::from_secs(env_number("LOAD_WARMUP_SECS", 2)),
+                measured: Duration::from_secs(env_number("LOAD_SECS", 10).max(1)),
+            },
+            watch_changes: usize::try_from(env_number("LOAD_WATCH_CHANGES", 2000)).expect("a change count"),
+            auth,
+            cfgledger_bin: std::env::var_os("CFGLEDGER_BIN")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_cfgledger"))),
+            etcd_bin: etcd::locate(),
+        }
+    }
+}
+
+/// What one system yielded; a phase that could not run is `None`, and `failures` says why.
+#[derive(Default)]
+pub struct Results {
+    pub get: Option<Phase>,
+    /// etcd only: the same reads with `serializable` (local state, no raft round).
+    pub get_serializable: Option<Phase>,
+    pub puts: Vec<(usize, Phase)>,
+    pub watch: Option<Delivery>,
+    pub failures: Vec<String>,
+}
+
+impl Results {
+    fn failed(&mut self, what: &str, why: String) {
+        println!("  !!! {what} not measured: {why}");
+        self.failures.push(format!("{what}: {why}"));
+    }
+
+    pub fn put(&self, clients: usize) -> Option<&Phase> {
+        self.puts.iter().find(|(c, _)| *c == clients).map(|(_, p)| p)
+    }
+
+    fn error_count(&self) -> u64 {
+        let phases = self.get.iter().chain(&self.get_serializable).chain(self.puts.iter().map(|(_, p)| p));
+        phases.map(|p| p.errors.count).sum::<u64>()
+            + self.watch.as_ref().map_or(0, |w| w.errors.count)
+            + u64::try_from(self.failures.len()).expect("a small count")
+    }
+}
+
+/// Writes one change at a time to a watched key and times each one's arrival at the watcher.
+async fn delivery(mut writer: impl Writer, mut events: Events, changes: usize) -> Delivery {
+    let mut result = Delivery::new();
+    for _ in 0..changes {
+        let value = next_value();
+        let sent = Instant::now();
+        let written = writer.write(value).await;
+        let acked = Instant::now();
+        match written {
+            Ok(()) => {}
+            Err(Failure::Rejected(message)) => {
+                result.errors.add(message);
+                tokio::time::sleep(WATCH_PACE).await;
+                continue;
+            }
+            Err(Failure::Broken(message)) => {
+                result.errors.add(message);
+                break;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + DELIVERY_TIMEOUT;
+        loop {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Some((v, arrived))) if v == value => {
+                    result.record(sent, acked, arrived);
+                    break;
+                }
+                Ok(Some(_)) => {} // a late event of an earlier change that already timed out
+                Ok(None) => {
+                    result.errors.add("the watch stream ended".into());
+                    return result;
+                }
+                Err(_) => {
+                    result.errors.add(format!("no event for value {value} within {DELIVERY_TIMEOUT:?}"));
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(WATCH_PACE).await;
+    }
+    result
+}
+
+async fn run_cfgledger(settings: &Settings) -> Results {
+    let mut results = Results::default();
+    println!("\n== cfgledger ({}) ==", settings.cfgledger_bin.display());
+    if !settings.cfgledger_bin.is_file() {
+        results.failed("cfgledger", format!("no binary at {}", settings.cfgledger_bin.display()));
+        return results;
+    }
+    let dir = tempfile::tempdir().expect("a temp dir for the cfgledger store");
+    let clients = GET_CLIENTS.max(PUT_CLIENTS[1]);
+    let bin = settings.cfgledger_bin.clone();
+    let path = dir.path().to_path_buf();
+    let auth = settings.auth;
+    let started = tokio::task::spawn_blocking(move || cfgledger::Cfgledger::start(&bin, &path, clients, auth))
+        .await
+        .expect("the start task does not panic");
+    let mut server = match started {
+        Ok(server) => server,
+        Err(why) => {
+            results.failed("cfgledger", why);
+            return results;
+        }
+    };
+    println!("  store in {}, serving on {}", dir.path().display(), server.addr);
+
+    match server.getters(GET_CLIENTS).await {
+        Ok(workers) => {
+            let phase = measure::run(workers, settings.window).await;
+            phase.print(&format!("GET /admin/config/LOG_LEVEL, {GET_CLIENTS} conns"));
+            results.get = Some(phase);
+        }
+        Err(why) => results.failed("cfgledger GET", why),
+    }
+
+    tokio::time::sleep(PAUSE).await;
+    match server.probe_put().await {
+        Ok(()) => {
+            for clients in PUT_CLIENTS {
+                tokio::time::sleep(PAUSE).await;
+                match server.putters(clients).await {
+                    Ok(workers) => {
+                        let phase = measure::run(workers, settings.window).await;
+                        phase.print(&format!("PUT /admin/config/TOOL_RATE_LIMIT, {clients} clients"));
+                        results.puts.push((clients, phase));
+                    }
+                    Err(why) => results.failed(&format!("cfgledger PUT at {clients} clients"), why),
+                }
+            }
+            tokio::time::sleep(PAUSE).await;
+            match server.watch().await {
+                Ok((writer, events)) => {
+                    let watch = delivery(writer, events, settings.watch_changes).await;
+                    watch.print("PUT → /admin/config/watch (SSE) delivery");
+                    results.watch = Some(watch);
+                }
+                Err(why) => results.failed("cfgledger watch", why),
+            }
+        }
+        Err(why) => {
+            results.failed("cfgledger PUT and watch", format!("a probe PUT failed: {why}"));
+        }
+    }
+    println!("  {}", server.stop());
+    results
+}
+
+async fn run_etcd(settings: &Settings) -> Results {
+    let mut results = Results::default();
+    let Some(bin) = &settings.etcd_bin else {
+        println!("\n== etcd ==");
+        println!("  etcd not found (set ETCD_BIN, or `apt-get install etcd-server`): measuring cfgledger only");
+        return results;
+    };
+    println!("\n== etcd ({}, {}) ==", bin.display(), etcd::version(bin));
+    println!("  client: etcd's native gRPC API through the etcd-client crate, one client (HTTP/2 connection) each");
+    let dir = tempfile::tempdir().expect("a temp dir for etcd's data");
+    let mut server = match etcd::Etcd::start(bin, dir.path()).await {
+        Ok(server) => server,
+        Err(why) => {
+            results.failed("etcd", why);
+            return results;
+        }
+    };
+    println!("  data in {}", dir.path().display());
+
+    for serializable in [false, true] {
+        let label = if serializable { "serializable" } else { "linearizable (default)" };
+        match server.getters(GET_CLIENTS, serializable).await {
+            Ok(workers) => {
+                let phase = measure::run(workers, settings.window).await;
+                phase.print(&format!("range one key, {label}, {GET_CLIENTS} conns"));
+                if serializable {
+                    results.get_serializable = Some(phase);
+                } else {
+                    results.get = Some(phase);
+                }
+            }
+            Err(why) => results.failed(&format!("etcd range ({label})"), why),
+        }
+        tokio::time::sleep(PAUSE).await;
+    }
+    for clients in PUT_CLIENTS {
+        match server.putters(clients).await {
+            Ok(workers) => {
+                let phase = measure::run(workers, settings.window).await;
+                phase.print(&format!("put one key, {clients} clients"));
+                results.puts.push((clients, phase));
+            }
+            Err(why) => results.failed(&format!("etcd put at {clients} clients"), why),
+        }
+        tokio::time::sleep(PAUSE).await;
+    }
+    match server.watch().await {
+        Ok((writer, events)) => {
+            let watch = delivery(writer, events, settings.watch_changes).await;
+            watch.print("put → watch delivery");
+            results.watch = Some(watch);
+        }
+        Err(why) => results.failed("etcd watch", why),
+    }
+    println!("  {}", server.stop());
+    results
+}
+
+async fn run(settings: Settings) -> bool {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "cfgledger load harness: cfgledger and etcd side by side, clients and servers on this machine ({cores} cores)"
+    );
+    if settings.auth {
+        println!("  authentication: ON (cfgledger: a platform_admin bearer token per connection, distinct subjects)");
+    } else {
+        println!(
+            "  !!! authentication: OFF (LOAD_AUTH=off, AUTH_REQUIRED=false): development figures, not the issue's"
+        );
+    }
+    println!(
+        "  each throughput phase: {} s warm-up, then {} s measured; watch: {} changes one at a time, {} ms apart",
+        settings.window.warmup.as_secs(),
+        settings.window.measured.as_secs(),
+        settings.watch_changes,
+        WATCH_PACE.as_millis()
+    );
+    let cfg = run_cfgledger(&settings).await;
+    let etcd = run_etcd(&settings).await;
+    report::table(&cfg, &etcd, settings.etcd_bin.is_some());
+    let errors = cfg.error_count() + etcd.error_count();
+    if errors > 0 {
+        println!("\n!!! THIS RUN HAD {errors} ERRORS OR UNMEASURED PHASES (see the !!! lines above): its figures are not clean");
+    }
+    errors == 0
+}
+
+fn main() {
+    if !common::full_run() {
+        println!("load: starts servers and runs for minutes; only under `cargo bench --bench load`");
+        return;
+    }
+    let settings = Settings::from_env();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the client runtime starts");
+    let clean = runtime.block_on(run(settings));
+    if !clean {
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,283 @@
+//! The cfgledger half: a fresh SQLite store in a temp dir, prepared with the CLI (write rate limit at its
+//! maximum, request logs off, one token per client), `cfgledger serve` on a free loopback port as a child
+//! process, and the workers that drive it: `GET /admin/config/LOG_LEVEL`, durable
+//! `PUT /admin/config/TOOL_RATE_LIMIT`, and the `/admin/config/watch` server-sent-events stream.
+
+use crate::http::Conn;
+use crate::measure::{Failure, Worker};
+use crate::process::Child;
+use crate::{next_value, Events, Writer};
+use http_body_util::BodyExt;
+use hyper::body::Bytes;
+use hyper::{Method, StatusCode};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// The encryption secret every invocation gets, so the store needs no key file.
+const SECRET: &str = "load-bench-secret-0123456789abcdef";
+/// The key the write and watch phases change: an int that takes 1..=1,000,000.
+pub const WRITE_KEY: &str = "TOOL_RATE_LIMIT";
+const GET_PATH: &str = "/admin/config/LOG_LEVEL";
+const PUT_PATH: &str = "/admin/config/TOOL_RATE_LIMIT";
+
+/// A prepared store and the running server on it.
+pub struct Cfgledger {
+    bin: PathBuf,
+    dir: PathBuf,
+    server: Option<Child>,
+    pub addr: SocketAddr,
+    /// One token per client connection (subjects `bench-0`, `bench-1`, …), or none with authentication off.
+    tokens: Vec<Option<String>>,
+    watch_token: Option<String>,
+}
+
+impl Cfgledger {
+    /// Prepares a store in `dir` and starts `serve` on it. With `auth` off (development only) the server
+    /// runs with `AUTH_REQUIRED=false` and requests carry no token.
+    pub fn start(bin: &Path, dir: &Path, clients: usize, auth: bool) -> Result<Cfgledger, String> {
+        let mut me = Cfgledger {
+            bin: bin.to_path_buf(),
+            dir: dir.to_path_buf(),
+            server: None,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tokens: vec![None; clients],
+            watch_token: None,
+        };
+        me.cli(&["config", "set", "CONFIG_WRITE_RATE_LIMIT", "1000000", "--reason", "load bench"])?;
+        me.cli(&["config", "set", "LOG_LEVEL", "warn", "--reason", "load bench: no request logs"])?;
+        if auth {
+            // Distinct subjects: the write rate limit counts per principal.
+            me.tokens = (0..clients).map(|i| me.token(&format!("bench-{i}")).map(Some)).collect::<Result<_, _>>()?;
+            me.watch_token = Some(me.token("bench-watch")?);
+        }
+        let log = dir.join("serve.log");
+        let mut command = me.command();
+        command.args(["serve", "--listen", "127.0.0.1:0"]);
+        if !auth {
+            command.env("AUTH_REQUIRED", "false");
+        }
+        let log_file = std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        command.stdout(Stdio::piped()).stderr(log_file);
+        let mut child = Child::spawn("cfgledger serve", &mut command)?;
+        let stdout = child.take_stdout().expect("stdout was piped");
+        // The first line names the address; the thread then drains stdout so the server never blocks on it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = tx.send(lines.next());
+            for _ in lines {}
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Some(Ok(line))) => line,
+            _ => {
+                let tail = crate::process::tail(&log);
+                return Err(format!("cfgledger serve did not print its address; its log ends with:\n{tail}"));
+            }
+        };
+        let addr = line
+            .strip_prefix("cfgledger listening on http://")
+            .and_then(|a| a.trim().parse().ok())
+            .ok_or_else(|| format!("unexpected first line from cfgledger serve: {line:?}"))?;
+        me.addr = addr;
+        me.server = Some(child);
+        Ok(me)
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.bin);
+        command
+            .arg("--db")
+            .arg(format!("sqlite://{}", self.dir.join("bench.db").display()))
+            // The temp dir holds no .env, so nothing is seeded from wherever the bench was started.
+            .current_dir(&self.dir)
+            .env("AUTH_ENCRYPTION_SECRET", SECRET)
+            .env_remove("CFGLEDGER_DB")
+            .env_remove("CFGLEDGER_CATALOG")
+            .env_remove("CFGLEDGER_LISTEN")
+            .env_remove("AUTH_REQUIRED")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs one CLI command to completion and returns its standard output.
+    fn cli(&self, args: &[&str]) -> Result<String, String> {
+        let output =
+            self.command().args(args).output().map_err(|e| format!("cannot run {}: {e}", self.bin.display()))?;
+        if !output.status.success() {
+            return Err(format!(
+                "`cfgledger {}` failed ({}): {}",
+                args.join(" "),
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    }
+
+    fn token(&self, subject: &str) -> Result<String, String> {
+        let token = self.cli(&["token", "issue", "--sub", subject, "--role", "platform_admin", "--ttl", "1h"])?;
+        if token.is_empty() || token.contains(char::is_whitespace) {
+            return Err(format!("`cfgledger token issue` printed something other than one token: {token:?}"));
+        }
+        Ok(token)
+    }
+
+    async fn conn(&self, token: Option<&String>) -> Result<Conn, String> {
+        Conn::open(self.addr, token.map(String::as_str)).await
+    }
+
+    /// One GET worker per client, each on its own connection with its own token.
+    pub async fn getters(&self, clients: usize) -> Result<Vec<Get>, String> {
+        let mut workers = Vec::with_capacity(clients);
+        for token in self.tokens.iter().take(clients) {
+            workers.push(Get { conn: self.conn(token.as_ref()).await? });
+        }
+        Ok(workers)
+    }
+
+    /// One PUT worker per client, each on its own connection with its own token.
+    pub async fn putters(&self, clients: usize) -> Result<Vec<Put>, String> {
+        let mut workers = Vec::with_capacity(clients);
+        for token in self.tokens.iter().take(clients) {
+            workers.push(Put { conn: self.conn(token.as_ref()).await? });
+        }
+        Ok(workers)
+    }
+
+    /// Checks that a PUT is served before a phase relies on it.
+    pub async fn probe_put(&self) -> Result<(), String> {
+        let mut put = Put { conn: self.conn(self.tokens.first().and_then(Option::as_ref)).await? };
+        match put.call().await {
+            Ok(()) => Ok(()),
+            Err(Failure::Rejected(m) | Failure::Broken(m)) => Err(m),
+        }
+    }
+
+    /// Opens the change stream after the current head and returns the writer to change the key with and
+    /// the events the stream delivers.
+    pub async fn watch(&self) -> Result<(Put, Events), String> {
+        let mut conn = self.conn(self.watch_token.as_ref()).await?;
+        let ready = conn.call(Method::GET, "/ready", None).await?;
+        let head = serde_json::from_slice::<serde_json::Value>(&ready.body)
+            .ok()
+            .and_then(|v| v["head"].as_u64())
+            .ok_or_else(|| format!("/ready answered {} without a head: {}", ready.status, ready.snippet()))?;
+        let response = conn.stream(&format!("/admin/config/watch?after={head}")).await?;
+        if response.status() != StatusCode::OK {
+            let status = response.status();
+            let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            return Err(format!(
+                "GET /admin/config/watch answered {status}: {}",
+                String::from_utf8_lossy(&body).trim()
+            ));
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let _conn = conn; // the stream's connection lives as long as this task
+            let mut body = response.into_body();
+            let mut sse = SseParser::default();
+            while let Some(Ok(frame)) = body.frame().await {
+                let arrived = Instant::now();
+                let Ok(data) = frame.into_data() else { continue };
+                for value in sse.push(&data) {
+                    if tx.send((value, arrived)).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        let writer = Put { conn: self.conn(self.watch_token.as_ref()).await? };
+        Ok((writer, rx))
+    }
+
+    /// Stops the server with SIGTERM (a graceful shutdown) and says how that went.
+    pub fn stop(&mut self) -> String {
+        match self.server.take() {
+            Some(child) => child.terminate(),
+            None => "not running".into(),
+        }
+    }
+}
+
+/// `GET /admin/config/LOG_LEVEL`, expecting 200.
+pub struct Get {
+    conn: Conn,
+}
+
+impl Worker for Get {
+    async fn call(&mut self) -> Result<(), Failure> {
+        let reply = self.conn.call(Method::GET, GET_PATH, None).await.map_err(Failure::Broken)?;
+        if reply.status != StatusCode::OK {
+            return Err(Failure::Rejected(format!("GET {GET_PATH} answered {}: {}", reply.status, reply.snippet())));
+        }
+        Ok(())
+    }
+}
+
+/// `PUT /admin/config/TOOL_RATE_LIMIT` with a value no recent write used, expecting 200.
+pub struct Put {
+    conn: Conn,
+}
+
+impl Put {
+    async fn put(&mut self, value: i64) -> Result<(), Failure> {
+        let body = Bytes::from(serde_json::json!({"value": value, "reason": "bench"}).to_string());
+        let reply = self.conn.call(Method::PUT, PUT_PATH, Some(body)).await.map_err(Failure::Broken)?;
+        if reply.status != StatusCode::OK {
+            return Err(Failure::Rejected(format!("PUT {PUT_PATH} answered {}: {}", reply.status, reply.snippet())));
+        }
+        Ok(())
+    }
+}
+
+impl Worker for Put {
+    async fn call(&mut self) -> Result<(), Failure> {
+        self.put(next_value()).await
+    }
+}
+
+impl Writer for Put {
+    async fn write(&mut self, value: i64) -> Result<(), Failure> {
+        self.put(value).await
+    }
+}
+
+/// Splits a server-sent-events byte stream into events and yields the values of the write key's changes.
+/// Comments (keep-alives) and events for other keys yield nothing.
+#[derive(Default)]
+struct SseParser {
+    buffer: Vec<u8>,
+}
+
+impl SseParser {
+    fn push(&mut self, chunk: &[u8]) -> Vec<i64> {
+        // Line ends may be CRLF; the data lines are JSON, which never holds a bare CR.
+        self.buffer.extend(chunk.iter().filter(|&&b| b != b'\r'));
+        let mut values = Vec::new();
+        while let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+            let event: Vec<u8> = self.buffer.drain(..end + 2).collect();
+            let text = String::from_utf8_lossy(&event);
+            let data: Vec<&str> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                .collect();
+            if data.is_empty() {
+                continue;
+            }
+            let Ok(json) = serde_json::from_str::<serde_json::Value>(&data.join("\n")) else { continue };
+            if json["key"] != WRITE_KEY {
+                continue;
+            }
+            let value = &json["value"];
+            if let Some(v) = value.as_i64().or_else(|| value.as_str().and_then(|s| s.parse().ok())) {
+                values.push(v);
+            }
+        }
+        values
+    }
+}

@@ -1,0 +1,144 @@
+//! The side-by-side table: each metric for cfgledger and etcd, their ratio (cfgledger/etcd for throughput,
+//! etcd/cfgledger for latency, so above 1 always means cfgledger is ahead), and the target for
+//! cfgledger with whether this run met it. A phase with errors never counts as meeting its target.
+
+use crate::measure::{Delivery, Phase};
+use crate::Results;
+
+#[derive(Clone, Copy)]
+enum Kind {
+    /// Per second, higher is better.
+    Rate,
+    /// Milliseconds, lower is better.
+    Millis,
+}
+
+#[derive(Clone, Copy)]
+enum Target {
+    None,
+    AtLeast(f64),
+    Below(f64),
+}
+
+/// One figure of one system, and whether the phase it came from had failures.
+#[derive(Clone, Copy)]
+struct Figure {
+    value: f64,
+    clean: bool,
+}
+
+fn rate(phase: Option<&Phase>) -> Option<Figure> {
+    phase.map(|p| Figure { value: p.rate(), clean: p.errors.count == 0 })
+}
+
+fn p(phase: Option<&Phase>, q: f64) -> Option<Figure> {
+    phase.map(|p| Figure { value: p.latency.ms(q), clean: p.errors.count == 0 })
+}
+
+fn watch(d: Option<&Delivery>, from_send: bool, q: f64) -> Option<Figure> {
+    d.filter(|d| d.from_send.len() > 0).map(|d| Figure {
+        value: if from_send { d.from_send.ms(q) } else { d.from_ack.ms(q) },
+        clean: d.errors.count == 0,
+    })
+}
+
+fn show(kind: Kind, f: Option<Figure>) -> String {
+    match (kind, f) {
+        (_, None) => "—".into(),
+        (Kind::Rate, Some(f)) => format!("{}{}", thousands(f.value), if f.clean { "" } else { "*" }),
+        (Kind::Millis, Some(f)) => format!("{:.3}{}", f.value, if f.clean { "" } else { "*" }),
+    }
+}
+
+/// `52,304`
+fn thousands(v: f64) -> String {
+    let digits = format!("{:.0}", v.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn row(metric: &str, kind: Kind, cfg: Option<Figure>, etcd: Option<Figure>, target: Target) {
+    let ratio = match (cfg, etcd) {
+        (Some(c), Some(e)) if c.value > 0.0 && e.value > 0.0 => match kind {
+            Kind::Rate => format!("{:.2}x", c.value / e.value),
+            Kind::Millis => format!("{:.2}x", e.value / c.value),
+        },
+        _ => "—".into(),
+    };
+    let (target_text, met) = match target {
+        Target::None => (String::new(), String::new()),
+        Target::AtLeast(t) => (format!("≥ {}", thousands(t)), verdict(cfg, |v| v >= t)),
+        Target::Below(t) => (format!("< {t} ms"), verdict(cfg, |v| v < t)),
+    };
+    println!("{metric:<46} {:>12} {:>12} {ratio:>8}   {target_text:<10} {met}", show(kind, cfg), show(kind, etcd));
+}
+
+fn verdict(cfg: Option<Figure>, check: impl Fn(f64) -> bool) -> String {
+    match cfg {
+        None => "not measured".into(),
+        Some(f) if !f.clean => "NO (errors)".into(),
+        Some(f) if check(f.value) => "yes".into(),
+        Some(_) => "NO".into(),
+    }
+}
+
+pub fn table(cfg: &Results, etcd: &Results, etcd_present: bool) {
+    println!("\n== side by side ==");
+    if !etcd_present {
+        println!("(etcd was not found: its column is empty)");
+    }
+    println!(
+        "{:<46} {:>12} {:>12} {:>8}   {:<10} {}",
+        "metric", "cfgledger", "etcd", "ratio", "target", "met (cfgledger)"
+    );
+    let get = cfg.get.as_ref();
+    row("get one key, 64 conns: req/s", Kind::Rate, rate(get), rate(etcd.get.as_ref()), Target::AtLeast(50_000.0));
+    row("get one key, 64 conns: p50 ms", Kind::Millis, p(get, 0.5), p(etcd.get.as_ref(), 0.5), Target::None);
+    row("get one key, 64 conns: p99 ms", Kind::Millis, p(get, 0.99), p(etcd.get.as_ref(), 0.99), Target::Below(5.0));
+    let serializable = etcd.get_serializable.as_ref();
+    row("  vs etcd serializable range: req/s", Kind::Rate, rate(get), rate(serializable), Target::None);
+    row("  vs etcd serializable range: p99 ms", Kind::Millis, p(get, 0.99), p(serializable, 0.99), Target::None);
+    for clients in crate::PUT_CLIENTS {
+        let (c, e) = (cfg.put(clients), etcd.put(clients));
+        row(
+            &format!("durable put, {clients} clients: changes/s"),
+            Kind::Rate,
+            rate(c),
+            rate(e),
+            Target::AtLeast(15_000.0),
+        );
+        row(&format!("durable put, {clients} clients: p50 ms"), Kind::Millis, p(c, 0.5), p(e, 0.5), Target::None);
+        row(&format!("durable put, {clients} clients: p99 ms"), Kind::Millis, p(c, 0.99), p(e, 0.99), Target::None);
+    }
+    let (cw, ew) = (cfg.watch.as_ref(), etcd.watch.as_ref());
+    row("watch delivery, send→event: p50 ms", Kind::Millis, watch(cw, true, 0.5), watch(ew, true, 0.5), Target::None);
+    row(
+        "watch delivery, send→event: p99 ms",
+        Kind::Millis,
+        watch(cw, true, 0.99),
+        watch(ew, true, 0.99),
+        Target::Below(5.0),
+    );
+    row("watch delivery, ack→event: p50 ms", Kind::Millis, watch(cw, false, 0.5), watch(ew, false, 0.5), Target::None);
+    row(
+        "watch delivery, ack→event: p99 ms",
+        Kind::Millis,
+        watch(cw, false, 0.99),
+        watch(ew, false, 0.99),
+        Target::None,
+    );
+    println!("ratio: cfgledger/etcd for rates, etcd/cfgledger for latencies: above 1 means cfgledger is ahead.");
+    println!(
+        "get: cfgledger GET /admin/config/LOG_LEVEL vs etcd's default (linearizable) range, then its serializable one."
+    );
+    println!("watch: send→event times from just before the write is sent (it includes the durable commit) to the");
+    println!("event's arrival at the watcher; the target is judged on it. ack→event starts at the write's");
+    println!("acknowledgement (events that beat the acknowledgement count as 0).");
+    println!("* the phase had errors: see its !!! lines.");
+}

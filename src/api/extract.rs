@@ -1,0 +1,169 @@
+//! Extractors that keep every failure in the API's JSON error shape: [`ApiJson`] (a body within
+//! `REQUEST_SIZE_LIMIT`, 413 past it, 400 when it is not the expected JSON), [`ApiQuery`] (400 for a bad
+//! query string) and [`Caller`] (who is asking, from where, under which request id: 401 without a valid
+//! token when authentication is required).
+
+use super::{ApiError, AppState};
+use crate::auth::Role;
+use crate::ledger::WriteContext;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use cfgledger_events::{Actor, Cause, Source};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use std::net::SocketAddr;
+
+/// The default of `REQUEST_SIZE_LIMIT`, used if the setting cannot be read.
+const DEFAULT_BODY_LIMIT: u64 = 1_048_576;
+
+/// A JSON body, read up to the live `REQUEST_SIZE_LIMIT`.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let limit = state
+            .ledger
+            .settings()
+            .get_i64("REQUEST_SIZE_LIMIT")
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(DEFAULT_BODY_LIMIT);
+        let limit_bytes = usize::try_from(limit).unwrap_or(usize::MAX);
+        let too_large = || {
+            metrics::counter!("cfgledger_rejected_writes_total", "reason" => "payload_too_large").increment(1);
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the request body exceeds REQUEST_SIZE_LIMIT ({limit} bytes)"),
+            )
+        };
+        let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        let mut stream = req.into_body().into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+            if body.len().saturating_add(chunk.len()) > limit_bytes {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if body.is_empty() {
+            return Err(ApiError::bad_request("the request body is empty: a JSON object is expected"));
+        }
+        serde_json::from_slice(&body)
+            .map(ApiJson)
+            .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))
+    }
+}
+
+/// A query string, with the API's error shape when it does not parse.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| ApiQuery(q))
+            .map_err(|e| ApiError::bad_request(format!("bad query string: {}", e.body_text())))
+    }
+}
+
+/// The request id: the client's `X-Request-Id` when it sent a sane one, else a fresh one. Set by the
+/// request-id middleware and echoed in the response.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Who is calling: the token's subject and role, the client address, the request id, and the door
+/// (`X-Cfgledger-Client: cli` or `ui`, else `api`).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub name: String,
+    pub role: Role,
+    pub address: Option<String>,
+    pub request_id: Option<String>,
+    pub source: Source,
+    pub method: String,
+    pub path: String,
+}
+
+impl Caller {
+    /// 403 unless the caller's role includes `needed`.
+    pub fn require(&self, needed: Role) -> Result<(), ApiError> {
+        if self.role.allows(needed) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("role {} may not do this: it needs {needed}", self.role),
+            ))
+        }
+    }
+
+    /// The audit context of a change made by this request.
+    pub fn context(&self, reason: Option<String>) -> WriteContext {
+        WriteContext {
+            actor: Actor {
+                name: self.name.clone(),
+                role: Some(self.role.as_str().to_string()),
+                source: self.source,
+                address: self.address.clone(),
+                request_id: self.request_id.clone(),
+            },
+            cause: Cause::Api { method: self.method.clone(), path: self.path.clone() },
+            reason: reason.filter(|r| !r.trim().is_empty()),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let bearer = match parts.headers.get(header::AUTHORIZATION) {
+            None => None,
+            Some(v) => {
+                let text = v.to_str().map_err(|_| ApiError::unauthorized("the Authorization header is not text"))?;
+                let token = text
+                    .strip_prefix("Bearer ")
+                    .or_else(|| text.strip_prefix("bearer "))
+                    .ok_or_else(|| ApiError::unauthorized("the Authorization header expects \"Bearer TOKEN\""))?;
+                Some(token.trim().to_string())
+            }
+        };
+        let (name, role) = match bearer {
+            Some(token) => {
+                let claims = state.auth.keys.verify(&token).map_err(|e| ApiError::unauthorized(e.to_string()))?;
+                (claims.sub, claims.role)
+            }
+            None if state.auth.required => {
+                return Err(ApiError::unauthorized("authentication required: send Authorization: Bearer TOKEN"))
+            }
+            // AUTH_REQUIRED=false: local development, announced loudly at start.
+            None => ("anonymous".to_string(), Role::PlatformAdmin),
+        };
+        let source = match parts.headers.get("x-cfgledger-client").and_then(|v| v.to_str().ok()) {
+            Some("cli") => Source::Cli,
+            Some("ui") => Source::Ui,
+            _ => Source::Api,
+        };
+        let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip().to_string());
+        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
+        Ok(Caller {
+            name,
+            role,
+            address,
+            request_id,
+            source,
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_string(),
+        })
+    }
+}

@@ -1,0 +1,75 @@
+//! Per-principal rate limiting of writes (governor's keyed GCRA limiter): `CONFIG_WRITE_RATE_LIMIT`
+//! writes per minute per token subject, with a burst of the same size. The setting is hot: when it
+//! changes, the next write builds a limiter with the new quota (counts start afresh).
+
+use super::ApiError;
+use crate::live::Settings;
+use arc_swap::ArcSwap;
+use axum::http::StatusCode;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+const DEFAULT_PER_MINUTE: u32 = 600;
+
+struct Current {
+    per_minute: u32,
+    limiter: DefaultKeyedRateLimiter<String>,
+}
+
+pub struct WriteLimiter {
+    current: ArcSwap<Current>,
+}
+
+impl Default for WriteLimiter {
+    fn default() -> Self {
+        WriteLimiter::new()
+    }
+}
+
+impl WriteLimiter {
+    pub fn new() -> WriteLimiter {
+        WriteLimiter { current: ArcSwap::from_pointee(build(DEFAULT_PER_MINUTE)) }
+    }
+
+    /// Counts one write by `principal`; 429 with `Retry-After` when it is over the limit.
+    pub fn check(&self, principal: &str, settings: &Settings) -> Result<(), ApiError> {
+        let wanted = settings
+            .get_i64("CONFIG_WRITE_RATE_LIMIT")
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(DEFAULT_PER_MINUTE);
+        let mut current = self.current.load_full();
+        if current.per_minute != wanted {
+            self.current.store(Arc::new(build(wanted)));
+            current = self.current.load_full();
+        }
+        // Keep the key map from growing without bound under many principals.
+        if current.limiter.len() > 10_000 {
+            current.limiter.retain_recent();
+        }
+        match current.limiter.check_key(&principal.to_string()) {
+            Ok(()) => Ok(()),
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                metrics::counter!("cfgledger_rate_limited_total").increment(1);
+                let mut e = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!(
+                        "{principal} exceeded CONFIG_WRITE_RATE_LIMIT ({wanted} writes per minute); retry in {secs}s"
+                    ),
+                );
+                e.retry_after = Some(secs.max(1));
+                Err(e)
+            }
+        }
+    }
+}
+
+fn build(per_minute: u32) -> Current {
+    let n = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+    Current { per_minute, limiter: RateLimiter::keyed(Quota::per_minute(n)) }
+}

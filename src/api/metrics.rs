@@ -1,0 +1,73 @@
+//! `/metrics` in Prometheus text format (the `metrics` facade with its Prometheus exporter), and the
+//! middleware that times every request by route and status. Gauges that describe the log (head seq,
+//! projection lag) are refreshed at scrape time; counters are bumped where things happen (rejected writes
+//! in the error mapping, rate limits in the limiter, reloads in the tailer).
+
+use super::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::time::Instant;
+
+/// Installs the process-wide recorder; `None` if one is already installed (a second server in one
+/// process shares the first one's).
+pub fn install() -> Option<PrometheusHandle> {
+    let buckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+    let builder = PrometheusBuilder::new().set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets).ok()?;
+    let handle = builder.install_recorder().ok()?;
+    describe();
+    Some(handle)
+}
+
+fn describe() {
+    metrics::describe_histogram!("cfgledger_http_request_duration_seconds", "HTTP request latency by route and status");
+    metrics::describe_counter!("cfgledger_http_requests_total", "HTTP requests by route and status");
+    metrics::describe_gauge!("cfgledger_head_seq", "The seq of the log's head in the store");
+    metrics::describe_gauge!("cfgledger_applied_seq", "The seq this instance's projection has applied");
+    metrics::describe_gauge!("cfgledger_projection_lag", "Events in the store that this instance has not applied");
+    metrics::describe_counter!("cfgledger_reload_events_total", "Events applied to the live projection");
+    metrics::describe_counter!("cfgledger_reload_failures_total", "Failed attempts to catch up with the log");
+    metrics::describe_histogram!(
+        "cfgledger_change_propagation_seconds",
+        "Time from an event's commit to this instance publishing it"
+    );
+    metrics::describe_counter!("cfgledger_rejected_writes_total", "Refused writes by reason");
+    metrics::describe_counter!("cfgledger_rate_limited_total", "Writes refused by the per-principal rate limit");
+}
+
+pub async fn render(State(state): State<AppState>) -> Response {
+    let Some(handle) = state.metrics.as_ref() else {
+        return (StatusCode::NOT_FOUND, "metrics are not enabled in this process\n").into_response();
+    };
+    let ledger = state.ledger.clone();
+    let applied = ledger.snapshot().head.seq;
+    if let Ok(Ok(head)) = tokio::task::spawn_blocking(move || ledger.store().head()).await {
+        metrics::gauge!("cfgledger_head_seq").set(gauge(head.seq));
+        metrics::gauge!("cfgledger_projection_lag").set(gauge(head.seq.saturating_sub(applied)));
+    }
+    metrics::gauge!("cfgledger_applied_seq").set(gauge(applied));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
+}
+
+/// Records the latency and status of every request under its route pattern (not the raw path, which
+/// would make one series per key).
+pub async fn track(req: Request, next: Next) -> Response {
+    let route =
+        req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("route", route), ("method", method), ("status", status)];
+    metrics::histogram!("cfgledger_http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    metrics::counter!("cfgledger_http_requests_total", &labels).increment(1);
+    response
+}
+
+/// A seq as a gauge value. Prometheus values are f64; above 2^53 the gauge rounds, which no log reaches.
+#[allow(clippy::cast_precision_loss)]
+fn gauge(n: u64) -> f64 {
+    n as f64
+}

@@ -1,0 +1,113 @@
+//! `/openapi.json`: the OpenAPI 3.1 description of every endpoint, written out by hand next to the
+//! router. A unit test walks it and sends each operation to the router, so a documented path that does
+//! not exist fails, and a list of the router's routes checks that none is undocumented.
+
+use axum::Json;
+use serde_json::{json, Value};
+
+pub async fn document() -> Json<Value> {
+    Json(spec())
+}
+
+fn error_response(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+fn json_response(description: &str, schema: Value) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": schema}}})
+}
+
+fn key_param() -> Value {
+    json!({"name": "key", "in": "path", "required": true, "schema": {"type": "string"}, "example": "LOG_LEVEL"})
+}
+
+pub fn spec() -> Value {
+    let item = json!({"$ref": "#/components/schemas/Item"});
+    let plan = json!({"$ref": "#/components/schemas/ImportPlan"});
+    let common = |mut responses: serde_json::Map<String, Value>| {
+        responses.insert("401".into(), error_response("no token, or a bad or expired one"));
+        responses.insert("503".into(), error_response("the store is unavailable (Retry-After)"));
+        Value::Object(responses)
+    };
+    let map = |v: Value| v.as_object().cloned().unwrap_or_default();
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "cfgledger admin API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Event-sourced configuration store. Every change is appended to a hash-chained log; sensitive values are never returned."
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/health": {"get": {"summary": "The process is alive", "security": [], "responses": {"200": json_response("alive", json!({"type": "object"}))}}},
+            "/ready": {"get": {"summary": "The store answers and the projection has caught up (head, applied, lag)", "security": [],
+                "responses": {"200": json_response("ready", json!({"type": "object"})), "503": json_response("degraded or catching up", json!({"type": "object"}))}}},
+            "/metrics": {"get": {"summary": "Prometheus text format", "security": [], "responses": {"200": {"description": "metrics", "content": {"text/plain": {}}}}}},
+            "/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": json_response("OpenAPI 3.1", json!({"type": "object"}))}}},
+            "/auth/login": {"post": {
+                "summary": "Exchange a user name and password for a bearer token valid for TOKEN_EXPIRY", "security": [],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["username", "password"],
+                    "properties": {"username": {"type": "string"}, "password": {"type": "string", "format": "password"}}}}}},
+                "responses": {"200": json_response("a token", json!({"type": "object", "properties": {"token": {"type": "string"}, "role": {"type": "string"}, "expires_at": {"type": "string"}}})),
+                    "400": error_response("malformed body"), "401": error_response("invalid username or password"), "429": error_response("too many attempts")}}},
+            "/admin/config": {"get": {
+                "summary": "Every setting with its effective value and source (viewer)",
+                "parameters": [{"name": "category", "in": "query", "schema": {"type": "string"}}, {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "search in keys and descriptions"}],
+                "responses": common(map(json!({"200": json_response("items and head", json!({"type": "object", "properties": {"items": {"type": "array", "items": item}, "head": {"type": "integer"}}}))})))}},
+            "/admin/config/{key}": {
+                "get": {"summary": "One setting (viewer); ETag names its version", "parameters": [key_param()],
+                    "responses": common(map(json!({"200": json_response("the item", item.clone()), "404": error_response("unknown key")})))},
+                "put": {"summary": "Change a setting (platform_admin); If-Match makes it compare-and-set", "parameters": [key_param(),
+                        {"name": "If-Match", "in": "header", "schema": {"type": "string"}, "description": "the ETag from GET"}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["value"], "additionalProperties": false,
+                        "properties": {"value": {}, "reason": {"type": "string"}}}}}},
+                    "responses": common(map(json!({"200": json_response("the updated item", item.clone()), "400": error_response("malformed body or If-Match"),
+                        "403": error_response("locked key (recorded in the audit trail) or insufficient role"), "404": error_response("unknown key"),
+                        "409": error_response("the key changed since the If-Match version"), "413": error_response("body larger than REQUEST_SIZE_LIMIT"),
+                        "422": error_response("the value does not fit the key's type or range"), "429": error_response("CONFIG_WRITE_RATE_LIMIT exceeded (Retry-After)")})))},
+                "delete": {"summary": "Remove the store's value: the environment or the default applies again (platform_admin)", "parameters": [key_param(),
+                        {"name": "If-Match", "in": "header", "schema": {"type": "string"}}, {"name": "reason", "in": "query", "schema": {"type": "string"}}],
+                    "responses": common(map(json!({"200": json_response("the item", item.clone()), "403": error_response("locked key or insufficient role"),
+                        "404": error_response("unknown key"), "409": error_response("compare-and-set conflict"), "429": error_response("rate limited")})))}
+            },
+            "/admin/config/export": {"get": {"summary": "Every non-sensitive setting with metadata and a digest (auditor)",
+                "responses": common(map(json!({"200": json_response("the export document", json!({"$ref": "#/components/schemas/Export"})), "403": error_response("insufficient role")})))}},
+            "/admin/config/import": {"post": {"summary": "Plan (dry_run=true) or apply an export document as one atomic batch (platform_admin)",
+                "parameters": [{"name": "dry_run", "in": "query", "schema": {"type": "boolean"}}, {"name": "reason", "in": "query", "schema": {"type": "string"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Export"}}}},
+                "responses": common(map(json!({"200": json_response("the plan, and whether it was applied", plan), "400": error_response("malformed body"),
+                    "403": error_response("insufficient role"), "413": error_response("body too large"),
+                    "422": error_response("an invalid entry or a damaged document: nothing applied, the plan in details"), "429": error_response("rate limited")})))}},
+            "/admin/config/audit": {"get": {"summary": "Recent changes and rejected attempts, newest first (auditor)",
+                "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}, {"name": "before", "in": "query", "schema": {"type": "integer"}}],
+                "responses": common(map(json!({"200": json_response("entries", json!({"type": "object", "properties": {"entries": {"type": "array"}, "next_before": {"type": ["integer", "null"]}}})),
+                    "400": error_response("bad query"), "403": error_response("insufficient role")})))}},
+            "/admin/config/watch": {"get": {"summary": "Server-sent events: one per change, id = seq; resume with Last-Event-ID or ?after",
+                "parameters": [{"name": "after", "in": "query", "schema": {"type": "integer"}}, {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}}],
+                "responses": common(map(json!({"200": {"description": "event stream", "content": {"text/event-stream": {}}}, "400": error_response("bad Last-Event-ID or query")})))}}
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}}}}},
+                "Item": {"type": "object", "properties": {
+                    "key": {"type": "string"}, "value": {"description": "\"********\" when the key is sensitive"},
+                    "source": {"type": "string", "enum": ["db", "env", "default", "unset"]}, "type": {"type": "string"}, "category": {"type": "string"},
+                    "reload": {"type": "string", "enum": ["hot", "restart"]}, "locked": {"type": "boolean"}, "sensitive": {"type": "boolean"},
+                    "pending_restart": {"type": "boolean"}, "updated_at": {"type": ["string", "null"]}, "updated_by": {"type": ["string", "null"]},
+                    "seq": {"type": ["integer", "null"]}, "version": {"type": "integer"}, "description": {"type": "string"}}},
+                "Export": {"type": "object", "required": ["settings"], "properties": {
+                    "format": {"const": "cfgledger-settings"}, "schema_version": {"type": "integer"}, "exported_at": {"type": "string"},
+                    "exported_by": {"type": "string"}, "source": {"type": "object"}, "digest": {"type": "string"},
+                    "settings": {"type": "object"}, "sources": {"type": "object"}}},
+                "ImportPlan": {"type": "object", "properties": {
+                    "plan": {"type": "array", "items": {"type": "object", "properties": {"key": {"type": "string"},
+                        "action": {"type": "string", "enum": ["create", "update", "unchanged", "locked", "invalid"]},
+                        "current": {}, "value": {}, "message": {"type": "string"}}}},
+                    "summary": {"type": "object"}, "conflicts": {"type": "array", "items": {"type": "string"}},
+                    "dry_run": {"type": "boolean"}, "applied": {"type": "boolean"}, "batch": {"type": ["string", "null"]}, "head": {"type": "integer"}}}
+            }
+        }
+    })
+}

@@ -1,0 +1,228 @@
+//! Authentication of the admin API: roles, bearer tokens (JWT signed with the store's `JWT_SECRET_KEY`,
+//! jsonwebtoken) and password hashes (argon2id, the argon2 crate's PHC strings). The HTTP side, which
+//! extracts the principal from a request, is in `api::auth`.
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use zeroize::Zeroizing;
+
+/// What a principal may do. Ordered: each role can do what the ones after it can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Every read and every write.
+    PlatformAdmin,
+    /// Reads, the audit trail and exports.
+    Auditor,
+    /// Reads.
+    Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::PlatformAdmin => "platform_admin",
+            Role::Auditor => "auditor",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    /// Whether this role includes everything `needed` may do.
+    pub fn allows(self, needed: Role) -> bool {
+        self <= needed
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Role, String> {
+        match s {
+            "platform_admin" => Ok(Role::PlatformAdmin),
+            "auditor" => Ok(Role::Auditor),
+            "viewer" => Ok(Role::Viewer),
+            other => Err(format!("role expects one of platform_admin, auditor, viewer; got {other:?}")),
+        }
+    }
+}
+
+/// The claims of a cfgledger token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: Role,
+    pub iat: u64,
+    pub exp: u64,
+    pub iss: String,
+}
+
+const ISSUER: &str = "cfgledger";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("JWT_ALGORITHM expects HS256, HS384 or HS512; got {0:?}")]
+    Algorithm(String),
+    #[error("the token is expired")]
+    Expired,
+    #[error("the token is not valid: {0}")]
+    Invalid(String),
+    #[error("cannot sign the token: {0}")]
+    Signing(String),
+    #[error("cannot hash the password: {0}")]
+    Hashing(String),
+}
+
+/// Signs and verifies tokens with one HMAC key.
+#[derive(Clone)]
+pub struct TokenKeys {
+    algorithm: Algorithm,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenKeys").field("algorithm", &self.algorithm).finish_non_exhaustive()
+    }
+}
+
+impl TokenKeys {
+    pub fn new(secret: &[u8], algorithm: &str) -> Result<TokenKeys, AuthError> {
+        let algorithm = match algorithm {
+            "HS256" => Algorithm::HS256,
+            "HS384" => Algorithm::HS384,
+            "HS512" => Algorithm::HS512,
+            other => return Err(AuthError::Algorithm(other.to_string())),
+        };
+        Ok(TokenKeys {
+            algorithm,
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+        })
+    }
+
+    /// A token for `sub` with `role`, valid for `ttl_secs` from `now` (Unix seconds).
+    pub fn issue(&self, sub: &str, role: Role, now: u64, ttl_secs: u64) -> Result<String, AuthError> {
+        let claims =
+            Claims { sub: sub.to_string(), role, iat: now, exp: now.saturating_add(ttl_secs), iss: ISSUER.into() };
+        jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.encoding)
+            .map_err(|e| AuthError::Signing(e.to_string()))
+    }
+
+    /// The claims of a token this key signed, if it is not expired. Only the configured algorithm is
+    /// accepted, so a token cannot choose a weaker one (or `none`).
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let mut validation = Validation::new(self.algorithm);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        validation.leeway = 0;
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map(|d| d.claims).map_err(|e| {
+            match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                kind => AuthError::Invalid(format!("{kind:?}").to_lowercase()),
+            }
+        })
+    }
+}
+
+/// An argon2id PHC string for `password`, with a random salt and the crate's default (OWASP) parameters.
+pub fn hash_password(password: &str) -> Result<String, AuthError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AuthError::Hashing(e.to_string()))
+}
+
+/// Whether `password` matches the PHC string `hash`. A malformed hash never matches.
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// A hash that matches no password, checked when a login names an unknown user so that the answer takes
+/// as long as for a known one (no user enumeration by timing).
+pub fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| {
+        let password = crate::crypto::random_secret();
+        hash_password(&password).unwrap_or_default()
+    })
+}
+
+/// A password read from a line of input, without its line ending.
+pub fn password_from_line(line: &str) -> Zeroizing<String> {
+    Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(b"0123456789abcdef0123456789abcdef", "HS256").unwrap()
+    }
+
+    #[test]
+    fn a_token_round_trips_and_carries_its_role() {
+        let now = unix_now();
+        let token = keys().issue("alice", Role::Auditor, now, 60).unwrap();
+        let claims = keys().verify(&token).unwrap();
+        assert_eq!((claims.sub.as_str(), claims.role), ("alice", Role::Auditor));
+    }
+
+    #[test]
+    fn expired_foreign_and_tampered_tokens_are_refused() {
+        let now = unix_now();
+        let old = keys().issue("alice", Role::Viewer, now - 120, 60).unwrap();
+        assert_eq!(keys().verify(&old), Err(AuthError::Expired));
+        let other = TokenKeys::new(b"another key that is long enough!!", "HS256").unwrap();
+        let foreign = other.issue("alice", Role::PlatformAdmin, now, 60).unwrap();
+        assert!(matches!(keys().verify(&foreign), Err(AuthError::Invalid(_))));
+        let token = keys().issue("alice", Role::Viewer, now, 60).unwrap();
+        let (head, _) = token.split_once('.').unwrap();
+        let forged_claims = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            format!(r#"{{"sub":"alice","role":"platform_admin","iat":{now},"exp":{},"iss":"cfgledger"}}"#, now + 60),
+        );
+        let signature = token.rsplit('.').next().unwrap();
+        assert!(keys().verify(&format!("{head}.{forged_claims}.{signature}")).is_err());
+        let hs512 = TokenKeys::new(b"0123456789abcdef0123456789abcdef", "HS512").unwrap();
+        assert!(keys().verify(&hs512.issue("alice", Role::Viewer, now, 60).unwrap()).is_err(), "algorithm is pinned");
+    }
+
+    #[test]
+    fn roles_are_ordered_by_power() {
+        assert!(Role::PlatformAdmin.allows(Role::Auditor));
+        assert!(Role::Auditor.allows(Role::Viewer));
+        assert!(!Role::Viewer.allows(Role::Auditor));
+        assert!(!Role::Auditor.allows(Role::PlatformAdmin));
+        assert_eq!("auditor".parse::<Role>(), Ok(Role::Auditor));
+        assert!("root".parse::<Role>().unwrap_err().contains("platform_admin, auditor, viewer"));
+    }
+
+    #[test]
+    fn passwords_verify_only_against_their_hash() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password(&hash, "correct horse"));
+        assert!(!verify_password(&hash, "wrong horse"));
+        assert!(!verify_password("not a hash", "correct horse"));
+        assert!(!verify_password(decoy_hash(), ""));
+    }
+}
