@@ -9,7 +9,8 @@
 //! compares.
 
 use cfgledger_events::event::{
-    ChangeRejected, EncryptionInfo, EnvSeeded, SettingChanged, SettingReset, StoreCreated, MASK,
+    ChangeRejected, EncryptionInfo, EnvSeeded, ImportApplied, SecretGenerated, SettingChanged, SettingReset,
+    StoreCreated, UserAdded, UserRemoved, MASK,
 };
 use cfgledger_events::{
     build_batch, verify_link, Actor, Batch, Cause, DecodeError, Envelope, Event, Hash, Head, Record, SeededValue,
@@ -230,6 +231,68 @@ fn fixture() -> Vec<FixtureBatch> {
                 unknown_keys: vec![],
             })],
         },
+        FixtureBatch {
+            occurred_at: at("2027-01-01T00:00:02Z"),
+            actor: Actor::system(),
+            batch: Batch {
+                id: "b0000000000000000000000000000007".into(),
+                cause: Cause::Open { env_file: None },
+                reason: Some("JWT_SECRET_KEY had no value; generated one".into()),
+            },
+            events: vec![Event::SecretGenerated(SecretGenerated {
+                key: "JWT_SECRET_KEY".into(),
+                value: StoredValue::Sealed(SEALED_JWT.into()),
+            })],
+        },
+        FixtureBatch {
+            occurred_at: at("2027-01-02T10:00:00Z"),
+            actor: operator_cli(),
+            batch: Batch {
+                id: "b0000000000000000000000000000008".into(),
+                cause: Cause::Cli { command: "user add".into() },
+                reason: None,
+            },
+            events: vec![
+                Event::UserAdded(UserAdded {
+                    name: "dana@example.com".into(),
+                    role: "auditor".into(),
+                    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2g".into(),
+                }),
+                Event::UserRemoved(UserRemoved { name: "erin".into() }),
+            ],
+        },
+        FixtureBatch {
+            occurred_at: at("2027-01-02T10:30:00Z"),
+            actor: admin_api(),
+            batch: Batch {
+                id: "b0000000000000000000000000000009".into(),
+                cause: Cause::Import {
+                    digest: "blake3:5c1f0000000000000000000000000000000000000000000000000000000000aa".into(),
+                    via: "POST /admin/config/import".into(),
+                },
+                reason: Some("promote staging".into()),
+            },
+            events: vec![
+                Event::ImportApplied(ImportApplied {
+                    digest: "blake3:5c1f0000000000000000000000000000000000000000000000000000000000aa".into(),
+                    source: Some(json!({"store_id": "staging-1", "seq": 42, "head_hash": "00ff"})),
+                    created: vec!["CACHE_TTL".into()],
+                    updated: vec!["LOG_LEVEL".into()],
+                    unchanged: 12,
+                    locked: vec!["AUTH_REQUIRED".into()],
+                }),
+                Event::SettingChanged(SettingChanged {
+                    key: "CACHE_TTL".into(),
+                    value: StoredValue::Plain(json!("5m")),
+                    previous: None,
+                }),
+                Event::SettingChanged(SettingChanged {
+                    key: "LOG_LEVEL".into(),
+                    value: StoredValue::Plain(json!("info")),
+                    previous: Some(StoredValue::Plain(json!("warn"))),
+                }),
+            ],
+        },
     ]
 }
 
@@ -301,7 +364,17 @@ fn stored_records(envelopes: &[u8], hashes: &str) -> Vec<Record> {
 #[test]
 fn the_fixture_covers_every_event_kind() {
     let kinds: std::collections::BTreeSet<&str> = build_fixture().iter().map(|(e, _)| e.event.kind()).collect();
-    let expected = ["ChangeRejected", "EnvSeeded", "SettingChanged", "SettingReset", "StoreCreated"];
+    let expected = [
+        "ChangeRejected",
+        "EnvSeeded",
+        "ImportApplied",
+        "SecretGenerated",
+        "SettingChanged",
+        "SettingReset",
+        "StoreCreated",
+        "UserAdded",
+        "UserRemoved",
+    ];
     assert_eq!(kinds.into_iter().collect::<Vec<_>>(), expected);
 }
 
@@ -342,7 +415,7 @@ fn stored_vectors_verify_and_decode_to_the_constructed_envelopes() {
         assert_eq!(rec, built_rec, "seq {}: the record columns match what build_batch made", rec.seq);
         head = Head { seq: rec.seq, hash: rec.hash };
     }
-    assert_eq!(head.seq, 11);
+    assert_eq!(head.seq, 17);
 }
 
 #[test]

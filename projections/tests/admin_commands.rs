@@ -1,0 +1,295 @@
+//! `decide` and the fold for the admin API's commands, on the real settings projection: compare-and-set
+//! (`Expect`), imports (the plan, one batch, nothing for an import already in force), users and generated
+//! secrets. Properties: an applied import makes every importable key hold the document's value, importing
+//! the same document again decides nothing, and the plan of a dry run names exactly the keys the apply
+//! writes.
+
+use cfgledger_events::builtin::builtin;
+use cfgledger_events::event::{EncryptionInfo, StoredValue};
+use cfgledger_events::{
+    build_batch, decide, plan_import, Actor, Batch, Catalog, Cause, Command, Event, Head, ImportRequest, Input,
+    PlanAction, RejectionKind, Sealer, Timestamp,
+};
+use cfgledger_projections::SettingsState;
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// A reversible stand-in for encryption: enough for `decide`, which only needs seal and open to agree.
+struct TestSealer;
+
+impl Sealer for TestSealer {
+    fn seal(&self, key: &str, plaintext: &[u8]) -> Result<String, String> {
+        Ok(format!("sealed:{key}:{}", String::from_utf8_lossy(plaintext)))
+    }
+
+    fn open(&self, key: &str, sealed: &str) -> Result<Vec<u8>, String> {
+        sealed
+            .strip_prefix(&format!("sealed:{key}:"))
+            .map(|p| p.as_bytes().to_vec())
+            .ok_or_else(|| "not sealed for this key".to_string())
+    }
+}
+
+/// A store as decided and folded so far.
+struct World {
+    catalog: Catalog,
+    state: SettingsState,
+    head: Head,
+}
+
+impl World {
+    fn new() -> World {
+        let mut w = World { catalog: builtin(), state: SettingsState::new(), head: Head::EMPTY };
+        let create = Command::CreateStore {
+            store_id: "test".into(),
+            encryption: EncryptionInfo {
+                algorithm: "xchacha20poly1305".into(),
+                kdf: "argon2id:m=19456,t=2,p=1".into(),
+                salt: "00".into(),
+                key_id: "0011223344556677".into(),
+            },
+            env_file: ".env".into(),
+            entries: vec![],
+        };
+        w.run(create).expect("the store is created");
+        w
+    }
+
+    fn decide(&self, cmd: Command) -> Result<Vec<Event>, cfgledger_events::Rejection> {
+        decide(&self.catalog, &self.state, &TestSealer, cmd)
+    }
+
+    /// Decides and folds `cmd` as one batch; returns the events appended.
+    fn run(&mut self, cmd: Command) -> Result<Vec<Event>, cfgledger_events::Rejection> {
+        let events = self.decide(cmd)?;
+        self.append(events.clone());
+        Ok(events)
+    }
+
+    fn append(&mut self, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        let actor = Actor::system();
+        let batch =
+            Batch { id: format!("b{}", self.head.seq), cause: Cause::Cli { command: "test".into() }, reason: None };
+        for (env, rec) in build_batch(self.head, Timestamp(1_800_000_000_000_000), &actor, &batch, events) {
+            self.state.apply(&env);
+            self.head = Head { seq: rec.seq, hash: rec.hash };
+        }
+    }
+
+    fn set(&mut self, key: &str, value: Value) {
+        self.run(Command::Set { key: key.into(), value: Input::Json(value) }).expect("the set is accepted");
+    }
+
+    fn plain(&self, key: &str) -> Option<Value> {
+        match self.state.get(key).map(|e| &e.value) {
+            Some(StoredValue::Plain(v)) => Some(v.clone()),
+            Some(StoredValue::Sealed(s)) => TestSealer.open(key, s).ok().and_then(|b| serde_json::from_slice(&b).ok()),
+            None => None,
+        }
+    }
+}
+
+fn import(entries: &[(&str, Value)], baseline: BTreeMap<String, StoredValue>) -> ImportRequest {
+    ImportRequest {
+        digest: "blake3:test".into(),
+        source: None,
+        entries: entries.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        baseline,
+    }
+}
+
+/// The default of every key that has one: what `Ledger::baseline` gives with an empty environment.
+fn defaults(catalog: &Catalog) -> BTreeMap<String, StoredValue> {
+    catalog.specs().iter().filter_map(|s| s.default.clone().map(|d| (s.key.clone(), StoredValue::Plain(d)))).collect()
+}
+
+#[test]
+fn expect_applies_at_the_current_version_and_conflicts_after_a_change() {
+    let mut w = World::new();
+    w.set("LOG_LEVEL", json!("debug"));
+    let version = w.state.version("LOG_LEVEL");
+    let guarded = |value: &str, version| Command::Expect {
+        key: "LOG_LEVEL".into(),
+        version,
+        then: Box::new(Command::Set { key: "LOG_LEVEL".into(), value: Input::Json(json!(value)) }),
+    };
+    w.run(guarded("warn", version)).expect("the version is current");
+    assert_eq!(w.plain("LOG_LEVEL"), Some(json!("warn")));
+    let stale = w.decide(guarded("error", version)).expect_err("the key moved on");
+    assert_eq!(stale.kind, RejectionKind::Conflict);
+    assert!(stale.message.contains(&format!("changed since version {version}")), "{}", stale.message);
+    assert!(stale.audit.is_empty(), "a conflict records nothing");
+    let unknown = w
+        .decide(Command::Expect {
+            key: "NOPE".into(),
+            version: 0,
+            then: Box::new(Command::Reset { key: "NOPE".into() }),
+        })
+        .expect_err("unknown key");
+    assert_eq!(unknown.kind, RejectionKind::UnknownKey);
+}
+
+#[test]
+fn an_import_is_planned_key_by_key_and_applied_as_one_batch() {
+    let mut w = World::new();
+    w.set("MAX_WORKERS", json!(4));
+    let req = import(
+        &[
+            ("MAX_WORKERS", json!(16)),                // the log holds 4: update
+            ("CACHE_TTL", json!("5m")),                // the log holds nothing: create
+            ("LOG_LEVEL", json!("info")),              // the default already: unchanged
+            ("AUTH_REQUIRED", json!(false)),           // locked, differs from the default: locked
+            ("JWT_SECRET_KEY", json!("x".repeat(40))), // locked and sensitive: locked, never compared
+        ],
+        defaults(&w.catalog),
+    );
+    let plan = plan_import(&w.catalog, &w.state, &TestSealer, &req);
+    let actions: Vec<(&str, PlanAction)> = plan.iter().map(|p| (p.key.as_str(), p.action)).collect();
+    assert_eq!(
+        actions,
+        [
+            ("MAX_WORKERS", PlanAction::Update),
+            ("CACHE_TTL", PlanAction::Create),
+            ("LOG_LEVEL", PlanAction::Unchanged),
+            ("AUTH_REQUIRED", PlanAction::Locked),
+            ("JWT_SECRET_KEY", PlanAction::Locked),
+        ]
+    );
+    assert_eq!(plan[0].current, json!(4));
+    assert_eq!(plan[4].value, json!("********"), "a sensitive value is masked in the plan");
+
+    let events = w.run(Command::Import(req.clone())).expect("the import applies");
+    let kinds: Vec<&str> = events.iter().map(Event::kind).collect();
+    assert_eq!(kinds, ["ImportApplied", "SettingChanged", "SettingChanged"]);
+    let Event::ImportApplied(head) = &events[0] else { unreachable!("checked above") };
+    assert_eq!((head.created.clone(), head.updated.clone()), (vec!["CACHE_TTL".into()], vec!["MAX_WORKERS".into()]));
+    assert_eq!(head.locked, ["AUTH_REQUIRED", "JWT_SECRET_KEY"]);
+    assert_eq!(head.unchanged, 1);
+    assert_eq!(w.plain("MAX_WORKERS"), Some(json!(16)));
+    assert_eq!(w.plain("AUTH_REQUIRED"), None, "a locked key is never written by an import");
+
+    assert_eq!(
+        w.decide(Command::Import(req)).expect("decides"),
+        Vec::<Event>::new(),
+        "importing again appends nothing"
+    );
+}
+
+#[test]
+fn an_import_with_one_invalid_entry_is_refused_whole() {
+    let w = World::new();
+    for bad in [
+        vec![("MAX_WORKERS", json!(16)), ("LOG_LEVEL", json!("loud"))],
+        vec![("MAX_WORKERS", json!(16)), ("NO_SUCH_KEY", json!(1))],
+        vec![("MAX_WORKERS", json!(16)), ("MAX_WORKERS", json!(8))],
+        vec![("WEBHOOK_SECRET", json!("********"))],
+    ] {
+        let req = import(&bad, defaults(&w.catalog));
+        let plan = plan_import(&w.catalog, &w.state, &TestSealer, &req);
+        assert!(plan.iter().any(|p| p.action == PlanAction::Invalid), "{bad:?}");
+        let refused = w.decide(Command::Import(req)).expect_err("refused");
+        assert_eq!(refused.kind, RejectionKind::Invalid);
+        assert!(refused.audit.is_empty());
+    }
+    let loud =
+        plan_import(&w.catalog, &w.state, &TestSealer, &import(&[("LOG_LEVEL", json!("loud"))], BTreeMap::new()));
+    assert!(loud[0].message.as_deref().is_some_and(|m| m.contains("one of trace, debug, info, warn, error")));
+}
+
+#[test]
+fn a_sensitive_import_value_is_sealed_in_the_log() {
+    let mut w = World::new();
+    let events =
+        w.run(Command::Import(import(&[("WEBHOOK_SECRET", json!("hush-hush"))], BTreeMap::new()))).expect("ok");
+    let Event::SettingChanged(change) = &events[1] else { panic!("a SettingChanged follows the head: {events:?}") };
+    assert!(matches!(change.value, StoredValue::Sealed(_)));
+    assert_eq!(w.plain("WEBHOOK_SECRET"), Some(json!("hush-hush")));
+}
+
+#[test]
+fn users_are_added_once_validated_and_removed() {
+    let mut w = World::new();
+    let add = |name: &str, role: &str, hash: &str| Command::AddUser {
+        name: name.into(),
+        role: role.into(),
+        password_hash: hash.into(),
+    };
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+    w.run(add("dana", "auditor", hash)).expect("added");
+    assert_eq!(w.state.user("dana").map(|u| u.role.as_str()), Some("auditor"));
+    assert_eq!(w.decide(add("dana", "viewer", hash)).expect_err("twice").kind, RejectionKind::State);
+    assert_eq!(w.decide(add("erin", "root", hash)).expect_err("role").kind, RejectionKind::Invalid);
+    assert_eq!(w.decide(add("erin", "viewer", "plaintext")).expect_err("hash").kind, RejectionKind::Invalid);
+    assert_eq!(w.decide(add("bad name", "viewer", hash)).expect_err("name").kind, RejectionKind::Invalid);
+    assert_eq!(w.decide(Command::RemoveUser { name: "erin".into() }).expect_err("absent").kind, RejectionKind::Missing);
+    w.run(Command::RemoveUser { name: "dana".into() }).expect("removed");
+    assert!(w.state.user("dana").is_none());
+}
+
+#[test]
+fn a_secret_is_generated_once_and_only_for_stored_secrets() {
+    let mut w = World::new();
+    let generate = |key: &str| Command::GenerateSecret { key: key.into(), value: "g".repeat(64) };
+    let events = w.run(generate("JWT_SECRET_KEY")).expect("generated");
+    assert!(matches!(&events[..], [Event::SecretGenerated(e)] if matches!(e.value, StoredValue::Sealed(_))));
+    assert_eq!(w.plain("JWT_SECRET_KEY"), Some(json!("g".repeat(64))));
+    assert_eq!(w.run(generate("JWT_SECRET_KEY")).expect("no-op"), Vec::<Event>::new(), "never regenerated");
+    assert_eq!(w.decide(generate("LOG_LEVEL")).expect_err("not a secret").kind, RejectionKind::State);
+    assert_eq!(w.decide(generate("AUTH_ENCRYPTION_SECRET")).expect_err("bootstrap").kind, RejectionKind::State);
+}
+
+/// Keys an import may write, with valid values for each.
+fn importable() -> impl Strategy<Value = Vec<(&'static str, Value)>> {
+    let entry = prop_oneof![
+        prop::sample::select(&["trace", "debug", "info", "warn", "error"][..]).prop_map(|v| ("LOG_LEVEL", json!(v))),
+        (1i64..=64).prop_map(|n| ("MAX_WORKERS", json!(n))),
+        prop::sample::select(&["1m", "5m", "10m"][..]).prop_map(|v| ("CACHE_TTL", json!(v))),
+        any::<bool>().prop_map(|b| ("FEDERATION_ENABLED", json!(b))),
+        "[a-z]{1,8}".prop_map(|s| ("WEBHOOK_SECRET", json!(s))),
+        any::<bool>().prop_map(|b| ("AUTH_REQUIRED", json!(b))),
+    ];
+    prop::collection::btree_map(any::<u8>(), entry, 0..6).prop_map(|m| {
+        let mut seen = std::collections::BTreeSet::new();
+        m.into_values().filter(|(k, _)| seen.insert(*k)).collect()
+    })
+}
+
+proptest! {
+    #[test]
+    fn an_applied_import_holds_the_document_and_a_second_one_decides_nothing(
+        before in importable(),
+        doc in importable(),
+    ) {
+        let mut w = World::new();
+        for (key, value) in &before {
+            if !w.catalog.get(key).is_some_and(|s| s.locked) {
+                w.set(key, value.clone());
+            }
+        }
+        let req = import(&doc, defaults(&w.catalog));
+        let plan = plan_import(&w.catalog, &w.state, &TestSealer, &req);
+        let events = w.run(Command::Import(req.clone())).expect("valid entries apply");
+        let written: Vec<&str> = events.iter().filter_map(|e| match e {
+            Event::SettingChanged(c) => Some(c.key.as_str()),
+            _ => None,
+        }).collect();
+        let planned: Vec<&str> = plan
+            .iter()
+            .filter(|p| matches!(p.action, PlanAction::Create | PlanAction::Update))
+            .map(|p| p.key.as_str())
+            .collect();
+        prop_assert_eq!(written, planned, "the dry run names exactly what the apply writes");
+        for (key, value) in &doc {
+            let locked = w.catalog.get(key).is_some_and(|s| s.locked);
+            if !locked {
+                let held = w.plain(key).or_else(|| w.catalog.get(key).and_then(|s| s.default.clone()));
+                prop_assert_eq!(held.as_ref(), Some(value), "{} holds the imported value", key);
+            }
+        }
+        prop_assert_eq!(w.decide(Command::Import(req)).expect("decides"), Vec::<Event>::new());
+    }
+}
