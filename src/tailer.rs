@@ -72,6 +72,7 @@ fn run(ledger: Ledger, stop: Arc<AtomicBool>, safety_interval: Duration) {
             }
             Err(e) => {
                 failures += 1;
+                metrics::counter!("cfgledger_reload_failures_total").increment(1);
                 tracing::warn!(error = %e, "tailer could not catch up; will retry");
             }
         }

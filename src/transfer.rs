@@ -24,9 +24,15 @@ pub fn export_document(ledger: &Ledger, exported_by: &str, now: Timestamp) -> Va
             continue;
         }
         let Some(view) = snap.view(&spec.key) else { continue };
-        let Some(value) = view.value.as_ref() else { continue };
+        // A running server keeps a restart-required key at its boot value; the export holds what is stored,
+        // the value the next start uses.
+        let (value, source) = match &view.pending {
+            Some((pending, source)) => (pending.as_ref(), *source),
+            None => (view.value.as_ref(), view.source),
+        };
+        let Some(value) = value else { continue };
         settings.insert(spec.key.clone(), value.masked());
-        sources.insert(spec.key.clone(), json!(view.source.as_str()));
+        sources.insert(spec.key.clone(), json!(source.as_str()));
     }
     let settings = Value::Object(settings);
     json!({

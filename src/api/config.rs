@@ -60,12 +60,33 @@ fn item_response(state: &AppState, key: &str) -> Result<Response, ApiError> {
     Ok(response)
 }
 
+/// `{"value": JSON}`, or `{"text": "..."}` for the value as text, parsed exactly as the command line and
+/// `.env` parse it (what `config set --server` sends).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PutBody {
-    value: Value,
+    /// `Some(Null)` for an explicit `null`, which the key's type then refuses (422); `None` when absent.
+    #[serde(default, deserialize_with = "present")]
+    value: Option<Value>,
+    #[serde(default)]
+    text: Option<String>,
     #[serde(default)]
     reason: Option<String>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+impl PutBody {
+    fn input(self) -> Result<(Input, Option<String>), ApiError> {
+        match (self.value, self.text) {
+            (Some(v), None) => Ok((Input::Json(v), self.reason)),
+            (None, Some(t)) => Ok((Input::Text(t), self.reason)),
+            (Some(_), Some(_)) => Err(ApiError::bad_request("send either \"value\" or \"text\", not both")),
+            (None, None) => Err(ApiError::bad_request("the body expects a \"value\" field")),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -83,9 +104,11 @@ pub async fn put(
 ) -> Result<Response, ApiError> {
     caller.require(Role::PlatformAdmin)?;
     let expected = if_match(&headers)?;
+    let (value, reason) = body.input()?;
     state.limiter.check(&caller.name, &state.ledger.settings())?;
-    let cmd = guarded(&key, expected, Command::Set { key: key.clone(), value: Input::Json(body.value) });
-    state.ledger.execute_async(cmd, caller.context(body.reason)).await?;
+    let cmd = guarded(&key, expected, Command::Set { key: key.clone(), value });
+    let outcome = state.ledger.execute_async(cmd, caller.context(reason)).await?;
+    log_change("set", &key, &caller, &outcome);
     item_response(&state, &key)
 }
 
@@ -100,8 +123,19 @@ pub async fn delete(
     let expected = if_match(&headers)?;
     state.limiter.check(&caller.name, &state.ledger.settings())?;
     let cmd = guarded(&key, expected, Command::Reset { key: key.clone() });
-    state.ledger.execute_async(cmd, caller.context(query.reason)).await?;
+    let outcome = state.ledger.execute_async(cmd, caller.context(query.reason)).await?;
+    log_change("reset", &key, &caller, &outcome);
     item_response(&state, &key)
+}
+
+/// One log line per accepted write: what, who, at which seq. Never the value.
+fn log_change(action: &str, key: &str, caller: &Caller, outcome: &crate::Outcome) {
+    match outcome.seqs {
+        Some((_, seq)) => {
+            tracing::info!(action, key, actor = %caller.name, role = %caller.role, seq, "setting changed")
+        }
+        None => tracing::debug!(action, key, actor = %caller.name, "setting unchanged"),
+    }
 }
 
 fn guarded(key: &str, expected: Option<u64>, cmd: Command) -> Command {

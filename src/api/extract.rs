@@ -43,19 +43,35 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         if declared.is_some_and(|n| n > limit) {
             return Err(too_large());
         }
-        let mut body = Vec::new();
-        let mut stream = req.into_body().into_data_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
-            if body.len().saturating_add(chunk.len()) > limit_bytes {
-                return Err(too_large());
+        let read = async {
+            let mut body = Vec::new();
+            let mut stream = req.into_body().into_data_stream();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+                if body.len().saturating_add(chunk.len()) > limit_bytes {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
             }
-            body.extend_from_slice(&chunk);
-        }
+            Ok(body)
+        };
+        // Writes are not timed as a whole (see `api::with_timeout`), but a client that trickles its body is.
+        let body = tokio::time::timeout(state.request_timeout, read).await.map_err(|_| {
+            let mut e =
+                ApiError::new(StatusCode::REQUEST_TIMEOUT, "timeout", "the request body took too long to arrive");
+            e.retry_after = Some(1);
+            e
+        })??;
         if body.is_empty() {
             return Err(ApiError::bad_request("the request body is empty: a JSON object is expected"));
         }
-        serde_json::from_slice(&body)
+        let value: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))?;
+        // Every body is an object: serde would otherwise read an array as the struct's fields in order.
+        if !value.is_object() {
+            return Err(ApiError::bad_request("the request body expects a JSON object"));
+        }
+        serde_json::from_value(value)
             .map(ApiJson)
             .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))
     }
@@ -72,6 +88,17 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
             .await
             .map(|Query(q)| ApiQuery(q))
             .map_err(|e| ApiError::bad_request(format!("bad query string: {}", e.body_text())))
+    }
+}
+
+/// The client's IP address, when the server was started with connection info (always, outside unit tests).
+pub struct ClientAddr(pub Option<String>);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip().to_string())))
     }
 }
 

@@ -1,8 +1,8 @@
 //! `POST /auth/login {"username", "password"}`: checks the password against the user's argon2id hash and
 //! answers `{"token", "expires_at", "role"}`, a token valid for `TOKEN_EXPIRY`. Unknown users and wrong
-//! passwords get the same 401 after the same work, and attempts per user name are rate limited.
+//! passwords get the same 401 after the same work, and attempts per client address and user name are rate limited.
 
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ClientAddr};
 use super::{ApiError, AppState};
 use crate::auth;
 use axum::extract::State;
@@ -18,8 +18,15 @@ pub struct LoginBody {
     password: String,
 }
 
-pub async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<LoginBody>) -> Result<Json<Value>, ApiError> {
-    state.limiter.check(&format!("login:{}", body.username), &state.ledger.settings())?;
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Json<Value>, ApiError> {
+    // Attempts are counted per client address and user name, apart from writes, so that neither a token
+    // subject nor another client can use up a user's attempts.
+    let client = client.unwrap_or_else(|| "-".to_string());
+    state.login_limiter.check(&format!("{client} {}", body.username), &state.ledger.settings())?;
     let user = state.ledger.snapshot().state.user(&body.username).cloned();
     let hash = user.as_ref().map_or_else(|| auth::decoy_hash().to_string(), |u| u.password_hash.clone());
     let password = Zeroizing::new(body.password);

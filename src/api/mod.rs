@@ -50,6 +50,8 @@ pub struct AppState {
     pub ledger: Ledger,
     pub auth: Arc<AuthConfig>,
     pub limiter: Arc<WriteLimiter>,
+    /// Login attempts, counted apart from writes.
+    pub login_limiter: Arc<WriteLimiter>,
     pub metrics: Option<PrometheusHandle>,
     /// Becomes true when the server starts shutting down, so that open watch streams end.
     pub closing: tokio::sync::watch::Receiver<bool>,
@@ -122,9 +124,14 @@ async fn request_id(mut req: Request, next: Next) -> Response {
     response
 }
 
-/// Answers 503 when a request takes longer than `limit` (a stuck store, a slow client body). A watch
-/// stream is not cut: its response is returned at once and its body is not timed.
+/// Answers 503 when a read takes longer than `limit`. Writes are not cut short here: once a change is queued
+/// for the writer it may commit, and a client told "timed out, retry" would apply it twice. Their body is
+/// read under the same limit (`ApiJson`), and their append is bounded by the store's busy timeout, which
+/// fails with nothing written. A watch stream is not cut: its response is returned at once.
 async fn with_timeout(limit: Duration, req: Request, next: Next) -> Response {
+    if !matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD) {
+        return next.run(req).await;
+    }
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
         Err(_) => {

@@ -59,8 +59,9 @@ pub fn spec() -> Value {
                     "responses": common(map(json!({"200": json_response("the item", item.clone()), "404": error_response("unknown key")})))},
                 "put": {"summary": "Change a setting (platform_admin); If-Match makes it compare-and-set", "parameters": [key_param(),
                         {"name": "If-Match", "in": "header", "schema": {"type": "string"}, "description": "the ETag from GET"}],
-                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["value"], "additionalProperties": false,
-                        "properties": {"value": {}, "reason": {"type": "string"}}}}}},
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
+                        "description": "exactly one of value (JSON) and text (parsed as on the command line)",
+                        "properties": {"value": {}, "text": {"type": "string"}, "reason": {"type": "string"}}}}}},
                     "responses": common(map(json!({"200": json_response("the updated item", item.clone()), "400": error_response("malformed body or If-Match"),
                         "403": error_response("locked key (recorded in the audit trail) or insufficient role"), "404": error_response("unknown key"),
                         "409": error_response("the key changed since the If-Match version"), "413": error_response("body larger than REQUEST_SIZE_LIMIT"),
@@ -110,4 +111,82 @@ pub fn spec() -> Value {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{router, AppState, AuthConfig, WriteLimiter};
+    use crate::auth::TokenKeys;
+    use crate::ledger::{EnvFileChoice, Ledger, OpenOptions};
+    use crate::store::StoreUrl;
+    use axum::body::Body;
+    use axum::http::{Method, Request, StatusCode};
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tower::ServiceExt;
+
+    /// Every route the router serves. Adding a route means adding it here and to the document.
+    const ROUTES: &[&str] = &[
+        "/health",
+        "/ready",
+        "/metrics",
+        "/openapi.json",
+        "/auth/login",
+        "/admin/config",
+        "/admin/config/{key}",
+        "/admin/config/export",
+        "/admin/config/import",
+        "/admin/config/audit",
+        "/admin/config/watch",
+    ];
+
+    fn state() -> AppState {
+        let mut opts = OpenOptions::new(StoreUrl::Memory, cfgledger_events::builtin::builtin());
+        opts.env_file = EnvFileChoice::None;
+        opts.process_env = [("AUTH_ENCRYPTION_SECRET".to_string(), "openapi-test-secret-0123".to_string())].into();
+        let (ledger, _) = Ledger::open(opts).expect("a memory store opens");
+        let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef", "HS256").expect("keys");
+        AppState {
+            ledger,
+            auth: Arc::new(AuthConfig { keys, required: true, token_ttl_secs: 60 }),
+            limiter: Arc::new(WriteLimiter::new()),
+            login_limiter: Arc::new(WriteLimiter::new()),
+            metrics: None,
+            closing: tokio::sync::watch::channel(false).1,
+            sse_keepalive: Duration::from_secs(15),
+            request_timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn the_document_lists_exactly_the_routes_the_router_serves() {
+        let doc = spec();
+        let mut documented: Vec<&str> = doc["paths"].as_object().expect("paths").keys().map(String::as_str).collect();
+        let mut routes = ROUTES.to_vec();
+        documented.sort_unstable();
+        routes.sort_unstable();
+        assert_eq!(documented, routes);
+    }
+
+    #[tokio::test]
+    async fn every_documented_operation_reaches_a_handler() {
+        let app = router(state());
+        let doc = spec();
+        for (path, ops) in doc["paths"].as_object().expect("paths") {
+            for method in ops.as_object().expect("operations").keys() {
+                let uri = path.replace("{key}", "LOG_LEVEL");
+                let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).expect("a method");
+                let request = Request::builder().method(method.clone()).uri(&uri).body(Body::empty()).expect("request");
+                let response = app.clone().oneshot(request).await.expect("the router answers");
+                let status = response.status();
+                let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+                let text = String::from_utf8_lossy(&body);
+                assert!(
+                    status != StatusCode::METHOD_NOT_ALLOWED && !text.contains("no such endpoint"),
+                    "{method} {uri} is documented but not routed: {status} {text}"
+                );
+            }
+        }
+    }
 }

@@ -65,6 +65,7 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
             ledger,
             auth: std::sync::Arc::new(auth),
             limiter: std::sync::Arc::new(api::WriteLimiter::new()),
+            login_limiter: std::sync::Arc::new(api::WriteLimiter::new()),
             metrics,
             closing,
             sse_keepalive: args.sse_keepalive,

@@ -1,0 +1,997 @@
+//! The admin REST API as a client meets it: the real `cfgledger serve` on a random port, each test on its
+//! own SQLite store in a temporary directory, spoken to over HTTP. Every refusal is checked for its
+//! status, its error code and the one error shape `{"error": {"code", "message", "details"}}`, and every
+//! refused write for the log head it must leave alone (a locked key's attempt appends exactly one audit
+//! event). Around that: the role matrix, secrets kept out of every body, log line and database byte, the
+//! per-principal write limit, compare-and-set with `If-Match`, the watch stream resuming without gap or
+//! duplicate, `LOG_LEVEL` applied live, export/import between two stores, login and the audit trail, and
+//! what the store being unavailable looks like. Plumbing (processes, HTTP, SSE) is in `api_support`.
+
+mod api_support;
+
+use api_support::{eventually, perform, perform_chunked, Reply, Server, Store, ENCRYPTION_SECRET, JWT_SECRET};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+
+const ADMIN: &str = "platform_admin";
+const AUDITOR: &str = "auditor";
+const VIEWER: &str = "viewer";
+
+/// Asserts that the log head is still `head`: the refused request `what` wrote nothing.
+fn unchanged(server: &Server, head: u64, what: &str) {
+    assert_eq!(server.head(), head, "{what} moved the log head");
+}
+
+/// The newest audit entries, as an auditor sees them.
+fn audit(server: &Server, token: &str, limit: usize) -> Vec<Value> {
+    let body = server.get(&format!("/admin/config/audit?limit={limit}"), token).ok_json();
+    body["entries"].as_array().expect("entries").clone()
+}
+
+/// The value in force for `key`, as the API shows it.
+fn value_of(server: &Server, token: &str, key: &str) -> Value {
+    server.get(&format!("/admin/config/{key}"), token).ok_json()["value"].clone()
+}
+
+/// `sqlite3` holding the store's write lock (`BEGIN IMMEDIATE`) until [`LockHolder::release`].
+struct LockHolder {
+    child: Child,
+}
+
+impl LockHolder {
+    fn hold(store: &Store) -> LockHolder {
+        let mut child = Command::new("sqlite3")
+            .arg(store.db_path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the sqlite3 shell runs (installed by .ci/run)");
+        let stdin = child.stdin.as_mut().expect("stdin");
+        stdin.write_all(b"BEGIN IMMEDIATE;\nSELECT 'holding';\n").expect("write to sqlite3");
+        stdin.flush().expect("flush");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("read sqlite3");
+        assert_eq!(line.trim(), "holding", "sqlite3 took the write lock");
+        LockHolder { child }
+    }
+
+    fn release(mut self) {
+        let mut stdin = self.child.stdin.take().expect("stdin");
+        stdin.write_all(b"ROLLBACK;\n").expect("write to sqlite3");
+        drop(stdin);
+        assert!(self.child.wait().expect("sqlite3 ends").success());
+    }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Status codes
+
+#[test]
+fn malformed_bodies_queries_and_headers_are_400_and_write_nothing() {
+    let store = Store::new("");
+    let admin = store.token("ada", ADMIN);
+    let server = store.serve(&[]);
+    let head = server.head();
+    let put = |body: &[u8]| server.send("PUT", "/admin/config/MAX_WORKERS", Some(&admin), body);
+
+    let cases: [(&str, &[u8], &str); 6] = [
+        ("not JSON", b"max workers = 5", "malformed JSON body"),
+        ("empty", b"", "empty"),
+        ("an unknown field", br#"{"value": 5, "force": true}"#, "unknown field `force`"),
+        ("no value", br#"{"reason": "x"}"#, "value"),
+        ("a reason that is not a string", br#"{"value": 5, "reason": 7}"#, "malformed JSON body"),
+        ("truncated JSON", br#"{"value": "#, "malformed JSON body"),
+    ];
+    for (what, body, needle) in cases {
+        let message = put(body).error_message(400, "bad_request");
+        assert!(message.contains(needle), "{what}: {message}");
+        unchanged(&server, head, what);
+    }
+
+    let bad_if_match = perform(
+        server.request("PUT", "/admin/config/MAX_WORKERS", Some(&admin)).set("If-Match", "\"version-two\""),
+        Some(br#"{"value": 5}"#),
+    );
+    assert!(bad_if_match.error_message(400, "bad_request").contains("If-Match"));
+    unchanged(&server, head, "a malformed If-Match");
+
+    let delete = server.call("DELETE", "/admin/config/MAX_WORKERS?reason=x&force=1", Some(&admin));
+    delete.error(400, "bad_request");
+    unchanged(&server, head, "a DELETE with an unknown query parameter");
+
+    for path in ["/admin/config/audit?limit=0", "/admin/config/audit?limit=many", "/admin/config/audit?since=3"] {
+        server.get(path, &admin).error(400, "bad_request");
+    }
+    server.send("POST", "/admin/config/import", Some(&admin), b"settings: {}").error(400, "bad_request");
+    unchanged(&server, head, "an import that is not JSON");
+    server.send("POST", "/auth/login", None, b"{\"username\": \"ada\"}").error(400, "bad_request");
+    server.send("POST", "/auth/login", None, b"").error(400, "bad_request");
+
+    let watch = perform(server.request("GET", "/admin/config/watch", Some(&admin)).set("Last-Event-ID", "seven"), None);
+    assert!(watch.error_message(400, "bad_request").contains("Last-Event-ID"));
+    server.get("/admin/config/watch?after=-1", &admin).error(400, "bad_request");
+    server.assert_alive();
+}
+
+/// A JSON array is not the object the endpoint documents, even when serde could read it positionally.
+#[test]
+fn a_json_array_body_is_400_not_read_as_positional_fields() {
+    let store = Store::new("");
+    let admin = store.token("ada", ADMIN);
+    let server = store.serve(&[]);
+    let head = server.head();
+    let reply = server.send("PUT", "/admin/config/MAX_WORKERS", Some(&admin), b"[5]");
+    let after = (server.head(), value_of(&server, &admin, "MAX_WORKERS"));
+    assert_eq!(after, (head, json!(4)), "the JSON array body [5] set MAX_WORKERS (status {})", reply.status);
+    reply.error(400, "bad_request");
+    server.send("PUT", "/admin/config/MAX_WORKERS", Some(&admin), b"[5, \"why\"]").error(400, "bad_request");
+    server.send("POST", "/auth/login", None, b"[\"ada\", \"password\"]").error(400, "bad_request");
+    server.send("POST", "/admin/config/import", Some(&admin), b"[{\"settings\": {}}]").error(400, "bad_request");
+    unchanged(&server, head, "JSON array bodies");
+    server.assert_alive();
+}
+
+#[test]
+fn missing_bad_and_expired_tokens_are_401_with_a_bearer_challenge() {
+    let store = Store::new("");
+    let expired = store.token_ttl("old", ADMIN, "1s");
+    let admin = store.token("ada", ADMIN);
+    let server = store.serve(&[]);
+    let head = server.head();
+
+    let none = server.send_json("PUT", "/admin/config/MAX_WORKERS", None, &json!({"value": 5}));
+    assert!(none.error_message(401, "unauthorized").contains("authentication required"));
+    assert_eq!(none.header("www-authenticate"), Some("Bearer"));
+    unchanged(&server, head, "a PUT without a token");
+
+    let basic = perform(
+        server.request("PUT", "/admin/config/MAX_WORKERS", None).set("Authorization", "Basic YWRhOnB3"),
+        Some(br#"{"value": 5}"#),
+    );
+    assert!(basic.error_message(401, "unauthorized").contains("Bearer"));
+    server.put("MAX_WORKERS", "not.a.jwt", json!(5)).error(401, "unauthorized");
+    // The same claims with a signature that no longer matches.
+    let at = admin.rfind('.').expect("a JWT") + 1;
+    let flipped = if admin[at..].starts_with('A') { "B" } else { "A" };
+    let tampered = format!("{}{flipped}{}", &admin[..at], &admin[at + 1..]);
+    server.put("MAX_WORKERS", &tampered, json!(5)).error(401, "unauthorized");
+    unchanged(&server, head, "PUTs with bad tokens");
+
+    eventually("the 1s token to expire", || server.get("/admin/config", &expired).status == 401);
+    let message = server.put("MAX_WORKERS", &expired, json!(5)).error_message(401, "unauthorized");
+    assert!(message.contains("expired"), "{message}");
+    unchanged(&server, head, "a PUT with an expired token");
+    server.assert_alive();
+}
+
+#[test]
+fn locked_keys_are_403_and_each_attempt_appends_exactly_one_audit_event() {
+    let store = Store::new("");
+    let admin = store.token("ada", ADMIN);
+    let auditor = store.token("aude", AUDITOR);
+    let server = store.serve(&[]);
+    let attempts: [(&str, &str, Option<Value>); 5] = [
+        ("PUT", "JWT_SECRET_KEY", Some(json!("a-new-signing-key-that-is-long-enough-0123456789"))),
+        ("PUT", "AUTH_REQUIRED", Some(json!(false))),
+        ("PUT", "DATABASE_URL", Some(json!("postgres://u:p@db/prod"))),
+        ("PUT", "AUTH_REQUIRED", Some(json!("not a boolean"))),
+        ("DELETE", "JWT_ALGORITHM", None),
+    ];
+    for (method, key, value) in attempts {
+        let head = server.head();
+        let path = format!("/admin/config/{key}");
+        let reply = match &value {
+            Some(v) => server.send_json(method, &path, Some(&admin), &json!({"value": v, "reason": "try"})),
+            None => server.call(method, &format!("{path}?reason=try"), Some(&admin)),
+        };
+        let message = reply.error_message(403, "locked");
+        assert!(message.contains(key) && message.contains("locked"), "{message}");
+        assert_eq!(server.head(), head + 1, "{method} {key}: exactly one audit event");
+        let newest = &audit(&server, &auditor, 1)[0];
+        assert_eq!(newest["seq"], head + 1);
+        assert_eq!(newest["action"], "rejected", "{newest}");
+        assert_eq!(newest["key"], key);
+        assert_eq!(newest["rejected"]["reason"], "locked");
+        assert_eq!(newest["actor"], "ada");
+        assert_eq!(newest["reason"], "try");
+        if key == "JWT_SECRET_KEY" || key == "DATABASE_URL" {
+            assert_eq!(newest["value"], "********", "an attempted secret is masked: {newest}");
+        }
+    }
+    assert_eq!(value_of(&server, &admin, "AUTH_REQUIRED"), true);
+    assert_eq!(value_of(&server, &admin, "JWT_ALGORITHM"), "HS256");
+    server.assert_alive();
+}
+
+#[test]
+fn unknown_keys_endpoints_and_methods_are_404_and_405_in_the_error_shape() {
+    let store = Store::new("");
+    let admin = store.token("ada", ADMIN);
+    let server = store.serve(&[]);
+    let head = server.head();
+
+    for (method, body) in [("GET", None), ("PUT", Some(json!({"value": 1}))), ("DELETE", None)] {
+        let reply = match body {
+            Some(b) => server.send_json(method, "/admin/config/NO_SUCH_KEY", Some(&admin), &b),
+            None => server.call(method, "/admin/config/NO_SUCH_KEY", Some(&admin)),
+        };
+        assert_eq!(reply.error_message(404, "unknown_key"), "unknown key NO_SUCH_KEY", "{method}");
+    }
+    let cas = perform(
+        server.request("PUT", "/admin/config/NO_SUCH_KEY", Some(&admin)).set("If-Match", "\"0\""),
+        Some(br#"{"value": 1}"#),
+    );
+    cas.error(404, "unknown_key");
+    unchanged(&server, head, "writes to an unknown key");
+
+    for path in ["/nope", "/admin/config/LOG_LEVEL/history", "/admin", "/admin/config/"] {
+        server.get(path, &admin).error(404, "not_found");
+        server.call("GET", path, None).error(404, "not_found");
+    }
+    for (method, path) in [
+        ("POST", "/admin/config/LOG_LEVEL"),
+        ("PATCH", "/admin/config/LOG_LEVEL"),
+        ("PUT", "/health"),
+        ("DELETE", "/admin/config"),
+        ("GET", "/auth/login"),
+        ("GET", "/admin/config/import"),
+        ("POST", "/admin/config/export"),
+    ] {
+        server.call(method, path, Some(&admin)).error(405, "method_not_allowed");
+    }
+    unchanged(&server, head, "requests to unknown endpoints");
+    server.assert_alive();
+}
+
+#[test]
+fn bodies_over_request_size_limit_are_413_declared_or_chunked_and_the_limit_is_hot() {
+    let store = Store::new("REQUEST_SIZE_LIMIT=2048");
+    let admin = store.token("ada", ADMIN);
+    let server = store.serve(&[]);
+    let head = server.head();
+    let big = json!({"value": 5, "reason": "r".repeat(3000)}).to_string();
+
+    let declared = server.send("PUT", "/admin/config/MAX_WORKERS", Some(&admin), big.as_bytes());
+    assert!(declared.error_message(413, "payload_too_large").contains("REQUEST_SIZE_LIMIT (2048 bytes)"));
+    let chunked = perform_chunked(server.request("PUT", "/admin/config/MAX_WORKERS", Some(&admin)), big.as_bytes());
+    chunked.error(413, "payload_too_large");
+    let import = json!({"settings": {"MAX_WORKERS": 5}, "padding": "p".repeat(3000)}).to_string();
+    server.send("POST", "/admin/config/import", Some(&admin), import.as_bytes()).error(413, "payload_too_large");
+    let login = json!({"username": "ada", "password": "p".repeat(3000)}).to_string();
+    server.send("POST", "/auth/login", None, login.as_bytes()).error(413, "payload_too_large");
+    unchanged(&server, head, "oversized bodies");
+    assert_eq!(value_of(&server, &admin, "MAX_WORKERS"), 4);
+
+    // Just under the limit is fine, and raising the limit (a hot setting) lets the big body through.
+    let fits = json!({"value": 5, "reason": "r".repeat(1900)}).to_string();
+    server.send("PUT", "/admin/config/MAX_WORKERS", Some(&admin), fits.as_bytes()).ok_json();
+    server.put("REQUEST_SIZE_LIMIT", &admin, json!(8192)).ok_json();
+    let big = json!({"value": 6, "reason": "r".repeat(3000)}).to_string();
+    let item =
+        perform_chunked(server.request("PUT", "/admin/config/MAX_WORKERS", Some(&admin)), big.as_bytes()).ok_json();
+    assert_eq!(item["value"], 6);
+    server.assert_alive();
+}
+
+#[test]
+fn values_of_the_wrong_type_or_range_are_422_naming_the_expected_format() {
+    let store = Store::new("");
+    let admin = store.token("ada", ADMIN);
+    let server = store.serve(&[]);
+    let head = server.head();
+    let cases = [
+        ("MAX_WORKERS", json!("many"), "expects an integer from 1 to 256"),
+        ("MAX_WORKERS", json!(0), "expects an integer from 1 to 256"),
+        ("MAX_WORKERS", json!(257), "expects an integer from 1 to 256"),
+        ("MAX_WORKERS", json!(2.5), "expects an integer"),
+        ("MAX_WORKERS", json!([4]), "expects an integer"),
+        ("LOG_LEVEL", json!("loud"), "expects one of trace, debug, info, warn, error"),
+        ("LOG_LEVEL", json!(3), "expects one of trace, debug, info, warn, error"),
+        ("CACHE_TTL", json!("soon"), "expects a duration"),
+        ("CACHE_TTL", json!("30d"), "expects a duration"),
+        ("UI_ENABLED", json!("maybe"), "expects a boolean"),
+        ("REQUEST_SIZE_LIMIT", json!(10), "expects an integer from 1024"),
+        ("WEBHOOK_SECRET", json!(12345), "expects a string"),
+    ];
+    for (key, value, expected) in cases {
+        let message = server.put(key, &admin, value.clone()).error_message(422, "invalid_value");
+        assert!(message.contains(key) && message.contains(expected), "{key}={value}: {message}");
+        unchanged(&server, head, &format!("{key}={value}"));
+    }
+    assert_eq!(value_of(&server, &admin, "LOG_LEVEL"), "info");
+    server.assert_alive();
+}
+
+#[test]
+fn compare_and_set_with_if_match_refuses_stale_versions_with_409() {
+    let store = Store::new("");
+    let admin = store.token("ada", ADMIN);
+    let server = store.serve(&[]);
+    let path = "/admin/config/MAX_WORKERS";
+    let put_if = |etag: &str, value: i64| {
+        let body = json!({"value": value}).to_string();
+        perform(server.request("PUT", path, Some(&admin)).set("If-Match", etag), Some(body.as_bytes()))
+    };
+
+    let first = server.get(path, &admin);
+    let e0 = first.header("etag").expect("an ETag").to_string();
+    assert_eq!(e0, format!("\"{}\"", first.json()["version"]));
+    let updated = put_if(&e0, 10);
+    let e1 = updated.header("etag").expect("a new ETag").to_string();
+    assert_ne!(e1, e0);
+    assert_eq!(updated.json()["value"], 10);
+    assert_eq!(e1, format!("\"{}\"", updated.json()["version"]));
+
+    let head = server.head();
+    let stale = put_if(&e0, 11);
+    assert!(stale.error_message(409, "conflict").contains("changed since version"));
+    unchanged(&server, head, "a stale If-Match");
+    assert_eq!(value_of(&server, &admin, "MAX_WORKERS"), 10);
+    let stale_delete = perform(server.request("DELETE", path, Some(&admin)).set("If-Match", &e0), None);
+    stale_delete.error(409, "conflict");
+    unchanged(&server, head, "a stale If-Match on DELETE");
+    put_if("\"not-a-version\"", 11).error(400, "bad_request");
+    unchanged(&server, head, "a malformed If-Match");
+
+    // The weak and bare forms name the same version; `*` matches any.
+    let weak = put_if(&format!("W/{e1}"), 11);
+    let e2 = weak.header("etag").expect("etag").to_string();
+    assert_eq!(weak.json()["value"], 11);
+    assert_eq!(put_if(e2.trim_matches('"'), 12).json()["value"], 12);
+    assert_eq!(put_if("*", 13).json()["value"], 13);
+
+    // Another process's change makes the ETag a client holds stale.
+    let held = server.get(path, &admin).header("etag").expect("etag").to_string();
+    store.ok(&["config", "set", "MAX_WORKERS", "20"]);
+    eventually("the CLI's change to reach the server", || value_of(&server, &admin, "MAX_WORKERS") == 20);
+    let head = server.head();
+    put_if(&held, 14).error(409, "conflict");
+    unchanged(&server, head, "a PUT behind another process's change");
+    assert_eq!(value_of(&server, &admin, "MAX_WORKERS"), 20);
+    server.assert_alive();
+}
+
+#[test]
+fn writes_over_config_write_rate_limit_are_429_per_subject_and_the_limit_is_hot() {
+    let store = Store::new("CONFIG_WRITE_RATE_LIMIT=3");
+    let alice = store.token("alice", ADMIN);
+    let bob = store.token("bob", ADMIN);
+    let server = store.serve(&[]);
+
+    // Login attempts are limited per user name with the same quota, before any password is checked.
+    let guess = json!({"username": "mallory", "password": "guess-guess"});
+    for _ in 0..3 {
+        server.send_json("POST", "/auth/login", None, &guess).error(401, "unauthorized");
+    }
+    let limited = server.send_json("POST", "/auth/login", None, &guess);
+    limited.error(429, "rate_limited");
+    assert!(limited.header("retry-after").is_some());
+
+    for n in 5..8 {
+        server.put("MAX_WORKERS", &alice, json!(n)).ok_json();
+    }
+    let head = server.head();
+    let limited = server.put("MAX_WORKERS", &alice, json!(8));
+    let message = limited.error_message(429, "rate_limited");
+    assert!(
+        message.contains("alice") && message.contains("CONFIG_WRITE_RATE_LIMIT (3 writes per minute)"),
+        "{message}"
+    );
+    let retry: u64 = limited.header("retry-after").expect("Retry-After").parse().expect("seconds");
+    assert!(retry >= 1, "Retry-After {retry}");
+    server.call("DELETE", "/admin/config/MAX_WORKERS", Some(&alice)).error(429, "rate_limited");
+    let import = json!({"settings": {"MAX_WORKERS": 9}});
+    server.send_json("POST", "/admin/config/import", Some(&alice), &import).error(429, "rate_limited");
+    unchanged(&server, head, "rate-limited writes");
+    assert_eq!(value_of(&server, &alice, "MAX_WORKERS"), 7, "reads are not limited");
+    let plan = server.send_json("POST", "/admin/config/import?dry_run=true", Some(&alice), &import).ok_json();
+    assert_eq!(plan["applied"], false, "a dry run writes nothing and is not limited");
+
+    // Another subject has its own budget; raising the limit applies to the next write.
+    assert_eq!(server.put("MAX_WORKERS", &bob, json!(8)).ok_json()["value"], 8);
+    server.put("CONFIG_WRITE_RATE_LIMIT", &bob, json!(5)).ok_json();
+    for n in 10..15 {
+        server.put("MAX_WORKERS", &alice, json!(n)).ok_json();
+    }
+    let message = server.put("MAX_WORKERS", &alice, json!(15)).error_message(429, "rate_limited");
+    assert!(message.contains("(5 writes per minute)"), "{message}");
+    assert_eq!(value_of(&server, &alice, "MAX_WORKERS"), 14);
+    server.assert_alive();
+}
+
+/// Holds the store's write lock from another process for longer than the SQLite busy timeout (10 s):
+/// a write waits, then is answered 503 with `Retry-After`, without internals; reads go on meanwhile.
+#[test]
+fn a_store_locked_by_another_process_answers_writes_503_and_recovers() {
+    let store = Store::new("");
+    let admin = store.token("ada", ADMIN);
+    let server = store.serve(&[]);
+    let head = server.head();
+
+    let lock = LockHolder::hold(&store);
+    let reply = std::thread::scope(|s| {
+        let write = s.spawn(|| server.put("MAX_WORKERS", &admin, json!(9)));
+        assert_eq!(value_of(&server, &admin, "MAX_WORKERS"), 4, "reads are served while the store is locked");
+        assert_eq!(server.call("GET", "/ready", None).status, 200);
+        write.join().expect("the write returns")
+    });
+    let message = reply.error_message(503, "unavailable");
+    assert_eq!(reply.header("retry-after"), Some("1"));
+    assert!(!message.contains("locked") && !reply.body.to_lowercase().contains("sqlite"), "no internals: {message}");
+    lock.release();
+
+    unchanged(&server, head, "a write refused with 503");
+    assert_eq!(value_of(&server, &admin, "MAX_WORKERS"), 4);
+    assert!(server.logged(|l| l.contains("store unavailable")), "the cause is logged for the operator");
+    assert_eq!(server.put("MAX_WORKERS", &admin, json!(9)).ok_json()["value"], 9, "writes work again");
+    server.assert_alive();
+}
+
+/// A write that outlives `--request-timeout` is answered 503 ("retry"), so it must not be applied later;
+/// a watch stream, whose body is never timed, stays open past the timeout.
+#[test]
+fn a_write_outlasting_the_request_timeout_is_answered_with_what_happened() {
+    let store = Store::new("");
+    let admin = store.token("ada", ADMIN);
+    let server = store.serve(&["--request-timeout", "1s", "--sse-keepalive", "200ms"]);
+    let head = server.head();
+
+    // The timeout does not cut a watch stream: it is still open and live well past one second.
+    let mut stream = server.watch("/admin/config/watch", &admin, None);
+    assert!(stream.until_quiet(8).is_empty());
+    let seq = server.put("CACHE_TTL", &admin, json!("6m")).ok_json()["seq"].as_u64();
+    assert_eq!(Some(stream.events(1)[0].id), seq);
+    drop(stream);
+    let head = head + 1;
+
+    // A write waiting for the store past the request timeout is not answered "timeout, retry" while it may
+    // still commit: it waits for the store (up to its busy timeout) and says what happened.
+    let lock = LockHolder::hold(&store);
+    let reply = std::thread::scope(|s| {
+        let put = s.spawn(|| server.put("MAX_WORKERS", &admin, json!(9)));
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        assert_eq!(server.head(), head, "nothing is written while the lock is held");
+        lock.release();
+        put.join().expect("the PUT thread")
+    });
+    assert_eq!(reply.ok_json()["value"], 9, "answered 200 once committed");
+    assert_eq!(value_of(&server, &admin, "MAX_WORKERS"), 9);
+    assert_eq!(server.head(), head + 1);
+    server.assert_alive();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Roles
+
+#[test]
+fn each_role_reaches_exactly_its_endpoints() {
+    let store = Store::new("");
+    let expired = store.token_ttl("old", ADMIN, "1s");
+    let tokens = [store.token("vic", VIEWER), store.token("aude", AUDITOR), store.token("ada", ADMIN)];
+    let server = store.serve(&["--sse-keepalive", "200ms"]);
+    eventually("the 1s token to expire", || server.get("/admin/config", &expired).status == 401);
+
+    let columns: [(&str, Option<&str>); 6] = [
+        ("no token", None),
+        ("garbage token", Some("garbage")),
+        ("expired token", Some(&expired)),
+        (VIEWER, Some(&tokens[0])),
+        (AUDITOR, Some(&tokens[1])),
+        (ADMIN, Some(&tokens[2])),
+    ];
+    const PUBLIC: [u16; 6] = [200; 6];
+    const VIEW: [u16; 6] = [401, 401, 401, 200, 200, 200];
+    const AUDIT: [u16; 6] = [401, 401, 401, 403, 200, 200];
+    const WRITE: [u16; 6] = [401, 401, 401, 403, 403, 200];
+    let doc = json!({"settings": {"MAX_WORKERS": 6}});
+    let matrix: Vec<(&str, &str, Option<Value>, [u16; 6])> = vec![
+        ("GET", "/health", None, PUBLIC),
+        ("GET", "/ready", None, PUBLIC),
+        ("GET", "/metrics", None, PUBLIC),
+        ("GET", "/openapi.json", None, PUBLIC),
+        ("GET", "/admin/config", None, VIEW),
+        ("GET", "/admin/config?category=logging", None, VIEW),
+        ("GET", "/admin/config/LOG_LEVEL", None, VIEW),
+        ("GET", "/admin/config/watch", None, VIEW),
+        ("GET", "/admin/config/audit", None, AUDIT),
+        ("GET", "/admin/config/export", None, AUDIT),
+        ("PUT", "/admin/config/MAX_WORKERS", Some(json!({"value": 5})), WRITE),
+        ("DELETE", "/admin/config/MAX_WORKERS", None, WRITE),
+        ("POST", "/admin/config/import?dry_run=true", Some(doc.clone()), WRITE),
+        ("POST", "/admin/config/import", Some(doc), WRITE),
+    ];
+    for (method, path, body, expected) in &matrix {
+        for ((who, token), want) in columns.iter().zip(expected) {
+            let head = server.head();
+            let what = format!("{method} {path} as {who}");
+            let reply = if path.ends_with("/watch") {
+                // A stream: only the status matters here; dropping the response closes it.
+                match server.request(method, path, *token).call() {
+                    Ok(r) => {
+                        assert_eq!(r.content_type(), "text/event-stream", "{what}");
+                        Reply::status_only(r.status())
+                    }
+                    Err(ureq::Error::Status(_, r)) => Reply::from_response(r),
+                    Err(e) => panic!("{what}: {e}"),
+                }
+            } else {
+                match body {
+                    Some(b) => server.send_json(method, path, *token, b),
+                    None => server.call(method, path, *token),
+                }
+            };
+            assert_eq!(reply.status, *want, "{what}: {}", reply.body);
+            match want {
+                401 => {
+                    reply.error(401, "unauthorized");
+                }
+                403 => {
+                    assert!(reply.error_message(403, "forbidden").contains(&format!("role {who}")), "{what}");
+                }
+                _ => {}
+            }
+            if *want >= 400 {
+                unchanged(&server, head, &what);
+            }
+        }
+    }
+    server.assert_alive();
+}
+
+/// `AUTH_REQUIRED=false` (process environment, read at start) lets requests without a token act as
+/// `anonymous` with every right, and says so loudly on stderr; a token that is sent is still checked.
+#[test]
+fn auth_required_false_admits_anonymous_callers_and_warns() {
+    let store = Store::with_process_env("", &[("AUTH_REQUIRED", "false")]);
+    let server = store.serve(&[]);
+    eventually("the warning on stderr", || server.logged(|l| l.starts_with("WARNING: AUTH_REQUIRED=false")));
+
+    let item =
+        server.send_json("PUT", "/admin/config/MAX_WORKERS", None, &json!({"value": 6, "reason": "dev"})).ok_json();
+    assert_eq!(item["value"], 6);
+    assert_eq!(item["updated_by"], "anonymous");
+    let newest = &server.call("GET", "/admin/config/audit?limit=1", None).ok_json()["entries"][0];
+    assert_eq!((newest["actor"].as_str(), newest["role"].as_str()), (Some("anonymous"), Some(ADMIN)));
+    let flag = server.call("GET", "/admin/config/AUTH_REQUIRED", None).ok_json();
+    assert_eq!((flag["value"].as_bool(), flag["source"].as_str()), (Some(false), Some("env")));
+    server.put("MAX_WORKERS", "garbage", json!(7)).error(401, "unauthorized");
+    server.assert_alive();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Secrets
+
+#[test]
+fn secret_values_appear_in_no_body_no_log_line_and_no_database_byte() {
+    const SEEDED: &str = "basic-seeded-plaintext-5e0b1";
+    const WEBHOOK: &str = "webhook-put-plaintext-9c4d27";
+    const WEBHOOK_BAD: &str = "webhook-invalid-plaintext-31aa";
+    const JWT_ATTEMPT: &str = "jwt-attempt-plaintext-8f3e2c-0123456789abcdef";
+    const BOOT_ATTEMPT: &str = "bootstrap-attempt-plaintext-61b0";
+    const IMPORTED: &str = "webhook-imported-plaintext-d2e8";
+    const DRY_RUN: &str = "webhook-dry-run-plaintext-0a7c";
+    const REFUSED_IMPORT: &str = "webhook-refused-import-plaintext-44f1";
+    const PASSWORD: &str = "password-plaintext-c0ffee";
+    const WRONG_PASSWORD: &str = "wrong-password-plaintext-bad";
+
+    let store = Store::new(&format!("BASIC_AUTH_PASSWORD={SEEDED}"));
+    let admin = store.token("ada", ADMIN);
+    let auditor = store.token("aude", AUDITOR);
+    store.add_user("sam", ADMIN, PASSWORD);
+    let server = store.serve(&["--sse-keepalive", "200ms"]);
+    server.put("LOG_LEVEL", &admin, json!("debug")).ok_json();
+    eventually("debug logging", || server.logged(|l| l.contains("log level changed")));
+
+    let mut bodies: Vec<String> = Vec::new();
+    let mut keep = |r: Reply| -> Reply {
+        bodies.push(format!("{:?} {}", r.header("etag"), r.body));
+        r
+    };
+    let webhook = |v: &str| json!({"value": v, "reason": "rotate"});
+    let item = keep(server.send_json("PUT", "/admin/config/WEBHOOK_SECRET", Some(&admin), &webhook(WEBHOOK)));
+    assert_eq!(item.ok_json()["value"], "********");
+    keep(server.put("WEBHOOK_SECRET", &admin, json!({"nested": WEBHOOK_BAD}))).error(422, "invalid_value");
+    keep(server.put("JWT_SECRET_KEY", &admin, json!(JWT_ATTEMPT))).error(403, "locked");
+    keep(server.put("AUTH_ENCRYPTION_SECRET", &admin, json!(BOOT_ATTEMPT))).error(403, "locked");
+    let good = keep(server.send_json("POST", "/auth/login", None, &json!({"username": "sam", "password": PASSWORD})));
+    let sam = good.ok_json()["token"].as_str().expect("a token").to_string();
+    let wrong = json!({"username": "sam", "password": WRONG_PASSWORD});
+    keep(server.send_json("POST", "/auth/login", None, &wrong)).error(401, "unauthorized");
+
+    let dry = json!({"settings": {"WEBHOOK_SECRET": DRY_RUN, "MAX_WORKERS": 5}});
+    let plan = keep(server.send_json("POST", "/admin/config/import?dry_run=true", Some(&admin), &dry)).ok_json();
+    assert_eq!(plan["summary"]["update"], 1, "the dry run sees the new secret: {plan}");
+    let refused = json!({"settings": {"WEBHOOK_SECRET": REFUSED_IMPORT, "MAX_WORKERS": "many"}});
+    keep(server.send_json("POST", "/admin/config/import", Some(&admin), &refused)).error(422, "invalid_value");
+    let applied = json!({"settings": {"WEBHOOK_SECRET": IMPORTED}});
+    assert_eq!(keep(server.send_json("POST", "/admin/config/import", Some(&sam), &applied)).ok_json()["applied"], true);
+    keep(server.call("DELETE", "/admin/config/WEBHOOK_SECRET?reason=gone", Some(&admin))).ok_json();
+    keep(server.send_json("PUT", "/admin/config/WEBHOOK_SECRET", Some(&admin), &webhook(WEBHOOK))).ok_json();
+
+    for path in [
+        "/admin/config",
+        "/admin/config?q=secret",
+        "/admin/config?category=security",
+        "/admin/config/WEBHOOK_SECRET",
+        "/admin/config/JWT_SECRET_KEY",
+        "/admin/config/BASIC_AUTH_PASSWORD",
+        "/admin/config/AUTH_ENCRYPTION_SECRET",
+        "/admin/config/audit?limit=1000",
+        "/admin/config/export",
+        "/metrics",
+        "/openapi.json",
+        "/ready",
+    ] {
+        assert_eq!(keep(server.get(path, &auditor)).status, 200, "{path}");
+    }
+    let mut stream = server.watch("/admin/config/watch?after=0", &auditor, None);
+    let events = stream.until_quiet(3);
+    assert!(events.iter().any(|e| e.data["key"] == "WEBHOOK_SECRET"), "the stream carries the secret's changes");
+    bodies.extend(events.iter().map(|e| e.data.to_string()));
+    let audit_log = audit(&server, &auditor, 1000);
+    assert!(
+        audit_log.iter().any(|e| e["key"] == "WEBHOOK_SECRET" && e["action"] == "set" && e["value"] == "********"),
+        "the audit shows the secret was set, masked"
+    );
+    let cli_log = store.ok(&["log", "--output", "json"]);
+    // Every line of the requests above is on stderr once the line of a last, marked request is.
+    perform(server.request("GET", "/health", None).set("X-Request-Id", "secrets-last-request"), None);
+    eventually("the last request's log line", || server.logged(|l| l.contains("secrets-last-request")));
+
+    let plaintexts = [
+        SEEDED,
+        WEBHOOK,
+        WEBHOOK_BAD,
+        JWT_ATTEMPT,
+        BOOT_ATTEMPT,
+        IMPORTED,
+        DRY_RUN,
+        REFUSED_IMPORT,
+        PASSWORD,
+        WRONG_PASSWORD,
+        JWT_SECRET,
+        ENCRYPTION_SECRET,
+    ];
+    let stderr = server.stderr();
+    assert!(stderr.iter().any(|l| l.contains("request served")), "requests were logged at debug level");
+    let database = store.database_bytes();
+    for secret in plaintexts {
+        for body in &bodies {
+            assert!(!body.contains(secret), "{secret} leaked in a response: {body}");
+        }
+        for line in &stderr {
+            assert!(!line.contains(secret), "{secret} leaked in a log line: {line}");
+        }
+        assert!(!cli_log.contains(secret), "{secret} leaked in `cfgledger log`");
+        assert!(!contains_bytes(&database, secret.as_bytes()), "{secret} is in the database file in plaintext");
+    }
+    for token in [&admin, &auditor, &sam] {
+        assert!(!stderr.iter().any(|l| l.contains(token.as_str())), "a bearer token leaked in a log line");
+    }
+    server.assert_alive();
+}
+
+fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Watch
+
+#[test]
+fn the_watch_stream_resumes_exactly_after_the_last_event_id() {
+    let store = Store::new("");
+    let admin = store.token("ada", ADMIN);
+    let viewer = store.token("vic", VIEWER);
+    let server = store.serve(&["--sse-keepalive", "200ms"]);
+    let set = |n: i64| server.put("MAX_WORKERS", &admin, json!(n)).ok_json()["seq"].as_u64().expect("seq");
+
+    let mut live = server.watch("/admin/config/watch", &viewer, None);
+    let seqs: Vec<u64> = (5..8).map(set).collect();
+    let got = live.events(3);
+    assert_eq!(got.iter().map(|e| e.id).collect::<Vec<_>>(), seqs);
+    for (e, n) in got.iter().zip(5..8) {
+        assert_eq!(e.data["seq"], e.id);
+        assert_eq!((e.data["key"].as_str(), e.data["value"].as_i64()), (Some("MAX_WORKERS"), Some(n)));
+        assert_eq!((e.data["actor"].as_str(), e.data["source"].as_str()), (Some("ada"), Some("api")));
+        assert!(e.data["batch"].is_string() && e.data["time"].is_string(), "{}", e.data);
+    }
+    assert!(live.until_quiet(2).is_empty(), "keep-alive comments flow while nothing changes");
+    assert!(live.comments >= 2);
+    let last = got.last().expect("events").id;
+    drop(live);
+
+    let missed: Vec<u64> = (8..10).map(set).collect();
+    let mut resumed = server.watch("/admin/config/watch", &viewer, Some(&last.to_string()));
+    let got = resumed.events(2);
+    assert_eq!(got.iter().map(|e| e.id).collect::<Vec<_>>(), missed);
+    assert_eq!(got.iter().map(|e| e.data["value"].clone()).collect::<Vec<_>>(), [json!(8), json!(9)]);
+    assert!(resumed.until_quiet(3).is_empty(), "nothing replayed twice");
+    let next = set(10);
+    assert_eq!(resumed.events(1)[0].id, next, "and live again after the replay");
+
+    let mut by_query = server.watch(&format!("/admin/config/watch?after={last}"), &viewer, None);
+    let ids: Vec<u64> = by_query.events(3).iter().map(|e| e.id).collect();
+    assert_eq!(ids, [missed[0], missed[1], next]);
+    assert!(by_query.until_quiet(3).is_empty());
+
+    // Last-Event-ID, which a reconnecting browser sends, wins over the query of the original URL.
+    let mut both = server.watch(&format!("/admin/config/watch?after={last}"), &viewer, Some(&missed[1].to_string()));
+    assert_eq!(both.events(1)[0].id, next);
+
+    // A locked-key attempt is audit, not a change of value: the stream stays quiet.
+    server.put("JWT_ALGORITHM", &admin, json!("HS512")).error(403, "locked");
+    assert!(both.until_quiet(3).is_empty());
+    server.assert_alive();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Logging
+
+#[test]
+fn log_level_changed_by_put_takes_effect_in_the_running_server() {
+    let store = Store::new("");
+    let admin = store.token("ada", ADMIN);
+    let server = store.serve(&[]);
+    let is_debug = |l: &str| l.contains("\"level\":\"DEBUG\"");
+    let changed = |level: &'static str| {
+        move |l: &str| l.contains("log level changed") && l.contains(&format!("\"level\":\"{level}\""))
+    };
+
+    let quiet_id = "before-the-change-1";
+    perform(server.request("GET", "/admin/config/LOG_LEVEL", Some(&admin)).set("X-Request-Id", quiet_id), None);
+    server.put("LOG_LEVEL", &admin, json!("debug")).ok_json();
+    eventually("the level change to be logged", || server.logged(changed("debug")));
+    let lines = server.stderr();
+    let at = lines.iter().position(|l| changed("debug")(l)).expect("the change line");
+    assert!(!lines[..at].iter().any(|l| is_debug(l)), "a debug line at info:\n{}", lines[..at].join("\n"));
+
+    let loud_id = "after-the-change-1";
+    perform(server.request("GET", "/admin/config/LOG_LEVEL", Some(&admin)).set("X-Request-Id", loud_id), None);
+    eventually("a debug line for the next request", || {
+        server.logged(|l| is_debug(l) && l.contains("request served") && l.contains(loud_id))
+    });
+
+    // And back: after LOG_LEVEL=info, requests log nothing at debug again.
+    server.put("LOG_LEVEL", &admin, json!("info")).ok_json();
+    eventually("the change back to be logged", || server.logged(changed("info")));
+    let hushed_id = "after-the-change-back-1";
+    perform(server.request("GET", "/admin/config/LOG_LEVEL", Some(&admin)).set("X-Request-Id", hushed_id), None);
+    // A second change to debug is logged after that request's line would have been.
+    server.put("LOG_LEVEL", &admin, json!("debug")).ok_json();
+    eventually("the second change to debug", || server.stderr().iter().filter(|l| changed("debug")(l)).count() == 2);
+    assert!(!server.logged(|l| l.contains(hushed_id)), "a debug line after LOG_LEVEL=info");
+    server.assert_alive();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Export and import
+
+#[test]
+fn an_export_imports_into_a_fresh_store_as_one_batch_and_only_once() {
+    let source = Store::new("");
+    let source_admin = source.token("ada", ADMIN);
+    let source_auditor = source.token("aude", AUDITOR);
+    let first = source.serve(&[]);
+    first.put("MAX_WORKERS", &source_admin, json!(12)).ok_json();
+    first.put("CACHE_TTL", &source_admin, json!("5m")).ok_json();
+    first.put("UI_ENABLED", &source_admin, json!(false)).ok_json();
+    first.put("WEBHOOK_SECRET", &source_admin, json!("export-never-carries-this-one")).ok_json();
+    let doc = first.get("/admin/config/export", &source_auditor).ok_json();
+    assert_eq!((doc["format"].as_str(), doc["schema_version"].as_u64()), (Some("cfgledger-settings"), Some(1)));
+    assert_eq!(doc["exported_by"], "aude");
+    assert_eq!(doc["settings"]["MAX_WORKERS"], 12);
+    assert_eq!(doc["sources"]["MAX_WORKERS"], "db");
+    assert!(doc["digest"].as_str().is_some_and(|d| d.starts_with("blake3:")));
+    assert!(doc["settings"].get("WEBHOOK_SECRET").is_none() && doc["settings"].get("JWT_SECRET_KEY").is_none());
+    assert!(!doc.to_string().contains("export-never-carries-this-one"));
+
+    let target = Store::new("");
+    let admin = target.token("ada", ADMIN);
+    let auditor = target.token("aude", AUDITOR);
+    let server = target.serve(&[]);
+    let head = server.head();
+    let import = |query: &str, body: &Value| {
+        server.send_json("POST", &format!("/admin/config/import{query}"), Some(&admin), body)
+    };
+
+    let plan = import("?dry_run=true", &doc).ok_json();
+    assert_eq!((plan["dry_run"].as_bool(), plan["applied"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(plan["summary"]["create"], 3, "{plan}");
+    assert_eq!((plan["summary"]["update"].as_u64(), plan["summary"]["invalid"].as_u64()), (Some(0), Some(0)));
+    let created: Vec<&str> = plan["plan"]
+        .as_array()
+        .expect("plan")
+        .iter()
+        .filter(|p| p["action"] == "create")
+        .filter_map(|p| p["key"].as_str())
+        .collect();
+    assert_eq!(created, ["CACHE_TTL", "MAX_WORKERS", "UI_ENABLED"]);
+    unchanged(&server, head, "a dry run");
+
+    let applied = import("?reason=copy%20from%20staging", &doc).ok_json();
+    assert_eq!(applied["applied"], true);
+    let batch = applied["batch"].as_str().expect("a batch id").to_string();
+    assert_eq!(applied["head"], head + 4, "the import record and three changes");
+    assert_eq!(server.head(), head + 4);
+    let new_events: Vec<Value> = target.log().into_iter().filter(|e| e["seq"].as_u64() > Some(head)).collect();
+    assert_eq!(new_events.len(), 4);
+    assert!(new_events.iter().all(|e| e["batch"]["id"] == batch.as_str()), "one batch: {new_events:?}");
+    assert_eq!(new_events[0]["kind"], "ImportApplied");
+    let entries = audit(&server, &auditor, 4);
+    assert!(entries.iter().all(|e| e["batch"] == batch.as_str() && e["reason"] == "copy from staging"));
+    assert_eq!(value_of(&server, &admin, "MAX_WORKERS"), 12);
+    assert_eq!(value_of(&server, &admin, "UI_ENABLED"), false);
+
+    let again = import("", &doc).ok_json();
+    assert_eq!((again["applied"].as_bool(), again["batch"].is_null()), (Some(false), true));
+    assert_eq!(again["summary"]["create"], 0);
+    unchanged(&server, head + 4, "importing the same document again");
+
+    // One invalid entry refuses the whole document, with the plan in the details.
+    let mut invalid = doc.clone();
+    invalid["settings"]["MAX_WORKERS"] = json!("many");
+    invalid["settings"]["LOG_LEVEL"] = json!("debug");
+    invalid.as_object_mut().expect("object").remove("digest");
+    for query in ["", "?dry_run=true"] {
+        let error = import(query, &invalid).error(422, "invalid_value");
+        let entry = error["details"]["plan"]
+            .as_array()
+            .expect("plan in details")
+            .iter()
+            .find(|p| p["key"] == "MAX_WORKERS")
+            .cloned();
+        let entry = entry.expect("MAX_WORKERS in the plan");
+        assert_eq!(entry["action"], "invalid");
+        assert!(entry["message"].as_str().is_some_and(|m| m.contains("expects an integer")), "{entry}");
+        assert_eq!(error["details"]["summary"]["invalid"], 1);
+        unchanged(&server, head + 4, "an import with an invalid entry");
+    }
+    assert_eq!(value_of(&server, &admin, "LOG_LEVEL"), "info", "nothing of a refused import applies");
+    for bad in [
+        json!({"settings": {"NO_SUCH_KEY": 1}}),
+        json!({"settings": {"WEBHOOK_SECRET": "********"}}),
+        json!({"settings": {"MAX_WORKERS": 3}, "format": "something-else"}),
+        json!({"settings": {"MAX_WORKERS": 3}, "schema_version": 2}),
+    ] {
+        import("", &bad).error(422, "invalid_value");
+        unchanged(&server, head + 4, &format!("the import {bad}"));
+    }
+
+    // A document changed after export no longer matches its digest.
+    let mut tampered = doc.clone();
+    tampered["settings"]["MAX_WORKERS"] = json!(99);
+    assert!(import("", &tampered).error_message(422, "invalid_value").contains("digest"));
+    unchanged(&server, head + 4, "a tampered import");
+
+    // A locked key with another value is reported and skipped; the rest applies.
+    let mut locked = doc.clone();
+    locked["settings"]["JWT_ALGORITHM"] = json!("HS512");
+    locked["settings"]["MAX_WORKERS"] = json!(13);
+    locked.as_object_mut().expect("object").remove("digest");
+    let outcome = import("", &locked).ok_json();
+    let action = |key: &str| {
+        outcome["plan"].as_array().expect("plan").iter().find(|p| p["key"] == key).map(|p| p["action"].clone())
+    };
+    assert_eq!(action("JWT_ALGORITHM"), Some(json!("locked")));
+    assert_eq!(action("MAX_WORKERS"), Some(json!("update")));
+    assert_eq!(outcome["conflicts"], json!(["MAX_WORKERS"]));
+    assert_eq!(server.head(), head + 6);
+    assert_eq!(value_of(&server, &admin, "JWT_ALGORITHM"), "HS256");
+    assert_eq!(value_of(&server, &admin, "MAX_WORKERS"), 13);
+    first.assert_alive();
+    server.assert_alive();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Login and the audit trail
+
+#[test]
+fn login_issues_working_tokens_and_the_audit_names_who_where_and_why() {
+    let store = Store::new("");
+    store.add_user("alice", ADMIN, "correct horse battery");
+    store.add_user("vera", VIEWER, "vera's own password");
+    let auditor = store.token("aude", AUDITOR);
+    let server = store.serve(&[]);
+    let login = |user: &str, password: &str| {
+        server.send_json("POST", "/auth/login", None, &json!({"username": user, "password": password}))
+    };
+
+    let granted = login("alice", "correct horse battery").ok_json();
+    assert_eq!(granted["role"], ADMIN);
+    assert!(granted["expires_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{granted}");
+    let alice = granted["token"].as_str().expect("a token").to_string();
+
+    let wrong = login("alice", "incorrect horse").error_message(401, "unauthorized");
+    let unknown = login("mallory", "correct horse battery").error_message(401, "unauthorized");
+    assert_eq!(wrong, unknown, "no user enumeration");
+    let extra = json!({"username": "alice", "password": "correct horse battery", "otp": 1});
+    server.send_json("POST", "/auth/login", None, &extra).error(400, "bad_request");
+
+    let head = server.head();
+    let body = json!({"value": 9, "reason": "scaling for the launch"});
+    let put = perform(
+        server.request("PUT", "/admin/config/MAX_WORKERS", Some(&alice)).set("X-Request-Id", "req-login-test-1"),
+        Some(body.to_string().as_bytes()),
+    );
+    assert_eq!(put.ok_json()["updated_by"], "alice");
+    assert_eq!(put.header("x-request-id"), Some("req-login-test-1"), "a client's request id is kept");
+    assert_eq!(server.head(), head + 1);
+    let entry = &audit(&server, &auditor, 1)[0];
+    assert_eq!(entry["seq"], head + 1);
+    assert_eq!(entry["action"], "set");
+    assert_eq!((entry["key"].as_str(), entry["value"].as_i64()), (Some("MAX_WORKERS"), Some(9)));
+    assert!(entry["previous"].is_null());
+    assert_eq!((entry["actor"].as_str(), entry["role"].as_str()), (Some("alice"), Some(ADMIN)));
+    assert_eq!((entry["source"].as_str(), entry["address"].as_str()), (Some("api"), Some("127.0.0.1")));
+    assert_eq!(entry["request_id"], "req-login-test-1");
+    assert_eq!(entry["reason"], "scaling for the launch");
+    assert!(entry["batch"].as_str().is_some_and(|b| !b.is_empty()));
+
+    // Without a usable X-Request-Id the server makes one up, and the audit records the same one.
+    let reset = perform(
+        server
+            .request("DELETE", "/admin/config/MAX_WORKERS?reason=back%20to%20default", Some(&alice))
+            .set("X-Request-Id", "has spaces"),
+        None,
+    );
+    reset.ok_json();
+    let generated = reset.header("x-request-id").expect("a request id").to_string();
+    assert_ne!(generated, "has spaces");
+    let entry = &audit(&server, &auditor, 1)[0];
+    assert_eq!((entry["action"].as_str(), entry["previous"].as_i64()), (Some("reset"), Some(9)));
+    assert_eq!(entry["request_id"], generated.as_str());
+    assert_eq!(entry["reason"], "back to default");
+    let paged = server.get(&format!("/admin/config/audit?limit=1&before={}", head + 2), &auditor).ok_json();
+    assert_eq!(paged["entries"][0]["seq"], head + 1, "before= pages backwards");
+    assert_eq!(paged["next_before"], head + 1);
+
+    let vera = login("vera", "vera's own password").ok_json();
+    assert_eq!(vera["role"], VIEWER);
+    let vera = vera["token"].as_str().expect("a token").to_string();
+    assert_eq!(value_of(&server, &vera, "MAX_WORKERS"), 4);
+    server.put("MAX_WORKERS", &vera, json!(5)).error(403, "forbidden");
+    unchanged(&server, head + 2, "a viewer's PUT");
+    server.assert_alive();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Metrics
+
+#[test]
+fn metrics_count_requests_by_route_refusals_rate_limits_and_the_log_head() {
+    let store = Store::new("CONFIG_WRITE_RATE_LIMIT=2");
+    let admin = store.token("ada", ADMIN);
+    let server = store.serve(&[]);
+    server.get("/admin/config/LOG_LEVEL", &admin).ok_json();
+    server.put("JWT_ALGORITHM", &admin, json!("HS512")).error(403, "locked");
+    server.put("MAX_WORKERS", &admin, json!(5)).ok_json();
+    server.put("MAX_WORKERS", &admin, json!(6)).error(429, "rate_limited");
+    server.call("GET", "/no/such/endpoint", None).error(404, "not_found");
+    let head = server.head();
+
+    let text = server.call("GET", "/metrics", None);
+    assert_eq!(text.status, 200);
+    assert!(text.header("content-type").is_some_and(|c| c.starts_with("text/plain")));
+    let lines: Vec<&str> = text.body.lines().collect();
+    let has = |pred: &dyn Fn(&str) -> bool| lines.iter().any(|l| pred(l));
+    assert!(has(&|l| l.starts_with("cfgledger_http_request_duration_seconds")
+        && l.contains("route=\"/admin/config/{key}\"")
+        && l.contains("method=\"PUT\"")
+        && l.contains("status=\"429\"")));
+    assert!(has(&|l| l.starts_with("cfgledger_http_requests_total") && l.contains("route=\"unmatched\"")));
+    assert!(has(&|l| l == "cfgledger_rejected_writes_total{reason=\"locked\"} 1"), "{}", text.body);
+    assert!(has(&|l| l == "cfgledger_rate_limited_total 1"), "{}", text.body);
+    assert!(has(&|l| *l == format!("cfgledger_head_seq {head}")), "{}", text.body);
+    assert!(has(&|l| l == "cfgledger_projection_lag 0"), "{}", text.body);
+    server.assert_alive();
+}
