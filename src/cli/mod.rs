@@ -4,6 +4,7 @@
 
 mod config;
 mod log;
+mod remote;
 mod serve;
 mod token;
 mod user;
@@ -32,6 +33,13 @@ pub struct Cli {
     /// Who is making the change (default: the OS user).
     #[arg(long, global = true, env = "CFGLEDGER_ACTOR")]
     pub actor: Option<String>,
+    /// Run `config` commands against a running server (http://HOST:PORT) instead of opening the store.
+    #[arg(long, global = true, env = "CFGLEDGER_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// The bearer token sent to --server (see `token issue`); prefer the environment variable, since other
+    /// users of the machine can read a process's arguments.
+    #[arg(long, global = true, env = "CFGLEDGER_TOKEN", hide_env_values = true)]
+    pub token: Option<remote::Token>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -68,6 +76,8 @@ pub(crate) struct Globals {
     pub env_file: EnvFileChoice,
     pub catalog: Option<PathBuf>,
     pub actor: String,
+    /// The server `config` commands talk to instead of the store, with its token.
+    pub server: Option<remote::Server>,
 }
 
 impl Globals {
@@ -83,7 +93,11 @@ impl Globals {
             Some(p) => EnvFileChoice::Path(p.clone()),
             None => EnvFileChoice::Default,
         };
-        Ok(Globals { db, env_file, catalog: cli.catalog.clone(), actor })
+        let server = match cli.server.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(url) => Some(remote::Server::new(url, cli.token.clone())?),
+            None => None,
+        };
+        Ok(Globals { db, env_file, catalog: cli.catalog.clone(), actor, server })
     }
 
     /// Opens the ledger as a one-shot command does, printing what opening did to stderr.

@@ -1,0 +1,229 @@
+//! The CLI's HTTP client for `--server URL`: `config` commands sent to a running server's admin API instead
+//! of opening the store. Every request carries the bearer token and `X-Cfgledger-Client: cli`, so the
+//! audit trail records the change as made from the command line. The API's JSON errors
+//! (`{"error": {"code", "message", "details"}}`) come back as the same [`Error`] kinds and messages that
+//! the local mode produces, so the exit codes and the `error: ...` lines match. The token is never printed.
+
+use crate::error::Error;
+use cfgledger_events::{Rejection, RejectionKind};
+use serde_json::Value;
+use std::time::Duration;
+
+/// Longest wait for the connection; a reachable server accepts at once.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for a whole answer: above the server's own 30 s request timeout, so that its 503 arrives.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A bearer token as given on the command line, kept out of debug prints.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl std::str::FromStr for Token {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Token(s.to_string()))
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(…)")
+    }
+}
+
+/// A server the CLI talks to: its base URL (no trailing slash) and the token it presents.
+pub(crate) struct Server {
+    base: String,
+    token: Option<Token>,
+    agent: ureq::Agent,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("base", &self.base).field("token", &self.token).finish()
+    }
+}
+
+/// An error answer of the API, kept whole for the callers that read its `details` (an import's plan).
+#[derive(Debug)]
+pub(crate) struct ApiFailure {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    pub details: Value,
+}
+
+fn invalid(message: String) -> Error {
+    Error::Rejected(Rejection { kind: RejectionKind::Invalid, message, audit: Vec::new() })
+}
+
+impl Server {
+    /// Checks `url` (`http[s]://HOST[:PORT][/PREFIX]`) before any request is made. An empty token counts as none.
+    pub fn new(url: &str, token: Option<Token>) -> Result<Server, Error> {
+        let base = url.trim().trim_end_matches('/');
+        let lower = base.to_ascii_lowercase();
+        let host = lower
+            .strip_prefix("http://")
+            .or_else(|| lower.strip_prefix("https://"))
+            .map(|rest| rest.split('/').next().unwrap_or_default());
+        if host.is_none_or(|h| h.is_empty() || h.chars().any(char::is_whitespace)) {
+            return Err(invalid(format!("--server expects a URL such as http://127.0.0.1:4444; got {url:?}")));
+        }
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .redirects(0)
+            .user_agent(concat!("cfgledger-cli/", env!("CARGO_PKG_VERSION")))
+            .build();
+        let token = token.map(|Token(t)| Token(t.trim().to_string())).filter(|Token(t)| !t.is_empty());
+        Ok(Server { base: base.to_string(), token, agent })
+    }
+
+    /// `GET path?query`.
+    pub fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, Error> {
+        self.send("GET", path, query, None)?.map_err(|f| self.error(f))
+    }
+
+    /// `PUT path` with a JSON body.
+    pub fn put(&self, path: &str, body: &Value) -> Result<Value, Error> {
+        self.send("PUT", path, &[], Some(body))?.map_err(|f| self.error(f))
+    }
+
+    /// `DELETE path?query`.
+    pub fn delete(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, Error> {
+        self.send("DELETE", path, query, None)?.map_err(|f| self.error(f))
+    }
+
+    /// `POST path?query` with a JSON body. The API's error answer is returned as it came, for the caller to
+    /// read its details before turning it into an [`Error`] with [`Server::error`].
+    pub fn post(&self, path: &str, query: &[(&str, &str)], body: &Value) -> Result<Result<Value, ApiFailure>, Error> {
+        self.send("POST", path, query, Some(body))
+    }
+
+    /// One request: the outer error when no API answer came (unreachable, not JSON), the inner one when the
+    /// API answered with an error.
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Result<Value, ApiFailure>, Error> {
+        let mut req = self.agent.request(method, &format!("{}{path}", self.base)).set("X-Cfgledger-Client", "cli");
+        if let Some(Token(token)) = &self.token {
+            req = req.set("Authorization", &format!("Bearer {token}"));
+        }
+        for (name, value) in query {
+            req = req.query(name, value);
+        }
+        let answer = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        match answer {
+            Ok(response) => {
+                let status = response.status();
+                response.into_json::<Value>().map(Ok).map_err(|e| self.not_json(status, &e.to_string()))
+            }
+            Err(ureq::Error::Status(status, response)) => {
+                let text = response.into_string().unwrap_or_default();
+                let body: Value = serde_json::from_str(&text).map_err(|e| self.not_json(status, &e.to_string()))?;
+                let error = &body["error"];
+                let Some(code) = error["code"].as_str() else {
+                    return Err(self.not_json(status, "no error object in the answer"));
+                };
+                Ok(Err(ApiFailure {
+                    status,
+                    code: code.to_string(),
+                    message: error["message"].as_str().unwrap_or_default().to_string(),
+                    details: error["details"].clone(),
+                }))
+            }
+            Err(ureq::Error::Transport(t)) => {
+                let why = match (std::error::Error::source(&t), t.message()) {
+                    (Some(source), _) => source.to_string(),
+                    (None, Some(message)) => message.to_string(),
+                    (None, None) => t.kind().to_string(),
+                };
+                Err(Error::Io(format!("cannot reach the server at {}: {why}", self.base)))
+            }
+        }
+    }
+
+    fn not_json(&self, status: u16, why: &str) -> Error {
+        Error::Io(format!("the server at {} answered HTTP {status} without the API's JSON ({why})", self.base))
+    }
+
+    /// The error the local mode raises for the same refusal: domain rejections keep their kind and message;
+    /// the rest say which server refused and why.
+    pub fn error(&self, f: ApiFailure) -> Error {
+        let rejected = |kind| Error::Rejected(Rejection { kind, message: f.message.clone(), audit: Vec::new() });
+        match f.code.as_str() {
+            "unknown_key" => rejected(RejectionKind::UnknownKey),
+            "not_found" => rejected(RejectionKind::Missing),
+            "invalid_value" | "bad_request" | "payload_too_large" => rejected(RejectionKind::Invalid),
+            "locked" => rejected(RejectionKind::Locked),
+            "state" => rejected(RejectionKind::State),
+            "conflict" => rejected(RejectionKind::Conflict),
+            "unauthorized" if self.token.is_none() => Error::Io(format!(
+                "the server at {} requires a token: pass --token or set CFGLEDGER_TOKEN ({})",
+                self.base, f.message
+            )),
+            "unauthorized" => Error::Io(format!("the server at {} refused the token: {}", self.base, f.message)),
+            "forbidden" => Error::Io(format!("the server at {} refused: {}", self.base, f.message)),
+            "unavailable" => Error::Io(format!("the server at {} is unavailable: {}", self.base, f.message)),
+            _ if f.status >= 500 => {
+                Error::Io(format!("the server at {} failed (HTTP {}): {}", self.base, f.status, f.message))
+            }
+            _ => {
+                Error::Io(format!("the server at {} refused the request (HTTP {}): {}", self.base, f.status, f.message))
+            }
+        }
+    }
+}
+
+/// `key` as one URL path segment: unreserved characters as they are, every other byte percent-encoded.
+pub(crate) fn segment(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls_are_checked_before_any_request() {
+        assert_eq!(
+            Server::new("http://127.0.0.1:4444/", None).map(|s| s.base).ok().as_deref(),
+            Some("http://127.0.0.1:4444")
+        );
+        for bad in ["127.0.0.1:4444", "ftp://host", "http://", "http:// host"] {
+            let e = Server::new(bad, None).map(|_| ()).unwrap_err().to_string();
+            assert_eq!(e, format!("--server expects a URL such as http://127.0.0.1:4444; got {bad:?}"));
+        }
+        assert!(Server::new("https://config.example", None).is_ok(), "TLS is supported (rustls)");
+    }
+
+    #[test]
+    fn the_token_is_not_in_the_debug_form() {
+        let s = Server::new("http://h", Some(Token("secret-token-value".into())))
+            .map(|s| format!("{s:?}"))
+            .unwrap_or_default();
+        assert!(s.contains("http://h") && !s.contains("secret-token-value"), "{s}");
+    }
+
+    #[test]
+    fn keys_are_encoded_as_one_path_segment() {
+        assert_eq!(segment("LOG_LEVEL"), "LOG_LEVEL");
+        assert_eq!(segment("a/b c?"), "a%2Fb%20c%3F");
+    }
+}
