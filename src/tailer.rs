@@ -1,9 +1,12 @@
 //! The tailer: one thread per process that notices appends made by other processes and folds them in.
-//! It polls the store's change token (SQLite `PRAGMA data_version`, about a microsecond) at the live
-//! `CONFIG_POLL_INTERVAL`, and catches up unconditionally every `safety_interval` in case a wake-up was
-//! missed. It never skips a seq: a wake-up only tells it to read the log after its last applied seq.
+//! With a backend that pushes notifications (PostgreSQL `LISTEN`), it waits on them, reconnecting with
+//! backoff when the channel breaks and catching up after every reconnect; otherwise it polls the store's
+//! change token (SQLite `PRAGMA data_version`, about a microsecond) at the live `CONFIG_POLL_INTERVAL`.
+//! Either way it catches up unconditionally every `safety_interval` in case a wake-up was missed. It never
+//! skips a seq: a wake-up only tells it to read the log after its last applied seq.
 
 use crate::ledger::Ledger;
+use crate::store::ChangeWatch;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -40,6 +43,99 @@ impl Drop for Tailer {
 }
 
 fn run(ledger: Ledger, stop: Arc<AtomicBool>, safety_interval: Duration) {
+    match ledger.store().watch() {
+        Some(first) => listen(ledger, stop, safety_interval, first),
+        None => poll(ledger, stop, safety_interval),
+    }
+}
+
+/// The longest one wait on notifications lasts, so that a stop request is seen promptly.
+const LISTEN_SLICE: Duration = Duration::from_millis(250);
+/// The longest pause between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Catches up and records the outcome; true when it succeeded.
+fn catch_up(ledger: &Ledger) -> bool {
+    metrics::counter!("cfgledger_catchup_reads_total").increment(1);
+    let before = ledger.settings().applied_seq();
+    match ledger.catch_up() {
+        Ok(snap) => {
+            if snap.head.seq != before {
+                tracing::debug!(from = before, to = snap.head.seq, "applied events written by other processes");
+            }
+            true
+        }
+        Err(e) => {
+            metrics::counter!("cfgledger_reload_failures_total").increment(1);
+            tracing::warn!(error = %e, "tailer could not catch up; will retry");
+            false
+        }
+    }
+}
+
+fn listen(
+    ledger: Ledger,
+    stop: Arc<AtomicBool>,
+    safety_interval: Duration,
+    first: Result<Box<dyn ChangeWatch>, crate::store::StoreError>,
+) {
+    let mut watch = match first {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for changes; will retry");
+            None
+        }
+    };
+    let mut backoff = Duration::from_millis(100);
+    // Anything appended before the LISTEN started is caught up at once.
+    let mut last_full =
+        if watch.is_some() && catch_up(&ledger) { Instant::now() } else { Instant::now() - safety_interval };
+    while !stop.load(Ordering::Relaxed) {
+        let Some(w) = watch.as_mut() else {
+            std::thread::park_timeout(backoff);
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            match ledger.store().watch() {
+                Some(Ok(w)) => {
+                    metrics::counter!("cfgledger_reconnects_total").increment(1);
+                    tracing::info!("listening for changes again; catching up");
+                    watch = Some(w);
+                    backoff = Duration::from_millis(100);
+                    if catch_up(&ledger) {
+                        last_full = Instant::now();
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "still cannot listen for changes");
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+                None => return,
+            }
+            continue;
+        };
+        match w.wait(LISTEN_SLICE) {
+            Ok(0) => {
+                if last_full.elapsed() >= safety_interval && catch_up(&ledger) {
+                    last_full = Instant::now();
+                }
+            }
+            Ok(n) => {
+                metrics::counter!("cfgledger_notifications_received_total")
+                    .increment(u64::try_from(n).unwrap_or(u64::MAX));
+                if catch_up(&ledger) {
+                    last_full = Instant::now();
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the change notification channel broke; reconnecting");
+                watch = None;
+            }
+        }
+    }
+}
+
+fn poll(ledger: Ledger, stop: Arc<AtomicBool>, safety_interval: Duration) {
     let settings = ledger.settings();
     let mut last_token = ledger.store().change_token().ok();
     let mut last_full = Instant::now();

@@ -5,7 +5,10 @@
 //! ordered and byte-exact reads, and a change token that notices other writers. SQLite-only checks follow:
 //! the triggers that make the table append-only, and persistence across reopen.
 
+mod pg;
+
 use cfgledger::store::memory::MemoryStore;
+use cfgledger::store::postgres::PgStore;
 use cfgledger::store::sqlite::SqliteStore;
 use cfgledger::store::{EventStore, StoreError};
 use cfgledger_events::event::{EncryptionInfo, SettingChanged, SettingReset, StoreCreated};
@@ -22,13 +25,15 @@ struct Fixture {
     other_handle: Box<dyn Fn() -> Arc<dyn EventStore>>,
     /// Keeps a temporary directory alive as long as the store.
     _dir: Option<tempfile::TempDir>,
+    /// Keeps (then drops) a test database. Declared last: it is dropped after the store's connections.
+    _db: Option<pg::TestDb>,
 }
 
 fn memory() -> Fixture {
     let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
     let shared = store.clone();
     // A memory log lives in one process: another handle is the same store.
-    Fixture { store, other_handle: Box::new(move || shared.clone()), _dir: None }
+    Fixture { store, other_handle: Box::new(move || shared.clone()), _dir: None, _db: None }
 }
 
 fn sqlite() -> Fixture {
@@ -37,7 +42,16 @@ fn sqlite() -> Fixture {
     let store: Arc<dyn EventStore> = Arc::new(SqliteStore::open(&path).expect("the store opens"));
     let other_handle =
         Box::new(move || -> Arc<dyn EventStore> { Arc::new(SqliteStore::open(&path).expect("a second handle opens")) });
-    Fixture { store, other_handle, _dir: Some(dir) }
+    Fixture { store, other_handle, _dir: Some(dir), _db: None }
+}
+
+fn postgres() -> Fixture {
+    let db = pg::TestDb::new();
+    let url = db.url();
+    let store: Arc<dyn EventStore> = Arc::new(PgStore::open(&url).expect("the store opens"));
+    let other_handle =
+        Box::new(move || -> Arc<dyn EventStore> { Arc::new(PgStore::open(&url).expect("a second handle opens")) });
+    Fixture { store, other_handle, _dir: None, _db: Some(db) }
 }
 
 fn actor() -> Actor {
@@ -280,6 +294,90 @@ macro_rules! conformance {
 conformance! {
     memory_store => memory();
     sqlite_store => sqlite();
+    postgres_store => postgres();
+}
+
+/// Checks that need PostgreSQL itself: its triggers, and appends racing from several connections.
+mod postgres_only {
+    use super::*;
+
+    #[test]
+    fn update_delete_and_truncate_are_refused_by_the_database() {
+        let db = pg::TestDb::new();
+        let store = PgStore::open(&db.url()).expect("the store opens");
+        let written = seed(&store);
+        let mut conn = db.client();
+        for (sql, verb) in [
+            ("UPDATE events SET actor = 'mallory' WHERE seq = 2", "UPDATE"),
+            ("DELETE FROM events WHERE seq = 7", "DELETE"),
+            ("DELETE FROM events", "DELETE"),
+            ("TRUNCATE events", "TRUNCATE"),
+        ] {
+            let message = conn.batch_execute(sql).expect_err("the trigger refuses").to_string();
+            let detail = format!("{message} {:?}", conn.batch_execute(sql).err());
+            assert!(detail.contains("append-only"), "{sql}: {detail}");
+            assert!(detail.contains(verb), "{sql}: {detail}");
+        }
+        assert_eq!(store.read_after(0, 100).expect("a read"), written, "the log is untouched");
+    }
+
+    #[test]
+    fn envelopes_are_stored_as_exact_bytes() {
+        let db = pg::TestDb::new();
+        let store = PgStore::open(&db.url()).expect("the store opens");
+        let written = seed(&store);
+        let mut conn = db.client();
+        let ty: String = conn
+            .query_one("SELECT data_type FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'envelope'", &[])
+            .expect("the column")
+            .get(0);
+        assert_eq!(ty, "bytea");
+        for rec in &written {
+            let seq = i64::try_from(rec.seq).expect("a small seq");
+            let bytes: Vec<u8> =
+                conn.query_one("SELECT envelope FROM events WHERE seq = $1", &[&seq]).expect("the row").get(0);
+            assert_eq!(bytes, rec.envelope, "seq {}", rec.seq);
+        }
+    }
+
+    #[test]
+    fn racing_appenders_on_separate_connections_stay_gapless() {
+        let db = pg::TestDb::new();
+        let url = db.url();
+        let stores: Vec<Arc<PgStore>> =
+            (0..4).map(|_| Arc::new(PgStore::open(&url).expect("a handle opens"))).collect();
+        let genesis = batch(Head::EMPTY, vec![genesis()]);
+        stores[0].append(Head::EMPTY, &genesis).expect("genesis");
+        let handles: Vec<_> = stores
+            .iter()
+            .enumerate()
+            .map(|(w, store)| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    let mut won = 0;
+                    while won < 25 {
+                        let head = store.head().expect("a head");
+                        let records = batch(head, vec![change(&format!("W{w}"), json!(won))]);
+                        match store.append(head, &records) {
+                            Ok(_) => won += 1,
+                            Err(StoreError::Conflict { .. }) => {}
+                            Err(e) => panic!("writer {w}: {e}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().expect("a writer thread");
+        }
+        let all = stores[0].read_after(0, 1000).expect("a read");
+        assert_eq!(all.len(), 101);
+        let mut head = Head::EMPTY;
+        for rec in &all {
+            verify_link(&head, rec).expect("every link verifies");
+            head = Head { seq: rec.seq, hash: rec.hash };
+        }
+    }
 }
 
 /// Checks that only SQLite can make: the raw table, and a store closed and opened again.

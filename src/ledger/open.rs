@@ -213,10 +213,17 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
         .or_else(|| entries.iter().rev().find(|e| e.key == SECRET_KEY).map(|e| e.value.clone()))
         .filter(|s| !s.is_empty())
         .map(Zeroizing::new);
-    let source = match (given, opts.db.sqlite_path()) {
+    let source = match (given, &opts.db) {
         (Some(s), _) => SecretSource::Given(s),
-        (None, Some(db)) => SecretSource::KeyFile(key_file_path(db)),
-        (None, None) => SecretSource::Ephemeral,
+        (None, StoreUrl::Sqlite(db)) => SecretSource::KeyFile(key_file_path(db)),
+        (None, StoreUrl::Memory) => SecretSource::Ephemeral,
+        // A shared store has no place for a key file that every instance could read.
+        (None, StoreUrl::Postgres(_)) => {
+            return Err(Error::Secret(
+                "a PostgreSQL store needs AUTH_ENCRYPTION_SECRET (in the environment or .env): every instance derives the store's key from it".into(),
+            )
+            .into())
+        }
     };
 
     let (sealer, create_info) = match (&initial.0.store, source) {

@@ -3,6 +3,7 @@
 //! suite (`tests/store_conformance.rs`).
 
 pub mod memory;
+pub mod postgres;
 pub mod sqlite;
 
 use cfgledger_events::{Head, Record};
@@ -41,15 +42,42 @@ pub trait EventStore: Send + Sync {
     /// `PRAGMA data_version`). Adapters that cannot tell return a constant and rely on other wake-ups.
     fn change_token(&self) -> Result<u64, StoreError>;
 
-    /// What the store is, for messages: `sqlite:///path`, `memory`.
+    /// What the store is, for messages: `sqlite:///path`, `memory`, `postgres://user@host/db` (never a
+    /// password).
     fn describe(&self) -> String;
+
+    /// A push notification of appends made anywhere (PostgreSQL `LISTEN`), if the backend has one; `None`
+    /// means the tailer polls [`EventStore::change_token`].
+    fn watch(&self) -> Option<Result<Box<dyn ChangeWatch>, StoreError>> {
+        None
+    }
+}
+
+/// Wakes a tailer when the log may have grown. A wake-up only says "read the log": it never carries events,
+/// so a lost one costs latency (the safety poll catches up), never an event.
+pub trait ChangeWatch: Send {
+    /// Waits up to `timeout`; the number of notifications received (0 when the time ran out). An error
+    /// means the channel broke: the tailer asks the store for a new one.
+    fn wait(&mut self, timeout: std::time::Duration) -> Result<usize, StoreError>;
 }
 
 /// A parsed `--db` URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreUrl {
     Sqlite(PathBuf),
     Memory,
+    /// The URL as given, password included: shown only through `describe`-style redaction.
+    Postgres(String),
+}
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreUrl::Sqlite(p) => f.debug_tuple("Sqlite").field(p).finish(),
+            StoreUrl::Memory => f.write_str("Memory"),
+            StoreUrl::Postgres(_) => f.write_str("Postgres(…)"),
+        }
+    }
 }
 
 impl StoreUrl {
@@ -67,13 +95,11 @@ impl StoreUrl {
             return Ok(StoreUrl::Sqlite(PathBuf::from(path)));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Err(StoreError::Url(format!(
-                "database URL {url:?}: the PostgreSQL backend is not available in this build yet"
-            )));
+            return Ok(StoreUrl::Postgres(url.to_string()));
         }
         if url.contains("://") {
             return Err(StoreError::Url(format!(
-                "database URL {url:?} has an unknown scheme: use sqlite://PATH or memory:"
+                "database URL {url:?} has an unknown scheme: use sqlite://PATH, postgres://USER@HOST/DB or memory:"
             )));
         }
         Ok(StoreUrl::Sqlite(PathBuf::from(url)))
@@ -82,7 +108,7 @@ impl StoreUrl {
     pub fn sqlite_path(&self) -> Option<&std::path::Path> {
         match self {
             StoreUrl::Sqlite(p) => Some(p),
-            StoreUrl::Memory => None,
+            StoreUrl::Memory | StoreUrl::Postgres(_) => None,
         }
     }
 }
@@ -92,6 +118,7 @@ pub fn open(url: &StoreUrl) -> Result<Arc<dyn EventStore>, StoreError> {
     match url {
         StoreUrl::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(path)?)),
         StoreUrl::Memory => Ok(Arc::new(memory::MemoryStore::new())),
+        StoreUrl::Postgres(url) => Ok(Arc::new(postgres::PgStore::open(url)?)),
     }
 }
 

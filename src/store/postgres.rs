@@ -1,0 +1,305 @@
+//! The PostgreSQL adapter: the shared log of a multi-instance deployment (the `postgres` crate, sync, since
+//! the port is called from the writer thread and blocking tasks). One write connection, a small pool of
+//! read connections, and, for the tailer, a dedicated `LISTEN` connection ([`PgListener`]).
+//!
+//! An append takes a transaction-scoped advisory lock, so appends from every process and machine are
+//! serialized; it then compares the head inside the transaction, inserts the batch with one `unnest`
+//! statement and sends one `NOTIFY` (one per batch, not per event: a pending notification takes a global
+//! lock through commit). Durability is PostgreSQL's: with the default `synchronous_commit=on`, an
+//! acknowledged append has been flushed to the WAL. A connection that fails is dropped and replaced at the
+//! next call, so the store recovers by itself once the server is back.
+
+use super::{ChangeWatch, EventStore, StoreError};
+use cfgledger_events::{Hash, Head, Record, Timestamp};
+use postgres::error::SqlState;
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::{Client, Config, GenericClient, NoTls};
+use std::sync::Mutex;
+use std::time::Duration;
+
+mod embedded {
+    refinery::embed_migrations!("migrations/postgres");
+}
+
+/// The channel every append notifies, with the new head seq as payload.
+pub const CHANNEL: &str = "cfgledger_events";
+/// Advisory lock keys (arbitrary constants, one per purpose).
+const APPEND_LOCK: i64 = 0x6366_676c_0001;
+const MIGRATE_LOCK: i64 = 0x6366_676c_0002;
+/// How long a connection attempt may take before the store reports itself unavailable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Read connections kept for reuse.
+const POOL: usize = 8;
+
+pub struct PgStore {
+    config: Config,
+    shown: String,
+    write: Mutex<Option<Client>>,
+    readers: Mutex<Vec<Client>>,
+}
+
+fn unavailable(e: postgres::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Unavailable("a connection lock was poisoned by a panic".into())
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user@host:port/db?...`) and applies pending migrations.
+    pub fn open(url: &str) -> Result<PgStore, StoreError> {
+        let mut config: Config =
+            url.parse().map_err(|e| StoreError::Url(format!("database URL {}: {e}", redact(url))))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.keepalives(true).keepalives_idle(Duration::from_secs(30));
+        if config.get_application_name().is_none() {
+            config.application_name("cfgledger");
+        }
+        let store = PgStore { config, shown: redact(url), write: Mutex::new(None), readers: Mutex::new(Vec::new()) };
+        let mut client = store.connect()?;
+        migrate(&mut client)?;
+        *store.write.lock().map_err(|_| poisoned())? = Some(client);
+        Ok(store)
+    }
+
+    fn connect(&self) -> Result<Client, StoreError> {
+        self.config
+            .connect(NoTls)
+            .map_err(|e| StoreError::Unavailable(format!("cannot connect to {}: {e}", self.shown)))
+    }
+
+    /// A dedicated connection listening on [`CHANNEL`], for a tailer.
+    pub fn listener(&self) -> Result<PgListener, StoreError> {
+        let mut client = self.connect()?;
+        client.batch_execute(&format!("LISTEN {CHANNEL}")).map_err(unavailable)?;
+        Ok(PgListener { client })
+    }
+
+    fn with_reader<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>) -> Result<T, StoreError> {
+        let pooled = self.readers.lock().map_err(|_| poisoned())?.pop();
+        let mut client = match pooled {
+            Some(c) if !c.is_closed() => c,
+            _ => self.connect()?,
+        };
+        let out = f(&mut client);
+        // A connection that failed is not returned to the pool: the next call opens a fresh one.
+        if out.is_ok() && !client.is_closed() {
+            if let Ok(mut pool) = self.readers.lock() {
+                if pool.len() < POOL {
+                    pool.push(client);
+                }
+            }
+        }
+        out.map_err(unavailable)
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "postgres://…".to_string();
+    };
+    let (authority, tail) = rest.split_once('/').map_or((rest, ""), |(a, t)| (a, t));
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{user}@{host}")
+        }
+        None => authority.to_string(),
+    };
+    let tail = tail.split('?').next().unwrap_or_default();
+    format!("{scheme}://{authority}/{tail}")
+}
+
+/// Applies the embedded migrations under a session advisory lock, so that instances starting together
+/// migrate one after the other.
+fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATE_LOCK]).map_err(unavailable)?;
+    let result = embedded::migrations::runner()
+        .set_grouped(true)
+        .run(client)
+        .map(|_| ())
+        .map_err(|e| StoreError::Unavailable(format!("cannot apply migrations: {e}")));
+    let unlocked = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATE_LOCK]).map_err(unavailable);
+    result.and(unlocked.map(|_| ()))
+}
+
+fn read_head(client: &mut impl GenericClient) -> Result<Head, StoreError> {
+    let row = client.query_opt("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", &[]).map_err(unavailable)?;
+    match row {
+        None => Ok(Head::EMPTY),
+        Some(row) => {
+            let seq: i64 = row.get(0);
+            let hash: Vec<u8> = row.get(1);
+            Ok(Head { seq: to_seq(seq)?, hash: to_hash(seq, &hash)? })
+        }
+    }
+}
+
+fn to_seq(v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative seq {v}")))
+}
+
+fn to_hash(seq: i64, bytes: &[u8]) -> Result<Hash, StoreError> {
+    Hash::from_slice(bytes).ok_or_else(|| StoreError::Corrupt(format!("seq {seq}: a hash is not 32 bytes")))
+}
+
+fn from_seq(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("seq {v} does not fit a bigint")))
+}
+
+fn append_in(client: &mut Client, expected: Head, records: &[Record]) -> Result<Head, StoreError> {
+    let mut tx = client.transaction().map_err(unavailable)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK]).map_err(unavailable)?;
+    let actual = read_head(&mut tx)?;
+    if actual != expected {
+        return Err(StoreError::Conflict { expected, actual });
+    }
+    super::check_continues(expected, records)?;
+    let Some(last) = records.last() else {
+        return Ok(expected);
+    };
+    let seqs = records.iter().map(|r| from_seq(r.seq)).collect::<Result<Vec<i64>, _>>()?;
+    let times: Vec<i64> = records.iter().map(|r| r.occurred_at.as_micros()).collect();
+    let kinds: Vec<&str> = records.iter().map(|r| r.kind.as_str()).collect();
+    let actors: Vec<&str> = records.iter().map(|r| r.actor.as_str()).collect();
+    let batches: Vec<&str> = records.iter().map(|r| r.batch_id.as_str()).collect();
+    let keys: Vec<Option<&str>> = records.iter().map(|r| r.key.as_deref()).collect();
+    let envelopes: Vec<&[u8]> = records.iter().map(|r| r.envelope.as_slice()).collect();
+    let prevs: Vec<&[u8]> = records.iter().map(|r| &r.prev_hash.0[..]).collect();
+    let hashes: Vec<&[u8]> = records.iter().map(|r| &r.hash.0[..]).collect();
+    let inserted = tx.execute(
+        "INSERT INTO events (seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash) \
+         SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                              $7::bytea[], $8::bytea[], $9::bytea[])",
+        &[&seqs, &times, &kinds, &actors, &batches, &keys, &envelopes, &prevs, &hashes],
+    );
+    match inserted {
+        Ok(_) => {}
+        // Only reachable if something appended without the advisory lock: still a lost race, not a fault.
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            return Err(StoreError::Conflict { expected, actual: Head { seq: expected.seq + 1, hash: Hash::ZERO } });
+        }
+        Err(e) => return Err(unavailable(e)),
+    }
+    tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &last.seq.to_string()]).map_err(unavailable)?;
+    tx.commit().map_err(unavailable)?;
+    Ok(Head { seq: last.seq, hash: last.hash })
+}
+
+fn read_rows(client: &mut Client, after: i64, limit: i64) -> Result<Vec<postgres::Row>, postgres::Error> {
+    client.query(
+        "SELECT seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash \
+         FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        &[&after, &limit],
+    )
+}
+
+impl EventStore for PgStore {
+    fn head(&self) -> Result<Head, StoreError> {
+        let row = self.with_reader(|c| c.query_opt("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", &[]))?;
+        match row {
+            None => Ok(Head::EMPTY),
+            Some(row) => {
+                let seq: i64 = row.get(0);
+                let hash: Vec<u8> = row.get(1);
+                Ok(Head { seq: to_seq(seq)?, hash: to_hash(seq, &hash)? })
+            }
+        }
+    }
+
+    fn append(&self, expected: Head, records: &[Record]) -> Result<Head, StoreError> {
+        let mut slot = self.write.lock().map_err(|_| poisoned())?;
+        let mut client = match slot.take() {
+            Some(c) if !c.is_closed() => c,
+            _ => self.connect()?,
+        };
+        let result = append_in(&mut client, expected, records);
+        // Keep the connection unless it broke; a failed commit leaves nothing behind (the transaction rolls
+        // back when the server sees the connection go).
+        if !client.is_closed() {
+            *slot = Some(client);
+        }
+        result
+    }
+
+    fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Record>, StoreError> {
+        let after = from_seq(after)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.with_reader(|c| read_rows(c, after, limit))?;
+        rows.iter()
+            .map(|row| {
+                let seq: i64 = row.get(0);
+                let prev: Vec<u8> = row.get(7);
+                let hash: Vec<u8> = row.get(8);
+                Ok(Record {
+                    seq: to_seq(seq)?,
+                    occurred_at: Timestamp::from_micros(row.get(1)),
+                    kind: row.get(2),
+                    actor: row.get(3),
+                    batch_id: row.get(4),
+                    key: row.get(5),
+                    envelope: row.get(6),
+                    prev_hash: to_hash(seq, &prev)?,
+                    hash: to_hash(seq, &hash)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The head seq: an index lookup. The tailer is woken by `LISTEN` instead of polling this.
+    fn change_token(&self) -> Result<u64, StoreError> {
+        self.head().map(|h| h.seq)
+    }
+
+    fn describe(&self) -> String {
+        self.shown.clone()
+    }
+
+    fn watch(&self) -> Option<Result<Box<dyn ChangeWatch>, StoreError>> {
+        Some(self.listener().map(|l| Box::new(l) as Box<dyn ChangeWatch>))
+    }
+}
+
+/// A connection that has run `LISTEN cfgledger_events`.
+pub struct PgListener {
+    client: Client,
+}
+
+impl ChangeWatch for PgListener {
+    fn wait(&mut self, timeout: Duration) -> Result<usize, StoreError> {
+        let first = self.client.notifications().timeout_iter(timeout).next().map_err(unavailable)?;
+        if first.is_none() {
+            if self.client.is_closed() {
+                return Err(StoreError::Unavailable("the LISTEN connection closed".into()));
+            }
+            return Ok(0);
+        }
+        // Drain whatever else has arrived: one catch-up covers them all.
+        let mut n = 1;
+        let mut notifications = self.client.notifications();
+        let mut rest = notifications.iter();
+        while rest.next().map_err(unavailable)?.is_some() {
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn urls_are_shown_without_their_password() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db.example:5432/cfg?sslmode=disable"),
+            "postgres://app@db.example:5432/cfg"
+        );
+        assert_eq!(redact("postgresql://db/cfg"), "postgresql://db/cfg");
+        assert!(!redact("postgres://u:p%40ss@h/d").contains("p%40ss"));
+    }
+}
