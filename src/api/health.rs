@@ -24,12 +24,19 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
                 "applied": applied.seq,
                 "lag": lag,
                 "head_hash": applied.hash.to_hex(),
+                "instance": state.instance.id,
             });
             (status, Json(body))
         }
         _ => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "degraded", "applied": applied.seq, "error": "the store is unreachable"})),
+            Json(json!({
+                "status": "degraded",
+                "applied": applied.seq,
+                "head_hash": applied.hash.to_hex(),
+                "instance": state.instance.id,
+                "error": "the store is unreachable: reads are served from memory, writes fail until it is back",
+            })),
         ),
     }
 }

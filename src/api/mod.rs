@@ -7,6 +7,7 @@ mod config;
 mod error;
 mod extract;
 mod health;
+mod instances;
 mod limit;
 mod login;
 pub mod metrics;
@@ -56,8 +57,10 @@ pub struct AppState {
     /// Becomes true when the server starts shutting down, so that open watch streams end.
     pub closing: tokio::sync::watch::Receiver<bool>,
     pub sse_keepalive: Duration,
-    /// Longest a request may take before it is answered 503.
+    /// Longest a read may take before it is answered 503.
     pub request_timeout: Duration,
+    /// This process, as `/ready` and `/admin/instances` name it.
+    pub instance: Arc<crate::instance::Instance>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -74,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/config/audit", get(audit::audit))
         .route("/admin/config/watch", get(watch::watch))
         .route("/admin/config/{key}", get(config::get).put(config::put).delete(config::delete))
+        .route("/admin/instances", get(instances::list))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         // REQUEST_SIZE_LIMIT (a hot setting) is enforced by the JSON extractor instead.

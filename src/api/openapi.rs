@@ -83,6 +83,9 @@ pub fn spec() -> Value {
                 "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}, {"name": "before", "in": "query", "schema": {"type": "integer"}}],
                 "responses": common(map(json!({"200": json_response("entries", json!({"type": "object", "properties": {"entries": {"type": "array"}, "next_before": {"type": ["integer", "null"]}}})),
                     "400": error_response("bad query"), "403": error_response("insufficient role")})))}},
+            "/admin/instances": {"get": {"summary": "Live instances of this store with their applied seq and head hash, and whether they agree (viewer)",
+                "responses": common(map(json!({"200": json_response("instances", json!({"type": "object", "properties": {
+                    "instances": {"type": "array"}, "self": {"type": "string"}, "converged": {"type": "boolean"}, "head": {"type": "integer"}}}))})))}},
             "/admin/config/watch": {"get": {"summary": "Server-sent events: one per change, id = seq; resume with Last-Event-ID or ?after",
                 "parameters": [{"name": "after", "in": "query", "schema": {"type": "integer"}}, {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}}],
                 "responses": common(map(json!({"200": {"description": "event stream", "content": {"text/event-stream": {}}}, "400": error_response("bad Last-Event-ID or query")})))}}
@@ -139,6 +142,7 @@ mod tests {
         "/admin/config/import",
         "/admin/config/audit",
         "/admin/config/watch",
+        "/admin/instances",
     ];
 
     fn state() -> AppState {
@@ -156,6 +160,7 @@ mod tests {
             closing: tokio::sync::watch::channel(false).1,
             sse_keepalive: Duration::from_secs(15),
             request_timeout: Duration::from_secs(5),
+            instance: Arc::new(crate::instance::Instance::new("test".into())),
         }
     }
 

@@ -61,6 +61,9 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
         super::emit(format!("cfgledger listening on http://{addr}"))?;
         tracing::info!(%addr, store = %ledger.store().describe(), head = ledger.snapshot().head.seq, "serving");
         let (closing_tx, closing) = tokio::sync::watch::channel(false);
+        let instance = crate::instance::Instance::new(format!("http://{addr}"));
+        tracing::info!(instance = %instance.id, "instance started");
+        let heartbeat = tokio::spawn(crate::instance::run_heartbeat(ledger.clone(), instance.clone(), closing.clone()));
         let state = AppState {
             ledger,
             auth: std::sync::Arc::new(auth),
@@ -70,10 +73,12 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
             closing,
             sse_keepalive: args.sse_keepalive,
             request_timeout: args.request_timeout,
+            instance: std::sync::Arc::new(instance),
         };
-        api::serve(listener, state, closing_tx, shutdown_signal())
-            .await
-            .map_err(|e| Error::Io(format!("server failed: {e}")))
+        let served = api::serve(listener, state, closing_tx, shutdown_signal()).await;
+        // The heartbeat task removes this instance from the list once `closing` is set.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), heartbeat).await;
+        served.map_err(|e| Error::Io(format!("server failed: {e}")))
     })
 }
 

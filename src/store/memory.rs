@@ -1,13 +1,15 @@
 //! The in-memory adapter: the log in a vector behind a mutex. For tests and for `memory:` stores that
 //! need no persistence; it follows the same contract as the durable adapters.
 
-use super::{EventStore, StoreError};
+use super::{EventStore, InstanceBeat, StoreError};
 use cfgledger_events::{Head, Record};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 #[derive(Default)]
 pub struct MemoryStore {
     log: Mutex<Vec<Record>>,
+    instances: Mutex<BTreeMap<String, InstanceBeat>>,
 }
 
 impl MemoryStore {
@@ -52,5 +54,25 @@ impl EventStore for MemoryStore {
 
     fn describe(&self) -> String {
         "memory".to_string()
+    }
+
+    fn heartbeat(&self, instance: &InstanceBeat, forget_before: i64) -> Result<(), StoreError> {
+        let mut all =
+            self.instances.lock().map_err(|_| StoreError::Unavailable("memory store lock poisoned".into()))?;
+        all.retain(|_, b| b.last_seen >= forget_before);
+        all.insert(instance.id.clone(), instance.clone());
+        Ok(())
+    }
+
+    fn instances(&self, since: i64) -> Result<Vec<InstanceBeat>, StoreError> {
+        let all = self.instances.lock().map_err(|_| StoreError::Unavailable("memory store lock poisoned".into()))?;
+        Ok(all.values().filter(|b| b.last_seen >= since).cloned().collect())
+    }
+
+    fn forget_instance(&self, id: &str) -> Result<(), StoreError> {
+        let mut all =
+            self.instances.lock().map_err(|_| StoreError::Unavailable("memory store lock poisoned".into()))?;
+        all.remove(id);
+        Ok(())
     }
 }

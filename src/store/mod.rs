@@ -46,11 +46,30 @@ pub trait EventStore: Send + Sync {
     /// password).
     fn describe(&self) -> String;
 
+    /// Records (or refreshes) a running instance's heartbeat, and forgets instances silent since before
+    /// `forget_before` (microseconds since the epoch). Outside the event log: this is operational state.
+    fn heartbeat(&self, instance: &InstanceBeat, forget_before: i64) -> Result<(), StoreError>;
+
+    /// Every instance whose last heartbeat is at or after `since` (microseconds since the epoch).
+    fn instances(&self, since: i64) -> Result<Vec<InstanceBeat>, StoreError>;
+
+    /// Removes an instance's heartbeat (it stopped).
+    fn forget_instance(&self, id: &str) -> Result<(), StoreError>;
+
     /// A push notification of appends made anywhere (PostgreSQL `LISTEN`), if the backend has one; `None`
     /// means the tailer polls [`EventStore::change_token`].
     fn watch(&self) -> Option<Result<Box<dyn ChangeWatch>, StoreError>> {
         None
     }
+}
+
+/// One instance's heartbeat: who it is and what it has applied.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InstanceBeat {
+    pub id: String,
+    /// Host name, process id, listen address, version, start time, applied seq and head hash, as JSON.
+    pub info: serde_json::Value,
+    pub last_seen: i64,
 }
 
 /// Wakes a tailer when the log may have grown. A wake-up only says "read the log": it never carries events,

@@ -9,7 +9,7 @@
 //! acknowledged append has been flushed to the WAL. A connection that fails is dropped and replaced at the
 //! next call, so the store recovers by itself once the server is back.
 
-use super::{ChangeWatch, EventStore, StoreError};
+use super::{ChangeWatch, EventStore, InstanceBeat, StoreError};
 use cfgledger_events::{Hash, Head, Record, Timestamp};
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
@@ -257,6 +257,40 @@ impl EventStore for PgStore {
 
     fn describe(&self) -> String {
         self.shown.clone()
+    }
+
+    fn heartbeat(&self, instance: &InstanceBeat, forget_before: i64) -> Result<(), StoreError> {
+        let info = instance.info.to_string();
+        self.with_reader(|c| {
+            c.execute("DELETE FROM instances WHERE last_seen < $1", &[&forget_before])?;
+            c.execute(
+                "INSERT INTO instances (id, info, last_seen) VALUES ($1, $2, $3) \
+                 ON CONFLICT (id) DO UPDATE SET info = excluded.info, last_seen = excluded.last_seen",
+                &[&instance.id, &info, &instance.last_seen],
+            )
+        })
+        .map(|_| ())
+    }
+
+    fn instances(&self, since: i64) -> Result<Vec<InstanceBeat>, StoreError> {
+        let rows = self.with_reader(|c| {
+            c.query("SELECT id, info, last_seen FROM instances WHERE last_seen >= $1 ORDER BY id", &[&since])
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let info: String = r.get(1);
+                InstanceBeat {
+                    id: r.get(0),
+                    info: serde_json::from_str(&info).unwrap_or(serde_json::Value::Null),
+                    last_seen: r.get(2),
+                }
+            })
+            .collect())
+    }
+
+    fn forget_instance(&self, id: &str) -> Result<(), StoreError> {
+        self.with_reader(|c| c.execute("DELETE FROM instances WHERE id = $1", &[&id])).map(|_| ())
     }
 
     fn watch(&self) -> Option<Result<Box<dyn ChangeWatch>, StoreError>> {

@@ -7,7 +7,7 @@
 //! compare the head inside the transaction, which is what keeps concurrent writers in several processes
 //! gapless: the loser gets a conflict, never a gap or a fork.
 
-use super::{EventStore, StoreError};
+use super::{EventStore, InstanceBeat, StoreError};
 use cfgledger_events::{Hash, Head, Record, Timestamp};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -227,5 +227,41 @@ impl EventStore for SqliteStore {
 
     fn describe(&self) -> String {
         format!("sqlite://{}", self.path.display())
+    }
+
+    fn heartbeat(&self, instance: &InstanceBeat, forget_before: i64) -> Result<(), StoreError> {
+        let conn = self.write.lock().map_err(|_| poisoned())?;
+        let info = instance.info.to_string();
+        conn.execute("DELETE FROM instances WHERE last_seen < ?1", params![forget_before]).map_err(unavailable)?;
+        conn.execute(
+            "INSERT INTO instances (id, info, last_seen) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (id) DO UPDATE SET info = excluded.info, last_seen = excluded.last_seen",
+            params![instance.id, info, instance.last_seen],
+        )
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn instances(&self, since: i64) -> Result<Vec<InstanceBeat>, StoreError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT id, info, last_seen FROM instances WHERE last_seen >= ?1 ORDER BY id")
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![since], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?)))
+                .map_err(unavailable)?;
+            rows.map(|row| {
+                let (id, info, last_seen) = row.map_err(unavailable)?;
+                let info = serde_json::from_str(&info).unwrap_or(serde_json::Value::Null);
+                Ok(InstanceBeat { id, info, last_seen })
+            })
+            .collect()
+        })
+    }
+
+    fn forget_instance(&self, id: &str) -> Result<(), StoreError> {
+        let conn = self.write.lock().map_err(|_| poisoned())?;
+        conn.execute("DELETE FROM instances WHERE id = ?1", params![id]).map_err(unavailable)?;
+        Ok(())
     }
 }

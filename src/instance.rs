@@ -1,0 +1,102 @@
+//! This process as one instance of a fleet: an id, where it runs, and a heartbeat that records its applied
+//! seq and head hash in the store (outside the event log), so that `GET /admin/instances` shows whether
+//! every instance runs the same configuration.
+
+use crate::clock::{Clock, SystemClock};
+use crate::ledger::Ledger;
+use crate::store::InstanceBeat;
+use serde_json::json;
+use std::time::Duration;
+
+/// How often an instance refreshes its heartbeat.
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+/// An instance silent for longer is not listed as live.
+pub const LIVE_WINDOW: Duration = Duration::from_secs(10);
+/// Heartbeats older than this are deleted.
+const FORGET_AFTER: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub id: String,
+    pub host: String,
+    pub pid: u32,
+    /// The URL it serves, once known.
+    pub listen: String,
+    pub started_at: cfgledger_events::Timestamp,
+}
+
+impl Instance {
+    pub fn new(listen: String) -> Instance {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "unknown".into());
+        Instance {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            host,
+            pid: std::process::id(),
+            listen,
+            started_at: SystemClock.now(),
+        }
+    }
+
+    /// The heartbeat as of now.
+    pub fn beat(&self, ledger: &Ledger) -> InstanceBeat {
+        let snap = ledger.snapshot();
+        let now = SystemClock.now();
+        InstanceBeat {
+            id: self.id.clone(),
+            info: json!({
+                "host": self.host,
+                "pid": self.pid,
+                "listen": self.listen,
+                "version": env!("CARGO_PKG_VERSION"),
+                "started_at": self.started_at.to_string(),
+                "applied_seq": snap.head.seq,
+                "head_hash": snap.head.hash.to_hex(),
+            }),
+            last_seen: now.as_micros(),
+        }
+    }
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// The oldest `last_seen` of a live instance.
+pub fn live_since() -> i64 {
+    SystemClock.now().as_micros().saturating_sub(micros(LIVE_WINDOW))
+}
+
+/// Beats every [`HEARTBEAT`] and right after each publication, until `closing`; then removes the
+/// heartbeat, so a stopped instance leaves the list at once.
+pub async fn run_heartbeat(ledger: Ledger, instance: Instance, mut closing: tokio::sync::watch::Receiver<bool>) {
+    let mut published = ledger.subscribe();
+    loop {
+        let beat = instance.beat(&ledger);
+        let store = ledger.store().clone();
+        let forget_before = beat.last_seen.saturating_sub(micros(FORGET_AFTER));
+        match tokio::task::spawn_blocking(move || store.heartbeat(&beat, forget_before)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "cannot record the heartbeat"),
+            Err(_) => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(HEARTBEAT) => {}
+            changed = published.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                // Coalesce a burst of publications into one beat.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            _ = closing.changed() => break,
+        }
+        if *closing.borrow() {
+            break;
+        }
+    }
+    let store = ledger.store().clone();
+    let id = instance.id.clone();
+    let _ = tokio::task::spawn_blocking(move || store.forget_instance(&id)).await;
+}
