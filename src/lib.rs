@@ -15,6 +15,7 @@ pub mod instance;
 pub mod ledger;
 pub mod live;
 pub mod logging;
+pub mod notify;
 pub mod present;
 pub mod store;
 pub mod tailer;

@@ -98,7 +98,7 @@ fn listen(
             }
             match ledger.store().watch() {
                 Some(Ok(w)) => {
-                    metrics::counter!("cfgledger_reconnects_total").increment(1);
+                    metrics::counter!("cfgledger_reconnects_total", "channel" => "listen").increment(1);
                     tracing::info!("listening for changes again; catching up");
                     watch = Some(w);
                     backoff = Duration::from_millis(100);
@@ -121,7 +121,7 @@ fn listen(
                 }
             }
             Ok(n) => {
-                metrics::counter!("cfgledger_notifications_received_total")
+                metrics::counter!("cfgledger_notifications_received_total", "channel" => "listen")
                     .increment(u64::try_from(n).unwrap_or(u64::MAX));
                 if catch_up(&ledger) {
                     last_full = Instant::now();

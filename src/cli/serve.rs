@@ -24,6 +24,10 @@ pub struct ServeArgs {
     /// Longest a request may take before it is answered 503.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     request_timeout: Duration,
+    /// An extra wake-up channel between instances: redis://HOST[:PORT][/DB]. The log stays the source of
+    /// truth; this only makes other instances look sooner.
+    #[arg(long, env = "CFGLEDGER_NOTIFY", value_name = "URL")]
+    notify: Option<String>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -42,6 +46,7 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
         );
     }
     let _tailer = Tailer::spawn(ledger.clone(), args.safety_poll);
+    let _notify = args.notify.as_deref().map(|url| crate::notify::start(&ledger, url)).transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

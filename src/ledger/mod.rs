@@ -55,6 +55,9 @@ pub(crate) struct Core {
     pub(crate) live: Arc<ArcSwap<Snapshot>>,
     /// The applied seq of the last published snapshot, for tasks that react to changes.
     pub(crate) published: tokio::sync::watch::Sender<u64>,
+    /// Called by the writer with the new head seq after each append it commits (an extra wake-up channel
+    /// for other processes, such as Redis).
+    pub(crate) commit_hook: OnceLock<Box<dyn Fn(u64) + Send + Sync>>,
     pub(crate) boot: OnceLock<BootValues>,
     /// Held while the projection is advanced and published, so that a stale snapshot never replaces a
     /// newer one.
@@ -123,6 +126,12 @@ impl Ledger {
     /// catch-up with other processes' writes).
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.core.published.subscribe()
+    }
+
+    /// Calls `hook` with the new head seq after every append this process commits. Only one hook can be
+    /// set; false if one already was. The hook runs on the writer thread and must not block.
+    pub fn on_commit(&self, hook: impl Fn(u64) + Send + Sync + 'static) -> bool {
+        self.core.commit_hook.set(Box::new(hook)).is_ok()
     }
 
     /// The current published state.

@@ -278,6 +278,7 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
         ))),
         boot: OnceLock::new(),
         published: tokio::sync::watch::channel(0).0,
+        commit_hook: OnceLock::new(),
         sync: Mutex::new(()),
     });
     // Another process may append after the replay: the writer's head check catches that at the first append.

@@ -130,6 +130,9 @@ fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
         match core.store.append(snap.head, &records) {
             Ok(_) => {
                 core.publish(state, head, now);
+                if let Some(hook) = core.commit_hook.get() {
+                    hook(head.seq);
+                }
                 return results;
             }
             Err(StoreError::Conflict { .. }) => match core.catch_up_locked() {
