@@ -87,10 +87,19 @@ fn listen(
         }
     };
     let mut backoff = Duration::from_millis(100);
-    // Anything appended before the LISTEN started is caught up at once.
-    let mut last_full =
-        if watch.is_some() && catch_up(&ledger) { Instant::now() } else { Instant::now() - safety_interval };
+    // Anything appended before the LISTEN started is caught up at once. `pending` stays set until a
+    // catch-up succeeds: a failed one is retried at every wait slice, not left for the safety poll.
+    let mut pending = true;
+    let mut last_full = Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        if pending || last_full.elapsed() >= safety_interval {
+            if catch_up(&ledger) {
+                pending = false;
+                last_full = Instant::now();
+            } else {
+                pending = true;
+            }
+        }
         let Some(w) = watch.as_mut() else {
             std::thread::park_timeout(backoff);
             if stop.load(Ordering::Relaxed) {
@@ -102,9 +111,8 @@ fn listen(
                     tracing::info!("listening for changes again; catching up");
                     watch = Some(w);
                     backoff = Duration::from_millis(100);
-                    if catch_up(&ledger) {
-                        last_full = Instant::now();
-                    }
+                    // Notifications sent while away are lost: read the log instead.
+                    pending = true;
                 }
                 Some(Err(e)) => {
                     tracing::debug!(error = %e, "still cannot listen for changes");
@@ -115,21 +123,16 @@ fn listen(
             continue;
         };
         match w.wait(LISTEN_SLICE) {
-            Ok(0) => {
-                if last_full.elapsed() >= safety_interval && catch_up(&ledger) {
-                    last_full = Instant::now();
-                }
-            }
+            Ok(0) => {}
             Ok(n) => {
                 metrics::counter!("cfgledger_notifications_received_total", "channel" => "listen")
                     .increment(u64::try_from(n).unwrap_or(u64::MAX));
-                if catch_up(&ledger) {
-                    last_full = Instant::now();
-                }
+                pending = true;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "the change notification channel broke; reconnecting");
                 watch = None;
+                pending = true;
             }
         }
     }

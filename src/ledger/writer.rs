@@ -1,9 +1,9 @@
 //! The group-commit writer: one thread per process takes every command waiting in its queue, decides
 //! each against the state left by the ones before it, and appends them all in one transaction, so that
 //! N concurrent writers cost one sync instead of N. Each command keeps its own batch, and is acknowledged
-//! only after the transaction that holds it is durable. The group is decided against the published state;
-//! when another process moved the head, the append reports a conflict, the writer catches up from the log
-//! and re-decides the whole group.
+//! only after the transaction that holds it is durable. The group is decided under the log's write lock
+//! (`EventStore::lock`): when another process appended since the published state, the writer catches up
+//! from the log first, so a decision is never invalidated by a race.
 
 use super::{Core, Ledger, Outcome, WriteContext};
 use crate::error::Error;
@@ -15,8 +15,6 @@ use std::sync::{mpsc, Arc};
 const MAX_GROUP: usize = 1024;
 /// The longest the writer waits to fill a group when writers are concurrent.
 const LINGER: std::time::Duration = std::time::Duration::from_micros(100);
-/// How often a group is re-decided when other processes keep winning the race for the head.
-const MAX_ATTEMPTS: usize = 64;
 
 pub(crate) struct Job {
     pub cmd: Command,
@@ -31,6 +29,14 @@ pub(crate) enum Reply {
 }
 
 impl Reply {
+    /// Whether the caller has stopped waiting (only an async caller can tell).
+    fn abandoned(&self) -> bool {
+        match self {
+            Reply::Blocking(_) => false,
+            Reply::Async(tx) => tx.is_closed(),
+        }
+    }
+
     fn send(self, result: Result<Outcome, Error>) {
         // A caller that stopped waiting has nothing to be told.
         let _ = match self {
@@ -75,74 +81,82 @@ pub(crate) fn spawn(core: Arc<Core>) -> mpsc::Sender<Job> {
     tx
 }
 
-/// Decides and appends a group; returns one result per job, in order.
+/// Decides and appends a group under the log's write lock; returns one result per job, in order.
 fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
-    let Ok(_guard) = core.sync.lock() else {
+    let Ok(_sync) = core.sync.lock() else {
         return group.iter().map(|_| Err(Error::Closed)).collect();
     };
-    // Decide against the published state first: the append checks the head inside its transaction, so
-    // another process's write shows up as a conflict, and only then is the log read to catch up.
+    // Take the write lock first and decide against the head read under it: another process's append can
+    // then only come before (read below), never between deciding and appending, so a writer that waited
+    // for the lock never loses the race it waited for.
+    let guard = match core.store.lock() {
+        Ok(g) => g,
+        Err(e) => return fail_all(group, &Error::Store(e)),
+    };
     let mut snap = core.live.load_full();
-    for _ in 0..MAX_ATTEMPTS {
-        let mut state = snap.state.clone();
-        let mut head = snap.head;
-        // Times never go backwards in the log, even if the wall clock does.
-        let now = core.clock.now().max(snap.head_time);
-        let mut records: Vec<Record> = Vec::new();
-        let mut results = Vec::with_capacity(group.len());
-        for job in group {
-            let decided = decide(&core.catalog, &state, &core.sealer, job.cmd.clone());
-            let (events, rejection): (Vec<Event>, _) = match decided {
-                Ok(events) => (events, None),
-                Err(mut rej) => (std::mem::take(&mut rej.audit), Some(rej)),
-            };
-            let mut outcome = Outcome { batch_id: None, seqs: None, head };
-            if !events.is_empty() {
-                let batch = Ledger::new_batch(&job.ctx);
-                let first = head.seq + 1;
-                for (env, rec) in build_batch(head, now, &job.ctx.actor, &batch, events) {
-                    state.apply(&env);
-                    head = Head { seq: rec.seq, hash: rec.hash };
-                    records.push(rec);
-                }
-                outcome = Outcome { batch_id: Some(batch.id), seqs: Some((first, head.seq)), head };
-            }
-            results.push(match rejection {
-                Some(rej) => Err(Error::Rejected(rej)),
-                None => Ok(outcome),
-            });
-        }
-        if records.is_empty() {
-            // Nothing to append, so no append checked the head: confirm that the state these commands
-            // were decided against is still the log's, or catch up and decide again.
-            match core.store.head() {
-                Ok(h) if h == snap.head => return results,
-                Ok(_) => match core.catch_up_locked() {
-                    Ok(caught_up) => {
-                        snap = caught_up;
-                        continue;
-                    }
-                    Err(e) => return fail_all(group, &e),
-                },
-                Err(e) => return fail_all(group, &Error::Store(e)),
-            }
-        }
-        match core.store.append(snap.head, &records) {
-            Ok(_) => {
-                core.publish(state, head, now);
-                if let Some(hook) = core.commit_hook.get() {
-                    hook(head.seq);
-                }
-                return results;
-            }
-            Err(StoreError::Conflict { .. }) => match core.catch_up_locked() {
-                Ok(caught_up) => snap = caught_up,
-                Err(e) => return fail_all(group, &e),
-            },
-            Err(e) => return fail_all(group, &Error::Store(e)),
+    if snap.head != guard.head() {
+        // Committed by another process before we took the lock: fold it in (the readers see it).
+        snap = match core.catch_up_locked() {
+            Ok(s) => s,
+            Err(e) => return fail_all(group, &e),
+        };
+        if snap.head != guard.head() {
+            let e = StoreError::Unavailable(format!(
+                "the log's head under the write lock is seq {} but reading the log reached seq {}",
+                guard.head().seq,
+                snap.head.seq
+            ));
+            return fail_all(group, &Error::Store(e));
         }
     }
-    fail_all(group, &Error::Contention(MAX_ATTEMPTS))
+    let mut state = snap.state.clone();
+    let mut head = snap.head;
+    // Times never go backwards in the log, even if the wall clock does.
+    let now = core.clock.now().max(snap.head_time);
+    let mut records: Vec<Record> = Vec::new();
+    let mut results = Vec::with_capacity(group.len());
+    for job in group {
+        if job.reply.abandoned() {
+            // The caller stopped waiting (an HTTP client went away) before anything was decided: its change
+            // is dropped rather than applied behind its back.
+            results.push(Err(Error::Closed));
+            continue;
+        }
+        let decided = decide(&core.catalog, &state, &core.sealer, job.cmd.clone());
+        let (events, rejection): (Vec<Event>, _) = match decided {
+            Ok(events) => (events, None),
+            Err(mut rej) => (std::mem::take(&mut rej.audit), Some(rej)),
+        };
+        let mut outcome = Outcome { batch_id: None, seqs: None, head };
+        if !events.is_empty() {
+            let batch = Ledger::new_batch(&job.ctx);
+            let first = head.seq + 1;
+            for (env, rec) in build_batch(head, now, &job.ctx.actor, &batch, events) {
+                state.apply(&env);
+                head = Head { seq: rec.seq, hash: rec.hash };
+                records.push(rec);
+            }
+            outcome = Outcome { batch_id: Some(batch.id), seqs: Some((first, head.seq)), head };
+        }
+        results.push(match rejection {
+            Some(rej) => Err(Error::Rejected(rej)),
+            None => Ok(outcome),
+        });
+    }
+    if records.is_empty() {
+        // Nothing to append; the head these were decided against was read under the lock.
+        return results;
+    }
+    match guard.commit(&records) {
+        Ok(_) => {
+            core.publish(state, head, now);
+            if let Some(hook) = core.commit_hook.get() {
+                hook(head.seq);
+            }
+            results
+        }
+        Err(e) => fail_all(group, &Error::Store(e)),
+    }
 }
 
 fn fail_all(group: &[Job], e: &Error) -> Vec<Result<Outcome, Error>> {

@@ -1,7 +1,7 @@
 //! The in-memory adapter: the log in a vector behind a mutex. For tests and for `memory:` stores that
 //! need no persistence; it follows the same contract as the durable adapters.
 
-use super::{EventStore, InstanceBeat, StoreError};
+use super::{AppendGuard, EventStore, InstanceBeat, StoreError};
 use cfgledger_events::{Head, Record};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -9,6 +9,8 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub struct MemoryStore {
     log: Mutex<Vec<Record>>,
+    /// The write lock: held by an [`AppendGuard`] while reads go on under `log`'s own lock.
+    writing: Mutex<()>,
     instances: Mutex<BTreeMap<String, InstanceBeat>>,
 }
 
@@ -17,8 +19,27 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Vec<Record>>, StoreError> {
+    fn log(&self) -> Result<std::sync::MutexGuard<'_, Vec<Record>>, StoreError> {
         self.log.lock().map_err(|_| StoreError::Unavailable("memory store lock poisoned".into()))
+    }
+}
+
+struct MemoryGuard<'a> {
+    store: &'a MemoryStore,
+    head: Head,
+    _writing: std::sync::MutexGuard<'a, ()>,
+}
+
+impl AppendGuard for MemoryGuard<'_> {
+    fn head(&self) -> Head {
+        self.head
+    }
+
+    fn commit(self: Box<Self>, records: &[Record]) -> Result<Head, StoreError> {
+        super::check_continues(self.head, records)?;
+        let mut log = self.store.log()?;
+        log.extend_from_slice(records);
+        Ok(head_of(&log))
     }
 }
 
@@ -28,22 +49,17 @@ fn head_of(log: &[Record]) -> Head {
 
 impl EventStore for MemoryStore {
     fn head(&self) -> Result<Head, StoreError> {
-        Ok(head_of(&self.lock()?))
+        Ok(head_of(&self.log()?))
     }
 
-    fn append(&self, expected: Head, records: &[Record]) -> Result<Head, StoreError> {
-        let mut log = self.lock()?;
-        let actual = head_of(&log);
-        if actual != expected {
-            return Err(StoreError::Conflict { expected, actual });
-        }
-        super::check_continues(expected, records)?;
-        log.extend_from_slice(records);
-        Ok(head_of(&log))
+    fn lock(&self) -> Result<Box<dyn AppendGuard + '_>, StoreError> {
+        let writing = self.writing.lock().map_err(|_| StoreError::Unavailable("memory store lock poisoned".into()))?;
+        let head = head_of(&self.log()?);
+        Ok(Box::new(MemoryGuard { store: self, head, _writing: writing }))
     }
 
     fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Record>, StoreError> {
-        let log = self.lock()?;
+        let log = self.log()?;
         let start = usize::try_from(after).unwrap_or(usize::MAX).min(log.len());
         Ok(log[start..].iter().take(limit).cloned().collect())
     }

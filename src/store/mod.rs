@@ -31,9 +31,21 @@ pub trait EventStore: Send + Sync {
     /// The last seq and its hash.
     fn head(&self) -> Result<Head, StoreError>;
 
+    /// Takes the log's write lock (across processes and machines) and reads the head under it: until the
+    /// guard commits or is dropped, no one else can append, so whatever is decided against that head
+    /// cannot conflict. The group-commit writer appends this way.
+    fn lock(&self) -> Result<Box<dyn AppendGuard + '_>, StoreError>;
+
     /// Appends `records` in one transaction if the head is still `expected`: all or nothing, durable when
     /// it returns. The records must continue the chain from `expected`.
-    fn append(&self, expected: Head, records: &[Record]) -> Result<Head, StoreError>;
+    fn append(&self, expected: Head, records: &[Record]) -> Result<Head, StoreError> {
+        let guard = self.lock()?;
+        let actual = guard.head();
+        if actual != expected {
+            return Err(StoreError::Conflict { expected, actual });
+        }
+        guard.commit(records)
+    }
 
     /// Up to `limit` records with seq greater than `after`, in seq order.
     fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Record>, StoreError>;
@@ -61,6 +73,16 @@ pub trait EventStore: Send + Sync {
     fn watch(&self) -> Option<Result<Box<dyn ChangeWatch>, StoreError>> {
         None
     }
+}
+
+/// The log's write lock, held. Dropping it without [`AppendGuard::commit`] rolls back and releases it.
+pub trait AppendGuard {
+    /// The head as read under the lock.
+    fn head(&self) -> Head;
+
+    /// Appends `records`, which must continue [`AppendGuard::head`] (checked), and commits: all or nothing,
+    /// durable when it returns.
+    fn commit(self: Box<Self>, records: &[Record]) -> Result<Head, StoreError>;
 }
 
 /// One instance's heartbeat: who it is and what it has applied.

@@ -3,18 +3,17 @@
 //! read connections, and, for the tailer, a dedicated `LISTEN` connection ([`PgListener`]).
 //!
 //! An append takes a transaction-scoped advisory lock, so appends from every process and machine are
-//! serialized; it then compares the head inside the transaction, inserts the batch with one `unnest`
-//! statement and sends one `NOTIFY` (one per batch, not per event: a pending notification takes a global
+//! serialized; it reads the head under the lock (the writer decides against it, so it never loses a race
+//! it already waited for), inserts the batch with one `unnest` statement and sends one `NOTIFY` (one per batch, not per event: a pending notification takes a global
 //! lock through commit). Durability is PostgreSQL's: with the default `synchronous_commit=on`, an
 //! acknowledged append has been flushed to the WAL. A connection that fails is dropped and replaced at the
 //! next call, so the store recovers by itself once the server is back.
 
-use super::{ChangeWatch, EventStore, InstanceBeat, StoreError};
+use super::{AppendGuard, ChangeWatch, EventStore, InstanceBeat, StoreError};
 use cfgledger_events::{Hash, Head, Record, Timestamp};
-use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Config, GenericClient, NoTls};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 mod embedded {
@@ -78,14 +77,21 @@ impl PgStore {
         Ok(PgListener { client })
     }
 
-    fn with_reader<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>) -> Result<T, StoreError> {
+    /// Runs `f` on a pooled read connection. A pooled connection may have died while idle (a restarted
+    /// server, `pg_terminate_backend`) without the client knowing until it is used, so a failure on a
+    /// pooled connection empties the pool and is retried once on a fresh connection.
+    fn with_reader<T>(&self, mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>) -> Result<T, StoreError> {
         let pooled = self.readers.lock().map_err(|_| poisoned())?.pop();
-        let mut client = match pooled {
-            Some(c) if !c.is_closed() => c,
-            _ => self.connect()?,
+        let (mut client, was_pooled) = match pooled {
+            Some(c) if !c.is_closed() => (c, true),
+            _ => (self.connect()?, false),
         };
-        let out = f(&mut client);
-        // A connection that failed is not returned to the pool: the next call opens a fresh one.
+        let mut out = f(&mut client);
+        if out.is_err() && was_pooled && client.is_closed() {
+            self.readers.lock().map_err(|_| poisoned())?.clear();
+            client = self.connect()?;
+            out = f(&mut client);
+        }
         if out.is_ok() && !client.is_closed() {
             if let Ok(mut pool) = self.readers.lock() {
                 if pool.len() < POOL {
@@ -151,43 +157,74 @@ fn from_seq(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("seq {v} does not fit a bigint")))
 }
 
-fn append_in(client: &mut Client, expected: Head, records: &[Record]) -> Result<Head, StoreError> {
-    let mut tx = client.transaction().map_err(unavailable)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK]).map_err(unavailable)?;
-    let actual = read_head(&mut tx)?;
-    if actual != expected {
-        return Err(StoreError::Conflict { expected, actual });
+/// The write connection inside a transaction that holds the append advisory lock.
+struct PgGuard<'a> {
+    slot: MutexGuard<'a, Option<Client>>,
+    head: Head,
+    /// The transaction is still open (rolled back on drop).
+    open: bool,
+}
+
+impl PgGuard<'_> {
+    fn client(&mut self) -> Result<&mut Client, StoreError> {
+        self.slot.as_mut().ok_or_else(|| StoreError::Unavailable("the write connection is gone".into()))
     }
-    super::check_continues(expected, records)?;
-    let Some(last) = records.last() else {
-        return Ok(expected);
-    };
-    let seqs = records.iter().map(|r| from_seq(r.seq)).collect::<Result<Vec<i64>, _>>()?;
-    let times: Vec<i64> = records.iter().map(|r| r.occurred_at.as_micros()).collect();
-    let kinds: Vec<&str> = records.iter().map(|r| r.kind.as_str()).collect();
-    let actors: Vec<&str> = records.iter().map(|r| r.actor.as_str()).collect();
-    let batches: Vec<&str> = records.iter().map(|r| r.batch_id.as_str()).collect();
-    let keys: Vec<Option<&str>> = records.iter().map(|r| r.key.as_deref()).collect();
-    let envelopes: Vec<&[u8]> = records.iter().map(|r| r.envelope.as_slice()).collect();
-    let prevs: Vec<&[u8]> = records.iter().map(|r| &r.prev_hash.0[..]).collect();
-    let hashes: Vec<&[u8]> = records.iter().map(|r| &r.hash.0[..]).collect();
-    let inserted = tx.execute(
-        "INSERT INTO events (seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash) \
-         SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                              $7::bytea[], $8::bytea[], $9::bytea[])",
-        &[&seqs, &times, &kinds, &actors, &batches, &keys, &envelopes, &prevs, &hashes],
-    );
-    match inserted {
-        Ok(_) => {}
-        // Only reachable if something appended without the advisory lock: still a lost race, not a fault.
-        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-            return Err(StoreError::Conflict { expected, actual: Head { seq: expected.seq + 1, hash: Hash::ZERO } });
+}
+
+impl AppendGuard for PgGuard<'_> {
+    fn head(&self) -> Head {
+        self.head
+    }
+
+    fn commit(mut self: Box<Self>, records: &[Record]) -> Result<Head, StoreError> {
+        super::check_continues(self.head, records)?;
+        let Some(last) = records.last() else {
+            return Ok(self.head);
+        };
+        let seqs = records.iter().map(|r| from_seq(r.seq)).collect::<Result<Vec<i64>, _>>()?;
+        let times: Vec<i64> = records.iter().map(|r| r.occurred_at.as_micros()).collect();
+        let kinds: Vec<&str> = records.iter().map(|r| r.kind.as_str()).collect();
+        let actors: Vec<&str> = records.iter().map(|r| r.actor.as_str()).collect();
+        let batches: Vec<&str> = records.iter().map(|r| r.batch_id.as_str()).collect();
+        let keys: Vec<Option<&str>> = records.iter().map(|r| r.key.as_deref()).collect();
+        let envelopes: Vec<&[u8]> = records.iter().map(|r| r.envelope.as_slice()).collect();
+        let prevs: Vec<&[u8]> = records.iter().map(|r| &r.prev_hash.0[..]).collect();
+        let hashes: Vec<&[u8]> = records.iter().map(|r| &r.hash.0[..]).collect();
+        let seq_text = last.seq.to_string();
+        let client = self.client()?;
+        client
+            .execute(
+                "INSERT INTO events (seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash) \
+                 SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                                      $7::bytea[], $8::bytea[], $9::bytea[])",
+                &[&seqs, &times, &kinds, &actors, &batches, &keys, &envelopes, &prevs, &hashes],
+            )
+            .map_err(unavailable)?;
+        client.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &seq_text]).map_err(unavailable)?;
+        client.batch_execute("COMMIT").map_err(unavailable)?;
+        self.open = false;
+        Ok(Head { seq: last.seq, hash: last.hash })
+    }
+}
+
+impl Drop for PgGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(client) = self.slot.as_mut() {
+            if self.open && !client.is_closed() {
+                let _ = client.batch_execute("ROLLBACK");
+            }
+            if client.is_closed() {
+                // Replaced by a fresh connection at the next lock.
+                *self.slot = None;
+            }
         }
-        Err(e) => return Err(unavailable(e)),
     }
-    tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &last.seq.to_string()]).map_err(unavailable)?;
-    tx.commit().map_err(unavailable)?;
-    Ok(Head { seq: last.seq, hash: last.hash })
+}
+
+/// Opens the append transaction on `client`: BEGIN and the advisory lock.
+fn begin(client: &mut Client) -> Result<(), postgres::Error> {
+    client.batch_execute("BEGIN")?;
+    client.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK]).map(|_| ())
 }
 
 fn read_rows(client: &mut Client, after: i64, limit: i64) -> Result<Vec<postgres::Row>, postgres::Error> {
@@ -211,19 +248,34 @@ impl EventStore for PgStore {
         }
     }
 
-    fn append(&self, expected: Head, records: &[Record]) -> Result<Head, StoreError> {
+    fn lock(&self) -> Result<Box<dyn AppendGuard + '_>, StoreError> {
         let mut slot = self.write.lock().map_err(|_| poisoned())?;
-        let mut client = match slot.take() {
-            Some(c) if !c.is_closed() => c,
-            _ => self.connect()?,
-        };
-        let result = append_in(&mut client, expected, records);
-        // Keep the connection unless it broke; a failed commit leaves nothing behind (the transaction rolls
-        // back when the server sees the connection go).
-        if !client.is_closed() {
-            *slot = Some(client);
+        let reused = matches!(slot.as_ref(), Some(c) if !c.is_closed());
+        if !reused {
+            *slot = Some(self.connect()?);
         }
-        result
+        let client = slot.as_mut().ok_or_else(|| StoreError::Unavailable("no write connection".into()))?;
+        match begin(client) {
+            Ok(()) => {}
+            // An idle connection may have died unnoticed; nothing was written, so a fresh one may retry.
+            Err(_) if reused && client.is_closed() => {
+                *slot = Some(self.connect()?);
+                let client = slot.as_mut().ok_or_else(|| StoreError::Unavailable("no write connection".into()))?;
+                begin(client).map_err(unavailable)?;
+            }
+            Err(e) => {
+                if client.is_closed() {
+                    *slot = None;
+                } else {
+                    let _ = client.batch_execute("ROLLBACK");
+                }
+                return Err(unavailable(e));
+            }
+        }
+        let mut guard = PgGuard { slot, head: Head::EMPTY, open: true };
+        // On failure the guard's drop rolls back.
+        guard.head = read_head(guard.client()?)?;
+        Ok(Box::new(guard))
     }
 
     fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Record>, StoreError> {

@@ -7,11 +7,11 @@
 //! compare the head inside the transaction, which is what keeps concurrent writers in several processes
 //! gapless: the loser gets a conflict, never a gap or a fork.
 
-use super::{EventStore, InstanceBeat, StoreError};
+use super::{AppendGuard, EventStore, InstanceBeat, StoreError};
 use cfgledger_events::{Hash, Head, Record, Timestamp};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 mod embedded {
@@ -148,21 +148,24 @@ fn from_seq(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("seq {v} does not fit SQLite's integer")))
 }
 
-impl EventStore for SqliteStore {
-    fn head(&self) -> Result<Head, StoreError> {
-        self.with_reader(read_head)
+/// The write connection inside a `BEGIN IMMEDIATE` transaction.
+struct SqliteGuard<'a> {
+    conn: MutexGuard<'a, Connection>,
+    head: Head,
+    /// The transaction is still open (rolled back on drop).
+    open: bool,
+}
+
+impl AppendGuard for SqliteGuard<'_> {
+    fn head(&self) -> Head {
+        self.head
     }
 
-    fn append(&self, expected: Head, records: &[Record]) -> Result<Head, StoreError> {
-        let mut conn = self.write.lock().map_err(|_| poisoned())?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
-        let actual = read_head(&tx)?;
-        if actual != expected {
-            return Err(StoreError::Conflict { expected, actual });
-        }
-        super::check_continues(expected, records)?;
+    fn commit(mut self: Box<Self>, records: &[Record]) -> Result<Head, StoreError> {
+        super::check_continues(self.head, records)?;
         {
-            let mut stmt = tx
+            let mut stmt = self
+                .conn
                 .prepare_cached(
                     "INSERT INTO events (seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -183,8 +186,32 @@ impl EventStore for SqliteStore {
                 .map_err(unavailable)?;
             }
         }
-        tx.commit().map_err(unavailable)?;
-        Ok(records.last().map_or(expected, |r| Head { seq: r.seq, hash: r.hash }))
+        self.conn.execute_batch("COMMIT").map_err(unavailable)?;
+        self.open = false;
+        Ok(records.last().map_or(self.head, |r| Head { seq: r.seq, hash: r.hash }))
+    }
+}
+
+impl Drop for SqliteGuard<'_> {
+    fn drop(&mut self) {
+        if self.open && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+impl EventStore for SqliteStore {
+    fn head(&self) -> Result<Head, StoreError> {
+        self.with_reader(read_head)
+    }
+
+    fn lock(&self) -> Result<Box<dyn AppendGuard + '_>, StoreError> {
+        let conn = self.write.lock().map_err(|_| poisoned())?;
+        // Takes SQLite's write lock now (waiting up to the busy timeout for another process's).
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(unavailable)?;
+        let mut guard = SqliteGuard { conn, head: Head::EMPTY, open: true };
+        guard.head = read_head(&guard.conn)?;
+        Ok(Box::new(guard))
     }
 
     fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Record>, StoreError> {
