@@ -128,10 +128,20 @@ impl TokenKeys {
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
         validation.leeway = 0;
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map(|d| d.claims).map_err(|e| {
-            match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
-                kind => AuthError::Invalid(format!("{kind:?}").to_lowercase()),
-            }
+            use jsonwebtoken::errors::ErrorKind as K;
+            AuthError::Invalid(
+                match e.kind() {
+                    K::ExpiredSignature => return AuthError::Expired,
+                    K::InvalidSignature => "its signature does not match this store's key",
+                    K::InvalidAlgorithm | K::InvalidAlgorithmName => "it is signed with another algorithm",
+                    K::InvalidIssuer => "it was not issued by cfgledger",
+                    K::MissingRequiredClaim(_) => "it lacks a required claim",
+                    K::ImmatureSignature => "it is not valid yet",
+                    K::Json(_) => "its claims are not cfgledger's (sub, role, iat, exp, iss)",
+                    _ => "it is not a well-formed JWT",
+                }
+                .to_string(),
+            )
         })
     }
 }
@@ -158,6 +168,13 @@ pub fn decoy_hash() -> &'static str {
         let password = crate::crypto::random_secret();
         hash_password(&password).unwrap_or_default()
     })
+}
+
+/// Whether `name` could be a user name (the rule `decide` enforces when users are added).
+pub fn plausible_user_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
 }
 
 /// A password read from a line of input, without its line ending.

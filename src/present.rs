@@ -179,13 +179,19 @@ pub fn audit_entries(env: &Envelope, catalog: &Catalog) -> Vec<Value> {
 }
 
 /// The watch-stream message of one event, if the event changes a setting's value: seq, key, the new value
-/// (masked when sensitive), source, actor and time. An event that sets several keys (`.env` seeding) lists
+/// (masked when sensitive; for a reset, the environment's or default value it falls back to), source, actor
+/// and time. An event that sets several keys (`.env` seeding) lists
 /// them under `changes` with `key` null.
-pub fn change(env: &Envelope, catalog: &Catalog) -> Option<Value> {
+pub fn change(
+    env: &Envelope,
+    catalog: &Catalog,
+    baseline: &std::collections::BTreeMap<String, StoredValue>,
+) -> Option<Value> {
     use cfgledger_events::Event;
     let (key, value, changes) = match &env.event {
         Event::SettingChanged(e) => (Some(e.key.as_str()), shown_for(catalog, &e.key, Some(&e.value)), None),
-        Event::SettingReset(e) => (Some(e.key.as_str()), Value::Null, None),
+        // A reset hands the key back to the environment or the default: that is its value now.
+        Event::SettingReset(e) => (Some(e.key.as_str()), shown_for(catalog, &e.key, baseline.get(&e.key)), None),
         Event::SecretGenerated(e) => (Some(e.key.as_str()), Value::String(MASK.to_string()), None),
         Event::EnvSeeded(e) if !e.values.is_empty() => {
             let list: Vec<Value> = e

@@ -89,7 +89,13 @@ pub fn parse_document(doc: &Value, ledger: &Ledger) -> Result<ImportRequest, Err
         }
     }
     let entries = settings.as_object().into_iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
-    Ok(ImportRequest { digest, source: obj.get("source").cloned(), entries, baseline: ledger.baseline() })
+    Ok(ImportRequest {
+        digest,
+        source: obj.get("source").cloned(),
+        entries,
+        expected_head: None,
+        baseline: ledger.baseline(),
+    })
 }
 
 /// What an import would do, against the current state.
@@ -128,4 +134,24 @@ pub fn command(req: ImportRequest) -> Command {
 /// Applies an import through the writer: re-planned against the state at append time, one batch.
 pub async fn apply(ledger: &Ledger, req: ImportRequest, ctx: WriteContext) -> Result<Outcome, Error> {
     ledger.execute_async(command(req), ctx).await
+}
+
+/// What an applied import actually did, as its batch's `ImportApplied` event records it (the writer plans
+/// again at append time, so this, not a plan made before, is the truth): created, updated, unchanged count
+/// and refused locked keys. `None` when nothing was appended.
+pub fn applied_summary(ledger: &Ledger, outcome: &Outcome) -> Result<Option<Value>, Error> {
+    let Some((first, _)) = outcome.seqs else {
+        return Ok(None);
+    };
+    let records = ledger.store().read_after(first - 1, 1)?;
+    let Some(rec) = records.first() else {
+        return Ok(None);
+    };
+    let env = cfgledger_events::verify_record(rec)?;
+    Ok(match env.event {
+        cfgledger_events::Event::ImportApplied(e) => Some(json!({
+            "created": e.created, "updated": e.updated, "unchanged": e.unchanged, "locked": e.locked,
+        })),
+        _ => None,
+    })
 }

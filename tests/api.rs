@@ -367,14 +367,18 @@ fn writes_over_config_write_rate_limit_are_429_per_subject_and_the_limit_is_hot(
     let bob = store.token("bob", ADMIN);
     let server = store.serve(&[]);
 
-    // Login attempts are limited per user name with the same quota, before any password is checked.
+    // Login attempts have their own, fixed limit: 10 a minute per user name and client address, whatever
+    // CONFIG_WRITE_RATE_LIMIT says; past it no password is checked.
     let guess = json!({"username": "mallory", "password": "guess-guess"});
-    for _ in 0..3 {
+    for _ in 0..10 {
         server.send_json("POST", "/auth/login", None, &guess).error(401, "unauthorized");
     }
     let limited = server.send_json("POST", "/auth/login", None, &guess);
     limited.error(429, "rate_limited");
     assert!(limited.header("retry-after").is_some());
+    // A name no user can have is refused at once, without counting against anyone.
+    let odd = json!({"username": "not a user name!", "password": "x"});
+    server.send_json("POST", "/auth/login", None, &odd).error(401, "unauthorized");
 
     for n in 5..8 {
         server.put("MAX_WORKERS", &alice, json!(n)).ok_json();
@@ -885,7 +889,10 @@ fn an_export_imports_into_a_fresh_store_as_one_batch_and_only_once() {
     assert_eq!(action("JWT_ALGORITHM"), Some(json!("locked")));
     assert_eq!(action("MAX_WORKERS"), Some(json!("update")));
     assert_eq!(outcome["conflicts"], json!(["MAX_WORKERS"]));
-    assert_eq!(server.head(), head + 6);
+    assert_eq!(outcome["result"]["updated"], json!(["MAX_WORKERS"]), "what the write did: {outcome}");
+    assert_eq!(outcome["result"]["locked"], json!(["JWT_ALGORITHM"]));
+    // ImportApplied, the change, and the refused attempt on the locked key, recorded like any other.
+    assert_eq!(server.head(), head + 7);
     assert_eq!(value_of(&server, &admin, "JWT_ALGORITHM"), "HS256");
     assert_eq!(value_of(&server, &admin, "MAX_WORKERS"), 13);
     first.assert_alive();
@@ -993,5 +1000,52 @@ fn metrics_count_requests_by_route_refusals_rate_limits_and_the_log_head() {
     assert!(has(&|l| l == "cfgledger_rate_limited_total 1"), "{}", text.body);
     assert!(has(&|l| *l == format!("cfgledger_head_seq {head}")), "{}", text.body);
     assert!(has(&|l| l == "cfgledger_projection_lag 0"), "{}", text.body);
+    server.assert_alive();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Review regressions: each of these once answered something other than what is asserted here.
+
+#[test]
+fn role_path_cursor_and_reviewed_import_checks_answer_before_anything_is_done() {
+    let store = Store::new("");
+    let admin = store.token("ada", ADMIN);
+    let viewer = store.token("vic", VIEWER);
+    let server = store.serve(&[]);
+    let head = server.head();
+
+    // A viewer's write is 403 whatever its body: the role is checked before the body is read.
+    server.send("PUT", "/admin/config/MAX_WORKERS", Some(&viewer), b"{not json").error(403, "forbidden");
+    server.send("POST", "/admin/config/import", Some(&viewer), b"[1,2]").error(403, "forbidden");
+
+    // A key that is not UTF-8 in the path is a JSON 400, like every other error.
+    server.get("/admin/config/%FF", &admin).error(400, "bad_request");
+
+    // A watch cursor beyond the head is refused instead of waiting (or retrying) forever.
+    let beyond = format!("/admin/config/watch?after={}", head + 1000);
+    server.get(&beyond, &admin).error(400, "bad_request");
+    server.get("/admin/config/watch?after=18446744073709551615", &admin).error(400, "bad_request");
+
+    // A locked key with a stale If-Match is refused as locked, and the attempt is recorded.
+    let stale = server.request("PUT", "/admin/config/JWT_ALGORITHM", Some(&admin)).set("If-Match", "\"999\"");
+    perform(stale, Some(br#"{"value": "HS512"}"#)).error(403, "locked");
+    assert_eq!(server.head(), head + 1, "one ChangeRejected");
+
+    // An import reviewed at one head is refused once the store has moved on.
+    let doc = json!({"settings": {"MAX_WORKERS": 11}});
+    let plan = server.send_json("POST", "/admin/config/import?dry_run=true", Some(&admin), &doc).ok_json();
+    let reviewed = plan["head"].as_u64().expect("the dry run names its head");
+    server.put("CACHE_TTL", &admin, json!("3m")).ok_json();
+    let path = format!("/admin/config/import?expected_head={reviewed}");
+    server.send_json("POST", &path, Some(&admin), &doc).error(409, "conflict");
+    let now = server.head();
+    let path = format!("/admin/config/import?expected_head={now}");
+    let applied = server.send_json("POST", &path, Some(&admin), &doc).ok_json();
+    assert_eq!(
+        applied["result"]["updated"].as_array().map(Vec::len).unwrap_or(0)
+            + applied["result"]["created"].as_array().map(Vec::len).unwrap_or(0),
+        1,
+        "{applied}"
+    );
     server.assert_alive();
 }

@@ -75,7 +75,11 @@ fn setup() -> tempfile::TempDir {
         "these tests need the Redis server on 127.0.0.1:6379"
     );
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join(".env"), "CONFIG_POLL_INTERVAL=1m\nLOG_LEVEL=warn\n").expect(".env");
+    std::fs::write(
+        dir.path().join(".env"),
+        "CONFIG_POLL_INTERVAL=1m\nLOG_LEVEL=warn\nJWT_SECRET_KEY=notify-test-signing-key-0123456789abcdef\n",
+    )
+    .expect(".env");
     dir
 }
 

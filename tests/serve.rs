@@ -43,8 +43,6 @@ fn token(dir: &Path) -> String {
 }
 
 fn start(dir: &Path) -> Server {
-    let token = token(dir);
-    TOKEN.with(|t| *t.borrow_mut() = token);
     let mut child = cmd(dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
@@ -54,6 +52,9 @@ fn start(dir: &Path) -> Server {
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("a first line");
     let url = line.trim().strip_prefix("cfgledger listening on ").expect("the listening line").to_string();
+    // Issued once the server runs: a store without a signing key gets one when serve starts.
+    let token = token(dir);
+    TOKEN.with(|t| *t.borrow_mut() = token);
     Server { child, url }
 }
 
@@ -173,8 +174,6 @@ fn collect_stderr(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<Vec<Stri
 fn log_level_and_format_follow_the_store_live() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join(".env"), "LOG_LEVEL=info\nLOG_FORMAT=json\n").expect("write .env");
-    let token = token(dir.path());
-    TOKEN.with(|t| *t.borrow_mut() = token);
     let mut child = cmd(dir.path())
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
@@ -186,6 +185,8 @@ fn log_level_and_format_follow_the_store_live() {
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("a first line");
     let url = first.trim().strip_prefix("cfgledger listening on ").expect("the listening line").to_string();
     let server = Server { child, url };
+    let token = token(dir.path());
+    TOKEN.with(|t| *t.borrow_mut() = token);
     let has = |pred: &dyn Fn(&str) -> bool| lines.lock().expect("lock").iter().any(|l| pred(l));
     let value_is = |key: &str, v: i64| get(&format!("{}/admin/config/{key}", server.url)).1["value"] == v;
 
@@ -207,4 +208,31 @@ fn log_level_and_format_follow_the_store_live() {
     eventually("a text debug line", || {
         has(&|l| !l.starts_with('{') && l.contains("DEBUG") && l.contains("applied events written by other processes"))
     });
+}
+
+#[test]
+fn the_signing_key_is_generated_by_serve_only_and_a_bad_one_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join(".env"), "LOG_LEVEL=warn\n").expect("write .env");
+    // token issue never invents a key: a token signed with one nobody configured would be a surprise.
+    let out = cmd(dir.path()).args(["token", "issue", "--sub", "t", "--role", "viewer"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("JWT_SECRET_KEY has no value"), "{stderr}");
+    assert!(stderr.contains("cfgledger serve"), "says how to get one: {stderr}");
+
+    // A key set in the environment but unusable stops serve instead of being replaced by a random one.
+    let out = cmd(dir.path())
+        .env("JWT_SECRET_KEY", "too-short")
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("JWT_SECRET_KEY in the environment is not usable"), "{stderr}");
+    assert!(!stderr.contains("too-short"), "the value is not echoed: {stderr}");
+
+    // Then serve generates one at first start, and token issue signs with it.
+    let server = start(dir.path());
+    assert_eq!(get(&format!("{}/admin/config/LOG_LEVEL", server.url)).0, 200);
 }

@@ -25,6 +25,13 @@ pub trait SettingsLookup {
     fn version(&self, key: &str) -> u64;
     /// Whether an admin API user of that name exists.
     fn has_user(&self, name: &str) -> bool;
+    /// The seq of the last event folded in.
+    fn head_seq(&self) -> u64;
+}
+
+/// The name a user's sealed password hash is bound to (the associated data of its ciphertext).
+pub fn user_secret_name(name: &str) -> String {
+    format!("user:{name}:password_hash")
 }
 
 /// The roles of the admin API, from most to least powerful.
@@ -95,8 +102,10 @@ pub struct ImportRequest {
     pub digest: String,
     /// The exporting store as the document names it.
     pub source: Option<Value>,
-    /// Key and value, in document order.
+    /// Key and value (from a JSON object, so in key order, each key once).
     pub entries: Vec<(String, Value)>,
+    /// Apply only if the log's head is still this seq (the head a reviewed dry run showed).
+    pub expected_head: Option<u64>,
     /// The value each key has when the log holds none (the process environment, else the default). It does
     /// not change while a process runs, so it can be computed outside the writer.
     pub baseline: BTreeMap<String, StoredValue>,
@@ -227,8 +236,11 @@ pub fn decide(
         }
         Command::Expect { key, version, then } => {
             require_initialized(state)?;
-            if catalog.get(&key).is_none() {
-                return Err(reject(RejectionKind::UnknownKey, format!("unknown key {key}")));
+            let spec =
+                catalog.get(&key).ok_or_else(|| reject(RejectionKind::UnknownKey, format!("unknown key {key}")))?;
+            if spec.locked {
+                // A locked key refuses whatever the version: the attempt is recorded either way.
+                return decide(catalog, state, sealer, *then);
             }
             let now = state.version(&key);
             if now != version {
@@ -268,6 +280,10 @@ pub fn decide(
             if state.has_user(&name) {
                 return Err(reject(RejectionKind::State, format!("user {name} already exists")));
             }
+            // Sealed like a secret setting: a copy of the database does not hand out hashes to crack offline.
+            let password_hash = sealer
+                .seal(&user_secret_name(&name), password_hash.as_bytes())
+                .map_err(|e| reject(RejectionKind::Sealing, format!("cannot encrypt the password hash: {e}")))?;
             Ok(vec![Event::UserAdded(UserAdded { name, role, password_hash })])
         }
         Command::RemoveUser { name } => {
@@ -341,7 +357,8 @@ pub fn plan_import(
                 // Never compared: "unchanged" would tell the importer whether it guessed the secret.
                 return entry(PlanAction::Locked, current, shown(&parsed), Some(locked));
             }
-            if in_force.is_some_and(|v| same_value(v, &parsed, key, sealer)) {
+            // A secret is never compared either ("unchanged" would confirm a guess): it is always written.
+            if !spec.sensitive && in_force.is_some_and(|v| same_value(v, &parsed, key, sealer)) {
                 return entry(PlanAction::Unchanged, current, shown(&parsed), None);
             }
             if spec.locked {
@@ -368,10 +385,21 @@ fn decide_import(
     if !invalid.is_empty() {
         return Err(reject(RejectionKind::Invalid, format!("the import was refused: {}", invalid.join("; "))));
     }
+    if let Some(expected) = req.expected_head {
+        let head = state.head_seq();
+        if head != expected {
+            return Err(reject(
+                RejectionKind::Conflict,
+                format!(
+                    "the store changed since the plan was made: its head is seq {head}, the plan saw seq {expected}"
+                ),
+            ));
+        }
+    }
     let keys = |action| plan.iter().filter(|p| p.action == action).map(|p| p.key.clone()).collect::<Vec<_>>();
-    let (created, updated, locked) = (keys(PlanAction::Create), keys(PlanAction::Update), keys(PlanAction::Locked));
-    if created.is_empty() && updated.is_empty() {
-        // Nothing changes: an import that is already in force appends nothing, not even its locked keys.
+    let (created, updated, refused) = (keys(PlanAction::Create), keys(PlanAction::Update), keys(PlanAction::Locked));
+    if created.is_empty() && updated.is_empty() && refused.is_empty() {
+        // Nothing changes and nothing is refused: an import already in force appends nothing.
         return Ok(Vec::new());
     }
     let unchanged = plan.iter().filter(|p| p.action == PlanAction::Unchanged).count();
@@ -381,7 +409,7 @@ fn decide_import(
         created: created.clone(),
         updated: updated.clone(),
         unchanged,
-        locked,
+        locked: refused,
     })];
     for (key, raw) in &req.entries {
         if !created.contains(key) && !updated.contains(key) {
@@ -393,6 +421,16 @@ fn decide_import(
         let previous = state.current(key).cloned().map(|p| protect(spec.sensitive, key, p, sealer)).transpose()?;
         let value = store(spec.sensitive, key, &parsed, sealer)?;
         events.push(Event::SettingChanged(SettingChanged { key: key.clone(), value, previous }));
+    }
+    // Each locked key the document tried to change is an attempt on a locked key: recorded as such.
+    for entry in plan.iter().filter(|p| p.action == PlanAction::Locked) {
+        let spec = catalog.get(&entry.key).ok_or_else(|| reject(RejectionKind::UnknownKey, entry.key.clone()))?;
+        let raw = req.entries.iter().find(|(k, _)| k == &entry.key).map(|(_, v)| v.clone()).unwrap_or(Value::Null);
+        let attempted = (!spec.bootstrap)
+            .then(|| spec.parse(&Input::Json(raw)).ok())
+            .flatten()
+            .and_then(|v| store(spec.sensitive, &entry.key, &v, sealer).ok());
+        events.extend(locked(&entry.key, "import", spec.bootstrap, attempted).audit);
     }
     Ok(events)
 }

@@ -29,7 +29,8 @@ pub struct Entry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub role: String,
-    /// argon2id, PHC string.
+    /// The argon2id PHC string, sealed (open it with the store's key under
+    /// `cfgledger_events::decide::user_secret_name`).
     pub password_hash: String,
     pub added_at: Timestamp,
 }
@@ -42,7 +43,7 @@ pub struct SettingsState {
     pub applied_seq: u64,
     values: HashMap<String, Entry>,
     held: HashSet<String>,
-    /// Where the key was last touched (set, reset or rejected): the version an `ETag` names.
+    /// Where the key was last changed (set, seeded, generated or reset): the version an `ETag` names.
     touched: HashMap<String, u64>,
     users: BTreeMap<String, User>,
 }
@@ -149,5 +150,9 @@ impl SettingsLookup for SettingsState {
 
     fn has_user(&self, name: &str) -> bool {
         self.users.contains_key(name)
+    }
+
+    fn head_seq(&self) -> u64 {
+        self.applied_seq
     }
 }

@@ -1,8 +1,8 @@
 //! `decide` and the fold for the admin API's commands, on the real settings projection: compare-and-set
 //! (`Expect`), imports (the plan, one batch, nothing for an import already in force), users and generated
 //! secrets. Properties: an applied import makes every importable key hold the document's value, importing
-//! the same document again decides nothing, and the plan of a dry run names exactly the keys the apply
-//! writes.
+//! the same document again writes nothing but secrets (which a plan never compares), and the plan of a dry
+//! run names exactly the keys the apply writes.
 
 use cfgledger_events::builtin::builtin;
 use cfgledger_events::event::{EncryptionInfo, StoredValue};
@@ -98,6 +98,7 @@ fn import(entries: &[(&str, Value)], baseline: BTreeMap<String, StoredValue>) ->
         digest: "blake3:test".into(),
         source: None,
         entries: entries.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        expected_head: None,
         baseline,
     }
 }
@@ -164,7 +165,7 @@ fn an_import_is_planned_key_by_key_and_applied_as_one_batch() {
 
     let events = w.run(Command::Import(req.clone())).expect("the import applies");
     let kinds: Vec<&str> = events.iter().map(Event::kind).collect();
-    assert_eq!(kinds, ["ImportApplied", "SettingChanged", "SettingChanged"]);
+    assert_eq!(kinds, ["ImportApplied", "SettingChanged", "SettingChanged", "ChangeRejected", "ChangeRejected"]);
     let Event::ImportApplied(head) = &events[0] else { unreachable!("checked above") };
     assert_eq!((head.created.clone(), head.updated.clone()), (vec!["CACHE_TTL".into()], vec!["MAX_WORKERS".into()]));
     assert_eq!(head.locked, ["AUTH_REQUIRED", "JWT_SECRET_KEY"]);
@@ -172,11 +173,35 @@ fn an_import_is_planned_key_by_key_and_applied_as_one_batch() {
     assert_eq!(w.plain("MAX_WORKERS"), Some(json!(16)));
     assert_eq!(w.plain("AUTH_REQUIRED"), None, "a locked key is never written by an import");
 
-    assert_eq!(
-        w.decide(Command::Import(req)).expect("decides"),
-        Vec::<Event>::new(),
-        "importing again appends nothing"
-    );
+    // Importing again changes nothing; the locked keys it still tries to change are recorded again.
+    let again: Vec<&str> = w.decide(Command::Import(req)).expect("decides").iter().map(Event::kind).collect();
+    assert_eq!(again, ["ImportApplied", "ChangeRejected", "ChangeRejected"]);
+    let without_locked = import(&[("MAX_WORKERS", json!(16)), ("CACHE_TTL", json!("5m"))], defaults(&w.catalog));
+    assert_eq!(w.decide(Command::Import(without_locked)).expect("decides"), Vec::<Event>::new(), "nothing at all");
+}
+
+#[test]
+fn an_import_reviewed_at_one_head_is_refused_at_another() {
+    let mut w = World::new();
+    let mut req = import(&[("MAX_WORKERS", json!(12))], defaults(&w.catalog));
+    req.expected_head = Some(w.head.seq);
+    w.set("LOG_LEVEL", json!("warn"));
+    let stale = w.decide(Command::Import(req.clone())).expect_err("the head moved");
+    assert_eq!(stale.kind, RejectionKind::Conflict);
+    req.expected_head = Some(w.head.seq);
+    assert!(w.run(Command::Import(req)).is_ok());
+    assert_eq!(w.plain("MAX_WORKERS"), Some(json!(12)));
+}
+
+#[test]
+fn secrets_are_never_reported_unchanged_by_a_plan() {
+    let mut w = World::new();
+    w.set("WEBHOOK_SECRET", json!("right-guess"));
+    for guess in ["right-guess", "wrong-guess"] {
+        let req = import(&[("WEBHOOK_SECRET", json!(guess))], BTreeMap::new());
+        let plan = plan_import(&w.catalog, &w.state, &TestSealer, &req);
+        assert_eq!(plan[0].action, PlanAction::Update, "{guess}: a plan must not confirm a secret");
+    }
 }
 
 #[test]
@@ -260,7 +285,7 @@ fn importable() -> impl Strategy<Value = Vec<(&'static str, Value)>> {
 
 proptest! {
     #[test]
-    fn an_applied_import_holds_the_document_and_a_second_one_decides_nothing(
+    fn an_applied_import_holds_the_document_and_a_second_one_writes_only_secrets(
         before in importable(),
         doc in importable(),
     ) {
@@ -290,6 +315,13 @@ proptest! {
                 prop_assert_eq!(held.as_ref(), Some(value), "{} holds the imported value", key);
             }
         }
-        prop_assert_eq!(w.decide(Command::Import(req)).expect("decides"), Vec::<Event>::new());
+        // A second import changes nothing but secrets (never compared, always written); it may record
+        // locked attempts again.
+        let again = w.decide(Command::Import(req)).expect("decides");
+        for e in &again {
+            if let Event::SettingChanged(c) = e {
+                prop_assert!(w.catalog.get(&c.key).is_some_and(|s| s.sensitive), "{} written twice", c.key);
+            }
+        }
     }
 }

@@ -2,11 +2,10 @@
 //! an `ETag` naming its version, `PUT` (compare-and-set with `If-Match`) and `DELETE` (back to the
 //! environment or the default).
 
-use super::extract::{ApiJson, ApiQuery, Caller};
+use super::extract::{Admin, ApiJson, ApiPath, ApiQuery, Caller};
 use super::{ApiError, AppState};
-use crate::auth::Role;
 use crate::present;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -42,7 +41,7 @@ pub async fn list(State(state): State<AppState>, _caller: Caller, ApiQuery(query
 pub async fn get(
     State(state): State<AppState>,
     _caller: Caller,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     item_response(&state, &key)
 }
@@ -97,12 +96,11 @@ pub struct DeleteQuery {
 
 pub async fn put(
     State(state): State<AppState>,
-    caller: Caller,
-    Path(key): Path<String>,
+    Admin(caller): Admin,
+    ApiPath(key): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<PutBody>,
 ) -> Result<Response, ApiError> {
-    caller.require(Role::PlatformAdmin)?;
     let expected = if_match(&headers)?;
     let (value, reason) = body.input()?;
     state.limiter.check(&caller.name, &state.ledger.settings())?;
@@ -114,12 +112,11 @@ pub async fn put(
 
 pub async fn delete(
     State(state): State<AppState>,
-    caller: Caller,
-    Path(key): Path<String>,
+    Admin(caller): Admin,
+    ApiPath(key): ApiPath<String>,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<DeleteQuery>,
 ) -> Result<Response, ApiError> {
-    caller.require(Role::PlatformAdmin)?;
     let expected = if_match(&headers)?;
     state.limiter.check(&caller.name, &state.ledger.settings())?;
     let cmd = guarded(&key, expected, Command::Reset { key: key.clone() });

@@ -20,6 +20,11 @@ struct Current {
 
 pub struct WriteLimiter {
     current: ArcSwap<Current>,
+    /// The hot setting that holds the quota, or `None` for a fixed one.
+    setting: Option<&'static str>,
+    default_per_minute: u32,
+    /// What is counted, for the 429 message.
+    what: &'static str,
 }
 
 impl Default for WriteLimiter {
@@ -29,17 +34,34 @@ impl Default for WriteLimiter {
 }
 
 impl WriteLimiter {
+    /// Writes per principal, `CONFIG_WRITE_RATE_LIMIT` per minute.
     pub fn new() -> WriteLimiter {
-        WriteLimiter { current: ArcSwap::from_pointee(build(DEFAULT_PER_MINUTE)) }
+        WriteLimiter {
+            current: ArcSwap::from_pointee(build(DEFAULT_PER_MINUTE)),
+            setting: Some("CONFIG_WRITE_RATE_LIMIT"),
+            default_per_minute: DEFAULT_PER_MINUTE,
+            what: "writes",
+        }
     }
 
-    /// Counts one write by `principal`; 429 with `Retry-After` when it is over the limit.
+    /// A fixed quota per key (login attempts).
+    pub fn fixed(per_minute: u32, what: &'static str) -> WriteLimiter {
+        WriteLimiter {
+            current: ArcSwap::from_pointee(build(per_minute)),
+            setting: None,
+            default_per_minute: per_minute,
+            what,
+        }
+    }
+
+    /// Counts one event for `principal`; 429 with `Retry-After` when it is over the limit.
     pub fn check(&self, principal: &str, settings: &Settings) -> Result<(), ApiError> {
-        let wanted = settings
-            .get_i64("CONFIG_WRITE_RATE_LIMIT")
+        let wanted = self
+            .setting
+            .and_then(|key| settings.get_i64(key))
             .and_then(|n| u32::try_from(n).ok())
             .filter(|&n| n > 0)
-            .unwrap_or(DEFAULT_PER_MINUTE);
+            .unwrap_or(self.default_per_minute);
         let mut current = self.current.load_full();
         if current.per_minute != wanted {
             self.current.store(Arc::new(build(wanted)));
@@ -58,9 +80,12 @@ impl WriteLimiter {
                 let mut e = ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "rate_limited",
-                    format!(
-                        "{principal} exceeded CONFIG_WRITE_RATE_LIMIT ({wanted} writes per minute); retry in {secs}s"
-                    ),
+                    match self.setting {
+                        Some(key) => {
+                            format!("{principal} exceeded {key} ({wanted} {} per minute); retry in {secs}s", self.what)
+                        }
+                        None => format!("too many {} ({wanted} per minute); retry in {secs}s", self.what),
+                    },
                 );
                 e.retry_after = Some(secs.max(1));
                 Err(e)

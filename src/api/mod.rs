@@ -9,7 +9,7 @@ mod extract;
 mod health;
 mod instances;
 mod limit;
-mod login;
+pub mod login;
 pub mod metrics;
 mod openapi;
 mod transfer;
@@ -51,8 +51,8 @@ pub struct AppState {
     pub ledger: Ledger,
     pub auth: Arc<AuthConfig>,
     pub limiter: Arc<WriteLimiter>,
-    /// Login attempts, counted apart from writes.
-    pub login_limiter: Arc<WriteLimiter>,
+    /// Limits on login attempts and concurrent password checks.
+    pub login_limits: Arc<login::LoginLimits>,
     pub metrics: Option<PrometheusHandle>,
     /// Becomes true when the server starts shutting down, so that open watch streams end.
     pub closing: tokio::sync::watch::Receiver<bool>,

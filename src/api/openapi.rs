@@ -155,7 +155,7 @@ mod tests {
             ledger,
             auth: Arc::new(AuthConfig { keys, required: true, token_ttl_secs: 60 }),
             limiter: Arc::new(WriteLimiter::new()),
-            login_limiter: Arc::new(WriteLimiter::new()),
+            login_limits: Arc::default(),
             metrics: None,
             closing: tokio::sync::watch::channel(false).1,
             sse_keepalive: Duration::from_secs(15),

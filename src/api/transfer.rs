@@ -2,7 +2,7 @@
 //! for the plan alone). An import with any invalid entry is 422 with the plan in `details`, and appends
 //! nothing; otherwise it is one atomic batch, locked keys skipped and reported.
 
-use super::extract::{ApiJson, ApiQuery, Caller};
+use super::extract::{Admin, ApiJson, ApiQuery, Caller};
 use super::{ApiError, AppState};
 use crate::auth::Role;
 use crate::transfer;
@@ -24,16 +24,18 @@ pub struct ImportQuery {
     #[serde(default)]
     dry_run: bool,
     reason: Option<String>,
+    /// Apply only if the store's head is still this seq (the `head` of a reviewed dry run): 409 otherwise.
+    expected_head: Option<u64>,
 }
 
 pub async fn import(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     ApiQuery(query): ApiQuery<ImportQuery>,
     ApiJson(doc): ApiJson<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::PlatformAdmin)?;
-    let req = transfer::parse_document(&doc, &state.ledger)?;
+    let mut req = transfer::parse_document(&doc, &state.ledger)?;
+    req.expected_head = query.expected_head;
     let plan = transfer::plan(&state.ledger, &req);
     let mut body = transfer::plan_json(&plan);
     if transfer::has_invalid(&plan) {
@@ -56,6 +58,8 @@ pub async fn import(
     ctx.cause = Cause::Import { digest: req.digest.clone(), via: format!("{} {}", caller.method, caller.path) };
     let outcome = transfer::apply(&state.ledger, req, ctx).await?;
     body["applied"] = Value::Bool(outcome.changed());
+    // The plan above was made before the write; this is what the write did.
+    body["result"] = transfer::applied_summary(&state.ledger, &outcome)?.unwrap_or(Value::Null);
     body["batch"] = outcome.batch_id.map_or(Value::Null, Value::String);
     body["head"] = outcome.head.seq.into();
     Ok(Json(body))

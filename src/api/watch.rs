@@ -27,6 +27,8 @@ pub struct WatchQuery {
 
 struct Cursor {
     state: AppState,
+    /// Each key's value when the log holds none, for the value a reset falls back to.
+    baseline: std::collections::BTreeMap<String, cfgledger_events::StoredValue>,
     after: u64,
     pending: VecDeque<SseEvent>,
     published: tokio::sync::watch::Receiver<u64>,
@@ -50,8 +52,21 @@ pub async fn watch(
     };
     let mut published = state.ledger.subscribe();
     published.borrow_and_update();
-    let after = last_event_id.or(query.after).unwrap_or_else(|| state.ledger.snapshot().head.seq);
-    let cursor = Cursor { closing: state.closing.clone(), state, after, pending: VecDeque::new(), published };
+    let head = state.ledger.snapshot().head.seq;
+    let after = last_event_id.or(query.after).unwrap_or(head);
+    if after > head {
+        return Err(ApiError::bad_request(format!(
+            "cannot resume after seq {after}: the log's head is seq {head} (was the cursor from another store?)"
+        )));
+    }
+    let cursor = Cursor {
+        closing: state.closing.clone(),
+        baseline: state.ledger.baseline(),
+        state,
+        after,
+        pending: VecDeque::new(),
+        published,
+    };
     let keepalive = cursor.state.sse_keepalive;
     let stream = futures_util::stream::unfold(cursor, next);
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(keepalive)))
@@ -82,7 +97,7 @@ async fn next(mut cur: Cursor) -> Option<(Result<SseEvent, Infallible>, Cursor)>
                             return None;
                         }
                     };
-                    if let Some(data) = present::change(&env, catalog) {
+                    if let Some(data) = present::change(&env, catalog, &cur.baseline) {
                         cur.pending.push_back(SseEvent::default().id(rec.seq.to_string()).data(data.to_string()));
                     }
                     cur.after = rec.seq;
@@ -90,10 +105,15 @@ async fn next(mut cur: Cursor) -> Option<(Result<SseEvent, Infallible>, Cursor)>
                 continue;
             }
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
+            Ok(Err(crate::store::StoreError::Unavailable(e))) => {
                 tracing::warn!(error = %e, "watch stream cannot read the log; retrying");
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                 continue;
+            }
+            Ok(Err(e)) => {
+                // Not a passing outage: end the stream; the client reconnects and reports what it gets.
+                tracing::error!(error = %e, "watch stream stopped");
+                return None;
             }
             Err(_) => return None,
         }

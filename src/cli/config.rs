@@ -161,6 +161,7 @@ fn local(g: &Globals, cmd: ConfigCommand) -> Result<(), Error> {
                 ctx.cause = Cause::Import { digest: req.digest.clone(), via: "config import".to_string() };
                 let outcome = ledger.execute(transfer::command(req), ctx)?;
                 body["applied"] = Value::Bool(outcome.changed());
+                body["result"] = transfer::applied_summary(&ledger, &outcome)?.unwrap_or(Value::Null);
                 body["batch"] = outcome.batch_id.map_or(Value::Null, Value::String);
                 body["head"] = outcome.head.seq.into();
             }
@@ -290,14 +291,23 @@ fn read_document(file: &Path) -> Result<Value, Error> {
         .map_err(|e| rejected(RejectionKind::Invalid, format!("{} is not a JSON document: {e}", file.display())))
 }
 
-/// The plan, its summary, and what happened: `dry run: nothing applied`, `applied as batch B (seq N)` or
-/// `nothing to apply`.
+/// The plan, its summary, and what happened: `dry run: nothing applied`, `applied as batch B (seq N)`,
+/// `nothing to apply; N locked key(s) refused, recorded as batch B (seq N)` or `nothing to apply`. What
+/// happened is read from the write's own record (`result`), not from the plan made before it.
 fn show_import(body: &Value) -> Result<(), Error> {
     show_plan(body)?;
+    let count = |field: &str| body["result"][field].as_array().map_or(0, Vec::len);
     if body["dry_run"] == true {
         emit("dry run: nothing applied")
-    } else if body["applied"] == true {
+    } else if body["applied"] == true && count("created") + count("updated") > 0 {
         emit(format!("applied as batch {} (seq {})", text_of(&body["batch"]), text_of(&body["head"])))
+    } else if body["applied"] == true {
+        emit(format!(
+            "nothing to apply; {} locked key(s) refused, recorded as batch {} (seq {})",
+            count("locked"),
+            text_of(&body["batch"]),
+            text_of(&body["head"])
+        ))
     } else {
         emit("nothing to apply")
     }

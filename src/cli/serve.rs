@@ -39,6 +39,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
     let ledger = g.open_with(true, &[JWT_KEY])?;
     let auth = auth_config(&ledger)?;
+    warn_shadowed_locked_keys(&ledger);
     if !auth.required {
         eprintln!(
             "WARNING: AUTH_REQUIRED=false: the admin API accepts requests without a token and gives them every \
@@ -73,7 +74,7 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
             ledger,
             auth: std::sync::Arc::new(auth),
             limiter: std::sync::Arc::new(api::WriteLimiter::new()),
-            login_limiter: std::sync::Arc::new(api::WriteLimiter::new()),
+            login_limits: std::sync::Arc::default(),
             metrics,
             closing,
             sse_keepalive: args.sse_keepalive,
@@ -87,14 +88,34 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
     })
 }
 
+/// Locked keys set in the process environment whose value the store holds: the store's value wins, and an
+/// operator who changed the environment to rotate one should know it had no effect.
+fn warn_shadowed_locked_keys(ledger: &crate::Ledger) {
+    let snap = ledger.snapshot();
+    for spec in ledger.catalog().specs().iter().filter(|s| s.locked && !s.bootstrap) {
+        let from_db = snap.view(&spec.key).is_some_and(|v| v.source == cfgledger_projections::ValueSource::Db);
+        if from_db && std::env::var_os(&spec.key).is_some() {
+            eprintln!(
+                "warning: {} is set in the environment, but the store holds a value for it, which wins (locked keys are seeded once)",
+                spec.key
+            );
+        }
+    }
+}
+
 /// The key that signs admin API tokens.
 pub(crate) const JWT_KEY: &str = "JWT_SECRET_KEY";
 
 /// The token keys of the store: the effective `JWT_SECRET_KEY` (generated at first start when no one set
 /// it) with `JWT_ALGORITHM`, and `TOKEN_EXPIRY` and `AUTH_REQUIRED`, all as the process started.
 pub(crate) fn token_keys(ledger: &crate::Ledger) -> Result<TokenKeys, Error> {
+    if let Some(e) = ledger.snapshot().view(JWT_KEY).and_then(|v| v.env_error.clone()) {
+        return Err(Error::Secret(format!("{JWT_KEY} in the environment is not usable: {e}")));
+    }
     let secret = ledger.reveal(JWT_KEY)?.ok_or_else(|| {
-        Error::Secret(format!("{JWT_KEY} has no value: set it (at least 32 characters) in the environment or .env"))
+        Error::Secret(format!(
+            "{JWT_KEY} has no value: set it (at least 32 characters) in the environment or .env, or start `cfgledger serve` once, which generates one"
+        ))
     })?;
     let algorithm = ledger.settings().get_string("JWT_ALGORITHM").unwrap_or_else(|| "HS256".into());
     TokenKeys::new(secret.as_bytes(), &algorithm).map_err(|e| Error::Secret(e.to_string()))

@@ -1,8 +1,7 @@
 //! `cfgledger token issue --sub NAME --role ROLE [--ttl 1h]`: prints a bearer token signed with the store's
-//! effective `JWT_SECRET_KEY` (generated at first use if no one set it), for automation. Only someone who
-//! can open the store (and its encryption key) can issue one.
+//! effective `JWT_SECRET_KEY`, for automation. Only someone who can open the store (and its encryption key)
+//! can issue one. It never creates a signing key: that is `serve`'s job at first start, or the operator's.
 
-use super::serve::JWT_KEY;
 use super::{emit, Globals};
 use crate::auth;
 use crate::error::Error;
@@ -41,7 +40,7 @@ pub fn run(g: &Globals, cmd: TokenCommand) -> Result<(), Error> {
     let ttl_ms = cfgledger_events::value::parse_duration_ms(&args.ttl).filter(|&ms| ms >= 1000).ok_or_else(|| {
         invalid(format!("--ttl expects a duration of at least 1s such as 15m, 1h or 30d; got {:?}", args.ttl))
     })?;
-    let ledger = g.open_with(false, &[JWT_KEY])?;
+    let ledger = g.open()?;
     let keys = super::serve::token_keys(&ledger)?;
     let token = keys.issue(&args.sub, role, auth::unix_now(), ttl_ms / 1000).map_err(|e| Error::Io(e.to_string()))?;
     emit(token)

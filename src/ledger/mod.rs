@@ -180,7 +180,15 @@ impl Ledger {
     /// Gives a sensitive key that has no value anywhere (log, environment, default) a random one, recorded
     /// as `SecretGenerated`: a new store gets its own token signing key. Does nothing when a value exists.
     pub fn ensure_secret(&self, key: &str) -> Result<(), Error> {
-        if self.snapshot().view(key).is_none_or(|v| v.value.is_some()) {
+        let snap = self.snapshot();
+        let Some(view) = snap.view(key) else {
+            return Ok(());
+        };
+        if let Some(e) = &view.env_error {
+            // An operator who set the key and got it wrong must hear so, not get a random key instead.
+            return Err(Error::Secret(format!("{key} in the environment is not usable: {e}")));
+        }
+        if view.value.is_some() {
             return Ok(());
         }
         let value = crate::crypto::random_secret();
