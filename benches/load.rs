@@ -1,12 +1,14 @@
-//! Load harness: the cfgledger server and etcd side by side on this machine, client and server sharing its
-//! cores. For each system, in one run: reads of one key at 64 connections, durable writes of one key at 16
-//! and at 64 concurrent clients (one connection each), and change-to-watch delivery latency (one change at
-//! a time, paced, timed from just before the write is sent and from its acknowledgement to the moment the
-//! watcher receives it). cfgledger is driven over HTTP/1.1 keep-alive connections with a bearer token per
-//! connection (authentication on); etcd (Debian's `etcd-server`) through its native gRPC API with the
-//! `etcd-client` crate. Each throughput phase warms up, then measures for a fixed time; latencies go into
-//! HDR histograms. A table at the end gives both systems, their ratio (above 1 means cfgledger is ahead)
-//! and the targets.
+//! Load harness: the cfgledger server and etcd side by side on this machine, clients and servers sharing its
+//! cores. Both servers run for the whole measurement, and each kind of phase runs on one right after the
+//! other: reads of one key at 64 connections, durable writes of one key at 16 and at 64 concurrent clients
+//! (one connection each), and change-to-watch delivery latency (one change at a time, paced, timed from just
+//! before the write is sent, and from its acknowledgement, to the moment the watcher receives it).
+//! cfgledger is driven over HTTP/1.1 keep-alive connections with a bearer token per connection
+//! (authentication on); etcd (Debian's `etcd-server`) through its native gRPC API with the `etcd-client`
+//! crate. Each throughput phase warms up, then measures for a fixed time; latencies go into HDR histograms,
+//! and the CPU used by the server, by this harness and by anything else is sampled, so that a phase that
+//! other processes disturbed says so. A table at the end gives both systems, their ratio (above 1 means
+//! cfgledger is ahead) and the targets. A run with errors says so loudly and exits with 1.
 //!
 //! Run: `cargo bench --bench load` (cargo builds the release binary it starts). Environment: `LOAD_SECS`
 //! (measured seconds per phase, default 10), `LOAD_WARMUP_SECS` (default 2), `LOAD_WATCH_CHANGES`
@@ -14,13 +16,19 @@
 //! `CFGLEDGER_BIN` (default the binary cargo built), `LOAD_AUTH=off` (development only: serve with
 //! `AUTH_REQUIRED=false`; not the figures).
 
+#[path = "load/cfgledger.rs"]
 mod cfgledger;
 #[path = "common/mod.rs"]
 mod common;
+#[path = "load/etcd.rs"]
 mod etcd;
+#[path = "load/http.rs"]
 mod http;
+#[path = "load/measure.rs"]
 mod measure;
+#[path = "load/process.rs"]
 mod process;
+#[path = "load/report.rs"]
 mod report;
 
 use measure::{Delivery, Failure, Phase, Window};
@@ -116,6 +124,13 @@ impl Results {
         self.puts.iter().find(|(c, _)| *c == clients).map(|(_, p)| p)
     }
 
+    /// Phases during which other processes used enough CPU to disturb the figures.
+    fn disturbed(&self) -> usize {
+        let phases = self.get.iter().chain(&self.get_serializable).chain(self.puts.iter().map(|(_, p)| p));
+        phases.filter(|p| measure::Cpu::disturbed(p.cpu.as_ref())).count()
+            + self.watch.as_ref().map_or(0, |w| usize::from(measure::Cpu::disturbed(w.cpu.as_ref())))
+    }
+
     fn error_count(&self) -> u64 {
         let phases = self.get.iter().chain(&self.get_serializable).chain(self.puts.iter().map(|(_, p)| p));
         phases.map(|p| p.errors.count).sum::<u64>()
@@ -125,8 +140,9 @@ impl Results {
 }
 
 /// Writes one change at a time to a watched key and times each one's arrival at the watcher.
-async fn delivery(mut writer: impl Writer, mut events: Events, changes: usize) -> Delivery {
+async fn delivery(mut writer: impl Writer, mut events: Events, changes: usize, server: u32) -> Delivery {
     let mut result = Delivery::new();
+    let cpu = measure::CpuMark::now(server);
     for _ in 0..changes {
         let value = next_value();
         let sent = Instant::now();
@@ -164,132 +180,103 @@ async fn delivery(mut writer: impl Writer, mut events: Events, changes: usize) -
         }
         tokio::time::sleep(WATCH_PACE).await;
     }
+    result.cpu = cpu.and_then(|mark| mark.since());
     result
 }
 
-async fn run_cfgledger(settings: &Settings) -> Results {
-    let mut results = Results::default();
-    println!("\n== cfgledger ({}) ==", settings.cfgledger_bin.display());
+/// Runs one throughput phase and prints it, or records why it could not run.
+async fn phase<W: measure::Worker>(
+    label: &str,
+    workers: Result<Vec<W>, String>,
+    window: Window,
+    server: u32,
+    results: &mut Results,
+) -> Option<Phase> {
+    let measured = match workers {
+        Ok(workers) => {
+            let phase = measure::run(workers, window, server).await;
+            phase.print(label);
+            Some(phase)
+        }
+        Err(why) => {
+            results.failed(label, why);
+            None
+        }
+    };
+    tokio::time::sleep(PAUSE).await;
+    measured
+}
+
+/// Runs one change-delivery phase and prints it, or records why it could not run.
+async fn watch_phase<W: Writer>(
+    label: &str,
+    watch: Result<(W, Events), String>,
+    changes: usize,
+    server: u32,
+    results: &mut Results,
+) {
+    match watch {
+        Ok((writer, events)) => {
+            let measured = delivery(writer, events, changes, server).await;
+            measured.print(label);
+            results.watch = Some(measured);
+        }
+        Err(why) => results.failed(label, why),
+    }
+}
+
+async fn start_cfgledger(settings: &Settings, dir: PathBuf, results: &mut Results) -> Option<cfgledger::Cfgledger> {
+    println!("cfgledger: {}", settings.cfgledger_bin.display());
     if !settings.cfgledger_bin.is_file() {
         results.failed("cfgledger", format!("no binary at {}", settings.cfgledger_bin.display()));
-        return results;
+        return None;
     }
-    let dir = tempfile::tempdir().expect("a temp dir for the cfgledger store");
     let clients = GET_CLIENTS.max(PUT_CLIENTS[1]);
     let bin = settings.cfgledger_bin.clone();
-    let path = dir.path().to_path_buf();
     let auth = settings.auth;
+    let path = dir.clone();
     let started = tokio::task::spawn_blocking(move || cfgledger::Cfgledger::start(&bin, &path, clients, auth))
         .await
         .expect("the start task does not panic");
-    let mut server = match started {
-        Ok(server) => server,
+    match started {
+        Ok(server) => {
+            println!("  store sqlite://{}/bench.db, serving on {}", dir.display(), server.addr);
+            if settings.auth {
+                match server.check_auth().await {
+                    Ok(status) => println!("  authentication checked: a request without a token answers {status}"),
+                    Err(why) => results.failed("cfgledger with authentication", why),
+                }
+            }
+            Some(server)
+        }
         Err(why) => {
             results.failed("cfgledger", why);
-            return results;
-        }
-    };
-    println!("  store in {}, serving on {}", dir.path().display(), server.addr);
-
-    match server.getters(GET_CLIENTS).await {
-        Ok(workers) => {
-            let phase = measure::run(workers, settings.window).await;
-            phase.print(&format!("GET /admin/config/LOG_LEVEL, {GET_CLIENTS} conns"));
-            results.get = Some(phase);
-        }
-        Err(why) => results.failed("cfgledger GET", why),
-    }
-
-    tokio::time::sleep(PAUSE).await;
-    match server.probe_put().await {
-        Ok(()) => {
-            for clients in PUT_CLIENTS {
-                tokio::time::sleep(PAUSE).await;
-                match server.putters(clients).await {
-                    Ok(workers) => {
-                        let phase = measure::run(workers, settings.window).await;
-                        phase.print(&format!("PUT /admin/config/TOOL_RATE_LIMIT, {clients} clients"));
-                        results.puts.push((clients, phase));
-                    }
-                    Err(why) => results.failed(&format!("cfgledger PUT at {clients} clients"), why),
-                }
-            }
-            tokio::time::sleep(PAUSE).await;
-            match server.watch().await {
-                Ok((writer, events)) => {
-                    let watch = delivery(writer, events, settings.watch_changes).await;
-                    watch.print("PUT → /admin/config/watch (SSE) delivery");
-                    results.watch = Some(watch);
-                }
-                Err(why) => results.failed("cfgledger watch", why),
-            }
-        }
-        Err(why) => {
-            results.failed("cfgledger PUT and watch", format!("a probe PUT failed: {why}"));
+            None
         }
     }
-    println!("  {}", server.stop());
-    results
 }
 
-async fn run_etcd(settings: &Settings) -> Results {
-    let mut results = Results::default();
+async fn start_etcd(settings: &Settings, dir: PathBuf, results: &mut Results) -> Option<etcd::Etcd> {
     let Some(bin) = &settings.etcd_bin else {
-        println!("\n== etcd ==");
-        println!("  etcd not found (set ETCD_BIN, or `apt-get install etcd-server`): measuring cfgledger only");
-        return results;
+        println!("etcd: not found (set ETCD_BIN, or `apt-get install etcd-server`): measuring cfgledger only");
+        return None;
     };
-    println!("\n== etcd ({}, {}) ==", bin.display(), etcd::version(bin));
+    println!("etcd: {} ({})", bin.display(), etcd::version(bin));
     println!("  client: etcd's native gRPC API through the etcd-client crate, one client (HTTP/2 connection) each");
-    let dir = tempfile::tempdir().expect("a temp dir for etcd's data");
-    let mut server = match etcd::Etcd::start(bin, dir.path()).await {
-        Ok(server) => server,
+    match etcd::Etcd::start(bin, &dir).await {
+        Ok(server) => {
+            println!("  data in {}, default durability (WAL fsynced before a put is acknowledged)", dir.display());
+            Some(server)
+        }
         Err(why) => {
             results.failed("etcd", why);
-            return results;
+            None
         }
-    };
-    println!("  data in {}", dir.path().display());
-
-    for serializable in [false, true] {
-        let label = if serializable { "serializable" } else { "linearizable (default)" };
-        match server.getters(GET_CLIENTS, serializable).await {
-            Ok(workers) => {
-                let phase = measure::run(workers, settings.window).await;
-                phase.print(&format!("range one key, {label}, {GET_CLIENTS} conns"));
-                if serializable {
-                    results.get_serializable = Some(phase);
-                } else {
-                    results.get = Some(phase);
-                }
-            }
-            Err(why) => results.failed(&format!("etcd range ({label})"), why),
-        }
-        tokio::time::sleep(PAUSE).await;
     }
-    for clients in PUT_CLIENTS {
-        match server.putters(clients).await {
-            Ok(workers) => {
-                let phase = measure::run(workers, settings.window).await;
-                phase.print(&format!("put one key, {clients} clients"));
-                results.puts.push((clients, phase));
-            }
-            Err(why) => results.failed(&format!("etcd put at {clients} clients"), why),
-        }
-        tokio::time::sleep(PAUSE).await;
-    }
-    match server.watch().await {
-        Ok((writer, events)) => {
-            let watch = delivery(writer, events, settings.watch_changes).await;
-            watch.print("put → watch delivery");
-            results.watch = Some(watch);
-        }
-        Err(why) => results.failed("etcd watch", why),
-    }
-    println!("  {}", server.stop());
-    results
 }
 
+/// Both systems run during the whole measurement, and each kind of phase runs on one right after the
+/// other, so that a disturbance of the shared machine tends to touch both sides of a comparison.
 async fn run(settings: Settings) -> bool {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
@@ -309,9 +296,76 @@ async fn run(settings: Settings) -> bool {
         settings.watch_changes,
         WATCH_PACE.as_millis()
     );
-    let cfg = run_cfgledger(&settings).await;
-    let etcd = run_etcd(&settings).await;
+    let window = settings.window;
+    let dirs = [(); 2].map(|_| tempfile::tempdir().expect("a temp dir for a store"));
+    let (mut cfg, mut etcd) = (Results::default(), Results::default());
+    let mut cfg_server = start_cfgledger(&settings, dirs[0].path().to_path_buf(), &mut cfg).await;
+    let mut etcd_server = start_etcd(&settings, dirs[1].path().to_path_buf(), &mut etcd).await;
+
+    println!("\n== reads of one key, {GET_CLIENTS} connections ==");
+    if let Some(server) = &cfg_server {
+        let label = "cfgledger GET /admin/config/LOG_LEVEL";
+        cfg.get = phase(label, server.getters(GET_CLIENTS).await, window, server.pid(), &mut cfg).await;
+    }
+    if let Some(server) = &etcd_server {
+        let label = "etcd range, linearizable (its default)";
+        etcd.get = phase(label, server.getters(GET_CLIENTS, false).await, window, server.pid(), &mut etcd).await;
+        let label = "etcd range, serializable";
+        let workers = server.getters(GET_CLIENTS, true).await;
+        etcd.get_serializable = phase(label, workers, window, server.pid(), &mut etcd).await;
+    }
+
+    println!("\n== durable writes of one key ==");
+    let cfg_writes = match &cfg_server {
+        Some(server) => match server.probe_put().await {
+            Ok(()) => true,
+            Err(why) => {
+                cfg.failed("cfgledger PUT and watch", format!("a probe PUT failed: {why}"));
+                false
+            }
+        },
+        None => false,
+    };
+    for clients in PUT_CLIENTS {
+        if let Some(server) = cfg_server.as_ref().filter(|_| cfg_writes) {
+            let label = format!("cfgledger PUT /admin/config/TOOL_RATE_LIMIT, {clients} clients");
+            if let Some(p) = phase(&label, server.putters(clients).await, window, server.pid(), &mut cfg).await {
+                cfg.puts.push((clients, p));
+            }
+        }
+        if let Some(server) = &etcd_server {
+            let label = format!("etcd put, {clients} clients");
+            if let Some(p) = phase(&label, server.putters(clients).await, window, server.pid(), &mut etcd).await {
+                etcd.puts.push((clients, p));
+            }
+        }
+    }
+
+    println!("\n== change → watcher delivery, one change at a time ==");
+    let changes = settings.watch_changes;
+    if let Some(server) = cfg_server.as_ref().filter(|_| cfg_writes) {
+        let label = "cfgledger PUT → /admin/config/watch (SSE)";
+        watch_phase(label, server.watch().await, changes, server.pid(), &mut cfg).await;
+    }
+    if let Some(server) = &etcd_server {
+        watch_phase("etcd put → watch", server.watch().await, changes, server.pid(), &mut etcd).await;
+    }
+
+    println!();
+    if let Some(server) = cfg_server.as_mut() {
+        println!("{}", server.stop());
+    }
+    if let Some(server) = etcd_server.as_mut() {
+        println!("{}", server.stop());
+    }
     report::table(&cfg, &etcd, settings.etcd_bin.is_some());
+    let disturbed = cfg.disturbed() + etcd.disturbed();
+    if disturbed > 0 {
+        println!(
+            "\n!!! other processes used more than {} cores during {disturbed} phase(s) (marked ~): rerun on a quiet machine",
+            measure::DISTURBED
+        );
+    }
     let errors = cfg.error_count() + etcd.error_count();
     if errors > 0 {
         println!("\n!!! THIS RUN HAD {errors} ERRORS OR UNMEASURED PHASES (see the !!! lines above): its figures are not clean");

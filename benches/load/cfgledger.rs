@@ -148,6 +148,15 @@ impl Cfgledger {
         Ok(workers)
     }
 
+    /// Confirms that the server enforces authentication: a request without a token must be refused.
+    pub async fn check_auth(&self) -> Result<StatusCode, String> {
+        let reply = self.conn(None).await?.call(Method::GET, GET_PATH, None).await?;
+        match reply.status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Ok(reply.status),
+            other => Err(format!("GET {GET_PATH} without a token answered {other}, so authentication is off")),
+        }
+    }
+
     /// Checks that a PUT is served before a phase relies on it.
     pub async fn probe_put(&self) -> Result<(), String> {
         let mut put = Put { conn: self.conn(self.tokens.first().and_then(Option::as_ref)).await? };
@@ -192,6 +201,11 @@ impl Cfgledger {
         });
         let writer = Put { conn: self.conn(self.watch_token.as_ref()).await? };
         Ok((writer, rx))
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.server.as_ref().map_or(0, Child::pid)
     }
 
     /// Stops the server with SIGTERM (a graceful shutdown) and says how that went.

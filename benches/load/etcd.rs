@@ -153,6 +153,11 @@ impl Etcd {
         Ok((Put { client: self.client().await? }, rx))
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.server.as_ref().map_or(0, Child::pid)
+    }
+
     /// Stops etcd with SIGTERM and says how that went.
     pub fn stop(&mut self) -> String {
         match self.server.take() {

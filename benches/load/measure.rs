@@ -104,9 +104,12 @@ impl Errors {
         if self.count == 0 {
             return;
         }
-        println!("    !!! ERRORS: {} failed {what}; the figures of this phase are not clean. First ones:", self.count);
+        println!(
+            "      !!! ERRORS: {} failed {what}; the figures of this phase are not clean. First ones:",
+            self.count
+        );
         for s in &self.samples {
-            println!("    !!!   {s}");
+            println!("      !!!   {s}");
         }
     }
 }
@@ -114,6 +117,8 @@ impl Errors {
 /// What a throughput phase measured.
 pub struct Phase {
     pub clients: usize,
+    /// CPU the server and this harness used over the measured window, in cores (1.0 = one core busy).
+    pub cpu: Option<Cpu>,
     pub ok: u64,
     pub secs: f64,
     pub latency: Latencies,
@@ -127,24 +132,119 @@ impl Phase {
     }
 
     pub fn print(&self, label: &str) {
-        println!(
-            "  {label:<44} {:>10.0} req/s  ({} ok in {:.1} s, {} clients)",
-            self.rate(),
-            self.ok,
-            self.secs,
-            self.clients
-        );
-        println!("  {:<44} {}", "", self.latency.summary());
+        println!("  {label}");
+        println!("      {:.0} req/s ({} ok in {:.1} s, {} clients)", self.rate(), self.ok, self.secs, self.clients);
+        println!("      {}", self.latency.summary());
+        if let Some(cpu) = &self.cpu {
+            cpu.print();
+        }
         self.errors.print("requests");
     }
 }
 
-/// Runs every worker on its own task for the warm-up and the measured window, and gathers what they saw.
-pub async fn run<W: Worker>(workers: Vec<W>, window: Window) -> Phase {
+/// CPU use over a window, in cores.
+pub struct Cpu {
+    pub server: f64,
+    pub client: f64,
+    /// Every other process on the machine (system-wide busy time less the two above).
+    pub other: f64,
+}
+
+impl Cpu {
+    /// Whether other processes used enough CPU to disturb the figures.
+    pub fn disturbed(cpu: Option<&Cpu>) -> bool {
+        cpu.is_some_and(|c| c.other > DISTURBED)
+    }
+
+    fn print(&self) {
+        println!(
+            "      cpu: server {:.2} cores, load client {:.2} cores, anything else {:.2} cores",
+            self.server, self.client, self.other
+        );
+        if self.other > DISTURBED {
+            println!(
+                "      !!! other processes used {:.2} cores during this phase: these figures are disturbed",
+                self.other
+            );
+        }
+    }
+}
+
+/// Cores that other processes may use during a phase before its figures are called disturbed.
+pub const DISTURBED: f64 = 0.1;
+
+/// CPU time all processes of the machine have used so far: user, nice and system of the `cpu` line of
+/// `/proc/stat`. Interrupt time is left out: under load it is mostly this run's own loopback traffic.
+fn machine_busy() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> =
+        stat.lines().next()?.strip_prefix("cpu ")?.split_whitespace().filter_map(|t| t.parse().ok()).collect();
+    let busy: u64 = ticks.iter().take(3).sum();
+    Some(Duration::from_secs_f64(busy as f64 / clock_ticks()))
+}
+
+/// User plus system CPU time a process has used so far (from `/proc/PID/stat`), if this is Linux.
+fn cpu_time(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces: utime and stime are the
+    // 12th and 13th of them, in clock ticks.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_secs_f64(ticks as f64 / clock_ticks()))
+}
+
+/// `getconf CLK_TCK`, else Linux's usual 100.
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// CPU times of the server, this process and the whole machine at one moment.
+pub struct CpuMark {
+    server: u32,
+    at: Instant,
+    times: [Duration; 3],
+}
+
+impl CpuMark {
+    pub fn now(server: u32) -> Option<CpuMark> {
+        let times = [cpu_time(&server.to_string())?, cpu_time("self")?, machine_busy()?];
+        Some(CpuMark { server, at: Instant::now(), times })
+    }
+
+    /// What each used since this mark, in cores.
+    pub fn since(&self) -> Option<Cpu> {
+        let now = CpuMark::now(self.server)?;
+        let secs = (now.at - self.at).as_secs_f64();
+        let [server, client, machine] =
+            [0, 1, 2].map(|i| now.times[i].saturating_sub(self.times[i]).as_secs_f64() / secs);
+        Some(Cpu { server, client, other: (machine - server - client).max(0.0) })
+    }
+}
+
+/// Samples CPU use over the measured window.
+async fn sample_cpu(server: u32, from: Instant, to: Instant) -> Option<Cpu> {
+    tokio::time::sleep_until(from.into()).await;
+    let mark = CpuMark::now(server)?;
+    tokio::time::sleep_until(to.into()).await;
+    mark.since()
+}
+
+/// Runs every worker on its own task for the warm-up and the measured window, and gathers what they saw;
+/// `server` is the server's pid, whose CPU use is sampled alongside the harness's own.
+pub async fn run<W: Worker>(workers: Vec<W>, window: Window, server: u32) -> Phase {
     let clients = workers.len();
     let start = Instant::now();
     let measure_from = start + window.warmup;
     let end = measure_from + window.measured;
+    let cpu = tokio::spawn(sample_cpu(server, measure_from, end));
     let tasks: Vec<_> = workers
         .into_iter()
         .map(|mut worker| {
@@ -178,6 +278,7 @@ pub async fn run<W: Worker>(workers: Vec<W>, window: Window) -> Phase {
         .collect();
     let mut phase = Phase {
         clients,
+        cpu: None,
         ok: 0,
         secs: window.measured.as_secs_f64(),
         latency: Latencies::new(),
@@ -189,6 +290,7 @@ pub async fn run<W: Worker>(workers: Vec<W>, window: Window) -> Phase {
         phase.latency.merge(&latency);
         phase.errors.merge(errors);
     }
+    phase.cpu = cpu.await.expect("the CPU sampler does not panic");
     phase
 }
 
@@ -201,11 +303,18 @@ pub struct Delivery {
     /// (counted as 0 in `from_ack`).
     pub before_ack: u64,
     pub errors: Errors,
+    pub cpu: Option<Cpu>,
 }
 
 impl Delivery {
     pub fn new() -> Delivery {
-        Delivery { from_send: Latencies::new(), from_ack: Latencies::new(), before_ack: 0, errors: Errors::default() }
+        Delivery {
+            from_send: Latencies::new(),
+            from_ack: Latencies::new(),
+            before_ack: 0,
+            errors: Errors::default(),
+            cpu: None,
+        }
     }
 
     /// Records one change: when its write was sent, when it was acknowledged, when its event arrived.
@@ -218,11 +327,15 @@ impl Delivery {
     }
 
     pub fn print(&self, label: &str) {
-        println!("  {label:<44} {} changes delivered", self.from_send.len());
-        println!("  {:<44} send→event  {}", "", self.from_send.summary());
-        println!("  {:<44} ack→event   {}", "", self.from_ack.summary());
+        println!("  {label}");
+        println!("      {} changes delivered", self.from_send.len());
+        println!("      send→event  {}", self.from_send.summary());
+        println!("      ack→event   {}", self.from_ack.summary());
         if self.before_ack > 0 {
-            println!("  {:<44} ({} events arrived before the write's own acknowledgement)", "", self.before_ack);
+            println!("      ({} events arrived before the write's own acknowledgement)", self.before_ack);
+        }
+        if let Some(cpu) = &self.cpu {
+            cpu.print();
         }
         self.errors.print("changes");
     }

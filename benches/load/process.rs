@@ -16,6 +16,10 @@ impl Child {
         Ok(Child { name, inner })
     }
 
+    pub fn pid(&self) -> u32 {
+        self.inner.id()
+    }
+
     pub fn take_stdout(&mut self) -> Option<ChildStdout> {
         self.inner.stdout.take()
     }

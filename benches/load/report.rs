@@ -2,7 +2,7 @@
 //! etcd/cfgledger for latency, so above 1 always means cfgledger is ahead), and the target for
 //! cfgledger with whether this run met it. A phase with errors never counts as meeting its target.
 
-use crate::measure::{Delivery, Phase};
+use crate::measure::{Cpu, Delivery, Phase, DISTURBED};
 use crate::Results;
 
 #[derive(Clone, Copy)]
@@ -25,28 +25,44 @@ enum Target {
 struct Figure {
     value: f64,
     clean: bool,
+    disturbed: bool,
 }
 
 fn rate(phase: Option<&Phase>) -> Option<Figure> {
-    phase.map(|p| Figure { value: p.rate(), clean: p.errors.count == 0 })
+    phase.map(|p| Figure { value: p.rate(), clean: p.errors.count == 0, disturbed: Cpu::disturbed(p.cpu.as_ref()) })
 }
 
 fn p(phase: Option<&Phase>, q: f64) -> Option<Figure> {
-    phase.map(|p| Figure { value: p.latency.ms(q), clean: p.errors.count == 0 })
+    phase.map(|p| Figure {
+        value: p.latency.ms(q),
+        clean: p.errors.count == 0,
+        disturbed: Cpu::disturbed(p.cpu.as_ref()),
+    })
 }
 
 fn watch(d: Option<&Delivery>, from_send: bool, q: f64) -> Option<Figure> {
     d.filter(|d| d.from_send.len() > 0).map(|d| Figure {
         value: if from_send { d.from_send.ms(q) } else { d.from_ack.ms(q) },
         clean: d.errors.count == 0,
+        disturbed: Cpu::disturbed(d.cpu.as_ref()),
     })
 }
 
 fn show(kind: Kind, f: Option<Figure>) -> String {
     match (kind, f) {
         (_, None) => "—".into(),
-        (Kind::Rate, Some(f)) => format!("{}{}", thousands(f.value), if f.clean { "" } else { "*" }),
-        (Kind::Millis, Some(f)) => format!("{:.3}{}", f.value, if f.clean { "" } else { "*" }),
+        (Kind::Rate, Some(f)) => format!("{}{}", thousands(f.value), marks(f)),
+        (Kind::Millis, Some(f)) => format!("{:.3}{}", f.value, marks(f)),
+    }
+}
+
+/// `*` for a phase with errors, `~` for one that other processes disturbed.
+fn marks(f: Figure) -> &'static str {
+    match (f.clean, f.disturbed) {
+        (true, false) => "",
+        (true, true) => "~",
+        (false, false) => "*",
+        (false, true) => "*~",
     }
 }
 
@@ -80,11 +96,16 @@ fn row(metric: &str, kind: Kind, cfg: Option<Figure>, etcd: Option<Figure>, targ
 }
 
 fn verdict(cfg: Option<Figure>, check: impl Fn(f64) -> bool) -> String {
-    match cfg {
-        None => "not measured".into(),
-        Some(f) if !f.clean => "NO (errors)".into(),
-        Some(f) if check(f.value) => "yes".into(),
-        Some(_) => "NO".into(),
+    let Some(f) = cfg else { return "not measured".into() };
+    let answer = match (f.clean, check(f.value)) {
+        (false, _) => "NO (errors)",
+        (true, true) => "yes",
+        (true, false) => "NO",
+    };
+    if f.disturbed {
+        format!("{answer}, disturbed")
+    } else {
+        answer.into()
     }
 }
 
@@ -93,10 +114,7 @@ pub fn table(cfg: &Results, etcd: &Results, etcd_present: bool) {
     if !etcd_present {
         println!("(etcd was not found: its column is empty)");
     }
-    println!(
-        "{:<46} {:>12} {:>12} {:>8}   {:<10} {}",
-        "metric", "cfgledger", "etcd", "ratio", "target", "met (cfgledger)"
-    );
+    println!("{:<46} {:>12} {:>12} {:>8}   {:<10} met (cfgledger)", "metric", "cfgledger", "etcd", "ratio", "target");
     let get = cfg.get.as_ref();
     row("get one key, 64 conns: req/s", Kind::Rate, rate(get), rate(etcd.get.as_ref()), Target::AtLeast(50_000.0));
     row("get one key, 64 conns: p50 ms", Kind::Millis, p(get, 0.5), p(etcd.get.as_ref(), 0.5), Target::None);
@@ -139,6 +157,11 @@ pub fn table(cfg: &Results, etcd: &Results, etcd_present: bool) {
     );
     println!("watch: send→event times from just before the write is sent (it includes the durable commit) to the");
     println!("event's arrival at the watcher; the target is judged on it. ack→event starts at the write's");
-    println!("acknowledgement (events that beat the acknowledgement count as 0).");
+    println!(
+        "acknowledgement (events that beat the acknowledgement count as 0, shown as 0.001: the histogram's floor)."
+    );
+    println!("put: each cfgledger PUT is acknowledged after its group commit's fsync; etcd puts with its default");
+    println!("durability (its WAL fsynced before the put is acknowledged). etcd is driven with etcd-client (gRPC).");
     println!("* the phase had errors: see its !!! lines.");
+    println!("~ other processes used more than {DISTURBED} cores during the phase: the machine was not quiet.");
 }
