@@ -12,7 +12,7 @@
 use super::{AppendGuard, ChangeWatch, EventStore, InstanceBeat, StoreError};
 use cfgledger_events::{Hash, Head, Record, Timestamp};
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, Config, GenericClient, NoTls};
+use postgres::{Client, Config, NoTls};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -33,12 +33,16 @@ const POOL: usize = 8;
 pub struct PgStore {
     config: Config,
     shown: String,
-    write: Mutex<Option<Client>>,
+    write: Mutex<Option<WriteConn>>,
     readers: Mutex<Vec<Client>>,
 }
 
 fn unavailable(e: postgres::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+    // `Display` of a server error is just "db error"; the server's own message says what happened.
+    match e.as_db_error() {
+        Some(db) => StoreError::Unavailable(format!("{}: {}", db.code().code(), db.message())),
+        None => StoreError::Unavailable(e.to_string()),
+    }
 }
 
 fn poisoned() -> StoreError {
@@ -60,7 +64,7 @@ impl PgStore {
         let store = PgStore { config, shown: redact(url), write: Mutex::new(None), readers: Mutex::new(Vec::new()) };
         let mut client = store.connect()?;
         migrate(&mut client)?;
-        *store.write.lock().map_err(|_| poisoned())? = Some(client);
+        *store.write.lock().map_err(|_| poisoned())? = Some(WriteConn::new(client).map_err(unavailable)?);
         Ok(store)
     }
 
@@ -68,6 +72,10 @@ impl PgStore {
         self.config
             .connect(NoTls)
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to {}: {e}", self.shown)))
+    }
+
+    fn write_conn(&self) -> Result<WriteConn, StoreError> {
+        WriteConn::new(self.connect()?).map_err(unavailable)
     }
 
     /// A dedicated connection listening on [`CHANNEL`], for a tailer.
@@ -133,18 +141,6 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
     result.and(unlocked.map(|_| ()))
 }
 
-fn read_head(client: &mut impl GenericClient) -> Result<Head, StoreError> {
-    let row = client.query_opt("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", &[]).map_err(unavailable)?;
-    match row {
-        None => Ok(Head::EMPTY),
-        Some(row) => {
-            let seq: i64 = row.get(0);
-            let hash: Vec<u8> = row.get(1);
-            Ok(Head { seq: to_seq(seq)?, hash: to_hash(seq, &hash)? })
-        }
-    }
-}
-
 fn to_seq(v: i64) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative seq {v}")))
 }
@@ -157,16 +153,40 @@ fn from_seq(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("seq {v} does not fit a bigint")))
 }
 
+/// The write connection with its statements prepared once: an append is then four round trips (BEGIN and
+/// the lock as one simple query, the head, insert-and-notify, COMMIT) instead of a prepare, bind and close
+/// per statement.
+struct WriteConn {
+    client: Client,
+    head: postgres::Statement,
+    insert_notify: postgres::Statement,
+}
+
+impl WriteConn {
+    fn new(mut client: Client) -> Result<WriteConn, postgres::Error> {
+        let head = client.prepare("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")?;
+        let insert_notify = client.prepare(
+            "WITH inserted AS ( \
+                INSERT INTO events (seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash) \
+                SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                                     $7::bytea[], $8::bytea[], $9::bytea[]) \
+                RETURNING 1) \
+             SELECT pg_notify($10, $11), (SELECT count(*) FROM inserted)",
+        )?;
+        Ok(WriteConn { client, head, insert_notify })
+    }
+}
+
 /// The write connection inside a transaction that holds the append advisory lock.
 struct PgGuard<'a> {
-    slot: MutexGuard<'a, Option<Client>>,
+    slot: MutexGuard<'a, Option<WriteConn>>,
     head: Head,
     /// The transaction is still open (rolled back on drop).
     open: bool,
 }
 
 impl PgGuard<'_> {
-    fn client(&mut self) -> Result<&mut Client, StoreError> {
+    fn conn(&mut self) -> Result<&mut WriteConn, StoreError> {
         self.slot.as_mut().ok_or_else(|| StoreError::Unavailable("the write connection is gone".into()))
     }
 }
@@ -191,17 +211,19 @@ impl AppendGuard for PgGuard<'_> {
         let prevs: Vec<&[u8]> = records.iter().map(|r| &r.prev_hash.0[..]).collect();
         let hashes: Vec<&[u8]> = records.iter().map(|r| &r.hash.0[..]).collect();
         let seq_text = last.seq.to_string();
-        let client = self.client()?;
-        client
-            .execute(
-                "INSERT INTO events (seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash) \
-                 SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                                      $7::bytea[], $8::bytea[], $9::bytea[])",
-                &[&seqs, &times, &kinds, &actors, &batches, &keys, &envelopes, &prevs, &hashes],
+        let conn = self.conn()?;
+        let row = conn
+            .client
+            .query_one(
+                &conn.insert_notify,
+                &[&seqs, &times, &kinds, &actors, &batches, &keys, &envelopes, &prevs, &hashes, &CHANNEL, &seq_text],
             )
             .map_err(unavailable)?;
-        client.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &seq_text]).map_err(unavailable)?;
-        client.batch_execute("COMMIT").map_err(unavailable)?;
+        let inserted: i64 = row.get(1);
+        if usize::try_from(inserted).ok() != Some(records.len()) {
+            return Err(StoreError::Unavailable(format!("inserted {inserted} of {} records", records.len())));
+        }
+        conn.client.batch_execute("COMMIT").map_err(unavailable)?;
         self.open = false;
         Ok(Head { seq: last.seq, hash: last.hash })
     }
@@ -209,11 +231,11 @@ impl AppendGuard for PgGuard<'_> {
 
 impl Drop for PgGuard<'_> {
     fn drop(&mut self) {
-        if let Some(client) = self.slot.as_mut() {
-            if self.open && !client.is_closed() {
-                let _ = client.batch_execute("ROLLBACK");
+        if let Some(conn) = self.slot.as_mut() {
+            if self.open && !conn.client.is_closed() {
+                let _ = conn.client.batch_execute("ROLLBACK");
             }
-            if client.is_closed() {
+            if conn.client.is_closed() {
                 // Replaced by a fresh connection at the next lock.
                 *self.slot = None;
             }
@@ -221,10 +243,15 @@ impl Drop for PgGuard<'_> {
     }
 }
 
-/// Opens the append transaction on `client`: BEGIN and the advisory lock.
-fn begin(client: &mut Client) -> Result<(), postgres::Error> {
-    client.batch_execute("BEGIN")?;
-    client.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK]).map(|_| ())
+/// Opens the append transaction: BEGIN and the advisory lock in one round trip, then the head. The head is
+/// read by a statement that starts after the lock is held, so its snapshot includes every earlier append
+/// (a statement that waited for the lock would still see its older snapshot).
+fn begin(conn: &mut WriteConn) -> Result<(Option<i64>, Option<Vec<u8>>), postgres::Error> {
+    conn.client.batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({APPEND_LOCK})"))?;
+    Ok(match conn.client.query_opt(&conn.head, &[])? {
+        Some(row) => (Some(row.get(0)), Some(row.get(1))),
+        None => (None, None),
+    })
 }
 
 fn read_rows(client: &mut Client, after: i64, limit: i64) -> Result<Vec<postgres::Row>, postgres::Error> {
@@ -250,31 +277,40 @@ impl EventStore for PgStore {
 
     fn lock(&self) -> Result<Box<dyn AppendGuard + '_>, StoreError> {
         let mut slot = self.write.lock().map_err(|_| poisoned())?;
-        let reused = matches!(slot.as_ref(), Some(c) if !c.is_closed());
+        let reused = matches!(slot.as_ref(), Some(c) if !c.client.is_closed());
         if !reused {
-            *slot = Some(self.connect()?);
+            *slot = Some(self.write_conn()?);
         }
-        let client = slot.as_mut().ok_or_else(|| StoreError::Unavailable("no write connection".into()))?;
-        match begin(client) {
-            Ok(()) => {}
+        let conn = slot.as_mut().ok_or_else(|| StoreError::Unavailable("no write connection".into()))?;
+        let row = match begin(conn) {
+            Ok(row) => row,
             // An idle connection may have died unnoticed; nothing was written, so a fresh one may retry.
-            Err(_) if reused && client.is_closed() => {
-                *slot = Some(self.connect()?);
-                let client = slot.as_mut().ok_or_else(|| StoreError::Unavailable("no write connection".into()))?;
-                begin(client).map_err(unavailable)?;
+            Err(_) if reused && conn.client.is_closed() => {
+                *slot = Some(self.write_conn()?);
+                let conn = slot.as_mut().ok_or_else(|| StoreError::Unavailable("no write connection".into()))?;
+                match begin(conn) {
+                    Ok(row) => row,
+                    Err(e) => {
+                        *slot = None;
+                        return Err(unavailable(e));
+                    }
+                }
             }
             Err(e) => {
-                if client.is_closed() {
+                if conn.client.is_closed() {
                     *slot = None;
                 } else {
-                    let _ = client.batch_execute("ROLLBACK");
+                    let _ = conn.client.batch_execute("ROLLBACK");
                 }
                 return Err(unavailable(e));
             }
-        }
+        };
         let mut guard = PgGuard { slot, head: Head::EMPTY, open: true };
-        // On failure the guard's drop rolls back.
-        guard.head = read_head(guard.client()?)?;
+        // On a malformed row the guard's drop rolls back.
+        guard.head = match row {
+            (Some(seq), Some(hash)) => Head { seq: to_seq(seq)?, hash: to_hash(seq, &hash)? },
+            _ => Head::EMPTY,
+        };
         Ok(Box::new(guard))
     }
 
