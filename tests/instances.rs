@@ -393,3 +393,44 @@ fn postgres_four_writers_leave_a_gapless_log_with_every_acknowledged_write() {
         instances.iter().map(Instance::warnings).collect::<Vec<_>>().join("\n")
     );
 }
+
+/// `GET /admin/instances` lists every running instance with its applied seq and head hash, says whether they
+/// agree, and forgets an instance that stopped.
+#[test]
+fn postgres_instances_are_listed_with_their_heads_and_leave_the_list_when_stopped() {
+    let db = pg::TestDb::new();
+    let deployment = Deployment::new(&db.url(), "");
+    let token = deployment.admin_token();
+    let mut instances = deployment.serve_many(3, SERVE_ARGS);
+    let seq = seq_of(&instances[1].put(KEY, &token, json!(4242)).ok_json("a PUT"));
+    let list = eventually("three converged instances at the new head", || {
+        let body = instances[0].call("GET", "/admin/instances", Some(&token), None).ok_json("instances");
+        let items = body["instances"].as_array().cloned().unwrap_or_default();
+        let at_head = items.iter().filter(|i| i["applied_seq"].as_u64() == Some(seq)).count();
+        if items.len() == 3 && at_head == 3 && body["converged"] == true {
+            Ok(body)
+        } else {
+            Err(format!("{body}"))
+        }
+    });
+    let me = list["self"].as_str().expect("self").to_string();
+    let items = list["instances"].as_array().expect("instances");
+    assert_eq!(items.iter().filter(|i| i["self"] == true).count(), 1);
+    assert!(items.iter().any(|i| i["id"] == me.as_str()));
+    let hashes: std::collections::BTreeSet<&str> = items.iter().filter_map(|i| i["head_hash"].as_str()).collect();
+    assert_eq!(hashes.len(), 1, "one head hash: {list}");
+    for i in items {
+        assert!(i["listen"].as_str().is_some_and(|l| l.starts_with("http://127.0.0.1:")), "{i}");
+        assert!(i["pid"].as_u64().is_some() && i["host"].is_string() && i["version"].is_string(), "{i}");
+    }
+
+    // A stopped instance removes its heartbeat on the way out (a killed one would age out in 10 s).
+    instances.pop().expect("a third instance").terminate();
+    eventually("two instances listed", || {
+        let body = instances[0].call("GET", "/admin/instances", Some(&token), None).ok_json("instances");
+        match body["instances"].as_array().map(Vec::len) {
+            Some(2) => Ok(()),
+            _ => Err(format!("{body}")),
+        }
+    });
+}

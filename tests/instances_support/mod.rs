@@ -112,6 +112,17 @@ pub struct Instance {
     stderr: Arc<Mutex<Vec<String>>>,
 }
 
+impl Instance {
+    /// Stops the instance with SIGTERM (a graceful shutdown) and waits for it to exit.
+    pub fn terminate(self) {
+        if let Ok(mut child) = self.child.lock() {
+            let pid = child.id().to_string();
+            let _ = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+            let _ = child.wait();
+        }
+    }
+}
+
 impl Drop for Instance {
     fn drop(&mut self) {
         if let Ok(mut child) = self.child.lock() {
