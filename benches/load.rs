@@ -258,7 +258,10 @@ async fn start_cfgledger(settings: &Settings, dir: PathBuf, results: &mut Result
 
 async fn start_etcd(settings: &Settings, dir: PathBuf, results: &mut Results) -> Option<etcd::Etcd> {
     let Some(bin) = &settings.etcd_bin else {
-        println!("etcd: not found (set ETCD_BIN, or `apt-get install etcd-server`): measuring cfgledger only");
+        println!(
+            "etcd: not found (neither ETCD_BIN nor `etcd` on the PATH; Debian: `apt-get install etcd-server`): \
+             measuring cfgledger only"
+        );
         return None;
     };
     println!("etcd: {} ({})", bin.display(), etcd::version(bin));

@@ -19,6 +19,8 @@ use tokio::sync::mpsc;
 
 /// The encryption secret every invocation gets, so the store needs no key file.
 const SECRET: &str = "load-bench-secret-0123456789abcdef";
+/// The token signing key every invocation gets, so `token issue` and `serve` agree on it.
+const JWT_SECRET: &str = "load-bench-jwt-signing-key-0123456789abcdef";
 /// The key the write and watch phases change: an int that takes 1..=1,000,000.
 pub const WRITE_KEY: &str = "TOOL_RATE_LIMIT";
 const GET_PATH: &str = "/admin/config/LOG_LEVEL";
@@ -95,6 +97,7 @@ impl Cfgledger {
             // The temp dir holds no .env, so nothing is seeded from wherever the bench was started.
             .current_dir(&self.dir)
             .env("AUTH_ENCRYPTION_SECRET", SECRET)
+            .env("JWT_SECRET_KEY", JWT_SECRET)
             .env_remove("CFGLEDGER_DB")
             .env_remove("CFGLEDGER_CATALOG")
             .env_remove("CFGLEDGER_LISTEN")

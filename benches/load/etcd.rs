@@ -17,10 +17,10 @@ const READ_KEY: &str = "bench/LOG_LEVEL";
 /// The key the put and watch phases write.
 const WRITE_KEY: &str = "bench/TOOL_RATE_LIMIT";
 
-/// `ETCD_BIN`, else `etcd` on the `PATH`.
+/// `ETCD_BIN`, else `etcd` on the `PATH`, if that file exists.
 pub fn locate() -> Option<PathBuf> {
     if let Some(bin) = std::env::var_os("ETCD_BIN") {
-        return Some(PathBuf::from(bin));
+        return Some(PathBuf::from(bin)).filter(|p| p.is_file());
     }
     std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join("etcd")).find(|p| p.is_file())
 }
