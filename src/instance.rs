@@ -12,6 +12,8 @@ use std::time::Duration;
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// An instance silent for longer is not listed as live.
 pub const LIVE_WINDOW: Duration = Duration::from_secs(10);
+/// The delay of a beat that reports a new head.
+const PROMPT_BEAT: Duration = Duration::from_secs(1);
 /// Heartbeats older than this are deleted.
 const FORGET_AFTER: Duration = Duration::from_secs(3600);
 
@@ -68,7 +70,7 @@ pub fn live_since() -> i64 {
     SystemClock.now().as_micros().saturating_sub(micros(LIVE_WINDOW))
 }
 
-/// Beats every [`HEARTBEAT`] and right after each publication, until `closing`; then removes the
+/// Beats every [`HEARTBEAT`] and within [`PROMPT_BEAT`] of a publication, until `closing`; then removes the
 /// heartbeat, so a stopped instance leaves the list at once.
 pub async fn run_heartbeat(ledger: Ledger, instance: Instance, mut closing: tokio::sync::watch::Receiver<bool>) {
     let mut published = ledger.subscribe();
@@ -87,8 +89,9 @@ pub async fn run_heartbeat(ledger: Ledger, instance: Instance, mut closing: toki
                 if changed.is_err() {
                     break;
                 }
-                // Coalesce a burst of publications into one beat.
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // A new head is reported within a second, not at every publication: under a stream of
+                // writes a beat per change would cost the store a write (and a sync) per change.
+                tokio::time::sleep(PROMPT_BEAT).await;
             }
             _ = closing.changed() => break,
         }

@@ -26,6 +26,52 @@ pub struct SqliteStore {
     write: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     poll: Mutex<Connection>,
+    /// Kept for its drop, which stops the thread.
+    _checkpointer: Checkpointer,
+}
+
+/// How often the background checkpointer copies the WAL back into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// A WAL this long (in pages) is checkpointed by the commit that crosses it if the background thread has
+/// fallen behind: the safety net that bounds the WAL.
+const CHECKPOINT_FALLBACK_PAGES: u32 = 65_536;
+
+/// A thread that checkpoints the WAL with `PASSIVE` checkpoints on its own connection, so that copying pages
+/// into the database and syncing it never happens inside a commit: a commit that crossed the automatic
+/// threshold used to stall every writer waiting on it for tens of milliseconds.
+struct Checkpointer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Checkpointer {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let path = path.to_path_buf();
+        let handle = std::thread::Builder::new()
+            .name("cfgledger-checkpoint".into())
+            .spawn(move || {
+                let Ok(conn) = connect(&path) else { return };
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::park_timeout(CHECKPOINT_EVERY);
+                    // PASSIVE never waits for readers or writers; whatever it cannot copy now, it copies later.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            })
+            .ok();
+        Checkpointer { stop, handle }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            h.thread().unpark();
+            let _ = h.join();
+        }
+    }
 }
 
 fn unavailable(e: rusqlite::Error) -> StoreError {
@@ -45,16 +91,16 @@ impl SqliteStore {
             }
         }
         let mut write = connect(path)?;
-        // The checkpoint that copies the WAL back into the database runs inside whichever commit crosses
-        // the threshold. A larger threshold lets repeated writes to the same pages (the log's tail, the
-        // indexes' last leaves) coalesce, so far fewer pages are copied and synced per change.
-        write.execute_batch("PRAGMA wal_autocheckpoint=8192;").map_err(unavailable)?;
+        // Checkpoints run on the background checkpointer; a commit checkpoints only if the WAL has grown far
+        // past what the checkpointer keeps it at (it stopped, or a reader pinned old pages for long).
+        write.execute_batch(&format!("PRAGMA wal_autocheckpoint={CHECKPOINT_FALLBACK_PAGES};")).map_err(unavailable)?;
         migrate(&mut write)?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
             write: Mutex::new(write),
             readers: Mutex::new(Vec::new()),
             poll: Mutex::new(connect(path)?),
+            _checkpointer: Checkpointer::start(path),
         })
     }
 
@@ -257,16 +303,18 @@ impl EventStore for SqliteStore {
     }
 
     fn heartbeat(&self, instance: &InstanceBeat, forget_before: i64) -> Result<(), StoreError> {
-        let conn = self.write.lock().map_err(|_| poisoned())?;
+        let mut conn = self.write.lock().map_err(|_| poisoned())?;
         let info = instance.info.to_string();
-        conn.execute("DELETE FROM instances WHERE last_seen < ?1", params![forget_before]).map_err(unavailable)?;
-        conn.execute(
+        // One transaction: one sync, and the write lock held once.
+        let tx = conn.transaction().map_err(unavailable)?;
+        tx.execute("DELETE FROM instances WHERE last_seen < ?1", params![forget_before]).map_err(unavailable)?;
+        tx.execute(
             "INSERT INTO instances (id, info, last_seen) VALUES (?1, ?2, ?3) \
              ON CONFLICT (id) DO UPDATE SET info = excluded.info, last_seen = excluded.last_seen",
             params![instance.id, info, instance.last_seen],
         )
         .map_err(unavailable)?;
-        Ok(())
+        tx.commit().map_err(unavailable)
     }
 
     fn instances(&self, since: i64) -> Result<Vec<InstanceBeat>, StoreError> {
