@@ -4,31 +4,19 @@
 //! changes are audited as made from the CLI, and a missing token, a refused token or an unreachable
 //! server fail with a clear message.
 
+mod serving;
 mod support;
 
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
+use serving::Server;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use support::{kinds, parse_json, Run, Store, ACTOR, BIN};
 
 const JWT: &str = "0123456789abcdef0123456789abcdef-remote-secret";
 
 fn env_text() -> String {
     format!("LOG_LEVEL=warn\nMAX_WORKERS=8\nJWT_SECRET_KEY={JWT}\n")
-}
-
-/// A `serve` process, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Two stores that started identically: `local`, driven by the binary on its file, and `served`, driven
@@ -66,7 +54,7 @@ impl Pair {
         // Both stores are created (genesis and seeding, seqs 1 and 2) before anything else happens.
         support::run(local.cmd().args(&local_flags).args(["config", "get", "LOG_LEVEL"])).expect_code(0, "create");
         let token = token(&served, ACTOR, "platform_admin");
-        let mut child = served
+        let child = served
             .cmd()
             .args(&local_flags)
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -74,11 +62,8 @@ impl Pair {
             .stderr(Stdio::null())
             .spawn()
             .expect("serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout piped")).read_line(&mut line).expect("a first line");
-        let url = line.trim().strip_prefix("cfgledger listening on ").expect("the listening line").to_string();
         let client = tempfile::tempdir().expect("a client directory");
-        Pair { local, served, server: Server { child, url }, token, client, local_flags }
+        Pair { local, served, server: Server::from_child(child), token, client, local_flags }
     }
 
     /// The binary in the client directory, with a clean environment and no flag at all.

@@ -3,26 +3,16 @@
 //! the second see the first's change promptly; without `--notify` it does not. Uses the Redis server on
 //! 127.0.0.1:6379 (started before the session and in CI); a missing Redis fails the test.
 
+mod serving;
+
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
+use serving::Server;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cfgledger");
 const REDIS: &str = "redis://127.0.0.1:6379";
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn cmd(dir: &Path) -> Command {
     let mut c = Command::new(BIN);
@@ -35,17 +25,14 @@ fn cmd(dir: &Path) -> Command {
 }
 
 fn start(dir: &Path, extra: &[&str]) -> Server {
-    let mut child = cmd(dir)
+    let child = cmd(dir)
         .args(["serve", "--listen", "127.0.0.1:0", "--safety-poll", "1h"])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("a first line");
-    let url = line.trim().strip_prefix("cfgledger listening on ").expect("the listening line").to_string();
-    Server { child, url }
+    Server::from_child(child)
 }
 
 fn token(dir: &Path) -> String {

@@ -1,25 +1,16 @@
 //! `cfgledger serve` as a user meets it: the real binary on a random port, spoken to over HTTP, with a
 //! second process changing settings in the same SQLite file.
 
+mod serving;
+
 use serde_json::Value;
+use serving::Server;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cfgledger");
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn cmd(dir: &Path) -> Command {
     let mut c = Command::new(BIN);
@@ -43,19 +34,17 @@ fn token(dir: &Path) -> String {
 }
 
 fn start(dir: &Path) -> Server {
-    let mut child = cmd(dir)
+    let child = cmd(dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("a first line");
-    let url = line.trim().strip_prefix("cfgledger listening on ").expect("the listening line").to_string();
+    let server = Server::from_child(child);
     // Issued once the server runs: a store without a signing key gets one when serve starts.
     let token = token(dir);
     TOKEN.with(|t| *t.borrow_mut() = token);
-    Server { child, url }
+    server
 }
 
 thread_local! {
@@ -181,10 +170,7 @@ fn log_level_and_format_follow_the_store_live() {
         .spawn()
         .expect("serve starts");
     let lines = collect_stderr(&mut child);
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("a first line");
-    let url = first.trim().strip_prefix("cfgledger listening on ").expect("the listening line").to_string();
-    let server = Server { child, url };
+    let server = Server::from_child(child);
     let token = token(dir.path());
     TOKEN.with(|t| *t.borrow_mut() = token);
     let has = |pred: &dyn Fn(&str) -> bool| lines.lock().expect("lock").iter().any(|l| pred(l));
