@@ -2,6 +2,9 @@
 
 use cfgledger_events::{Actor, Source};
 
+#[allow(dead_code)] // only the benches that watch the change stream use it
+pub mod sse;
+
 /// `cargo bench` passes `--bench`; `cargo test --benches` does not, and then every loop runs briefly.
 pub fn full_run() -> bool {
     let args: Vec<String> = std::env::args().collect();

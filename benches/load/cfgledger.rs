@@ -3,6 +3,7 @@
 //! process, and the workers that drive it: `GET /admin/config/LOG_LEVEL`, durable
 //! `PUT /admin/config/TOOL_RATE_LIMIT`, and the `/admin/config/watch` server-sent-events stream.
 
+use crate::common::sse::SseParser;
 use crate::http::Conn;
 use crate::measure::{Failure, Worker};
 use crate::process::Child;
@@ -195,7 +196,7 @@ impl Cfgledger {
             while let Some(Ok(frame)) = body.frame().await {
                 let arrived = Instant::now();
                 let Ok(data) = frame.into_data() else { continue };
-                for value in sse.push(&data) {
+                for value in write_key_values(&mut sse, &data) {
                     if tx.send((value, arrived)).is_err() {
                         return;
                     }
@@ -263,38 +264,15 @@ impl Writer for Put {
     }
 }
 
-/// Splits a server-sent-events byte stream into events and yields the values of the write key's changes.
-/// Comments (keep-alives) and events for other keys yield nothing.
-#[derive(Default)]
-struct SseParser {
-    buffer: Vec<u8>,
-}
-
-impl SseParser {
-    fn push(&mut self, chunk: &[u8]) -> Vec<i64> {
-        // Line ends may be CRLF; the data lines are JSON, which never holds a bare CR.
-        self.buffer.extend(chunk.iter().filter(|&&b| b != b'\r'));
-        let mut values = Vec::new();
-        while let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
-            let event: Vec<u8> = self.buffer.drain(..end + 2).collect();
-            let text = String::from_utf8_lossy(&event);
-            let data: Vec<&str> = text
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                .collect();
-            if data.is_empty() {
-                continue;
-            }
-            let Ok(json) = serde_json::from_str::<serde_json::Value>(&data.join("\n")) else { continue };
-            if json["key"] != WRITE_KEY {
-                continue;
-            }
+/// The values of the write key's changes among the events a chunk of the stream completed.
+fn write_key_values(parser: &mut SseParser, chunk: &[u8]) -> Vec<i64> {
+    parser
+        .push(chunk)
+        .into_iter()
+        .filter(|json| json["key"] == WRITE_KEY)
+        .filter_map(|json| {
             let value = &json["value"];
-            if let Some(v) = value.as_i64().or_else(|| value.as_str().and_then(|s| s.parse().ok())) {
-                values.push(v);
-            }
-        }
-        values
-    }
+            value.as_i64().or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+        })
+        .collect()
 }

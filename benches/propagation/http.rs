@@ -2,6 +2,7 @@
 //! a `PUT` that returns the seq the server committed, and the `/admin/config/watch` stream split into
 //! events, each stamped with the moment the bytes that completed it were read from the socket.
 
+use crate::common::sse::SseParser;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::{self, SendRequest};
@@ -93,7 +94,7 @@ impl Conn {
             while let Some(Ok(frame)) = body.frame().await {
                 let at = Instant::now();
                 let Ok(data) = frame.into_data() else { continue };
-                for seq in sse.push(&data) {
+                for seq in change_seqs(&mut sse, &data) {
                     if tx.send(Arrival { seq, at }).is_err() {
                         return;
                     }
@@ -104,35 +105,7 @@ impl Conn {
     }
 }
 
-/// Splits a server-sent-events byte stream into events and yields the `seq` of each change event;
-/// keep-alive comments yield nothing.
-#[derive(Default)]
-struct SseParser {
-    buffer: Vec<u8>,
-}
-
-impl SseParser {
-    fn push(&mut self, chunk: &[u8]) -> Vec<u64> {
-        // Line ends may be CRLF; the data lines are JSON, which never holds a bare CR.
-        self.buffer.extend(chunk.iter().filter(|&&b| b != b'\r'));
-        let mut seqs = Vec::new();
-        while let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
-            let event: Vec<u8> = self.buffer.drain(..end + 2).collect();
-            let text = String::from_utf8_lossy(&event);
-            let data: Vec<&str> = text
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                .collect();
-            if data.is_empty() {
-                continue;
-            }
-            if let Some(seq) =
-                serde_json::from_str::<serde_json::Value>(&data.join("\n")).ok().and_then(|v| v["seq"].as_u64())
-            {
-                seqs.push(seq);
-            }
-        }
-        seqs
-    }
+/// The seqs of the change events a chunk of the stream completed.
+fn change_seqs(parser: &mut SseParser, chunk: &[u8]) -> Vec<u64> {
+    parser.push(chunk).into_iter().filter_map(|json| json["seq"].as_u64()).collect()
 }
