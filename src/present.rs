@@ -167,6 +167,21 @@ pub fn audit_entries(env: &Envelope, catalog: &Catalog) -> Vec<Value> {
             v["user"] = json!({"name": e.name});
             vec![v]
         }
+        Event::ResourceCreated(e) => {
+            let mut v = base("resource_created", None, Value::Null, Value::Null);
+            v["resource"] = json!({"kind": e.kind, "name": e.name});
+            vec![v]
+        }
+        Event::ResourceUpdated(e) => {
+            let mut v = base("resource_updated", None, Value::Null, Value::Null);
+            v["resource"] = json!({"kind": e.kind, "name": e.name, "changed": e.changed});
+            vec![v]
+        }
+        Event::ResourceDeleted(e) => {
+            let mut v = base("resource_deleted", None, Value::Null, Value::Null);
+            v["resource"] = json!({"kind": e.kind, "name": e.name});
+            vec![v]
+        }
         Event::ImportApplied(e) => {
             let mut v = base("import", None, Value::Null, Value::Null);
             v["import"] = json!({

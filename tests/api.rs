@@ -1049,3 +1049,72 @@ fn role_path_cursor_and_reviewed_import_checks_answer_before_anything_is_done() 
     );
     server.assert_alive();
 }
+
+// ---------------------------------------------------------------------------------------------------
+// The resource registry
+
+#[test]
+fn resources_are_created_read_updated_and_deleted_with_credentials_never_returned() {
+    let store = Store::new("LOG_LEVEL=debug");
+    let admin = store.token("ada", ADMIN);
+    let viewer = store.token("vic", VIEWER);
+    let server = store.serve(&[]);
+    let head = server.head();
+    let secret = "bearer-token-9f8e7d6c";
+
+    // Roles: a viewer reads, only an admin writes; bad input is a precise 4xx and writes nothing.
+    let tool = json!({"name": "search", "url": "https://api.example/search", "tags": ["web"],
+                      "auth_type": "bearer", "auth_token": secret, "vendor_field": {"kept": true}});
+    server.send_json("POST", "/tools", Some(&viewer), &tool).error(403, "forbidden");
+    server.send_json("POST", "/tools", None, &tool).error(401, "unauthorized");
+    let missing = server.send_json("POST", "/tools", Some(&admin), &json!({"url": "https://x/y"}));
+    assert!(missing.error_message(422, "invalid_value").contains("tool missing required field: name"));
+    server
+        .send_json("POST", "/servers", Some(&admin), &json!({"name": "s", "associated_tools": ["search"]}))
+        .error(422, "invalid_value");
+    assert_eq!(server.head(), head, "refused writes append nothing");
+
+    let created = server.send_json("POST", "/tools", Some(&admin), &tool);
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.header("location"), Some("/tools/search"));
+    let body = created.json();
+    assert_eq!(body["auth_type"], "bearer");
+    assert!(body["auth_value"].as_str().is_some_and(|v| v.starts_with("cfgl1:")), "{body}");
+    assert_eq!(body["vendor_field"], json!({"kept": true}));
+    server.send_json("POST", "/tools", Some(&admin), &tool).error(409, "conflict");
+
+    // A server referencing it; the tool cannot go while referenced.
+    let s = json!({"name": "edge", "associated_tools": ["search"], "tags": ["prod"]});
+    assert_eq!(server.send_json("POST", "/servers", Some(&admin), &s).status, 201);
+    let refused = server.call("DELETE", "/tools/search", Some(&admin));
+    assert!(refused.error_message(409, "conflict").contains("servers/edge"));
+
+    // Reads, filters, PATCH keeping the credentials, PUT of what GET returned, percent-encoded uris.
+    assert_eq!(server.get("/tools/search", &viewer).ok_json()["name"], "search");
+    assert_eq!(server.get("/tools?tags=web", &viewer).ok_json()["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(server.get("/tools?tags=other", &viewer).ok_json()["items"].as_array().map(Vec::len), Some(0));
+    let patched = server.send_json("PATCH", "/tools/search", Some(&admin), &json!({"description": "finds"})).ok_json();
+    assert_eq!(patched["auth_value"], body["auth_value"], "an update without auth keeps it");
+    let same = server.send_json("PUT", "/tools/search", Some(&admin), &patched).ok_json();
+    assert_eq!(same["version"], patched["version"], "sending back what GET returned changes nothing");
+    let res = json!({"uri": "file:///srv/doc.md", "name": "doc", "mime_type": "text/markdown"});
+    assert_eq!(server.send_json("POST", "/resources", Some(&admin), &res).status, 201);
+    assert_eq!(server.get("/resources/file%3A%2F%2F%2Fsrv%2Fdoc.md", &viewer).ok_json()["name"], "doc");
+    server.get("/tools/nope", &viewer).error(404, "not_found");
+
+    // Deleting in order works, and every write is in the audit trail.
+    assert_eq!(server.call("DELETE", "/servers/edge", Some(&admin)).ok_json()["deleted"], true);
+    assert_eq!(server.call("DELETE", "/tools/search", Some(&admin)).ok_json()["deleted"], true);
+    let audit = server.get("/admin/config/audit?limit=20", &admin).ok_json();
+    let actions: Vec<&str> =
+        audit["entries"].as_array().expect("entries").iter().filter_map(|e| e["action"].as_str()).collect();
+    assert!(
+        actions.starts_with(&["resource_deleted", "resource_deleted", "resource_created", "resource_updated"]),
+        "{actions:?}"
+    );
+
+    // The credential is nowhere in plaintext: not in the log file, not in the server's debug log.
+    assert!(!String::from_utf8_lossy(&store.database_bytes()).contains(secret));
+    assert!(!server.logged(|l| l.contains(secret)));
+    server.assert_alive();
+}

@@ -4,12 +4,14 @@
 
 use crate::catalog::Catalog;
 use crate::event::{
-    ChangeRejected, EncryptionInfo, EnvSeeded, Event, ImportApplied, SecretGenerated, SeededValue, SettingChanged,
-    SettingReset, StoreCreated, StoredValue, UserAdded, UserRemoved, MASK,
+    ChangeRejected, EncryptionInfo, EnvSeeded, Event, ImportApplied, ResourceCreated, ResourceDeleted, ResourceUpdated,
+    SecretGenerated, SeededValue, SettingChanged, SettingReset, StoreCreated, StoredValue, UserAdded, UserRemoved,
+    MASK,
 };
+use crate::resource::{self, ResourceKind};
 use crate::value::Input;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -27,6 +29,10 @@ pub trait SettingsLookup {
     fn has_user(&self, name: &str) -> bool;
     /// The seq of the last event folded in.
     fn head_seq(&self) -> u64;
+    /// The stored fields of an entity of the resource registry.
+    fn resource(&self, kind: ResourceKind, name: &str) -> Option<&Map<String, Value>>;
+    /// The entities that reference `kind`/`name`, as `kind/name`.
+    fn referrers(&self, kind: ResourceKind, name: &str) -> Vec<String>;
 }
 
 /// The name a user's sealed password hash is bound to (the associated data of its ciphertext).
@@ -93,6 +99,28 @@ pub enum Command {
     },
     /// Apply an imported document's settings as one batch (see [`plan_import`]).
     Import(ImportRequest),
+    /// A new entity (409 if its identity exists).
+    CreateResource {
+        kind: ResourceKind,
+        fields: Map<String, Value>,
+    },
+    /// An entity's new state, whole (PUT): credentials omitted keep the stored ones.
+    ReplaceResource {
+        kind: ResourceKind,
+        name: String,
+        fields: Map<String, Value>,
+    },
+    /// Top-level fields merged into an entity (PATCH): `null` removes a field.
+    PatchResource {
+        kind: ResourceKind,
+        name: String,
+        patch: Map<String, Value>,
+    },
+    /// 409 while other entities reference it.
+    DeleteResource {
+        kind: ResourceKind,
+        name: String,
+    },
 }
 
 /// The settings of an imported document, with what the caller knows beyond the log.
@@ -297,7 +325,138 @@ pub fn decide(
             require_initialized(state)?;
             decide_import(catalog, state, sealer, req)
         }
+        Command::CreateResource { kind, fields } => {
+            require_initialized(state)?;
+            let stored = resource::normalize(kind, fields, None, sealer)?;
+            let name = resource::identity(kind, &stored)?;
+            if state.resource(kind, &name).is_some() {
+                return Err(reject(RejectionKind::Conflict, format!("{} {name} already exists", kind.singular())));
+            }
+            check_references(state, kind, &name, &stored)?;
+            Ok(vec![Event::ResourceCreated(ResourceCreated {
+                kind: kind.as_str().into(),
+                name,
+                fields: Value::Object(stored),
+            })])
+        }
+        Command::ReplaceResource { kind, name, mut fields } => {
+            require_initialized(state)?;
+            let existing = existing_resource(state, kind, &name)?;
+            let id = kind.id_field();
+            match fields.get(id) {
+                None => {
+                    fields.insert(id.into(), Value::String(name.clone()));
+                }
+                Some(Value::String(given)) if given == &name => {}
+                Some(other) => {
+                    return Err(reject(
+                        RejectionKind::Invalid,
+                        format!(
+                            "{} {name}: {id} cannot change (got {other}); create a new one and delete this one",
+                            kind.singular()
+                        ),
+                    ))
+                }
+            }
+            let stored = resource::normalize(kind, fields, Some(existing), sealer)?;
+            updated(state, kind, name, existing, stored)
+        }
+        Command::PatchResource { kind, name, patch } => {
+            require_initialized(state)?;
+            let existing = existing_resource(state, kind, &name)?;
+            let id = kind.id_field();
+            if patch.get(id).is_some_and(|v| v.as_str() != Some(name.as_str())) {
+                return Err(reject(RejectionKind::Invalid, format!("{} {name}: {id} cannot change", kind.singular())));
+            }
+            let mut merged = existing.clone();
+            // The stored credentials are not input: they come back only if the patch gives none.
+            merged.remove("auth_value");
+            let keep_auth =
+                !patch.keys().any(|k| k == "auth_type" || resource::CREDENTIAL_FIELDS.contains(&k.as_str()));
+            if !keep_auth {
+                merged.remove("auth_type");
+            }
+            for (k, v) in patch {
+                if v.is_null() && k != "auth_type" {
+                    merged.remove(&k);
+                } else {
+                    merged.insert(k, v);
+                }
+            }
+            let stored = resource::normalize(kind, merged, Some(existing), sealer)?;
+            updated(state, kind, name, existing, stored)
+        }
+        Command::DeleteResource { kind, name } => {
+            require_initialized(state)?;
+            existing_resource(state, kind, &name)?;
+            let referrers = state.referrers(kind, &name);
+            if !referrers.is_empty() {
+                return Err(reject(
+                    RejectionKind::Conflict,
+                    format!("{} {name} is referenced by {}", kind.singular(), referrers.join(", ")),
+                ));
+            }
+            Ok(vec![Event::ResourceDeleted(ResourceDeleted { kind: kind.as_str().into(), name })])
+        }
     }
+}
+
+fn existing_resource<'a>(
+    state: &'a dyn SettingsLookup,
+    kind: ResourceKind,
+    name: &str,
+) -> Result<&'a Map<String, Value>, Rejection> {
+    state.resource(kind, name).ok_or_else(|| reject(RejectionKind::Missing, format!("no {} {name}", kind.singular())))
+}
+
+/// Refuses an entity that names entities that do not exist (a server's missing tool).
+fn check_references(
+    state: &dyn SettingsLookup,
+    kind: ResourceKind,
+    name: &str,
+    fields: &Map<String, Value>,
+) -> Result<(), Rejection> {
+    let missing: Vec<String> = resource::referenced(kind, fields)
+        .into_iter()
+        .filter(|(target, n)| state.resource(*target, n).is_none())
+        .map(|(target, n)| format!("{}/{n}", target.as_str()))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(reject(
+            RejectionKind::Invalid,
+            format!("{} {name} references what does not exist: {}", kind.singular(), missing.join(", ")),
+        ))
+    }
+}
+
+/// The event of an entity's new state, or nothing when it is the stored one.
+fn updated(
+    state: &dyn SettingsLookup,
+    kind: ResourceKind,
+    name: String,
+    existing: &Map<String, Value>,
+    stored: Map<String, Value>,
+) -> Result<Vec<Event>, Rejection> {
+    check_references(state, kind, &name, &stored)?;
+    let mut changed: Vec<String> = stored
+        .iter()
+        .filter(|(k, v)| existing.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .chain(existing.keys().filter(|k| !stored.contains_key(*k)).cloned())
+        .collect();
+    changed.sort();
+    changed.dedup();
+    if changed.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![Event::ResourceUpdated(ResourceUpdated {
+        kind: kind.as_str().into(),
+        name,
+        fields: Value::Object(stored),
+        changed,
+    })])
 }
 
 fn check_user_name(name: &str) -> Result<(), Rejection> {

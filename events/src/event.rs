@@ -141,6 +141,30 @@ pub struct ImportApplied {
     pub locked: Vec<String>,
 }
 
+/// A new entity of the resource registry. `fields` is the whole entity as stored (credentials sealed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceCreated {
+    /// `gateways`, `servers`, `tools`, `prompts`, `resources` or `roots`.
+    pub kind: String,
+    pub name: String,
+    pub fields: Value,
+}
+
+/// An entity's new state, whole, with the fields that changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceUpdated {
+    pub kind: String,
+    pub name: String,
+    pub fields: Value,
+    pub changed: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceDeleted {
+    pub kind: String,
+    pub name: String,
+}
+
 /// Every fact the log can hold.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -153,6 +177,9 @@ pub enum Event {
     UserAdded(UserAdded),
     UserRemoved(UserRemoved),
     ImportApplied(ImportApplied),
+    ResourceCreated(ResourceCreated),
+    ResourceUpdated(ResourceUpdated),
+    ResourceDeleted(ResourceDeleted),
 }
 
 impl Event {
@@ -168,6 +195,9 @@ impl Event {
             Event::UserAdded(_) => "UserAdded",
             Event::UserRemoved(_) => "UserRemoved",
             Event::ImportApplied(_) => "ImportApplied",
+            Event::ResourceCreated(_) => "ResourceCreated",
+            Event::ResourceUpdated(_) => "ResourceUpdated",
+            Event::ResourceDeleted(_) => "ResourceDeleted",
         }
     }
 
@@ -190,7 +220,10 @@ impl Event {
             | Event::EnvSeeded(_)
             | Event::UserAdded(_)
             | Event::UserRemoved(_)
-            | Event::ImportApplied(_) => None,
+            | Event::ImportApplied(_)
+            | Event::ResourceCreated(_)
+            | Event::ResourceUpdated(_)
+            | Event::ResourceDeleted(_) => None,
         }
     }
 
@@ -210,6 +243,9 @@ impl Event {
             Event::UserAdded(p) => serde_json::value::to_raw_value(p),
             Event::UserRemoved(p) => serde_json::value::to_raw_value(p),
             Event::ImportApplied(p) => serde_json::value::to_raw_value(p),
+            Event::ResourceCreated(p) => serde_json::value::to_raw_value(p),
+            Event::ResourceUpdated(p) => serde_json::value::to_raw_value(p),
+            Event::ResourceDeleted(p) => serde_json::value::to_raw_value(p),
         }
     }
 
@@ -240,9 +276,13 @@ impl Event {
             ("UserAdded", 1) => Event::UserAdded(de(kind, v, payload)?),
             ("UserRemoved", 1) => Event::UserRemoved(de(kind, v, payload)?),
             ("ImportApplied", 1) => Event::ImportApplied(de(kind, v, payload)?),
+            ("ResourceCreated", 1) => Event::ResourceCreated(de(kind, v, payload)?),
+            ("ResourceUpdated", 1) => Event::ResourceUpdated(de(kind, v, payload)?),
+            ("ResourceDeleted", 1) => Event::ResourceDeleted(de(kind, v, payload)?),
             (
                 "StoreCreated" | "EnvSeeded" | "SettingChanged" | "SettingReset" | "ChangeRejected" | "SecretGenerated"
-                | "UserAdded" | "UserRemoved" | "ImportApplied",
+                | "UserAdded" | "UserRemoved" | "ImportApplied" | "ResourceCreated" | "ResourceUpdated"
+                | "ResourceDeleted",
                 _,
             ) => return Err(DecodeError::UnsupportedVersion { kind: kind.to_string(), version: v }),
             _ => return Err(DecodeError::UnknownKind(kind.to_string())),

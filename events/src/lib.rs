@@ -10,6 +10,7 @@ pub mod decide;
 pub mod envelope;
 pub mod event;
 pub mod hash;
+pub mod resource;
 pub mod time;
 pub mod value;
 
@@ -22,6 +23,7 @@ pub use decide::{
 pub use envelope::{Actor, Batch, Cause, DecodeError, Envelope, Source};
 pub use event::{Event, SeededValue, StoredValue};
 pub use hash::Hash;
+pub use resource::ResourceKind;
 pub use time::Timestamp;
 pub use value::{Input, ValueError};
 

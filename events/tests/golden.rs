@@ -9,8 +9,8 @@
 //! compares.
 
 use cfgledger_events::event::{
-    ChangeRejected, EncryptionInfo, EnvSeeded, ImportApplied, SecretGenerated, SettingChanged, SettingReset,
-    StoreCreated, UserAdded, UserRemoved, MASK,
+    ChangeRejected, EncryptionInfo, EnvSeeded, ImportApplied, ResourceCreated, ResourceDeleted, ResourceUpdated,
+    SecretGenerated, SettingChanged, SettingReset, StoreCreated, UserAdded, UserRemoved, MASK,
 };
 use cfgledger_events::{
     build_batch, verify_link, Actor, Batch, Cause, DecodeError, Envelope, Event, Hash, Head, Record, SeededValue,
@@ -293,6 +293,32 @@ fn fixture() -> Vec<FixtureBatch> {
                 }),
             ],
         },
+        FixtureBatch {
+            occurred_at: at("2027-01-03T08:00:00Z"),
+            actor: admin_api(),
+            batch: Batch {
+                id: "b0000000000000000000000000000010".into(),
+                cause: Cause::Api { method: "POST".into(), path: "/tools".into() },
+                reason: None,
+            },
+            events: vec![
+                Event::ResourceCreated(ResourceCreated {
+                    kind: "tools".into(),
+                    name: "search".into(),
+                    fields: json!({
+                        "name": "search", "url": "https://api.example/search", "tags": ["web"],
+                        "auth_type": "bearer", "auth_value": SEALED_WEBHOOK_NEW, "vendor_extra": {"z": 1, "a": 2},
+                    }),
+                }),
+                Event::ResourceUpdated(ResourceUpdated {
+                    kind: "tools".into(),
+                    name: "search".into(),
+                    fields: json!({"name": "search", "url": "https://api.example/v2/search", "is_active": false}),
+                    changed: vec!["auth_type".into(), "auth_value".into(), "is_active".into(), "url".into()],
+                }),
+                Event::ResourceDeleted(ResourceDeleted { kind: "roots".into(), name: "file:///srv/data".into() }),
+            ],
+        },
     ]
 }
 
@@ -368,6 +394,9 @@ fn the_fixture_covers_every_event_kind() {
         "ChangeRejected",
         "EnvSeeded",
         "ImportApplied",
+        "ResourceCreated",
+        "ResourceDeleted",
+        "ResourceUpdated",
         "SecretGenerated",
         "SettingChanged",
         "SettingReset",
@@ -415,7 +444,7 @@ fn stored_vectors_verify_and_decode_to_the_constructed_envelopes() {
         assert_eq!(rec, built_rec, "seq {}: the record columns match what build_batch made", rec.seq);
         head = Head { seq: rec.seq, hash: rec.hash };
     }
-    assert_eq!(head.seq, 17);
+    assert_eq!(head.seq, 20);
 }
 
 #[test]

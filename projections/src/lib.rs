@@ -4,5 +4,5 @@
 pub mod settings;
 pub mod view;
 
-pub use settings::{Entry, SettingsState, StoreInfo, User};
+pub use settings::{Entry, ResourceEntry, SettingsState, StoreInfo, User};
 pub use view::{boot_values, resolve, BootValues, SettingView, ValueSource};

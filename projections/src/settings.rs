@@ -3,7 +3,9 @@
 
 use cfgledger_events::decide::SettingsLookup;
 use cfgledger_events::event::{EncryptionInfo, Event, StoredValue};
+use cfgledger_events::resource::{self, ResourceKind};
 use cfgledger_events::{Envelope, Source, Timestamp};
+use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The genesis facts of a store.
@@ -35,7 +37,17 @@ pub struct User {
     pub added_at: Timestamp,
 }
 
-/// Current settings (and admin API users) as of `applied_seq`.
+/// One entity of the resource registry, with its provenance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceEntry {
+    pub fields: Map<String, Value>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// The seq of the event that last wrote it.
+    pub version: u64,
+}
+
+/// Current settings, admin API users and the resource registry as of `applied_seq`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SettingsState {
     pub store: Option<StoreInfo>,
@@ -46,6 +58,7 @@ pub struct SettingsState {
     /// Where the key was last changed (set, seeded, generated or reset): the version an `ETag` names.
     touched: HashMap<String, u64>,
     users: BTreeMap<String, User>,
+    resources: BTreeMap<ResourceKind, BTreeMap<String, ResourceEntry>>,
 }
 
 impl SettingsState {
@@ -104,6 +117,37 @@ impl SettingsState {
             Event::UserRemoved(e) => {
                 self.users.remove(&e.name);
             }
+            Event::ResourceCreated(e) => {
+                if let (Ok(kind), Value::Object(fields)) = (e.kind.parse::<ResourceKind>(), &e.fields) {
+                    let entry = ResourceEntry {
+                        fields: fields.clone(),
+                        created_at: env.occurred_at,
+                        updated_at: env.occurred_at,
+                        version: env.seq,
+                    };
+                    self.resources.entry(kind).or_default().insert(e.name.clone(), entry);
+                }
+            }
+            Event::ResourceUpdated(e) => {
+                if let (Ok(kind), Value::Object(fields)) = (e.kind.parse::<ResourceKind>(), &e.fields) {
+                    let entries = self.resources.entry(kind).or_default();
+                    let created_at = entries.get(&e.name).map_or(env.occurred_at, |old| old.created_at);
+                    let entry = ResourceEntry {
+                        fields: fields.clone(),
+                        created_at,
+                        updated_at: env.occurred_at,
+                        version: env.seq,
+                    };
+                    entries.insert(e.name.clone(), entry);
+                }
+            }
+            Event::ResourceDeleted(e) => {
+                if let Ok(kind) = e.kind.parse::<ResourceKind>() {
+                    if let Some(entries) = self.resources.get_mut(&kind) {
+                        entries.remove(&e.name);
+                    }
+                }
+            }
             Event::ChangeRejected(_) | Event::ImportApplied(_) => {}
         }
     }
@@ -123,6 +167,16 @@ impl SettingsState {
 
     pub fn user(&self, name: &str) -> Option<&User> {
         self.users.get(name)
+    }
+
+    /// One entity of the registry.
+    pub fn resource_entry(&self, kind: ResourceKind, name: &str) -> Option<&ResourceEntry> {
+        self.resources.get(&kind)?.get(name)
+    }
+
+    /// Every entity of a kind, by identity.
+    pub fn resources(&self, kind: ResourceKind) -> impl Iterator<Item = (&String, &ResourceEntry)> {
+        self.resources.get(&kind).into_iter().flatten()
     }
 
     /// Every user, by name.
@@ -154,5 +208,22 @@ impl SettingsLookup for SettingsState {
 
     fn head_seq(&self) -> u64 {
         self.applied_seq
+    }
+
+    fn resource(&self, kind: ResourceKind, name: &str) -> Option<&Map<String, Value>> {
+        self.resource_entry(kind, name).map(|e| &e.fields)
+    }
+
+    fn referrers(&self, kind: ResourceKind, name: &str) -> Vec<String> {
+        ResourceKind::ALL
+            .into_iter()
+            .filter(|k| k.references().iter().any(|(_, target)| *target == kind))
+            .flat_map(|k| {
+                self.resources(k)
+                    .filter(|(_, e)| resource::referenced(k, &e.fields).iter().any(|(t, n)| *t == kind && n == name))
+                    .map(move |(n, _)| format!("{}/{n}", k.as_str()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 }

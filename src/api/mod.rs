@@ -12,6 +12,7 @@ mod limit;
 pub mod login;
 pub mod metrics;
 mod openapi;
+mod resources;
 mod transfer;
 mod watch;
 
@@ -78,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/config/watch", get(watch::watch))
         .route("/admin/config/{key}", get(config::get).put(config::put).delete(config::delete))
         .route("/admin/instances", get(instances::list))
+        .merge(resources::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         // REQUEST_SIZE_LIMIT (a hot setting) is enforced by the JSON extractor instead.

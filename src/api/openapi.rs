@@ -21,7 +21,59 @@ fn key_param() -> Value {
     json!({"name": "key", "in": "path", "required": true, "schema": {"type": "string"}, "example": "LOG_LEVEL"})
 }
 
+/// The registry's paths, one pair per kind.
+fn resource_paths() -> serde_json::Map<String, Value> {
+    let mut paths = serde_json::Map::new();
+    for kind in cfgledger_events::ResourceKind::ALL {
+        let one = kind.singular();
+        let entity = json!({"$ref": "#/components/schemas/Entity"});
+        let written = |what: &str| {
+            json!({"200": json_response(what, entity.clone()), "400": error_response("malformed body"),
+                "401": error_response("no or bad token"), "403": error_response("insufficient role"),
+                "404": error_response("no such entity"), "409": error_response("exists already, or referenced by others"),
+                "422": error_response("a field of the wrong type, a missing reference or bad credentials"),
+                "429": error_response("rate limited"), "503": error_response("the store is unavailable")})
+        };
+        let body = json!({"required": true, "content": {"application/json": {"schema": entity.clone()}}});
+        let name = json!([{"name": "name", "in": "path", "required": true, "schema": {"type": "string"},
+            "description": format!("the {one}'s {} (percent-encoded)", kind.id_field())}]);
+        paths.insert(
+            format!("/{kind}"),
+            json!({
+                "get": {"summary": format!("Every {one} (viewer)"), "parameters": [
+                    {"name": "tags", "in": "query", "schema": {"type": "string"}, "description": "comma-separated; any matches"},
+                    {"name": "include_inactive", "in": "query", "schema": {"type": "boolean"}}],
+                    "responses": {"200": json_response("items and head", json!({"type": "object"})), "401": error_response("no or bad token")}},
+                "post": {"summary": format!("Create a {one} (platform_admin); 201 with Location"), "requestBody": body.clone(),
+                    "responses": written("the created entity")}
+            }),
+        );
+        paths.insert(
+            format!("/{kind}/{{name}}"),
+            json!({
+                "get": {"summary": format!("One {one} (viewer); ETag names its version"), "parameters": name.clone(),
+                    "responses": {"200": json_response("the entity", entity.clone()), "404": error_response("no such entity")}},
+                "put": {"summary": format!("Replace a {one}; credentials omitted keep the stored ones"), "parameters": name.clone(),
+                    "requestBody": body.clone(), "responses": written("the entity")},
+                "patch": {"summary": format!("Merge fields into a {one}; null removes a field"), "parameters": name.clone(),
+                    "requestBody": body, "responses": written("the entity")},
+                "delete": {"summary": format!("Delete a {one}; 409 while referenced"), "parameters": name,
+                    "responses": written("what was deleted")}
+            }),
+        );
+    }
+    paths
+}
+
 pub fn spec() -> Value {
+    let mut doc = spec_without_resources();
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        paths.extend(resource_paths());
+    }
+    doc
+}
+
+fn spec_without_resources() -> Value {
     let item = json!({"$ref": "#/components/schemas/Item"});
     let plan = json!({"$ref": "#/components/schemas/ImportPlan"});
     let common = |mut responses: serde_json::Map<String, Value>| {
@@ -93,6 +145,8 @@ pub fn spec() -> Value {
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
             "schemas": {
+                "Entity": {"type": "object", "additionalProperties": true, "description":
+                    "An entity's fields (unknown fields are kept). Credentials go in as auth_type with auth_username/auth_password, auth_token or auth_header_key/auth_header_value/auth_headers; they come back only as auth_type and the sealed auth_value. created_at, updated_at and version are added on output and ignored on input."},
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"],
                     "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}}}}},
                 "Item": {"type": "object", "properties": {
@@ -143,6 +197,18 @@ mod tests {
         "/admin/config/audit",
         "/admin/config/watch",
         "/admin/instances",
+        "/gateways",
+        "/gateways/{name}",
+        "/servers",
+        "/servers/{name}",
+        "/tools",
+        "/tools/{name}",
+        "/prompts",
+        "/prompts/{name}",
+        "/resources",
+        "/resources/{name}",
+        "/roots",
+        "/roots/{name}",
     ];
 
     fn state() -> AppState {
@@ -180,7 +246,7 @@ mod tests {
         let doc = spec();
         for (path, ops) in doc["paths"].as_object().expect("paths") {
             for method in ops.as_object().expect("operations").keys() {
-                let uri = path.replace("{key}", "LOG_LEVEL");
+                let uri = path.replace("{key}", "LOG_LEVEL").replace("{name}", "x");
                 let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).expect("a method");
                 let request = Request::builder().method(method.clone()).uri(&uri).body(Body::empty()).expect("request");
                 let response = app.clone().oneshot(request).await.expect("the router answers");
