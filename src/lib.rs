@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod docs;
 pub mod envfile;
 pub mod error;
+pub mod export;
 pub mod instance;
 pub mod ledger;
 pub mod live;

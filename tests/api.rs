@@ -1118,3 +1118,75 @@ fn resources_are_created_read_updated_and_deleted_with_credentials_never_returne
     assert!(!server.logged(|l| l.contains(secret)));
     server.assert_alive();
 }
+
+#[test]
+fn the_registry_exports_with_filters_dependencies_and_sealed_credentials() {
+    let store = Store::new("");
+    let admin = store.token("ada", ADMIN);
+    let auditor = store.token("aude", AUDITOR);
+    let viewer = store.token("vic", VIEWER);
+    let server = store.serve(&[]);
+    let secret = "p4ss-for-the-export";
+    let post = |kind: &str, body: Value| {
+        let r = server.send_json("POST", &format!("/{kind}"), Some(&admin), &body);
+        assert_eq!(r.status, 201, "{}", r.body);
+    };
+    post(
+        "tools",
+        json!({"name": "a", "tags": ["x"], "auth_type": "basic", "auth_username": "u", "auth_password": secret}),
+    );
+    post("tools", json!({"name": "b", "tags": ["y"]}));
+    post("tools", json!({"name": "old", "is_active": false}));
+    post("prompts", json!({"name": "p", "template": "hi {{name}}"}));
+    post("servers", json!({"name": "s", "tags": ["x"], "associated_tools": ["b"], "associated_prompts": ["p"]}));
+
+    server.get("/export", &viewer).error(403, "forbidden");
+    let all = server.get("/export", &auditor).ok_json();
+    assert_eq!(all["version"], "2025-03-26");
+    assert!(all["digest"].as_str().is_some_and(|d| d.starts_with("blake3:")));
+    assert_eq!(all["encryption"]["algorithm"], "xchacha20poly1305");
+    assert_eq!(all["metadata"]["entity_counts"]["tools"], 2, "inactive tools are left out by default");
+    assert_eq!(all["metadata"]["dependencies"]["servers/s"], json!(["tools/b", "prompts/p"]));
+    let a = &all["entities"]["tools"][0];
+    assert_eq!((a["name"].as_str(), a["auth_type"].as_str()), (Some("a"), Some("basic")));
+    assert!(a["auth_value"].as_str().is_some_and(|v| v.starts_with("cfgl1:")));
+    assert!(!all.to_string().contains(secret) && !all.to_string().contains("auth_password"));
+
+    let inactive = server.get("/export?types=tools&include_inactive=true", &auditor).ok_json();
+    assert_eq!(inactive["metadata"]["entity_counts"]["tools"], 3);
+    assert_eq!(inactive["metadata"]["entity_counts"]["servers"], 0);
+    let tagged = server.get("/export?tags=x", &auditor).ok_json();
+    assert_eq!(
+        tagged["metadata"]["entity_counts"],
+        json!({"roots": 0, "gateways": 0, "tools": 1, "resources": 0, "prompts": 0, "servers": 1})
+    );
+    let with_deps = server.get("/export?tags=x&include_dependencies=true", &auditor).ok_json();
+    assert_eq!(with_deps["metadata"]["entity_counts"]["tools"], 2, "the server brings tool b");
+    assert_eq!(with_deps["metadata"]["entity_counts"]["prompts"], 1);
+    let excluded = server.get("/export?exclude_types=tools,prompts", &auditor).ok_json();
+    assert_eq!(excluded["metadata"]["entity_counts"]["tools"], 0);
+    server.get("/export?types=widgets", &auditor).error(400, "bad_request");
+
+    let picked = server.send_json(
+        "POST",
+        "/export/selective?include_dependencies=true",
+        Some(&auditor),
+        &json!({"servers": ["s"]}),
+    );
+    let picked = picked.ok_json();
+    assert_eq!(picked["metadata"]["entity_counts"]["servers"], 1);
+    assert_eq!(picked["metadata"]["entity_counts"]["tools"], 1);
+    server.send_json("POST", "/export/selective", Some(&auditor), &json!({"tools": ["ghost"]})).error(404, "not_found");
+    server.send_json("POST", "/export/selective", Some(&viewer), &json!({"tools": ["a"]})).error(403, "forbidden");
+
+    // The CLI writes the same document to a file and prints the counts.
+    let out = store.ok(&["export", "--out", "reg.json", "--include-inactive"]);
+    assert!(
+        out.contains("exported 0 roots, 0 gateways, 3 tools, 0 resources, 1 prompts, 1 servers to reg.json"),
+        "{out}"
+    );
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(store.dir().join("reg.json")).expect("file")).expect("json");
+    assert_eq!(file["entities"]["tools"].as_array().map(Vec::len), Some(3));
+    assert!(!file.to_string().contains(secret));
+}

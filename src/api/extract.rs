@@ -119,6 +119,19 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
+/// A caller whose role includes `auditor`, checked before the rest of the request is read.
+pub struct Auditor(pub Caller);
+
+impl FromRequestParts<AppState> for Auditor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require(Role::Auditor)?;
+        Ok(Auditor(caller))
+    }
+}
+
 /// The client's IP address, when the server was started with connection info (always, outside unit tests).
 pub struct ClientAddr(pub Option<String>);
 

@@ -5,6 +5,7 @@
 mod audit;
 mod config;
 mod error;
+mod export;
 mod extract;
 mod health;
 mod instances;
@@ -79,6 +80,8 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/config/watch", get(watch::watch))
         .route("/admin/config/{key}", get(config::get).put(config::put).delete(config::delete))
         .route("/admin/instances", get(instances::list))
+        .route("/export", get(export::export))
+        .route("/export/selective", post(export::selective))
         .merge(resources::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -3,6 +3,7 @@
 //! codes in one place: 0 success, 1 rejected or failed, 2 usage (clap's own).
 
 mod config;
+mod export;
 mod log;
 mod remote;
 mod serve;
@@ -55,6 +56,8 @@ pub enum Command {
     Log(log::LogArgs),
     /// Recompute the hash chain and name the first bad seq.
     Verify(verify::VerifyArgs),
+    /// Export the resource registry (and the non-sensitive settings) to a file.
+    Export(export::ExportArgs),
     /// Manage admin API users.
     #[command(subcommand)]
     User(user::UserCommand),
@@ -189,6 +192,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Config(cmd) => config::run(&globals, cmd),
         Command::Log(args) => log::run(&globals, args),
         Command::Verify(args) => verify::run(&globals, args),
+        Command::Export(args) => export::run(&globals, args),
         Command::User(cmd) => user::run(&globals, cmd),
         Command::Token(cmd) => token::run(&globals, cmd),
     }

@@ -1,0 +1,176 @@
+//! The portable export of the resource registry (with the non-sensitive settings), shared by `GET /export`,
+//! `POST /export/selective` and `cfgledger export`. Entities are exported as stored: credentials stay
+//! sealed (`auth_type` and the encrypted `auth_value`), and the document names the encryption (algorithm,
+//! KDF, salt, key id) so that an import elsewhere knows which secret opens them. A digest over the content
+//! lets an import notice a damaged file.
+
+use crate::error::Error;
+use crate::ledger::Ledger;
+use cfgledger_events::resource::{self, ResourceKind};
+use cfgledger_events::{Rejection, RejectionKind, Timestamp};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The `version` of the document: the MCP protocol revision MCP Gateway's exports carry.
+pub const VERSION: &str = "2025-03-26";
+pub const FORMAT: &str = "cfgledger-export";
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// What to export.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only these kinds (all when `None`).
+    pub types: Option<BTreeSet<ResourceKind>>,
+    pub exclude_types: BTreeSet<ResourceKind>,
+    /// Entities with any of these tags (all when empty).
+    pub tags: Vec<String>,
+    pub include_inactive: bool,
+    /// A selected server brings the tools, resources and prompts it references.
+    pub include_dependencies: bool,
+    /// Exactly these entities, by kind and identity (`POST /export/selective`); the other filters apply to
+    /// nothing then.
+    pub selected: Option<BTreeMap<ResourceKind, Vec<String>>>,
+}
+
+fn invalid(message: String) -> Error {
+    Error::Rejected(Rejection { kind: RejectionKind::Invalid, message, audit: Vec::new() })
+}
+
+/// A comma-separated list of kinds, as `?types=` and `--types` take it.
+pub fn parse_kinds(text: &str) -> Result<BTreeSet<ResourceKind>, Error> {
+    text.split(',').map(str::trim).filter(|t| !t.is_empty()).map(|t| t.parse().map_err(invalid)).collect()
+}
+
+/// `{"tools": ["a", "b"], ...}`, as `POST /export/selective` takes it.
+pub fn parse_selection(body: &Map<String, Value>) -> Result<BTreeMap<ResourceKind, Vec<String>>, Error> {
+    let mut out = BTreeMap::new();
+    for (kind, names) in body {
+        let kind: ResourceKind = kind.parse().map_err(invalid)?;
+        let names = names
+            .as_array()
+            .and_then(|a| a.iter().map(|n| n.as_str().map(str::to_string)).collect::<Option<Vec<_>>>())
+            .ok_or_else(|| invalid(format!("selection of {kind} expects a list of names")))?;
+        out.insert(kind, names);
+    }
+    Ok(out)
+}
+
+/// The export document of the store as it is now.
+pub fn document(ledger: &Ledger, filter: &Filter, exported_by: &str, now: Timestamp) -> Result<Value, Error> {
+    let snap = ledger.snapshot();
+    let state = &snap.state;
+    let mut chosen: BTreeMap<ResourceKind, BTreeSet<String>> = BTreeMap::new();
+    match &filter.selected {
+        Some(selection) => {
+            for (kind, names) in selection {
+                for name in names {
+                    if state.resource_entry(*kind, name).is_none() {
+                        return Err(Error::Rejected(Rejection {
+                            kind: RejectionKind::Missing,
+                            message: format!("no {} {name} to export", kind.singular()),
+                            audit: Vec::new(),
+                        }));
+                    }
+                    chosen.entry(*kind).or_default().insert(name.clone());
+                }
+            }
+        }
+        None => {
+            for kind in ResourceKind::ALL {
+                let wanted =
+                    filter.types.as_ref().is_none_or(|t| t.contains(&kind)) && !filter.exclude_types.contains(&kind);
+                if !wanted {
+                    continue;
+                }
+                for (name, entry) in state.resources(kind) {
+                    let active = entry.fields.get("is_active") != Some(&Value::Bool(false));
+                    let tagged = filter.tags.is_empty()
+                        || entry.fields.get("tags").and_then(Value::as_array).is_some_and(|tags| {
+                            tags.iter().any(|t| t.as_str().is_some_and(|t| filter.tags.iter().any(|w| w == t)))
+                        });
+                    if (active || filter.include_inactive) && tagged {
+                        chosen.entry(kind).or_default().insert(name.clone());
+                    }
+                }
+            }
+        }
+    }
+    // What the chosen entities reference, whether or not it was chosen.
+    let mut dependencies = Map::new();
+    let mut brought: Vec<(ResourceKind, String)> = Vec::new();
+    for (kind, names) in &chosen {
+        for name in names {
+            let Some(entry) = state.resource_entry(*kind, name) else { continue };
+            let refs = resource::referenced(*kind, &entry.fields);
+            if refs.is_empty() {
+                continue;
+            }
+            dependencies.insert(
+                format!("{kind}/{name}"),
+                Value::Array(refs.iter().map(|(k, n)| Value::String(format!("{k}/{n}"))).collect()),
+            );
+            brought.extend(refs);
+        }
+    }
+    if filter.include_dependencies {
+        for (kind, name) in brought {
+            if state.resource_entry(kind, &name).is_some() {
+                chosen.entry(kind).or_default().insert(name);
+            }
+        }
+    }
+    let mut entities = Map::new();
+    let mut counts = Map::new();
+    for kind in ResourceKind::ALL {
+        let list: Vec<Value> = chosen
+            .get(&kind)
+            .into_iter()
+            .flatten()
+            .filter_map(|name| state.resource_entry(kind, name))
+            .map(|e| Value::Object(e.fields.clone()))
+            .collect();
+        counts.insert(kind.as_str().into(), json!(list.len()));
+        entities.insert(kind.as_str().into(), Value::Array(list));
+    }
+    let settings = crate::transfer::export_document(ledger, exported_by, now)["settings"].clone();
+    let entities = Value::Object(entities);
+    let encryption = state.store.as_ref().map(|s| &s.encryption);
+    Ok(json!({
+        "version": VERSION,
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "exported_at": now.to_string(),
+        "exported_by": exported_by,
+        "source": {
+            "store_id": state.store.as_ref().map(|s| s.store_id.clone()),
+            "seq": snap.head.seq,
+            "head_hash": snap.head.hash.to_hex(),
+        },
+        "encryption": encryption.map(|e| json!({
+            "algorithm": e.algorithm, "kdf": e.kdf, "salt": e.salt, "key_id": e.key_id,
+        })),
+        "digest": digest(&entities, &settings),
+        "entities": entities,
+        "settings": settings,
+        "metadata": {
+            "entity_counts": counts,
+            "dependencies": dependencies,
+            "include_dependencies": filter.include_dependencies,
+        },
+    }))
+}
+
+/// `blake3:` and the hex hash of the entities and settings, as compact JSON (object keys sorted).
+pub fn digest(entities: &Value, settings: &Value) -> String {
+    let bytes = serde_json::to_vec(&json!({"entities": entities, "settings": settings})).unwrap_or_default();
+    format!("blake3:{}", blake3::hash(&bytes).to_hex())
+}
+
+/// The counts per kind of a document, for a one-line summary.
+pub fn counts_line(doc: &Value) -> String {
+    ResourceKind::ALL
+        .into_iter()
+        .map(|k| format!("{} {k}", doc["metadata"]["entity_counts"][k.as_str()].as_u64().unwrap_or(0)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
