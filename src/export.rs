@@ -174,3 +174,129 @@ pub fn counts_line(doc: &Value) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// An import document, parsed: the entities (optionally narrowed to a selection), the settings, and what
+/// identifies the document.
+pub struct ParsedImport {
+    pub digest: String,
+    pub source: Option<Value>,
+    pub registry: cfgledger_events::registry_import::RegistryImport,
+    pub settings: Option<cfgledger_events::ImportRequest>,
+}
+
+/// Reads an export document for import. A `digest` that does not match the content is refused (a damaged
+/// or edited file); `selected` keeps only the named entities.
+pub fn parse_import(
+    ledger: &Ledger,
+    doc: &Value,
+    strategy: cfgledger_events::registry_import::ConflictStrategy,
+    selected: Option<&BTreeMap<ResourceKind, Vec<String>>>,
+    source_secret: Option<&str>,
+) -> Result<ParsedImport, Error> {
+    let Some(obj) = doc.as_object() else {
+        return Err(invalid("the import document expects a JSON object with \"entities\"".into()));
+    };
+    let entities = obj.get("entities").cloned().unwrap_or_else(|| json!({}));
+    let settings = obj.get("settings").cloned().unwrap_or(Value::Null);
+    let digest = digest(&entities, &settings);
+    if let Some(claimed) = obj.get("digest") {
+        if claimed.as_str() != Some(digest.as_str()) {
+            return Err(invalid(format!(
+                "the document's digest does not match its content (the file was changed or damaged): it says {claimed}, the content hashes to {digest:?}"
+            )));
+        }
+    }
+    let mut by_kind = cfgledger_events::registry_import::parse_entities(&entities).map_err(Error::Rejected)?;
+    if let Some(selection) = selected {
+        for (kind, list) in by_kind.iter_mut() {
+            let wanted = selection.get(kind);
+            list.retain(|e| {
+                let id = e.get(kind.id_field()).and_then(Value::as_str).unwrap_or_default();
+                wanted.is_some_and(|names| names.iter().any(|n| n == id))
+            });
+        }
+    }
+    rekey(ledger, obj.get("encryption"), &mut by_kind, source_secret)?;
+    let settings = match settings {
+        Value::Object(_) => {
+            let mut req = crate::transfer::parse_document(&json!({ "settings": settings }), ledger)?;
+            req.digest = digest.clone();
+            Some(req)
+        }
+        Value::Null => None,
+        _ => return Err(invalid("settings expects an object".into())),
+    };
+    Ok(ParsedImport {
+        digest,
+        source: obj.get("source").cloned(),
+        registry: cfgledger_events::registry_import::RegistryImport { entities: by_kind, strategy },
+        settings,
+    })
+}
+
+/// Opens the credentials of entities sealed by another store (another salt, perhaps another secret) and puts
+/// them back as plaintext credential fields, which the import seals again under this store's key, bound to
+/// the entity. Fails whole, naming the entity and key id, if any value does not open: nothing is written.
+fn rekey(
+    ledger: &Ledger,
+    encryption: Option<&Value>,
+    entities: &mut BTreeMap<ResourceKind, Vec<Map<String, Value>>>,
+    source_secret: Option<&str>,
+) -> Result<(), Error> {
+    let sealed_anywhere = entities.values().flatten().any(|e| e.get("auth_value").is_some_and(Value::is_string));
+    if !sealed_anywhere {
+        return Ok(());
+    }
+    let Some(info) = encryption.filter(|e| !e.is_null()) else {
+        return Err(invalid("the document carries sealed credentials but no \"encryption\" section saying how".into()));
+    };
+    let info: cfgledger_events::event::EncryptionInfo = serde_json::from_value(info.clone())
+        .map_err(|e| invalid(format!("the document's encryption section does not parse: {e}")))?;
+    let own = ledger.snapshot().state.store.as_ref().map(|s| s.encryption.key_id.clone());
+    if own.as_deref() == Some(info.key_id.as_str()) && source_secret.is_none() {
+        return Ok(());
+    }
+    let foreign = ledger.foreign_box(&info, source_secret)?;
+    for (kind, list) in entities.iter_mut() {
+        for entity in list.iter_mut() {
+            let Some(Value::String(sealed)) = entity.get("auth_value").cloned() else { continue };
+            let name = entity.get(kind.id_field()).and_then(Value::as_str).unwrap_or_default().to_string();
+            let opened = cfgledger_events::Sealer::open(&foreign, &resource::auth_binding(*kind, &name), &sealed)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(&bytes).ok())
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "cannot decrypt the credentials of {kind}/{name} (sealed with key {}): nothing was imported",
+                        info.key_id
+                    ))
+                })?;
+            entity.remove("auth_value");
+            entity.extend(opened);
+        }
+    }
+    Ok(())
+}
+
+/// The plan of an import against the current state, as JSON: each entity's action, the settings plan, and
+/// counts per action. Refuses what the apply would refuse (invalid entities, unresolved references).
+pub fn plan_json(ledger: &Ledger, parsed: &ParsedImport) -> Result<Value, Error> {
+    let snap = ledger.snapshot();
+    let (plans, _) = cfgledger_events::registry_import::plan(&snap.state, ledger.secret_box(), &parsed.registry)
+        .map_err(Error::Rejected)?;
+    let mut counts = Map::new();
+    for action in ["create", "update", "unchanged", "skip", "rename", "conflict"] {
+        counts.insert(action.into(), json!(plans.iter().filter(|p| p.action == action).count()));
+    }
+    let settings = parsed.settings.as_ref().map(|req| crate::transfer::plan_json(&crate::transfer::plan(ledger, req)));
+    Ok(json!({"entities": plans, "counts": counts, "settings": settings, "head": snap.head.seq}))
+}
+
+/// The command that applies a parsed import as one batch.
+pub fn import_command(parsed: ParsedImport) -> cfgledger_events::Command {
+    cfgledger_events::Command::ImportRegistry {
+        digest: parsed.digest,
+        source: parsed.source,
+        registry: parsed.registry,
+        settings: parsed.settings,
+    }
+}

@@ -1190,3 +1190,110 @@ fn the_registry_exports_with_filters_dependencies_and_sealed_credentials() {
     assert_eq!(file["entities"]["tools"].as_array().map(Vec::len), Some(3));
     assert!(!file.to_string().contains(secret));
 }
+
+#[test]
+fn an_export_round_trips_through_import_with_each_conflict_strategy() {
+    // Both stores share the encryption secret (ENCRYPTION_SECRET in the helpers), so sealed credentials open.
+    let source = Store::new("");
+    let admin = source.token("ada", ADMIN);
+    let a = source.serve(&[]);
+    let post =
+        |kind: &str, body: Value| assert_eq!(a.send_json("POST", &format!("/{kind}"), Some(&admin), &body).status, 201);
+    post("tools", json!({"name": "t1", "url": "https://x/1", "auth_type": "bearer", "auth_token": "tk-1"}));
+    post("tools", json!({"name": "t2"}));
+    post("servers", json!({"name": "s", "associated_tools": ["t1", "t2"]}));
+    a.put("MAX_WORKERS", &admin, json!(12)).ok_json();
+    let doc = a.get("/export", &admin).ok_json();
+
+    let target = Store::new("");
+    let admin_b = target.token("bea", ADMIN);
+    let b = target.serve(&[]);
+    let import = |body: Value| b.send_json("POST", "/import", Some(&admin_b), &body);
+    let head = b.head();
+
+    // Validation first: precise messages, nothing written.
+    let mut broken = doc.clone();
+    broken.as_object_mut().expect("object").remove("digest");
+    broken["entities"]["tools"][1] = json!({"url": "https://no/name"});
+    let msg = import(json!({"import_data": broken})).error_message(422, "invalid_value");
+    assert!(msg.contains("entity 1 in 'tools' missing required field: name"), "{msg}");
+    let mut widgets = doc.clone();
+    widgets.as_object_mut().expect("object").remove("digest");
+    widgets["entities"]["widgets"] = json!([]);
+    assert!(import(json!({"import_data": widgets}))
+        .error_message(422, "invalid_value")
+        .contains("unknown entity type: widgets"));
+    let mut tampered = doc.clone();
+    tampered["entities"]["tools"][1]["name"] = json!("t9");
+    assert!(import(json!({"import_data": tampered})).error_message(422, "invalid_value").contains("digest"));
+    import(json!({"import_data": doc, "conflict_strategy": "merge"})).error(400, "bad_request");
+    assert_eq!(b.head(), head, "refused imports append nothing");
+
+    // A dry run gives the plan; the apply does exactly that, in one batch; again appends nothing.
+    let dry = import(json!({"import_data": doc, "dry_run": true})).ok_json();
+    assert_eq!(dry["counts"]["create"], 3, "{dry}");
+    assert_eq!(b.head(), head);
+    let applied = import(json!({"import_data": doc, "reason": "clone prod"})).ok_json();
+    assert_eq!(applied["status"], "completed");
+    let id = applied["import_id"].as_str().expect("an import id").to_string();
+    let status = b.get(&format!("/import/status/{id}"), &admin_b).ok_json();
+    assert_eq!(status["created"].as_array().map(Vec::len), Some(4), "3 entities and MAX_WORKERS: {status}");
+    assert_eq!(b.get("/import/status", &admin_b).ok_json()["imports"][0]["import_id"], id.as_str());
+    let batch_ids: std::collections::BTreeSet<String> = target
+        .log()
+        .iter()
+        .filter(|e| e["seq"].as_u64().is_some_and(|s| s > head))
+        .filter_map(|e| e["batch"]["id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(batch_ids.len(), 1, "one atomic batch");
+    let after = b.head();
+    assert_eq!(import(json!({"import_data": doc})).ok_json()["status"], "nothing_to_do");
+    assert_eq!(b.head(), after, "importing the same file again appends nothing");
+
+    // The credentials arrived sealed and open under this store's key: the entity round-trips.
+    // Exporting B gives A's entities back, apart from the ciphertexts (B sealed them again under its own key).
+    let without_ciphertexts = |mut v: Value| {
+        for list in v.as_object_mut().expect("by kind").values_mut() {
+            for e in list.as_array_mut().expect("a list") {
+                if let Some(sealed) = e.as_object_mut().and_then(|o| o.remove("auth_value")) {
+                    assert!(sealed.as_str().is_some_and(|s| s.starts_with("cfgl1:")));
+                }
+            }
+        }
+        v
+    };
+    let exported_b = b.get("/export", &admin_b).ok_json();
+    assert_eq!(without_ciphertexts(exported_b["entities"].clone()), without_ciphertexts(doc["entities"].clone()));
+    assert_eq!(exported_b["settings"], doc["settings"]);
+
+    // Strategies on a conflict: the target's t2 now differs from the file's.
+    b.send_json("PATCH", "/tools/t2", Some(&admin_b), &json!({"description": "local edit"})).ok_json();
+    let head = b.head();
+    let refused = import(json!({"import_data": doc, "conflict_strategy": "fail"}));
+    assert!(refused.error_message(409, "conflict").contains("tools/t2"));
+    let dry_fail = import(json!({"import_data": doc, "conflict_strategy": "fail", "dry_run": true})).ok_json();
+    assert_eq!(dry_fail["counts"]["conflict"], 1, "a dry run shows the conflict: {dry_fail}");
+    assert_eq!(import(json!({"import_data": doc, "conflict_strategy": "skip"})).ok_json()["status"], "nothing_to_do");
+    assert_eq!(b.head(), head);
+    let renamed = import(json!({"import_data": doc, "conflict_strategy": "rename"})).ok_json();
+    // t2 is imported as t2_imported, and the server that references it follows it under a new name too.
+    assert_eq!(renamed["counts"]["rename"], 2, "{renamed}");
+    assert_eq!(b.get("/tools/t2_imported", &admin_b).ok_json()["name"], "t2_imported");
+    assert_eq!(b.get("/servers/s_imported", &admin_b).ok_json()["associated_tools"], json!(["t1", "t2_imported"]));
+    assert_eq!(b.get("/tools/t2", &admin_b).ok_json()["description"], "local edit");
+    let updated = import(json!({"import_data": doc, "conflict_strategy": "update"})).ok_json();
+    assert_eq!(updated["counts"]["update"], 1, "{updated}");
+    assert!(b.get("/tools/t2", &admin_b).ok_json().get("description").is_none());
+
+    // Selection keeps only what is named.
+    let fresh = Store::new("");
+    let admin_c = fresh.token("cy", ADMIN);
+    let c = fresh.serve(&[]);
+    let picked = c.send_json(
+        "POST",
+        "/import",
+        Some(&admin_c),
+        &json!({"import_data": doc, "selected_entities": {"tools": ["t2"]}, "dry_run": true}),
+    );
+    assert_eq!(picked.ok_json()["counts"]["create"], 1);
+}

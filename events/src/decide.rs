@@ -121,6 +121,13 @@ pub enum Command {
         kind: ResourceKind,
         name: String,
     },
+    /// A document's entities (and settings) as one batch (see [`crate::registry_import`]).
+    ImportRegistry {
+        digest: String,
+        source: Option<Value>,
+        registry: crate::registry_import::RegistryImport,
+        settings: Option<ImportRequest>,
+    },
 }
 
 /// The settings of an imported document, with what the caller knows beyond the log.
@@ -385,6 +392,42 @@ pub fn decide(
             }
             let stored = resource::normalize(kind, merged, Some(existing), sealer)?;
             updated(state, kind, name, existing, stored)
+        }
+        Command::ImportRegistry { digest, source, registry, settings } => {
+            require_initialized(state)?;
+            let (plans, resource_events) = crate::registry_import::plan(state, sealer, &registry)?;
+            crate::registry_import::refuse_conflicts(&plans)?;
+            let settings_events = match settings {
+                Some(req) => decide_import(catalog, state, sealer, req)?,
+                None => Vec::new(),
+            };
+            if resource_events.is_empty() && settings_events.is_empty() {
+                return Ok(Vec::new());
+            }
+            let label = |p: &crate::registry_import::EntityPlan| {
+                format!("{}/{}", p.kind, p.renamed_to.as_deref().unwrap_or(&p.name))
+            };
+            let mut head = ImportApplied {
+                digest,
+                source,
+                created: plans.iter().filter(|p| matches!(p.action, "create" | "rename")).map(label).collect(),
+                updated: plans.iter().filter(|p| p.action == "update").map(label).collect(),
+                unchanged: plans.iter().filter(|p| matches!(p.action, "unchanged" | "skip")).count(),
+                locked: Vec::new(),
+            };
+            let mut rest = Vec::new();
+            for e in settings_events {
+                match e {
+                    Event::ImportApplied(s) => {
+                        head.created.extend(s.created);
+                        head.updated.extend(s.updated);
+                        head.unchanged += s.unchanged;
+                        head.locked = s.locked;
+                    }
+                    other => rest.push(other),
+                }
+            }
+            Ok(std::iter::once(Event::ImportApplied(head)).chain(resource_events).chain(rest).collect())
         }
         Command::DeleteResource { kind, name } => {
             require_initialized(state)?;

@@ -10,6 +10,7 @@ pub mod decide;
 pub mod envelope;
 pub mod event;
 pub mod hash;
+pub mod registry_import;
 pub mod resource;
 pub mod time;
 pub mod value;

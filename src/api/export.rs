@@ -73,3 +73,111 @@ fn bad(e: crate::error::Error) -> ApiError {
 fn split(text: &str) -> Vec<String> {
     text.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect()
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportBody {
+    import_data: Value,
+    #[serde(default)]
+    conflict_strategy: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    source_secret: Option<String>,
+    #[serde(default)]
+    selected_entities: Option<Map<String, Value>>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /import`: the registry's (and settings') import, one atomic batch; `dry_run` gives the exact plan.
+pub async fn import(
+    State(state): State<AppState>,
+    super::extract::Admin(caller): super::extract::Admin,
+    ApiJson(body): ApiJson<ImportBody>,
+) -> Result<Json<Value>, ApiError> {
+    let strategy = body
+        .conflict_strategy
+        .as_deref()
+        .unwrap_or("update")
+        .parse::<cfgledger_events::registry_import::ConflictStrategy>()
+        .map_err(ApiError::bad_request)?;
+    let selection = body.selected_entities.as_ref().map(export::parse_selection).transpose().map_err(bad)?;
+    let source_secret = body.source_secret.map(zeroize::Zeroizing::new);
+    let parsed = export::parse_import(
+        &state.ledger,
+        &body.import_data,
+        strategy,
+        selection.as_ref(),
+        source_secret.as_ref().map(|s| s.as_str()),
+    )?;
+    let mut plan = export::plan_json(&state.ledger, &parsed)?;
+    plan["dry_run"] = Value::Bool(body.dry_run);
+    if body.dry_run {
+        return Ok(Json(plan));
+    }
+    state.limiter.check(&caller.name, &state.ledger.settings())?;
+    let mut ctx = caller.context(body.reason);
+    ctx.cause = cfgledger_events::Cause::Import { digest: parsed.digest.clone(), via: "POST /import".into() };
+    let outcome = state.ledger.execute_async(export::import_command(parsed), ctx).await?;
+    plan["import_id"] = outcome.batch_id.clone().map_or(Value::Null, Value::String);
+    plan["status"] = Value::String(if outcome.changed() { "completed" } else { "nothing_to_do" }.into());
+    plan["result"] = crate::transfer::applied_summary(&state.ledger, &outcome)?.unwrap_or(Value::Null);
+    plan["head"] = outcome.head.seq.into();
+    Ok(Json(plan))
+}
+
+/// The imports in the log, newest first (at most `limit`), read from their `ImportApplied` records.
+fn imports(state: &AppState, only: Option<&str>, limit: usize) -> Result<Vec<Value>, ApiError> {
+    let ledger = &state.ledger;
+    let mut found = Vec::new();
+    let mut end = ledger.snapshot().head.seq + 1;
+    while end > 1 && found.len() < limit {
+        let start = end.saturating_sub(1024).max(1);
+        let records = ledger.store().read_after(start - 1, usize::try_from(end - start).unwrap_or(usize::MAX))?;
+        for rec in records.iter().rev() {
+            if rec.kind != "ImportApplied" || only.is_some_and(|id| id != rec.batch_id) {
+                continue;
+            }
+            let env = cfgledger_events::verify_record(rec).map_err(crate::error::Error::from)?;
+            if let cfgledger_events::Event::ImportApplied(e) = env.event {
+                found.push(serde_json::json!({
+                    "import_id": env.batch.id, "status": "completed", "seq": env.seq,
+                    "time": env.occurred_at.to_string(), "actor": env.actor.name, "source": env.actor.source.as_str(),
+                    "digest": e.digest, "created": e.created, "updated": e.updated, "unchanged": e.unchanged,
+                    "locked": e.locked, "reason": env.batch.reason,
+                }));
+                if found.len() == limit {
+                    break;
+                }
+            }
+        }
+        end = start;
+    }
+    Ok(found)
+}
+
+/// `GET /import/status`: recent imports, from the log (they survive restarts).
+pub async fn statuses(State(state): State<AppState>, Auditor(_caller): Auditor) -> Result<Json<Value>, ApiError> {
+    let s = state.clone();
+    let list = tokio::task::spawn_blocking(move || imports(&s, None, 50))
+        .await
+        .map_err(|_| ApiError::from(crate::error::Error::Closed))??;
+    Ok(Json(serde_json::json!({"imports": list})))
+}
+
+/// `GET /import/status/{id}`: one import, by its batch id.
+pub async fn status(
+    State(state): State<AppState>,
+    Auditor(_caller): Auditor,
+    super::extract::ApiPath(id): super::extract::ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let s = state.clone();
+    let wanted = id.clone();
+    let mut list = tokio::task::spawn_blocking(move || imports(&s, Some(&wanted), 1))
+        .await
+        .map_err(|_| ApiError::from(crate::error::Error::Closed))??;
+    list.pop().map(Json).ok_or_else(|| {
+        ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", format!("no import {id} in the log"))
+    })
+}

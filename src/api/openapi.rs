@@ -146,6 +146,17 @@ fn spec_without_resources() -> Value {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
                 "responses": common(map(json!({"200": json_response("the export document", json!({"type": "object"})), "400": error_response("malformed selection"),
                     "403": error_response("insufficient role"), "404": error_response("a named entity does not exist")})))}},
+            "/import": {"post": {"summary": "Import an export document as one atomic batch, or plan it with dry_run (platform_admin)",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["import_data"], "properties": {
+                    "import_data": {"type": "object"}, "conflict_strategy": {"type": "string", "enum": ["skip", "update", "rename", "fail"]},
+                    "dry_run": {"type": "boolean"}, "selected_entities": {"type": "object"}, "reason": {"type": "string"}}}}}},
+                "responses": common(map(json!({"200": json_response("the plan, and the import id and result when applied", json!({"type": "object"})),
+                    "400": error_response("malformed body or strategy"), "403": error_response("insufficient role"),
+                    "409": error_response("conflicts under the fail strategy: nothing applied"),
+                    "422": error_response("an invalid entity, an unresolved reference or a damaged file: nothing applied")})))}},
+            "/import/status": {"get": {"summary": "Recent imports, from the log (auditor)", "responses": common(map(json!({"200": json_response("imports", json!({"type": "object"}))})))}},
+            "/import/status/{id}": {"get": {"summary": "One import by its id (auditor)", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": common(map(json!({"200": json_response("the import", json!({"type": "object"})), "404": error_response("no such import")})))}},
             "/admin/instances": {"get": {"summary": "Live instances of this store with their applied seq and head hash, and whether they agree (viewer)",
                 "responses": common(map(json!({"200": json_response("instances", json!({"type": "object", "properties": {
                     "instances": {"type": "array"}, "self": {"type": "string"}, "converged": {"type": "boolean"}, "head": {"type": "integer"}}}))})))}},
@@ -210,6 +221,9 @@ mod tests {
         "/admin/instances",
         "/export",
         "/export/selective",
+        "/import",
+        "/import/status",
+        "/import/status/{id}",
         "/gateways",
         "/gateways/{name}",
         "/servers",
@@ -259,7 +273,7 @@ mod tests {
         let doc = spec();
         for (path, ops) in doc["paths"].as_object().expect("paths") {
             for method in ops.as_object().expect("operations").keys() {
-                let uri = path.replace("{key}", "LOG_LEVEL").replace("{name}", "x");
+                let uri = path.replace("{key}", "LOG_LEVEL").replace("{name}", "x").replace("{id}", "x");
                 let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).expect("a method");
                 let request = Request::builder().method(method.clone()).uri(&uri).body(Body::empty()).expect("request");
                 let response = app.clone().oneshot(request).await.expect("the router answers");

@@ -58,6 +58,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Export the resource registry (and the non-sensitive settings) to a file.
     Export(export::ExportArgs),
+    /// Import an export document as one batch (or plan it with --dry-run).
+    Import(export::ImportArgs),
     /// Manage admin API users.
     #[command(subcommand)]
     User(user::UserCommand),
@@ -193,6 +195,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Log(args) => log::run(&globals, args),
         Command::Verify(args) => verify::run(&globals, args),
         Command::Export(args) => export::run(&globals, args),
+        Command::Import(args) => export::run_import(&globals, args),
         Command::User(cmd) => user::run(&globals, cmd),
         Command::Token(cmd) => token::run(&globals, cmd),
     }

@@ -50,6 +50,9 @@ pub(crate) struct Core {
     pub(crate) store: Arc<dyn EventStore>,
     pub(crate) catalog: Arc<Catalog>,
     pub(crate) sealer: SecretBox,
+    /// The secret the store's key is derived from, kept to open files exported by other stores under the
+    /// same secret (each store salts its own key).
+    pub(crate) secret: Arc<zeroize::Zeroizing<String>>,
     pub(crate) env: BTreeMap<String, String>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) live: Arc<ArcSwap<Snapshot>>,
@@ -150,6 +153,25 @@ impl Ledger {
 
     pub fn catalog(&self) -> &Catalog {
         &self.core.catalog
+    }
+
+    /// A key for credentials exported by another store: derived as that store's `encryption` says, from
+    /// `secret` or, when none is given, this store's own secret.
+    pub fn foreign_box(
+        &self,
+        info: &cfgledger_events::event::EncryptionInfo,
+        secret: Option<&str>,
+    ) -> Result<SecretBox, Error> {
+        let secret = secret.unwrap_or(self.core.secret.as_str());
+        let sb = SecretBox::derive(secret.as_bytes(), info)?;
+        if sb.key_id() != info.key_id {
+            return Err(Error::Secret(format!(
+                "the source secret does not open the file's credentials: it derives key {} but they were sealed with key {}",
+                sb.key_id(),
+                info.key_id
+            )));
+        }
+        Ok(sb)
     }
 
     /// The key that seals this store's secrets.

@@ -226,9 +226,9 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
         }
     };
 
-    let (sealer, create_info) = match (&initial.0.store, source) {
+    let (sealer, create_info, secret) = match (&initial.0.store, source) {
         (Some(info), SecretSource::Given(secret)) => {
-            (derive_checked(&secret, &info.encryption, "AUTH_ENCRYPTION_SECRET")?, None)
+            (derive_checked(&secret, &info.encryption, "AUTH_ENCRYPTION_SECRET")?, None, secret)
         }
         (Some(info), SecretSource::KeyFile(path)) => {
             if !path.exists() {
@@ -239,7 +239,7 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
                 .into());
             }
             let secret = read_key_file(&path)?;
-            (derive_checked(&secret, &info.encryption, &format!("key file {}", path.display()))?, None)
+            (derive_checked(&secret, &info.encryption, &format!("key file {}", path.display()))?, None, secret)
         }
         (Some(_), SecretSource::Ephemeral) => {
             return Err(Error::Secret("this store's secrets need AUTH_ENCRYPTION_SECRET".into()).into());
@@ -257,7 +257,7 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
                 SecretSource::Ephemeral => crypto::random_secret(),
             };
             let (sealer, info) = SecretBox::create(secret.as_bytes())?;
-            (sealer, Some(info))
+            (sealer, Some(info), secret)
         }
     };
 
@@ -266,6 +266,7 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
         store,
         catalog: catalog.clone(),
         sealer,
+        secret: Arc::new(secret),
         env: opts.process_env.clone(),
         clock: opts.clock.clone(),
         live: Arc::new(ArcSwap::from_pointee(Snapshot::build(

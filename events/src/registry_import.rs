@@ -1,0 +1,286 @@
+//! Importing entities into the resource registry: the whole document is validated first, entities are
+//! taken in dependency order (roots, gateways, tools, resources, prompts, servers), each is planned as
+//! create, update (with the fields that differ), unchanged, skip, rename or conflict according to the
+//! conflict strategy, references resolve against the store and the entities imported before them, and the
+//! result is one batch: all or nothing. Pure, so the dry run and the apply make the same plan.
+
+use crate::decide::{Rejection, RejectionKind, Sealer, SettingsLookup};
+use crate::event::{Event, ResourceCreated, ResourceUpdated};
+use crate::resource::{self, ResourceKind};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+/// What to do with an entity that exists with other content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictStrategy {
+    /// Keep the store's entity.
+    Skip,
+    /// Replace it with the imported one.
+    Update,
+    /// Import under a new name (`NAME_imported`, `NAME_imported2`, ...); references in the document follow.
+    Rename,
+    /// Refuse the whole import (409).
+    Fail,
+}
+
+impl FromStr for ConflictStrategy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "skip" => Ok(ConflictStrategy::Skip),
+            "update" => Ok(ConflictStrategy::Update),
+            "rename" => Ok(ConflictStrategy::Rename),
+            "fail" => Ok(ConflictStrategy::Fail),
+            other => Err(format!("conflict_strategy expects skip, update, rename or fail; got {other:?}")),
+        }
+    }
+}
+
+/// An import of entities, already parsed out of its document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistryImport {
+    /// The document's entities by kind, in document order within a kind.
+    pub entities: BTreeMap<ResourceKind, Vec<Map<String, Value>>>,
+    pub strategy: ConflictStrategy,
+}
+
+/// What the import does to one entity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EntityPlan {
+    pub kind: &'static str,
+    pub name: String,
+    /// `create`, `update`, `unchanged`, `skip`, `rename` or `conflict`.
+    pub action: &'static str,
+    /// For an update or a conflict: the fields that differ.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
+    /// For a rename: the name it is imported under.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renamed_to: Option<String>,
+}
+
+fn invalid(message: String) -> Rejection {
+    Rejection { kind: RejectionKind::Invalid, message, audit: Vec::new() }
+}
+
+/// Parses `entities` of a document: kinds known, each entry an object with its identity.
+pub fn parse_entities(entities: &Value) -> Result<BTreeMap<ResourceKind, Vec<Map<String, Value>>>, Rejection> {
+    let Some(by_kind) = entities.as_object() else {
+        return Err(invalid("entities expects an object of lists by entity type".into()));
+    };
+    let mut out = BTreeMap::new();
+    for (kind, list) in by_kind {
+        let kind: ResourceKind = kind.parse().map_err(invalid)?;
+        let Some(list) = list.as_array() else {
+            return Err(invalid(format!("entities '{kind}' expects a list")));
+        };
+        let mut parsed = Vec::with_capacity(list.len());
+        for (i, item) in list.iter().enumerate() {
+            let Some(fields) = item.as_object() else {
+                return Err(invalid(format!("entity {i} in '{kind}' is not an object")));
+            };
+            let id = kind.id_field();
+            if fields.get(id).and_then(Value::as_str).is_none_or(|s| s.trim().is_empty()) {
+                return Err(invalid(format!("entity {i} in '{kind}' missing required field: {id}")));
+            }
+            parsed.push(fields.clone());
+        }
+        out.insert(kind, parsed);
+    }
+    Ok(out)
+}
+
+/// The plan and the events of an import, against `state`. Any invalid entity or unresolved reference
+/// refuses the whole import; conflicts (with `fail`) are in the plan, for [`refuse_conflicts`].
+pub fn plan(
+    state: &dyn SettingsLookup,
+    sealer: &dyn Sealer,
+    import: &RegistryImport,
+) -> Result<(Vec<EntityPlan>, Vec<Event>), Rejection> {
+    let mut plans = Vec::new();
+    let mut events = Vec::new();
+    // Entities this import creates or changes, visible to the references of later ones.
+    let mut pending: BTreeMap<(ResourceKind, String), Map<String, Value>> = BTreeMap::new();
+    let mut renames: BTreeMap<(ResourceKind, String), String> = BTreeMap::new();
+    let mut conflicts: Vec<String> = Vec::new();
+    for kind in ResourceKind::ALL {
+        for (i, fields) in import.entities.get(&kind).into_iter().flatten().enumerate() {
+            let mut fields = fields.clone();
+            rewrite_references(kind, &mut fields, &renames);
+            let name = resource::identity(kind, &fields)
+                .map_err(|e| invalid(format!("entity {i} in '{kind}': {}", e.message)))?;
+            let existing = state.resource(kind, &name);
+            let mut stored = resource::normalize(kind, fields.clone(), existing, sealer)
+                .map_err(|e| invalid(format!("entity {i} in '{kind}': {}", e.message)))?;
+            keep_same_credentials(kind, &name, existing, &mut stored, sealer);
+            let entry = |action, changed, renamed_to| EntityPlan {
+                kind: kind.as_str(),
+                name: name.clone(),
+                action,
+                changed,
+                renamed_to,
+            };
+            let Some(existing) = existing else {
+                check_references(state, &pending, kind, &name, &stored)?;
+                pending.insert((kind, name.clone()), stored.clone());
+                events.push(Event::ResourceCreated(ResourceCreated {
+                    kind: kind.as_str().into(),
+                    name: name.clone(),
+                    fields: Value::Object(stored),
+                }));
+                plans.push(entry("create", Vec::new(), None));
+                continue;
+            };
+            let changed = diff(existing, &stored);
+            if changed.is_empty() {
+                plans.push(entry("unchanged", Vec::new(), None));
+                continue;
+            }
+            match import.strategy {
+                ConflictStrategy::Skip => plans.push(entry("skip", changed, None)),
+                ConflictStrategy::Fail => {
+                    conflicts.push(format!("{kind}/{name}"));
+                    plans.push(entry("conflict", changed, None));
+                }
+                ConflictStrategy::Update => {
+                    check_references(state, &pending, kind, &name, &stored)?;
+                    pending.insert((kind, name.clone()), stored.clone());
+                    events.push(Event::ResourceUpdated(ResourceUpdated {
+                        kind: kind.as_str().into(),
+                        name: name.clone(),
+                        fields: Value::Object(stored),
+                        changed: changed.clone(),
+                    }));
+                    plans.push(entry("update", changed, None));
+                }
+                ConflictStrategy::Rename => {
+                    let new_name = free_name(state, &pending, kind, &name);
+                    fields.insert(kind.id_field().into(), Value::String(new_name.clone()));
+                    // Credentials sealed for the old name do not open under the new one: they are dropped.
+                    if fields.get("auth_value").is_some() {
+                        fields.remove("auth_value");
+                        fields.remove("auth_type");
+                    }
+                    let stored = resource::normalize(kind, fields, None, sealer)
+                        .map_err(|e| invalid(format!("entity {i} in '{kind}': {}", e.message)))?;
+                    check_references(state, &pending, kind, &new_name, &stored)?;
+                    pending.insert((kind, new_name.clone()), stored.clone());
+                    renames.insert((kind, name.clone()), new_name.clone());
+                    events.push(Event::ResourceCreated(ResourceCreated {
+                        kind: kind.as_str().into(),
+                        name: new_name.clone(),
+                        fields: Value::Object(stored),
+                    }));
+                    plans.push(entry("rename", changed, Some(new_name)));
+                }
+            }
+        }
+    }
+    let _ = conflicts;
+    Ok((plans, events))
+}
+
+/// Refuses a plan with conflicts (the `fail` strategy), naming them.
+pub fn refuse_conflicts(plans: &[EntityPlan]) -> Result<(), Rejection> {
+    let conflicts: Vec<String> =
+        plans.iter().filter(|p| p.action == "conflict").map(|p| format!("{}/{}", p.kind, p.name)).collect();
+    if conflicts.is_empty() {
+        Ok(())
+    } else {
+        Err(Rejection {
+            kind: RejectionKind::Conflict,
+            message: format!("the import conflicts with existing entities: {}", conflicts.join(", ")),
+            audit: Vec::new(),
+        })
+    }
+}
+
+/// Credentials sealed again are a new ciphertext of the same thing: when they open to what the stored entity
+/// holds, the stored ciphertext is kept, so that importing a file twice changes nothing.
+fn keep_same_credentials(
+    kind: ResourceKind,
+    name: &str,
+    existing: Option<&Map<String, Value>>,
+    stored: &mut Map<String, Value>,
+    sealer: &dyn Sealer,
+) {
+    let (Some(old), Some(Value::String(new_sealed))) = (existing, stored.get("auth_value")) else { return };
+    let Some(Value::String(old_sealed)) = old.get("auth_value") else { return };
+    if old.get("auth_type") != stored.get("auth_type") || old_sealed == new_sealed {
+        return;
+    }
+    let binding = resource::auth_binding(kind, name);
+    if let (Ok(a), Ok(b)) = (sealer.open(&binding, old_sealed), sealer.open(&binding, new_sealed)) {
+        if a == b {
+            stored.insert("auth_value".into(), Value::String(old_sealed.clone()));
+        }
+    }
+}
+
+/// The top-level fields that differ between two states of an entity.
+fn diff(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<String> {
+    let mut changed: Vec<String> = new
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .chain(old.keys().filter(|k| !new.contains_key(*k)).cloned())
+        .collect();
+    changed.sort();
+    changed.dedup();
+    changed
+}
+
+fn check_references(
+    state: &dyn SettingsLookup,
+    pending: &BTreeMap<(ResourceKind, String), Map<String, Value>>,
+    kind: ResourceKind,
+    name: &str,
+    fields: &Map<String, Value>,
+) -> Result<(), Rejection> {
+    let missing: Vec<String> = resource::referenced(kind, fields)
+        .into_iter()
+        .filter(|(k, n)| state.resource(*k, n).is_none() && !pending.contains_key(&(*k, n.clone())))
+        .map(|(k, n)| format!("{k}/{n}"))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "{kind}/{name} references what neither the store nor the import has: {}",
+            missing.join(", ")
+        )))
+    }
+}
+
+/// Points references at the names renamed entities were imported under.
+fn rewrite_references(
+    kind: ResourceKind,
+    fields: &mut Map<String, Value>,
+    renames: &BTreeMap<(ResourceKind, String), String>,
+) {
+    for (field, target) in kind.references() {
+        if let Some(Value::Array(names)) = fields.get_mut(*field) {
+            for n in names.iter_mut() {
+                if let Some(new) = n.as_str().and_then(|s| renames.get(&(*target, s.to_string()))) {
+                    *n = Value::String(new.clone());
+                }
+            }
+        }
+    }
+}
+
+fn free_name(
+    state: &dyn SettingsLookup,
+    pending: &BTreeMap<(ResourceKind, String), Map<String, Value>>,
+    kind: ResourceKind,
+    name: &str,
+) -> String {
+    (1..)
+        .map(|i| if i == 1 { format!("{name}_imported") } else { format!("{name}_imported{i}") })
+        .find(|n| state.resource(kind, n).is_none() && !pending.contains_key(&(kind, n.clone())))
+        .unwrap_or_else(|| format!("{name}_imported"))
+}
