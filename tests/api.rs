@@ -1297,3 +1297,40 @@ fn an_export_round_trips_through_import_with_each_conflict_strategy() {
     );
     assert_eq!(picked.ok_json()["counts"]["create"], 1);
 }
+
+#[test]
+fn credentials_from_a_store_with_another_secret_import_only_with_that_secret() {
+    let source = Store::new("");
+    let admin = source.token("ada", ADMIN);
+    let a = source.serve(&[]);
+    let secret_credential = "gw-token-3c4d5e";
+    let gw = json!({"name": "gw", "url": "https://gw/", "auth_type": "bearer", "auth_token": secret_credential});
+    assert_eq!(a.send_json("POST", "/gateways", Some(&admin), &gw).status, 201);
+    let doc = a.get("/export", &admin).ok_json();
+
+    let other = Store::with_process_env("", &[("AUTH_ENCRYPTION_SECRET", "a-different-secret-0123456789")]);
+    let admin_o = other.token("ola", ADMIN);
+    let o = other.serve(&[]);
+    let head = o.head();
+    let no_secret = o.send_json("POST", "/import", Some(&admin_o), &json!({"import_data": doc}));
+    let message = no_secret.error_message(422, "invalid_value");
+    assert!(message.contains("does not open"), "{message}");
+    let wrong = o.send_json(
+        "POST",
+        "/import",
+        Some(&admin_o),
+        &json!({"import_data": doc, "source_secret": "wrong-secret-0123456789"}),
+    );
+    assert!(wrong.error_message(422, "invalid_value").contains("does not open"));
+    assert_eq!(o.head(), head, "a wrong source secret writes nothing");
+    assert!(!no_secret.body.contains(ENCRYPTION_SECRET) && !wrong.body.contains("wrong-secret"));
+
+    let right = json!({"import_data": doc, "source_secret": ENCRYPTION_SECRET});
+    assert_eq!(o.send_json("POST", "/import", Some(&admin_o), &right).ok_json()["status"], "completed");
+    // Re-sealed under this store's key and bound to the entity: what GET returns goes back through PUT.
+    let shown = o.get("/gateways/gw", &admin_o).ok_json();
+    assert_ne!(shown["auth_value"], doc["entities"]["gateways"][0]["auth_value"]);
+    o.send_json("PUT", "/gateways/gw", Some(&admin_o), &shown).ok_json();
+    assert!(!String::from_utf8_lossy(&other.database_bytes()).contains(secret_credential));
+    assert!(!o.logged(|l| l.contains(secret_credential) || l.contains(ENCRYPTION_SECRET)));
+}

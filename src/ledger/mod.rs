@@ -163,9 +163,18 @@ impl Ledger {
         secret: Option<&str>,
     ) -> Result<SecretBox, Error> {
         let secret = secret.unwrap_or(self.core.secret.as_str());
-        let sb = SecretBox::derive(secret.as_bytes(), info)?;
+        // Both failures are about the caller's input (the file, the secret given), not this store.
+        let refuse = |message: String| {
+            Error::Rejected(cfgledger_events::Rejection {
+                kind: cfgledger_events::RejectionKind::Invalid,
+                message,
+                audit: Vec::new(),
+            })
+        };
+        let sb = SecretBox::derive(secret.as_bytes(), info)
+            .map_err(|e| refuse(format!("the file's encryption cannot be used: {e}")))?;
         if sb.key_id() != info.key_id {
-            return Err(Error::Secret(format!(
+            return Err(refuse(format!(
                 "the source secret does not open the file's credentials: it derives key {} but they were sealed with key {}",
                 sb.key_id(),
                 info.key_id
