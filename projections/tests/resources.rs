@@ -224,3 +224,37 @@ fn references_are_checked_on_write_and_on_delete() {
     assert!(w.state.resource_entry(ResourceKind::Tools, "t1").is_none());
     assert_eq!(w.decide(delete(ResourceKind::Tools, "t1")).expect_err("gone").kind, RejectionKind::Missing);
 }
+
+#[test]
+fn an_import_applies_in_dependency_order_whatever_the_document_order() {
+    use cfgledger_events::registry_import::{parse_entities, plan, ConflictStrategy, RegistryImport};
+    let mut w = World::new();
+    // Servers come first in the document, before the tools and prompts they name.
+    let doc: Value = serde_json::from_str(
+        r#"{"servers": [{"name": "s", "associated_tools": ["t"], "associated_prompts": ["p"]}],
+            "prompts": [{"name": "p", "template": "hi"}],
+            "tools": [{"name": "t", "auth_type": "bearer", "auth_token": "tk"}]}"#,
+    )
+    .expect("json");
+    let import = RegistryImport { entities: parse_entities(&doc).expect("parses"), strategy: ConflictStrategy::Fail };
+    let (plans, events) = plan(&w.state, &TestSealer, &import).expect("references resolve within the import");
+    let order: Vec<&str> = plans.iter().map(|p| p.kind).collect();
+    assert_eq!(order, ["tools", "prompts", "servers"]);
+    let batch = Batch { id: "imp".into(), cause: Cause::Cli { command: "t".into() }, reason: None };
+    for (env, rec) in build_batch(w.head, Timestamp(1_800_000_000_000_000), &Actor::system(), &batch, events) {
+        w.state.apply(&env);
+        w.head = Head { seq: rec.seq, hash: rec.hash };
+    }
+    assert_eq!(w.credentials(ResourceKind::Tools, "t"), json!({"auth_token": "tk"}));
+
+    // An unresolved reference is reported, never dropped; an unknown kind and a missing name are named.
+    let dangling: Value =
+        serde_json::from_str(r#"{"servers": [{"name": "s2", "associated_tools": ["ghost"]}]}"#).expect("json");
+    let import =
+        RegistryImport { entities: parse_entities(&dangling).expect("parses"), strategy: ConflictStrategy::Update };
+    assert!(plan(&w.state, &TestSealer, &import).expect_err("unresolved").message.contains("tools/ghost"));
+    let widgets = parse_entities(&json!({"widgets": []})).expect_err("unknown kind");
+    assert_eq!(widgets.message, "unknown entity type: widgets");
+    let nameless = parse_entities(&json!({"tools": [{"name": "ok"}, {"url": "https://x/"}]})).expect_err("no name");
+    assert_eq!(nameless.message, "entity 1 in 'tools' missing required field: name");
+}
