@@ -483,14 +483,7 @@ fn updated(
     stored: Map<String, Value>,
 ) -> Result<Vec<Event>, Rejection> {
     check_references(state, kind, &name, &stored)?;
-    let mut changed: Vec<String> = stored
-        .iter()
-        .filter(|(k, v)| existing.get(*k) != Some(*v))
-        .map(|(k, _)| k.clone())
-        .chain(existing.keys().filter(|k| !stored.contains_key(*k)).cloned())
-        .collect();
-    changed.sort();
-    changed.dedup();
+    let changed = crate::registry_import::diff(existing, &stored);
     if changed.is_empty() {
         return Ok(Vec::new());
     }

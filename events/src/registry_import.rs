@@ -221,8 +221,8 @@ fn keep_same_credentials(
     }
 }
 
-/// The top-level fields that differ between two states of an entity.
-fn diff(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<String> {
+/// The top-level fields that differ between two states of an entity, sorted.
+pub(crate) fn diff(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<String> {
     let mut changed: Vec<String> = new
         .iter()
         .filter(|(k, v)| old.get(*k) != Some(*v))
