@@ -49,7 +49,9 @@ impl LockHolder {
             .spawn()
             .expect("the sqlite3 shell runs (installed by .ci/run)");
         let stdin = child.stdin.as_mut().expect("stdin");
-        stdin.write_all(b"BEGIN IMMEDIATE;\nSELECT 'holding';\n").expect("write to sqlite3");
+        // The server writes too (heartbeats, checkpoints): wait for the lock rather than fail at once, and stop
+        // on an error, so that "holding" is printed only once the lock is really held.
+        stdin.write_all(b".timeout 20000\n.bail on\nBEGIN IMMEDIATE;\nSELECT 'holding';\n").expect("write to sqlite3");
         stdin.flush().expect("flush");
         let mut line = String::new();
         BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("read sqlite3");
