@@ -216,7 +216,11 @@ pub fn parse_import(
             });
         }
     }
-    rekey(ledger, obj.get("encryption"), &mut by_kind, source_secret)?;
+    if obj.get("encryption_method").and_then(Value::as_str) == Some(crate::mcpgateway::METHOD) {
+        open_gateway_credentials(&mut by_kind, source_secret)?;
+    } else {
+        rekey(ledger, obj.get("encryption"), &mut by_kind, source_secret)?;
+    }
     let settings = match settings {
         Value::Object(_) => {
             let mut req = crate::transfer::parse_document(&json!({ "settings": settings }), ledger)?;
@@ -232,6 +236,34 @@ pub fn parse_import(
         registry: cfgledger_events::registry_import::RegistryImport { entities: by_kind, strategy },
         settings,
     })
+}
+
+/// Opens the credentials of an MCP Gateway export (AES-256-GCM under SHA-256 of its secret, which must be
+/// given) and puts them back as credential fields for this store to seal. Fails whole, naming the entity.
+fn open_gateway_credentials(
+    entities: &mut BTreeMap<ResourceKind, Vec<Map<String, Value>>>,
+    source_secret: Option<&str>,
+) -> Result<(), Error> {
+    for (kind, list) in entities.iter_mut() {
+        for entity in list.iter_mut() {
+            let Some(Value::String(sealed)) = entity.get("auth_value").cloned() else { continue };
+            let name = entity.get(kind.id_field()).and_then(Value::as_str).unwrap_or_default().to_string();
+            let Some(secret) = source_secret else {
+                return Err(invalid(format!(
+                    "{kind}/{name} carries MCP Gateway credentials (AES-256-GCM): give the gateway's secret as source_secret"
+                )));
+            };
+            let headers = crate::mcpgateway::open(secret, &sealed).map_err(|why| {
+                invalid(format!("cannot decrypt the credentials of {kind}/{name}: {why}; nothing was imported"))
+            })?;
+            let auth_type = entity.get("auth_type").and_then(Value::as_str).unwrap_or("headers").to_string();
+            let auth_type = if matches!(auth_type.as_str(), "basic" | "bearer") { auth_type } else { "headers".into() };
+            entity.remove("auth_value");
+            entity.insert("auth_type".into(), Value::String(auth_type.clone()));
+            entity.extend(crate::mcpgateway::credentials(&auth_type, headers));
+        }
+    }
+    Ok(())
 }
 
 /// Opens the credentials of entities sealed by another store (another salt, perhaps another secret) and puts

@@ -16,6 +16,7 @@ pub mod instance;
 pub mod ledger;
 pub mod live;
 pub mod logging;
+pub mod mcpgateway;
 pub mod notify;
 pub mod present;
 pub mod store;

@@ -1336,3 +1336,55 @@ fn credentials_from_a_store_with_another_secret_import_only_with_that_secret() {
     assert!(!String::from_utf8_lossy(&other.database_bytes()).contains(secret_credential));
     assert!(!o.logged(|l| l.contains(secret_credential) || l.contains(ENCRYPTION_SECRET)));
 }
+
+#[test]
+fn an_mcp_gateway_export_imports_with_its_secret_and_its_credentials_are_sealed_again() {
+    use aes_gcm::aead::Aead;
+    use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let gateway_secret = "the-gateway-s-own-secret";
+    let seal = |plaintext: &str, nonce: u8| {
+        let cipher = Aes256Gcm::new_from_slice(&Sha256::digest(gateway_secret.as_bytes())).expect("a key");
+        let nonce = [nonce; 12];
+        let mut out = nonce.to_vec();
+        out.extend(cipher.encrypt(Nonce::from_slice(&nonce), plaintext.as_bytes()).expect("sealed"));
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out)
+    };
+    let file = json!({
+        "version": "2025-03-26",
+        "exported_by": "admin",
+        "encryption_method": "AES-256-GCM",
+        "entities": {
+            "tools": [{"name": "weather", "url": "https://w.example/api", "integration_type": "REST",
+                       "auth_type": "bearer", "auth_value": seal(r#"{"Authorization": "Bearer wx-77"}"#, 1)}],
+            "gateways": [{"name": "peer", "url": "https://peer.example/sse", "transport": "SSE",
+                          "auth_type": "basic", "auth_value": seal(r#"{"Authorization": "Basic dXNlcjpwdw=="}"#, 2)}]
+        }
+    });
+    let store = Store::new("");
+    let admin = store.token("ada", ADMIN);
+    let server = store.serve(&[]);
+    let head = server.head();
+    let without = server.send_json("POST", "/import", Some(&admin), &json!({"import_data": file}));
+    assert!(without.error_message(422, "invalid_value").contains("give the gateway's secret"));
+    let wrong =
+        server.send_json("POST", "/import", Some(&admin), &json!({"import_data": file, "source_secret": "nope"}));
+    assert!(wrong.error_message(422, "invalid_value").contains("does not open"));
+    assert_eq!(server.head(), head, "nothing written");
+
+    let body = json!({"import_data": file, "source_secret": gateway_secret});
+    let applied = server.send_json("POST", "/import", Some(&admin), &body).ok_json();
+    assert_eq!(applied["counts"]["create"], 2, "{applied}");
+    let tool = server.get("/tools/weather", &admin).ok_json();
+    assert_eq!(tool["auth_type"], "bearer");
+    assert!(
+        tool["auth_value"].as_str().is_some_and(|v| v.starts_with("cfgl1:")),
+        "sealed again under this store: {tool}"
+    );
+    // Sealed under this store's key and bound to the entity: it goes back through PUT as it is.
+    server.send_json("PUT", "/tools/weather", Some(&admin), &tool).ok_json();
+    let log = store.log().iter().map(Value::to_string).collect::<String>();
+    assert!(!log.contains("wx-77") && !log.contains("dXNlcjpwdw"), "no plaintext credential in the log");
+    assert!(!String::from_utf8_lossy(&store.database_bytes()).contains("wx-77"));
+}

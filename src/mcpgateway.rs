@@ -1,0 +1,97 @@
+//! MCP Gateway's own export files: each entity's `auth_value` is base64url (no padding) of a 12-byte nonce
+//! followed by the AES-256-GCM ciphertext and tag, under a key that is the SHA-256 of that gateway's
+//! `AUTH_ENCRYPTION_SECRET`; the plaintext is a JSON object of auth headers. Given that secret, an import
+//! opens the values and turns them back into credential fields (`auth_token`, `auth_username` and
+//! `auth_password`, or `auth_headers`), which the store then seals under its own key.
+
+use aes_gcm::aead::Aead;
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use base64::Engine;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// The `encryption_method` an MCP Gateway export names.
+pub const METHOD: &str = "AES-256-GCM";
+
+/// Opens one MCP Gateway `auth_value` into its JSON object of headers.
+pub fn open(secret: &str, value: &str) -> Result<Map<String, Value>, String> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(value.trim_end_matches('='))
+        .map_err(|_| "it is not base64url".to_string())?;
+    if raw.len() < 12 + 16 {
+        return Err("it is too short to hold a nonce and a tag".into());
+    }
+    let mut key = Zeroizing::new([0u8; 32]);
+    key.copy_from_slice(&Sha256::digest(secret.as_bytes()));
+    let cipher = Aes256Gcm::new_from_slice(key.as_ref()).map_err(|e| e.to_string())?;
+    let (nonce, ciphertext) = raw.split_at(12);
+    let plaintext = Zeroizing::new(
+        cipher
+            .decrypt(Nonce::from_slice(nonce), ciphertext)
+            .map_err(|_| "the secret does not open it (or it was altered)".to_string())?,
+    );
+    serde_json::from_slice(&plaintext).map_err(|_| "its plaintext is not a JSON object of headers".to_string())
+}
+
+/// The credential fields an entity of `auth_type` gets from MCP Gateway's headers: a bearer token, a basic
+/// user and password, or the headers themselves.
+pub fn credentials(auth_type: &str, headers: Map<String, Value>) -> Map<String, Value> {
+    let authorization = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .and_then(|(_, v)| v.as_str())
+        .map(str::to_string);
+    let mut out = Map::new();
+    match (auth_type, authorization) {
+        ("bearer", Some(a)) if a.len() > 7 && a[..7].eq_ignore_ascii_case("bearer ") => {
+            out.insert("auth_token".into(), Value::String(a[7..].to_string()));
+        }
+        ("basic", Some(a)) if a.len() > 6 && a[..6].eq_ignore_ascii_case("basic ") => {
+            let decoded = base64::engine::general_purpose::STANDARD.decode(a[6..].trim()).ok();
+            match decoded.as_deref().and_then(|d| std::str::from_utf8(d).ok()).and_then(|s| s.split_once(':')) {
+                Some((user, pass)) => {
+                    out.insert("auth_username".into(), Value::String(user.into()));
+                    out.insert("auth_password".into(), Value::String(pass.into()));
+                }
+                None => {
+                    out.insert("auth_headers".into(), Value::Object(headers));
+                }
+            }
+        }
+        _ => {
+            out.insert("auth_headers".into(), Value::Object(headers));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aes_gcm::aead::Aead;
+
+    fn seal(secret: &str, plaintext: &[u8]) -> String {
+        let key = Sha256::digest(secret.as_bytes());
+        let cipher = Aes256Gcm::new_from_slice(&key).unwrap();
+        let nonce = [7u8; 12];
+        let mut out = nonce.to_vec();
+        out.extend(cipher.encrypt(Nonce::from_slice(&nonce), plaintext).unwrap());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out)
+    }
+
+    #[test]
+    fn a_gateway_value_opens_with_its_secret_only() {
+        let v = seal("gw-secret", br#"{"Authorization": "Bearer abc"}"#);
+        let headers = open("gw-secret", &v).unwrap();
+        assert_eq!(
+            credentials("bearer", headers),
+            serde_json::json!({"auth_token": "abc"}).as_object().unwrap().clone()
+        );
+        assert!(open("other", &v).unwrap_err().contains("does not open"));
+        let basic = seal("s", br#"{"Authorization": "Basic dXNlcjpwYXNz"}"#);
+        let creds = credentials("basic", open("s", &basic).unwrap());
+        assert_eq!(creds["auth_username"], "user");
+        assert_eq!(creds["auth_password"], "pass");
+    }
+}
