@@ -132,7 +132,7 @@ pub fn document(ledger: &Ledger, filter: &Filter, exported_by: &str, now: Timest
         counts.insert(kind.as_str().into(), json!(list.len()));
         entities.insert(kind.as_str().into(), Value::Array(list));
     }
-    let settings = crate::transfer::export_document(ledger, exported_by, now)["settings"].clone();
+    let settings = Value::Object(crate::transfer::exportable_settings(ledger, &snap).0);
     let entities = Value::Object(entities);
     let encryption = state.store.as_ref().map(|s| &s.encryption);
     Ok(json!({

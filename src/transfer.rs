@@ -14,9 +14,10 @@ use serde_json::{json, Map, Value};
 pub const FORMAT: &str = "cfgledger-settings";
 pub const SCHEMA_VERSION: u64 = 1;
 
-/// The export document of the store's current settings.
-pub fn export_document(ledger: &Ledger, exported_by: &str, now: Timestamp) -> Value {
-    let snap = ledger.snapshot();
+/// Every non-sensitive setting with a value, and where each came from: what exports carry. A running
+/// server keeps a restart-required key at its boot value; the export holds what is stored, the value the
+/// next start uses. Taken from `snap`, so that a document's settings and its head agree.
+pub fn exportable_settings(ledger: &Ledger, snap: &crate::live::Snapshot) -> (Map<String, Value>, Map<String, Value>) {
     let mut settings = Map::new();
     let mut sources = Map::new();
     for spec in ledger.catalog().specs() {
@@ -24,8 +25,6 @@ pub fn export_document(ledger: &Ledger, exported_by: &str, now: Timestamp) -> Va
             continue;
         }
         let Some(view) = snap.view(&spec.key) else { continue };
-        // A running server keeps a restart-required key at its boot value; the export holds what is stored,
-        // the value the next start uses.
         let (value, source) = match &view.pending {
             Some((pending, source)) => (pending.as_ref(), *source),
             None => (view.value.as_ref(), view.source),
@@ -34,6 +33,13 @@ pub fn export_document(ledger: &Ledger, exported_by: &str, now: Timestamp) -> Va
         settings.insert(spec.key.clone(), value.masked());
         sources.insert(spec.key.clone(), json!(source.as_str()));
     }
+    (settings, sources)
+}
+
+/// The export document of the store's current settings.
+pub fn export_document(ledger: &Ledger, exported_by: &str, now: Timestamp) -> Value {
+    let snap = ledger.snapshot();
+    let (settings, sources) = exportable_settings(ledger, &snap);
     let settings = Value::Object(settings);
     json!({
         "format": FORMAT,

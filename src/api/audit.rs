@@ -41,22 +41,18 @@ pub async fn audit(
     let (entries, next) = tokio::task::spawn_blocking(move || -> Result<(Vec<Value>, Option<u64>), ApiError> {
         let catalog = ledger.catalog();
         let mut entries = Vec::new();
-        // Read windows of the log backwards from `before` until `limit` entries are found.
-        let mut end = before; // exclusive
-        while end > 1 && entries.len() < limit {
-            let start = end.saturating_sub(WINDOW).max(1);
-            let records = ledger.store().read_after(start - 1, usize::try_from(end - start).unwrap_or(usize::MAX))?;
-            for rec in records.iter().rev() {
-                let env = verify_record(rec).map_err(crate::error::Error::from)?;
-                // An event's entries stay on one page, so a page may run a few entries past the limit.
-                entries.extend(present::audit_entries(&env, catalog).into_iter().rev());
-                if entries.len() >= limit {
-                    return Ok((entries, (rec.seq > 1).then_some(rec.seq)));
-                }
+        let mut next = None;
+        crate::store::walk_back(ledger.store().as_ref(), before, WINDOW, |rec| -> Result<bool, ApiError> {
+            let env = verify_record(rec).map_err(crate::error::Error::from)?;
+            // An event's entries stay on one page, so a page may run a few entries past the limit.
+            entries.extend(present::audit_entries(&env, catalog).into_iter().rev());
+            if entries.len() >= limit {
+                next = (rec.seq > 1).then_some(rec.seq);
+                return Ok(false);
             }
-            end = start;
-        }
-        Ok((entries, None))
+            Ok(true)
+        })?;
+        Ok((entries, next))
     })
     .await
     .map_err(|_| ApiError::from(crate::error::Error::Closed))??;

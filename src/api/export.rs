@@ -131,29 +131,22 @@ pub async fn import(
 fn imports(state: &AppState, only: Option<&str>, limit: usize) -> Result<Vec<Value>, ApiError> {
     let ledger = &state.ledger;
     let mut found = Vec::new();
-    let mut end = ledger.snapshot().head.seq + 1;
-    while end > 1 && found.len() < limit {
-        let start = end.saturating_sub(1024).max(1);
-        let records = ledger.store().read_after(start - 1, usize::try_from(end - start).unwrap_or(usize::MAX))?;
-        for rec in records.iter().rev() {
-            if rec.kind != "ImportApplied" || only.is_some_and(|id| id != rec.batch_id) {
-                continue;
-            }
-            let env = cfgledger_events::verify_record(rec).map_err(crate::error::Error::from)?;
-            if let cfgledger_events::Event::ImportApplied(e) = env.event {
-                found.push(serde_json::json!({
-                    "import_id": env.batch.id, "status": "completed", "seq": env.seq,
-                    "time": env.occurred_at.to_string(), "actor": env.actor.name, "source": env.actor.source.as_str(),
-                    "digest": e.digest, "created": e.created, "updated": e.updated, "unchanged": e.unchanged,
-                    "locked": e.locked, "reason": env.batch.reason,
-                }));
-                if found.len() == limit {
-                    break;
-                }
-            }
+    let head = ledger.snapshot().head.seq;
+    crate::store::walk_back(ledger.store().as_ref(), head + 1, 1024, |rec| -> Result<bool, ApiError> {
+        if rec.kind != "ImportApplied" || only.is_some_and(|id| id != rec.batch_id) {
+            return Ok(true);
         }
-        end = start;
-    }
+        let env = cfgledger_events::verify_record(rec).map_err(crate::error::Error::from)?;
+        if let cfgledger_events::Event::ImportApplied(e) = env.event {
+            found.push(serde_json::json!({
+                "import_id": env.batch.id, "status": "completed", "seq": env.seq,
+                "time": env.occurred_at.to_string(), "actor": env.actor.name, "source": env.actor.source.as_str(),
+                "digest": e.digest, "created": e.created, "updated": e.updated, "unchanged": e.unchanged,
+                "locked": e.locked, "reason": env.batch.reason,
+            }));
+        }
+        Ok(found.len() < limit)
+    })?;
     Ok(found)
 }
 

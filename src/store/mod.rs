@@ -163,6 +163,29 @@ pub fn open(url: &StoreUrl) -> Result<Arc<dyn EventStore>, StoreError> {
     }
 }
 
+/// Walks the log backwards from seq `before` (exclusive), newest record first, reading windows of `window`
+/// records, until `visit` returns `false` or the log's start is reached. The audit trail and the import
+/// status read recent history this way, without replaying the log.
+pub fn walk_back<E: From<StoreError>>(
+    store: &dyn EventStore,
+    before: u64,
+    window: u64,
+    mut visit: impl FnMut(&Record) -> Result<bool, E>,
+) -> Result<(), E> {
+    let mut end = before;
+    while end > 1 {
+        let start = end.saturating_sub(window.max(1)).max(1);
+        let records = store.read_after(start - 1, usize::try_from(end - start).unwrap_or(usize::MAX))?;
+        for rec in records.iter().rev() {
+            if !visit(rec)? {
+                return Ok(());
+            }
+        }
+        end = start;
+    }
+    Ok(())
+}
+
 /// Refuses records that do not continue the chain from `head`: consecutive seqs, linked hashes, and each
 /// hash recomputed from its envelope. The adapters call it inside their append, so that no caller can write
 /// a gap, a broken link or a record that would fail verification.
