@@ -4,94 +4,14 @@
 //! the same document again writes nothing but secrets (which a plan never compares), and the plan of a dry
 //! run names exactly the keys the apply writes.
 
-use cfgledger_events::builtin::builtin;
-use cfgledger_events::event::{EncryptionInfo, StoredValue};
-use cfgledger_events::{
-    build_batch, decide, plan_import, Actor, Batch, Catalog, Cause, Command, Event, Head, ImportRequest, Input,
-    PlanAction, RejectionKind, Sealer, Timestamp,
-};
-use cfgledger_projections::SettingsState;
+use cfgledger_events::event::StoredValue;
+use cfgledger_events::{plan_import, Catalog, Command, Event, ImportRequest, Input, PlanAction, RejectionKind};
 use proptest::prelude::*;
+mod common;
+
+use common::{TestSealer, World};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-
-/// A reversible stand-in for encryption: enough for `decide`, which only needs seal and open to agree.
-struct TestSealer;
-
-impl Sealer for TestSealer {
-    fn seal(&self, key: &str, plaintext: &[u8]) -> Result<String, String> {
-        Ok(format!("sealed:{key}:{}", String::from_utf8_lossy(plaintext)))
-    }
-
-    fn open(&self, key: &str, sealed: &str) -> Result<Vec<u8>, String> {
-        sealed
-            .strip_prefix(&format!("sealed:{key}:"))
-            .map(|p| p.as_bytes().to_vec())
-            .ok_or_else(|| "not sealed for this key".to_string())
-    }
-}
-
-/// A store as decided and folded so far.
-struct World {
-    catalog: Catalog,
-    state: SettingsState,
-    head: Head,
-}
-
-impl World {
-    fn new() -> World {
-        let mut w = World { catalog: builtin(), state: SettingsState::new(), head: Head::EMPTY };
-        let create = Command::CreateStore {
-            store_id: "test".into(),
-            encryption: EncryptionInfo {
-                algorithm: "xchacha20poly1305".into(),
-                kdf: "argon2id:m=19456,t=2,p=1".into(),
-                salt: "00".into(),
-                key_id: "0011223344556677".into(),
-            },
-            env_file: ".env".into(),
-            entries: vec![],
-        };
-        w.run(create).expect("the store is created");
-        w
-    }
-
-    fn decide(&self, cmd: Command) -> Result<Vec<Event>, cfgledger_events::Rejection> {
-        decide(&self.catalog, &self.state, &TestSealer, cmd)
-    }
-
-    /// Decides and folds `cmd` as one batch; returns the events appended.
-    fn run(&mut self, cmd: Command) -> Result<Vec<Event>, cfgledger_events::Rejection> {
-        let events = self.decide(cmd)?;
-        self.append(events.clone());
-        Ok(events)
-    }
-
-    fn append(&mut self, events: Vec<Event>) {
-        if events.is_empty() {
-            return;
-        }
-        let actor = Actor::system();
-        let batch =
-            Batch { id: format!("b{}", self.head.seq), cause: Cause::Cli { command: "test".into() }, reason: None };
-        for (env, rec) in build_batch(self.head, Timestamp(1_800_000_000_000_000), &actor, &batch, events) {
-            self.state.apply(&env);
-            self.head = Head { seq: rec.seq, hash: rec.hash };
-        }
-    }
-
-    fn set(&mut self, key: &str, value: Value) {
-        self.run(Command::Set { key: key.into(), value: Input::Json(value) }).expect("the set is accepted");
-    }
-
-    fn plain(&self, key: &str) -> Option<Value> {
-        match self.state.get(key).map(|e| &e.value) {
-            Some(StoredValue::Plain(v)) => Some(v.clone()),
-            Some(StoredValue::Sealed(s)) => TestSealer.open(key, s).ok().and_then(|b| serde_json::from_slice(&b).ok()),
-            None => None,
-        }
-    }
-}
 
 fn import(entries: &[(&str, Value)], baseline: BTreeMap<String, StoredValue>) -> ImportRequest {
     ImportRequest {

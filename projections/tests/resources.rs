@@ -4,74 +4,23 @@
 //! and never stored in plaintext; references are checked both ways (a server naming a missing tool is
 //! refused, deleting a referenced tool is a conflict naming the server).
 
-use cfgledger_events::builtin::builtin;
-use cfgledger_events::event::EncryptionInfo;
 use cfgledger_events::resource::auth_binding;
 use cfgledger_events::{
-    build_batch, decide, Actor, Batch, Catalog, Cause, Command, Event, Head, RejectionKind, ResourceKind, Sealer,
-    Timestamp,
+    build_batch, Actor, Batch, Cause, Command, Event, Head, RejectionKind, ResourceKind, Sealer, Timestamp,
 };
-use cfgledger_projections::SettingsState;
+mod common;
+
+use common::{TestSealer, World};
 use serde_json::{json, Map, Value};
 
-/// Reversible and bound to its name, like the real sealer: opening under another name fails.
-struct TestSealer;
-
-impl Sealer for TestSealer {
-    fn seal(&self, key: &str, plaintext: &[u8]) -> Result<String, String> {
-        let hex: String = plaintext.iter().map(|b| format!("{b:02x}")).collect();
-        Ok(format!("sealed:{key}:{hex}"))
-    }
-
-    fn open(&self, key: &str, sealed: &str) -> Result<Vec<u8>, String> {
-        let hex = sealed.strip_prefix(&format!("sealed:{key}:")).ok_or("not sealed for this name")?;
-        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|e| e.to_string())).collect()
-    }
+/// The registry's helpers on the shared test world.
+trait Registry {
+    fn create(&mut self, kind: ResourceKind, fields: Value) -> Result<Vec<Event>, cfgledger_events::Rejection>;
+    fn fields(&self, kind: ResourceKind, name: &str) -> Map<String, Value>;
+    fn credentials(&self, kind: ResourceKind, name: &str) -> Value;
 }
 
-struct World {
-    catalog: Catalog,
-    state: SettingsState,
-    head: Head,
-}
-
-impl World {
-    fn new() -> World {
-        let mut w = World { catalog: builtin(), state: SettingsState::new(), head: Head::EMPTY };
-        w.run(Command::CreateStore {
-            store_id: "test".into(),
-            encryption: EncryptionInfo {
-                algorithm: "xchacha20poly1305".into(),
-                kdf: "argon2id".into(),
-                salt: "00".into(),
-                key_id: "0011223344556677".into(),
-            },
-            env_file: ".env".into(),
-            entries: vec![],
-        })
-        .expect("created");
-        w
-    }
-
-    fn decide(&self, cmd: Command) -> Result<Vec<Event>, cfgledger_events::Rejection> {
-        decide(&self.catalog, &self.state, &TestSealer, cmd)
-    }
-
-    fn run(&mut self, cmd: Command) -> Result<Vec<Event>, cfgledger_events::Rejection> {
-        let events = self.decide(cmd)?;
-        if !events.is_empty() {
-            let batch =
-                Batch { id: format!("b{}", self.head.seq), cause: Cause::Cli { command: "t".into() }, reason: None };
-            for (env, rec) in
-                build_batch(self.head, Timestamp(1_800_000_000_000_000), &Actor::system(), &batch, events.clone())
-            {
-                self.state.apply(&env);
-                self.head = Head { seq: rec.seq, hash: rec.hash };
-            }
-        }
-        Ok(events)
-    }
-
+impl Registry for World {
     fn create(&mut self, kind: ResourceKind, fields: Value) -> Result<Vec<Event>, cfgledger_events::Rejection> {
         self.run(Command::CreateResource { kind, fields: object(fields) })
     }
