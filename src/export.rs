@@ -160,6 +160,56 @@ pub fn document(ledger: &Ledger, filter: &Filter, exported_by: &str, now: Timest
     }))
 }
 
+/// The export `doc` rewritten in MCP Gateway's own layout (`source_gateway`, `"encryption_method":
+/// "AES-256-GCM"`, `entities` by kind, `metadata`), for going back to MCP Gateway. Each `auth_value` is
+/// opened with this store's key and sealed again as MCP Gateway seals it: a JSON object of auth headers under
+/// SHA-256 of `target_secret`, or of this store's own secret when none is given. Settings are left out (MCP
+/// Gateway's files carry none). Fails whole, naming the entity, if a value does not open.
+pub fn to_mcpgateway(ledger: &Ledger, doc: &Value, target_secret: Option<&str>) -> Result<Value, Error> {
+    let secret = target_secret.unwrap_or(ledger.own_secret());
+    let mut entities = Map::new();
+    for kind in ResourceKind::ALL {
+        let mut list = Vec::new();
+        for entity in doc["entities"][kind.as_str()].as_array().into_iter().flatten() {
+            let Some(mut entity) = entity.as_object().cloned() else { continue };
+            if let Some(Value::String(sealed)) = entity.remove("auth_value") {
+                let name = entity.get(kind.id_field()).and_then(Value::as_str).unwrap_or_default().to_string();
+                let cannot = |why: String| {
+                    Error::Io(format!("cannot re-encrypt the credentials of {kind}/{name} for MCP Gateway: {why}"))
+                };
+                let plaintext = zeroize::Zeroizing::new(
+                    cfgledger_events::Sealer::open(ledger.secret_box(), &resource::auth_binding(kind, &name), &sealed)
+                        .map_err(|e| cannot(e.to_string()))?,
+                );
+                let credentials: Map<String, Value> =
+                    serde_json::from_slice(&plaintext).map_err(|_| cannot("they are not a JSON object".into()))?;
+                let headers = crate::mcpgateway::headers(&credentials);
+                entity.insert(
+                    "auth_value".into(),
+                    Value::String(crate::mcpgateway::seal(secret, &headers).map_err(cannot)?),
+                );
+                let ours = entity.get("auth_type").and_then(Value::as_str).unwrap_or("headers").to_string();
+                entity.insert("auth_type".into(), Value::String(crate::mcpgateway::auth_type(&ours).to_string()));
+            }
+            list.push(Value::Object(entity));
+        }
+        entities.insert(kind.as_str().into(), Value::Array(list));
+    }
+    Ok(json!({
+        "version": VERSION,
+        "exported_at": doc["exported_at"],
+        "exported_by": doc["exported_by"],
+        "source_gateway": doc["source"]["store_id"].as_str().map(|id| format!("cfgledger:{id}")),
+        "encryption_method": crate::mcpgateway::METHOD,
+        "entities": entities,
+        "metadata": {
+            "entity_counts": doc["metadata"]["entity_counts"],
+            "dependencies": doc["metadata"]["dependencies"],
+            "export_options": {"include_dependencies": doc["metadata"]["include_dependencies"]},
+        },
+    }))
+}
+
 /// `blake3:` and the hex hash of the entities and settings, as compact JSON (object keys sorted).
 pub fn digest(entities: &Value, settings: &Value) -> String {
     let bytes = serde_json::to_vec(&json!({"entities": entities, "settings": settings})).unwrap_or_default();

@@ -2,7 +2,9 @@
 //! followed by the AES-256-GCM ciphertext and tag, under a key that is the SHA-256 of that gateway's
 //! `AUTH_ENCRYPTION_SECRET`; the plaintext is a JSON object of auth headers. Given that secret, an import
 //! opens the values and turns them back into credential fields (`auth_token`, `auth_username` and
-//! `auth_password`, or `auth_headers`), which the store then seals under its own key.
+//! `auth_password`, or `auth_headers`), which the store then seals under its own key. The way back
+//! ([`headers`] and [`seal`]) writes a store's credentials in that same form, for `cfgledger export
+//! --format mcpgateway`.
 
 use aes_gcm::aead::Aead;
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
@@ -32,6 +34,63 @@ pub fn open(secret: &str, value: &str) -> Result<Map<String, Value>, String> {
             .map_err(|_| "the secret does not open it (or it was altered)".to_string())?,
     );
     serde_json::from_slice(&plaintext).map_err(|_| "its plaintext is not a JSON object of headers".to_string())
+}
+
+/// Seals a JSON object of auth headers the way MCP Gateway does: a random 12-byte nonce and the
+/// AES-256-GCM ciphertext and tag, base64url without padding, under SHA-256 of `secret`.
+pub fn seal(secret: &str, headers: &Map<String, Value>) -> Result<String, String> {
+    use rand::RngCore;
+    let plaintext = Zeroizing::new(serde_json::to_vec(headers).map_err(|e| e.to_string())?);
+    let mut key = Zeroizing::new([0u8; 32]);
+    key.copy_from_slice(&Sha256::digest(secret.as_bytes()));
+    let cipher = Aes256Gcm::new_from_slice(key.as_ref()).map_err(|e| e.to_string())?;
+    let mut nonce = [0u8; 12];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let ciphertext = cipher
+        .encrypt(Nonce::from_slice(&nonce), plaintext.as_slice())
+        .map_err(|_| "AES-256-GCM failed".to_string())?;
+    let mut out = nonce.to_vec();
+    out.extend(ciphertext);
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out))
+}
+
+/// The auth headers MCP Gateway keeps for a store's credential fields: `Authorization: Bearer` for a token,
+/// `Authorization: Basic` for a user and password, else the custom headers (`auth_headers` as an object or
+/// as MCP Gateway's list of `{"key", "value"}`, and `auth_header_key`/`auth_header_value`).
+pub fn headers(credentials: &Map<String, Value>) -> Map<String, Value> {
+    let text = |f: &str| credentials.get(f).and_then(Value::as_str);
+    let mut out = Map::new();
+    if let Some(token) = text("auth_token") {
+        out.insert("Authorization".into(), Value::String(format!("Bearer {token}")));
+    }
+    if let (Some(user), Some(pass)) = (text("auth_username"), text("auth_password")) {
+        let pair = Zeroizing::new(format!("{user}:{pass}"));
+        let encoded = base64::engine::general_purpose::STANDARD.encode(pair.as_bytes());
+        out.insert("Authorization".into(), Value::String(format!("Basic {encoded}")));
+    }
+    match credentials.get("auth_headers") {
+        Some(Value::Object(map)) => out.extend(map.clone()),
+        Some(Value::Array(list)) => {
+            for item in list {
+                if let (Some(k), Some(v)) = (item.get("key").and_then(Value::as_str), item.get("value")) {
+                    out.insert(k.to_string(), v.clone());
+                }
+            }
+        }
+        _ => {}
+    }
+    if let (Some(k), Some(v)) = (text("auth_header_key"), credentials.get("auth_header_value")) {
+        out.insert(k.to_string(), v.clone());
+    }
+    out
+}
+
+/// MCP Gateway's name for an auth type (`authheaders` for custom headers).
+pub fn auth_type(ours: &str) -> &str {
+    match ours {
+        "headers" => "authheaders",
+        other => other,
+    }
 }
 
 /// The credential fields an entity of `auth_type` gets from MCP Gateway's headers: a bearer token, a basic
@@ -78,6 +137,20 @@ mod tests {
         let mut out = nonce.to_vec();
         out.extend(cipher.encrypt(Nonce::from_slice(&nonce), plaintext).unwrap());
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out)
+    }
+
+    #[test]
+    fn sealed_headers_open_to_the_same_credentials() {
+        let creds = serde_json::json!({"auth_username": "ann", "auth_password": "pw:with:colons"});
+        let sealed = super::seal("s3", &headers(creds.as_object().unwrap())).unwrap();
+        assert_eq!(credentials("basic", open("s3", &sealed).unwrap()), creds.as_object().unwrap().clone());
+        let creds = serde_json::json!({"auth_token": "tok"});
+        let sealed = super::seal("s3", &headers(creds.as_object().unwrap())).unwrap();
+        assert_eq!(credentials("bearer", open("s3", &sealed).unwrap()), creds.as_object().unwrap().clone());
+        let listed = serde_json::json!({"auth_headers": [{"key": "X-Api-Key", "value": "k"}], "auth_header_key": "X-B", "auth_header_value": "b"});
+        let opened = open("s3", &super::seal("s3", &headers(listed.as_object().unwrap())).unwrap()).unwrap();
+        assert_eq!(Value::Object(opened), serde_json::json!({"X-Api-Key": "k", "X-B": "b"}));
+        assert!(open("other", &sealed).is_err());
     }
 
     #[test]

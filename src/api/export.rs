@@ -1,4 +1,5 @@
-//! `GET /export` (filters: `types`, `exclude_types`, `tags`, `include_inactive`, `include_dependencies`)
+//! `GET /export` (filters: `types`, `exclude_types`, `tags`, `include_inactive`, `include_dependencies`;
+//! `format=mcpgateway` for MCP Gateway's own layout)
 //! and `POST /export/selective` (`{"tools": [names], ...}`): the registry's portable export (auditor).
 
 use super::extract::{ApiJson, ApiQuery, Auditor};
@@ -19,6 +20,8 @@ pub struct ExportQuery {
     include_inactive: bool,
     #[serde(default)]
     include_dependencies: bool,
+    /// `cfgledger` (default) or `mcpgateway` (MCP Gateway's layout, under SHA-256 of this store's secret).
+    format: Option<String>,
 }
 
 pub async fn export(
@@ -40,7 +43,12 @@ pub async fn export(
         include_dependencies: query.include_dependencies,
         selected: None,
     };
-    Ok(Json(export::document(&state.ledger, &filter, &caller.name, state.ledger.now())?))
+    let doc = export::document(&state.ledger, &filter, &caller.name, state.ledger.now())?;
+    match query.format.as_deref().unwrap_or("cfgledger") {
+        "cfgledger" => Ok(Json(doc)),
+        "mcpgateway" => Ok(Json(export::to_mcpgateway(&state.ledger, &doc, None)?)),
+        other => Err(ApiError::bad_request(format!("format expects cfgledger or mcpgateway; got {other:?}"))),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -27,31 +27,82 @@ pub struct ExportArgs {
     /// Bring what selected servers reference.
     #[arg(long)]
     include_dependencies: bool,
+    /// `cfgledger` (default) or `mcpgateway`: MCP Gateway's own layout, credentials as AES-256-GCM under
+    /// SHA-256 of this store's AUTH_ENCRYPTION_SECRET (or of --target-secret-env's), settings left out.
+    #[arg(long, default_value = "cfgledger", value_parser = ["cfgledger", "mcpgateway"])]
+    format: String,
+    /// With --format mcpgateway: the environment variable holding the target gateway's AUTH_ENCRYPTION_SECRET.
+    #[arg(long, value_name = "VAR")]
+    target_secret_env: Option<String>,
 }
 
 pub fn run(g: &Globals, args: ExportArgs) -> Result<(), Error> {
-    let filter = export::Filter {
-        types: args.types.as_deref().map(export::parse_kinds).transpose()?,
-        exclude_types: args.exclude_types.as_deref().map(export::parse_kinds).transpose()?.unwrap_or_default(),
-        tags: args
-            .tags
-            .as_deref()
-            .map(|t| t.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect())
-            .unwrap_or_default(),
-        include_inactive: args.include_inactive,
-        include_dependencies: args.include_dependencies,
-        selected: None,
+    let target_secret = match (&args.target_secret_env, args.format.as_str()) {
+        (Some(_), "cfgledger") => {
+            return Err(rejected("--target-secret-env applies to --format mcpgateway only".into()));
+        }
+        (Some(_), _) if g.server.is_some() => {
+            return Err(rejected(
+                "--target-secret-env cannot be sent to --server: a server exports under its own secret; run the export where the store is"
+                    .into(),
+            ));
+        }
+        (Some(var), _) => Some(zeroize::Zeroizing::new(
+            std::env::var(var).map_err(|_| rejected(format!("--target-secret-env {var}: the variable is not set")))?,
+        )),
+        (None, _) => None,
     };
-    let ledger = g.open()?;
-    let now = ledger.now();
-    let doc = export::document(&ledger, &filter, &g.actor, now)?;
+    let (doc, now) = match &g.server {
+        Some(server) => {
+            let mut query: Vec<(&str, &str)> = vec![("format", args.format.as_str())];
+            for (name, value) in [("types", &args.types), ("exclude_types", &args.exclude_types), ("tags", &args.tags)]
+            {
+                if let Some(v) = value {
+                    query.push((name, v.as_str()));
+                }
+            }
+            if args.include_inactive {
+                query.push(("include_inactive", "true"));
+            }
+            if args.include_dependencies {
+                query.push(("include_dependencies", "true"));
+            }
+            let doc = server.get("/export", &query)?;
+            let now = doc["exported_at"].as_str().unwrap_or_default().to_string();
+            (doc, now)
+        }
+        None => {
+            let filter = export::Filter {
+                types: args.types.as_deref().map(export::parse_kinds).transpose()?,
+                exclude_types: args.exclude_types.as_deref().map(export::parse_kinds).transpose()?.unwrap_or_default(),
+                tags: args
+                    .tags
+                    .as_deref()
+                    .map(|t| t.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect())
+                    .unwrap_or_default(),
+                include_inactive: args.include_inactive,
+                include_dependencies: args.include_dependencies,
+                selected: None,
+            };
+            let ledger = g.open()?;
+            let now = ledger.now();
+            let mut doc = export::document(&ledger, &filter, &g.actor, now)?;
+            if args.format == "mcpgateway" {
+                doc = export::to_mcpgateway(&ledger, &doc, target_secret.as_ref().map(|s| s.as_str()))?;
+            }
+            (doc, now.to_string())
+        }
+    };
     let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Io(e.to_string()))?;
     if args.out.as_deref().is_some_and(|p| p.as_os_str() == "-") {
         return emit(text);
     }
-    let path = args.out.unwrap_or_else(|| PathBuf::from(default_name(&now.to_string())));
+    let path = args.out.unwrap_or_else(|| PathBuf::from(default_name(&now)));
     std::fs::write(&path, text + "\n").map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))?;
-    emit(format!("exported {} to {} (seq {})", export::counts_line(&doc), path.display(), doc["source"]["seq"]))
+    match doc["source"]["seq"].as_u64() {
+        Some(seq) => emit(format!("exported {} to {} (seq {seq})", export::counts_line(&doc), path.display())),
+        None => emit(format!("exported {} to {} (MCP Gateway layout)", export::counts_line(&doc), path.display())),
+    }
 }
 
 /// `cfgledger-export-YYYYMMDD-HHMMSS.json` from an RFC 3339 time.
@@ -119,18 +170,81 @@ pub fn run_import(g: &Globals, args: ImportArgs) -> Result<(), Error> {
     };
     let doc: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| rejected(format!("{} is not a JSON document: {e}", args.file.display())))?;
-    let strategy = args.conflict_strategy.parse().map_err(rejected)?;
+    let strategy: cfgledger_events::registry_import::ConflictStrategy =
+        args.conflict_strategy.parse().map_err(rejected)?;
     let selection = args.include.as_deref().map(parse_include).transpose()?;
-    let ledger = g.open()?;
     let source_secret = match &args.source_secret_env {
         Some(var) => Some(zeroize::Zeroizing::new(
             std::env::var(var).map_err(|_| rejected(format!("--source-secret-env {var}: the variable is not set")))?,
         )),
         None => None,
     };
+    if let Some(server) = &g.server {
+        return import_remote(server, doc, &args, selection, source_secret);
+    }
+    let ledger = g.open()?;
     let parsed =
         export::parse_import(&ledger, &doc, strategy, selection.as_ref(), source_secret.as_ref().map(|s| s.as_str()))?;
     let plan = export::plan_json(&ledger, &parsed)?;
+    print_plan(&plan)?;
+    if args.dry_run {
+        return emit("dry run: nothing applied");
+    }
+    let mut ctx = g.context("import", args.reason);
+    ctx.cause = cfgledger_events::Cause::Import { digest: parsed.digest.clone(), via: "import".into() };
+    let outcome = ledger.execute(export::import_command(parsed), ctx)?;
+    match (outcome.batch_id, outcome.seqs) {
+        (Some(batch), Some((_, last))) => emit(format!("imported as batch {batch} (seq {last})")),
+        _ => emit(NOTHING_TO_IMPORT),
+    }
+}
+
+const NOTHING_TO_IMPORT: &str = "nothing to import: the store already holds this document";
+
+/// `POST /import` on a server, printing what the local mode prints.
+fn import_remote(
+    server: &super::remote::Server,
+    doc: serde_json::Value,
+    args: &ImportArgs,
+    selection: Option<std::collections::BTreeMap<cfgledger_events::ResourceKind, Vec<String>>>,
+    source_secret: Option<zeroize::Zeroizing<String>>,
+) -> Result<(), Error> {
+    let mut body = serde_json::json!({
+        "import_data": doc,
+        "conflict_strategy": args.conflict_strategy,
+        "dry_run": args.dry_run,
+    });
+    if let Some(selection) = selection {
+        body["selected_entities"] = serde_json::to_value(
+            selection
+                .into_iter()
+                .map(|(k, names)| (k.as_str().to_string(), names))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        )
+        .map_err(|e| Error::Io(e.to_string()))?;
+    }
+    if let Some(secret) = &source_secret {
+        body["source_secret"] = serde_json::Value::String(secret.as_str().to_string());
+    }
+    if let Some(reason) = &args.reason {
+        body["reason"] = serde_json::Value::String(reason.clone());
+    }
+    let answer = server.post("/import", &[], &body)?;
+    // The request body held the secret: drop it now, not at the end of the call.
+    drop(body);
+    let plan = answer.map_err(|f| server.error(f))?;
+    print_plan(&plan)?;
+    if args.dry_run {
+        return emit("dry run: nothing applied");
+    }
+    match (plan["import_id"].as_str(), plan["head"].as_u64()) {
+        (Some(batch), Some(last)) => emit(format!("imported as batch {batch} (seq {last})")),
+        _ => emit(NOTHING_TO_IMPORT),
+    }
+}
+
+/// One line per entity (action, kind/name, a rename's new name, an update's changed fields) and the counts.
+fn print_plan(plan: &serde_json::Value) -> Result<(), Error> {
     for p in plan["entities"].as_array().into_iter().flatten() {
         let mut line =
             format!("{:<10} {}/{}", p["action"].as_str().unwrap_or(""), text_of(&p["kind"]), text_of(&p["name"]));
@@ -147,17 +261,7 @@ pub fn run_import(g: &Globals, args: ImportArgs) -> Result<(), Error> {
     emit(format!(
         "plan: {} create, {} update, {} unchanged, {} skip, {} rename, {} conflict",
         counts["create"], counts["update"], counts["unchanged"], counts["skip"], counts["rename"], counts["conflict"]
-    ))?;
-    if args.dry_run {
-        return emit("dry run: nothing applied");
-    }
-    let mut ctx = g.context("import", args.reason);
-    ctx.cause = cfgledger_events::Cause::Import { digest: parsed.digest.clone(), via: "import".into() };
-    let outcome = ledger.execute(export::import_command(parsed), ctx)?;
-    match (outcome.batch_id, outcome.seqs) {
-        (Some(batch), Some((_, last))) => emit(format!("imported as batch {batch} (seq {last})")),
-        _ => emit("nothing to import: the store already holds this document"),
-    }
+    ))
 }
 
 fn text_of(v: &serde_json::Value) -> String {

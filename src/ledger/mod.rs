@@ -183,6 +183,12 @@ impl Ledger {
         Ok(sb)
     }
 
+    /// The secret this store's key is derived from: only to seal an export for another system under a key
+    /// derived from it (`export --format mcpgateway`), never for output.
+    pub(crate) fn own_secret(&self) -> &str {
+        self.core.secret.as_str()
+    }
+
     /// The key that seals this store's secrets.
     pub fn secret_box(&self) -> &SecretBox {
         &self.core.sealer
