@@ -1388,3 +1388,106 @@ fn an_mcp_gateway_export_imports_with_its_secret_and_its_credentials_are_sealed_
     assert!(!log.contains("wx-77") && !log.contains("dXNlcjpwdw"), "no plaintext credential in the log");
     assert!(!String::from_utf8_lossy(&store.database_bytes()).contains("wx-77"));
 }
+
+#[test]
+fn an_export_in_mcp_gateway_layout_opens_with_the_gateway_secret_and_imports_back() {
+    use aes_gcm::aead::Aead;
+    use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let open = |secret: &str, value: &Value| -> Value {
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(value.as_str().expect("a sealed value"))
+            .expect("base64url without padding");
+        let cipher = Aes256Gcm::new_from_slice(&Sha256::digest(secret.as_bytes())).expect("a key");
+        let plaintext = cipher.decrypt(Nonce::from_slice(&raw[..12]), &raw[12..]).expect("the secret opens it");
+        serde_json::from_slice(&plaintext).expect("a JSON object of headers")
+    };
+    let gateway_secret = "target-gateway-secret-9f8e";
+    let source = Store::with_process_env("", &[("GW_SECRET", gateway_secret)]);
+    let admin = source.token("ada", ADMIN);
+    let a = source.serve(&[]);
+    let (token, password, header) = ("tok-e1f2", "pw-a9b8", "hdr-c7d6");
+    for (kind, body) in [
+        ("tools", json!({"name": "bearer", "auth_type": "bearer", "auth_token": token, "tags": ["x"]})),
+        ("tools", json!({"name": "plain", "url": "https://p/"})),
+        (
+            "gateways",
+            json!({"name": "basic", "url": "https://g/", "auth_type": "basic", "auth_username": "ann", "auth_password": password}),
+        ),
+        (
+            "gateways",
+            json!({"name": "custom", "url": "https://c/", "auth_type": "headers", "auth_headers": {"X-Api-Key": header}}),
+        ),
+        ("servers", json!({"name": "s", "associated_tools": ["bearer", "plain"]})),
+    ] {
+        let r = a.send_json("POST", &format!("/{kind}"), Some(&admin), &body);
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+
+    // Over HTTP, under this store's own secret.
+    let own = a.get("/export?format=mcpgateway", &admin).ok_json();
+    assert_eq!(own["encryption_method"], "AES-256-GCM");
+    assert!(own.get("settings").is_none() && own.get("encryption").is_none(), "MCP Gateway's layout: {own}");
+    assert_eq!(
+        open(ENCRYPTION_SECRET, &own["entities"]["tools"][0]["auth_value"]),
+        json!({"Authorization": format!("Bearer {token}")})
+    );
+    a.get("/export?format=yaml", &admin).error(400, "bad_request");
+
+    // From the CLI, under the target gateway's secret.
+    let out = source.ok(&["export", "--format", "mcpgateway", "--target-secret-env", "GW_SECRET", "--out", "gw.json"]);
+    assert!(out.contains("2 gateways, 2 tools, 0 resources, 0 prompts, 1 servers to gw.json"), "{out}");
+    let text = std::fs::read_to_string(source.dir().join("gw.json")).expect("the file");
+    for plaintext in [token, password, header, "ann"] {
+        assert!(!text.contains(plaintext), "{plaintext} in the file");
+    }
+    let file: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(file["version"], "2025-03-26");
+    assert_eq!(file["metadata"]["entity_counts"]["gateways"], 2);
+    let gateways = &file["entities"]["gateways"];
+    assert_eq!((gateways[0]["name"].as_str(), gateways[0]["auth_type"].as_str()), (Some("basic"), Some("basic")));
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("ann:{password}"));
+    assert_eq!(open(gateway_secret, &gateways[0]["auth_value"]), json!({"Authorization": format!("Basic {basic}")}));
+    assert_eq!(gateways[1]["auth_type"], "authheaders", "MCP Gateway's name for custom headers");
+    assert_eq!(open(gateway_secret, &gateways[1]["auth_value"]), json!({"X-Api-Key": header}));
+    let usage = source.cmd().args(["export", "--target-secret-env", "GW_SECRET"]).output().expect("runs");
+    assert!(String::from_utf8_lossy(&usage.stderr).contains("--format mcpgateway only"));
+    let unset = source.cmd().args(["export", "--format", "mcpgateway", "--target-secret-env", "NOPE"]).output();
+    assert!(String::from_utf8_lossy(&unset.expect("runs").stderr).contains("NOPE: the variable is not set"));
+
+    // Back into a store with another secret: the credentials are the same ones, sealed under its key.
+    let target = Store::with_process_env(
+        "",
+        &[("AUTH_ENCRYPTION_SECRET", "another-store-secret-0123456789"), ("GW_SECRET", gateway_secret)],
+    );
+    std::fs::copy(source.dir().join("gw.json"), target.dir().join("gw.json")).expect("copy");
+    target.ok(&["config", "get", "LOG_LEVEL"]);
+    let head = target.log().len() as u64;
+    let refused = target.cmd().args(["import", "gw.json"]).output().expect("runs");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("give the gateway's secret"));
+    assert_eq!(target.log().len() as u64, head, "nothing written without the secret");
+    let imported = target.ok(&["import", "gw.json", "--source-secret-env", "GW_SECRET"]);
+    assert!(imported.contains("plan: 5 create"), "{imported}");
+    target.ok(&["export", "--format", "mcpgateway", "--target-secret-env", "GW_SECRET", "--out", "back.json"]);
+    let back: Value =
+        serde_json::from_str(&std::fs::read_to_string(target.dir().join("back.json")).expect("file")).expect("json");
+    for kind in ["tools", "gateways", "servers"] {
+        let list = |doc: &Value| doc["entities"][kind].as_array().cloned().unwrap_or_default();
+        assert_eq!(list(&back).len(), list(&file).len(), "{kind}");
+        for (b, f) in list(&back).iter().zip(list(&file).iter()) {
+            let strip = |v: &Value| {
+                let mut v = v.clone();
+                v.as_object_mut().map(|o| o.remove("auth_value"));
+                v
+            };
+            assert_eq!(strip(b), strip(f), "{kind}: the same entity came back");
+            if f.get("auth_value").is_some() {
+                assert_eq!(open(gateway_secret, &b["auth_value"]), open(gateway_secret, &f["auth_value"]));
+            }
+        }
+    }
+    let log = target.log().iter().map(Value::to_string).collect::<String>();
+    assert!(![token, password, header].iter().any(|p| log.contains(p)), "no plaintext credential in the log");
+}

@@ -362,6 +362,141 @@ fn export_and_import_print_the_same_as_in_local_mode() {
     assert_eq!(cause(&p.served), json!({"type": "import", "digest": digest, "via": "POST /admin/config/import"}));
 }
 
+/// `v` with each sealed credential and what depends on the key (the digest, the encryption section)
+/// blanked: two stores seal the same credential differently.
+fn without_ciphertexts(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "digest" | "encryption"))
+                .map(|(k, v)| match (k.as_str(), v) {
+                    ("auth_value", Value::String(_)) => (k.clone(), json!("SEALED")),
+                    _ => (k.clone(), without_ciphertexts(v)),
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_ciphertexts).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Opens an MCP Gateway `auth_value` (base64url of nonce and AES-256-GCM ciphertext, key SHA-256 of
+/// `secret`) into its headers.
+fn open_gateway_value(secret: &str, value: &str) -> Value {
+    use aes_gcm::aead::Aead;
+    use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(value).expect("base64url without padding");
+    let cipher = Aes256Gcm::new_from_slice(&Sha256::digest(secret.as_bytes())).expect("a key");
+    let plaintext = cipher.decrypt(Nonce::from_slice(&raw[..12]), &raw[12..]).expect("the secret opens it");
+    serde_json::from_slice(&plaintext).expect("a JSON object of headers")
+}
+
+#[test]
+fn registry_export_and_import_print_the_same_as_in_local_mode() {
+    let p = Pair::start();
+    let token = "remote-bearer-token-5a6b";
+    let registry = json!({"entities": {
+        "servers": [{"name": "s", "associated_tools": ["t1", "t2"], "associated_prompts": ["p"]}],
+        "tools": [
+            {"name": "t1", "url": "https://t/1", "auth_type": "bearer", "auth_token": token, "tags": ["a"]},
+            {"name": "t2", "url": "https://t/2", "tags": ["b"]},
+            {"name": "old", "is_active": false},
+        ],
+        "prompts": [{"name": "p", "template": "hi {{name}}"}],
+    }});
+    let mut conflicting = registry.clone();
+    conflicting["entities"]["tools"][1]["url"] = json!("https://t/2-elsewhere");
+    let mut broken = registry.clone();
+    broken["entities"]["tools"][2] = json!({"url": "https://no/name"});
+    for dir in [p.local.dir(), p.client.path()] {
+        write_json(dir, "registry.json", &registry);
+        write_json(dir, "conflicting.json", &conflicting);
+        write_json(dir, "broken.json", &broken);
+    }
+
+    // Servers are listed first in the file; the plan is in dependency order.
+    let dry = p.same(0, &["import", "registry.json", "--dry-run"]).stdout;
+    let actions: Vec<String> =
+        dry.lines().map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" ")).collect();
+    assert_eq!(
+        actions,
+        [
+            "create tools/t1",
+            "create tools/t2",
+            "create tools/old",
+            "create prompts/p",
+            "create servers/s",
+            "plan: 5",
+            "dry run:"
+        ],
+        "{dry}"
+    );
+    assert!(dry.contains("plan: 5 create, 0 update, 0 unchanged, 0 skip, 0 rename, 0 conflict\n"), "{dry}");
+    assert_eq!(p.served.head(), 2, "a dry run appends nothing");
+
+    let broken_run = p.same(1, &["import", "broken.json"]);
+    assert!(broken_run.error_line().contains("entity 2 in 'tools' missing required field: name"), "{broken_run:?}");
+    assert_eq!(p.served.head(), 2, "an invalid file appends nothing");
+
+    let applied = p.same_with(0, &["import", "registry.json", "--reason", "seed"], without_batch_id).stdout;
+    assert!(without_batch_id(&applied).ends_with("imported as batch B (seq 8)"), "{applied}");
+    let again = p.same_with(0, &["import", "registry.json"], without_batch_id).stdout;
+    assert!(again.ends_with("nothing to import: the store already holds this document\n"), "{again}");
+    assert_eq!(p.served.head(), 8, "importing the same file again appends nothing");
+
+    let conflict = p.same(1, &["import", "conflicting.json", "--conflict-strategy", "fail"]);
+    assert!(conflict.error_line().contains("tools/t2"), "{conflict:?}");
+    assert!(conflict.stdout.contains("conflict   tools/t2  (url)"), "{}", conflict.stdout);
+    let picked = p.same(0, &["import", "conflicting.json", "--include", "tools:t2", "--dry-run"]).stdout;
+    assert!(picked.starts_with("update     tools/t2  (url)\nplan: 0 create, 1 update,"), "{picked}");
+    p.same(1, &["import", "conflicting.json", "--conflict-strategy", "merge"]);
+    assert_eq!(p.served.head(), 8);
+
+    // Exports: the same counts and the same document, apart from what each store's key sealed.
+    let summary = p.same(0, &["export", "--out", "reg.json", "--include-inactive"]).stdout;
+    assert_eq!(
+        summary,
+        "exported 0 roots, 0 gateways, 3 tools, 0 resources, 1 prompts, 1 servers to reg.json (seq 8)\n"
+    );
+    let read = |dir: &Path, name: &str| parse_json(&std::fs::read_to_string(dir.join(name)).expect("the export"));
+    let (local_doc, remote_doc) = (read(p.local.dir(), "reg.json"), read(p.client.path(), "reg.json"));
+    assert_eq!(without_ciphertexts(&normalized(&remote_doc)), without_ciphertexts(&normalized(&local_doc)));
+    assert!(!remote_doc.to_string().contains(token) && !local_doc.to_string().contains(token));
+    p.same(0, &["export", "--out", "tagged.json", "--tags", "b", "--types", "tools"]);
+    assert_eq!(read(p.client.path(), "tagged.json")["metadata"]["entity_counts"]["tools"], 1);
+    assert!(p.same(1, &["export", "--types", "widgets"]).error_line().contains("widgets"));
+
+    // MCP Gateway's layout, each under its own store's secret (the key file beside the database).
+    p.same(0, &["export", "--format", "mcpgateway", "--out", "gw.json"]);
+    for (dir, store) in [(p.local.dir(), &p.local), (p.client.path(), &p.served)] {
+        let doc = read(dir, "gw.json");
+        assert_eq!(doc["encryption_method"], "AES-256-GCM");
+        let t1 = &doc["entities"]["tools"][0];
+        assert_eq!((t1["name"].as_str(), t1["auth_type"].as_str()), (Some("t1"), Some("bearer")));
+        let secret = std::fs::read_to_string(store.key_path()).expect("the key file");
+        let headers = open_gateway_value(secret.trim(), t1["auth_value"].as_str().expect("a sealed value"));
+        assert_eq!(headers, json!({"Authorization": format!("Bearer {token}")}));
+        assert!(!doc.to_string().contains(token));
+    }
+    let refused = p
+        .remote(&["export", "--format", "mcpgateway", "--target-secret-env", "GW"])
+        .expect_code(1, "a target secret over HTTP");
+    assert!(refused.error_line().contains("cannot be sent to --server"), "{refused:?}");
+
+    let changes = |s: &Store| {
+        s.log()
+            .iter()
+            .skip(1)
+            .map(|e| without_ciphertexts(&json!([e["seq"], e["kind"], e["payload"]])))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(changes(&p.served), changes(&p.local), "the two logs recorded different changes");
+    let cause = |s: &Store| s.log().last().map(|e| e["batch"]["cause"]["via"].clone()).unwrap_or_default();
+    assert_eq!((cause(&p.local), cause(&p.served)), (json!("import"), json!("POST /import")));
+}
+
 #[test]
 fn remote_changes_are_audited_as_made_from_the_cli() {
     let p = Pair::start();

@@ -127,7 +127,11 @@ pub async fn import(
     state.limiter.check(&caller.name, &state.ledger.settings())?;
     let mut ctx = caller.context(body.reason);
     ctx.cause = cfgledger_events::Cause::Import { digest: parsed.digest.clone(), via: "POST /import".into() };
-    let outcome = state.ledger.execute_async(export::import_command(parsed), ctx).await?;
+    // A refusal at apply time (a `fail` conflict) carries the plan, so that a client can show what clashed.
+    let outcome = match state.ledger.execute_async(export::import_command(parsed), ctx).await {
+        Ok(outcome) => outcome,
+        Err(e) => return Err(ApiError::from(e).with_details(serde_json::json!({"plan": plan}))),
+    };
     plan["import_id"] = outcome.batch_id.clone().map_or(Value::Null, Value::String);
     plan["status"] = Value::String(if outcome.changed() { "completed" } else { "nothing_to_do" }.into());
     plan["result"] = crate::transfer::applied_summary(&state.ledger, &outcome)?.unwrap_or(Value::Null);

@@ -232,7 +232,15 @@ fn import_remote(
     let answer = server.post("/import", &[], &body)?;
     // The request body held the secret: drop it now, not at the end of the call.
     drop(body);
-    let plan = answer.map_err(|f| server.error(f))?;
+    let plan = match answer {
+        Ok(plan) => plan,
+        Err(failure) => {
+            if let Some(plan) = failure.details.get("plan") {
+                print_plan(plan)?;
+            }
+            return Err(server.error(failure));
+        }
+    };
     print_plan(&plan)?;
     if args.dry_run {
         return emit("dry run: nothing applied");
