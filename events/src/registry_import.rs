@@ -9,7 +9,7 @@ use crate::event::{Event, ResourceCreated, ResourceUpdated};
 use crate::resource::{self, ResourceKind};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 /// What to do with an entity that exists with other content.
@@ -79,13 +79,19 @@ pub fn parse_entities(entities: &Value) -> Result<BTreeMap<ResourceKind, Vec<Map
             return Err(invalid(format!("entities '{kind}' expects a list")));
         };
         let mut parsed = Vec::with_capacity(list.len());
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, item) in list.iter().enumerate() {
             let Some(fields) = item.as_object() else {
                 return Err(invalid(format!("entity {i} in '{kind}' is not an object")));
             };
             let id = kind.id_field();
-            if fields.get(id).and_then(Value::as_str).is_none_or(|s| s.trim().is_empty()) {
+            let Some(value) = fields.get(id).and_then(Value::as_str).filter(|s| !s.trim().is_empty()) else {
                 return Err(invalid(format!("entity {i} in '{kind}' missing required field: {id}")));
+            };
+            if let Some(first) = seen.insert(value, i) {
+                return Err(invalid(format!(
+                    "entity {i} in '{kind}' has the same {id} as entity {first}: {value:?} (each entity once)"
+                )));
             }
             parsed.push(fields.clone());
         }
@@ -108,6 +114,7 @@ pub fn plan(
     let mut renames: BTreeMap<(ResourceKind, String), String> = BTreeMap::new();
     let mut conflicts: Vec<String> = Vec::new();
     for kind in ResourceKind::ALL {
+        let in_file = file_names(import, kind);
         for (i, fields) in import.entities.get(&kind).into_iter().flatten().enumerate() {
             let mut fields = fields.clone();
             rewrite_references(kind, &mut fields, &renames);
@@ -158,15 +165,43 @@ pub fn plan(
                     plans.push(entry("update", changed, None));
                 }
                 ConflictStrategy::Rename => {
-                    let new_name = free_name(state, &pending, kind, &name);
-                    fields.insert(kind.id_field().into(), Value::String(new_name.clone()));
                     // Credentials sealed for the old name do not open under the new one: they are dropped.
                     if fields.get("auth_value").is_some() {
                         fields.remove("auth_value");
                         fields.remove("auth_type");
                     }
-                    let stored = resource::normalize(kind, fields, None, sealer)
-                        .map_err(|e| invalid(format!("entity {i} in '{kind}': {}", e.message)))?;
+                    let mut chosen = None;
+                    for candidate in rename_candidates(&name) {
+                        if pending.contains_key(&(kind, candidate.clone())) || in_file.contains(candidate.as_str()) {
+                            continue;
+                        }
+                        let mut renamed = fields.clone();
+                        renamed.insert(kind.id_field().into(), Value::String(candidate.clone()));
+                        let held = state.resource(kind, &candidate);
+                        let mut stored = resource::normalize(kind, renamed, held, sealer)
+                            .map_err(|e| invalid(format!("entity {i} in '{kind}': {}", e.message)))?;
+                        keep_same_credentials(kind, &candidate, held, &mut stored, sealer);
+                        match held {
+                            None => {
+                                chosen = Some((candidate, stored, false));
+                                break;
+                            }
+                            // An earlier import of this file already made this copy: nothing to do again.
+                            Some(held) if diff(held, &stored).is_empty() => {
+                                chosen = Some((candidate, stored, true));
+                                break;
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                    let Some((new_name, stored, already)) = chosen else {
+                        return Err(invalid(format!("{kind}/{name}: no free name to import it under")));
+                    };
+                    renames.insert((kind, name.clone()), new_name.clone());
+                    if already {
+                        plans.push(entry("unchanged", Vec::new(), Some(new_name)));
+                        continue;
+                    }
                     check_references(state, &pending, kind, &new_name, &stored)?;
                     pending.insert((kind, new_name.clone()), stored.clone());
                     renames.insert((kind, name.clone()), new_name.clone());
@@ -273,14 +308,18 @@ fn rewrite_references(
     }
 }
 
-fn free_name(
-    state: &dyn SettingsLookup,
-    pending: &BTreeMap<(ResourceKind, String), Map<String, Value>>,
-    kind: ResourceKind,
-    name: &str,
-) -> String {
-    (1..)
-        .map(|i| if i == 1 { format!("{name}_imported") } else { format!("{name}_imported{i}") })
-        .find(|n| state.resource(kind, n).is_none() && !pending.contains_key(&(kind, n.clone())))
-        .unwrap_or_else(|| format!("{name}_imported"))
+/// The names a renamed entity may take, in order: `NAME_imported`, `NAME_imported2`, ...
+fn rename_candidates(name: &str) -> impl Iterator<Item = String> + '_ {
+    (1..10_000).map(move |i| if i == 1 { format!("{name}_imported") } else { format!("{name}_imported{i}") })
+}
+
+/// The identities the document gives entities of `kind`: a renamed entity must not take one of them.
+fn file_names(import: &RegistryImport, kind: ResourceKind) -> BTreeSet<&str> {
+    import
+        .entities
+        .get(&kind)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get(kind.id_field()).and_then(Value::as_str))
+        .collect()
 }
