@@ -21,7 +21,9 @@ pub mod notify;
 pub mod present;
 pub mod store;
 pub mod tailer;
+pub mod timetravel;
 pub mod transfer;
+pub mod verify;
 
 pub use error::Error;
 pub use ledger::{EnvFileChoice, Ledger, OpenOptions, OpenReport, Outcome, WriteContext};

@@ -98,6 +98,10 @@ pub fn record(rec: &Record, env: &Envelope, catalog: &Catalog) -> Value {
 }
 
 /// A value of `key` as it may be shown: masked when the key is sensitive, unknown to the catalog, or sealed.
+pub fn shown_value_for(catalog: &Catalog, key: &str, value: Option<&StoredValue>) -> Value {
+    shown_for(catalog, key, value)
+}
+
 fn shown_for(catalog: &Catalog, key: &str, value: Option<&StoredValue>) -> Value {
     match value {
         None => Value::Null,
@@ -168,17 +172,20 @@ pub fn audit_entries(env: &Envelope, catalog: &Catalog) -> Vec<Value> {
             vec![v]
         }
         Event::ResourceCreated(e) => {
-            let mut v = base("resource_created", None, Value::Null, Value::Null);
+            let subject = format!("{}/{}", e.kind, e.name);
+            let mut v = base("resource_created", Some(&subject), Value::Null, Value::Null);
             v["resource"] = json!({"kind": e.kind, "name": e.name});
             vec![v]
         }
         Event::ResourceUpdated(e) => {
-            let mut v = base("resource_updated", None, Value::Null, Value::Null);
+            let subject = format!("{}/{}", e.kind, e.name);
+            let mut v = base("resource_updated", Some(&subject), Value::Null, Value::Null);
             v["resource"] = json!({"kind": e.kind, "name": e.name, "changed": e.changed});
             vec![v]
         }
         Event::ResourceDeleted(e) => {
-            let mut v = base("resource_deleted", None, Value::Null, Value::Null);
+            let subject = format!("{}/{}", e.kind, e.name);
+            let mut v = base("resource_deleted", Some(&subject), Value::Null, Value::Null);
             v["resource"] = json!({"kind": e.kind, "name": e.name});
             vec![v]
         }

@@ -235,7 +235,7 @@ fn unknown_keys_endpoints_and_methods_are_404_and_405_in_the_error_shape() {
     cas.error(404, "unknown_key");
     unchanged(&server, head, "writes to an unknown key");
 
-    for path in ["/nope", "/admin/config/LOG_LEVEL/history", "/admin", "/admin/config/"] {
+    for path in ["/nope", "/admin/config/LOG_LEVEL/nope", "/admin", "/admin/config/"] {
         server.get(path, &admin).error(404, "not_found");
         server.call("GET", path, None).error(404, "not_found");
     }

@@ -98,6 +98,8 @@ pub fn builtin_specs() -> Vec<SettingSpec> {
             "Interval between health checks of federated gateways"),
         spec("CONFIG_POLL_INTERVAL", dur("10ms", "1m"), Some(json!("50ms")), "performance", Hot, PLAIN,
             "How often each instance checks a SQLite store for changes made by other processes"),
+        spec("SNAPSHOT_INTERVAL", int(0, 10_000_000), Some(json!(1000)), "performance", Hot, PLAIN,
+            "Events between checkpoints of the store's state, which make starts and point-in-time reads replay only the events since the last one; 0 writes none"),
         // Features
         spec("UI_ENABLED", ValueType::Bool, Some(json!(true)), "features", Hot, PLAIN,
             "Serve the admin web UI"),

@@ -34,6 +34,17 @@ pub struct Record {
     pub hash: Hash,
 }
 
+/// Whether the indexed `key` column holds the event's subject. Entity events written before their subject
+/// was indexed (the registry's first release) carry none, and stay valid.
+fn subject_matches(event: &Event, column: Option<&str>) -> bool {
+    match (event.subject(), column) {
+        (Some(subject), Some(column)) => subject == column,
+        (None, None) => true,
+        (Some(_), None) => event.key().is_none(),
+        (None, Some(_)) => false,
+    }
+}
+
 /// A record that does not belong where it stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainError {
@@ -62,7 +73,7 @@ pub fn build_batch(
     let mut out = Vec::with_capacity(events.len());
     for event in events {
         let seq = prev.seq + 1;
-        let key = event.key().map(str::to_string);
+        let key = event.subject();
         let kind = event.kind().to_string();
         let env = Envelope { seq, occurred_at, actor: actor.clone(), batch: batch.clone(), event };
         let bytes = env.encode();
@@ -124,7 +135,7 @@ pub fn verify_record(rec: &Record) -> Result<Envelope, ChainError> {
         || env.actor.name != rec.actor
         || env.batch.id != rec.batch_id
         || env.occurred_at != rec.occurred_at
-        || env.event.key() != rec.key.as_deref()
+        || !subject_matches(&env.event, rec.key.as_deref())
     {
         return Err(fail("indexed columns differ from the envelope".to_string()));
     }

@@ -33,6 +33,10 @@ pub trait SettingsLookup {
     fn resource(&self, kind: ResourceKind, name: &str) -> Option<&Map<String, Value>>;
     /// The entities that reference `kind`/`name`, as `kind/name`.
     fn referrers(&self, kind: ResourceKind, name: &str) -> Vec<String>;
+    /// Every key the log holds a value for now.
+    fn setting_keys(&self) -> Vec<String>;
+    /// The identities of every entity of `kind`.
+    fn resource_names(&self, kind: ResourceKind) -> Vec<String>;
 }
 
 /// The name a user's sealed password hash is bound to (the associated data of its ciphertext).
@@ -121,6 +125,9 @@ pub enum Command {
         kind: ResourceKind,
         name: String,
     },
+    /// Return settings and entities to how an earlier point held them, as one batch of compensating events
+    /// (see [`crate::rollback`]); a revert is a rollback of one batch's subjects to just before it.
+    Rollback(crate::rollback::RollbackRequest),
     /// A document's entities (and settings) as one batch (see [`crate::registry_import`]).
     ImportRegistry {
         digest: String,
@@ -393,6 +400,7 @@ pub fn decide(
             let stored = resource::normalize(kind, merged, Some(existing), sealer)?;
             updated(state, kind, name, existing, stored)
         }
+        Command::Rollback(req) => crate::rollback::decide(catalog, state, &req),
         Command::ImportRegistry { digest, source, registry, settings } => {
             require_initialized(state)?;
             let (plans, resource_events) = crate::registry_import::plan(state, sealer, &registry)?;

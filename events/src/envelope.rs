@@ -63,6 +63,11 @@ pub enum Cause {
     Open { env_file: Option<String> },
     /// An imported document, named by the digest of its settings; `via` is the request or command.
     Import { digest: String, via: String },
+    /// A rollback to the state after `to_seq` (`to` is the point as the caller named it: a time or
+    /// `seq:N`); `via` is the request or command.
+    Rollback { to_seq: u64, to: String, via: String },
+    /// The undoing of one batch: its subjects returned to how they were just before it.
+    Revert { batch: String, via: String },
 }
 
 /// The batch an event belongs to: every event of one append shares it.

@@ -209,6 +209,17 @@ impl Event {
         }
     }
 
+    /// What the event is about, as the log's `key` column indexes it for audit queries and history: the
+    /// setting key, or `KIND/NAME` for an entity of the registry (`tools/search`).
+    pub fn subject(&self) -> Option<String> {
+        match self {
+            Event::ResourceCreated(e) => Some(format!("{}/{}", e.kind, e.name)),
+            Event::ResourceUpdated(e) => Some(format!("{}/{}", e.kind, e.name)),
+            Event::ResourceDeleted(e) => Some(format!("{}/{}", e.kind, e.name)),
+            other => other.key().map(str::to_string),
+        }
+    }
+
     /// The setting key the event is about, if it is about one.
     pub fn key(&self) -> Option<&str> {
         match self {

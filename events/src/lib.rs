@@ -12,6 +12,7 @@ pub mod event;
 pub mod hash;
 pub mod registry_import;
 pub mod resource;
+pub mod rollback;
 pub mod time;
 pub mod value;
 

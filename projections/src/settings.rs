@@ -152,6 +152,33 @@ impl SettingsState {
         }
     }
 
+    /// The private parts, for the snapshot codec.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn parts(
+        &self,
+    ) -> (
+        &HashMap<String, Entry>,
+        &HashSet<String>,
+        &HashMap<String, u64>,
+        &BTreeMap<String, User>,
+        &BTreeMap<ResourceKind, BTreeMap<String, ResourceEntry>>,
+    ) {
+        (&self.values, &self.held, &self.touched, &self.users, &self.resources)
+    }
+
+    /// A state from its parts, as the snapshot codec reads them.
+    pub(crate) fn from_parts(
+        applied_seq: u64,
+        store: Option<StoreInfo>,
+        values: HashMap<String, Entry>,
+        held: HashSet<String>,
+        touched: HashMap<String, u64>,
+        users: BTreeMap<String, User>,
+        resources: BTreeMap<ResourceKind, BTreeMap<String, ResourceEntry>>,
+    ) -> SettingsState {
+        SettingsState { store, applied_seq, values, held, touched, users, resources }
+    }
+
     pub fn get(&self, key: &str) -> Option<&Entry> {
         self.values.get(key)
     }
@@ -212,6 +239,14 @@ impl SettingsLookup for SettingsState {
 
     fn resource(&self, kind: ResourceKind, name: &str) -> Option<&Map<String, Value>> {
         self.resource_entry(kind, name).map(|e| &e.fields)
+    }
+
+    fn setting_keys(&self) -> Vec<String> {
+        self.values.keys().cloned().collect()
+    }
+
+    fn resource_names(&self, kind: ResourceKind) -> Vec<String> {
+        self.resources(kind).map(|(name, _)| name.clone()).collect()
     }
 
     fn referrers(&self, kind: ResourceKind, name: &str) -> Vec<String> {

@@ -1,60 +1,85 @@
-//! `GET /admin/config/audit` (auditor): the recent changes and rejected attempts, newest first, with old
-//! and new values (masked when sensitive), actor, role, source, reason, request id, batch and time.
-//! `?limit=` (default 50, at most 1000) and `?before=SEQ` page backwards (`next_before` names the next page). Richer, indexed queries come with
-//! the time-travel issue; this reads the log's tail.
+//! `GET /admin/config/audit` (auditor): the audit trail, newest first, from the log's indexes. Filters:
+//! `key` (exact, or a prefix ending in `*`; entities as `KIND/NAME`), `actor`, `action`, `source`, `batch`,
+//! `since`/`until` (RFC 3339 or a duration before now such as `24h`) and `rejected=true`; `limit` and
+//! `cursor` page (`next_cursor` names the next page). `format=csv` or `format=jsonl` for export. Each entry
+//! shows seq, time, actor, role, source, reason, request id, batch and old and new values, masked when
+//! sensitive.
 
 use super::extract::{ApiQuery, Caller};
 use super::{ApiError, AppState};
 use crate::auth::Role;
-use crate::present;
+use crate::timetravel::{self, AuditFilter};
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use cfgledger_events::verify_record;
 use serde::Deserialize;
-use serde_json::{json, Value};
-
-const DEFAULT_LIMIT: usize = 50;
-const MAX_LIMIT: usize = 1000;
-/// Records read per step backwards.
-const WINDOW: u64 = 256;
+use serde_json::json;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
-    limit: Option<usize>,
+    key: Option<String>,
+    actor: Option<String>,
+    action: Option<String>,
+    source: Option<String>,
+    batch: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    #[serde(default)]
+    rejected: bool,
+    cursor: Option<String>,
+    /// The older form of `cursor`: entries below this seq.
     before: Option<u64>,
+    limit: Option<usize>,
+    format: Option<String>,
 }
 
 pub async fn audit(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<AuditQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     caller.require(Role::Auditor)?;
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::bad_request(format!("limit expects 1 to {MAX_LIMIT}; got {limit}")));
+    let format = query.format.clone().unwrap_or_else(|| "json".into());
+    if !["json", "csv", "jsonl"].contains(&format.as_str()) {
+        return Err(ApiError::bad_request(format!("format expects json, csv or jsonl; got {format:?}")));
     }
+    let filter = AuditFilter {
+        key: query.key,
+        actor: query.actor,
+        action: query.action,
+        source: query.source,
+        batch: query.batch,
+        since: query.since,
+        until: query.until,
+        rejected: query.rejected,
+        cursor: query.cursor.or(query.before.map(|b| format!("s{b}"))),
+        limit: query.limit,
+    };
     let ledger = state.ledger.clone();
-    let head = ledger.snapshot().head.seq;
-    let before = query.before.unwrap_or(head + 1).min(head + 1);
-    let (entries, next) = tokio::task::spawn_blocking(move || -> Result<(Vec<Value>, Option<u64>), ApiError> {
-        let catalog = ledger.catalog();
-        let mut entries = Vec::new();
-        let mut next = None;
-        crate::store::walk_back(ledger.store().as_ref(), before, WINDOW, |rec| -> Result<bool, ApiError> {
-            let env = verify_record(rec).map_err(crate::error::Error::from)?;
-            // An event's entries stay on one page, so a page may run a few entries past the limit.
-            entries.extend(present::audit_entries(&env, catalog).into_iter().rev());
-            if entries.len() >= limit {
-                next = (rec.seq > 1).then_some(rec.seq);
-                return Ok(false);
-            }
-            Ok(true)
-        })?;
-        Ok((entries, next))
+    let page = super::history::read(move || timetravel::audit(&ledger, &filter)).await?;
+    let next_before = page.next_cursor.as_deref().and_then(|c| c.strip_prefix('s')).and_then(|n| n.parse::<u64>().ok());
+    let with_cursor = |mut response: Response| {
+        if let Some(c) = page.next_cursor.as_deref().and_then(|c| header::HeaderValue::from_str(c).ok()) {
+            response.headers_mut().insert("x-next-cursor", c);
+        }
+        response
+    };
+    Ok(match format.as_str() {
+        "csv" => with_cursor(
+            ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], timetravel::csv(&page.entries)).into_response(),
+        ),
+        "jsonl" => {
+            let body: String = page.entries.iter().map(|e| format!("{e}\n")).collect();
+            with_cursor(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+        }
+        _ => Json(json!({
+            "entries": page.entries,
+            "next_cursor": page.next_cursor,
+            "next_before": next_before,
+            "head": page.head,
+        }))
+        .into_response(),
     })
-    .await
-    .map_err(|_| ApiError::from(crate::error::Error::Closed))??;
-    Ok(Json(json!({"entries": entries, "next_before": next, "head": head})))
 }

@@ -14,13 +14,37 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     category: Option<String>,
     q: Option<String>,
+    /// A point of the log: an RFC 3339 time, a duration before now (`24h`) or `seq:N`.
+    as_of: Option<String>,
 }
 
-pub async fn list(State(state): State<AppState>, _caller: Caller, ApiQuery(query): ApiQuery<ListQuery>) -> Json<Value> {
-    let snap = state.ledger.snapshot();
+/// The store as of `as_of` (the live state when none).
+pub(crate) async fn snapshot_as_of(
+    state: &AppState,
+    as_of: Option<String>,
+) -> Result<std::sync::Arc<crate::live::Snapshot>, ApiError> {
+    let Some(point) = as_of else {
+        return Ok(state.ledger.snapshot());
+    };
+    let ledger = state.ledger.clone();
+    super::history::read(move || {
+        let seq = ledger.point(&point)?.seq;
+        ledger.snapshot_at(seq)
+    })
+    .await
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let past = query.as_of.is_some();
+    let snap = snapshot_as_of(&state, query.as_of.clone()).await?;
     let needle = query.q.as_deref().map(str::to_ascii_lowercase);
     let items: Vec<Value> = state
         .ledger
@@ -35,15 +59,38 @@ pub async fn list(State(state): State<AppState>, _caller: Caller, ApiQuery(query
         })
         .filter_map(|s| snap.view(&s.key).map(|v| present::item(s, v)))
         .collect();
-    Json(json!({"items": items, "head": snap.head.seq}))
+    let mut body = json!({"items": items, "head": snap.head.seq});
+    if past {
+        body["as_of"] = json!({"seq": snap.head.seq, "time": snap.head_time.to_string()});
+    }
+    Ok(Json(body))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GetQuery {
+    as_of: Option<String>,
 }
 
 pub async fn get(
     State(state): State<AppState>,
     _caller: Caller,
     ApiPath(key): ApiPath<String>,
+    ApiQuery(query): ApiQuery<GetQuery>,
 ) -> Result<Response, ApiError> {
-    item_response(&state, &key)
+    if query.as_of.is_none() {
+        return item_response(&state, &key);
+    }
+    if state.ledger.catalog().get(&key).is_none() {
+        return Err(ApiError::unknown_key(&key));
+    }
+    let snap = snapshot_as_of(&state, query.as_of).await?;
+    let (Some(spec), Some(view)) = (state.ledger.catalog().get(&key), snap.view(&key)) else {
+        return Err(ApiError::unknown_key(&key));
+    };
+    let mut item = present::item(spec, view);
+    item["as_of"] = json!({"seq": snap.head.seq, "time": snap.head_time.to_string()});
+    Ok(Json(item).into_response())
 }
 
 /// The current item of `key` with its `ETag`.

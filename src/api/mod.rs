@@ -8,6 +8,7 @@ mod error;
 mod export;
 mod extract;
 mod health;
+mod history;
 mod instances;
 mod limit;
 pub mod login;
@@ -77,6 +78,11 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/config/export", get(transfer::export))
         .route("/admin/config/import", post(transfer::import))
         .route("/admin/config/audit", get(audit::audit))
+        .route("/admin/config/diff", get(history::diff))
+        .route("/admin/config/rollback", post(history::rollback))
+        .route("/admin/config/revert", post(history::revert))
+        .route("/admin/config/{key}/history", get(history::setting_history))
+        .route("/admin/verify", get(history::verify))
         .route("/admin/config/watch", get(watch::watch))
         .route("/admin/config/{key}", get(config::get).put(config::put).delete(config::delete))
         .route("/admin/instances", get(instances::list))

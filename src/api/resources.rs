@@ -27,14 +27,24 @@ pub fn routes() -> Router<AppState> {
             )
             .route(
                 &format!("/{kind}/{{name}}"),
-                get(move |s: State<AppState>, c: Caller, n: ApiPath<String>| show(kind, s, c, n))
-                    .put(move |s: State<AppState>, a: Admin, n: ApiPath<String>, b: ApiJson<Map<String, Value>>| {
-                        replace(kind, s, a, n, b)
-                    })
-                    .patch(move |s: State<AppState>, a: Admin, n: ApiPath<String>, b: ApiJson<Map<String, Value>>| {
-                        patch(kind, s, a, n, b)
-                    })
-                    .delete(move |s: State<AppState>, a: Admin, n: ApiPath<String>| delete(kind, s, a, n)),
+                get(move |s: State<AppState>, c: Caller, n: ApiPath<String>, q: ApiQuery<ShowQuery>| {
+                    show(kind, s, c, n, q)
+                })
+                .put(move |s: State<AppState>, a: Admin, n: ApiPath<String>, b: ApiJson<Map<String, Value>>| {
+                    replace(kind, s, a, n, b)
+                })
+                .patch(move |s: State<AppState>, a: Admin, n: ApiPath<String>, b: ApiJson<Map<String, Value>>| {
+                    patch(kind, s, a, n, b)
+                })
+                .delete(move |s: State<AppState>, a: Admin, n: ApiPath<String>| delete(kind, s, a, n)),
+            )
+            .route(
+                &format!("/{kind}/{{name}}/history"),
+                get(
+                    move |s: State<AppState>, c: Caller, n: ApiPath<String>, q: ApiQuery<super::history::PageQuery>| {
+                        history(kind, s, c, n, q)
+                    },
+                ),
             );
     }
     router
@@ -47,6 +57,14 @@ pub struct ListQuery {
     tags: Option<String>,
     /// Inactive entities (`is_active: false`) are listed too unless this is false.
     include_inactive: Option<bool>,
+    /// The registry as it was at a point of the log (an RFC 3339 time, `24h`, `seq:N`).
+    as_of: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShowQuery {
+    as_of: Option<String>,
 }
 
 /// An entity as it is shown: its stored fields (credentials sealed) and its provenance.
@@ -76,13 +94,14 @@ async fn list(
     State(state): State<AppState>,
     _caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Json<Value> {
+) -> Result<Json<Value>, ApiError> {
     let wanted: Vec<String> = query
         .tags
         .as_deref()
         .map(|t| t.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect())
         .unwrap_or_default();
-    let snap = state.ledger.snapshot();
+    let past = query.as_of.is_some();
+    let snap = super::config::snapshot_as_of(&state, query.as_of.clone()).await?;
     let items: Vec<Value> =
         snap.state
             .resources(kind)
@@ -97,7 +116,11 @@ async fn list(
             })
             .map(|(_, e)| shown(e))
             .collect();
-    Json(json!({"items": items, "head": snap.head.seq}))
+    let mut body = json!({"items": items, "head": snap.head.seq});
+    if past {
+        body["as_of"] = json!({"seq": snap.head.seq, "time": snap.head_time.to_string()});
+    }
+    Ok(Json(body))
 }
 
 async fn show(
@@ -105,8 +128,34 @@ async fn show(
     State(state): State<AppState>,
     _caller: Caller,
     ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ShowQuery>,
 ) -> Result<Response, ApiError> {
-    entity_response(&state, kind, &name, StatusCode::OK)
+    if query.as_of.is_none() {
+        return entity_response(&state, kind, &name, StatusCode::OK);
+    }
+    let snap = super::config::snapshot_as_of(&state, query.as_of).await?;
+    let entry = snap.state.resource_entry(kind, &name).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no {} {name} at seq {}", kind.singular(), snap.head.seq),
+        )
+    })?;
+    let mut shown = shown(entry);
+    shown["as_of"] = json!({"seq": snap.head.seq, "time": snap.head_time.to_string()});
+    Ok(Json(shown).into_response())
+}
+
+/// `GET /{kind}/{name}/history` (auditor): every state the entity had, newest first.
+async fn history(
+    kind: ResourceKind,
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<super::history::PageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(crate::auth::Role::Auditor)?;
+    super::history::page(state, format!("{kind}/{name}"), query).await
 }
 
 async fn create(

@@ -33,6 +33,9 @@ pub enum ConfigCommand {
 pub struct ListArgs {
     #[arg(long)]
     category: Option<String>,
+    /// The settings as they were at a point: an RFC 3339 time, a duration before now (24h) or seq:N.
+    #[arg(long, value_name = "POINT")]
+    as_of: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     output: Output,
 }
@@ -48,6 +51,9 @@ pub enum GetOutput {
 #[derive(Debug, Args)]
 pub struct GetArgs {
     key: String,
+    /// The key as it was at a point: an RFC 3339 time, a duration before now (24h) or seq:N.
+    #[arg(long, value_name = "POINT")]
+    as_of: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     output: GetOutput,
 }
@@ -109,11 +115,29 @@ fn local(g: &Globals, cmd: ConfigCommand) -> Result<(), Error> {
         _ => None,
     };
     let ledger = g.open()?;
-    let snap = ledger.snapshot();
+    let as_of = match &cmd {
+        ConfigCommand::List(ListArgs { as_of: Some(p), .. }) | ConfigCommand::Get(GetArgs { as_of: Some(p), .. }) => {
+            Some(p.clone())
+        }
+        _ => None,
+    };
+    let snap = match &as_of {
+        Some(point) => ledger.snapshot_at(ledger.point(point)?.seq)?,
+        None => ledger.snapshot(),
+    };
     let catalog = ledger.catalog();
-    let item_of = |key: &str| match (catalog.get(key), ledger.snapshot().view(key)) {
-        (Some(spec), Some(view)) => Ok(present::item(spec, view)),
-        _ => Err(rejected(RejectionKind::UnknownKey, format!("unknown key {key}"))),
+    let item_of = |key: &str| {
+        let current = if as_of.is_some() { snap.clone() } else { ledger.snapshot() };
+        match (catalog.get(key), current.view(key)) {
+            (Some(spec), Some(view)) => {
+                let mut item = present::item(spec, view);
+                if as_of.is_some() {
+                    item["as_of"] = json!({"seq": current.head.seq, "time": current.head_time.to_string()});
+                }
+                Ok(item)
+            }
+            _ => Err(rejected(RejectionKind::UnknownKey, format!("unknown key {key}"))),
+        }
     };
     match cmd {
         ConfigCommand::List(args) => {
@@ -127,7 +151,11 @@ fn local(g: &Globals, cmd: ConfigCommand) -> Result<(), Error> {
                 .filter(|s| args.category.as_ref().is_none_or(|c| &s.category == c))
                 .filter_map(|s| snap.view(&s.key).map(|v| present::item(s, v)))
                 .collect();
-            show_list(&json!({"items": items, "head": snap.head.seq}), args.output)
+            let mut body = json!({"items": items, "head": snap.head.seq});
+            if as_of.is_some() {
+                body["as_of"] = json!({"seq": snap.head.seq, "time": snap.head_time.to_string()});
+            }
+            show_list(&body, args.output)
         }
         ConfigCommand::Get(args) => show_item(&item_of(&args.key)?, args.output),
         ConfigCommand::Set(args) => {
@@ -175,7 +203,10 @@ fn remote(server: &Server, cmd: ConfigCommand) -> Result<(), Error> {
     let key_path = |key: &str| format!("/admin/config/{}", segment(key));
     match cmd {
         ConfigCommand::List(args) => {
-            let query: Vec<(&str, &str)> = args.category.as_deref().map(|c| ("category", c)).into_iter().collect();
+            let mut query: Vec<(&str, &str)> = args.category.as_deref().map(|c| ("category", c)).into_iter().collect();
+            if let Some(point) = args.as_of.as_deref() {
+                query.push(("as_of", point));
+            }
             let body = server.get("/admin/config", &query)?;
             if let Some(c) = &args.category {
                 // The API answers an unknown category with an empty list; the local mode names the known ones.
@@ -187,7 +218,10 @@ fn remote(server: &Server, cmd: ConfigCommand) -> Result<(), Error> {
             }
             show_list(&body, args.output)
         }
-        ConfigCommand::Get(args) => show_item(&server.get(&key_path(&args.key), &[])?, args.output),
+        ConfigCommand::Get(args) => {
+            let query: Vec<(&str, &str)> = args.as_of.as_deref().map(|p| ("as_of", p)).into_iter().collect();
+            show_item(&server.get(&key_path(&args.key), &query)?, args.output)
+        }
         ConfigCommand::Set(args) => {
             let before = server.get(&key_path(&args.key), &[])?;
             // Sent as text, so that the server parses it exactly as the local mode does.
@@ -244,7 +278,13 @@ fn check_category(category: &str, mut known: Vec<&str>) -> Result<(), Error> {
 fn show_list(body: &Value, output: Output) -> Result<(), Error> {
     let items = body["items"].as_array().map(Vec::as_slice).unwrap_or_default();
     match output {
-        Output::Json => emit(json!({"items": items, "head": body["head"]})),
+        Output::Json => {
+            let mut out = json!({"items": items, "head": body["head"]});
+            if !body["as_of"].is_null() {
+                out["as_of"] = body["as_of"].clone();
+            }
+            emit(out)
+        }
         Output::Table => print_settings(items),
     }
 }

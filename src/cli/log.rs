@@ -48,7 +48,7 @@ pub fn run(g: &Globals, args: LogArgs) -> Result<(), Error> {
             match args.output {
                 LogOutput::Json => emit(present::record(rec, &env, &catalog))?,
                 LogOutput::Text => {
-                    let subject = env.event.key().unwrap_or("-");
+                    let subject = env.event.subject().unwrap_or_else(|| "-".into());
                     emit(format!(
                         "{:>6}  {}  {:<15} {:<24} {} ({})",
                         rec.seq,

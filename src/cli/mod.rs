@@ -4,6 +4,7 @@
 
 mod config;
 mod export;
+mod history;
 mod log;
 mod remote;
 mod serve;
@@ -56,6 +57,16 @@ pub enum Command {
     Log(log::LogArgs),
     /// Recompute the hash chain and name the first bad seq.
     Verify(verify::VerifyArgs),
+    /// Query the audit trail (filters, pages, CSV and JSON lines).
+    Audit(history::AuditArgs),
+    /// Every value a key (or an entity, as KIND/NAME) has had: when, by whom, why, in which batch.
+    History(history::HistoryArgs),
+    /// What changed between two points of the log.
+    Diff(history::DiffArgs),
+    /// Return settings and entities to how they were at a point, as one new batch (--dry-run for the plan).
+    Rollback(history::RollbackArgs),
+    /// Undo one batch (refused when later changes touched the same keys, unless --force).
+    Revert(history::RevertArgs),
     /// Export the resource registry (and the non-sensitive settings) to a file.
     Export(export::ExportArgs),
     /// Import an export document as one batch (or plan it with --dry-run).
@@ -194,6 +205,11 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Config(cmd) => config::run(&globals, cmd),
         Command::Log(args) => log::run(&globals, args),
         Command::Verify(args) => verify::run(&globals, args),
+        Command::Audit(args) => history::audit(&globals, args),
+        Command::History(args) => history::history(&globals, args),
+        Command::Diff(args) => history::diff(&globals, args),
+        Command::Rollback(args) => history::rollback(&globals, args),
+        Command::Revert(args) => history::revert(&globals, args),
         Command::Export(args) => export::run(&globals, args),
         Command::Import(args) => export::run_import(&globals, args),
         Command::User(cmd) => user::run(&globals, cmd),

@@ -2,11 +2,11 @@
 //!
 //! A chain proves every event up to its head, but a log cut short at its end is still a valid, shorter
 //! chain. `--anchor SEQ:HASH` (a head printed by an earlier `verify`, kept outside the database) closes that
-//! gap: the log must still hold that event with that hash.
+//! gap: the log must still hold that event with that hash. The checkpoints are compared with the replay too.
 
 use super::{emit, open_existing, Globals};
 use crate::error::Error;
-use cfgledger_events::{verify_link, ChainError, Hash, Head};
+use cfgledger_events::{Hash, Head};
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -14,6 +14,9 @@ pub struct VerifyArgs {
     /// A head recorded earlier, as SEQ:HASH; the log must still contain it.
     #[arg(long, value_parser = parse_anchor)]
     anchor: Option<Head>,
+    /// Delete the checkpoints that do not match the log (they are rebuilt; only speed depends on them).
+    #[arg(long)]
+    drop_bad_snapshots: bool,
 }
 
 fn parse_anchor(text: &str) -> Result<Head, String> {
@@ -24,34 +27,30 @@ fn parse_anchor(text: &str) -> Result<Head, String> {
 
 pub fn run(g: &Globals, args: VerifyArgs) -> Result<(), Error> {
     let store = open_existing(g)?;
-    let mut head = Head::EMPTY;
-    let mut anchor_seen = false;
-    loop {
-        let records = store.read_after(head.seq, 10_000)?;
-        if records.is_empty() {
-            break;
-        }
-        for rec in &records {
-            verify_link(&head, rec)?;
-            head = Head { seq: rec.seq, hash: rec.hash };
-            if let Some(a) = args.anchor.filter(|a| a.seq == rec.seq) {
-                if a.hash != rec.hash {
-                    return Err(ChainError {
-                        seq: rec.seq,
-                        reason: format!("the anchor says hash {} but the log has {}", a.hash, rec.hash),
-                    }
-                    .into());
-                }
-                anchor_seen = true;
-            }
+    let report = crate::verify::verify(store.as_ref(), args.anchor)?;
+    let head = report.head;
+    if args.drop_bad_snapshots {
+        for (seq, _) in &report.snapshots_bad {
+            store.delete_snapshot(*seq)?;
         }
     }
-    if let Some(a) = args.anchor.filter(|_| !anchor_seen) {
-        return Err(ChainError {
-            seq: a.seq,
-            reason: format!("the log ends at seq {} before the anchor: events were removed", head.seq),
-        }
-        .into());
+    for (seq, why) in &report.snapshots_bad {
+        let done = if args.drop_bad_snapshots { "dropped" } else { "drop it with --drop-bad-snapshots" };
+        eprintln!("snapshot at seq {seq} is bad: {why}; {done}");
     }
-    emit(format!("ok: {} events verified; head {}:{}", head.seq, head.seq, head.hash))
+    if report.ok() || args.drop_bad_snapshots {
+        emit(format!("ok: {} events verified; head {}:{}", head.seq, head.seq, head.hash))?;
+        match report.snapshots_ok.len() {
+            0 => Ok(()),
+            n => emit(format!("ok: {n} snapshots match the log")),
+        }
+    } else {
+        Err(Error::Io(format!(
+            "the log verifies ({} events; head {}:{}) but {} snapshot(s) do not match it",
+            head.seq,
+            head.seq,
+            head.hash,
+            report.snapshots_bad.len()
+        )))
+    }
 }

@@ -100,3 +100,26 @@ fn fold_pipelined(store: &dyn EventStore, state: &mut SettingsState, pos: &mut P
         Ok(())
     })
 }
+
+/// Folds the records after `pos.head` up to and including seq `until` into `state`: a point-in-time read
+/// from a checkpoint. Every record is verified and must continue the chain, as in a full replay.
+pub(crate) fn fold_until(
+    store: &dyn EventStore,
+    state: &mut SettingsState,
+    pos: &mut Position,
+    until: u64,
+) -> Result<(), Error> {
+    while pos.head.seq < until {
+        let want = usize::try_from(until - pos.head.seq).unwrap_or(usize::MAX).min(READ_CHUNK);
+        let records = store.read_after(pos.head.seq, want)?;
+        if records.is_empty() {
+            return Err(Error::Store(StoreError::Corrupt(format!(
+                "the log ends at seq {} but seq {until} was asked for",
+                pos.head.seq
+            ))));
+        }
+        let decoded = decode_all(&records);
+        fold_chunk(state, pos, &records, decoded)?;
+    }
+    Ok(())
+}

@@ -4,6 +4,7 @@
 //! an append, the [`crate::tailer`] when another process wrote). Reads go to the published [`Snapshot`].
 
 mod fold;
+pub mod history;
 mod open;
 mod writer;
 
@@ -65,6 +66,10 @@ pub(crate) struct Core {
     /// Held while the projection is advanced and published, so that a stale snapshot never replaces a
     /// newer one.
     pub(crate) sync: Mutex<()>,
+    /// Hands published states to the checkpoint thread, which writes them off the commit path.
+    pub(crate) checkpoints: Mutex<Option<mpsc::SyncSender<Arc<Snapshot>>>>,
+    /// The seq of the newest checkpoint this process knows of.
+    pub(crate) last_checkpoint: std::sync::atomic::AtomicU64,
 }
 
 impl Core {
@@ -82,6 +87,31 @@ impl Core {
     pub(crate) fn catch_up(&self) -> Result<Arc<Snapshot>, Error> {
         let _guard = self.sync.lock().map_err(|_| Error::Closed)?;
         self.catch_up_locked()
+    }
+
+    /// Hands `snap` to the checkpoint thread when `SNAPSHOT_INTERVAL` events have passed since the last
+    /// checkpoint. Never blocks: when the thread is still busy with the previous one, this one is skipped and
+    /// a later commit takes its place.
+    pub(crate) fn maybe_checkpoint(&self, snap: &Arc<Snapshot>) {
+        use std::sync::atomic::Ordering;
+        let every = snap
+            .view(history::INTERVAL_KEY)
+            .and_then(|v| v.value.as_ref())
+            .and_then(|v| match v {
+                cfgledger_events::StoredValue::Plain(p) => p.as_u64(),
+                cfgledger_events::StoredValue::Sealed(_) => None,
+            })
+            .unwrap_or(history::DEFAULT_INTERVAL);
+        let last = self.last_checkpoint.load(Ordering::Relaxed);
+        if every == 0 || snap.head.seq < last.saturating_add(every) {
+            return;
+        }
+        let Ok(slot) = self.checkpoints.lock() else { return };
+        if let Some(tx) = slot.as_ref() {
+            if tx.try_send(snap.clone()).is_ok() {
+                self.last_checkpoint.store(snap.head.seq, Ordering::Relaxed);
+            }
+        }
     }
 
     pub(crate) fn publish(

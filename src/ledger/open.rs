@@ -262,6 +262,8 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
     };
 
     let (state, head, head_time) = initial;
+    let last_checkpoint = store.snapshot_seqs()?.last().copied().unwrap_or(0);
+    let checkpointer = super::history::spawn_checkpointer(store.clone(), opts.clock.clone());
     let core = Arc::new(Core {
         store,
         catalog: catalog.clone(),
@@ -281,6 +283,8 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
         published: tokio::sync::watch::channel(0).0,
         commit_hook: OnceLock::new(),
         sync: Mutex::new(()),
+        checkpoints: Mutex::new(Some(checkpointer)),
+        last_checkpoint: std::sync::atomic::AtomicU64::new(last_checkpoint),
     });
     // Another process may append after the replay: the writer's head check catches that at the first append.
     let ledger = Ledger { jobs: writer::spawn(core.clone()), core };
@@ -308,6 +312,8 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
         ledger.ensure_secret(key)?;
     }
 
+    // A log that grew long without checkpoints (an older build, snapshots turned off) gets one now.
+    ledger.core.maybe_checkpoint(&ledger.snapshot());
     let snap = ledger.snapshot();
     report.env_errors = snap.views.iter().filter_map(|v| v.env_error.clone()).collect();
     if opts.pin_restart_keys {
@@ -354,8 +360,15 @@ fn derive_checked(
 }
 
 /// Folds the whole log, verifying every link.
+/// The state at the log's head: the newest good checkpoint and the events after it (all of them when there
+/// is none).
 fn replay(store: &dyn store::EventStore) -> Result<(SettingsState, Head, Timestamp), Error> {
-    let mut pos = super::fold::Position { head: Head::EMPTY, head_time: Timestamp::default() };
-    let state = super::fold::fold_log(store, &mut pos, SettingsState::new)?.unwrap_or_default();
+    let (start, mut pos) = match super::history::load_checkpoint(store, u64::MAX)? {
+        Some(found) => found,
+        None => (SettingsState::new(), super::fold::Position { head: Head::EMPTY, head_time: Timestamp::default() }),
+    };
+    let mut start = Some(start);
+    let folded = super::fold::fold_log(store, &mut pos, || start.take().unwrap_or_default())?;
+    let state = folded.or(start).unwrap_or_default();
     Ok((state, pos.head, pos.head_time))
 }

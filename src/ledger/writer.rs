@@ -149,7 +149,8 @@ fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
     }
     match guard.commit(&records) {
         Ok(_) => {
-            core.publish(state, head, now);
+            let snap = core.publish(state, head, now);
+            core.maybe_checkpoint(&snap);
             if let Some(hook) = core.commit_hook.get() {
                 hook(head.seq);
             }

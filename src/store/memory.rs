@@ -1,8 +1,8 @@
 //! The in-memory adapter: the log in a vector behind a mutex. For tests and for `memory:` stores that
 //! need no persistence; it follows the same contract as the durable adapters.
 
-use super::{AppendGuard, EventStore, InstanceBeat, StoreError};
-use cfgledger_events::{Head, Record};
+use super::{AppendGuard, EventStore, InstanceBeat, LogQuery, StoreError, StoredSnapshot, SubjectMatch};
+use cfgledger_events::{Head, Record, Timestamp};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -12,6 +12,7 @@ pub struct MemoryStore {
     /// The write lock: held by an [`AppendGuard`] while reads go on under `log`'s own lock.
     writing: Mutex<()>,
     instances: Mutex<BTreeMap<String, InstanceBeat>>,
+    snapshots: Mutex<BTreeMap<u64, StoredSnapshot>>,
 }
 
 impl MemoryStore {
@@ -22,6 +23,27 @@ impl MemoryStore {
     fn log(&self) -> Result<std::sync::MutexGuard<'_, Vec<Record>>, StoreError> {
         self.log.lock().map_err(|_| StoreError::Unavailable("memory store lock poisoned".into()))
     }
+
+    fn snapshots(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<u64, StoredSnapshot>>, StoreError> {
+        self.snapshots.lock().map_err(|_| StoreError::Unavailable("memory store lock poisoned".into()))
+    }
+}
+
+/// Whether `rec` is one of those `q` selects (every filter but the limit and order).
+pub(crate) fn selects(q: &LogQuery, rec: &Record) -> bool {
+    let subject = match &q.subject {
+        None => true,
+        Some(SubjectMatch::Exact(k)) => rec.key.as_deref() == Some(k.as_str()),
+        Some(SubjectMatch::Prefix(p)) => rec.key.as_deref().is_some_and(|k| k.starts_with(p.as_str())),
+    };
+    subject
+        && rec.seq > q.after
+        && q.before.is_none_or(|b| rec.seq < b)
+        && q.actor.as_ref().is_none_or(|a| &rec.actor == a)
+        && (q.kinds.is_empty() || q.kinds.iter().any(|k| k == &rec.kind))
+        && q.batch.as_ref().is_none_or(|b| &rec.batch_id == b)
+        && q.since.is_none_or(|t| rec.occurred_at >= t)
+        && q.until.is_none_or(|t| rec.occurred_at <= t)
 }
 
 struct MemoryGuard<'a> {
@@ -62,6 +84,41 @@ impl EventStore for MemoryStore {
         let log = self.log()?;
         let start = usize::try_from(after).unwrap_or(usize::MAX).min(log.len());
         Ok(log[start..].iter().take(limit).cloned().collect())
+    }
+
+    fn query(&self, q: &LogQuery) -> Result<Vec<Record>, StoreError> {
+        let log = self.log()?;
+        let picked = log.iter().filter(|r| selects(q, r)).cloned();
+        Ok(if q.ascending {
+            picked.take(q.limit).collect()
+        } else {
+            let mut all: Vec<Record> = picked.collect();
+            all.reverse();
+            all.truncate(q.limit);
+            all
+        })
+    }
+
+    fn seq_at(&self, time: Timestamp) -> Result<Option<u64>, StoreError> {
+        Ok(self.log()?.iter().rev().find(|r| r.occurred_at <= time).map(|r| r.seq))
+    }
+
+    fn save_snapshot(&self, snapshot: &StoredSnapshot) -> Result<(), StoreError> {
+        self.snapshots()?.insert(snapshot.seq, snapshot.clone());
+        Ok(())
+    }
+
+    fn load_snapshot(&self, at_or_before: u64) -> Result<Option<StoredSnapshot>, StoreError> {
+        Ok(self.snapshots()?.range(..=at_or_before).next_back().map(|(_, s)| s.clone()))
+    }
+
+    fn snapshot_seqs(&self) -> Result<Vec<u64>, StoreError> {
+        Ok(self.snapshots()?.keys().copied().collect())
+    }
+
+    fn delete_snapshot(&self, seq: u64) -> Result<(), StoreError> {
+        self.snapshots()?.remove(&seq);
+        Ok(())
     }
 
     fn change_token(&self) -> Result<u64, StoreError> {

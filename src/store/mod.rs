@@ -6,7 +6,7 @@ pub mod memory;
 pub mod postgres;
 pub mod sqlite;
 
-use cfgledger_events::{Head, Record};
+use cfgledger_events::{Hash, Head, Record, Timestamp};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -24,6 +24,51 @@ pub enum StoreError {
     /// The URL names no backend this build has.
     #[error("{0}")]
     Url(String),
+}
+
+/// How an audit query matches the indexed subject (`key` column): a setting key or `KIND/NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubjectMatch {
+    Exact(String),
+    Prefix(String),
+}
+
+/// Which records an audit query wants. Every filter is served by an index of the log; no envelope is read
+/// to filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogQuery {
+    pub subject: Option<SubjectMatch>,
+    pub actor: Option<String>,
+    /// Event kinds (`SettingChanged`, ...); any when empty.
+    pub kinds: Vec<String>,
+    pub batch: Option<String>,
+    /// Events at or after this time.
+    pub since: Option<Timestamp>,
+    /// Events at or before this time.
+    pub until: Option<Timestamp>,
+    /// Only seqs below this one (the cursor of the next page, newest first).
+    pub before: Option<u64>,
+    /// Only seqs above this one.
+    pub after: u64,
+    pub limit: usize,
+    /// Oldest first instead of newest first.
+    pub ascending: bool,
+}
+
+/// A checkpoint of the projection as the store keeps it (see `cfgledger_projections::snapshot`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSnapshot {
+    pub seq: u64,
+    /// The hash of the log's event at `seq`.
+    pub head_hash: Hash,
+    pub digest: Hash,
+    pub state: Vec<u8>,
+    pub created_at: Timestamp,
+}
+
+/// The upper bound of a prefix range: every text that starts with `prefix` sorts below it, bytewise.
+pub(crate) fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
 }
 
 /// The event log as a storage backend offers it.
@@ -49,6 +94,25 @@ pub trait EventStore: Send + Sync {
 
     /// Up to `limit` records with seq greater than `after`, in seq order.
     fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Record>, StoreError>;
+
+    /// The records `q` selects, newest first (oldest first when `q.ascending`), at most `q.limit`.
+    fn query(&self, q: &LogQuery) -> Result<Vec<Record>, StoreError>;
+
+    /// The newest seq stamped at or before `time`, or `None` when the log holds nothing that old.
+    fn seq_at(&self, time: Timestamp) -> Result<Option<u64>, StoreError>;
+
+    /// Keeps a checkpoint (replacing one at the same seq).
+    fn save_snapshot(&self, snapshot: &StoredSnapshot) -> Result<(), StoreError>;
+
+    /// The newest checkpoint at or before `seq`, skipping none: the caller checks it and asks again below
+    /// it if it is bad.
+    fn load_snapshot(&self, at_or_before: u64) -> Result<Option<StoredSnapshot>, StoreError>;
+
+    /// The seqs of every checkpoint, oldest first.
+    fn snapshot_seqs(&self) -> Result<Vec<u64>, StoreError>;
+
+    /// Drops the checkpoint at `seq`, if any (a bad one, before it is rebuilt).
+    fn delete_snapshot(&self, seq: u64) -> Result<(), StoreError>;
 
     /// A cheap number that changes when another connection or process may have appended (SQLite's
     /// `PRAGMA data_version`). Adapters that cannot tell return a constant and rely on other wake-ups.

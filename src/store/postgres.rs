@@ -9,7 +9,7 @@
 //! acknowledged append has been flushed to the WAL. A connection that fails is dropped and replaced at the
 //! next call, so the store recovers by itself once the server is back.
 
-use super::{AppendGuard, ChangeWatch, EventStore, InstanceBeat, StoreError};
+use super::{AppendGuard, ChangeWatch, EventStore, InstanceBeat, LogQuery, StoreError, StoredSnapshot, SubjectMatch};
 use cfgledger_events::{Hash, Head, Record, Timestamp};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Config, NoTls};
@@ -254,6 +254,24 @@ fn begin(conn: &mut WriteConn) -> Result<(Option<i64>, Option<Vec<u8>>), postgre
     })
 }
 
+/// A row of `SELECT seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash`.
+fn to_record(row: &postgres::Row) -> Result<Record, StoreError> {
+    let seq: i64 = row.get(0);
+    let prev: Vec<u8> = row.get(7);
+    let hash: Vec<u8> = row.get(8);
+    Ok(Record {
+        seq: to_seq(seq)?,
+        occurred_at: Timestamp::from_micros(row.get(1)),
+        kind: row.get(2),
+        actor: row.get(3),
+        batch_id: row.get(4),
+        key: row.get(5),
+        envelope: row.get(6),
+        prev_hash: to_hash(seq, &prev)?,
+        hash: to_hash(seq, &hash)?,
+    })
+}
+
 fn read_rows(client: &mut Client, after: i64, limit: i64) -> Result<Vec<postgres::Row>, postgres::Error> {
     client.query(
         "SELECT seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash \
@@ -318,24 +336,110 @@ impl EventStore for PgStore {
         let after = from_seq(after)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self.with_reader(|c| read_rows(c, after, limit))?;
-        rows.iter()
-            .map(|row| {
-                let seq: i64 = row.get(0);
-                let prev: Vec<u8> = row.get(7);
-                let hash: Vec<u8> = row.get(8);
-                Ok(Record {
-                    seq: to_seq(seq)?,
-                    occurred_at: Timestamp::from_micros(row.get(1)),
-                    kind: row.get(2),
-                    actor: row.get(3),
-                    batch_id: row.get(4),
-                    key: row.get(5),
-                    envelope: row.get(6),
-                    prev_hash: to_hash(seq, &prev)?,
-                    hash: to_hash(seq, &hash)?,
-                })
+        rows.iter().map(to_record).collect()
+    }
+
+    fn query(&self, q: &LogQuery) -> Result<Vec<Record>, StoreError> {
+        let mut sql = String::from(
+            "SELECT seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash FROM events WHERE seq > $1",
+        );
+        let mut args: Vec<Box<dyn postgres::types::ToSql + Sync>> = vec![Box::new(from_seq(q.after)?)];
+        let mut add = |clause: &str, value: Box<dyn postgres::types::ToSql + Sync>| {
+            args.push(value);
+            sql.push_str(&clause.replace('?', &format!("${}", args.len())));
+        };
+        if let Some(before) = q.before {
+            add(" AND seq < ?", Box::new(from_seq(before)?));
+        }
+        match &q.subject {
+            Some(SubjectMatch::Exact(k)) => add(" AND key = ?", Box::new(k.clone())),
+            Some(SubjectMatch::Prefix(p)) => {
+                add(" AND (key COLLATE \"C\") >= ?", Box::new(p.clone()));
+                add(" AND (key COLLATE \"C\") < ?", Box::new(super::prefix_end(p)));
+            }
+            None => {}
+        }
+        if let Some(actor) = &q.actor {
+            add(" AND actor = ?", Box::new(actor.clone()));
+        }
+        if let Some(batch) = &q.batch {
+            add(" AND batch_id = ?", Box::new(batch.clone()));
+        }
+        if let Some(t) = q.since {
+            add(" AND occurred_at >= ?", Box::new(t.0));
+        }
+        if let Some(t) = q.until {
+            add(" AND occurred_at <= ?", Box::new(t.0));
+        }
+        if !q.kinds.is_empty() {
+            add(" AND kind = ANY(?)", Box::new(q.kinds.clone()));
+        }
+        add(
+            if q.ascending { " ORDER BY seq ASC LIMIT ?" } else { " ORDER BY seq DESC LIMIT ?" },
+            Box::new(i64::try_from(q.limit).unwrap_or(i64::MAX)),
+        );
+        let rows = self.with_reader(|c| {
+            let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = args.iter().map(|a| a.as_ref()).collect();
+            c.query(&sql, &refs)
+        })?;
+        rows.iter().map(to_record).collect()
+    }
+
+    fn seq_at(&self, time: Timestamp) -> Result<Option<u64>, StoreError> {
+        // Event times never go backwards along the log, so the last by time is the last by seq.
+        let row = self.with_reader(|c| {
+            c.query_opt(
+                "SELECT seq FROM events WHERE occurred_at <= $1 ORDER BY occurred_at DESC, seq DESC LIMIT 1",
+                &[&time.0],
+            )
+        })?;
+        row.map(|r| to_seq(r.get(0))).transpose()
+    }
+
+    fn save_snapshot(&self, snapshot: &StoredSnapshot) -> Result<(), StoreError> {
+        let seq = from_seq(snapshot.seq)?;
+        self.with_reader(|c| {
+            c.execute(
+                "INSERT INTO snapshots (seq, head_hash, digest, state, created_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (seq) DO UPDATE SET head_hash = excluded.head_hash, digest = excluded.digest, \
+                 state = excluded.state, created_at = excluded.created_at",
+                &[&seq, &&snapshot.head_hash.0[..], &&snapshot.digest.0[..], &snapshot.state, &snapshot.created_at.0],
+            )
+        })?;
+        Ok(())
+    }
+
+    fn load_snapshot(&self, at_or_before: u64) -> Result<Option<StoredSnapshot>, StoreError> {
+        let at = from_seq(at_or_before.min(i64::MAX as u64))?;
+        let row = self.with_reader(|c| {
+            c.query_opt(
+                "SELECT seq, head_hash, digest, state, created_at FROM snapshots WHERE seq <= $1 ORDER BY seq DESC LIMIT 1",
+                &[&at],
+            )
+        })?;
+        row.map(|r| {
+            let seq: i64 = r.get(0);
+            let (head_hash, digest): (Vec<u8>, Vec<u8>) = (r.get(1), r.get(2));
+            Ok(StoredSnapshot {
+                seq: to_seq(seq)?,
+                head_hash: to_hash(seq, &head_hash)?,
+                digest: to_hash(seq, &digest)?,
+                state: r.get(3),
+                created_at: Timestamp::from_micros(r.get(4)),
             })
-            .collect()
+        })
+        .transpose()
+    }
+
+    fn snapshot_seqs(&self) -> Result<Vec<u64>, StoreError> {
+        let rows = self.with_reader(|c| c.query("SELECT seq FROM snapshots ORDER BY seq", &[]))?;
+        rows.iter().map(|r| to_seq(r.get(0))).collect()
+    }
+
+    fn delete_snapshot(&self, seq: u64) -> Result<(), StoreError> {
+        let seq = from_seq(seq)?;
+        self.with_reader(|c| c.execute("DELETE FROM snapshots WHERE seq = $1", &[&seq]))?;
+        Ok(())
     }
 
     /// The head seq: an index lookup. The tailer is woken by `LISTEN` instead of polling this.

@@ -7,7 +7,7 @@
 //! compare the head inside the transaction, which is what keeps concurrent writers in several processes
 //! gapless: the loser gets a conflict, never a gap or a fork.
 
-use super::{AppendGuard, EventStore, InstanceBeat, StoreError};
+use super::{AppendGuard, EventStore, InstanceBeat, LogQuery, StoreError, StoredSnapshot, SubjectMatch};
 use cfgledger_events::{Hash, Head, Record, Timestamp};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -122,6 +122,28 @@ impl SqliteStore {
         }
         out
     }
+}
+
+/// The rows of a `SELECT seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash`.
+fn collect_records(mut rows: rusqlite::Rows<'_>) -> Result<Vec<Record>, StoreError> {
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(unavailable)? {
+        let seq: i64 = row.get(0).map_err(unavailable)?;
+        let prev: Vec<u8> = row.get(7).map_err(unavailable)?;
+        let hash: Vec<u8> = row.get(8).map_err(unavailable)?;
+        out.push(Record {
+            seq: to_seq(seq)?,
+            occurred_at: Timestamp::from_micros(row.get(1).map_err(unavailable)?),
+            kind: row.get(2).map_err(unavailable)?,
+            actor: row.get(3).map_err(unavailable)?,
+            batch_id: row.get(4).map_err(unavailable)?,
+            key: row.get(5).map_err(unavailable)?,
+            envelope: row.get(6).map_err(unavailable)?,
+            prev_hash: to_hash(seq, &prev)?,
+            hash: to_hash(seq, &hash)?,
+        });
+    }
+    Ok(out)
 }
 
 fn poisoned() -> StoreError {
@@ -270,26 +292,133 @@ impl EventStore for SqliteStore {
                      FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
                 )
                 .map_err(unavailable)?;
-            let mut rows = stmt.query(params![after, limit]).map_err(unavailable)?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next().map_err(unavailable)? {
-                let seq: i64 = row.get(0).map_err(unavailable)?;
-                let prev: Vec<u8> = row.get(7).map_err(unavailable)?;
-                let hash: Vec<u8> = row.get(8).map_err(unavailable)?;
-                out.push(Record {
-                    seq: to_seq(seq)?,
-                    occurred_at: Timestamp::from_micros(row.get(1).map_err(unavailable)?),
-                    kind: row.get(2).map_err(unavailable)?,
-                    actor: row.get(3).map_err(unavailable)?,
-                    batch_id: row.get(4).map_err(unavailable)?,
-                    key: row.get(5).map_err(unavailable)?,
-                    envelope: row.get(6).map_err(unavailable)?,
-                    prev_hash: to_hash(seq, &prev)?,
-                    hash: to_hash(seq, &hash)?,
-                });
-            }
-            Ok(out)
+            let rows = stmt.query(params![after, limit]).map_err(unavailable)?;
+            collect_records(rows)
         })
+    }
+
+    fn query(&self, q: &LogQuery) -> Result<Vec<Record>, StoreError> {
+        let mut sql = String::from(
+            "SELECT seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash FROM events WHERE seq > ?",
+        );
+        let mut args: Vec<rusqlite::types::Value> = vec![from_seq(q.after)?.into()];
+        let mut add = |clause: &str, value: rusqlite::types::Value| {
+            sql.push_str(clause);
+            args.push(value);
+        };
+        if let Some(before) = q.before {
+            add(" AND seq < ?", from_seq(before)?.into());
+        }
+        match &q.subject {
+            Some(SubjectMatch::Exact(k)) => add(" AND key = ?", k.clone().into()),
+            Some(SubjectMatch::Prefix(p)) => {
+                add(" AND key >= ?", p.clone().into());
+                add(" AND key < ?", super::prefix_end(p).into());
+            }
+            None => {}
+        }
+        if let Some(actor) = &q.actor {
+            add(" AND actor = ?", actor.clone().into());
+        }
+        if let Some(batch) = &q.batch {
+            add(" AND batch_id = ?", batch.clone().into());
+        }
+        if let Some(t) = q.since {
+            add(" AND occurred_at >= ?", t.0.into());
+        }
+        if let Some(t) = q.until {
+            add(" AND occurred_at <= ?", t.0.into());
+        }
+        if !q.kinds.is_empty() {
+            let marks = vec!["?"; q.kinds.len()].join(", ");
+            sql.push_str(&format!(" AND kind IN ({marks})"));
+            args.extend(q.kinds.iter().map(|k| rusqlite::types::Value::from(k.clone())));
+        }
+        sql.push_str(if q.ascending { " ORDER BY seq ASC LIMIT ?" } else { " ORDER BY seq DESC LIMIT ?" });
+        args.push(i64::try_from(q.limit).unwrap_or(i64::MAX).into());
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
+            let rows = stmt.query(rusqlite::params_from_iter(args.iter())).map_err(unavailable)?;
+            collect_records(rows)
+        })
+    }
+
+    fn seq_at(&self, time: Timestamp) -> Result<Option<u64>, StoreError> {
+        self.with_reader(|conn| {
+            // Event times never go backwards along the log, so the last by time is the last by seq.
+            let seq: Option<i64> = conn
+                .query_row(
+                    "SELECT seq FROM events WHERE occurred_at <= ?1 ORDER BY occurred_at DESC, seq DESC LIMIT 1",
+                    params![time.0],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            seq.map(to_seq).transpose()
+        })
+    }
+
+    fn save_snapshot(&self, snapshot: &StoredSnapshot) -> Result<(), StoreError> {
+        let conn = self.write.lock().map_err(|_| poisoned())?;
+        conn.execute(
+            "INSERT OR REPLACE INTO snapshots (seq, head_hash, digest, state, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                from_seq(snapshot.seq)?,
+                &snapshot.head_hash.0[..],
+                &snapshot.digest.0[..],
+                snapshot.state,
+                snapshot.created_at.0
+            ],
+        )
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn load_snapshot(&self, at_or_before: u64) -> Result<Option<StoredSnapshot>, StoreError> {
+        let at = from_seq(at_or_before.min(i64::MAX as u64))?;
+        self.with_reader(|conn| {
+            let row = conn
+                .query_row(
+                    "SELECT seq, head_hash, digest, state, created_at FROM snapshots WHERE seq <= ?1 \
+                     ORDER BY seq DESC LIMIT 1",
+                    params![at],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, Vec<u8>>(1)?,
+                            r.get::<_, Vec<u8>>(2)?,
+                            r.get::<_, Vec<u8>>(3)?,
+                            r.get::<_, i64>(4)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(unavailable)?;
+            row.map(|(seq, head_hash, digest, state, created_at)| {
+                Ok(StoredSnapshot {
+                    seq: to_seq(seq)?,
+                    head_hash: to_hash(seq, &head_hash)?,
+                    digest: to_hash(seq, &digest)?,
+                    state,
+                    created_at: Timestamp::from_micros(created_at),
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn snapshot_seqs(&self) -> Result<Vec<u64>, StoreError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT seq FROM snapshots ORDER BY seq").map_err(unavailable)?;
+            let rows = stmt.query_map([], |r| r.get::<_, i64>(0)).map_err(unavailable)?;
+            rows.map(|r| to_seq(r.map_err(unavailable)?)).collect()
+        })
+    }
+
+    fn delete_snapshot(&self, seq: u64) -> Result<(), StoreError> {
+        let conn = self.write.lock().map_err(|_| poisoned())?;
+        conn.execute("DELETE FROM snapshots WHERE seq = ?1", params![from_seq(seq)?]).map_err(unavailable)?;
+        Ok(())
     }
 
     fn change_token(&self) -> Result<u64, StoreError> {
