@@ -319,6 +319,38 @@ fn fixture() -> Vec<FixtureBatch> {
                 Event::ResourceDeleted(ResourceDeleted { kind: "roots".into(), name: "file:///srv/data".into() }),
             ],
         },
+        FixtureBatch {
+            occurred_at: at("2027-01-04T09:00:00Z"),
+            actor: admin_api(),
+            batch: Batch {
+                id: "b0000000000000000000000000000011".into(),
+                cause: Cause::Rollback {
+                    to_seq: 12,
+                    to: "2027-01-01T00:00:00Z".into(),
+                    via: "POST /admin/config/rollback".into(),
+                },
+                reason: Some("undo the new year's changes".into()),
+            },
+            events: vec![Event::SettingChanged(SettingChanged {
+                key: "LOG_LEVEL".into(),
+                value: StoredValue::Plain(json!("warn")),
+                previous: Some(StoredValue::Plain(json!("info"))),
+            })],
+        },
+        FixtureBatch {
+            occurred_at: at("2027-01-04T09:05:00Z"),
+            actor: operator_cli(),
+            batch: Batch {
+                id: "b0000000000000000000000000000012".into(),
+                cause: Cause::Revert { batch: "b0000000000000000000000000000011".into(), via: "revert".into() },
+                reason: None,
+            },
+            events: vec![Event::SettingChanged(SettingChanged {
+                key: "LOG_LEVEL".into(),
+                value: StoredValue::Plain(json!("info")),
+                previous: Some(StoredValue::Plain(json!("warn"))),
+            })],
+        },
     ]
 }
 
@@ -378,7 +410,7 @@ fn stored_records(envelopes: &[u8], hashes: &str) -> Vec<Record> {
                 kind: env.event.kind().to_string(),
                 actor: env.actor.name.clone(),
                 batch_id: env.batch.id.clone(),
-                key: env.event.key().map(str::to_string),
+                key: env.event.subject(),
                 envelope: bytes.to_vec(),
                 prev_hash,
                 hash,
@@ -444,7 +476,7 @@ fn stored_vectors_verify_and_decode_to_the_constructed_envelopes() {
         assert_eq!(rec, built_rec, "seq {}: the record columns match what build_batch made", rec.seq);
         head = Head { seq: rec.seq, hash: rec.hash };
     }
-    assert_eq!(head.seq, 20);
+    assert_eq!(head.seq, 22);
 }
 
 #[test]
@@ -581,4 +613,19 @@ fn a_version_newer_than_this_build_is_refused_by_name() {
 fn an_unknown_kind_is_refused_by_name() {
     let bytes = golden("unknown_kind.json", UNKNOWN_KIND.as_bytes());
     assert_eq!(Envelope::decode(&bytes), Err(DecodeError::UnknownKind("GatewayTeleported".into())));
+}
+
+#[test]
+fn entity_records_index_their_subject_and_older_ones_without_it_still_verify() {
+    let built = build_fixture();
+    let (env, rec) = built.iter().find(|(e, _)| e.event.kind() == "ResourceCreated").expect("a created entity");
+    assert_eq!(rec.key.as_deref(), Some("tools/search"), "the key column holds KIND/NAME");
+    // Written before entity subjects were indexed: no key, still valid.
+    let legacy = Record { key: None, ..rec.clone() };
+    assert_eq!(cfgledger_events::verify_record(&legacy).expect("a legacy entity record verifies"), *env);
+    let wrong = Record { key: Some("tools/other".into()), ..rec.clone() };
+    assert!(cfgledger_events::verify_record(&wrong).is_err(), "a key column naming another entity is refused");
+    // A setting record must carry its key.
+    let (_, set) = built.iter().find(|(e, _)| e.event.kind() == "SettingChanged").expect("a setting change");
+    assert!(cfgledger_events::verify_record(&Record { key: None, ..set.clone() }).is_err());
 }

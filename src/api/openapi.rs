@@ -37,13 +37,20 @@ fn resource_paths() -> serde_json::Map<String, Value> {
         let body = json!({"required": true, "content": {"application/json": {"schema": entity.clone()}}});
         let name = json!([{"name": "name", "in": "path", "required": true, "schema": {"type": "string"},
             "description": format!("the {one}'s {} (percent-encoded)", kind.id_field())}]);
+        let name_param = name.clone();
+        let mut name_as_of = name.clone();
+        if let Some(list) = name_as_of.as_array_mut() {
+            list.push(json!({"name": "as_of", "in": "query", "schema": {"type": "string"},
+                "description": "a point of the log: RFC 3339, a duration before now (24h) or seq:N"}));
+        }
         paths.insert(
             format!("/{kind}"),
             json!({
                 "get": {"summary": format!("Every {one} (viewer)"), "parameters": [
                     {"name": "tags", "in": "query", "schema": {"type": "string"}, "description": "comma-separated; any matches"},
-                    {"name": "include_inactive", "in": "query", "schema": {"type": "boolean"}}],
-                    "responses": {"200": json_response("items and head", json!({"type": "object"})), "401": error_response("no or bad token")}},
+                    {"name": "include_inactive", "in": "query", "schema": {"type": "boolean"}},
+                    {"name": "as_of", "in": "query", "schema": {"type": "string"}, "description": "a point of the log: RFC 3339, a duration before now (24h) or seq:N"}],
+                    "responses": {"200": json_response("items and head", json!({"type": "object"})), "400": error_response("a point that does not parse"), "401": error_response("no or bad token")}},
                 "post": {"summary": format!("Create a {one} (platform_admin); 201 with Location"), "requestBody": body.clone(),
                     "responses": written("the created entity")}
             }),
@@ -51,7 +58,7 @@ fn resource_paths() -> serde_json::Map<String, Value> {
         paths.insert(
             format!("/{kind}/{{name}}"),
             json!({
-                "get": {"summary": format!("One {one} (viewer); ETag names its version"), "parameters": name.clone(),
+                "get": {"summary": format!("One {one} (viewer); ETag names its version"), "parameters": name_as_of,
                     "responses": {"200": json_response("the entity", entity.clone()), "404": error_response("no such entity")}},
                 "put": {"summary": format!("Replace a {one}; credentials omitted keep the stored ones"), "parameters": name.clone(),
                     "requestBody": body.clone(), "responses": written("the entity")},
@@ -60,6 +67,11 @@ fn resource_paths() -> serde_json::Map<String, Value> {
                 "delete": {"summary": format!("Delete a {one}; 409 while referenced"), "parameters": name,
                     "responses": written("what was deleted")}
             }),
+        );
+        paths.insert(
+            format!("/{kind}/{{name}}/history"),
+            json!({"get": {"summary": format!("Every state the {one} has had, newest first (auditor)"), "parameters": name_param.clone(),
+                "responses": {"200": json_response("entries", json!({"type": "object"})), "400": error_response("bad cursor"), "403": error_response("insufficient role")}}}),
         );
     }
     paths
@@ -104,10 +116,11 @@ fn spec_without_resources() -> Value {
                     "400": error_response("malformed body"), "401": error_response("invalid username or password"), "429": error_response("too many attempts")}}},
             "/admin/config": {"get": {
                 "summary": "Every setting with its effective value and source (viewer)",
-                "parameters": [{"name": "category", "in": "query", "schema": {"type": "string"}}, {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "search in keys and descriptions"}],
+                "parameters": [{"name": "category", "in": "query", "schema": {"type": "string"}}, {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "search in keys and descriptions"},
+                    {"name": "as_of", "in": "query", "schema": {"type": "string"}, "description": "a point of the log: RFC 3339, a duration before now (24h) or seq:N"}],
                 "responses": common(map(json!({"200": json_response("items and head", json!({"type": "object", "properties": {"items": {"type": "array", "items": item}, "head": {"type": "integer"}}}))})))}},
             "/admin/config/{key}": {
-                "get": {"summary": "One setting (viewer); ETag names its version", "parameters": [key_param()],
+                "get": {"summary": "One setting (viewer); ETag names its version", "parameters": [key_param(), {"name": "as_of", "in": "query", "schema": {"type": "string"}, "description": "a point of the log: RFC 3339, a duration before now (24h) or seq:N"}],
                     "responses": common(map(json!({"200": json_response("the item", item.clone()), "404": error_response("unknown key")})))},
                 "put": {"summary": "Change a setting (platform_admin); If-Match makes it compare-and-set", "parameters": [key_param(),
                         {"name": "If-Match", "in": "header", "schema": {"type": "string"}, "description": "the ETag from GET"}],
@@ -131,10 +144,35 @@ fn spec_without_resources() -> Value {
                 "responses": common(map(json!({"200": json_response("the plan, and whether it was applied", plan), "400": error_response("malformed body"),
                     "403": error_response("insufficient role"), "413": error_response("body too large"),
                     "422": error_response("an invalid entry or a damaged document: nothing applied, the plan in details"), "429": error_response("rate limited")})))}},
-            "/admin/config/audit": {"get": {"summary": "Recent changes and rejected attempts, newest first (auditor)",
-                "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}, {"name": "before", "in": "query", "schema": {"type": "integer"}}],
-                "responses": common(map(json!({"200": json_response("entries", json!({"type": "object", "properties": {"entries": {"type": "array"}, "next_before": {"type": ["integer", "null"]}}})),
-                    "400": error_response("bad query"), "403": error_response("insufficient role")})))}},
+            "/admin/config/audit": {"get": {"summary": "The audit trail, newest first, from the log's indexes (auditor)",
+                "parameters": [{"name": "key", "in": "query", "schema": {"type": "string"}, "description": "a key or KIND/NAME; a trailing * matches a prefix"},
+                    {"name": "actor", "in": "query", "schema": {"type": "string"}}, {"name": "action", "in": "query", "schema": {"type": "string"}, "description": "comma-separated"},
+                    {"name": "source", "in": "query", "schema": {"type": "string", "enum": ["cli", "api", "ui", "system"]}}, {"name": "batch", "in": "query", "schema": {"type": "string"}},
+                    {"name": "since", "in": "query", "schema": {"type": "string"}, "description": "RFC 3339 or a duration before now (24h)"}, {"name": "until", "in": "query", "schema": {"type": "string"}},
+                    {"name": "rejected", "in": "query", "schema": {"type": "boolean"}}, {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "next_cursor of the previous page"},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}, {"name": "before", "in": "query", "schema": {"type": "integer"}, "description": "older form of cursor"},
+                    {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv", "jsonl"]}}],
+                "responses": common(map(json!({"200": json_response("entries", json!({"type": "object", "properties": {"entries": {"type": "array"}, "next_cursor": {"type": ["string", "null"]}}})),
+                    "400": error_response("a filter, cursor or format that does not parse"), "403": error_response("insufficient role")})))}},
+            "/admin/config/{key}/history": {"get": {"summary": "Every value the key has had, newest first, with who, when, why and the batch (auditor)",
+                "parameters": [key_param(), {"name": "cursor", "in": "query", "schema": {"type": "string"}}, {"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+                "responses": common(map(json!({"200": json_response("entries", json!({"type": "object"})), "400": error_response("bad cursor"), "404": error_response("unknown key")})))}},
+            "/admin/config/diff": {"get": {"summary": "What changed between two points: added, removed and changed keys and entities, masked (auditor)",
+                "parameters": [{"name": "from", "in": "query", "required": true, "schema": {"type": "string"}}, {"name": "to", "in": "query", "schema": {"type": "string"}, "description": "now when left out"}],
+                "responses": common(map(json!({"200": json_response("the difference", json!({"type": "object"})), "400": error_response("a point that does not parse or is not in the log")})))}},
+            "/admin/config/rollback": {"post": {"summary": "Return settings and entities to a point as one batch of compensating events; dry_run gives the plan (platform_admin)",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["to"], "additionalProperties": false,
+                    "properties": {"to": {"type": "string"}, "keys": {"type": "array", "items": {"type": "string"}}, "dry_run": {"type": "boolean"}, "reason": {"type": "string"}, "expected_head": {"type": "integer"}}}}}},
+                "responses": common(map(json!({"200": json_response("the plan, and the batch when applied", json!({"type": "object"})), "400": error_response("malformed body"),
+                    "404": error_response("a key named in keys exists at neither point"), "409": error_response("the head moved since the plan, or the rollback would break a reference"),
+                    "422": error_response("a point that does not parse, or a value the catalog no longer accepts"), "429": error_response("rate limited")})))}},
+            "/admin/config/revert": {"post": {"summary": "Undo one batch; 409 naming later changes to the same keys unless force (platform_admin)",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["batch"], "additionalProperties": false,
+                    "properties": {"batch": {"type": "string"}, "force": {"type": "boolean"}, "dry_run": {"type": "boolean"}, "reason": {"type": "string"}}}}}},
+                "responses": common(map(json!({"200": json_response("the plan, and the batch when applied", json!({"type": "object"})), "404": error_response("no such batch"),
+                    "409": error_response("later changes touched the same keys"), "422": error_response("nothing revertible in the batch")})))}},
+            "/admin/verify": {"get": {"summary": "The hash chain recomputed and the checkpoints compared with the replay; the head hash (auditor)",
+                "responses": common(map(json!({"200": json_response("status, head and checkpoints", json!({"type": "object"})), "500": error_response("the chain is broken (details name the seq)")})))}},
             "/export": {"get": {"summary": "The registry's portable export with the non-sensitive settings; credentials stay sealed (auditor)",
                 "parameters": [{"name": "types", "in": "query", "schema": {"type": "string"}}, {"name": "exclude_types", "in": "query", "schema": {"type": "string"}},
                     {"name": "tags", "in": "query", "schema": {"type": "string"}}, {"name": "include_inactive", "in": "query", "schema": {"type": "boolean"}},
@@ -218,6 +256,11 @@ mod tests {
         "/admin/config/export",
         "/admin/config/import",
         "/admin/config/audit",
+        "/admin/config/{key}/history",
+        "/admin/config/diff",
+        "/admin/config/rollback",
+        "/admin/config/revert",
+        "/admin/verify",
         "/admin/config/watch",
         "/admin/instances",
         "/export",
@@ -227,16 +270,22 @@ mod tests {
         "/import/status/{id}",
         "/gateways",
         "/gateways/{name}",
+        "/gateways/{name}/history",
         "/servers",
         "/servers/{name}",
+        "/servers/{name}/history",
         "/tools",
         "/tools/{name}",
+        "/tools/{name}/history",
         "/prompts",
         "/prompts/{name}",
+        "/prompts/{name}/history",
         "/resources",
         "/resources/{name}",
+        "/resources/{name}/history",
         "/roots",
         "/roots/{name}",
+        "/roots/{name}/history",
     ];
 
     fn state() -> AppState {
