@@ -31,7 +31,7 @@ fn missing(message: String) -> Error {
 }
 
 /// The audit trail's actions, with the event kind each comes from.
-pub const ACTIONS: [(&str, &str); 13] = [
+pub const ACTIONS: [(&str, &str); 12] = [
     ("store_created", "StoreCreated"),
     ("seeded", "EnvSeeded"),
     ("set", "SettingChanged"),
@@ -44,7 +44,6 @@ pub const ACTIONS: [(&str, &str); 13] = [
     ("resource_created", "ResourceCreated"),
     ("resource_updated", "ResourceUpdated"),
     ("resource_deleted", "ResourceDeleted"),
-    ("rollback", ""),
 ];
 
 /// An audit query as the API and the CLI take it (all text, checked here).
@@ -106,11 +105,9 @@ fn check(filter: &AuditFilter, head: u64, now: Timestamp) -> Result<Checked, Err
         None => SubjectMatch::Exact(k.to_string()),
     });
     let mut kinds: Vec<String> = Vec::new();
-    let mut rollback_only = false;
     if let Some(actions) = &filter.action {
         for action in actions.split(',').map(str::trim).filter(|a| !a.is_empty()) {
             match ACTIONS.iter().find(|(name, _)| *name == action) {
-                Some(("rollback", _)) => rollback_only = true,
                 Some((_, kind)) => kinds.push(kind.to_string()),
                 None => {
                     let known: Vec<&str> = ACTIONS.iter().map(|(n, _)| *n).collect();
@@ -118,12 +115,6 @@ fn check(filter: &AuditFilter, head: u64, now: Timestamp) -> Result<Checked, Err
                 }
             }
         }
-    }
-    if rollback_only {
-        return Err(invalid(
-            "action=rollback is not an event: filter rollbacks by their batch (see the rollback's answer) instead"
-                .into(),
-        ));
     }
     if filter.rejected {
         if !kinds.is_empty() && !kinds.iter().any(|k| k == "ChangeRejected") {
@@ -497,7 +488,21 @@ pub fn revert_request(ledger: &Ledger, id: &str, force: bool) -> Result<(Rollbac
             audit: Vec::new(),
         }));
     }
-    let req = rollback_request(ledger, first - 1, Some(subjects), None)?;
+    let mut req = rollback_request(ledger, first - 1, None, None)?;
+    // A subject that exists neither before the batch nor now (an entity created by the batch and deleted
+    // since) has nothing to return to.
+    let snap = ledger.snapshot();
+    let exists = |subject: &String| match subject
+        .split_once('/')
+        .and_then(|(k, n)| Some((k.parse::<ResourceKind>().ok()?, n)))
+    {
+        Some((kind, name)) => {
+            snap.state.resource_entry(kind, name).is_some()
+                || req.resources.get(&kind).is_some_and(|m| m.contains_key(name))
+        }
+        None => true,
+    };
+    req.only = Some(subjects.iter().filter(|s| exists(s)).cloned().collect());
     let mut plan = plan_json(ledger, &req)?;
     plan["revert"] = json!({"batch": id, "seqs": [first, last], "later_changes": later});
     Ok((req, plan))

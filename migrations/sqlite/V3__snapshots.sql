@@ -2,7 +2,7 @@
 -- digest of the state. A cache, not a record: rows may be replaced or deleted, and a row that fails its
 -- digest or whose head hash is not the log's is ignored and rebuilt. Deleting them all changes only speed.
 CREATE TABLE snapshots (
-    seq        INTEGER PRIMARY KEY,
+    seq        INTEGER PRIMARY KEY CHECK (seq > 0),
     head_hash  BLOB    NOT NULL CHECK (length(head_hash) = 32),
     digest     BLOB    NOT NULL CHECK (length(digest) = 32),
     state      BLOB    NOT NULL,

@@ -59,7 +59,7 @@ pub async fn list(
         })
         .filter_map(|s| snap.view(&s.key).map(|v| present::item(s, v)))
         .collect();
-    let mut body = json!({"items": items, "head": snap.head.seq});
+    let mut body = json!({"items": items, "head": state.ledger.snapshot().head.seq});
     if past {
         body["as_of"] = json!({"seq": snap.head.seq, "time": snap.head_time.to_string()});
     }

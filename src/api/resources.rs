@@ -116,7 +116,7 @@ async fn list(
             })
             .map(|(_, e)| shown(e))
             .collect();
-    let mut body = json!({"items": items, "head": snap.head.seq});
+    let mut body = json!({"items": items, "head": state.ledger.snapshot().head.seq});
     if past {
         body["as_of"] = json!({"seq": snap.head.seq, "time": snap.head_time.to_string()});
     }

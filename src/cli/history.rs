@@ -26,8 +26,9 @@ pub struct AuditArgs {
     /// A key, or KIND/NAME; a trailing * matches a prefix (LOG_*, tools/*).
     #[arg(long)]
     key: Option<String>,
-    #[arg(long)]
-    actor: Option<String>,
+    /// Only changes made by this actor (the API's `actor` filter; the global --actor names who you are).
+    #[arg(long = "by", value_name = "ACTOR")]
+    by: Option<String>,
     /// Actions, comma-separated: set, reset, seeded, rejected, generated, import, resource_created, ...
     #[arg(long)]
     action: Option<String>,
@@ -118,7 +119,7 @@ pub fn audit(g: &Globals, args: AuditArgs) -> Result<(), Error> {
             let mut query: Vec<(&str, String)> = Vec::new();
             for (name, value) in [
                 ("key", &args.key),
-                ("actor", &args.actor),
+                ("actor", &args.by),
                 ("action", &args.action),
                 ("source", &args.source),
                 ("batch", &args.batch),
@@ -143,7 +144,7 @@ pub fn audit(g: &Globals, args: AuditArgs) -> Result<(), Error> {
             let ledger = g.open()?;
             let filter = AuditFilter {
                 key: args.key,
-                actor: args.actor,
+                actor: args.by,
                 action: args.action,
                 source: args.source,
                 batch: args.batch,

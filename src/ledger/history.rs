@@ -69,7 +69,7 @@ pub fn parse_time(text: &str, now: Timestamp) -> Result<Timestamp, Error> {
     }
     Timestamp::parse_rfc3339(text).map_err(|_| {
         invalid(format!(
-            "expected an RFC 3339 time (2026-11-21T18:00:00Z), a duration before now (24h) or seq:N; got {text:?}"
+            "expected an RFC 3339 time (2026-11-21T18:00:00Z) or a duration before now (24h); got {text:?}"
         ))
     })
 }
@@ -149,7 +149,11 @@ impl Ledger {
             }
             return Ok(Point { seq });
         }
-        let time = parse_time(text, self.now())?;
+        let time = parse_time(text, self.now()).map_err(|_| {
+            invalid(format!(
+                "expected a point of the log: an RFC 3339 time (2026-11-21T18:00:00Z), a duration before now (24h) or seq:N; got {text:?}"
+            ))
+        })?;
         match self.store().seq_at(time)? {
             Some(seq) => Ok(Point { seq: seq.min(head) }),
             None => Err(invalid(format!("{text} is before the store existed"))),
@@ -177,7 +181,17 @@ impl Ledger {
     pub fn snapshot_at(&self, seq: u64) -> Result<std::sync::Arc<Snapshot>, Error> {
         let snap = self.snapshot();
         if seq >= snap.head.seq {
-            return Ok(snap);
+            // Built afresh, not the published snapshot: that one shows restart-required keys at the value
+            // this process started with, and a point of the log shows what the log held.
+            let state = snap.state.clone();
+            return Ok(std::sync::Arc::new(Snapshot::build(
+                &self.core.catalog,
+                state,
+                snap.head,
+                snap.head_time,
+                &self.core.env,
+                None,
+            )));
         }
         let state = self.state_at(seq)?;
         let rec = self

@@ -66,9 +66,43 @@ pub struct StoredSnapshot {
     pub created_at: Timestamp,
 }
 
-/// The upper bound of a prefix range: every text that starts with `prefix` sorts below it, bytewise.
-pub(crate) fn prefix_end(prefix: &str) -> String {
-    format!("{prefix}\u{10FFFF}")
+/// The exclusive upper bound of the texts that start with `prefix`, bytewise: the prefix with its last
+/// character replaced by the next one (UTF-8 keeps code point order). `None` when there is none (a prefix
+/// of U+10FFFF only, or empty): every text from `prefix` on then qualifies.
+pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=0x10FFFF).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// A seq bound as the SQL adapters store it: beyond the largest SQL integer there is nothing either way.
+pub(crate) fn clamp_seq(seq: u64) -> u64 {
+    seq.min(i64::MAX as u64)
+}
+
+#[cfg(test)]
+mod prefix_tests {
+    use super::prefix_end;
+
+    #[test]
+    fn the_end_of_a_prefix_is_the_next_text_that_does_not_start_with_it() {
+        assert_eq!(prefix_end("LOG_").as_deref(), Some("LOG`"));
+        assert_eq!(prefix_end("tools/a").as_deref(), Some("tools/b"));
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("\u{D7FF}").as_deref(), Some("\u{E000}"), "surrogates are skipped");
+        assert_eq!(prefix_end("\u{10FFFF}"), None);
+        assert_eq!(prefix_end(""), None);
+        for key in ["tools/a", "tools/a\u{10FFFF}b", "tools/a\u{10FFFF}", "tools/az"] {
+            assert!(key >= "tools/a" && key < prefix_end("tools/a").unwrap().as_str(), "{key:?}");
+        }
+        assert!("tools/b" >= prefix_end("tools/a").unwrap().as_str());
+    }
 }
 
 /// The event log as a storage backend offers it.

@@ -333,7 +333,7 @@ impl EventStore for PgStore {
     }
 
     fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Record>, StoreError> {
-        let after = from_seq(after)?;
+        let after = from_seq(super::clamp_seq(after))?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self.with_reader(|c| read_rows(c, after, limit))?;
         rows.iter().map(to_record).collect()
@@ -343,19 +343,22 @@ impl EventStore for PgStore {
         let mut sql = String::from(
             "SELECT seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash FROM events WHERE seq > $1",
         );
-        let mut args: Vec<Box<dyn postgres::types::ToSql + Sync>> = vec![Box::new(from_seq(q.after)?)];
+        let mut args: Vec<Box<dyn postgres::types::ToSql + Sync>> =
+            vec![Box::new(from_seq(super::clamp_seq(q.after))?)];
         let mut add = |clause: &str, value: Box<dyn postgres::types::ToSql + Sync>| {
             args.push(value);
             sql.push_str(&clause.replace('?', &format!("${}", args.len())));
         };
         if let Some(before) = q.before {
-            add(" AND seq < ?", Box::new(from_seq(before)?));
+            add(" AND seq < ?", Box::new(from_seq(super::clamp_seq(before))?));
         }
         match &q.subject {
             Some(SubjectMatch::Exact(k)) => add(" AND key = ?", Box::new(k.clone())),
             Some(SubjectMatch::Prefix(p)) => {
                 add(" AND (key COLLATE \"C\") >= ?", Box::new(p.clone()));
-                add(" AND (key COLLATE \"C\") < ?", Box::new(super::prefix_end(p)));
+                if let Some(end) = super::prefix_end(p) {
+                    add(" AND (key COLLATE \"C\") < ?", Box::new(end));
+                }
             }
             None => {}
         }

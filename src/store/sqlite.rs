@@ -283,7 +283,7 @@ impl EventStore for SqliteStore {
     }
 
     fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Record>, StoreError> {
-        let after = from_seq(after)?;
+        let after = from_seq(super::clamp_seq(after))?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.with_reader(|conn| {
             let mut stmt = conn
@@ -301,19 +301,21 @@ impl EventStore for SqliteStore {
         let mut sql = String::from(
             "SELECT seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash FROM events WHERE seq > ?",
         );
-        let mut args: Vec<rusqlite::types::Value> = vec![from_seq(q.after)?.into()];
+        let mut args: Vec<rusqlite::types::Value> = vec![from_seq(super::clamp_seq(q.after))?.into()];
         let mut add = |clause: &str, value: rusqlite::types::Value| {
             sql.push_str(clause);
             args.push(value);
         };
         if let Some(before) = q.before {
-            add(" AND seq < ?", from_seq(before)?.into());
+            add(" AND seq < ?", from_seq(super::clamp_seq(before))?.into());
         }
         match &q.subject {
             Some(SubjectMatch::Exact(k)) => add(" AND key = ?", k.clone().into()),
             Some(SubjectMatch::Prefix(p)) => {
                 add(" AND key >= ?", p.clone().into());
-                add(" AND key < ?", super::prefix_end(p).into());
+                if let Some(end) = super::prefix_end(p) {
+                    add(" AND key < ?", end.into());
+                }
             }
             None => {}
         }
