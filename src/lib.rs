@@ -7,6 +7,7 @@ pub mod auth;
 pub mod catalog_file;
 pub mod cli;
 pub mod clock;
+pub mod clone;
 pub mod crypto;
 pub mod docs;
 pub mod envfile;

@@ -68,6 +68,9 @@ pub enum Cause {
     Rollback { to_seq: u64, to: String, via: String },
     /// The undoing of one batch: its subjects returned to how they were just before it.
     Revert { batch: String, via: String },
+    /// A replay clone: the state of another store (`source_store_id`) as of `source_seq`, whose event there
+    /// hashes to `source_head_hash`.
+    Clone { source_store_id: String, source_seq: u64, source_head_hash: String, via: String },
 }
 
 /// The batch an event belongs to: every event of one append shares it.

@@ -351,6 +351,25 @@ fn fixture() -> Vec<FixtureBatch> {
                 previous: Some(StoredValue::Plain(json!("warn"))),
             })],
         },
+        FixtureBatch {
+            occurred_at: at("2027-01-05T10:00:00Z"),
+            actor: operator_cli(),
+            batch: Batch {
+                id: "b0000000000000000000000000000013".into(),
+                cause: Cause::Clone {
+                    source_store_id: "5f0c1c1e-8a53-4b0e-9d1e-2f4c9b7a6d10".into(),
+                    source_seq: 4242,
+                    source_head_hash: "9f2c5a1b7e3d4c6a8b0e1f2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6e5f4a3".into(),
+                    via: "clone".into(),
+                },
+                reason: Some("stand up staging from prod".into()),
+            },
+            events: vec![Event::SettingChanged(SettingChanged {
+                key: "MAX_WORKERS".into(),
+                value: StoredValue::Plain(json!(16)),
+                previous: None,
+            })],
+        },
     ]
 }
 
@@ -476,7 +495,7 @@ fn stored_vectors_verify_and_decode_to_the_constructed_envelopes() {
         assert_eq!(rec, built_rec, "seq {}: the record columns match what build_batch made", rec.seq);
         head = Head { seq: rec.seq, hash: rec.hash };
     }
-    assert_eq!(head.seq, 22);
+    assert_eq!(head.seq, 23);
 }
 
 #[test]

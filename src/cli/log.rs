@@ -1,10 +1,11 @@
-//! `cfgledger log`: the raw event log, one line per event, secrets masked.
+//! `cfgledger log`: the raw event log, one line per event, secrets masked; `log export` and `log import` are
+//! the backup and restore (`clone.rs`).
 
 use super::{emit, open_existing, Globals};
 use crate::error::Error;
 use crate::present;
 use cfgledger_events::{ChainError, Envelope, Hash};
-use clap::{Args, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum LogOutput {
@@ -14,7 +15,10 @@ pub enum LogOutput {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct LogArgs {
+    #[command(subcommand)]
+    command: Option<LogCommand>,
     /// Only events after this seq.
     #[arg(long, default_value_t = 0)]
     after: u64,
@@ -25,7 +29,20 @@ pub struct LogArgs {
     output: LogOutput,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Write the log as JSON lines (each envelope byte for byte, with its hashes): a backup.
+    Export(super::clone::LogExportArgs),
+    /// Restore a `log export` file into an empty store, checking every hash on the way in.
+    Import(super::clone::LogImportArgs),
+}
+
 pub fn run(g: &Globals, args: LogArgs) -> Result<(), Error> {
+    match args.command {
+        Some(LogCommand::Export(a)) => return super::clone::log_export(g, a),
+        Some(LogCommand::Import(a)) => return super::clone::log_import(g, a),
+        None => {}
+    }
     let catalog = crate::catalog_file::load(g.catalog.as_deref())?;
     let store = open_existing(g)?;
     let mut after = args.after;

@@ -2,6 +2,7 @@
 //! IO and dispatches to one file per command family. Errors come back to `main`, which maps them to exit
 //! codes in one place: 0 success, 1 rejected or failed, 2 usage (clap's own).
 
+mod clone;
 mod config;
 mod export;
 mod history;
@@ -67,6 +68,8 @@ pub enum Command {
     Rollback(history::RollbackArgs),
     /// Undo one batch (refused when later changes touched the same keys, unless --force).
     Revert(history::RevertArgs),
+    /// Clone a store into another: replay its state as one new batch, or --mirror its log verbatim.
+    Clone(clone::CloneArgs),
     /// Export the resource registry (and the non-sensitive settings) to a file.
     Export(export::ExportArgs),
     /// Import an export document as one batch (or plan it with --dry-run).
@@ -210,6 +213,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Diff(args) => history::diff(&globals, args),
         Command::Rollback(args) => history::rollback(&globals, args),
         Command::Revert(args) => history::revert(&globals, args),
+        Command::Clone(args) => clone::run(&globals, args),
         Command::Export(args) => export::run(&globals, args),
         Command::Import(args) => export::run_import(&globals, args),
         Command::User(cmd) => user::run(&globals, cmd),

@@ -122,6 +122,21 @@ pub(crate) fn check(store: &dyn EventStore, stored: &StoredSnapshot) -> Result<(
     Ok((state, record.occurred_at))
 }
 
+/// The position of an empty log, where a fold without a checkpoint starts.
+pub(crate) fn start_position() -> Position {
+    Position { head: Head::EMPTY, head_time: Timestamp::default() }
+}
+
+/// Folds the records of `store` after `pos` up to seq `until` into `state`, verifying each.
+pub(crate) fn fold_to(
+    store: &dyn EventStore,
+    state: &mut SettingsState,
+    pos: &mut Position,
+    until: u64,
+) -> Result<(), Error> {
+    fold::fold_until(store, state, pos, until)
+}
+
 /// Writes a checkpoint of `snap`.
 pub(crate) fn save_checkpoint(store: &dyn EventStore, snap: &Snapshot, now: Timestamp) -> Result<(), Error> {
     let state = snapshot::encode(&snap.state);

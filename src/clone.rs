@@ -1,0 +1,462 @@
+//! Copying a store's log: a JSON-lines backup (`log export`) and its restore (`log import`), the verbatim
+//! mirror of one store into another (`clone --mirror`: the target's head hash equals the source's), and
+//! the replay clone (`clone`), which re-decides the source's state against the target and appends it as one
+//! new batch whose cause names the source.
+//!
+//! Every record that enters a store is checked on the way in: its hash recomputed from its bytes, its link
+//! to the one before. Copies go in chunks, each its own transaction, so an interrupted copy leaves the target
+//! holding a prefix of the source, and running it again continues where it stopped.
+
+use crate::crypto::SecretBox;
+use crate::error::Error;
+use crate::ledger::history::load_checkpoint;
+use crate::store::{EventStore, StoreError};
+use cfgledger_events::{ChainError, Envelope, Hash, Head, Record, Rejection, RejectionKind};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::io::{BufRead, Write};
+
+/// Records per read and per target transaction.
+pub const CHUNK: usize = 10_000;
+
+fn invalid(message: String) -> Error {
+    Error::Rejected(Rejection { kind: RejectionKind::Invalid, message, audit: Vec::new() })
+}
+
+fn conflict(message: String) -> Error {
+    Error::Rejected(Rejection { kind: RejectionKind::Conflict, message, audit: Vec::new() })
+}
+
+/// What a copy did, for the summary line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyReport {
+    /// Records written by this run.
+    pub copied: u64,
+    /// Records the target already held (a resumed copy).
+    pub already: u64,
+    pub head: Head,
+}
+
+/// Called after each chunk with the records written so far by this run and the number to write in all.
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+
+/// The record of `store` at `seq`, if it holds one.
+fn record_at(store: &dyn EventStore, seq: u64) -> Result<Option<Record>, Error> {
+    if seq == 0 {
+        return Ok(None);
+    }
+    Ok(store.read_after(seq - 1, 1)?.into_iter().next().filter(|r| r.seq == seq))
+}
+
+/// Checks that `rec` continues the chain at `head`: consecutive seq, linked hash, and the hash recomputed
+/// from the stored bytes.
+fn check_link(head: &Head, rec: &Record) -> Result<(), Error> {
+    if rec.seq != head.seq + 1 || rec.prev_hash != head.hash {
+        return Err(
+            ChainError { seq: rec.seq, reason: format!("it does not continue the log at seq {}", head.seq) }.into()
+        );
+    }
+    if Hash::link(&rec.prev_hash, &rec.envelope) != rec.hash {
+        return Err(ChainError { seq: rec.seq, reason: "its hash does not match its bytes".into() }.into());
+    }
+    Ok(())
+}
+
+/// Appends `records` (which continue the target's log at `head`) in one transaction.
+fn append_chunk(target: &dyn EventStore, head: Head, records: &[Record]) -> Result<Head, Error> {
+    match target.append(head, records) {
+        Ok(h) => Ok(h),
+        Err(StoreError::Conflict { actual, .. }) => Err(conflict(format!(
+            "the target changed during the copy: its head moved to seq {} (another writer?)",
+            actual.seq
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Copies the source's log verbatim into the target, up to `until` (the head when `None`). The target must
+/// be empty or hold a prefix of the source's log (an interrupted mirror): it then continues from its head.
+pub fn mirror(
+    source: &dyn EventStore,
+    target: &dyn EventStore,
+    until: Option<u64>,
+    progress: Progress<'_>,
+) -> Result<CopyReport, Error> {
+    let source_head = source.head()?;
+    let until = until.unwrap_or(source_head.seq).min(source_head.seq);
+    let start = target.head()?;
+    if start.seq > 0 {
+        match record_at(source, start.seq)? {
+            Some(rec) if rec.hash == start.hash => {}
+            Some(_) => {
+                return Err(conflict(format!(
+                    "the target's log is not a prefix of the source's: they differ at seq {} (a mirror needs an empty target or an interrupted mirror of this source)",
+                    start.seq
+                )))
+            }
+            None => {
+                return Err(conflict(format!(
+                    "the target's log (head seq {}) is longer than the source's (head seq {})",
+                    start.seq, source_head.seq
+                )))
+            }
+        }
+        if start.seq > until {
+            return Err(conflict(format!(
+                "the target already holds seq {} and beyond, past --until seq {until}",
+                start.seq
+            )));
+        }
+    }
+    let total = until - start.seq;
+    let mut head = start;
+    // Read the next chunk while this one is written.
+    std::thread::scope(|s| -> Result<CopyReport, Error> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Record>, StoreError>>(2);
+        s.spawn(move || {
+            let mut after = start.seq;
+            while after < until {
+                let want = usize::try_from(until - after).unwrap_or(usize::MAX).min(CHUNK);
+                let chunk = source.read_after(after, want);
+                let last = chunk.as_ref().ok().and_then(|r| r.last().map(|r| r.seq));
+                let stop = last.is_none();
+                if tx.send(chunk).is_err() || stop {
+                    return;
+                }
+                after = last.unwrap_or(after);
+            }
+        });
+        for chunk in rx {
+            let records = chunk?;
+            if records.is_empty() {
+                break;
+            }
+            let mut at = head;
+            for rec in &records {
+                check_link(&at, rec)?;
+                at = Head { seq: rec.seq, hash: rec.hash };
+            }
+            head = append_chunk(target, head, &records)?;
+            progress(head.seq - start.seq, total);
+        }
+        Ok(CopyReport { copied: head.seq - start.seq, already: start.seq, head })
+    })
+}
+
+/// One line of a JSON-lines backup: the record's place and hashes, and the envelope's exact bytes (which
+/// are JSON, so they are written as they are).
+#[derive(Deserialize)]
+struct Line<'a> {
+    seq: u64,
+    prev_hash: String,
+    hash: String,
+    #[serde(borrow)]
+    envelope: &'a RawValue,
+}
+
+/// Writes the log up to `until` as JSON lines: `{"seq", "prev_hash", "hash", "envelope"}`, the envelope
+/// byte for byte. Secrets stay sealed, as the log holds them.
+pub fn export_jsonl(
+    source: &dyn EventStore,
+    until: Option<u64>,
+    out: &mut dyn Write,
+    progress: Progress<'_>,
+) -> Result<Head, Error> {
+    let source_head = source.head()?;
+    let until = until.unwrap_or(source_head.seq).min(source_head.seq);
+    let mut head = Head::EMPTY;
+    let io = |e: std::io::Error| Error::Io(format!("cannot write the backup: {e}"));
+    while head.seq < until {
+        let want = usize::try_from(until - head.seq).unwrap_or(usize::MAX).min(CHUNK);
+        let records = source.read_after(head.seq, want)?;
+        if records.is_empty() {
+            break;
+        }
+        for rec in &records {
+            check_link(&head, rec)?;
+            write!(
+                out,
+                "{{\"seq\":{},\"prev_hash\":\"{}\",\"hash\":\"{}\",\"envelope\":",
+                rec.seq, rec.prev_hash, rec.hash
+            )
+            .map_err(io)?;
+            out.write_all(&rec.envelope).map_err(io)?;
+            out.write_all(b"}\n").map_err(io)?;
+            head = Head { seq: rec.seq, hash: rec.hash };
+        }
+        progress(head.seq, until);
+    }
+    out.flush().map_err(io)?;
+    Ok(head)
+}
+
+/// Reads a JSON-lines backup into records, checking every hash and link; refuses the file at the first
+/// line that does not verify, naming its seq (or its line when it has none).
+pub fn read_jsonl(input: &mut dyn BufRead) -> Result<Vec<Record>, Error> {
+    let mut out = Vec::new();
+    let mut head = Head::EMPTY;
+    let mut text = String::new();
+    let mut number = 0usize;
+    loop {
+        text.clear();
+        number += 1;
+        let n = input.read_line(&mut text).map_err(|e| Error::Io(format!("cannot read the backup: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        let trimmed = text.trim_end_matches(['\n', '\r']);
+        if trimmed.is_empty() {
+            continue;
+        }
+        let line: Line = serde_json::from_str(trimmed)
+            .map_err(|e| invalid(format!("line {number} is not a record of a log backup: {e}")))?;
+        let seq = line.seq;
+        let bad = |reason: String| Error::from(ChainError { seq, reason });
+        let prev_hash = Hash::from_hex(&line.prev_hash).map_err(|e| bad(format!("prev_hash: {e}")))?;
+        let hash = Hash::from_hex(&line.hash).map_err(|e| bad(format!("hash: {e}")))?;
+        let envelope = line.envelope.get().as_bytes().to_vec();
+        let env = Envelope::decode(&envelope).map_err(|e| bad(format!("the envelope does not decode: {e}")))?;
+        if env.seq != seq {
+            return Err(bad(format!("the envelope says seq {}", env.seq)));
+        }
+        let rec = Record {
+            seq,
+            occurred_at: env.occurred_at,
+            kind: env.event.kind().to_string(),
+            actor: env.actor.name.clone(),
+            batch_id: env.batch.id.clone(),
+            key: env.event.subject(),
+            envelope,
+            prev_hash,
+            hash,
+        };
+        check_link(&head, &rec)?;
+        head = Head { seq: rec.seq, hash: rec.hash };
+        out.push(rec);
+    }
+    Ok(out)
+}
+
+/// Restores verified backup records into a target that is empty or holds a prefix of them (an interrupted
+/// restore), in chunks.
+pub fn restore(target: &dyn EventStore, records: &[Record], progress: Progress<'_>) -> Result<CopyReport, Error> {
+    let start = target.head()?;
+    if start.seq > 0 {
+        let held = records.get(usize::try_from(start.seq - 1).unwrap_or(usize::MAX));
+        if held.is_none_or(|r| r.hash != start.hash) {
+            return Err(conflict(format!(
+                "the target is not empty and its log is not a prefix of the file's (its head is seq {}): restore into an empty store",
+                start.seq
+            )));
+        }
+    }
+    let rest = &records[usize::try_from(start.seq).unwrap_or(usize::MAX).min(records.len())..];
+    let total = rest.len() as u64;
+    let mut head = start;
+    for chunk in rest.chunks(CHUNK) {
+        head = append_chunk(target, head, chunk)?;
+        progress(head.seq - start.seq, total);
+    }
+    Ok(CopyReport { copied: head.seq - start.seq, already: start.seq, head })
+}
+
+/// The state of `source` at `seq`, from its newest good checkpoint and the events after it.
+pub fn source_state(source: &dyn EventStore, seq: u64) -> Result<cfgledger_projections::SettingsState, Error> {
+    let (mut state, mut pos) = match load_checkpoint(source, seq)? {
+        Some(found) => found,
+        None => (cfgledger_projections::SettingsState::new(), crate::ledger::history::start_position()),
+    };
+    crate::ledger::history::fold_to(source, &mut state, &mut pos, seq)?;
+    Ok(state)
+}
+
+/// The key that opens the source's secrets.
+pub fn source_box(state: &cfgledger_projections::SettingsState, secret: &str) -> Result<SecretBox, Error> {
+    let info =
+        &state.store.as_ref().ok_or_else(|| invalid("the source store holds no genesis event".into()))?.encryption;
+    let sb = SecretBox::derive(secret.as_bytes(), info)?;
+    if sb.key_id() != info.key_id {
+        return Err(invalid(format!(
+            "the source secret does not open the source's secrets: it derives key {} but the source was created with key {}",
+            sb.key_id(),
+            info.key_id
+        )));
+    }
+    Ok(sb)
+}
+
+/// What a replay clone takes beyond the two stores.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayOptions {
+    /// The source's seq to clone the state of (its head when `None`).
+    pub until: Option<u64>,
+    /// Keys (or `KIND/NAME`) left out; a trailing `*` matches a prefix.
+    pub exclude: Vec<String>,
+    /// Values for the target that replace the source's (`DATABASE_URL`, ...), as command-line text.
+    pub overrides: Vec<(String, String)>,
+    /// The secret the source's key derives from; the target's own secret when `None`.
+    pub source_secret: Option<zeroize::Zeroizing<String>>,
+    /// Apply only if the target's head is still this seq (the head a reviewed dry run showed).
+    pub expected_head: Option<u64>,
+}
+
+/// Where a replay clone came from: what its batch's cause records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    pub store_id: String,
+    pub seq: u64,
+    pub head_hash: Hash,
+}
+
+fn excluded(patterns: &[String], subject: &str) -> bool {
+    patterns.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => subject.starts_with(prefix),
+        None => p == subject,
+    })
+}
+
+/// The plan of a replay clone of `source` into `target`: the source's settings and entities as of the
+/// point, secrets opened with the source's key and sealed again under the target's, exclusions and
+/// overrides applied, compared with what the target holds. The target keeps what the source does not have.
+/// Returns the request (applied as one batch by [`cfgledger_events::Command::Rollback`] with a clone cause),
+/// the plan as JSON (conflicts, the subjects the target holds with another value, listed first) and the
+/// provenance.
+pub fn replay_plan(
+    source: &dyn EventStore,
+    target: &crate::ledger::Ledger,
+    opts: &ReplayOptions,
+) -> Result<(cfgledger_events::rollback::RollbackRequest, serde_json::Value, Provenance), Error> {
+    use cfgledger_events::event::StoredValue;
+    use cfgledger_events::{resource, ResourceKind, Sealer, SettingsLookup};
+    use serde_json::{json, Value};
+    use std::collections::{BTreeMap, BTreeSet};
+
+    let source_head = source.head()?;
+    if source_head.seq == 0 {
+        return Err(invalid("the source store is empty: there is nothing to clone".into()));
+    }
+    let seq = opts.until.unwrap_or(source_head.seq);
+    if seq == 0 || seq > source_head.seq {
+        return Err(invalid(format!(
+            "seq:{seq} is not in the source's log, which holds seqs 1 to {}",
+            source_head.seq
+        )));
+    }
+    let state = source_state(source, seq)?;
+    let head_hash = record_at(source, seq)?.map(|r| r.hash).unwrap_or(Hash::ZERO);
+    let store_id = state.store.as_ref().map(|s| s.store_id.clone()).unwrap_or_default();
+    let secret = opts.source_secret.as_ref().map_or(target.own_secret(), |s| s.as_str());
+    // The source's key is derived (an Argon2id run) only when something sealed is cloned.
+    let sealed_anywhere =
+        state.entries().any(|(k, e)| matches!(e.value, StoredValue::Sealed(_)) && !excluded(&opts.exclude, k))
+            || ResourceKind::ALL.into_iter().any(|kind| {
+                state.resources(kind).any(|(n, e)| {
+                    e.fields.get("auth_value").is_some() && !excluded(&opts.exclude, &format!("{kind}/{n}"))
+                })
+            });
+    let source_key = if sealed_anywhere { Some(source_box(&state, secret)?) } else { None };
+    let snap = target.snapshot();
+    let target_box = target.secret_box();
+    // A secret is opened with the source's key and sealed under the target's; when the target already
+    // holds the same secret, its ciphertext is kept, so that cloning again changes nothing.
+    let reseal = |binding: &str, sealed: &str, current: Option<&str>| -> Result<String, Error> {
+        let source_box = source_key.as_ref().ok_or_else(|| invalid("the source's key was not derived".into()))?;
+        let plaintext = zeroize::Zeroizing::new(Sealer::open(source_box, binding, sealed).map_err(|_| {
+            invalid(format!(
+                "cannot decrypt {binding} from the source (sealed with key {}): nothing was written; give the source's secret with --source-secret-env",
+                source_box.key_id()
+            ))
+        })?);
+        if let Some(current) = current {
+            if Sealer::open(target_box, binding, current).is_ok_and(|p| p == *plaintext) {
+                return Ok(current.to_string());
+            }
+        }
+        Sealer::seal(target_box, binding, &plaintext).map_err(|e| Error::Io(format!("cannot encrypt {binding}: {e}")))
+    };
+
+    let mut settings = BTreeMap::new();
+    for (key, entry) in state.entries() {
+        if excluded(&opts.exclude, key) {
+            continue;
+        }
+        let value = match &entry.value {
+            StoredValue::Plain(v) => StoredValue::Plain(v.clone()),
+            StoredValue::Sealed(text) => {
+                let current = match snap.state.current(key) {
+                    Some(StoredValue::Sealed(c)) => Some(c.as_str()),
+                    _ => None,
+                };
+                StoredValue::Sealed(reseal(key, text, current)?)
+            }
+        };
+        settings.insert(key.clone(), value);
+    }
+    for (key, text) in &opts.overrides {
+        let spec = target.catalog().get(key).ok_or_else(|| invalid(format!("--set {key}: unknown key {key}")))?;
+        let parsed = spec
+            .parse(&cfgledger_events::Input::Text(text.clone()))
+            .map_err(|e| invalid(format!("--set {key}: {e}")))?;
+        let value = if spec.sensitive {
+            let plaintext = zeroize::Zeroizing::new(serde_json::to_vec(&parsed).unwrap_or_default());
+            let current = match snap.state.current(key) {
+                Some(StoredValue::Sealed(c)) => Some(c.as_str()),
+                _ => None,
+            };
+            match current {
+                Some(c) if Sealer::open(target_box, key, c).is_ok_and(|p| p == *plaintext) => {
+                    StoredValue::Sealed(c.to_string())
+                }
+                _ => StoredValue::Sealed(
+                    Sealer::seal(target_box, key, &plaintext)
+                        .map_err(|e| Error::Io(format!("cannot encrypt {key}: {e}")))?,
+                ),
+            }
+        } else {
+            StoredValue::Plain(parsed)
+        };
+        settings.insert(key.clone(), value);
+    }
+    let mut resources: BTreeMap<ResourceKind, BTreeMap<String, serde_json::Map<String, Value>>> = BTreeMap::new();
+    for kind in ResourceKind::ALL {
+        for (name, entry) in state.resources(kind) {
+            if excluded(&opts.exclude, &format!("{kind}/{name}")) {
+                continue;
+            }
+            let mut fields = entry.fields.clone();
+            if let Some(Value::String(sealed)) = fields.get("auth_value").cloned() {
+                let binding = resource::auth_binding(kind, name);
+                let current = snap
+                    .state
+                    .resource_entry(kind, name)
+                    .and_then(|e| e.fields.get("auth_value"))
+                    .and_then(Value::as_str);
+                fields.insert("auth_value".into(), Value::String(reseal(&binding, &sealed, current)?));
+            }
+            resources.entry(kind).or_default().insert(name.clone(), fields);
+        }
+    }
+    let mut only: BTreeSet<String> = settings.keys().cloned().collect();
+    for (kind, entities) in &resources {
+        only.extend(entities.keys().map(|n| format!("{kind}/{n}")));
+    }
+    let req = cfgledger_events::rollback::RollbackRequest {
+        to_seq: seq,
+        settings,
+        resources,
+        only: Some(only),
+        expected_head: opts.expected_head,
+    };
+    let mut plan = crate::timetravel::plan_json(target, &req)?;
+    let conflicts: Vec<Value> = plan["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| !s["current"].is_null() || s["action"] == "update")
+        .map(|s| s["subject"].clone())
+        .collect();
+    plan["conflicts"] = Value::Array(conflicts);
+    plan["source"] = json!({"store_id": store_id, "seq": seq, "head_hash": head_hash.to_hex()});
+    plan.as_object_mut().map(|o| o.remove("to"));
+    Ok((req, plan, Provenance { store_id, seq, head_hash }))
+}
