@@ -74,6 +74,25 @@ fn append_chunk(target: &dyn EventStore, head: Head, records: &[Record]) -> Resu
     }
 }
 
+/// The first seq at or below `up_to` where the two logs hold different records.
+fn first_difference(a: &dyn EventStore, b: &dyn EventStore, up_to: u64) -> Result<u64, Error> {
+    let mut after = 0;
+    while after < up_to {
+        let want = usize::try_from(up_to - after).unwrap_or(usize::MAX).min(CHUNK);
+        let (x, y) = (a.read_after(after, want)?, b.read_after(after, want)?);
+        for (r, s) in x.iter().zip(&y) {
+            if r.hash != s.hash {
+                return Ok(r.seq);
+            }
+        }
+        if x.len() != want || y.len() != want {
+            return Ok(after + x.len().min(y.len()) as u64 + 1);
+        }
+        after += want as u64;
+    }
+    Ok(up_to)
+}
+
 /// Copies the source's log verbatim into the target, up to `until` (the head when `None`). The target must
 /// be empty or hold a prefix of the source's log (an interrupted mirror): it then continues from its head.
 pub fn mirror(
@@ -91,7 +110,7 @@ pub fn mirror(
             Some(_) => {
                 return Err(conflict(format!(
                     "the target's log is not a prefix of the source's: they differ at seq {} (a mirror needs an empty target or an interrupted mirror of this source)",
-                    start.seq
+                    first_difference(source, target, start.seq)?
                 )))
             }
             None => {
@@ -394,6 +413,11 @@ pub fn replay_plan(
     }
     for (key, text) in &opts.overrides {
         let spec = target.catalog().get(key).ok_or_else(|| invalid(format!("--set {key}: unknown key {key}")))?;
+        if spec.locked {
+            return Err(invalid(format!(
+                "--set {key}: the key is locked; only the target's environment (.env) seeds it"
+            )));
+        }
         let parsed = spec
             .parse(&cfgledger_events::Input::Text(text.clone()))
             .map_err(|e| invalid(format!("--set {key}: {e}")))?;

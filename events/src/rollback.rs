@@ -123,7 +123,7 @@ pub fn plan(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackRequest
             continue;
         };
         if spec.locked {
-            let message = format!("key {key} is locked: a rollback never changes it");
+            let message = format!("key {key} is locked: only the environment seeds it, so it is left alone");
             steps.push(step(StepAction::Locked, Some(message)));
             continue;
         }

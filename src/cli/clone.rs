@@ -105,8 +105,17 @@ fn source_point(source: &dyn store::EventStore, text: &str, now: cfgledger_event
     source.seq_at(time)?.ok_or_else(|| invalid(format!("--until {text} is before the source existed")))
 }
 
+/// The file a SQLite URL names, with its directory resolved, to tell two spellings of one store apart.
+fn canonical_sqlite(url: &str) -> Option<PathBuf> {
+    let url = StoreUrl::parse(url).ok()?;
+    let path = url.sqlite_path()?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    Some(std::fs::canonicalize(dir).ok()?.join(path.file_name()?))
+}
+
 pub fn run(g: &Globals, args: CloneArgs) -> Result<(), Error> {
-    if args.from.trim() == args.to.trim() {
+    let same_file = canonical_sqlite(&args.from).is_some_and(|a| canonical_sqlite(&args.to).is_some_and(|b| a == b));
+    if args.from.trim() == args.to.trim() || same_file {
         return Err(invalid("--from and --to name the same store".into()));
     }
     let source = existing(&args.from)?;
@@ -141,7 +150,6 @@ pub fn run(g: &Globals, args: CloneArgs) -> Result<(), Error> {
             .transpose()
             .map_err(|e| Error::Secret(format!("cannot read the source's key file: {e}")))?,
     };
-    let target = open_target(g, &args.to)?;
     let opts = ReplayOptions {
         until,
         exclude: args.exclude_keys.clone(),
@@ -150,6 +158,18 @@ pub fn run(g: &Globals, args: CloneArgs) -> Result<(), Error> {
         expected_head: args.expected_head,
     };
     let started = Instant::now();
+    // A target that does not exist yet is planned in memory first (as the new store would start), so that
+    // a dry run or a refusal leaves nothing behind.
+    let absent = StoreUrl::parse(&args.to)?.sqlite_path().is_some_and(|p| !p.exists());
+    if absent {
+        let preview = open_target(g, "memory:")?;
+        let (_, plan, _) = clone::replay_plan(source.as_ref(), &preview, &opts)?;
+        if args.dry_run {
+            print_plan(&plan)?;
+            return emit(format!("dry run into a new store at {}: nothing written", args.to.trim()));
+        }
+    }
+    let target = open_target(g, &args.to)?;
     let (req, plan, provenance) = clone::replay_plan(source.as_ref(), &target, &opts)?;
     print_plan(&plan)?;
     if args.dry_run {
@@ -235,6 +255,14 @@ fn print_plan(plan: &serde_json::Value) -> Result<(), Error> {
 
 fn mirror(args: &CloneArgs, source: &dyn store::EventStore, until: Option<u64>) -> Result<(), Error> {
     let target_url = StoreUrl::parse(&args.to)?;
+    if args.dry_run && target_url.sqlite_path().is_some_and(|p| !p.exists()) {
+        let total = until.unwrap_or(source.head()?.seq);
+        return emit(format!(
+            "dry run: would copy {total} events from {} into a new store at {}",
+            source.describe(),
+            args.to.trim()
+        ));
+    }
     let target = store::open(&target_url)?;
     let started = Instant::now();
     let total = until.unwrap_or(source.head()?.seq).saturating_sub(target.head()?.seq);
