@@ -13,3 +13,7 @@ CREATE TABLE snapshots (
 -- Prefix queries on the audit index (`key=LOG_*`, `key=tools/*`) compare bytes, whatever the database's
 -- collation: a range over this index finds them.
 CREATE INDEX events_by_key_bytes ON events ((key COLLATE "C"), seq) WHERE key IS NOT NULL;
+
+-- Audit queries by action read events of a kind newest first (`.env` seeding for a key's history, rejected
+-- attempts): without this index they walk the whole log.
+CREATE INDEX events_by_kind ON events (kind, seq);

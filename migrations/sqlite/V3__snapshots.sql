@@ -8,3 +8,7 @@ CREATE TABLE snapshots (
     state      BLOB    NOT NULL,
     created_at INTEGER NOT NULL   -- microseconds since the Unix epoch, UTC
 );
+
+-- Audit queries by action read events of a kind newest first (`.env` seeding for a key's history, rejected
+-- attempts): without this index they walk the whole log.
+CREATE INDEX events_by_kind ON events (kind, seq);

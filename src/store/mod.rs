@@ -81,6 +81,31 @@ pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
     None
 }
 
+/// At most this many distinct subjects under a prefix are queried one by one (each through the key index,
+/// newest first, merged); more than that and the adapter reads the whole prefix range in one query.
+pub(crate) const PREFIX_SPLIT: usize = 64;
+
+/// Runs `q` once per subject in `subjects` (exact matches) and merges the pages: the newest (or oldest)
+/// `q.limit` records of them all. A prefix shared by a few keys is then a few index lookups, not a sort of
+/// every record under it.
+pub(crate) fn query_each_subject(
+    subjects: Vec<String>,
+    q: &LogQuery,
+    mut one: impl FnMut(&LogQuery) -> Result<Vec<Record>, StoreError>,
+) -> Result<Vec<Record>, StoreError> {
+    let mut all = Vec::new();
+    for subject in subjects {
+        all.extend(one(&LogQuery { subject: Some(SubjectMatch::Exact(subject)), ..q.clone() })?);
+    }
+    if q.ascending {
+        all.sort_by_key(|r| r.seq);
+    } else {
+        all.sort_by_key(|r| std::cmp::Reverse(r.seq));
+    }
+    all.truncate(q.limit);
+    Ok(all)
+}
+
 /// A seq bound as the SQL adapters store it: beyond the largest SQL integer there is nothing either way.
 pub(crate) fn clamp_seq(seq: u64) -> u64 {
     seq.min(i64::MAX as u64)

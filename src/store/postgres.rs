@@ -340,6 +340,27 @@ impl EventStore for PgStore {
     }
 
     fn query(&self, q: &LogQuery) -> Result<Vec<Record>, StoreError> {
+        if let Some(SubjectMatch::Prefix(p)) = &q.subject {
+            // The distinct subjects under the prefix, each found by one index seek (a skip scan), compared
+            // bytewise whatever the database's collation.
+            let end = super::prefix_end(p);
+            let bound = if end.is_some() { " AND (key COLLATE \"C\") < $2" } else { "" };
+            let sql = format!(
+                "WITH RECURSIVE k(key) AS (\
+                   SELECT (SELECT min(key COLLATE \"C\") FROM events WHERE (key COLLATE \"C\") >= $1{bound}) \
+                   UNION ALL SELECT (SELECT min(key COLLATE \"C\") FROM events WHERE (key COLLATE \"C\") > k.key{bound}) FROM k WHERE k.key IS NOT NULL) \
+                 SELECT key FROM k WHERE key IS NOT NULL LIMIT {}",
+                super::PREFIX_SPLIT + 1
+            );
+            let rows = self.with_reader(|c| match &end {
+                Some(e) => c.query(&sql, &[p, e]),
+                None => c.query(&sql, &[p]),
+            })?;
+            let subjects: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+            if subjects.len() <= super::PREFIX_SPLIT {
+                return super::query_each_subject(subjects, q, |one| self.query(one));
+            }
+        }
         let mut sql = String::from(
             "SELECT seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash FROM events WHERE seq > $1",
         );

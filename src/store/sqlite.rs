@@ -298,6 +298,30 @@ impl EventStore for SqliteStore {
     }
 
     fn query(&self, q: &LogQuery) -> Result<Vec<Record>, StoreError> {
+        if let Some(SubjectMatch::Prefix(p)) = &q.subject {
+            // The distinct subjects under the prefix, each found by one index seek (a skip scan).
+            let end = super::prefix_end(p);
+            let subjects: Vec<String> = self.with_reader(|conn| {
+                let bound = if end.is_some() { " AND key < ?2" } else { "" };
+                let sql = format!(
+                    "WITH RECURSIVE k(key) AS (\
+                       SELECT (SELECT min(key) FROM events WHERE key >= ?1{bound}) \
+                       UNION ALL SELECT (SELECT min(key) FROM events WHERE key > k.key{bound}) FROM k WHERE k.key IS NOT NULL) \
+                     SELECT key FROM k WHERE key IS NOT NULL LIMIT {}",
+                    super::PREFIX_SPLIT + 1
+                );
+                let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
+                let args: Vec<&dyn rusqlite::ToSql> = match &end {
+                    Some(e) => vec![p, e],
+                    None => vec![p],
+                };
+                let rows = stmt.query_map(args.as_slice(), |r| r.get::<_, String>(0)).map_err(unavailable)?;
+                rows.map(|r| r.map_err(unavailable)).collect()
+            })?;
+            if subjects.len() <= super::PREFIX_SPLIT {
+                return super::query_each_subject(subjects, q, |one| self.query(one));
+            }
+        }
         let mut sql = String::from(
             "SELECT seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash FROM events WHERE seq > ?",
         );
