@@ -228,16 +228,7 @@ fn print_plan(plan: &serde_json::Value) -> Result<(), Error> {
         emit(format!("conflicts: the target holds {} of these with another value", first.len()))?;
     }
     for step in first.into_iter().chain(rest) {
-        let mut line = format!("{:<8} {}", text(&step["action"]), text(&step["subject"]));
-        if let Some(fields) = step["changed"].as_array() {
-            line.push_str(&format!("  ({})", fields.iter().map(text).collect::<Vec<_>>().join(", ")));
-        } else if !(step["current"].is_null() && step["value"].is_null()) {
-            line.push_str(&format!("  {} -> {}", text(&step["current"]), text(&step["value"])));
-        }
-        if let Some(m) = step["message"].as_str() {
-            line.push_str(&format!("  ({m})"));
-        }
-        emit(line)?;
+        emit(super::history::step_line(step))?;
     }
     let c = &plan["counts"];
     emit(format!(

@@ -342,31 +342,37 @@ fn apply_local(
     Ok(plan)
 }
 
+/// One step of a rollback or clone plan: action, subject, the fields that change or current -> value it
+/// returns to, the restart flag and the plan's message.
+pub(super) fn step_line(step: &Value) -> String {
+    let text = |v: &Value| match v {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut line = format!("{:<8} {}", text(&step["action"]), text(&step["subject"]));
+    if let Some(fields) = step["changed"].as_array() {
+        line.push_str(&format!("  ({})", fields.iter().map(text).collect::<Vec<_>>().join(", ")));
+    } else if !(step["current"].is_null() && step["value"].is_null()) {
+        line.push_str(&format!("  {} -> {}", text(&step["current"]), text(&step["value"])));
+    }
+    if step["restart_required"] == json!(true) {
+        line.push_str("  [restart required]");
+    }
+    if let Some(m) = step["message"].as_str() {
+        line.push_str(&format!("  ({m})"));
+    }
+    line
+}
+
 /// A rollback's plan: one line per key or entity (action, subject, current -> value it returns to), the
 /// locked keys left alone, the restart-required ones, and what was done.
 fn print_plan(body: &Value, output: super::Output) -> Result<(), Error> {
     if output == super::Output::Json {
         return emit(body);
     }
-    let text = |v: &Value| match v {
-        Value::Null => "-".to_string(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
     for step in body["steps"].as_array().into_iter().flatten() {
-        let mut line = format!("{:<8} {}", text(&step["action"]), text(&step["subject"]));
-        if let Some(fields) = step["changed"].as_array() {
-            line.push_str(&format!("  ({})", fields.iter().map(text).collect::<Vec<_>>().join(", ")));
-        } else if !(step["current"].is_null() && step["value"].is_null()) {
-            line.push_str(&format!("  {} -> {}", text(&step["current"]), text(&step["value"])));
-        }
-        if step["restart_required"] == json!(true) {
-            line.push_str("  [restart required]");
-        }
-        if let Some(m) = step["message"].as_str() {
-            line.push_str(&format!("  ({m})"));
-        }
-        emit(line)?;
+        emit(step_line(step))?;
     }
     let c = &body["counts"];
     emit(format!(
