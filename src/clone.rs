@@ -162,6 +162,107 @@ pub fn mirror(
     })
 }
 
+/// Checks a whole log: every hash recomputed from its bytes and linked to the one before, the two halves of
+/// the log read and checked on two threads. Returns the head.
+pub fn verify_chain(store: &dyn EventStore) -> Result<Head, Error> {
+    let head = store.head()?;
+    let middle = head.seq / 2;
+    // Each half: (the prev_hash of its first record, its last record's head), checked within.
+    let half = |from: u64, to: u64| -> Result<Option<(Hash, Head)>, Error> {
+        let mut first = None;
+        let mut at: Option<Head> = None;
+        let mut after = from;
+        while after < to {
+            let want = usize::try_from(to - after).unwrap_or(usize::MAX).min(CHUNK);
+            let records = store.read_after(after, want)?;
+            if records.is_empty() {
+                return Err(ChainError { seq: after + 1, reason: "the copy ends early".into() }.into());
+            }
+            for rec in &records {
+                match at {
+                    None => {
+                        if rec.seq != from + 1 || Hash::link(&rec.prev_hash, &rec.envelope) != rec.hash {
+                            return Err(ChainError {
+                                seq: rec.seq,
+                                reason: "its hash does not match its bytes".into(),
+                            }
+                            .into());
+                        }
+                        first = Some(rec.prev_hash);
+                    }
+                    Some(h) => check_link(&h, rec)?,
+                }
+                at = Some(Head { seq: rec.seq, hash: rec.hash });
+            }
+            after = records[records.len() - 1].seq;
+        }
+        Ok(first.zip(at))
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let other = s.spawn(|| half(0, middle));
+        let mine = half(middle, head.seq);
+        (other.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), mine)
+    });
+    let (a, b) = (a?, b?);
+    if let Some((prev, _)) = a {
+        if prev != Hash::ZERO {
+            return Err(ChainError { seq: 1, reason: "the first event does not link to the zero hash".into() }.into());
+        }
+    }
+    if let (Some((_, end_a)), Some((prev_b, _))) = (a, b) {
+        if prev_b != end_a.hash {
+            return Err(ChainError {
+                seq: middle + 1,
+                reason: format!("it does not continue the log at seq {middle}"),
+            }
+            .into());
+        }
+    }
+    if let (None, Some((prev_b, _))) = (a, b) {
+        if prev_b != Hash::ZERO {
+            return Err(ChainError { seq: 1, reason: "the first event does not link to the zero hash".into() }.into());
+        }
+    }
+    Ok(head)
+}
+
+/// A mirror of a whole SQLite store into a new file: the database copied page by page (`VACUUM INTO`, no row
+/// re-inserted, no index rebuilt row by row) to a file beside the target, its chain checked on two threads,
+/// the source's instance heartbeats dropped, synced, and renamed into place. A failure leaves no target.
+pub fn mirror_file(from: &std::path::Path, to: &std::path::Path) -> Result<Head, Error> {
+    use crate::store::sqlite::SqliteStore;
+    let partial = to.with_extension("partial");
+    let leftovers = || {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = partial.as_os_str().to_owned();
+            name.push(suffix);
+            let _ = std::fs::remove_file(std::path::PathBuf::from(name));
+        }
+    };
+    leftovers();
+    let result = (|| -> Result<Head, Error> {
+        let source = SqliteStore::open(from)?;
+        source.copy_to(&partial)?;
+        drop(source);
+        let copy = SqliteStore::open(&partial)?;
+        let head = verify_chain(&copy)?;
+        copy.forget_all_instances()?;
+        drop(copy);
+        std::fs::File::open(&partial)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::Io(format!("cannot sync {}: {e}", partial.display())))?;
+        std::fs::rename(&partial, to).map_err(|e| Error::Io(format!("cannot create {}: {e}", to.display())))?;
+        if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+        }
+        Ok(head)
+    })();
+    if result.is_err() {
+        leftovers();
+    }
+    result
+}
+
 /// One line of a JSON-lines backup: the record's place and hashes, and the envelope's exact bytes (which
 /// are JSON, so they are written as they are).
 #[derive(Deserialize)]

@@ -547,6 +547,16 @@ fn a_mirror_from_sqlite_to_postgresql_and_back_keeps_the_head_hash_and_the_state
     let again = ws.clone(&src, &mid, &["--mirror"]).expect_code(0, "mirror again");
     assert!(again.stdout.starts_with("mirrored 0 events (the target already held 12)"), "{}", again.stdout);
     assert_eq!(mid.verified_head(), head);
+
+    // SQLite to a new SQLite file is copied page by page, checked, and put in place whole.
+    let pages = ws.sqlite("pages.db");
+    let copied = ws.clone(&src, &pages, &["--mirror"]).expect_code(0, "mirror to a new SQLite file");
+    assert_eq!(summary(&copied.stdout, "mirrored "), (12, head.clone()));
+    assert_eq!(pages.verified_head(), head);
+    assert!(!ws.path("pages.partial").exists(), "no partial copy is left behind");
+    let conn = rusqlite::Connection::open(ws.path("pages.db")).expect("open the copy");
+    let instances: i64 = conn.query_row("SELECT count(*) FROM instances", [], |r| r.get(0)).expect("count");
+    assert_eq!(instances, 0, "the source's instance heartbeats are not copied");
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -624,6 +634,9 @@ fn a_mirror_killed_midway_resumes_without_a_duplicate_and_refuses_what_is_not_a_
         let name = format!("dst{attempt}.db");
         let dst_path = ws.path(&name);
         let dst = ws.sqlite(&name);
+        // An existing (empty) target takes the row-by-row path, chunk by chunk, which resumes; a new file
+        // would be copied page by page and appear only once complete.
+        drop(cfgledger::store::sqlite::SqliteStore::open(&dst_path).expect("an empty target store"));
         let mut child = ws
             .cmd(&[])
             .args(["clone", "--from", &src.url, "--to", &dst.url, "--mirror"])

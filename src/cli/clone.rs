@@ -254,8 +254,14 @@ fn mirror(args: &CloneArgs, source: &dyn store::EventStore, until: Option<u64>) 
             args.to.trim()
         ));
     }
-    let target = store::open(&target_url)?;
     let started = Instant::now();
+    if let (Some(from), Some(to), None) = (StoreUrl::parse(&args.from)?.sqlite_path(), target_url.sqlite_path(), until)
+    {
+        if !to.exists() {
+            return mirror_by_pages(from, to, started);
+        }
+    }
+    let target = store::open(&target_url)?;
     let total = until.unwrap_or(source.head()?.seq).saturating_sub(target.head()?.seq);
     let progress = bar("mirroring", total);
     if args.dry_run {
@@ -281,6 +287,24 @@ fn mirror(args: &CloneArgs, source: &dyn store::EventStore, until: Option<u64>) 
         );
     }
     emit(summary("mirrored", report.copied, report.already, started, report.head))
+}
+
+/// A mirror of a whole SQLite store into a new file (`clone::mirror_file`), then its key file beside it.
+fn mirror_by_pages(from: &Path, to: &Path, started: Instant) -> Result<(), Error> {
+    let head = clone::mirror_file(from, to)?;
+    let (from_key, to_key) = (wal_of(from, ".key"), wal_of(to, ".key"));
+    if from_key.exists() && !to_key.exists() {
+        copy_key_file(&from_key, &to_key)?;
+        eprintln!("copied the source's key file to {} (mode 0600)", to_key.display());
+    }
+    emit(summary("mirrored", head.seq, 0, started, head))
+}
+
+/// `path` with `suffix` appended to its file name (`-wal`, `.key`).
+fn wal_of(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 fn copy_key_file(from: &Path, to: &Path) -> Result<(), Error> {

@@ -108,6 +108,22 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Writes a consistent copy of the whole database to `path`, which must not exist: SQLite's `VACUUM
+    /// INTO`, page by page, with no row re-inserted (and so no index rebuilt row by row). A mirror into a new
+    /// file uses it, then checks the copy's chain before putting it in place.
+    pub fn copy_to(&self, path: &Path) -> Result<(), StoreError> {
+        let target =
+            path.to_str().ok_or_else(|| StoreError::Unavailable(format!("{} is not UTF-8", path.display())))?;
+        self.with_reader(|conn| conn.execute("VACUUM INTO ?1", params![target]).map(|_| ()).map_err(unavailable))
+    }
+
+    /// Drops every instance heartbeat: a copied database must not list the source's running instances.
+    pub fn forget_all_instances(&self) -> Result<(), StoreError> {
+        let conn = self.write.lock().map_err(|_| poisoned())?;
+        conn.execute("DELETE FROM instances", []).map_err(unavailable)?;
+        Ok(())
+    }
+
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let conn = self.readers.lock().map_err(|_| poisoned())?.pop();
         let conn = match conn {
