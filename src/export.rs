@@ -212,8 +212,27 @@ pub fn to_mcpgateway(ledger: &Ledger, doc: &Value, target_secret: Option<&str>) 
 
 /// `blake3:` and the hex hash of the entities and settings, as compact JSON (object keys sorted).
 pub fn digest(entities: &Value, settings: &Value) -> String {
-    let bytes = serde_json::to_vec(&json!({"entities": entities, "settings": settings})).unwrap_or_default();
-    format!("blake3:{}", blake3::hash(&bytes).to_hex())
+    // The same bytes as serializing {"entities": ..., "settings": ...} (keys in sorted order), streamed into
+    // the hasher by reference: no copy of the document, no buffer of its text.
+    #[derive(serde::Serialize)]
+    struct Content<'a> {
+        entities: &'a Value,
+        settings: &'a Value,
+    }
+    let mut hasher = blake3::Hasher::new();
+    let _ = serde_json::to_writer(&mut hasher, &Content { entities, settings });
+    format!("blake3:{}", hasher.finalize().to_hex())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_digest_is_that_of_the_content_as_one_json_object() {
+        let (entities, settings) =
+            (serde_json::json!({"tools": [{"name": "t", "z": 1, "a": [2]}]}), serde_json::json!({"B": 1, "A": "x"}));
+        let text = serde_json::to_vec(&serde_json::json!({"entities": entities, "settings": settings})).unwrap();
+        assert_eq!(super::digest(&entities, &settings), format!("blake3:{}", blake3::hash(&text).to_hex()));
+    }
 }
 
 /// The counts per kind of a document, for a one-line summary.
