@@ -224,17 +224,6 @@ pub fn digest(entities: &Value, settings: &Value) -> String {
     format!("blake3:{}", hasher.finalize().to_hex())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_digest_is_that_of_the_content_as_one_json_object() {
-        let (entities, settings) =
-            (serde_json::json!({"tools": [{"name": "t", "z": 1, "a": [2]}]}), serde_json::json!({"B": 1, "A": "x"}));
-        let text = serde_json::to_vec(&serde_json::json!({"entities": entities, "settings": settings})).unwrap();
-        assert_eq!(super::digest(&entities, &settings), format!("blake3:{}", blake3::hash(&text).to_hex()));
-    }
-}
-
 /// The counts per kind of a document, for a one-line summary.
 pub fn counts_line(doc: &Value) -> String {
     ResourceKind::ALL
@@ -399,5 +388,16 @@ pub fn import_command(parsed: ParsedImport) -> cfgledger_events::Command {
         source: parsed.source,
         registry: parsed.registry,
         settings: parsed.settings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_digest_is_that_of_the_content_as_one_json_object() {
+        let (entities, settings) =
+            (serde_json::json!({"tools": [{"name": "t", "z": 1, "a": [2]}]}), serde_json::json!({"B": 1, "A": "x"}));
+        let text = serde_json::to_vec(&serde_json::json!({"entities": entities, "settings": settings})).unwrap();
+        assert_eq!(super::digest(&entities, &settings), format!("blake3:{}", blake3::hash(&text).to_hex()));
     }
 }
