@@ -19,10 +19,6 @@ use std::io::{BufRead, Write};
 /// Records per read and per target transaction.
 pub const CHUNK: usize = 10_000;
 
-fn invalid(message: String) -> Error {
-    Error::Rejected(Rejection { kind: RejectionKind::Invalid, message, audit: Vec::new() })
-}
-
 fn conflict(message: String) -> Error {
     Error::Rejected(Rejection { kind: RejectionKind::Conflict, message, audit: Vec::new() })
 }
@@ -250,8 +246,8 @@ pub fn mirror_file(from: &std::path::Path, to: &std::path::Path) -> Result<Head,
         drop(copy);
         std::fs::File::open(&partial)
             .and_then(|f| f.sync_all())
-            .map_err(|e| Error::Io(format!("cannot sync {}: {e}", partial.display())))?;
-        std::fs::rename(&partial, to).map_err(|e| Error::Io(format!("cannot create {}: {e}", to.display())))?;
+            .map_err(|e| Error::io(format!("cannot sync {}", partial.display()), e))?;
+        std::fs::rename(&partial, to).map_err(|e| Error::io(format!("cannot create {}", to.display()), e))?;
         if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
             let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
         }
@@ -285,7 +281,7 @@ pub fn export_jsonl(
     let source_head = source.head()?;
     let until = until.unwrap_or(source_head.seq).min(source_head.seq);
     let mut head = Head::EMPTY;
-    let io = |e: std::io::Error| Error::Io(format!("cannot write the backup: {e}"));
+    let io = |e: std::io::Error| Error::io(format!("cannot write the backup"), e);
     while head.seq < until {
         let want = usize::try_from(until - head.seq).unwrap_or(usize::MAX).min(CHUNK);
         let records = source.read_after(head.seq, want)?;
@@ -320,7 +316,7 @@ pub fn read_jsonl(input: &mut dyn BufRead) -> Result<Vec<Record>, Error> {
     loop {
         text.clear();
         number += 1;
-        let n = input.read_line(&mut text).map_err(|e| Error::Io(format!("cannot read the backup: {e}")))?;
+        let n = input.read_line(&mut text).map_err(|e| Error::io(format!("cannot read the backup"), e))?;
         if n == 0 {
             break;
         }
@@ -329,7 +325,7 @@ pub fn read_jsonl(input: &mut dyn BufRead) -> Result<Vec<Record>, Error> {
             continue;
         }
         let line: Line = serde_json::from_str(trimmed)
-            .map_err(|e| invalid(format!("line {number} is not a record of a log backup: {e}")))?;
+            .map_err(|e| Error::input(format!("line {number} is not a record of a log backup: {e}")))?;
         let seq = line.seq;
         let bad = |reason: String| Error::from(ChainError { seq, reason });
         let prev_hash = Hash::from_hex(&line.prev_hash).map_err(|e| bad(format!("prev_hash: {e}")))?;
@@ -393,10 +389,10 @@ pub fn source_state(source: &dyn EventStore, seq: u64) -> Result<cfgledger_proje
 /// The key that opens the source's secrets.
 pub fn source_box(state: &cfgledger_projections::SettingsState, secret: &str) -> Result<SecretBox, Error> {
     let info =
-        &state.store.as_ref().ok_or_else(|| invalid("the source store holds no genesis event".into()))?.encryption;
+        &state.store.as_ref().ok_or_else(|| Error::invalid("the source store holds no genesis event"))?.encryption;
     let sb = SecretBox::derive(secret.as_bytes(), info)?;
     if sb.key_id() != info.key_id {
-        return Err(invalid(format!(
+        return Err(Error::Secret(format!(
             "the source secret does not open the source's secrets: it derives key {} but the source was created with key {}",
             sb.key_id(),
             info.key_id
@@ -453,11 +449,11 @@ pub fn replay_plan(
 
     let source_head = source.head()?;
     if source_head.seq == 0 {
-        return Err(invalid("the source store is empty: there is nothing to clone".into()));
+        return Err(Error::invalid("the source store is empty: there is nothing to clone"));
     }
     let seq = opts.until.unwrap_or(source_head.seq);
     if seq == 0 || seq > source_head.seq {
-        return Err(invalid(format!(
+        return Err(Error::invalid(format!(
             "seq:{seq} is not in the source's log, which holds seqs 1 to {}",
             source_head.seq
         )));
@@ -480,9 +476,9 @@ pub fn replay_plan(
     // A secret is opened with the source's key and sealed under the target's; when the target already
     // holds the same secret, its ciphertext is kept, so that cloning again changes nothing.
     let reseal = |binding: &str, sealed: &str, current: Option<&str>| -> Result<String, Error> {
-        let source_box = source_key.as_ref().ok_or_else(|| invalid("the source's key was not derived".into()))?;
+        let source_box = source_key.as_ref().ok_or_else(|| Error::invalid("the source's key was not derived"))?;
         let plaintext = zeroize::Zeroizing::new(Sealer::open(source_box, binding, sealed).map_err(|_| {
-            invalid(format!(
+            Error::invalid(format!(
                 "cannot decrypt {binding} from the source (sealed with key {}): nothing was written; give the source's secret with --source-secret-env",
                 source_box.key_id()
             ))
@@ -492,7 +488,8 @@ pub fn replay_plan(
                 return Ok(current.to_string());
             }
         }
-        Sealer::seal(target_box, binding, &plaintext).map_err(|e| Error::Io(format!("cannot encrypt {binding}: {e}")))
+        Sealer::seal(target_box, binding, &plaintext)
+            .map_err(|e| Error::Internal { context: format!("cannot encrypt {binding}: {e}"), source: None })
     };
 
     let mut settings = BTreeMap::new();
@@ -513,15 +510,16 @@ pub fn replay_plan(
         settings.insert(key.clone(), value);
     }
     for (key, text) in &opts.overrides {
-        let spec = target.catalog().get(key).ok_or_else(|| invalid(format!("--set {key}: unknown key {key}")))?;
+        let spec =
+            target.catalog().get(key).ok_or_else(|| Error::invalid(format!("--set {key}: unknown key {key}")))?;
         if spec.locked {
-            return Err(invalid(format!(
+            return Err(Error::invalid(format!(
                 "--set {key}: the key is locked; only the target's environment (.env) seeds it"
             )));
         }
         let parsed = spec
             .parse(&cfgledger_events::Input::Text(text.clone()))
-            .map_err(|e| invalid(format!("--set {key}: {e}")))?;
+            .map_err(|e| Error::invalid(format!("--set {key}: {e}")))?;
         let value = if spec.sensitive {
             let plaintext = zeroize::Zeroizing::new(serde_json::to_vec(&parsed).unwrap_or_default());
             let current = match snap.state.current(key) {
@@ -534,7 +532,7 @@ pub fn replay_plan(
                 }
                 _ => StoredValue::Sealed(
                     Sealer::seal(target_box, key, &plaintext)
-                        .map_err(|e| Error::Io(format!("cannot encrypt {key}: {e}")))?,
+                        .map_err(|e| Error::Internal { context: format!("cannot encrypt {key}: {e}"), source: None })?,
                 ),
             }
         } else {

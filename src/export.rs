@@ -32,24 +32,24 @@ pub struct Filter {
     pub selected: Option<BTreeMap<ResourceKind, Vec<String>>>,
 }
 
-fn invalid(message: String) -> Error {
-    Error::Rejected(Rejection { kind: RejectionKind::Invalid, message, audit: Vec::new() })
-}
-
 /// A comma-separated list of kinds, as `?types=` and `--types` take it.
 pub fn parse_kinds(text: &str) -> Result<BTreeSet<ResourceKind>, Error> {
-    text.split(',').map(str::trim).filter(|t| !t.is_empty()).map(|t| t.parse().map_err(invalid)).collect()
+    text.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse().map_err(|e: String| Error::input(e)))
+        .collect()
 }
 
 /// `{"tools": ["a", "b"], ...}`, as `POST /export/selective` takes it.
 pub fn parse_selection(body: &Map<String, Value>) -> Result<BTreeMap<ResourceKind, Vec<String>>, Error> {
     let mut out = BTreeMap::new();
     for (kind, names) in body {
-        let kind: ResourceKind = kind.parse().map_err(invalid)?;
+        let kind: ResourceKind = kind.parse().map_err(|e: String| Error::input(e))?;
         let names = names
             .as_array()
             .and_then(|a| a.iter().map(|n| n.as_str().map(str::to_string)).collect::<Option<Vec<_>>>())
-            .ok_or_else(|| invalid(format!("selection of {kind} expects a list of names")))?;
+            .ok_or_else(|| Error::input(format!("selection of {kind} expects a list of names")))?;
         out.insert(kind, names);
     }
     Ok(out)
@@ -175,7 +175,9 @@ pub fn to_mcpgateway(ledger: &Ledger, doc: &Value, target_secret: Option<&str>) 
             if let Some(Value::String(sealed)) = entity.remove("auth_value") {
                 let name = entity.get(kind.id_field()).and_then(Value::as_str).unwrap_or_default().to_string();
                 let cannot = |why: String| {
-                    Error::Io(format!("cannot re-encrypt the credentials of {kind}/{name} for MCP Gateway: {why}"))
+                    Error::Integrity(format!(
+                        "cannot re-encrypt the credentials of {kind}/{name} for MCP Gateway: {why}"
+                    ))
                 };
                 let plaintext = zeroize::Zeroizing::new(
                     cfgledger_events::Sealer::open(ledger.secret_box(), &resource::auth_binding(kind, &name), &sealed)
@@ -252,14 +254,14 @@ pub fn parse_import(
     source_secret: Option<&str>,
 ) -> Result<ParsedImport, Error> {
     let Some(obj) = doc.as_object() else {
-        return Err(invalid("the import document expects a JSON object with \"entities\"".into()));
+        return Err(Error::invalid("the import document expects a JSON object with \"entities\""));
     };
     let entities = obj.get("entities").cloned().unwrap_or_else(|| json!({}));
     let settings = obj.get("settings").cloned().unwrap_or(Value::Null);
     let digest = digest(&entities, &settings);
     if let Some(claimed) = obj.get("digest") {
         if claimed.as_str() != Some(digest.as_str()) {
-            return Err(invalid(format!(
+            return Err(Error::invalid(format!(
                 "the document's digest does not match its content (the file was changed or damaged): it says {claimed}, the content hashes to {digest:?}"
             )));
         }
@@ -286,7 +288,7 @@ pub fn parse_import(
             Some(req)
         }
         Value::Null => None,
-        _ => return Err(invalid("settings expects an object".into())),
+        _ => return Err(Error::invalid("settings expects an object")),
     };
     Ok(ParsedImport {
         digest,
@@ -307,12 +309,12 @@ fn open_gateway_credentials(
             let Some(Value::String(sealed)) = entity.get("auth_value").cloned() else { continue };
             let name = entity.get(kind.id_field()).and_then(Value::as_str).unwrap_or_default().to_string();
             let Some(secret) = source_secret else {
-                return Err(invalid(format!(
+                return Err(Error::invalid(format!(
                     "{kind}/{name} carries MCP Gateway credentials (AES-256-GCM): give the gateway's secret as source_secret"
                 )));
             };
             let headers = crate::mcpgateway::open(secret, &sealed).map_err(|why| {
-                invalid(format!("cannot decrypt the credentials of {kind}/{name}: {why}; nothing was imported"))
+                Error::invalid(format!("cannot decrypt the credentials of {kind}/{name}: {why}; nothing was imported"))
             })?;
             let auth_type = entity.get("auth_type").and_then(Value::as_str).unwrap_or("headers").to_string();
             let auth_type = if matches!(auth_type.as_str(), "basic" | "bearer") { auth_type } else { "headers".into() };
@@ -338,10 +340,10 @@ fn rekey(
         return Ok(());
     }
     let Some(info) = encryption.filter(|e| !e.is_null()) else {
-        return Err(invalid("the document carries sealed credentials but no \"encryption\" section saying how".into()));
+        return Err(Error::invalid("the document carries sealed credentials but no \"encryption\" section saying how"));
     };
     let info: cfgledger_events::event::EncryptionInfo = serde_json::from_value(info.clone())
-        .map_err(|e| invalid(format!("the document's encryption section does not parse: {e}")))?;
+        .map_err(|e| Error::invalid(format!("the document's encryption section does not parse: {e}")))?;
     let own = ledger.snapshot().state.store.as_ref().map(|s| s.encryption.key_id.clone());
     if own.as_deref() == Some(info.key_id.as_str()) && source_secret.is_none() {
         return Ok(());
@@ -355,7 +357,7 @@ fn rekey(
                 .ok()
                 .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(&bytes).ok())
                 .ok_or_else(|| {
-                    invalid(format!(
+                    Error::invalid(format!(
                         "cannot decrypt the credentials of {kind}/{name} (sealed with key {}): nothing was imported",
                         info.key_id
                     ))

@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod live;
 pub mod logging;
 pub mod mcpgateway;
+pub mod model;
 pub mod notify;
 pub mod present;
 pub mod store;

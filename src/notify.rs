@@ -33,7 +33,7 @@ impl Drop for RedisNotify {
 /// Starts publishing this process's commits and listening for everyone's. The URL is checked at once; the
 /// server may be down (both sides retry).
 pub fn start(ledger: &Ledger, url: &str) -> Result<RedisNotify, Error> {
-    let client = redis::Client::open(url).map_err(|e| Error::Io(format!("--notify {}: {e}", redact(url))))?;
+    let client = redis::Client::open(url).map_err(|e| Error::input_from(format!("--notify {}", redact(url)), e))?;
     let store_id = ledger.snapshot().state.store.as_ref().map(|s| s.store_id.clone()).unwrap_or_default();
     let channel = format!("cfgledger:{store_id}");
     let stop = Arc::new(AtomicBool::new(false));
@@ -42,21 +42,21 @@ pub fn start(ledger: &Ledger, url: &str) -> Result<RedisNotify, Error> {
     if !ledger.on_commit(move |seq| {
         let _ = tx.send(seq);
     }) {
-        return Err(Error::Io("a commit hook is already installed".into()));
+        return Err(Error::Internal { context: "a commit hook is already installed".into(), source: None });
     }
     let publisher = {
         let (client, channel, stop) = (client.clone(), channel.clone(), stop.clone());
         std::thread::Builder::new()
             .name("cfgledger-redis-pub".into())
             .spawn(move || publish(client, channel, rx, stop))
-            .map_err(|e| Error::Io(format!("cannot start the Redis publisher: {e}")))?
+            .map_err(|e| Error::io(format!("cannot start the Redis publisher"), e))?
     };
     let subscriber = {
         let (ledger, stop) = (ledger.clone(), stop.clone());
         std::thread::Builder::new()
             .name("cfgledger-redis-sub".into())
             .spawn(move || subscribe(client, channel, ledger, stop))
-            .map_err(|e| Error::Io(format!("cannot start the Redis subscriber: {e}")))?
+            .map_err(|e| Error::io(format!("cannot start the Redis subscriber"), e))?
     };
     Ok(RedisNotify { stop, threads: vec![publisher, subscriber] })
 }

@@ -22,14 +22,6 @@ pub const MAX_LIMIT: usize = 1000;
 /// Records fetched per index query while a filter the index cannot serve (source) thins them out.
 const PAGE: usize = 256;
 
-fn invalid(message: String) -> Error {
-    Error::Rejected(Rejection { kind: RejectionKind::Invalid, message, audit: Vec::new() })
-}
-
-fn missing(message: String) -> Error {
-    Error::Rejected(Rejection { kind: RejectionKind::Missing, message, audit: Vec::new() })
-}
-
 /// The audit trail's actions, with the event kind each comes from.
 pub const ACTIONS: [(&str, &str); 12] = [
     ("store_created", "StoreCreated"),
@@ -80,10 +72,9 @@ fn cursor_for(seq: u64) -> String {
 }
 
 fn parse_cursor(text: &str) -> Result<u64, Error> {
-    text.strip_prefix('s')
-        .and_then(|n| n.parse::<u64>().ok())
-        .filter(|n| *n >= 1)
-        .ok_or_else(|| invalid(format!("cursor {text:?} is not one this server gave (use next_cursor as it came)")))
+    text.strip_prefix('s').and_then(|n| n.parse::<u64>().ok()).filter(|n| *n >= 1).ok_or_else(|| {
+        Error::input(format!("cursor {text:?} is not one this server gave (use next_cursor as it came)"))
+    })
 }
 
 struct Checked {
@@ -98,7 +89,7 @@ struct Checked {
 fn check(filter: &AuditFilter, head: u64, now: Timestamp) -> Result<Checked, Error> {
     let limit = filter.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
-        return Err(invalid(format!("limit expects 1 to {MAX_LIMIT}; got {limit}")));
+        return Err(Error::input(format!("limit expects 1 to {MAX_LIMIT}; got {limit}")));
     }
     let subject = filter.key.as_deref().map(str::trim).filter(|k| !k.is_empty()).map(|k| match k.strip_suffix('*') {
         Some(prefix) => SubjectMatch::Prefix(prefix.to_string()),
@@ -111,27 +102,27 @@ fn check(filter: &AuditFilter, head: u64, now: Timestamp) -> Result<Checked, Err
                 Some((_, kind)) => kinds.push(kind.to_string()),
                 None => {
                     let known: Vec<&str> = ACTIONS.iter().map(|(n, _)| *n).collect();
-                    return Err(invalid(format!("unknown action {action:?}; actions are {}", known.join(", "))));
+                    return Err(Error::input(format!("unknown action {action:?}; actions are {}", known.join(", "))));
                 }
             }
         }
     }
     if filter.rejected {
         if !kinds.is_empty() && !kinds.iter().any(|k| k == "ChangeRejected") {
-            return Err(invalid("rejected=true contradicts the action filter".into()));
+            return Err(Error::input("rejected=true contradicts the action filter"));
         }
         kinds = vec!["ChangeRejected".into()];
     }
     if let Some(source) = &filter.source {
         if !["cli", "api", "ui", "system"].contains(&source.as_str()) {
-            return Err(invalid(format!("source expects cli, api, ui or system; got {source:?}")));
+            return Err(Error::input(format!("source expects cli, api, ui or system; got {source:?}")));
         }
     }
     let since = filter.since.as_deref().map(|t| parse_time(t, now)).transpose()?;
     let until = filter.until.as_deref().map(|t| parse_time(t, now)).transpose()?;
     if let (Some(a), Some(b)) = (since, until) {
         if a > b {
-            return Err(invalid(format!("since ({a}) is after until ({b})")));
+            return Err(Error::input(format!("since ({a}) is after until ({b})")));
         }
     }
     let before = filter.cursor.as_deref().map(parse_cursor).transpose()?.map(|c| c.min(head + 1));
@@ -417,7 +408,7 @@ pub fn batch_records(ledger: &Ledger, id: &str) -> Result<Vec<Record>, Error> {
     let q = LogQuery { batch: Some(id.to_string()), limit: usize::MAX >> 1, ascending: true, ..LogQuery::default() };
     let records = ledger.store().query(&q)?;
     if records.is_empty() {
-        return Err(missing(format!("no batch {id} in the log")));
+        return Err(Error::missing(format!("no batch {id} in the log")));
     }
     Ok(records)
 }
@@ -429,7 +420,7 @@ pub fn touched(records: &[Record]) -> Result<BTreeSet<String>, Error> {
         let env = cfgledger_events::verify_record(rec)?;
         match &env.event {
             Event::StoreCreated(_) => {
-                return Err(invalid("the batch that created the store cannot be reverted".into()));
+                return Err(Error::invalid("the batch that created the store cannot be reverted"));
             }
             Event::EnvSeeded(e) => out.extend(e.values.iter().map(|v| v.key.clone())),
             Event::ChangeRejected(_) | Event::ImportApplied(_) | Event::UserAdded(_) | Event::UserRemoved(_) => {}
@@ -473,7 +464,7 @@ pub fn revert_request(ledger: &Ledger, id: &str, force: bool) -> Result<(Rollbac
     let (first, last) = (records[0].seq, records[records.len() - 1].seq);
     let subjects = touched(&records)?;
     if subjects.is_empty() {
-        return Err(invalid(format!("batch {id} changed no setting or entity: there is nothing to revert")));
+        return Err(Error::invalid(format!("batch {id} changed no setting or entity: there is nothing to revert")));
     }
     let later = later_changes(ledger, &subjects, last)?;
     if !later.is_empty() && !force {

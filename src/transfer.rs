@@ -5,9 +5,7 @@
 
 use crate::error::Error;
 use crate::ledger::{Ledger, Outcome, WriteContext};
-use cfgledger_events::{
-    plan_import, Command, ImportRequest, PlanAction, PlanEntry, Rejection, RejectionKind, Timestamp,
-};
+use cfgledger_events::{plan_import, Command, ImportRequest, PlanAction, PlanEntry, Timestamp};
 use serde_json::{json, Map, Value};
 
 /// The `format` of a settings export.
@@ -63,33 +61,29 @@ pub fn digest(settings: &Value) -> String {
     format!("blake3:{}", blake3::hash(&bytes).to_hex())
 }
 
-fn invalid(message: String) -> Error {
-    Error::Rejected(Rejection { kind: RejectionKind::Invalid, message, audit: Vec::new() })
-}
-
 /// Reads an import document: `{"settings": {KEY: value, ...}}`, with the export's metadata optional. A
 /// `format` other than ours, a newer `schema_version` or a `digest` that does not match is refused.
 pub fn parse_document(doc: &Value, ledger: &Ledger) -> Result<ImportRequest, Error> {
     let Some(obj) = doc.as_object() else {
-        return Err(invalid("the import document expects a JSON object with a \"settings\" object".into()));
+        return Err(Error::invalid("the import document expects a JSON object with a \"settings\" object"));
     };
     if let Some(format) = obj.get("format") {
         if format.as_str() != Some(FORMAT) {
-            return Err(invalid(format!("the import document's format expects {FORMAT:?}; got {format}")));
+            return Err(Error::invalid(format!("the import document's format expects {FORMAT:?}; got {format}")));
         }
     }
     if let Some(version) = obj.get("schema_version") {
         if !version.as_u64().is_some_and(|v| (1..=SCHEMA_VERSION).contains(&v)) {
-            return Err(invalid(format!("schema_version {version} is not supported (this build reads 1)")));
+            return Err(Error::invalid(format!("schema_version {version} is not supported (this build reads 1)")));
         }
     }
     let Some(settings) = obj.get("settings").filter(|s| s.is_object()) else {
-        return Err(invalid("the import document has no \"settings\" object".into()));
+        return Err(Error::invalid("the import document has no \"settings\" object"));
     };
     let digest = digest(settings);
     if let Some(claimed) = obj.get("digest") {
         if claimed.as_str() != Some(digest.as_str()) {
-            return Err(invalid(format!(
+            return Err(Error::invalid(format!(
                 "the document's digest does not match its settings (the file was changed or damaged): it says {claimed}, the settings hash to {digest:?}"
             )));
         }
@@ -145,16 +139,8 @@ pub async fn apply(ledger: &Ledger, req: ImportRequest, ctx: WriteContext) -> Re
 /// What an applied import actually did, as its batch's `ImportApplied` event records it (the writer plans
 /// again at append time, so this, not a plan made before, is the truth): created, updated, unchanged count
 /// and refused locked keys. `None` when nothing was appended.
-pub fn applied_summary(ledger: &Ledger, outcome: &Outcome) -> Result<Option<Value>, Error> {
-    let Some((first, _)) = outcome.seqs else {
-        return Ok(None);
-    };
-    let records = ledger.store().read_after(first - 1, 1)?;
-    let Some(rec) = records.first() else {
-        return Ok(None);
-    };
-    let env = cfgledger_events::verify_record(rec)?;
-    Ok(match env.event {
+pub fn applied_summary(outcome: &Outcome) -> Option<Value> {
+    outcome.find(|event| match event {
         cfgledger_events::Event::ImportApplied(e) => Some(json!({
             "created": e.created, "updated": e.updated, "unchanged": e.unchanged, "locked": e.locked,
         })),

@@ -37,7 +37,7 @@ fn verify_passes_on_an_untouched_log_and_reports_the_head() {
 fn verify_and_log_refuse_a_missing_store_without_creating_one() {
     let s = Store::new();
     for args in [&["verify"][..], &["log"]] {
-        let run = s.fails(args);
+        let run = s.fails_with(3, args);
         assert_eq!(run.error_line(), format!("error: the store is unavailable: no store at {}", s.db_path().display()));
     }
     assert!(!s.db_path().exists());
@@ -70,16 +70,16 @@ fn an_altered_envelope_is_named_by_verify() {
 
     let run = s.run(&["verify"]);
     assert_ne!(run.code, Some(0));
-    assert_eq!(run.code, Some(1));
+    assert_eq!(run.code, Some(4), "a broken chain is an integrity failure");
     let line = run.error_line();
     assert!(line.starts_with("error: the event log is broken at seq 3: stored hash "), "{line}");
     assert!(line.contains("but the envelope hashes to"), "{line}");
 
     // Every command that folds the log refuses it too, rather than serving the altered value.
-    let get = s.fails(&["config", "get", "LOG_LEVEL"]);
+    let get = s.fails_with(4, &["config", "get", "LOG_LEVEL"]);
     assert!(get.error_line().contains("the event log is broken at seq 3"), "{get:?}");
     assert_eq!(get.stdout, "");
-    let log = s.fails(&["log", "--output", "json"]);
+    let log = s.fails_with(4, &["log", "--output", "json"]);
     assert!(log.error_line().contains("broken at seq 3"), "{log:?}");
     assert_eq!(seqs(&parse_lines(&log.stdout)), [1, 2], "the lines before the bad one are printed");
 }
@@ -89,7 +89,7 @@ fn an_altered_index_column_is_named_by_verify() {
     let s = five_events();
     let tamper = s.sqlite(&format!("{DROP_TRIGGERS} UPDATE events SET actor = 'mallory' WHERE seq = 4;"));
     assert_eq!(tamper.code, Some(0), "{tamper:?}");
-    let run = s.fails(&["verify"]);
+    let run = s.fails_with(4, &["verify"]);
     let line = run.error_line();
     assert!(
         line.starts_with("error: the event log is broken at seq 4: indexed columns differ from the envelope"),
@@ -102,7 +102,7 @@ fn an_overwritten_hash_is_named_by_verify() {
     let s = five_events();
     let tamper = s.sqlite(&format!("{DROP_TRIGGERS} UPDATE events SET hash = zeroblob(32) WHERE seq = 2;"));
     assert_eq!(tamper.code, Some(0), "{tamper:?}");
-    let run = s.fails(&["verify"]);
+    let run = s.fails_with(4, &["verify"]);
     assert!(run.error_line().starts_with("error: the event log is broken at seq 2: stored hash "), "{run:?}");
 }
 
@@ -111,10 +111,10 @@ fn a_deleted_middle_row_is_named_by_verify() {
     let s = five_events();
     let tamper = s.sqlite(&format!("{DROP_TRIGGERS} DELETE FROM events WHERE seq = 3;"));
     assert_eq!(tamper.code, Some(0), "{tamper:?}");
-    let run = s.fails(&["verify"]);
+    let run = s.fails_with(4, &["verify"]);
     let line = run.error_line();
     assert!(line.starts_with("error: the event log is broken at seq 3: expected seq 3 but found seq 4"), "{line}");
-    let get = s.fails(&["config", "get", "MAX_WORKERS"]);
+    let get = s.fails_with(4, &["config", "get", "MAX_WORKERS"]);
     assert!(get.error_line().contains("the event log is broken at seq 3"), "{get:?}");
 }
 
@@ -129,13 +129,13 @@ fn a_deleted_last_row_verifies_as_shorter_unless_checked_against_an_anchor() {
     assert!(s.ok(&["verify", "--anchor", &anchor]).stdout.starts_with("ok: 5 events verified"));
     let tamper = s.sqlite(&format!("{DROP_TRIGGERS} DELETE FROM events WHERE seq = 5;"));
     assert_eq!(tamper.code, Some(0), "{tamper:?}");
-    let cut = s.fails(&["verify", "--anchor", &anchor]);
+    let cut = s.fails_with(4, &["verify", "--anchor", &anchor]);
     assert_eq!(
         cut.error_line(),
         "error: the event log is broken at seq 5: the log ends at seq 4 before the anchor: events were removed"
     );
     let wrong = format!("4:{}", hash_of(&before, 3));
-    assert!(s.fails(&["verify", "--anchor", &wrong]).error_line().contains("the anchor says hash"));
+    assert!(s.fails_with(4, &["verify", "--anchor", &wrong]).error_line().contains("the anchor says hash"));
     let out = s.ok(&["verify"]).stdout;
     assert_eq!(out, format!("ok: 4 events verified; head 4:{}\n", hash_of(&before, 4)));
     assert_eq!(s.log(), before[..4].to_vec());

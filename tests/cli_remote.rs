@@ -345,13 +345,13 @@ fn export_and_import_print_the_same_as_in_local_mode() {
     assert!(refused.stdout.ends_with("locked, 2 invalid; conflicts: none\n"), "{}", refused.stdout);
     assert!(p.same(1, &["config", "import", "tampered.json"]).error_line().contains("digest does not match"));
     assert!(p
-        .same(1, &["config", "import", "not.json"])
+        .same(2, &["config", "import", "not.json"])
         .error_line()
         .starts_with("error: not.json is not a JSON document: "));
-    assert!(p
-        .same(1, &["config", "import", "missing.json"])
-        .error_line()
-        .starts_with("error: cannot read missing.json: "));
+    // The cause is printed on its own line after the error.
+    let missing = p.same(2, &["config", "import", "missing.json"]);
+    assert_eq!(missing.error_line(), "error: cannot read missing.json");
+    assert!(missing.stderr.contains("\n  caused by: No such file or directory"), "{}", missing.stderr);
     p.same(2, &["config", "import"]);
 
     p.same_json(&["config", "list", "--output", "json"]);
@@ -451,7 +451,7 @@ fn registry_export_and_import_print_the_same_as_in_local_mode() {
     assert!(conflict.stdout.contains("conflict   tools/t2  (url)"), "{}", conflict.stdout);
     let picked = p.same(0, &["import", "conflicting.json", "--include", "tools:t2", "--dry-run"]).stdout;
     assert!(picked.starts_with("update     tools/t2  (url)\nplan: 0 create, 1 update,"), "{picked}");
-    p.same(1, &["import", "conflicting.json", "--conflict-strategy", "merge"]);
+    p.same(2, &["import", "conflicting.json", "--conflict-strategy", "merge"]);
     assert_eq!(p.served.head(), 8);
 
     // Exports: the same counts and the same document, apart from what each store's key sealed.
@@ -466,7 +466,7 @@ fn registry_export_and_import_print_the_same_as_in_local_mode() {
     assert!(!remote_doc.to_string().contains(token) && !local_doc.to_string().contains(token));
     p.same(0, &["export", "--out", "tagged.json", "--tags", "b", "--types", "tools"]);
     assert_eq!(read(p.client.path(), "tagged.json")["metadata"]["entity_counts"]["tools"], 1);
-    assert!(p.same(1, &["export", "--types", "widgets"]).error_line().contains("widgets"));
+    assert!(p.same(2, &["export", "--types", "widgets"]).error_line().contains("widgets"));
 
     // MCP Gateway's layout, each under its own store's secret (the key file beside the database).
     p.same(0, &["export", "--format", "mcpgateway", "--out", "gw.json"]);
@@ -482,7 +482,7 @@ fn registry_export_and_import_print_the_same_as_in_local_mode() {
     }
     let refused = p
         .remote(&["export", "--format", "mcpgateway", "--target-secret-env", "GW"])
-        .expect_code(1, "a target secret over HTTP");
+        .expect_code(2, "a target secret over HTTP");
     assert!(refused.error_line().contains("cannot be sent to --server"), "{refused:?}");
 
     let changes = |s: &Store| {
@@ -569,16 +569,16 @@ fn an_unreachable_or_malformed_server_url_fails_with_a_clear_message() {
                 .args(["--server", server, "--token", "some-token", "config", "get", "LOG_LEVEL"]),
         )
     };
-    let run = run_with(&url).expect_code(1, "nothing listens");
+    let run = run_with(&url).expect_code(3, "nothing listens");
     assert!(run.error_line().starts_with(&format!("error: cannot reach the server at {url}: ")), "{run:?}");
     assert!(!run.stderr.contains("some-token"));
 
-    let run = run_with("localhost:4444").expect_code(1, "no scheme");
+    let run = run_with("localhost:4444").expect_code(2, "no scheme");
     assert_eq!(
         run.error_line(),
         r#"error: --server expects a URL such as http://127.0.0.1:4444; got "localhost:4444""#
     );
-    let run = run_with("https://127.0.0.1:1").expect_code(1, "https, nothing listening");
+    let run = run_with("https://127.0.0.1:1").expect_code(3, "https, nothing listening");
     assert!(run.error_line().starts_with("error: cannot reach the server at https://127.0.0.1:1: "), "{run:?}");
     assert!(std::fs::read_dir(client.path()).expect("read").next().is_none(), "no store was created");
 }

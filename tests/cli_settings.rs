@@ -99,7 +99,7 @@ fn a_key_set_or_seeded_then_reset_is_not_seeded_again() {
 #[test]
 fn a_malformed_env_line_names_file_and_line_and_writes_no_event() {
     let s = Store::with_env("LOG_LEVEL=warn\nthis line has no equals sign hunter2\n");
-    let run = s.fails(&["config", "list"]);
+    let run = s.fails_with(2, &["config", "list"]);
     assert_eq!(run.error_line(), "error: .env line 2: expected KEY=VALUE");
     assert!(!run.stderr.contains("hunter2"), "the line's content is not echoed: {}", run.stderr);
     assert!(!s.key_path().exists(), "no key file is created for a store that was not created");
@@ -109,7 +109,7 @@ fn a_malformed_env_line_names_file_and_line_and_writes_no_event() {
 
     // A value that does not fit its key is refused the same way, naming file and line.
     s.write_env("LOG_LEVEL=warn\nMAX_WORKERS=lots\n");
-    let run = s.fails(&["config", "list"]);
+    let run = s.fails_with(2, &["config", "list"]);
     assert_eq!(run.error_line(), r#"error: .env line 2: key MAX_WORKERS expects an integer from 1 to 256; got "lots""#);
     assert_eq!(s.ok(&["log"]).stdout, "");
 
@@ -365,13 +365,13 @@ fn a_wrong_or_missing_encryption_secret_is_a_clear_error() {
         "get",
         "LOG_LEVEL",
     ]))
-    .expect_code(1, "a wrong secret");
+    .expect_code(2, "a wrong secret");
     let line = run.error_line();
     assert!(line.starts_with("error: AUTH_ENCRYPTION_SECRET does not match this store"), "{line}");
     assert!(!line.contains("not-the-secret-of-this-store"), "the secret is not echoed: {line}");
 
     std::fs::remove_file(s.key_path()).expect("remove the key file");
-    let run = s.fails(&["config", "get", "LOG_LEVEL"]);
+    let run = s.fails_with(2, &["config", "get", "LOG_LEVEL"]);
     assert!(run.error_line().contains("restore the key file"), "{run:?}");
     assert!(!s.key_path().exists(), "a lost key file is not silently replaced by a new one");
     // Reading the raw log needs no key.
@@ -390,7 +390,7 @@ fn a_secret_given_at_creation_means_no_key_file_and_is_never_stored() {
     assert_eq!(get.stdout, "********\n");
 
     // Without the secret the store cannot be opened for settings.
-    let run = s.fails(&["config", "get", "LOG_LEVEL"]);
+    let run = s.fails_with(2, &["config", "get", "LOG_LEVEL"]);
     assert!(run.error_line().contains("set AUTH_ENCRYPTION_SECRET"), "{run:?}");
     assert!(!s.key_path().exists(), "no key file appears for an existing store");
     assert!(!contains_bytes(&s.database_bytes(), secret.as_bytes()));
@@ -485,12 +485,12 @@ fn a_bad_catalog_is_refused_at_start_naming_the_file() {
     for (name, text, message) in cases {
         let s = Store::new();
         std::fs::write(s.dir().join(name), text).expect("write the catalog");
-        let run = s.fails(&["--catalog", name, "config", "list"]);
+        let run = s.fails_with(2, &["--catalog", name, "config", "list"]);
         assert!(run.error_line().starts_with(&message), "{name}: {}", run.stderr);
         assert!(!s.db_path().exists(), "{name}: the catalog is checked before any store is opened");
     }
     let s = Store::new();
-    let run = s.fails(&["--catalog", "missing.toml", "config", "list"]);
+    let run = s.fails_with(2, &["--catalog", "missing.toml", "config", "list"]);
     assert!(run.error_line().starts_with("error: catalog missing.toml: cannot read"), "{}", run.stderr);
 }
 
@@ -504,7 +504,7 @@ fn an_extending_catalog_that_declares_a_key_twice_is_refused() {
     );
     std::fs::write(s.dir().join("twice.toml"), twice).expect("write the catalog");
     let run = s.run(&["--catalog", "twice.toml", "config", "get", "MY_LIMIT", "--output", "json"]);
-    assert_eq!(run.code, Some(1), "accepted a catalog that declares MY_LIMIT twice: {}", run.stdout);
+    assert_eq!(run.code, Some(2), "accepted a catalog that declares MY_LIMIT twice: {}", run.stdout);
     assert_eq!(run.error_line(), "error: catalog twice.toml: setting MY_LIMIT: declared twice");
 }
 

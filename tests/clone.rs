@@ -185,7 +185,13 @@ impl Db<'_> {
 
 /// Panics unless `r` is a refusal (exit 1, one `error:` line) whose message holds every `needle`.
 fn refused(r: &Run, what: &str, needles: &[&str]) {
-    assert_eq!(r.code, Some(1), "{what}: expected exit 1: {r:?}");
+    refused_with(1, r, what, needles)
+}
+
+/// Panics unless `r` failed with exit `code` (2 bad input, 4 integrity) and one `error:` line holding every
+/// `needle`.
+fn refused_with(code: i32, r: &Run, what: &str, needles: &[&str]) {
+    assert_eq!(r.code, Some(code), "{what}: expected exit {code}: {r:?}");
     let line = r.error_line();
     for needle in needles {
         assert!(line.contains(needle), "{what}: {needle:?} not in {line:?}");
@@ -433,9 +439,14 @@ fn secrets_are_sealed_again_under_the_targets_key_and_never_written_in_plaintext
     // A wrong source secret, or an unset variable: refused, nothing written.
     let wrong_env = [target.env.clone(), vec![("WRONG".into(), "not-the-source-secret-0123456789".into())]].concat();
     let wrong = keep(ws.clone_with(&wrong_env, &src, &target, &["--source-secret-env", "WRONG"]));
-    refused(&wrong, "a wrong source secret", &["the source secret does not open the source's secrets", &source_key_id]);
+    refused_with(
+        2,
+        &wrong,
+        "a wrong source secret",
+        &["the source secret does not open the source's secrets", &source_key_id],
+    );
     let unset = keep(ws.clone(&src, &target, &["--source-secret-env", "NOT_SET"]));
-    refused(&unset, "an unset variable", &["--source-secret-env NOT_SET: the variable is not set"]);
+    refused_with(2, &unset, "an unset variable", &["--source-secret-env NOT_SET: the variable is not set"]);
     assert_eq!(target.log(), before, "nothing written");
 
     // The source's key file opens its secrets; the target seals them under its own key.
@@ -460,7 +471,7 @@ fn secrets_are_sealed_again_under_the_targets_key_and_never_written_in_plaintext
     keep(back.ok(&["config", "list"]));
     let back_before = back.log();
     let no_secret = keep(ws.clone_with(&[], &target, &back, &[]));
-    refused(&no_secret, "the target's own secret", &["the source secret does not open the source's secrets"]);
+    refused_with(2, &no_secret, "the target's own secret", &["the source secret does not open the source's secrets"]);
     assert_eq!(back.log(), back_before, "nothing written");
     let env = vec![("PG_SECRET".to_string(), PG_SECRET.to_string())];
     keep(ws.clone_with(&env, &target, &back, &["--source-secret-env", "PG_SECRET"]).expect_code(0, "clone back"));
@@ -782,7 +793,7 @@ fn a_log_export_restores_to_the_same_head_and_a_bad_file_is_refused_before_anyth
     ws.write("altered.jsonl", &(altered.join("\n") + "\n"));
     for (db, name) in [(&partial, "partial"), (&ws.sqlite("empty.db"), "empty")] {
         let r = db.run(&["log", "import", "altered.jsonl"]);
-        refused(&r, name, &[&format!("seq {seq}"), "its hash does not match its bytes"]);
+        refused_with(4, &r, name, &[&format!("seq {seq}"), "its hash does not match its bytes"]);
     }
     assert_eq!(held(&ws.path("partial.db")), 3, "nothing written");
     assert!(!ws.path("empty.db").exists(), "no store created");
@@ -791,7 +802,7 @@ fn a_log_export_restores_to_the_same_head_and_a_bad_file_is_refused_before_anyth
     malformed[6] = malformed[6][..40].to_string();
     ws.write("malformed.jsonl", &(malformed.join("\n") + "\n"));
     let r = partial.run(&["log", "import", "malformed.jsonl"]);
-    refused(&r, "a malformed line", &["line 7 is not a record of a log backup"]);
+    refused_with(2, &r, "a malformed line", &["line 7 is not a record of a log backup"]);
     assert_eq!(held(&ws.path("partial.db")), 3, "nothing written");
     // A hash that is not the line's: refused naming the seq.
     let mut rehashed: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
@@ -800,7 +811,7 @@ fn a_log_export_restores_to_the_same_head_and_a_bad_file_is_refused_before_anyth
     let other_hash = if zero_last == hash { format!("{}1", &hash[..63]) } else { zero_last };
     rehashed[7] = rehashed[7].replacen(&hash, &other_hash, 1);
     ws.write("rehashed.jsonl", &(rehashed.join("\n") + "\n"));
-    refused(&partial.run(&["log", "import", "rehashed.jsonl"]), "a wrong hash", &["seq 8"]);
+    refused_with(4, &partial.run(&["log", "import", "rehashed.jsonl"]), "a wrong hash", &["seq 8"]);
     assert_eq!(held(&ws.path("partial.db")), 3, "nothing written");
 
     // Into another store: refused, left as it was.
@@ -859,8 +870,9 @@ fn bad_clone_input_is_refused_and_changes_no_store() {
             vec!["--mirror copies the log verbatim"],
         ),
     ];
+    // Every case is a flag or a point the caller got wrong: bad input, exit 2.
     for (what, r, needles) in &cases {
-        refused(r, what, needles);
+        refused_with(2, r, what, needles);
     }
     assert!(!ws.path("new.db").exists() && !ws.path("new.db.key").exists(), "refused before the target is touched");
     assert!(!ws.path("missing.db").exists(), "a missing source is not created");
@@ -894,15 +906,13 @@ fn a_refused_or_dry_run_replay_clone_leaves_no_new_target_behind() {
     let src = ws.sqlite("src.db");
     fill_source(&src);
     let wrong = vec![("WRONG".to_string(), "not-the-source-secret-0123456789".to_string())];
-    for (name, env, extra) in [
-        ("dry.db", vec![], &["--dry-run"][..]),
-        ("unknown.db", vec![], &["--set", "UNKNOWN_KEY=1"]),
-        ("secret.db", wrong, &["--source-secret-env", "WRONG"]),
+    for (name, env, extra, code) in [
+        ("dry.db", vec![], &["--dry-run"][..], 0),
+        ("unknown.db", vec![], &["--set", "UNKNOWN_KEY=1"], 1),
+        ("secret.db", wrong, &["--source-secret-env", "WRONG"], 2),
     ] {
         let r = ws.clone_with(&env, &src, &ws.sqlite(name), extra);
-        if extra != ["--dry-run"] {
-            assert_eq!(r.code, Some(1), "{r:?}");
-        }
+        assert_eq!(r.code, Some(code), "{r:?}");
         assert!(!ws.path(name).exists(), "{name}: a store was created by {extra:?}: {}", r.stderr);
         assert!(!ws.path(&format!("{name}.key")).exists(), "{name}: a key file was created by {extra:?}");
     }
@@ -918,5 +928,5 @@ fn the_same_store_spelled_two_ways_is_refused() {
     let alias = Db { ws: &ws, url: format!("sqlite://{}/./src.db", ws.path("").display()), env: Vec::new() };
     let r = ws.clone(&src, &alias, &["--until", "seq:3"]);
     assert_eq!(src.log(), before, "the store was changed by cloning it into itself: {r:?}");
-    refused(&r, "the same store", &["same store"]);
+    refused_with(2, &r, "the same store", &["same store"]);
 }

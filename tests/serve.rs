@@ -202,7 +202,7 @@ fn the_signing_key_is_generated_by_serve_only_and_a_bad_one_is_refused() {
     std::fs::write(dir.path().join(".env"), "LOG_LEVEL=warn\n").expect("write .env");
     // token issue never invents a key: a token signed with one nobody configured would be a surprise.
     let out = cmd(dir.path()).args(["token", "issue", "--sub", "t", "--role", "viewer"]).output().expect("runs");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a missing or unusable key is the caller's configuration");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("JWT_SECRET_KEY has no value"), "{stderr}");
     assert!(stderr.contains("cfgledger serve"), "says how to get one: {stderr}");
@@ -213,7 +213,7 @@ fn the_signing_key_is_generated_by_serve_only_and_a_bad_one_is_refused() {
         .args(["serve", "--listen", "127.0.0.1:0"])
         .output()
         .expect("runs");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a missing or unusable key is the caller's configuration");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("JWT_SECRET_KEY in the environment is not usable"), "{stderr}");
     assert!(!stderr.contains("too-short"), "the value is not echoed: {stderr}");

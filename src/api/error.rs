@@ -1,18 +1,19 @@
-//! The one mapping from errors to HTTP: `{"error": {"code", "message", "details"}}` with the right status.
-//! Domain rejections keep their message; infrastructure failures are logged and answered without internals.
+//! The one mapping from errors to HTTP: `{"error": {"code", "message", "details"}}` with the status of its
+//! [`ErrorCode`]. Domain rejections keep their message; infrastructure failures are logged and answered
+//! without internals.
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode, Kind};
+use crate::model::{ErrorBody, ErrorDetail};
 use crate::store::StoreError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use cfgledger_events::RejectionKind;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub details: Value,
     /// Seconds for a `Retry-After` header (429, 503).
@@ -20,64 +21,72 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), details: Value::Null, retry_after: None }
+    /// An error answered with its code's status.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let retry_after = matches!(code, ErrorCode::Unavailable | ErrorCode::Timeout).then_some(1);
+        ApiError { status, code, message: message.into(), details: Value::Null, retry_after }
     }
 
-    pub fn with_details(mut self, details: Value) -> Self {
-        self.details = details;
+    pub fn with_details(mut self, details: impl serde::Serialize) -> Self {
+        self.details = serde_json::to_value(details).unwrap_or(Value::Null);
+        self
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
         self
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        ApiError::new(ErrorCode::BadRequest, message)
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        ApiError::new(ErrorCode::Unauthorized, message)
     }
 
     pub fn unavailable() -> Self {
-        let mut e =
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the store is unavailable; retry later");
-        e.retry_after = Some(1);
-        e
+        ApiError::new(ErrorCode::Unavailable, "the store is unavailable; retry later")
     }
 
     pub fn unknown_key(key: &str) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "unknown_key", format!("unknown key {key}"))
+        ApiError::new(ErrorCode::UnknownKey, format!("unknown key {key}"))
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(ErrorCode::NotFound, message)
     }
 }
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        match e {
-            Error::Rejected(r) => {
-                let (status, code) = match r.kind {
-                    RejectionKind::UnknownKey => (StatusCode::NOT_FOUND, "unknown_key"),
-                    RejectionKind::Missing => (StatusCode::NOT_FOUND, "not_found"),
-                    RejectionKind::Invalid => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_value"),
-                    RejectionKind::Locked => (StatusCode::FORBIDDEN, "locked"),
-                    RejectionKind::State => (StatusCode::CONFLICT, "state"),
-                    RejectionKind::Conflict => (StatusCode::CONFLICT, "conflict"),
-                    RejectionKind::Sealing => {
-                        tracing::error!(error = %r.message, "cannot seal a value");
-                        return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error");
-                    }
-                };
-                metrics::counter!("cfgledger_rejected_writes_total", "reason" => code).increment(1);
-                ApiError::new(status, code, r.message)
+        let code = e.code();
+        match (code.kind(), e) {
+            (Kind::BadInput, e) => ApiError::new(code, e.to_string()),
+            (Kind::Rejected, Error::Rejected(r)) => {
+                metrics::counter!("cfgledger_rejected_writes_total", "reason" => code.as_str()).increment(1);
+                ApiError::new(code, r.message)
             }
-            Error::Store(StoreError::Unavailable(_))
-            | Error::Store(StoreError::Conflict { .. })
-            | Error::Contention(_)
-            | Error::Closed => {
-                tracing::warn!(error = %e, "store unavailable");
+            (Kind::Rejected, Error::Remote { message, details, .. }) => {
+                ApiError::new(code, message).with_details(details)
+            }
+            (Kind::Integrity, Error::Chain(c)) => {
+                tracing::error!(seq = c.seq, reason = %c.reason, "the event log is broken");
+                ApiError::new(code, format!("the event log is broken at {c}"))
+                    .with_details(serde_json::json!({"seq": c.seq}))
+            }
+            (Kind::Integrity, e) => {
+                tracing::error!(error = %crate::error::report(&e), "integrity failure");
+                ApiError::new(code, "a stored value failed its integrity check; see the server's log")
+            }
+            (Kind::Unavailable, e) => {
+                tracing::warn!(error = %crate::error::report(&e), "store unavailable");
                 ApiError::unavailable()
             }
-            other => {
-                tracing::error!(error = %other, "internal error");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+            (_, e) => {
+                tracing::error!(error = %crate::error::report(&e), "internal error");
+                ApiError::new(ErrorCode::Internal, "internal error")
             }
         }
     }
@@ -91,7 +100,7 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
+        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message, details: self.details } };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -104,9 +113,9 @@ impl IntoResponse for ApiError {
 }
 
 pub async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+    ApiError::not_found("no such endpoint")
 }
 
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not accept that method")
+    ApiError::new(ErrorCode::MethodNotAllowed, "this endpoint does not accept that method")
 }

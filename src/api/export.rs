@@ -30,14 +30,8 @@ pub async fn export(
     ApiQuery(query): ApiQuery<ExportQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let filter = export::Filter {
-        types: query.types.as_deref().map(export::parse_kinds).transpose().map_err(bad)?,
-        exclude_types: query
-            .exclude_types
-            .as_deref()
-            .map(export::parse_kinds)
-            .transpose()
-            .map_err(bad)?
-            .unwrap_or_default(),
+        types: query.types.as_deref().map(export::parse_kinds).transpose()?,
+        exclude_types: query.exclude_types.as_deref().map(export::parse_kinds).transpose()?.unwrap_or_default(),
         tags: query.tags.as_deref().map(split).unwrap_or_default(),
         include_inactive: query.include_inactive,
         include_dependencies: query.include_dependencies,
@@ -65,17 +59,12 @@ pub async fn selective(
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
     let filter = export::Filter {
-        selected: Some(export::parse_selection(&body).map_err(bad)?),
+        selected: Some(export::parse_selection(&body)?),
         include_dependencies: query.include_dependencies,
         include_inactive: true,
         ..export::Filter::default()
     };
     Ok(Json(export::document(&state.ledger, &filter, &caller.name, state.ledger.now())?))
-}
-
-/// A filter or selection that does not parse is a bad request, not a bad value.
-fn bad(e: crate::error::Error) -> ApiError {
-    ApiError::bad_request(e.to_string())
 }
 
 fn split(text: &str) -> Vec<String> {
@@ -110,7 +99,7 @@ pub async fn import(
         .unwrap_or("update")
         .parse::<cfgledger_events::registry_import::ConflictStrategy>()
         .map_err(ApiError::bad_request)?;
-    let selection = body.selected_entities.as_ref().map(export::parse_selection).transpose().map_err(bad)?;
+    let selection = body.selected_entities.as_ref().map(export::parse_selection).transpose()?;
     let source_secret = body.source_secret.map(zeroize::Zeroizing::new);
     let parsed = export::parse_import(
         &state.ledger,
@@ -134,7 +123,7 @@ pub async fn import(
     };
     plan["import_id"] = outcome.batch_id.clone().map_or(Value::Null, Value::String);
     plan["status"] = Value::String(if outcome.changed() { "completed" } else { "nothing_to_do" }.into());
-    plan["result"] = crate::transfer::applied_summary(&state.ledger, &outcome)?.unwrap_or(Value::Null);
+    plan["result"] = crate::transfer::applied_summary(&outcome).unwrap_or(Value::Null);
     plan["head"] = outcome.head.seq.into();
     Ok(Json(plan))
 }
@@ -182,7 +171,7 @@ pub async fn status(
     let mut list = tokio::task::spawn_blocking(move || imports(&s, Some(&wanted), 1))
         .await
         .map_err(|_| ApiError::from(crate::error::Error::Closed))??;
-    list.pop().map(Json).ok_or_else(|| {
-        ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", format!("no import {id} in the log"))
-    })
+    list.pop()
+        .map(Json)
+        .ok_or_else(|| ApiError::new(crate::error::ErrorCode::NotFound, format!("no import {id} in the log")))
 }

@@ -34,8 +34,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         let too_large = || {
             metrics::counter!("cfgledger_rejected_writes_total", "reason" => "payload_too_large").increment(1);
             ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+                crate::error::ErrorCode::PayloadTooLarge,
                 format!("the request body exceeds REQUEST_SIZE_LIMIT ({limit} bytes)"),
             )
         };
@@ -57,10 +56,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         };
         // Writes are not timed as a whole (see `api::with_timeout`), but a client that trickles its body is.
         let body = tokio::time::timeout(state.request_timeout, read).await.map_err(|_| {
-            let mut e =
-                ApiError::new(StatusCode::REQUEST_TIMEOUT, "timeout", "the request body took too long to arrive");
-            e.retry_after = Some(1);
-            e
+            ApiError::new(crate::error::ErrorCode::Timeout, "the request body took too long to arrive")
+                .with_status(StatusCode::REQUEST_TIMEOUT)
         })??;
         if body.is_empty() {
             return Err(ApiError::bad_request("the request body is empty: a JSON object is expected"));
@@ -168,8 +165,7 @@ impl Caller {
             Ok(())
         } else {
             Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
+                crate::error::ErrorCode::Forbidden,
                 format!("role {} may not do this: it needs {needed}", self.role),
             ))
         }

@@ -10,7 +10,6 @@ use crate::auth::Role;
 use crate::error::Error;
 use crate::timetravel;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::Json;
 use cfgledger_events::{Cause, Command};
 use serde::Deserialize;
@@ -21,17 +20,12 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send
     Ok(tokio::task::spawn_blocking(f).await.map_err(|_| ApiError::from(Error::Closed))??)
 }
 
-/// A read whose query names a point, filter or cursor that does not parse (or a time before the store) is a
-/// bad request (400), not a bad value to store (422).
+/// A read on a blocking worker. A point, filter or cursor that does not parse is the caller's `Error::Input`,
+/// which answers 400 by itself.
 pub(crate) async fn read<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Error> + Send + 'static,
 ) -> Result<T, ApiError> {
-    match tokio::task::spawn_blocking(f).await.map_err(|_| ApiError::from(Error::Closed))? {
-        Err(Error::Rejected(r)) if r.kind == cfgledger_events::RejectionKind::Invalid => {
-            Err(ApiError::bad_request(r.message))
-        }
-        other => Ok(other?),
-    }
+    blocking(f).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,12 +175,6 @@ pub async fn verify(State(state): State<AppState>, Auditor(_caller): Auditor) ->
                 "bad": report.snapshots_bad.iter().map(|(s, why)| json!({"seq": s, "problem": why})).collect::<Vec<_>>(),
             },
         }))),
-        Err(Error::Chain(e)) => Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "chain_broken",
-            format!("the event log is broken at {e}"),
-        )
-        .with_details(json!({"seq": e.seq}))),
         Err(e) => Err(e.into()),
     }
 }

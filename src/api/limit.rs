@@ -5,7 +5,6 @@
 use super::ApiError;
 use crate::live::Settings;
 use arc_swap::ArcSwap;
-use axum::http::StatusCode;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
@@ -78,8 +77,7 @@ impl WriteLimiter {
                 let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
                 metrics::counter!("cfgledger_rate_limited_total").increment(1);
                 let mut e = ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
+                    crate::error::ErrorCode::RateLimited,
                     match self.setting {
                         Some(key) => {
                             format!("{principal} exceeded {key} ({wanted} {} per minute); retry in {secs}s", self.what)

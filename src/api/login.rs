@@ -40,11 +40,8 @@ pub async fn login(
     state.login_limits.per_user.check(&format!("{client} {}", body.username), &settings)?;
     // Each check costs ~19 MiB and tens of milliseconds of CPU: at most one per core at a time.
     let Ok(permit) = state.login_limits.slots.clone().try_acquire_owned() else {
-        let mut e = ApiError::new(
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many logins in progress; retry in a second",
-        );
+        let mut e =
+            ApiError::new(crate::error::ErrorCode::RateLimited, "too many logins in progress; retry in a second");
         e.retry_after = Some(1);
         return Err(e);
     };
@@ -77,7 +74,7 @@ pub async fn login(
         .auth
         .keys
         .issue(&body.username, role, now, state.auth.token_ttl_secs)
-        .map_err(|e| ApiError::from(crate::error::Error::Io(e.to_string())))?;
+        .map_err(|e| ApiError::from(crate::error::Error::internal("cannot sign the token", e)))?;
     let expires_at = cfgledger_events::Timestamp::from_micros(
         i64::try_from(now.saturating_add(state.auth.token_ttl_secs)).unwrap_or(i64::MAX).saturating_mul(1_000_000),
     );

@@ -14,6 +14,7 @@ mod limit;
 pub mod login;
 pub mod metrics;
 mod openapi;
+mod openapi_legacy;
 mod resources;
 mod transfer;
 mod watch;
@@ -25,7 +26,7 @@ pub use limit::WriteLimiter;
 use crate::auth::TokenKeys;
 use crate::ledger::Ledger;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -153,8 +154,7 @@ async fn with_timeout(limit: Duration, req: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
         Err(_) => {
-            let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "the request took too long; retry");
-            e.retry_after = Some(1);
+            let e = ApiError::new(crate::error::ErrorCode::Timeout, "the request took too long; retry");
             axum::response::IntoResponse::into_response(e)
         }
     }

@@ -1,234 +1,105 @@
-//! `/openapi.json`: the OpenAPI 3.1 description of every endpoint, written out by hand next to the
-//! router. A unit test walks it and sends each operation to the router, so a documented path that does
-//! not exist fails, and a list of the router's routes checks that none is undocumented.
+//! `/openapi.json`: the OpenAPI 3.1 description of every endpoint, generated from the typed model
+//! (`crate::model`, `utoipa::ToSchema`) and the handlers' `#[utoipa::path]` annotations. Every operation also
+//! answers the errors every route can answer (401 without a token where one is needed, 500, 503), added here
+//! once. Operations not yet annotated come from `openapi_legacy.rs`. Unit tests check that the document lists
+//! exactly the router's routes and that each documented operation reaches a handler; `tests/openapi.rs`
+//! checks that every status a route answers is documented.
 
+use crate::error::ErrorCode;
+use crate::model::{ErrorBody, ErrorDetail};
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::Value;
+use utoipa::openapi::response::{ResponseBuilder, Responses};
+use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr};
+use utoipa::{Modify, OpenApi};
 
 pub async fn document() -> Json<Value> {
     Json(spec())
 }
 
-fn error_response(description: &str) -> Value {
-    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
-}
+/// The generated part of the document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "cfgledger admin API",
+        description = "Event-sourced configuration store. Every change is appended to a hash-chained log; sensitive values are never returned."
+    ),
+    paths(),
+    components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
+    modifiers(&CommonErrors),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
 
-fn json_response(description: &str, schema: Value) -> Value {
-    json!({"description": description, "content": {"application/json": {"schema": schema}}})
-}
+/// The answers that any operation can give, added to each operation once instead of at every annotation:
+/// 401 where a token is needed (an operation with an empty `security` list needs none), 500 and 503.
+struct CommonErrors;
 
-fn key_param() -> Value {
-    json!({"name": "key", "in": "path", "required": true, "schema": {"type": "string"}, "example": "LOG_LEVEL"})
-}
-
-/// The registry's paths, one pair per kind.
-fn resource_paths() -> serde_json::Map<String, Value> {
-    let mut paths = serde_json::Map::new();
-    for kind in cfgledger_events::ResourceKind::ALL {
-        let one = kind.singular();
-        let entity = json!({"$ref": "#/components/schemas/Entity"});
-        let written = |what: &str| {
-            json!({"200": json_response(what, entity.clone()), "400": error_response("malformed body"),
-                "401": error_response("no or bad token"), "403": error_response("insufficient role"),
-                "404": error_response("no such entity"), "409": error_response("exists already, or referenced by others"),
-                "422": error_response("a field of the wrong type, a missing reference or bad credentials"),
-                "429": error_response("rate limited"), "503": error_response("the store is unavailable")})
-        };
-        let body = json!({"required": true, "content": {"application/json": {"schema": entity.clone()}}});
-        let name = json!([{"name": "name", "in": "path", "required": true, "schema": {"type": "string"},
-            "description": format!("the {one}'s {} (percent-encoded)", kind.id_field())}]);
-        let name_param = name.clone();
-        let mut name_as_of = name.clone();
-        if let Some(list) = name_as_of.as_array_mut() {
-            list.push(json!({"name": "as_of", "in": "query", "schema": {"type": "string"},
-                "description": "a point of the log: RFC 3339, a duration before now (24h) or seq:N"}));
-        }
-        paths.insert(
-            format!("/{kind}"),
-            json!({
-                "get": {"summary": format!("Every {one} (viewer)"), "parameters": [
-                    {"name": "tags", "in": "query", "schema": {"type": "string"}, "description": "comma-separated; any matches"},
-                    {"name": "include_inactive", "in": "query", "schema": {"type": "boolean"}},
-                    {"name": "as_of", "in": "query", "schema": {"type": "string"}, "description": "a point of the log: RFC 3339, a duration before now (24h) or seq:N"}],
-                    "responses": {"200": json_response("items and head", json!({"type": "object"})), "400": error_response("a point that does not parse"), "401": error_response("no or bad token")}},
-                "post": {"summary": format!("Create a {one} (platform_admin); 201 with Location"), "requestBody": body.clone(),
-                    "responses": written("the created entity")}
-            }),
-        );
-        paths.insert(
-            format!("/{kind}/{{name}}"),
-            json!({
-                "get": {"summary": format!("One {one} (viewer); ETag names its version"), "parameters": name_as_of,
-                    "responses": {"200": json_response("the entity", entity.clone()), "404": error_response("no such entity")}},
-                "put": {"summary": format!("Replace a {one}; credentials omitted keep the stored ones"), "parameters": name.clone(),
-                    "requestBody": body.clone(), "responses": written("the entity")},
-                "patch": {"summary": format!("Merge fields into a {one}; null removes a field"), "parameters": name.clone(),
-                    "requestBody": body, "responses": written("the entity")},
-                "delete": {"summary": format!("Delete a {one}; 409 while referenced"), "parameters": name,
-                    "responses": written("what was deleted")}
-            }),
-        );
-        paths.insert(
-            format!("/{kind}/{{name}}/history"),
-            json!({"get": {"summary": format!("Every state the {one} has had, newest first (auditor)"), "parameters": name_param.clone(),
-                "responses": {"200": json_response("entries", json!({"type": "object"})), "400": error_response("bad cursor"), "403": error_response("insufficient role")}}}),
-        );
-    }
-    paths
-}
-
-pub fn spec() -> Value {
-    let mut doc = spec_without_resources();
-    if let Some(paths) = doc["paths"].as_object_mut() {
-        paths.extend(resource_paths());
-    }
-    doc
-}
-
-fn spec_without_resources() -> Value {
-    let item = json!({"$ref": "#/components/schemas/Item"});
-    let plan = json!({"$ref": "#/components/schemas/ImportPlan"});
-    let common = |mut responses: serde_json::Map<String, Value>| {
-        responses.insert("401".into(), error_response("no token, or a bad or expired one"));
-        responses.insert("503".into(), error_response("the store is unavailable (Retry-After)"));
-        Value::Object(responses)
-    };
-    let map = |v: Value| v.as_object().cloned().unwrap_or_default();
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "cfgledger admin API",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Event-sourced configuration store. Every change is appended to a hash-chained log; sensitive values are never returned."
-        },
-        "security": [{"bearer": []}],
-        "paths": {
-            "/health": {"get": {"summary": "The process is alive", "security": [], "responses": {"200": json_response("alive", json!({"type": "object"}))}}},
-            "/ready": {"get": {"summary": "The store answers and the projection has caught up (head, applied, lag)", "security": [],
-                "responses": {"200": json_response("ready", json!({"type": "object"})), "503": json_response("degraded or catching up", json!({"type": "object"}))}}},
-            "/metrics": {"get": {"summary": "Prometheus text format", "security": [], "responses": {"200": {"description": "metrics", "content": {"text/plain": {}}}}}},
-            "/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": json_response("OpenAPI 3.1", json!({"type": "object"}))}}},
-            "/auth/login": {"post": {
-                "summary": "Exchange a user name and password for a bearer token valid for TOKEN_EXPIRY", "security": [],
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["username", "password"],
-                    "properties": {"username": {"type": "string"}, "password": {"type": "string", "format": "password"}}}}}},
-                "responses": {"200": json_response("a token", json!({"type": "object", "properties": {"token": {"type": "string"}, "role": {"type": "string"}, "expires_at": {"type": "string"}}})),
-                    "400": error_response("malformed body"), "401": error_response("invalid username or password"), "429": error_response("too many attempts")}}},
-            "/admin/config": {"get": {
-                "summary": "Every setting with its effective value and source (viewer)",
-                "parameters": [{"name": "category", "in": "query", "schema": {"type": "string"}}, {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "search in keys and descriptions"},
-                    {"name": "as_of", "in": "query", "schema": {"type": "string"}, "description": "a point of the log: RFC 3339, a duration before now (24h) or seq:N"}],
-                "responses": common(map(json!({"200": json_response("items and head", json!({"type": "object", "properties": {"items": {"type": "array", "items": item}, "head": {"type": "integer"}}}))})))}},
-            "/admin/config/{key}": {
-                "get": {"summary": "One setting (viewer); ETag names its version", "parameters": [key_param(), {"name": "as_of", "in": "query", "schema": {"type": "string"}, "description": "a point of the log: RFC 3339, a duration before now (24h) or seq:N"}],
-                    "responses": common(map(json!({"200": json_response("the item", item.clone()), "404": error_response("unknown key")})))},
-                "put": {"summary": "Change a setting (platform_admin); If-Match makes it compare-and-set", "parameters": [key_param(),
-                        {"name": "If-Match", "in": "header", "schema": {"type": "string"}, "description": "the ETag from GET"}],
-                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
-                        "description": "exactly one of value (JSON) and text (parsed as on the command line)",
-                        "properties": {"value": {}, "text": {"type": "string"}, "reason": {"type": "string"}}}}}},
-                    "responses": common(map(json!({"200": json_response("the updated item", item.clone()), "400": error_response("malformed body or If-Match"),
-                        "403": error_response("locked key (recorded in the audit trail) or insufficient role"), "404": error_response("unknown key"),
-                        "409": error_response("the key changed since the If-Match version"), "413": error_response("body larger than REQUEST_SIZE_LIMIT"),
-                        "422": error_response("the value does not fit the key's type or range"), "429": error_response("CONFIG_WRITE_RATE_LIMIT exceeded (Retry-After)")})))},
-                "delete": {"summary": "Remove the store's value: the environment or the default applies again (platform_admin)", "parameters": [key_param(),
-                        {"name": "If-Match", "in": "header", "schema": {"type": "string"}}, {"name": "reason", "in": "query", "schema": {"type": "string"}}],
-                    "responses": common(map(json!({"200": json_response("the item", item.clone()), "403": error_response("locked key or insufficient role"),
-                        "404": error_response("unknown key"), "409": error_response("compare-and-set conflict"), "429": error_response("rate limited")})))}
-            },
-            "/admin/config/export": {"get": {"summary": "Every non-sensitive setting with metadata and a digest (auditor)",
-                "responses": common(map(json!({"200": json_response("the export document", json!({"$ref": "#/components/schemas/Export"})), "403": error_response("insufficient role")})))}},
-            "/admin/config/import": {"post": {"summary": "Plan (dry_run=true) or apply an export document as one atomic batch (platform_admin)",
-                "parameters": [{"name": "dry_run", "in": "query", "schema": {"type": "boolean"}}, {"name": "reason", "in": "query", "schema": {"type": "string"}}],
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Export"}}}},
-                "responses": common(map(json!({"200": json_response("the plan, and whether it was applied", plan), "400": error_response("malformed body"),
-                    "403": error_response("insufficient role"), "413": error_response("body too large"),
-                    "422": error_response("an invalid entry or a damaged document: nothing applied, the plan in details"), "429": error_response("rate limited")})))}},
-            "/admin/config/audit": {"get": {"summary": "The audit trail, newest first, from the log's indexes (auditor)",
-                "parameters": [{"name": "key", "in": "query", "schema": {"type": "string"}, "description": "a key or KIND/NAME; a trailing * matches a prefix"},
-                    {"name": "actor", "in": "query", "schema": {"type": "string"}}, {"name": "action", "in": "query", "schema": {"type": "string"}, "description": "comma-separated"},
-                    {"name": "source", "in": "query", "schema": {"type": "string", "enum": ["cli", "api", "ui", "system"]}}, {"name": "batch", "in": "query", "schema": {"type": "string"}},
-                    {"name": "since", "in": "query", "schema": {"type": "string"}, "description": "RFC 3339 or a duration before now (24h)"}, {"name": "until", "in": "query", "schema": {"type": "string"}},
-                    {"name": "rejected", "in": "query", "schema": {"type": "boolean"}}, {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "next_cursor of the previous page"},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}, {"name": "before", "in": "query", "schema": {"type": "integer"}, "description": "older form of cursor"},
-                    {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv", "jsonl"]}}],
-                "responses": common(map(json!({"200": json_response("entries", json!({"type": "object", "properties": {"entries": {"type": "array"}, "next_cursor": {"type": ["string", "null"]}}})),
-                    "400": error_response("a filter, cursor or format that does not parse"), "403": error_response("insufficient role")})))}},
-            "/admin/config/{key}/history": {"get": {"summary": "Every value the key has had, newest first, with who, when, why and the batch (auditor)",
-                "parameters": [key_param(), {"name": "cursor", "in": "query", "schema": {"type": "string"}}, {"name": "limit", "in": "query", "schema": {"type": "integer"}}],
-                "responses": common(map(json!({"200": json_response("entries", json!({"type": "object"})), "400": error_response("bad cursor"), "404": error_response("unknown key")})))}},
-            "/admin/config/diff": {"get": {"summary": "What changed between two points: added, removed and changed keys and entities, masked (auditor)",
-                "parameters": [{"name": "from", "in": "query", "required": true, "schema": {"type": "string"}}, {"name": "to", "in": "query", "schema": {"type": "string"}, "description": "now when left out"}],
-                "responses": common(map(json!({"200": json_response("the difference", json!({"type": "object"})), "400": error_response("a point that does not parse or is not in the log")})))}},
-            "/admin/config/rollback": {"post": {"summary": "Return settings and entities to a point as one batch of compensating events; dry_run gives the plan (platform_admin)",
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["to"], "additionalProperties": false,
-                    "properties": {"to": {"type": "string"}, "keys": {"type": "array", "items": {"type": "string"}}, "dry_run": {"type": "boolean"}, "reason": {"type": "string"}, "expected_head": {"type": "integer"}}}}}},
-                "responses": common(map(json!({"200": json_response("the plan, and the batch when applied", json!({"type": "object"})), "400": error_response("malformed body"),
-                    "404": error_response("a key named in keys exists at neither point"), "409": error_response("the head moved since the plan, or the rollback would break a reference"),
-                    "422": error_response("a point that does not parse, or a value the catalog no longer accepts"), "429": error_response("rate limited")})))}},
-            "/admin/config/revert": {"post": {"summary": "Undo one batch; 409 naming later changes to the same keys unless force (platform_admin)",
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["batch"], "additionalProperties": false,
-                    "properties": {"batch": {"type": "string"}, "force": {"type": "boolean"}, "dry_run": {"type": "boolean"}, "reason": {"type": "string"}}}}}},
-                "responses": common(map(json!({"200": json_response("the plan, and the batch when applied", json!({"type": "object"})), "404": error_response("no such batch"),
-                    "409": error_response("later changes touched the same keys"), "422": error_response("nothing revertible in the batch")})))}},
-            "/admin/verify": {"get": {"summary": "The hash chain recomputed and the checkpoints compared with the replay; the head hash (auditor)",
-                "responses": common(map(json!({"200": json_response("status, head and checkpoints", json!({"type": "object"})), "500": error_response("the chain is broken (details name the seq)")})))}},
-            "/export": {"get": {"summary": "The registry's portable export with the non-sensitive settings; credentials stay sealed (auditor)",
-                "parameters": [{"name": "types", "in": "query", "schema": {"type": "string"}}, {"name": "exclude_types", "in": "query", "schema": {"type": "string"}},
-                    {"name": "tags", "in": "query", "schema": {"type": "string"}}, {"name": "include_inactive", "in": "query", "schema": {"type": "boolean"}},
-                    {"name": "include_dependencies", "in": "query", "schema": {"type": "boolean"}},
-                    {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["cfgledger", "mcpgateway"]}}],
-                "responses": common(map(json!({"200": json_response("the export document", json!({"type": "object"})), "400": error_response("an unknown entity type"),
-                    "403": error_response("insufficient role")})))}},
-            "/export/selective": {"post": {"summary": "Export named entities: {\"tools\": [names], ...} (auditor)",
-                "parameters": [{"name": "include_dependencies", "in": "query", "schema": {"type": "boolean"}}],
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
-                "responses": common(map(json!({"200": json_response("the export document", json!({"type": "object"})), "400": error_response("malformed selection"),
-                    "403": error_response("insufficient role"), "404": error_response("a named entity does not exist")})))}},
-            "/import": {"post": {"summary": "Import an export document as one atomic batch, or plan it with dry_run (platform_admin)",
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["import_data"], "properties": {
-                    "import_data": {"type": "object"}, "conflict_strategy": {"type": "string", "enum": ["skip", "update", "rename", "fail"]},
-                    "dry_run": {"type": "boolean"}, "selected_entities": {"type": "object"}, "reason": {"type": "string"}}}}}},
-                "responses": common(map(json!({"200": json_response("the plan, and the import id and result when applied", json!({"type": "object"})),
-                    "400": error_response("malformed body or strategy"), "403": error_response("insufficient role"),
-                    "409": error_response("conflicts under the fail strategy: nothing applied"),
-                    "422": error_response("an invalid entity, an unresolved reference or a damaged file: nothing applied")})))}},
-            "/import/status": {"get": {"summary": "Recent imports, from the log (auditor)", "responses": common(map(json!({"200": json_response("imports", json!({"type": "object"}))})))}},
-            "/import/status/{id}": {"get": {"summary": "One import by its id (auditor)", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                "responses": common(map(json!({"200": json_response("the import", json!({"type": "object"})), "404": error_response("no such import")})))}},
-            "/admin/instances": {"get": {"summary": "Live instances of this store with their applied seq and head hash, and whether they agree (viewer)",
-                "responses": common(map(json!({"200": json_response("instances", json!({"type": "object", "properties": {
-                    "instances": {"type": "array"}, "self": {"type": "string"}, "converged": {"type": "boolean"}, "head": {"type": "integer"}}}))})))}},
-            "/admin/config/watch": {"get": {"summary": "Server-sent events: one per change, id = seq; resume with Last-Event-ID or ?after",
-                "parameters": [{"name": "after", "in": "query", "schema": {"type": "integer"}}, {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}}],
-                "responses": common(map(json!({"200": {"description": "event stream", "content": {"text/event-stream": {}}}, "400": error_response("bad Last-Event-ID or query")})))}}
-        },
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-            "schemas": {
-                "Entity": {"type": "object", "additionalProperties": true, "description":
-                    "An entity's fields (unknown fields are kept). Credentials go in as auth_type with auth_username/auth_password, auth_token or auth_header_key/auth_header_value/auth_headers; they come back only as auth_type and the sealed auth_value. created_at, updated_at and version are added on output and ignored on input."},
-                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"],
-                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}}}}},
-                "Item": {"type": "object", "properties": {
-                    "key": {"type": "string"}, "value": {"description": "\"********\" when the key is sensitive"},
-                    "source": {"type": "string", "enum": ["db", "env", "default", "unset"]}, "type": {"type": "string"}, "category": {"type": "string"},
-                    "reload": {"type": "string", "enum": ["hot", "restart"]}, "locked": {"type": "boolean"}, "sensitive": {"type": "boolean"},
-                    "pending_restart": {"type": "boolean"}, "updated_at": {"type": ["string", "null"]}, "updated_by": {"type": ["string", "null"]},
-                    "seq": {"type": ["integer", "null"]}, "version": {"type": "integer"}, "description": {"type": "string"}}},
-                "Export": {"type": "object", "required": ["settings"], "properties": {
-                    "format": {"const": "cfgledger-settings"}, "schema_version": {"type": "integer"}, "exported_at": {"type": "string"},
-                    "exported_by": {"type": "string"}, "source": {"type": "object"}, "digest": {"type": "string"},
-                    "settings": {"type": "object"}, "sources": {"type": "object"}}},
-                "ImportPlan": {"type": "object", "properties": {
-                    "plan": {"type": "array", "items": {"type": "object", "properties": {"key": {"type": "string"},
-                        "action": {"type": "string", "enum": ["create", "update", "unchanged", "locked", "invalid"]},
-                        "current": {}, "value": {}, "message": {"type": "string"}}}},
-                    "summary": {"type": "object"}, "conflicts": {"type": "array", "items": {"type": "string"}},
-                    "dry_run": {"type": "boolean"}, "applied": {"type": "boolean"}, "batch": {"type": ["string", "null"]}, "head": {"type": "integer"}}}
+impl Modify for CommonErrors {
+    fn modify(&self, doc: &mut Document) {
+        for item in doc.paths.paths.values_mut() {
+            for op in
+                [item.get.as_mut(), item.put.as_mut(), item.post.as_mut(), item.delete.as_mut(), item.patch.as_mut()]
+                    .into_iter()
+                    .flatten()
+            {
+                let public = op.security.as_ref().is_some_and(|s| s.is_empty());
+                if !public {
+                    add_error(&mut op.responses, "401", "no token, or a bad or expired one (WWW-Authenticate: Bearer)");
+                }
+                add_error(&mut op.responses, "500", "an internal failure; the server's log has the cause");
+                add_error(
+                    &mut op.responses,
+                    "503",
+                    "the store is unavailable or the request took too long (Retry-After)",
+                );
             }
         }
-    })
+    }
+}
+
+/// Adds an error answer with the one error shape, unless the operation documents that status itself.
+pub(crate) fn add_error(responses: &mut Responses, status: &str, description: &str) {
+    responses.responses.entry(status.to_string()).or_insert_with(|| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                )
+                .build(),
+        )
+    });
+}
+
+/// The whole document: the generated operations, then the hand-written ones for paths not generated yet.
+pub fn spec() -> Value {
+    let mut generated = ApiDoc::openapi();
+    generated.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let mut doc = serde_json::to_value(generated).unwrap_or(Value::Null);
+    let legacy = super::openapi_legacy::spec();
+    if let (Some(paths), Some(old)) =
+        (doc.pointer_mut("/paths").and_then(Value::as_object_mut), legacy["paths"].as_object())
+    {
+        for (path, item) in old {
+            paths.entry(path.clone()).or_insert_with(|| item.clone());
+        }
+    }
+    if let (Some(schemas), Some(old)) = (
+        doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut),
+        legacy.pointer("/components/schemas").and_then(Value::as_object),
+    ) {
+        for (name, schema) in old {
+            schemas.entry(name.clone()).or_insert_with(|| schema.clone());
+        }
+    }
+    if let (Some(schemes), Some(old)) =
+        (doc.pointer_mut("/components").and_then(Value::as_object_mut), legacy.pointer("/components/securitySchemes"))
+    {
+        schemes.entry("securitySchemes").or_insert_with(|| old.clone());
+    }
+    doc
 }
 
 #[cfg(test)]

@@ -81,7 +81,7 @@ fn entity_response(state: &AppState, kind: ResourceKind, name: &str, status: Sta
     let entry = snap
         .state
         .resource_entry(kind, name)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no {} {name}", kind.singular())))?;
+        .ok_or_else(|| ApiError::new(crate::error::ErrorCode::NotFound, format!("no {} {name}", kind.singular())))?;
     let mut response = (status, Json(shown(entry))).into_response();
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", entry.version)) {
         response.headers_mut().insert(header::ETAG, etag);
@@ -136,8 +136,7 @@ async fn show(
     let snap = super::config::snapshot_as_of(&state, query.as_of).await?;
     let entry = snap.state.resource_entry(kind, &name).ok_or_else(|| {
         ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
+            crate::error::ErrorCode::NotFound,
             format!("no {} {name} at seq {}", kind.singular(), snap.head.seq),
         )
     })?;

@@ -7,7 +7,6 @@ use super::{ApiError, AppState};
 use crate::auth::Role;
 use crate::transfer;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::Json;
 use cfgledger_events::Cause;
 use serde::Deserialize;
@@ -41,8 +40,7 @@ pub async fn import(
     if transfer::has_invalid(&plan) {
         metrics::counter!("cfgledger_rejected_writes_total", "reason" => "invalid_value").increment(1);
         return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_value",
+            crate::error::ErrorCode::InvalidValue,
             "the import holds invalid entries; nothing was applied",
         )
         .with_details(body));
@@ -59,7 +57,7 @@ pub async fn import(
     let outcome = transfer::apply(&state.ledger, req, ctx).await?;
     body["applied"] = Value::Bool(outcome.changed());
     // The plan above was made before the write; this is what the write did.
-    body["result"] = transfer::applied_summary(&state.ledger, &outcome)?.unwrap_or(Value::Null);
+    body["result"] = transfer::applied_summary(&outcome).unwrap_or(Value::Null);
     body["batch"] = outcome.batch_id.map_or(Value::Null, Value::String);
     body["head"] = outcome.head.seq.into();
     Ok(Json(body))

@@ -8,14 +8,10 @@ use crate::clone::{self, ReplayOptions};
 use crate::error::Error;
 use crate::ledger::{Ledger, OpenOptions};
 use crate::store::{self, StoreUrl};
-use cfgledger_events::{Cause, Command, Head, Rejection, RejectionKind};
+use cfgledger_events::{Cause, Command, Head};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-fn invalid(message: String) -> Error {
-    Error::Rejected(Rejection { kind: RejectionKind::Invalid, message, audit: Vec::new() })
-}
 
 #[derive(Debug, Args)]
 pub struct CloneArgs {
@@ -76,7 +72,7 @@ fn existing(url: &str) -> Result<std::sync::Arc<dyn store::EventStore>, Error> {
     let url = StoreUrl::parse(url)?;
     if let Some(path) = url.sqlite_path() {
         if !path.exists() {
-            return Err(invalid(format!("no store at {}", path.display())));
+            return Err(Error::input(format!("no store at {}", path.display())));
         }
     }
     Ok(store::open(&url)?)
@@ -95,14 +91,16 @@ fn key_file(url: &str) -> Option<PathBuf> {
 fn source_point(source: &dyn store::EventStore, text: &str, now: cfgledger_events::Timestamp) -> Result<u64, Error> {
     let head = source.head()?.seq;
     if let Some(n) = text.trim().strip_prefix("seq:") {
-        let seq: u64 = n.parse().map_err(|_| invalid(format!("--until seq:N expects a number; got {text:?}")))?;
+        let seq: u64 = n.parse().map_err(|_| Error::input(format!("--until seq:N expects a number; got {text:?}")))?;
         if seq == 0 || seq > head {
-            return Err(invalid(format!("--until seq:{seq} is not in the source's log, which holds seqs 1 to {head}")));
+            return Err(Error::input(format!(
+                "--until seq:{seq} is not in the source's log, which holds seqs 1 to {head}"
+            )));
         }
         return Ok(seq);
     }
     let time = crate::ledger::history::parse_time(text, now)?;
-    source.seq_at(time)?.ok_or_else(|| invalid(format!("--until {text} is before the source existed")))
+    source.seq_at(time)?.ok_or_else(|| Error::input(format!("--until {text} is before the source existed")))
 }
 
 /// The file a SQLite URL names, with its directory resolved, to tell two spellings of one store apart.
@@ -116,7 +114,7 @@ fn canonical_sqlite(url: &str) -> Option<PathBuf> {
 pub fn run(g: &Globals, args: CloneArgs) -> Result<(), Error> {
     let same_file = canonical_sqlite(&args.from).is_some_and(|a| canonical_sqlite(&args.to).is_some_and(|b| a == b));
     if args.from.trim() == args.to.trim() || same_file {
-        return Err(invalid("--from and --to name the same store".into()));
+        return Err(Error::input("--from and --to name the same store"));
     }
     let source = existing(&args.from)?;
     let clock = crate::clock::SystemClock;
@@ -124,9 +122,8 @@ pub fn run(g: &Globals, args: CloneArgs) -> Result<(), Error> {
     let until = args.until.as_deref().map(|t| source_point(source.as_ref(), t, now)).transpose()?;
     if args.mirror {
         if !args.overrides.is_empty() || !args.exclude_keys.is_empty() || args.source_secret_env.is_some() {
-            return Err(invalid(
-                "--mirror copies the log verbatim: --set, --exclude-keys and --source-secret-env apply to a replay clone"
-                    .into(),
+            return Err(Error::input(
+                "--mirror copies the log verbatim: --set, --exclude-keys and --source-secret-env apply to a replay clone",
             ));
         }
         return mirror(&args, source.as_ref(), until);
@@ -137,12 +134,13 @@ pub fn run(g: &Globals, args: CloneArgs) -> Result<(), Error> {
         .map(|o| {
             o.split_once('=')
                 .map(|(k, v)| (k.trim().to_string(), v.to_string()))
-                .ok_or_else(|| invalid(format!("--set expects KEY=VALUE; got {o:?}")))
+                .ok_or_else(|| Error::input(format!("--set expects KEY=VALUE; got {o:?}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let source_secret = match &args.source_secret_env {
         Some(var) => Some(zeroize::Zeroizing::new(
-            std::env::var(var).map_err(|_| invalid(format!("--source-secret-env {var}: the variable is not set")))?,
+            std::env::var(var)
+                .map_err(|_| Error::input(format!("--source-secret-env {var}: the variable is not set")))?,
         )),
         None => key_file(&args.from)
             .filter(|p| p.exists())
@@ -354,14 +352,14 @@ pub fn log_export(g: &Globals, args: LogExportArgs) -> Result<(), Error> {
         // Written beside the target and renamed into place, so that a failed export leaves no partial file.
         let partial = args.out.with_extension("partial");
         let file = std::fs::File::create(&partial)
-            .map_err(|e| Error::Io(format!("cannot create {}: {e}", partial.display())))?;
+            .map_err(|e| Error::io(format!("cannot create {}", partial.display()), e))?;
         let mut out = std::io::BufWriter::new(file);
         let head = clone::export_jsonl(source.as_ref(), until, &mut out, &mut |done, _| progress.set_position(done));
         drop(out);
         match head {
             Ok(head) => {
                 std::fs::rename(&partial, &args.out)
-                    .map_err(|e| Error::Io(format!("cannot write {}: {e}", args.out.display())))?;
+                    .map_err(|e| Error::io(format!("cannot write {}", args.out.display()), e))?;
                 head
             }
             Err(e) => {
@@ -386,11 +384,11 @@ pub fn log_import(g: &Globals, args: LogImportArgs) -> Result<(), Error> {
         clone::read_jsonl(&mut std::io::stdin().lock())?
     } else {
         let file = std::fs::File::open(&args.file)
-            .map_err(|e| Error::Io(format!("cannot read {}: {e}", args.file.display())))?;
+            .map_err(|e| Error::input_from(format!("cannot read {}", args.file.display()), e))?;
         clone::read_jsonl(&mut std::io::BufReader::new(file))?
     };
     if records.is_empty() {
-        return Err(invalid(format!("{} holds no events", args.file.display())));
+        return Err(Error::input(format!("{} holds no events", args.file.display())));
     }
     let target = store::open(&g.db)?;
     let progress = bar("importing", records.len() as u64);

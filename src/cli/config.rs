@@ -8,7 +8,7 @@ use super::{emit, Globals, Output};
 use crate::error::Error;
 use crate::{present, transfer};
 use cfgledger_events::value::to_text;
-use cfgledger_events::{Cause, Command, Input, Rejection, RejectionKind};
+use cfgledger_events::{Cause, Command, Input, RejectionKind};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -96,10 +96,6 @@ pub struct ImportArgs {
 /// The refusal of an import that holds an invalid entry, in both modes (the API's 422 says the same).
 const INVALID_IMPORT: &str = "the import holds invalid entries; nothing was applied";
 
-fn rejected(kind: RejectionKind, message: String) -> Error {
-    Error::Rejected(Rejection { kind, message, audit: vec![] })
-}
-
 pub fn run(g: &Globals, cmd: ConfigCommand) -> Result<(), Error> {
     match &g.server {
         Some(server) => remote(server, cmd),
@@ -136,7 +132,7 @@ fn local(g: &Globals, cmd: ConfigCommand) -> Result<(), Error> {
                 }
                 Ok(item)
             }
-            _ => Err(rejected(RejectionKind::UnknownKey, format!("unknown key {key}"))),
+            _ => Err(Error::rejected(RejectionKind::UnknownKey, format!("unknown key {key}"))),
         }
     };
     match cmd {
@@ -178,7 +174,7 @@ fn local(g: &Globals, cmd: ConfigCommand) -> Result<(), Error> {
             let mut body = transfer::plan_json(&plan);
             if transfer::has_invalid(&plan) {
                 show_plan(&body)?;
-                return Err(rejected(RejectionKind::Invalid, INVALID_IMPORT.to_string()));
+                return Err(Error::rejected(RejectionKind::Invalid, INVALID_IMPORT.to_string()));
             }
             body["dry_run"] = Value::Bool(args.dry_run);
             if args.dry_run {
@@ -189,7 +185,7 @@ fn local(g: &Globals, cmd: ConfigCommand) -> Result<(), Error> {
                 ctx.cause = Cause::Import { digest: req.digest.clone(), via: "config import".to_string() };
                 let outcome = ledger.execute(transfer::command(req), ctx)?;
                 body["applied"] = Value::Bool(outcome.changed());
-                body["result"] = transfer::applied_summary(&ledger, &outcome)?.unwrap_or(Value::Null);
+                body["result"] = transfer::applied_summary(&outcome).unwrap_or(Value::Null);
                 body["batch"] = outcome.batch_id.map_or(Value::Null, Value::String);
                 body["head"] = outcome.head.seq.into();
             }
@@ -272,7 +268,10 @@ fn check_category(category: &str, mut known: Vec<&str>) -> Result<(), Error> {
         return Ok(());
     }
     known.dedup();
-    Err(rejected(RejectionKind::Invalid, format!("unknown category {category}; categories are {}", known.join(", "))))
+    Err(Error::rejected(
+        RejectionKind::Invalid,
+        format!("unknown category {category}; categories are {}", known.join(", ")),
+    ))
 }
 
 fn show_list(body: &Value, output: Output) -> Result<(), Error> {
@@ -310,12 +309,11 @@ fn report_change(key: &str, item: &Value, seq: Option<u64>) -> Result<(), Error>
 
 /// The document on standard output, or written to `out` with `exported N settings to FILE (seq S)`.
 fn show_export(doc: &Value, out: Option<&Path>) -> Result<(), Error> {
-    let text = serde_json::to_string_pretty(doc).map_err(|e| Error::Io(format!("cannot encode the export: {e}")))?;
+    let text = serde_json::to_string_pretty(doc).map_err(|e| Error::internal("cannot encode the export", e))?;
     let Some(path) = out else {
         return emit(text);
     };
-    std::fs::write(path, format!("{text}\n"))
-        .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))?;
+    std::fs::write(path, format!("{text}\n")).map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
     let count = doc["settings"].as_object().map_or(0, |s| s.len());
     emit(format!("exported {count} settings to {} (seq {})", path.display(), text_of(&doc["source"]["seq"])))
 }
@@ -323,12 +321,11 @@ fn show_export(doc: &Value, out: Option<&Path>) -> Result<(), Error> {
 /// The import document in `file` (`-`: standard input), which must be JSON.
 fn read_document(file: &Path) -> Result<Value, Error> {
     let text = if file == Path::new("-") {
-        std::io::read_to_string(std::io::stdin()).map_err(|e| Error::Io(format!("cannot read standard input: {e}")))?
+        std::io::read_to_string(std::io::stdin()).map_err(|e| Error::io(format!("cannot read standard input"), e))?
     } else {
-        std::fs::read_to_string(file).map_err(|e| Error::Io(format!("cannot read {}: {e}", file.display())))?
+        std::fs::read_to_string(file).map_err(|e| Error::input_from(format!("cannot read {}", file.display()), e))?
     };
-    serde_json::from_str(&text)
-        .map_err(|e| rejected(RejectionKind::Invalid, format!("{} is not a JSON document: {e}", file.display())))
+    serde_json::from_str(&text).map_err(|e| Error::input(format!("{} is not a JSON document: {e}", file.display())))
 }
 
 /// The plan, its summary, and what happened: `dry run: nothing applied`, `applied as batch B (seq N)`,

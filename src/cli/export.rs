@@ -39,16 +39,16 @@ pub struct ExportArgs {
 pub fn run(g: &Globals, args: ExportArgs) -> Result<(), Error> {
     let target_secret = match (&args.target_secret_env, args.format.as_str()) {
         (Some(_), "cfgledger") => {
-            return Err(rejected("--target-secret-env applies to --format mcpgateway only".into()));
+            return Err(Error::input("--target-secret-env applies to --format mcpgateway only"));
         }
         (Some(_), _) if g.server.is_some() => {
-            return Err(rejected(
-                "--target-secret-env cannot be sent to --server: a server exports under its own secret; run the export where the store is"
-                    .into(),
+            return Err(Error::input(
+                "--target-secret-env cannot be sent to --server: a server exports under its own secret; run the export where the store is",
             ));
         }
         (Some(var), _) => Some(zeroize::Zeroizing::new(
-            std::env::var(var).map_err(|_| rejected(format!("--target-secret-env {var}: the variable is not set")))?,
+            std::env::var(var)
+                .map_err(|_| Error::input(format!("--target-secret-env {var}: the variable is not set")))?,
         )),
         (None, _) => None,
     };
@@ -93,12 +93,12 @@ pub fn run(g: &Globals, args: ExportArgs) -> Result<(), Error> {
             (doc, now.to_string())
         }
     };
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Io(e.to_string()))?;
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::internal("cannot encode the export", e))?;
     if args.out.as_deref().is_some_and(|p| p.as_os_str() == "-") {
         return emit(text);
     }
     let path = args.out.unwrap_or_else(|| PathBuf::from(default_name(&now)));
-    std::fs::write(&path, text + "\n").map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))?;
+    std::fs::write(&path, text + "\n").map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
     match doc["source"]["seq"].as_u64() {
         Some(seq) => emit(format!("exported {} to {} (seq {seq})", export::counts_line(&doc), path.display())),
         None => emit(format!("exported {} to {} (MCP Gateway layout)", export::counts_line(&doc), path.display())),
@@ -141,21 +141,14 @@ pub struct ImportArgs {
     reason: Option<String>,
 }
 
-fn rejected(message: String) -> Error {
-    Error::Rejected(cfgledger_events::Rejection {
-        kind: cfgledger_events::RejectionKind::Invalid,
-        message,
-        audit: vec![],
-    })
-}
-
 /// `--include "tools:a,b;servers:s"`.
 fn parse_include(text: &str) -> Result<std::collections::BTreeMap<cfgledger_events::ResourceKind, Vec<String>>, Error> {
     let mut out = std::collections::BTreeMap::new();
     for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        let (kind, names) =
-            part.split_once(':').ok_or_else(|| rejected(format!("--include expects KIND:NAME,NAME; got {part:?}")))?;
-        let kind: cfgledger_events::ResourceKind = kind.trim().parse().map_err(rejected)?;
+        let (kind, names) = part
+            .split_once(':')
+            .ok_or_else(|| Error::input(format!("--include expects KIND:NAME,NAME; got {part:?}")))?;
+        let kind: cfgledger_events::ResourceKind = kind.trim().parse().map_err(|e: String| Error::input(e))?;
         out.insert(kind, names.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_string).collect());
     }
     Ok(out)
@@ -163,19 +156,20 @@ fn parse_include(text: &str) -> Result<std::collections::BTreeMap<cfgledger_even
 
 pub fn run_import(g: &Globals, args: ImportArgs) -> Result<(), Error> {
     let text = if args.file.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin()).map_err(|e| Error::Io(format!("cannot read standard input: {e}")))?
+        std::io::read_to_string(std::io::stdin()).map_err(|e| Error::io(format!("cannot read standard input"), e))?
     } else {
         std::fs::read_to_string(&args.file)
-            .map_err(|e| Error::Io(format!("cannot read {}: {e}", args.file.display())))?
+            .map_err(|e| Error::input_from(format!("cannot read {}", args.file.display()), e))?
     };
     let doc: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| rejected(format!("{} is not a JSON document: {e}", args.file.display())))?;
+        .map_err(|e| Error::input(format!("{} is not a JSON document: {e}", args.file.display())))?;
     let strategy: cfgledger_events::registry_import::ConflictStrategy =
-        args.conflict_strategy.parse().map_err(rejected)?;
+        args.conflict_strategy.parse().map_err(|e: String| Error::input(e))?;
     let selection = args.include.as_deref().map(parse_include).transpose()?;
     let source_secret = match &args.source_secret_env {
         Some(var) => Some(zeroize::Zeroizing::new(
-            std::env::var(var).map_err(|_| rejected(format!("--source-secret-env {var}: the variable is not set")))?,
+            std::env::var(var)
+                .map_err(|_| Error::input(format!("--source-secret-env {var}: the variable is not set")))?,
         )),
         None => None,
     };
@@ -221,7 +215,7 @@ fn import_remote(
                 .map(|(k, names)| (k.as_str().to_string(), names))
                 .collect::<std::collections::BTreeMap<_, _>>(),
         )
-        .map_err(|e| Error::Io(e.to_string()))?;
+        .map_err(|e| Error::internal("cannot encode the selection", e))?;
     }
     if let Some(secret) = &source_secret {
         body["source_secret"] = serde_json::Value::String(secret.as_str().to_string());

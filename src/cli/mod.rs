@@ -174,7 +174,7 @@ pub(crate) fn emit(line: impl std::fmt::Display) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{line}") {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::BrokenPipe),
-        Err(e) => Err(Error::Io(format!("cannot write to standard output: {e}"))),
+        Err(e) => Err(Error::io("cannot write to standard output", e)),
         Ok(()) => Ok(()),
     }
 }

@@ -4,8 +4,8 @@
 //! (`{"error": {"code", "message", "details"}}`) come back as the same [`Error`] kinds and messages that
 //! the local mode produces, so the exit codes and the `error: ...` lines match. The token is never printed.
 
-use crate::error::Error;
-use cfgledger_events::{Rejection, RejectionKind};
+use crate::error::{Error, ErrorCode};
+use crate::model::ErrorBody;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -49,13 +49,9 @@ impl std::fmt::Debug for Server {
 #[derive(Debug)]
 pub(crate) struct ApiFailure {
     pub status: u16,
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
     pub details: Value,
-}
-
-fn invalid(message: String) -> Error {
-    Error::Rejected(Rejection { kind: RejectionKind::Invalid, message, audit: Vec::new() })
 }
 
 impl Server {
@@ -68,7 +64,7 @@ impl Server {
             .or_else(|| lower.strip_prefix("https://"))
             .map(|rest| rest.split('/').next().unwrap_or_default());
         if host.is_none_or(|h| h.is_empty() || h.chars().any(char::is_whitespace)) {
-            return Err(invalid(format!("--server expects a URL such as http://127.0.0.1:4444; got {url:?}")));
+            return Err(Error::input(format!("--server expects a URL such as http://127.0.0.1:4444; got {url:?}")));
         }
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(CONNECT_TIMEOUT)
@@ -124,20 +120,16 @@ impl Server {
         match answer {
             Ok(response) => {
                 let status = response.status();
-                response.into_json::<Value>().map(Ok).map_err(|e| self.not_json(status, &e.to_string()))
+                response.into_json::<Value>().map(Ok).map_err(|e| self.not_json(status, e))
             }
             Err(ureq::Error::Status(status, response)) => {
                 let text = response.into_string().unwrap_or_default();
-                let body: Value = serde_json::from_str(&text).map_err(|e| self.not_json(status, &e.to_string()))?;
-                let error = &body["error"];
-                let Some(code) = error["code"].as_str() else {
-                    return Err(self.not_json(status, "no error object in the answer"));
-                };
+                let body: ErrorBody = serde_json::from_str(&text).map_err(|e| self.not_json(status, e))?;
                 Ok(Err(ApiFailure {
                     status,
-                    code: code.to_string(),
-                    message: error["message"].as_str().unwrap_or_default().to_string(),
-                    details: error["details"].clone(),
+                    code: body.error.code,
+                    message: body.error.message,
+                    details: body.error.details,
                 }))
             }
             Err(ureq::Error::Transport(t)) => {
@@ -146,40 +138,39 @@ impl Server {
                     (None, Some(message)) => message.to_string(),
                     (None, None) => t.kind().to_string(),
                 };
-                Err(Error::Io(format!("cannot reach the server at {}: {why}", self.base)))
+                Err(Error::Unreachable {
+                    context: format!("cannot reach the server at {}: {why}", self.base),
+                    source: None,
+                })
             }
         }
     }
 
-    fn not_json(&self, status: u16, why: &str) -> Error {
-        Error::Io(format!("the server at {} answered HTTP {status} without the API's JSON ({why})", self.base))
+    fn not_json(&self, status: u16, why: impl Into<crate::error::Source>) -> Error {
+        Error::Unreachable {
+            context: format!("the server at {} answered HTTP {status} without the API's JSON", self.base),
+            source: Some(why.into()),
+        }
     }
 
-    /// The error the local mode raises for the same refusal: domain rejections keep their kind and message;
-    /// the rest say which server refused and why.
+    /// The error for an API error answer. Domain rejections keep the server's message, which is the one the
+    /// local mode prints; the rest say which server refused and why. The code decides the exit code, so it
+    /// is the same as the local mode's.
     pub fn error(&self, f: ApiFailure) -> Error {
-        let rejected = |kind| Error::Rejected(Rejection { kind, message: f.message.clone(), audit: Vec::new() });
-        match f.code.as_str() {
-            "unknown_key" => rejected(RejectionKind::UnknownKey),
-            "not_found" => rejected(RejectionKind::Missing),
-            "invalid_value" | "bad_request" | "payload_too_large" => rejected(RejectionKind::Invalid),
-            "locked" => rejected(RejectionKind::Locked),
-            "state" => rejected(RejectionKind::State),
-            "conflict" => rejected(RejectionKind::Conflict),
-            "unauthorized" if self.token.is_none() => Error::Io(format!(
+        let message = match f.code {
+            ErrorCode::Unauthorized if self.token.is_none() => format!(
                 "the server at {} requires a token: pass --token or set CFGLEDGER_TOKEN ({})",
                 self.base, f.message
-            )),
-            "unauthorized" => Error::Io(format!("the server at {} refused the token: {}", self.base, f.message)),
-            "forbidden" => Error::Io(format!("the server at {} refused: {}", self.base, f.message)),
-            "unavailable" => Error::Io(format!("the server at {} is unavailable: {}", self.base, f.message)),
-            _ if f.status >= 500 => {
-                Error::Io(format!("the server at {} failed (HTTP {}): {}", self.base, f.status, f.message))
+            ),
+            ErrorCode::Unauthorized => format!("the server at {} refused the token: {}", self.base, f.message),
+            ErrorCode::Forbidden => format!("the server at {} refused: {}", self.base, f.message),
+            ErrorCode::Unavailable | ErrorCode::Timeout | ErrorCode::RateLimited => {
+                format!("the server at {} is unavailable: {}", self.base, f.message)
             }
-            _ => {
-                Error::Io(format!("the server at {} refused the request (HTTP {}): {}", self.base, f.status, f.message))
-            }
-        }
+            ErrorCode::Internal => format!("the server at {} failed (HTTP {}): {}", self.base, f.status, f.message),
+            _ => f.message,
+        };
+        Error::Remote { code: f.code, message, details: f.details }
     }
 }
 

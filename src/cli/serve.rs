@@ -51,7 +51,7 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Io(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| Error::io(format!("cannot start the async runtime"), e))?;
     runtime.block_on(async move {
         start_logging(&ledger);
         if !auth.required {
@@ -61,8 +61,8 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
         track_reloads(&ledger);
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
-            .map_err(|e| Error::Io(format!("cannot listen on {}: {e}", args.listen)))?;
-        let addr = listener.local_addr().map_err(|e| Error::Io(e.to_string()))?;
+            .map_err(|e| Error::io(format!("cannot listen on {}", args.listen), e))?;
+        let addr = listener.local_addr().map_err(|e| Error::io("cannot read the listening address", e))?;
         // Printed on stdout so that scripts and tests learn the port when it was 0.
         super::emit(format!("cfgledger listening on http://{addr}"))?;
         tracing::info!(%addr, store = %ledger.store().describe(), head = ledger.snapshot().head.seq, "serving");
@@ -84,7 +84,7 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
         let served = api::serve(listener, state, closing_tx, shutdown_signal()).await;
         // The heartbeat task removes this instance from the list once `closing` is set.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), heartbeat).await;
-        served.map_err(|e| Error::Io(format!("server failed: {e}")))
+        served.map_err(|e| Error::io(format!("server failed"), e))
     })
 }
 

@@ -5,7 +5,6 @@
 use super::{emit, Globals};
 use crate::auth;
 use crate::error::Error;
-use cfgledger_events::{Rejection, RejectionKind};
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Subcommand)]
@@ -27,21 +26,19 @@ pub struct IssueArgs {
     ttl: String,
 }
 
-fn invalid(message: String) -> Error {
-    Error::Rejected(Rejection { kind: RejectionKind::Invalid, message, audit: vec![] })
-}
-
 pub fn run(g: &Globals, cmd: TokenCommand) -> Result<(), Error> {
     let TokenCommand::Issue(args) = cmd;
-    let role: auth::Role = args.role.parse().map_err(invalid)?;
+    let role: auth::Role = args.role.parse().map_err(|e: String| Error::input(e))?;
     if args.sub.trim().is_empty() {
-        return Err(invalid("--sub expects a name; got an empty one".into()));
+        return Err(Error::input("--sub expects a name; got an empty one"));
     }
     let ttl_ms = cfgledger_events::value::parse_duration_ms(&args.ttl).filter(|&ms| ms >= 1000).ok_or_else(|| {
-        invalid(format!("--ttl expects a duration of at least 1s such as 15m, 1h or 30d; got {:?}", args.ttl))
+        Error::input(format!("--ttl expects a duration of at least 1s such as 15m, 1h or 30d; got {:?}", args.ttl))
     })?;
     let ledger = g.open()?;
     let keys = super::serve::token_keys(&ledger)?;
-    let token = keys.issue(&args.sub, role, auth::unix_now(), ttl_ms / 1000).map_err(|e| Error::Io(e.to_string()))?;
+    let token = keys
+        .issue(&args.sub, role, auth::unix_now(), ttl_ms / 1000)
+        .map_err(|e| Error::internal("cannot sign the token", e))?;
     emit(token)
 }

@@ -4,7 +4,7 @@
 use super::{emit, Globals};
 use crate::auth;
 use crate::error::Error;
-use cfgledger_events::{Command, Rejection, RejectionKind};
+use cfgledger_events::Command;
 use clap::{Args, Subcommand};
 use std::io::BufRead;
 
@@ -34,27 +34,23 @@ pub struct RemoveArgs {
 /// The shortest password accepted.
 const MIN_PASSWORD: usize = 8;
 
-fn invalid(message: String) -> Error {
-    Error::Rejected(Rejection { kind: RejectionKind::Invalid, message, audit: vec![] })
-}
-
 pub fn run(g: &Globals, cmd: UserCommand) -> Result<(), Error> {
     match cmd {
         UserCommand::Add(args) => {
-            let role: auth::Role = args.role.parse().map_err(invalid)?;
+            let role: auth::Role = args.role.parse().map_err(|e: String| Error::input(e))?;
             let mut line = String::new();
             std::io::stdin()
                 .lock()
                 .read_line(&mut line)
-                .map_err(|e| Error::Io(format!("cannot read the password from standard input: {e}")))?;
+                .map_err(|e| Error::io(format!("cannot read the password from standard input"), e))?;
             let password = auth::password_from_line(&line);
             zeroize::Zeroize::zeroize(&mut line);
             if password.chars().count() < MIN_PASSWORD {
-                return Err(invalid(format!(
+                return Err(Error::input(format!(
                     "the password (read from standard input) must have at least {MIN_PASSWORD} characters"
                 )));
             }
-            let hash = auth::hash_password(&password).map_err(|e| Error::Io(e.to_string()))?;
+            let hash = auth::hash_password(&password).map_err(|e| Error::internal("cannot hash the password", e))?;
             let ledger = g.open()?;
             let cmd =
                 Command::AddUser { name: args.name.clone(), role: role.as_str().to_string(), password_hash: hash };

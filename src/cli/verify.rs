@@ -45,7 +45,7 @@ pub fn run(g: &Globals, args: VerifyArgs) -> Result<(), Error> {
             n => emit(format!("ok: {n} snapshots match the log")),
         }
     } else {
-        Err(Error::Io(format!(
+        Err(Error::Integrity(format!(
             "the log verifies ({} events; head {}:{}) but {} snapshot(s) do not match it",
             head.seq,
             head.seq,

@@ -8,7 +8,7 @@ use super::Ledger;
 use crate::error::Error;
 use crate::live::Snapshot;
 use crate::store::{EventStore, StoredSnapshot};
-use cfgledger_events::{Head, Rejection, RejectionKind, Timestamp};
+use cfgledger_events::{Head, Timestamp};
 use cfgledger_projections::{snapshot, SettingsState};
 
 /// The setting that says how many events pass between checkpoints, and its value when the catalog has none.
@@ -42,10 +42,6 @@ pub struct Point {
     pub seq: u64,
 }
 
-fn invalid(message: String) -> Error {
-    Error::Rejected(Rejection { kind: RejectionKind::Invalid, message, audit: Vec::new() })
-}
-
 /// A relative duration before now: `90s`, `15m`, `24h`, `7d`.
 pub fn parse_ago(text: &str) -> Option<i64> {
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
@@ -68,7 +64,7 @@ pub fn parse_time(text: &str, now: Timestamp) -> Result<Timestamp, Error> {
         return Ok(Timestamp(now.0.saturating_sub(ago)));
     }
     Timestamp::parse_rfc3339(text).map_err(|_| {
-        invalid(format!(
+        Error::input(format!(
             "expected an RFC 3339 time (2026-11-21T18:00:00Z) or a duration before now (24h); got {text:?}"
         ))
     })
@@ -158,20 +154,20 @@ impl Ledger {
         let head = self.snapshot().head.seq;
         let text = text.trim();
         if let Some(n) = text.strip_prefix("seq:") {
-            let seq: u64 = n.parse().map_err(|_| invalid(format!("seq:N expects a number; got {text:?}")))?;
+            let seq: u64 = n.parse().map_err(|_| Error::input(format!("seq:N expects a number; got {text:?}")))?;
             if seq == 0 || seq > head {
-                return Err(invalid(format!("seq:{seq} is not in the log, which holds seqs 1 to {head}")));
+                return Err(Error::input(format!("seq:{seq} is not in the log, which holds seqs 1 to {head}")));
             }
             return Ok(Point { seq });
         }
         let time = parse_time(text, self.now()).map_err(|_| {
-            invalid(format!(
+            Error::input(format!(
                 "expected a point of the log: an RFC 3339 time (2026-11-21T18:00:00Z), a duration before now (24h) or seq:N; got {text:?}"
             ))
         })?;
         match self.store().seq_at(time)? {
             Some(seq) => Ok(Point { seq: seq.min(head) }),
-            None => Err(invalid(format!("{text} is before the store existed"))),
+            None => Err(Error::input(format!("{text} is before the store existed"))),
         }
     }
 
@@ -215,7 +211,7 @@ impl Ledger {
             .into_iter()
             .next()
             .filter(|r| r.seq == seq)
-            .ok_or_else(|| invalid(format!("seq:{seq} is not in the log")))?;
+            .ok_or_else(|| Error::input(format!("seq:{seq} is not in the log")))?;
         let head = Head { seq, hash: rec.hash };
         Ok(std::sync::Arc::new(Snapshot::build(&self.core.catalog, state, head, rec.occurred_at, &self.core.env, None)))
     }

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::live::{Settings, Snapshot};
 use crate::store::EventStore;
 use arc_swap::ArcSwap;
-use cfgledger_events::{Actor, Batch, Catalog, Cause, Command, Head};
+use cfgledger_events::{Actor, Batch, Catalog, Cause, Command, Event, Head};
 use cfgledger_projections::{BootValues, SettingsState};
 use std::collections::BTreeMap;
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
@@ -30,7 +30,7 @@ pub struct WriteContext {
 }
 
 /// What an accepted command did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     /// The batch appended, or `None` when the command changed nothing.
     pub batch_id: Option<String>,
@@ -38,11 +38,19 @@ pub struct Outcome {
     pub seqs: Option<(u64, u64)>,
     /// The log's head after the command.
     pub head: Head,
+    /// The events the writer appended for this command, in order: what callers report, so that nothing
+    /// reads the log back to learn what was just written.
+    pub events: Vec<Event>,
 }
 
 impl Outcome {
     pub fn changed(&self) -> bool {
         self.batch_id.is_some()
+    }
+
+    /// The first appended event that `pick` recognizes.
+    pub fn find<T>(&self, pick: impl FnMut(&Event) -> Option<T>) -> Option<T> {
+        self.events.iter().find_map(pick)
     }
 }
 

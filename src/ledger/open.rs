@@ -297,7 +297,7 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
         match ledger.execute(cmd, ctx.clone()) {
             Ok(outcome) => {
                 report.created = true;
-                seeded_by(&ledger, &outcome, &mut report)?;
+                seeded_by(&outcome, &mut report);
             }
             // Another process created the store between our replay and our append.
             Err(Error::Rejected(r)) if r.kind == RejectionKind::State => return Err(OpenError::Raced),
@@ -305,7 +305,7 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
         }
     } else if env_path.is_some() {
         let outcome = ledger.execute(Command::SeedEnv { env_file, entries }, ctx)?;
-        seeded_by(&ledger, &outcome, &mut report)?;
+        seeded_by(&outcome, &mut report);
     }
 
     for key in &opts.generate_secrets {
@@ -327,20 +327,13 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
 }
 
 /// Fills the report with what an `EnvSeeded` event of `outcome` seeded and skipped.
-fn seeded_by(ledger: &Ledger, outcome: &super::Outcome, report: &mut OpenReport) -> Result<(), Error> {
-    let Some((first, last)) = outcome.seqs else {
-        return Ok(());
-    };
-    let n = usize::try_from(last - first + 1).unwrap_or(usize::MAX);
-    for rec in ledger.store().read_after(first - 1, n)? {
-        if let Ok(env) = cfgledger_events::Envelope::decode(&rec.envelope) {
-            if let cfgledger_events::Event::EnvSeeded(e) = env.event {
-                report.seeded.extend(e.values.into_iter().map(|v| v.key));
-                report.unknown_env_keys.extend(e.unknown_keys);
-            }
+fn seeded_by(outcome: &super::Outcome, report: &mut OpenReport) {
+    for event in &outcome.events {
+        if let cfgledger_events::Event::EnvSeeded(e) = event {
+            report.seeded.extend(e.values.iter().map(|v| v.key.clone()));
+            report.unknown_env_keys.extend(e.unknown_keys.iter().cloned());
         }
     }
-    Ok(())
 }
 
 fn derive_checked(

@@ -127,16 +127,19 @@ fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
             Ok(events) => (events, None),
             Err(mut rej) => (std::mem::take(&mut rej.audit), Some(rej)),
         };
-        let mut outcome = Outcome { batch_id: None, seqs: None, head };
+        let mut outcome = Outcome { batch_id: None, seqs: None, head, events: Vec::new() };
         if !events.is_empty() {
             let batch = Ledger::new_batch(&job.ctx);
             let first = head.seq + 1;
+            let mut appended = Vec::with_capacity(events.len());
             for (env, rec) in build_batch(head, now, &job.ctx.actor, &batch, events) {
+                debug_assert_eq!(rec.seq, head.seq + 1, "a batch continues the head it was built on");
                 state.apply(&env);
                 head = Head { seq: rec.seq, hash: rec.hash };
                 records.push(rec);
+                appended.push(env.event);
             }
-            outcome = Outcome { batch_id: Some(batch.id), seqs: Some((first, head.seq)), head };
+            outcome = Outcome { batch_id: Some(batch.id), seqs: Some((first, head.seq)), head, events: appended };
         }
         results.push(match rejection {
             Some(rej) => Err(Error::Rejected(rej)),
@@ -169,7 +172,7 @@ fn fail_all(group: &[Job], e: &Error) -> Vec<Result<Outcome, Error>> {
                 Error::Chain(c) => Error::Chain(c.clone()),
                 Error::Contention(n) => Error::Contention(*n),
                 // catch-up and append fail only with the kinds above.
-                other => Error::Io(other.to_string()),
+                other => Error::Internal { context: other.to_string(), source: None },
             })
         })
         .collect()

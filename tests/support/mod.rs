@@ -116,9 +116,14 @@ impl Store {
         self.run(args).expect_code(0, &args.join(" "))
     }
 
-    /// Runs `args` and panics unless it exits 1 (rejected or failed).
+    /// Runs `args` and panics unless it exits 1 (rejected).
     pub fn fails(&self, args: &[&str]) -> Run {
-        self.run(args).expect_code(1, &args.join(" "))
+        self.fails_with(1, args)
+    }
+
+    /// Runs `args` and panics unless it exits `code` (2 bad input, 3 unavailable, 4 integrity).
+    pub fn fails_with(&self, code: i32, args: &[&str]) -> Run {
+        self.run(args).expect_code(code, &args.join(" "))
     }
 
     /// `config set KEY VALUE`, which must succeed.
