@@ -9,6 +9,8 @@
 // The shared plumbing of tests/api.rs, whose stream helpers this file does not need.
 #[allow(dead_code)]
 mod api_support;
+#[path = "support/sql.rs"]
+mod sql;
 
 use api_support::{eventually, Server, Store, BIN, ENCRYPTION_SECRET, JWT_SECRET};
 use serde_json::{json, Value};
@@ -201,16 +203,10 @@ fn value_now(server: &Server, token: &str, key: &str) -> Value {
     server.get(&format!("/admin/config/{key}"), token).ok_json()["value"].clone()
 }
 
-/// `sqlite3` on the store's database (waiting for the server's locks), returning stdout.
+/// SQL on the store's database behind the server's back (waiting up to 5 s for its locks), returning the rows
+/// as the `sqlite3` shell prints them.
 fn sqlite(store: &Store, sql: &str) -> String {
-    let out = Command::new("sqlite3")
-        .arg(store.db_path())
-        .arg(".timeout 5000")
-        .arg(sql)
-        .output()
-        .expect("the sqlite3 shell runs (installed by .ci/run)");
-    assert!(out.status.success(), "sqlite3 {sql}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8")
+    sql::run(&store.db_path(), std::time::Duration::from_secs(5), sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 fn snapshot_seqs(store: &Store) -> Vec<u64> {
