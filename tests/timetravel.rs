@@ -213,6 +213,25 @@ fn snapshot_seqs(store: &Store) -> Vec<u64> {
     sqlite(store, "SELECT seq FROM snapshots ORDER BY seq;").lines().map(|l| l.trim().parse().expect("a seq")).collect()
 }
 
+/// The checkpoints, once the checkpoint thread has written the last one handed to it. The writer hands
+/// over its state whenever `interval` events have passed since the last hand-over, so once writes stop at
+/// `head` the last one handed over lies less than `interval` below it, and until that one is written the
+/// newest stored one lies at least `interval` below. Polls for up to 10 s, then fails with what it saw.
+fn settled_checkpoints(store: &Store, head: u64, interval: u64) -> Vec<u64> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let seqs = snapshot_seqs(store);
+        if seqs.last().is_some_and(|newest| newest + interval > head) {
+            return seqs;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint within {interval} events of the head {head} after 10 s; checkpoints at {seqs:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Asserts that no plaintext secret of these tests appears in `text`.
 fn no_secrets(text: &str, what: &str) {
     for secret in [SEEDED_WEBHOOK, ROTATED_WEBHOOK, TOOL_TOKEN, JWT_SECRET, ENCRYPTION_SECRET] {
@@ -1399,9 +1418,8 @@ fn verify_and_snapshots_never_change_an_answer() {
     };
 
     eventually("checkpoints to be written", || snapshot_seqs(&store).len() >= 4);
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let seqs = snapshot_seqs(&store);
     let head = server.head();
+    let seqs = settled_checkpoints(&store, head, 5);
     assert!(seqs.iter().all(|s| *s >= 1 && *s <= head), "{seqs:?}");
     check_reads(&server, "with good checkpoints");
     // Checkpoints hold secrets sealed, as the log does.
