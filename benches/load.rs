@@ -5,16 +5,23 @@
 //! before the write is sent, and from its acknowledgement, to the moment the watcher receives it).
 //! cfgledger is driven over HTTP/1.1 keep-alive connections with a bearer token per connection
 //! (authentication on); etcd (Debian's `etcd-server`) through its native gRPC API with the `etcd-client`
-//! crate. Each throughput phase warms up, then measures for a fixed time; latencies go into HDR histograms,
+//! crate, from the etcd peer: a program of its own (benches/etcd-peer, outside the workspace) because
+//! etcd-client needs `protoc` to build, which the tests and the rest of the benches should not. The peer
+//! runs each etcd phase with the same measuring code on request and sends back its figures. Each throughput
+//! phase warms up, then measures for a fixed time; latencies go into HDR histograms,
 //! and the CPU used by the server, by this harness and by anything else is sampled, so that a phase that
 //! other processes disturbed says so. A table at the end gives both systems, their ratio (above 1 means
 //! cfgledger is ahead) and the issue's targets. A run with errors says so loudly and exits with 1.
 //!
-//! Run: `cargo bench --bench load` (cargo builds the release binary it starts). Environment: `LOAD_SECS`
+//! Run: `cargo bench --bench load` (cargo builds the release binary it starts). The etcd side needs etcd
+//! (Debian: `apt-get install etcd-server`) and, to build the peer, `protoc` (`apt-get install
+//! protobuf-compiler`); when etcd is found, the harness builds the peer itself (`cargo build --release
+//! --manifest-path benches/etcd-peer/Cargo.toml`, into target/etcd-peer). Without etcd it measures
+//! cfgledger alone and says so; with etcd but no protoc the etcd side fails loudly. Environment: `LOAD_SECS`
 //! (measured seconds per phase, default 10), `LOAD_WARMUP_SECS` (default 2), `LOAD_WATCH_CHANGES`
 //! (default 2000), `ETCD_BIN` (default `etcd` on the `PATH`; without it only cfgledger is measured),
-//! `CFGLEDGER_BIN` (default the binary cargo built), `LOAD_AUTH=off` (development only: serve with
-//! `AUTH_REQUIRED=false`; not the issue's figures).
+//! `ETCD_PEER_BIN` (a peer built beforehand; default: build it), `CFGLEDGER_BIN` (default the binary cargo
+//! built), `LOAD_AUTH=off` (development only: serve with `AUTH_REQUIRED=false`; not the issue's figures).
 
 #[path = "load/cfgledger.rs"]
 mod cfgledger;
@@ -30,41 +37,19 @@ mod measure;
 mod process;
 #[path = "load/report.rs"]
 mod report;
+#[path = "load/wire.rs"]
+mod wire;
 
-use measure::{Delivery, Failure, Phase, Window};
-use std::future::Future;
+use measure::{Delivery, Phase, Window};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use std::time::Duration;
 
 /// Connections of the read phase.
 const GET_CLIENTS: usize = 64;
 /// Concurrent writers of the write phases.
 const PUT_CLIENTS: [usize; 2] = [16, 64];
-/// Between one delivered change and the next write of the watch phase, so that it measures one change at
-/// a time rather than a backlog.
-const WATCH_PACE: Duration = Duration::from_millis(2);
-/// How long a change may take to reach the watcher before it counts as lost.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Between phases, so one phase's tail does not spill into the next.
 const PAUSE: Duration = Duration::from_secs(1);
-
-/// A value for the write key that none of the last million writes of this run used (cfgledger appends
-/// nothing for a write of the value the key already holds); within 1..=1,000,000, `TOOL_RATE_LIMIT`'s range.
-pub fn next_value() -> i64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed) % 1_000_000;
-    1 + i64::try_from(n).expect("below a million")
-}
-
-/// What a watcher received: each value with the moment it arrived.
-pub type Events = mpsc::UnboundedReceiver<(i64, Instant)>;
-
-/// Writes a given value to the watched key and returns once the write is acknowledged.
-pub trait Writer: Send {
-    fn write(&mut self, value: i64) -> impl Future<Output = Result<(), Failure>> + Send;
-}
 
 struct Settings {
     window: Window,
@@ -139,62 +124,19 @@ impl Results {
     }
 }
 
-/// Writes one change at a time to a watched key and times each one's arrival at the watcher.
-async fn delivery(mut writer: impl Writer, mut events: Events, changes: usize, server: u32) -> Delivery {
-    let mut result = Delivery::new();
-    let cpu = measure::CpuMark::now(server);
-    for _ in 0..changes {
-        let value = next_value();
-        let sent = Instant::now();
-        let written = writer.write(value).await;
-        let acked = Instant::now();
-        match written {
-            Ok(()) => {}
-            Err(Failure::Rejected(message)) => {
-                result.errors.add(message);
-                tokio::time::sleep(WATCH_PACE).await;
-                continue;
-            }
-            Err(Failure::Broken(message)) => {
-                result.errors.add(message);
-                break;
-            }
-        }
-        let deadline = tokio::time::Instant::now() + DELIVERY_TIMEOUT;
-        loop {
-            match tokio::time::timeout_at(deadline, events.recv()).await {
-                Ok(Some((v, arrived))) if v == value => {
-                    result.record(sent, acked, arrived);
-                    break;
-                }
-                Ok(Some(_)) => {} // a late event of an earlier change that already timed out
-                Ok(None) => {
-                    result.errors.add("the watch stream ended".into());
-                    return result;
-                }
-                Err(_) => {
-                    result.errors.add(format!("no event for value {value} within {DELIVERY_TIMEOUT:?}"));
-                    break;
-                }
-            }
-        }
-        tokio::time::sleep(WATCH_PACE).await;
-    }
-    result.cpu = cpu.and_then(|mark| mark.since());
-    result
-}
-
-/// Runs one throughput phase and prints it, or records why it could not run.
-async fn phase<W: measure::Worker>(
-    label: &str,
+/// Runs one throughput phase on this process's own workers.
+async fn measured<W: measure::Worker>(
     workers: Result<Vec<W>, String>,
     window: Window,
     server: u32,
-    results: &mut Results,
-) -> Option<Phase> {
-    let measured = match workers {
-        Ok(workers) => {
-            let phase = measure::run(workers, window, server).await;
+) -> Result<Phase, String> {
+    Ok(measure::run(workers?, window, server).await)
+}
+
+/// Prints a throughput phase, or records why it could not run; then pauses before the next one.
+async fn phase(label: &str, measured: Result<Phase, String>, results: &mut Results) -> Option<Phase> {
+    let measured = match measured {
+        Ok(phase) => {
             phase.print(label);
             Some(phase)
         }
@@ -207,19 +149,12 @@ async fn phase<W: measure::Worker>(
     measured
 }
 
-/// Runs one change-delivery phase and prints it, or records why it could not run.
-async fn watch_phase<W: Writer>(
-    label: &str,
-    watch: Result<(W, Events), String>,
-    changes: usize,
-    server: u32,
-    results: &mut Results,
-) {
-    match watch {
-        Ok((writer, events)) => {
-            let measured = delivery(writer, events, changes, server).await;
-            measured.print(label);
-            results.watch = Some(measured);
+/// Prints a change-delivery phase, or records why it could not run.
+fn watch_phase(label: &str, measured: Result<Delivery, String>, results: &mut Results) {
+    match measured {
+        Ok(delivery) => {
+            delivery.print(label);
+            results.watch = Some(delivery);
         }
         Err(why) => results.failed(label, why),
     }
@@ -264,10 +199,14 @@ async fn start_etcd(settings: &Settings, dir: PathBuf, results: &mut Results) ->
         );
         return None;
     };
-    println!("etcd: {} ({})", bin.display(), etcd::version(bin));
-    println!("  client: etcd's native gRPC API through the etcd-client crate, one client (HTTP/2 connection) each");
+    println!("etcd: {}", bin.display());
     match etcd::Etcd::start(bin, &dir).await {
         Ok(server) => {
+            println!("  {} (pid {})", server.version, server.pid());
+            println!(
+                "  client: etcd's native gRPC API through the etcd-client crate, one client (HTTP/2 connection) each, \
+                 run by the etcd peer (benches/etcd-peer)"
+            );
             println!("  data in {}, default durability (WAL fsynced before a put is acknowledged)", dir.display());
             Some(server)
         }
@@ -297,7 +236,7 @@ async fn run(settings: Settings) -> bool {
         settings.window.warmup.as_secs(),
         settings.window.measured.as_secs(),
         settings.watch_changes,
-        WATCH_PACE.as_millis()
+        measure::WATCH_PACE.as_millis()
     );
     let window = settings.window;
     let dirs = [(); 2].map(|_| tempfile::tempdir().expect("a temp dir for a store"));
@@ -308,14 +247,14 @@ async fn run(settings: Settings) -> bool {
     println!("\n== reads of one key, {GET_CLIENTS} connections ==");
     if let Some(server) = &cfg_server {
         let label = "cfgledger GET /admin/config/LOG_LEVEL";
-        cfg.get = phase(label, server.getters(GET_CLIENTS).await, window, server.pid(), &mut cfg).await;
+        let measured = measured(server.getters(GET_CLIENTS).await, window, server.pid()).await;
+        cfg.get = phase(label, measured, &mut cfg).await;
     }
-    if let Some(server) = &etcd_server {
+    if let Some(server) = etcd_server.as_mut() {
         let label = "etcd range, linearizable (its default)";
-        etcd.get = phase(label, server.getters(GET_CLIENTS, false).await, window, server.pid(), &mut etcd).await;
+        etcd.get = phase(label, server.get(GET_CLIENTS, false, window).await, &mut etcd).await;
         let label = "etcd range, serializable";
-        let workers = server.getters(GET_CLIENTS, true).await;
-        etcd.get_serializable = phase(label, workers, window, server.pid(), &mut etcd).await;
+        etcd.get_serializable = phase(label, server.get(GET_CLIENTS, true, window).await, &mut etcd).await;
     }
 
     println!("\n== durable writes of one key ==");
@@ -332,13 +271,14 @@ async fn run(settings: Settings) -> bool {
     for clients in PUT_CLIENTS {
         if let Some(server) = cfg_server.as_ref().filter(|_| cfg_writes) {
             let label = format!("cfgledger PUT /admin/config/TOOL_RATE_LIMIT, {clients} clients");
-            if let Some(p) = phase(&label, server.putters(clients).await, window, server.pid(), &mut cfg).await {
+            let measured = measured(server.putters(clients).await, window, server.pid()).await;
+            if let Some(p) = phase(&label, measured, &mut cfg).await {
                 cfg.puts.push((clients, p));
             }
         }
-        if let Some(server) = &etcd_server {
+        if let Some(server) = etcd_server.as_mut() {
             let label = format!("etcd put, {clients} clients");
-            if let Some(p) = phase(&label, server.putters(clients).await, window, server.pid(), &mut etcd).await {
+            if let Some(p) = phase(&label, server.put(clients, window).await, &mut etcd).await {
                 etcd.puts.push((clients, p));
             }
         }
@@ -348,10 +288,14 @@ async fn run(settings: Settings) -> bool {
     let changes = settings.watch_changes;
     if let Some(server) = cfg_server.as_ref().filter(|_| cfg_writes) {
         let label = "cfgledger PUT → /admin/config/watch (SSE)";
-        watch_phase(label, server.watch().await, changes, server.pid(), &mut cfg).await;
+        let measured = match server.watch().await {
+            Ok((writer, events)) => Ok(measure::delivery(writer, events, changes, server.pid()).await),
+            Err(why) => Err(why),
+        };
+        watch_phase(label, measured, &mut cfg);
     }
-    if let Some(server) = &etcd_server {
-        watch_phase("etcd put → watch", server.watch().await, changes, server.pid(), &mut etcd).await;
+    if let Some(server) = etcd_server.as_mut() {
+        watch_phase("etcd put → watch", server.watch(changes).await, &mut etcd);
     }
 
     println!();
@@ -359,7 +303,7 @@ async fn run(settings: Settings) -> bool {
         println!("{}", server.stop());
     }
     if let Some(server) = etcd_server.as_mut() {
-        println!("{}", server.stop());
+        println!("{}", server.stop().await);
     }
     report::table(&cfg, &etcd, settings.etcd_bin.is_some());
     let disturbed = cfg.disturbed() + etcd.disturbed();

@@ -11,8 +11,6 @@ mod api_support;
 
 use api_support::{eventually, perform, perform_chunked, Reply, Server, Store, ENCRYPTION_SECRET, JWT_SECRET};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
 
 const ADMIN: &str = "platform_admin";
 const AUDITOR: &str = "auditor";
@@ -34,43 +32,25 @@ fn value_of(server: &Server, token: &str, key: &str) -> Value {
     server.get(&format!("/admin/config/{key}"), token).ok_json()["value"].clone()
 }
 
-/// `sqlite3` holding the store's write lock (`BEGIN IMMEDIATE`) until [`LockHolder::release`].
+/// A connection of this test process (another process than the server, as an operator's `sqlite3` shell
+/// would be) holding the store's write lock (`BEGIN IMMEDIATE`) until [`LockHolder::release`], or until it is
+/// dropped: closing the connection rolls the transaction back.
 struct LockHolder {
-    child: Child,
+    conn: rusqlite::Connection,
 }
 
 impl LockHolder {
     fn hold(store: &Store) -> LockHolder {
-        let mut child = Command::new("sqlite3")
-            .arg(store.db_path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the sqlite3 shell runs (installed by .ci/run)");
-        let stdin = child.stdin.as_mut().expect("stdin");
-        // The server writes too (heartbeats, checkpoints): wait for the lock rather than fail at once, and stop
-        // on an error, so that "holding" is printed only once the lock is really held.
-        stdin.write_all(b".timeout 20000\n.bail on\nBEGIN IMMEDIATE;\nSELECT 'holding';\n").expect("write to sqlite3");
-        stdin.flush().expect("flush");
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("read sqlite3");
-        assert_eq!(line.trim(), "holding", "sqlite3 took the write lock");
-        LockHolder { child }
+        let conn = rusqlite::Connection::open(store.db_path()).expect("open the store's database");
+        // The server writes too (heartbeats, checkpoints): wait for the lock rather than fail at once. Once
+        // `BEGIN IMMEDIATE` returns, the lock is really held.
+        conn.busy_timeout(std::time::Duration::from_secs(20)).expect("set a busy timeout");
+        conn.execute_batch("BEGIN IMMEDIATE;").expect("take the store's write lock");
+        LockHolder { conn }
     }
 
-    fn release(mut self) {
-        let mut stdin = self.child.stdin.take().expect("stdin");
-        stdin.write_all(b"ROLLBACK;\n").expect("write to sqlite3");
-        drop(stdin);
-        assert!(self.child.wait().expect("sqlite3 ends").success());
-    }
-}
-
-impl Drop for LockHolder {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn release(self) {
+        self.conn.execute_batch("ROLLBACK;").expect("release the store's write lock");
     }
 }
 

@@ -1,5 +1,5 @@
 //! The log's integrity as an auditor checks it: the append-only triggers, tampering behind the binary's back
-//! with the `sqlite3` shell (an altered envelope, an altered index column, a deleted row) and what
+//! with SQL on the database file (an altered envelope, an altered index column, a deleted row) and what
 //! `cfgledger verify` and the other commands say about it, and paging through `cfgledger log`.
 
 mod support;

@@ -9,6 +9,8 @@
 // The shared plumbing of tests/api.rs, whose stream helpers this file does not need.
 #[allow(dead_code)]
 mod api_support;
+#[path = "support/sql.rs"]
+mod sql;
 
 use api_support::{eventually, Server, Store, BIN, ENCRYPTION_SECRET, JWT_SECRET};
 use serde_json::{json, Value};
@@ -201,20 +203,33 @@ fn value_now(server: &Server, token: &str, key: &str) -> Value {
     server.get(&format!("/admin/config/{key}"), token).ok_json()["value"].clone()
 }
 
-/// `sqlite3` on the store's database (waiting for the server's locks), returning stdout.
+/// SQL on the store's database behind the server's back (waiting up to 5 s for its locks), returning the rows
+/// as the `sqlite3` shell prints them.
 fn sqlite(store: &Store, sql: &str) -> String {
-    let out = Command::new("sqlite3")
-        .arg(store.db_path())
-        .arg(".timeout 5000")
-        .arg(sql)
-        .output()
-        .expect("the sqlite3 shell runs (installed by .ci/run)");
-    assert!(out.status.success(), "sqlite3 {sql}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8")
+    sql::run(&store.db_path(), std::time::Duration::from_secs(5), sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 fn snapshot_seqs(store: &Store) -> Vec<u64> {
     sqlite(store, "SELECT seq FROM snapshots ORDER BY seq;").lines().map(|l| l.trim().parse().expect("a seq")).collect()
+}
+
+/// The checkpoints, once the checkpoint thread has written the last one handed to it. The writer hands
+/// over its state whenever `interval` events have passed since the last hand-over, so once writes stop at
+/// `head` the last one handed over lies less than `interval` below it, and until that one is written the
+/// newest stored one lies at least `interval` below. Polls for up to 10 s, then fails with what it saw.
+fn settled_checkpoints(store: &Store, head: u64, interval: u64) -> Vec<u64> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let seqs = snapshot_seqs(store);
+        if seqs.last().is_some_and(|newest| newest + interval > head) {
+            return seqs;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint within {interval} events of the head {head} after 10 s; checkpoints at {seqs:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// Asserts that no plaintext secret of these tests appears in `text`.
@@ -1403,9 +1418,8 @@ fn verify_and_snapshots_never_change_an_answer() {
     };
 
     eventually("checkpoints to be written", || snapshot_seqs(&store).len() >= 4);
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let seqs = snapshot_seqs(&store);
     let head = server.head();
+    let seqs = settled_checkpoints(&store, head, 5);
     assert!(seqs.iter().all(|s| *s >= 1 && *s <= head), "{seqs:?}");
     check_reads(&server, "with good checkpoints");
     // Checkpoints hold secrets sealed, as the log does.

@@ -5,9 +5,8 @@
 
 use crate::common::sse::SseParser;
 use crate::http::Conn;
-use crate::measure::{Failure, Worker};
+use crate::measure::{next_value, Events, Failure, Worker, Writer};
 use crate::process::Child;
-use crate::{next_value, Events, Writer};
 use http_body_util::BodyExt;
 use hyper::body::Bytes;
 use hyper::{Method, StatusCode};

@@ -1,21 +1,15 @@
-//! The etcd half: Debian's `etcd` (etcd-server) as a single-member cluster on loopback with its data in a
-//! temp dir and default durability (it fsyncs its WAL before acknowledging a put), driven through etcd's
-//! own gRPC API with the `etcd-client` crate: range (get) of one key, puts to one key, and a watch on it.
+//! The etcd half, as the harness sees it: Debian's `etcd` (etcd-server) driven by the etcd peer
+//! (benches/etcd-peer), a program of its own because etcd's gRPC client needs `protoc` to build. The
+//! harness builds the peer (release, into target/etcd-peer) unless `ETCD_PEER_BIN` names one, starts it,
+//! and asks it for each phase in turn (benches/load/wire.rs); the peer runs the phase's clients itself and
+//! sends back what it measured.
 
-use crate::measure::{Failure, Worker};
-use crate::process::Child;
-use crate::{next_value, Events, Writer};
-use etcd_client::{Client, GetOptions};
-use std::net::TcpListener;
+use crate::measure::{Delivery, Phase, Window};
+use crate::wire::{Reply, Request};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
-
-/// The key the get phase reads (holding a short value, like a setting).
-const READ_KEY: &str = "bench/LOG_LEVEL";
-/// The key the put and watch phases write.
-const WRITE_KEY: &str = "bench/TOOL_RATE_LIMIT";
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 /// `ETCD_BIN`, else `etcd` on the `PATH`, if that file exists.
 pub fn locate() -> Option<PathBuf> {
@@ -25,191 +19,128 @@ pub fn locate() -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join("etcd")).find(|p| p.is_file())
 }
 
-/// The first line of `etcd --version`.
-pub fn version(bin: &Path) -> String {
-    Command::new(bin)
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().next().map(str::to_string))
-        .unwrap_or_else(|| "version unknown".into())
+/// `ETCD_PEER_BIN`, else the peer built from benches/etcd-peer with the cargo that runs this bench.
+async fn peer_binary() -> Result<PathBuf, String> {
+    if let Some(bin) = std::env::var_os("ETCD_PEER_BIN") {
+        return Ok(PathBuf::from(bin));
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = root.join("benches/etcd-peer/Cargo.toml");
+    let target = root.join("target/etcd-peer");
+    println!("  building the etcd peer: cargo build --release --manifest-path benches/etcd-peer/Cargo.toml");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target)
+        .stdin(Stdio::null())
+        .status()
+        .await
+        .map_err(|e| format!("cannot run cargo to build the etcd peer: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "cannot build benches/etcd-peer ({status}; cargo's output is above). Its etcd-client generates gRPC \
+             code with protoc: Debian `apt-get install protobuf-compiler`"
+        ));
+    }
+    Ok(target.join("release/etcd-peer"))
 }
 
-/// A free loopback port (the listener is dropped at once; etcd binds it a moment later).
-fn free_port() -> Result<u16, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot find a free port: {e}"))?;
-    Ok(listener.local_addr().map_err(|e| format!("cannot find a free port: {e}"))?.port())
-}
-
-/// A running single-member etcd.
+/// A running etcd, behind the peer that drives it.
 pub struct Etcd {
-    server: Option<Child>,
-    endpoint: String,
+    peer: Child,
+    requests: ChildStdin,
+    replies: Lines<BufReader<ChildStdout>>,
+    pid: u32,
+    pub version: String,
 }
 
 impl Etcd {
-    /// Starts etcd with its data and log in `dir` and waits until it answers a status request.
+    /// Builds and starts the peer, which starts etcd with its data and log in `dir` and answers once etcd
+    /// answers a status request.
     pub async fn start(bin: &Path, dir: &Path) -> Result<Etcd, String> {
-        let client_url = format!("http://127.0.0.1:{}", free_port()?);
-        let peer_url = format!("http://127.0.0.1:{}", free_port()?);
-        let log = dir.join("etcd.log");
-        let log_file = std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
-        let log_err = log_file.try_clone().map_err(|e| format!("cannot share {}: {e}", log.display()))?;
-        let mut command = Command::new(bin);
-        command
-            .arg("--name=default")
-            .arg(format!("--data-dir={}", dir.join("data").display()))
-            .arg(format!("--listen-client-urls={client_url}"))
-            .arg(format!("--advertise-client-urls={client_url}"))
-            .arg(format!("--listen-peer-urls={peer_url}"))
-            .arg(format!("--initial-advertise-peer-urls={peer_url}"))
-            .arg(format!("--initial-cluster=default={peer_url}"))
-            .arg("--logger=zap")
-            .arg("--log-level=warn")
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(log_file)
-            .stderr(log_err);
-        let mut server = Child::spawn("etcd", &mut command)?;
-        let endpoint = client_url.trim_start_matches("http://").to_string();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = server.exited() {
-                return Err(format!(
-                    "etcd exited at start ({status}); its log ends with:\n{}",
-                    crate::process::tail(&log)
-                ));
+        let peer_bin = peer_binary().await?;
+        let mut peer = Command::new(&peer_bin)
+            .arg("--etcd")
+            .arg(bin)
+            .arg("--dir")
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start the etcd peer {}: {e}", peer_bin.display()))?;
+        let requests = peer.stdin.take().ok_or("the etcd peer has no stdin")?;
+        let replies = BufReader::new(peer.stdout.take().ok_or("the etcd peer has no stdout")?).lines();
+        let mut etcd = Etcd { peer, requests, replies, pid: 0, version: String::new() };
+        match etcd.reply().await? {
+            Reply::Ready { pid, version } => {
+                (etcd.pid, etcd.version) = (pid, version);
+                Ok(etcd)
             }
-            if let Ok(mut client) = Client::connect([&endpoint], None).await {
-                if client.status().await.is_ok() {
-                    break;
-                }
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "etcd did not answer within 30 s; its log ends with:\n{}",
-                    crate::process::tail(&log)
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            Reply::Failed(why) => Err(why),
+            _ => Err("the etcd peer answered its start with something else than Ready".into()),
         }
-        let etcd = Etcd { server: Some(server), endpoint };
-        etcd.client().await?.put(READ_KEY, "warn", None).await.map_err(|e| format!("etcd put {READ_KEY}: {e}"))?;
-        Ok(etcd)
     }
 
-    /// A new client: its own gRPC channel, so its own HTTP/2 connection.
-    async fn client(&self) -> Result<Client, String> {
-        Client::connect([&self.endpoint], None)
-            .await
-            .map_err(|e| format!("cannot connect to etcd at {}: {e}", self.endpoint))
+    async fn reply(&mut self) -> Result<Reply, String> {
+        let line = self.replies.next_line().await.map_err(|e| format!("cannot read from the etcd peer: {e}"))?;
+        let line = line.ok_or("the etcd peer exited (its output is above)")?;
+        serde_json::from_str(&line).map_err(|e| format!("the etcd peer said something unexpected ({e}): {line}"))
     }
 
-    /// One range worker per client, each with its own connection; `serializable` reads the member's local
-    /// state instead of etcd's default linearizable read (which confirms leadership through raft first).
-    pub async fn getters(&self, clients: usize, serializable: bool) -> Result<Vec<Get>, String> {
-        let mut workers = Vec::with_capacity(clients);
-        for _ in 0..clients {
-            let options = serializable.then(|| GetOptions::new().with_serializable());
-            workers.push(Get { client: self.client().await?, options });
+    async fn ask(&mut self, request: &Request) -> Result<Reply, String> {
+        let mut line = serde_json::to_string(request).map_err(|e| format!("cannot encode a request: {e}"))?;
+        line.push('\n');
+        self.requests.write_all(line.as_bytes()).await.map_err(|e| format!("cannot write to the etcd peer: {e}"))?;
+        self.requests.flush().await.map_err(|e| format!("cannot write to the etcd peer: {e}"))?;
+        self.reply().await
+    }
+
+    async fn phase(&mut self, request: Request) -> Result<Phase, String> {
+        match self.ask(&request).await? {
+            Reply::Phase(phase) => Ok(phase),
+            Reply::Failed(why) => Err(why),
+            _ => Err("the etcd peer answered a phase with something else".into()),
         }
-        Ok(workers)
     }
 
-    /// One put worker per client, each with its own connection.
-    pub async fn putters(&self, clients: usize) -> Result<Vec<Put>, String> {
-        let mut workers = Vec::with_capacity(clients);
-        for _ in 0..clients {
-            workers.push(Put { client: self.client().await? });
+    /// Ranges of the read key from `clients` clients, each with its own connection; `serializable` reads the
+    /// member's local state instead of etcd's default linearizable read (which confirms leadership through
+    /// raft first).
+    pub async fn get(&mut self, clients: usize, serializable: bool, window: Window) -> Result<Phase, String> {
+        self.phase(Request::Get { clients, serializable, window }).await
+    }
+
+    /// Puts to the write key from `clients` clients, each with its own connection.
+    pub async fn put(&mut self, clients: usize, window: Window) -> Result<Phase, String> {
+        self.phase(Request::Put { clients, window }).await
+    }
+
+    /// `changes` puts one at a time, each timed to its arrival at a watch on the key.
+    pub async fn watch(&mut self, changes: usize) -> Result<Delivery, String> {
+        match self.ask(&Request::Watch { changes }).await? {
+            Reply::Delivery(delivery) => Ok(delivery),
+            Reply::Failed(why) => Err(why),
+            _ => Err("the etcd peer answered a watch with something else".into()),
         }
-        Ok(workers)
     }
 
-    /// Opens a watch on the write key (from the current revision on) and returns a writer for that key and
-    /// the values the watch delivers.
-    pub async fn watch(&self) -> Result<(Put, Events), String> {
-        let mut client = self.client().await?;
-        let mut stream = client.watch(WRITE_KEY, None).await.map_err(|e| format!("etcd watch: {e}"))?;
-        match stream.message().await {
-            Ok(Some(created)) if created.created() && !created.canceled() => {}
-            Ok(other) => return Err(format!("etcd watch was not created: {other:?}")),
-            Err(e) => return Err(format!("etcd watch: {e}")),
-        }
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let _client = client; // the watch's connection lives as long as this task
-            while let Ok(Some(response)) = stream.message().await {
-                let arrived = Instant::now();
-                for event in response.events() {
-                    let value = event.kv().and_then(|kv| kv.value_str().ok()).and_then(|v| v.parse().ok());
-                    if let Some(value) = value {
-                        if tx.send((value, arrived)).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
-        Ok((Put { client: self.client().await? }, rx))
-    }
-
-    /// The server's process id.
+    /// etcd's process id.
     pub fn pid(&self) -> u32 {
-        self.server.as_ref().map_or(0, Child::pid)
+        self.pid
     }
 
-    /// Stops etcd with SIGTERM and says how that went.
-    pub fn stop(&mut self) -> String {
-        match self.server.take() {
-            Some(child) => child.terminate(),
-            None => "not running".into(),
-        }
-    }
-}
-
-/// A range of the read key, expecting it to be there.
-pub struct Get {
-    client: Client,
-    options: Option<GetOptions>,
-}
-
-impl Worker for Get {
-    async fn call(&mut self) -> Result<(), Failure> {
-        let response = self
-            .client
-            .get(READ_KEY, self.options.clone())
-            .await
-            .map_err(|e| Failure::Rejected(format!("etcd range {READ_KEY}: {e}")))?;
-        if response.kvs().len() != 1 {
-            return Err(Failure::Rejected(format!("etcd range {READ_KEY} found {} keys", response.kvs().len())));
-        }
-        Ok(())
-    }
-}
-
-/// A put of a fresh value to the write key.
-pub struct Put {
-    client: Client,
-}
-
-impl Put {
-    async fn put(&mut self, value: i64) -> Result<(), Failure> {
-        self.client
-            .put(WRITE_KEY, value.to_string(), None)
-            .await
-            .map(drop)
-            .map_err(|e| Failure::Rejected(format!("etcd put {WRITE_KEY}: {e}")))
-    }
-}
-
-impl Worker for Put {
-    async fn call(&mut self) -> Result<(), Failure> {
-        self.put(next_value()).await
-    }
-}
-
-impl Writer for Put {
-    async fn write(&mut self, value: i64) -> Result<(), Failure> {
-        self.put(value).await
+    /// Stops etcd (through the peer, with SIGTERM) and says how that went.
+    pub async fn stop(&mut self) -> String {
+        let stopped = match self.ask(&Request::Stop).await {
+            Ok(Reply::Stopped(how)) => how,
+            Ok(_) => "the etcd peer answered Stop with something else".into(),
+            Err(why) => why,
+        };
+        let _ = self.peer.wait().await;
+        stopped
     }
 }

@@ -1,14 +1,41 @@
 //! Fixed-duration load phases and what they yield. Every simulated client is a task that loops on its own
 //! connection for a warm-up and then a measured window; requests that start and finish inside the window
 //! are timed into an HDR histogram, and every failure (any non-200, any broken connection), warm-up
-//! included, is counted and a few are kept to print.
+//! included, is counted and a few are kept to print. Change-delivery phases write one change at a time and
+//! time its arrival at a watcher. The harness (benches/load.rs) measures cfgledger with this code, and the
+//! etcd peer (benches/etcd-peer) measures etcd with the same file, sending what it measured back as JSON.
 
 use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Between one delivered change and the next write of the watch phase, so that it measures one change at
+/// a time rather than a backlog.
+pub const WATCH_PACE: Duration = Duration::from_millis(2);
+/// How long a change may take to reach the watcher before it counts as lost.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A value for the write key that none of the last million writes of this process used (cfgledger appends
+/// nothing for a write of the value the key already holds); within 1..=1,000,000, `TOOL_RATE_LIMIT`'s range.
+pub fn next_value() -> i64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed) % 1_000_000;
+    1 + i64::try_from(n).expect("below a million")
+}
+
+/// What a watcher received: each value with the moment it arrived.
+pub type Events = mpsc::UnboundedReceiver<(i64, Instant)>;
+
+/// Writes a given value to the watched key and returns once the write is acknowledged.
+pub trait Writer: Send {
+    fn write(&mut self, value: i64) -> impl Future<Output = Result<(), Failure>> + Send;
+}
 
 /// How long each phase warms up and then measures.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct Window {
     pub warmup: Duration,
     pub measured: Duration,
@@ -27,9 +54,27 @@ pub trait Worker: Send + 'static {
     fn call(&mut self) -> impl Future<Output = Result<(), Failure>> + Send;
 }
 
-/// A latency distribution in microseconds, 3 significant digits, up to a minute.
-#[derive(Clone)]
+/// A latency distribution in microseconds, 3 significant digits, up to a minute. On the wire it is the
+/// list of its non-empty buckets as (value, count), from which the same histogram is rebuilt.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(into = "Vec<(u64, u64)>", from = "Vec<(u64, u64)>")]
 pub struct Latencies(Histogram<u64>);
+
+impl From<Latencies> for Vec<(u64, u64)> {
+    fn from(latencies: Latencies) -> Self {
+        latencies.0.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect()
+    }
+}
+
+impl From<Vec<(u64, u64)>> for Latencies {
+    fn from(buckets: Vec<(u64, u64)>) -> Self {
+        let mut latencies = Latencies::new();
+        for (value, count) in buckets {
+            latencies.0.saturating_record_n(value, count);
+        }
+        latencies
+    }
+}
 
 impl Latencies {
     pub fn new() -> Latencies {
@@ -74,7 +119,7 @@ impl Latencies {
 }
 
 /// Failures of a phase: how many, and the first few distinct messages.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 pub struct Errors {
     pub count: u64,
     pub samples: Vec<String>,
@@ -115,9 +160,11 @@ impl Errors {
 }
 
 /// What a throughput phase measured.
+#[derive(Serialize, Deserialize)]
 pub struct Phase {
     pub clients: usize,
-    /// CPU the server and this harness used over the measured window, in cores (1.0 = one core busy).
+    /// CPU the server and the process running the clients used over the measured window, in cores (1.0 =
+    /// one core busy).
     pub cpu: Option<Cpu>,
     pub ok: u64,
     pub secs: f64,
@@ -143,6 +190,7 @@ impl Phase {
 }
 
 /// CPU use over a window, in cores.
+#[derive(Serialize, Deserialize)]
 pub struct Cpu {
     pub server: f64,
     pub client: f64,
@@ -296,6 +344,7 @@ pub async fn run<W: Worker>(workers: Vec<W>, window: Window, server: u32) -> Pha
 
 /// What a change-delivery phase measured: each change timed from just before its write was sent, and from
 /// its acknowledgement, to the moment the watcher received it.
+#[derive(Serialize, Deserialize)]
 pub struct Delivery {
     pub from_send: Latencies,
     pub from_ack: Latencies,
@@ -339,4 +388,50 @@ impl Delivery {
         }
         self.errors.print("changes");
     }
+}
+
+/// Writes `changes` changes to a watched key one at a time, and times each one's arrival at the watcher;
+/// `server` is the server's pid, whose CPU use is sampled alongside this process's own.
+pub async fn delivery(mut writer: impl Writer, mut events: Events, changes: usize, server: u32) -> Delivery {
+    let mut result = Delivery::new();
+    let cpu = CpuMark::now(server);
+    for _ in 0..changes {
+        let value = next_value();
+        let sent = Instant::now();
+        let written = writer.write(value).await;
+        let acked = Instant::now();
+        match written {
+            Ok(()) => {}
+            Err(Failure::Rejected(message)) => {
+                result.errors.add(message);
+                tokio::time::sleep(WATCH_PACE).await;
+                continue;
+            }
+            Err(Failure::Broken(message)) => {
+                result.errors.add(message);
+                break;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + DELIVERY_TIMEOUT;
+        loop {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Some((v, arrived))) if v == value => {
+                    result.record(sent, acked, arrived);
+                    break;
+                }
+                Ok(Some(_)) => {} // a late event of an earlier change that already timed out
+                Ok(None) => {
+                    result.errors.add("the watch stream ended".into());
+                    return result;
+                }
+                Err(_) => {
+                    result.errors.add(format!("no event for value {value} within {DELIVERY_TIMEOUT:?}"));
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(WATCH_PACE).await;
+    }
+    result.cpu = cpu.and_then(|mark| mark.since());
+    result
 }

@@ -5,9 +5,12 @@
 // Each test crate includes this module and uses a different subset of it.
 #![allow(dead_code)]
 
+pub mod sql;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_cfgledger");
 
@@ -146,9 +149,13 @@ impl Store {
         self.log().last().map_or(0, |e| e["seq"].as_u64().expect("seq is a number"))
     }
 
-    /// Runs SQL with the `sqlite3` shell on the store's file, behind the binary's back.
+    /// Runs SQL on the store's file behind the binary's back, as the `sqlite3` shell would: the rows on
+    /// stdout, and a failure as exit 1 with `Error: ...` on stderr.
     pub fn sqlite(&self, sql: &str) -> Run {
-        run(Command::new("sqlite3").arg(self.db_path()).arg(sql))
+        match sql::run(&self.db_path(), Duration::from_secs(5), sql) {
+            Ok(stdout) => Run { code: Some(0), stdout, stderr: String::new() },
+            Err(e) => Run { code: Some(1), stdout: String::new(), stderr: format!("Error: {e}\n") },
+        }
     }
 
     /// Every byte SQLite holds for the store: the database file, its write-ahead log and shared memory.

@@ -1,0 +1,207 @@
+//! The etcd half of the load bench: Debian's `etcd` (etcd-server) as a single-member cluster on loopback
+//! with its data in a temp dir and default durability (it fsyncs its WAL before acknowledging a put),
+//! driven through etcd's own gRPC API with the `etcd-client` crate: range (get) of one key, puts to one
+//! key, and a watch on it.
+
+use crate::measure::{next_value, Events, Failure, Worker, Writer};
+use crate::process::Child;
+use etcd_client::{Client, GetOptions};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// The key the get phase reads (holding a short value, like a setting).
+const READ_KEY: &str = "bench/LOG_LEVEL";
+/// The key the put and watch phases write.
+const WRITE_KEY: &str = "bench/TOOL_RATE_LIMIT";
+
+/// The first line of `etcd --version`.
+pub fn version(bin: &Path) -> String {
+    Command::new(bin)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().next().map(str::to_string))
+        .unwrap_or_else(|| "version unknown".into())
+}
+
+/// A free loopback port (the listener is dropped at once; etcd binds it a moment later).
+fn free_port() -> Result<u16, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot find a free port: {e}"))?;
+    Ok(listener.local_addr().map_err(|e| format!("cannot find a free port: {e}"))?.port())
+}
+
+/// A running single-member etcd.
+pub struct Etcd {
+    server: Option<Child>,
+    endpoint: String,
+}
+
+impl Etcd {
+    /// Starts etcd with its data and log in `dir` and waits until it answers a status request.
+    pub async fn start(bin: &Path, dir: &Path) -> Result<Etcd, String> {
+        let client_url = format!("http://127.0.0.1:{}", free_port()?);
+        let peer_url = format!("http://127.0.0.1:{}", free_port()?);
+        let log = dir.join("etcd.log");
+        let log_file = std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let log_err = log_file.try_clone().map_err(|e| format!("cannot share {}: {e}", log.display()))?;
+        let mut command = Command::new(bin);
+        command
+            .arg("--name=default")
+            .arg(format!("--data-dir={}", dir.join("data").display()))
+            .arg(format!("--listen-client-urls={client_url}"))
+            .arg(format!("--advertise-client-urls={client_url}"))
+            .arg(format!("--listen-peer-urls={peer_url}"))
+            .arg(format!("--initial-advertise-peer-urls={peer_url}"))
+            .arg(format!("--initial-cluster=default={peer_url}"))
+            .arg("--logger=zap")
+            .arg("--log-level=warn")
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(log_file)
+            .stderr(log_err);
+        let mut server = Child::spawn("etcd", &mut command)?;
+        let endpoint = client_url.trim_start_matches("http://").to_string();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = server.exited() {
+                return Err(format!(
+                    "etcd exited at start ({status}); its log ends with:\n{}",
+                    crate::process::tail(&log)
+                ));
+            }
+            if let Ok(mut client) = Client::connect([&endpoint], None).await {
+                if client.status().await.is_ok() {
+                    break;
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "etcd did not answer within 30 s; its log ends with:\n{}",
+                    crate::process::tail(&log)
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let etcd = Etcd { server: Some(server), endpoint };
+        etcd.client().await?.put(READ_KEY, "warn", None).await.map_err(|e| format!("etcd put {READ_KEY}: {e}"))?;
+        Ok(etcd)
+    }
+
+    /// A new client: its own gRPC channel, so its own HTTP/2 connection.
+    async fn client(&self) -> Result<Client, String> {
+        Client::connect([&self.endpoint], None)
+            .await
+            .map_err(|e| format!("cannot connect to etcd at {}: {e}", self.endpoint))
+    }
+
+    /// One range worker per client, each with its own connection; `serializable` reads the member's local
+    /// state instead of etcd's default linearizable read (which confirms leadership through raft first).
+    pub async fn getters(&self, clients: usize, serializable: bool) -> Result<Vec<Get>, String> {
+        let mut workers = Vec::with_capacity(clients);
+        for _ in 0..clients {
+            let options = serializable.then(|| GetOptions::new().with_serializable());
+            workers.push(Get { client: self.client().await?, options });
+        }
+        Ok(workers)
+    }
+
+    /// One put worker per client, each with its own connection.
+    pub async fn putters(&self, clients: usize) -> Result<Vec<Put>, String> {
+        let mut workers = Vec::with_capacity(clients);
+        for _ in 0..clients {
+            workers.push(Put { client: self.client().await? });
+        }
+        Ok(workers)
+    }
+
+    /// Opens a watch on the write key (from the current revision on) and returns a writer for that key and
+    /// the values the watch delivers.
+    pub async fn watch(&self) -> Result<(Put, Events), String> {
+        let mut client = self.client().await?;
+        let mut stream = client.watch(WRITE_KEY, None).await.map_err(|e| format!("etcd watch: {e}"))?;
+        match stream.message().await {
+            Ok(Some(created)) if created.created() && !created.canceled() => {}
+            Ok(other) => return Err(format!("etcd watch was not created: {other:?}")),
+            Err(e) => return Err(format!("etcd watch: {e}")),
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let _client = client; // the watch's connection lives as long as this task
+            while let Ok(Some(response)) = stream.message().await {
+                let arrived = Instant::now();
+                for event in response.events() {
+                    let value = event.kv().and_then(|kv| kv.value_str().ok()).and_then(|v| v.parse().ok());
+                    if let Some(value) = value {
+                        if tx.send((value, arrived)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Ok((Put { client: self.client().await? }, rx))
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.server.as_ref().map_or(0, Child::pid)
+    }
+
+    /// Stops etcd with SIGTERM and says how that went.
+    pub fn stop(&mut self) -> String {
+        match self.server.take() {
+            Some(child) => child.terminate(),
+            None => "not running".into(),
+        }
+    }
+}
+
+/// A range of the read key, expecting it to be there.
+pub struct Get {
+    client: Client,
+    options: Option<GetOptions>,
+}
+
+impl Worker for Get {
+    async fn call(&mut self) -> Result<(), Failure> {
+        let response = self
+            .client
+            .get(READ_KEY, self.options.clone())
+            .await
+            .map_err(|e| Failure::Rejected(format!("etcd range {READ_KEY}: {e}")))?;
+        if response.kvs().len() != 1 {
+            return Err(Failure::Rejected(format!("etcd range {READ_KEY} found {} keys", response.kvs().len())));
+        }
+        Ok(())
+    }
+}
+
+/// A put of a fresh value to the write key.
+pub struct Put {
+    client: Client,
+}
+
+impl Put {
+    async fn put(&mut self, value: i64) -> Result<(), Failure> {
+        self.client
+            .put(WRITE_KEY, value.to_string(), None)
+            .await
+            .map(drop)
+            .map_err(|e| Failure::Rejected(format!("etcd put {WRITE_KEY}: {e}")))
+    }
+}
+
+impl Worker for Put {
+    async fn call(&mut self) -> Result<(), Failure> {
+        self.put(next_value()).await
+    }
+}
+
+impl Writer for Put {
+    async fn write(&mut self, value: i64) -> Result<(), Failure> {
+        self.put(value).await
+    }
+}
