@@ -2,7 +2,7 @@
 //! rejects it. It is the only place where validation happens; `apply` in the projections trusts the log.
 //! Secrets are sealed through an injected [`Sealer`], so this stays free of randomness.
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, SettingSpec};
 use crate::event::{
     ChangeRejected, EncryptionInfo, EnvSeeded, Event, ImportApplied, ResourceCreated, ResourceDeleted, ResourceUpdated,
     SecretGenerated, SeededValue, SettingChanged, SettingReset, StoreCreated, StoredValue, UserAdded, UserRemoved,
@@ -214,8 +214,60 @@ impl fmt::Display for Rejection {
 
 impl std::error::Error for Rejection {}
 
-fn reject(kind: RejectionKind, message: String) -> Rejection {
-    Rejection { kind, message, audit: Vec::new() }
+impl Rejection {
+    /// A refusal that records nothing in the log.
+    fn new(kind: RejectionKind, message: impl Into<String>) -> Rejection {
+        Rejection { kind, message: message.into(), audit: Vec::new() }
+    }
+
+    /// A value or an entity that does not fit (422).
+    pub fn invalid(message: impl Into<String>) -> Rejection {
+        Rejection::new(RejectionKind::Invalid, message)
+    }
+
+    /// A key the catalog does not know (404), named in the message.
+    pub fn unknown_key(key: &str) -> Rejection {
+        Rejection::new(RejectionKind::UnknownKey, format!("unknown key {key}"))
+    }
+
+    /// An attempt on a locked key (403), with the `ChangeRejected` event that records it. `action` is what
+    /// was attempted (`set`, `reset`, `import`); `attempted` the value, sealed when the key is sensitive,
+    /// and `None` for a bootstrap key, which is never stored in any form.
+    pub fn locked(key: &str, action: &str, bootstrap: bool, attempted: Option<StoredValue>) -> Rejection {
+        let message = if bootstrap {
+            format!("key {key} is locked: it is read from the process environment only and never stored")
+        } else {
+            format!("key {key} is locked: it can only be seeded from the environment")
+        };
+        let audit = vec![Event::ChangeRejected(ChangeRejected {
+            key: key.to_string(),
+            action: action.to_string(),
+            reason: "locked".to_string(),
+            message: message.clone(),
+            attempted,
+        })];
+        Rejection { kind: RejectionKind::Locked, message, audit }
+    }
+
+    /// The thing named does not exist (404).
+    pub fn missing(message: impl Into<String>) -> Rejection {
+        Rejection::new(RejectionKind::Missing, message)
+    }
+
+    /// The state moved since the caller looked, or the change collides with what exists (409).
+    pub fn conflict(message: impl Into<String>) -> Rejection {
+        Rejection::new(RejectionKind::Conflict, message)
+    }
+
+    /// The store is in the wrong state for the command: initialized already or not yet, a user that exists (409).
+    pub fn state(message: impl Into<String>) -> Rejection {
+        Rejection::new(RejectionKind::State, message)
+    }
+
+    /// A value could not be sealed (500: an infrastructure fault, not the user's).
+    pub fn sealing(message: impl Into<String>) -> Rejection {
+        Rejection::new(RejectionKind::Sealing, message)
+    }
 }
 
 /// Validates `cmd` and returns the events to append; an empty vector means there is nothing to change.
@@ -228,7 +280,7 @@ pub fn decide(
     match cmd {
         Command::CreateStore { store_id, encryption, env_file, entries } => {
             if state.is_initialized() {
-                return Err(reject(RejectionKind::State, "the store is already initialized".into()));
+                return Err(Rejection::state("the store is already initialized"));
             }
             let genesis =
                 Event::StoreCreated(StoreCreated { store_id, format: crate::STORE_FORMAT.into(), encryption });
@@ -241,8 +293,7 @@ pub fn decide(
         }
         Command::Set { key, value } => {
             require_initialized(state)?;
-            let spec =
-                catalog.get(&key).ok_or_else(|| reject(RejectionKind::UnknownKey, format!("unknown key {key}")))?;
+            let spec = spec(catalog, &key)?;
             if spec.locked {
                 // The attempted value is recorded only when it parses, and sealed when it is a secret.
                 // A bootstrap secret is never stored in any form, not even sealed in an audit record.
@@ -250,9 +301,9 @@ pub fn decide(
                     .then(|| spec.parse(&value).ok())
                     .flatten()
                     .and_then(|v| store(spec.sensitive, &key, &v, sealer).ok());
-                return Err(locked(&key, "set", spec.bootstrap, attempted));
+                return Err(Rejection::locked(&key, "set", spec.bootstrap, attempted));
             }
-            let parsed = spec.parse(&value).map_err(|e| reject(RejectionKind::Invalid, e.to_string()))?;
+            let parsed = spec.parse(&value).map_err(|e| Rejection::invalid(e.to_string()))?;
             let previous = state.current(&key).cloned();
             if previous.as_ref().is_some_and(|p| same_value(p, &parsed, &key, sealer)) {
                 return Ok(Vec::new());
@@ -263,10 +314,9 @@ pub fn decide(
         }
         Command::Reset { key } => {
             require_initialized(state)?;
-            let spec =
-                catalog.get(&key).ok_or_else(|| reject(RejectionKind::UnknownKey, format!("unknown key {key}")))?;
+            let spec = spec(catalog, &key)?;
             if spec.locked {
-                return Err(locked(&key, "reset", spec.bootstrap, None));
+                return Err(Rejection::locked(&key, "reset", spec.bootstrap, None));
             }
             match state.current(&key) {
                 None => Ok(Vec::new()),
@@ -278,32 +328,29 @@ pub fn decide(
         }
         Command::Expect { key, version, then } => {
             require_initialized(state)?;
-            let spec =
-                catalog.get(&key).ok_or_else(|| reject(RejectionKind::UnknownKey, format!("unknown key {key}")))?;
+            let spec = spec(catalog, &key)?;
             if spec.locked {
                 // A locked key refuses whatever the version: the attempt is recorded either way.
                 return decide(catalog, state, sealer, *then);
             }
             let now = state.version(&key);
             if now != version {
-                return Err(reject(
-                    RejectionKind::Conflict,
-                    format!("key {key} changed since version {version}: it is at version {now}"),
-                ));
+                return Err(Rejection::conflict(format!(
+                    "key {key} changed since version {version}: it is at version {now}"
+                )));
             }
             decide(catalog, state, sealer, *then)
         }
         Command::GenerateSecret { key, value } => {
             require_initialized(state)?;
-            let spec =
-                catalog.get(&key).ok_or_else(|| reject(RejectionKind::UnknownKey, format!("unknown key {key}")))?;
+            let spec = spec(catalog, &key)?;
             if !spec.sensitive || spec.bootstrap {
-                return Err(reject(RejectionKind::State, format!("key {key} is not a stored secret")));
+                return Err(Rejection::state(format!("key {key} is not a stored secret")));
             }
             if state.ever_held(&key) {
                 return Ok(Vec::new());
             }
-            let parsed = spec.parse(&Input::Text(value)).map_err(|e| reject(RejectionKind::Invalid, e.to_string()))?;
+            let parsed = spec.parse(&Input::Text(value)).map_err(|e| Rejection::invalid(e.to_string()))?;
             let value = store(true, &key, &parsed, sealer)?;
             Ok(vec![Event::SecretGenerated(SecretGenerated { key, value })])
         }
@@ -311,27 +358,24 @@ pub fn decide(
             require_initialized(state)?;
             check_user_name(&name)?;
             if !ROLES.contains(&role.as_str()) {
-                return Err(reject(
-                    RejectionKind::Invalid,
-                    format!("role expects one of {}; got {role:?}", ROLES.join(", ")),
-                ));
+                return Err(Rejection::invalid(format!("role expects one of {}; got {role:?}", ROLES.join(", "))));
             }
             if !password_hash.starts_with("$argon2id$") {
-                return Err(reject(RejectionKind::Invalid, "password hash expects an argon2id PHC string".into()));
+                return Err(Rejection::invalid("password hash expects an argon2id PHC string"));
             }
             if state.has_user(&name) {
-                return Err(reject(RejectionKind::State, format!("user {name} already exists")));
+                return Err(Rejection::state(format!("user {name} already exists")));
             }
             // Sealed like a secret setting: a copy of the database does not hand out hashes to crack offline.
             let password_hash = sealer
                 .seal(&user_secret_name(&name), password_hash.as_bytes())
-                .map_err(|e| reject(RejectionKind::Sealing, format!("cannot encrypt the password hash: {e}")))?;
+                .map_err(|e| Rejection::sealing(format!("cannot encrypt the password hash: {e}")))?;
             Ok(vec![Event::UserAdded(UserAdded { name, role, password_hash })])
         }
         Command::RemoveUser { name } => {
             require_initialized(state)?;
             if !state.has_user(&name) {
-                return Err(reject(RejectionKind::Missing, format!("no user {name}")));
+                return Err(Rejection::missing(format!("no user {name}")));
             }
             Ok(vec![Event::UserRemoved(UserRemoved { name })])
         }
@@ -344,7 +388,7 @@ pub fn decide(
             let stored = resource::normalize(kind, fields, None, sealer)?;
             let name = resource::identity(kind, &stored)?;
             if state.resource(kind, &name).is_some() {
-                return Err(reject(RejectionKind::Conflict, format!("{} {name} already exists", kind.singular())));
+                return Err(Rejection::conflict(format!("{} {name} already exists", kind.singular())));
             }
             check_references(state, kind, &name, &stored)?;
             Ok(vec![Event::ResourceCreated(ResourceCreated {
@@ -363,13 +407,10 @@ pub fn decide(
                 }
                 Some(Value::String(given)) if given == &name => {}
                 Some(other) => {
-                    return Err(reject(
-                        RejectionKind::Invalid,
-                        format!(
-                            "{} {name}: {id} cannot change (got {other}); create a new one and delete this one",
-                            kind.singular()
-                        ),
-                    ))
+                    return Err(Rejection::invalid(format!(
+                        "{} {name}: {id} cannot change (got {other}); create a new one and delete this one",
+                        kind.singular()
+                    )))
                 }
             }
             let stored = resource::normalize(kind, fields, Some(existing), sealer)?;
@@ -380,7 +421,7 @@ pub fn decide(
             let existing = existing_resource(state, kind, &name)?;
             let id = kind.id_field();
             if patch.get(id).is_some_and(|v| v.as_str() != Some(name.as_str())) {
-                return Err(reject(RejectionKind::Invalid, format!("{} {name}: {id} cannot change", kind.singular())));
+                return Err(Rejection::invalid(format!("{} {name}: {id} cannot change", kind.singular())));
             }
             let mut merged = existing.clone();
             // The stored credentials are not input: they come back only if the patch gives none.
@@ -442,10 +483,11 @@ pub fn decide(
             existing_resource(state, kind, &name)?;
             let referrers = state.referrers(kind, &name);
             if !referrers.is_empty() {
-                return Err(reject(
-                    RejectionKind::Conflict,
-                    format!("{} {name} is referenced by {}", kind.singular(), referrers.join(", ")),
-                ));
+                return Err(Rejection::conflict(format!(
+                    "{} {name} is referenced by {}",
+                    kind.singular(),
+                    referrers.join(", ")
+                )));
             }
             Ok(vec![Event::ResourceDeleted(ResourceDeleted { kind: kind.as_str().into(), name })])
         }
@@ -457,7 +499,7 @@ fn existing_resource<'a>(
     kind: ResourceKind,
     name: &str,
 ) -> Result<&'a Map<String, Value>, Rejection> {
-    state.resource(kind, name).ok_or_else(|| reject(RejectionKind::Missing, format!("no {} {name}", kind.singular())))
+    state.resource(kind, name).ok_or_else(|| Rejection::missing(format!("no {} {name}", kind.singular())))
 }
 
 /// Refuses an entity that names entities that do not exist (a server's missing tool).
@@ -475,10 +517,11 @@ fn check_references(
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(reject(
-            RejectionKind::Invalid,
-            format!("{} {name} references what does not exist: {}", kind.singular(), missing.join(", ")),
-        ))
+        Err(Rejection::invalid(format!(
+            "{} {name} references what does not exist: {}",
+            kind.singular(),
+            missing.join(", ")
+        )))
     }
 }
 
@@ -510,10 +553,7 @@ fn check_user_name(name: &str) -> Result<(), Rejection> {
     if ok {
         Ok(())
     } else {
-        Err(reject(
-            RejectionKind::Invalid,
-            format!("user name expects 1 to 64 of A-Z, a-z, 0-9, '.', '_', '-', '@'; got {name:?}"),
-        ))
+        Err(Rejection::invalid(format!("user name expects 1 to 64 of A-Z, a-z, 0-9, '.', '_', '-', '@'; got {name:?}")))
     }
 }
 
@@ -586,17 +626,14 @@ fn decide_import(
         .map(|p| p.message.clone().unwrap_or_else(|| p.key.clone()))
         .collect();
     if !invalid.is_empty() {
-        return Err(reject(RejectionKind::Invalid, format!("the import was refused: {}", invalid.join("; "))));
+        return Err(Rejection::invalid(format!("the import was refused: {}", invalid.join("; "))));
     }
     if let Some(expected) = req.expected_head {
         let head = state.head_seq();
         if head != expected {
-            return Err(reject(
-                RejectionKind::Conflict,
-                format!(
-                    "the store changed since the plan was made: its head is seq {head}, the plan saw seq {expected}"
-                ),
-            ));
+            return Err(Rejection::conflict(format!(
+                "the store changed since the plan was made: its head is seq {head}, the plan saw seq {expected}"
+            )));
         }
     }
     let keys = |action| plan.iter().filter(|p| p.action == action).map(|p| p.key.clone()).collect::<Vec<_>>();
@@ -618,59 +655,47 @@ fn decide_import(
         if !created.contains(key) && !updated.contains(key) {
             continue;
         }
-        let spec = catalog.get(key).ok_or_else(|| reject(RejectionKind::UnknownKey, format!("unknown key {key}")))?;
-        let parsed =
-            spec.parse(&Input::Json(raw.clone())).map_err(|e| reject(RejectionKind::Invalid, e.to_string()))?;
+        let spec = spec(catalog, key)?;
+        let parsed = spec.parse(&Input::Json(raw.clone())).map_err(|e| Rejection::invalid(e.to_string()))?;
         let previous = state.current(key).cloned().map(|p| protect(spec.sensitive, key, p, sealer)).transpose()?;
         let value = store(spec.sensitive, key, &parsed, sealer)?;
         events.push(Event::SettingChanged(SettingChanged { key: key.clone(), value, previous }));
     }
     // Each locked key the document tried to change is an attempt on a locked key: recorded as such.
     for entry in plan.iter().filter(|p| p.action == PlanAction::Locked) {
-        let spec = catalog.get(&entry.key).ok_or_else(|| reject(RejectionKind::UnknownKey, entry.key.clone()))?;
+        let spec = spec(catalog, &entry.key)?;
         let raw = req.entries.iter().find(|(k, _)| k == &entry.key).map(|(_, v)| v.clone()).unwrap_or(Value::Null);
         let attempted = (!spec.bootstrap)
             .then(|| spec.parse(&Input::Json(raw)).ok())
             .flatten()
             .and_then(|v| store(spec.sensitive, &entry.key, &v, sealer).ok());
-        events.extend(locked(&entry.key, "import", spec.bootstrap, attempted).audit);
+        events.extend(Rejection::locked(&entry.key, "import", spec.bootstrap, attempted).audit);
     }
     Ok(events)
+}
+
+/// The catalog's entry for `key`: the one lookup every command on a key starts with.
+fn spec<'c>(catalog: &'c Catalog, key: &str) -> Result<&'c SettingSpec, Rejection> {
+    catalog.get(key).ok_or_else(|| Rejection::unknown_key(key))
 }
 
 fn require_initialized(state: &dyn SettingsLookup) -> Result<(), Rejection> {
     if state.is_initialized() {
         Ok(())
     } else {
-        Err(reject(RejectionKind::State, "the store is not initialized".into()))
+        Err(Rejection::state("the store is not initialized"))
     }
-}
-
-fn locked(key: &str, action: &str, bootstrap: bool, attempted: Option<StoredValue>) -> Rejection {
-    let message = if bootstrap {
-        format!("key {key} is locked: it is read from the process environment only and never stored")
-    } else {
-        format!("key {key} is locked: it can only be seeded from the environment")
-    };
-    let audit = vec![Event::ChangeRejected(ChangeRejected {
-        key: key.to_string(),
-        action: action.to_string(),
-        reason: "locked".to_string(),
-        message: message.clone(),
-        attempted,
-    })];
-    Rejection { kind: RejectionKind::Locked, message, audit }
 }
 
 fn store(sensitive: bool, key: &str, value: &Value, sealer: &dyn Sealer) -> Result<StoredValue, Rejection> {
     if !sensitive {
         return Ok(StoredValue::Plain(value.clone()));
     }
-    let plaintext = serde_json::to_vec(value).map_err(|e| reject(RejectionKind::Sealing, e.to_string()))?;
+    let plaintext = serde_json::to_vec(value).map_err(|e| Rejection::sealing(e.to_string()))?;
     sealer
         .seal(key, &plaintext)
         .map(StoredValue::Sealed)
-        .map_err(|e| reject(RejectionKind::Sealing, format!("cannot encrypt the value of {key}: {e}")))
+        .map_err(|e| Rejection::sealing(format!("cannot encrypt the value of {key}: {e}")))
 }
 
 /// A value copied from the state into a new event: sealed if the key is sensitive and the value is plain
@@ -723,7 +748,7 @@ fn seed(
         }
         let parsed = spec
             .parse(&Input::Text(entry.value.clone()))
-            .map_err(|e| reject(RejectionKind::Invalid, format!("{env_file} line {}: {e}", entry.line)))?;
+            .map_err(|e| Rejection::invalid(format!("{env_file} line {}: {e}", entry.line)))?;
         values.push(SeededValue { key: entry.key.clone(), value: store(spec.sensitive, &entry.key, &parsed, sealer)? });
     }
     values.reverse();

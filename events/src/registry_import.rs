@@ -4,7 +4,7 @@
 //! conflict strategy, references resolve against the store and the entities imported before them, and the
 //! result is one batch: all or nothing. Pure, so the dry run and the apply make the same plan.
 
-use crate::decide::{Rejection, RejectionKind, Sealer, SettingsLookup};
+use crate::decide::{Rejection, Sealer, SettingsLookup};
 use crate::event::{Event, ResourceCreated, ResourceUpdated};
 use crate::resource::{self, ResourceKind};
 use serde::Serialize;
@@ -63,33 +63,29 @@ pub struct EntityPlan {
     pub renamed_to: Option<String>,
 }
 
-fn invalid(message: String) -> Rejection {
-    Rejection { kind: RejectionKind::Invalid, message, audit: Vec::new() }
-}
-
 /// Parses `entities` of a document: kinds known, each entry an object with its identity.
 pub fn parse_entities(entities: &Value) -> Result<BTreeMap<ResourceKind, Vec<Map<String, Value>>>, Rejection> {
     let Some(by_kind) = entities.as_object() else {
-        return Err(invalid("entities expects an object of lists by entity type".into()));
+        return Err(Rejection::invalid("entities expects an object of lists by entity type"));
     };
     let mut out = BTreeMap::new();
     for (kind, list) in by_kind {
-        let kind: ResourceKind = kind.parse().map_err(invalid)?;
+        let kind: ResourceKind = kind.parse().map_err(Rejection::invalid)?;
         let Some(list) = list.as_array() else {
-            return Err(invalid(format!("entities '{kind}' expects a list")));
+            return Err(Rejection::invalid(format!("entities '{kind}' expects a list")));
         };
         let mut parsed = Vec::with_capacity(list.len());
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, item) in list.iter().enumerate() {
             let Some(fields) = item.as_object() else {
-                return Err(invalid(format!("entity {i} in '{kind}' is not an object")));
+                return Err(Rejection::invalid(format!("entity {i} in '{kind}' is not an object")));
             };
             let id = kind.id_field();
             let Some(value) = fields.get(id).and_then(Value::as_str).filter(|s| !s.trim().is_empty()) else {
-                return Err(invalid(format!("entity {i} in '{kind}' missing required field: {id}")));
+                return Err(Rejection::invalid(format!("entity {i} in '{kind}' missing required field: {id}")));
             };
             if let Some(first) = seen.insert(value, i) {
-                return Err(invalid(format!(
+                return Err(Rejection::invalid(format!(
                     "entity {i} in '{kind}' has the same {id} as entity {first}: {value:?} (each entity once)"
                 )));
             }
@@ -119,10 +115,10 @@ pub fn plan(
             let mut fields = fields.clone();
             rewrite_references(kind, &mut fields, &renames);
             let name = resource::identity(kind, &fields)
-                .map_err(|e| invalid(format!("entity {i} in '{kind}': {}", e.message)))?;
+                .map_err(|e| Rejection::invalid(format!("entity {i} in '{kind}': {}", e.message)))?;
             let existing = state.resource(kind, &name);
             let mut stored = resource::normalize(kind, fields.clone(), existing, sealer)
-                .map_err(|e| invalid(format!("entity {i} in '{kind}': {}", e.message)))?;
+                .map_err(|e| Rejection::invalid(format!("entity {i} in '{kind}': {}", e.message)))?;
             keep_same_credentials(kind, &name, existing, &mut stored, sealer);
             let entry = |action, changed, renamed_to| EntityPlan {
                 kind: kind.as_str(),
@@ -179,7 +175,7 @@ pub fn plan(
                         renamed.insert(kind.id_field().into(), Value::String(candidate.clone()));
                         let held = state.resource(kind, &candidate);
                         let mut stored = resource::normalize(kind, renamed, held, sealer)
-                            .map_err(|e| invalid(format!("entity {i} in '{kind}': {}", e.message)))?;
+                            .map_err(|e| Rejection::invalid(format!("entity {i} in '{kind}': {}", e.message)))?;
                         keep_same_credentials(kind, &candidate, held, &mut stored, sealer);
                         match held {
                             None => {
@@ -195,7 +191,7 @@ pub fn plan(
                         }
                     }
                     let Some((new_name, stored, already)) = chosen else {
-                        return Err(invalid(format!("{kind}/{name}: no free name to import it under")));
+                        return Err(Rejection::invalid(format!("{kind}/{name}: no free name to import it under")));
                     };
                     renames.insert((kind, name.clone()), new_name.clone());
                     if already {
@@ -226,11 +222,7 @@ pub fn refuse_conflicts(plans: &[EntityPlan]) -> Result<(), Rejection> {
     if conflicts.is_empty() {
         Ok(())
     } else {
-        Err(Rejection {
-            kind: RejectionKind::Conflict,
-            message: format!("the import conflicts with existing entities: {}", conflicts.join(", ")),
-            audit: Vec::new(),
-        })
+        Err(Rejection::conflict(format!("the import conflicts with existing entities: {}", conflicts.join(", "))))
     }
 }
 
@@ -284,7 +276,7 @@ fn check_references(
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(invalid(format!(
+        Err(Rejection::invalid(format!(
             "{kind}/{name} references what neither the store nor the import has: {}",
             missing.join(", ")
         )))

@@ -9,7 +9,7 @@
 //! naming one that does not exist, refuses the whole rollback.
 
 use crate::catalog::{Catalog, Reload};
-use crate::decide::{Rejection, RejectionKind, SettingsLookup};
+use crate::decide::{Rejection, SettingsLookup};
 use crate::event::{
     Event, ResourceCreated, ResourceDeleted, ResourceUpdated, SettingChanged, SettingReset, StoredValue, MASK,
 };
@@ -162,11 +162,7 @@ pub fn plan(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackRequest
             .collect();
         if !unknown.is_empty() {
             let names: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
-            return Err(Rejection {
-                kind: RejectionKind::Missing,
-                message: format!("nothing to roll back by that name: {}", names.join(", ")),
-                audit: Vec::new(),
-            });
+            return Err(Rejection::missing(format!("nothing to roll back by that name: {}", names.join(", "))));
         }
     }
     // Entities: creates and updates in dependency order (what a server names exists before it), then
@@ -238,14 +234,10 @@ pub fn plan(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackRequest
         }
     }
     if !broken.is_empty() {
-        return Err(Rejection {
-            kind: RejectionKind::Conflict,
-            message: format!(
-                "the rollback would break references: {}; include them in the rollback",
-                broken.join("; ")
-            ),
-            audit: Vec::new(),
-        });
+        return Err(Rejection::conflict(format!(
+            "the rollback would break references: {}; include them in the rollback",
+            broken.join("; ")
+        )));
     }
     Ok(Plan { steps, events })
 }
@@ -255,13 +247,9 @@ pub fn decide(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackReque
     if let Some(expected) = req.expected_head {
         let head = state.head_seq();
         if head != expected {
-            return Err(Rejection {
-                kind: RejectionKind::Conflict,
-                message: format!(
-                    "the store changed since the plan was made: its head is seq {head}, the plan saw seq {expected}"
-                ),
-                audit: Vec::new(),
-            });
+            return Err(Rejection::conflict(format!(
+                "the store changed since the plan was made: its head is seq {head}, the plan saw seq {expected}"
+            )));
         }
     }
     let plan = plan(catalog, state, req)?;
@@ -272,11 +260,10 @@ pub fn decide(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackReque
         .map(|s| format!("{}: {}", s.subject, s.message.as_deref().unwrap_or("invalid")))
         .collect();
     if !invalid.is_empty() {
-        return Err(Rejection {
-            kind: RejectionKind::Invalid,
-            message: format!("the rollback was refused: {}; leave those keys out with --keys", invalid.join("; ")),
-            audit: Vec::new(),
-        });
+        return Err(Rejection::invalid(format!(
+            "the rollback was refused: {}; leave those keys out with --keys",
+            invalid.join("; ")
+        )));
     }
     Ok(plan.events)
 }
