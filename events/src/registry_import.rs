@@ -48,13 +48,60 @@ pub struct RegistryImport {
     pub strategy: ConflictStrategy,
 }
 
+/// What an import does to one entity; serialized as the snake-case name (`create`, `update`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityAction {
+    /// The store has no entity of that identity: it is created.
+    Create,
+    /// The store's entity differs and the strategy is `update`: it is replaced.
+    Update,
+    /// The store's entity already equals the imported one.
+    Unchanged,
+    /// The store's entity differs and the strategy is `skip`: it is kept.
+    Skip,
+    /// The store's entity differs and the strategy is `rename`: the import is created under a new name.
+    Rename,
+    /// The store's entity differs and the strategy is `fail`: the whole import is refused.
+    Conflict,
+}
+
+impl EntityAction {
+    /// Every action, in the order a plan's counts list them.
+    pub const ALL: [EntityAction; 6] = [
+        EntityAction::Create,
+        EntityAction::Update,
+        EntityAction::Unchanged,
+        EntityAction::Skip,
+        EntityAction::Rename,
+        EntityAction::Conflict,
+    ];
+
+    /// The name it is serialized as.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityAction::Create => "create",
+            EntityAction::Update => "update",
+            EntityAction::Unchanged => "unchanged",
+            EntityAction::Skip => "skip",
+            EntityAction::Rename => "rename",
+            EntityAction::Conflict => "conflict",
+        }
+    }
+}
+
+impl std::fmt::Display for EntityAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What the import does to one entity.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EntityPlan {
     pub kind: &'static str,
     pub name: String,
-    /// `create`, `update`, `unchanged`, `skip`, `rename` or `conflict`.
-    pub action: &'static str,
+    pub action: EntityAction,
     /// For an update or a conflict: the fields that differ.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changed: Vec<String>,
@@ -108,7 +155,6 @@ pub fn plan(
     // Entities this import creates or changes, visible to the references of later ones.
     let mut pending: BTreeMap<(ResourceKind, String), Map<String, Value>> = BTreeMap::new();
     let mut renames: BTreeMap<(ResourceKind, String), String> = BTreeMap::new();
-    let mut conflicts: Vec<String> = Vec::new();
     for kind in ResourceKind::ALL {
         let in_file = file_names(import, kind);
         for (i, fields) in import.entities.get(&kind).into_iter().flatten().enumerate() {
@@ -135,20 +181,17 @@ pub fn plan(
                     name: name.clone(),
                     fields: Value::Object(stored),
                 }));
-                plans.push(entry("create", Vec::new(), None));
+                plans.push(entry(EntityAction::Create, Vec::new(), None));
                 continue;
             };
             let changed = diff(existing, &stored);
             if changed.is_empty() {
-                plans.push(entry("unchanged", Vec::new(), None));
+                plans.push(entry(EntityAction::Unchanged, Vec::new(), None));
                 continue;
             }
             match import.strategy {
-                ConflictStrategy::Skip => plans.push(entry("skip", changed, None)),
-                ConflictStrategy::Fail => {
-                    conflicts.push(format!("{kind}/{name}"));
-                    plans.push(entry("conflict", changed, None));
-                }
+                ConflictStrategy::Skip => plans.push(entry(EntityAction::Skip, changed, None)),
+                ConflictStrategy::Fail => plans.push(entry(EntityAction::Conflict, changed, None)),
                 ConflictStrategy::Update => {
                     check_references(state, &pending, kind, &name, &stored)?;
                     pending.insert((kind, name.clone()), stored.clone());
@@ -158,7 +201,7 @@ pub fn plan(
                         fields: Value::Object(stored),
                         changed: changed.clone(),
                     }));
-                    plans.push(entry("update", changed, None));
+                    plans.push(entry(EntityAction::Update, changed, None));
                 }
                 ConflictStrategy::Rename => {
                     // Credentials sealed for the old name do not open under the new one: they are dropped.
@@ -195,7 +238,7 @@ pub fn plan(
                     };
                     renames.insert((kind, name.clone()), new_name.clone());
                     if already {
-                        plans.push(entry("unchanged", Vec::new(), Some(new_name)));
+                        plans.push(entry(EntityAction::Unchanged, Vec::new(), Some(new_name)));
                         continue;
                     }
                     check_references(state, &pending, kind, &new_name, &stored)?;
@@ -206,19 +249,18 @@ pub fn plan(
                         name: new_name.clone(),
                         fields: Value::Object(stored),
                     }));
-                    plans.push(entry("rename", changed, Some(new_name)));
+                    plans.push(entry(EntityAction::Rename, changed, Some(new_name)));
                 }
             }
         }
     }
-    let _ = conflicts;
     Ok((plans, events))
 }
 
 /// Refuses a plan with conflicts (the `fail` strategy), naming them.
 pub fn refuse_conflicts(plans: &[EntityPlan]) -> Result<(), Rejection> {
     let conflicts: Vec<String> =
-        plans.iter().filter(|p| p.action == "conflict").map(|p| format!("{}/{}", p.kind, p.name)).collect();
+        plans.iter().filter(|p| p.action == EntityAction::Conflict).map(|p| format!("{}/{}", p.kind, p.name)).collect();
     if conflicts.is_empty() {
         Ok(())
     } else {
@@ -314,4 +356,19 @@ fn file_names(import: &RegistryImport, kind: ResourceKind) -> BTreeSet<&str> {
         .flatten()
         .filter_map(|e| e.get(kind.id_field()).and_then(Value::as_str))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EntityAction;
+
+    /// The plan's wire form is today's strings: the typed action must serialize exactly as they did.
+    #[test]
+    fn entity_actions_serialize_as_their_names() {
+        let wire = serde_json::to_value(EntityAction::ALL).expect("actions serialize");
+        assert_eq!(wire, serde_json::json!(["create", "update", "unchanged", "skip", "rename", "conflict"]));
+        for action in EntityAction::ALL {
+            assert_eq!(serde_json::to_value(action).expect("serializes"), action.as_str());
+        }
+    }
 }

@@ -4,7 +4,7 @@
 use super::import::import_settings;
 use super::{Context, ImportRequest, Rejection, SettingsLookup};
 use crate::event::{Event, ImportApplied, ResourceCreated, ResourceDeleted, ResourceUpdated};
-use crate::registry_import::{self, EntityPlan, RegistryImport};
+use crate::registry_import::{self, EntityAction, EntityPlan, RegistryImport};
 use crate::resource::{self, ResourceKind};
 use serde_json::{Map, Value};
 
@@ -116,9 +116,13 @@ pub(super) fn import_registry(
     let mut head = ImportApplied {
         digest,
         source,
-        created: plans.iter().filter(|p| matches!(p.action, "create" | "rename")).map(label).collect(),
-        updated: plans.iter().filter(|p| p.action == "update").map(label).collect(),
-        unchanged: plans.iter().filter(|p| matches!(p.action, "unchanged" | "skip")).count(),
+        created: plans
+            .iter()
+            .filter(|p| matches!(p.action, EntityAction::Create | EntityAction::Rename))
+            .map(label)
+            .collect(),
+        updated: plans.iter().filter(|p| p.action == EntityAction::Update).map(label).collect(),
+        unchanged: plans.iter().filter(|p| matches!(p.action, EntityAction::Unchanged | EntityAction::Skip)).count(),
         locked: Vec::new(),
     };
     let mut rest = Vec::new();
