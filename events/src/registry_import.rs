@@ -177,7 +177,7 @@ pub fn plan(
                 check_references(state, &pending, kind, &name, &stored)?;
                 pending.insert((kind, name.clone()), stored.clone());
                 events.push(Event::ResourceCreated(ResourceCreated {
-                    kind: kind.as_str().into(),
+                    kind,
                     name: name.clone(),
                     fields: Value::Object(stored),
                 }));
@@ -196,7 +196,7 @@ pub fn plan(
                     check_references(state, &pending, kind, &name, &stored)?;
                     pending.insert((kind, name.clone()), stored.clone());
                     events.push(Event::ResourceUpdated(ResourceUpdated {
-                        kind: kind.as_str().into(),
+                        kind,
                         name: name.clone(),
                         fields: Value::Object(stored),
                         changed: changed.clone(),
@@ -245,7 +245,7 @@ pub fn plan(
                     pending.insert((kind, new_name.clone()), stored.clone());
                     renames.insert((kind, name.clone()), new_name.clone());
                     events.push(Event::ResourceCreated(ResourceCreated {
-                        kind: kind.as_str().into(),
+                        kind,
                         name: new_name.clone(),
                         fields: Value::Object(stored),
                     }));

@@ -4,7 +4,9 @@
 //! credentials are sealed. Fields the store does not know are kept as given.
 
 use crate::decide::{Rejection, Sealer};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -139,6 +141,22 @@ impl ResourceKind {
 impl fmt::Display for ResourceKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// On the wire (events, documents) a kind is its plural name, as [`ResourceKind::as_str`] spells it.
+impl Serialize for ResourceKind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// A name that is not one of the six kinds fails to decode (`unknown entity type: ...`), so an event with a
+/// bad kind is refused when the log is read instead of being skipped by the fold.
+impl<'de> Deserialize<'de> for ResourceKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = Cow::<'de, str>::deserialize(deserializer)?;
+        name.parse().map_err(de::Error::custom)
     }
 }
 

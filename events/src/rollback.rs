@@ -198,7 +198,7 @@ pub fn plan(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackRequest
                 (Some(fields), None) => {
                     steps.push(step(StepAction::Create, Vec::new()));
                     events.push(Event::ResourceCreated(ResourceCreated {
-                        kind: kind.as_str().into(),
+                        kind,
                         name: name.clone(),
                         fields: Value::Object(fields.clone()),
                     }));
@@ -207,7 +207,7 @@ pub fn plan(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackRequest
                     let changed = crate::registry_import::diff(old, fields);
                     steps.push(step(StepAction::Update, changed.clone()));
                     events.push(Event::ResourceUpdated(ResourceUpdated {
-                        kind: kind.as_str().into(),
+                        kind,
                         name: name.clone(),
                         fields: Value::Object(fields.clone()),
                         changed,
@@ -215,7 +215,7 @@ pub fn plan(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackRequest
                 }
                 (None, Some(_)) => {
                     steps.push(step(StepAction::Delete, Vec::new()));
-                    deletes.push(Event::ResourceDeleted(ResourceDeleted { kind: kind.as_str().into(), name }));
+                    deletes.push(Event::ResourceDeleted(ResourceDeleted { kind, name }));
                 }
                 (None, None) => {}
             }

@@ -94,16 +94,12 @@ fn head_event(created: &[String], updated: &[String], unchanged: usize) -> Event
 }
 
 fn created(kind: ResourceKind, name: &str, fields: Map<String, Value>) -> Event {
-    Event::ResourceCreated(ResourceCreated {
-        kind: kind.as_str().into(),
-        name: name.into(),
-        fields: Value::Object(fields),
-    })
+    Event::ResourceCreated(ResourceCreated { kind, name: name.into(), fields: Value::Object(fields) })
 }
 
 fn updated(kind: ResourceKind, name: &str, fields: Map<String, Value>, changed: &[&str]) -> Event {
     Event::ResourceUpdated(ResourceUpdated {
-        kind: kind.as_str().into(),
+        kind,
         name: name.into(),
         fields: Value::Object(fields),
         changed: changed.iter().map(|s| s.to_string()).collect(),

@@ -19,11 +19,7 @@ pub(super) fn create(
         return Err(Rejection::conflict(format!("{} {name} already exists", kind.singular())));
     }
     check_references(cx.state, kind, &name, &stored)?;
-    Ok(vec![Event::ResourceCreated(ResourceCreated {
-        kind: kind.as_str().into(),
-        name,
-        fields: Value::Object(stored),
-    })])
+    Ok(vec![Event::ResourceCreated(ResourceCreated { kind, name, fields: Value::Object(stored) })])
 }
 
 /// An entity's new state, whole: credentials omitted keep the stored ones; the identity cannot change.
@@ -92,7 +88,7 @@ pub(super) fn delete(cx: &Context<'_>, kind: ResourceKind, name: String) -> Resu
             referrers.join(", ")
         )));
     }
-    Ok(vec![Event::ResourceDeleted(ResourceDeleted { kind: kind.as_str().into(), name })])
+    Ok(vec![Event::ResourceDeleted(ResourceDeleted { kind, name })])
 }
 
 /// A document's entities and settings as one batch, headed by one `ImportApplied` that counts both.
@@ -184,10 +180,5 @@ fn updated(
     if changed.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(vec![Event::ResourceUpdated(ResourceUpdated {
-        kind: kind.as_str().into(),
-        name,
-        fields: Value::Object(stored),
-        changed,
-    })])
+    Ok(vec![Event::ResourceUpdated(ResourceUpdated { kind, name, fields: Value::Object(stored), changed })])
 }
