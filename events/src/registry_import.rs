@@ -209,33 +209,11 @@ pub fn plan(
                         fields.remove("auth_value");
                         fields.remove("auth_type");
                     }
-                    let mut chosen = None;
-                    for candidate in rename_candidates(&name) {
-                        if pending.contains_key(&(kind, candidate.clone())) || in_file.contains(candidate.as_str()) {
-                            continue;
-                        }
-                        let mut renamed = fields.clone();
-                        renamed.insert(kind.id_field().into(), Value::String(candidate.clone()));
-                        let held = state.resource(kind, &candidate);
-                        let mut stored = resource::normalize(kind, renamed, held, sealer)
-                            .map_err(|e| Rejection::invalid(format!("entity {i} in '{kind}': {}", e.message)))?;
-                        keep_same_credentials(kind, &candidate, held, &mut stored, sealer);
-                        match held {
-                            None => {
-                                chosen = Some((candidate, stored, false));
-                                break;
-                            }
-                            // An earlier import of this file already made this copy: nothing to do again.
-                            Some(held) if diff(held, &stored).is_empty() => {
-                                chosen = Some((candidate, stored, true));
-                                break;
-                            }
-                            Some(_) => {}
-                        }
-                    }
-                    let Some((new_name, stored, already)) = chosen else {
-                        return Err(Rejection::invalid(format!("{kind}/{name}: no free name to import it under")));
+                    let taken = |candidate: &str| {
+                        pending.contains_key(&(kind, candidate.to_string())) || in_file.contains(candidate)
                     };
+                    let at = format!("entity {i} in '{kind}'");
+                    let (new_name, stored, already) = rename_target(state, sealer, kind, &name, &fields, taken, &at)?;
                     renames.insert((kind, name.clone()), new_name.clone());
                     if already {
                         plans.push(entry(EntityAction::Unchanged, Vec::new(), Some(new_name)));
@@ -243,7 +221,6 @@ pub fn plan(
                     }
                     check_references(state, &pending, kind, &new_name, &stored)?;
                     pending.insert((kind, new_name.clone()), stored.clone());
-                    renames.insert((kind, name.clone()), new_name.clone());
                     events.push(Event::ResourceCreated(ResourceCreated {
                         kind,
                         name: new_name.clone(),
@@ -255,6 +232,38 @@ pub fn plan(
         }
     }
     Ok((plans, events))
+}
+
+/// The first free name a renamed entity can take, its stored form under that name, and whether an earlier
+/// import of the same file already made that copy. A name is free when neither the import (`taken`) nor the
+/// store holds it, or when the store holds exactly this copy. `at` says which entity, for messages.
+fn rename_target(
+    state: &dyn SettingsLookup,
+    sealer: &dyn Sealer,
+    kind: ResourceKind,
+    name: &str,
+    fields: &Map<String, Value>,
+    taken: impl Fn(&str) -> bool,
+    at: &str,
+) -> Result<(String, Map<String, Value>, bool), Rejection> {
+    for candidate in rename_candidates(name) {
+        if taken(&candidate) {
+            continue;
+        }
+        let mut renamed = fields.clone();
+        renamed.insert(kind.id_field().into(), Value::String(candidate.clone()));
+        let held = state.resource(kind, &candidate);
+        let mut stored = resource::normalize(kind, renamed, held, sealer)
+            .map_err(|e| Rejection::invalid(format!("{at}: {}", e.message)))?;
+        keep_same_credentials(kind, &candidate, held, &mut stored, sealer);
+        match held {
+            None => return Ok((candidate, stored, false)),
+            // An earlier import of this file already made this copy: nothing to do again.
+            Some(held) if diff(held, &stored).is_empty() => return Ok((candidate, stored, true)),
+            Some(_) => {}
+        }
+    }
+    Err(Rejection::invalid(format!("{kind}/{name}: no free name to import it under")))
 }
 
 /// Refuses a plan with conflicts (the `fail` strategy), naming them.

@@ -34,6 +34,9 @@ pub struct RollbackRequest {
     pub expected_head: Option<u64>,
 }
 
+/// Entities by kind and identity.
+type Entities = BTreeMap<ResourceKind, BTreeMap<String, Map<String, Value>>>;
+
 /// What a rollback does to one key or entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -98,8 +101,17 @@ fn shown(value: Option<&StoredValue>, sensitive: bool) -> Value {
 /// (with the plan's words) a subject that does not exist at either point, a value the catalog no longer
 /// accepts, and a partial rollback that would break a reference.
 pub fn plan(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackRequest) -> Result<Plan, Rejection> {
-    let mut steps = Vec::new();
-    let mut events = Vec::new();
+    let mut plan = Plan { steps: Vec::new(), events: Vec::new() };
+    plan_settings(catalog, state, req, &mut plan);
+    refuse_unknown_subjects(catalog, state, req)?;
+    let result = plan_entities(state, req, &mut plan);
+    refuse_broken_references(&result)?;
+    Ok(plan)
+}
+
+/// The settings' steps and events, key by key in key order.
+fn plan_settings(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackRequest, plan: &mut Plan) {
+    let Plan { steps, events } = plan;
     let mut keys: BTreeSet<String> = req.settings.keys().cloned().collect();
     keys.extend(state.setting_keys());
     for key in keys.iter().filter(|k| wanted(&req.only, k)) {
@@ -149,6 +161,14 @@ pub fn plan(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackRequest
             }
         }
     }
+}
+
+/// Refuses a subject of `only` that exists at neither point.
+fn refuse_unknown_subjects(
+    catalog: &Catalog,
+    state: &dyn SettingsLookup,
+    req: &RollbackRequest,
+) -> Result<(), Rejection> {
     if let Some(only) = &req.only {
         let unknown: Vec<&String> = only
             .iter()
@@ -165,10 +185,16 @@ pub fn plan(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackRequest
             return Err(Rejection::missing(format!("nothing to roll back by that name: {}", names.join(", "))));
         }
     }
+    Ok(())
+}
+
+/// The entities' steps and events, and every entity as the rollback leaves it (for the reference check).
+fn plan_entities(state: &dyn SettingsLookup, req: &RollbackRequest, plan: &mut Plan) -> Entities {
+    let Plan { steps, events } = plan;
     // Entities: creates and updates in dependency order (what a server names exists before it), then
     // deletes in the reverse order (a server goes before what it names).
     let mut deletes = Vec::new();
-    let mut result: BTreeMap<ResourceKind, BTreeMap<String, Map<String, Value>>> = BTreeMap::new();
+    let mut result: Entities = BTreeMap::new();
     for kind in ResourceKind::ALL {
         let empty = BTreeMap::new();
         let then_all = req.resources.get(&kind).unwrap_or(&empty);
@@ -223,8 +249,15 @@ pub fn plan(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackRequest
     }
     deletes.reverse();
     events.extend(deletes);
+    result
+}
+
+/// Refuses a partial rollback that would leave an entity naming one that would not exist.
+fn refuse_broken_references(
+    result: &BTreeMap<ResourceKind, BTreeMap<String, Map<String, Value>>>,
+) -> Result<(), Rejection> {
     let mut broken = Vec::new();
-    for (kind, entities) in &result {
+    for (kind, entities) in result {
         for (name, fields) in entities {
             for (target, target_name) in resource::referenced(*kind, fields) {
                 if !result.get(&target).is_some_and(|m| m.contains_key(&target_name)) {
@@ -239,7 +272,7 @@ pub fn plan(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackRequest
             broken.join("; ")
         )));
     }
-    Ok(Plan { steps, events })
+    Ok(())
 }
 
 /// The events of a rollback, refused whole if any step is invalid or the head moved since the dry run.
