@@ -99,7 +99,7 @@ impl std::fmt::Display for EntityAction {
 /// What the import does to one entity.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EntityPlan {
-    pub kind: &'static str,
+    pub kind: ResourceKind,
     pub name: String,
     pub action: EntityAction,
     /// For an update or a conflict: the fields that differ.
@@ -152,8 +152,7 @@ pub fn plan(
 ) -> Result<(Vec<EntityPlan>, Vec<Event>), Rejection> {
     let mut plans = Vec::new();
     let mut events = Vec::new();
-    // Entities this import creates or changes, visible to the references of later ones.
-    let mut pending: BTreeMap<(ResourceKind, String), Map<String, Value>> = BTreeMap::new();
+    let mut pending = Pending::new();
     let mut renames: BTreeMap<(ResourceKind, String), String> = BTreeMap::new();
     for kind in ResourceKind::ALL {
         let in_file = file_names(import, kind);
@@ -166,13 +165,8 @@ pub fn plan(
             let mut stored = resource::normalize(kind, fields.clone(), existing, sealer)
                 .map_err(|e| Rejection::invalid(format!("entity {i} in '{kind}': {}", e.message)))?;
             keep_same_credentials(kind, &name, existing, &mut stored, sealer);
-            let entry = |action, changed, renamed_to| EntityPlan {
-                kind: kind.as_str(),
-                name: name.clone(),
-                action,
-                changed,
-                renamed_to,
-            };
+            let entry =
+                |action, changed, renamed_to| EntityPlan { kind, name: name.clone(), action, changed, renamed_to };
             let Some(existing) = existing else {
                 check_references(state, &pending, kind, &name, &stored)?;
                 pending.insert((kind, name.clone()), stored.clone());
@@ -312,18 +306,31 @@ pub(crate) fn diff(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<St
     changed
 }
 
+/// Entities an import creates or changes, by kind and identity: visible to the references of later ones.
+pub(crate) type Pending = BTreeMap<(ResourceKind, String), Map<String, Value>>;
+
+/// The references of `fields` that name an entity neither `state` nor `pending` holds, as `KIND/NAME`.
+pub(crate) fn dangling(
+    state: &dyn SettingsLookup,
+    pending: &Pending,
+    kind: ResourceKind,
+    fields: &Map<String, Value>,
+) -> Vec<String> {
+    resource::referenced(kind, fields)
+        .into_iter()
+        .filter(|(k, n)| state.resource(*k, n).is_none() && !pending.contains_key(&(*k, n.clone())))
+        .map(|(k, n)| format!("{k}/{n}"))
+        .collect()
+}
+
 fn check_references(
     state: &dyn SettingsLookup,
-    pending: &BTreeMap<(ResourceKind, String), Map<String, Value>>,
+    pending: &Pending,
     kind: ResourceKind,
     name: &str,
     fields: &Map<String, Value>,
 ) -> Result<(), Rejection> {
-    let missing: Vec<String> = resource::referenced(kind, fields)
-        .into_iter()
-        .filter(|(k, n)| state.resource(*k, n).is_none() && !pending.contains_key(&(*k, n.clone())))
-        .map(|(k, n)| format!("{k}/{n}"))
-        .collect();
+    let missing = dangling(state, pending, kind, fields);
     if missing.is_empty() {
         Ok(())
     } else {
@@ -369,7 +376,8 @@ fn file_names(import: &RegistryImport, kind: ResourceKind) -> BTreeSet<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::EntityAction;
+    use super::{EntityAction, EntityPlan};
+    use crate::resource::ResourceKind;
 
     /// The plan's wire form is today's strings: the typed action must serialize exactly as they did.
     #[test]
@@ -379,5 +387,21 @@ mod tests {
         for action in EntityAction::ALL {
             assert_eq!(serde_json::to_value(action).expect("serializes"), action.as_str());
         }
+    }
+
+    /// A plan line keeps its JSON: the kind as its plural name, the action as its snake-case name.
+    #[test]
+    fn a_plan_line_serializes_as_before() {
+        let line = EntityPlan {
+            kind: ResourceKind::Servers,
+            name: "s".into(),
+            action: EntityAction::Rename,
+            changed: vec!["associated_tools".into()],
+            renamed_to: Some("s_imported".into()),
+        };
+        assert_eq!(
+            serde_json::to_string(&line).expect("a plan line serializes"),
+            r#"{"kind":"servers","name":"s","action":"rename","changed":["associated_tools"],"renamed_to":"s_imported"}"#
+        );
     }
 }

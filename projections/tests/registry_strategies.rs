@@ -268,7 +268,7 @@ impl Case {
 
     fn plan_entry(&self, action: EntityAction, renamed_to: Option<&str>) -> EntityPlan {
         EntityPlan {
-            kind: self.kind.as_str(),
+            kind: self.kind,
             name: self.id.into(),
             action,
             changed: self.changed.iter().map(|s| s.to_string()).collect(),
@@ -362,7 +362,7 @@ fn fail_refuses_the_whole_import_naming_the_entity(kind: ResourceKind) {
         [
             c.plan_entry(EntityAction::Conflict, None),
             EntityPlan {
-                kind: kind.as_str(),
+                kind,
                 name: c.fresh_id.into(),
                 action: EntityAction::Create,
                 changed: vec![],
@@ -673,7 +673,7 @@ fn rename_of_a_referenced_entity_makes_an_existing_server_conflict_too() {
     })
     .expect("server");
     let plans = plan_of(&w, doc.clone(), ConflictStrategy::Rename).expect("plans");
-    let server = plans.iter().find(|p| p.kind == "servers").expect("server plan");
+    let server = plans.iter().find(|p| p.kind == ResourceKind::Servers).expect("server plan");
     assert_eq!((server.action, server.renamed_to.as_deref()), (EntityAction::Rename, Some("s_imported")));
     assert_eq!(server.changed, ["associated_prompts", "associated_resources", "associated_tools"]);
     w.run(import(doc, ConflictStrategy::Rename)).expect("accepted");
@@ -1154,7 +1154,7 @@ proptest! {
         let import = RegistryImport { entities: r.clone(), strategy };
         let (plans, planned) = plan(&w.state, &TestSealer, &import).expect("plans");
         for p in &plans {
-            let kind: ResourceKind = p.kind.parse().expect("kind");
+            let kind = p.kind;
             let want = expect[&(kind, p.name.clone())];
             // Renamed tools, resources and prompts change the references of the file's servers, so a
             // server that was the same may be renamed too.
@@ -1188,7 +1188,7 @@ proptest! {
             m
         };
         for p in &plans {
-            let kind: ResourceKind = p.kind.parse().expect("kind");
+            let kind = p.kind;
             let given = r[&kind].iter().find(|e| e[kind.id_field()] == json!(p.name)).expect("in R");
             let now = stored(&w, kind, &p.name).expect("present");
             match p.action {

@@ -151,11 +151,7 @@ fn check_references(
     name: &str,
     fields: &Map<String, Value>,
 ) -> Result<(), Rejection> {
-    let missing: Vec<String> = resource::referenced(kind, fields)
-        .into_iter()
-        .filter(|(target, n)| state.resource(*target, n).is_none())
-        .map(|(target, n)| format!("{}/{n}", target.as_str()))
-        .collect();
+    let missing = registry_import::dangling(state, &registry_import::Pending::new(), kind, fields);
     if missing.is_empty() {
         Ok(())
     } else {
