@@ -387,11 +387,7 @@ fn next_event(
         let fields = resource::normalize(kind, input, None, sealer).expect("a bench entity normalizes");
         let name = resource::identity(kind, &fields).expect("a bench entity has an identity");
         entities.push((kind, name.clone()));
-        return Event::ResourceCreated(ResourceCreated {
-            kind: kind.as_str().into(),
-            name,
-            fields: Value::Object(fields),
-        });
+        return Event::ResourceCreated(ResourceCreated { kind, name, fields: Value::Object(fields) });
     }
     let roll = rng.gen_range(0..1000);
     if roll < 40 {
@@ -418,12 +414,7 @@ fn next_event(
         }
         let fields = resource::normalize(kind, input, Some(&existing), sealer).expect("an update normalizes");
         let changed = diff(&existing, &fields);
-        return Event::ResourceUpdated(ResourceUpdated {
-            kind: kind.as_str().into(),
-            name,
-            fields: Value::Object(fields),
-            changed,
-        });
+        return Event::ResourceUpdated(ResourceUpdated { kind, name, fields: Value::Object(fields), changed });
     }
     let k = if rng.gen_bool(0.5) { rng.gen_range(0..HOT_KEYS) } else { rng.gen_range(0..PLAIN_KEYS) };
     let key = plain_key(k);

@@ -376,8 +376,8 @@ pub fn plan_json(ledger: &Ledger, parsed: &ParsedImport) -> Result<Value, Error>
     let (plans, _) = cfgledger_events::registry_import::plan(&snap.state, ledger.secret_box(), &parsed.registry)
         .map_err(Error::Rejected)?;
     let mut counts = Map::new();
-    for action in ["create", "update", "unchanged", "skip", "rename", "conflict"] {
-        counts.insert(action.into(), json!(plans.iter().filter(|p| p.action == action).count()));
+    for action in cfgledger_events::registry_import::EntityAction::ALL {
+        counts.insert(action.as_str().into(), json!(plans.iter().filter(|p| p.action == action).count()));
     }
     let settings = parsed.settings.as_ref().map(|req| crate::transfer::plan_json(&crate::transfer::plan(ledger, req)));
     Ok(json!({"entities": plans, "counts": counts, "settings": settings, "head": snap.head.seq}))

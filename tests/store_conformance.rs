@@ -150,12 +150,16 @@ fn rejected(key: &str) -> Event {
 }
 
 fn created(kind: &str, name: &str) -> Event {
-    Event::ResourceCreated(ResourceCreated { kind: kind.into(), name: name.into(), fields: json!({"name": name}) })
+    Event::ResourceCreated(ResourceCreated {
+        kind: kind.parse().expect("a known entity kind"),
+        name: name.into(),
+        fields: json!({"name": name}),
+    })
 }
 
 fn updated(kind: &str, name: &str) -> Event {
     Event::ResourceUpdated(ResourceUpdated {
-        kind: kind.into(),
+        kind: kind.parse().expect("a known entity kind"),
         name: name.into(),
         fields: json!({"name": name, "description": "v2"}),
         changed: vec!["description".into()],
@@ -163,7 +167,7 @@ fn updated(kind: &str, name: &str) -> Event {
 }
 
 fn deleted(kind: &str, name: &str) -> Event {
-    Event::ResourceDeleted(ResourceDeleted { kind: kind.into(), name: name.into() })
+    Event::ResourceDeleted(ResourceDeleted { kind: kind.parse().expect("a known entity kind"), name: name.into() })
 }
 
 fn user_added(name: &str) -> Event {

@@ -3,6 +3,7 @@
 //! upcasting them to the current payload at decode time ([`Event::decode_payload`]).
 
 use crate::envelope::DecodeError;
+use crate::resource::ResourceKind;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -144,8 +145,8 @@ pub struct ImportApplied {
 /// A new entity of the resource registry. `fields` is the whole entity as stored (credentials sealed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceCreated {
-    /// `gateways`, `servers`, `tools`, `prompts`, `resources` or `roots`.
-    pub kind: String,
+    /// Written as `gateways`, `servers`, `tools`, `prompts`, `resources` or `roots`; any other name fails to decode.
+    pub kind: ResourceKind,
     pub name: String,
     pub fields: Value,
 }
@@ -153,7 +154,7 @@ pub struct ResourceCreated {
 /// An entity's new state, whole, with the fields that changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceUpdated {
-    pub kind: String,
+    pub kind: ResourceKind,
     pub name: String,
     pub fields: Value,
     pub changed: Vec<String>,
@@ -161,7 +162,7 @@ pub struct ResourceUpdated {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceDeleted {
-    pub kind: String,
+    pub kind: ResourceKind,
     pub name: String,
 }
 

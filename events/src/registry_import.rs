@@ -4,7 +4,7 @@
 //! conflict strategy, references resolve against the store and the entities imported before them, and the
 //! result is one batch: all or nothing. Pure, so the dry run and the apply make the same plan.
 
-use crate::decide::{Rejection, RejectionKind, Sealer, SettingsLookup};
+use crate::decide::{Rejection, Sealer, SettingsLookup};
 use crate::event::{Event, ResourceCreated, ResourceUpdated};
 use crate::resource::{self, ResourceKind};
 use serde::Serialize;
@@ -48,13 +48,60 @@ pub struct RegistryImport {
     pub strategy: ConflictStrategy,
 }
 
+/// What an import does to one entity; serialized as the snake-case name (`create`, `update`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityAction {
+    /// The store has no entity of that identity: it is created.
+    Create,
+    /// The store's entity differs and the strategy is `update`: it is replaced.
+    Update,
+    /// The store's entity already equals the imported one.
+    Unchanged,
+    /// The store's entity differs and the strategy is `skip`: it is kept.
+    Skip,
+    /// The store's entity differs and the strategy is `rename`: the import is created under a new name.
+    Rename,
+    /// The store's entity differs and the strategy is `fail`: the whole import is refused.
+    Conflict,
+}
+
+impl EntityAction {
+    /// Every action, in the order a plan's counts list them.
+    pub const ALL: [EntityAction; 6] = [
+        EntityAction::Create,
+        EntityAction::Update,
+        EntityAction::Unchanged,
+        EntityAction::Skip,
+        EntityAction::Rename,
+        EntityAction::Conflict,
+    ];
+
+    /// The name it is serialized as.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityAction::Create => "create",
+            EntityAction::Update => "update",
+            EntityAction::Unchanged => "unchanged",
+            EntityAction::Skip => "skip",
+            EntityAction::Rename => "rename",
+            EntityAction::Conflict => "conflict",
+        }
+    }
+}
+
+impl std::fmt::Display for EntityAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What the import does to one entity.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EntityPlan {
-    pub kind: &'static str,
+    pub kind: ResourceKind,
     pub name: String,
-    /// `create`, `update`, `unchanged`, `skip`, `rename` or `conflict`.
-    pub action: &'static str,
+    pub action: EntityAction,
     /// For an update or a conflict: the fields that differ.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changed: Vec<String>,
@@ -63,33 +110,29 @@ pub struct EntityPlan {
     pub renamed_to: Option<String>,
 }
 
-fn invalid(message: String) -> Rejection {
-    Rejection { kind: RejectionKind::Invalid, message, audit: Vec::new() }
-}
-
 /// Parses `entities` of a document: kinds known, each entry an object with its identity.
 pub fn parse_entities(entities: &Value) -> Result<BTreeMap<ResourceKind, Vec<Map<String, Value>>>, Rejection> {
     let Some(by_kind) = entities.as_object() else {
-        return Err(invalid("entities expects an object of lists by entity type".into()));
+        return Err(Rejection::invalid("entities expects an object of lists by entity type"));
     };
     let mut out = BTreeMap::new();
     for (kind, list) in by_kind {
-        let kind: ResourceKind = kind.parse().map_err(invalid)?;
+        let kind: ResourceKind = kind.parse().map_err(Rejection::invalid)?;
         let Some(list) = list.as_array() else {
-            return Err(invalid(format!("entities '{kind}' expects a list")));
+            return Err(Rejection::invalid(format!("entities '{kind}' expects a list")));
         };
         let mut parsed = Vec::with_capacity(list.len());
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, item) in list.iter().enumerate() {
             let Some(fields) = item.as_object() else {
-                return Err(invalid(format!("entity {i} in '{kind}' is not an object")));
+                return Err(Rejection::invalid(format!("entity {i} in '{kind}' is not an object")));
             };
             let id = kind.id_field();
             let Some(value) = fields.get(id).and_then(Value::as_str).filter(|s| !s.trim().is_empty()) else {
-                return Err(invalid(format!("entity {i} in '{kind}' missing required field: {id}")));
+                return Err(Rejection::invalid(format!("entity {i} in '{kind}' missing required field: {id}")));
             };
             if let Some(first) = seen.insert(value, i) {
-                return Err(invalid(format!(
+                return Err(Rejection::invalid(format!(
                     "entity {i} in '{kind}' has the same {id} as entity {first}: {value:?} (each entity once)"
                 )));
             }
@@ -109,60 +152,50 @@ pub fn plan(
 ) -> Result<(Vec<EntityPlan>, Vec<Event>), Rejection> {
     let mut plans = Vec::new();
     let mut events = Vec::new();
-    // Entities this import creates or changes, visible to the references of later ones.
-    let mut pending: BTreeMap<(ResourceKind, String), Map<String, Value>> = BTreeMap::new();
+    let mut pending = Pending::new();
     let mut renames: BTreeMap<(ResourceKind, String), String> = BTreeMap::new();
-    let mut conflicts: Vec<String> = Vec::new();
     for kind in ResourceKind::ALL {
         let in_file = file_names(import, kind);
         for (i, fields) in import.entities.get(&kind).into_iter().flatten().enumerate() {
             let mut fields = fields.clone();
             rewrite_references(kind, &mut fields, &renames);
             let name = resource::identity(kind, &fields)
-                .map_err(|e| invalid(format!("entity {i} in '{kind}': {}", e.message)))?;
+                .map_err(|e| Rejection::invalid(format!("entity {i} in '{kind}': {}", e.message)))?;
             let existing = state.resource(kind, &name);
             let mut stored = resource::normalize(kind, fields.clone(), existing, sealer)
-                .map_err(|e| invalid(format!("entity {i} in '{kind}': {}", e.message)))?;
+                .map_err(|e| Rejection::invalid(format!("entity {i} in '{kind}': {}", e.message)))?;
             keep_same_credentials(kind, &name, existing, &mut stored, sealer);
-            let entry = |action, changed, renamed_to| EntityPlan {
-                kind: kind.as_str(),
-                name: name.clone(),
-                action,
-                changed,
-                renamed_to,
-            };
+            let entry =
+                |action, changed, renamed_to| EntityPlan { kind, name: name.clone(), action, changed, renamed_to };
             let Some(existing) = existing else {
                 check_references(state, &pending, kind, &name, &stored)?;
                 pending.insert((kind, name.clone()), stored.clone());
                 events.push(Event::ResourceCreated(ResourceCreated {
-                    kind: kind.as_str().into(),
+                    kind,
                     name: name.clone(),
                     fields: Value::Object(stored),
                 }));
-                plans.push(entry("create", Vec::new(), None));
+                plans.push(entry(EntityAction::Create, Vec::new(), None));
                 continue;
             };
             let changed = diff(existing, &stored);
             if changed.is_empty() {
-                plans.push(entry("unchanged", Vec::new(), None));
+                plans.push(entry(EntityAction::Unchanged, Vec::new(), None));
                 continue;
             }
             match import.strategy {
-                ConflictStrategy::Skip => plans.push(entry("skip", changed, None)),
-                ConflictStrategy::Fail => {
-                    conflicts.push(format!("{kind}/{name}"));
-                    plans.push(entry("conflict", changed, None));
-                }
+                ConflictStrategy::Skip => plans.push(entry(EntityAction::Skip, changed, None)),
+                ConflictStrategy::Fail => plans.push(entry(EntityAction::Conflict, changed, None)),
                 ConflictStrategy::Update => {
                     check_references(state, &pending, kind, &name, &stored)?;
                     pending.insert((kind, name.clone()), stored.clone());
                     events.push(Event::ResourceUpdated(ResourceUpdated {
-                        kind: kind.as_str().into(),
+                        kind,
                         name: name.clone(),
                         fields: Value::Object(stored),
                         changed: changed.clone(),
                     }));
-                    plans.push(entry("update", changed, None));
+                    plans.push(entry(EntityAction::Update, changed, None));
                 }
                 ConflictStrategy::Rename => {
                     // Credentials sealed for the old name do not open under the new one: they are dropped.
@@ -170,67 +203,71 @@ pub fn plan(
                         fields.remove("auth_value");
                         fields.remove("auth_type");
                     }
-                    let mut chosen = None;
-                    for candidate in rename_candidates(&name) {
-                        if pending.contains_key(&(kind, candidate.clone())) || in_file.contains(candidate.as_str()) {
-                            continue;
-                        }
-                        let mut renamed = fields.clone();
-                        renamed.insert(kind.id_field().into(), Value::String(candidate.clone()));
-                        let held = state.resource(kind, &candidate);
-                        let mut stored = resource::normalize(kind, renamed, held, sealer)
-                            .map_err(|e| invalid(format!("entity {i} in '{kind}': {}", e.message)))?;
-                        keep_same_credentials(kind, &candidate, held, &mut stored, sealer);
-                        match held {
-                            None => {
-                                chosen = Some((candidate, stored, false));
-                                break;
-                            }
-                            // An earlier import of this file already made this copy: nothing to do again.
-                            Some(held) if diff(held, &stored).is_empty() => {
-                                chosen = Some((candidate, stored, true));
-                                break;
-                            }
-                            Some(_) => {}
-                        }
-                    }
-                    let Some((new_name, stored, already)) = chosen else {
-                        return Err(invalid(format!("{kind}/{name}: no free name to import it under")));
+                    let taken = |candidate: &str| {
+                        pending.contains_key(&(kind, candidate.to_string())) || in_file.contains(candidate)
                     };
+                    let at = format!("entity {i} in '{kind}'");
+                    let (new_name, stored, already) = rename_target(state, sealer, kind, &name, &fields, taken, &at)?;
                     renames.insert((kind, name.clone()), new_name.clone());
                     if already {
-                        plans.push(entry("unchanged", Vec::new(), Some(new_name)));
+                        plans.push(entry(EntityAction::Unchanged, Vec::new(), Some(new_name)));
                         continue;
                     }
                     check_references(state, &pending, kind, &new_name, &stored)?;
                     pending.insert((kind, new_name.clone()), stored.clone());
-                    renames.insert((kind, name.clone()), new_name.clone());
                     events.push(Event::ResourceCreated(ResourceCreated {
-                        kind: kind.as_str().into(),
+                        kind,
                         name: new_name.clone(),
                         fields: Value::Object(stored),
                     }));
-                    plans.push(entry("rename", changed, Some(new_name)));
+                    plans.push(entry(EntityAction::Rename, changed, Some(new_name)));
                 }
             }
         }
     }
-    let _ = conflicts;
     Ok((plans, events))
+}
+
+/// The first free name a renamed entity can take, its stored form under that name, and whether an earlier
+/// import of the same file already made that copy. A name is free when neither the import (`taken`) nor the
+/// store holds it, or when the store holds exactly this copy. `at` says which entity, for messages.
+fn rename_target(
+    state: &dyn SettingsLookup,
+    sealer: &dyn Sealer,
+    kind: ResourceKind,
+    name: &str,
+    fields: &Map<String, Value>,
+    taken: impl Fn(&str) -> bool,
+    at: &str,
+) -> Result<(String, Map<String, Value>, bool), Rejection> {
+    for candidate in rename_candidates(name) {
+        if taken(&candidate) {
+            continue;
+        }
+        let mut renamed = fields.clone();
+        renamed.insert(kind.id_field().into(), Value::String(candidate.clone()));
+        let held = state.resource(kind, &candidate);
+        let mut stored = resource::normalize(kind, renamed, held, sealer)
+            .map_err(|e| Rejection::invalid(format!("{at}: {}", e.message)))?;
+        keep_same_credentials(kind, &candidate, held, &mut stored, sealer);
+        match held {
+            None => return Ok((candidate, stored, false)),
+            // An earlier import of this file already made this copy: nothing to do again.
+            Some(held) if diff(held, &stored).is_empty() => return Ok((candidate, stored, true)),
+            Some(_) => {}
+        }
+    }
+    Err(Rejection::invalid(format!("{kind}/{name}: no free name to import it under")))
 }
 
 /// Refuses a plan with conflicts (the `fail` strategy), naming them.
 pub fn refuse_conflicts(plans: &[EntityPlan]) -> Result<(), Rejection> {
     let conflicts: Vec<String> =
-        plans.iter().filter(|p| p.action == "conflict").map(|p| format!("{}/{}", p.kind, p.name)).collect();
+        plans.iter().filter(|p| p.action == EntityAction::Conflict).map(|p| format!("{}/{}", p.kind, p.name)).collect();
     if conflicts.is_empty() {
         Ok(())
     } else {
-        Err(Rejection {
-            kind: RejectionKind::Conflict,
-            message: format!("the import conflicts with existing entities: {}", conflicts.join(", ")),
-            audit: Vec::new(),
-        })
+        Err(Rejection::conflict(format!("the import conflicts with existing entities: {}", conflicts.join(", "))))
     }
 }
 
@@ -269,22 +306,35 @@ pub(crate) fn diff(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<St
     changed
 }
 
+/// Entities an import creates or changes, by kind and identity: visible to the references of later ones.
+pub(crate) type Pending = BTreeMap<(ResourceKind, String), Map<String, Value>>;
+
+/// The references of `fields` that name an entity neither `state` nor `pending` holds, as `KIND/NAME`.
+pub(crate) fn dangling(
+    state: &dyn SettingsLookup,
+    pending: &Pending,
+    kind: ResourceKind,
+    fields: &Map<String, Value>,
+) -> Vec<String> {
+    resource::referenced(kind, fields)
+        .into_iter()
+        .filter(|(k, n)| state.resource(*k, n).is_none() && !pending.contains_key(&(*k, n.clone())))
+        .map(|(k, n)| format!("{k}/{n}"))
+        .collect()
+}
+
 fn check_references(
     state: &dyn SettingsLookup,
-    pending: &BTreeMap<(ResourceKind, String), Map<String, Value>>,
+    pending: &Pending,
     kind: ResourceKind,
     name: &str,
     fields: &Map<String, Value>,
 ) -> Result<(), Rejection> {
-    let missing: Vec<String> = resource::referenced(kind, fields)
-        .into_iter()
-        .filter(|(k, n)| state.resource(*k, n).is_none() && !pending.contains_key(&(*k, n.clone())))
-        .map(|(k, n)| format!("{k}/{n}"))
-        .collect();
+    let missing = dangling(state, pending, kind, fields);
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(invalid(format!(
+        Err(Rejection::invalid(format!(
             "{kind}/{name} references what neither the store nor the import has: {}",
             missing.join(", ")
         )))
@@ -322,4 +372,36 @@ fn file_names(import: &RegistryImport, kind: ResourceKind) -> BTreeSet<&str> {
         .flatten()
         .filter_map(|e| e.get(kind.id_field()).and_then(Value::as_str))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{EntityAction, EntityPlan};
+    use crate::resource::ResourceKind;
+
+    /// The plan's wire form is today's strings: the typed action must serialize exactly as they did.
+    #[test]
+    fn entity_actions_serialize_as_their_names() {
+        let wire = serde_json::to_value(EntityAction::ALL).expect("actions serialize");
+        assert_eq!(wire, serde_json::json!(["create", "update", "unchanged", "skip", "rename", "conflict"]));
+        for action in EntityAction::ALL {
+            assert_eq!(serde_json::to_value(action).expect("serializes"), action.as_str());
+        }
+    }
+
+    /// A plan line keeps its JSON: the kind as its plural name, the action as its snake-case name.
+    #[test]
+    fn a_plan_line_serializes_as_before() {
+        let line = EntityPlan {
+            kind: ResourceKind::Servers,
+            name: "s".into(),
+            action: EntityAction::Rename,
+            changed: vec!["associated_tools".into()],
+            renamed_to: Some("s_imported".into()),
+        };
+        assert_eq!(
+            serde_json::to_string(&line).expect("a plan line serializes"),
+            r#"{"kind":"servers","name":"s","action":"rename","changed":["associated_tools"],"renamed_to":"s_imported"}"#
+        );
+    }
 }

@@ -3,8 +3,10 @@
 //! references between kinds, and how input with plaintext credentials becomes a stored entity whose
 //! credentials are sealed. Fields the store does not know are kept as given.
 
-use crate::decide::{Rejection, RejectionKind, Sealer};
+use crate::decide::{Rejection, Sealer};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -142,6 +144,22 @@ impl fmt::Display for ResourceKind {
     }
 }
 
+/// On the wire (events, documents) a kind is its plural name, as [`ResourceKind::as_str`] spells it.
+impl Serialize for ResourceKind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// A name that is not one of the six kinds fails to decode (`unknown entity type: ...`), so an event with a
+/// bad kind is refused when the log is read instead of being skipped by the fold.
+impl<'de> Deserialize<'de> for ResourceKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = Cow::<'de, str>::deserialize(deserializer)?;
+        name.parse().map_err(de::Error::custom)
+    }
+}
+
 impl FromStr for ResourceKind {
     type Err = String;
 
@@ -203,19 +221,17 @@ pub fn auth_binding(kind: ResourceKind, name: &str) -> String {
     format!("resource:{kind}:{name}:auth_value")
 }
 
-fn invalid(message: String) -> Rejection {
-    Rejection { kind: RejectionKind::Invalid, message, audit: Vec::new() }
-}
-
 /// The identity of `fields` for `kind`, checked: a non-empty string without control characters.
 pub fn identity(kind: ResourceKind, fields: &Map<String, Value>) -> Result<String, Rejection> {
     let field = kind.id_field();
     match fields.get(field) {
-        None | Some(Value::Null) => Err(invalid(format!("{} missing required field: {field}", kind.singular()))),
+        None | Some(Value::Null) => {
+            Err(Rejection::invalid(format!("{} missing required field: {field}", kind.singular())))
+        }
         Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 512 && !s.chars().any(char::is_control) => {
             Ok(s.clone())
         }
-        Some(_) => Err(invalid(format!(
+        Some(_) => Err(Rejection::invalid(format!(
             "{} field {field} expects a non-empty string of at most 512 characters",
             kind.singular()
         ))),
@@ -238,7 +254,7 @@ pub fn normalize(
     for (field, ty) in kind.fields() {
         if let Some(v) = input.get(*field) {
             if !v.is_null() && !ty.accepts(v) {
-                return Err(invalid(format!(
+                return Err(Rejection::invalid(format!(
                     "{} {name}: field {field} expects {}; got {v}",
                     kind.singular(),
                     ty.describe()
@@ -252,21 +268,22 @@ pub fn normalize(
     let given_value = input.remove("auth_value");
     if !kind.has_auth() {
         if !credentials.is_empty() || given_type.is_some() || given_value.is_some() {
-            return Err(invalid(format!("{} entities carry no credentials", kind.singular())));
+            return Err(Rejection::invalid(format!("{} entities carry no credentials", kind.singular())));
         }
         return Ok(input);
     }
     if !credentials.is_empty() {
         let auth_type = given_type.as_ref().and_then(Value::as_str).ok_or_else(|| {
-            invalid(format!("{} {name}: credentials need an auth_type (basic, bearer or headers)", kind.singular()))
+            Rejection::invalid(format!(
+                "{} {name}: credentials need an auth_type (basic, bearer or headers)",
+                kind.singular()
+            ))
         })?;
         check_credentials(kind, &name, auth_type, &credentials)?;
         let plaintext = serde_json::to_vec(&Value::Object(credentials))
-            .map_err(|e| invalid(format!("{} {name}: credentials do not encode: {e}", kind.singular())))?;
-        let sealed = sealer.seal(&auth_binding(kind, &name), &plaintext).map_err(|e| Rejection {
-            kind: RejectionKind::Sealing,
-            message: format!("cannot encrypt the credentials of {} {name}: {e}", kind.singular()),
-            audit: Vec::new(),
+            .map_err(|e| Rejection::invalid(format!("{} {name}: credentials do not encode: {e}", kind.singular())))?;
+        let sealed = sealer.seal(&auth_binding(kind, &name), &plaintext).map_err(|e| {
+            Rejection::sealing(format!("cannot encrypt the credentials of {} {name}: {e}", kind.singular()))
         })?;
         input.insert("auth_value".into(), Value::String(sealed));
         return Ok(input);
@@ -275,7 +292,7 @@ pub fn normalize(
         // An opaque value already sealed for this entity (a GET sent back): kept if it opens here.
         (Some(t), Some(Value::String(sealed)), _) if !t.is_null() => {
             sealer.open(&auth_binding(kind, &name), &sealed).map_err(|_| {
-                invalid(format!(
+                Rejection::invalid(format!(
                     "{} {name}: auth_value is not sealed for this entity under this store's key",
                     kind.singular()
                 ))
@@ -294,7 +311,7 @@ pub fn normalize(
             }
         }
         (Some(t), None, None) => {
-            return Err(invalid(format!(
+            return Err(Rejection::invalid(format!(
             "{} {name}: auth_type {t} needs its credentials (auth_username/auth_password, auth_token or auth_headers)",
             kind.singular()
         )))
@@ -319,7 +336,7 @@ fn check_credentials(
                 || credentials.get("auth_headers").is_some_and(|h| h.is_object() || h.is_array())
         }
         other => {
-            return Err(invalid(format!(
+            return Err(Rejection::invalid(format!(
                 "{} {name}: auth_type expects basic, bearer or headers; got {other:?}",
                 kind.singular()
             )))
@@ -328,7 +345,7 @@ fn check_credentials(
     if ok {
         Ok(())
     } else {
-        Err(invalid(format!(
+        Err(Rejection::invalid(format!(
             "{} {name}: auth_type {auth_type} expects {}",
             kind.singular(),
             match auth_type {

@@ -9,7 +9,7 @@
 //! naming one that does not exist, refuses the whole rollback.
 
 use crate::catalog::{Catalog, Reload};
-use crate::decide::{Rejection, RejectionKind, SettingsLookup};
+use crate::decide::{Rejection, SettingsLookup};
 use crate::event::{
     Event, ResourceCreated, ResourceDeleted, ResourceUpdated, SettingChanged, SettingReset, StoredValue, MASK,
 };
@@ -33,6 +33,9 @@ pub struct RollbackRequest {
     /// Apply only if the log's head is still this seq (the head a reviewed dry run showed).
     pub expected_head: Option<u64>,
 }
+
+/// Entities by kind and identity.
+type Entities = BTreeMap<ResourceKind, BTreeMap<String, Map<String, Value>>>;
 
 /// What a rollback does to one key or entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -98,8 +101,17 @@ fn shown(value: Option<&StoredValue>, sensitive: bool) -> Value {
 /// (with the plan's words) a subject that does not exist at either point, a value the catalog no longer
 /// accepts, and a partial rollback that would break a reference.
 pub fn plan(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackRequest) -> Result<Plan, Rejection> {
-    let mut steps = Vec::new();
-    let mut events = Vec::new();
+    let mut plan = Plan { steps: Vec::new(), events: Vec::new() };
+    plan_settings(catalog, state, req, &mut plan);
+    refuse_unknown_subjects(catalog, state, req)?;
+    let result = plan_entities(state, req, &mut plan);
+    refuse_broken_references(&result)?;
+    Ok(plan)
+}
+
+/// The settings' steps and events, key by key in key order.
+fn plan_settings(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackRequest, plan: &mut Plan) {
+    let Plan { steps, events } = plan;
     let mut keys: BTreeSet<String> = req.settings.keys().cloned().collect();
     keys.extend(state.setting_keys());
     for key in keys.iter().filter(|k| wanted(&req.only, k)) {
@@ -149,6 +161,14 @@ pub fn plan(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackRequest
             }
         }
     }
+}
+
+/// Refuses a subject of `only` that exists at neither point.
+fn refuse_unknown_subjects(
+    catalog: &Catalog,
+    state: &dyn SettingsLookup,
+    req: &RollbackRequest,
+) -> Result<(), Rejection> {
     if let Some(only) = &req.only {
         let unknown: Vec<&String> = only
             .iter()
@@ -162,17 +182,19 @@ pub fn plan(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackRequest
             .collect();
         if !unknown.is_empty() {
             let names: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
-            return Err(Rejection {
-                kind: RejectionKind::Missing,
-                message: format!("nothing to roll back by that name: {}", names.join(", ")),
-                audit: Vec::new(),
-            });
+            return Err(Rejection::missing(format!("nothing to roll back by that name: {}", names.join(", "))));
         }
     }
+    Ok(())
+}
+
+/// The entities' steps and events, and every entity as the rollback leaves it (for the reference check).
+fn plan_entities(state: &dyn SettingsLookup, req: &RollbackRequest, plan: &mut Plan) -> Entities {
+    let Plan { steps, events } = plan;
     // Entities: creates and updates in dependency order (what a server names exists before it), then
     // deletes in the reverse order (a server goes before what it names).
     let mut deletes = Vec::new();
-    let mut result: BTreeMap<ResourceKind, BTreeMap<String, Map<String, Value>>> = BTreeMap::new();
+    let mut result: Entities = BTreeMap::new();
     for kind in ResourceKind::ALL {
         let empty = BTreeMap::new();
         let then_all = req.resources.get(&kind).unwrap_or(&empty);
@@ -202,7 +224,7 @@ pub fn plan(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackRequest
                 (Some(fields), None) => {
                     steps.push(step(StepAction::Create, Vec::new()));
                     events.push(Event::ResourceCreated(ResourceCreated {
-                        kind: kind.as_str().into(),
+                        kind,
                         name: name.clone(),
                         fields: Value::Object(fields.clone()),
                     }));
@@ -211,7 +233,7 @@ pub fn plan(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackRequest
                     let changed = crate::registry_import::diff(old, fields);
                     steps.push(step(StepAction::Update, changed.clone()));
                     events.push(Event::ResourceUpdated(ResourceUpdated {
-                        kind: kind.as_str().into(),
+                        kind,
                         name: name.clone(),
                         fields: Value::Object(fields.clone()),
                         changed,
@@ -219,7 +241,7 @@ pub fn plan(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackRequest
                 }
                 (None, Some(_)) => {
                     steps.push(step(StepAction::Delete, Vec::new()));
-                    deletes.push(Event::ResourceDeleted(ResourceDeleted { kind: kind.as_str().into(), name }));
+                    deletes.push(Event::ResourceDeleted(ResourceDeleted { kind, name }));
                 }
                 (None, None) => {}
             }
@@ -227,8 +249,15 @@ pub fn plan(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackRequest
     }
     deletes.reverse();
     events.extend(deletes);
+    result
+}
+
+/// Refuses a partial rollback that would leave an entity naming one that would not exist.
+fn refuse_broken_references(
+    result: &BTreeMap<ResourceKind, BTreeMap<String, Map<String, Value>>>,
+) -> Result<(), Rejection> {
     let mut broken = Vec::new();
-    for (kind, entities) in &result {
+    for (kind, entities) in result {
         for (name, fields) in entities {
             for (target, target_name) in resource::referenced(*kind, fields) {
                 if !result.get(&target).is_some_and(|m| m.contains_key(&target_name)) {
@@ -238,16 +267,12 @@ pub fn plan(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackRequest
         }
     }
     if !broken.is_empty() {
-        return Err(Rejection {
-            kind: RejectionKind::Conflict,
-            message: format!(
-                "the rollback would break references: {}; include them in the rollback",
-                broken.join("; ")
-            ),
-            audit: Vec::new(),
-        });
+        return Err(Rejection::conflict(format!(
+            "the rollback would break references: {}; include them in the rollback",
+            broken.join("; ")
+        )));
     }
-    Ok(Plan { steps, events })
+    Ok(())
 }
 
 /// The events of a rollback, refused whole if any step is invalid or the head moved since the dry run.
@@ -255,13 +280,9 @@ pub fn decide(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackReque
     if let Some(expected) = req.expected_head {
         let head = state.head_seq();
         if head != expected {
-            return Err(Rejection {
-                kind: RejectionKind::Conflict,
-                message: format!(
-                    "the store changed since the plan was made: its head is seq {head}, the plan saw seq {expected}"
-                ),
-                audit: Vec::new(),
-            });
+            return Err(Rejection::conflict(format!(
+                "the store changed since the plan was made: its head is seq {head}, the plan saw seq {expected}"
+            )));
         }
     }
     let plan = plan(catalog, state, req)?;
@@ -272,11 +293,10 @@ pub fn decide(catalog: &Catalog, state: &dyn SettingsLookup, req: &RollbackReque
         .map(|s| format!("{}: {}", s.subject, s.message.as_deref().unwrap_or("invalid")))
         .collect();
     if !invalid.is_empty() {
-        return Err(Rejection {
-            kind: RejectionKind::Invalid,
-            message: format!("the rollback was refused: {}; leave those keys out with --keys", invalid.join("; ")),
-            audit: Vec::new(),
-        });
+        return Err(Rejection::invalid(format!(
+            "the rollback was refused: {}; leave those keys out with --keys",
+            invalid.join("; ")
+        )));
     }
     Ok(plan.events)
 }

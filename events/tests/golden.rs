@@ -13,8 +13,8 @@ use cfgledger_events::event::{
     SecretGenerated, SettingChanged, SettingReset, StoreCreated, UserAdded, UserRemoved, MASK,
 };
 use cfgledger_events::{
-    build_batch, verify_link, Actor, Batch, Cause, DecodeError, Envelope, Event, Hash, Head, Record, SeededValue,
-    Source, StoredValue, Timestamp,
+    build_batch, verify_link, Actor, Batch, Cause, DecodeError, Envelope, Event, Hash, Head, Record, ResourceKind,
+    SeededValue, Source, StoredValue, Timestamp,
 };
 use serde_json::json;
 use std::path::PathBuf;
@@ -303,7 +303,7 @@ fn fixture() -> Vec<FixtureBatch> {
             },
             events: vec![
                 Event::ResourceCreated(ResourceCreated {
-                    kind: "tools".into(),
+                    kind: ResourceKind::Tools,
                     name: "search".into(),
                     fields: json!({
                         "name": "search", "url": "https://api.example/search", "tags": ["web"],
@@ -311,12 +311,12 @@ fn fixture() -> Vec<FixtureBatch> {
                     }),
                 }),
                 Event::ResourceUpdated(ResourceUpdated {
-                    kind: "tools".into(),
+                    kind: ResourceKind::Tools,
                     name: "search".into(),
                     fields: json!({"name": "search", "url": "https://api.example/v2/search", "is_active": false}),
                     changed: vec!["auth_type".into(), "auth_value".into(), "is_active".into(), "url".into()],
                 }),
-                Event::ResourceDeleted(ResourceDeleted { kind: "roots".into(), name: "file:///srv/data".into() }),
+                Event::ResourceDeleted(ResourceDeleted { kind: ResourceKind::Roots, name: "file:///srv/data".into() }),
             ],
         },
         FixtureBatch {
@@ -647,4 +647,24 @@ fn entity_records_index_their_subject_and_older_ones_without_it_still_verify() {
     // A setting record must carry its key.
     let (_, set) = built.iter().find(|(e, _)| e.event.kind() == "SettingChanged").expect("a setting change");
     assert!(cfgledger_events::verify_record(&Record { key: None, ..set.clone() }).is_err());
+}
+
+#[test]
+fn an_entity_event_of_an_unknown_kind_fails_to_decode_naming_it() {
+    let built = build_fixture();
+    let (_, rec) = built.iter().find(|(e, _)| e.event.kind() == "ResourceCreated").expect("a created entity");
+    let text = String::from_utf8(rec.envelope.clone()).expect("envelopes are UTF-8");
+    assert!(text.contains(r#""payload":{"kind":"tools","#), "{text}");
+    let bytes = text.replace(r#""payload":{"kind":"tools","#, r#""payload":{"kind":"widgets","#).into_bytes();
+    let Err(DecodeError::Payload { kind, version, message }) = Envelope::decode(&bytes) else {
+        panic!("an unknown entity kind must not decode: {:?}", Envelope::decode(&bytes));
+    };
+    assert_eq!((kind.as_str(), version), ("ResourceCreated", 1));
+    assert!(message.contains("unknown entity type: widgets"), "{message}");
+    // Stored with a valid link, it is refused when the log is read, naming the seq and the kind.
+    let head = Head { seq: rec.seq - 1, hash: rec.prev_hash };
+    let stored = Record { envelope: bytes.clone(), hash: Hash::link(&head.hash, &bytes), ..rec.clone() };
+    let err = verify_link(&head, &stored).expect_err("an unknown entity kind does not verify");
+    assert_eq!(err.seq, rec.seq);
+    assert!(err.reason.contains("unknown entity type: widgets"), "{err}");
 }

@@ -66,9 +66,17 @@ impl SettingsState {
         Self::default()
     }
 
-    /// Folds one event in. Events must arrive in seq order; the tailer guarantees it.
+    /// Folds one event in. Total: validation happened in `decide`, so an event that cannot apply is a bug
+    /// in the writer, not a user error. The invariants below are asserted in debug builds (tests, property
+    /// runs) and trusted in release, where the fold keeps going rather than refuse a verified log:
+    ///
+    /// - **Invariant:** events arrive in seq order with no gap: each seq is the last applied plus one (the
+    ///   log is gapless, and every reader folds it from a checkpoint or from the start).
+    /// - **Invariant:** an entity is created only under an identity the registry does not hold, and updated or
+    ///   deleted only while it exists (`decide`, the import planner and the rollback planner check both).
+    /// - **Invariant:** an entity's fields are a JSON object (`normalize` builds them as one).
     pub fn apply(&mut self, env: &Envelope) {
-        debug_assert!(env.seq > self.applied_seq, "event {} applied after {}", env.seq, self.applied_seq);
+        debug_assert_eq!(env.seq, self.applied_seq + 1, "event {} applied after {}", env.seq, self.applied_seq);
         self.applied_seq = env.seq;
         let entry = |value: &StoredValue| Entry {
             value: value.clone(),
@@ -117,39 +125,42 @@ impl SettingsState {
             Event::UserRemoved(e) => {
                 self.users.remove(&e.name);
             }
-            Event::ResourceCreated(e) => {
-                if let (Ok(kind), Value::Object(fields)) = (e.kind.parse::<ResourceKind>(), &e.fields) {
-                    let entry = ResourceEntry {
-                        fields: fields.clone(),
-                        created_at: env.occurred_at,
-                        updated_at: env.occurred_at,
-                        version: env.seq,
-                    };
-                    self.resources.entry(kind).or_default().insert(e.name.clone(), entry);
-                }
-            }
-            Event::ResourceUpdated(e) => {
-                if let (Ok(kind), Value::Object(fields)) = (e.kind.parse::<ResourceKind>(), &e.fields) {
-                    let entries = self.resources.entry(kind).or_default();
-                    let created_at = entries.get(&e.name).map_or(env.occurred_at, |old| old.created_at);
-                    let entry = ResourceEntry {
-                        fields: fields.clone(),
-                        created_at,
-                        updated_at: env.occurred_at,
-                        version: env.seq,
-                    };
-                    entries.insert(e.name.clone(), entry);
-                }
-            }
+            Event::ResourceCreated(e) => self.resource_created(env, e.kind, &e.name, &e.fields),
+            Event::ResourceUpdated(e) => self.resource_updated(env, e.kind, &e.name, &e.fields),
             Event::ResourceDeleted(e) => {
-                if let Ok(kind) = e.kind.parse::<ResourceKind>() {
-                    if let Some(entries) = self.resources.get_mut(&kind) {
-                        entries.remove(&e.name);
-                    }
-                }
+                let removed = self.resources.get_mut(&e.kind).and_then(|entries| entries.remove(&e.name));
+                debug_assert!(removed.is_some(), "seq {} deletes {}/{}, which does not exist", env.seq, e.kind, e.name);
             }
             Event::ChangeRejected(_) | Event::ImportApplied(_) => {}
         }
+    }
+
+    fn resource_created(&mut self, env: &Envelope, kind: ResourceKind, name: &str, fields: &Value) {
+        let Value::Object(fields) = fields else {
+            debug_assert!(false, "seq {} creates {kind}/{name} with fields that are not an object", env.seq);
+            return;
+        };
+        let entry = ResourceEntry {
+            fields: fields.clone(),
+            created_at: env.occurred_at,
+            updated_at: env.occurred_at,
+            version: env.seq,
+        };
+        let previous = self.resources.entry(kind).or_default().insert(name.to_string(), entry);
+        debug_assert!(previous.is_none(), "seq {} creates {kind}/{name}, which already exists", env.seq);
+    }
+
+    fn resource_updated(&mut self, env: &Envelope, kind: ResourceKind, name: &str, fields: &Value) {
+        let Value::Object(fields) = fields else {
+            debug_assert!(false, "seq {} updates {kind}/{name} with fields that are not an object", env.seq);
+            return;
+        };
+        let entries = self.resources.entry(kind).or_default();
+        let old = entries.get(name);
+        debug_assert!(old.is_some(), "seq {} updates {kind}/{name}, which does not exist", env.seq);
+        let created_at = old.map_or(env.occurred_at, |old| old.created_at);
+        let entry = ResourceEntry { fields: fields.clone(), created_at, updated_at: env.occurred_at, version: env.seq };
+        entries.insert(name.to_string(), entry);
     }
 
     /// The private parts, for the snapshot codec.

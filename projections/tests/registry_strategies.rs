@@ -11,7 +11,9 @@
 mod common;
 
 use cfgledger_events::event::{ImportApplied, ResourceCreated, ResourceUpdated};
-use cfgledger_events::registry_import::{parse_entities, plan, ConflictStrategy, EntityPlan, RegistryImport};
+use cfgledger_events::registry_import::{
+    parse_entities, plan, ConflictStrategy, EntityAction, EntityPlan, RegistryImport,
+};
 use cfgledger_events::resource::{auth_binding, CREDENTIAL_FIELDS};
 use cfgledger_events::{Command, Event, Rejection, RejectionKind, ResourceKind, Sealer};
 use common::{TestSealer, World};
@@ -92,16 +94,12 @@ fn head_event(created: &[String], updated: &[String], unchanged: usize) -> Event
 }
 
 fn created(kind: ResourceKind, name: &str, fields: Map<String, Value>) -> Event {
-    Event::ResourceCreated(ResourceCreated {
-        kind: kind.as_str().into(),
-        name: name.into(),
-        fields: Value::Object(fields),
-    })
+    Event::ResourceCreated(ResourceCreated { kind, name: name.into(), fields: Value::Object(fields) })
 }
 
 fn updated(kind: ResourceKind, name: &str, fields: Map<String, Value>, changed: &[&str]) -> Event {
     Event::ResourceUpdated(ResourceUpdated {
-        kind: kind.as_str().into(),
+        kind,
         name: name.into(),
         fields: Value::Object(fields),
         changed: changed.iter().map(|s| s.to_string()).collect(),
@@ -268,9 +266,9 @@ impl Case {
         want
     }
 
-    fn plan_entry(&self, action: &'static str, renamed_to: Option<&str>) -> EntityPlan {
+    fn plan_entry(&self, action: EntityAction, renamed_to: Option<&str>) -> EntityPlan {
         EntityPlan {
-            kind: self.kind.as_str(),
+            kind: self.kind,
             name: self.id.into(),
             action,
             changed: self.changed.iter().map(|s| s.to_string()).collect(),
@@ -288,7 +286,7 @@ fn skip_keeps_the_stored_entity(kind: ResourceKind) {
     let before = w.state.resource_entry(kind, c.id).cloned().expect("E");
     assert_eq!(
         plan_of(&w, c.doc(&[&c.new]), ConflictStrategy::Skip).expect("plans"),
-        [c.plan_entry("skip", None)],
+        [c.plan_entry(EntityAction::Skip, None)],
         "{kind}: the plan says skip, with the fields that differ"
     );
     // Alone in the file, a skipped entity appends nothing at all.
@@ -310,7 +308,10 @@ fn update_replaces_the_stored_entity(kind: ResourceKind) {
     let mut w = c.world();
     let before = stored(&w, kind, c.id).expect("E");
     let version = w.state.resource_entry(kind, c.id).expect("E").version;
-    assert_eq!(plan_of(&w, c.doc(&[&c.new]), ConflictStrategy::Update).expect("plans"), [c.plan_entry("update", None)]);
+    assert_eq!(
+        plan_of(&w, c.doc(&[&c.new]), ConflictStrategy::Update).expect("plans"),
+        [c.plan_entry(EntityAction::Update, None)]
+    );
     let events = w.run(import(c.doc(&[&c.new]), ConflictStrategy::Update)).expect("accepted");
     let want = c.updated_fields(&before);
     assert_eq!(
@@ -338,7 +339,7 @@ fn rename_imports_beside_the_stored_entity(kind: ResourceKind) {
     let before = w.state.resource_entry(kind, c.id).cloned().expect("E");
     assert_eq!(
         plan_of(&w, c.doc(&[&c.new]), ConflictStrategy::Rename).expect("plans"),
-        [c.plan_entry("rename", Some(c.renamed))]
+        [c.plan_entry(EntityAction::Rename, Some(c.renamed))]
     );
     let events = w.run(import(c.doc(&[&c.new]), ConflictStrategy::Rename)).expect("accepted");
     let want = c.renamed_fields();
@@ -359,11 +360,11 @@ fn fail_refuses_the_whole_import_naming_the_entity(kind: ResourceKind) {
     assert_eq!(
         plan_of(&w, c.doc(&[&c.new, &c.fresh]), ConflictStrategy::Fail).expect("the dry run shows the conflict"),
         [
-            c.plan_entry("conflict", None),
+            c.plan_entry(EntityAction::Conflict, None),
             EntityPlan {
-                kind: kind.as_str(),
+                kind,
                 name: c.fresh_id.into(),
-                action: "create",
+                action: EntityAction::Create,
                 changed: vec![],
                 renamed_to: None
             }
@@ -392,7 +393,11 @@ fn same_content_is_unchanged_under_every_strategy(kind: ResourceKind) {
         for strategy in STRATEGIES {
             let plans = plan_of(&w, doc.clone(), strategy).expect("plans");
             assert_eq!(plans.len(), 1);
-            assert_eq!((plans[0].action, &plans[0].changed), ("unchanged", &vec![]), "{kind} {strategy:?} {doc}");
+            assert_eq!(
+                (plans[0].action, &plans[0].changed),
+                (EntityAction::Unchanged, &vec![]),
+                "{kind} {strategy:?} {doc}"
+            );
             assert_eq!(
                 w.run(import(doc.clone(), strategy)).expect("accepted"),
                 Vec::<Event>::new(),
@@ -552,7 +557,11 @@ fn rename_seals_the_file_credentials_for_the_new_name_and_drops_credentials_seal
         exported.insert("auth_type".into(), sealed["auth_type"].clone());
         exported.insert("auth_value".into(), sealed["auth_value"].clone());
         let plans = plan_of(&w, c.doc(&[&Value::Object(exported.clone())]), ConflictStrategy::Rename).expect("plans");
-        assert_eq!(plans, [c.plan_entry("rename", Some(c.renamed))], "{kind}: the credentials are not a difference");
+        assert_eq!(
+            plans,
+            [c.plan_entry(EntityAction::Rename, Some(c.renamed))],
+            "{kind}: the credentials are not a difference"
+        );
         w.run(import(c.doc(&[&Value::Object(exported)]), ConflictStrategy::Rename)).expect("accepted");
         assert_eq!(stored(&w, kind, c.renamed), Some(c.renamed_fields()), "{kind}: imported without credentials");
     }
@@ -664,8 +673,8 @@ fn rename_of_a_referenced_entity_makes_an_existing_server_conflict_too() {
     })
     .expect("server");
     let plans = plan_of(&w, doc.clone(), ConflictStrategy::Rename).expect("plans");
-    let server = plans.iter().find(|p| p.kind == "servers").expect("server plan");
-    assert_eq!((server.action, server.renamed_to.as_deref()), ("rename", Some("s_imported")));
+    let server = plans.iter().find(|p| p.kind == ResourceKind::Servers).expect("server plan");
+    assert_eq!((server.action, server.renamed_to.as_deref()), (EntityAction::Rename, Some("s_imported")));
     assert_eq!(server.changed, ["associated_prompts", "associated_resources", "associated_tools"]);
     w.run(import(doc, ConflictStrategy::Rename)).expect("accepted");
     assert_eq!(
@@ -1014,7 +1023,7 @@ fn without_credentials(fields: &Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
-fn count(plans: &[EntityPlan], action: &str) -> usize {
+fn count(plans: &[EntityPlan], action: EntityAction) -> usize {
     plans.iter().filter(|p| p.action == action).count()
 }
 
@@ -1030,14 +1039,14 @@ fn check_plan_matches_apply(plans: &[EntityPlan], planned: &[Event], applied: &[
     prop_assert_eq!(&applied[1..], planned, "the apply writes the events the plan made");
     let creates = applied.iter().filter(|e| matches!(e, Event::ResourceCreated(_))).count();
     let updates = applied.iter().filter(|e| matches!(e, Event::ResourceUpdated(_))).count();
-    prop_assert_eq!(creates, count(plans, "create") + count(plans, "rename"));
-    prop_assert_eq!(updates, count(plans, "update"));
+    prop_assert_eq!(creates, count(plans, EntityAction::Create) + count(plans, EntityAction::Rename));
+    prop_assert_eq!(updates, count(plans, EntityAction::Update));
     prop_assert_eq!(head.created.len(), creates);
     prop_assert_eq!(head.updated.len(), updates);
-    prop_assert_eq!(head.unchanged, count(plans, "unchanged") + count(plans, "skip"));
+    prop_assert_eq!(head.unchanged, count(plans, EntityAction::Unchanged) + count(plans, EntityAction::Skip));
     let labels: Vec<String> = plans
         .iter()
-        .filter(|p| matches!(p.action, "create" | "rename"))
+        .filter(|p| matches!(p.action, EntityAction::Create | EntityAction::Rename))
         .map(|p| format!("{}/{}", p.kind, p.renamed_to.as_deref().unwrap_or(&p.name)))
         .collect();
     prop_assert_eq!(&head.created, &labels);
@@ -1057,7 +1066,7 @@ proptest! {
         let (plans, planned) = plan(&w.state, &TestSealer, &import).expect("a valid registry plans");
         let total: usize = r.values().map(Vec::len).sum();
         prop_assert_eq!(plans.len(), total);
-        prop_assert_eq!(count(&plans, "create"), total, "an empty store: everything is created");
+        prop_assert_eq!(count(&plans, EntityAction::Create), total, "an empty store: everything is created");
         let applied = w.run(import_command(import.clone())).expect("a valid registry applies");
         check_plan_matches_apply(&plans, &planned, &applied)?;
 
@@ -1087,7 +1096,7 @@ proptest! {
         for again in STRATEGIES {
             let import = RegistryImport { entities: r.clone(), strategy: again };
             let (plans, planned) = plan(&w.state, &TestSealer, &import).expect("plans");
-            prop_assert_eq!(count(&plans, "unchanged"), total, "{:?}", again);
+            prop_assert_eq!(count(&plans, EntityAction::Unchanged), total, "{:?}", again);
             prop_assert_eq!(planned, Vec::<Event>::new());
             prop_assert_eq!(w.decide(import_command(import)).expect("accepted"), Vec::<Event>::new());
         }
@@ -1104,14 +1113,14 @@ proptest! {
         let mut w = World::new();
         let mut seed: BTreeMap<ResourceKind, Vec<Map<String, Value>>> = BTreeMap::new();
         let mut held: BTreeSet<(ResourceKind, String)> = BTreeSet::new();
-        let mut expect: BTreeMap<(ResourceKind, String), &'static str> = BTreeMap::new();
+        let mut expect: BTreeMap<(ResourceKind, String), EntityAction> = BTreeMap::new();
         let mut choice = choices.iter();
         for (kind, list) in &r {
             for given in list {
                 let id = given[kind.id_field()].as_str().expect("identity").to_string();
                 let c = *choice.next().expect("enough choices");
                 if c == 0 {
-                    expect.insert((*kind, id), "create");
+                    expect.insert((*kind, id), EntityAction::Create);
                     continue;
                 }
                 let mut e = given.clone();
@@ -1125,13 +1134,13 @@ proptest! {
                     }
                 }
                 let action = if &e == given {
-                    "unchanged"
+                    EntityAction::Unchanged
                 } else {
                     match strategy {
-                        ConflictStrategy::Skip => "skip",
-                        ConflictStrategy::Update => "update",
-                        ConflictStrategy::Rename => "rename",
-                        ConflictStrategy::Fail => "conflict",
+                        ConflictStrategy::Skip => EntityAction::Skip,
+                        ConflictStrategy::Update => EntityAction::Update,
+                        ConflictStrategy::Rename => EntityAction::Rename,
+                        ConflictStrategy::Fail => EntityAction::Conflict,
                     }
                 };
                 held.insert((*kind, id.clone()));
@@ -1145,19 +1154,19 @@ proptest! {
         let import = RegistryImport { entities: r.clone(), strategy };
         let (plans, planned) = plan(&w.state, &TestSealer, &import).expect("plans");
         for p in &plans {
-            let kind: ResourceKind = p.kind.parse().expect("kind");
+            let kind = p.kind;
             let want = expect[&(kind, p.name.clone())];
             // Renamed tools, resources and prompts change the references of the file's servers, so a
             // server that was the same may be renamed too.
             let renamed_server = strategy == ConflictStrategy::Rename && kind == ResourceKind::Servers
-                && want == "unchanged" && p.action == "rename";
+                && want == EntityAction::Unchanged && p.action == EntityAction::Rename;
             prop_assert!(p.action == want || renamed_server, "{}/{}: {} planned, {} expected", p.kind, p.name, p.action, want);
         }
         let result = w.run(import_command(import.clone()));
-        if strategy == ConflictStrategy::Fail && count(&plans, "conflict") > 0 {
+        if strategy == ConflictStrategy::Fail && count(&plans, EntityAction::Conflict) > 0 {
             let err = result.expect_err("conflicts refuse the import");
             prop_assert_eq!(err.kind, RejectionKind::Conflict);
-            let named: Vec<String> = plans.iter().filter(|p| p.action == "conflict").map(|p| format!("{}/{}", p.kind, p.name)).collect();
+            let named: Vec<String> = plans.iter().filter(|p| p.action == EntityAction::Conflict).map(|p| format!("{}/{}", p.kind, p.name)).collect();
             prop_assert_eq!(err.message, format!("the import conflicts with existing entities: {}", named.join(", ")));
             prop_assert_eq!(&w.state, &before);
             return Ok(());
@@ -1179,11 +1188,11 @@ proptest! {
             m
         };
         for p in &plans {
-            let kind: ResourceKind = p.kind.parse().expect("kind");
+            let kind = p.kind;
             let given = r[&kind].iter().find(|e| e[kind.id_field()] == json!(p.name)).expect("in R");
             let now = stored(&w, kind, &p.name).expect("present");
             match p.action {
-                "skip" | "rename" => {
+                EntityAction::Skip | EntityAction::Rename => {
                     prop_assert_eq!(Some(&now), before.resource_entry(kind, &p.name).map(|e| &e.fields));
                 }
                 _ => prop_assert_eq!(comparable(kind, &now), comparable(kind, given), "{}/{}", p.kind, p.name),

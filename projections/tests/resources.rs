@@ -187,8 +187,8 @@ fn an_import_applies_in_dependency_order_whatever_the_document_order() {
     .expect("json");
     let import = RegistryImport { entities: parse_entities(&doc).expect("parses"), strategy: ConflictStrategy::Fail };
     let (plans, events) = plan(&w.state, &TestSealer, &import).expect("references resolve within the import");
-    let order: Vec<&str> = plans.iter().map(|p| p.kind).collect();
-    assert_eq!(order, ["tools", "prompts", "servers"]);
+    let order: Vec<ResourceKind> = plans.iter().map(|p| p.kind).collect();
+    assert_eq!(order, [ResourceKind::Tools, ResourceKind::Prompts, ResourceKind::Servers]);
     let batch = Batch { id: "imp".into(), cause: Cause::Cli { command: "t".into() }, reason: None };
     for (env, rec) in build_batch(w.head, Timestamp(1_800_000_000_000_000), &Actor::system(), &batch, events) {
         w.state.apply(&env);

@@ -1,0 +1,168 @@
+//! Importing a document's settings: [`plan_import`], the pure plan that the dry run shows and the apply
+//! follows, and the apply, one batch headed by `ImportApplied`.
+
+use super::{protect, same_value, spec, store, Context, Rejection, Sealer, SettingsLookup};
+use crate::catalog::Catalog;
+use crate::event::{Event, ImportApplied, SettingChanged, StoredValue, MASK};
+use crate::value::Input;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The settings of an imported document, with what the caller knows beyond the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportRequest {
+    /// blake3 of the document's settings, hex.
+    pub digest: String,
+    /// The exporting store as the document names it.
+    pub source: Option<Value>,
+    /// Key and value (from a JSON object, so in key order, each key once).
+    pub entries: Vec<(String, Value)>,
+    /// Apply only if the log's head is still this seq (the head a reviewed dry run showed).
+    pub expected_head: Option<u64>,
+    /// The value each key has when the log holds none (the process environment, else the default). It does
+    /// not change while a process runs, so it can be computed outside the writer.
+    pub baseline: BTreeMap<String, StoredValue>,
+}
+
+/// What an import does to one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanAction {
+    /// The log holds no value for the key yet; the import writes one.
+    Create,
+    /// The log holds a different value; the import replaces it (a conflict to review).
+    Update,
+    /// The value in force already equals the document's.
+    Unchanged,
+    /// The key is locked and the document's value differs: skipped and reported.
+    Locked,
+    /// Unknown key or a value that does not fit: the whole import is refused.
+    Invalid,
+}
+
+/// One line of an import plan. `current` and `value` are masked when the key is sensitive.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanEntry {
+    pub key: String,
+    pub action: PlanAction,
+    pub current: Value,
+    pub value: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Parses each entry of an import and says what applying it would do, against the log's state and the
+/// values in force where the log holds none. Pure, so a dry run and the apply agree.
+pub fn plan_import(
+    catalog: &Catalog,
+    state: &dyn SettingsLookup,
+    sealer: &dyn Sealer,
+    req: &ImportRequest,
+) -> Vec<PlanEntry> {
+    let mut seen = BTreeSet::new();
+    req.entries
+        .iter()
+        .map(|(key, raw)| {
+            let entry = |action, current, value, message: Option<String>| PlanEntry {
+                key: key.clone(),
+                action,
+                current,
+                value,
+                message,
+            };
+            let Some(spec) = catalog.get(key) else {
+                return entry(PlanAction::Invalid, Value::Null, raw.clone(), Some(format!("unknown key {key}")));
+            };
+            let shown = |v: &Value| if spec.sensitive { Value::String(MASK.into()) } else { v.clone() };
+            let in_force = state.current(key).or_else(|| req.baseline.get(key));
+            let current =
+                in_force.map_or(Value::Null, |v| if spec.sensitive { Value::String(MASK.into()) } else { v.masked() });
+            if !seen.insert(key.as_str()) {
+                return entry(PlanAction::Invalid, current, shown(raw), Some(format!("key {key} appears twice")));
+            }
+            if spec.sensitive && raw.as_str() == Some(MASK) {
+                let message =
+                    format!("key {key} holds the mask {MASK:?}, not a value: a masked secret cannot be imported");
+                return entry(PlanAction::Invalid, current, shown(raw), Some(message));
+            }
+            let parsed = match spec.parse(&Input::Json(raw.clone())) {
+                Ok(v) => v,
+                Err(e) => return entry(PlanAction::Invalid, current, shown(raw), Some(e.to_string())),
+            };
+            let locked = format!("key {key} is locked: it can only be seeded from the environment");
+            if spec.locked && spec.sensitive {
+                // Never compared: "unchanged" would tell the importer whether it guessed the secret.
+                return entry(PlanAction::Locked, current, shown(&parsed), Some(locked));
+            }
+            // A secret is never compared either ("unchanged" would confirm a guess): it is always written.
+            if !spec.sensitive && in_force.is_some_and(|v| same_value(v, &parsed, key, sealer)) {
+                return entry(PlanAction::Unchanged, current, shown(&parsed), None);
+            }
+            if spec.locked {
+                return entry(PlanAction::Locked, current, shown(&parsed), Some(locked));
+            }
+            let action = if state.current(key).is_some() { PlanAction::Update } else { PlanAction::Create };
+            entry(action, current, shown(&parsed), None)
+        })
+        .collect()
+}
+
+/// The events of a settings import: refused whole if any entry is invalid or the head moved since the dry
+/// run; locked keys the document tried to change are recorded as attempts.
+pub(super) fn import_settings(cx: &Context<'_>, req: ImportRequest) -> Result<Vec<Event>, Rejection> {
+    let Context { catalog, state, sealer } = *cx;
+    let plan = plan_import(catalog, state, sealer, &req);
+    let invalid: Vec<String> = plan
+        .iter()
+        .filter(|p| p.action == PlanAction::Invalid)
+        .map(|p| p.message.clone().unwrap_or_else(|| p.key.clone()))
+        .collect();
+    if !invalid.is_empty() {
+        return Err(Rejection::invalid(format!("the import was refused: {}", invalid.join("; "))));
+    }
+    if let Some(expected) = req.expected_head {
+        let head = state.head_seq();
+        if head != expected {
+            return Err(Rejection::conflict(format!(
+                "the store changed since the plan was made: its head is seq {head}, the plan saw seq {expected}"
+            )));
+        }
+    }
+    let keys = |action| plan.iter().filter(|p| p.action == action).map(|p| p.key.clone()).collect::<Vec<_>>();
+    let (created, updated, refused) = (keys(PlanAction::Create), keys(PlanAction::Update), keys(PlanAction::Locked));
+    if created.is_empty() && updated.is_empty() && refused.is_empty() {
+        // Nothing changes and nothing is refused: an import already in force appends nothing.
+        return Ok(Vec::new());
+    }
+    let unchanged = plan.iter().filter(|p| p.action == PlanAction::Unchanged).count();
+    let mut events = vec![Event::ImportApplied(ImportApplied {
+        digest: req.digest,
+        source: req.source,
+        created: created.clone(),
+        updated: updated.clone(),
+        unchanged,
+        locked: refused,
+    })];
+    for (key, raw) in &req.entries {
+        if !created.contains(key) && !updated.contains(key) {
+            continue;
+        }
+        let spec = spec(catalog, key)?;
+        let parsed = spec.parse(&Input::Json(raw.clone())).map_err(|e| Rejection::invalid(e.to_string()))?;
+        let previous = state.current(key).cloned().map(|p| protect(spec.sensitive, key, p, sealer)).transpose()?;
+        let value = store(spec.sensitive, key, &parsed, sealer)?;
+        events.push(Event::SettingChanged(SettingChanged { key: key.clone(), value, previous }));
+    }
+    // Each locked key the document tried to change is an attempt on a locked key: recorded as such.
+    for entry in plan.iter().filter(|p| p.action == PlanAction::Locked) {
+        let spec = spec(catalog, &entry.key)?;
+        let raw = req.entries.iter().find(|(k, _)| k == &entry.key).map(|(_, v)| v.clone()).unwrap_or(Value::Null);
+        let attempted = (!spec.bootstrap)
+            .then(|| spec.parse(&Input::Json(raw)).ok())
+            .flatten()
+            .and_then(|v| store(spec.sensitive, &entry.key, &v, sealer).ok());
+        events.extend(Rejection::locked(&entry.key, "import", spec.bootstrap, attempted).audit);
+    }
+    Ok(events)
+}

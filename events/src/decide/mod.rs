@@ -1,0 +1,230 @@
+//! `decide`: validates a command against the catalog and the current state and turns it into events, or
+//! rejects it. It is the only place where validation happens; `apply` in the projections trusts the log.
+//! Secrets are sealed through an injected [`Sealer`], so this stays free of randomness.
+//!
+//! This module holds the commands, the dispatch and the helpers the rules share (the catalog lookup,
+//! sealing); the rules live by command family in `settings`, `users`, `import` (a document's settings) and
+//! `registry` (entities), one function per command. Rejections and their constructors are in `rejection`.
+
+mod import;
+mod registry;
+mod rejection;
+mod settings;
+mod users;
+
+pub use import::{plan_import, ImportRequest, PlanAction, PlanEntry};
+pub use rejection::{Rejection, RejectionKind};
+pub use users::{user_secret_name, ROLES};
+
+use crate::catalog::{Catalog, SettingSpec};
+use crate::event::{EncryptionInfo, Event, StoredValue};
+use crate::resource::ResourceKind;
+use crate::value::Input;
+use serde_json::{Map, Value};
+
+/// What `decide` needs to know of the current state.
+pub trait SettingsLookup {
+    /// The value the log holds for `key` now, if any.
+    fn current(&self, key: &str) -> Option<&StoredValue>;
+    /// Whether the log has ever held a value for `key` (set, seeded, then maybe reset).
+    fn ever_held(&self, key: &str) -> bool;
+    /// Whether the genesis event has been written.
+    fn is_initialized(&self) -> bool;
+    /// The seq of the last event that changed or reset `key` (0 if none): what an `If-Match` names.
+    fn version(&self, key: &str) -> u64;
+    /// Whether an admin API user of that name exists.
+    fn has_user(&self, name: &str) -> bool;
+    /// The seq of the last event folded in.
+    fn head_seq(&self) -> u64;
+    /// The stored fields of an entity of the resource registry.
+    fn resource(&self, kind: ResourceKind, name: &str) -> Option<&Map<String, Value>>;
+    /// The entities that reference `kind`/`name`, as `kind/name`.
+    fn referrers(&self, kind: ResourceKind, name: &str) -> Vec<String>;
+    /// Every key the log holds a value for now.
+    fn setting_keys(&self) -> Vec<String>;
+    /// The identities of every entity of `kind`.
+    fn resource_names(&self, kind: ResourceKind) -> Vec<String>;
+}
+
+/// Encrypts and decrypts sensitive values. `key` is the setting key, bound into the ciphertext.
+pub trait Sealer {
+    fn seal(&self, key: &str, plaintext: &[u8]) -> Result<String, String>;
+    fn open(&self, key: &str, sealed: &str) -> Result<Vec<u8>, String>;
+}
+
+/// One `.env` line that set a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvEntry {
+    pub key: String,
+    pub value: String,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Write the genesis event and the first `.env` seeding, as one batch.
+    CreateStore {
+        store_id: String,
+        encryption: EncryptionInfo,
+        env_file: String,
+        entries: Vec<EnvEntry>,
+    },
+    /// Seed keys from `.env` that the log has never held.
+    SeedEnv {
+        env_file: String,
+        entries: Vec<EnvEntry>,
+    },
+    Set {
+        key: String,
+        value: Input,
+    },
+    Reset {
+        key: String,
+    },
+    /// Compare-and-set: decide `then` only if `key` is still at `version`.
+    Expect {
+        key: String,
+        version: u64,
+        then: Box<Command>,
+    },
+    /// Store a generated secret for a sensitive key that has never held a value; a no-op otherwise.
+    GenerateSecret {
+        key: String,
+        value: String,
+    },
+    AddUser {
+        name: String,
+        role: String,
+        password_hash: String,
+    },
+    RemoveUser {
+        name: String,
+    },
+    /// Apply an imported document's settings as one batch (see [`plan_import`]).
+    Import(ImportRequest),
+    /// A new entity (409 if its identity exists).
+    CreateResource {
+        kind: ResourceKind,
+        fields: Map<String, Value>,
+    },
+    /// An entity's new state, whole (PUT): credentials omitted keep the stored ones.
+    ReplaceResource {
+        kind: ResourceKind,
+        name: String,
+        fields: Map<String, Value>,
+    },
+    /// Top-level fields merged into an entity (PATCH): `null` removes a field.
+    PatchResource {
+        kind: ResourceKind,
+        name: String,
+        patch: Map<String, Value>,
+    },
+    /// 409 while other entities reference it.
+    DeleteResource {
+        kind: ResourceKind,
+        name: String,
+    },
+    /// Return settings and entities to how an earlier point held them, as one batch of compensating events
+    /// (see [`crate::rollback`]); a revert is a rollback of one batch's subjects to just before it.
+    Rollback(crate::rollback::RollbackRequest),
+    /// A document's entities (and settings) as one batch (see [`crate::registry_import`]).
+    ImportRegistry {
+        digest: String,
+        source: Option<Value>,
+        registry: crate::registry_import::RegistryImport,
+        settings: Option<ImportRequest>,
+    },
+}
+
+/// What every rule reads: the catalog, the state the command is decided against, and the sealer.
+#[derive(Clone, Copy)]
+struct Context<'a> {
+    catalog: &'a Catalog,
+    state: &'a dyn SettingsLookup,
+    sealer: &'a dyn Sealer,
+}
+
+/// Validates `cmd` and returns the events to append; an empty vector means there is nothing to change.
+pub fn decide(
+    catalog: &Catalog,
+    state: &dyn SettingsLookup,
+    sealer: &dyn Sealer,
+    cmd: Command,
+) -> Result<Vec<Event>, Rejection> {
+    dispatch(&Context { catalog, state, sealer }, cmd)
+}
+
+/// One rule per command. Every command but the genesis and a rollback needs a store that exists.
+fn dispatch(cx: &Context<'_>, cmd: Command) -> Result<Vec<Event>, Rejection> {
+    if !matches!(cmd, Command::CreateStore { .. } | Command::Rollback(_)) {
+        require_initialized(cx.state)?;
+    }
+    match cmd {
+        Command::CreateStore { store_id, encryption, env_file, entries } => {
+            settings::create_store(cx, store_id, encryption, env_file, entries)
+        }
+        Command::SeedEnv { env_file, entries } => settings::seed_env(cx, env_file, entries),
+        Command::Set { key, value } => settings::set(cx, key, value),
+        Command::Reset { key } => settings::reset(cx, key),
+        Command::Expect { key, version, then } => settings::expect(cx, key, version, *then),
+        Command::GenerateSecret { key, value } => settings::generate_secret(cx, key, value),
+        Command::AddUser { name, role, password_hash } => users::add(cx, name, role, password_hash),
+        Command::RemoveUser { name } => users::remove(cx, name),
+        Command::Import(req) => import::import_settings(cx, req),
+        Command::CreateResource { kind, fields } => registry::create(cx, kind, fields),
+        Command::ReplaceResource { kind, name, fields } => registry::replace(cx, kind, name, fields),
+        Command::PatchResource { kind, name, patch } => registry::patch(cx, kind, name, patch),
+        Command::DeleteResource { kind, name } => registry::delete(cx, kind, name),
+        Command::Rollback(req) => crate::rollback::decide(cx.catalog, cx.state, &req),
+        Command::ImportRegistry { digest, source, registry, settings } => {
+            registry::import_registry(cx, digest, source, registry, settings)
+        }
+    }
+}
+
+/// The catalog's entry for `key`: the one lookup every command on a key starts with.
+fn spec<'c>(catalog: &'c Catalog, key: &str) -> Result<&'c SettingSpec, Rejection> {
+    catalog.get(key).ok_or_else(|| Rejection::unknown_key(key))
+}
+
+fn require_initialized(state: &dyn SettingsLookup) -> Result<(), Rejection> {
+    if state.is_initialized() {
+        Ok(())
+    } else {
+        Err(Rejection::state("the store is not initialized"))
+    }
+}
+
+fn store(sensitive: bool, key: &str, value: &Value, sealer: &dyn Sealer) -> Result<StoredValue, Rejection> {
+    if !sensitive {
+        return Ok(StoredValue::Plain(value.clone()));
+    }
+    let plaintext = serde_json::to_vec(value).map_err(|e| Rejection::sealing(e.to_string()))?;
+    sealer
+        .seal(key, &plaintext)
+        .map(StoredValue::Sealed)
+        .map_err(|e| Rejection::sealing(format!("cannot encrypt the value of {key}: {e}")))
+}
+
+/// A value copied from the state into a new event: sealed if the key is sensitive and the value is plain
+/// (written before the key was declared sensitive, or upcast from an old event), so that no new event
+/// carries a secret in plaintext.
+fn protect(sensitive: bool, key: &str, value: StoredValue, sealer: &dyn Sealer) -> Result<StoredValue, Rejection> {
+    match value {
+        StoredValue::Plain(v) if sensitive => store(true, key, &v, sealer),
+        other => Ok(other),
+    }
+}
+
+/// Whether the stored value already equals `new`. A sealed value that cannot be opened (another key)
+/// counts as different, so that setting it rewrites it under the current key.
+fn same_value(stored: &StoredValue, new: &Value, key: &str, sealer: &dyn Sealer) -> bool {
+    match stored {
+        StoredValue::Plain(v) => v == new,
+        StoredValue::Sealed(text) => sealer
+            .open(key, text)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            .is_some_and(|v| &v == new),
+    }
+}
