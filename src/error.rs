@@ -70,9 +70,11 @@ pub enum Error {
         #[source]
         source: Option<Source>,
     },
-    /// A server (`--server`) answered with one of the API's errors; `code` decides the exit code.
+    /// An error known by its wire code, with details for the caller: a refusal whose details matter (an
+    /// import's plan), or one of the API's errors answered by a server (`--server`). `code` decides the
+    /// status and the exit code.
     #[error("{message}")]
-    Remote { code: ErrorCode, message: String, details: serde_json::Value },
+    Coded { code: ErrorCode, message: String, details: serde_json::Value },
     /// A failure that is nobody's input: the async runtime, an encoder, a broken invariant reported as an error.
     #[error("{context}")]
     Internal {
@@ -158,7 +160,7 @@ impl Error {
             Error::Crypto(CryptoError::Kdf(_)) => ErrorCode::Internal,
             Error::Secret(_) => ErrorCode::BadRequest,
             Error::Crypto(_) | Error::Integrity(_) => ErrorCode::Integrity,
-            Error::Remote { code, .. } => *code,
+            Error::Coded { code, .. } => *code,
             Error::Io { .. } | Error::Internal { .. } | Error::BrokenPipe => ErrorCode::Internal,
         }
     }
@@ -365,7 +367,7 @@ mod tests {
         assert_eq!(Error::Chain(ChainError { seq: 3, reason: "hash".into() }).exit_code(), 4);
         assert_eq!(Error::io("cannot write x", std::io::Error::other("disk full")).exit_code(), 5);
         assert_eq!(Error::BrokenPipe.exit_code(), 0);
-        let remote = Error::Remote { code: ErrorCode::Locked, message: "m".into(), details: serde_json::Value::Null };
+        let remote = Error::Coded { code: ErrorCode::Locked, message: "m".into(), details: serde_json::Value::Null };
         assert_eq!(remote.exit_code(), Error::rejected(RejectionKind::Locked, "m").exit_code());
     }
 

@@ -25,6 +25,7 @@ pub mod store;
 pub mod tailer;
 pub mod timetravel;
 pub mod transfer;
+pub mod usecase;
 pub mod verify;
 
 pub use error::Error;

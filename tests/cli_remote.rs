@@ -159,7 +159,7 @@ fn every_read_prints_the_same_as_in_local_mode() {
     p.same(0, &["config", "list", "--category", "logging"]);
     let security = p.same(0, &["config", "list", "--category", "security"]).stdout;
     assert!(!security.contains(JWT), "a secret leaked: {security}");
-    let unknown = p.same(1, &["config", "list", "--category", "nope"]);
+    let unknown = p.same(2, &["config", "list", "--category", "nope"]);
     assert!(unknown.error_line().starts_with("error: unknown category nope; categories are security, "), "{unknown:?}");
 
     let list = p.same_json(&["config", "list", "--output", "json"]);

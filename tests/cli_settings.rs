@@ -424,7 +424,7 @@ fn list_filters_by_category_and_refuses_an_unknown_one() {
     assert!(lines[0].starts_with("KEY") && lines[0].contains("SOURCE"), "{table}");
     assert_eq!(lines.len(), 1 + 4 + 1, "a header, four keys and the flag legend: {table}");
 
-    let run = s.fails(&["config", "list", "--category", "nonsense"]);
+    let run = s.fails_with(2, &["config", "list", "--category", "nonsense"]);
     assert_eq!(
         run.error_line(),
         "error: unknown category nonsense; categories are security, database, performance, features, limits, logging"

@@ -53,9 +53,18 @@ fn cli_ok(store: &Store, args: &[&str]) -> String {
 /// Runs `args` (see [`cli`]), asserts a refusal (exit 1, nothing on stdout, `error: ...` on stderr) and
 /// returns stderr.
 fn cli_refused(store: &Store, args: &[&str]) -> String {
+    cli_failed(store, 1, args)
+}
+
+/// Like [`cli_refused`], for bad input: a flag, point, filter or cursor that does not parse (exit 2).
+fn cli_bad_input(store: &Store, args: &[&str]) -> String {
+    cli_failed(store, 2, args)
+}
+
+fn cli_failed(store: &Store, code: i32, args: &[&str]) -> String {
     let out = cli(store, args);
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(out.status.code(), Some(1), "cfgledger {}: {stderr}", args.join(" "));
+    assert_eq!(out.status.code(), Some(code), "cfgledger {}: {stderr}", args.join(" "));
     assert!(out.stdout.is_empty(), "cfgledger {} printed: {}", args.join(" "), String::from_utf8_lossy(&out.stdout));
     assert!(
         stderr.lines().any(|l| l.starts_with("error: ")),
@@ -635,9 +644,9 @@ fn audit_pages_formats_secrets_and_refusals() {
         (&["audit", "--cursor", "abc"], "cursor"),
         (&["audit", "--limit", "0"], "limit"),
     ] {
-        assert!(cli_refused(&store, args).contains(needle), "{args:?}");
+        assert!(cli_bad_input(&store, args).contains(needle), "{args:?}");
         let remote = [&remote_args[..], args].concat();
-        assert!(cli_refused(&store, &remote).contains(needle), "{remote:?}");
+        assert!(cli_bad_input(&store, &remote).contains(needle), "{remote:?}");
     }
     unchanged(&server, head, "refused CLI audits");
     server.assert_alive();
@@ -939,10 +948,10 @@ fn as_of_reads_and_diffs_show_what_the_store_held_then() {
         &["config", "get", "MAX_WORKERS", "--as-of", "seq:abc"],
         &["config", "list", "--as-of", "2000-01-01T00:00:00Z"],
     ] {
-        cli_refused(&store, args);
-        cli_refused(&store, &[&remote[..], args].concat());
+        cli_bad_input(&store, args);
+        cli_bad_input(&store, &[&remote[..], args].concat());
     }
-    assert!(cli_refused(&store, &["config", "list", "--as-of", "2000-01-01T00:00:00Z"])
+    assert!(cli_bad_input(&store, &["config", "list", "--as-of", "2000-01-01T00:00:00Z"])
         .contains("before the store existed"));
     unchanged(&server, head, "refused CLI reads");
 
@@ -1003,7 +1012,7 @@ fn as_of_reads_and_diffs_show_what_the_store_held_then() {
         server.get(&format!("/admin/config/diff{q}"), &auditor).error(400, "bad_request");
     }
     server.get("/admin/config/diff?from=seq:1", &viewer).error(403, "forbidden");
-    assert!(cli_refused(&store, &["diff", "--from", "seq:0"]).contains("seq:0"));
+    assert!(cli_bad_input(&store, &["diff", "--from", "seq:0"]).contains("seq:0"));
     unchanged(&server, head, "refused diffs");
     server.assert_alive();
 }
@@ -1237,7 +1246,7 @@ fn rollback_returns_settings_and_entities_to_a_point_as_one_batch() {
     assert_eq!(json_plan["counts"]["delete"], 2);
     let stderr = cli_refused(&store, &["rollback", "--to", &to, "--keys", "tools/new"]);
     assert!(stderr.contains("servers/s2"), "{stderr}");
-    cli_refused(&store, &["rollback", "--to", "seq:0"]);
+    cli_bad_input(&store, &["rollback", "--to", "seq:0"]);
     assert!(cli_refused(&store, &["rollback", "--to", &to, "--expected-head", "1"]).contains("changed since"));
     settle(&server);
     unchanged(&server, head, "refused CLI rollbacks");
@@ -1449,7 +1458,7 @@ fn verify_and_snapshots_never_change_an_answer() {
     sqlite(&store, &format!("UPDATE snapshots SET state = CAST('{{\"format\":1}}' AS BLOB) WHERE seq = {bad};"));
     let out = cli(&store, &["verify"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(4), "a checkpoint that differs from the log is an integrity failure: {stderr}");
     assert!(stderr.contains(&format!("snapshot at seq {bad} is bad")), "{stderr}");
     assert!(stderr.lines().any(|l| l.starts_with("error: ")), "{stderr}");
     let report = server.get("/admin/verify", &auditor).ok_json();
@@ -1483,7 +1492,7 @@ fn verify_and_snapshots_never_change_an_answer() {
     );
     let out = cli(&store, &["verify"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert!(
         stderr.contains(&format!("snapshot at seq {forged} is bad: its state differs from the replay")),
         "{stderr}"

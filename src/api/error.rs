@@ -63,13 +63,16 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let code = e.code();
         match (code.kind(), e) {
+            (_, Error::Coded { code, message, details }) => {
+                if code.kind() == Kind::Rejected {
+                    metrics::counter!("cfgledger_rejected_writes_total", "reason" => code.as_str()).increment(1);
+                }
+                ApiError::new(code, message).with_details(details)
+            }
             (Kind::BadInput, e) => ApiError::new(code, e.to_string()),
             (Kind::Rejected, Error::Rejected(r)) => {
                 metrics::counter!("cfgledger_rejected_writes_total", "reason" => code.as_str()).increment(1);
                 ApiError::new(code, r.message)
-            }
-            (Kind::Rejected, Error::Remote { message, details, .. }) => {
-                ApiError::new(code, message).with_details(details)
             }
             (Kind::Integrity, Error::Chain(c)) => {
                 tracing::error!(seq = c.seq, reason = %c.reason, "the event log is broken");

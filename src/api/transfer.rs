@@ -1,64 +1,51 @@
 //! `GET /admin/config/export` (auditor) and `POST /admin/config/import` (platform admin, `?dry_run=true`
-//! for the plan alone). An import with any invalid entry is 422 with the plan in `details`, and appends
-//! nothing; otherwise it is one atomic batch, locked keys skipped and reported.
+//! for the plan alone). Thin callers of `usecase::settings_transfer`. An import with any invalid entry is 422
+//! with the plan in `details`, and appends nothing; otherwise it is one atomic batch, locked keys skipped
+//! and reported.
 
 use super::extract::{Admin, ApiJson, ApiQuery, Caller};
 use super::{ApiError, AppState};
 use crate::auth::Role;
-use crate::transfer;
+use crate::model::{ErrorBody, ImportQuery, ImportReport, SettingsExport};
+use crate::usecase::settings_transfer;
 use axum::extract::State;
 use axum::Json;
-use cfgledger_events::Cause;
-use serde::Deserialize;
 use serde_json::Value;
 
-pub async fn export(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+/// Every non-sensitive setting with metadata and a digest (auditor).
+#[utoipa::path(get, path = "/admin/config/export", tag = "settings",
+    responses(
+        (status = 200, description = "the export document", body = SettingsExport),
+        (status = 403, description = "an insufficient role", body = ErrorBody),
+    ))]
+pub async fn export(State(state): State<AppState>, caller: Caller) -> Result<Json<SettingsExport>, ApiError> {
     caller.require(Role::Auditor)?;
-    Ok(Json(transfer::export_document(&state.ledger, &caller.name, state.ledger.now())))
+    Ok(Json(settings_transfer::export(&state.ledger, &caller.name, state.ledger.now())))
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ImportQuery {
-    #[serde(default)]
-    dry_run: bool,
-    reason: Option<String>,
-    /// Apply only if the store's head is still this seq (the `head` of a reviewed dry run): 409 otherwise.
-    expected_head: Option<u64>,
-}
-
+/// Plans (`dry_run=true`) or applies an export document as one atomic batch (platform_admin).
+#[utoipa::path(post, path = "/admin/config/import", tag = "settings", params(ImportQuery),
+    request_body(content = SettingsExport, description = "a settings document; only `settings` is required"),
+    responses(
+        (status = 200, description = "the plan, and whether and how it was applied", body = ImportReport),
+        (status = 400, description = "a malformed body or query", body = ErrorBody),
+        (status = 403, description = "an insufficient role", body = ErrorBody),
+        (status = 408, description = "the request body took too long to arrive", body = ErrorBody),
+        (status = 409, description = "the head moved past expected_head", body = ErrorBody),
+        (status = 413, description = "a body larger than REQUEST_SIZE_LIMIT", body = ErrorBody),
+        (status = 422, description = "an invalid entry or a damaged document: nothing applied; an invalid entry puts the plan in details", body = ErrorBody),
+        (status = 429, description = "rate limited (Retry-After)", body = ErrorBody),
+    ))]
 pub async fn import(
     State(state): State<AppState>,
     Admin(caller): Admin,
     ApiQuery(query): ApiQuery<ImportQuery>,
     ApiJson(doc): ApiJson<Value>,
-) -> Result<Json<Value>, ApiError> {
-    let mut req = transfer::parse_document(&doc, &state.ledger)?;
-    req.expected_head = query.expected_head;
-    let plan = transfer::plan(&state.ledger, &req);
-    let mut body = transfer::plan_json(&plan);
-    if transfer::has_invalid(&plan) {
-        metrics::counter!("cfgledger_rejected_writes_total", "reason" => "invalid_value").increment(1);
-        return Err(ApiError::new(
-            crate::error::ErrorCode::InvalidValue,
-            "the import holds invalid entries; nothing was applied",
-        )
-        .with_details(body));
+) -> Result<Json<ImportReport>, ApiError> {
+    if !query.dry_run {
+        state.limiter.check(&caller.name, &state.ledger.settings())?;
     }
-    body["dry_run"] = Value::Bool(query.dry_run);
-    if query.dry_run {
-        body["applied"] = Value::Bool(false);
-        body["head"] = state.ledger.snapshot().head.seq.into();
-        return Ok(Json(body));
-    }
-    state.limiter.check(&caller.name, &state.ledger.settings())?;
-    let mut ctx = caller.context(query.reason);
-    ctx.cause = Cause::Import { digest: req.digest.clone(), via: format!("{} {}", caller.method, caller.path) };
-    let outcome = transfer::apply(&state.ledger, req, ctx).await?;
-    body["applied"] = Value::Bool(outcome.changed());
-    // The plan above was made before the write; this is what the write did.
-    body["result"] = transfer::applied_summary(&outcome).unwrap_or(Value::Null);
-    body["batch"] = outcome.batch_id.map_or(Value::Null, Value::String);
-    body["head"] = outcome.head.seq.into();
-    Ok(Json(body))
+    let via = format!("{} {}", caller.method, caller.path);
+    let ctx = caller.context(query.reason.clone());
+    Ok(Json(settings_transfer::import(&state.ledger, &doc, &query, ctx, &via).await?))
 }

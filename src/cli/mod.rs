@@ -24,7 +24,8 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "cfgledger", version, about = "Event-sourced configuration store with a hash-chained audit log")]
 pub struct Cli {
-    /// The store: sqlite://PATH (the default, ./cfgledger.db) or memory:.
+    /// The store: sqlite://PATH (the default, ./cfgledger.db), postgres://USER@HOST:PORT/DB (a fleet's
+    /// shared log) or memory: (tests).
     #[arg(long, global = true, env = "CFGLEDGER_DB", default_value = "sqlite://./cfgledger.db")]
     pub db: String,
     /// The .env file seeded into a new store (default: ./.env when it exists).
@@ -36,7 +37,8 @@ pub struct Cli {
     /// Who is making the change (default: the OS user).
     #[arg(long, global = true, env = "CFGLEDGER_ACTOR")]
     pub actor: Option<String>,
-    /// Run `config` commands against a running server (http://HOST:PORT) instead of opening the store.
+    /// Run commands against a running server (http://HOST:PORT) instead of opening the store; commands
+    /// that only work on the store itself (serve, log, verify, clone, user, token) refuse it.
     #[arg(long, global = true, env = "CFGLEDGER_SERVER", value_name = "URL")]
     pub server: Option<String>,
     /// The bearer token sent to --server (see `token issue`); prefer the environment variable, since other
@@ -80,6 +82,22 @@ pub enum Command {
     /// Issue bearer tokens for automation.
     #[command(subcommand)]
     Token(token::TokenCommand),
+}
+
+impl Command {
+    /// The commands that work on the store itself and have no API to run through (`None`: the command
+    /// works through `--server` too). They refuse `--server` instead of silently opening a local store.
+    fn store_only(&self) -> Option<&'static str> {
+        match self {
+            Command::Serve(_) => Some("serve"),
+            Command::Log(_) => Some("log"),
+            Command::Verify(_) => Some("verify"),
+            Command::Clone(_) => Some("clone"),
+            Command::User(_) => Some("user"),
+            Command::Token(_) => Some("token issue"),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -153,6 +171,30 @@ impl Globals {
         Ok(ledger)
     }
 
+    /// Refuses `--server` for a command that only works on the store itself.
+    fn refuse_server(&self, what: &str) -> Result<(), Error> {
+        match &self.server {
+            Some(_) => Err(Error::input(format!(
+                "{what} works on the store itself (--db); it cannot run through --server: run it where the store is"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Opens a store that must exist already: inspection commands (`user list`) never create one, nor its
+    /// key file.
+    pub fn open_existing_ledger(&self) -> Result<Ledger, Error> {
+        if let Some(path) = self.db.sqlite_path() {
+            if !path.exists() {
+                return Err(Error::Store(crate::store::StoreError::Unavailable(format!(
+                    "no store at {}",
+                    path.display()
+                ))));
+            }
+        }
+        self.open()
+    }
+
     pub fn context(&self, command: &str, reason: Option<String>) -> WriteContext {
         WriteContext {
             actor: Actor {
@@ -203,6 +245,9 @@ fn hostname() -> Option<String> {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), Error> {
     let globals = Globals::from_cli(&cli)?;
+    if let Some(what) = cli.command.store_only() {
+        globals.refuse_server(what)?;
+    }
     match cli.command {
         Command::Serve(args) => serve::run(&globals, args),
         Command::Config(cmd) => config::run(&globals, cmd),

@@ -6,6 +6,8 @@
 
 use crate::error::{Error, ErrorCode};
 use crate::model::ErrorBody;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -97,6 +99,34 @@ impl Server {
         self.send("POST", path, query, Some(body))
     }
 
+    /// `GET path?query`, the answer read as `T`.
+    pub fn get_json<T: DeserializeOwned>(&self, path: &str, query: &impl Serialize) -> Result<T, Error> {
+        let pairs = query_pairs(query)?;
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        typed(self.get(path, &pairs)?)
+    }
+
+    /// `PUT path` with a typed body, the answer read as `T`.
+    pub fn put_json<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T, Error> {
+        let body = serde_json::to_value(body).map_err(|e| Error::internal("cannot encode the request", e))?;
+        typed(self.put(path, &body)?)
+    }
+
+    /// `DELETE path?query`, the answer read as `T`.
+    pub fn delete_json<T: DeserializeOwned>(&self, path: &str, query: &impl Serialize) -> Result<T, Error> {
+        let pairs = query_pairs(query)?;
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        typed(self.delete(path, &pairs)?)
+    }
+
+    /// `POST path?query` with a JSON body, the answer read as `T`; an API error becomes an [`Error`] that keeps
+    /// its code and details.
+    pub fn post_json<T: DeserializeOwned>(&self, path: &str, query: &impl Serialize, body: &Value) -> Result<T, Error> {
+        let pairs = query_pairs(query)?;
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        typed(self.post(path, &pairs, body)?.map_err(|f| self.error(f))?)
+    }
+
     /// One request: the outer error when no API answer came (unreachable, not JSON), the inner one when the
     /// API answered with an error.
     fn send(
@@ -170,8 +200,31 @@ impl Server {
             ErrorCode::Internal => format!("the server at {} failed (HTTP {}): {}", self.base, f.status, f.message),
             _ => f.message,
         };
-        Error::Remote { code: f.code, message, details: f.details }
+        Error::Coded { code: f.code, message, details: f.details }
     }
+}
+
+/// An answer read as the typed message it should be.
+fn typed<T: DeserializeOwned>(body: Value) -> Result<T, Error> {
+    serde_json::from_value(body).map_err(|e| Error::Unreachable {
+        context: "the server's answer does not have the shape this client expects (a different version?)".into(),
+        source: Some(e.into()),
+    })
+}
+
+/// A typed query as the pairs of a query string: every field that is set, as text (`None` and `false` left
+/// out, as the API's defaults).
+pub(crate) fn query_pairs(query: &impl Serialize) -> Result<Vec<(String, String)>, Error> {
+    let value = serde_json::to_value(query).map_err(|e| Error::internal("cannot encode the query", e))?;
+    let mut pairs = Vec::new();
+    for (name, v) in value.as_object().into_iter().flatten() {
+        match v {
+            Value::Null | Value::Bool(false) => {}
+            Value::String(s) => pairs.push((name.clone(), s.clone())),
+            other => pairs.push((name.clone(), other.to_string())),
+        }
+    }
+    Ok(pairs)
 }
 
 /// `key` as one URL path segment: unreserved characters as they are, every other byte percent-encoded.

@@ -2,7 +2,6 @@
 
 use super::Globals;
 use crate::api::{self, AppState};
-use crate::auth::TokenKeys;
 use crate::error::Error;
 use crate::logging::Logging;
 use crate::tailer::Tailer;
@@ -37,7 +36,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
-    let ledger = g.open_with(true, &[JWT_KEY])?;
+    let ledger = g.open_with(true, &[crate::usecase::access::JWT_KEY])?;
     let auth = auth_config(&ledger)?;
     warn_shadowed_locked_keys(&ledger);
     if !auth.required {
@@ -104,27 +103,11 @@ fn warn_shadowed_locked_keys(ledger: &crate::Ledger) {
 }
 
 /// The key that signs admin API tokens.
-pub(crate) const JWT_KEY: &str = "JWT_SECRET_KEY";
-
-/// The token keys of the store: the effective `JWT_SECRET_KEY` (generated at first start when no one set
-/// it) with `JWT_ALGORITHM`, and `TOKEN_EXPIRY` and `AUTH_REQUIRED`, all as the process started.
-pub(crate) fn token_keys(ledger: &crate::Ledger) -> Result<TokenKeys, Error> {
-    if let Some(e) = ledger.snapshot().view(JWT_KEY).and_then(|v| v.env_error.clone()) {
-        return Err(Error::Secret(format!("{JWT_KEY} in the environment is not usable: {e}")));
-    }
-    let secret = ledger.reveal(JWT_KEY)?.ok_or_else(|| {
-        Error::Secret(format!(
-            "{JWT_KEY} has no value: set it (at least 32 characters) in the environment or .env, or start `cfgledger serve` once, which generates one"
-        ))
-    })?;
-    let algorithm = ledger.settings().get_string("JWT_ALGORITHM").unwrap_or_else(|| "HS256".into());
-    TokenKeys::new(secret.as_bytes(), &algorithm).map_err(|e| Error::Secret(e.to_string()))
-}
 
 fn auth_config(ledger: &crate::Ledger) -> Result<api::AuthConfig, Error> {
     let settings = ledger.settings();
     Ok(api::AuthConfig {
-        keys: token_keys(ledger)?,
+        keys: crate::usecase::access::token_keys(ledger)?,
         required: settings.get_bool("AUTH_REQUIRED").unwrap_or(true),
         token_ttl_secs: settings.get_duration_ms("TOKEN_EXPIRY").map_or(7 * 86_400, |ms| ms / 1000),
     })

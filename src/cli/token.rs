@@ -5,6 +5,7 @@
 use super::{emit, Globals};
 use crate::auth;
 use crate::error::Error;
+use crate::usecase::access;
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Subcommand)]
@@ -29,16 +30,14 @@ pub struct IssueArgs {
 pub fn run(g: &Globals, cmd: TokenCommand) -> Result<(), Error> {
     let TokenCommand::Issue(args) = cmd;
     let role: auth::Role = args.role.parse().map_err(|e: String| Error::input(e))?;
-    if args.sub.trim().is_empty() {
-        return Err(Error::input("--sub expects a name; got an empty one"));
-    }
     let ttl_ms = cfgledger_events::value::parse_duration_ms(&args.ttl).filter(|&ms| ms >= 1000).ok_or_else(|| {
         Error::input(format!("--ttl expects a duration of at least 1s such as 15m, 1h or 30d; got {:?}", args.ttl))
     })?;
+    if args.sub.trim().is_empty() {
+        return Err(Error::input("--sub expects a name; got an empty one"));
+    }
+    // A store given its signing key in the environment may be created by its first token (automation's
+    // bootstrap); `--server` is refused before this point, so no stray local store appears.
     let ledger = g.open()?;
-    let keys = super::serve::token_keys(&ledger)?;
-    let token = keys
-        .issue(&args.sub, role, auth::unix_now(), ttl_ms / 1000)
-        .map_err(|e| Error::internal("cannot sign the token", e))?;
-    emit(token)
+    emit(access::issue_token(&ledger, &args.sub, role, ttl_ms / 1000)?)
 }

@@ -4,7 +4,7 @@
 use super::{emit, Globals};
 use crate::auth;
 use crate::error::Error;
-use cfgledger_events::Command;
+use crate::usecase::{access, block_on};
 use clap::{Args, Subcommand};
 use std::io::BufRead;
 
@@ -32,7 +32,6 @@ pub struct RemoveArgs {
 }
 
 /// The shortest password accepted.
-const MIN_PASSWORD: usize = 8;
 
 pub fn run(g: &Globals, cmd: UserCommand) -> Result<(), Error> {
     match cmd {
@@ -42,35 +41,29 @@ pub fn run(g: &Globals, cmd: UserCommand) -> Result<(), Error> {
             std::io::stdin()
                 .lock()
                 .read_line(&mut line)
-                .map_err(|e| Error::io(format!("cannot read the password from standard input"), e))?;
-            let password = auth::password_from_line(&line);
+                .map_err(|e| Error::io("cannot read the password from standard input", e))?;
+            let password = zeroize::Zeroizing::new(auth::password_from_line(&line).to_string());
             zeroize::Zeroize::zeroize(&mut line);
-            if password.chars().count() < MIN_PASSWORD {
+            if password.chars().count() < access::MIN_PASSWORD {
+                // Checked before the store is opened, so a short password creates nothing.
                 return Err(Error::input(format!(
-                    "the password (read from standard input) must have at least {MIN_PASSWORD} characters"
+                    "the password (read from standard input) must have at least {} characters",
+                    access::MIN_PASSWORD
                 )));
             }
-            let hash = auth::hash_password(&password).map_err(|e| Error::internal("cannot hash the password", e))?;
             let ledger = g.open()?;
-            let cmd =
-                Command::AddUser { name: args.name.clone(), role: role.as_str().to_string(), password_hash: hash };
-            let outcome = ledger.execute(cmd, g.context("user add", None))?;
-            let seq = outcome.seqs.map(|(_, last)| last).unwrap_or(outcome.head.seq);
+            let seq = block_on(access::add_user(&ledger, &args.name, role, password, g.context("user add", None)))?;
             emit(format!("added user {} with role {role} (seq {seq})", args.name))
         }
         UserCommand::List => {
-            let ledger = g.open()?;
-            let snap = ledger.snapshot();
-            for (name, user) in snap.state.users() {
-                emit(format!("{name}  {}  added {}", user.role, user.added_at))?;
+            for user in access::users(&g.open_existing_ledger()?) {
+                emit(format!("{}  {}  added {}", user.name, user.role, user.added_at))?;
             }
             Ok(())
         }
         UserCommand::Remove(args) => {
-            let ledger = g.open()?;
-            let outcome =
-                ledger.execute(Command::RemoveUser { name: args.name.clone() }, g.context("user remove", None))?;
-            let seq = outcome.seqs.map(|(_, last)| last).unwrap_or(outcome.head.seq);
+            let ledger = g.open_existing_ledger()?;
+            let seq = block_on(access::remove_user(&ledger, &args.name, g.context("user remove", None)))?;
             emit(format!("removed user {} (seq {seq})", args.name))
         }
     }

@@ -301,10 +301,10 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
             }
             // Another process created the store between our replay and our append.
             Err(Error::Rejected(r)) if r.kind == RejectionKind::State => return Err(OpenError::Raced),
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(env_file_input(e).into()),
         }
     } else if env_path.is_some() {
-        let outcome = ledger.execute(Command::SeedEnv { env_file, entries }, ctx)?;
+        let outcome = ledger.execute(Command::SeedEnv { env_file, entries }, ctx).map_err(env_file_input)?;
         seeded_by(&outcome, &mut report);
     }
 
@@ -324,6 +324,14 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
         ledger.core.publish(snap.state.clone(), snap.head, snap.head_time);
     }
     Ok((ledger, report))
+}
+
+/// A `.env` value that does not fit its key is the operator's file at fault: bad input, not a refused change.
+fn env_file_input(e: Error) -> Error {
+    match e {
+        Error::Rejected(r) if r.kind == RejectionKind::Invalid => Error::input(r.message),
+        other => other,
+    }
 }
 
 /// Fills the report with what an `EnvSeeded` event of `outcome` seeded and skipped.

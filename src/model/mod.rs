@@ -3,6 +3,11 @@
 //! The OpenAPI document is generated from these types (`utoipa::ToSchema`), so the contract and the code
 //! cannot drift apart. `json!` and `value["field"]` stay out of the request path.
 
+mod config;
 mod error;
 
+pub use config::{
+    AsOf, ConfigItem, ConfigList, ExportSource, GetQuery, ImportPlan, ImportQuery, ImportReport, ImportResult,
+    ListQuery, PlanAction, PlanEntry, PlanSummary, ResetQuery, SetRequest, SettingsExport, ValueSource,
+};
 pub use error::{ErrorBody, ErrorDetail};

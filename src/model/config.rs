@@ -1,0 +1,262 @@
+//! The settings messages: one key's item, the list, the write body, and the settings export document and
+//! import report of `/admin/config/export` and `/admin/config/import`.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+/// Where a value in force came from: the log, the process environment, or the catalog's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueSource {
+    Db,
+    Env,
+    Default,
+    /// No layer has a value.
+    Unset,
+}
+
+impl From<cfgledger_projections::ValueSource> for ValueSource {
+    fn from(source: cfgledger_projections::ValueSource) -> Self {
+        match source {
+            cfgledger_projections::ValueSource::Db => ValueSource::Db,
+            cfgledger_projections::ValueSource::Env => ValueSource::Env,
+            cfgledger_projections::ValueSource::Default => ValueSource::Default,
+            cfgledger_projections::ValueSource::Unset => ValueSource::Unset,
+        }
+    }
+}
+
+impl ValueSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueSource::Db => "db",
+            ValueSource::Env => "env",
+            ValueSource::Default => "default",
+            ValueSource::Unset => "unset",
+        }
+    }
+}
+
+/// The point of the log a past read answers for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AsOf {
+    pub seq: u64,
+    /// RFC 3339.
+    pub time: String,
+}
+
+/// One setting: its effective value (masked when sensitive), where it came from, and its catalog entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ConfigItem {
+    pub key: String,
+    /// The value in force (JSON in the key's canonical form); `"********"` when the key is sensitive.
+    #[schema(value_type = Object)]
+    pub value: Value,
+    pub source: ValueSource,
+    /// `string`, `int`, `float`, `bool`, `enum`, `duration`, `url`, `json` or `list`.
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub category: String,
+    /// `hot` or `restart`.
+    pub reload: String,
+    pub locked: bool,
+    pub sensitive: bool,
+    /// A restart-required key whose stored value differs from the one this process started with.
+    pub pending_restart: bool,
+    /// The value the next start uses, when `pending_restart`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub pending_value: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_source: Option<ValueSource>,
+    /// When the log's value was written (RFC 3339), if the log holds one.
+    pub updated_at: Option<String>,
+    pub updated_by: Option<String>,
+    /// The seq of the log's value, if the log holds one.
+    pub seq: Option<u64>,
+    /// The key's version, which `ETag` and `If-Match` name: the seq of the last change or reset.
+    pub version: u64,
+    pub description: String,
+    /// Set when the item answers for a past point (`as_of`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<AsOf>,
+}
+
+impl ConfigItem {
+    /// The value a change just stored: a running server still shows a restart-required key's boot value,
+    /// and the stored one as pending.
+    pub fn stored_value(&self) -> &Value {
+        match (&self.pending_value, self.pending_restart) {
+            (Some(pending), true) => pending,
+            _ => &self.value,
+        }
+    }
+}
+
+/// `GET /admin/config`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ConfigList {
+    pub items: Vec<ConfigItem>,
+    /// The seq the list answers for (the live head, or the point of `as_of`).
+    pub head: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<AsOf>,
+}
+
+/// The query of `GET /admin/config`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only the keys of this category.
+    pub category: Option<String>,
+    /// Only the keys whose name or description holds this text (case-insensitive).
+    pub q: Option<String>,
+    /// A point of the log: an RFC 3339 time, a duration before now (`24h`) or `seq:N`.
+    pub as_of: Option<String>,
+}
+
+/// The query of `GET /admin/config/{key}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct GetQuery {
+    /// A point of the log: an RFC 3339 time, a duration before now (`24h`) or `seq:N`.
+    pub as_of: Option<String>,
+}
+
+/// The query of `DELETE /admin/config/{key}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ResetQuery {
+    /// Why: recorded in the audit trail.
+    pub reason: Option<String>,
+}
+
+/// The body of `PUT /admin/config/{key}`: exactly one of `value` (JSON) and `text` (parsed as the command
+/// line and `.env` parse it, which `config set --server` sends).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRequest {
+    /// `Some(Null)` for an explicit `null`, which the key's type then refuses (422); `None` when absent.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub value: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Why: recorded in the audit trail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// Where an export was taken: the store, the seq and the head hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ExportSource {
+    pub store_id: Option<String>,
+    pub seq: u64,
+    pub head_hash: String,
+}
+
+/// `GET /admin/config/export`: every non-sensitive setting in force, with its source and a digest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SettingsExport {
+    /// `cfgledger-settings`.
+    pub format: String,
+    pub schema_version: u64,
+    pub exported_at: String,
+    pub exported_by: String,
+    pub source: ExportSource,
+    /// `blake3:` and the hex hash of the settings' compact JSON (keys sorted).
+    pub digest: String,
+    #[schema(value_type = Object)]
+    pub settings: Map<String, Value>,
+    pub sources: std::collections::BTreeMap<String, ValueSource>,
+}
+
+/// The query of `POST /admin/config/import`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// Plan only; apply nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Why: recorded in the audit trail.
+    pub reason: Option<String>,
+    /// Apply only if the store's head is still this seq (the `head` of a reviewed dry run): 409 otherwise.
+    pub expected_head: Option<u64>,
+}
+
+/// What an import does to one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanAction {
+    Create,
+    Update,
+    Unchanged,
+    Locked,
+    Invalid,
+}
+
+/// One line of an import plan; `current` and `value` are masked when the key is sensitive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlanEntry {
+    pub key: String,
+    pub action: PlanAction,
+    #[schema(value_type = Object)]
+    pub current: Value,
+    #[schema(value_type = Object)]
+    pub value: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// How many keys each action touches.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PlanSummary {
+    pub create: usize,
+    pub update: usize,
+    pub unchanged: usize,
+    pub locked: usize,
+    pub invalid: usize,
+}
+
+/// A settings import's plan: the entries, the counts, and the keys in conflict (an update replaces a value
+/// the store holds). A refused import (422) carries this in its error's `details`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ImportPlan {
+    pub plan: Vec<PlanEntry>,
+    pub summary: PlanSummary,
+    pub conflicts: Vec<String>,
+}
+
+/// What an applied import did, as its batch's `ImportApplied` event records it (the writer plans again at
+/// append time, so this, not the plan made before, is the truth).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ImportResult {
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub unchanged: usize,
+    pub locked: Vec<String>,
+}
+
+/// `POST /admin/config/import`: the plan, and whether and how it was applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ImportReport {
+    #[serde(flatten)]
+    pub plan: ImportPlan,
+    pub dry_run: bool,
+    pub applied: bool,
+    /// The head after the import (or, for a dry run, the head the plan was made against).
+    pub head: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<ImportResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
+}
