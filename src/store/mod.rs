@@ -4,6 +4,7 @@
 
 pub mod memory;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 use cfgledger_events::chain::ChainVerifier;
