@@ -42,6 +42,8 @@ pub fn run(g: &Globals, cmd: TokenCommand) -> Result<(), Error> {
     })?;
     let ledger = g.open()?;
     let keys = super::serve::token_keys(&ledger)?;
-    let token = keys.issue(&args.sub, role, auth::unix_now(), ttl_ms / 1000).map_err(|e| Error::Io(e.to_string()))?;
+    let token = keys
+        .issue(&args.sub, role, auth::unix_seconds(ledger.now()), ttl_ms / 1000)
+        .map_err(|e| Error::Io(e.to_string()))?;
     emit(token)
 }
