@@ -1,6 +1,8 @@
 //! The storage port: the one narrow interface through which the event log is read and appended, with its
-//! adapters (SQLite, in-memory). Only this module speaks SQL. Every adapter passes the same conformance
-//! suite (`tests/store_conformance.rs`).
+//! adapters (SQLite, PostgreSQL, in-memory; the two SQL ones share their statements and row codec through
+//! `sql`). Only this module speaks SQL. Every adapter passes the same conformance suite
+//! (`tests/store_conformance.rs`). Here too: the one chunked walk through the log ([`LogChunks`]) and the
+//! chain check every append makes.
 
 pub mod memory;
 pub mod postgres;

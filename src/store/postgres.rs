@@ -286,6 +286,11 @@ impl SqlReader for PgStore {
         let rows = self.with_reader(|c| c.query(&sql.text, &pg_args(sql)))?;
         rows.iter().map(|r| r.try_get(0).map_err(unavailable)).collect()
     }
+
+    fn integers(&self, sql: &Sql) -> Result<Vec<i64>, StoreError> {
+        let rows = self.with_reader(|c| c.query(&sql.text, &pg_args(sql)))?;
+        rows.iter().map(|r| r.try_get(0).map_err(unavailable)).collect()
+    }
 }
 
 impl EventStore for PgStore {
@@ -340,14 +345,7 @@ impl EventStore for PgStore {
     }
 
     fn seq_at(&self, time: Timestamp) -> Result<Option<u64>, StoreError> {
-        // Event times never go backwards along the log, so the last by time is the last by seq.
-        let row = self.with_reader(|c| {
-            c.query_opt(
-                "SELECT seq FROM events WHERE occurred_at <= $1 ORDER BY occurred_at DESC, seq DESC LIMIT 1",
-                &[&time.0],
-            )
-        })?;
-        row.map(|r| sql::to_seq(r.get(0))).transpose()
+        sql::seq_at(self, time)
     }
 
     fn save_snapshot(&self, snapshot: &StoredSnapshot) -> Result<(), StoreError> {
@@ -382,8 +380,7 @@ impl EventStore for PgStore {
     }
 
     fn snapshot_seqs(&self) -> Result<Vec<u64>, StoreError> {
-        let rows = self.with_reader(|c| c.query("SELECT seq FROM snapshots ORDER BY seq", &[]))?;
-        rows.iter().map(|r| sql::to_seq(r.get(0))).collect()
+        sql::snapshot_seqs(self)
     }
 
     fn delete_snapshot(&self, seq: u64) -> Result<(), StoreError> {

@@ -253,6 +253,22 @@ pub(crate) trait SqlReader {
     fn records(&self, sql: &Sql) -> Result<Vec<Record>, StoreError>;
     /// The first column of every row `sql` selects, as text.
     fn texts(&self, sql: &Sql) -> Result<Vec<String>, StoreError>;
+    /// The first column of every row `sql` selects, as an integer.
+    fn integers(&self, sql: &Sql) -> Result<Vec<i64>, StoreError>;
+}
+
+/// [`super::EventStore::seq_at`] for a SQL adapter.
+pub(crate) fn seq_at(db: &impl SqlReader, time: Timestamp) -> Result<Option<u64>, StoreError> {
+    // Event times never go backwards along the log, so the last by time is the last by seq.
+    let mut sql = Sql::new("SELECT seq FROM events");
+    sql.bind(db.dialect(), " WHERE occurred_at <= ?", Arg::Int(time.0));
+    sql.text.push_str(" ORDER BY occurred_at DESC, seq DESC LIMIT 1");
+    db.integers(&sql)?.into_iter().next().map(to_seq).transpose()
+}
+
+/// [`super::EventStore::snapshot_seqs`] for a SQL adapter.
+pub(crate) fn snapshot_seqs(db: &impl SqlReader) -> Result<Vec<u64>, StoreError> {
+    db.integers(&Sql::new("SELECT seq FROM snapshots ORDER BY seq"))?.into_iter().map(to_seq).collect()
 }
 
 /// [`super::EventStore::query`] for a SQL adapter: a prefix shared by a few subjects becomes one index

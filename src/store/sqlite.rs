@@ -191,6 +191,16 @@ impl SqlReader for SqliteStore {
             rows.map(|r| r.map_err(unavailable)).collect()
         })
     }
+
+    fn integers(&self, sql: &Sql) -> Result<Vec<i64>, StoreError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(&sql.text).map_err(unavailable)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(sql.args.iter()), |r| r.get::<_, i64>(0))
+                .map_err(unavailable)?;
+            rows.map(|r| r.map_err(unavailable)).collect()
+        })
+    }
 }
 
 fn poisoned() -> StoreError {
@@ -320,18 +330,7 @@ impl EventStore for SqliteStore {
     }
 
     fn seq_at(&self, time: Timestamp) -> Result<Option<u64>, StoreError> {
-        self.with_reader(|conn| {
-            // Event times never go backwards along the log, so the last by time is the last by seq.
-            let seq: Option<i64> = conn
-                .query_row(
-                    "SELECT seq FROM events WHERE occurred_at <= ?1 ORDER BY occurred_at DESC, seq DESC LIMIT 1",
-                    params![time.0],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            seq.map(sql::to_seq).transpose()
-        })
+        sql::seq_at(self, time)
     }
 
     fn save_snapshot(&self, snapshot: &StoredSnapshot) -> Result<(), StoreError> {
@@ -372,11 +371,7 @@ impl EventStore for SqliteStore {
     }
 
     fn snapshot_seqs(&self) -> Result<Vec<u64>, StoreError> {
-        self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT seq FROM snapshots ORDER BY seq").map_err(unavailable)?;
-            let rows = stmt.query_map([], |r| r.get::<_, i64>(0)).map_err(unavailable)?;
-            rows.map(|r| sql::to_seq(r.map_err(unavailable)?)).collect()
-        })
+        sql::snapshot_seqs(self)
     }
 
     fn delete_snapshot(&self, seq: u64) -> Result<(), StoreError> {
