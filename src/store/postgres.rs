@@ -283,11 +283,17 @@ impl SqlReader for PgStore {
     }
 
     fn texts(&self, sql: &Sql) -> Result<Vec<String>, StoreError> {
-        let rows = self.with_reader(|c| c.query(&sql.text, &pg_args(sql)))?;
-        rows.iter().map(|r| r.try_get(0).map_err(unavailable)).collect()
+        self.first_column(sql)
     }
 
     fn integers(&self, sql: &Sql) -> Result<Vec<i64>, StoreError> {
+        self.first_column(sql)
+    }
+}
+
+impl PgStore {
+    /// The first column of every row `sql` selects.
+    fn first_column<T: for<'a> postgres::types::FromSql<'a>>(&self, sql: &Sql) -> Result<Vec<T>, StoreError> {
         let rows = self.with_reader(|c| c.query(&sql.text, &pg_args(sql)))?;
         rows.iter().map(|r| r.try_get(0).map_err(unavailable)).collect()
     }

@@ -183,21 +183,21 @@ impl SqlReader for SqliteStore {
     }
 
     fn texts(&self, sql: &Sql) -> Result<Vec<String>, StoreError> {
-        self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached(&sql.text).map_err(unavailable)?;
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(sql.args.iter()), |r| r.get::<_, String>(0))
-                .map_err(unavailable)?;
-            rows.map(|r| r.map_err(unavailable)).collect()
-        })
+        self.first_column(sql)
     }
 
     fn integers(&self, sql: &Sql) -> Result<Vec<i64>, StoreError> {
+        self.first_column(sql)
+    }
+}
+
+impl SqliteStore {
+    /// The first column of every row `sql` selects.
+    fn first_column<T: rusqlite::types::FromSql>(&self, sql: &Sql) -> Result<Vec<T>, StoreError> {
         self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(&sql.text).map_err(unavailable)?;
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(sql.args.iter()), |r| r.get::<_, i64>(0))
-                .map_err(unavailable)?;
+            let rows =
+                stmt.query_map(rusqlite::params_from_iter(sql.args.iter()), |r| r.get(0)).map_err(unavailable)?;
             rows.map(|r| r.map_err(unavailable)).collect()
         })
     }
