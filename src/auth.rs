@@ -120,14 +120,25 @@ impl TokenKeys {
             .map_err(|e| AuthError::Signing(e.to_string()))
     }
 
-    /// The claims of a token this key signed, if it is not expired. Only the configured algorithm is
-    /// accepted, so a token cannot choose a weaker one (or `none`).
-    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+    /// The claims of a token this key signed, if it is not expired at `now` (Unix seconds, from the injected
+    /// clock: see [`unix_seconds`]). Only the configured algorithm is accepted, so a token cannot choose a
+    /// weaker one (or `none`).
+    pub fn verify(&self, token: &str, now: u64) -> Result<Claims, AuthError> {
         let mut validation = Validation::new(self.algorithm);
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        // jsonwebtoken would read the system clock; expiry is checked below against the caller's `now`.
+        validation.validate_exp = false;
         validation.leeway = 0;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map(|d| d.claims).map_err(|e| {
+        let claims = self.decode(token, &validation)?;
+        if claims.exp < now {
+            return Err(AuthError::Expired);
+        }
+        Ok(claims)
+    }
+
+    fn decode(&self, token: &str, validation: &Validation) -> Result<Claims, AuthError> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, validation).map(|d| d.claims).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind as K;
             AuthError::Invalid(
                 match e.kind() {
@@ -182,9 +193,9 @@ pub fn password_from_line(line: &str) -> Zeroizing<String> {
     Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+/// A time as the whole seconds since the Unix epoch that JWT claims count (0 before the epoch).
+pub fn unix_seconds(time: cfgledger_events::Timestamp) -> u64 {
+    u64::try_from(time.as_micros().div_euclid(1_000_000)).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -195,22 +206,35 @@ mod tests {
         TokenKeys::new(b"0123456789abcdef0123456789abcdef", "HS256").unwrap()
     }
 
+    /// 2023-11-14T22:13:20Z: tokens are checked against the time they are given, not the system clock.
+    const NOW: u64 = 1_700_000_000;
+
     #[test]
     fn a_token_round_trips_and_carries_its_role() {
-        let now = unix_now();
+        let now = NOW;
         let token = keys().issue("alice", Role::Auditor, now, 60).unwrap();
-        let claims = keys().verify(&token).unwrap();
+        let claims = keys().verify(&token, now).unwrap();
         assert_eq!((claims.sub.as_str(), claims.role), ("alice", Role::Auditor));
     }
 
     #[test]
+    fn a_token_expires_by_the_clock_it_is_verified_with() {
+        let token = keys().issue("alice", Role::Viewer, NOW, 60).unwrap();
+        assert!(keys().verify(&token, NOW + 60).is_ok(), "valid through its exp second");
+        assert_eq!(keys().verify(&token, NOW + 61), Err(AuthError::Expired));
+        assert!(keys().verify(&token, NOW - 3600).is_ok());
+        assert_eq!(unix_seconds(cfgledger_events::Timestamp::from_micros(1_700_000_000_999_999)), NOW);
+        assert_eq!(unix_seconds(cfgledger_events::Timestamp::from_micros(-1)), 0);
+    }
+
+    #[test]
     fn expired_foreign_and_tampered_tokens_are_refused() {
-        let now = unix_now();
+        let now = NOW;
         let old = keys().issue("alice", Role::Viewer, now - 120, 60).unwrap();
-        assert_eq!(keys().verify(&old), Err(AuthError::Expired));
+        assert_eq!(keys().verify(&old, now), Err(AuthError::Expired));
         let other = TokenKeys::new(b"another key that is long enough!!", "HS256").unwrap();
         let foreign = other.issue("alice", Role::PlatformAdmin, now, 60).unwrap();
-        assert!(matches!(keys().verify(&foreign), Err(AuthError::Invalid(_))));
+        assert!(matches!(keys().verify(&foreign, now), Err(AuthError::Invalid(_))));
         let token = keys().issue("alice", Role::Viewer, now, 60).unwrap();
         let (head, _) = token.split_once('.').unwrap();
         let forged_claims = base64::Engine::encode(
@@ -218,9 +242,12 @@ mod tests {
             format!(r#"{{"sub":"alice","role":"platform_admin","iat":{now},"exp":{},"iss":"cfgledger"}}"#, now + 60),
         );
         let signature = token.rsplit('.').next().unwrap();
-        assert!(keys().verify(&format!("{head}.{forged_claims}.{signature}")).is_err());
+        assert!(keys().verify(&format!("{head}.{forged_claims}.{signature}"), now).is_err());
         let hs512 = TokenKeys::new(b"0123456789abcdef0123456789abcdef", "HS512").unwrap();
-        assert!(keys().verify(&hs512.issue("alice", Role::Viewer, now, 60).unwrap()).is_err(), "algorithm is pinned");
+        assert!(
+            keys().verify(&hs512.issue("alice", Role::Viewer, now, 60).unwrap(), now).is_err(),
+            "algorithm is pinned"
+        );
     }
 
     #[test]

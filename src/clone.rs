@@ -10,14 +10,15 @@
 use crate::crypto::SecretBox;
 use crate::error::Error;
 use crate::ledger::history::load_checkpoint;
-use crate::store::{EventStore, StoreError};
+use crate::store::{EventStore, LogChunks, StoreError};
+use cfgledger_events::chain::ChainVerifier;
 use cfgledger_events::{ChainError, Envelope, Hash, Head, Record, Rejection, RejectionKind};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::io::{BufRead, Write};
 
-/// Records per read and per target transaction.
-pub const CHUNK: usize = 10_000;
+/// Records per read and per target transaction: the log reader's chunk, under the name copies know it by.
+pub use crate::store::READ_CHUNK as CHUNK;
 
 fn conflict(message: String) -> Error {
     Error::Rejected(Rejection { kind: RejectionKind::Conflict, message, audit: Vec::new() })
@@ -44,20 +45,6 @@ fn record_at(store: &dyn EventStore, seq: u64) -> Result<Option<Record>, Error> 
     Ok(store.read_after(seq - 1, 1)?.into_iter().next().filter(|r| r.seq == seq))
 }
 
-/// Checks that `rec` continues the chain at `head`: consecutive seq, linked hash, and the hash recomputed
-/// from the stored bytes.
-fn check_link(head: &Head, rec: &Record) -> Result<(), Error> {
-    if rec.seq != head.seq + 1 || rec.prev_hash != head.hash {
-        return Err(
-            ChainError { seq: rec.seq, reason: format!("it does not continue the log at seq {}", head.seq) }.into()
-        );
-    }
-    if Hash::link(&rec.prev_hash, &rec.envelope) != rec.hash {
-        return Err(ChainError { seq: rec.seq, reason: "its hash does not match its bytes".into() }.into());
-    }
-    Ok(())
-}
-
 /// Appends `records` (which continue the target's log at `head`) in one transaction.
 fn append_chunk(target: &dyn EventStore, head: Head, records: &[Record]) -> Result<Head, Error> {
     match target.append(head, records) {
@@ -72,21 +59,20 @@ fn append_chunk(target: &dyn EventStore, head: Head, records: &[Record]) -> Resu
 
 /// The first seq at or below `up_to` where the two logs hold different records.
 fn first_difference(a: &dyn EventStore, b: &dyn EventStore, up_to: u64) -> Result<u64, Error> {
-    let mut after = 0;
-    while after < up_to {
-        let want = usize::try_from(up_to - after).unwrap_or(usize::MAX).min(CHUNK);
-        let (x, y) = (a.read_after(after, want)?, b.read_after(after, want)?);
+    let mut agreed = 0;
+    for (x, y) in LogChunks::after(a, 0).until(up_to).zip(LogChunks::after(b, 0).until(up_to)) {
+        let (x, y) = (x?, y?);
         for (r, s) in x.iter().zip(&y) {
-            if r.hash != s.hash {
-                return Ok(r.seq);
+            if r.seq != agreed + 1 || s.seq != agreed + 1 || r.hash != s.hash {
+                return Ok(agreed + 1);
             }
+            agreed += 1;
         }
-        if x.len() != want || y.len() != want {
-            return Ok(after + x.len().min(y.len()) as u64 + 1);
+        if x.len() != y.len() {
+            return Ok(agreed + 1);
         }
-        after += want as u64;
     }
-    Ok(up_to)
+    Ok((agreed + 1).min(up_to))
 }
 
 /// Copies the source's log verbatim into the target, up to `until` (the head when `None`). The target must
@@ -125,31 +111,13 @@ pub fn mirror(
     }
     let total = until - start.seq;
     let mut head = start;
+    let mut chain = ChainVerifier::new(start);
     // Read the next chunk while this one is written.
     std::thread::scope(|s| -> Result<CopyReport, Error> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Record>, StoreError>>(2);
-        s.spawn(move || {
-            let mut after = start.seq;
-            while after < until {
-                let want = usize::try_from(until - after).unwrap_or(usize::MAX).min(CHUNK);
-                let chunk = source.read_after(after, want);
-                let last = chunk.as_ref().ok().and_then(|r| r.last().map(|r| r.seq));
-                let stop = last.is_none();
-                if tx.send(chunk).is_err() || stop {
-                    return;
-                }
-                after = last.unwrap_or(after);
-            }
-        });
-        for chunk in rx {
+        for chunk in LogChunks::after(source, start.seq).until(until).read_ahead(s) {
             let records = chunk?;
-            if records.is_empty() {
-                break;
-            }
-            let mut at = head;
             for rec in &records {
-                check_link(&at, rec)?;
-                at = Head { seq: rec.seq, hash: rec.hash };
+                chain.push(rec)?;
             }
             head = append_chunk(target, head, &records)?;
             progress(head.seq - start.seq, total);
@@ -163,63 +131,35 @@ pub fn mirror(
 pub fn verify_chain(store: &dyn EventStore) -> Result<Head, Error> {
     let head = store.head()?;
     let middle = head.seq / 2;
-    // Each half: (the prev_hash of its first record, its last record's head), checked within.
-    let half = |from: u64, to: u64| -> Result<Option<(Hash, Head)>, Error> {
-        let mut first = None;
-        let mut at: Option<Head> = None;
-        let mut after = from;
-        while after < to {
-            let want = usize::try_from(to - after).unwrap_or(usize::MAX).min(CHUNK);
-            let records = store.read_after(after, want)?;
-            if records.is_empty() {
-                return Err(ChainError { seq: after + 1, reason: "the copy ends early".into() }.into());
-            }
-            for rec in &records {
-                match at {
-                    None => {
-                        if rec.seq != from + 1 || Hash::link(&rec.prev_hash, &rec.envelope) != rec.hash {
-                            return Err(ChainError {
-                                seq: rec.seq,
-                                reason: "its hash does not match its bytes".into(),
-                            }
-                            .into());
-                        }
-                        first = Some(rec.prev_hash);
-                    }
-                    Some(h) => check_link(&h, rec)?,
-                }
-                at = Some(Head { seq: rec.seq, hash: rec.hash });
-            }
-            after = records[records.len() - 1].seq;
-        }
-        Ok(first.zip(at))
+    // The second half starts from the record at `middle` as stored; the first half checks that record's hash.
+    let second_start = match record_at(store, middle)? {
+        Some(rec) => Head { seq: rec.seq, hash: rec.hash },
+        None if middle == 0 => Head::EMPTY,
+        None => return Err(ChainError { seq: middle, reason: "the copy ends early".into() }.into()),
     };
-    let (a, b) = std::thread::scope(|s| {
-        let other = s.spawn(|| half(0, middle));
-        let mine = half(middle, head.seq);
+    // Each half checked from its start to `to`: the head it reaches.
+    let half = |start: Head, to: u64| -> Result<Head, Error> {
+        let mut chain = ChainVerifier::new(start);
+        for chunk in LogChunks::after(store, start.seq).until(to) {
+            for rec in &chunk? {
+                chain.push(rec)?;
+            }
+        }
+        if chain.head().seq < to {
+            return Err(ChainError { seq: chain.head().seq + 1, reason: "the copy ends early".into() }.into());
+        }
+        Ok(chain.head())
+    };
+    let (first, second) = std::thread::scope(|s| {
+        let other = s.spawn(|| half(Head::EMPTY, middle));
+        let mine = half(second_start, head.seq);
         (other.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), mine)
     });
-    let (a, b) = (a?, b?);
-    if let Some((prev, _)) = a {
-        if prev != Hash::ZERO {
-            return Err(ChainError { seq: 1, reason: "the first event does not link to the zero hash".into() }.into());
-        }
+    if first? != second_start {
+        let reason = format!("it does not continue the log at seq {middle}");
+        return Err(ChainError { seq: middle + 1, reason }.into());
     }
-    if let (Some((_, end_a)), Some((prev_b, _))) = (a, b) {
-        if prev_b != end_a.hash {
-            return Err(ChainError {
-                seq: middle + 1,
-                reason: format!("it does not continue the log at seq {middle}"),
-            }
-            .into());
-        }
-    }
-    if let (None, Some((prev_b, _))) = (a, b) {
-        if prev_b != Hash::ZERO {
-            return Err(ChainError { seq: 1, reason: "the first event does not link to the zero hash".into() }.into());
-        }
-    }
-    Ok(head)
+    second
 }
 
 /// A mirror of a whole SQLite store into a new file: the database copied page by page (`VACUUM INTO`, no row
@@ -280,16 +220,11 @@ pub fn export_jsonl(
 ) -> Result<Head, Error> {
     let source_head = source.head()?;
     let until = until.unwrap_or(source_head.seq).min(source_head.seq);
-    let mut head = Head::EMPTY;
-    let io = |e: std::io::Error| Error::io(format!("cannot write the backup"), e);
-    while head.seq < until {
-        let want = usize::try_from(until - head.seq).unwrap_or(usize::MAX).min(CHUNK);
-        let records = source.read_after(head.seq, want)?;
-        if records.is_empty() {
-            break;
-        }
-        for rec in &records {
-            check_link(&head, rec)?;
+    let mut chain = ChainVerifier::new(Head::EMPTY);
+    let io = |e: std::io::Error| Error::io("cannot write the backup", e);
+    for chunk in LogChunks::after(source, 0).until(until) {
+        for rec in &chunk? {
+            chain.push(rec)?;
             write!(
                 out,
                 "{{\"seq\":{},\"prev_hash\":\"{}\",\"hash\":\"{}\",\"envelope\":",
@@ -298,25 +233,24 @@ pub fn export_jsonl(
             .map_err(io)?;
             out.write_all(&rec.envelope).map_err(io)?;
             out.write_all(b"}\n").map_err(io)?;
-            head = Head { seq: rec.seq, hash: rec.hash };
         }
-        progress(head.seq, until);
+        progress(chain.head().seq, until);
     }
     out.flush().map_err(io)?;
-    Ok(head)
+    Ok(chain.head())
 }
 
 /// Reads a JSON-lines backup into records, checking every hash and link; refuses the file at the first
 /// line that does not verify, naming its seq (or its line when it has none).
 pub fn read_jsonl(input: &mut dyn BufRead) -> Result<Vec<Record>, Error> {
     let mut out = Vec::new();
-    let mut head = Head::EMPTY;
+    let mut chain = ChainVerifier::new(Head::EMPTY);
     let mut text = String::new();
     let mut number = 0usize;
     loop {
         text.clear();
         number += 1;
-        let n = input.read_line(&mut text).map_err(|e| Error::io(format!("cannot read the backup"), e))?;
+        let n = input.read_line(&mut text).map_err(|e| Error::io("cannot read the backup", e))?;
         if n == 0 {
             break;
         }
@@ -346,8 +280,7 @@ pub fn read_jsonl(input: &mut dyn BufRead) -> Result<Vec<Record>, Error> {
             prev_hash,
             hash,
         };
-        check_link(&head, &rec)?;
-        head = Head { seq: rec.seq, hash: rec.hash };
+        chain.push(&rec)?;
         out.push(rec);
     }
     Ok(out)

@@ -2,7 +2,6 @@
 //! seq and head hash in the store (outside the event log), so that `GET /admin/instances` shows whether
 //! every instance runs the same configuration.
 
-use crate::clock::{Clock, SystemClock};
 use crate::ledger::Ledger;
 use crate::store::InstanceBeat;
 use serde_json::json;
@@ -28,23 +27,18 @@ pub struct Instance {
 }
 
 impl Instance {
-    pub fn new(listen: String) -> Instance {
+    /// This process, serving `listen`, started at `started_at` (the ledger's clock).
+    pub fn new(listen: String, started_at: cfgledger_events::Timestamp) -> Instance {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "unknown".into());
-        Instance {
-            id: uuid::Uuid::new_v4().simple().to_string(),
-            host,
-            pid: std::process::id(),
-            listen,
-            started_at: SystemClock.now(),
-        }
+        Instance { id: uuid::Uuid::new_v4().simple().to_string(), host, pid: std::process::id(), listen, started_at }
     }
 
-    /// The heartbeat as of now.
+    /// The heartbeat as of now, by the ledger's clock.
     pub fn beat(&self, ledger: &Ledger) -> InstanceBeat {
         let snap = ledger.snapshot();
-        let now = SystemClock.now();
+        let now = ledger.now();
         InstanceBeat {
             id: self.id.clone(),
             info: json!({
@@ -65,9 +59,9 @@ fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
-/// The oldest `last_seen` of a live instance.
-pub fn live_since() -> i64 {
-    SystemClock.now().as_micros().saturating_sub(micros(LIVE_WINDOW))
+/// The oldest `last_seen` of an instance live at `now`.
+pub fn live_since(now: cfgledger_events::Timestamp) -> i64 {
+    now.as_micros().saturating_sub(micros(LIVE_WINDOW))
 }
 
 /// Beats every [`HEARTBEAT`] and within [`PROMPT_BEAT`] of a publication, until `closing`; then removes the

@@ -49,14 +49,14 @@ pub fn start(ledger: &Ledger, url: &str) -> Result<RedisNotify, Error> {
         std::thread::Builder::new()
             .name("cfgledger-redis-pub".into())
             .spawn(move || publish(client, channel, rx, stop))
-            .map_err(|e| Error::io(format!("cannot start the Redis publisher"), e))?
+            .map_err(|e| Error::io("cannot start the Redis publisher", e))?
     };
     let subscriber = {
         let (ledger, stop) = (ledger.clone(), stop.clone());
         std::thread::Builder::new()
             .name("cfgledger-redis-sub".into())
             .spawn(move || subscribe(client, channel, ledger, stop))
-            .map_err(|e| Error::io(format!("cannot start the Redis subscriber"), e))?
+            .map_err(|e| Error::io("cannot start the Redis subscriber", e))?
     };
     Ok(RedisNotify { stop, threads: vec![publisher, subscriber] })
 }

@@ -4,8 +4,9 @@
 //! replay reaches at its seq.
 
 use crate::error::Error;
-use crate::store::EventStore;
-use cfgledger_events::{verify_link, verify_record, ChainError, Head};
+use crate::store::{EventStore, LogChunks};
+use cfgledger_events::chain::ChainVerifier;
+use cfgledger_events::{ChainError, Head};
 use cfgledger_projections::SettingsState;
 
 /// What a verification found. A broken chain is an error, not a report.
@@ -32,16 +33,12 @@ pub fn verify(store: &dyn EventStore, anchor: Option<Head>) -> Result<Report, Er
     let mut report = Report { head: Head::EMPTY, snapshots_ok: Vec::new(), snapshots_bad: Vec::new() };
     let mut state = SettingsState::new();
     let mut anchor_seen = false;
-    loop {
-        let records = store.read_after(report.head.seq, 10_000)?;
-        if records.is_empty() {
-            break;
-        }
-        for rec in &records {
-            verify_link(&report.head, rec)?;
-            let env = verify_record(rec)?;
+    let mut chain = ChainVerifier::new(Head::EMPTY);
+    for records in LogChunks::after(store, 0) {
+        for rec in &records? {
+            let env = chain.push_decoded(rec)?;
             state.apply(&env);
-            report.head = Head { seq: rec.seq, hash: rec.hash };
+            report.head = chain.head();
             if let Some(a) = anchor.filter(|a| a.seq == rec.seq) {
                 if a.hash != rec.hash {
                     let reason = format!("the anchor says hash {} but the log has {}", a.hash, rec.hash);

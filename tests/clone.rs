@@ -11,7 +11,7 @@ mod support;
 use cfgledger::store::{sqlite::SqliteStore, EventStore, StoreUrl};
 use cfgledger::{EnvFileChoice, Ledger, OpenOptions};
 use cfgledger_events::event::{SettingChanged, StoredValue};
-use cfgledger_events::{build_batch, Actor, Batch, Cause, Event, Head, Timestamp};
+use cfgledger_events::{build_batch, Actor, Batch, Cause, Event, Head};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -599,9 +599,7 @@ fn grow(path: &Path, events: u64) -> Head {
                 })
             })
             .collect();
-        let micros =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_micros();
-        let at = Timestamp::from_micros(i64::try_from(micros).expect("a time"));
+        let at = cfgledger::clock::Clock::now(&cfgledger::clock::SystemClock);
         let records: Vec<_> = build_batch(head, at, &actor, &batch, batch_events).into_iter().map(|(_, r)| r).collect();
         head = store.append(head, &records).expect("append");
     }

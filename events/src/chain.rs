@@ -1,5 +1,7 @@
-//! The hash chain: building a batch of records on top of a head, and checking one stored record against
-//! its predecessor. `hash = blake3(prev_hash || envelope)`; the genesis event's `prev_hash` is zero.
+//! The hash chain: building a batch of records on top of a head, and checking stored records against their
+//! predecessors. `hash = blake3(prev_hash || envelope)`; the genesis event's `prev_hash` is zero.
+//! [`ChainVerifier`] is the one checker of a run of records: every reader and writer of the log that checks
+//! the chain (verify, clone, the fold, the append guard) feeds it record by record.
 
 use crate::envelope::{Actor, Batch, Envelope};
 use crate::event::Event;
@@ -95,11 +97,66 @@ pub fn build_batch(
     out
 }
 
+/// The one checker of a run of stored records, fed one record at a time in seq order from the head it
+/// starts after. Each record must take the next seq, link to the hash of the one before, and carry the hash
+/// of its own stored bytes (`blake3(prev_hash || envelope)`; nothing is re-serialized).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainVerifier {
+    head: Head,
+}
+
+impl ChainVerifier {
+    /// A verifier of the records that follow `after` (`Head::EMPTY` for a whole log: the first record then
+    /// links to the zero hash).
+    pub fn new(after: Head) -> ChainVerifier {
+        ChainVerifier { head: after }
+    }
+
+    /// The last record accepted (or the head it started after).
+    pub fn head(&self) -> Head {
+        self.head
+    }
+
+    /// Checks `rec`'s place and its hash, without decoding it, and moves past it.
+    pub fn push(&mut self, rec: &Record) -> Result<(), ChainError> {
+        check_follows(&self.head, rec)?;
+        check_hash(rec)?;
+        self.advance(rec);
+        Ok(())
+    }
+
+    /// Checks `rec` as [`ChainVerifier::push`] does, then decodes it and compares the column copies with
+    /// the envelope ([`verify_record`]).
+    pub fn push_decoded(&mut self, rec: &Record) -> Result<Envelope, ChainError> {
+        check_follows(&self.head, rec)?;
+        let env = verify_record(rec)?;
+        self.advance(rec);
+        Ok(env)
+    }
+
+    /// The sequential half of [`ChainVerifier::push_decoded`], for a record whose own checks
+    /// ([`verify_record`], which needs no neighbour) already ran, on another thread: its place is checked
+    /// first, then the outcome of those checks is taken.
+    pub fn push_verified(
+        &mut self,
+        rec: &Record,
+        verified: Result<Envelope, ChainError>,
+    ) -> Result<Envelope, ChainError> {
+        check_follows(&self.head, rec)?;
+        let env = verified?;
+        self.advance(rec);
+        Ok(env)
+    }
+
+    fn advance(&mut self, rec: &Record) {
+        self.head = Head { seq: rec.seq, hash: rec.hash };
+    }
+}
+
 /// Checks `rec` against the head before it and decodes it: the seq follows, `prev_hash` matches, the hash
 /// is recomputed from the stored bytes, and the column copies agree with the envelope.
 pub fn verify_link(prev: &Head, rec: &Record) -> Result<Envelope, ChainError> {
-    check_follows(prev, rec)?;
-    verify_record(rec)
+    ChainVerifier::new(*prev).push_decoded(rec)
 }
 
 /// The sequential half of [`verify_link`]: `rec` comes right after `prev` and points at its hash.
@@ -119,14 +176,26 @@ pub fn check_follows(prev: &Head, rec: &Record) -> Result<(), ChainError> {
     Ok(())
 }
 
+/// `rec.hash` is the hash of its stored bytes linked to its `prev_hash`.
+fn check_hash(rec: &Record) -> Result<(), ChainError> {
+    let computed = Hash::link(&rec.prev_hash, &rec.envelope);
+    if computed != rec.hash {
+        return Err(ChainError {
+            seq: rec.seq,
+            reason: format!(
+                "stored hash {} but the envelope hashes to {computed}: its hash does not match its bytes",
+                rec.hash
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// The half of [`verify_link`] that needs no neighbour, so it can run on many records in parallel: the
 /// hash recomputed from `prev_hash` and the stored bytes, the decode, and the column copies.
 pub fn verify_record(rec: &Record) -> Result<Envelope, ChainError> {
     let fail = |reason: String| ChainError { seq: rec.seq, reason };
-    let computed = Hash::link(&rec.prev_hash, &rec.envelope);
-    if computed != rec.hash {
-        return Err(fail(format!("stored hash {} but the envelope hashes to {computed}", rec.hash)));
-    }
+    check_hash(rec)?;
     let env = Envelope::decode(&rec.envelope).map_err(|e| fail(e.to_string()))?;
     if env.seq != rec.seq {
         return Err(fail(format!("envelope says seq {}", env.seq)));
@@ -140,4 +209,67 @@ pub fn verify_record(rec: &Record) -> Result<Envelope, ChainError> {
         return Err(fail("indexed columns differ from the envelope".to_string()));
     }
     Ok(env)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::{Cause, Source};
+    use crate::event::{SettingChanged, StoredValue};
+
+    fn records(after: Head, n: usize) -> Vec<Record> {
+        let actor = Actor { name: "t".into(), role: None, source: Source::Cli, address: None, request_id: None };
+        let batch = Batch { id: "b".into(), cause: Cause::Cli { command: "set".into() }, reason: None };
+        let events = (0..n)
+            .map(|i| {
+                Event::SettingChanged(SettingChanged {
+                    key: format!("K{i}"),
+                    value: StoredValue::Plain(serde_json::Value::from(i)),
+                    previous: None,
+                })
+            })
+            .collect();
+        build_batch(after, Timestamp(0), &actor, &batch, events).into_iter().map(|(_, r)| r).collect()
+    }
+
+    #[test]
+    fn a_built_chain_is_accepted_record_by_record_from_any_head() {
+        let all = records(Head::EMPTY, 4);
+        let mut whole = ChainVerifier::new(Head::EMPTY);
+        for rec in &all {
+            assert_eq!(whole.push_decoded(rec).map(|e| e.seq), Ok(rec.seq));
+        }
+        assert_eq!(whole.head(), Head { seq: 4, hash: all[3].hash });
+        let mut tail = ChainVerifier::new(Head { seq: 2, hash: all[1].hash });
+        assert_eq!(tail.push(&all[2]), Ok(()));
+        assert_eq!(tail.push(&all[3]), Ok(()));
+        assert_eq!(tail.head(), whole.head());
+    }
+
+    #[test]
+    fn a_gap_a_broken_link_and_altered_bytes_are_named_and_not_passed() {
+        let all = records(Head::EMPTY, 3);
+        let mut v = ChainVerifier::new(Head::EMPTY);
+        let gap = v.push(&all[1]).unwrap_err();
+        assert_eq!((gap.seq, gap.reason.as_str()), (1, "expected seq 1 but found seq 2"));
+        assert_eq!(v.head(), Head::EMPTY, "a refused record moves nothing");
+
+        let mut foreign = all[0].clone();
+        foreign.prev_hash = Hash([7; 32]);
+        let link = v.push(&foreign).unwrap_err();
+        assert_eq!(link.seq, 1);
+        assert!(link.reason.ends_with("does not match the hash of seq 0"), "{link}");
+
+        let mut altered = all[0].clone();
+        altered.envelope.push(b' ');
+        let bytes = v.push(&altered).unwrap_err();
+        assert!(bytes.reason.starts_with("stored hash "), "{bytes}");
+        assert!(bytes.reason.ends_with("its hash does not match its bytes"), "{bytes}");
+        assert_eq!(v.push_decoded(&altered).unwrap_err(), bytes, "one message whichever way it is fed");
+
+        let decoded = verify_record(&all[0]);
+        assert!(v.push_verified(&all[1], verify_record(&all[1])).is_err(), "the place is checked first");
+        assert_eq!(v.push_verified(&all[0], decoded).map(|e| e.seq), Ok(1));
+        assert_eq!(v.head(), Head { seq: 1, hash: all[0].hash });
+    }
 }

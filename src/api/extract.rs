@@ -204,7 +204,11 @@ impl FromRequestParts<AppState> for Caller {
         };
         let (name, role) = match bearer {
             Some(token) => {
-                let claims = state.auth.keys.verify(&token).map_err(|e| ApiError::unauthorized(e.to_string()))?;
+                let claims = state
+                    .auth
+                    .keys
+                    .verify(&token, crate::auth::unix_seconds(state.ledger.now()))
+                    .map_err(|e| ApiError::unauthorized(e.to_string()))?;
                 (claims.sub, claims.role)
             }
             None if state.auth.required => {

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 pub async fn list(State(state): State<AppState>, _caller: Caller) -> Result<Json<Value>, ApiError> {
     let store = state.ledger.store().clone();
-    let since = instance::live_since();
+    let since = instance::live_since(state.ledger.now());
     let beats = tokio::task::spawn_blocking(move || store.instances(since))
         .await
         .map_err(|_| ApiError::from(crate::error::Error::Closed))??;

@@ -69,7 +69,7 @@ pub async fn login(
             return Err(refused());
         }
     };
-    let now = auth::unix_now();
+    let now = auth::unix_seconds(state.ledger.now());
     let token = state
         .auth
         .keys

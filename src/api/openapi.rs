@@ -174,7 +174,7 @@ mod tests {
             closing: tokio::sync::watch::channel(false).1,
             sse_keepalive: Duration::from_secs(15),
             request_timeout: Duration::from_secs(5),
-            instance: Arc::new(crate::instance::Instance::new("test".into())),
+            instance: Arc::new(crate::instance::Instance::new("test".into(), cfgledger_events::Timestamp(0))),
         }
     }
 

@@ -156,7 +156,7 @@ fn parse_include(text: &str) -> Result<std::collections::BTreeMap<cfgledger_even
 
 pub fn run_import(g: &Globals, args: ImportArgs) -> Result<(), Error> {
     let text = if args.file.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin()).map_err(|e| Error::io(format!("cannot read standard input"), e))?
+        std::io::read_to_string(std::io::stdin()).map_err(|e| Error::io("cannot read standard input", e))?
     } else {
         std::fs::read_to_string(&args.file)
             .map_err(|e| Error::input_from(format!("cannot read {}", args.file.display()), e))?

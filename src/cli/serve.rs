@@ -50,7 +50,7 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::io(format!("cannot start the async runtime"), e))?;
+        .map_err(|e| Error::io("cannot start the async runtime", e))?;
     runtime.block_on(async move {
         start_logging(&ledger);
         if !auth.required {
@@ -66,7 +66,7 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
         super::emit(format!("cfgledger listening on http://{addr}"))?;
         tracing::info!(%addr, store = %ledger.store().describe(), head = ledger.snapshot().head.seq, "serving");
         let (closing_tx, closing) = tokio::sync::watch::channel(false);
-        let instance = crate::instance::Instance::new(format!("http://{addr}"));
+        let instance = crate::instance::Instance::new(format!("http://{addr}"), ledger.now());
         tracing::info!(instance = %instance.id, "instance started");
         let heartbeat = tokio::spawn(crate::instance::run_heartbeat(ledger.clone(), instance.clone(), closing.clone()));
         let state = AppState {
@@ -83,7 +83,7 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
         let served = api::serve(listener, state, closing_tx, shutdown_signal()).await;
         // The heartbeat task removes this instance from the list once `closing` is set.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), heartbeat).await;
-        served.map_err(|e| Error::io(format!("server failed"), e))
+        served.map_err(|e| Error::io("server failed", e))
     })
 }
 
@@ -102,8 +102,6 @@ fn warn_shadowed_locked_keys(ledger: &crate::Ledger) {
     }
 }
 
-/// The key that signs admin API tokens.
-
 fn auth_config(ledger: &crate::Ledger) -> Result<api::AuthConfig, Error> {
     let settings = ledger.settings();
     Ok(api::AuthConfig {
@@ -118,13 +116,14 @@ fn auth_config(ledger: &crate::Ledger) -> Result<api::AuthConfig, Error> {
 fn track_reloads(ledger: &crate::Ledger) {
     let mut published = ledger.subscribe();
     let settings = ledger.settings();
+    let clock = ledger.clone();
     let mut last = settings.applied_seq();
     tokio::spawn(async move {
         while published.changed().await.is_ok() {
             let snap = settings.snapshot();
             if snap.head.seq > last {
                 metrics::counter!("cfgledger_reload_events_total").increment(snap.head.seq - last);
-                let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+                let now = clock.now();
                 let micros = now.as_micros().saturating_sub(snap.head_time.as_micros()).max(0);
                 metrics::histogram!("cfgledger_change_propagation_seconds").record(micros_to_secs(micros));
                 last = snap.head.seq;

@@ -31,8 +31,6 @@ pub struct RemoveArgs {
     name: String,
 }
 
-/// The shortest password accepted.
-
 pub fn run(g: &Globals, cmd: UserCommand) -> Result<(), Error> {
     match cmd {
         UserCommand::Add(args) => {

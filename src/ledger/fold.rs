@@ -5,13 +5,10 @@
 //! decoding, not the fold, is what a rebuild spends its time on.
 
 use crate::error::Error;
-use crate::store::{EventStore, StoreError};
-use cfgledger_events::{check_follows, verify_record, ChainError, Envelope, Head, Record, Timestamp};
+use crate::store::{EventStore, LogChunks, StoreError, READ_CHUNK};
+use cfgledger_events::chain::ChainVerifier;
+use cfgledger_events::{verify_record, ChainError, Envelope, Head, Record, Timestamp};
 use cfgledger_projections::SettingsState;
-use std::sync::mpsc;
-
-/// How many records one read fetches.
-pub(crate) const READ_CHUNK: usize = 10_000;
 
 /// The position a fold has reached.
 #[derive(Debug, Clone, Copy)]
@@ -28,15 +25,16 @@ pub(crate) fn fold_log(
     pos: &mut Position,
     state: impl FnOnce() -> SettingsState,
 ) -> Result<Option<SettingsState>, Error> {
-    let first = store.read_after(pos.head.seq, READ_CHUNK)?;
-    if first.is_empty() {
+    let mut chunks = LogChunks::after(store, pos.head.seq);
+    let Some(first) = chunks.next() else {
         return Ok(None);
-    }
+    };
+    let first = first?;
     let mut st = state();
     let more = first.len() == READ_CHUNK;
     fold_chunk(&mut st, pos, &first, decode_all(&first))?;
     if more {
-        fold_pipelined(store, &mut st, pos)?;
+        fold_pipelined(chunks, &mut st, pos)?;
     }
     Ok(Some(st))
 }
@@ -47,11 +45,11 @@ fn fold_chunk(
     records: &[Record],
     decoded: Vec<Result<Envelope, ChainError>>,
 ) -> Result<(), Error> {
+    let mut chain = ChainVerifier::new(pos.head);
     for (rec, env) in records.iter().zip(decoded) {
-        check_follows(&pos.head, rec)?;
-        let env = env?;
+        let env = chain.push_verified(rec, env)?;
         state.apply(&env);
-        pos.head = Head { seq: rec.seq, hash: rec.hash };
+        pos.head = chain.head();
         pos.head_time = pos.head_time.max(env.occurred_at);
     }
     Ok(())
@@ -74,25 +72,9 @@ fn decode_all(records: &[Record]) -> Vec<Result<Envelope, ChainError>> {
 }
 
 /// Reads the rest of the log on a reader thread while this one verifies, decodes and folds.
-fn fold_pipelined(store: &dyn EventStore, state: &mut SettingsState, pos: &mut Position) -> Result<(), Error> {
+fn fold_pipelined(chunks: LogChunks<'_>, state: &mut SettingsState, pos: &mut Position) -> Result<(), Error> {
     std::thread::scope(|s| {
-        let (tx, rx) = mpsc::sync_channel::<Result<Vec<Record>, StoreError>>(2);
-        let start = pos.head.seq;
-        s.spawn(move || {
-            let mut after = start;
-            loop {
-                let chunk = store.read_after(after, READ_CHUNK);
-                let (last, done) = match &chunk {
-                    Ok(records) => (records.last().map(|r| r.seq), records.len() < READ_CHUNK),
-                    Err(_) => (None, true),
-                };
-                if chunk.as_ref().is_ok_and(|r| r.is_empty()) || tx.send(chunk).is_err() || done {
-                    return;
-                }
-                after = last.unwrap_or(after);
-            }
-        });
-        for chunk in rx {
+        for chunk in chunks.read_ahead(s) {
             let records = chunk?;
             let decoded = decode_all(&records);
             fold_chunk(state, pos, &records, decoded)?;
@@ -109,17 +91,16 @@ pub(crate) fn fold_until(
     pos: &mut Position,
     until: u64,
 ) -> Result<(), Error> {
-    while pos.head.seq < until {
-        let want = usize::try_from(until - pos.head.seq).unwrap_or(usize::MAX).min(READ_CHUNK);
-        let records = store.read_after(pos.head.seq, want)?;
-        if records.is_empty() {
-            return Err(Error::Store(StoreError::Corrupt(format!(
-                "the log ends at seq {} but seq {until} was asked for",
-                pos.head.seq
-            ))));
-        }
+    for chunk in LogChunks::after(store, pos.head.seq).until(until) {
+        let records = chunk?;
         let decoded = decode_all(&records);
         fold_chunk(state, pos, &records, decoded)?;
+    }
+    if pos.head.seq < until {
+        return Err(Error::Store(StoreError::Corrupt(format!(
+            "the log ends at seq {} but seq {until} was asked for",
+            pos.head.seq
+        ))));
     }
     Ok(())
 }

@@ -1,11 +1,15 @@
 //! The storage port: the one narrow interface through which the event log is read and appended, with its
-//! adapters (SQLite, in-memory). Only this module speaks SQL. Every adapter passes the same conformance
-//! suite (`tests/store_conformance.rs`).
+//! adapters (SQLite, PostgreSQL, in-memory; the two SQL ones share their statements and row codec through
+//! `sql`). Only this module speaks SQL. Every adapter passes the same conformance suite
+//! (`tests/store_conformance.rs`). Here too: the one chunked walk through the log ([`LogChunks`]) and the
+//! chain check every append makes.
 
 pub mod memory;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
+use cfgledger_events::chain::ChainVerifier;
 use cfgledger_events::{Hash, Head, Record, Timestamp};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -310,24 +314,84 @@ pub fn walk_back<E: From<StoreError>>(
 }
 
 /// Refuses records that do not continue the chain from `head`: consecutive seqs, linked hashes, and each
-/// hash recomputed from its envelope. The adapters call it inside their append, so that no caller can write
-/// a gap, a broken link or a record that would fail verification.
+/// hash recomputed from its envelope ([`ChainVerifier`]). The adapters call it inside their append, so that
+/// no caller can write a gap, a broken link or a record that would fail verification.
 pub(crate) fn check_continues(head: Head, records: &[Record]) -> Result<(), StoreError> {
-    let mut prev = head;
+    let mut chain = ChainVerifier::new(head);
     for r in records {
-        if r.seq != prev.seq + 1 || r.prev_hash != prev.hash {
-            return Err(StoreError::Corrupt(format!(
-                "append refused: record seq {} does not continue the log at seq {}",
-                r.seq, prev.seq
-            )));
-        }
-        if cfgledger_events::Hash::link(&r.prev_hash, &r.envelope) != r.hash {
-            return Err(StoreError::Corrupt(format!(
-                "append refused: record seq {} has a hash that is not its own",
-                r.seq
-            )));
-        }
-        prev = Head { seq: r.seq, hash: r.hash };
+        chain.push(r).map_err(|e| StoreError::Corrupt(format!("append refused: {e}")))?;
     }
     Ok(())
+}
+
+/// Records per read of a walk through the log, and per transaction of a copy: large enough that a read's
+/// round trip is small beside the work on its records, small enough to hold a few chunks in memory.
+pub const READ_CHUNK: usize = 10_000;
+
+/// The one walk through the log in seq order: the records after a seq, up to an inclusive bound, read
+/// [`READ_CHUNK`] at a time. It ends at the bound, at the log's end (an empty or short read), or after
+/// yielding an error. Verification, copies, the fold and point-in-time reads all read the log this way.
+pub struct LogChunks<'a> {
+    store: &'a dyn EventStore,
+    after: u64,
+    until: u64,
+    done: bool,
+}
+
+impl<'a> LogChunks<'a> {
+    /// The records after seq `after` up to the log's end.
+    pub fn after(store: &'a dyn EventStore, after: u64) -> LogChunks<'a> {
+        LogChunks { store, after, until: u64::MAX, done: false }
+    }
+
+    /// Stops at seq `until` (inclusive).
+    pub fn until(self, until: u64) -> LogChunks<'a> {
+        LogChunks { until, ..self }
+    }
+
+    /// Reads the chunks on a thread of `scope`, up to two ahead of the receiver, so that reading the next
+    /// chunk overlaps the work on this one. The thread stops when the receiver is dropped.
+    pub fn read_ahead<'scope>(
+        self,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+    ) -> std::sync::mpsc::Receiver<Result<Vec<Record>, StoreError>>
+    where
+        'a: 'scope,
+    {
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        scope.spawn(move || {
+            for chunk in self {
+                if tx.send(chunk).is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+}
+
+impl Iterator for LogChunks<'_> {
+    type Item = Result<Vec<Record>, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.after >= self.until {
+            return None;
+        }
+        let want = usize::try_from(self.until - self.after).unwrap_or(usize::MAX).min(READ_CHUNK);
+        match self.store.read_after(self.after, want) {
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+            Ok(records) => {
+                let Some(last) = records.last().map(|r| r.seq) else {
+                    self.done = true;
+                    return None;
+                };
+                self.done = records.len() < want;
+                self.after = last;
+                Some(Ok(records))
+            }
+        }
+    }
 }

@@ -9,8 +9,9 @@
 //! acknowledged append has been flushed to the WAL. A connection that fails is dropped and replaced at the
 //! next call, so the store recovers by itself once the server is back.
 
-use super::{AppendGuard, ChangeWatch, EventStore, InstanceBeat, LogQuery, StoreError, StoredSnapshot, SubjectMatch};
-use cfgledger_events::{Hash, Head, Record, Timestamp};
+use super::sql::{self, Arg, Dialect, EventRow, SnapshotRow, Sql, SqlReader};
+use super::{AppendGuard, ChangeWatch, EventStore, InstanceBeat, LogQuery, StoreError, StoredSnapshot};
+use cfgledger_events::{Head, Record, Timestamp};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Config, NoTls};
 use std::sync::{Mutex, MutexGuard};
@@ -141,18 +142,6 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
     result.and(unlocked.map(|_| ()))
 }
 
-fn to_seq(v: i64) -> Result<u64, StoreError> {
-    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative seq {v}")))
-}
-
-fn to_hash(seq: i64, bytes: &[u8]) -> Result<Hash, StoreError> {
-    Hash::from_slice(bytes).ok_or_else(|| StoreError::Corrupt(format!("seq {seq}: a hash is not 32 bytes")))
-}
-
-fn from_seq(v: u64) -> Result<i64, StoreError> {
-    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("seq {v} does not fit a bigint")))
-}
-
 /// The write connection with its statements prepared once: an append is then four round trips (BEGIN and
 /// the lock as one simple query, the head, insert-and-notify, COMMIT) instead of a prepare, bind and close
 /// per statement.
@@ -164,15 +153,16 @@ struct WriteConn {
 
 impl WriteConn {
     fn new(mut client: Client) -> Result<WriteConn, postgres::Error> {
-        let head = client.prepare("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")?;
-        let insert_notify = client.prepare(
+        let head = client.prepare(sql::HEAD)?;
+        let insert_notify = client.prepare(&format!(
             "WITH inserted AS ( \
-                INSERT INTO events (seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash) \
+                INSERT INTO events ({}) \
                 SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], \
                                      $7::bytea[], $8::bytea[], $9::bytea[]) \
                 RETURNING 1) \
              SELECT pg_notify($10, $11), (SELECT count(*) FROM inserted)",
-        )?;
+            sql::RECORD_COLUMNS
+        ))?;
         Ok(WriteConn { client, head, insert_notify })
     }
 }
@@ -201,15 +191,17 @@ impl AppendGuard for PgGuard<'_> {
         let Some(last) = records.last() else {
             return Ok(self.head);
         };
-        let seqs = records.iter().map(|r| from_seq(r.seq)).collect::<Result<Vec<i64>, _>>()?;
-        let times: Vec<i64> = records.iter().map(|r| r.occurred_at.as_micros()).collect();
-        let kinds: Vec<&str> = records.iter().map(|r| r.kind.as_str()).collect();
-        let actors: Vec<&str> = records.iter().map(|r| r.actor.as_str()).collect();
-        let batches: Vec<&str> = records.iter().map(|r| r.batch_id.as_str()).collect();
-        let keys: Vec<Option<&str>> = records.iter().map(|r| r.key.as_deref()).collect();
-        let envelopes: Vec<&[u8]> = records.iter().map(|r| r.envelope.as_slice()).collect();
-        let prevs: Vec<&[u8]> = records.iter().map(|r| &r.prev_hash.0[..]).collect();
-        let hashes: Vec<&[u8]> = records.iter().map(|r| &r.hash.0[..]).collect();
+        let columns = records.iter().map(|r| EventRow::columns(Dialect::Postgres, r)).collect::<Result<Vec<_>, _>>()?;
+        // One array per column, for `unnest`.
+        let seqs: Vec<i64> = columns.iter().map(|c| c.seq).collect();
+        let times: Vec<i64> = columns.iter().map(|c| c.occurred_at).collect();
+        let kinds: Vec<&str> = columns.iter().map(|c| c.kind).collect();
+        let actors: Vec<&str> = columns.iter().map(|c| c.actor).collect();
+        let batches: Vec<&str> = columns.iter().map(|c| c.batch_id).collect();
+        let keys: Vec<Option<&str>> = columns.iter().map(|c| c.key).collect();
+        let envelopes: Vec<&[u8]> = columns.iter().map(|c| c.envelope).collect();
+        let prevs: Vec<&[u8]> = columns.iter().map(|c| c.prev_hash).collect();
+        let hashes: Vec<&[u8]> = columns.iter().map(|c| c.hash).collect();
         let seq_text = last.seq.to_string();
         let conn = self.conn()?;
         let row = conn
@@ -254,43 +246,64 @@ fn begin(conn: &mut WriteConn) -> Result<(Option<i64>, Option<Vec<u8>>), postgre
     })
 }
 
-/// A row of `SELECT seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash`.
-fn to_record(row: &postgres::Row) -> Result<Record, StoreError> {
-    let seq: i64 = row.get(0);
-    let prev: Vec<u8> = row.get(7);
-    let hash: Vec<u8> = row.get(8);
-    Ok(Record {
-        seq: to_seq(seq)?,
-        occurred_at: Timestamp::from_micros(row.get(1)),
-        kind: row.get(2),
-        actor: row.get(3),
-        batch_id: row.get(4),
-        key: row.get(5),
-        envelope: row.get(6),
-        prev_hash: to_hash(seq, &prev)?,
-        hash: to_hash(seq, &hash)?,
+/// An event row ([`sql::RECORD_COLUMNS`]) as PostgreSQL returns it.
+fn event_row(row: &postgres::Row) -> Result<EventRow, postgres::Error> {
+    Ok(EventRow {
+        seq: row.try_get(0)?,
+        occurred_at: row.try_get(1)?,
+        kind: row.try_get(2)?,
+        actor: row.try_get(3)?,
+        batch_id: row.try_get(4)?,
+        key: row.try_get(5)?,
+        envelope: row.try_get(6)?,
+        prev_hash: row.try_get(7)?,
+        hash: row.try_get(8)?,
     })
 }
 
-fn read_rows(client: &mut Client, after: i64, limit: i64) -> Result<Vec<postgres::Row>, postgres::Error> {
-    client.query(
-        "SELECT seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash \
-         FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
-        &[&after, &limit],
-    )
+/// The parameters of a built statement, as the `postgres` crate binds them.
+fn pg_args(sql: &Sql) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+    sql.args
+        .iter()
+        .map(|a| match a {
+            Arg::Int(v) => v as &(dyn postgres::types::ToSql + Sync),
+            Arg::Text(v) => v as &(dyn postgres::types::ToSql + Sync),
+        })
+        .collect()
+}
+
+impl SqlReader for PgStore {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn records(&self, sql: &Sql) -> Result<Vec<Record>, StoreError> {
+        let rows = self.with_reader(|c| c.query(&sql.text, &pg_args(sql)))?;
+        rows.iter().map(|row| event_row(row).map_err(unavailable)?.into_record()).collect()
+    }
+
+    fn texts(&self, sql: &Sql) -> Result<Vec<String>, StoreError> {
+        self.first_column(sql)
+    }
+
+    fn integers(&self, sql: &Sql) -> Result<Vec<i64>, StoreError> {
+        self.first_column(sql)
+    }
+}
+
+impl PgStore {
+    /// The first column of every row `sql` selects.
+    fn first_column<T: for<'a> postgres::types::FromSql<'a>>(&self, sql: &Sql) -> Result<Vec<T>, StoreError> {
+        let rows = self.with_reader(|c| c.query(&sql.text, &pg_args(sql)))?;
+        rows.iter().map(|r| r.try_get(0).map_err(unavailable)).collect()
+    }
 }
 
 impl EventStore for PgStore {
     fn head(&self) -> Result<Head, StoreError> {
-        let row = self.with_reader(|c| c.query_opt("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", &[]))?;
-        match row {
-            None => Ok(Head::EMPTY),
-            Some(row) => {
-                let seq: i64 = row.get(0);
-                let hash: Vec<u8> = row.get(1);
-                Ok(Head { seq: to_seq(seq)?, hash: to_hash(seq, &hash)? })
-            }
-        }
+        let row =
+            self.with_reader(|c| c.query_opt(sql::HEAD, &[])?.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose())?;
+        sql::head_row(row)
     }
 
     fn lock(&self) -> Result<Box<dyn AppendGuard + '_>, StoreError> {
@@ -325,103 +338,24 @@ impl EventStore for PgStore {
         };
         let mut guard = PgGuard { slot, head: Head::EMPTY, open: true };
         // On a malformed row the guard's drop rolls back.
-        guard.head = match row {
-            (Some(seq), Some(hash)) => Head { seq: to_seq(seq)?, hash: to_hash(seq, &hash)? },
-            _ => Head::EMPTY,
-        };
+        guard.head = sql::head_row(row.0.zip(row.1))?;
         Ok(Box::new(guard))
     }
 
     fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Record>, StoreError> {
-        let after = from_seq(super::clamp_seq(after))?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self.with_reader(|c| read_rows(c, after, limit))?;
-        rows.iter().map(to_record).collect()
+        self.records(&sql::read_after(Dialect::Postgres, after, limit)?)
     }
 
     fn query(&self, q: &LogQuery) -> Result<Vec<Record>, StoreError> {
-        if let Some(SubjectMatch::Prefix(p)) = &q.subject {
-            // The distinct subjects under the prefix, each found by one index seek (a skip scan), compared
-            // bytewise whatever the database's collation.
-            let end = super::prefix_end(p);
-            let bound = if end.is_some() { " AND (key COLLATE \"C\") < $2" } else { "" };
-            let sql = format!(
-                "WITH RECURSIVE k(key) AS (\
-                   SELECT (SELECT min(key COLLATE \"C\") FROM events WHERE (key COLLATE \"C\") >= $1{bound}) \
-                   UNION ALL SELECT (SELECT min(key COLLATE \"C\") FROM events WHERE (key COLLATE \"C\") > k.key{bound}) FROM k WHERE k.key IS NOT NULL) \
-                 SELECT key FROM k WHERE key IS NOT NULL LIMIT {}",
-                super::PREFIX_SPLIT + 1
-            );
-            let rows = self.with_reader(|c| match &end {
-                Some(e) => c.query(&sql, &[p, e]),
-                None => c.query(&sql, &[p]),
-            })?;
-            let subjects: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-            if subjects.len() <= super::PREFIX_SPLIT {
-                return super::query_each_subject(subjects, q, |one| self.query(one));
-            }
-        }
-        let mut sql = String::from(
-            "SELECT seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash FROM events WHERE seq > $1",
-        );
-        let mut args: Vec<Box<dyn postgres::types::ToSql + Sync>> =
-            vec![Box::new(from_seq(super::clamp_seq(q.after))?)];
-        let mut add = |clause: &str, value: Box<dyn postgres::types::ToSql + Sync>| {
-            args.push(value);
-            sql.push_str(&clause.replace('?', &format!("${}", args.len())));
-        };
-        if let Some(before) = q.before {
-            add(" AND seq < ?", Box::new(from_seq(super::clamp_seq(before))?));
-        }
-        match &q.subject {
-            Some(SubjectMatch::Exact(k)) => add(" AND key = ?", Box::new(k.clone())),
-            Some(SubjectMatch::Prefix(p)) => {
-                add(" AND (key COLLATE \"C\") >= ?", Box::new(p.clone()));
-                if let Some(end) = super::prefix_end(p) {
-                    add(" AND (key COLLATE \"C\") < ?", Box::new(end));
-                }
-            }
-            None => {}
-        }
-        if let Some(actor) = &q.actor {
-            add(" AND actor = ?", Box::new(actor.clone()));
-        }
-        if let Some(batch) = &q.batch {
-            add(" AND batch_id = ?", Box::new(batch.clone()));
-        }
-        if let Some(t) = q.since {
-            add(" AND occurred_at >= ?", Box::new(t.0));
-        }
-        if let Some(t) = q.until {
-            add(" AND occurred_at <= ?", Box::new(t.0));
-        }
-        if !q.kinds.is_empty() {
-            add(" AND kind = ANY(?)", Box::new(q.kinds.clone()));
-        }
-        add(
-            if q.ascending { " ORDER BY seq ASC LIMIT ?" } else { " ORDER BY seq DESC LIMIT ?" },
-            Box::new(i64::try_from(q.limit).unwrap_or(i64::MAX)),
-        );
-        let rows = self.with_reader(|c| {
-            let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = args.iter().map(|a| a.as_ref()).collect();
-            c.query(&sql, &refs)
-        })?;
-        rows.iter().map(to_record).collect()
+        sql::query(self, q)
     }
 
     fn seq_at(&self, time: Timestamp) -> Result<Option<u64>, StoreError> {
-        // Event times never go backwards along the log, so the last by time is the last by seq.
-        let row = self.with_reader(|c| {
-            c.query_opt(
-                "SELECT seq FROM events WHERE occurred_at <= $1 ORDER BY occurred_at DESC, seq DESC LIMIT 1",
-                &[&time.0],
-            )
-        })?;
-        row.map(|r| to_seq(r.get(0))).transpose()
+        sql::seq_at(self, time)
     }
 
     fn save_snapshot(&self, snapshot: &StoredSnapshot) -> Result<(), StoreError> {
-        let seq = from_seq(snapshot.seq)?;
+        let seq = Dialect::Postgres.seq_param(snapshot.seq)?;
         self.with_reader(|c| {
             c.execute(
                 "INSERT INTO snapshots (seq, head_hash, digest, state, created_at) VALUES ($1, $2, $3, $4, $5) \
@@ -434,34 +368,29 @@ impl EventStore for PgStore {
     }
 
     fn load_snapshot(&self, at_or_before: u64) -> Result<Option<StoredSnapshot>, StoreError> {
-        let at = from_seq(at_or_before.min(i64::MAX as u64))?;
-        let row = self.with_reader(|c| {
-            c.query_opt(
-                "SELECT seq, head_hash, digest, state, created_at FROM snapshots WHERE seq <= $1 ORDER BY seq DESC LIMIT 1",
-                &[&at],
-            )
-        })?;
+        let at = Dialect::Postgres.seq_param(super::clamp_seq(at_or_before))?;
+        let select =
+            format!("SELECT {} FROM snapshots WHERE seq <= $1 ORDER BY seq DESC LIMIT 1", sql::SNAPSHOT_COLUMNS);
+        let row = self.with_reader(|c| c.query_opt(&select, &[&at]))?;
         row.map(|r| {
-            let seq: i64 = r.get(0);
-            let (head_hash, digest): (Vec<u8>, Vec<u8>) = (r.get(1), r.get(2));
-            Ok(StoredSnapshot {
-                seq: to_seq(seq)?,
-                head_hash: to_hash(seq, &head_hash)?,
-                digest: to_hash(seq, &digest)?,
-                state: r.get(3),
-                created_at: Timestamp::from_micros(r.get(4)),
-            })
+            SnapshotRow {
+                seq: r.try_get(0).map_err(unavailable)?,
+                head_hash: r.try_get(1).map_err(unavailable)?,
+                digest: r.try_get(2).map_err(unavailable)?,
+                state: r.try_get(3).map_err(unavailable)?,
+                created_at: r.try_get(4).map_err(unavailable)?,
+            }
+            .into_snapshot()
         })
         .transpose()
     }
 
     fn snapshot_seqs(&self) -> Result<Vec<u64>, StoreError> {
-        let rows = self.with_reader(|c| c.query("SELECT seq FROM snapshots ORDER BY seq", &[]))?;
-        rows.iter().map(|r| to_seq(r.get(0))).collect()
+        sql::snapshot_seqs(self)
     }
 
     fn delete_snapshot(&self, seq: u64) -> Result<(), StoreError> {
-        let seq = from_seq(seq)?;
+        let seq = Dialect::Postgres.seq_param(seq)?;
         self.with_reader(|c| c.execute("DELETE FROM snapshots WHERE seq = $1", &[&seq]))?;
         Ok(())
     }

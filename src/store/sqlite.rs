@@ -7,8 +7,9 @@
 //! compare the head inside the transaction, which is what keeps concurrent writers in several processes
 //! gapless: the loser gets a conflict, never a gap or a fork.
 
-use super::{AppendGuard, EventStore, InstanceBeat, LogQuery, StoreError, StoredSnapshot, SubjectMatch};
-use cfgledger_events::{Hash, Head, Record, Timestamp};
+use super::sql::{self, Arg, Dialect, EventRow, SnapshotRow, Sql, SqlReader};
+use super::{AppendGuard, EventStore, InstanceBeat, LogQuery, StoreError, StoredSnapshot};
+use cfgledger_events::{Head, Record, Timestamp};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -140,26 +141,66 @@ impl SqliteStore {
     }
 }
 
-/// The rows of a `SELECT seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash`.
-fn collect_records(mut rows: rusqlite::Rows<'_>) -> Result<Vec<Record>, StoreError> {
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(unavailable)? {
-        let seq: i64 = row.get(0).map_err(unavailable)?;
-        let prev: Vec<u8> = row.get(7).map_err(unavailable)?;
-        let hash: Vec<u8> = row.get(8).map_err(unavailable)?;
-        out.push(Record {
-            seq: to_seq(seq)?,
-            occurred_at: Timestamp::from_micros(row.get(1).map_err(unavailable)?),
-            kind: row.get(2).map_err(unavailable)?,
-            actor: row.get(3).map_err(unavailable)?,
-            batch_id: row.get(4).map_err(unavailable)?,
-            key: row.get(5).map_err(unavailable)?,
-            envelope: row.get(6).map_err(unavailable)?,
-            prev_hash: to_hash(seq, &prev)?,
-            hash: to_hash(seq, &hash)?,
-        });
+/// An event row ([`sql::RECORD_COLUMNS`]) as SQLite returns it.
+fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok(EventRow {
+        seq: row.get(0)?,
+        occurred_at: row.get(1)?,
+        kind: row.get(2)?,
+        actor: row.get(3)?,
+        batch_id: row.get(4)?,
+        key: row.get(5)?,
+        envelope: row.get(6)?,
+        prev_hash: row.get(7)?,
+        hash: row.get(8)?,
+    })
+}
+
+impl rusqlite::ToSql for Arg {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(match self {
+            Arg::Int(v) => rusqlite::types::ToSqlOutput::from(*v),
+            Arg::Text(v) => rusqlite::types::ToSqlOutput::from(v.as_str()),
+        })
     }
-    Ok(out)
+}
+
+impl SqlReader for SqliteStore {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn records(&self, sql: &Sql) -> Result<Vec<Record>, StoreError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(&sql.text).map_err(unavailable)?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(sql.args.iter())).map_err(unavailable)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(unavailable)? {
+                out.push(event_row(row).map_err(unavailable)?.into_record()?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn texts(&self, sql: &Sql) -> Result<Vec<String>, StoreError> {
+        self.first_column(sql)
+    }
+
+    fn integers(&self, sql: &Sql) -> Result<Vec<i64>, StoreError> {
+        self.first_column(sql)
+    }
+}
+
+impl SqliteStore {
+    /// The first column of every row `sql` selects.
+    fn first_column<T: rusqlite::types::FromSql>(&self, sql: &Sql) -> Result<Vec<T>, StoreError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(&sql.text).map_err(unavailable)?;
+            let rows =
+                stmt.query_map(rusqlite::params_from_iter(sql.args.iter()), |r| r.get(0)).map_err(unavailable)?;
+            rows.map(|r| r.map_err(unavailable)).collect()
+        })
+    }
 }
 
 fn poisoned() -> StoreError {
@@ -211,25 +252,10 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 
 fn read_head(conn: &Connection) -> Result<Head, StoreError> {
     let row: Option<(i64, Vec<u8>)> = conn
-        .prepare_cached("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+        .prepare_cached(sql::HEAD)
         .and_then(|mut stmt| stmt.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
         .map_err(unavailable)?;
-    match row {
-        None => Ok(Head::EMPTY),
-        Some((seq, hash)) => Ok(Head { seq: to_seq(seq)?, hash: to_hash(seq, &hash)? }),
-    }
-}
-
-fn to_seq(v: i64) -> Result<u64, StoreError> {
-    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative seq {v}")))
-}
-
-fn to_hash(seq: i64, bytes: &[u8]) -> Result<Hash, StoreError> {
-    Hash::from_slice(bytes).ok_or_else(|| StoreError::Corrupt(format!("seq {seq}: a hash is not 32 bytes")))
-}
-
-fn from_seq(v: u64) -> Result<i64, StoreError> {
-    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("seq {v} does not fit SQLite's integer")))
+    sql::head_row(row)
 }
 
 /// The write connection inside a `BEGIN IMMEDIATE` transaction.
@@ -248,24 +274,21 @@ impl AppendGuard for SqliteGuard<'_> {
     fn commit(mut self: Box<Self>, records: &[Record]) -> Result<Head, StoreError> {
         super::check_continues(self.head, records)?;
         {
-            let mut stmt = self
-                .conn
-                .prepare_cached(
-                    "INSERT INTO events (seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )
-                .map_err(unavailable)?;
+            let insert =
+                format!("INSERT INTO events ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", sql::RECORD_COLUMNS);
+            let mut stmt = self.conn.prepare_cached(&insert).map_err(unavailable)?;
             for r in records {
+                let c = EventRow::columns(Dialect::Sqlite, r)?;
                 stmt.execute(params![
-                    from_seq(r.seq)?,
-                    r.occurred_at.as_micros(),
-                    r.kind,
-                    r.actor,
-                    r.batch_id,
-                    r.key,
-                    r.envelope,
-                    &r.prev_hash.0[..],
-                    &r.hash.0[..],
+                    c.seq,
+                    c.occurred_at,
+                    c.kind,
+                    c.actor,
+                    c.batch_id,
+                    c.key,
+                    c.envelope,
+                    c.prev_hash,
+                    c.hash
                 ])
                 .map_err(unavailable)?;
             }
@@ -299,105 +322,15 @@ impl EventStore for SqliteStore {
     }
 
     fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Record>, StoreError> {
-        let after = from_seq(super::clamp_seq(after))?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.with_reader(|conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash \
-                     FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-                )
-                .map_err(unavailable)?;
-            let rows = stmt.query(params![after, limit]).map_err(unavailable)?;
-            collect_records(rows)
-        })
+        self.records(&sql::read_after(Dialect::Sqlite, after, limit)?)
     }
 
     fn query(&self, q: &LogQuery) -> Result<Vec<Record>, StoreError> {
-        if let Some(SubjectMatch::Prefix(p)) = &q.subject {
-            // The distinct subjects under the prefix, each found by one index seek (a skip scan).
-            let end = super::prefix_end(p);
-            let subjects: Vec<String> = self.with_reader(|conn| {
-                let bound = if end.is_some() { " AND key < ?2" } else { "" };
-                let sql = format!(
-                    "WITH RECURSIVE k(key) AS (\
-                       SELECT (SELECT min(key) FROM events WHERE key >= ?1{bound}) \
-                       UNION ALL SELECT (SELECT min(key) FROM events WHERE key > k.key{bound}) FROM k WHERE k.key IS NOT NULL) \
-                     SELECT key FROM k WHERE key IS NOT NULL LIMIT {}",
-                    super::PREFIX_SPLIT + 1
-                );
-                let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
-                let args: Vec<&dyn rusqlite::ToSql> = match &end {
-                    Some(e) => vec![p, e],
-                    None => vec![p],
-                };
-                let rows = stmt.query_map(args.as_slice(), |r| r.get::<_, String>(0)).map_err(unavailable)?;
-                rows.map(|r| r.map_err(unavailable)).collect()
-            })?;
-            if subjects.len() <= super::PREFIX_SPLIT {
-                return super::query_each_subject(subjects, q, |one| self.query(one));
-            }
-        }
-        let mut sql = String::from(
-            "SELECT seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash FROM events WHERE seq > ?",
-        );
-        let mut args: Vec<rusqlite::types::Value> = vec![from_seq(super::clamp_seq(q.after))?.into()];
-        let mut add = |clause: &str, value: rusqlite::types::Value| {
-            sql.push_str(clause);
-            args.push(value);
-        };
-        if let Some(before) = q.before {
-            add(" AND seq < ?", from_seq(super::clamp_seq(before))?.into());
-        }
-        match &q.subject {
-            Some(SubjectMatch::Exact(k)) => add(" AND key = ?", k.clone().into()),
-            Some(SubjectMatch::Prefix(p)) => {
-                add(" AND key >= ?", p.clone().into());
-                if let Some(end) = super::prefix_end(p) {
-                    add(" AND key < ?", end.into());
-                }
-            }
-            None => {}
-        }
-        if let Some(actor) = &q.actor {
-            add(" AND actor = ?", actor.clone().into());
-        }
-        if let Some(batch) = &q.batch {
-            add(" AND batch_id = ?", batch.clone().into());
-        }
-        if let Some(t) = q.since {
-            add(" AND occurred_at >= ?", t.0.into());
-        }
-        if let Some(t) = q.until {
-            add(" AND occurred_at <= ?", t.0.into());
-        }
-        if !q.kinds.is_empty() {
-            let marks = vec!["?"; q.kinds.len()].join(", ");
-            sql.push_str(&format!(" AND kind IN ({marks})"));
-            args.extend(q.kinds.iter().map(|k| rusqlite::types::Value::from(k.clone())));
-        }
-        sql.push_str(if q.ascending { " ORDER BY seq ASC LIMIT ?" } else { " ORDER BY seq DESC LIMIT ?" });
-        args.push(i64::try_from(q.limit).unwrap_or(i64::MAX).into());
-        self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
-            let rows = stmt.query(rusqlite::params_from_iter(args.iter())).map_err(unavailable)?;
-            collect_records(rows)
-        })
+        sql::query(self, q)
     }
 
     fn seq_at(&self, time: Timestamp) -> Result<Option<u64>, StoreError> {
-        self.with_reader(|conn| {
-            // Event times never go backwards along the log, so the last by time is the last by seq.
-            let seq: Option<i64> = conn
-                .query_row(
-                    "SELECT seq FROM events WHERE occurred_at <= ?1 ORDER BY occurred_at DESC, seq DESC LIMIT 1",
-                    params![time.0],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            seq.map(to_seq).transpose()
-        })
+        sql::seq_at(self, time)
     }
 
     fn save_snapshot(&self, snapshot: &StoredSnapshot) -> Result<(), StoreError> {
@@ -405,7 +338,7 @@ impl EventStore for SqliteStore {
         conn.execute(
             "INSERT OR REPLACE INTO snapshots (seq, head_hash, digest, state, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
-                from_seq(snapshot.seq)?,
+                Dialect::Sqlite.seq_param(snapshot.seq)?,
                 &snapshot.head_hash.0[..],
                 &snapshot.digest.0[..],
                 snapshot.state,
@@ -417,49 +350,34 @@ impl EventStore for SqliteStore {
     }
 
     fn load_snapshot(&self, at_or_before: u64) -> Result<Option<StoredSnapshot>, StoreError> {
-        let at = from_seq(at_or_before.min(i64::MAX as u64))?;
+        let at = Dialect::Sqlite.seq_param(super::clamp_seq(at_or_before))?;
+        let select =
+            format!("SELECT {} FROM snapshots WHERE seq <= ?1 ORDER BY seq DESC LIMIT 1", sql::SNAPSHOT_COLUMNS);
         self.with_reader(|conn| {
             let row = conn
-                .query_row(
-                    "SELECT seq, head_hash, digest, state, created_at FROM snapshots WHERE seq <= ?1 \
-                     ORDER BY seq DESC LIMIT 1",
-                    params![at],
-                    |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, Vec<u8>>(1)?,
-                            r.get::<_, Vec<u8>>(2)?,
-                            r.get::<_, Vec<u8>>(3)?,
-                            r.get::<_, i64>(4)?,
-                        ))
-                    },
-                )
+                .query_row(&select, params![at], |r| {
+                    Ok(SnapshotRow {
+                        seq: r.get(0)?,
+                        head_hash: r.get(1)?,
+                        digest: r.get(2)?,
+                        state: r.get(3)?,
+                        created_at: r.get(4)?,
+                    })
+                })
                 .optional()
                 .map_err(unavailable)?;
-            row.map(|(seq, head_hash, digest, state, created_at)| {
-                Ok(StoredSnapshot {
-                    seq: to_seq(seq)?,
-                    head_hash: to_hash(seq, &head_hash)?,
-                    digest: to_hash(seq, &digest)?,
-                    state,
-                    created_at: Timestamp::from_micros(created_at),
-                })
-            })
-            .transpose()
+            row.map(SnapshotRow::into_snapshot).transpose()
         })
     }
 
     fn snapshot_seqs(&self) -> Result<Vec<u64>, StoreError> {
-        self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT seq FROM snapshots ORDER BY seq").map_err(unavailable)?;
-            let rows = stmt.query_map([], |r| r.get::<_, i64>(0)).map_err(unavailable)?;
-            rows.map(|r| to_seq(r.map_err(unavailable)?)).collect()
-        })
+        sql::snapshot_seqs(self)
     }
 
     fn delete_snapshot(&self, seq: u64) -> Result<(), StoreError> {
         let conn = self.write.lock().map_err(|_| poisoned())?;
-        conn.execute("DELETE FROM snapshots WHERE seq = ?1", params![from_seq(seq)?]).map_err(unavailable)?;
+        conn.execute("DELETE FROM snapshots WHERE seq = ?1", params![Dialect::Sqlite.seq_param(seq)?])
+            .map_err(unavailable)?;
         Ok(())
     }
 
