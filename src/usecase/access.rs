@@ -80,5 +80,6 @@ pub fn issue_token(ledger: &Ledger, sub: &str, role: Role, ttl_secs: u64) -> Res
         return Err(Error::input("--sub expects a name; got an empty one"));
     }
     let keys = token_keys(ledger)?;
-    keys.issue(sub, role, auth::unix_seconds(ledger.now()), ttl_secs).map_err(|e| Error::internal("cannot sign the token", e))
+    keys.issue(sub, role, auth::unix_seconds(ledger.now()), ttl_secs)
+        .map_err(|e| Error::internal("cannot sign the token", e))
 }
