@@ -3,8 +3,8 @@
 //! every instance runs the same configuration.
 
 use crate::ledger::Ledger;
+use crate::model::InstanceInfo;
 use crate::store::InstanceBeat;
-use serde_json::json;
 use std::time::Duration;
 
 /// How often an instance refreshes its heartbeat.
@@ -41,15 +41,16 @@ impl Instance {
         let now = ledger.now();
         InstanceBeat {
             id: self.id.clone(),
-            info: json!({
-                "host": self.host,
-                "pid": self.pid,
-                "listen": self.listen,
-                "version": env!("CARGO_PKG_VERSION"),
-                "started_at": self.started_at.to_string(),
-                "applied_seq": snap.head.seq,
-                "head_hash": snap.head.hash.to_hex(),
-            }),
+            info: serde_json::to_value(InstanceInfo {
+                host: self.host.clone(),
+                pid: self.pid,
+                listen: self.listen.clone(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                started_at: self.started_at.to_string(),
+                applied_seq: snap.head.seq,
+                head_hash: snap.head.hash.to_hex(),
+            })
+            .unwrap_or(serde_json::Value::Null),
             last_seen: now.as_micros(),
         }
     }

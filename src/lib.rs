@@ -21,6 +21,7 @@ pub mod mcpgateway;
 pub mod model;
 pub mod notify;
 pub mod present;
+pub mod setting_keys;
 pub mod store;
 pub mod tailer;
 pub mod timetravel;

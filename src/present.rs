@@ -202,41 +202,38 @@ pub fn audit_entries(env: &Envelope, catalog: &Catalog) -> Vec<Value> {
 
 /// The watch-stream message of one event, if the event changes a setting's value: seq, key, the new value
 /// (masked when sensitive; for a reset, the environment's or default value it falls back to), source, actor
-/// and time. An event that sets several keys (`.env` seeding) lists
-/// them under `changes` with `key` null.
+/// and time. An event that sets several keys (`.env` seeding) lists them under `changes` with `key` null.
 pub fn change(
     env: &Envelope,
     catalog: &Catalog,
     baseline: &std::collections::BTreeMap<String, StoredValue>,
-) -> Option<Value> {
+) -> Option<crate::model::ChangeEvent> {
+    use crate::model::{ChangeEvent, KeyValue};
     use cfgledger_events::Event;
     let (key, value, changes) = match &env.event {
-        Event::SettingChanged(e) => (Some(e.key.as_str()), shown_for(catalog, &e.key, Some(&e.value)), None),
+        Event::SettingChanged(e) => (Some(e.key.clone()), shown_for(catalog, &e.key, Some(&e.value)), None),
         // A reset hands the key back to the environment or the default: that is its value now.
-        Event::SettingReset(e) => (Some(e.key.as_str()), shown_for(catalog, &e.key, baseline.get(&e.key)), None),
-        Event::SecretGenerated(e) => (Some(e.key.as_str()), Value::String(MASK.to_string()), None),
+        Event::SettingReset(e) => (Some(e.key.clone()), shown_for(catalog, &e.key, baseline.get(&e.key)), None),
+        Event::SecretGenerated(e) => (Some(e.key.clone()), Value::String(MASK.to_string()), None),
         Event::EnvSeeded(e) if !e.values.is_empty() => {
-            let list: Vec<Value> = e
+            let list = e
                 .values
                 .iter()
-                .map(|s| json!({"key": s.key, "value": shown_for(catalog, &s.key, Some(&s.value))}))
+                .map(|s| KeyValue { key: s.key.clone(), value: shown_for(catalog, &s.key, Some(&s.value)) })
                 .collect();
             (None, Value::Null, Some(list))
         }
         _ => return None,
     };
-    let mut v = json!({
-        "seq": env.seq,
-        "kind": env.event.kind(),
-        "key": key,
-        "value": value,
-        "source": env.actor.source.as_str(),
-        "actor": env.actor.name,
-        "time": env.occurred_at.to_string(),
-        "batch": env.batch.id,
-    });
-    if let Some(list) = changes {
-        v["changes"] = Value::Array(list);
-    }
-    Some(v)
+    Some(ChangeEvent {
+        seq: env.seq,
+        kind: env.event.kind().to_string(),
+        key,
+        value,
+        source: env.actor.source.as_str().to_string(),
+        actor: env.actor.name.clone(),
+        time: env.occurred_at.to_string(),
+        batch: env.batch.id.clone(),
+        changes,
+    })
 }

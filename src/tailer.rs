@@ -12,8 +12,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-const DEFAULT_POLL: Duration = Duration::from_millis(50);
-
 pub struct Tailer {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
@@ -144,7 +142,7 @@ fn poll(ledger: Ledger, stop: Arc<AtomicBool>, safety_interval: Duration) {
     let mut last_full = Instant::now();
     let mut failures: u32 = 0;
     while !stop.load(Ordering::Relaxed) {
-        let poll = settings.get_duration_ms("CONFIG_POLL_INTERVAL").map(Duration::from_millis).unwrap_or(DEFAULT_POLL);
+        let poll = Duration::from_millis(crate::setting_keys::CONFIG_POLL_INTERVAL.get(&settings).0);
         // Back off while the store fails, up to 32 poll intervals.
         std::thread::park_timeout(poll * (1 << failures.min(5)));
         if stop.load(Ordering::Relaxed) {

@@ -6,6 +6,7 @@
 use super::{ApiError, AppState};
 use crate::auth::Role;
 use crate::ledger::WriteContext;
+use crate::setting_keys;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -14,9 +15,6 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
 
-/// The default of `REQUEST_SIZE_LIMIT`, used if the setting cannot be read.
-const DEFAULT_BODY_LIMIT: u64 = 1_048_576;
-
 /// A JSON body, read up to the live `REQUEST_SIZE_LIMIT`.
 pub struct ApiJson<T>(pub T);
 
@@ -24,12 +22,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let limit = state
-            .ledger
-            .settings()
-            .get_i64("REQUEST_SIZE_LIMIT")
-            .and_then(|n| u64::try_from(n).ok())
-            .unwrap_or(DEFAULT_BODY_LIMIT);
+        let limit = u64::try_from(setting_keys::REQUEST_SIZE_LIMIT.get(&state.ledger.settings())).unwrap_or(0);
         let limit_bytes = usize::try_from(limit).unwrap_or(usize::MAX);
         let too_large = || {
             metrics::counter!("cfgledger_rejected_writes_total", "reason" => "payload_too_large").increment(1);

@@ -4,33 +4,32 @@
 use super::extract::Caller;
 use super::{ApiError, AppState};
 use crate::instance;
+use crate::model::{ErrorBody, InstanceEntry, InstanceList};
 use axum::extract::State;
 use axum::Json;
-use serde_json::{json, Value};
 
-pub async fn list(State(state): State<AppState>, _caller: Caller) -> Result<Json<Value>, ApiError> {
+/// The live instances, with their applied seq and head hash (viewer).
+#[utoipa::path(get, path = "/admin/instances", tag = "operations",
+    responses((status = 200, description = "the instances and whether they agree", body = InstanceList),
+        (status = 400, description = "an unknown query field", body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>, _caller: Caller) -> Result<Json<InstanceList>, ApiError> {
     let store = state.ledger.store().clone();
     let since = instance::live_since(state.ledger.now());
     let beats = tokio::task::spawn_blocking(move || store.instances(since))
         .await
         .map_err(|_| ApiError::from(crate::error::Error::Closed))??;
     let me = state.instance.id.as_str();
-    let items: Vec<Value> = beats
-        .iter()
-        .map(|b| {
-            let mut v = b.info.clone();
-            v["id"] = json!(b.id);
-            v["last_seen"] = json!(cfgledger_events::Timestamp::from_micros(b.last_seen).to_string());
-            v["self"] = json!(b.id == me);
-            v
+    let instances: Vec<InstanceEntry> = beats
+        .into_iter()
+        .filter_map(|b| {
+            // A heartbeat another version wrote in another shape is left out rather than failing the list.
+            let info = serde_json::from_value(b.info).ok()?;
+            let last_seen = cfgledger_events::Timestamp::from_micros(b.last_seen).to_string();
+            Some(InstanceEntry { is_self: b.id == me, id: b.id, info, last_seen })
         })
         .collect();
-    let heads: std::collections::BTreeSet<String> =
-        items.iter().map(|i| format!("{}:{}", i["applied_seq"], i["head_hash"])).collect();
-    Ok(Json(json!({
-        "instances": items,
-        "self": me,
-        "converged": heads.len() <= 1,
-        "head": state.ledger.snapshot().head.seq,
-    })))
+    let heads: std::collections::BTreeSet<(u64, &str)> =
+        instances.iter().map(|i| (i.info.applied_seq, i.info.head_hash.as_str())).collect();
+    let converged = heads.len() <= 1;
+    Ok(Json(InstanceList { instances, self_id: me.to_string(), converged, head: state.ledger.snapshot().head.seq }))
 }

@@ -7,28 +7,30 @@
 use super::extract::{ApiJson, ClientAddr};
 use super::{ApiError, AppState};
 use crate::auth;
+use crate::model::{ErrorBody, LoginRequest, LoginResponse};
 use axum::extract::State;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
 use zeroize::Zeroizing;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LoginBody {
-    username: String,
-    password: String,
-}
 
 /// Login attempts allowed per minute for one user name from one client address, and from one address in all.
 const PER_USER_AND_CLIENT: u32 = 10;
 pub const PER_CLIENT: u32 = 60;
 
+/// Exchanges a user name and password for a bearer token valid for `TOKEN_EXPIRY`.
+#[utoipa::path(post, path = "/auth/login", tag = "operations", security(()), request_body = LoginRequest,
+    responses(
+        (status = 200, description = "a token", body = LoginResponse),
+        (status = 400, description = "a malformed body", body = ErrorBody),
+        (status = 401, description = "an invalid user name or password", body = ErrorBody),
+        (status = 408, description = "the request body took too long to arrive", body = ErrorBody),
+        (status = 413, description = "a body larger than REQUEST_SIZE_LIMIT", body = ErrorBody),
+        (status = 429, description = "too many attempts (Retry-After)", body = ErrorBody),
+    ))]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
-    ApiJson(body): ApiJson<LoginBody>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<Json<LoginResponse>, ApiError> {
     let refused = || ApiError::unauthorized("invalid username or password");
     // A name no user can have is refused before any hashing (and before it can fill the limiter's table).
     if !auth::plausible_user_name(&body.username) {
@@ -79,7 +81,7 @@ pub async fn login(
         i64::try_from(now.saturating_add(state.auth.token_ttl_secs)).unwrap_or(i64::MAX).saturating_mul(1_000_000),
     );
     tracing::info!(user = ?body.username, role = %role, "login");
-    Ok(Json(json!({"token": token, "role": role.as_str(), "expires_at": expires_at.to_string()})))
+    Ok(Json(LoginResponse { token, role: role.as_str().to_string(), expires_at: expires_at.to_string() }))
 }
 
 /// The limits on `POST /auth/login`.

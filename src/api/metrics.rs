@@ -5,7 +5,7 @@
 
 use super::AppState;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -37,9 +37,15 @@ fn describe() {
     metrics::describe_counter!("cfgledger_rate_limited_total", "Writes refused by the per-principal rate limit");
 }
 
+/// Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
+    responses(
+        (status = 200, description = "the metrics", content_type = "text/plain", body = String),
+        (status = 404, description = "metrics are not enabled in this process", body = crate::model::ErrorBody),
+    ))]
 pub async fn render(State(state): State<AppState>) -> Response {
     let Some(handle) = state.metrics.as_ref() else {
-        return (StatusCode::NOT_FOUND, "metrics are not enabled in this process\n").into_response();
+        return super::ApiError::not_found("metrics are not enabled in this process").into_response();
     };
     let ledger = state.ledger.clone();
     let applied = ledger.snapshot().head.seq;

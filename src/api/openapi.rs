@@ -13,6 +13,9 @@ use utoipa::openapi::response::{ResponseBuilder, Responses};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", security(()),
+    responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
 pub async fn document() -> Json<Value> {
     Json(spec())
 }
@@ -24,7 +27,21 @@ pub async fn document() -> Json<Value> {
         title = "cfgledger admin API",
         description = "Event-sourced configuration store. Every change is appended to a hash-chained log; sensitive values are never returned."
     ),
-    paths(),
+    paths(
+        document,
+        super::health::health,
+        super::health::ready,
+        super::metrics::render,
+        super::login::login,
+        super::instances::list,
+        super::watch::watch,
+        super::config::list,
+        super::config::get,
+        super::config::put,
+        super::config::delete,
+        super::transfer::export,
+        super::transfer::import,
+    ),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
     modifiers(&CommonErrors),
     security(("bearer" = []))
@@ -207,5 +224,83 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Sends `method uri` with an optional token and body and returns the status, the content type and the
+    /// body (not read for a stream).
+    async fn send(
+        app: &axum::Router,
+        method: &Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, String, String) {
+        let mut request = Request::builder().method(method.clone()).uri(uri);
+        if let Some(t) = token {
+            request = request.header("authorization", format!("Bearer {t}"));
+        }
+        if body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
+        let request = request.body(body.map(|b| Body::from(b.to_string())).unwrap_or_default()).expect("request");
+        let response = app.clone().oneshot(request).await.expect("the router answers");
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or_default().trim().to_string())
+            .unwrap_or_default();
+        if content_type == "text/event-stream" {
+            return (status, content_type, String::new());
+        }
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 22).await.expect("body");
+        (status, content_type, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// The contract: every status an operation answers, for a caller without a token, with too small a
+    /// role, with an unknown query field, with a malformed body and with an empty one, is documented for
+    /// that operation, with the content type it is answered in.
+    #[tokio::test]
+    async fn every_status_a_route_answers_is_documented_with_its_content_type() {
+        let state = state();
+        let now = crate::auth::unix_seconds(state.ledger.now());
+        let admin = state.auth.keys.issue("admin", crate::auth::Role::PlatformAdmin, now, 600).expect("a token");
+        let viewer = state.auth.keys.issue("viewer", crate::auth::Role::Viewer, now, 600).expect("a token");
+        let app = router(state);
+        let doc = spec();
+        let mut undocumented = Vec::new();
+        let mut checked = 0;
+        for (path, ops) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in ops.as_object().expect("operations") {
+                let uri = path.replace("{key}", "LOG_LEVEL").replace("{name}", "x").replace("{id}", "x");
+                let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).expect("a method");
+                let cases: [(&str, Option<&str>, &str, Option<&str>); 5] = [
+                    ("no token", None, "", None),
+                    ("a viewer", Some(&viewer), "", Some("{}")),
+                    ("an unknown query field", Some(&admin), "?zzz_unknown=1", Some("{}")),
+                    ("a malformed body", Some(&admin), "", Some("{")),
+                    ("an empty object", Some(&admin), "", Some("{}")),
+                ];
+                for (case, token, query, body) in cases {
+                    let (status, content_type, text) = send(&app, &method, &format!("{uri}{query}"), token, body).await;
+                    checked += 1;
+                    let documented = &op["responses"][status.as_str()];
+                    if documented.is_null() {
+                        undocumented.push(format!("{method} {path} with {case}: {status} {text}"));
+                        continue;
+                    }
+                    let content = &documented["content"];
+                    let declared = content.as_object().map(|c| c.contains_key(&content_type)).unwrap_or(false);
+                    if !content_type.is_empty() && !declared {
+                        undocumented.push(format!(
+                            "{method} {path} with {case}: {status} answered as {content_type}, documented as {content}"
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(checked > 300, "only {checked} answers were checked");
+        assert!(undocumented.is_empty(), "{} undocumented answers:\n{}", undocumented.len(), undocumented.join("\n"));
     }
 }

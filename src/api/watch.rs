@@ -6,24 +6,18 @@
 
 use super::extract::{ApiQuery, Caller};
 use super::{ApiError, AppState};
+use crate::model::{ChangeEvent, ErrorBody, WatchQuery};
 use crate::present;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use cfgledger_events::verify_record;
 use futures_util::Stream;
-use serde::Deserialize;
 use std::collections::VecDeque;
 use std::convert::Infallible;
 
 /// Records read per step when catching up.
 const BATCH: usize = 512;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WatchQuery {
-    after: Option<u64>,
-}
 
 struct Cursor {
     state: AppState,
@@ -35,6 +29,13 @@ struct Cursor {
     closing: tokio::sync::watch::Receiver<bool>,
 }
 
+/// Server-sent events: one per change of a setting's value, `id` = seq, resumable with `Last-Event-ID`.
+#[utoipa::path(get, path = "/admin/config/watch", tag = "settings", params(WatchQuery,
+        ("Last-Event-ID" = Option<u64>, Header, description = "resume right after this seq")),
+    responses(
+        (status = 200, description = "an event stream; each event's data is a ChangeEvent", content_type = "text/event-stream", body = ChangeEvent),
+        (status = 400, description = "a Last-Event-ID or after that is not a seq of this log, or an unknown query field", body = ErrorBody),
+    ))]
 pub async fn watch(
     State(state): State<AppState>,
     _caller: Caller,
@@ -97,8 +98,9 @@ async fn next(mut cur: Cursor) -> Option<(Result<SseEvent, Infallible>, Cursor)>
                             return None;
                         }
                     };
-                    if let Some(data) = present::change(&env, catalog, &cur.baseline) {
-                        cur.pending.push_back(SseEvent::default().id(rec.seq.to_string()).data(data.to_string()));
+                    if let Some(change) = present::change(&env, catalog, &cur.baseline) {
+                        let data = serde_json::to_string(&change).unwrap_or_default();
+                        cur.pending.push_back(SseEvent::default().id(rec.seq.to_string()).data(data));
                     }
                     cur.after = rec.seq;
                 }

@@ -4,6 +4,7 @@ use super::Globals;
 use crate::api::{self, AppState};
 use crate::error::Error;
 use crate::logging::Logging;
+use crate::setting_keys;
 use crate::tailer::Tailer;
 use clap::Args;
 use std::net::SocketAddr;
@@ -106,8 +107,8 @@ fn auth_config(ledger: &crate::Ledger) -> Result<api::AuthConfig, Error> {
     let settings = ledger.settings();
     Ok(api::AuthConfig {
         keys: crate::usecase::access::token_keys(ledger)?,
-        required: settings.get_bool("AUTH_REQUIRED").unwrap_or(true),
-        token_ttl_secs: settings.get_duration_ms("TOKEN_EXPIRY").map_or(7 * 86_400, |ms| ms / 1000),
+        required: setting_keys::AUTH_REQUIRED.get(&settings),
+        token_ttl_secs: setting_keys::TOKEN_EXPIRY.get(&settings).0 / 1000,
     })
 }
 
@@ -161,10 +162,7 @@ async fn shutdown_signal() {
 
 /// The store's `LOG_LEVEL` and `LOG_FORMAT`, with their defaults.
 fn log_settings(settings: &crate::Settings) -> (String, String) {
-    (
-        settings.get_string("LOG_LEVEL").unwrap_or_else(|| "info".into()),
-        settings.get_string("LOG_FORMAT").unwrap_or_else(|| "json".into()),
-    )
+    (setting_keys::LOG_LEVEL.get(settings), setting_keys::LOG_FORMAT.get(settings))
 }
 
 /// Structured logs on stderr at the store's `LOG_LEVEL`, in its `LOG_FORMAT`, following their changes:

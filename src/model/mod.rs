@@ -5,9 +5,14 @@
 
 mod config;
 mod error;
+mod ops;
 
 pub use config::{
     AsOf, ConfigItem, ConfigList, ExportSource, GetQuery, ImportPlan, ImportQuery, ImportReport, ImportResult,
     ListQuery, PlanAction, PlanEntry, PlanSummary, ResetQuery, SetRequest, SettingsExport, ValueSource,
 };
 pub use error::{ErrorBody, ErrorDetail};
+pub use ops::{
+    ChangeEvent, Health, InstanceEntry, InstanceInfo, InstanceList, KeyValue, LoginRequest, LoginResponse, Ready,
+    WatchQuery,
+};

@@ -70,7 +70,7 @@ pub fn token_keys(ledger: &Ledger) -> Result<TokenKeys, Error> {
             "{JWT_KEY} has no value: set it (at least 32 characters) in the environment or .env, or start `cfgledger serve` once, which generates one"
         ))
     })?;
-    let algorithm = ledger.settings().get_string("JWT_ALGORITHM").unwrap_or_else(|| "HS256".into());
+    let algorithm = crate::setting_keys::JWT_ALGORITHM.get(&ledger.settings());
     TokenKeys::new(secret.as_bytes(), &algorithm).map_err(|e| Error::Secret(e.to_string()))
 }
 

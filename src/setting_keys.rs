@@ -1,0 +1,100 @@
+//! The settings cfgledger itself reads, as typed keys. A read gives the value in force (log, then process
+//! environment, then the store's catalog default); when the store's catalog does not declare the key at all
+//! (a `--catalog` in replace mode), the built-in catalog's default applies. Defaults therefore live only in
+//! the catalog, never restated at a call site; a unit test checks that every key here has a built-in
+//! default of its type.
+
+use crate::live::Settings;
+use cfgledger_events::catalog::Catalog;
+use serde_json::Value;
+use std::marker::PhantomData;
+use std::sync::OnceLock;
+
+/// A setting read by cfgledger, with the Rust type it is read as.
+pub struct Key<T> {
+    pub name: &'static str,
+    _type: PhantomData<fn() -> T>,
+}
+
+/// How a setting's canonical JSON value reads as a Rust type.
+pub trait Read: Sized {
+    fn read(value: &Value) -> Option<Self>;
+}
+
+impl Read for bool {
+    fn read(value: &Value) -> Option<Self> {
+        value.as_bool()
+    }
+}
+
+impl Read for i64 {
+    fn read(value: &Value) -> Option<Self> {
+        value.as_i64()
+    }
+}
+
+impl Read for String {
+    fn read(value: &Value) -> Option<Self> {
+        value.as_str().map(str::to_string)
+    }
+}
+
+/// A duration setting, read as milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Millis(pub u64);
+
+impl Read for Millis {
+    fn read(value: &Value) -> Option<Self> {
+        value.as_str().and_then(cfgledger_events::value::parse_duration_ms).map(Millis)
+    }
+}
+
+const fn key<T>(name: &'static str) -> Key<T> {
+    Key { name, _type: PhantomData }
+}
+
+pub const AUTH_REQUIRED: Key<bool> = key("AUTH_REQUIRED");
+pub const TOKEN_EXPIRY: Key<Millis> = key("TOKEN_EXPIRY");
+pub const JWT_ALGORITHM: Key<String> = key("JWT_ALGORITHM");
+pub const LOG_LEVEL: Key<String> = key("LOG_LEVEL");
+pub const LOG_FORMAT: Key<String> = key("LOG_FORMAT");
+pub const REQUEST_SIZE_LIMIT: Key<i64> = key("REQUEST_SIZE_LIMIT");
+pub const CONFIG_POLL_INTERVAL: Key<Millis> = key("CONFIG_POLL_INTERVAL");
+
+fn builtin() -> &'static Catalog {
+    static BUILTIN: OnceLock<Catalog> = OnceLock::new();
+    BUILTIN.get_or_init(cfgledger_events::builtin::builtin)
+}
+
+impl<T: Read> Key<T> {
+    /// The value in force, else the built-in catalog's default.
+    pub fn get(&self, settings: &Settings) -> T {
+        settings.with(self.name, T::read).flatten().unwrap_or_else(|| self.builtin_default())
+    }
+
+    /// The built-in default. Invariant: every key here has one of its type (`every_key_has_a_builtin_default`).
+    fn builtin_default(&self) -> T {
+        #[allow(clippy::expect_used)]
+        builtin()
+            .get(self.name)
+            .and_then(|spec| spec.default.as_ref())
+            .and_then(T::read)
+            .expect("every key cfgledger reads has a built-in default of its type")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_has_a_builtin_default() {
+        assert!(AUTH_REQUIRED.builtin_default());
+        assert_eq!(TOKEN_EXPIRY.builtin_default(), Millis(7 * 86_400_000));
+        assert!(!JWT_ALGORITHM.builtin_default().is_empty());
+        assert!(!LOG_LEVEL.builtin_default().is_empty());
+        assert!(!LOG_FORMAT.builtin_default().is_empty());
+        assert!(REQUEST_SIZE_LIMIT.builtin_default() > 0);
+        assert!(CONFIG_POLL_INTERVAL.builtin_default().0 > 0);
+    }
+}
