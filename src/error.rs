@@ -372,6 +372,17 @@ mod tests {
     }
 
     #[test]
+    fn the_troubleshooting_page_lists_every_code_and_exit_code() {
+        let page = include_str!("../docs/troubleshooting.md");
+        for code in ErrorCode::ALL {
+            assert!(page.contains(&format!("`{code}`")), "docs/troubleshooting.md does not list {code}");
+        }
+        for kind in [Kind::Rejected, Kind::BadInput, Kind::Unavailable, Kind::Integrity, Kind::Failure] {
+            assert!(page.contains(&format!("| `{}` |", kind.exit_code())), "exit {} is not listed", kind.exit_code());
+        }
+    }
+
+    #[test]
     fn the_report_prints_each_new_cause_once() {
         let e = Error::io("cannot write out.json", std::io::Error::other("no space left on device"));
         assert_eq!(report(&e), "error: cannot write out.json\n  caused by: no space left on device");

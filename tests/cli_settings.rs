@@ -524,3 +524,40 @@ fn the_table_output_shows_source_and_flags() {
     assert_eq!(row("AUTH_REQUIRED"), ["AUTH_REQUIRED", "true", "default", "bool/restart", "security", "L--"]);
     assert_eq!(row("WEBHOOK_SECRET"), ["WEBHOOK_SECRET", "unset", "string/hot", "limits", "-S-"]);
 }
+
+#[test]
+fn commands_that_only_work_on_the_store_refuse_server_and_create_nothing() {
+    let s = Store::new();
+    let cases: [(&str, &[&str]); 6] = [
+        ("serve", &["serve"]),
+        ("log", &["log"]),
+        ("verify", &["verify"]),
+        ("clone", &["clone", "--from", "sqlite://a.db", "--to", "sqlite://b.db"]),
+        ("user", &["user", "list"]),
+        ("token issue", &["token", "issue", "--sub", "ci", "--role", "viewer"]),
+    ];
+    for (what, args) in cases {
+        let run = s.fails_with(2, &[&["--server", "http://127.0.0.1:9"][..], args].concat());
+        assert_eq!(
+            run.error_line(),
+            format!("error: {what} works on the store itself (--db); it cannot run through --server: run it where the store is")
+        );
+        assert!(!s.db_path().exists(), "{what} --server created a local store");
+    }
+    // Inspecting users never creates a store or its key file: exit 3, the store is unavailable.
+    let run = s.fails_with(3, &["user", "list"]);
+    assert_eq!(run.error_line(), format!("error: the store is unavailable: no store at {}", s.db_path().display()));
+    assert!(!s.db_path().exists() && !s.key_path().exists(), "user list created a store");
+}
+
+#[test]
+fn errors_exit_by_kind_and_print_their_cause() {
+    let s = Store::new();
+    // Usage and bad input: 2.
+    s.fails_with(2, &["token", "issue", "--sub", "ci", "--role", "superuser"]);
+    let missing = s.fails_with(2, &["config", "import", "no-such-file.json"]);
+    assert_eq!(missing.error_line(), "error: cannot read no-such-file.json");
+    assert!(missing.stderr.contains("\n  caused by: No such file or directory"), "{}", missing.stderr);
+    // A refusal by the store's rules: 1.
+    s.fails(&["config", "set", "MAX_WORKERS", "100000"]);
+}
