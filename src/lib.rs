@@ -1,6 +1,16 @@
-//! cfgledger: an event-sourced configuration store. This crate holds the IO edge around the pure core
-//! (`cfgledger-events`, `cfgledger-projections`): storage adapters, encryption, `.env` reading, the
-//! ledger service with its group-commit writer and tailer, and the CLI.
+//! cfgledger: an event-sourced configuration store. This crate is the IO edge around the pure core
+//! (`cfgledger-events` decides, `cfgledger-projections` folds).
+//!
+//! A tour, in the order a request travels:
+//! - [`cli`] parses the command line and [`api`] serves HTTP; both are thin callers.
+//! - [`usecase`] holds one function per operation (set, import, rollback, ...), taking typed input and a
+//!   [`WriteContext`] and returning a typed report from [`model`], the messages every client shares.
+//! - [`ledger`] is the service: the group-commit writer decides each command against the current state and
+//!   appends its events as one batch; the [`tailer`] folds what other processes append.
+//! - [`store`] is the storage port (SQLite, PostgreSQL, memory), the only place that speaks SQL.
+//! - [`live`] publishes the folded state behind an atomic pointer for lock-free reads; [`present`] is where
+//!   values leave the process, with secrets masked; [`crypto`] seals them.
+//! - [`error`] is the one error type with its wire codes and exit codes.
 
 pub mod api;
 pub mod auth;
