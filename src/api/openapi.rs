@@ -24,7 +24,14 @@ pub async fn document() -> Json<Value> {
         title = "cfgledger admin API",
         description = "Event-sourced configuration store. Every change is appended to a hash-chained log; sensitive values are never returned."
     ),
-    paths(),
+    paths(
+        super::audit::audit,
+        super::history::setting_history,
+        super::history::diff,
+        super::history::rollback,
+        super::history::revert,
+        super::history::verify,
+    ),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
     modifiers(&CommonErrors),
     security(("bearer" = []))

@@ -6,6 +6,8 @@
 
 use crate::error::{Error, ErrorCode};
 use crate::model::ErrorBody;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -79,6 +81,27 @@ impl Server {
     /// `GET path?query`.
     pub fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, Error> {
         self.send("GET", path, query, None)?.map_err(|f| self.error(f))
+    }
+
+    /// `GET path?query`, the query serialized from a typed request (its fields as query pairs), the answer
+    /// deserialized into the typed response.
+    pub fn get_json<Q: Serialize, T: DeserializeOwned>(&self, path: &str, query: &Q) -> Result<T, Error> {
+        let pairs = query_pairs(query)?;
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.typed(self.get(path, &pairs)?)
+    }
+
+    /// `POST path` with a typed body, the answer deserialized into the typed response.
+    pub fn post_json<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, Error> {
+        let body = serde_json::to_value(body).map_err(|e| Error::internal("a request body as JSON", e))?;
+        self.typed(self.post(path, &[], &body)?.map_err(|f| self.error(f))?)
+    }
+
+    fn typed<T: DeserializeOwned>(&self, answer: Value) -> Result<T, Error> {
+        serde_json::from_value(answer).map_err(|e| Error::Unreachable {
+            context: format!("the server at {} answered in a shape this CLI does not know", self.base),
+            source: Some(e.into()),
+        })
     }
 
     /// `PUT path` with a JSON body.
@@ -172,6 +195,23 @@ impl Server {
         };
         Error::Remote { code: f.code, message, details: f.details }
     }
+}
+
+/// A typed query as the pairs of a query string: each field that is set, by its serialized name; a list
+/// or object field as its JSON text.
+pub(crate) fn query_pairs<Q: Serialize>(query: &Q) -> Result<Vec<(String, String)>, Error> {
+    let value = serde_json::to_value(query).map_err(|e| Error::internal("a query as JSON", e))?;
+    let Value::Object(fields) = value else {
+        return Err(Error::input("a query string is made of named fields"));
+    };
+    Ok(fields
+        .into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(name, v)| match v {
+            Value::String(s) => (name, s),
+            other => (name, other.to_string()),
+        })
+        .collect())
 }
 
 /// `key` as one URL path segment: unreserved characters as they are, every other byte percent-encoded.

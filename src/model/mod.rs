@@ -3,6 +3,13 @@
 //! The OpenAPI document is generated from these types (`utoipa::ToSchema`), so the contract and the code
 //! cannot drift apart. `json!` and `value["field"]` stay out of the request path.
 
+mod audit;
 mod error;
+mod history;
 
+pub use audit::{AuditEntry, AuditFilter, AuditImport, AuditPage, AuditResource, AuditUser, RejectedAttempt};
 pub use error::{ErrorBody, ErrorDetail};
+pub use history::{
+    ApplyStatus, BadSnapshot, Diff, DiffLine, DiffQuery, LaterChange, PageQuery, PlanCounts, PlanStep, PointRef,
+    RevertBody, RevertOf, RollbackBody, RollbackReport, VerifiedHead, VerifiedSnapshots, VerifyReport,
+};
