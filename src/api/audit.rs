@@ -68,3 +68,49 @@ pub async fn audit(
         _ => Json(page).into_response(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    /// The time-travel operations come from their annotations, with every status and content type.
+    #[test]
+    fn the_time_travel_operations_are_generated_with_their_answers() {
+        let doc = super::super::openapi::spec();
+        let op = |path: &str, method: &str| doc["paths"][path][method].clone();
+        let audit = op("/admin/config/audit", "get");
+        let forms: Vec<&str> = audit["responses"]["200"]["content"]
+            .as_object()
+            .map(|c| c.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(forms, ["application/json", "application/x-ndjson", "text/csv"], "{audit}");
+        let params: Vec<&str> =
+            audit["parameters"].as_array().into_iter().flatten().filter_map(|p| p["name"].as_str()).collect();
+        for name in [
+            "key", "actor", "action", "source", "batch", "since", "until", "rejected", "cursor", "before", "limit",
+            "format",
+        ] {
+            assert!(params.contains(&name), "{name} is not documented: {params:?}");
+        }
+        for (path, method, statuses) in [
+            ("/admin/config/audit", "get", &["200", "400", "401", "403", "500", "503"][..]),
+            ("/admin/config/{key}/history", "get", &["200", "400", "401", "403", "404", "500", "503"]),
+            ("/admin/config/diff", "get", &["200", "400", "401", "403", "500", "503"]),
+            (
+                "/admin/config/rollback",
+                "post",
+                &["200", "400", "401", "403", "404", "409", "413", "422", "429", "500", "503"],
+            ),
+            (
+                "/admin/config/revert",
+                "post",
+                &["200", "400", "401", "403", "404", "409", "413", "422", "429", "500", "503"],
+            ),
+            ("/admin/verify", "get", &["200", "401", "403", "500", "503"]),
+        ] {
+            let documented: Vec<&str> = doc["paths"][path][method]["responses"]
+                .as_object()
+                .map(|r| r.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            assert_eq!(documented, statuses, "{method} {path}");
+        }
+    }
+}
