@@ -616,11 +616,11 @@ fn audits(report: &mut Report, ledger: &Ledger, work: &Workload, sizes: &Sizes) 
         println!(
             "timetravel audit {label}: first page holds {} entries (seqs {} .. {}), next_cursor {}",
             page.entries.len(),
-            page.entries[0]["seq"],
-            page.entries[page.entries.len() - 1]["seq"],
+            page.entries[0].seq,
+            page.entries[page.entries.len() - 1].seq,
             page.next_cursor.as_deref().unwrap_or("none")
         );
-        let last = page.entries[page.entries.len() - 1]["seq"].as_u64().unwrap_or(0);
+        let last = page.entries[page.entries.len() - 1].seq;
         if filter.source.is_some() {
             println!("  (the page's entries span the newest {} events, every one read and verified)", head + 1 - last);
         }

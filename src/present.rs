@@ -2,6 +2,7 @@
 //! and, later, the REST API) and the JSON line of a log record. Secrets are masked here, at the one
 //! place where values leave the process.
 
+use crate::model::{AuditEntry, AuditImport, AuditResource, AuditUser, RejectedAttempt};
 use cfgledger_events::catalog::{Catalog, SettingSpec};
 use cfgledger_events::event::{StoredValue, MASK};
 use cfgledger_events::{Envelope, Record};
@@ -112,91 +113,94 @@ fn shown_for(catalog: &Catalog, key: &str, value: Option<&StoredValue>) -> Value
 
 /// The audit entries of one event, newest-last within the event: one per key it touched (or one for an
 /// event about no key), with who, from where, why and which batch. Secrets are masked.
-pub fn audit_entries(env: &Envelope, catalog: &Catalog) -> Vec<Value> {
+pub fn audit_entries(env: &Envelope, catalog: &Catalog) -> Vec<AuditEntry> {
     use cfgledger_events::Event;
-    let base = |action: &str, key: Option<&str>, value: Value, previous: Value| {
-        json!({
-            "seq": env.seq,
-            "time": env.occurred_at.to_string(),
-            "action": action,
-            "kind": env.event.kind(),
-            "key": key,
-            "value": value,
-            "previous": previous,
-            "actor": env.actor.name,
-            "role": env.actor.role,
-            "source": env.actor.source.as_str(),
-            "address": env.actor.address,
-            "request_id": env.actor.request_id,
-            "reason": env.batch.reason,
-            "batch": env.batch.id,
-            "cause": env.batch.cause,
-        })
+    let base = |action: &str, key: Option<String>, value: Value, previous: Value| AuditEntry {
+        seq: env.seq,
+        time: env.occurred_at.to_string(),
+        action: action.to_string(),
+        kind: env.event.kind().to_string(),
+        key,
+        value,
+        previous,
+        actor: env.actor.name.clone(),
+        role: env.actor.role.clone(),
+        source: env.actor.source.as_str().to_string(),
+        address: env.actor.address.clone(),
+        request_id: env.actor.request_id.clone(),
+        reason: env.batch.reason.clone(),
+        batch: env.batch.id.clone(),
+        cause: env.batch.cause.clone(),
+        store_id: None,
+        rejected: None,
+        user: None,
+        resource: None,
+        import: None,
+    };
+    let entity = |action: &str, kind: String, name: &str, changed: Option<Vec<String>>| AuditEntry {
+        resource: Some(AuditResource { kind: kind.clone(), name: name.to_string(), changed }),
+        ..base(action, Some(format!("{kind}/{name}")), Value::Null, Value::Null)
     };
     match &env.event {
         Event::StoreCreated(e) => {
-            let mut v = base("store_created", None, Value::Null, Value::Null);
-            v["store_id"] = json!(e.store_id);
-            vec![v]
+            vec![AuditEntry {
+                store_id: Some(e.store_id.clone()),
+                ..base("store_created", None, Value::Null, Value::Null)
+            }]
         }
         Event::EnvSeeded(e) => e
             .values
             .iter()
-            .map(|s| base("seeded", Some(&s.key), shown_for(catalog, &s.key, Some(&s.value)), Value::Null))
+            .map(|s| base("seeded", Some(s.key.clone()), shown_for(catalog, &s.key, Some(&s.value)), Value::Null))
             .collect(),
         Event::SettingChanged(e) => vec![base(
             "set",
-            Some(&e.key),
+            Some(e.key.clone()),
             shown_for(catalog, &e.key, Some(&e.value)),
             shown_for(catalog, &e.key, e.previous.as_ref()),
         )],
         Event::SettingReset(e) => {
-            vec![base("reset", Some(&e.key), Value::Null, shown_for(catalog, &e.key, e.previous.as_ref()))]
+            vec![base("reset", Some(e.key.clone()), Value::Null, shown_for(catalog, &e.key, e.previous.as_ref()))]
         }
-        Event::ChangeRejected(e) => {
-            let mut v = base("rejected", Some(&e.key), shown_for(catalog, &e.key, e.attempted.as_ref()), Value::Null);
-            v["rejected"] = json!({"action": e.action, "reason": e.reason, "message": e.message});
-            vec![v]
-        }
+        Event::ChangeRejected(e) => vec![AuditEntry {
+            rejected: Some(RejectedAttempt {
+                action: e.action.clone(),
+                reason: e.reason.clone(),
+                message: e.message.clone(),
+            }),
+            ..base("rejected", Some(e.key.clone()), shown_for(catalog, &e.key, e.attempted.as_ref()), Value::Null)
+        }],
         Event::SecretGenerated(e) => {
-            vec![base("generated", Some(&e.key), Value::String(MASK.to_string()), Value::Null)]
+            vec![base("generated", Some(e.key.clone()), Value::String(MASK.to_string()), Value::Null)]
         }
-        Event::UserAdded(e) => {
-            let mut v = base("user_added", None, Value::Null, Value::Null);
-            v["user"] = json!({"name": e.name, "role": e.role});
-            vec![v]
-        }
-        Event::UserRemoved(e) => {
-            let mut v = base("user_removed", None, Value::Null, Value::Null);
-            v["user"] = json!({"name": e.name});
-            vec![v]
-        }
+        Event::UserAdded(e) => vec![AuditEntry {
+            user: Some(AuditUser { name: e.name.clone(), role: Some(e.role.to_string()) }),
+            ..base("user_added", None, Value::Null, Value::Null)
+        }],
+        Event::UserRemoved(e) => vec![AuditEntry {
+            user: Some(AuditUser { name: e.name.clone(), role: None }),
+            ..base("user_removed", None, Value::Null, Value::Null)
+        }],
+        // A created entity lists the fields it was created with, so that a reader sees what it holds.
         Event::ResourceCreated(e) => {
-            let subject = format!("{}/{}", e.kind, e.name);
-            let mut v = base("resource_created", Some(&subject), Value::Null, Value::Null);
-            v["resource"] = json!({"kind": e.kind, "name": e.name});
-            vec![v]
+            let fields = e.fields.as_object().map(|f| f.keys().cloned().collect());
+            vec![entity("resource_created", e.kind.to_string(), &e.name, fields)]
         }
         Event::ResourceUpdated(e) => {
-            let subject = format!("{}/{}", e.kind, e.name);
-            let mut v = base("resource_updated", Some(&subject), Value::Null, Value::Null);
-            v["resource"] = json!({"kind": e.kind, "name": e.name, "changed": e.changed});
-            vec![v]
+            vec![entity("resource_updated", e.kind.to_string(), &e.name, Some(e.changed.clone()))]
         }
-        Event::ResourceDeleted(e) => {
-            let subject = format!("{}/{}", e.kind, e.name);
-            let mut v = base("resource_deleted", Some(&subject), Value::Null, Value::Null);
-            v["resource"] = json!({"kind": e.kind, "name": e.name});
-            vec![v]
-        }
-        Event::ImportApplied(e) => {
-            let mut v = base("import", None, Value::Null, Value::Null);
-            v["import"] = json!({
-                "digest": e.digest, "source": e.source, "created": e.created, "updated": e.updated,
-                "unchanged": e.unchanged, "locked": e.locked,
-            });
-            vec![v]
-        }
+        Event::ResourceDeleted(e) => vec![entity("resource_deleted", e.kind.to_string(), &e.name, None)],
+        Event::ImportApplied(e) => vec![AuditEntry {
+            import: Some(AuditImport {
+                digest: e.digest.clone(),
+                source: e.source.clone(),
+                created: e.created.clone(),
+                updated: e.updated.clone(),
+                unchanged: e.unchanged,
+                locked: e.locked.clone(),
+            }),
+            ..base("import", None, Value::Null, Value::Null)
+        }],
     }
 }
 

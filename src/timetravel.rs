@@ -7,15 +7,23 @@
 
 use crate::error::Error;
 use crate::ledger::history::parse_time;
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, WriteContext};
+use crate::model::{
+    ApplyStatus, AuditEntry, BadSnapshot, Diff, DiffLine, LaterChange, PageQuery, PlanCounts, PlanStep, PointRef,
+    RevertBody, RevertOf, RollbackBody, RollbackReport, VerifiedHead, VerifiedSnapshots, VerifyReport,
+};
 use crate::present;
 use crate::store::{LogQuery, SubjectMatch};
 use cfgledger_events::event::StoredValue;
-use cfgledger_events::rollback::{self, RollbackRequest};
-use cfgledger_events::{Catalog, Envelope, Event, Record, Rejection, RejectionKind, ResourceKind, Timestamp};
+use cfgledger_events::rollback::{self, RollbackRequest, StepAction};
+use cfgledger_events::{
+    Catalog, Cause, Command, Envelope, Event, Record, Rejection, RejectionKind, ResourceKind, Timestamp,
+};
 use cfgledger_projections::SettingsState;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
+
+pub use crate::model::{AuditFilter, AuditPage};
 
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 1000;
@@ -38,47 +46,50 @@ pub const ACTIONS: [(&str, &str); 12] = [
     ("resource_deleted", "ResourceDeleted"),
 ];
 
-/// An audit query as the API and the CLI take it (all text, checked here).
-#[derive(Debug, Clone, Default)]
-pub struct AuditFilter {
-    /// A subject, exact, or a prefix ending in `*` (`LOG_*`, `tools/*`).
-    pub key: Option<String>,
-    pub actor: Option<String>,
-    /// Actions, comma-separated (`set,reset`).
-    pub action: Option<String>,
-    /// `cli`, `api`, `ui` or `system`.
-    pub source: Option<String>,
-    pub batch: Option<String>,
-    pub since: Option<String>,
-    pub until: Option<String>,
-    pub rejected: bool,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    pub limit: Option<usize>,
+/// Where a page starts: below the event `seq`, or inside it after its first `skip` rows (a page ends
+/// inside an event when the event has more rows than the page has room for: `.env` seeding has one per key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cursor {
+    seq: u64,
+    skip: usize,
 }
 
-/// One page of an audit query, newest first.
-#[derive(Debug, Clone)]
-pub struct AuditPage {
-    pub entries: Vec<Value>,
-    /// Where the next page starts, if there may be one.
-    pub next_cursor: Option<String>,
-    pub head: u64,
-}
+impl Cursor {
+    fn text(self) -> String {
+        match self.skip {
+            0 => format!("s{}", self.seq),
+            n => format!("s{}-{n}", self.seq),
+        }
+    }
 
-/// The cursor of the page that starts below `seq`.
-fn cursor_for(seq: u64) -> String {
-    format!("s{seq}")
-}
+    fn parse(text: &str) -> Result<Cursor, Error> {
+        let parsed = text.strip_prefix('s').and_then(|rest| {
+            let (seq, skip) = match rest.split_once('-') {
+                Some((seq, skip)) => (seq, skip.parse::<usize>().ok().filter(|n| *n >= 1)?),
+                None => (rest, 0),
+            };
+            seq.parse::<u64>().ok().filter(|n| *n >= 1).map(|seq| Cursor { seq, skip })
+        });
+        parsed.ok_or_else(|| {
+            Error::input(format!("cursor {text:?} is not one this server gave (use next_cursor as it came)"))
+        })
+    }
 
-fn parse_cursor(text: &str) -> Result<u64, Error> {
-    text.strip_prefix('s').and_then(|n| n.parse::<u64>().ok()).filter(|n| *n >= 1).ok_or_else(|| {
-        Error::input(format!("cursor {text:?} is not one this server gave (use next_cursor as it came)"))
-    })
+    /// The older `before` form of the cursor. It cannot point inside an event: it restarts at the event
+    /// whose rows were cut, so those rows come again rather than go missing.
+    fn before(self) -> u64 {
+        if self.skip == 0 {
+            self.seq
+        } else {
+            self.seq + 1
+        }
+    }
 }
 
 struct Checked {
     query: LogQuery,
+    /// The event a page that starts inside one starts in, and how many of its rows came already.
+    resume: Option<Cursor>,
     /// The key an `EnvSeeded` event must hold to count (it seeds many keys and indexes none).
     seeded_key: Option<SubjectMatch>,
     with_seeded: bool,
@@ -125,10 +136,17 @@ fn check(filter: &AuditFilter, head: u64, now: Timestamp) -> Result<Checked, Err
             return Err(Error::input(format!("since ({a}) is after until ({b})")));
         }
     }
-    let before = filter.cursor.as_deref().map(parse_cursor).transpose()?.map(|c| c.min(head + 1));
+    let cursor = match (&filter.cursor, filter.before) {
+        (Some(text), _) => Some(Cursor::parse(text)?),
+        (None, Some(seq)) => Some(Cursor::parse(&format!("s{seq}"))?),
+        (None, None) => None,
+    };
+    let resume = cursor.filter(|c| c.skip > 0 && c.seq <= head);
+    let before = cursor.map(|c| c.before().min(head + 1));
     // `.env` seeding sets many keys in one event that indexes none: a key filter reads those events too.
     let with_seeded = subject.is_some() && (kinds.is_empty() || kinds.iter().any(|k| k == "EnvSeeded"));
     Ok(Checked {
+        resume,
         seeded_key: subject.clone(),
         with_seeded,
         query: LogQuery {
@@ -156,13 +174,13 @@ fn subject_matches(m: &SubjectMatch, key: &str) -> bool {
 }
 
 /// The entries of one event that the filter keeps.
-fn entries_of(env: &Envelope, checked: &Checked, catalog: &Catalog) -> Vec<Value> {
+fn entries_of(env: &Envelope, checked: &Checked, catalog: &Catalog) -> Vec<AuditEntry> {
     if checked.source.as_deref().is_some_and(|s| s != env.actor.source.as_str()) {
         return Vec::new();
     }
     let mut entries = present::audit_entries(env, catalog);
     if let (Event::EnvSeeded(_), Some(m)) = (&env.event, &checked.seeded_key) {
-        entries.retain(|e| e["key"].as_str().is_some_and(|k| subject_matches(m, k)));
+        entries.retain(|e| e.key.as_deref().is_some_and(|k| subject_matches(m, k)));
     }
     entries.reverse();
     entries
@@ -192,72 +210,92 @@ pub fn audit(ledger: &Ledger, filter: &AuditFilter) -> Result<AuditPage, Error> 
         }
         for rec in &records {
             let env = cfgledger_events::verify_record(rec)?;
-            // An event's entries stay on one page, so a page may run a few entries past the limit.
-            entries.extend(entries_of(&env, &checked, catalog));
-            if entries.len() >= checked.limit {
-                let next = (rec.seq > 1).then(|| cursor_for(rec.seq));
-                return Ok(AuditPage { entries, next_cursor: next, head });
+            let mut rows = entries_of(&env, &checked, catalog);
+            let skipped = match checked.resume {
+                Some(c) if c.seq == rec.seq => c.skip.min(rows.len()),
+                _ => 0,
+            };
+            rows.drain(..skipped);
+            // The limit counts rows: an event with more rows than the page has room for is cut, and the
+            // next page starts inside it.
+            let room = checked.limit - entries.len();
+            if rows.len() > room {
+                entries.extend(rows.into_iter().take(room));
+                let next = Cursor { seq: rec.seq, skip: skipped + room };
+                return Ok(page(entries, Some(next), head));
+            }
+            entries.extend(rows);
+            if entries.len() == checked.limit {
+                let next = (rec.seq > 1).then_some(Cursor { seq: rec.seq, skip: 0 });
+                return Ok(page(entries, next, head));
             }
         }
         match records.last() {
             Some(last) if indexed_full || seeded_full => before = Some(last.seq),
-            _ => return Ok(AuditPage { entries, next_cursor: None, head }),
+            _ => return Ok(page(entries, None, head)),
         }
     }
 }
 
+fn page(entries: Vec<AuditEntry>, next: Option<Cursor>, head: u64) -> AuditPage {
+    AuditPage { entries, next_cursor: next.map(Cursor::text), next_before: next.map(Cursor::before), head }
+}
+
 /// The audit page as CSV: one line per entry, the columns an operator reads.
-pub fn csv(entries: &[Value]) -> String {
-    const COLUMNS: [&str; 13] = [
-        "seq",
-        "time",
-        "action",
-        "key",
-        "previous",
-        "value",
-        "actor",
-        "role",
-        "source",
-        "reason",
-        "request_id",
-        "batch",
-        "cause",
-    ];
-    let cell = |v: &Value| -> String {
-        let text = match v {
-            Value::Null => String::new(),
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
+pub fn csv(entries: &[AuditEntry]) -> String {
+    const COLUMNS: &str = "seq,time,action,key,previous,value,actor,role,source,reason,request_id,batch,cause";
+    let cell = |text: String| -> String {
         if text.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", text.replace('"', "\"\""))
         } else {
             text
         }
     };
-    let mut out = COLUMNS.join(",");
-    out.push('\n');
+    let value = |v: &Value| match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let mut out = format!("{COLUMNS}\n");
     for e in entries {
-        let row: Vec<String> = COLUMNS
-            .iter()
-            .map(|c| match *c {
-                "key" if e["key"].is_null() => e["resource"]
-                    .as_object()
-                    .map(|r| format!("{}/{}", r["kind"].as_str().unwrap_or(""), r["name"].as_str().unwrap_or("")))
-                    .unwrap_or_default(),
-                "cause" => cell(&e["cause"]["type"]),
-                other => cell(&e[other]),
-            })
-            .collect();
-        out.push_str(&row.join(","));
+        let key = match (&e.key, &e.resource) {
+            (Some(k), _) => k.clone(),
+            (None, Some(r)) => format!("{}/{}", r.kind, r.name),
+            (None, None) => String::new(),
+        };
+        let row = [
+            e.seq.to_string(),
+            e.time.clone(),
+            e.action.clone(),
+            key,
+            value(&e.previous),
+            value(&e.value),
+            e.actor.clone(),
+            text(&e.role),
+            e.source.clone(),
+            text(&e.reason),
+            text(&e.request_id),
+            e.batch.clone(),
+            cause_type(&e.cause),
+        ];
+        out.push_str(&row.map(cell).join(","));
         out.push('\n');
     }
     out
 }
 
+/// The `type` of a cause as it is serialized (`cli`, `api`, `rollback`, ...).
+fn cause_type(cause: &Cause) -> String {
+    match serde_json::to_value(cause) {
+        Ok(Value::Object(m)) => m.get("type").and_then(Value::as_str).unwrap_or_default().to_string(),
+        _ => String::new(),
+    }
+}
+
 /// Every value a setting key has had, or every state of an entity, newest first: when, by whom, why, and
 /// which batch (import, rollback, API call, ...) produced it.
-pub fn history(ledger: &Ledger, subject: &str, cursor: Option<&str>, limit: Option<usize>) -> Result<AuditPage, Error> {
+pub fn history(ledger: &Ledger, subject: &str, query: &PageQuery) -> Result<AuditPage, Error> {
     let is_entity = subject.split_once('/').is_some_and(|(k, _)| k.parse::<ResourceKind>().is_ok());
     if !is_entity && ledger.catalog().get(subject).is_none() {
         return Err(Error::Rejected(Rejection {
@@ -268,21 +306,22 @@ pub fn history(ledger: &Ledger, subject: &str, cursor: Option<&str>, limit: Opti
     }
     let filter = AuditFilter {
         key: Some(subject.to_string()),
-        cursor: cursor.map(str::to_string),
-        limit,
+        cursor: query.cursor.clone(),
+        limit: query.limit,
         ..AuditFilter::default()
     };
     let mut page = audit(ledger, &filter)?;
+    // The older `before` form belongs to the audit trail's query only.
+    page.next_before = None;
     if is_entity {
         // An entity's history shows each state it had (credentials stay sealed).
         let store = ledger.store().as_ref();
         for entry in &mut page.entries {
-            let Some(seq) = entry["seq"].as_u64() else { continue };
-            if let Some(rec) = store.read_after(seq - 1, 1)?.first() {
+            if let Some(rec) = store.read_after(entry.seq - 1, 1)?.first() {
                 let env = cfgledger_events::verify_record(rec)?;
                 match env.event {
-                    Event::ResourceCreated(e) => entry["value"] = e.fields,
-                    Event::ResourceUpdated(e) => entry["value"] = e.fields,
+                    Event::ResourceCreated(e) => entry.value = e.fields,
+                    Event::ResourceUpdated(e) => entry.value = e.fields,
                     _ => {}
                 }
             }
@@ -317,9 +356,9 @@ fn shown(catalog: &Catalog, key: &str, s: Option<&Subject>) -> Value {
     }
 }
 
-/// What changed between the states after `from` and after `to`: added, removed and changed keys and
-/// entities, with old and new values (masked when sensitive).
-pub fn diff(ledger: &Ledger, from: &str, to: Option<&str>) -> Result<Value, Error> {
+/// What changed between the states after `from` and after `to` (now when `None`): added, removed and
+/// changed keys and entities, with old and new values (masked when sensitive).
+pub fn diff(ledger: &Ledger, from: &str, to: Option<&str>) -> Result<Diff, Error> {
     let from_point = ledger.point(from)?;
     let to_point = match to {
         Some(t) => ledger.point(t)?,
@@ -327,40 +366,36 @@ pub fn diff(ledger: &Ledger, from: &str, to: Option<&str>) -> Result<Value, Erro
     };
     let (a, b) = (subjects(&ledger.state_at(from_point.seq)?), subjects(&ledger.state_at(to_point.seq)?));
     let catalog = ledger.catalog();
-    let (mut added, mut removed, mut changed) = (Vec::new(), Vec::new(), Vec::new());
+    let mut out = Diff {
+        from: PointRef { seq: from_point.seq },
+        to: PointRef { seq: to_point.seq },
+        added: Vec::new(),
+        removed: Vec::new(),
+        changed: Vec::new(),
+    };
     let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     for key in keys {
         let (old, new) = (a.get(key), b.get(key));
         if old == new {
             continue;
         }
-        let mut line = json!({"key": key, "old": shown(catalog, key, old), "new": shown(catalog, key, new)});
-        if let (Some(Subject::Entity(o)), Some(Subject::Entity(n))) = (old, new) {
-            line["changed"] = json!(entity_changes(o, n));
-        }
+        let changed = match (old, new) {
+            (Some(Subject::Entity(o)), Some(Subject::Entity(n))) => Some(entity_changes(o, n)),
+            _ => None,
+        };
+        let line = DiffLine { key: key.clone(), old: shown(catalog, key, old), new: shown(catalog, key, new), changed };
         match (old, new) {
-            (None, Some(_)) => added.push(line),
-            (Some(_), None) => removed.push(line),
-            _ => changed.push(line),
+            (None, Some(_)) => out.added.push(line),
+            (Some(_), None) => out.removed.push(line),
+            _ => out.changed.push(line),
         }
     }
-    Ok(json!({
-        "from": {"seq": from_point.seq}, "to": {"seq": to_point.seq},
-        "added": added, "removed": removed, "changed": changed,
-    }))
+    Ok(out)
 }
 
 fn entity_changes(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<String> {
-    let mut fields: Vec<String> = old
-        .keys()
-        .chain(new.keys())
-        .filter(|k| old.get(*k) != new.get(*k))
-        .cloned()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    fields.sort();
-    fields
+    let fields: BTreeSet<&String> = old.keys().chain(new.keys()).filter(|k| old.get(*k) != new.get(*k)).collect();
+    fields.into_iter().cloned().collect()
 }
 
 /// What the log held at the point to return to, for a rollback (restricted to `only` when given).
@@ -383,24 +418,180 @@ pub fn rollback_request(
     Ok(RollbackRequest { to_seq, settings, resources, only, expected_head })
 }
 
-/// A rollback's plan as JSON: each step, counts per action, the locked keys left alone, and the head the
-/// plan was made at (send it back as `expected_head` to apply exactly this plan).
-pub fn plan_json(ledger: &Ledger, req: &RollbackRequest) -> Result<Value, Error> {
+/// A rollback's plan: each step, counts per action, the restart-required subjects, and the head the plan
+/// was made at (send it back as `expected_head` to apply exactly this plan).
+pub fn plan(ledger: &Ledger, req: &RollbackRequest) -> Result<RollbackReport, Error> {
     let snap = ledger.snapshot();
     let plan = rollback::plan(ledger.catalog(), &snap.state, req).map_err(Error::Rejected)?;
-    let mut counts = Map::new();
-    for action in ["set", "reset", "create", "update", "delete", "locked", "invalid"] {
-        let n = plan.steps.iter().filter(|s| serde_json::to_value(s.action).ok() == Some(json!(action))).count();
-        counts.insert(action.into(), json!(n));
+    let mut counts = PlanCounts::default();
+    for step in &plan.steps {
+        let n = match step.action {
+            StepAction::Set => &mut counts.set,
+            StepAction::Reset => &mut counts.reset,
+            StepAction::Create => &mut counts.create,
+            StepAction::Update => &mut counts.update,
+            StepAction::Delete => &mut counts.delete,
+            StepAction::Locked => &mut counts.locked,
+            StepAction::Invalid => &mut counts.invalid,
+        };
+        *n += 1;
     }
-    let restart: Vec<&str> = plan.steps.iter().filter(|s| s.restart_required).map(|s| s.subject.as_str()).collect();
-    Ok(json!({
-        "to": {"seq": req.to_seq},
-        "steps": plan.steps,
-        "counts": counts,
-        "restart_required": restart,
-        "head": snap.head.seq,
-    }))
+    let restart_required = plan.steps.iter().filter(|s| s.restart_required).map(|s| s.subject.clone()).collect();
+    let steps = plan
+        .steps
+        .into_iter()
+        .map(|s| PlanStep {
+            action: action_name(s.action),
+            subject: s.subject,
+            current: s.current,
+            value: s.value,
+            changed: s.changed,
+            restart_required: s.restart_required,
+            message: s.message,
+        })
+        .collect();
+    Ok(RollbackReport {
+        to: PointRef { seq: req.to_seq },
+        steps,
+        counts,
+        restart_required,
+        head: snap.head.seq,
+        revert: None,
+        dry_run: false,
+        batch: None,
+        status: None,
+    })
+}
+
+/// A step's action as the plan's wire form names it (`set`, `update`, ...).
+fn action_name(action: StepAction) -> String {
+    match serde_json::to_value(action) {
+        Ok(Value::String(s)) => s,
+        _ => format!("{action:?}").to_ascii_lowercase(),
+    }
+}
+
+/// The plan as JSON, for the clone's plan, which adds its own fields to it.
+pub fn plan_json(ledger: &Ledger, req: &RollbackRequest) -> Result<Value, Error> {
+    let report = plan(ledger, req)?;
+    let mut value = serde_json::to_value(&report).map_err(|e| Error::internal("a rollback plan as JSON", e))?;
+    if let Some(o) = value.as_object_mut() {
+        // The clone's plan has never carried the rollback's own fields.
+        o.remove("dry_run");
+    }
+    Ok(value)
+}
+
+/// How a caller reached a rollback or a revert: what the batch's cause names as `via`, and how messages
+/// name the flag that forces a revert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    /// The CLI command (`rollback`, `revert`).
+    Cli,
+    /// An API request, as `METHOD PATH`.
+    Api(String),
+}
+
+impl Via {
+    fn name(&self, command: &str) -> String {
+        match self {
+            Via::Cli => command.to_string(),
+            Via::Api(request) => request.clone(),
+        }
+    }
+
+    fn force_flag(&self) -> &'static str {
+        match self {
+            Via::Cli => "revert with --force",
+            Via::Api(_) => "send \"force\": true",
+        }
+    }
+}
+
+/// Rolls settings and entities back to a point as one batch of compensating events, or (dry run) says how.
+pub fn rollback(
+    ledger: &Ledger,
+    body: &RollbackBody,
+    via: &Via,
+    mut ctx: WriteContext,
+) -> Result<RollbackReport, Error> {
+    let point = ledger.point(&body.to)?;
+    let only = body.keys.clone().map(|k| k.into_iter().collect::<BTreeSet<String>>());
+    let req = rollback_request(ledger, point.seq, only, body.expected_head)?;
+    let report = plan(ledger, &req)?;
+    ctx.cause = Cause::Rollback { to_seq: point.seq, to: body.to.clone(), via: via.name("rollback") };
+    apply(ledger, Command::Rollback(req), report, body.dry_run, ctx)
+}
+
+/// Undoes one batch (named by its id or an unambiguous prefix), or (dry run) says how.
+pub fn revert(ledger: &Ledger, body: &RevertBody, via: &Via, mut ctx: WriteContext) -> Result<RollbackReport, Error> {
+    let (req, report) = revert_request(ledger, &body.batch, body.force, via)?;
+    let batch = report.revert.as_ref().map_or_else(|| body.batch.clone(), |r| r.batch.clone());
+    ctx.cause = Cause::Revert { batch, via: via.name("revert") };
+    apply(ledger, Command::Rollback(req), report, body.dry_run, ctx)
+}
+
+fn apply(
+    ledger: &Ledger,
+    cmd: Command,
+    mut report: RollbackReport,
+    dry_run: bool,
+    ctx: WriteContext,
+) -> Result<RollbackReport, Error> {
+    report.dry_run = dry_run;
+    if dry_run {
+        return Ok(report);
+    }
+    let outcome = ledger.execute(cmd, ctx)?;
+    report.status = Some(if outcome.changed() { ApplyStatus::Completed } else { ApplyStatus::NothingToDo });
+    report.batch = outcome.batch_id;
+    report.head = outcome.head.seq;
+    Ok(report)
+}
+
+/// The whole id of the batch `id` names: the id itself, or the one batch whose id starts with the prefix
+/// (at least 4 hex digits), as git resolves a short commit id. Text that is not hex is taken as a whole id.
+pub fn resolve_batch(ledger: &Ledger, id: &str) -> Result<String, Error> {
+    /// Records read per step of the scan for a prefix.
+    const CHUNK: usize = 10_000;
+    let id = id.trim();
+    if id.len() >= 32 || id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Ok(id.to_string());
+    }
+    if id.len() < 4 {
+        return Err(Error::input(format!("batch {id:?} is too short: give at least 4 hex digits of the batch id")));
+    }
+    let prefix = id.to_ascii_lowercase();
+    // The batch index serves whole ids only: a prefix is matched against the ids of the log's records.
+    let store = ledger.store().as_ref();
+    let mut found = BTreeSet::new();
+    let mut after = 0;
+    loop {
+        let records = store.read_after(after, CHUNK)?;
+        found.extend(records.iter().filter(|r| r.batch_id.starts_with(&prefix)).map(|r| r.batch_id.clone()));
+        match records.last() {
+            Some(last) if records.len() == CHUNK => after = last.seq,
+            _ => break,
+        }
+    }
+    choose_batch(id, found)
+}
+
+/// The one batch among those whose id starts with the prefix `id`: none is a 404, several are refused
+/// naming each.
+fn choose_batch(id: &str, found: BTreeSet<String>) -> Result<String, Error> {
+    let mut found = found.into_iter();
+    match (found.next(), found.next()) {
+        (None, _) => Err(Error::missing(format!("no batch {id} in the log"))),
+        (Some(one), None) => Ok(one),
+        (Some(a), Some(b)) => {
+            let all: Vec<String> = [a, b].into_iter().chain(found).collect();
+            Err(Error::input(format!(
+                "batch prefix {id} is ambiguous: it matches {}; give more digits",
+                all.join(", ")
+            )))
+        }
+    }
 }
 
 /// The batch `id` as the log holds it: its records, oldest first.
@@ -431,7 +622,7 @@ pub fn touched(records: &[Record]) -> Result<BTreeSet<String>, Error> {
 }
 
 /// The later changes to any of `subjects` after seq `after`: what a revert would silently undo.
-pub fn later_changes(ledger: &Ledger, subjects: &BTreeSet<String>, after: u64) -> Result<Vec<Value>, Error> {
+pub fn later_changes(ledger: &Ledger, subjects: &BTreeSet<String>, after: u64) -> Result<Vec<LaterChange>, Error> {
     let store = ledger.store().as_ref();
     let mut out = Vec::new();
     for subject in subjects {
@@ -451,30 +642,45 @@ pub fn later_changes(ledger: &Ledger, subjects: &BTreeSet<String>, after: u64) -
             ..LogQuery::default()
         };
         if let Some(rec) = store.query(&q)?.first() {
-            out.push(json!({"key": subject, "seq": rec.seq, "batch": rec.batch_id, "actor": rec.actor}));
+            out.push(LaterChange {
+                key: subject.clone(),
+                seq: rec.seq,
+                batch: rec.batch_id.clone(),
+                actor: rec.actor.clone(),
+            });
         }
     }
     Ok(out)
 }
 
-/// The rollback that undoes batch `id`: its subjects returned to how they were just before it. Refused
-/// with a conflict naming them when a later batch changed any of those subjects, unless `force`.
-pub fn revert_request(ledger: &Ledger, id: &str, force: bool) -> Result<(RollbackRequest, Value), Error> {
-    let records = batch_records(ledger, id)?;
-    let (first, last) = (records[0].seq, records[records.len() - 1].seq);
+/// The rollback that undoes batch `id` (a whole id or an unambiguous prefix): its subjects returned to how
+/// they were just before it, with its plan. Refused with a conflict naming them when a later batch changed
+/// any of those subjects, unless `force`; the message names the flag as `via` spells it.
+pub fn revert_request(
+    ledger: &Ledger,
+    id: &str,
+    force: bool,
+    via: &Via,
+) -> Result<(RollbackRequest, RollbackReport), Error> {
+    let id = resolve_batch(ledger, id)?;
+    let records = batch_records(ledger, &id)?;
+    let (first, last) = match (records.first(), records.last()) {
+        (Some(f), Some(l)) => (f.seq, l.seq),
+        _ => return Err(Error::missing(format!("no batch {id} in the log"))),
+    };
     let subjects = touched(&records)?;
     if subjects.is_empty() {
         return Err(Error::invalid(format!("batch {id} changed no setting or entity: there is nothing to revert")));
     }
     let later = later_changes(ledger, &subjects, last)?;
     if !later.is_empty() && !force {
-        let names: Vec<String> =
-            later.iter().map(|c| format!("{} (seq {})", c["key"].as_str().unwrap_or_default(), c["seq"])).collect();
+        let names: Vec<String> = later.iter().map(|c| format!("{} (seq {})", c.key, c.seq)).collect();
         return Err(Error::Rejected(Rejection {
             kind: RejectionKind::Conflict,
             message: format!(
-                "later changes touched what batch {id} changed: {}; revert with force to undo those too",
-                names.join(", ")
+                "later changes touched what batch {id} changed: {}; {} to undo those too",
+                names.join(", "),
+                via.force_flag()
             ),
             audit: Vec::new(),
         }));
@@ -494,7 +700,62 @@ pub fn revert_request(ledger: &Ledger, id: &str, force: bool) -> Result<(Rollbac
         None => true,
     };
     req.only = Some(subjects.iter().filter(|s| exists(s)).cloned().collect());
-    let mut plan = plan_json(ledger, &req)?;
-    plan["revert"] = json!({"batch": id, "seqs": [first, last], "later_changes": later});
-    Ok((req, plan))
+    let mut report = plan(ledger, &req)?;
+    report.revert = Some(RevertOf { batch: id, seqs: [first, last], later_changes: later });
+    Ok((req, report))
+}
+
+/// The chain recomputed from the stored bytes, every checkpoint compared with the replay, and the head.
+pub fn verify(ledger: &Ledger) -> Result<VerifyReport, Error> {
+    let report = crate::verify::verify(ledger.store().as_ref(), None)?;
+    Ok(VerifyReport {
+        status: if report.ok() { "ok" } else { "snapshots_bad" }.to_string(),
+        head: VerifiedHead { seq: report.head.seq, hash: report.head.hash.to_hex() },
+        snapshots: VerifiedSnapshots {
+            ok: report.snapshots_ok.clone(),
+            bad: report
+                .snapshots_bad
+                .iter()
+                .map(|(seq, problem)| BadSnapshot { seq: *seq, problem: problem.clone() })
+                .collect(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_name_an_event_or_a_row_inside_one() {
+        for (text, cursor) in [("s42", Cursor { seq: 42, skip: 0 }), ("s42-3", Cursor { seq: 42, skip: 3 })] {
+            assert_eq!(Cursor::parse(text).ok(), Some(cursor));
+            assert_eq!(cursor.text(), text);
+        }
+        // The older `before` form cannot point inside an event: it starts at the event whose rows were cut.
+        assert_eq!((Cursor { seq: 42, skip: 0 }.before(), Cursor { seq: 42, skip: 3 }.before()), (42, 43));
+        for bad in ["42", "s0", "s", "s42-0", "s42-", "s-3", "sx"] {
+            let e = Cursor::parse(bad).map(|_| ()).unwrap_err().to_string();
+            assert_eq!(e, format!("cursor {bad:?} is not one this server gave (use next_cursor as it came)"));
+        }
+    }
+
+    #[test]
+    fn a_batch_prefix_names_one_batch_or_is_refused() {
+        let ids = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<BTreeSet<String>>();
+        assert_eq!(choose_batch("ab12", ids(&["ab12ff"])).ok().as_deref(), Some("ab12ff"));
+        let none = choose_batch("ab12", ids(&[])).map(|_| ()).unwrap_err();
+        assert_eq!(
+            (none.code(), none.to_string()),
+            (crate::error::ErrorCode::NotFound, "no batch ab12 in the log".into())
+        );
+        let two = choose_batch("ab12", ids(&["ab12ff", "ab1200"])).map(|_| ()).unwrap_err();
+        assert_eq!(
+            (two.code(), two.to_string()),
+            (
+                crate::error::ErrorCode::BadRequest,
+                "batch prefix ab12 is ambiguous: it matches ab1200, ab12ff; give more digits".into()
+            )
+        );
+    }
 }

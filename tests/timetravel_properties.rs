@@ -345,7 +345,7 @@ fn exec(ledger: &Ledger, op: &Op, limits: Limits) -> Result<(), TestCaseError> {
             }
             let records = must("the batch's records", timetravel::batch_records(ledger, &id))?;
             let revertible = timetravel::touched(&records).is_ok_and(|s| !s.is_empty());
-            match timetravel::revert_request(ledger, &id, false) {
+            match timetravel::revert_request(ledger, &id, false, &timetravel::Via::Cli) {
                 Ok((req, _)) if revertible => (Command::Rollback(req), Expect::Ok, revert_ctx(&id)),
                 Err(Error::Rejected(r)) if !revertible => {
                     // The genesis batch, or one that changed nothing (a refused attempt on a locked key).
@@ -576,7 +576,7 @@ fn check_rollback_to(ledger: &Ledger, t: u64) -> Result<(), TestCaseError> {
     check_every_step_consistent(ledger, &before.state)?;
 
     // Nothing but locked keys differs between the point and now.
-    let diff = must("diff", timetravel::diff(ledger, &format!("seq:{t}"), None))?;
+    let diff = json!(must("diff", timetravel::diff(ledger, &format!("seq:{t}"), None))?);
     let mut differ: BTreeSet<String> = BTreeSet::new();
     for part in ["added", "removed", "changed"] {
         for line in diff[part].as_array().ok_or_else(|| fail("a list"))? {
@@ -589,7 +589,7 @@ fn check_rollback_to(ledger: &Ledger, t: u64) -> Result<(), TestCaseError> {
 
 /// Property 2: `diff(t1, t2)` applied to the state at `t1` gives the state at `t2`.
 fn check_diff(ledger: &Ledger, t1: u64, t2: u64) -> Result<(), TestCaseError> {
-    let d = must("diff", timetravel::diff(ledger, &format!("seq:{t1}"), Some(&format!("seq:{t2}"))))?;
+    let d = json!(must("diff", timetravel::diff(ledger, &format!("seq:{t1}"), Some(&format!("seq:{t2}"))))?);
     prop_assert_eq!(&d["from"]["seq"], &json!(t1));
     prop_assert_eq!(&d["to"]["seq"], &json!(t2));
     let (a, b) = (must("state_at", ledger.state_at(t1))?, must("state_at", ledger.state_at(t2))?);
@@ -717,7 +717,7 @@ fn check_revert_latest(ledger: &Ledger) -> Result<(), TestCaseError> {
     let (id, first) = latest_batch(ledger)?;
     let records = must("the batch", timetravel::batch_records(ledger, &id))?;
     let revertible = timetravel::touched(&records).is_ok_and(|s| !s.is_empty());
-    let (req, plan) = match timetravel::revert_request(ledger, &id, false) {
+    let (req, plan) = match timetravel::revert_request(ledger, &id, false, &timetravel::Via::Cli) {
         Ok(found) if revertible => found,
         Err(Error::Rejected(r)) if !revertible => {
             prop_assert_eq!(r.kind, RejectionKind::Invalid, "{}", r.message);
@@ -725,6 +725,7 @@ fn check_revert_latest(ledger: &Ledger) -> Result<(), TestCaseError> {
         }
         other => return Err(fail(format!("revert of {id} (revertible: {revertible}): {:?}", other.map(|p| p.1)))),
     };
+    let plan = json!(plan);
     prop_assert_eq!(req.to_seq, first - 1);
     prop_assert_eq!(&plan["revert"]["batch"], &json!(id));
     prop_assert_eq!(&plan["revert"]["later_changes"], &json!([]), "nothing follows the latest batch");

@@ -1,65 +1,50 @@
 //! `GET /admin/config/audit` (auditor): the audit trail, newest first, from the log's indexes. Filters:
 //! `key` (exact, or a prefix ending in `*`; entities as `KIND/NAME`), `actor`, `action`, `source`, `batch`,
-//! `since`/`until` (RFC 3339 or a duration before now such as `24h`) and `rejected=true`; `limit` and
+//! `since`/`until` (RFC 3339 or a duration before now such as `24h`) and `rejected=true`; `limit` (rows) and
 //! `cursor` page (`next_cursor` names the next page). `format=csv` or `format=jsonl` for export. Each entry
 //! shows seq, time, actor, role, source, reason, request id, batch and old and new values, masked when
-//! sensitive.
+//! sensitive. The filter is [`AuditFilter`], the one the CLI sends and `timetravel::audit` runs.
 
 use super::extract::{ApiQuery, Caller};
 use super::{ApiError, AppState};
 use crate::auth::Role;
-use crate::timetravel::{self, AuditFilter};
+use crate::model::{AuditFilter, AuditPage, ErrorBody};
+use crate::timetravel;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::json;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditQuery {
-    key: Option<String>,
-    actor: Option<String>,
-    action: Option<String>,
-    source: Option<String>,
-    batch: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    #[serde(default)]
-    rejected: bool,
-    cursor: Option<String>,
-    /// The older form of `cursor`: entries below this seq.
-    before: Option<u64>,
-    limit: Option<usize>,
-    format: Option<String>,
-}
-
+/// The audit trail, one page.
+#[utoipa::path(
+    get,
+    path = "/admin/config/audit",
+    tag = "time travel",
+    summary = "The audit trail, newest first, from the log's indexes (auditor)",
+    params(AuditFilter),
+    responses(
+        (status = 200, description = "one page of entries (the next page's cursor also in X-Next-Cursor for csv and jsonl)",
+            content(
+                (AuditPage = "application/json"),
+                (String = "text/csv"),
+                (String = "application/x-ndjson"),
+            )),
+        (status = 400, description = "a filter, cursor, limit or format that does not parse", body = ErrorBody),
+        (status = 403, description = "insufficient role", body = ErrorBody),
+    )
+)]
 pub async fn audit(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(query): ApiQuery<AuditQuery>,
+    ApiQuery(filter): ApiQuery<AuditFilter>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Auditor)?;
-    let format = query.format.clone().unwrap_or_else(|| "json".into());
+    let format = filter.format.clone().unwrap_or_else(|| "json".into());
     if !["json", "csv", "jsonl"].contains(&format.as_str()) {
         return Err(ApiError::bad_request(format!("format expects json, csv or jsonl; got {format:?}")));
     }
-    let filter = AuditFilter {
-        key: query.key,
-        actor: query.actor,
-        action: query.action,
-        source: query.source,
-        batch: query.batch,
-        since: query.since,
-        until: query.until,
-        rejected: query.rejected,
-        cursor: query.cursor.or(query.before.map(|b| format!("s{b}"))),
-        limit: query.limit,
-    };
     let ledger = state.ledger.clone();
     let page = super::history::read(move || timetravel::audit(&ledger, &filter)).await?;
-    let next_before = page.next_cursor.as_deref().and_then(|c| c.strip_prefix('s')).and_then(|n| n.parse::<u64>().ok());
     let with_cursor = |mut response: Response| {
         if let Some(c) = page.next_cursor.as_deref().and_then(|c| header::HeaderValue::from_str(c).ok()) {
             response.headers_mut().insert("x-next-cursor", c);
@@ -71,15 +56,61 @@ pub async fn audit(
             ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], timetravel::csv(&page.entries)).into_response(),
         ),
         "jsonl" => {
-            let body: String = page.entries.iter().map(|e| format!("{e}\n")).collect();
+            let mut body = String::new();
+            for entry in &page.entries {
+                let line =
+                    serde_json::to_string(entry).map_err(|e| crate::error::Error::internal("an audit entry", e))?;
+                body.push_str(&line);
+                body.push('\n');
+            }
             with_cursor(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
         }
-        _ => Json(json!({
-            "entries": page.entries,
-            "next_cursor": page.next_cursor,
-            "next_before": next_before,
-            "head": page.head,
-        }))
-        .into_response(),
+        _ => Json(page).into_response(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// The time-travel operations come from their annotations, with every status and content type.
+    #[test]
+    fn the_time_travel_operations_are_generated_with_their_answers() {
+        let doc = super::super::openapi::spec();
+        let op = |path: &str, method: &str| doc["paths"][path][method].clone();
+        let audit = op("/admin/config/audit", "get");
+        let forms: Vec<&str> = audit["responses"]["200"]["content"]
+            .as_object()
+            .map(|c| c.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(forms, ["application/json", "application/x-ndjson", "text/csv"], "{audit}");
+        let params: Vec<&str> =
+            audit["parameters"].as_array().into_iter().flatten().filter_map(|p| p["name"].as_str()).collect();
+        for name in [
+            "key", "actor", "action", "source", "batch", "since", "until", "rejected", "cursor", "before", "limit",
+            "format",
+        ] {
+            assert!(params.contains(&name), "{name} is not documented: {params:?}");
+        }
+        for (path, method, statuses) in [
+            ("/admin/config/audit", "get", &["200", "400", "401", "403", "500", "503"][..]),
+            ("/admin/config/{key}/history", "get", &["200", "400", "401", "403", "404", "500", "503"]),
+            ("/admin/config/diff", "get", &["200", "400", "401", "403", "500", "503"]),
+            (
+                "/admin/config/rollback",
+                "post",
+                &["200", "400", "401", "403", "404", "409", "413", "422", "429", "500", "503"],
+            ),
+            (
+                "/admin/config/revert",
+                "post",
+                &["200", "400", "401", "403", "404", "409", "413", "422", "429", "500", "503"],
+            ),
+            ("/admin/verify", "get", &["200", "401", "403", "500", "503"]),
+        ] {
+            let documented: Vec<&str> = doc["paths"][path][method]["responses"]
+                .as_object()
+                .map(|r| r.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            assert_eq!(documented, statuses, "{method} {path}");
+        }
+    }
 }

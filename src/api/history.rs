@@ -2,70 +2,80 @@
 //! an entity's is under its own path), the difference between two points (`GET /admin/config/diff`),
 //! rollback to a point (`POST /admin/config/rollback`), the undoing of one batch (`POST
 //! /admin/config/revert`), and the verification of the chain and its checkpoints (`GET /admin/verify`).
-//! Rollback and revert append one batch of compensating events whose cause names what they return to.
+//! Each handler checks the role, hands the typed request to its use case in `timetravel` on a blocking
+//! worker, and answers the typed report.
 
 use super::extract::{Admin, ApiJson, ApiPath, ApiQuery, Auditor, Caller};
 use super::{ApiError, AppState};
 use crate::auth::Role;
 use crate::error::Error;
-use crate::timetravel;
+use crate::model::{AuditPage, Diff, DiffQuery, ErrorBody, RevertBody, RollbackBody, RollbackReport, VerifyReport};
+use crate::timetravel::{self, Via};
 use axum::extract::State;
 use axum::Json;
-use cfgledger_events::{Cause, Command};
-use serde::Deserialize;
-use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use serde_json::Value;
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Result<T, ApiError> {
-    Ok(tokio::task::spawn_blocking(f).await.map_err(|_| ApiError::from(Error::Closed))??)
-}
+pub use crate::model::PageQuery;
 
-/// A read on a blocking worker. A point, filter or cursor that does not parse is the caller's `Error::Input`,
-/// which answers 400 by itself.
+/// A read (or a write that waits for the writer) on a blocking worker, off the async ones. A point, filter
+/// or cursor that does not parse is the caller's `Error::Input`, which answers 400 by itself.
 pub(crate) async fn read<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Error> + Send + 'static,
 ) -> Result<T, ApiError> {
-    blocking(f).await
+    Ok(tokio::task::spawn_blocking(f).await.map_err(|_| ApiError::from(Error::Closed))??)
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PageQuery {
-    cursor: Option<String>,
-    limit: Option<usize>,
-}
-
-/// `GET /admin/config/{key}/history`: every value the key has had, newest first.
+/// Every value the key has had, newest first.
+#[utoipa::path(
+    get,
+    path = "/admin/config/{key}/history",
+    tag = "time travel",
+    summary = "Every value the key has had, newest first, with who, when, why and the batch (auditor)",
+    params(("key" = String, Path, description = "a setting key", example = "LOG_LEVEL"), PageQuery),
+    responses(
+        (status = 200, description = "one page of entries", body = AuditPage),
+        (status = 400, description = "a cursor or limit that does not parse", body = ErrorBody),
+        (status = 403, description = "insufficient role", body = ErrorBody),
+        (status = 404, description = "unknown key", body = ErrorBody),
+    )
+)]
 pub async fn setting_history(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(key): ApiPath<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditPage>, ApiError> {
     caller.require(Role::Auditor)?;
-    page(state, key, query).await
+    let ledger = state.ledger.clone();
+    Ok(Json(read(move || timetravel::history(&ledger, &key, &query)).await?))
 }
 
-/// The history of a subject (a key, or `KIND/NAME`).
+/// The history of a subject (a key, or `KIND/NAME`), for the registry's history routes, whose handlers
+/// answer JSON values.
 pub async fn page(state: AppState, subject: String, query: PageQuery) -> Result<Json<Value>, ApiError> {
     let ledger = state.ledger.clone();
-    let page = read(move || timetravel::history(&ledger, &subject, query.cursor.as_deref(), query.limit)).await?;
-    Ok(Json(json!({"entries": page.entries, "next_cursor": page.next_cursor, "head": page.head})))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DiffQuery {
-    from: Option<String>,
-    to: Option<String>,
+    let page = read(move || timetravel::history(&ledger, &subject, &query)).await?;
+    Ok(Json(serde_json::to_value(page).map_err(|e| Error::internal("a history page", e))?))
 }
 
 /// `GET /admin/config/diff?from=&to=` (`to` defaults to now).
+#[utoipa::path(
+    get,
+    path = "/admin/config/diff",
+    tag = "time travel",
+    summary = "What changed between two points: added, removed and changed keys and entities, masked (auditor)",
+    params(DiffQuery),
+    responses(
+        (status = 200, description = "the difference", body = Diff),
+        (status = 400, description = "no from, or a point that does not parse or is not in the log", body = ErrorBody),
+        (status = 403, description = "insufficient role", body = ErrorBody),
+    )
+)]
 pub async fn diff(
     State(state): State<AppState>,
     Auditor(_caller): Auditor,
     ApiQuery(query): ApiQuery<DiffQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Diff>, ApiError> {
     let Some(from) = query.from else {
         return Err(ApiError::bad_request("diff needs from (an RFC 3339 time, a duration such as 24h, or seq:N)"));
     };
@@ -73,108 +83,84 @@ pub async fn diff(
     Ok(Json(read(move || timetravel::diff(&ledger, &from, query.to.as_deref())).await?))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RollbackBody {
-    to: String,
-    #[serde(default)]
-    keys: Option<Vec<String>>,
-    #[serde(default)]
-    dry_run: bool,
-    #[serde(default)]
-    reason: Option<String>,
-    /// Apply only if the log's head is still this seq (the `head` of a reviewed dry run).
-    #[serde(default)]
-    expected_head: Option<u64>,
-}
-
 /// `POST /admin/config/rollback`: the plan (dry run) or one batch of compensating events.
+#[utoipa::path(
+    post,
+    path = "/admin/config/rollback",
+    tag = "time travel",
+    summary = "Return settings and entities to a point as one batch of compensating events; dry_run gives the plan (platform_admin)",
+    request_body = RollbackBody,
+    responses(
+        (status = 200, description = "the plan, and the batch when applied", body = RollbackReport),
+        (status = 400, description = "a malformed body, or a point that does not parse", body = ErrorBody),
+        (status = 403, description = "insufficient role", body = ErrorBody),
+        (status = 404, description = "a key named in keys exists at neither point", body = ErrorBody),
+        (status = 409, description = "the head moved since the plan, or the rollback would break a reference", body = ErrorBody),
+        (status = 413, description = "the body is over REQUEST_SIZE_LIMIT", body = ErrorBody),
+        (status = 422, description = "a value the catalog no longer accepts", body = ErrorBody),
+        (status = 429, description = "rate limited (Retry-After)", body = ErrorBody),
+    )
+)]
 pub async fn rollback(
     State(state): State<AppState>,
     Admin(caller): Admin,
     ApiJson(body): ApiJson<RollbackBody>,
-) -> Result<Json<Value>, ApiError> {
-    let ledger = state.ledger.clone();
-    let to = body.to.clone();
-    let only = body.keys.clone().map(|k| k.into_iter().collect::<BTreeSet<String>>());
-    let expected = body.expected_head;
-    let (req, plan) = blocking(move || {
-        let point = ledger.point(&to)?;
-        let req = timetravel::rollback_request(&ledger, point.seq, only, expected)?;
-        let plan = timetravel::plan_json(&ledger, &req)?;
-        Ok((req, plan))
-    })
-    .await?;
-    let cause =
-        Cause::Rollback { to_seq: req.to_seq, to: body.to.clone(), via: format!("{} {}", caller.method, caller.path) };
-    apply(&state, &caller, Command::Rollback(req), plan, body.dry_run, body.reason, cause).await
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RevertBody {
-    batch: String,
-    #[serde(default)]
-    force: bool,
-    #[serde(default)]
-    dry_run: bool,
-    #[serde(default)]
-    reason: Option<String>,
+) -> Result<Json<RollbackReport>, ApiError> {
+    if !body.dry_run {
+        state.limiter.check(&caller.name, &state.ledger.settings())?;
+    }
+    let (ledger, via, ctx) = (state.ledger.clone(), via(&caller), caller.context(body.reason.clone()));
+    Ok(Json(read(move || timetravel::rollback(&ledger, &body, &via, ctx)).await?))
 }
 
 /// `POST /admin/config/revert`: undoes one batch; 409 naming the keys a later change touched, unless forced.
+#[utoipa::path(
+    post,
+    path = "/admin/config/revert",
+    tag = "time travel",
+    summary = "Undo one batch, named by its id or an unambiguous prefix (4 hex digits or more); 409 naming later changes to the same keys unless force (platform_admin)",
+    request_body = RevertBody,
+    responses(
+        (status = 200, description = "the plan, and the batch when applied", body = RollbackReport),
+        (status = 400, description = "a malformed body, or a batch prefix that is too short or ambiguous (the candidates named)", body = ErrorBody),
+        (status = 403, description = "insufficient role", body = ErrorBody),
+        (status = 404, description = "no such batch", body = ErrorBody),
+        (status = 409, description = "later changes touched the same keys, or the revert would break a reference", body = ErrorBody),
+        (status = 413, description = "the body is over REQUEST_SIZE_LIMIT", body = ErrorBody),
+        (status = 422, description = "nothing revertible in the batch", body = ErrorBody),
+        (status = 429, description = "rate limited (Retry-After)", body = ErrorBody),
+    )
+)]
 pub async fn revert(
     State(state): State<AppState>,
     Admin(caller): Admin,
     ApiJson(body): ApiJson<RevertBody>,
-) -> Result<Json<Value>, ApiError> {
-    let ledger = state.ledger.clone();
-    let batch = body.batch.clone();
-    let force = body.force;
-    let (req, plan) = blocking(move || timetravel::revert_request(&ledger, &batch, force)).await?;
-    let cause = Cause::Revert { batch: body.batch.clone(), via: format!("{} {}", caller.method, caller.path) };
-    apply(&state, &caller, Command::Rollback(req), plan, body.dry_run, body.reason, cause).await
+) -> Result<Json<RollbackReport>, ApiError> {
+    if !body.dry_run {
+        state.limiter.check(&caller.name, &state.ledger.settings())?;
+    }
+    let (ledger, via, ctx) = (state.ledger.clone(), via(&caller), caller.context(body.reason.clone()));
+    Ok(Json(read(move || timetravel::revert(&ledger, &body, &via, ctx)).await?))
 }
 
-async fn apply(
-    state: &AppState,
-    caller: &Caller,
-    cmd: Command,
-    mut plan: Value,
-    dry_run: bool,
-    reason: Option<String>,
-    cause: Cause,
-) -> Result<Json<Value>, ApiError> {
-    plan["dry_run"] = Value::Bool(dry_run);
-    if dry_run {
-        return Ok(Json(plan));
-    }
-    state.limiter.check(&caller.name, &state.ledger.settings())?;
-    let mut ctx = caller.context(reason);
-    ctx.cause = cause;
-    let outcome = state.ledger.execute_async(cmd, ctx).await?;
-    plan["batch"] = outcome.batch_id.clone().map_or(Value::Null, Value::String);
-    plan["status"] = Value::String(if outcome.changed() { "completed" } else { "nothing_to_do" }.into());
-    plan["head"] = outcome.head.seq.into();
-    Ok(Json(plan))
+fn via(caller: &Caller) -> Via {
+    Via::Api(format!("{} {}", caller.method, caller.path))
 }
 
 /// `GET /admin/verify` (auditor): the chain recomputed from the stored bytes, the checkpoints compared
 /// with the replay, and the head hash.
-pub async fn verify(State(state): State<AppState>, Auditor(_caller): Auditor) -> Result<Json<Value>, ApiError> {
-    let store = state.ledger.store().clone();
-    let outcome = tokio::task::spawn_blocking(move || crate::verify::verify(store.as_ref(), None))
-        .await
-        .map_err(|_| ApiError::from(Error::Closed))?;
-    match outcome {
-        Ok(report) => Ok(Json(json!({
-            "status": if report.ok() { "ok" } else { "snapshots_bad" },
-            "head": {"seq": report.head.seq, "hash": report.head.hash.to_hex()},
-            "snapshots": {
-                "ok": report.snapshots_ok,
-                "bad": report.snapshots_bad.iter().map(|(s, why)| json!({"seq": s, "problem": why})).collect::<Vec<_>>(),
-            },
-        }))),
-        Err(e) => Err(e.into()),
-    }
+#[utoipa::path(
+    get,
+    path = "/admin/verify",
+    tag = "time travel",
+    summary = "The hash chain recomputed and the checkpoints compared with the replay; the head hash (auditor)",
+    responses(
+        (status = 200, description = "status, head and checkpoints", body = VerifyReport),
+        (status = 403, description = "insufficient role", body = ErrorBody),
+        (status = 500, description = "the chain is broken (details name the seq)", body = ErrorBody),
+    )
+)]
+pub async fn verify(State(state): State<AppState>, Auditor(_caller): Auditor) -> Result<Json<VerifyReport>, ApiError> {
+    let ledger = state.ledger.clone();
+    Ok(Json(read(move || timetravel::verify(&ledger)).await?))
 }

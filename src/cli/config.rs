@@ -207,7 +207,7 @@ impl Via<'_> {
                 let ctx = g.context("config import", query.reason.clone());
                 block_on(settings_transfer::import(ledger, doc, query, ctx, "config import"))
             }
-            Via::Remote(server) => server.post_json("/admin/config/import", query, doc),
+            Via::Remote(server) => server.post_query_json("/admin/config/import", query, doc),
         }
     }
 }

@@ -1,16 +1,19 @@
 //! The time-travel commands: `audit` (the trail, filtered and paged), `history KEY` (every value a key or an
 //! entity has had), `diff --from --to`, `rollback --to` and `revert BATCH`. Each works on the store or, with
-//! `--server`, through the admin API, and prints the same either way: both produce the API's JSON shapes,
-//! which are printed as JSON or as a table.
+//! `--server`, through the admin API, and prints the same either way: both modes produce the same typed
+//! reports (`crate::model`), printed as JSON or as a table.
 
-use super::remote::{segment, Server};
+use super::remote::segment;
 use super::{emit, Globals};
 use crate::error::Error;
-use crate::timetravel::{self, AuditFilter};
-use cfgledger_events::Cause;
+use crate::model::{
+    AuditEntry, AuditFilter, AuditPage, AuditResource, Diff, DiffLine, DiffQuery, PageQuery, PlanStep, RevertBody,
+    RollbackBody, RollbackReport,
+};
+use crate::timetravel::{self, Via};
+use cfgledger_events::event::MASK;
 use clap::{Args, ValueEnum};
-use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum TrailOutput {
@@ -26,20 +29,23 @@ pub struct AuditArgs {
     /// A key, or KIND/NAME; a trailing * matches a prefix (LOG_*, tools/*).
     #[arg(long)]
     key: Option<String>,
-    /// Only changes made by this actor (the API's `actor` filter; the global --actor names who you are).
-    #[arg(long = "by", value_name = "ACTOR")]
-    by: Option<String>,
+    /// Only changes made by this actor (--by is the same flag). Who you are is `cfgledger --actor NAME`,
+    /// before the command.
+    #[arg(long = "actor", visible_alias = "by", value_name = "ACTOR")]
+    actor: Option<String>,
     /// Actions, comma-separated: set, reset, seeded, rejected, generated, import, resource_created, ...
     #[arg(long)]
     action: Option<String>,
     /// cli, api, ui or system.
     #[arg(long)]
     source: Option<String>,
+    /// Only the changes of this batch (its whole id, as the trail shows it).
     #[arg(long)]
     batch: Option<String>,
     /// RFC 3339, or a duration before now (24h, 7d).
     #[arg(long)]
     since: Option<String>,
+    /// Only changes up to this point: RFC 3339, or a duration before now (24h, 7d).
     #[arg(long)]
     until: Option<String>,
     /// Only refused attempts (locked keys).
@@ -48,20 +54,44 @@ pub struct AuditArgs {
     /// The next_cursor a previous page printed.
     #[arg(long)]
     cursor: Option<String>,
+    /// Rows per page, 1 to 1000 (default 50).
     #[arg(long)]
     limit: Option<usize>,
+    /// How to print the page: a table, JSON, CSV or JSON lines.
     #[arg(long, value_enum, default_value_t)]
     output: TrailOutput,
+}
+
+impl AuditArgs {
+    fn filter(&self) -> AuditFilter {
+        AuditFilter {
+            key: self.key.clone(),
+            actor: self.actor.clone(),
+            action: self.action.clone(),
+            source: self.source.clone(),
+            batch: self.batch.clone(),
+            since: self.since.clone(),
+            until: self.until.clone(),
+            rejected: self.rejected,
+            cursor: self.cursor.clone(),
+            before: None,
+            limit: self.limit,
+            format: None,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
     /// A setting key, or KIND/NAME for an entity (tools/search).
     key: String,
+    /// The next_cursor a previous page printed.
     #[arg(long)]
     cursor: Option<String>,
+    /// Rows per page, 1 to 1000 (default 50).
     #[arg(long)]
     limit: Option<usize>,
+    /// How to print the page: a table, JSON, CSV or JSON lines.
     #[arg(long, value_enum, default_value_t)]
     output: TrailOutput,
 }
@@ -74,6 +104,7 @@ pub struct DiffArgs {
     /// The same forms; now when left out.
     #[arg(long)]
     to: Option<String>,
+    /// How to print the difference: a table or JSON.
     #[arg(long, value_enum, default_value_t)]
     output: super::Output,
 }
@@ -92,274 +123,244 @@ pub struct RollbackArgs {
     /// Apply only if the log's head is still this seq (the head a reviewed dry run printed).
     #[arg(long)]
     expected_head: Option<u64>,
+    /// Why: recorded with the batch in the audit trail.
     #[arg(long)]
     reason: Option<String>,
+    /// How to print the plan: a table or JSON.
     #[arg(long, value_enum, default_value_t)]
     output: super::Output,
 }
 
 #[derive(Debug, Args)]
 pub struct RevertArgs {
-    /// The batch id to undo (as the audit trail shows it).
+    /// The batch to undo: its id as the audit trail shows it, or an unambiguous prefix (4 hex digits or more).
     batch: String,
     /// Undo it even though later changes touched the same keys (they are undone too).
     #[arg(long)]
     force: bool,
+    /// Print the plan; change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Why: recorded with the batch in the audit trail.
     #[arg(long)]
     reason: Option<String>,
+    /// How to print the plan: a table or JSON.
     #[arg(long, value_enum, default_value_t)]
     output: super::Output,
 }
 
 pub fn audit(g: &Globals, args: AuditArgs) -> Result<(), Error> {
-    let body = match &g.server {
-        Some(server) => {
-            let mut query: Vec<(&str, String)> = Vec::new();
-            for (name, value) in [
-                ("key", &args.key),
-                ("actor", &args.by),
-                ("action", &args.action),
-                ("source", &args.source),
-                ("batch", &args.batch),
-                ("since", &args.since),
-                ("until", &args.until),
-                ("cursor", &args.cursor),
-            ] {
-                if let Some(v) = value {
-                    query.push((name, v.clone()));
-                }
-            }
-            if args.rejected {
-                query.push(("rejected", "true".into()));
-            }
-            if let Some(limit) = args.limit {
-                query.push(("limit", limit.to_string()));
-            }
-            let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            server.get("/admin/config/audit", &query)?
-        }
-        None => {
-            let ledger = g.open()?;
-            let filter = AuditFilter {
-                key: args.key,
-                actor: args.by,
-                action: args.action,
-                source: args.source,
-                batch: args.batch,
-                since: args.since,
-                until: args.until,
-                rejected: args.rejected,
-                cursor: args.cursor,
-                limit: args.limit,
-            };
-            page_json(timetravel::audit(&ledger, &filter)?)
-        }
+    let filter = args.filter();
+    let page = match &g.server {
+        Some(server) => server.get_json("/admin/config/audit", &filter)?,
+        None => timetravel::audit(&g.open()?, &filter)?,
     };
-    print_trail(&body, args.output)
-}
-
-fn page_json(page: timetravel::AuditPage) -> Value {
-    json!({"entries": page.entries, "next_cursor": page.next_cursor, "head": page.head})
+    print_trail(&page, args.output)
 }
 
 pub fn history(g: &Globals, args: HistoryArgs) -> Result<(), Error> {
-    let body = match &g.server {
+    let query = PageQuery { cursor: args.cursor.clone(), limit: args.limit };
+    let page: AuditPage = match &g.server {
         Some(server) => {
-            let mut query: Vec<(&str, String)> = Vec::new();
-            if let Some(c) = &args.cursor {
-                query.push(("cursor", c.clone()));
-            }
-            if let Some(l) = args.limit {
-                query.push(("limit", l.to_string()));
-            }
-            let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let path = match args.key.split_once('/') {
                 Some((kind, name)) => format!("/{kind}/{}/history", segment(name)),
                 None => format!("/admin/config/{}/history", segment(&args.key)),
             };
-            server.get(&path, &query)?
+            server.get_json(&path, &query)?
         }
-        None => {
-            let ledger = g.open()?;
-            page_json(timetravel::history(&ledger, &args.key, args.cursor.as_deref(), args.limit)?)
-        }
+        None => timetravel::history(&g.open()?, &args.key, &query)?,
     };
-    print_trail(&body, args.output)
+    print_trail(&page, args.output)
 }
 
-/// A page of the trail: a table (seq, time, action, key, old → new, actor, source, reason, batch), JSON, CSV
-/// or JSON lines. The next page's cursor goes to standard error, so the output stays one document.
-fn print_trail(body: &Value, output: TrailOutput) -> Result<(), Error> {
-    let entries = body["entries"].as_array().cloned().unwrap_or_default();
+/// A page of the trail: a table (seq, time, action, key, change, actor, source, batch, reason), JSON, CSV or
+/// JSON lines. The next page's cursor goes to standard error, so the output stays one document.
+fn print_trail(page: &AuditPage, output: TrailOutput) -> Result<(), Error> {
     match output {
-        TrailOutput::Json => return emit(body),
-        TrailOutput::Csv => emit(timetravel::csv(&entries).trim_end())?,
+        TrailOutput::Json => return emit(json_text(page)?),
+        TrailOutput::Csv => emit(timetravel::csv(&page.entries).trim_end())?,
         TrailOutput::Jsonl => {
-            for e in &entries {
-                emit(e)?;
+            for e in &page.entries {
+                emit(serde_json::to_string(e).map_err(|e| Error::internal("an audit entry as JSON", e))?)?;
             }
         }
         TrailOutput::Table => {
-            let text = |v: &Value| match v {
-                Value::Null => "-".to_string(),
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
+            let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
             emit(format!(
                 "{:<6} {:<27} {:<17} {:<28} {:<30} {:<12} {:<7} {:<32} REASON",
                 "SEQ", "TIME", "ACTION", "KEY", "CHANGE", "ACTOR", "SOURCE", "BATCH"
             ))?;
-            for e in &entries {
-                let change = match (e["previous"].is_null(), e["value"].is_null()) {
-                    (true, true) => "-".to_string(),
-                    _ if e["value"].is_object() => "(entity)".to_string(),
-                    _ => format!("{} -> {}", text(&e["previous"]), text(&e["value"])),
-                };
+            for e in &page.entries {
                 emit(format!(
                     "{:<6} {:<27} {:<17} {:<28} {:<30} {:<12} {:<7} {:<32} {}",
-                    text(&e["seq"]),
-                    text(&e["time"]),
-                    text(&e["action"]),
-                    text(&e["key"]),
-                    change,
-                    text(&e["actor"]),
-                    text(&e["source"]),
-                    text(&e["batch"]),
-                    text(&e["reason"]),
+                    e.seq,
+                    e.time,
+                    e.action,
+                    opt(&e.key),
+                    change(e),
+                    e.actor,
+                    e.source,
+                    e.batch,
+                    opt(&e.reason),
                 ))?;
             }
         }
     }
-    if let Some(cursor) = body["next_cursor"].as_str() {
+    if let Some(cursor) = &page.next_cursor {
         eprintln!("more: --cursor {cursor}");
     }
     Ok(())
 }
 
+fn json_text(value: &impl serde::Serialize) -> Result<String, Error> {
+    serde_json::to_string(value).map_err(|e| Error::internal("a report as JSON", e))
+}
+
+/// A value as a cell: text as it is, `-` for none, other JSON as JSON.
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// What an entry changed: `old -> new` for a setting, the fields an entity event set for an entity.
+fn change(e: &AuditEntry) -> String {
+    match &e.resource {
+        Some(resource) => entity_change(&e.value, resource),
+        None if e.previous.is_null() && e.value.is_null() => "-".to_string(),
+        None => format!("{} -> {}", text(&e.previous), text(&e.value)),
+    }
+}
+
+/// The fields an entity event set: `name=value` when the entry carries the entity's state (its history),
+/// else the field names; credentials masked.
+fn entity_change(state: &Value, resource: &AuditResource) -> String {
+    let Some(fields) = &resource.changed else {
+        return "(deleted)".to_string();
+    };
+    let shown: Vec<String> = match state.as_object() {
+        Some(state) => fields
+            .iter()
+            .map(|f| match state.get(f) {
+                Some(v) => format!("{f}={}", masked_field(f, v)),
+                None => format!("{f} removed"),
+            })
+            .collect(),
+        None => fields.clone(),
+    };
+    if shown.is_empty() {
+        "-".to_string()
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// An entity's field as it may be printed: credentials (sealed values, `auth_*` secrets) as the mask.
+fn masked_field(name: &str, v: &Value) -> String {
+    let sealed = match v {
+        Value::String(s) => s.starts_with("cfgl1:"),
+        Value::Object(m) => m.contains_key("sealed"),
+        _ => false,
+    };
+    if sealed || matches!(name, "auth_value" | "auth_password" | "auth_token" | "auth_header_value" | "auth_headers") {
+        MASK.to_string()
+    } else {
+        text(v)
+    }
+}
+
 pub fn diff(g: &Globals, args: DiffArgs) -> Result<(), Error> {
-    let body = match &g.server {
+    let diff: Diff = match &g.server {
         Some(server) => {
-            let mut query = vec![("from", args.from.as_str())];
-            if let Some(to) = args.to.as_deref() {
-                query.push(("to", to));
-            }
-            server.get("/admin/config/diff", &query)?
+            let query = DiffQuery { from: Some(args.from.clone()), to: args.to.clone() };
+            server.get_json("/admin/config/diff", &query)?
         }
         None => timetravel::diff(&g.open()?, &args.from, args.to.as_deref())?,
     };
     if args.output == super::Output::Json {
-        return emit(body);
+        return emit(json_text(&diff)?);
     }
-    let text = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    emit(format!("diff seq {} -> seq {}", body["from"]["seq"], body["to"]["seq"]))?;
-    for (mark, list) in [("+", "added"), ("-", "removed"), ("~", "changed")] {
-        for line in body[list].as_array().into_iter().flatten() {
-            let what = match (line["changed"].as_array(), mark) {
-                (Some(fields), _) => format!("fields {}", fields.iter().map(text).collect::<Vec<_>>().join(", ")),
-                (None, "+") => text(&line["new"]),
-                (None, "-") => text(&line["old"]),
-                (None, _) => format!("{} -> {}", text(&line["old"]), text(&line["new"])),
-            };
-            emit(format!("{mark} {} {what}", text(&line["key"])))?;
+    emit(format!("diff seq {} -> seq {}", diff.from.seq, diff.to.seq))?;
+    for (mark, lines) in [("+", &diff.added), ("-", &diff.removed), ("~", &diff.changed)] {
+        for line in lines {
+            emit(format!("{mark} {} {}", line.key, diff_change(mark, line)))?;
         }
     }
     Ok(())
 }
 
+fn diff_change(mark: &str, line: &DiffLine) -> String {
+    match (&line.changed, mark) {
+        (Some(fields), _) => format!("fields {}", fields.join(", ")),
+        (None, "+") => text(&line.new),
+        (None, "-") => text(&line.old),
+        (None, _) => format!("{} -> {}", text(&line.old), text(&line.new)),
+    }
+}
+
 pub fn rollback(g: &Globals, args: RollbackArgs) -> Result<(), Error> {
-    let body = match &g.server {
-        Some(server) => {
-            let mut body = json!({"to": args.to, "dry_run": args.dry_run});
-            if let Some(keys) = &args.keys {
-                body["keys"] = json!(keys);
-            }
-            if let Some(h) = args.expected_head {
-                body["expected_head"] = json!(h);
-            }
-            if let Some(r) = &args.reason {
-                body["reason"] = json!(r);
-            }
-            post(server, "/admin/config/rollback", &body)?
-        }
+    let body = RollbackBody {
+        to: args.to,
+        keys: args.keys,
+        dry_run: args.dry_run,
+        reason: args.reason,
+        expected_head: args.expected_head,
+    };
+    let report = match &g.server {
+        Some(server) => server.post_json("/admin/config/rollback", &body)?,
         None => {
-            let ledger = g.open()?;
-            let point = ledger.point(&args.to)?;
-            let only = args.keys.clone().map(|k| k.into_iter().collect::<BTreeSet<_>>());
-            let req = timetravel::rollback_request(&ledger, point.seq, only, args.expected_head)?;
-            let plan = timetravel::plan_json(&ledger, &req)?;
-            let mut ctx = g.context("rollback", args.reason.clone());
-            ctx.cause = Cause::Rollback { to_seq: point.seq, to: args.to.clone(), via: "rollback".into() };
-            apply_local(&ledger, cfgledger_events::Command::Rollback(req), plan, args.dry_run, ctx)?
+            let ctx = g.context("rollback", body.reason.clone());
+            timetravel::rollback(&g.open()?, &body, &Via::Cli, ctx)?
         }
     };
-    print_plan(&body, args.output)
+    print_plan(&report, args.output)
 }
 
 pub fn revert(g: &Globals, args: RevertArgs) -> Result<(), Error> {
-    let body = match &g.server {
-        Some(server) => {
-            let mut body = json!({"batch": args.batch, "force": args.force, "dry_run": args.dry_run});
-            if let Some(r) = &args.reason {
-                body["reason"] = json!(r);
-            }
-            post(server, "/admin/config/revert", &body)?
-        }
+    let body = RevertBody { batch: args.batch, force: args.force, dry_run: args.dry_run, reason: args.reason };
+    let report = match &g.server {
+        Some(server) => server.post_json("/admin/config/revert", &body).map_err(name_cli_flags)?,
         None => {
-            let ledger = g.open()?;
-            let (req, plan) = timetravel::revert_request(&ledger, &args.batch, args.force)?;
-            let mut ctx = g.context("revert", args.reason.clone());
-            ctx.cause = Cause::Revert { batch: args.batch.clone(), via: "revert".into() };
-            apply_local(&ledger, cfgledger_events::Command::Rollback(req), plan, args.dry_run, ctx)?
+            let ctx = g.context("revert", body.reason.clone());
+            timetravel::revert(&g.open()?, &body, &Via::Cli, ctx)?
         }
     };
-    print_plan(&body, args.output)
+    print_plan(&report, args.output)
 }
 
-fn post(server: &Server, path: &str, body: &Value) -> Result<Value, Error> {
-    server.post(path, &[], body)?.map_err(|f| server.error(f))
-}
-
-fn apply_local(
-    ledger: &crate::ledger::Ledger,
-    cmd: cfgledger_events::Command,
-    mut plan: Value,
-    dry_run: bool,
-    ctx: crate::ledger::WriteContext,
-) -> Result<Value, Error> {
-    plan["dry_run"] = Value::Bool(dry_run);
-    if dry_run {
-        return Ok(plan);
+/// The server's refusal names the API's field (`"force": true`); on the command line the flag is `--force`.
+fn name_cli_flags(e: Error) -> Error {
+    match e {
+        Error::Coded { code, message, details } => {
+            Error::Coded { code, message: message.replace("send \"force\": true", "revert with --force"), details }
+        }
+        other => other,
     }
-    let outcome = ledger.execute(cmd, ctx)?;
-    plan["batch"] = outcome.batch_id.clone().map_or(Value::Null, Value::String);
-    plan["status"] = Value::String(if outcome.changed() { "completed" } else { "nothing_to_do" }.into());
-    plan["head"] = outcome.head.seq.into();
-    Ok(plan)
 }
 
-/// One step of a rollback or clone plan: action, subject, the fields that change or current -> value it
-/// returns to, the restart flag and the plan's message.
+/// One step of a rollback or clone plan as the clone's printer holds it (JSON).
 pub(super) fn step_line(step: &Value) -> String {
-    let text = |v: &Value| match v {
-        Value::Null => "-".to_string(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    let mut line = format!("{:<8} {}", text(&step["action"]), text(&step["subject"]));
-    if let Some(fields) = step["changed"].as_array() {
-        line.push_str(&format!("  ({})", fields.iter().map(text).collect::<Vec<_>>().join(", ")));
-    } else if !(step["current"].is_null() && step["value"].is_null()) {
-        line.push_str(&format!("  {} -> {}", text(&step["current"]), text(&step["value"])));
+    match serde_json::from_value::<PlanStep>(step.clone()) {
+        Ok(step) => plan_step_line(&step),
+        Err(_) => step.to_string(),
     }
-    if step["restart_required"] == json!(true) {
+}
+
+/// One step of a plan: action, subject, the fields that change or current -> value it returns to, the
+/// restart flag and the plan's message.
+fn plan_step_line(step: &PlanStep) -> String {
+    let mut line = format!("{:<8} {}", step.action, step.subject);
+    if !step.changed.is_empty() {
+        line.push_str(&format!("  ({})", step.changed.join(", ")));
+    } else if !(step.current.is_null() && step.value.is_null()) {
+        line.push_str(&format!("  {} -> {}", text(&step.current), text(&step.value)));
+    }
+    if step.restart_required {
         line.push_str("  [restart required]");
     }
-    if let Some(m) = step["message"].as_str() {
+    if let Some(m) = &step.message {
         line.push_str(&format!("  ({m})"));
     }
     line
@@ -367,21 +368,74 @@ pub(super) fn step_line(step: &Value) -> String {
 
 /// A rollback's plan: one line per key or entity (action, subject, current -> value it returns to), the
 /// locked keys left alone, the restart-required ones, and what was done.
-fn print_plan(body: &Value, output: super::Output) -> Result<(), Error> {
+fn print_plan(report: &RollbackReport, output: super::Output) -> Result<(), Error> {
     if output == super::Output::Json {
-        return emit(body);
+        return emit(json_text(report)?);
     }
-    for step in body["steps"].as_array().into_iter().flatten() {
-        emit(step_line(step))?;
+    for step in &report.steps {
+        emit(plan_step_line(step))?;
     }
-    let c = &body["counts"];
+    let c = &report.counts;
     emit(format!(
         "plan to seq {}: {} set, {} reset, {} create, {} update, {} delete, {} locked (left alone), {} invalid",
-        body["to"]["seq"], c["set"], c["reset"], c["create"], c["update"], c["delete"], c["locked"], c["invalid"]
+        report.to.seq, c.set, c.reset, c.create, c.update, c.delete, c.locked, c.invalid
     ))?;
-    match (body["dry_run"].as_bool(), body["batch"].as_str()) {
-        (Some(true), _) => emit(format!("dry run at head {}: nothing applied", body["head"])),
-        (_, Some(batch)) => emit(format!("applied as batch {batch} (seq {})", body["head"])),
+    match (report.dry_run, &report.batch) {
+        (true, _) => emit(format!("dry run at head {}: nothing applied", report.head)),
+        (_, Some(batch)) => emit(format!("applied as batch {batch} (seq {})", report.head)),
         _ => emit("nothing to change: the store already holds that state"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Cli;
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[test]
+    fn every_argument_of_the_time_travel_commands_has_help() {
+        let cli = Cli::command();
+        for name in ["audit", "history", "diff", "rollback", "revert"] {
+            let command = cli.find_subcommand(name).expect("a command");
+            for arg in command.get_arguments().filter(|a| a.get_id() != "help") {
+                let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                assert!(!help.trim().is_empty(), "`{name} {}` has no help", arg.get_id());
+            }
+        }
+    }
+
+    /// `audit --actor NAME` is the filter (`--by` too); who makes changes is `--actor` before the command.
+    #[test]
+    fn audit_actor_is_the_filter_and_the_global_flag_does_not_shadow_it() {
+        let filter = |argv: &[&str]| match Cli::try_parse_from(argv).map(|c| (c.actor, c.command)) {
+            Ok((who, super::super::Command::Audit(args))) => (who, args.filter().actor),
+            other => panic!("{argv:?}: {other:?}"),
+        };
+        assert_eq!(filter(&["cfgledger", "audit", "--actor", "me"]).1.as_deref(), Some("me"));
+        assert_eq!(filter(&["cfgledger", "audit", "--by", "me"]).1.as_deref(), Some("me"));
+        assert_eq!(filter(&["cfgledger", "--actor", "ops", "audit"]), (Some("ops".into()), None));
+        // A write command has no `--actor` of its own: after it, the flag is refused, never silently taken.
+        assert!(Cli::try_parse_from(["cfgledger", "config", "set", "LOG_LEVEL", "debug", "--actor", "me"]).is_err());
+    }
+
+    #[test]
+    fn the_filter_travels_as_query_pairs() {
+        let args = AuditArgs::try_parse_from_args(&["--key", "LOG_*", "--actor", "me", "--rejected", "--limit", "8"]);
+        let pairs: std::collections::BTreeSet<(String, String)> =
+            super::super::remote::query_pairs(&args.filter()).expect("pairs").into_iter().collect();
+        let expected = [("key", "LOG_*"), ("actor", "me"), ("rejected", "true"), ("limit", "8")];
+        assert_eq!(pairs, expected.map(|(k, v)| (k.to_string(), v.to_string())).into_iter().collect());
+    }
+
+    impl AuditArgs {
+        fn try_parse_from_args(argv: &[&str]) -> AuditArgs {
+            #[derive(Debug, Parser)]
+            struct Wrap {
+                #[command(flatten)]
+                args: AuditArgs,
+            }
+            Wrap::try_parse_from(std::iter::once("audit").chain(argv.iter().copied())).expect("parses").args
+        }
     }
 }

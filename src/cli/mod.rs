@@ -34,8 +34,10 @@ pub struct Cli {
     /// A catalog file (TOML or JSON) that replaces or extends the built-in catalog.
     #[arg(long, global = true, env = "CFGLEDGER_CATALOG", value_name = "FILE")]
     pub catalog: Option<PathBuf>,
-    /// Who is making the change (default: the OS user).
-    #[arg(long, global = true, env = "CFGLEDGER_ACTOR")]
+    /// Who is making the change (default: the OS user). Given before the command (`cfgledger --actor NAME
+    /// config set ...`): not global, so that it never shadows a command's own `--actor` (`audit --actor`
+    /// filters the trail).
+    #[arg(long, env = "CFGLEDGER_ACTOR")]
     pub actor: Option<String>,
     /// Run commands against a running server (http://HOST:PORT) instead of opening the store; commands
     /// that only work on the store itself (serve, log, verify, clone, user, token) refuse it.

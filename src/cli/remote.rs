@@ -83,6 +83,27 @@ impl Server {
         self.send("GET", path, query, None)?.map_err(|f| self.error(f))
     }
 
+    /// `GET path?query`, the query serialized from a typed request (its fields as query pairs), the answer
+    /// deserialized into the typed response.
+    pub fn get_json<Q: Serialize, T: DeserializeOwned>(&self, path: &str, query: &Q) -> Result<T, Error> {
+        let pairs = query_pairs(query)?;
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.typed(self.get(path, &pairs)?)
+    }
+
+    /// `POST path` with a typed body, the answer deserialized into the typed response.
+    pub fn post_json<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, Error> {
+        let body = serde_json::to_value(body).map_err(|e| Error::internal("a request body as JSON", e))?;
+        self.typed(self.post(path, &[], &body)?.map_err(|f| self.error(f))?)
+    }
+
+    fn typed<T: DeserializeOwned>(&self, answer: Value) -> Result<T, Error> {
+        serde_json::from_value(answer).map_err(|e| Error::Unreachable {
+            context: format!("the server at {} answered in a shape this CLI does not know", self.base),
+            source: Some(e.into()),
+        })
+    }
+
     /// `PUT path` with a JSON body.
     pub fn put(&self, path: &str, body: &Value) -> Result<Value, Error> {
         self.send("PUT", path, &[], Some(body))?.map_err(|f| self.error(f))
@@ -99,32 +120,30 @@ impl Server {
         self.send("POST", path, query, Some(body))
     }
 
-    /// `GET path?query`, the answer read as `T`.
-    pub fn get_json<T: DeserializeOwned>(&self, path: &str, query: &impl Serialize) -> Result<T, Error> {
-        let pairs = query_pairs(query)?;
-        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        typed(self.get(path, &pairs)?)
-    }
-
     /// `PUT path` with a typed body, the answer read as `T`.
     pub fn put_json<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T, Error> {
         let body = serde_json::to_value(body).map_err(|e| Error::internal("cannot encode the request", e))?;
-        typed(self.put(path, &body)?)
+        self.typed(self.put(path, &body)?)
     }
 
     /// `DELETE path?query`, the answer read as `T`.
     pub fn delete_json<T: DeserializeOwned>(&self, path: &str, query: &impl Serialize) -> Result<T, Error> {
         let pairs = query_pairs(query)?;
         let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        typed(self.delete(path, &pairs)?)
+        self.typed(self.delete(path, &pairs)?)
     }
 
     /// `POST path?query` with a JSON body, the answer read as `T`; an API error becomes an [`Error`] that keeps
     /// its code and details.
-    pub fn post_json<T: DeserializeOwned>(&self, path: &str, query: &impl Serialize, body: &Value) -> Result<T, Error> {
+    pub fn post_query_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &impl Serialize,
+        body: &Value,
+    ) -> Result<T, Error> {
         let pairs = query_pairs(query)?;
         let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        typed(self.post(path, &pairs, body)?.map_err(|f| self.error(f))?)
+        self.typed(self.post(path, &pairs, body)?.map_err(|f| self.error(f))?)
     }
 
     /// One request: the outer error when no API answer came (unreachable, not JSON), the inner one when the
@@ -204,27 +223,21 @@ impl Server {
     }
 }
 
-/// An answer read as the typed message it should be.
-fn typed<T: DeserializeOwned>(body: Value) -> Result<T, Error> {
-    serde_json::from_value(body).map_err(|e| Error::Unreachable {
-        context: "the server's answer does not have the shape this client expects (a different version?)".into(),
-        source: Some(e.into()),
-    })
-}
-
-/// A typed query as the pairs of a query string: every field that is set, as text (`None` and `false` left
-/// out, as the API's defaults).
-pub(crate) fn query_pairs(query: &impl Serialize) -> Result<Vec<(String, String)>, Error> {
-    let value = serde_json::to_value(query).map_err(|e| Error::internal("cannot encode the query", e))?;
-    let mut pairs = Vec::new();
-    for (name, v) in value.as_object().into_iter().flatten() {
-        match v {
-            Value::Null | Value::Bool(false) => {}
-            Value::String(s) => pairs.push((name.clone(), s.clone())),
-            other => pairs.push((name.clone(), other.to_string())),
-        }
-    }
-    Ok(pairs)
+/// A typed query as the pairs of a query string: each field that is set, by its serialized name; a list
+/// or object field as its JSON text.
+pub(crate) fn query_pairs<Q: Serialize>(query: &Q) -> Result<Vec<(String, String)>, Error> {
+    let value = serde_json::to_value(query).map_err(|e| Error::internal("a query as JSON", e))?;
+    let Value::Object(fields) = value else {
+        return Err(Error::input("a query string is made of named fields"));
+    };
+    Ok(fields
+        .into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(name, v)| match v {
+            Value::String(s) => (name, s),
+            other => (name, other.to_string()),
+        })
+        .collect())
 }
 
 /// `key` as one URL path segment: unreserved characters as they are, every other byte percent-encoded.

@@ -3,15 +3,22 @@
 //! The OpenAPI document is generated from these types (`utoipa::ToSchema`), so the contract and the code
 //! cannot drift apart. `json!` and `value["field"]` stay out of the request path.
 
+mod audit;
 mod config;
 mod error;
+mod history;
 mod ops;
 
+pub use audit::{AuditEntry, AuditFilter, AuditImport, AuditPage, AuditResource, AuditUser, RejectedAttempt};
 pub use config::{
     AsOf, ConfigItem, ConfigList, ExportSource, GetQuery, ImportPlan, ImportQuery, ImportReport, ImportResult,
     ListQuery, PlanAction, PlanEntry, PlanSummary, ResetQuery, SetRequest, SettingsExport, ValueSource,
 };
 pub use error::{ErrorBody, ErrorDetail};
+pub use history::{
+    ApplyStatus, BadSnapshot, Diff, DiffLine, DiffQuery, LaterChange, PageQuery, PlanCounts, PlanStep, PointRef,
+    RevertBody, RevertOf, RollbackBody, RollbackReport, VerifiedHead, VerifiedSnapshots, VerifyReport,
+};
 pub use ops::{
     ChangeEvent, Health, InstanceEntry, InstanceInfo, InstanceList, KeyValue, LoginRequest, LoginResponse, Ready,
     WatchQuery,
