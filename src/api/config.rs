@@ -57,10 +57,7 @@ pub async fn get(
         (status = 403, description = "a locked key (the attempt is recorded in the audit trail) or an insufficient role", body = ErrorBody),
         (status = 404, description = "unknown key", body = ErrorBody),
         (status = 409, description = "the key changed since the If-Match version", body = ErrorBody),
-        (status = 408, description = "the request body took too long to arrive", body = ErrorBody),
-        (status = 413, description = "a body larger than REQUEST_SIZE_LIMIT", body = ErrorBody),
         (status = 422, description = "the value does not fit the key's type or range", body = ErrorBody),
-        (status = 429, description = "CONFIG_WRITE_RATE_LIMIT exceeded (Retry-After)", body = ErrorBody),
     ))]
 pub async fn put(
     State(state): State<AppState>,
@@ -93,7 +90,6 @@ pub async fn put(
         (status = 403, description = "a locked key or an insufficient role", body = ErrorBody),
         (status = 404, description = "unknown key", body = ErrorBody),
         (status = 409, description = "compare-and-set conflict", body = ErrorBody),
-        (status = 429, description = "rate limited (Retry-After)", body = ErrorBody),
     ))]
 pub async fn delete(
     State(state): State<AppState>,

@@ -93,12 +93,9 @@ pub async fn diff(
     responses(
         (status = 200, description = "the plan, and the batch when applied", body = RollbackReport),
         (status = 400, description = "a malformed body, or a point that does not parse", body = ErrorBody),
-        (status = 403, description = "insufficient role", body = ErrorBody),
         (status = 404, description = "a key named in keys exists at neither point", body = ErrorBody),
         (status = 409, description = "the head moved since the plan, or the rollback would break a reference", body = ErrorBody),
-        (status = 413, description = "the body is over REQUEST_SIZE_LIMIT", body = ErrorBody),
         (status = 422, description = "a value the catalog no longer accepts", body = ErrorBody),
-        (status = 429, description = "rate limited (Retry-After)", body = ErrorBody),
     )
 )]
 pub async fn rollback(
@@ -123,12 +120,9 @@ pub async fn rollback(
     responses(
         (status = 200, description = "the plan, and the batch when applied", body = RollbackReport),
         (status = 400, description = "a malformed body, or a batch prefix that is too short or ambiguous (the candidates named)", body = ErrorBody),
-        (status = 403, description = "insufficient role", body = ErrorBody),
         (status = 404, description = "no such batch", body = ErrorBody),
         (status = 409, description = "later changes touched the same keys, or the revert would break a reference", body = ErrorBody),
-        (status = 413, description = "the body is over REQUEST_SIZE_LIMIT", body = ErrorBody),
         (status = 422, description = "nothing revertible in the batch", body = ErrorBody),
-        (status = 429, description = "rate limited (Retry-After)", body = ErrorBody),
     )
 )]
 pub async fn revert(

@@ -22,9 +22,7 @@ pub const PER_CLIENT: u32 = 60;
         (status = 200, description = "a token", body = LoginResponse),
         (status = 400, description = "a malformed body", body = ErrorBody),
         (status = 401, description = "an invalid user name or password", body = ErrorBody),
-        (status = 408, description = "the request body took too long to arrive", body = ErrorBody),
-        (status = 413, description = "a body larger than REQUEST_SIZE_LIMIT", body = ErrorBody),
-        (status = 429, description = "too many attempts (Retry-After)", body = ErrorBody),
+        (status = 429, description = "too many attempts from this address or for this user (Retry-After)", body = ErrorBody),
     ))]
 pub async fn login(
     State(state): State<AppState>,

@@ -9,6 +9,7 @@ use crate::error::ErrorCode;
 use crate::model::{ErrorBody, ErrorDetail};
 use axum::Json;
 use serde_json::Value;
+use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::response::{ResponseBuilder, Responses};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
@@ -54,28 +55,40 @@ pub async fn document() -> Json<Value> {
 )]
 pub struct ApiDoc;
 
-/// The answers that any operation can give, added to each operation once instead of at every annotation:
-/// 401 where a token is needed (an operation with an empty `security` list needs none), 500 and 503.
+/// The answers that follow from an operation's shape, added here once instead of at every annotation (the
+/// contract test checks each is really answered where it is listed, and that nothing else is):
+/// - every operation: 500 and 503; 401 where a token is needed (an empty `security` list needs none);
+/// - a query string: 400 for an unknown or malformed field;
+/// - a request body: 400 (malformed), 408 (too slow to arrive), 413 (over `REQUEST_SIZE_LIMIT`);
+/// - a write (not GET) that needs a token: 403 for too small a role, 429 for the write rate limit.
 struct CommonErrors;
 
 impl Modify for CommonErrors {
     fn modify(&self, doc: &mut Document) {
         for item in doc.paths.paths.values_mut() {
-            for op in
-                [item.get.as_mut(), item.put.as_mut(), item.post.as_mut(), item.delete.as_mut(), item.patch.as_mut()]
-                    .into_iter()
-                    .flatten()
-            {
+            let get = item.get.as_mut().map(|op| (false, op));
+            let writes = [item.put.as_mut(), item.post.as_mut(), item.delete.as_mut(), item.patch.as_mut()];
+            for (write, op) in get.into_iter().chain(writes.into_iter().flatten().map(|op| (true, op))) {
                 let public = op.security.as_ref().is_some_and(|s| s.is_empty());
-                if !public {
-                    add_error(&mut op.responses, "401", "no token, or a bad or expired one (WWW-Authenticate: Bearer)");
+                let queried = op.parameters.iter().flatten().any(|p| matches!(p.parameter_in, ParameterIn::Query));
+                let r = &mut op.responses;
+                if queried {
+                    add_error(r, "400", "an unknown or malformed query field");
                 }
-                add_error(&mut op.responses, "500", "an internal failure; the server's log has the cause");
-                add_error(
-                    &mut op.responses,
-                    "503",
-                    "the store is unavailable or the request took too long (Retry-After)",
-                );
+                if op.request_body.is_some() {
+                    add_error(r, "400", "a malformed body");
+                    add_error(r, "408", "the request body took too long to arrive");
+                    add_error(r, "413", "a body larger than REQUEST_SIZE_LIMIT");
+                }
+                if !public {
+                    add_error(r, "401", "no token, or a bad or expired one (WWW-Authenticate: Bearer)");
+                    if write {
+                        add_error(r, "403", "the token's role may not do this");
+                        add_error(r, "429", "more writes than CONFIG_WRITE_RATE_LIMIT allows (Retry-After)");
+                    }
+                }
+                add_error(r, "500", "an internal failure; the server's log has the cause");
+                add_error(r, "503", "the store is unavailable or the request took too long (Retry-After)");
             }
         }
     }

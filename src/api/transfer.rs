@@ -29,12 +29,8 @@ pub async fn export(State(state): State<AppState>, caller: Caller) -> Result<Jso
     responses(
         (status = 200, description = "the plan, and whether and how it was applied", body = ImportReport),
         (status = 400, description = "a malformed body or query", body = ErrorBody),
-        (status = 403, description = "an insufficient role", body = ErrorBody),
-        (status = 408, description = "the request body took too long to arrive", body = ErrorBody),
         (status = 409, description = "the head moved past expected_head", body = ErrorBody),
-        (status = 413, description = "a body larger than REQUEST_SIZE_LIMIT", body = ErrorBody),
         (status = 422, description = "an invalid entry or a damaged document: nothing applied; an invalid entry puts the plan in details", body = ErrorBody),
-        (status = 429, description = "rate limited (Retry-After)", body = ErrorBody),
     ))]
 pub async fn import(
     State(state): State<AppState>,
