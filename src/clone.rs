@@ -13,6 +13,7 @@ use crate::ledger::history::load_checkpoint;
 use crate::store::{EventStore, LogChunks, StoreError};
 use cfgledger_events::chain::ChainVerifier;
 use cfgledger_events::{ChainError, Envelope, Hash, Head, Record, Rejection, RejectionKind};
+use cfgledger_projections::SettingsState;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::io::{BufRead, Write};
@@ -375,10 +376,8 @@ pub fn replay_plan(
     target: &crate::ledger::Ledger,
     opts: &ReplayOptions,
 ) -> Result<(cfgledger_events::rollback::RollbackRequest, serde_json::Value, Provenance), Error> {
-    use cfgledger_events::event::StoredValue;
-    use cfgledger_events::{resource, ResourceKind, Sealer, SettingsLookup};
     use serde_json::{json, Value};
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeSet;
 
     let source_head = source.head()?;
     if source_head.seq == 0 {
@@ -396,102 +395,12 @@ pub fn replay_plan(
     let store_id = state.store.as_ref().map(|s| s.store_id.clone()).unwrap_or_default();
     let secret = opts.source_secret.as_ref().map_or(target.own_secret(), |s| s.as_str());
     // The source's key is derived (an Argon2id run) only when something sealed is cloned.
-    let sealed_anywhere =
-        state.entries().any(|(k, e)| matches!(e.value, StoredValue::Sealed(_)) && !excluded(&opts.exclude, k))
-            || ResourceKind::ALL.into_iter().any(|kind| {
-                state.resources(kind).any(|(n, e)| {
-                    e.fields.get("auth_value").is_some() && !excluded(&opts.exclude, &format!("{kind}/{n}"))
-                })
-            });
-    let source_key = if sealed_anywhere { Some(source_box(&state, secret)?) } else { None };
+    let source_key = if sealed_anywhere(&state, opts) { Some(source_box(&state, secret)?) } else { None };
     let snap = target.snapshot();
-    let target_box = target.secret_box();
-    // A secret is opened with the source's key and sealed under the target's; when the target already
-    // holds the same secret, its ciphertext is kept, so that cloning again changes nothing.
-    let reseal = |binding: &str, sealed: &str, current: Option<&str>| -> Result<String, Error> {
-        let source_box = source_key.as_ref().ok_or_else(|| Error::invalid("the source's key was not derived"))?;
-        let plaintext = zeroize::Zeroizing::new(Sealer::open(source_box, binding, sealed).map_err(|_| {
-            Error::invalid(format!(
-                "cannot decrypt {binding} from the source (sealed with key {}): nothing was written; give the source's secret with --source-secret-env",
-                source_box.key_id()
-            ))
-        })?);
-        if let Some(current) = current {
-            if Sealer::open(target_box, binding, current).is_ok_and(|p| p == *plaintext) {
-                return Ok(current.to_string());
-            }
-        }
-        Sealer::seal(target_box, binding, &plaintext)
-            .map_err(|e| Error::Internal { context: format!("cannot encrypt {binding}: {e}"), source: None })
-    };
-
-    let mut settings = BTreeMap::new();
-    for (key, entry) in state.entries() {
-        if excluded(&opts.exclude, key) {
-            continue;
-        }
-        let value = match &entry.value {
-            StoredValue::Plain(v) => StoredValue::Plain(v.clone()),
-            StoredValue::Sealed(text) => {
-                let current = match snap.state.current(key) {
-                    Some(StoredValue::Sealed(c)) => Some(c.as_str()),
-                    _ => None,
-                };
-                StoredValue::Sealed(reseal(key, text, current)?)
-            }
-        };
-        settings.insert(key.clone(), value);
-    }
-    for (key, text) in &opts.overrides {
-        let spec =
-            target.catalog().get(key).ok_or_else(|| Error::invalid(format!("--set {key}: unknown key {key}")))?;
-        if spec.locked {
-            return Err(Error::invalid(format!(
-                "--set {key}: the key is locked; only the target's environment (.env) seeds it"
-            )));
-        }
-        let parsed = spec
-            .parse(&cfgledger_events::Input::Text(text.clone()))
-            .map_err(|e| Error::invalid(format!("--set {key}: {e}")))?;
-        let value = if spec.sensitive {
-            let plaintext = zeroize::Zeroizing::new(serde_json::to_vec(&parsed).unwrap_or_default());
-            let current = match snap.state.current(key) {
-                Some(StoredValue::Sealed(c)) => Some(c.as_str()),
-                _ => None,
-            };
-            match current {
-                Some(c) if Sealer::open(target_box, key, c).is_ok_and(|p| p == *plaintext) => {
-                    StoredValue::Sealed(c.to_string())
-                }
-                _ => StoredValue::Sealed(
-                    Sealer::seal(target_box, key, &plaintext)
-                        .map_err(|e| Error::Internal { context: format!("cannot encrypt {key}: {e}"), source: None })?,
-                ),
-            }
-        } else {
-            StoredValue::Plain(parsed)
-        };
-        settings.insert(key.clone(), value);
-    }
-    let mut resources: BTreeMap<ResourceKind, BTreeMap<String, serde_json::Map<String, Value>>> = BTreeMap::new();
-    for kind in ResourceKind::ALL {
-        for (name, entry) in state.resources(kind) {
-            if excluded(&opts.exclude, &format!("{kind}/{name}")) {
-                continue;
-            }
-            let mut fields = entry.fields.clone();
-            if let Some(Value::String(sealed)) = fields.get("auth_value").cloned() {
-                let binding = resource::auth_binding(kind, name);
-                let current = snap
-                    .state
-                    .resource_entry(kind, name)
-                    .and_then(|e| e.fields.get("auth_value"))
-                    .and_then(Value::as_str);
-                fields.insert("auth_value".into(), Value::String(reseal(&binding, &sealed, current)?));
-            }
-            resources.entry(kind).or_default().insert(name.clone(), fields);
-        }
-    }
+    let resealer = Resealer { source_key: source_key.as_ref(), target: target.secret_box(), current: &snap.state };
+    let mut settings = cloned_settings(&state, opts, &resealer)?;
+    overridden_settings(target, opts, &resealer, &mut settings)?;
+    let resources = cloned_resources(&state, opts, &resealer)?;
     let mut only: BTreeSet<String> = settings.keys().cloned().collect();
     for (kind, entities) in &resources {
         only.extend(entities.keys().map(|n| format!("{kind}/{n}")));
@@ -515,4 +424,146 @@ pub fn replay_plan(
     plan["source"] = json!({"store_id": store_id, "seq": seq, "head_hash": head_hash.to_hex()});
     plan.as_object_mut().map(|o| o.remove("to"));
     Ok((req, plan, Provenance { store_id, seq, head_hash }))
+}
+
+/// Whether anything the clone copies is sealed (so the source's key must be derived).
+fn sealed_anywhere(state: &SettingsState, opts: &ReplayOptions) -> bool {
+    use cfgledger_events::event::StoredValue;
+    use cfgledger_events::ResourceKind;
+    state.entries().any(|(k, e)| matches!(e.value, StoredValue::Sealed(_)) && !excluded(&opts.exclude, k))
+        || ResourceKind::ALL.into_iter().any(|kind| {
+            state
+                .resources(kind)
+                .any(|(n, e)| e.fields.get("auth_value").is_some() && !excluded(&opts.exclude, &format!("{kind}/{n}")))
+        })
+}
+
+/// Moves secrets from the source's key to the target's. When the target already holds the same secret, its
+/// ciphertext is kept, so that cloning again changes nothing.
+struct Resealer<'a> {
+    source_key: Option<&'a SecretBox>,
+    target: &'a SecretBox,
+    /// The target's state, for the ciphertexts it already holds.
+    current: &'a SettingsState,
+}
+
+impl Resealer<'_> {
+    /// `sealed` (by the source, under `binding`) sealed under the target's key.
+    fn reseal(&self, binding: &str, sealed: &str, current: Option<&str>) -> Result<String, Error> {
+        use cfgledger_events::Sealer;
+        let source_box = self.source_key.ok_or_else(|| Error::invalid("the source's key was not derived"))?;
+        let plaintext = zeroize::Zeroizing::new(Sealer::open(source_box, binding, sealed).map_err(|_| {
+            Error::invalid(format!(
+                "cannot decrypt {binding} from the source (sealed with key {}): nothing was written; give the source's secret with --source-secret-env",
+                source_box.key_id()
+            ))
+        })?);
+        self.seal(binding, &plaintext, current)
+    }
+
+    /// `plaintext` sealed under the target's key, or the target's `current` ciphertext if it holds the same.
+    fn seal(&self, binding: &str, plaintext: &[u8], current: Option<&str>) -> Result<String, Error> {
+        use cfgledger_events::Sealer;
+        if let Some(current) = current {
+            if Sealer::open(self.target, binding, current).is_ok_and(|p| p == plaintext) {
+                return Ok(current.to_string());
+            }
+        }
+        Sealer::seal(self.target, binding, plaintext)
+            .map_err(|e| Error::Internal { context: format!("cannot encrypt {binding}: {e}"), source: None })
+    }
+
+    /// The ciphertext the target holds for `key`, if any.
+    fn current_setting(&self, key: &str) -> Option<&str> {
+        use cfgledger_events::event::StoredValue;
+        use cfgledger_events::SettingsLookup;
+        match self.current.current(key) {
+            Some(StoredValue::Sealed(c)) => Some(c.as_str()),
+            _ => None,
+        }
+    }
+}
+
+/// The source's settings that the clone copies, secrets sealed under the target's key.
+fn cloned_settings(
+    state: &SettingsState,
+    opts: &ReplayOptions,
+    resealer: &Resealer<'_>,
+) -> Result<std::collections::BTreeMap<String, cfgledger_events::event::StoredValue>, Error> {
+    use cfgledger_events::event::StoredValue;
+    let mut settings = std::collections::BTreeMap::new();
+    for (key, entry) in state.entries() {
+        if excluded(&opts.exclude, key) {
+            continue;
+        }
+        let value = match &entry.value {
+            StoredValue::Plain(v) => StoredValue::Plain(v.clone()),
+            StoredValue::Sealed(text) => {
+                StoredValue::Sealed(resealer.reseal(key, text, resealer.current_setting(key))?)
+            }
+        };
+        settings.insert(key.clone(), value);
+    }
+    Ok(settings)
+}
+
+/// The `--set KEY=VALUE` overrides, checked against the target's catalog, added to `settings`.
+fn overridden_settings(
+    target: &crate::ledger::Ledger,
+    opts: &ReplayOptions,
+    resealer: &Resealer<'_>,
+    settings: &mut std::collections::BTreeMap<String, cfgledger_events::event::StoredValue>,
+) -> Result<(), Error> {
+    use cfgledger_events::event::StoredValue;
+    for (key, text) in &opts.overrides {
+        let spec =
+            target.catalog().get(key).ok_or_else(|| Error::invalid(format!("--set {key}: unknown key {key}")))?;
+        if spec.locked {
+            return Err(Error::invalid(format!(
+                "--set {key}: the key is locked; only the target's environment (.env) seeds it"
+            )));
+        }
+        let parsed = spec
+            .parse(&cfgledger_events::Input::Text(text.clone()))
+            .map_err(|e| Error::invalid(format!("--set {key}: {e}")))?;
+        let value = if spec.sensitive {
+            let plaintext = zeroize::Zeroizing::new(serde_json::to_vec(&parsed).unwrap_or_default());
+            StoredValue::Sealed(resealer.seal(key, &plaintext, resealer.current_setting(key))?)
+        } else {
+            StoredValue::Plain(parsed)
+        };
+        settings.insert(key.clone(), value);
+    }
+    Ok(())
+}
+
+type Entities = std::collections::BTreeMap<
+    cfgledger_events::ResourceKind,
+    std::collections::BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+>;
+
+/// The source's entities that the clone copies, credentials sealed under the target's key.
+fn cloned_resources(state: &SettingsState, opts: &ReplayOptions, resealer: &Resealer<'_>) -> Result<Entities, Error> {
+    use cfgledger_events::{resource, ResourceKind};
+    use serde_json::Value;
+    let mut resources = Entities::new();
+    for kind in ResourceKind::ALL {
+        for (name, entry) in state.resources(kind) {
+            if excluded(&opts.exclude, &format!("{kind}/{name}")) {
+                continue;
+            }
+            let mut fields = entry.fields.clone();
+            if let Some(Value::String(sealed)) = fields.get("auth_value").cloned() {
+                let binding = resource::auth_binding(kind, name);
+                let current = resealer
+                    .current
+                    .resource_entry(kind, name)
+                    .and_then(|e| e.fields.get("auth_value"))
+                    .and_then(Value::as_str);
+                fields.insert("auth_value".into(), Value::String(resealer.reseal(&binding, &sealed, current)?));
+            }
+            resources.entry(kind).or_default().insert(name.clone(), fields);
+        }
+    }
+    Ok(resources)
 }

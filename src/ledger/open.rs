@@ -206,6 +206,66 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
     let catalog = Arc::new(opts.catalog.clone());
     let initial = replay(store.as_ref())?;
 
+    let (sealer, create_info, secret) = store_key(opts, &entries, initial.0.store.as_ref(), &mut report)?;
+
+    let (state, head, head_time) = initial;
+    let last_checkpoint = store.snapshot_seqs()?.last().copied().unwrap_or(0);
+    let checkpointer = super::history::spawn_checkpointer(store.clone(), opts.clock.clone());
+    let core = Arc::new(Core {
+        store,
+        catalog: catalog.clone(),
+        sealer,
+        secret: Arc::new(secret),
+        env: opts.process_env.clone(),
+        clock: opts.clock.clone(),
+        live: Arc::new(ArcSwap::from_pointee(Snapshot::build(
+            &catalog,
+            state,
+            head,
+            head_time,
+            &opts.process_env,
+            None,
+        ))),
+        boot: OnceLock::new(),
+        published: tokio::sync::watch::channel(0).0,
+        commit_hook: OnceLock::new(),
+        sync: Mutex::new(()),
+        checkpoints: Mutex::new(Some(checkpointer)),
+        last_checkpoint: std::sync::atomic::AtomicU64::new(last_checkpoint),
+    });
+    // Another process may append after the replay: the writer's head check catches that at the first append.
+    let ledger = Ledger { jobs: writer::spawn(core.clone()), core };
+
+    seed(&ledger, create_info, env_path.as_deref(), entries, &mut report)?;
+
+    for key in &opts.generate_secrets {
+        ledger.ensure_secret(key)?;
+    }
+
+    // A log that grew long without checkpoints (an older build, snapshots turned off) gets one now.
+    ledger.core.maybe_checkpoint(&ledger.snapshot());
+    let snap = ledger.snapshot();
+    report.env_errors = snap.views.iter().filter_map(|v| v.env_error.clone()).collect();
+    if opts.pin_restart_keys {
+        let views = resolve(&catalog, &snap.state, &ledger.core.env, None);
+        let _ = ledger.core.boot.set(boot_values(&catalog, &views));
+        let _sync = ledger.core.sync.lock().map_err(|_| Error::Closed)?;
+        let snap = ledger.snapshot();
+        ledger.core.publish(snap.state.clone(), snap.head, snap.head_time);
+    }
+    Ok((ledger, report))
+}
+
+/// The store's key: derived from `AUTH_ENCRYPTION_SECRET` (the process environment, else `.env`), else from
+/// the SQLite store's key file (created for a new store), else a random one for a memory store. For an
+/// existing store the derived key must match the one it was created with. Returns the key, the encryption
+/// info a new store records in its genesis event, and the secret.
+fn store_key(
+    opts: &OpenOptions,
+    entries: &[EnvEntry],
+    existing: Option<&cfgledger_projections::StoreInfo>,
+    report: &mut OpenReport,
+) -> Result<(SecretBox, Option<cfgledger_events::event::EncryptionInfo>, Zeroizing<String>), OpenError> {
     let given = opts
         .process_env
         .get(SECRET_KEY)
@@ -226,7 +286,7 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
         }
     };
 
-    let (sealer, create_info, secret) = match (&initial.0.store, source) {
+    Ok(match (existing, source) {
         (Some(info), SecretSource::Given(secret)) => {
             (derive_checked(&secret, &info.encryption, "AUTH_ENCRYPTION_SECRET")?, None, secret)
         }
@@ -259,45 +319,27 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
             let (sealer, info) = SecretBox::create(secret.as_bytes())?;
             (sealer, Some(info), secret)
         }
-    };
+    })
+}
 
-    let (state, head, head_time) = initial;
-    let last_checkpoint = store.snapshot_seqs()?.last().copied().unwrap_or(0);
-    let checkpointer = super::history::spawn_checkpointer(store.clone(), opts.clock.clone());
-    let core = Arc::new(Core {
-        store,
-        catalog: catalog.clone(),
-        sealer,
-        secret: Arc::new(secret),
-        env: opts.process_env.clone(),
-        clock: opts.clock.clone(),
-        live: Arc::new(ArcSwap::from_pointee(Snapshot::build(
-            &catalog,
-            state,
-            head,
-            head_time,
-            &opts.process_env,
-            None,
-        ))),
-        boot: OnceLock::new(),
-        published: tokio::sync::watch::channel(0).0,
-        commit_hook: OnceLock::new(),
-        sync: Mutex::new(()),
-        checkpoints: Mutex::new(Some(checkpointer)),
-        last_checkpoint: std::sync::atomic::AtomicU64::new(last_checkpoint),
-    });
-    // Another process may append after the replay: the writer's head check catches that at the first append.
-    let ledger = Ledger { jobs: writer::spawn(core.clone()), core };
-
-    let env_file = env_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-    let ctx = system_ctx(env_path.as_deref());
+/// A new store's genesis event with the `.env` seeding, or, for an existing store, the `.env` keys it does
+/// not hold yet; both in one batch and reported.
+fn seed(
+    ledger: &Ledger,
+    create_info: Option<cfgledger_events::event::EncryptionInfo>,
+    env_path: Option<&std::path::Path>,
+    entries: Vec<EnvEntry>,
+    report: &mut OpenReport,
+) -> Result<(), OpenError> {
+    let env_file = env_path.map(|p| p.display().to_string()).unwrap_or_default();
+    let ctx = system_ctx(env_path);
     if let Some(encryption) = create_info {
         let store_id = uuid::Uuid::new_v4().to_string();
         let cmd = Command::CreateStore { store_id, encryption, env_file: env_file.clone(), entries: entries.clone() };
         match ledger.execute(cmd, ctx.clone()) {
             Ok(outcome) => {
                 report.created = true;
-                seeded_by(&outcome, &mut report);
+                seeded_by(&outcome, report);
             }
             // Another process created the store between our replay and our append.
             Err(Error::Rejected(r)) if r.kind == RejectionKind::State => return Err(OpenError::Raced),
@@ -305,25 +347,10 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
         }
     } else if env_path.is_some() {
         let outcome = ledger.execute(Command::SeedEnv { env_file, entries }, ctx).map_err(env_file_input)?;
-        seeded_by(&outcome, &mut report);
+        seeded_by(&outcome, report);
     }
 
-    for key in &opts.generate_secrets {
-        ledger.ensure_secret(key)?;
-    }
-
-    // A log that grew long without checkpoints (an older build, snapshots turned off) gets one now.
-    ledger.core.maybe_checkpoint(&ledger.snapshot());
-    let snap = ledger.snapshot();
-    report.env_errors = snap.views.iter().filter_map(|v| v.env_error.clone()).collect();
-    if opts.pin_restart_keys {
-        let views = resolve(&catalog, &snap.state, &ledger.core.env, None);
-        let _ = ledger.core.boot.set(boot_values(&catalog, &views));
-        let _sync = ledger.core.sync.lock().map_err(|_| Error::Closed)?;
-        let snap = ledger.snapshot();
-        ledger.core.publish(snap.state.clone(), snap.head, snap.head_time);
-    }
-    Ok((ledger, report))
+    Ok(())
 }
 
 /// A `.env` value that does not fit its key is the operator's file at fault: bad input, not a refused change.
