@@ -5,7 +5,6 @@
 mod audit;
 mod config;
 mod error;
-mod export;
 mod extract;
 mod health;
 mod history;
@@ -15,6 +14,7 @@ pub mod login;
 pub mod metrics;
 mod openapi;
 mod openapi_legacy;
+mod registry_transfer;
 mod resources;
 mod transfer;
 mod watch;
@@ -87,11 +87,11 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/config/watch", get(watch::watch))
         .route("/admin/config/{key}", get(config::get).put(config::put).delete(config::delete))
         .route("/admin/instances", get(instances::list))
-        .route("/export", get(export::export))
-        .route("/export/selective", post(export::selective))
-        .route("/import", post(export::import))
-        .route("/import/status", get(export::statuses))
-        .route("/import/status/{id}", get(export::status))
+        .route("/export", get(registry_transfer::export))
+        .route("/export/selective", post(registry_transfer::selective))
+        .route("/import", post(registry_transfer::import))
+        .route("/import/status", get(registry_transfer::statuses))
+        .route("/import/status/{id}", get(registry_transfer::status))
         .merge(resources::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

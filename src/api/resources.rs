@@ -5,15 +5,15 @@
 
 use super::extract::{Admin, ApiJson, ApiPath, ApiQuery, Caller};
 use super::{ApiError, AppState};
+use crate::error::ErrorCode;
+use crate::model::{AsOf, Deleted, EntityFields, EntityList, EntityListQuery, EntityQuery};
+use crate::registry;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use cfgledger_events::{Command, ResourceKind};
-use cfgledger_projections::ResourceEntry;
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
 
 /// The routes of every kind.
 pub fn routes() -> Router<AppState> {
@@ -22,18 +22,18 @@ pub fn routes() -> Router<AppState> {
         router = router
             .route(
                 &format!("/{kind}"),
-                get(move |s: State<AppState>, c: Caller, q: ApiQuery<ListQuery>| list(kind, s, c, q))
-                    .post(move |s: State<AppState>, a: Admin, b: ApiJson<Map<String, Value>>| create(kind, s, a, b)),
+                get(move |s: State<AppState>, c: Caller, q: ApiQuery<EntityListQuery>| list(kind, s, c, q))
+                    .post(move |s: State<AppState>, a: Admin, b: ApiJson<EntityFields>| create(kind, s, a, b)),
             )
             .route(
                 &format!("/{kind}/{{name}}"),
-                get(move |s: State<AppState>, c: Caller, n: ApiPath<String>, q: ApiQuery<ShowQuery>| {
+                get(move |s: State<AppState>, c: Caller, n: ApiPath<String>, q: ApiQuery<EntityQuery>| {
                     show(kind, s, c, n, q)
                 })
-                .put(move |s: State<AppState>, a: Admin, n: ApiPath<String>, b: ApiJson<Map<String, Value>>| {
+                .put(move |s: State<AppState>, a: Admin, n: ApiPath<String>, b: ApiJson<EntityFields>| {
                     replace(kind, s, a, n, b)
                 })
-                .patch(move |s: State<AppState>, a: Admin, n: ApiPath<String>, b: ApiJson<Map<String, Value>>| {
+                .patch(move |s: State<AppState>, a: Admin, n: ApiPath<String>, b: ApiJson<EntityFields>| {
                     patch(kind, s, a, n, b)
                 })
                 .delete(move |s: State<AppState>, a: Admin, n: ApiPath<String>| delete(kind, s, a, n)),
@@ -50,77 +50,36 @@ pub fn routes() -> Router<AppState> {
     router
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// Comma-separated: an entity matches when it has any of them.
-    tags: Option<String>,
-    /// Inactive entities (`is_active: false`) are listed too unless this is false.
-    include_inactive: Option<bool>,
-    /// The registry as it was at a point of the log (an RFC 3339 time, `24h`, `seq:N`).
-    as_of: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ShowQuery {
-    as_of: Option<String>,
-}
-
-/// An entity as it is shown: its stored fields (credentials sealed) and its provenance.
-fn shown(entry: &ResourceEntry) -> Value {
-    let mut v = Value::Object(entry.fields.clone());
-    v["created_at"] = json!(entry.created_at.to_string());
-    v["updated_at"] = json!(entry.updated_at.to_string());
-    v["version"] = json!(entry.version);
-    v
-}
-
 fn entity_response(state: &AppState, kind: ResourceKind, name: &str, status: StatusCode) -> Result<Response, ApiError> {
     let snap = state.ledger.snapshot();
     let entry = snap
         .state
         .resource_entry(kind, name)
-        .ok_or_else(|| ApiError::new(crate::error::ErrorCode::NotFound, format!("no {} {name}", kind.singular())))?;
-    let mut response = (status, Json(shown(entry))).into_response();
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no {} {name}", kind.singular())))?;
+    let mut response = (status, Json(registry::shown(entry, None))).into_response();
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", entry.version)) {
         response.headers_mut().insert(header::ETAG, etag);
     }
     Ok(response)
 }
 
+/// The point a past read was made at.
+fn as_of(snap: &crate::live::Snapshot) -> AsOf {
+    AsOf { seq: snap.head.seq, time: snap.head_time.to_string() }
+}
+
 async fn list(
     kind: ResourceKind,
     State(state): State<AppState>,
     _caller: Caller,
-    ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let wanted: Vec<String> = query
-        .tags
-        .as_deref()
-        .map(|t| t.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect())
-        .unwrap_or_default();
+    ApiQuery(query): ApiQuery<EntityListQuery>,
+) -> Result<Json<EntityList>, ApiError> {
+    let tags = query.tags.as_deref().map(registry::split_list).unwrap_or_default();
     let past = query.as_of.is_some();
-    let snap = super::config::snapshot_as_of(&state, query.as_of.clone()).await?;
-    let items: Vec<Value> =
-        snap.state
-            .resources(kind)
-            .filter(|(_, e)| {
-                query.include_inactive != Some(false) || e.fields.get("is_active") != Some(&Value::Bool(false))
-            })
-            .filter(|(_, e)| {
-                wanted.is_empty()
-                    || e.fields.get("tags").and_then(Value::as_array).is_some_and(|tags| {
-                        tags.iter().any(|t| t.as_str().is_some_and(|t| wanted.iter().any(|w| w == t)))
-                    })
-            })
-            .map(|(_, e)| shown(e))
-            .collect();
-    let mut body = json!({"items": items, "head": state.ledger.snapshot().head.seq});
-    if past {
-        body["as_of"] = json!({"seq": snap.head.seq, "time": snap.head_time.to_string()});
-    }
-    Ok(Json(body))
+    let snap = super::config::snapshot_as_of(&state, query.as_of).await?;
+    let items = registry::list(&snap.state, kind, &tags, query.include_inactive != Some(false));
+    let head = state.ledger.snapshot().head.seq;
+    Ok(Json(EntityList { items, head, as_of: past.then(|| as_of(&snap)) }))
 }
 
 async fn show(
@@ -128,21 +87,16 @@ async fn show(
     State(state): State<AppState>,
     _caller: Caller,
     ApiPath(name): ApiPath<String>,
-    ApiQuery(query): ApiQuery<ShowQuery>,
+    ApiQuery(query): ApiQuery<EntityQuery>,
 ) -> Result<Response, ApiError> {
     if query.as_of.is_none() {
         return entity_response(&state, kind, &name, StatusCode::OK);
     }
     let snap = super::config::snapshot_as_of(&state, query.as_of).await?;
     let entry = snap.state.resource_entry(kind, &name).ok_or_else(|| {
-        ApiError::new(
-            crate::error::ErrorCode::NotFound,
-            format!("no {} {name} at seq {}", kind.singular(), snap.head.seq),
-        )
+        ApiError::new(ErrorCode::NotFound, format!("no {} {name} at seq {}", kind.singular(), snap.head.seq))
     })?;
-    let mut shown = shown(entry);
-    shown["as_of"] = json!({"seq": snap.head.seq, "time": snap.head_time.to_string()});
-    Ok(Json(shown).into_response())
+    Ok(Json(registry::shown(entry, Some(as_of(&snap)))).into_response())
 }
 
 /// `GET /{kind}/{name}/history` (auditor): every state the entity had, newest first.
@@ -152,7 +106,7 @@ async fn history(
     caller: Caller,
     ApiPath(name): ApiPath<String>,
     ApiQuery(query): ApiQuery<super::history::PageQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require(crate::auth::Role::Auditor)?;
     super::history::page(state, format!("{kind}/{name}"), query).await
 }
@@ -161,7 +115,7 @@ async fn create(
     kind: ResourceKind,
     State(state): State<AppState>,
     Admin(caller): Admin,
-    ApiJson(fields): ApiJson<Map<String, Value>>,
+    ApiJson(fields): ApiJson<EntityFields>,
 ) -> Result<Response, ApiError> {
     state.limiter.check(&caller.name, &state.ledger.settings())?;
     let name = cfgledger_events::resource::identity(kind, &fields).map_err(crate::error::Error::Rejected)?;
@@ -180,7 +134,7 @@ async fn replace(
     State(state): State<AppState>,
     Admin(caller): Admin,
     ApiPath(name): ApiPath<String>,
-    ApiJson(fields): ApiJson<Map<String, Value>>,
+    ApiJson(fields): ApiJson<EntityFields>,
 ) -> Result<Response, ApiError> {
     state.limiter.check(&caller.name, &state.ledger.settings())?;
     let cmd = Command::ReplaceResource { kind, name: name.clone(), fields };
@@ -193,7 +147,7 @@ async fn patch(
     State(state): State<AppState>,
     Admin(caller): Admin,
     ApiPath(name): ApiPath<String>,
-    ApiJson(patch): ApiJson<Map<String, Value>>,
+    ApiJson(patch): ApiJson<EntityFields>,
 ) -> Result<Response, ApiError> {
     state.limiter.check(&caller.name, &state.ledger.settings())?;
     let cmd = Command::PatchResource { kind, name: name.clone(), patch };
@@ -206,11 +160,11 @@ async fn delete(
     State(state): State<AppState>,
     Admin(caller): Admin,
     ApiPath(name): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Deleted>, ApiError> {
     state.limiter.check(&caller.name, &state.ledger.settings())?;
     let outcome =
         state.ledger.execute_async(Command::DeleteResource { kind, name: name.clone() }, caller.context(None)).await?;
-    Ok(Json(json!({"kind": kind.as_str(), "name": name, "deleted": true, "seq": outcome.seqs.map(|(_, s)| s)})))
+    Ok(Json(Deleted { kind: kind.as_str().to_string(), name, deleted: true, seq: outcome.seqs.map(|(_, s)| s) }))
 }
 
 /// A name as one path segment (a resource's uri holds slashes).

@@ -97,6 +97,35 @@ impl Server {
         self.send("POST", path, query, Some(body))
     }
 
+    /// `GET path?query`, the answer read as `T`.
+    pub fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<T, Error> {
+        let answer = self.get(path, query)?;
+        self.typed(answer)
+    }
+
+    /// `POST path?query` with a typed body, the answer read as `T`. The API's error answer is returned as it
+    /// came, for the caller to read its details before turning it into an [`Error`] with [`Server::error`].
+    pub fn post_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        body: &B,
+    ) -> Result<Result<T, ApiFailure>, Error> {
+        let body = serde_json::to_value(body).map_err(|e| Error::internal("cannot encode the request", e))?;
+        match self.send("POST", path, query, Some(&body))? {
+            Ok(answer) => self.typed(answer).map(Ok),
+            Err(failure) => Ok(Err(failure)),
+        }
+    }
+
+    /// An answer read as the model's type: a server that answers otherwise is not this API (or not this version).
+    fn typed<T: serde::de::DeserializeOwned>(&self, answer: Value) -> Result<T, Error> {
+        serde_json::from_value(answer).map_err(|e| Error::Unreachable {
+            context: format!("the server at {} answered in a shape this client does not know", self.base),
+            source: Some(e.into()),
+        })
+    }
+
     /// One request: the outer error when no API answer came (unreachable, not JSON), the inner one when the
     /// API answered with an error.
     fn send(

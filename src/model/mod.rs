@@ -4,5 +4,13 @@
 //! cannot drift apart. `json!` and `value["field"]` stay out of the request path.
 
 mod error;
+mod registry;
 
 pub use error::{ErrorBody, ErrorDetail};
+pub use registry::{
+    AsOf, Deleted, EntitiesByKind, Entity, EntityAction, EntityCounts, EntityFields, EntityList, EntityListQuery,
+    EntityPlan, EntityQuery, ExportAnswer, ExportDocument, ExportEncryption, ExportMetadata, ExportQuery, ExportSource,
+    GatewayExportDocument, GatewayExportMetadata, GatewayExportOptions, ImportBody, ImportReport, ImportResult,
+    ImportStatus, ImportStatusKind, ImportStatuses, Selection, SelectiveQuery, SettingAction, SettingCounts,
+    SettingPlan, SettingsPlan,
+};
