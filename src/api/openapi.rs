@@ -5,8 +5,9 @@
 //! exactly the router's routes and that each documented operation reaches a handler; `tests/openapi.rs`
 //! checks that every status a route answers is documented.
 
+use super::resources::ResourcePaths;
 use crate::error::ErrorCode;
-use crate::model::{ErrorBody, ErrorDetail};
+use crate::model::{Deleted, Entity, EntityList, ErrorBody, ErrorDetail};
 use axum::Json;
 use serde_json::Value;
 use utoipa::openapi::response::{ResponseBuilder, Responses};
@@ -24,9 +25,16 @@ pub async fn document() -> Json<Value> {
         title = "cfgledger admin API",
         description = "Event-sourced configuration store. Every change is appended to a hash-chained log; sensitive values are never returned."
     ),
-    paths(),
-    components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
-    modifiers(&CommonErrors),
+    paths(
+        super::registry_transfer::export,
+        super::registry_transfer::selective,
+        super::registry_transfer::import,
+        super::registry_transfer::statuses,
+        super::registry_transfer::status,
+    ),
+    components(schemas(ErrorBody, ErrorDetail, ErrorCode, Entity, EntityList, Deleted)),
+    // The resource routes first, so that the common errors are added to them too.
+    modifiers(&ResourcePaths, &CommonErrors),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
@@ -186,6 +194,53 @@ mod tests {
         documented.sort_unstable();
         routes.sort_unstable();
         assert_eq!(documented, routes);
+    }
+
+    /// The statuses an operation documents.
+    fn statuses(doc: &Value, path: &str, method: &str) -> Vec<String> {
+        let responses = doc["paths"][path][method]["responses"].as_object();
+        let mut out: Vec<String> = responses.into_iter().flat_map(|r| r.keys().cloned()).collect();
+        out.sort_unstable();
+        out
+    }
+
+    #[test]
+    fn the_registry_is_generated_with_every_status_it_answers() {
+        let doc = spec();
+        let legacy = super::super::openapi_legacy::spec();
+        for path in ["/export", "/export/selective", "/import", "/import/status", "/import/status/{id}", "/tools"] {
+            assert!(legacy["paths"].get(path).is_none(), "{path} is still hand-written");
+        }
+        let expect = |path: &str, method: &str, wanted: &[&str]| {
+            let mut wanted: Vec<String> = wanted.iter().map(|s| s.to_string()).collect();
+            wanted.sort_unstable();
+            assert_eq!(statuses(&doc, path, method), wanted, "{method} {path}");
+        };
+        let common = ["401", "500", "503"];
+        let with = |own: &[&'static str]| [own, &common[..]].concat();
+        expect("/export", "get", &with(&["200", "400", "403"]));
+        expect("/export/selective", "post", &with(&["200", "400", "403", "404", "413"]));
+        expect("/import", "post", &with(&["200", "400", "403", "409", "413", "422", "429"]));
+        expect("/import/status", "get", &with(&["200", "403"]));
+        expect("/import/status/{id}", "get", &with(&["200", "400", "403", "404"]));
+        for kind in cfgledger_events::ResourceKind::ALL {
+            let (all, one) = (format!("/{kind}"), format!("/{kind}/{{name}}"));
+            expect(&all, "get", &with(&["200", "400"]));
+            expect(&all, "post", &with(&["201", "400", "403", "409", "413", "422", "429"]));
+            expect(&one, "get", &with(&["200", "400", "404"]));
+            for method in ["put", "patch"] {
+                expect(&one, method, &with(&["200", "400", "403", "404", "409", "413", "422", "429"]));
+            }
+            expect(&one, "delete", &with(&["200", "400", "403", "404", "409", "429"]));
+            expect(&format!("{one}/history"), "get", &with(&["200", "400", "403"]));
+            let params = doc["paths"][&all]["get"]["parameters"].as_array().map(Vec::len);
+            assert_eq!(params, Some(3), "tags, include_inactive and as_of on GET {all}");
+        }
+        for schema in
+            ["Entity", "EntityList", "Deleted", "ExportAnswer", "ExportDocument", "ImportBody", "ImportReport"]
+        {
+            assert!(doc["components"]["schemas"].get(schema).is_some(), "{schema} is in the components");
+        }
     }
 
     #[tokio::test]

@@ -16,71 +16,7 @@ fn key_param() -> Value {
     json!({"name": "key", "in": "path", "required": true, "schema": {"type": "string"}, "example": "LOG_LEVEL"})
 }
 
-/// The registry's paths, one pair per kind.
-fn resource_paths() -> serde_json::Map<String, Value> {
-    let mut paths = serde_json::Map::new();
-    for kind in cfgledger_events::ResourceKind::ALL {
-        let one = kind.singular();
-        let entity = json!({"$ref": "#/components/schemas/Entity"});
-        let written = |what: &str| {
-            json!({"200": json_response(what, entity.clone()), "400": error_response("malformed body"),
-                "401": error_response("no or bad token"), "403": error_response("insufficient role"),
-                "404": error_response("no such entity"), "409": error_response("exists already, or referenced by others"),
-                "422": error_response("a field of the wrong type, a missing reference or bad credentials"),
-                "429": error_response("rate limited"), "503": error_response("the store is unavailable")})
-        };
-        let body = json!({"required": true, "content": {"application/json": {"schema": entity.clone()}}});
-        let name = json!([{"name": "name", "in": "path", "required": true, "schema": {"type": "string"},
-            "description": format!("the {one}'s {} (percent-encoded)", kind.id_field())}]);
-        let name_param = name.clone();
-        let mut name_as_of = name.clone();
-        if let Some(list) = name_as_of.as_array_mut() {
-            list.push(json!({"name": "as_of", "in": "query", "schema": {"type": "string"},
-                "description": "a point of the log: RFC 3339, a duration before now (24h) or seq:N"}));
-        }
-        paths.insert(
-            format!("/{kind}"),
-            json!({
-                "get": {"summary": format!("Every {one} (viewer)"), "parameters": [
-                    {"name": "tags", "in": "query", "schema": {"type": "string"}, "description": "comma-separated; any matches"},
-                    {"name": "include_inactive", "in": "query", "schema": {"type": "boolean"}},
-                    {"name": "as_of", "in": "query", "schema": {"type": "string"}, "description": "a point of the log: RFC 3339, a duration before now (24h) or seq:N"}],
-                    "responses": {"200": json_response("items and head", json!({"type": "object"})), "400": error_response("a point that does not parse"), "401": error_response("no or bad token")}},
-                "post": {"summary": format!("Create a {one} (platform_admin); 201 with Location"), "requestBody": body.clone(),
-                    "responses": written("the created entity")}
-            }),
-        );
-        paths.insert(
-            format!("/{kind}/{{name}}"),
-            json!({
-                "get": {"summary": format!("One {one} (viewer); ETag names its version"), "parameters": name_as_of,
-                    "responses": {"200": json_response("the entity", entity.clone()), "404": error_response("no such entity")}},
-                "put": {"summary": format!("Replace a {one}; credentials omitted keep the stored ones"), "parameters": name.clone(),
-                    "requestBody": body.clone(), "responses": written("the entity")},
-                "patch": {"summary": format!("Merge fields into a {one}; null removes a field"), "parameters": name.clone(),
-                    "requestBody": body, "responses": written("the entity")},
-                "delete": {"summary": format!("Delete a {one}; 409 while referenced"), "parameters": name,
-                    "responses": written("what was deleted")}
-            }),
-        );
-        paths.insert(
-            format!("/{kind}/{{name}}/history"),
-            json!({"get": {"summary": format!("Every state the {one} has had, newest first (auditor)"), "parameters": name_param.clone(),
-                "responses": {"200": json_response("entries", json!({"type": "object"})), "400": error_response("bad cursor"), "403": error_response("insufficient role")}}}),
-        );
-    }
-    paths
-}
-
 pub(super) fn spec() -> Value {
-    let mut doc = spec_without_resources();
-    if let Some(paths) = doc["paths"].as_object_mut() {
-        paths.extend(resource_paths());
-    }
-    doc
-}
-
-fn spec_without_resources() -> Value {
     let item = json!({"$ref": "#/components/schemas/Item"});
     let plan = json!({"$ref": "#/components/schemas/ImportPlan"});
     let common = |mut responses: serde_json::Map<String, Value>| {
@@ -168,29 +104,6 @@ fn spec_without_resources() -> Value {
                     "409": error_response("later changes touched the same keys"), "422": error_response("nothing revertible in the batch")})))}},
             "/admin/verify": {"get": {"summary": "The hash chain recomputed and the checkpoints compared with the replay; the head hash (auditor)",
                 "responses": common(map(json!({"200": json_response("status, head and checkpoints", json!({"type": "object"})), "500": error_response("the chain is broken (details name the seq)")})))}},
-            "/export": {"get": {"summary": "The registry's portable export with the non-sensitive settings; credentials stay sealed (auditor)",
-                "parameters": [{"name": "types", "in": "query", "schema": {"type": "string"}}, {"name": "exclude_types", "in": "query", "schema": {"type": "string"}},
-                    {"name": "tags", "in": "query", "schema": {"type": "string"}}, {"name": "include_inactive", "in": "query", "schema": {"type": "boolean"}},
-                    {"name": "include_dependencies", "in": "query", "schema": {"type": "boolean"}},
-                    {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["cfgledger", "mcpgateway"]}}],
-                "responses": common(map(json!({"200": json_response("the export document", json!({"type": "object"})), "400": error_response("an unknown entity type"),
-                    "403": error_response("insufficient role")})))}},
-            "/export/selective": {"post": {"summary": "Export named entities: {\"tools\": [names], ...} (auditor)",
-                "parameters": [{"name": "include_dependencies", "in": "query", "schema": {"type": "boolean"}}],
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
-                "responses": common(map(json!({"200": json_response("the export document", json!({"type": "object"})), "400": error_response("malformed selection"),
-                    "403": error_response("insufficient role"), "404": error_response("a named entity does not exist")})))}},
-            "/import": {"post": {"summary": "Import an export document as one atomic batch, or plan it with dry_run (platform_admin)",
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["import_data"], "properties": {
-                    "import_data": {"type": "object"}, "conflict_strategy": {"type": "string", "enum": ["skip", "update", "rename", "fail"]},
-                    "dry_run": {"type": "boolean"}, "selected_entities": {"type": "object"}, "reason": {"type": "string"}}}}}},
-                "responses": common(map(json!({"200": json_response("the plan, and the import id and result when applied", json!({"type": "object"})),
-                    "400": error_response("malformed body or strategy"), "403": error_response("insufficient role"),
-                    "409": error_response("conflicts under the fail strategy: nothing applied"),
-                    "422": error_response("an invalid entity, an unresolved reference or a damaged file: nothing applied")})))}},
-            "/import/status": {"get": {"summary": "Recent imports, from the log (auditor)", "responses": common(map(json!({"200": json_response("imports", json!({"type": "object"}))})))}},
-            "/import/status/{id}": {"get": {"summary": "One import by its id (auditor)", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                "responses": common(map(json!({"200": json_response("the import", json!({"type": "object"})), "404": error_response("no such import")})))}},
             "/admin/instances": {"get": {"summary": "Live instances of this store with their applied seq and head hash, and whether they agree (viewer)",
                 "responses": common(map(json!({"200": json_response("instances", json!({"type": "object", "properties": {
                     "instances": {"type": "array"}, "self": {"type": "string"}, "converged": {"type": "boolean"}, "head": {"type": "integer"}}}))})))}},
@@ -201,8 +114,6 @@ fn spec_without_resources() -> Value {
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
             "schemas": {
-                "Entity": {"type": "object", "additionalProperties": true, "description":
-                    "An entity's fields (unknown fields are kept). Credentials go in as auth_type with auth_username/auth_password, auth_token or auth_header_key/auth_header_value/auth_headers; they come back only as auth_type and the sealed auth_value. created_at, updated_at and version are added on output and ignored on input."},
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"],
                     "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}}}}},
                 "Item": {"type": "object", "properties": {

@@ -176,3 +176,173 @@ fn percent_encode(s: &str) -> String {
         })
         .collect()
 }
+
+/// The OpenAPI description of the six path families of every kind, generated from the model's types
+/// (`Entity`, `EntityList`, `Deleted`, the queries' `IntoParams`) the way [`routes`] generates the routes: one
+/// loop over [`ResourceKind::ALL`], so that nothing about them is written by hand.
+pub(super) struct ResourcePaths;
+
+impl utoipa::Modify for ResourcePaths {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        for kind in ResourceKind::ALL {
+            for (path, item) in openapi::paths(kind) {
+                doc.paths.paths.insert(path, item);
+            }
+        }
+    }
+}
+
+mod openapi {
+    //! The path items of one kind, built with utoipa's builders from the model's schemas.
+
+    use crate::model::{EntityListQuery, EntityQuery};
+    use cfgledger_events::ResourceKind;
+    use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, Parameter, ParameterBuilder, ParameterIn};
+    use utoipa::openapi::request_body::RequestBodyBuilder;
+    use utoipa::openapi::response::{ResponseBuilder, Responses, ResponsesBuilder};
+    use utoipa::openapi::{ContentBuilder, HeaderBuilder, ObjectBuilder, PathItem, Ref, Required, Type};
+    use utoipa::IntoParams;
+
+    /// The errors a write can answer, besides those every operation answers (`CommonErrors`).
+    const WRITE_ERRORS: [(&str, &str); 6] = [
+        ("400", "a malformed body (not a JSON object)"),
+        ("403", "insufficient role (platform_admin needed)"),
+        ("409", "exists already, or referenced by others"),
+        ("413", "the body exceeds REQUEST_SIZE_LIMIT"),
+        ("422", "a field of the wrong type, a missing reference or bad credentials"),
+        ("429", "the caller's write rate limit is reached (Retry-After)"),
+    ];
+
+    fn json(description: &str, schema: &str) -> utoipa::openapi::Response {
+        ResponseBuilder::new()
+            .description(description)
+            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build())
+            .build()
+    }
+
+    fn responses(ok: (&str, utoipa::openapi::Response), errors: &[(&str, &str)]) -> Responses {
+        let mut responses = ResponsesBuilder::new().response(ok.0, ok.1).build();
+        for (status, description) in errors {
+            super::super::openapi::add_error(&mut responses, status, description);
+        }
+        responses
+    }
+
+    fn name(kind: ResourceKind) -> Parameter {
+        ParameterBuilder::new()
+            .name("name")
+            .parameter_in(ParameterIn::Path)
+            .required(Required::True)
+            .description(Some(format!("the {}'s {} (percent-encoded)", kind.singular(), kind.id_field())))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build()
+    }
+
+    fn operation(summary: String, parameters: Vec<Parameter>, responses: Responses) -> OperationBuilder {
+        OperationBuilder::new().tag("registry").summary(Some(summary)).parameters(Some(parameters)).responses(responses)
+    }
+
+    fn with_body(op: OperationBuilder) -> Operation {
+        let fields = ObjectBuilder::new().schema_type(Type::Object).description(Some(
+            "the entity's fields (unknown fields are kept); credentials go in as auth_type with auth_username and \
+             auth_password, auth_token, or auth_header_key/auth_header_value/auth_headers; created_at, updated_at and \
+             version are ignored",
+        ));
+        let content = ContentBuilder::new().schema(Some(fields)).build();
+        op.request_body(Some(
+            RequestBodyBuilder::new().required(Some(Required::True)).content("application/json", content).build(),
+        ))
+        .build()
+    }
+
+    /// `/{kind}`, `/{kind}/{name}` and `/{kind}/{name}/history` with their operations.
+    pub(super) fn paths(kind: ResourceKind) -> Vec<(String, PathItem)> {
+        let one = kind.singular();
+        let query = Some(ParameterIn::Query);
+        let list = operation(
+            format!("Every {one}, with tag and activity filters, now or as of a point of the log (any role)"),
+            EntityListQuery::into_params(|| query.clone()),
+            responses(
+                ("200", json("the entities and the log's head", "EntityList")),
+                &[("400", "a query that does not parse, or a point that does not")],
+            ),
+        )
+        .build();
+        let mut created = json("the created entity (Location names it)", "Entity");
+        created.headers.insert(
+            "Location".into(),
+            HeaderBuilder::new().schema(ObjectBuilder::new().schema_type(Type::String)).build(),
+        );
+        let create = with_body(operation(
+            format!("Create a {one}; plaintext credentials are sealed (platform_admin)"),
+            Vec::new(),
+            responses(("201", created), &WRITE_ERRORS),
+        ));
+        let mut show_params = vec![name(kind)];
+        show_params.extend(EntityQuery::into_params(|| query.clone()));
+        let show = operation(
+            format!("One {one}, now (ETag names its version) or as of a point of the log (any role)"),
+            show_params,
+            responses(
+                ("200", json("the entity", "Entity")),
+                &[("400", "a query that does not parse, or a point that does not"), ("404", "no such entity")],
+            ),
+        )
+        .build();
+        let written = |what: &str| {
+            let mut errors = WRITE_ERRORS.to_vec();
+            errors.push(("404", "no such entity"));
+            responses(("200", json(what, "Entity")), &errors)
+        };
+        let replace = with_body(operation(
+            format!("Replace a {one}; credentials omitted keep the stored ones (platform_admin)"),
+            vec![name(kind)],
+            written("the entity as stored"),
+        ));
+        let patch = with_body(operation(
+            format!("Merge fields into a {one}; null removes a field (platform_admin)"),
+            vec![name(kind)],
+            written("the entity as stored"),
+        ));
+        let delete = operation(
+            format!("Delete a {one}; 409 while others reference it (platform_admin)"),
+            vec![name(kind)],
+            responses(
+                ("200", json("what was deleted", "Deleted")),
+                &[
+                    ("400", "a name that is not valid UTF-8"),
+                    ("403", "insufficient role (platform_admin needed)"),
+                    ("404", "no such entity"),
+                    ("409", "referenced by others"),
+                    ("429", "the caller's write rate limit is reached (Retry-After)"),
+                ],
+            ),
+        )
+        .build();
+        // The page's type belongs to the history handlers (`api/history.rs`), which every subject shares.
+        let page = ResponseBuilder::new()
+            .description("a page of entries, the next cursor and the head")
+            .content("application/json", ContentBuilder::new().schema(Some(ObjectBuilder::new())).build())
+            .build();
+        let history = operation(
+            format!("Every state the {one} has had, newest first, a page at a time (auditor)"),
+            vec![name(kind)],
+            responses(
+                ("200", page),
+                &[("400", "a bad cursor or limit"), ("403", "insufficient role (auditor needed)")],
+            ),
+        )
+        .build();
+        let mut collection = PathItem::new(HttpMethod::Get, list);
+        collection.post = Some(create);
+        let mut entity = PathItem::new(HttpMethod::Get, show);
+        entity.put = Some(replace);
+        entity.patch = Some(patch);
+        entity.delete = Some(delete);
+        vec![
+            (format!("/{kind}"), collection),
+            (format!("/{kind}/{{name}}"), entity),
+            (format!("/{kind}/{{name}}/history"), PathItem::new(HttpMethod::Get, history)),
+        ]
+    }
+}

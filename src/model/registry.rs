@@ -33,7 +33,7 @@ pub struct Entity {
     /// `auth_password`, `auth_token` or `auth_header_key`/`auth_header_value`/`auth_headers`; they come back
     /// only as `auth_type` and the sealed `auth_value`.
     #[serde(flatten)]
-    #[schema(value_type = HashMap<String, Object>)]
+    #[schema(value_type = HashMap<String, Value>)]
     pub fields: EntityFields,
     pub created_at: String,
     pub updated_at: String,
