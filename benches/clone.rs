@@ -35,9 +35,9 @@ mod common;
 #[path = "propagation/pg.rs"]
 mod pg;
 
-use cfgledger::clone::{self, ReplayOptions, CHUNK};
 use cfgledger::crypto::SecretBox;
 use cfgledger::store::{self, EventStore, StoreUrl};
+use cfgledger::usecase::clone::{self, ReplayOptions, CHUNK};
 use cfgledger::{EnvFileChoice, Ledger, OpenOptions, WriteContext};
 use cfgledger_events::builtin::builtin_specs;
 use cfgledger_events::event::{ResourceCreated, ResourceUpdated, SettingChanged, SettingReset};

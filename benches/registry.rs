@@ -1,7 +1,7 @@
 //! The resource registry's export and import at issue 5's scale, 10,000 entities spread over the six kinds
 //! (mostly tools, a quarter of them with bearer credentials, gateways with basic credentials, resources,
 //! prompts, roots, and servers that reference tools, resources and prompts):
-//! - export (`export::document`, target < 200 ms), alone and with its serialization to JSON;
+//! - export (`registry::export::document`, target < 200 ms), alone and with its serialization to JSON;
 //! - import dry run into a fresh empty store (`parse_import` + `plan_json`, target < 1 s);
 //! - import apply into a fresh empty store (`parse_import` + `Ledger::execute` of one batch, target < 1 s),
 //!   on SQLite in a temp dir on the real file system (the default) and on the in-memory store;
@@ -19,8 +19,9 @@
 mod common;
 use common::{actor, full_run};
 
-use cfgledger::export::{self, Filter};
 use cfgledger::store::StoreUrl;
+use cfgledger::usecase::registry::export::{self, Filter};
+use cfgledger::usecase::registry::import as registry_import;
 use cfgledger::{EnvFileChoice, Error, Ledger, OpenOptions, Outcome, WriteContext};
 use cfgledger_events::builtin::builtin;
 use cfgledger_events::registry_import::ConflictStrategy;
@@ -201,11 +202,11 @@ fn with_digest(entities: Value) -> Value {
 /// `parse_import` and the apply of its command, each timed.
 fn import(ledger: &Ledger, doc: &Value) -> Result<(Outcome, Duration, Duration), Error> {
     let t0 = Instant::now();
-    let parsed = export::parse_import(ledger, doc, ConflictStrategy::Update, None, None)?;
+    let parsed = registry_import::parse(ledger, doc, ConflictStrategy::Update, None, None)?;
     let parse = t0.elapsed();
     let ctx = import_ctx(&parsed.digest);
     let t1 = Instant::now();
-    let outcome = ledger.execute(export::import_command(parsed), ctx)?;
+    let outcome = ledger.execute(registry_import::command(parsed), ctx)?;
     Ok((outcome, parse, t1.elapsed()))
 }
 
@@ -234,12 +235,8 @@ fn entity_count(ledger: &Ledger) -> usize {
 }
 
 /// Entities of an export document that carry sealed credentials.
-fn sealed_count(doc: &Value) -> usize {
-    ResourceKind::ALL
-        .into_iter()
-        .flat_map(|k| doc["entities"][k.as_str()].as_array().into_iter().flatten())
-        .filter(|e| e.get("auth_value").is_some_and(Value::is_string))
-        .count()
+fn sealed_count(doc: &cfgledger::model::ExportDocument) -> usize {
+    doc.entities.values().flatten().filter(|e| e.get("auth_value").is_some_and(Value::is_string)).count()
 }
 
 fn quantile(sorted: &[Duration], q: f64) -> Duration {
@@ -336,6 +333,8 @@ fn registry_benches(c: &mut Criterion) {
         sealed_count(&doc),
     );
     assert!(sealed_count(&doc) > 0, "the export carries sealed credentials to re-key");
+    // The importing side reads the document as a client sends it: JSON.
+    let doc = serde_json::to_value(&doc).expect("the export is JSON");
 
     let mut group = c.benchmark_group("registry");
     group.sampling_mode(SamplingMode::Flat).sample_size(10);
@@ -385,15 +384,15 @@ fn registry_benches(c: &mut Criterion) {
         let head = target.snapshot().head;
         let dry_run = || {
             let parsed =
-                export::parse_import(&target, &doc, ConflictStrategy::Update, None, None).expect("the import parses");
-            let plan = export::plan_json(&target, &parsed).expect("the import plans");
+                registry_import::parse(&target, &doc, ConflictStrategy::Update, None, None).expect("the import parses");
+            let plan = registry_import::plan(&target, &parsed).expect("the import plans");
             (parsed, plan)
         };
         let (_, plan) = dry_run();
-        assert_eq!(plan["counts"]["create"], json!(total), "a dry run into an empty store creates everything");
+        assert_eq!(plan.counts.create, total, "a dry run into an empty store creates everything");
         group.bench_function(format!("import_dry_run/{total}"), |b| b.iter_with_large_drop(dry_run));
         report(
-            &format!("import dry run (parse_import + plan_json) {total} entities"),
+            &format!("import dry run (import::parse + import::plan) {total} entities"),
             timed(if full { 10 } else { 2 }, dry_run),
             "target < 1 s",
         );

@@ -23,7 +23,7 @@ mod common;
 use common::full_run;
 
 use cfgledger::store::{self, EventStore, LogQuery, StoreUrl, StoredSnapshot, SubjectMatch};
-use cfgledger::timetravel::{self, AuditFilter};
+use cfgledger::usecase::timetravel::{self, AuditFilter};
 use cfgledger::{EnvFileChoice, Ledger, OpenOptions, WriteContext};
 use cfgledger_events::builtin::builtin;
 use cfgledger_events::catalog::{CatalogFile, CatalogMode};

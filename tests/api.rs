@@ -1474,3 +1474,88 @@ fn an_export_in_mcp_gateway_layout_opens_with_the_gateway_secret_and_imports_bac
     let log = target.log().iter().map(Value::to_string).collect::<String>();
     assert!(![token, password, header].iter().any(|p| log.contains(p)), "no plaintext credential in the log");
 }
+
+#[test]
+fn registry_answers_read_back_as_the_typed_model_with_their_wire_names() {
+    use cfgledger::model::{
+        Deleted, Entity, EntityAction, EntityList, ExportAnswer, ImportReport, ImportStatus, ImportStatusKind,
+        ImportStatuses,
+    };
+    let typed = |v: Value| -> (Value, String) { (v.clone(), v.to_string()) };
+    let source = Store::new("");
+    let admin = source.token("ada", ADMIN);
+    let a = source.serve(&[]);
+    let before = a.head();
+    let created = a.send_json(
+        "POST",
+        "/tools",
+        Some(&admin),
+        &json!({"name": "t", "tags": ["x"], "auth_type": "bearer", "auth_token": "tk-typed"}),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let entity: Entity = serde_json::from_value(created.json()).expect("an Entity");
+    assert_eq!((entity.fields["name"].as_str(), entity.version, entity.as_of), (Some("t"), a.head(), None));
+    assert!(!entity.fields.contains_key("version"), "provenance is not repeated among the fields");
+
+    // Lists, now and as of a point of the log.
+    let list: EntityList = serde_json::from_value(a.get("/tools", &admin).ok_json()).expect("an EntityList");
+    assert_eq!((list.items.len(), list.head, list.as_of), (1, a.head(), None));
+    let (raw, _) = typed(a.get(&format!("/tools?as_of=seq:{before}"), &admin).ok_json());
+    let past: EntityList = serde_json::from_value(raw).expect("an EntityList");
+    assert_eq!((past.items.len(), past.as_of.map(|p| p.seq)), (0, Some(before)));
+    let shown: Entity =
+        serde_json::from_value(a.get(&format!("/tools/t?as_of=seq:{}", a.head()), &admin).ok_json()).expect("Entity");
+    assert_eq!(shown.as_of.map(|p| p.seq), Some(a.head()));
+
+    // Both export layouts.
+    let doc = a.get("/export", &admin).ok_json();
+    match serde_json::from_value::<ExportAnswer>(doc.clone()).expect("an export") {
+        ExportAnswer::Cfgledger(d) => {
+            assert_eq!((d.format.as_str(), d.metadata.entity_counts["tools"]), ("cfgledger-export", 1));
+            assert_eq!(d.source.seq, a.head());
+        }
+        other => panic!("cfgledger's layout expected: {other:?}"),
+    }
+    let gateway = a.get("/export?format=mcpgateway", &admin).ok_json();
+    assert!(matches!(serde_json::from_value::<ExportAnswer>(gateway), Ok(ExportAnswer::McpGateway(_))));
+
+    // An import: a dry run has no outcome fields; an apply has them; a second apply appends nothing.
+    let target = Store::new("");
+    let admin_b = target.token("bea", ADMIN);
+    let b = target.serve(&[]);
+    let (raw, text) =
+        typed(b.send_json("POST", "/import", Some(&admin_b), &json!({"import_data": doc, "dry_run": true})).ok_json());
+    assert!(!text.contains("import_id") && !text.contains("\"status\""), "{text}");
+    let dry: ImportReport = serde_json::from_value(raw).expect("an ImportReport");
+    assert!(dry.dry_run && dry.status.is_none() && dry.result.is_none());
+    assert_eq!((dry.entities[0].action.clone(), dry.counts.create), (EntityAction::Create, 1));
+    let applied: ImportReport =
+        serde_json::from_value(b.send_json("POST", "/import", Some(&admin_b), &json!({"import_data": doc})).ok_json())
+            .expect("an ImportReport");
+    assert_eq!((applied.status, applied.head), (Some(ImportStatusKind::Completed), b.head()));
+    let result = applied.result.expect("what the writer appended");
+    assert_eq!(result.created, ["tools/t"]);
+    let id = applied.import_id.expect("an import id");
+    let again: ImportReport =
+        serde_json::from_value(b.send_json("POST", "/import", Some(&admin_b), &json!({"import_data": doc})).ok_json())
+            .expect("an ImportReport");
+    assert_eq!((again.status, again.import_id, again.result), (Some(ImportStatusKind::NothingToDo), None, None));
+    let one: ImportStatus =
+        serde_json::from_value(b.get(&format!("/import/status/{id}"), &admin_b).ok_json()).expect("an ImportStatus");
+    assert_eq!((one.import_id.as_str(), one.actor.as_str(), one.created.len()), (id.as_str(), "bea", 1));
+    let all: ImportStatuses = serde_json::from_value(b.get("/import/status", &admin_b).ok_json()).expect("statuses");
+    assert_eq!(all.imports, [one]);
+    b.get("/import/status/no-such-batch", &admin_b).error(404, "not_found");
+
+    // A refusal at apply time carries the plan in its details, as the model's report.
+    b.send_json("PATCH", "/tools/t", Some(&admin_b), &json!({"description": "local"})).ok_json();
+    let refused =
+        b.send_json("POST", "/import", Some(&admin_b), &json!({"import_data": doc, "conflict_strategy": "fail"}));
+    let error = refused.error(409, "conflict");
+    let plan: ImportReport = serde_json::from_value(error["details"]["plan"].clone()).expect("the plan");
+    assert_eq!((plan.counts.conflict, plan.entities[0].changed.clone()), (1, vec!["description".to_string()]));
+
+    let deleted: Deleted =
+        serde_json::from_value(a.call("DELETE", "/tools/t", Some(&admin)).ok_json()).expect("a Deleted");
+    assert_eq!((deleted.kind.as_str(), deleted.deleted, deleted.seq), ("tools", true, Some(a.head())));
+}

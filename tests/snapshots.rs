@@ -13,7 +13,7 @@ mod pg;
 
 use cfgledger::clock::SteppingClock;
 use cfgledger::store::{self, EventStore, StoreUrl, StoredSnapshot};
-use cfgledger::verify::verify;
+use cfgledger::usecase::verify::verify;
 use cfgledger::{EnvFileChoice, Error, Ledger, OpenOptions, WriteContext};
 use cfgledger_events::builtin::builtin;
 use cfgledger_events::{verify_link, Actor, Cause, Command, Hash, Head, Input, ResourceKind, Source, Timestamp};

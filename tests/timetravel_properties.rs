@@ -14,7 +14,7 @@
 
 use cfgledger::clock::SteppingClock;
 use cfgledger::store::StoreUrl;
-use cfgledger::timetravel;
+use cfgledger::usecase::timetravel;
 use cfgledger::{EnvFileChoice, Error, Ledger, OpenOptions, WriteContext};
 use cfgledger_events::builtin::builtin;
 use cfgledger_events::decide::{EnvEntry, SettingsLookup};

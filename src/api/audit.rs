@@ -9,7 +9,7 @@ use super::extract::{ApiQuery, Caller};
 use super::{ApiError, AppState};
 use crate::auth::Role;
 use crate::model::{AuditFilter, AuditPage, ErrorBody};
-use crate::timetravel;
+use crate::usecase::timetravel;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -97,12 +97,12 @@ mod tests {
             (
                 "/admin/config/rollback",
                 "post",
-                &["200", "400", "401", "403", "404", "409", "413", "422", "429", "500", "503"],
+                &["200", "400", "401", "403", "404", "408", "409", "413", "422", "429", "500", "503"],
             ),
             (
                 "/admin/config/revert",
                 "post",
-                &["200", "400", "401", "403", "404", "409", "413", "422", "429", "500", "503"],
+                &["200", "400", "401", "403", "404", "408", "409", "413", "422", "429", "500", "503"],
             ),
             ("/admin/verify", "get", &["200", "401", "403", "500", "503"]),
         ] {

@@ -58,6 +58,7 @@ pub async fn get(
         (status = 404, description = "unknown key", body = ErrorBody),
         (status = 409, description = "the key changed since the If-Match version", body = ErrorBody),
         (status = 422, description = "the value does not fit the key's type or range", body = ErrorBody),
+        (status = 429, description = "more writes than CONFIG_WRITE_RATE_LIMIT allows (Retry-After)", body = ErrorBody),
     ))]
 pub async fn put(
     State(state): State<AppState>,
@@ -90,6 +91,7 @@ pub async fn put(
         (status = 403, description = "a locked key or an insufficient role", body = ErrorBody),
         (status = 404, description = "unknown key", body = ErrorBody),
         (status = 409, description = "compare-and-set conflict", body = ErrorBody),
+        (status = 429, description = "more writes than CONFIG_WRITE_RATE_LIMIT allows (Retry-After)", body = ErrorBody),
     ))]
 pub async fn delete(
     State(state): State<AppState>,

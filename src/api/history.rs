@@ -10,7 +10,7 @@ use super::{ApiError, AppState};
 use crate::auth::Role;
 use crate::error::Error;
 use crate::model::{AuditPage, Diff, DiffQuery, ErrorBody, RevertBody, RollbackBody, RollbackReport, VerifyReport};
-use crate::timetravel::{self, Via};
+use crate::usecase::timetravel::{self, Via};
 use axum::extract::State;
 use axum::Json;
 use serde_json::Value;
@@ -96,6 +96,7 @@ pub async fn diff(
         (status = 404, description = "a key named in keys exists at neither point", body = ErrorBody),
         (status = 409, description = "the head moved since the plan, or the rollback would break a reference", body = ErrorBody),
         (status = 422, description = "a value the catalog no longer accepts", body = ErrorBody),
+        (status = 429, description = "more writes than CONFIG_WRITE_RATE_LIMIT allows (Retry-After)", body = ErrorBody),
     )
 )]
 pub async fn rollback(
@@ -123,6 +124,7 @@ pub async fn rollback(
         (status = 404, description = "no such batch", body = ErrorBody),
         (status = 409, description = "later changes touched the same keys, or the revert would break a reference", body = ErrorBody),
         (status = 422, description = "nothing revertible in the batch", body = ErrorBody),
+        (status = 429, description = "more writes than CONFIG_WRITE_RATE_LIMIT allows (Retry-After)", body = ErrorBody),
     )
 )]
 pub async fn revert(

@@ -5,7 +5,6 @@
 mod audit;
 mod config;
 mod error;
-mod export;
 mod extract;
 mod health;
 mod history;
@@ -14,9 +13,9 @@ mod limit;
 pub mod login;
 pub mod metrics;
 mod openapi;
-mod openapi_legacy;
+mod registry_transfer;
 mod resources;
-mod transfer;
+mod settings_transfer;
 mod watch;
 
 pub use error::ApiError;
@@ -76,8 +75,8 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::document))
         .route("/auth/login", post(login::login))
         .route("/admin/config", get(config::list))
-        .route("/admin/config/export", get(transfer::export))
-        .route("/admin/config/import", post(transfer::import))
+        .route("/admin/config/export", get(settings_transfer::export))
+        .route("/admin/config/import", post(settings_transfer::import))
         .route("/admin/config/audit", get(audit::audit))
         .route("/admin/config/diff", get(history::diff))
         .route("/admin/config/rollback", post(history::rollback))
@@ -87,11 +86,11 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/config/watch", get(watch::watch))
         .route("/admin/config/{key}", get(config::get).put(config::put).delete(config::delete))
         .route("/admin/instances", get(instances::list))
-        .route("/export", get(export::export))
-        .route("/export/selective", post(export::selective))
-        .route("/import", post(export::import))
-        .route("/import/status", get(export::statuses))
-        .route("/import/status/{id}", get(export::status))
+        .route("/export", get(registry_transfer::export))
+        .route("/export/selective", post(registry_transfer::selective))
+        .route("/import", post(registry_transfer::import))
+        .route("/import/status", get(registry_transfer::statuses))
+        .route("/import/status/{id}", get(registry_transfer::status))
         .merge(resources::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

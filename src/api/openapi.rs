@@ -1,12 +1,13 @@
 //! `/openapi.json`: the OpenAPI 3.1 description of every endpoint, generated from the typed model
 //! (`crate::model`, `utoipa::ToSchema`) and the handlers' `#[utoipa::path]` annotations. Every operation also
 //! answers the errors every route can answer (401 without a token where one is needed, 500, 503), added here
-//! once. Operations not yet annotated come from `openapi_legacy.rs`. Unit tests check that the document lists
+//! once. Unit tests check that the document lists
 //! exactly the router's routes and that each documented operation reaches a handler; `tests/openapi.rs`
 //! checks that every status a route answers is documented.
 
+use super::resources::ResourcePaths;
 use crate::error::ErrorCode;
-use crate::model::{ErrorBody, ErrorDetail};
+use crate::model::{Deleted, Entity, EntityList, ErrorBody, ErrorDetail};
 use axum::Json;
 use serde_json::Value;
 use utoipa::openapi::path::ParameterIn;
@@ -40,17 +41,23 @@ pub async fn document() -> Json<Value> {
         super::config::get,
         super::config::put,
         super::config::delete,
-        super::transfer::export,
-        super::transfer::import,
+        super::settings_transfer::export,
+        super::settings_transfer::import,
         super::audit::audit,
         super::history::setting_history,
         super::history::diff,
         super::history::rollback,
         super::history::revert,
         super::history::verify,
+        super::registry_transfer::export,
+        super::registry_transfer::selective,
+        super::registry_transfer::import,
+        super::registry_transfer::statuses,
+        super::registry_transfer::status,
     ),
-    components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
-    modifiers(&CommonErrors),
+    components(schemas(ErrorBody, ErrorDetail, ErrorCode, Entity, EntityList, Deleted)),
+    // The resource routes first, so that the common errors are added to them too.
+    modifiers(&ResourcePaths, &CommonErrors),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
@@ -60,7 +67,7 @@ pub struct ApiDoc;
 /// - every operation: 500 and 503; 401 where a token is needed (an empty `security` list needs none);
 /// - a query string: 400 for an unknown or malformed field;
 /// - a request body: 400 (malformed), 408 (too slow to arrive), 413 (over `REQUEST_SIZE_LIMIT`);
-/// - a write (not GET) that needs a token: 403 for too small a role, 429 for the write rate limit.
+/// - a POST, PUT, PATCH or DELETE that needs a token: 403 for too small a role.
 struct CommonErrors;
 
 impl Modify for CommonErrors {
@@ -84,7 +91,6 @@ impl Modify for CommonErrors {
                     add_error(r, "401", "no token, or a bad or expired one (WWW-Authenticate: Bearer)");
                     if write {
                         add_error(r, "403", "the token's role may not do this");
-                        add_error(r, "429", "more writes than CONFIG_WRITE_RATE_LIMIT allows (Retry-After)");
                     }
                 }
                 add_error(r, "500", "an internal failure; the server's log has the cause");
@@ -109,33 +115,11 @@ pub(crate) fn add_error(responses: &mut Responses, status: &str, description: &s
     });
 }
 
-/// The whole document: the generated operations, then the hand-written ones for paths not generated yet.
+/// The whole document, generated.
 pub fn spec() -> Value {
-    let mut generated = ApiDoc::openapi();
-    generated.info.version = env!("CARGO_PKG_VERSION").to_string();
-    let mut doc = serde_json::to_value(generated).unwrap_or(Value::Null);
-    let legacy = super::openapi_legacy::spec();
-    if let (Some(paths), Some(old)) =
-        (doc.pointer_mut("/paths").and_then(Value::as_object_mut), legacy["paths"].as_object())
-    {
-        for (path, item) in old {
-            paths.entry(path.clone()).or_insert_with(|| item.clone());
-        }
-    }
-    if let (Some(schemas), Some(old)) = (
-        doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut),
-        legacy.pointer("/components/schemas").and_then(Value::as_object),
-    ) {
-        for (name, schema) in old {
-            schemas.entry(name.clone()).or_insert_with(|| schema.clone());
-        }
-    }
-    if let (Some(schemes), Some(old)) =
-        (doc.pointer_mut("/components").and_then(Value::as_object_mut), legacy.pointer("/components/securitySchemes"))
-    {
-        schemes.entry("securitySchemes").or_insert_with(|| old.clone());
-    }
-    doc
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    serde_json::to_value(doc).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]
@@ -222,6 +206,49 @@ mod tests {
         documented.sort_unstable();
         routes.sort_unstable();
         assert_eq!(documented, routes);
+    }
+
+    /// The statuses an operation documents.
+    fn statuses(doc: &Value, path: &str, method: &str) -> Vec<String> {
+        let responses = doc["paths"][path][method]["responses"].as_object();
+        let mut out: Vec<String> = responses.into_iter().flat_map(|r| r.keys().cloned()).collect();
+        out.sort_unstable();
+        out
+    }
+
+    #[test]
+    fn the_registry_is_generated_with_every_status_it_answers() {
+        let doc = spec();
+        let expect = |path: &str, method: &str, wanted: &[&str]| {
+            let mut wanted: Vec<String> = wanted.iter().map(|s| s.to_string()).collect();
+            wanted.sort_unstable();
+            assert_eq!(statuses(&doc, path, method), wanted, "{method} {path}");
+        };
+        let common = ["401", "500", "503"];
+        let with = |own: &[&'static str]| [own, &common[..]].concat();
+        expect("/export", "get", &with(&["200", "400", "403"]));
+        expect("/export/selective", "post", &with(&["200", "400", "403", "404", "408", "413"]));
+        expect("/import", "post", &with(&["200", "400", "403", "409", "408", "413", "422", "429"]));
+        expect("/import/status", "get", &with(&["200", "403"]));
+        expect("/import/status/{id}", "get", &with(&["200", "400", "403", "404"]));
+        for kind in cfgledger_events::ResourceKind::ALL {
+            let (all, one) = (format!("/{kind}"), format!("/{kind}/{{name}}"));
+            expect(&all, "get", &with(&["200", "400"]));
+            expect(&all, "post", &with(&["201", "400", "403", "409", "408", "413", "422", "429"]));
+            expect(&one, "get", &with(&["200", "400", "404"]));
+            for method in ["put", "patch"] {
+                expect(&one, method, &with(&["200", "400", "403", "404", "409", "408", "413", "422", "429"]));
+            }
+            expect(&one, "delete", &with(&["200", "400", "403", "404", "409", "429"]));
+            expect(&format!("{one}/history"), "get", &with(&["200", "400", "403"]));
+            let params = doc["paths"][&all]["get"]["parameters"].as_array().map(Vec::len);
+            assert_eq!(params, Some(3), "tags, include_inactive and as_of on GET {all}");
+        }
+        for schema in
+            ["Entity", "EntityList", "Deleted", "ExportAnswer", "ExportDocument", "ImportBody", "ImportReport"]
+        {
+            assert!(doc["components"]["schemas"].get(schema).is_some(), "{schema} is in the components");
+        }
     }
 
     #[tokio::test]

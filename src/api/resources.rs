@@ -5,15 +5,15 @@
 
 use super::extract::{Admin, ApiJson, ApiPath, ApiQuery, Caller};
 use super::{ApiError, AppState};
+use crate::error::ErrorCode;
+use crate::model::{AsOf, Deleted, EntityFields, EntityList, EntityListQuery, EntityQuery};
+use crate::usecase::registry;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use cfgledger_events::{Command, ResourceKind};
-use cfgledger_projections::ResourceEntry;
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
 
 /// The routes of every kind.
 pub fn routes() -> Router<AppState> {
@@ -22,18 +22,18 @@ pub fn routes() -> Router<AppState> {
         router = router
             .route(
                 &format!("/{kind}"),
-                get(move |s: State<AppState>, c: Caller, q: ApiQuery<ListQuery>| list(kind, s, c, q))
-                    .post(move |s: State<AppState>, a: Admin, b: ApiJson<Map<String, Value>>| create(kind, s, a, b)),
+                get(move |s: State<AppState>, c: Caller, q: ApiQuery<EntityListQuery>| list(kind, s, c, q))
+                    .post(move |s: State<AppState>, a: Admin, b: ApiJson<EntityFields>| create(kind, s, a, b)),
             )
             .route(
                 &format!("/{kind}/{{name}}"),
-                get(move |s: State<AppState>, c: Caller, n: ApiPath<String>, q: ApiQuery<ShowQuery>| {
+                get(move |s: State<AppState>, c: Caller, n: ApiPath<String>, q: ApiQuery<EntityQuery>| {
                     show(kind, s, c, n, q)
                 })
-                .put(move |s: State<AppState>, a: Admin, n: ApiPath<String>, b: ApiJson<Map<String, Value>>| {
+                .put(move |s: State<AppState>, a: Admin, n: ApiPath<String>, b: ApiJson<EntityFields>| {
                     replace(kind, s, a, n, b)
                 })
-                .patch(move |s: State<AppState>, a: Admin, n: ApiPath<String>, b: ApiJson<Map<String, Value>>| {
+                .patch(move |s: State<AppState>, a: Admin, n: ApiPath<String>, b: ApiJson<EntityFields>| {
                     patch(kind, s, a, n, b)
                 })
                 .delete(move |s: State<AppState>, a: Admin, n: ApiPath<String>| delete(kind, s, a, n)),
@@ -50,77 +50,36 @@ pub fn routes() -> Router<AppState> {
     router
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// Comma-separated: an entity matches when it has any of them.
-    tags: Option<String>,
-    /// Inactive entities (`is_active: false`) are listed too unless this is false.
-    include_inactive: Option<bool>,
-    /// The registry as it was at a point of the log (an RFC 3339 time, `24h`, `seq:N`).
-    as_of: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ShowQuery {
-    as_of: Option<String>,
-}
-
-/// An entity as it is shown: its stored fields (credentials sealed) and its provenance.
-fn shown(entry: &ResourceEntry) -> Value {
-    let mut v = Value::Object(entry.fields.clone());
-    v["created_at"] = json!(entry.created_at.to_string());
-    v["updated_at"] = json!(entry.updated_at.to_string());
-    v["version"] = json!(entry.version);
-    v
-}
-
 fn entity_response(state: &AppState, kind: ResourceKind, name: &str, status: StatusCode) -> Result<Response, ApiError> {
     let snap = state.ledger.snapshot();
     let entry = snap
         .state
         .resource_entry(kind, name)
-        .ok_or_else(|| ApiError::new(crate::error::ErrorCode::NotFound, format!("no {} {name}", kind.singular())))?;
-    let mut response = (status, Json(shown(entry))).into_response();
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no {} {name}", kind.singular())))?;
+    let mut response = (status, Json(registry::shown(entry, None))).into_response();
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", entry.version)) {
         response.headers_mut().insert(header::ETAG, etag);
     }
     Ok(response)
 }
 
+/// The point a past read was made at.
+fn as_of(snap: &crate::live::Snapshot) -> AsOf {
+    AsOf { seq: snap.head.seq, time: snap.head_time.to_string() }
+}
+
 async fn list(
     kind: ResourceKind,
     State(state): State<AppState>,
     _caller: Caller,
-    ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let wanted: Vec<String> = query
-        .tags
-        .as_deref()
-        .map(|t| t.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect())
-        .unwrap_or_default();
+    ApiQuery(query): ApiQuery<EntityListQuery>,
+) -> Result<Json<EntityList>, ApiError> {
+    let tags = query.tags.as_deref().map(registry::split_list).unwrap_or_default();
     let past = query.as_of.is_some();
-    let snap = super::config::snapshot_as_of(&state, query.as_of.clone()).await?;
-    let items: Vec<Value> =
-        snap.state
-            .resources(kind)
-            .filter(|(_, e)| {
-                query.include_inactive != Some(false) || e.fields.get("is_active") != Some(&Value::Bool(false))
-            })
-            .filter(|(_, e)| {
-                wanted.is_empty()
-                    || e.fields.get("tags").and_then(Value::as_array).is_some_and(|tags| {
-                        tags.iter().any(|t| t.as_str().is_some_and(|t| wanted.iter().any(|w| w == t)))
-                    })
-            })
-            .map(|(_, e)| shown(e))
-            .collect();
-    let mut body = json!({"items": items, "head": state.ledger.snapshot().head.seq});
-    if past {
-        body["as_of"] = json!({"seq": snap.head.seq, "time": snap.head_time.to_string()});
-    }
-    Ok(Json(body))
+    let snap = super::config::snapshot_as_of(&state, query.as_of).await?;
+    let items = registry::list(&snap.state, kind, &tags, query.include_inactive != Some(false));
+    let head = state.ledger.snapshot().head.seq;
+    Ok(Json(EntityList { items, head, as_of: past.then(|| as_of(&snap)) }))
 }
 
 async fn show(
@@ -128,21 +87,16 @@ async fn show(
     State(state): State<AppState>,
     _caller: Caller,
     ApiPath(name): ApiPath<String>,
-    ApiQuery(query): ApiQuery<ShowQuery>,
+    ApiQuery(query): ApiQuery<EntityQuery>,
 ) -> Result<Response, ApiError> {
     if query.as_of.is_none() {
         return entity_response(&state, kind, &name, StatusCode::OK);
     }
     let snap = super::config::snapshot_as_of(&state, query.as_of).await?;
     let entry = snap.state.resource_entry(kind, &name).ok_or_else(|| {
-        ApiError::new(
-            crate::error::ErrorCode::NotFound,
-            format!("no {} {name} at seq {}", kind.singular(), snap.head.seq),
-        )
+        ApiError::new(ErrorCode::NotFound, format!("no {} {name} at seq {}", kind.singular(), snap.head.seq))
     })?;
-    let mut shown = shown(entry);
-    shown["as_of"] = json!({"seq": snap.head.seq, "time": snap.head_time.to_string()});
-    Ok(Json(shown).into_response())
+    Ok(Json(registry::shown(entry, Some(as_of(&snap)))).into_response())
 }
 
 /// `GET /{kind}/{name}/history` (auditor): every state the entity had, newest first.
@@ -152,7 +106,7 @@ async fn history(
     caller: Caller,
     ApiPath(name): ApiPath<String>,
     ApiQuery(query): ApiQuery<super::history::PageQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require(crate::auth::Role::Auditor)?;
     super::history::page(state, format!("{kind}/{name}"), query).await
 }
@@ -161,7 +115,7 @@ async fn create(
     kind: ResourceKind,
     State(state): State<AppState>,
     Admin(caller): Admin,
-    ApiJson(fields): ApiJson<Map<String, Value>>,
+    ApiJson(fields): ApiJson<EntityFields>,
 ) -> Result<Response, ApiError> {
     state.limiter.check(&caller.name, &state.ledger.settings())?;
     let name = cfgledger_events::resource::identity(kind, &fields).map_err(crate::error::Error::Rejected)?;
@@ -180,7 +134,7 @@ async fn replace(
     State(state): State<AppState>,
     Admin(caller): Admin,
     ApiPath(name): ApiPath<String>,
-    ApiJson(fields): ApiJson<Map<String, Value>>,
+    ApiJson(fields): ApiJson<EntityFields>,
 ) -> Result<Response, ApiError> {
     state.limiter.check(&caller.name, &state.ledger.settings())?;
     let cmd = Command::ReplaceResource { kind, name: name.clone(), fields };
@@ -193,7 +147,7 @@ async fn patch(
     State(state): State<AppState>,
     Admin(caller): Admin,
     ApiPath(name): ApiPath<String>,
-    ApiJson(patch): ApiJson<Map<String, Value>>,
+    ApiJson(patch): ApiJson<EntityFields>,
 ) -> Result<Response, ApiError> {
     state.limiter.check(&caller.name, &state.ledger.settings())?;
     let cmd = Command::PatchResource { kind, name: name.clone(), patch };
@@ -206,11 +160,11 @@ async fn delete(
     State(state): State<AppState>,
     Admin(caller): Admin,
     ApiPath(name): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Deleted>, ApiError> {
     state.limiter.check(&caller.name, &state.ledger.settings())?;
     let outcome =
         state.ledger.execute_async(Command::DeleteResource { kind, name: name.clone() }, caller.context(None)).await?;
-    Ok(Json(json!({"kind": kind.as_str(), "name": name, "deleted": true, "seq": outcome.seqs.map(|(_, s)| s)})))
+    Ok(Json(Deleted { kind: kind.as_str().to_string(), name, deleted: true, seq: outcome.seqs.map(|(_, s)| s) }))
 }
 
 /// A name as one path segment (a resource's uri holds slashes).
@@ -221,4 +175,174 @@ fn percent_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// The OpenAPI description of the six path families of every kind, generated from the model's types
+/// (`Entity`, `EntityList`, `Deleted`, the queries' `IntoParams`) the way [`routes`] generates the routes: one
+/// loop over [`ResourceKind::ALL`], so that nothing about them is written by hand.
+pub(super) struct ResourcePaths;
+
+impl utoipa::Modify for ResourcePaths {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        for kind in ResourceKind::ALL {
+            for (path, item) in openapi::paths(kind) {
+                doc.paths.paths.insert(path, item);
+            }
+        }
+    }
+}
+
+mod openapi {
+    //! The path items of one kind, built with utoipa's builders from the model's schemas.
+
+    use crate::model::{EntityListQuery, EntityQuery};
+    use cfgledger_events::ResourceKind;
+    use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, Parameter, ParameterBuilder, ParameterIn};
+    use utoipa::openapi::request_body::RequestBodyBuilder;
+    use utoipa::openapi::response::{ResponseBuilder, Responses, ResponsesBuilder};
+    use utoipa::openapi::{ContentBuilder, HeaderBuilder, ObjectBuilder, PathItem, Ref, Required, Type};
+    use utoipa::IntoParams;
+
+    /// The errors a write can answer, besides those every operation answers (`CommonErrors`).
+    const WRITE_ERRORS: [(&str, &str); 6] = [
+        ("400", "a malformed body (not a JSON object)"),
+        ("403", "insufficient role (platform_admin needed)"),
+        ("409", "exists already, or referenced by others"),
+        ("413", "the body exceeds REQUEST_SIZE_LIMIT"),
+        ("422", "a field of the wrong type, a missing reference or bad credentials"),
+        ("429", "the caller's write rate limit is reached (Retry-After)"),
+    ];
+
+    fn json(description: &str, schema: &str) -> utoipa::openapi::Response {
+        ResponseBuilder::new()
+            .description(description)
+            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build())
+            .build()
+    }
+
+    fn responses(ok: (&str, utoipa::openapi::Response), errors: &[(&str, &str)]) -> Responses {
+        let mut responses = ResponsesBuilder::new().response(ok.0, ok.1).build();
+        for (status, description) in errors {
+            super::super::openapi::add_error(&mut responses, status, description);
+        }
+        responses
+    }
+
+    fn name(kind: ResourceKind) -> Parameter {
+        ParameterBuilder::new()
+            .name("name")
+            .parameter_in(ParameterIn::Path)
+            .required(Required::True)
+            .description(Some(format!("the {}'s {} (percent-encoded)", kind.singular(), kind.id_field())))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build()
+    }
+
+    fn operation(summary: String, parameters: Vec<Parameter>, responses: Responses) -> OperationBuilder {
+        OperationBuilder::new().tag("registry").summary(Some(summary)).parameters(Some(parameters)).responses(responses)
+    }
+
+    fn with_body(op: OperationBuilder) -> Operation {
+        let fields = ObjectBuilder::new().schema_type(Type::Object).description(Some(
+            "the entity's fields (unknown fields are kept); credentials go in as auth_type with auth_username and \
+             auth_password, auth_token, or auth_header_key/auth_header_value/auth_headers; created_at, updated_at and \
+             version are ignored",
+        ));
+        let content = ContentBuilder::new().schema(Some(fields)).build();
+        op.request_body(Some(
+            RequestBodyBuilder::new().required(Some(Required::True)).content("application/json", content).build(),
+        ))
+        .build()
+    }
+
+    /// `/{kind}`, `/{kind}/{name}` and `/{kind}/{name}/history` with their operations.
+    pub(super) fn paths(kind: ResourceKind) -> Vec<(String, PathItem)> {
+        let one = kind.singular();
+        let query = Some(ParameterIn::Query);
+        let list = operation(
+            format!("Every {one}, with tag and activity filters, now or as of a point of the log (any role)"),
+            EntityListQuery::into_params(|| query.clone()),
+            responses(
+                ("200", json("the entities and the log's head", "EntityList")),
+                &[("400", "a query that does not parse, or a point that does not")],
+            ),
+        )
+        .build();
+        let mut created = json("the created entity (Location names it)", "Entity");
+        created.headers.insert(
+            "Location".into(),
+            HeaderBuilder::new().schema(ObjectBuilder::new().schema_type(Type::String)).build(),
+        );
+        let create = with_body(operation(
+            format!("Create a {one}; plaintext credentials are sealed (platform_admin)"),
+            Vec::new(),
+            responses(("201", created), &WRITE_ERRORS),
+        ));
+        let mut show_params = vec![name(kind)];
+        show_params.extend(EntityQuery::into_params(|| query.clone()));
+        let show = operation(
+            format!("One {one}, now (ETag names its version) or as of a point of the log (any role)"),
+            show_params,
+            responses(
+                ("200", json("the entity", "Entity")),
+                &[("400", "a query that does not parse, or a point that does not"), ("404", "no such entity")],
+            ),
+        )
+        .build();
+        let written = |what: &str| {
+            let mut errors = WRITE_ERRORS.to_vec();
+            errors.push(("404", "no such entity"));
+            responses(("200", json(what, "Entity")), &errors)
+        };
+        let replace = with_body(operation(
+            format!("Replace a {one}; credentials omitted keep the stored ones (platform_admin)"),
+            vec![name(kind)],
+            written("the entity as stored"),
+        ));
+        let patch = with_body(operation(
+            format!("Merge fields into a {one}; null removes a field (platform_admin)"),
+            vec![name(kind)],
+            written("the entity as stored"),
+        ));
+        let delete = operation(
+            format!("Delete a {one}; 409 while others reference it (platform_admin)"),
+            vec![name(kind)],
+            responses(
+                ("200", json("what was deleted", "Deleted")),
+                &[
+                    ("400", "a name that is not valid UTF-8"),
+                    ("403", "insufficient role (platform_admin needed)"),
+                    ("404", "no such entity"),
+                    ("409", "referenced by others"),
+                    ("429", "the caller's write rate limit is reached (Retry-After)"),
+                ],
+            ),
+        )
+        .build();
+        // The page's type belongs to the history handlers (`api/history.rs`), which every subject shares.
+        let page = ResponseBuilder::new()
+            .description("a page of entries, the next cursor and the head")
+            .content("application/json", ContentBuilder::new().schema(Some(ObjectBuilder::new())).build())
+            .build();
+        let history = operation(
+            format!("Every state the {one} has had, newest first, a page at a time (auditor)"),
+            vec![name(kind)],
+            responses(
+                ("200", page),
+                &[("400", "a bad cursor or limit"), ("403", "insufficient role (auditor needed)")],
+            ),
+        )
+        .build();
+        let mut collection = PathItem::new(HttpMethod::Get, list);
+        collection.post = Some(create);
+        let mut entity = PathItem::new(HttpMethod::Get, show);
+        entity.put = Some(replace);
+        entity.patch = Some(patch);
+        entity.delete = Some(delete);
+        vec![
+            (format!("/{kind}"), collection),
+            (format!("/{kind}/{{name}}"), entity),
+            (format!("/{kind}/{{name}}/history"), PathItem::new(HttpMethod::Get, history)),
+        ]
+    }
 }

@@ -4,10 +4,10 @@
 //! events copied, seconds, events per second, head hash.
 
 use super::{emit, Globals};
-use crate::clone::{self, ReplayOptions};
 use crate::error::Error;
 use crate::ledger::{Ledger, OpenOptions};
 use crate::store::{self, StoreUrl};
+use crate::usecase::clone::{self, ReplayOptions};
 use cfgledger_events::{Cause, Command, Head};
 use clap::Args;
 use std::path::{Path, PathBuf};

@@ -8,8 +8,8 @@ use super::{emit, Globals, Output};
 use crate::error::Error;
 use crate::ledger::Ledger;
 use crate::model::{
-    ConfigItem, ConfigList, GetQuery, ImportPlan, ImportQuery, ImportReport, ListQuery, ResetQuery, SetRequest,
-    SettingsExport,
+    ConfigItem, ConfigList, GetQuery, ImportPlan, ImportQuery, ListQuery, ResetQuery, SetRequest, SettingsExport,
+    SettingsImportReport,
 };
 use crate::usecase::settings::{self, Change, Changed};
 use crate::usecase::{block_on, settings_transfer};
@@ -201,7 +201,7 @@ impl Via<'_> {
         }
     }
 
-    fn import(&self, doc: &Value, query: &ImportQuery) -> Result<ImportReport, Error> {
+    fn import(&self, doc: &Value, query: &ImportQuery) -> Result<SettingsImportReport, Error> {
         match self {
             Via::Local(ledger, g) => {
                 let ctx = g.context("config import", query.reason.clone());
@@ -268,7 +268,7 @@ fn read_document(file: &Path) -> Result<Value, Error> {
 /// The plan, its summary, and what happened: `dry run: nothing applied`, `applied as batch B (seq N)`,
 /// `nothing to apply; N locked key(s) refused, recorded as batch B (seq N)` or `nothing to apply`. What
 /// happened is read from the write's own record (`result`), not from the plan made before it.
-fn show_import(report: &ImportReport) -> Result<(), Error> {
+fn show_import(report: &SettingsImportReport) -> Result<(), Error> {
     show_plan(&report.plan)?;
     let result = report.result.clone().unwrap_or_default();
     let batch = report.batch.as_deref().unwrap_or_default();

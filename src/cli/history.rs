@@ -10,7 +10,7 @@ use crate::model::{
     AuditEntry, AuditFilter, AuditPage, AuditResource, Diff, DiffLine, DiffQuery, PageQuery, PlanStep, RevertBody,
     RollbackBody, RollbackReport,
 };
-use crate::timetravel::{self, Via};
+use crate::usecase::timetravel::{self, Via};
 use cfgledger_events::event::MASK;
 use clap::{Args, ValueEnum};
 use serde_json::Value;

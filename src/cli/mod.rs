@@ -4,9 +4,9 @@
 
 mod clone;
 mod config;
-mod export;
 mod history;
 mod log;
+mod registry_transfer;
 mod remote;
 mod serve;
 mod token;
@@ -75,9 +75,9 @@ pub enum Command {
     /// Clone a store into another: replay its state as one new batch, or --mirror its log verbatim.
     Clone(clone::CloneArgs),
     /// Export the resource registry (and the non-sensitive settings) to a file.
-    Export(export::ExportArgs),
+    Export(registry_transfer::ExportArgs),
     /// Import an export document as one batch (or plan it with --dry-run).
-    Import(export::ImportArgs),
+    Import(registry_transfer::ImportArgs),
     /// Manage admin API users.
     #[command(subcommand)]
     User(user::UserCommand),
@@ -261,8 +261,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Rollback(args) => history::rollback(&globals, args),
         Command::Revert(args) => history::revert(&globals, args),
         Command::Clone(args) => clone::run(&globals, args),
-        Command::Export(args) => export::run(&globals, args),
-        Command::Import(args) => export::run_import(&globals, args),
+        Command::Export(args) => registry_transfer::run(&globals, args),
+        Command::Import(args) => registry_transfer::run_import(&globals, args),
         Command::User(cmd) => user::run(&globals, cmd),
         Command::Token(cmd) => token::run(&globals, cmd),
     }

@@ -146,6 +146,31 @@ impl Server {
         self.typed(self.post(path, &pairs, body)?.map_err(|f| self.error(f))?)
     }
 
+    /// `GET path?query`, the answer read as `T`.
+    pub fn get_pairs_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, Error> {
+        let answer = self.get(path, query)?;
+        self.typed(answer)
+    }
+
+    /// `POST path?query` with a typed body, the answer read as `T`. The API's error answer is returned as it
+    /// came, for the caller to read its details before turning it into an [`Error`] with [`Server::error`].
+    pub fn post_failable_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        body: &B,
+    ) -> Result<Result<T, ApiFailure>, Error> {
+        let body = serde_json::to_value(body).map_err(|e| Error::internal("cannot encode the request", e))?;
+        match self.send("POST", path, query, Some(&body))? {
+            Ok(answer) => self.typed(answer).map(Ok),
+            Err(failure) => Ok(Err(failure)),
+        }
+    }
+
     /// One request: the outer error when no API answer came (unreachable, not JSON), the inner one when the
     /// API answered with an error.
     fn send(

@@ -27,7 +27,7 @@ fn parse_anchor(text: &str) -> Result<Head, String> {
 
 pub fn run(g: &Globals, args: VerifyArgs) -> Result<(), Error> {
     let store = open_existing(g)?;
-    let report = crate::verify::verify(store.as_ref(), args.anchor)?;
+    let report = crate::usecase::verify::verify(store.as_ref(), args.anchor)?;
     let head = report.head;
     if args.drop_bad_snapshots {
         for (seq, _) in &report.snapshots_bad {

@@ -239,7 +239,7 @@ pub struct ImportPlan {
 /// What an applied import did, as its batch's `ImportApplied` event records it (the writer plans again at
 /// append time, so this, not the plan made before, is the truth).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ImportResult {
+pub struct SettingsImportResult {
     pub created: Vec<String>,
     pub updated: Vec<String>,
     pub unchanged: usize,
@@ -248,7 +248,7 @@ pub struct ImportResult {
 
 /// `POST /admin/config/import`: the plan, and whether and how it was applied.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ImportReport {
+pub struct SettingsImportReport {
     #[serde(flatten)]
     pub plan: ImportPlan,
     pub dry_run: bool,
@@ -256,7 +256,7 @@ pub struct ImportReport {
     /// The head after the import (or, for a dry run, the head the plan was made against).
     pub head: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<ImportResult>,
+    pub result: Option<SettingsImportResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<String>,
 }

@@ -8,11 +8,12 @@ mod config;
 mod error;
 mod history;
 mod ops;
+mod registry;
 
 pub use audit::{AuditEntry, AuditFilter, AuditImport, AuditPage, AuditResource, AuditUser, RejectedAttempt};
 pub use config::{
-    AsOf, ConfigItem, ConfigList, ExportSource, GetQuery, ImportPlan, ImportQuery, ImportReport, ImportResult,
-    ListQuery, PlanAction, PlanEntry, PlanSummary, ResetQuery, SetRequest, SettingsExport, ValueSource,
+    AsOf, ConfigItem, ConfigList, ExportSource, GetQuery, ImportPlan, ImportQuery, ListQuery, PlanAction, PlanEntry,
+    PlanSummary, ResetQuery, SetRequest, SettingsExport, SettingsImportReport, SettingsImportResult, ValueSource,
 };
 pub use error::{ErrorBody, ErrorDetail};
 pub use history::{
@@ -22,4 +23,11 @@ pub use history::{
 pub use ops::{
     ChangeEvent, Health, InstanceEntry, InstanceInfo, InstanceList, KeyValue, LoginRequest, LoginResponse, Ready,
     WatchQuery,
+};
+pub use registry::{
+    Deleted, EntitiesByKind, Entity, EntityAction, EntityCounts, EntityFields, EntityList, EntityListQuery, EntityPlan,
+    EntityQuery, ExportAnswer, ExportDocument, ExportEncryption, ExportMetadata, ExportQuery, GatewayExportDocument,
+    GatewayExportMetadata, GatewayExportOptions, ImportBody, ImportReport, ImportResult, ImportStatus,
+    ImportStatusKind, ImportStatuses, Selection, SelectiveQuery, SettingAction, SettingCounts, SettingPlan,
+    SettingsPlan,
 };

@@ -5,8 +5,12 @@
 //! on a small runtime ([`block_on`]). Blocking store reads and CPU-heavy work run on `spawn_blocking`.
 
 pub mod access;
+pub mod clone;
+pub mod registry;
 pub mod settings;
 pub mod settings_transfer;
+pub mod timetravel;
+pub mod verify;
 
 use crate::error::Error;
 

@@ -7,8 +7,8 @@ use crate::error::Error;
 use crate::ledger::{Ledger, Outcome, WriteContext};
 use crate::live::Snapshot;
 use crate::model::{
-    ExportSource, ImportPlan, ImportQuery, ImportReport, ImportResult, PlanAction, PlanEntry, PlanSummary,
-    SettingsExport, ValueSource,
+    ExportSource, ImportPlan, ImportQuery, PlanAction, PlanEntry, PlanSummary, SettingsExport, SettingsImportReport,
+    SettingsImportResult, ValueSource,
 };
 use cfgledger_events::{plan_import, Cause, Command, Event, ImportRequest, Timestamp};
 use serde_json::{Map, Value};
@@ -150,7 +150,7 @@ pub async fn import(
     query: &ImportQuery,
     mut ctx: WriteContext,
     via: &str,
-) -> Result<ImportReport, Error> {
+) -> Result<SettingsImportReport, Error> {
     let mut req = parse_document(doc, ledger)?;
     req.expected_head = query.expected_head;
     let plan = plan(ledger, &req);
@@ -163,11 +163,11 @@ pub async fn import(
     }
     if query.dry_run {
         let head = ledger.snapshot().head.seq;
-        return Ok(ImportReport { plan, dry_run: true, applied: false, head, result: None, batch: None });
+        return Ok(SettingsImportReport { plan, dry_run: true, applied: false, head, result: None, batch: None });
     }
     ctx.cause = Cause::Import { digest: req.digest.clone(), via: via.to_string() };
     let outcome = ledger.execute_async(Command::Import(req), ctx).await?;
-    Ok(ImportReport {
+    Ok(SettingsImportReport {
         plan,
         dry_run: false,
         applied: outcome.changed(),
@@ -179,9 +179,9 @@ pub async fn import(
 
 /// What an applied import did, from the `ImportApplied` event the writer appended. `None` when nothing
 /// was appended.
-pub fn applied(outcome: &Outcome) -> Option<ImportResult> {
+pub fn applied(outcome: &Outcome) -> Option<SettingsImportResult> {
     outcome.find(|event| match event {
-        Event::ImportApplied(e) => Some(ImportResult {
+        Event::ImportApplied(e) => Some(SettingsImportResult {
             created: e.created.clone(),
             updated: e.updated.clone(),
             unchanged: e.unchanged,

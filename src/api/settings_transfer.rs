@@ -6,7 +6,7 @@
 use super::extract::{Admin, ApiJson, ApiQuery, Caller};
 use super::{ApiError, AppState};
 use crate::auth::Role;
-use crate::model::{ErrorBody, ImportQuery, ImportReport, SettingsExport};
+use crate::model::{ErrorBody, ImportQuery, SettingsExport, SettingsImportReport};
 use crate::usecase::settings_transfer;
 use axum::extract::State;
 use axum::Json;
@@ -27,17 +27,18 @@ pub async fn export(State(state): State<AppState>, caller: Caller) -> Result<Jso
 #[utoipa::path(post, path = "/admin/config/import", tag = "settings", params(ImportQuery),
     request_body(content = SettingsExport, description = "a settings document; only `settings` is required"),
     responses(
-        (status = 200, description = "the plan, and whether and how it was applied", body = ImportReport),
+        (status = 200, description = "the plan, and whether and how it was applied", body = SettingsImportReport),
         (status = 400, description = "a malformed body or query", body = ErrorBody),
         (status = 409, description = "the head moved past expected_head", body = ErrorBody),
         (status = 422, description = "an invalid entry or a damaged document: nothing applied; an invalid entry puts the plan in details", body = ErrorBody),
+        (status = 429, description = "more writes than CONFIG_WRITE_RATE_LIMIT allows (Retry-After)", body = ErrorBody),
     ))]
 pub async fn import(
     State(state): State<AppState>,
     Admin(caller): Admin,
     ApiQuery(query): ApiQuery<ImportQuery>,
     ApiJson(doc): ApiJson<Value>,
-) -> Result<Json<ImportReport>, ApiError> {
+) -> Result<Json<SettingsImportReport>, ApiError> {
     if !query.dry_run {
         state.limiter.check(&caller.name, &state.ledger.settings())?;
     }

@@ -1,10 +1,15 @@
 //! `cfgledger export [--out FILE] [--types ...] [--exclude-types ...] [--tags ...] [--include-inactive]
-//! [--include-dependencies]`: the registry's portable export to a file (default
-//! `cfgledger-export-YYYYMMDD-HHMMSS.json`), with a line of counts per kind.
+//! [--include-dependencies] [--format cfgledger|mcpgateway]`: the registry's portable export to a file
+//! (default `cfgledger-export-YYYYMMDD-HHMMSS.json`), with a line of counts per kind; and `cfgledger import
+//! FILE`, which plans (and unless `--dry-run` applies) an export document. Both are thin callers of
+//! `crate::usecase::registry` locally, or of `GET /export` and `POST /import` with `--server`: the same typed input,
+//! the same typed report, the same lines printed.
 
 use super::{emit, Globals};
 use crate::error::Error;
-use crate::export;
+use crate::model::{ExportAnswer, ExportQuery, ImportBody, ImportReport};
+use crate::usecase::registry::export::{self, ExportRequest};
+use crate::usecase::registry::import::{self, ImportInput, ImportRefusal};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -52,56 +57,36 @@ pub fn run(g: &Globals, args: ExportArgs) -> Result<(), Error> {
         )),
         (None, _) => None,
     };
-    let (doc, now) = match &g.server {
+    let query = ExportQuery {
+        types: args.types,
+        exclude_types: args.exclude_types,
+        tags: args.tags,
+        include_inactive: args.include_inactive,
+        include_dependencies: args.include_dependencies,
+        format: Some(args.format),
+    };
+    let answer: ExportAnswer = match &g.server {
         Some(server) => {
-            let mut query: Vec<(&str, &str)> = vec![("format", args.format.as_str())];
-            for (name, value) in [("types", &args.types), ("exclude_types", &args.exclude_types), ("tags", &args.tags)]
-            {
-                if let Some(v) = value {
-                    query.push((name, v.as_str()));
-                }
-            }
-            if args.include_inactive {
-                query.push(("include_inactive", "true"));
-            }
-            if args.include_dependencies {
-                query.push(("include_dependencies", "true"));
-            }
-            let doc = server.get("/export", &query)?;
-            let now = doc["exported_at"].as_str().unwrap_or_default().to_string();
-            (doc, now)
+            let pairs = query.pairs();
+            let pairs: Vec<(&str, &str)> = pairs.iter().map(|(name, value)| (*name, value.as_str())).collect();
+            server.get_pairs_json("/export", &pairs)?
         }
         None => {
-            let filter = export::Filter {
-                types: args.types.as_deref().map(export::parse_kinds).transpose()?,
-                exclude_types: args.exclude_types.as_deref().map(export::parse_kinds).transpose()?.unwrap_or_default(),
-                tags: args
-                    .tags
-                    .as_deref()
-                    .map(|t| t.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect())
-                    .unwrap_or_default(),
-                include_inactive: args.include_inactive,
-                include_dependencies: args.include_dependencies,
-                selected: None,
-            };
+            let request = ExportRequest { target_secret, ..ExportRequest::from_query(&query)? };
             let ledger = g.open()?;
-            let now = ledger.now();
-            let mut doc = export::document(&ledger, &filter, &g.actor, now)?;
-            if args.format == "mcpgateway" {
-                doc = export::to_mcpgateway(&ledger, &doc, target_secret.as_ref().map(|s| s.as_str()))?;
-            }
-            (doc, now.to_string())
+            export::export(&ledger, &request, &g.actor, ledger.now())?
         }
     };
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::internal("cannot encode the export", e))?;
+    let text = serde_json::to_string_pretty(&answer).map_err(|e| Error::internal("cannot encode the export", e))?;
     if args.out.as_deref().is_some_and(|p| p.as_os_str() == "-") {
         return emit(text);
     }
-    let path = args.out.unwrap_or_else(|| PathBuf::from(default_name(&now)));
+    let path = args.out.unwrap_or_else(|| PathBuf::from(default_name(answer.exported_at())));
     std::fs::write(&path, text + "\n").map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
-    match doc["source"]["seq"].as_u64() {
-        Some(seq) => emit(format!("exported {} to {} (seq {seq})", export::counts_line(&doc), path.display())),
-        None => emit(format!("exported {} to {} (MCP Gateway layout)", export::counts_line(&doc), path.display())),
+    let counts = export::counts_line(answer.entity_counts());
+    match answer.seq() {
+        Some(seq) => emit(format!("exported {counts} to {} (seq {seq})", path.display())),
+        None => emit(format!("exported {counts} to {} (MCP Gateway layout)", path.display())),
     }
 }
 
@@ -161,10 +146,9 @@ pub fn run_import(g: &Globals, args: ImportArgs) -> Result<(), Error> {
         std::fs::read_to_string(&args.file)
             .map_err(|e| Error::input_from(format!("cannot read {}", args.file.display()), e))?
     };
-    let doc: serde_json::Value = serde_json::from_str(&text)
+    let document: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| Error::input(format!("{} is not a JSON document: {e}", args.file.display())))?;
-    let strategy: cfgledger_events::registry_import::ConflictStrategy =
-        args.conflict_strategy.parse().map_err(|e: String| Error::input(e))?;
+    let strategy = import::parse_strategy(&args.conflict_strategy)?;
     let selection = args.include.as_deref().map(parse_include).transpose()?;
     let source_secret = match &args.source_secret_env {
         Some(var) => Some(zeroize::Zeroizing::new(
@@ -173,99 +157,82 @@ pub fn run_import(g: &Globals, args: ImportArgs) -> Result<(), Error> {
         )),
         None => None,
     };
-    if let Some(server) = &g.server {
-        return import_remote(server, doc, &args, selection, source_secret);
-    }
-    let ledger = g.open()?;
-    let parsed =
-        export::parse_import(&ledger, &doc, strategy, selection.as_ref(), source_secret.as_ref().map(|s| s.as_str()))?;
-    let plan = export::plan_json(&ledger, &parsed)?;
-    print_plan(&plan)?;
-    if args.dry_run {
+    let input =
+        ImportInput { document, strategy, selection, source_secret, dry_run: args.dry_run, via: "import".into() };
+    let answer = match &g.server {
+        Some(server) => import_remote(server, input, &args)?,
+        None => {
+            let ledger = g.open()?;
+            import::import(&ledger, input, g.context("import", args.reason))
+        }
+    };
+    let report = match answer {
+        Ok(report) => report,
+        Err(refusal) => {
+            if let Some(plan) = &refusal.plan {
+                print_plan(plan)?;
+            }
+            return Err(refusal.error);
+        }
+    };
+    print_plan(&report)?;
+    if report.dry_run {
         return emit("dry run: nothing applied");
     }
-    let mut ctx = g.context("import", args.reason);
-    ctx.cause = cfgledger_events::Cause::Import { digest: parsed.digest.clone(), via: "import".into() };
-    let outcome = ledger.execute(export::import_command(parsed), ctx)?;
-    match (outcome.batch_id, outcome.seqs) {
-        (Some(batch), Some((_, last))) => emit(format!("imported as batch {batch} (seq {last})")),
-        _ => emit(NOTHING_TO_IMPORT),
+    match report.import_id {
+        Some(batch) => emit(format!("imported as batch {batch} (seq {})", report.head)),
+        None => emit(NOTHING_TO_IMPORT),
     }
 }
 
 const NOTHING_TO_IMPORT: &str = "nothing to import: the store already holds this document";
 
-/// `POST /import` on a server, printing what the local mode prints.
+/// The details of an import the server refused at apply time.
+#[derive(serde::Deserialize)]
+struct PlanDetails {
+    plan: ImportReport,
+}
+
+/// `POST /import` on a server: the same input, the same report (or refusal with its plan).
 fn import_remote(
     server: &super::remote::Server,
-    doc: serde_json::Value,
+    input: ImportInput,
     args: &ImportArgs,
-    selection: Option<std::collections::BTreeMap<cfgledger_events::ResourceKind, Vec<String>>>,
-    source_secret: Option<zeroize::Zeroizing<String>>,
-) -> Result<(), Error> {
-    let mut body = serde_json::json!({
-        "import_data": doc,
-        "conflict_strategy": args.conflict_strategy,
-        "dry_run": args.dry_run,
-    });
-    if let Some(selection) = selection {
-        body["selected_entities"] = serde_json::to_value(
-            selection
-                .into_iter()
-                .map(|(k, names)| (k.as_str().to_string(), names))
-                .collect::<std::collections::BTreeMap<_, _>>(),
-        )
-        .map_err(|e| Error::internal("cannot encode the selection", e))?;
-    }
-    if let Some(secret) = &source_secret {
-        body["source_secret"] = serde_json::Value::String(secret.as_str().to_string());
-    }
-    if let Some(reason) = &args.reason {
-        body["reason"] = serde_json::Value::String(reason.clone());
-    }
-    let answer = server.post("/import", &[], &body)?;
+) -> Result<Result<ImportReport, ImportRefusal>, Error> {
+    let body = ImportBody {
+        import_data: input.document,
+        conflict_strategy: Some(args.conflict_strategy.clone()),
+        dry_run: input.dry_run,
+        source_secret: input.source_secret.as_ref().map(|s| s.as_str().to_string()),
+        selected_entities: input
+            .selection
+            .map(|selection| selection.into_iter().map(|(kind, names)| (kind.as_str().to_string(), names)).collect()),
+        reason: args.reason.clone(),
+    };
+    let answer = server.post_failable_json::<_, ImportReport>("/import", &[], &body);
     // The request body held the secret: drop it now, not at the end of the call.
     drop(body);
-    let plan = match answer {
-        Ok(plan) => plan,
-        Err(failure) => {
-            if let Some(plan) = failure.details.get("plan") {
-                print_plan(plan)?;
-            }
-            return Err(server.error(failure));
-        }
-    };
-    print_plan(&plan)?;
-    if args.dry_run {
-        return emit("dry run: nothing applied");
-    }
-    match (plan["import_id"].as_str(), plan["head"].as_u64()) {
-        (Some(batch), Some(last)) => emit(format!("imported as batch {batch} (seq {last})")),
-        _ => emit(NOTHING_TO_IMPORT),
-    }
+    Ok(answer?.map_err(|failure| {
+        let plan = serde_json::from_value::<PlanDetails>(failure.details.clone()).ok().map(|d| Box::new(d.plan));
+        ImportRefusal { error: server.error(failure), plan }
+    }))
 }
 
 /// One line per entity (action, kind/name, a rename's new name, an update's changed fields) and the counts.
-fn print_plan(plan: &serde_json::Value) -> Result<(), Error> {
-    for p in plan["entities"].as_array().into_iter().flatten() {
-        let mut line =
-            format!("{:<10} {}/{}", p["action"].as_str().unwrap_or(""), text_of(&p["kind"]), text_of(&p["name"]));
-        if let Some(new) = p["renamed_to"].as_str() {
+fn print_plan(plan: &ImportReport) -> Result<(), Error> {
+    for p in &plan.entities {
+        let mut line = format!("{:<10} {}/{}", p.action.as_str(), p.kind, p.name);
+        if let Some(new) = &p.renamed_to {
             line.push_str(&format!(" -> {new}"));
         }
-        if let Some(changed) = p["changed"].as_array() {
-            let fields: Vec<&str> = changed.iter().filter_map(|c| c.as_str()).collect();
-            line.push_str(&format!("  ({})", fields.join(", ")));
+        if !p.changed.is_empty() {
+            line.push_str(&format!("  ({})", p.changed.join(", ")));
         }
         emit(line)?;
     }
-    let counts = &plan["counts"];
+    let c = &plan.counts;
     emit(format!(
         "plan: {} create, {} update, {} unchanged, {} skip, {} rename, {} conflict",
-        counts["create"], counts["update"], counts["unchanged"], counts["skip"], counts["rename"], counts["conflict"]
+        c.create, c.update, c.unchanged, c.skip, c.rename, c.conflict
     ))
-}
-
-fn text_of(v: &serde_json::Value) -> String {
-    v.as_str().map_or_else(|| v.to_string(), str::to_string)
 }

@@ -412,7 +412,7 @@ pub fn replay_plan(
         only: Some(only),
         expected_head: opts.expected_head,
     };
-    let mut plan = crate::timetravel::plan_json(target, &req)?;
+    let mut plan = crate::usecase::timetravel::plan_json(target, &req)?;
     let conflicts: Vec<Value> = plan["steps"]
         .as_array()
         .into_iter()

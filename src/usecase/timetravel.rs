@@ -707,7 +707,7 @@ pub fn revert_request(
 
 /// The chain recomputed from the stored bytes, every checkpoint compared with the replay, and the head.
 pub fn verify(ledger: &Ledger) -> Result<VerifyReport, Error> {
-    let report = crate::verify::verify(ledger.store().as_ref(), None)?;
+    let report = crate::usecase::verify::verify(ledger.store().as_ref(), None)?;
     Ok(VerifyReport {
         status: if report.ok() { "ok" } else { "snapshots_bad" }.to_string(),
         head: VerifiedHead { seq: report.head.seq, hash: report.head.hash.to_hex() },
