@@ -4,7 +4,7 @@
 
 use super::extract::{Admin, ApiJson, ApiPath, ApiQuery, Caller};
 use super::{ApiError, AppState};
-use crate::model::{ConfigItem, ConfigList, ErrorBody, GetQuery, ListQuery, ResetQuery, SetRequest};
+use crate::model::{AsOfQuery, ConfigItem, ConfigList, ErrorBody, ListQuery, ResetQuery, SetRequest};
 use crate::usecase::settings::{self, Change, Changed};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -28,7 +28,7 @@ pub async fn list(
 
 /// One setting (viewer); the `ETag` names its version.
 #[utoipa::path(get, path = "/admin/config/{key}", tag = "settings",
-    params(("key" = String, Path, description = "the setting's key", example = "LOG_LEVEL"), GetQuery),
+    params(("key" = String, Path, description = "the setting's key", example = "LOG_LEVEL"), AsOfQuery),
     responses(
         (status = 200, description = "the item", body = ConfigItem, headers(("ETag" = String, description = "the key's version"))),
         (status = 400, description = "a point that does not parse", body = ErrorBody),
@@ -38,7 +38,7 @@ pub async fn get(
     State(state): State<AppState>,
     _caller: Caller,
     ApiPath(key): ApiPath<String>,
-    ApiQuery(query): ApiQuery<GetQuery>,
+    ApiQuery(query): ApiQuery<AsOfQuery>,
 ) -> Result<Response, ApiError> {
     let item = settings::get(&state.ledger, &key, query.as_of.as_deref()).await?;
     Ok(match &item.as_of {

@@ -13,7 +13,6 @@ use crate::model::{AuditPage, Diff, DiffQuery, ErrorBody, RevertBody, RollbackBo
 use crate::usecase::timetravel::{self, Via};
 use axum::extract::State;
 use axum::Json;
-use serde_json::Value;
 
 pub use crate::model::PageQuery;
 
@@ -50,12 +49,10 @@ pub async fn setting_history(
     Ok(Json(read(move || timetravel::history(&ledger, &key, &query)).await?))
 }
 
-/// The history of a subject (a key, or `KIND/NAME`), for the registry's history routes, whose handlers
-/// answer JSON values.
-pub async fn page(state: AppState, subject: String, query: PageQuery) -> Result<Json<Value>, ApiError> {
+/// The history of a subject (a key, or `KIND/NAME`), for the registry's history routes.
+pub async fn page(state: AppState, subject: String, query: PageQuery) -> Result<Json<AuditPage>, ApiError> {
     let ledger = state.ledger.clone();
-    let page = read(move || timetravel::history(&ledger, &subject, &query)).await?;
-    Ok(Json(serde_json::to_value(page).map_err(|e| Error::internal("a history page", e))?))
+    Ok(Json(read(move || timetravel::history(&ledger, &subject, &query)).await?))
 }
 
 /// `GET /admin/config/diff?from=&to=` (`to` defaults to now).

@@ -6,7 +6,7 @@
 use super::extract::{Admin, ApiJson, ApiPath, ApiQuery, Caller};
 use super::{ApiError, AppState};
 use crate::error::ErrorCode;
-use crate::model::{AsOf, Deleted, EntityFields, EntityList, EntityListQuery, EntityQuery};
+use crate::model::{AsOf, AsOfQuery, Deleted, EntityFields, EntityList, EntityListQuery};
 use crate::usecase::registry;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -27,7 +27,7 @@ pub fn routes() -> Router<AppState> {
             )
             .route(
                 &format!("/{kind}/{{name}}"),
-                get(move |s: State<AppState>, c: Caller, n: ApiPath<String>, q: ApiQuery<EntityQuery>| {
+                get(move |s: State<AppState>, c: Caller, n: ApiPath<String>, q: ApiQuery<AsOfQuery>| {
                     show(kind, s, c, n, q)
                 })
                 .put(move |s: State<AppState>, a: Admin, n: ApiPath<String>, b: ApiJson<EntityFields>| {
@@ -87,7 +87,7 @@ async fn show(
     State(state): State<AppState>,
     _caller: Caller,
     ApiPath(name): ApiPath<String>,
-    ApiQuery(query): ApiQuery<EntityQuery>,
+    ApiQuery(query): ApiQuery<AsOfQuery>,
 ) -> Result<Response, ApiError> {
     if query.as_of.is_none() {
         return entity_response(&state, kind, &name, StatusCode::OK);
@@ -106,7 +106,7 @@ async fn history(
     caller: Caller,
     ApiPath(name): ApiPath<String>,
     ApiQuery(query): ApiQuery<super::history::PageQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<crate::model::AuditPage>, ApiError> {
     caller.require(crate::auth::Role::Auditor)?;
     super::history::page(state, format!("{kind}/{name}"), query).await
 }
@@ -195,7 +195,7 @@ impl utoipa::Modify for ResourcePaths {
 mod openapi {
     //! The path items of one kind, built with utoipa's builders from the model's schemas.
 
-    use crate::model::{EntityListQuery, EntityQuery};
+    use crate::model::{AsOfQuery, EntityListQuery};
     use cfgledger_events::ResourceKind;
     use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, Parameter, ParameterBuilder, ParameterIn};
     use utoipa::openapi::request_body::RequestBodyBuilder;
@@ -279,7 +279,7 @@ mod openapi {
             responses(("201", created), &WRITE_ERRORS),
         ));
         let mut show_params = vec![name(kind)];
-        show_params.extend(EntityQuery::into_params(|| query.clone()));
+        show_params.extend(AsOfQuery::into_params(|| query.clone()));
         let show = operation(
             format!("One {one}, now (ETag names its version) or as of a point of the log (any role)"),
             show_params,
@@ -319,10 +319,10 @@ mod openapi {
             ),
         )
         .build();
-        // The page's type belongs to the history handlers (`api/history.rs`), which every subject shares.
+        // The page is the one every subject's history answers (`AuditPage`).
         let page = ResponseBuilder::new()
             .description("a page of entries, the next cursor and the head")
-            .content("application/json", ContentBuilder::new().schema(Some(ObjectBuilder::new())).build())
+            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("AuditPage"))).build())
             .build();
         let history = operation(
             format!("Every state the {one} has had, newest first, a page at a time (auditor)"),

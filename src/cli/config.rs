@@ -8,7 +8,7 @@ use super::{emit, Globals, Output};
 use crate::error::Error;
 use crate::ledger::Ledger;
 use crate::model::{
-    ConfigItem, ConfigList, GetQuery, ImportPlan, ImportQuery, ListQuery, ResetQuery, SetRequest, SettingsExport,
+    AsOfQuery, ConfigItem, ConfigList, ImportPlan, ImportQuery, ListQuery, ResetQuery, SetRequest, SettingsExport,
     SettingsImportReport,
 };
 use crate::usecase::settings::{self, Change, Changed};
@@ -165,7 +165,7 @@ impl Via<'_> {
     fn get(&self, key: &str, as_of: Option<String>) -> Result<ConfigItem, Error> {
         match self {
             Via::Local(ledger, _) => block_on(settings::get(ledger, key, as_of.as_deref())),
-            Via::Remote(server) => server.get_json(&key_path(key), &GetQuery { as_of }),
+            Via::Remote(server) => server.get_json(&key_path(key), &AsOfQuery { as_of }),
         }
     }
 
@@ -176,7 +176,7 @@ impl Via<'_> {
                 block_on(settings::change(ledger, key, change, None, g.context(command, reason)))
             }
             Via::Remote(server) => {
-                let before: ConfigItem = server.get_json(&key_path(key), &GetQuery::default())?;
+                let before: ConfigItem = server.get_json(&key_path(key), &AsOfQuery::default())?;
                 let after: ConfigItem = match change {
                     // Sent as text, so that the server parses it exactly as the local mode does.
                     Change::Set(Input::Text(text)) => {
@@ -197,7 +197,7 @@ impl Via<'_> {
     fn export(&self) -> Result<SettingsExport, Error> {
         match self {
             Via::Local(ledger, g) => Ok(settings_transfer::export(ledger, &g.actor, ledger.now())),
-            Via::Remote(server) => server.get_json("/admin/config/export", &GetQuery::default()),
+            Via::Remote(server) => server.get_json("/admin/config/export", &AsOfQuery::default()),
         }
     }
 

@@ -117,11 +117,11 @@ pub struct ListQuery {
     pub as_of: Option<String>,
 }
 
-/// The query of `GET /admin/config/{key}`.
+/// The query of a read that can answer for a past point: `GET /admin/config/{key}`, `GET /{kind}/{name}`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct GetQuery {
+pub struct AsOfQuery {
     /// A point of the log: an RFC 3339 time, a duration before now (`24h`) or `seq:N`.
     pub as_of: Option<String>,
 }

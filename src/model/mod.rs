@@ -12,7 +12,7 @@ mod registry;
 
 pub use audit::{AuditEntry, AuditFilter, AuditImport, AuditPage, AuditResource, AuditUser, RejectedAttempt};
 pub use config::{
-    AsOf, ConfigItem, ConfigList, ExportSource, GetQuery, ImportPlan, ImportQuery, ListQuery, PlanAction, PlanEntry,
+    AsOf, AsOfQuery, ConfigItem, ConfigList, ExportSource, ImportPlan, ImportQuery, ListQuery, PlanAction, PlanEntry,
     PlanSummary, ResetQuery, SetRequest, SettingsExport, SettingsImportReport, SettingsImportResult, ValueSource,
 };
 pub use error::{ErrorBody, ErrorDetail};
@@ -26,8 +26,7 @@ pub use ops::{
 };
 pub use registry::{
     Deleted, EntitiesByKind, Entity, EntityAction, EntityCounts, EntityFields, EntityList, EntityListQuery, EntityPlan,
-    EntityQuery, ExportAnswer, ExportDocument, ExportEncryption, ExportMetadata, ExportQuery, GatewayExportDocument,
+    ExportAnswer, ExportDocument, ExportEncryption, ExportMetadata, ExportQuery, GatewayExportDocument,
     GatewayExportMetadata, GatewayExportOptions, ImportBody, ImportReport, ImportResult, ImportStatus,
-    ImportStatusKind, ImportStatuses, Selection, SelectiveQuery, SettingAction, SettingCounts, SettingPlan,
-    SettingsPlan,
+    ImportStatusKind, ImportStatuses, Selection, SelectiveQuery,
 };

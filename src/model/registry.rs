@@ -4,6 +4,7 @@
 //! fields are open (unknown fields are kept); everything around them is typed. Field names and values are
 //! those the API has always answered.
 
+use super::config::ImportPlan;
 pub use super::config::{AsOf, ExportSource};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -56,15 +57,6 @@ pub struct EntityListQuery {
     /// Inactive entities (`is_active: false`) are listed too unless this is false.
     pub include_inactive: Option<bool>,
     /// The registry as it was at a point of the log: RFC 3339, a duration before now (`24h`) or `seq:N`.
-    pub as_of: Option<String>,
-}
-
-/// `GET /{kind}/{name}`'s query.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct EntityQuery {
-    /// The entity as it was at a point of the log: RFC 3339, a duration before now (`24h`) or `seq:N`.
     pub as_of: Option<String>,
 }
 
@@ -308,49 +300,6 @@ pub struct EntityCounts {
     pub conflict: usize,
 }
 
-/// What a settings import does to one key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SettingAction {
-    Create,
-    Update,
-    Unchanged,
-    Locked,
-    Invalid,
-}
-
-/// One key of a settings import plan; `current` and `value` are masked when the key is sensitive.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SettingPlan {
-    pub key: String,
-    pub action: SettingAction,
-    #[schema(value_type = Object)]
-    pub current: Value,
-    #[schema(value_type = Object)]
-    pub value: Value,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-}
-
-/// Keys per action.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SettingCounts {
-    pub create: usize,
-    pub update: usize,
-    pub unchanged: usize,
-    pub locked: usize,
-    pub invalid: usize,
-}
-
-/// The settings part of an import plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SettingsPlan {
-    pub plan: Vec<SettingPlan>,
-    pub summary: SettingCounts,
-    /// Keys whose stored value the import replaces.
-    pub conflicts: Vec<String>,
-}
-
 /// Whether an applied import changed anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -376,7 +325,7 @@ pub struct ImportReport {
     pub entities: Vec<EntityPlan>,
     pub counts: EntityCounts,
     /// `null` when the document carries no settings.
-    pub settings: Option<SettingsPlan>,
+    pub settings: Option<ImportPlan>,
     /// The log's head: the one planned against, or after the apply.
     pub head: u64,
     pub dry_run: bool,

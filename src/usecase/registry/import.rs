@@ -11,7 +11,6 @@ use crate::error::Error;
 use crate::ledger::{Ledger, WriteContext};
 use crate::model::{
     EntityAction, EntityCounts, EntityPlan, ImportBody, ImportReport, ImportResult, ImportStatus, ImportStatusKind,
-    SettingAction, SettingCounts, SettingPlan, SettingsPlan,
 };
 use cfgledger_events::registry_import::{ConflictStrategy, RegistryImport};
 use cfgledger_events::resource::{self, ResourceKind};
@@ -261,7 +260,7 @@ pub fn plan(ledger: &Ledger, parsed: &ParsedImport) -> Result<ImportReport, Erro
         } += 1;
     }
     let settings = match &parsed.settings {
-        Some(req) => Some(settings_plan(retyped(&crate::usecase::settings_transfer::plan(ledger, req))?)),
+        Some(req) => Some(crate::usecase::settings_transfer::plan(ledger, req)),
         None => None,
     };
     Ok(ImportReport {
@@ -278,21 +277,6 @@ pub fn plan(ledger: &Ledger, parsed: &ParsedImport) -> Result<ImportReport, Erro
 
 /// The settings part of a plan, with a count per action and the keys in conflict (an update replaces a
 /// value the store holds).
-fn settings_plan(plan: Vec<SettingPlan>) -> SettingsPlan {
-    let mut summary = SettingCounts::default();
-    for p in &plan {
-        *match p.action {
-            SettingAction::Create => &mut summary.create,
-            SettingAction::Update => &mut summary.update,
-            SettingAction::Unchanged => &mut summary.unchanged,
-            SettingAction::Locked => &mut summary.locked,
-            SettingAction::Invalid => &mut summary.invalid,
-        } += 1;
-    }
-    let conflicts = plan.iter().filter(|p| p.action == SettingAction::Update).map(|p| p.key.clone()).collect();
-    SettingsPlan { plan, summary, conflicts }
-}
-
 /// A plan of the pure core as the model's type. The core's plan types are `Serialize` only (`events` stays
 /// free of the API's schema crate); their wire form is the contract, and the model reads it back with a schema.
 fn retyped<T: serde::Serialize, U: serde::de::DeserializeOwned>(plan: &T) -> Result<U, Error> {
