@@ -259,10 +259,7 @@ pub fn plan(ledger: &Ledger, parsed: &ParsedImport) -> Result<ImportReport, Erro
             EntityAction::Conflict => &mut counts.conflict,
         } += 1;
     }
-    let settings = match &parsed.settings {
-        Some(req) => Some(crate::usecase::settings_transfer::plan(ledger, req)),
-        None => None,
-    };
+    let settings = parsed.settings.as_ref().map(|req| crate::usecase::settings_transfer::plan(ledger, req));
     Ok(ImportReport {
         entities,
         counts,
