@@ -1033,7 +1033,7 @@ fn replay(src: &Source, dir: &Path, label: &str) -> f64 {
 
     let ((req, plan, provenance), plan_took, plan_cpu) =
         timed(|| clone::replay_plan(source.as_ref(), &target, &ReplayOptions::default()).expect("the replay plans"));
-    let c = &plan["counts"];
+    let c = &plan.plan.counts;
     let ctx = WriteContext {
         actor: common::actor(),
         cause: Cause::Clone {
@@ -1073,11 +1073,11 @@ fn replay(src: &Source, dir: &Path, label: &str) -> f64 {
         "    execute(Command::Rollback) {:.0} ms ({exec_cpu}); plan: {} set, {} create, {} update, {} locked, {} \
          invalid",
         ms(exec_took),
-        c["set"],
-        c["create"],
-        c["update"],
-        c["locked"],
-        c["invalid"]
+        c.set,
+        c.create,
+        c.update,
+        c.locked,
+        c.invalid
     );
     check_replay(src, &target);
     drop(target);

@@ -18,6 +18,10 @@ pub const ALGORITHM: &str = "xchacha20poly1305";
 const TEXT_VERSION: &str = "cfgl1";
 /// OWASP's recommended Argon2id parameters (19 MiB, 2 passes, 1 lane).
 const DEFAULT_KDF: &str = "argon2id:m=19456,t=2,p=1";
+/// The most memory (KiB), passes and lanes a stored or imported key derivation may ask for.
+const MAX_KDF_MEMORY_KIB: u32 = 262_144;
+const MAX_KDF_PASSES: u32 = 16;
+const MAX_KDF_LANES: u32 = 8;
 const NONCE_LEN: usize = 24;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,6 +67,13 @@ fn kdf_params(kdf: &str) -> Result<Params, CryptoError> {
     let (Some(m), Some(t), Some(p)) = (m, t, p) else {
         return Err(CryptoError::Unsupported(kdf.to_string()));
     };
+    // The parameters can come from an uploaded document: bounded, so one request cannot claim gigabytes of
+    // memory or minutes of CPU (this build writes m=19456, t=2, p=1).
+    if m > MAX_KDF_MEMORY_KIB || t > MAX_KDF_PASSES || p > MAX_KDF_LANES {
+        return Err(CryptoError::Unsupported(format!(
+            "{kdf}: the key derivation asks for more than m={MAX_KDF_MEMORY_KIB}, t={MAX_KDF_PASSES}, p={MAX_KDF_LANES}"
+        )));
+    }
     Params::new(m, t, p, Some(32)).map_err(|e| CryptoError::Kdf(e.to_string()))
 }
 

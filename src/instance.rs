@@ -49,6 +49,7 @@ impl Instance {
                 started_at: self.started_at.to_string(),
                 applied_seq: snap.head.seq,
                 head_hash: snap.head.hash.to_hex(),
+                extra: serde_json::Map::new(),
             })
             .unwrap_or(serde_json::Value::Null),
             last_seen: now.as_micros(),

@@ -6,8 +6,7 @@ use crate::model::{AuditEntry, AuditImport, AuditResource, AuditUser, RejectedAt
 use cfgledger_events::catalog::{Catalog, SettingSpec};
 use cfgledger_events::event::{StoredValue, MASK};
 use cfgledger_events::{Envelope, Record};
-use cfgledger_projections::SettingView;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// A value as it may be shown: masked when the key is sensitive, whatever layer it came from.
 pub fn shown_value(spec: &SettingSpec, value: Option<&StoredValue>) -> Value {
@@ -16,30 +15,6 @@ pub fn shown_value(spec: &SettingSpec, value: Option<&StoredValue>) -> Value {
         Some(_) if spec.sensitive => Value::String(MASK.to_string()),
         Some(v) => v.masked(),
     }
-}
-
-/// The JSON item of one key.
-pub fn item(spec: &SettingSpec, view: &SettingView) -> Value {
-    let mut m = Map::new();
-    m.insert("key".into(), json!(spec.key));
-    m.insert("value".into(), shown_value(spec, view.value.as_ref()));
-    m.insert("source".into(), json!(view.source.as_str()));
-    m.insert("type".into(), json!(spec.ty.name()));
-    m.insert("category".into(), json!(spec.category));
-    m.insert("reload".into(), json!(spec.reload.as_str()));
-    m.insert("locked".into(), json!(spec.locked));
-    m.insert("sensitive".into(), json!(spec.sensitive));
-    m.insert("pending_restart".into(), json!(view.pending.is_some()));
-    if let Some((pending, source)) = &view.pending {
-        m.insert("pending_value".into(), shown_value(spec, pending.as_ref()));
-        m.insert("pending_source".into(), json!(source.as_str()));
-    }
-    m.insert("updated_at".into(), json!(view.updated_at.map(|t| t.to_string())));
-    m.insert("updated_by".into(), json!(view.updated_by));
-    m.insert("seq".into(), json!(view.seq));
-    m.insert("version".into(), json!(view.version));
-    m.insert("description".into(), json!(spec.description));
-    Value::Object(m)
 }
 
 /// Replaces every `{"sealed": "..."}` inside a payload, and every password hash, by the mask.

@@ -69,7 +69,13 @@ impl From<Error> for ApiError {
                 }
                 ApiError::new(code, message).with_details(details)
             }
-            (Kind::BadInput, e) => ApiError::new(code, e.to_string()),
+            (Kind::BadInput, e @ Error::Input { .. }) => ApiError::new(code, e.to_string()),
+            // A secret, catalog, .env or URL problem met while serving is the server's configuration, not
+            // the caller's input: logged, and answered without its paths or causes.
+            (Kind::BadInput, e) => {
+                tracing::error!(error = %crate::error::report(&e), "server configuration error");
+                ApiError::new(ErrorCode::Internal, "internal error")
+            }
             (Kind::Rejected, Error::Rejected(r)) => {
                 metrics::counter!("cfgledger_rejected_writes_total", "reason" => code.as_str()).increment(1);
                 ApiError::new(code, r.message)

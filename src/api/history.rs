@@ -21,7 +21,7 @@ pub use crate::model::PageQuery;
 pub(crate) async fn read<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Error> + Send + 'static,
 ) -> Result<T, ApiError> {
-    Ok(tokio::task::spawn_blocking(f).await.map_err(|_| ApiError::from(Error::Closed))??)
+    Ok(crate::usecase::blocking(f).await?)
 }
 
 /// Every value the key has had, newest first.

@@ -19,17 +19,20 @@ pub async fn list(State(state): State<AppState>, _caller: Caller) -> Result<Json
         .await
         .map_err(|_| ApiError::from(crate::error::Error::Closed))??;
     let me = state.instance.id.as_str();
+    // Convergence counts every heartbeat, also one in a shape this version cannot read.
+    let heads: std::collections::BTreeSet<String> =
+        beats.iter().map(|b| format!("{}:{}", b.info["applied_seq"], b.info["head_hash"])).collect();
+    let converged = heads.len() <= 1;
     let instances: Vec<InstanceEntry> = beats
         .into_iter()
         .filter_map(|b| {
-            // A heartbeat another version wrote in another shape is left out rather than failing the list.
-            let info = serde_json::from_value(b.info).ok()?;
+            let Ok(info) = serde_json::from_value(b.info) else {
+                tracing::warn!(instance = %b.id, "a heartbeat in a shape this version cannot read is not listed");
+                return None;
+            };
             let last_seen = cfgledger_events::Timestamp::from_micros(b.last_seen).to_string();
             Some(InstanceEntry { is_self: b.id == me, id: b.id, info, last_seen })
         })
         .collect();
-    let heads: std::collections::BTreeSet<(u64, &str)> =
-        instances.iter().map(|i| (i.info.applied_seq, i.info.head_hash.as_str())).collect();
-    let converged = heads.len() <= 1;
     Ok(Json(InstanceList { instances, self_id: me.to_string(), converged, head: state.ledger.snapshot().head.seq }))
 }

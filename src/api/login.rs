@@ -49,9 +49,14 @@ pub async fn login(
     let hash = user.as_ref().and_then(|u| {
         let sealed = &u.password_hash;
         let name = cfgledger_events::decide::user_secret_name(&body.username);
-        cfgledger_events::Sealer::open(state.ledger.secret_box(), &name, sealed)
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
+        match cfgledger_events::Sealer::open(state.ledger.secret_box(), &name, sealed) {
+            Ok(bytes) => String::from_utf8(bytes).ok(),
+            Err(e) => {
+                // Answered as an unknown user (the same 401 after the same work), but never silently.
+                tracing::error!(user = ?body.username, error = %e, "a stored password hash does not open: integrity failure");
+                None
+            }
+        }
     });
     let known = hash.is_some();
     let hash = hash.unwrap_or_else(|| auth::decoy_hash().to_string());

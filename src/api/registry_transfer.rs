@@ -17,12 +17,7 @@ use crate::usecase::registry::import::{self, ImportInput};
 use axum::extract::State;
 use axum::Json;
 
-/// Runs `work` on a blocking thread.
-async fn blocking<T: Send + 'static, E: From<Error> + Send + 'static>(
-    work: impl FnOnce() -> Result<T, E> + Send + 'static,
-) -> Result<T, E> {
-    tokio::task::spawn_blocking(work).await.map_err(|_| E::from(Error::Closed))?
-}
+use crate::usecase::blocking;
 
 /// The registry's portable export (auditor).
 #[utoipa::path(

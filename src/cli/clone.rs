@@ -6,6 +6,7 @@
 use super::{emit, Globals};
 use crate::error::Error;
 use crate::ledger::{Ledger, OpenOptions};
+use crate::model::{ClonePlan, PlanStep};
 use crate::store::{self, StoreUrl};
 use crate::usecase::clone::{self, ReplayOptions};
 use cfgledger_events::{Cause, Command, Head};
@@ -171,7 +172,7 @@ pub fn run(g: &Globals, args: CloneArgs) -> Result<(), Error> {
     let (req, plan, provenance) = clone::replay_plan(source.as_ref(), &target, &opts)?;
     print_plan(&plan)?;
     if args.dry_run {
-        return emit(format!("dry run at the target's head {}: nothing applied", plan["head"]));
+        return emit(format!("dry run at the target's head {}: nothing applied", plan.plan.head));
     }
     let mut ctx = g.context("clone", args.reason.clone());
     ctx.cause = Cause::Clone {
@@ -211,34 +212,26 @@ fn open_target(g: &Globals, url: &str) -> Result<Ledger, Error> {
 }
 
 /// The plan of a replay clone: conflicts (what the target holds with another value) first.
-fn print_plan(plan: &serde_json::Value) -> Result<(), Error> {
-    use serde_json::Value;
-    let text = |v: &Value| match v {
-        Value::Null => "-".to_string(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    let steps: Vec<&Value> = plan["steps"].as_array().into_iter().flatten().collect();
-    let conflicts: Vec<&str> = plan["conflicts"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-    let (first, rest): (Vec<&&Value>, Vec<&&Value>) =
-        steps.iter().partition(|s| s["subject"].as_str().is_some_and(|x| conflicts.contains(&x)));
+fn print_plan(plan: &ClonePlan) -> Result<(), Error> {
+    let (first, rest): (Vec<&PlanStep>, Vec<&PlanStep>) =
+        plan.plan.steps.iter().partition(|s| plan.conflicts.contains(&s.subject));
     if !first.is_empty() {
         emit(format!("conflicts: the target holds {} of these with another value", first.len()))?;
     }
     for step in first.into_iter().chain(rest) {
-        emit(super::history::step_line(step))?;
+        emit(super::history::plan_step_line(step))?;
     }
-    let c = &plan["counts"];
+    let c = &plan.plan.counts;
     emit(format!(
         "plan from {} seq {}: {} set, {} create, {} update, {} locked (left alone), {} invalid; {} conflict(s)",
-        text(&plan["source"]["store_id"]),
-        plan["source"]["seq"],
-        c["set"],
-        c["create"],
-        c["update"],
-        c["locked"],
-        c["invalid"],
-        conflicts.len()
+        plan.source.store_id.as_deref().unwrap_or("-"),
+        plan.source.seq,
+        c.set,
+        c.create,
+        c.update,
+        c.locked,
+        c.invalid,
+        plan.conflicts.len()
     ))
 }
 

@@ -340,17 +340,9 @@ fn name_cli_flags(e: Error) -> Error {
     }
 }
 
-/// One step of a rollback or clone plan as the clone's printer holds it (JSON).
-pub(super) fn step_line(step: &Value) -> String {
-    match serde_json::from_value::<PlanStep>(step.clone()) {
-        Ok(step) => plan_step_line(&step),
-        Err(_) => step.to_string(),
-    }
-}
-
 /// One step of a plan: action, subject, the fields that change or current -> value it returns to, the
 /// restart flag and the plan's message.
-fn plan_step_line(step: &PlanStep) -> String {
+pub(super) fn plan_step_line(step: &PlanStep) -> String {
     let mut line = format!("{:<8} {}", step.action, step.subject);
     if !step.changed.is_empty() {
         line.push_str(&format!("  ({})", step.changed.join(", ")));

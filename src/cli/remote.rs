@@ -98,7 +98,7 @@ impl Server {
     }
 
     fn typed<T: DeserializeOwned>(&self, answer: Value) -> Result<T, Error> {
-        serde_json::from_value(answer).map_err(|e| Error::Unreachable {
+        serde_json::from_value(answer).map_err(|e| Error::Internal {
             context: format!("the server at {} answered in a shape this CLI does not know", self.base),
             source: Some(e.into()),
         })

@@ -93,12 +93,11 @@ fn key_file_path(db: &Path) -> PathBuf {
 
 fn read_key_file(path: &Path) -> Result<Zeroizing<String>, Error> {
     let text = Zeroizing::new(
-        std::fs::read_to_string(path)
-            .map_err(|e| Error::Secret(format!("cannot read key file {}: {e}", path.display())))?,
+        std::fs::read_to_string(path).map_err(|e| Error::io(format!("cannot read key file {}", path.display()), e))?,
     );
     let secret = Zeroizing::new(text.trim().to_string());
     if secret.len() < 32 {
-        return Err(Error::Secret(format!("key file {} is truncated", path.display())));
+        return Err(Error::Integrity(format!("key file {} is truncated", path.display())));
     }
     Ok(secret)
 }
@@ -111,7 +110,7 @@ fn create_key_file(path: &Path) -> Result<(Zeroizing<String>, bool), Error> {
     if path.exists() {
         return Ok((read_key_file(path)?, false));
     }
-    let fail = |what: &str, e: std::io::Error| Error::Secret(format!("cannot {what} key file {}: {e}", path.display()));
+    let fail = |what: &str, e: std::io::Error| Error::io(format!("cannot {what} key file {}", path.display()), e);
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
     let tmp = PathBuf::from(tmp_name);

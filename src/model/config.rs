@@ -98,7 +98,7 @@ impl ConfigItem {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ConfigList {
     pub items: Vec<ConfigItem>,
-    /// The seq the list answers for (the live head, or the point of `as_of`).
+    /// The store's live head (a past read names its point in `as_of`).
     pub head: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub as_of: Option<AsOf>,

@@ -174,6 +174,15 @@ pub struct RollbackReport {
     pub status: Option<ApplyStatus>,
 }
 
+/// A replay clone's plan: the rollback plan of the target to the source's state, the subjects the target
+/// holds with another value (listed first), and where the state comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ClonePlan {
+    pub plan: RollbackReport,
+    pub conflicts: Vec<String>,
+    pub source: super::ExportSource,
+}
+
 /// `GET /admin/verify`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VerifyReport {

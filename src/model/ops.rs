@@ -32,13 +32,19 @@ pub struct Ready {
     pub error: Option<String>,
 }
 
-/// `POST /auth/login`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// `POST /auth/login`. Its `Debug` form leaves the password out.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username: String,
     #[schema(format = Password)]
     pub password: String,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest").field("username", &self.username).finish_non_exhaustive()
+    }
 }
 
 /// A bearer token valid for `TOKEN_EXPIRY`.
@@ -61,6 +67,10 @@ pub struct InstanceInfo {
     pub started_at: String,
     pub applied_seq: u64,
     pub head_hash: String,
+    /// Whatever else another version of cfgledger reports, kept as it came.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 /// One live instance.

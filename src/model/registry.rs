@@ -228,7 +228,7 @@ impl ExportAnswer {
 }
 
 /// `POST /import`'s body.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportBody {
     /// An export document: cfgledger's (`GET /export`) or MCP Gateway's.
@@ -247,6 +247,16 @@ pub struct ImportBody {
     pub selected_entities: Option<Selection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// The `Debug` form leaves the document and the source secret out.
+impl std::fmt::Debug for ImportBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportBody")
+            .field("conflict_strategy", &self.conflict_strategy)
+            .field("dry_run", &self.dry_run)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What an import does to one entity.

@@ -266,8 +266,9 @@ impl StoreUrl {
             return Ok(StoreUrl::Postgres(url.to_string()));
         }
         if url.contains("://") {
+            let scheme = url.split("://").next().unwrap_or_default();
             return Err(StoreError::Url(format!(
-                "database URL {url:?} has an unknown scheme: use sqlite://PATH, postgres://USER@HOST/DB or memory:"
+                "database URL {scheme}://… has an unknown scheme: use sqlite://PATH, postgres://USER@HOST/DB or memory:"
             )));
         }
         Ok(StoreUrl::Sqlite(PathBuf::from(url)))

@@ -10,6 +10,7 @@
 use crate::crypto::SecretBox;
 use crate::error::Error;
 use crate::ledger::history::load_checkpoint;
+use crate::model::ClonePlan;
 use crate::store::{EventStore, LogChunks, StoreError};
 use cfgledger_events::chain::ChainVerifier;
 use cfgledger_events::{ChainError, Envelope, Hash, Head, Record, Rejection, RejectionKind};
@@ -375,8 +376,8 @@ pub fn replay_plan(
     source: &dyn EventStore,
     target: &crate::ledger::Ledger,
     opts: &ReplayOptions,
-) -> Result<(cfgledger_events::rollback::RollbackRequest, serde_json::Value, Provenance), Error> {
-    use serde_json::{json, Value};
+) -> Result<(cfgledger_events::rollback::RollbackRequest, ClonePlan, Provenance), Error> {
+    use crate::model::ExportSource;
     use std::collections::BTreeSet;
 
     let source_head = source.head()?;
@@ -412,18 +413,11 @@ pub fn replay_plan(
         only: Some(only),
         expected_head: opts.expected_head,
     };
-    let mut plan = crate::usecase::timetravel::plan_json(target, &req)?;
-    let conflicts: Vec<Value> = plan["steps"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|s| !s["current"].is_null() || s["action"] == "update")
-        .map(|s| s["subject"].clone())
-        .collect();
-    plan["conflicts"] = Value::Array(conflicts);
-    plan["source"] = json!({"store_id": store_id, "seq": seq, "head_hash": head_hash.to_hex()});
-    plan.as_object_mut().map(|o| o.remove("to"));
-    Ok((req, plan, Provenance { store_id, seq, head_hash }))
+    let plan = crate::usecase::timetravel::plan(target, &req)?;
+    let conflicts =
+        plan.steps.iter().filter(|s| !s.current.is_null() || s.action == "update").map(|s| s.subject.clone()).collect();
+    let source = ExportSource { store_id: Some(store_id.clone()), seq, head_hash: head_hash.to_hex() };
+    Ok((req, ClonePlan { plan, conflicts, source }, Provenance { store_id, seq, head_hash }))
 }
 
 /// Whether anything the clone copies is sealed (so the source's key must be derived).
@@ -451,7 +445,10 @@ impl Resealer<'_> {
     /// `sealed` (by the source, under `binding`) sealed under the target's key.
     fn reseal(&self, binding: &str, sealed: &str, current: Option<&str>) -> Result<String, Error> {
         use cfgledger_events::Sealer;
-        let source_box = self.source_key.ok_or_else(|| Error::invalid("the source's key was not derived"))?;
+        let source_box = self.source_key.ok_or_else(|| Error::Internal {
+            context: "a sealed value was met but the source's key was not derived".into(),
+            source: None,
+        })?;
         let plaintext = zeroize::Zeroizing::new(Sealer::open(source_box, binding, sealed).map_err(|_| {
             Error::invalid(format!(
                 "cannot decrypt {binding} from the source (sealed with key {}): nothing was written; give the source's secret with --source-secret-env",

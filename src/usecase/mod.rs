@@ -15,8 +15,10 @@ pub mod verify;
 use crate::error::Error;
 
 /// Runs `f` (a blocking store read, a key derivation) off the async workers.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
-    tokio::task::spawn_blocking(f).await.map_err(|_| Error::Closed)?
+pub async fn blocking<T: Send + 'static, E: From<Error> + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, E> {
+    tokio::task::spawn_blocking(f).await.map_err(|_| E::from(Error::Closed))?
 }
 
 /// Runs a use case to completion from synchronous code (the CLI's local mode) on a current-thread runtime.

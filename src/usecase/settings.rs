@@ -75,7 +75,8 @@ pub async fn list(ledger: &Ledger, query: &ListQuery) -> Result<ConfigList, Erro
         })
         .filter_map(|s| snap.view(&s.key).map(|v| item(s, v, as_of.as_ref())))
         .collect();
-    Ok(ConfigList { items, head: snap.head.seq, as_of })
+    // `head` is the live head, as the API has always answered; `as_of` names the point read.
+    Ok(ConfigList { items, head: ledger.snapshot().head.seq, as_of })
 }
 
 /// One key, as of now or a past point.

@@ -135,12 +135,6 @@ fn plan_entry(p: cfgledger_events::PlanEntry) -> PlanEntry {
     PlanEntry { key: p.key, action, current: p.current, value: p.value, message: p.message }
 }
 
-/// A refused import: what the caller sees (422), with the plan that shows why.
-#[derive(Debug)]
-pub struct Refused {
-    pub plan: ImportPlan,
-}
-
 /// Plans `doc` and, unless `query.dry_run`, applies it as one batch (re-planned by the writer against the
 /// state at append time). An invalid entry refuses the whole import with the plan in the error's details.
 /// `via` names the caller in the batch's cause (`POST /admin/config/import`, `config import`).

@@ -471,17 +471,6 @@ fn action_name(action: StepAction) -> String {
     }
 }
 
-/// The plan as JSON, for the clone's plan, which adds its own fields to it.
-pub fn plan_json(ledger: &Ledger, req: &RollbackRequest) -> Result<Value, Error> {
-    let report = plan(ledger, req)?;
-    let mut value = serde_json::to_value(&report).map_err(|e| Error::internal("a rollback plan as JSON", e))?;
-    if let Some(o) = value.as_object_mut() {
-        // The clone's plan has never carried the rollback's own fields.
-        o.remove("dry_run");
-    }
-    Ok(value)
-}
-
 /// How a caller reached a rollback or a revert: what the batch's cause names as `via`, and how messages
 /// name the flag that forces a revert.
 #[derive(Debug, Clone, PartialEq, Eq)]
