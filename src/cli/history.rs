@@ -343,7 +343,7 @@ fn name_cli_flags(e: Error) -> Error {
 /// One step of a plan: action, subject, the fields that change or current -> value it returns to, the
 /// restart flag and the plan's message.
 pub(super) fn plan_step_line(step: &PlanStep) -> String {
-    let mut line = format!("{:<8} {}", step.action, step.subject);
+    let mut line = format!("{:<8} {}", step.action.as_str(), step.subject);
     if !step.changed.is_empty() {
         line.push_str(&format!("  ({})", step.changed.join(", ")));
     } else if !(step.current.is_null() && step.value.is_null()) {

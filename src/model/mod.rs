@@ -18,7 +18,8 @@ pub use config::{
 pub use error::{ErrorBody, ErrorDetail};
 pub use history::{
     ApplyStatus, BadSnapshot, ClonePlan, Diff, DiffLine, DiffQuery, LaterChange, PageQuery, PlanCounts, PlanStep,
-    PointRef, RevertBody, RevertOf, RollbackBody, RollbackReport, VerifiedHead, VerifiedSnapshots, VerifyReport,
+    PointRef, RevertBody, RevertOf, RollbackBody, RollbackReport, StepAction, VerifiedHead, VerifiedSnapshots,
+    VerifyReport,
 };
 pub use ops::{
     ChangeEvent, Health, InstanceEntry, InstanceInfo, InstanceList, KeyValue, LoginRequest, LoginResponse, Ready,

@@ -414,8 +414,12 @@ pub fn replay_plan(
         expected_head: opts.expected_head,
     };
     let plan = crate::usecase::timetravel::plan(target, &req)?;
-    let conflicts =
-        plan.steps.iter().filter(|s| !s.current.is_null() || s.action == "update").map(|s| s.subject.clone()).collect();
+    let conflicts = plan
+        .steps
+        .iter()
+        .filter(|s| !s.current.is_null() || s.action == crate::model::StepAction::Update)
+        .map(|s| s.subject.clone())
+        .collect();
     let source = ExportSource { store_id: Some(store_id.clone()), seq, head_hash: head_hash.to_hex() };
     Ok((req, ClonePlan { plan, conflicts, source }, Provenance { store_id, seq, head_hash }))
 }

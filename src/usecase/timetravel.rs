@@ -441,7 +441,7 @@ pub fn plan(ledger: &Ledger, req: &RollbackRequest) -> Result<RollbackReport, Er
         .steps
         .into_iter()
         .map(|s| PlanStep {
-            action: action_name(s.action),
+            action: s.action.into(),
             subject: s.subject,
             current: s.current,
             value: s.value,
@@ -461,14 +461,6 @@ pub fn plan(ledger: &Ledger, req: &RollbackRequest) -> Result<RollbackReport, Er
         batch: None,
         status: None,
     })
-}
-
-/// A step's action as the plan's wire form names it (`set`, `update`, ...).
-fn action_name(action: StepAction) -> String {
-    match serde_json::to_value(action) {
-        Ok(Value::String(s)) => s,
-        _ => format!("{action:?}").to_ascii_lowercase(),
-    }
 }
 
 /// How a caller reached a rollback or a revert: what the batch's cause names as `via`, and how messages
