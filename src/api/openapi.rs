@@ -1,9 +1,9 @@
 //! `/openapi.json`: the OpenAPI 3.1 description of every endpoint, generated from the typed model
-//! (`crate::model`, `utoipa::ToSchema`) and the handlers' `#[utoipa::path]` annotations. Every operation also
-//! answers the errors every route can answer (401 without a token where one is needed, 500, 503), added here
-//! once. Unit tests check that the document lists
-//! exactly the router's routes and that each documented operation reaches a handler; `tests/openapi.rs`
-//! checks that every status a route answers is documented.
+//! (`crate::model`, `utoipa::ToSchema`) and the handlers' `#[utoipa::path]` annotations. The answers that follow
+//! from an operation's shape (401, 500, 503; 400 for a query; 400, 408, 413 for a body; 403 for a write) are
+//! added here once (`CommonErrors`). Unit tests check that the document lists exactly the router's routes,
+//! that each documented operation reaches a handler, and that every status a route answers to five kinds of
+//! request is documented with its content type.
 
 use super::resources::ResourcePaths;
 use crate::error::ErrorCode;
