@@ -6,7 +6,7 @@ use crate::model::{AuditEntry, AuditImport, AuditResource, AuditUser, RejectedAt
 use cfgledger_events::catalog::{Catalog, SettingSpec};
 use cfgledger_events::event::{StoredValue, MASK};
 use cfgledger_events::{Envelope, Record};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// A value as it may be shown: masked when the key is sensitive, whatever layer it came from.
 pub fn shown_value(spec: &SettingSpec, value: Option<&StoredValue>) -> Value {
@@ -56,21 +56,21 @@ fn mask_sensitive(v: &mut Value, catalog: &Catalog) {
 }
 
 /// One log record as a JSON object, secrets masked.
-pub fn record(rec: &Record, env: &Envelope, catalog: &Catalog) -> Value {
+pub fn record(rec: &Record, env: &Envelope, catalog: &Catalog) -> crate::model::LogRecord {
     let mut payload = env.event.payload_value();
     mask_payload(&mut payload);
     mask_sensitive(&mut payload, catalog);
-    json!({
-        "seq": rec.seq,
-        "occurred_at": rec.occurred_at.to_string(),
-        "kind": rec.kind,
-        "version": env.event.version(),
-        "actor": env.actor,
-        "batch": env.batch,
-        "payload": payload,
-        "prev_hash": rec.prev_hash.to_hex(),
-        "hash": rec.hash.to_hex(),
-    })
+    crate::model::LogRecord {
+        seq: rec.seq,
+        occurred_at: rec.occurred_at.to_string(),
+        kind: rec.kind.clone(),
+        version: env.event.version(),
+        actor: env.actor.clone(),
+        batch: env.batch.clone(),
+        payload,
+        prev_hash: rec.prev_hash.to_hex(),
+        hash: rec.hash.to_hex(),
+    }
 }
 
 /// A value of `key` as it may be shown: masked when the key is sensitive, unknown to the catalog, or sealed.

@@ -63,7 +63,10 @@ pub fn run(g: &Globals, args: LogArgs) -> Result<(), Error> {
             let env =
                 Envelope::decode(&rec.envelope).map_err(|e| ChainError { seq: rec.seq, reason: e.to_string() })?;
             match args.output {
-                LogOutput::Json => emit(present::record(rec, &env, &catalog))?,
+                LogOutput::Json => emit(
+                    serde_json::to_string(&present::record(rec, &env, &catalog))
+                        .map_err(|e| Error::internal("cannot encode a log record", e))?,
+                )?,
                 LogOutput::Text => {
                     let subject = env.event.subject().unwrap_or_else(|| "-".into());
                     emit(format!(

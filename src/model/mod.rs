@@ -22,8 +22,8 @@ pub use history::{
     VerifyReport,
 };
 pub use ops::{
-    ChangeEvent, Health, InstanceEntry, InstanceInfo, InstanceList, KeyValue, LoginRequest, LoginResponse, Ready,
-    WatchQuery,
+    ChangeEvent, Health, InstanceEntry, InstanceInfo, InstanceList, KeyValue, LogRecord, LoginRequest, LoginResponse,
+    Ready, WatchQuery,
 };
 pub use registry::{
     Deleted, EntitiesByKind, Entity, EntityAction, EntityCounts, EntityFields, EntityList, EntityListQuery, EntityPlan,

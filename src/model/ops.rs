@@ -135,3 +135,18 @@ pub struct ChangeEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes: Option<Vec<KeyValue>>,
 }
+
+/// One record of the log as `cfgledger log --output json` prints it, secrets masked. A CLI message only: the
+/// API serves the log through the audit trail, never raw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogRecord {
+    pub seq: u64,
+    pub occurred_at: String,
+    pub kind: String,
+    pub version: u32,
+    pub actor: cfgledger_events::Actor,
+    pub batch: cfgledger_events::Batch,
+    pub payload: Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
