@@ -1478,9 +1478,9 @@ fn an_export_in_mcp_gateway_layout_opens_with_the_gateway_secret_and_imports_bac
 #[test]
 fn registry_answers_read_back_as_the_typed_model_with_their_wire_names() {
     use cfgledger::model::{
-        Deleted, Entity, EntityAction, EntityList, ExportAnswer, ImportReport, ImportStatus, ImportStatusKind,
-        ImportStatuses,
+        Deleted, Entity, EntityList, ExportAnswer, ImportReport, ImportStatus, ImportStatusKind, ImportStatuses,
     };
+    use cfgledger_events::registry_import::EntityAction;
     let typed = |v: Value| -> (Value, String) { (v.clone(), v.to_string()) };
     let source = Store::new("");
     let admin = source.token("ada", ADMIN);
@@ -1528,7 +1528,7 @@ fn registry_answers_read_back_as_the_typed_model_with_their_wire_names() {
     assert!(!text.contains("import_id") && !text.contains("\"status\""), "{text}");
     let dry: ImportReport = serde_json::from_value(raw).expect("an ImportReport");
     assert!(dry.dry_run && dry.status.is_none() && dry.result.is_none());
-    assert_eq!((dry.entities[0].action.clone(), dry.counts.create), (EntityAction::Create, 1));
+    assert_eq!((dry.entities[0].action, dry.counts.create), (EntityAction::Create, 1));
     let applied: ImportReport =
         serde_json::from_value(b.send_json("POST", "/import", Some(&admin_b), &json!({"import_data": doc})).ok_json())
             .expect("an ImportReport");

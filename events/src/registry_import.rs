@@ -7,7 +7,7 @@
 use crate::decide::{Rejection, Sealer, SettingsLookup};
 use crate::event::{Event, ResourceCreated, ResourceUpdated};
 use crate::resource::{self, ResourceKind};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
@@ -49,7 +49,7 @@ pub struct RegistryImport {
 }
 
 /// What an import does to one entity; serialized as the snake-case name (`create`, `update`, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntityAction {
     /// The store has no entity of that identity: it is created.

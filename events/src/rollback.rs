@@ -15,7 +15,7 @@ use crate::event::{
 };
 use crate::resource::{self, ResourceKind};
 use crate::value::Input;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -38,7 +38,7 @@ pub struct RollbackRequest {
 type Entities = BTreeMap<ResourceKind, BTreeMap<String, Map<String, Value>>>;
 
 /// What a rollback does to one key or entity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepAction {
     /// The key gets back the value it had.
@@ -55,6 +55,21 @@ pub enum StepAction {
     Locked,
     /// The old value does not fit the current catalog: the rollback is refused.
     Invalid,
+}
+
+impl StepAction {
+    /// The name it is serialized as (`set`, `update`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepAction::Set => "set",
+            StepAction::Reset => "reset",
+            StepAction::Create => "create",
+            StepAction::Update => "update",
+            StepAction::Delete => "delete",
+            StepAction::Locked => "locked",
+            StepAction::Invalid => "invalid",
+        }
+    }
 }
 
 /// One line of a rollback plan. Values are masked when the key is sensitive; entities are shown by the

@@ -99,7 +99,9 @@ pub struct RevertBody {
 pub struct PlanStep {
     /// The setting key, or `KIND/NAME`.
     pub subject: String,
-    pub action: StepAction,
+    /// `set`, `reset`, `create`, `update`, `delete`, `locked` or `invalid` (the pure core's `StepAction`).
+    #[schema(value_type = String, example = "set")]
+    pub action: cfgledger_events::rollback::StepAction,
     /// The value now (settings), masked when sensitive.
     #[schema(value_type = Object)]
     pub current: Value,
@@ -113,55 +115,6 @@ pub struct PlanStep {
     pub restart_required: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-}
-
-/// What a plan does to one subject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum StepAction {
-    /// The key gets back the value it had.
-    Set,
-    /// The key had no value in the log then: the environment or the default applies again.
-    Reset,
-    /// The entity is created as it was.
-    Create,
-    /// The entity takes back the fields it had.
-    Update,
-    /// The entity did not exist then and is deleted.
-    Delete,
-    /// The key is locked: reported, never changed.
-    Locked,
-    /// The value is one the catalog no longer accepts.
-    Invalid,
-}
-
-impl StepAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepAction::Set => "set",
-            StepAction::Reset => "reset",
-            StepAction::Create => "create",
-            StepAction::Update => "update",
-            StepAction::Delete => "delete",
-            StepAction::Locked => "locked",
-            StepAction::Invalid => "invalid",
-        }
-    }
-}
-
-impl From<cfgledger_events::rollback::StepAction> for StepAction {
-    fn from(action: cfgledger_events::rollback::StepAction) -> Self {
-        use cfgledger_events::rollback::StepAction as A;
-        match action {
-            A::Set => StepAction::Set,
-            A::Reset => StepAction::Reset,
-            A::Create => StepAction::Create,
-            A::Update => StepAction::Update,
-            A::Delete => StepAction::Delete,
-            A::Locked => StepAction::Locked,
-            A::Invalid => StepAction::Invalid,
-        }
-    }
 }
 
 /// How many steps of each action a plan has.

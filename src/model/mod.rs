@@ -18,16 +18,15 @@ pub use config::{
 pub use error::{ErrorBody, ErrorDetail};
 pub use history::{
     ApplyStatus, BadSnapshot, ClonePlan, Diff, DiffLine, DiffQuery, LaterChange, PageQuery, PlanCounts, PlanStep,
-    PointRef, RevertBody, RevertOf, RollbackBody, RollbackReport, StepAction, VerifiedHead, VerifiedSnapshots,
-    VerifyReport,
+    PointRef, RevertBody, RevertOf, RollbackBody, RollbackReport, VerifiedHead, VerifiedSnapshots, VerifyReport,
 };
 pub use ops::{
     ChangeEvent, Health, InstanceEntry, InstanceInfo, InstanceList, KeyValue, LogRecord, LoginRequest, LoginResponse,
     Ready, WatchQuery,
 };
 pub use registry::{
-    Deleted, EntitiesByKind, Entity, EntityAction, EntityCounts, EntityFields, EntityList, EntityListQuery, EntityPlan,
-    ExportAnswer, ExportDocument, ExportEncryption, ExportMetadata, ExportQuery, GatewayExportDocument,
-    GatewayExportMetadata, GatewayExportOptions, ImportBody, ImportReport, ImportResult, ImportStatus,
-    ImportStatusKind, ImportStatuses, Selection, SelectiveQuery,
+    Deleted, EntitiesByKind, Entity, EntityCounts, EntityFields, EntityList, EntityListQuery, EntityPlan, ExportAnswer,
+    ExportDocument, ExportEncryption, ExportMetadata, ExportQuery, GatewayExportDocument, GatewayExportMetadata,
+    GatewayExportOptions, ImportBody, ImportReport, ImportResult, ImportStatus, ImportStatusKind, ImportStatuses,
+    Selection, SelectiveQuery,
 };

@@ -259,44 +259,27 @@ impl std::fmt::Debug for ImportBody {
     }
 }
 
-/// What an import does to one entity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EntityAction {
-    Create,
-    Update,
-    Unchanged,
-    Skip,
-    Rename,
-    Conflict,
-}
-
-impl EntityAction {
-    /// The wire name: `create`, `update`, ...
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            EntityAction::Create => "create",
-            EntityAction::Update => "update",
-            EntityAction::Unchanged => "unchanged",
-            EntityAction::Skip => "skip",
-            EntityAction::Rename => "rename",
-            EntityAction::Conflict => "conflict",
-        }
-    }
-}
-
 /// One entity of an import plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EntityPlan {
-    pub kind: String,
+    #[schema(value_type = String, example = "tools")]
+    pub kind: cfgledger_events::ResourceKind,
     pub name: String,
-    pub action: EntityAction,
+    /// `create`, `update`, `unchanged`, `skip`, `rename` or `conflict` (the pure core's `EntityAction`).
+    #[schema(value_type = String, example = "create")]
+    pub action: cfgledger_events::registry_import::EntityAction,
     /// For an update or a conflict: the fields that differ.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed: Vec<String>,
     /// For a rename: the name it is imported under.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renamed_to: Option<String>,
+}
+
+impl From<cfgledger_events::registry_import::EntityPlan> for EntityPlan {
+    fn from(p: cfgledger_events::registry_import::EntityPlan) -> Self {
+        EntityPlan { kind: p.kind, name: p.name, action: p.action, changed: p.changed, renamed_to: p.renamed_to }
+    }
 }
 
 /// Entities per action.

@@ -417,7 +417,7 @@ pub fn replay_plan(
     let conflicts = plan
         .steps
         .iter()
-        .filter(|s| !s.current.is_null() || s.action == crate::model::StepAction::Update)
+        .filter(|s| !s.current.is_null() || s.action == cfgledger_events::rollback::StepAction::Update)
         .map(|s| s.subject.clone())
         .collect();
     let source = ExportSource { store_id: Some(store_id.clone()), seq, head_hash: head_hash.to_hex() };

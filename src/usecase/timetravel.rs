@@ -441,7 +441,7 @@ pub fn plan(ledger: &Ledger, req: &RollbackRequest) -> Result<RollbackReport, Er
         .steps
         .into_iter()
         .map(|s| PlanStep {
-            action: s.action.into(),
+            action: s.action,
             subject: s.subject,
             current: s.current,
             value: s.value,

@@ -9,9 +9,8 @@ use super::export::digest;
 use super::mcpgateway;
 use crate::error::Error;
 use crate::ledger::{Ledger, WriteContext};
-use crate::model::{
-    EntityAction, EntityCounts, EntityPlan, ImportBody, ImportReport, ImportResult, ImportStatus, ImportStatusKind,
-};
+use crate::model::{EntityCounts, EntityPlan, ImportBody, ImportReport, ImportResult, ImportStatus, ImportStatusKind};
+use cfgledger_events::registry_import::EntityAction;
 use cfgledger_events::registry_import::{ConflictStrategy, RegistryImport};
 use cfgledger_events::resource::{self, ResourceKind};
 use cfgledger_events::{Cause, Command, ImportRequest};
@@ -247,7 +246,7 @@ pub fn plan(ledger: &Ledger, parsed: &ParsedImport) -> Result<ImportReport, Erro
     let snap = ledger.snapshot();
     let (plans, _) = cfgledger_events::registry_import::plan(&snap.state, ledger.secret_box(), &parsed.registry)
         .map_err(Error::Rejected)?;
-    let entities: Vec<EntityPlan> = retyped(&plans)?;
+    let entities: Vec<EntityPlan> = plans.into_iter().map(EntityPlan::from).collect();
     let mut counts = EntityCounts::default();
     for p in &entities {
         *match p.action {
@@ -270,16 +269,6 @@ pub fn plan(ledger: &Ledger, parsed: &ParsedImport) -> Result<ImportReport, Erro
         status: None,
         result: None,
     })
-}
-
-/// The settings part of a plan, with a count per action and the keys in conflict (an update replaces a
-/// value the store holds).
-/// A plan of the pure core as the model's type. The core's plan types are `Serialize` only (`events` stays
-/// free of the API's schema crate); their wire form is the contract, and the model reads it back with a schema.
-fn retyped<T: serde::Serialize, U: serde::de::DeserializeOwned>(plan: &T) -> Result<U, Error> {
-    serde_json::to_value(plan)
-        .and_then(serde_json::from_value)
-        .map_err(|e| Error::internal("the import plan does not fit the model", e))
 }
 
 /// The command that applies a parsed import as one batch.
