@@ -8,8 +8,9 @@ use cfgledger_events::event::StoredValue;
 use cfgledger_events::{Input, Timestamp};
 use std::collections::{BTreeMap, HashMap};
 
-/// Which layer gave a key its value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which layer gave a key its value; serialized as `db`, `env`, `default` or `unset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ValueSource {
     Db,
     Env,

@@ -6,37 +6,7 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 /// Where a value in force came from: the log, the process environment, or the catalog's default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ValueSource {
-    Db,
-    Env,
-    Default,
-    /// No layer has a value.
-    Unset,
-}
-
-impl From<cfgledger_projections::ValueSource> for ValueSource {
-    fn from(source: cfgledger_projections::ValueSource) -> Self {
-        match source {
-            cfgledger_projections::ValueSource::Db => ValueSource::Db,
-            cfgledger_projections::ValueSource::Env => ValueSource::Env,
-            cfgledger_projections::ValueSource::Default => ValueSource::Default,
-            cfgledger_projections::ValueSource::Unset => ValueSource::Unset,
-        }
-    }
-}
-
-impl ValueSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ValueSource::Db => "db",
-            ValueSource::Env => "env",
-            ValueSource::Default => "default",
-            ValueSource::Unset => "unset",
-        }
-    }
-}
+pub use cfgledger_projections::ValueSource;
 
 /// The point of the log a past read answers for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -53,6 +23,8 @@ pub struct ConfigItem {
     /// The value in force (JSON in the key's canonical form); `"********"` when the key is sensitive.
     #[schema(value_type = Object)]
     pub value: Value,
+    /// `db`, `env`, `default` or `unset`.
+    #[schema(value_type = String, example = "db")]
     pub source: ValueSource,
     /// `string`, `int`, `float`, `bool`, `enum`, `duration`, `url`, `json` or `list`.
     #[serde(rename = "type")]
@@ -69,6 +41,7 @@ pub struct ConfigItem {
     #[schema(value_type = Option<Object>)]
     pub pending_value: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub pending_source: Option<ValueSource>,
     /// When the log's value was written (RFC 3339), if the log holds one.
     pub updated_at: Option<String>,
@@ -176,6 +149,7 @@ pub struct SettingsExport {
     pub digest: String,
     #[schema(value_type = Object)]
     pub settings: Map<String, Value>,
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub sources: std::collections::BTreeMap<String, ValueSource>,
 }
 
@@ -193,21 +167,15 @@ pub struct ImportQuery {
     pub expected_head: Option<u64>,
 }
 
-/// What an import does to one key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PlanAction {
-    Create,
-    Update,
-    Unchanged,
-    Locked,
-    Invalid,
-}
+/// What an import does to one key: the pure core's `PlanAction`.
+pub use cfgledger_events::PlanAction;
 
 /// One line of an import plan; `current` and `value` are masked when the key is sensitive.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PlanEntry {
     pub key: String,
+    /// `create`, `update`, `unchanged`, `locked` or `invalid`.
+    #[schema(value_type = String, example = "update")]
     pub action: PlanAction,
     #[schema(value_type = Object)]
     pub current: Value,

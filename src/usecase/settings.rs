@@ -17,7 +17,7 @@ pub fn item(spec: &SettingSpec, view: &SettingView, as_of: Option<&AsOf>) -> Con
     ConfigItem {
         key: spec.key.clone(),
         value: present::shown_value(spec, view.value.as_ref()),
-        source: view.source.into(),
+        source: view.source,
         ty: spec.ty.name().to_string(),
         category: spec.category.clone(),
         reload: spec.reload.as_str().to_string(),
@@ -25,7 +25,7 @@ pub fn item(spec: &SettingSpec, view: &SettingView, as_of: Option<&AsOf>) -> Con
         sensitive: spec.sensitive,
         pending_restart: view.pending.is_some(),
         pending_value: view.pending.as_ref().map(|(value, _)| present::shown_value(spec, value.as_ref())),
-        pending_source: view.pending.as_ref().map(|(_, source)| (*source).into()),
+        pending_source: view.pending.as_ref().map(|(_, source)| *source),
         updated_at: view.updated_at.map(|t| t.to_string()),
         updated_by: view.updated_by.clone(),
         seq: view.seq,

@@ -38,7 +38,7 @@ pub fn exportable_settings(ledger: &Ledger, snap: &Snapshot) -> (Map<String, Val
         };
         let Some(value) = value else { continue };
         settings.insert(spec.key.clone(), value.masked());
-        sources.insert(spec.key.clone(), source.into());
+        sources.insert(spec.key.clone(), source);
     }
     (settings, sources)
 }
@@ -124,15 +124,7 @@ pub fn plan(ledger: &Ledger, req: &ImportRequest) -> ImportPlan {
 }
 
 fn plan_entry(p: cfgledger_events::PlanEntry) -> PlanEntry {
-    use cfgledger_events::PlanAction as A;
-    let action = match p.action {
-        A::Create => PlanAction::Create,
-        A::Update => PlanAction::Update,
-        A::Unchanged => PlanAction::Unchanged,
-        A::Locked => PlanAction::Locked,
-        A::Invalid => PlanAction::Invalid,
-    };
-    PlanEntry { key: p.key, action, current: p.current, value: p.value, message: p.message }
+    PlanEntry { key: p.key, action: p.action, current: p.current, value: p.value, message: p.message }
 }
 
 /// Plans `doc` and, unless `query.dry_run`, applies it as one batch (re-planned by the writer against the

@@ -5,7 +5,7 @@ use super::{protect, same_value, spec, store, Context, Rejection, Sealer, Settin
 use crate::catalog::Catalog;
 use crate::event::{Event, ImportApplied, SettingChanged, StoredValue, MASK};
 use crate::value::Input;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,7 +26,7 @@ pub struct ImportRequest {
 }
 
 /// What an import does to one key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PlanAction {
     /// The log holds no value for the key yet; the import writes one.
