@@ -5,6 +5,7 @@
 // Each test crate includes this module and uses a different subset of it.
 #![allow(dead_code)]
 
+pub mod gateway;
 pub mod sql;
 
 use serde_json::Value;
