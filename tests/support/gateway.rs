@@ -49,6 +49,8 @@
 //!   file. Any other list is kept as written.
 //! - The gateway forks worker processes, so the harness starts it in its own process group and signals the
 //!   whole group.
+//! - It keeps lock files in the temporary directory of the system (`TMPDIR`), one of them named after the
+//!   `.env`'s PORT; the harness gives each gateway its own (see `gateway_command`).
 
 use serde_json::Value;
 use std::fs::{self, File, OpenOptions};
@@ -410,7 +412,11 @@ impl Drop for Gateway {
 /// A command in `dir` with the environment cleared down to what the gateway needs:
 /// - PATH: the venv's `bin` first (so any `python` it starts is the venv's), then the caller's PATH for the
 ///   system tools; no other variable was needed to boot, mint tokens or answer requests;
-/// - HOME: the temporary directory, so nothing of the developer's home (config files, caches) is read.
+/// - HOME: the temporary directory, so nothing of the developer's home (config files, caches) is read;
+/// - TMPDIR: the temporary directory too. The gateway keeps its locks in `tempfile.gettempdir()`: the
+///   migration lock, the leader-election file `gateway_service_leader.lock` and
+///   `mcpgw_plugin_primary_{PORT}.lock` (keyed by the `.env`'s PORT, not the port it listens on). Shared `/tmp`
+///   would make gateways of parallel tests wait for or defer to each other, and leave the files behind.
 ///
 /// Everything else, in particular the settings, comes from `./.env`.
 fn gateway_command(program: &Path, dir: &Path) -> Command {
@@ -419,7 +425,7 @@ fn gateway_command(program: &Path, dir: &Path) -> Command {
     let path = std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&inherited)))
         .expect("PATH entries without separators");
     let mut c = Command::new(program);
-    c.current_dir(dir).env_clear().env("PATH", path).env("HOME", dir);
+    c.current_dir(dir).env_clear().env("PATH", path).env("HOME", dir).env("TMPDIR", dir);
     c
 }
 
