@@ -27,8 +27,8 @@ const KEYS: [(&str, i64, i64); 5] = [
     ("MAX_WORKERS", 1, 256),
     ("TOOL_RATE_LIMIT", 1, 1_000_000),
     ("MAX_PROMPT_SIZE", 1, 10_485_760),
-    ("CONFIG_WRITE_RATE_LIMIT", 1, 1_000_000),
-    ("REQUEST_SIZE_LIMIT", 1024, 104_857_600),
+    ("CFGLEDGER_CONFIG_WRITE_RATE_LIMIT", 1, 1_000_000),
+    ("CFGLEDGER_REQUEST_SIZE_LIMIT", 1024, 104_857_600),
 ];
 /// How many records one append transaction takes while the file is built.
 const BUILD_CHUNK: u64 = 50_000;

@@ -21,6 +21,9 @@ pub enum Role {
     Auditor,
     /// Reads.
     Viewer,
+    /// A machine reader (an agent): the render of a namespace, secrets included, and nothing else. Outside
+    /// the order above: no other route admits it (`Caller`), and no other role reads secrets but an admin.
+    ConfigReader,
 }
 
 impl Role {
@@ -29,12 +32,17 @@ impl Role {
             Role::PlatformAdmin => "platform_admin",
             Role::Auditor => "auditor",
             Role::Viewer => "viewer",
+            Role::ConfigReader => "config_reader",
         }
     }
 
     /// Whether this role includes everything `needed` may do.
     pub fn allows(self, needed: Role) -> bool {
-        self <= needed
+        match (self, needed) {
+            (Role::ConfigReader, Role::ConfigReader) => true,
+            (Role::ConfigReader, _) | (_, Role::ConfigReader) => self == Role::PlatformAdmin,
+            _ => self <= needed,
+        }
     }
 }
 
@@ -52,7 +60,8 @@ impl FromStr for Role {
             "platform_admin" => Ok(Role::PlatformAdmin),
             "auditor" => Ok(Role::Auditor),
             "viewer" => Ok(Role::Viewer),
-            other => Err(format!("role expects one of platform_admin, auditor, viewer; got {other:?}")),
+            "config_reader" => Ok(Role::ConfigReader),
+            other => Err(format!("role expects one of platform_admin, auditor, viewer, config_reader; got {other:?}")),
         }
     }
 }

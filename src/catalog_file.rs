@@ -1,16 +1,22 @@
-//! Loading `--catalog FILE`: TOML (`.toml`) or JSON (anything else), in the shape of
-//! [`cfgledger_events::catalog::CatalogFile`], validated before any store is opened.
+//! Loading `--catalog FILE` (repeatable): TOML (`.toml`) or JSON (anything else), in the shape of
+//! [`cfgledger_events::catalog::CatalogFile`], validated before any store is opened. Each file replaces or
+//! extends the default namespace (no `namespace`), or adds another application's namespace.
 
 use crate::error::Error;
 use cfgledger_events::builtin::builtin;
 use cfgledger_events::catalog::{Catalog, CatalogFile};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// The catalog to run with: the built-in one, or the file's (replacing or extending it).
-pub fn load(path: Option<&Path>) -> Result<Catalog, Error> {
-    let Some(path) = path else {
-        return Ok(builtin());
-    };
+/// The catalog to run with: the built-in one with each file applied in order.
+pub fn load(paths: &[PathBuf]) -> Result<Catalog, Error> {
+    let mut catalog = builtin();
+    for path in paths {
+        catalog = apply(catalog, path)?;
+    }
+    Ok(catalog)
+}
+
+fn apply(catalog: Catalog, path: &Path) -> Result<Catalog, Error> {
     let shown = path.display().to_string();
     let fail = |message: String| Error::Catalog { path: shown.clone(), message };
     let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
@@ -20,20 +26,14 @@ pub fn load(path: Option<&Path>) -> Result<Catalog, Error> {
         serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?
     };
     for spec in &file.settings {
-        if spec.bootstrap && !(spec.locked && spec.sensitive) {
-            return Err(fail(format!("setting {}: a bootstrap key must also be locked and sensitive", spec.key)));
-        }
-    }
-    let catalog = Catalog::from_file(builtin(), file).map_err(|e| fail(e.to_string()))?;
-    // The encryption secret is read from the environment whatever the catalog says; a catalog that made it
-    // an ordinary key would have it seeded into the log in plaintext.
-    if let Some(spec) = catalog.get(crate::ledger::SECRET_KEY) {
-        if !(spec.bootstrap && spec.locked && spec.sensitive) {
+        // The store's own encryption secret is cfgledger's and fixed; an application's keys are all stored,
+        // so none of them may claim to be read from the environment only.
+        if spec.bootstrap {
             return Err(fail(format!(
-                "setting {}: the encryption secret must stay bootstrap, locked and sensitive",
+                "setting {}: bootstrap keys are cfgledger's own; an application's settings are stored",
                 spec.key
             )));
         }
     }
-    Ok(catalog)
+    catalog.with_file(file).map_err(|e| fail(e.to_string()))
 }

@@ -176,13 +176,37 @@ pub fn setting_aad(key: &str) -> String {
     format!("setting/{key}/value")
 }
 
+/// Opens a setting's ciphertext. A value sealed by a pre-namespace build is bound to its bare key: when
+/// the qualified key (`cfgledger:JWT_SECRET_KEY`) does not open it and a pre-namespace log would have placed
+/// the bare key in the same namespace, the bare key's binding is tried.
+pub fn open_setting(sb: &SecretBox, key: &str, sealed: &str) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    use cfgledger_events::namespace;
+    if !key.contains(namespace::SEP) {
+        // A bare key names the default namespace, where the value was sealed under its qualified key.
+        return open_setting(sb, &namespace::join(namespace::DEFAULT, key), sealed);
+    }
+    match sb.open(&setting_aad(key), sealed) {
+        Err(CryptoError::Tampered(what)) => {
+            let (ns, bare) = cfgledger_events::namespace::split(key);
+            if key.contains(cfgledger_events::namespace::SEP)
+                && cfgledger_events::namespace::legacy_namespace(bare) == ns
+            {
+                sb.open(&setting_aad(bare), sealed).map_err(|_| CryptoError::Tampered(what))
+            } else {
+                Err(CryptoError::Tampered(what))
+            }
+        }
+        other => other,
+    }
+}
+
 impl Sealer for SecretBox {
     fn seal(&self, key: &str, plaintext: &[u8]) -> Result<String, String> {
         Ok(SecretBox::seal(self, &setting_aad(key), plaintext))
     }
 
     fn open(&self, key: &str, sealed: &str) -> Result<Vec<u8>, String> {
-        SecretBox::open(self, &setting_aad(key), sealed).map(|z| z.to_vec()).map_err(|e| e.to_string())
+        open_setting(self, key, sealed).map(|z| z.to_vec()).map_err(|e| e.to_string())
     }
 }
 

@@ -33,7 +33,17 @@ impl Snapshot {
         boot: Option<&BootValues>,
     ) -> Snapshot {
         let views = resolve(catalog, &state, env, boot);
-        let index = views.iter().enumerate().map(|(i, v)| (v.key.clone(), i)).collect();
+        // Each view by its qualified key, and the default namespace's also by their bare key, so that a
+        // read of `LOG_LEVEL` costs one lookup, as `mcpgateway:LOG_LEVEL` does.
+        let mut index = HashMap::with_capacity(views.len() * 2);
+        for (i, v) in views.iter().enumerate() {
+            index.insert(v.key.clone(), i);
+        }
+        for spec in catalog.specs().iter().filter(|s| s.namespace == cfgledger_events::namespace::DEFAULT) {
+            if let Some(&i) = index.get(&spec.id) {
+                index.insert(spec.key.clone(), i);
+            }
+        }
         Snapshot { state, head, head_time, views, index }
     }
 

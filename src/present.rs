@@ -2,9 +2,10 @@
 //! and, later, the REST API) and the JSON line of a log record. Secrets are masked here, at the one
 //! place where values leave the process.
 
-use crate::model::{AuditEntry, AuditImport, AuditResource, AuditUser, RejectedAttempt};
+use crate::model::{AuditEntry, AuditImport, AuditRender, AuditResource, AuditUser, RejectedAttempt};
 use cfgledger_events::catalog::{Catalog, SettingSpec};
 use cfgledger_events::event::{StoredValue, MASK};
+use cfgledger_events::namespace;
 use cfgledger_events::{Envelope, Record};
 use serde_json::Value;
 
@@ -40,8 +41,10 @@ pub fn mask_payload(v: &mut Value) {
 fn mask_sensitive(v: &mut Value, catalog: &Catalog) {
     match v {
         Value::Object(m) => {
-            let secret =
-                m.get("key").and_then(Value::as_str).is_some_and(|k| catalog.get(k).is_none_or(|spec| spec.sensitive));
+            let secret = m
+                .get("key")
+                .and_then(Value::as_str)
+                .is_some_and(|k| catalog.get(&namespace::from_log(k)).is_none_or(|spec| spec.sensitive));
             for (field, inner) in m.iter_mut() {
                 if secret && matches!(field.as_str(), "value" | "previous" | "attempted") && !inner.is_null() {
                     *inner = Value::String(MASK.to_string());
@@ -81,7 +84,9 @@ pub fn shown_value_for(catalog: &Catalog, key: &str, value: Option<&StoredValue>
 fn shown_for(catalog: &Catalog, key: &str, value: Option<&StoredValue>) -> Value {
     match value {
         None => Value::Null,
-        Some(_) if catalog.get(key).is_none_or(|s| s.sensitive) => Value::String(MASK.to_string()),
+        Some(_) if catalog.get(&namespace::from_log(key)).is_none_or(|s| s.sensitive) => {
+            Value::String(MASK.to_string())
+        }
         Some(v) => v.masked(),
     }
 }
@@ -95,6 +100,7 @@ pub fn audit_entries(env: &Envelope, catalog: &Catalog) -> Vec<AuditEntry> {
         time: env.occurred_at.to_string(),
         action: action.to_string(),
         kind: env.event.kind().to_string(),
+        namespace: None,
         key,
         value,
         previous,
@@ -107,10 +113,16 @@ pub fn audit_entries(env: &Envelope, catalog: &Catalog) -> Vec<AuditEntry> {
         batch: env.batch.id.clone(),
         cause: env.batch.cause.clone(),
         store_id: None,
+        rendered: None,
         rejected: None,
         user: None,
         resource: None,
         import: None,
+    };
+    // A setting's entry names its namespace and its bare key.
+    let setting = |action: &str, key: &str, value: Value, previous: Value| {
+        let (ns, bare) = namespace::split(key);
+        AuditEntry { namespace: Some(ns.to_string()), ..base(action, Some(bare.to_string()), value, previous) }
     };
     let entity = |action: &str, kind: String, name: &str, changed: Option<Vec<String>>| AuditEntry {
         resource: Some(AuditResource { kind: kind.clone(), name: name.to_string(), changed }),
@@ -126,28 +138,40 @@ pub fn audit_entries(env: &Envelope, catalog: &Catalog) -> Vec<AuditEntry> {
         Event::EnvSeeded(e) => e
             .values
             .iter()
-            .map(|s| base("seeded", Some(s.key.clone()), shown_for(catalog, &s.key, Some(&s.value)), Value::Null))
+            .map(|s| setting("seeded", &s.key, shown_for(catalog, &s.key, Some(&s.value)), Value::Null))
             .collect(),
-        Event::SettingChanged(e) => vec![base(
+        Event::SettingChanged(e) => vec![setting(
             "set",
-            Some(e.key.clone()),
+            &e.key,
+            shown_for(catalog, &e.key, Some(&e.value)),
+            shown_for(catalog, &e.key, e.previous.as_ref()),
+        )],
+        Event::SettingReseeded(e) => vec![setting(
+            "reseeded",
+            &e.key,
             shown_for(catalog, &e.key, Some(&e.value)),
             shown_for(catalog, &e.key, e.previous.as_ref()),
         )],
         Event::SettingReset(e) => {
-            vec![base("reset", Some(e.key.clone()), Value::Null, shown_for(catalog, &e.key, e.previous.as_ref()))]
+            vec![setting("reset", &e.key, Value::Null, shown_for(catalog, &e.key, e.previous.as_ref()))]
         }
+        Event::SecretsRendered(e) => vec![AuditEntry {
+            namespace: Some(e.namespace.clone()),
+            rendered: Some(AuditRender {
+                format: e.format.clone(),
+                keys: e.keys.iter().map(|k| namespace::split(k).1.to_string()).collect(),
+            }),
+            ..base("secrets_rendered", None, Value::Null, Value::Null)
+        }],
         Event::ChangeRejected(e) => vec![AuditEntry {
             rejected: Some(RejectedAttempt {
                 action: e.action.clone(),
                 reason: e.reason.clone(),
                 message: e.message.clone(),
             }),
-            ..base("rejected", Some(e.key.clone()), shown_for(catalog, &e.key, e.attempted.as_ref()), Value::Null)
+            ..setting("rejected", &e.key, shown_for(catalog, &e.key, e.attempted.as_ref()), Value::Null)
         }],
-        Event::SecretGenerated(e) => {
-            vec![base("generated", Some(e.key.clone()), Value::String(MASK.to_string()), Value::Null)]
-        }
+        Event::SecretGenerated(e) => vec![setting("generated", &e.key, Value::String(MASK.to_string()), Value::Null)],
         Event::UserAdded(e) => vec![AuditEntry {
             user: Some(AuditUser { name: e.name.clone(), role: Some(e.role.to_string()) }),
             ..base("user_added", None, Value::Null, Value::Null)
@@ -169,10 +193,10 @@ pub fn audit_entries(env: &Envelope, catalog: &Catalog) -> Vec<AuditEntry> {
             import: Some(AuditImport {
                 digest: e.digest.clone(),
                 source: e.source.clone(),
-                created: e.created.clone(),
-                updated: e.updated.clone(),
+                created: e.created.iter().map(|k| namespace::display(k).to_string()).collect(),
+                updated: e.updated.iter().map(|k| namespace::display(k).to_string()).collect(),
                 unchanged: e.unchanged,
-                locked: e.locked.clone(),
+                locked: e.locked.iter().map(|k| namespace::display(k).to_string()).collect(),
             }),
             ..base("import", None, Value::Null, Value::Null)
         }],
@@ -190,23 +214,39 @@ pub fn change(
     use crate::model::{ChangeEvent, KeyValue};
     use cfgledger_events::Event;
     let (key, value, changes) = match &env.event {
-        Event::SettingChanged(e) => (Some(e.key.clone()), shown_for(catalog, &e.key, Some(&e.value)), None),
+        Event::SettingChanged(e) => (Some(e.key.as_str()), shown_for(catalog, &e.key, Some(&e.value)), None),
+        Event::SettingReseeded(e) => (Some(e.key.as_str()), shown_for(catalog, &e.key, Some(&e.value)), None),
         // A reset hands the key back to the environment or the default: that is its value now.
-        Event::SettingReset(e) => (Some(e.key.clone()), shown_for(catalog, &e.key, baseline.get(&e.key)), None),
-        Event::SecretGenerated(e) => (Some(e.key.clone()), Value::String(MASK.to_string()), None),
+        Event::SettingReset(e) => {
+            let now = baseline.get(namespace::from_log(&e.key).as_ref());
+            (Some(e.key.as_str()), shown_for(catalog, &e.key, now), None)
+        }
+        Event::SecretGenerated(e) => (Some(e.key.as_str()), Value::String(MASK.to_string()), None),
         Event::EnvSeeded(e) if !e.values.is_empty() => {
             let list = e
                 .values
                 .iter()
-                .map(|s| KeyValue { key: s.key.clone(), value: shown_for(catalog, &s.key, Some(&s.value)) })
+                .map(|s| {
+                    let (ns, bare) = namespace::split(&s.key);
+                    KeyValue {
+                        namespace: ns.to_string(),
+                        key: bare.to_string(),
+                        value: shown_for(catalog, &s.key, Some(&s.value)),
+                    }
+                })
                 .collect();
             (None, Value::Null, Some(list))
         }
         _ => return None,
     };
+    let (ns, key) = match key.map(namespace::split) {
+        Some((ns, bare)) => (Some(ns.to_string()), Some(bare.to_string())),
+        None => (None, None),
+    };
     Some(ChangeEvent {
         seq: env.seq,
         kind: env.event.kind().to_string(),
+        namespace: ns,
         key,
         value,
         source: env.actor.source.as_str().to_string(),

@@ -1,6 +1,6 @@
-//! The settings cfgledger itself reads, as typed keys. A read gives the value in force (log, then process
-//! environment, then the store's catalog default); when the store's catalog does not declare the key at all
-//! (a `--catalog` in replace mode), the built-in catalog's default applies. Defaults therefore live only in
+//! The settings cfgledger itself reads, as typed keys of its own namespace (`cfgledger:LOG_LEVEL`, set in
+//! the environment as `CFGLEDGER_LOG_LEVEL`): never the managed application's keys of the same name. A read
+//! gives the value in force (log, then process environment, then the catalog default). Defaults live only in
 //! the catalog, never restated at a call site; a unit test checks that every key here has a built-in
 //! default of its type.
 
@@ -53,13 +53,17 @@ const fn key<T>(name: &'static str) -> Key<T> {
     Key { name, _type: PhantomData }
 }
 
-pub const AUTH_REQUIRED: Key<bool> = key("AUTH_REQUIRED");
-pub const TOKEN_EXPIRY: Key<Millis> = key("TOKEN_EXPIRY");
-pub const JWT_ALGORITHM: Key<String> = key("JWT_ALGORITHM");
-pub const LOG_LEVEL: Key<String> = key("LOG_LEVEL");
-pub const LOG_FORMAT: Key<String> = key("LOG_FORMAT");
-pub const REQUEST_SIZE_LIMIT: Key<i64> = key("REQUEST_SIZE_LIMIT");
-pub const CONFIG_POLL_INTERVAL: Key<Millis> = key("CONFIG_POLL_INTERVAL");
+pub const AUTH_REQUIRED: Key<bool> = key("cfgledger:AUTH_REQUIRED");
+pub const TOKEN_EXPIRY: Key<Millis> = key("cfgledger:TOKEN_EXPIRY");
+pub const JWT_ALGORITHM: Key<String> = key("cfgledger:JWT_ALGORITHM");
+pub const LOG_LEVEL: Key<String> = key("cfgledger:LOG_LEVEL");
+pub const LOG_FORMAT: Key<String> = key("cfgledger:LOG_FORMAT");
+pub const REQUEST_SIZE_LIMIT: Key<i64> = key("cfgledger:REQUEST_SIZE_LIMIT");
+pub const CONFIG_POLL_INTERVAL: Key<Millis> = key("cfgledger:CONFIG_POLL_INTERVAL");
+pub const SNAPSHOT_INTERVAL: Key<i64> = key("cfgledger:SNAPSHOT_INTERVAL");
+pub const CONFIG_WRITE_RATE_LIMIT: Key<i64> = key("cfgledger:CONFIG_WRITE_RATE_LIMIT");
+/// cfgledger's own admin API signing key (sensitive: read through the ledger's `reveal`).
+pub const JWT_SECRET_KEY: &str = "cfgledger:JWT_SECRET_KEY";
 
 fn builtin() -> &'static Catalog {
     static BUILTIN: OnceLock<Catalog> = OnceLock::new();
@@ -96,5 +100,8 @@ mod tests {
         assert!(!LOG_FORMAT.builtin_default().is_empty());
         assert!(REQUEST_SIZE_LIMIT.builtin_default() > 0);
         assert!(CONFIG_POLL_INTERVAL.builtin_default().0 > 0);
+        assert!(SNAPSHOT_INTERVAL.builtin_default() > 0);
+        assert!(CONFIG_WRITE_RATE_LIMIT.builtin_default() > 0);
+        assert!(builtin().get(JWT_SECRET_KEY).is_some_and(|s| s.sensitive && s.namespace == "cfgledger"));
     }
 }

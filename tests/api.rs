@@ -236,7 +236,7 @@ fn unknown_keys_endpoints_and_methods_are_404_and_405_in_the_error_shape() {
 
 #[test]
 fn bodies_over_request_size_limit_are_413_declared_or_chunked_and_the_limit_is_hot() {
-    let store = Store::new("REQUEST_SIZE_LIMIT=2048");
+    let store = Store::new("CFGLEDGER_REQUEST_SIZE_LIMIT=2048");
     let admin = store.token("ada", ADMIN);
     let server = store.serve(&[]);
     let head = server.head();
@@ -281,7 +281,7 @@ fn values_of_the_wrong_type_or_range_are_422_naming_the_expected_format() {
         ("CACHE_TTL", json!("soon"), "expects a duration"),
         ("CACHE_TTL", json!("30d"), "expects a duration"),
         ("UI_ENABLED", json!("maybe"), "expects a boolean"),
-        ("REQUEST_SIZE_LIMIT", json!(10), "expects an integer from 1024"),
+        ("CFGLEDGER_REQUEST_SIZE_LIMIT", json!(10), "expects an integer from 1024"),
         ("WEBHOOK_SECRET", json!(12345), "expects a string"),
     ];
     for (key, value, expected) in cases {
@@ -344,7 +344,7 @@ fn compare_and_set_with_if_match_refuses_stale_versions_with_409() {
 
 #[test]
 fn writes_over_config_write_rate_limit_are_429_per_subject_and_the_limit_is_hot() {
-    let store = Store::new("CONFIG_WRITE_RATE_LIMIT=3");
+    let store = Store::new("CFGLEDGER_CONFIG_WRITE_RATE_LIMIT=3");
     let alice = store.token("alice", ADMIN);
     let bob = store.token("bob", ADMIN);
     let server = store.serve(&[]);
@@ -537,7 +537,7 @@ fn each_role_reaches_exactly_its_endpoints() {
 /// `anonymous` with every right, and says so loudly on stderr; a token that is sent is still checked.
 #[test]
 fn auth_required_false_admits_anonymous_callers_and_warns() {
-    let store = Store::with_process_env("", &[("AUTH_REQUIRED", "false")]);
+    let store = Store::with_process_env("", &[("CFGLEDGER_AUTH_REQUIRED", "false")]);
     let server = store.serve(&[]);
     eventually("the warning on stderr", || server.logged(|l| l.starts_with("WARNING: AUTH_REQUIRED=false")));
 
@@ -961,7 +961,7 @@ fn login_issues_working_tokens_and_the_audit_names_who_where_and_why() {
 
 #[test]
 fn metrics_count_requests_by_route_refusals_rate_limits_and_the_log_head() {
-    let store = Store::new("CONFIG_WRITE_RATE_LIMIT=2");
+    let store = Store::new("CFGLEDGER_CONFIG_WRITE_RATE_LIMIT=2");
     let admin = store.token("ada", ADMIN);
     let server = store.serve(&[]);
     server.get("/admin/config/LOG_LEVEL", &admin).ok_json();
@@ -1293,7 +1293,7 @@ fn credentials_from_a_store_with_another_secret_import_only_with_that_secret() {
     assert_eq!(a.send_json("POST", "/gateways", Some(&admin), &gw).status, 201);
     let doc = a.get("/export", &admin).ok_json();
 
-    let other = Store::with_process_env("", &[("AUTH_ENCRYPTION_SECRET", "a-different-secret-0123456789")]);
+    let other = Store::with_process_env("", &[("CFGLEDGER_AUTH_ENCRYPTION_SECRET", "a-different-secret-0123456789")]);
     let admin_o = other.token("ola", ADMIN);
     let o = other.serve(&[]);
     let head = o.head();
@@ -1442,7 +1442,7 @@ fn an_export_in_mcp_gateway_layout_opens_with_the_gateway_secret_and_imports_bac
     // Back into a store with another secret: the credentials are the same ones, sealed under its key.
     let target = Store::with_process_env(
         "",
-        &[("AUTH_ENCRYPTION_SECRET", "another-store-secret-0123456789"), ("GW_SECRET", gateway_secret)],
+        &[("CFGLEDGER_AUTH_ENCRYPTION_SECRET", "another-store-secret-0123456789"), ("GW_SECRET", gateway_secret)],
     );
     std::fs::copy(source.dir().join("gw.json"), target.dir().join("gw.json")).expect("copy");
     target.ok(&["config", "get", "LOG_LEVEL"]);

@@ -29,7 +29,7 @@ fn wait(child: Child) -> Run {
 fn spawn_set(s: &Store, key: &str, value: &str, secret: Option<&str>) -> Child {
     let mut cmd = s.cmd();
     if let Some(secret) = secret {
-        cmd.env("AUTH_ENCRYPTION_SECRET", secret);
+        cmd.env("CFGLEDGER_AUTH_ENCRYPTION_SECRET", secret);
     }
     cmd.args(["config", "set", key, value])
         .stdout(Stdio::piped())
@@ -42,7 +42,8 @@ fn spawn_set(s: &Store, key: &str, value: &str, secret: Option<&str>) -> Child {
 fn changes_by_key(log: &[Value]) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for e in log.iter().filter(|e| e["kind"] == "SettingChanged") {
-        let key = e["payload"]["key"].as_str().expect("a key").to_string();
+        // The log holds the qualified key; people name the default namespace's keys bare.
+        let key = cfgledger_events::namespace::display(e["payload"]["key"].as_str().expect("a key")).to_string();
         let value = match &e["payload"]["value"]["plain"] {
             Value::String(s) => s.clone(),
             other => other.to_string(),
@@ -82,7 +83,7 @@ fn concurrent_writers_lose_nothing_and_leave_a_gapless_chain() {
         ("MAX_WORKERS", |i| (i + 1).to_string()),
         ("TOOL_RATE_LIMIT", |i| (1000 + i).to_string()),
         ("CACHE_TTL", |i| format!("{}s", i + 1)),
-        ("REQUEST_SIZE_LIMIT", |i| (2048 + i).to_string()),
+        ("cfgledger:REQUEST_SIZE_LIMIT", |i| (2048 + i).to_string()),
     ];
     let attempts: Vec<Attempt> = std::thread::scope(|scope| {
         let handles: Vec<_> = writers
@@ -176,7 +177,7 @@ fn race_to_create(n: u32, secret: Option<&str>) -> Vec<Attempt> {
     let with_secret = |args: &[&str]| {
         let mut cmd = s.cmd();
         if let Some(secret) = secret {
-            cmd.env("AUTH_ENCRYPTION_SECRET", secret);
+            cmd.env("CFGLEDGER_AUTH_ENCRYPTION_SECRET", secret);
         }
         support::run(cmd.args(args))
     };

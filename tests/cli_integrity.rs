@@ -168,7 +168,7 @@ fn log_pages_with_after_and_limit() {
         assert_eq!(e["batch"]["cause"]["command"], "config set");
         assert_eq!(e["hash"].as_str().map(str::len), Some(64));
     }
-    assert_eq!(page[0]["payload"]["key"], "LOG_LEVEL");
+    assert_eq!(page[0]["payload"]["key"], "mcpgateway:LOG_LEVEL", "the log holds the qualified key");
     assert_eq!(page[0]["payload"]["value"]["plain"], "warn");
     assert_eq!(all[5]["payload"]["previous"]["plain"], "warn", "a change records the value it replaced");
 
@@ -193,6 +193,6 @@ fn log_pages_with_after_and_limit() {
     let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert_eq!(lines[0][0], "6");
-    assert_eq!(lines[0][2..], ["SettingChanged", "LOG_LEVEL", support::ACTOR, "(cli)"]);
+    assert_eq!(lines[0][2..], ["SettingChanged", "mcpgateway:LOG_LEVEL", support::ACTOR, "(cli)"]);
     assert_eq!(kinds(&all)[..2], ["StoreCreated", "EnvSeeded"]);
 }

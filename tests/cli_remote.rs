@@ -16,7 +16,7 @@ use support::{kinds, parse_json, Run, Store, ACTOR, BIN};
 const JWT: &str = "0123456789abcdef0123456789abcdef-remote-secret";
 
 fn env_text() -> String {
-    format!("LOG_LEVEL=warn\nMAX_WORKERS=8\nJWT_SECRET_KEY={JWT}\n")
+    format!("LOG_LEVEL=warn\nMAX_WORKERS=8\nCFGLEDGER_JWT_SECRET_KEY={JWT}\n")
 }
 
 /// Two stores that started identically: `local`, driven by the binary on its file, and `served`, driven
@@ -71,6 +71,7 @@ impl Pair {
         let mut c = Command::new(BIN);
         c.current_dir(self.client.path())
             .env_clear()
+            .env("CFGLEDGER_CATALOG", cfgledger_events::testing::SUITE_CATALOG_PATH)
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.client.path());
         c
@@ -211,9 +212,9 @@ fn every_write_prints_the_same_as_in_local_mode() {
         ("LOG_LEVEL", "loud", r#"key LOG_LEVEL expects one of trace, debug, info, warn, error; got "loud""#),
         ("UI_ENABLED", "maybe", r#"key UI_ENABLED expects a boolean (true or false); got "maybe""#),
         ("NO_SUCH_KEY", "1", "unknown key NO_SUCH_KEY"),
-        ("AUTH_REQUIRED", "false", "key AUTH_REQUIRED is locked: it can only be seeded from the environment"),
+        ("CFGLEDGER_AUTH_REQUIRED", "false", "key AUTH_REQUIRED is locked: it can only be seeded from the environment"),
         (
-            "JWT_SECRET_KEY",
+            "CFGLEDGER_JWT_SECRET_KEY",
             "another-secret-0123456789abcdef-0123",
             "key JWT_SECRET_KEY is locked: it can only be seeded from the environment",
         ),
@@ -565,6 +566,7 @@ fn an_unreachable_or_malformed_server_url_fails_with_a_clear_message() {
             Command::new(BIN)
                 .current_dir(client.path())
                 .env_clear()
+                .env("CFGLEDGER_CATALOG", cfgledger_events::testing::SUITE_CATALOG_PATH)
                 .env("PATH", std::env::var_os("PATH").unwrap_or_default())
                 .args(["--server", server, "--token", "some-token", "config", "get", "LOG_LEVEL"]),
         )

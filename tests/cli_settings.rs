@@ -34,7 +34,10 @@ fn first_open_seeds_env_once_in_the_genesis_batch_and_skips_unknown_keys() {
     assert_eq!(seeded["file"], ".env");
     assert_eq!(
         seeded["values"],
-        json!([{"key": "LOG_LEVEL", "value": {"plain": "warn"}}, {"key": "MAX_WORKERS", "value": {"plain": 8}}])
+        json!([
+            {"key": "mcpgateway:LOG_LEVEL", "value": {"plain": "warn"}},
+            {"key": "mcpgateway:MAX_WORKERS", "value": {"plain": 8}}
+        ])
     );
     assert_eq!(seeded["unknown_keys"], json!(["NOT_A_SETTING"]));
 
@@ -70,7 +73,7 @@ fn a_key_added_to_env_later_is_seeded_with_initial_false() {
     assert_eq!(kinds(&log), ["StoreCreated", "EnvSeeded", "EnvSeeded"]);
     let later = &log[2];
     assert_eq!(later["payload"]["initial"], false);
-    assert_eq!(later["payload"]["values"], json!([{"key": "CACHE_TTL", "value": {"plain": "1m30s"}}]));
+    assert_eq!(later["payload"]["values"], json!([{"key": "mcpgateway:CACHE_TTL", "value": {"plain": "1m30s"}}]));
     assert_ne!(later["batch"]["id"], log[0]["batch"]["id"], "a later seeding is its own batch");
     assert_eq!(s.get_json("LOG_LEVEL")["value"], "warn", "the changed .env value is still ignored");
 
@@ -100,18 +103,20 @@ fn a_key_set_or_seeded_then_reset_is_not_seeded_again() {
 fn a_malformed_env_line_names_file_and_line_and_writes_no_event() {
     let s = Store::with_env("LOG_LEVEL=warn\nthis line has no equals sign hunter2\n");
     let run = s.fails_with(2, &["config", "list"]);
-    assert_eq!(run.error_line(), "error: .env line 2: expected KEY=VALUE");
+    assert_eq!(run.error_line(), "error: 1 line of .env cannot be read; nothing was written:");
+    assert!(run.stderr.contains(".env line 2 (this): expected = after the key"), "{}", run.stderr);
     assert!(!run.stderr.contains("hunter2"), "the line's content is not echoed: {}", run.stderr);
     assert!(!s.key_path().exists(), "no key file is created for a store that was not created");
-    // The SQLite file may exist (the schema is applied before `.env` is read), but it holds no event.
-    assert_eq!(s.ok(&["log", "--output", "json"]).stdout, "");
-    assert!(s.ok(&["verify"]).stdout.starts_with("ok: 0 events verified"));
+    // `.env` is read and checked before the store is opened: a refused first start leaves no database.
+    assert!(!s.db_path().exists(), "no database is created for a store that was not created");
 
     // A value that does not fit its key is refused the same way, naming file and line.
     s.write_env("LOG_LEVEL=warn\nMAX_WORKERS=lots\n");
     let run = s.fails_with(2, &["config", "list"]);
-    assert_eq!(run.error_line(), r#"error: .env line 2: key MAX_WORKERS expects an integer from 1 to 256; got "lots""#);
-    assert_eq!(s.ok(&["log"]).stdout, "");
+    assert_eq!(run.error_line(), "error: 1 line of .env refused; nothing was written:");
+    let named = r#".env line 2 (MAX_WORKERS): key MAX_WORKERS expects an integer from 1 to 256; got "lots""#;
+    assert!(run.stderr.contains(named), "{}", run.stderr);
+    assert!(!s.db_path().exists() && !s.key_path().exists(), "nothing is left behind");
 
     // Once the file is fixed, the store is created normally.
     s.write_env("LOG_LEVEL=warn\n");
@@ -181,10 +186,11 @@ fn locked_keys_are_refused_audited_and_left_unchanged() {
     assert_eq!(run.error_line(), "error: key AUTH_REQUIRED is locked: it can only be seeded from the environment");
     let run = s.fails(&["config", "reset", "AUTH_REQUIRED"]);
     assert!(run.error_line().contains("AUTH_REQUIRED is locked"), "{run:?}");
-    let run = s.fails(&["config", "set", "AUTH_ENCRYPTION_SECRET", "0123456789abcdef0123"]);
+    // cfgledger's own encryption secret (the gateway's AUTH_ENCRYPTION_SECRET is an ordinary stored secret).
+    let run = s.fails(&["config", "set", "cfgledger:AUTH_ENCRYPTION_SECRET", "0123456789abcdef0123"]);
     assert_eq!(
         run.error_line(),
-        "error: key AUTH_ENCRYPTION_SECRET is locked: it is read from the process environment only and never stored"
+        "error: key cfgledger:AUTH_ENCRYPTION_SECRET is locked: it is read from the process environment only and never stored"
     );
 
     let log = s.log();
@@ -199,10 +205,10 @@ fn locked_keys_are_refused_audited_and_left_unchanged() {
     assert_eq!(
         rejected,
         [
-            (json!("JWT_SECRET_KEY"), json!("set"), json!("locked")),
-            (json!("AUTH_REQUIRED"), json!("set"), json!("locked")),
-            (json!("AUTH_REQUIRED"), json!("reset"), json!("locked")),
-            (json!("AUTH_ENCRYPTION_SECRET"), json!("set"), json!("locked")),
+            (json!("mcpgateway:JWT_SECRET_KEY"), json!("set"), json!("locked")),
+            (json!("mcpgateway:AUTH_REQUIRED"), json!("set"), json!("locked")),
+            (json!("mcpgateway:AUTH_REQUIRED"), json!("reset"), json!("locked")),
+            (json!("cfgledger:AUTH_ENCRYPTION_SECRET"), json!("set"), json!("locked")),
         ]
     );
     for e in &log[2..] {
@@ -237,7 +243,11 @@ fn invalid_values_state_what_is_expected_and_append_nothing() {
             r#"key CACHE_TTL expects a duration such as 30s, 5m or 1h30m, from 0s to 7d; got "5 minutes""#,
         ),
         ("CACHE_TTL", "8d", r#"key CACHE_TTL expects a duration such as 30s, 5m or 1h30m, from 0s to 7d; got "8d""#),
-        ("REQUEST_SIZE_LIMIT", "1.5", r#"key REQUEST_SIZE_LIMIT expects an integer from 1024 to 104857600; got "1.5""#),
+        (
+            "cfgledger:REQUEST_SIZE_LIMIT",
+            "1.5",
+            r#"key REQUEST_SIZE_LIMIT expects an integer from 1024 to 104857600; got "1.5""#,
+        ),
     ];
     for (key, value, message) in cases {
         let run = s.fails(&["config", "set", key, value]);
@@ -321,7 +331,7 @@ fn sensitive_values_never_appear_in_plaintext() {
         .collect();
     assert_eq!(shown, [(json!("********"), json!(true)), (json!("********"), json!(true))]);
     let log = s.log();
-    assert_eq!(log[1]["payload"]["values"][0], json!({"key": "JWT_SECRET_KEY", "value": "********"}));
+    assert_eq!(log[1]["payload"]["values"][0], json!({"key": "mcpgateway:JWT_SECRET_KEY", "value": "********"}));
     assert_eq!(log[3]["payload"]["value"], "********");
     assert_eq!(log[3]["payload"]["previous"], "********");
 
@@ -360,14 +370,14 @@ fn a_wrong_or_missing_encryption_secret_is_a_clear_error() {
     s.set("WEBHOOK_SECRET", "sealed-under-the-key-file");
     let head = s.head();
 
-    let run = support::run(s.cmd().env("AUTH_ENCRYPTION_SECRET", "not-the-secret-of-this-store").args([
+    let run = support::run(s.cmd().env("CFGLEDGER_AUTH_ENCRYPTION_SECRET", "not-the-secret-of-this-store").args([
         "config",
         "get",
         "LOG_LEVEL",
     ]))
     .expect_code(2, "a wrong secret");
     let line = run.error_line();
-    assert!(line.starts_with("error: AUTH_ENCRYPTION_SECRET does not match this store"), "{line}");
+    assert!(line.starts_with("error: CFGLEDGER_AUTH_ENCRYPTION_SECRET does not match this store"), "{line}");
     assert!(!line.contains("not-the-secret-of-this-store"), "the secret is not echoed: {line}");
 
     std::fs::remove_file(s.key_path()).expect("remove the key file");
@@ -382,7 +392,7 @@ fn a_wrong_or_missing_encryption_secret_is_a_clear_error() {
 fn a_secret_given_at_creation_means_no_key_file_and_is_never_stored() {
     let secret = "given-encryption-secret-0123456789";
     let s = Store::new();
-    let with_secret = |args: &[&str]| support::run(s.cmd().env("AUTH_ENCRYPTION_SECRET", secret).args(args));
+    let with_secret = |args: &[&str]| support::run(s.cmd().env("CFGLEDGER_AUTH_ENCRYPTION_SECRET", secret).args(args));
     let first = with_secret(&["config", "set", "WEBHOOK_SECRET", "hook-value-123"]).expect_code(0, "set");
     assert!(!first.stderr.contains("created encryption key file"), "{}", first.stderr);
     assert!(!s.key_path().exists());
@@ -391,7 +401,7 @@ fn a_secret_given_at_creation_means_no_key_file_and_is_never_stored() {
 
     // Without the secret the store cannot be opened for settings.
     let run = s.fails_with(2, &["config", "get", "LOG_LEVEL"]);
-    assert!(run.error_line().contains("set AUTH_ENCRYPTION_SECRET"), "{run:?}");
+    assert!(run.error_line().contains("set CFGLEDGER_AUTH_ENCRYPTION_SECRET"), "{run:?}");
     assert!(!s.key_path().exists(), "no key file appears for an existing store");
     assert!(!contains_bytes(&s.database_bytes(), secret.as_bytes()));
 }
@@ -399,35 +409,37 @@ fn a_secret_given_at_creation_means_no_key_file_and_is_never_stored() {
 #[test]
 fn a_secret_in_env_file_is_used_but_not_seeded() {
     let secret = "dotenv-encryption-secret-0123456789";
-    let s = Store::with_env(&format!("AUTH_ENCRYPTION_SECRET={secret}\nLOG_LEVEL=debug\n"));
+    let s = Store::with_env(&format!("CFGLEDGER_AUTH_ENCRYPTION_SECRET={secret}\nLOG_LEVEL=debug\n"));
     let first = s.ok(&["config", "set", "WEBHOOK_SECRET", "hook-value-456"]);
     assert!(first.stderr.contains("seeded 1 key(s) from .env: LOG_LEVEL"), "{}", first.stderr);
     assert!(!s.key_path().exists(), "the .env secret replaces the key file");
     let log = s.log();
-    assert_eq!(log[1]["payload"]["values"], json!([{"key": "LOG_LEVEL", "value": {"plain": "debug"}}]));
+    assert_eq!(log[1]["payload"]["values"], json!([{"key": "mcpgateway:LOG_LEVEL", "value": {"plain": "debug"}}]));
     assert!(!contains_bytes(&s.database_bytes(), secret.as_bytes()));
-    let item = s.get_json("AUTH_ENCRYPTION_SECRET");
-    assert_eq!((item["value"].clone(), item["source"].clone()), (json!(null), json!("unset")));
+    // The secret in use is reported as set (from .env, through the environment layer), and masked.
+    let item = s.get_json("cfgledger:AUTH_ENCRYPTION_SECRET");
+    assert_eq!((item["value"].clone(), item["source"].clone()), (json!("********"), json!("env")));
 }
 
 #[test]
 fn list_filters_by_category_and_refuses_an_unknown_one() {
     let s = Store::new();
-    let list = parse_json(&s.ok(&["config", "list", "--category", "logging", "--output", "json"]).stdout);
+    let logging = ["config", "list", "--namespace", "cfgledger", "--category", "logging"];
+    let list = parse_json(&s.ok(&[&logging[..], &["--output", "json"]].concat()).stdout);
     let keys: Vec<&str> = list["items"].as_array().expect("items").iter().filter_map(|i| i["key"].as_str()).collect();
-    assert_eq!(keys, ["LOG_LEVEL", "LOG_FORMAT", "LOG_FILE", "LOG_REQUESTS"]);
+    assert_eq!(keys, ["LOG_LEVEL", "LOG_FORMAT"]);
     assert!(list["items"].as_array().expect("items").iter().all(|i| i["category"] == "logging"));
     assert_eq!(list["head"], 2);
 
-    let table = s.ok(&["config", "list", "--category", "logging"]).stdout;
+    let table = s.ok(&logging).stdout;
     let lines: Vec<&str> = table.lines().collect();
     assert!(lines[0].starts_with("KEY") && lines[0].contains("SOURCE"), "{table}");
-    assert_eq!(lines.len(), 1 + 4 + 1, "a header, four keys and the flag legend: {table}");
+    assert_eq!(lines.len(), 1 + 2 + 1, "a header, two keys and the flag legend: {table}");
 
     let run = s.fails_with(2, &["config", "list", "--category", "nonsense"]);
     assert_eq!(
         run.error_line(),
-        "error: unknown category nonsense; categories are security, database, performance, features, limits, logging"
+        "error: unknown category nonsense; categories are server, security, database, features, limits, performance, logging"
     );
 }
 
@@ -452,7 +464,8 @@ fn an_extending_catalog_adds_a_usable_key() {
     let with = |args: &[&str]| s.run(&[&["--catalog", "extra.toml"][..], args].concat());
     let item = parse_json(&with(&["config", "get", "MY_LIMIT", "--output", "json"]).expect_code(0, "get").stdout);
     assert_eq!((item["value"].clone(), item["source"].clone()), (json!(5), json!("default")));
-    assert_eq!(with(&["config", "set", "MY_LIMIT", "7"]).expect_code(0, "set").stdout, "MY_LIMIT = 7 (seq 3)\n");
+    // On the catalog as it ships, a new store also generates the gateway's two secrets (seqs 3 and 4).
+    assert_eq!(with(&["config", "set", "MY_LIMIT", "7"]).expect_code(0, "set").stdout, "MY_LIMIT = 7 (seq 5)\n");
     let run = with(&["config", "set", "MY_LIMIT", "11"]).expect_code(1, "out of range");
     assert_eq!(run.error_line(), r#"error: key MY_LIMIT expects an integer from 1 to 10; got "11""#);
     let list = parse_json(
@@ -460,8 +473,8 @@ fn an_extending_catalog_adds_a_usable_key() {
     );
     assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
     assert_eq!(list["items"][0]["value"], 7);
-    // Built-in keys are still there.
-    assert_eq!(with(&["config", "get", "LOG_LEVEL"]).expect_code(0, "get").stdout, "info\n");
+    // Built-in keys are still there (the gateway's own LOG_LEVEL, with its default).
+    assert_eq!(with(&["config", "get", "LOG_LEVEL"]).expect_code(0, "get").stdout, "ERROR\n");
     // Without the catalog the key is unknown, though the log holds it.
     assert_eq!(s.fails(&["config", "get", "MY_LIMIT"]).error_line(), "error: unknown key MY_LIMIT");
 }

@@ -56,6 +56,7 @@ impl Ws {
         let mut c = Command::new(BIN);
         c.current_dir(self.dir.path())
             .env_clear()
+            .env("CFGLEDGER_CATALOG", cfgledger_events::testing::SUITE_CATALOG_PATH)
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -261,10 +262,10 @@ fn bearer_of_t1(db: &Db, name: &str) -> Value {
 
 /// `WEBHOOK_SECRET` as the store's own key opens it, in process.
 fn reveal_hook(url: &str, secret: Option<&str>) -> Option<String> {
-    let mut opts = OpenOptions::new(StoreUrl::parse(url).expect("a URL"), cfgledger_events::builtin::builtin());
+    let mut opts = OpenOptions::new(StoreUrl::parse(url).expect("a URL"), cfgledger_events::testing::suite_catalog());
     opts.env_file = EnvFileChoice::None;
     if let Some(s) = secret {
-        opts.process_env = BTreeMap::from([("AUTH_ENCRYPTION_SECRET".to_string(), s.to_string())]);
+        opts.process_env = BTreeMap::from([("CFGLEDGER_AUTH_ENCRYPTION_SECRET".to_string(), s.to_string())]);
     }
     let (ledger, _) = Ledger::open(opts).expect("the store opens");
     ledger.reveal("WEBHOOK_SECRET").expect("the target's key opens it").map(|s| s.to_string())
@@ -629,7 +630,7 @@ fn chain(path: &Path) -> (Vec<(i64, Vec<u8>)>, i64) {
 fn a_mirror_killed_midway_resumes_without_a_duplicate_and_refuses_what_is_not_a_prefix() {
     let ws = Ws::new();
     let src_path = ws.path("src.db");
-    let mut opts = OpenOptions::new(StoreUrl::Sqlite(src_path.clone()), cfgledger_events::builtin::builtin());
+    let mut opts = OpenOptions::new(StoreUrl::Sqlite(src_path.clone()), cfgledger_events::testing::suite_catalog());
     opts.env_file = EnvFileChoice::None;
     drop(Ledger::open(opts).expect("create the source, with a key file"));
     let mut source_head = grow(&src_path, 60_000);

@@ -16,7 +16,10 @@ fn the_catalog_reference_is_current() {
         on_disk == generated,
         "docs/catalog.md is stale: run `CFGLEDGER_BLESS=1 cargo test --test docs` and commit the result"
     );
+    // Every key has its row, under its environment name, with an anchor per namespace and key.
     for spec in builtin().specs() {
-        assert!(on_disk.contains(&format!("| `{}` |", spec.key)), "{} is missing", spec.key);
+        let row = format!("<a id=\"{}-{}\"></a>`{}` |", spec.namespace, spec.key.to_ascii_lowercase(), spec.env_name);
+        assert!(on_disk.contains(&row), "{} is missing", spec.id);
     }
+    assert!(on_disk.contains("## Namespace `mcpgateway`: MCP Gateway") && on_disk.contains("## Namespace `cfgledger`"));
 }

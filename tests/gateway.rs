@@ -1,5 +1,8 @@
-//! The real MCP Gateway 1.1.0 boots from a hand-written `.env` file and reports the values it was given: the
-//! smoke test of the harness (`support::gateway`) that the rendered `.env` will be checked with.
+//! The real MCP Gateway 1.1.0 boots from a `.env` file and reports the values it was given:
+//! - from a hand-written file: the smoke test of the harness (`support::gateway`);
+//! - from cfgledger's render alone: a realistic gateway `.env` (over 60 keys, every python-dotenv form) is
+//!   seeded into a new store, changed through the CLI, rendered with its secrets, and the gateway booted
+//!   from the rendered file shows the values through its own API.
 
 mod support;
 
@@ -114,4 +117,151 @@ fn strings(v: &serde_json::Value) -> Vec<&str> {
         .iter()
         .map(|s| s.as_str().unwrap_or_else(|| panic!("not a string: {s}")))
         .collect()
+}
+
+/// Several lines per key in every form python-dotenv reads: `export`, quotes of both kinds, a multi-line
+/// value, an inline comment, `${...}` interpolation, an empty value (unset), a JSON array, cfgledger's own
+/// key beside the gateway's, and 40 cache TTLs and validation limits set one above their default.
+fn realistic_gateway_env(jwt_secret: &str, encryption: &str, admin_password: &str, default_password: &str) -> String {
+    let tuned = [
+        ("EXTERNAL_IDENTITY_CACHE_TTL", 60),
+        ("VAULT_TOKEN_CACHE_TTL", 300),
+        ("DCR_METADATA_CACHE_TTL", 3600),
+        ("MCPGATEWAY_CATALOG_CACHE_TTL", 3600),
+        ("LLMCHAT_SESSION_TTL", 300),
+        ("LLMCHAT_CHAT_HISTORY_TTL", 3600),
+        ("AUTH_CACHE_USER_TTL", 60),
+        ("AUTH_CACHE_REVOCATION_TTL", 30),
+        ("AUTH_CACHE_TEAM_TTL", 60),
+        ("AUTH_CACHE_ROLE_TTL", 60),
+        ("AUTH_CACHE_TEAMS_TTL", 60),
+        ("REGISTRY_CACHE_TOOLS_TTL", 20),
+        ("REGISTRY_CACHE_PROMPTS_TTL", 15),
+        ("REGISTRY_CACHE_RESOURCES_TTL", 15),
+        ("REGISTRY_CACHE_AGENTS_TTL", 20),
+        ("REGISTRY_CACHE_SERVERS_TTL", 20),
+        ("REGISTRY_CACHE_GATEWAYS_TTL", 20),
+        ("REGISTRY_CACHE_CATALOG_TTL", 300),
+        ("TOOL_LOOKUP_CACHE_TTL_SECONDS", 60),
+        ("TOOL_LOOKUP_CACHE_NEGATIVE_TTL_SECONDS", 10),
+        ("ADMIN_STATS_CACHE_SYSTEM_TTL", 60),
+        ("ADMIN_STATS_CACHE_OBSERVABILITY_TTL", 30),
+        ("ADMIN_STATS_CACHE_TAGS_TTL", 120),
+        ("ADMIN_STATS_CACHE_PLUGINS_TTL", 120),
+        ("ADMIN_STATS_CACHE_PERFORMANCE_TTL", 60),
+        ("TEAM_MEMBER_COUNT_CACHE_TTL", 300),
+        ("RESOURCE_CACHE_TTL", 3600),
+        ("SESSION_TTL", 3600),
+        ("MESSAGE_TTL", 600),
+        ("GLOBAL_CONFIG_CACHE_TTL", 60),
+        ("A2A_STATS_CACHE_TTL", 30),
+        ("STREAMABLE_HTTP_EVENT_TTL", 3600),
+        ("VALIDATION_MAX_NAME_LENGTH", 255),
+        ("VALIDATION_MAX_TOOL_NAME_LENGTH", 128),
+        ("VALIDATION_MAX_DESCRIPTION_LENGTH", 8192),
+        ("VALIDATION_MAX_TEMPLATE_LENGTH", 65536),
+        ("VALIDATION_MAX_CONTENT_LENGTH", 1048576),
+        ("VALIDATION_MAX_JSON_DEPTH", 30),
+        ("VALIDATION_MAX_URL_LENGTH", 2048),
+        ("VALIDATION_MAX_RPC_PARAM_SIZE", 262144),
+    ];
+    let mut env = format!(
+        "\
+# A gateway .env as an operator keeps it (python-dotenv syntax)
+APP_NAME=cfgledger-rendered-gateway   # an inline comment
+export ENVIRONMENT=development
+HOST=127.0.0.1
+PORT=4646
+APP_DOMAIN=http://localhost:${{PORT}}/
+DATABASE_URL=sqlite:///./mcp.db
+CACHE_TYPE='memory'
+REDIS_URL=
+JWT_SECRET_KEY=\"{jwt_secret}\"
+AUTH_ENCRYPTION_SECRET='{encryption}'
+AUTH_REQUIRED=true
+TOKEN_EXPIRY=45
+PLATFORM_ADMIN_EMAIL={ADMIN_EMAIL}
+PLATFORM_ADMIN_PASSWORD='{admin_password}'
+DEFAULT_USER_PASSWORD=\"{default_password}\"
+BASIC_AUTH_USER=gateway-operator
+ALLOWED_ORIGINS='[\"http://localhost\", \"http://localhost:4444\", \"https://console.cfgledger.test\"]'
+LOG_LEVEL=warning
+MCPGATEWAY_UI_ENABLED=false
+MCPGATEWAY_ADMIN_API_ENABLED=true
+MCPGATEWAY_A2A_ENABLED=false
+HEALTH_CHECK_INTERVAL=90
+WELL_KNOWN_ROBOTS_TXT=\"User-agent: *
+Disallow: /private
+Allow: /\"
+# cfgledger's own settings carry its prefix and never reach the gateway
+CFGLEDGER_LOG_LEVEL=warn
+
+"
+    );
+    for (key, default) in tuned {
+        env.push_str(&format!("{key}={}\n", default + 1));
+    }
+    env
+}
+
+#[test]
+fn gateway_boots_from_cfgledgers_render_alone() {
+    let jwt_secret = secret(48);
+    let env = realistic_gateway_env(&jwt_secret, &secret(48), &password(), &password());
+    assert!(env.lines().filter(|l| l.contains('=') && !l.starts_with('#')).count() >= 60, "a realistic file");
+    let store = support::Store::with_builtin_catalog(&env);
+
+    // Seeding placed every line in its namespace; an empty value is unset, not an empty string.
+    let got = |args: &[&str]| store.ok(args).stdout.trim().to_string();
+    assert_eq!(got(&["config", "get", "TOKEN_EXPIRY"]), "45");
+    assert_eq!(got(&["config", "get", "LOG_LEVEL"]), "WARNING");
+    assert_eq!(got(&["config", "get", "--namespace", "cfgledger", "LOG_LEVEL"]), "warn");
+    assert_eq!(got(&["config", "get", "APP_DOMAIN"]), "http://localhost:4646/");
+    let redis: serde_json::Value =
+        serde_json::from_str(&got(&["config", "get", "REDIS_URL", "--output", "json"])).expect("json");
+    assert_eq!(redis["source"], "default", "an empty REDIS_URL= is unset: {redis}");
+    // An operator changes two hot settings afterwards.
+    store.ok(&["config", "set", "HEALTH_CHECK_INTERVAL", "120", "--reason", "slower probes"]);
+    store.ok(&["config", "set", "MCPGATEWAY_A2A_ENABLED", "true"]);
+
+    // Without --include-secrets the secrets stay in the store, and the render says so.
+    let plain = store.ok(&["render", "--format", "env"]).stdout;
+    assert!(!plain.contains(&jwt_secret), "no secret without the flag");
+    assert!(plain.contains("secrets left out"), "{plain}");
+    assert!(!plain.contains("CFGLEDGER_"), "cfgledger's own settings are not the gateway's: {plain}");
+
+    let out = store.dir().join("gateway.env");
+    let done = store.ok(&["render", "--format", "env", "--include-secrets", "--out", "gateway.env"]);
+    assert!(done.stdout.starts_with("rendered "), "{}", done.stdout);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&out).expect("the rendered file").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the render holds secrets: only its owner reads it");
+    // The render with secrets is in the audit trail: who, which namespace, which keys; never the values.
+    let trail = store.ok(&["audit", "--action", "secrets_rendered", "--output", "json"]).stdout;
+    assert!(trail.contains("JWT_SECRET_KEY") && trail.contains("mcpgateway"), "{trail}");
+    assert!(!trail.contains(&jwt_secret), "{trail}");
+
+    let gw = Gateway::boot(&out);
+    let token = gw.token(&jwt_secret, ADMIN_EMAIL);
+    let settings = gw.config_settings(&token);
+    let groups = &settings["groups"];
+    assert_eq!(groups["Basic Settings"]["app_name"], "cfgledger-rendered-gateway", "{settings}");
+    assert_eq!(groups["Basic Settings"]["port"], 4646, "{settings}");
+    assert_eq!(groups["Authentication & Security"]["token_expiry"], 45, "minutes, as the gateway reads them");
+    assert_eq!(groups["Authentication & Security"]["basic_auth_user"], "gateway-operator", "{settings}");
+    assert_eq!(groups["Logging"]["log_level"], "WARNING", "{settings}");
+    assert_eq!(groups["Feature Flags"]["mcpgateway_a2a_enabled"], true, "the value set after seeding: {settings}");
+    assert_eq!(settings["security_status"]["secure_secrets"], true, "{settings}");
+    assert_eq!(gw.setting(&token, "health_check_interval"), 120, "the value set after seeding");
+    assert_eq!(gw.setting(&token, "cache_type"), "memory");
+    let mut origins =
+        strings(&gw.setting(&token, "allowed_origins")).into_iter().map(str::to_string).collect::<Vec<_>>();
+    origins.sort_unstable();
+    assert_eq!(origins, ["http://localhost", "http://localhost:4444", "https://console.cfgledger.test"]);
+    assert_eq!(
+        gw.preflight("/health", "https://console.cfgledger.test").as_deref(),
+        Some("https://console.cfgledger.test")
+    );
+    let version = gw.version(&token);
+    assert_eq!(version["settings"]["cache_type"], "memory", "{version}");
 }

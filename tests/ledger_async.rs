@@ -4,7 +4,7 @@
 
 use cfgledger::store::StoreUrl;
 use cfgledger::{EnvFileChoice, Ledger, OpenOptions, WriteContext};
-use cfgledger_events::builtin::builtin;
+use cfgledger_events::testing::suite_catalog;
 use cfgledger_events::{Actor, Cause, Command, Input, Source};
 
 fn ctx() -> WriteContext {
@@ -16,7 +16,7 @@ fn ctx() -> WriteContext {
 }
 
 fn memory_ledger() -> Ledger {
-    let mut opts = OpenOptions::new(StoreUrl::Memory, builtin());
+    let mut opts = OpenOptions::new(StoreUrl::Memory, suite_catalog());
     opts.env_file = EnvFileChoice::None;
     Ledger::open(opts).expect("open").0
 }

@@ -4,12 +4,12 @@
 
 use cfgledger::store::StoreUrl;
 use cfgledger::{EnvFileChoice, Ledger, OpenOptions, WriteContext};
-use cfgledger_events::builtin::builtin;
+use cfgledger_events::testing::suite_catalog;
 use cfgledger_events::{verify_link, Actor, Cause, Command, Head, Input, Source};
 use std::path::Path;
 
 fn open(path: &Path) -> Ledger {
-    let mut opts = OpenOptions::new(StoreUrl::Sqlite(path.to_path_buf()), builtin());
+    let mut opts = OpenOptions::new(StoreUrl::Sqlite(path.to_path_buf()), suite_catalog());
     opts.env_file = EnvFileChoice::None;
     opts.process_env.insert("AUTH_ENCRYPTION_SECRET".into(), "conflict-test-secret-0123456789".into());
     Ledger::open(opts).expect("open").0

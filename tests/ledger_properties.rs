@@ -9,8 +9,8 @@ use cfgledger::clock::SteppingClock;
 use cfgledger::crypto::setting_aad;
 use cfgledger::store::StoreUrl;
 use cfgledger::{EnvFileChoice, Error, Ledger, OpenOptions, WriteContext};
-use cfgledger_events::builtin::builtin;
 use cfgledger_events::decide::SettingsLookup;
+use cfgledger_events::testing::suite_catalog;
 use cfgledger_events::{
     verify_link, Actor, Cause, Command, Event, Head, Input, RejectionKind, Source, StoredValue, Timestamp,
 };
@@ -106,7 +106,7 @@ fn options(db: StoreUrl) -> OpenOptions {
     OpenOptions {
         db,
         env_file: EnvFileChoice::None,
-        catalog: builtin(),
+        catalog: suite_catalog(),
         process_env: BTreeMap::new(),
         pin_restart_keys: false,
         generate_secrets: Vec::new(),
@@ -123,7 +123,7 @@ fn plaintext(ledger: &Ledger, state: &SettingsState, key: &str) -> Option<Value>
     state.current(key).map(|v| match v {
         StoredValue::Plain(v) => v.clone(),
         StoredValue::Sealed(text) => {
-            let bytes = ledger.secret_box().open(&setting_aad(key), text).expect("a sealed value opens");
+            let bytes = cfgledger::crypto::open_setting(ledger.secret_box(), key, text).expect("a sealed value opens");
             serde_json::from_slice(&bytes).expect("sealed plaintext is JSON")
         }
     })
@@ -181,7 +181,7 @@ fn run_and_check(ledger: &Ledger, op: &Op) -> Result<(), TestCaseError> {
         prop_assert_eq!(appended.len(), 1, "{:?} appended {:?}", op, appended);
         match &appended[0] {
             Event::ChangeRejected(e) => {
-                prop_assert_eq!(&e.key, key);
+                prop_assert_eq!(&e.key, &spec.id, "the event names the qualified key");
                 prop_assert_eq!(&e.reason, "locked");
             }
             other => prop_assert!(false, "{:?} appended {:?}", op, other),
@@ -222,7 +222,7 @@ fn run_and_check(ledger: &Ledger, op: &Op) -> Result<(), TestCaseError> {
                 }
                 Some(_) => {
                     prop_assert_eq!(appended.len(), 1);
-                    prop_assert!(matches!(&appended[0], Event::SettingReset(e) if e.key == key), "{:?}", appended);
+                    prop_assert!(matches!(&appended[0], Event::SettingReset(e) if e.key == spec.id), "{:?}", appended);
                     prop_assert_eq!(after.state.current(key), None);
                 }
             }
@@ -309,7 +309,7 @@ fn a_locked_key_records_the_attempt_and_keeps_its_value() {
     let appended = new_events(&ledger, before.head.seq);
     assert_eq!(appended.len(), 1);
     let Event::ChangeRejected(e) = &appended[0] else { panic!("appended {:?}", appended[0]) };
-    assert_eq!((e.key.as_str(), e.action.as_str(), e.reason.as_str()), ("JWT_ALGORITHM", "set", "locked"));
+    assert_eq!((e.key.as_str(), e.action.as_str(), e.reason.as_str()), ("mcpgateway:JWT_ALGORITHM", "set", "locked"));
     assert_eq!(e.attempted, Some(StoredValue::Plain(json!("HS512"))));
     assert_eq!(ledger.settings().get("JWT_ALGORITHM"), Some(json!("HS256")), "the default still holds");
 }

@@ -18,8 +18,9 @@ fn cmd(dir: &Path) -> Command {
     let mut c = Command::new(BIN);
     c.current_dir(dir)
         .env_clear()
+        .env("CFGLEDGER_CATALOG", cfgledger_events::testing::SUITE_CATALOG_PATH)
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AUTH_ENCRYPTION_SECRET", "notify-test-secret-0123456789")
+        .env("CFGLEDGER_AUTH_ENCRYPTION_SECRET", "notify-test-secret-0123456789")
         .args(["--db", "sqlite://c.db", "--env-file", ".env"]);
     c
 }
@@ -64,7 +65,7 @@ fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(
         dir.path().join(".env"),
-        "CONFIG_POLL_INTERVAL=1m\nLOG_LEVEL=warn\nJWT_SECRET_KEY=notify-test-signing-key-0123456789abcdef\n",
+        "CFGLEDGER_CONFIG_POLL_INTERVAL=1m\nLOG_LEVEL=warn\nCFGLEDGER_JWT_SECRET_KEY=notify-test-signing-key-0123456789abcdef\n",
     )
     .expect(".env");
     dir

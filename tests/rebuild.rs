@@ -5,8 +5,8 @@
 use cfgledger::clock::SteppingClock;
 use cfgledger::store::{sqlite::SqliteStore, EventStore, StoreUrl};
 use cfgledger::{EnvFileChoice, Error, Ledger, OpenOptions};
-use cfgledger_events::builtin::builtin;
 use cfgledger_events::event::{SettingChanged, StoredValue};
+use cfgledger_events::testing::suite_catalog;
 use cfgledger_events::{build_batch, verify_link, Actor, Batch, Cause, Event, Head, Timestamp};
 use cfgledger_projections::SettingsState;
 use serde_json::json;
@@ -17,10 +17,12 @@ use std::sync::Arc;
 const EVENTS: u64 = 25_000;
 
 fn options(path: &Path) -> OpenOptions {
-    let mut opts = OpenOptions::new(StoreUrl::Sqlite(path.to_path_buf()), builtin());
+    let mut opts = OpenOptions::new(StoreUrl::Sqlite(path.to_path_buf()), suite_catalog());
     opts.env_file = EnvFileChoice::None;
-    opts.process_env =
-        BTreeMap::from([("AUTH_ENCRYPTION_SECRET".to_string(), "rebuild-test-secret-0123456789".to_string())]);
+    opts.process_env = BTreeMap::from([(
+        "CFGLEDGER_AUTH_ENCRYPTION_SECRET".to_string(),
+        "rebuild-test-secret-0123456789".to_string(),
+    )]);
     opts.clock = Arc::new(SteppingClock::new(Timestamp::from_micros(1_700_000_000_000_000)));
     opts
 }

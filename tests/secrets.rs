@@ -1,11 +1,11 @@
 //! Secrets that could reach the log or an output in plaintext by a side door: a key that became sensitive
-//! after plain values were stored, an attempt to set the bootstrap secret, and a catalog that tries to turn
-//! the encryption secret into an ordinary setting.
+//! after plain values were stored, an attempt to set the bootstrap secret, and a catalog that tries to
+//! change cfgledger's own settings or declare a key that is read from the environment only.
 
 use cfgledger::store::StoreUrl;
 use cfgledger::{present, EnvFileChoice, Error, Ledger, OpenOptions, WriteContext};
-use cfgledger_events::builtin::builtin_specs;
-use cfgledger_events::catalog::Catalog;
+use cfgledger_events::builtin::builtin;
+use cfgledger_events::catalog::{Catalog, CatalogFile, CatalogMode};
 use cfgledger_events::event::StoredValue;
 use cfgledger_events::{Actor, Cause, Command, Envelope, Event, Input, Source};
 use std::path::Path;
@@ -21,20 +21,17 @@ fn ctx() -> WriteContext {
 }
 
 fn catalog(user_sensitive: bool) -> Catalog {
-    let mut specs = builtin_specs();
-    for s in &mut specs {
-        if s.key == "BASIC_AUTH_USER" {
-            s.locked = false;
-            s.sensitive = user_sensitive;
-        }
-    }
-    Catalog::new(specs).expect("valid catalog")
+    let mut spec = builtin().get("BASIC_AUTH_USER").cloned().expect("the gateway's BASIC_AUTH_USER");
+    spec.locked = false;
+    spec.sensitive = user_sensitive;
+    let file = CatalogFile { mode: CatalogMode::Extend, settings: vec![spec], ..CatalogFile::default() };
+    builtin().with_file(file).expect("valid catalog")
 }
 
 fn open(path: &Path, catalog: Catalog) -> Ledger {
     let mut opts = OpenOptions::new(StoreUrl::Sqlite(path.to_path_buf()), catalog);
     opts.env_file = EnvFileChoice::None;
-    opts.process_env.insert("AUTH_ENCRYPTION_SECRET".into(), SECRET.into());
+    opts.process_env.insert("CFGLEDGER_AUTH_ENCRYPTION_SECRET".into(), SECRET.into());
     Ledger::open(opts).expect("open").0
 }
 
@@ -85,12 +82,14 @@ fn a_key_made_sensitive_later_never_carries_its_old_plain_value_forward() {
 fn an_attempt_to_set_the_bootstrap_secret_is_audited_without_the_value() {
     let dir = tempfile::tempdir().expect("tempdir");
     let l = open(&dir.path().join("c.db"), catalog(false));
-    let cmd =
-        Command::Set { key: "AUTH_ENCRYPTION_SECRET".into(), value: Input::Text("a-new-candidate-secret-xyz".into()) };
+    let cmd = Command::Set {
+        key: "cfgledger:AUTH_ENCRYPTION_SECRET".into(),
+        value: Input::Text("a-new-candidate-secret-xyz".into()),
+    };
     assert!(matches!(l.execute(cmd, ctx()), Err(Error::Rejected(_))));
     match &events(&l).last().expect("an event").event {
         Event::ChangeRejected(r) => {
-            assert_eq!(r.key, "AUTH_ENCRYPTION_SECRET");
+            assert_eq!(r.key, "cfgledger:AUTH_ENCRYPTION_SECRET");
             assert_eq!(r.attempted, None, "the bootstrap secret is never stored, not even sealed");
         }
         other => panic!("expected ChangeRejected, got {other:?}"),
@@ -98,14 +97,22 @@ fn an_attempt_to_set_the_bootstrap_secret_is_audited_without_the_value() {
 }
 
 #[test]
-fn a_catalog_cannot_make_the_encryption_secret_an_ordinary_key() {
+fn a_catalog_file_cannot_change_cfgledgers_own_settings_or_declare_an_environment_only_key() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("c.toml");
+    let own = dir.path().join("own.toml");
     std::fs::write(
-        &file,
-        "mode = \"extend\"\n[[settings]]\nkey = \"AUTH_ENCRYPTION_SECRET\"\ntype = \"string\"\ncategory = \"security\"\nreload = \"restart\"\n",
+        &own,
+        "namespace = \"cfgledger\"\nmode = \"extend\"\n[[settings]]\nkey = \"AUTH_ENCRYPTION_SECRET\"\ntype = \"string\"\ncategory = \"security\"\nreload = \"restart\"\n",
     )
     .expect("write");
-    let e = cfgledger::catalog_file::load(Some(&file)).expect_err("refused");
-    assert!(e.to_string().ends_with("the encryption secret must stay bootstrap, locked and sensitive"), "{e}");
+    let e = cfgledger::catalog_file::load(&[own]).expect_err("refused");
+    assert!(e.to_string().contains("cfgledger's own settings are fixed"), "{e}");
+    let bootstrap = dir.path().join("bootstrap.toml");
+    std::fs::write(
+        &bootstrap,
+        "mode = \"extend\"\n[[settings]]\nkey = \"MY_SECRET\"\ntype = \"string\"\ncategory = \"security\"\nreload = \"restart\"\nlocked = true\nsensitive = true\nbootstrap = true\n",
+    )
+    .expect("write");
+    let e = cfgledger::catalog_file::load(&[bootstrap]).expect_err("refused");
+    assert!(e.to_string().contains("bootstrap keys are cfgledger's own"), "{e}");
 }

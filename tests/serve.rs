@@ -14,12 +14,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_cfgledger");
 
 fn cmd(dir: &Path) -> Command {
     let mut c = Command::new(BIN);
-    c.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).args([
-        "--db",
-        "sqlite://c.db",
-        "--env-file",
-        ".env",
-    ]);
+    c.current_dir(dir)
+        .env_clear()
+        .env("CFGLEDGER_CATALOG", cfgledger_events::testing::SUITE_CATALOG_PATH)
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .args(["--db", "sqlite://c.db", "--env-file", ".env"]);
     c
 }
 
@@ -82,7 +81,7 @@ fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(
         dir.path().join(".env"),
-        "LOG_LEVEL=debug\nJWT_SECRET_KEY=0123456789abcdef0123456789abcdef-secret\n",
+        "LOG_LEVEL=debug\nCFGLEDGER_JWT_SECRET_KEY=0123456789abcdef0123456789abcdef-secret\n",
     )
     .expect("write .env");
     dir
@@ -209,7 +208,7 @@ fn the_signing_key_is_generated_by_serve_only_and_a_bad_one_is_refused() {
 
     // A key set in the environment but unusable stops serve instead of being replaced by a random one.
     let out = cmd(dir.path())
-        .env("JWT_SECRET_KEY", "too-short")
+        .env("CFGLEDGER_JWT_SECRET_KEY", "too-short")
         .args(["serve", "--listen", "127.0.0.1:0"])
         .output()
         .expect("runs");

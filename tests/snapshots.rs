@@ -15,7 +15,7 @@ use cfgledger::clock::SteppingClock;
 use cfgledger::store::{self, EventStore, StoreUrl, StoredSnapshot};
 use cfgledger::usecase::verify::verify;
 use cfgledger::{EnvFileChoice, Error, Ledger, OpenOptions, WriteContext};
-use cfgledger_events::builtin::builtin;
+use cfgledger_events::testing::suite_catalog;
 use cfgledger_events::{verify_link, Actor, Cause, Command, Hash, Head, Input, ResourceKind, Source, Timestamp};
 use cfgledger_projections::snapshot;
 use cfgledger_projections::SettingsState;
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 const SECRET: &str = "snapshot-test-secret-0123456789abcdef";
 /// A key no catalog has, planted in doctored checkpoints: whoever reads it started from that checkpoint.
-const MARKER: &str = "PLANTED_BY_A_CHECKPOINT";
+const MARKER: &str = "mcpgateway:PLANTED_BY_A_CHECKPOINT";
 
 /// Where a test's store lives. A memory store lives and dies with its one ledger; the others reopen.
 struct World {
@@ -51,9 +51,9 @@ impl World {
     }
 
     fn open(&self) -> Ledger {
-        let mut opts = OpenOptions::new(self.url.clone(), builtin());
+        let mut opts = OpenOptions::new(self.url.clone(), suite_catalog());
         opts.env_file = EnvFileChoice::None;
-        opts.process_env = BTreeMap::from([("AUTH_ENCRYPTION_SECRET".to_string(), SECRET.to_string())]);
+        opts.process_env = BTreeMap::from([("CFGLEDGER_AUTH_ENCRYPTION_SECRET".to_string(), SECRET.to_string())]);
         opts.clock = Arc::new(SteppingClock::new(Timestamp(1_800_000_000_000_000)));
         Ledger::open(opts).expect("the ledger opens").0
     }
@@ -270,14 +270,14 @@ fn planted(bytes: &[u8]) -> Vec<u8> {
 
 /// Turns checkpoints on at `every` events and runs `n` commands.
 fn grow(ledger: &Ledger, script: &mut Script, every: u64, n: u64) {
-    set(ledger, "SNAPSHOT_INTERVAL", &every.to_string());
+    set(ledger, "cfgledger:SNAPSHOT_INTERVAL", &every.to_string());
     script.run(ledger, n);
 }
 
 /// Turns checkpoints off: returns the seq of that change. Checkpoints still on their way are of seqs at
 /// or below it.
 fn stop_checkpoints(ledger: &Ledger) -> u64 {
-    set(ledger, "SNAPSHOT_INTERVAL", "0").head.seq
+    set(ledger, "cfgledger:SNAPSHOT_INTERVAL", "0").head.seq
 }
 
 fn wait_for_checkpoints(store: &dyn EventStore, at_least: usize) {

@@ -249,6 +249,7 @@ fn oracle(written: &[Record], q: &LogQuery) -> Vec<u64> {
             None => true,
             Some(SubjectMatch::Exact(k)) => r.key.as_deref() == Some(k.as_str()),
             Some(SubjectMatch::Prefix(p)) => r.key.as_deref().is_some_and(|k| k.starts_with(p.as_str())),
+            Some(SubjectMatch::AnyOf(keys)) => r.key.as_ref().is_some_and(|k| keys.contains(k)),
         })
         .filter(|r| q.actor.as_deref().is_none_or(|a| r.actor == a))
         .filter(|r| q.kinds.is_empty() || q.kinds.contains(&r.kind))
@@ -502,6 +503,11 @@ mod history_checks {
         assert_query(s, &w, q(|q| q.subject = exact("log_level")), &[]);
         assert_query(s, &w, q(|q| q.subject = exact("LOG_LEVE")), &[]);
         assert_query(s, &w, q(|q| q.subject = exact("")), &[]);
+        // A qualified key and the bare key a pre-namespace log indexed it under, merged newest first.
+        let any = |keys: &[&str]| Some(SubjectMatch::AnyOf(keys.iter().map(|k| k.to_string()).collect()));
+        assert_query(s, &w, q(|q| q.subject = any(&["LOG_LEVEL", "tools/search"])), &[18, 17, 14, 9, 8, 6, 2]);
+        assert_query(s, &w, q(|q| q.subject = any(&["LOG_LEVEL", "no-such-key"])), &[18, 14, 8, 2]);
+        assert_query(s, &w, q(|q| q.subject = any(&[])), &[]);
         // Seq bounds.
         assert_query(s, &w, q(|q| q.after = 19), &[22, 21, 20]);
         assert_query(s, &w, q(|q| q.before = Some(4)), &[3, 2, 1]);

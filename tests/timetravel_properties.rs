@@ -16,11 +16,11 @@ use cfgledger::clock::SteppingClock;
 use cfgledger::store::StoreUrl;
 use cfgledger::usecase::timetravel;
 use cfgledger::{EnvFileChoice, Error, Ledger, OpenOptions, WriteContext};
-use cfgledger_events::builtin::builtin;
 use cfgledger_events::decide::{EnvEntry, SettingsLookup};
 use cfgledger_events::event::MASK;
 use cfgledger_events::resource::referenced;
 use cfgledger_events::rollback;
+use cfgledger_events::testing::suite_catalog;
 use cfgledger_events::{
     verify_link, Actor, Cause, Command, Envelope, Head, Input, RejectionKind, Reload, ResourceKind, Source,
     StoredValue, Timestamp,
@@ -45,16 +45,16 @@ const SETTINGS: &[(&str, &[&str])] = &[
 ];
 
 /// The `.env` of the first open: two locked keys and one plain key, seeded with the genesis.
-const ENV_FILE: &str = "JWT_ALGORITHM=HS384\nAUTH_REQUIRED=false\nLOG_FORMAT=text\n";
+const ENV_FILE: &str = "CFGLEDGER_JWT_ALGORITHM=HS384\nCFGLEDGER_AUTH_REQUIRED=false\nLOG_FORMAT=text\n";
 
 /// A later seeding (as a later open with another `.env` would do): two locked keys (one of them sensitive)
 /// and one plain key. Only keys the log never held are seeded, so it applies once.
 const LATE_SEED: &[(&str, &str)] =
-    &[("TOKEN_EXPIRY", "1h"), ("BASIC_AUTH_PASSWORD", "seeded-basic-password"), ("LOG_REQUESTS", "true")];
+    &[("CFGLEDGER_TOKEN_EXPIRY", "1h"), ("BASIC_AUTH_PASSWORD", "seeded-basic-password"), ("LOG_REQUESTS", "true")];
 
 /// Attempts to change locked keys: refused, recorded as `ChangeRejected`.
 const LOCKED_ATTEMPTS: &[(&str, &str)] =
-    &[("JWT_ALGORITHM", "HS512"), ("TOKEN_EXPIRY", "2h"), ("CORS_ENABLED", "false")];
+    &[("cfgledger:JWT_ALGORITHM", "HS512"), ("cfgledger:TOKEN_EXPIRY", "2h"), ("CORS_ENABLED", "false")];
 
 const TOOLS: &[&str] = &["search", "fetch", "calc"];
 const TOOL_URLS: &[&str] = &["https://tools.example/a", "https://tools.example/b"];
@@ -166,7 +166,7 @@ fn open(sqlite: bool) -> World {
     let opts = OpenOptions {
         db,
         env_file: EnvFileChoice::Path(env),
-        catalog: builtin(),
+        catalog: suite_catalog(),
         process_env,
         pin_restart_keys: false,
         generate_secrets: Vec::new(),
@@ -529,7 +529,8 @@ fn check_rollback_to(ledger: &Ledger, t: u64) -> Result<(), TestCaseError> {
     let mut got: BTreeMap<String, (&str, Vec<String>)> = BTreeMap::new();
     let mut restart = BTreeSet::new();
     for step in steps {
-        let subject = step["subject"].as_str().ok_or_else(|| fail("a subject"))?.to_string();
+        // Shown as people name it (bare in the default namespace); the state is keyed by qualified keys.
+        let subject = cfgledger_events::namespace::subject(step["subject"].as_str().ok_or_else(|| fail("a subject"))?);
         let action = step["action"].as_str().ok_or_else(|| fail("an action"))?;
         let changed: Vec<String> = serde_json::from_value(step.get("changed").cloned().unwrap_or(json!([])))
             .map_err(|e| fail(format!("changed is a list: {e}")))?;
@@ -552,8 +553,11 @@ fn check_rollback_to(ledger: &Ledger, t: u64) -> Result<(), TestCaseError> {
     prop_assert_eq!(&got, &expected, "the plan of a rollback to seq {} lists what differs", t);
     prop_assert_eq!(&plan["counts"]["locked"], &json!(locked_differ.len()));
     prop_assert_eq!(&plan["counts"]["invalid"], &json!(0));
-    let listed: BTreeSet<String> = serde_json::from_value(plan["restart_required"].clone())
-        .map_err(|e| fail(format!("restart_required is a list: {e}")))?;
+    let listed: BTreeSet<String> = serde_json::from_value::<Vec<String>>(plan["restart_required"].clone())
+        .map_err(|e| fail(format!("restart_required is a list: {e}")))?
+        .iter()
+        .map(|s| cfgledger_events::namespace::subject(s))
+        .collect();
     prop_assert_eq!(listed, restart);
 
     let outcome = must("the rollback", ledger.execute(Command::Rollback(req), rollback_ctx(t)))?;
@@ -580,7 +584,7 @@ fn check_rollback_to(ledger: &Ledger, t: u64) -> Result<(), TestCaseError> {
     let mut differ: BTreeSet<String> = BTreeSet::new();
     for part in ["added", "removed", "changed"] {
         for line in diff[part].as_array().ok_or_else(|| fail("a list"))? {
-            differ.insert(line["key"].as_str().unwrap_or_default().to_string());
+            differ.insert(cfgledger_events::namespace::subject(line["key"].as_str().unwrap_or_default()));
         }
     }
     prop_assert_eq!(differ, locked_differ, "after the rollback only locked keys differ from seq {}", t);
@@ -613,7 +617,7 @@ fn check_diff(ledger: &Ledger, t1: u64, t2: u64) -> Result<(), TestCaseError> {
     let mut sensitive_listed = BTreeSet::new();
     for part in ["added", "removed", "changed"] {
         for line in d[part].as_array().ok_or_else(|| fail("a list"))? {
-            let key = line["key"].as_str().ok_or_else(|| fail("a key"))?.to_string();
+            let key = cfgledger_events::namespace::subject(line["key"].as_str().ok_or_else(|| fail("a key"))?);
             prop_assert!(listed.insert(key.clone()), "{} listed twice", key);
             let (old, new) = (&line["old"], &line["new"]);
             let entity = key.contains('/');
@@ -658,7 +662,7 @@ fn check_diff(ledger: &Ledger, t1: u64, t2: u64) -> Result<(), TestCaseError> {
 
 /// Sets `SNAPSHOT_INTERVAL` (1 to 3, so the set itself is checkpointed) and returns its seq.
 fn set_interval(ledger: &Ledger, interval: u64) -> Result<u64, TestCaseError> {
-    let cmd = Command::Set { key: "SNAPSHOT_INTERVAL".into(), value: Input::Text(interval.to_string()) };
+    let cmd = Command::Set { key: "cfgledger:SNAPSHOT_INTERVAL".into(), value: Input::Text(interval.to_string()) };
     let outcome = must("set SNAPSHOT_INTERVAL", ledger.execute(cmd, ctx()))?;
     Ok(outcome.seqs.ok_or_else(|| fail("SNAPSHOT_INTERVAL changed"))?.1)
 }

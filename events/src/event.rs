@@ -111,6 +111,28 @@ pub struct SecretGenerated {
     pub value: StoredValue,
 }
 
+/// A locked key set again from the environment or `.env` by an explicit, audited re-seed: the one way a
+/// locked key seeded wrong is corrected without a new store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettingReseeded {
+    pub key: String,
+    pub value: StoredValue,
+    pub previous: Option<StoredValue>,
+    /// Where the value came from: `environment`, or the `.env` file's path.
+    pub from: String,
+}
+
+/// A render of a namespace that included its secrets in plaintext: who asked is in the envelope, which keys
+/// left the store is here, never their values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecretsRendered {
+    pub namespace: String,
+    /// `env`, `json` or `yaml`.
+    pub format: String,
+    /// The qualified keys whose plaintext was rendered.
+    pub keys: Vec<String>,
+}
+
 /// An admin API user. The password is kept only as an argon2id hash (PHC string).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserAdded {
@@ -181,6 +203,8 @@ pub enum Event {
     ResourceCreated(ResourceCreated),
     ResourceUpdated(ResourceUpdated),
     ResourceDeleted(ResourceDeleted),
+    SettingReseeded(SettingReseeded),
+    SecretsRendered(SecretsRendered),
 }
 
 impl Event {
@@ -199,6 +223,8 @@ impl Event {
             Event::ResourceCreated(_) => "ResourceCreated",
             Event::ResourceUpdated(_) => "ResourceUpdated",
             Event::ResourceDeleted(_) => "ResourceDeleted",
+            Event::SettingReseeded(_) => "SettingReseeded",
+            Event::SecretsRendered(_) => "SecretsRendered",
         }
     }
 
@@ -211,7 +237,8 @@ impl Event {
     }
 
     /// What the event is about, as the log's `key` column indexes it for audit queries and history: the
-    /// setting key, or `KIND/NAME` for an entity of the registry (`tools/search`).
+    /// qualified setting key (`mcpgateway:LOG_LEVEL`; a bare key in a pre-namespace log), or `KIND/NAME` for
+    /// an entity of the registry (`tools/search`).
     pub fn subject(&self) -> Option<String> {
         match self {
             Event::ResourceCreated(e) => Some(format!("{}/{}", e.kind, e.name)),
@@ -228,7 +255,9 @@ impl Event {
             Event::SettingReset(e) => Some(&e.key),
             Event::ChangeRejected(e) => Some(&e.key),
             Event::SecretGenerated(e) => Some(&e.key),
+            Event::SettingReseeded(e) => Some(&e.key),
             Event::StoreCreated(_)
+            | Event::SecretsRendered(_)
             | Event::EnvSeeded(_)
             | Event::UserAdded(_)
             | Event::UserRemoved(_)
@@ -258,6 +287,8 @@ impl Event {
             Event::ResourceCreated(p) => serde_json::value::to_raw_value(p),
             Event::ResourceUpdated(p) => serde_json::value::to_raw_value(p),
             Event::ResourceDeleted(p) => serde_json::value::to_raw_value(p),
+            Event::SettingReseeded(p) => serde_json::value::to_raw_value(p),
+            Event::SecretsRendered(p) => serde_json::value::to_raw_value(p),
         }
     }
 
@@ -291,10 +322,12 @@ impl Event {
             ("ResourceCreated", 1) => Event::ResourceCreated(de(kind, v, payload)?),
             ("ResourceUpdated", 1) => Event::ResourceUpdated(de(kind, v, payload)?),
             ("ResourceDeleted", 1) => Event::ResourceDeleted(de(kind, v, payload)?),
+            ("SettingReseeded", 1) => Event::SettingReseeded(de(kind, v, payload)?),
+            ("SecretsRendered", 1) => Event::SecretsRendered(de(kind, v, payload)?),
             (
                 "StoreCreated" | "EnvSeeded" | "SettingChanged" | "SettingReset" | "ChangeRejected" | "SecretGenerated"
                 | "UserAdded" | "UserRemoved" | "ImportApplied" | "ResourceCreated" | "ResourceUpdated"
-                | "ResourceDeleted",
+                | "ResourceDeleted" | "SettingReseeded" | "SecretsRendered",
                 _,
             ) => return Err(DecodeError::UnsupportedVersion { kind: kind.to_string(), version: v }),
             _ => return Err(DecodeError::UnknownKind(kind.to_string())),

@@ -10,13 +10,16 @@ pub mod decide;
 pub mod envelope;
 pub mod event;
 pub mod hash;
+pub mod namespace;
 pub mod registry_import;
 pub mod resource;
 pub mod rollback;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod time;
 pub mod value;
 
-pub use catalog::{Catalog, Category, Reload, SettingSpec, ValueType};
+pub use catalog::{Catalog, Category, Namespace, Reload, SettingSpec, ValueType};
 pub use chain::{build_batch, check_follows, verify_link, verify_record, ChainError, Head, Record};
 pub use decide::{
     decide, plan_import, Command, ImportRequest, PlanAction, PlanEntry, Rejection, RejectionKind, Sealer,
@@ -30,4 +33,7 @@ pub use time::Timestamp;
 pub use value::{Input, ValueError};
 
 /// The store format written into the genesis event; bumped only by an incompatible change of the log.
-pub const STORE_FORMAT: &str = "cfgledger/1";
+pub const STORE_FORMAT: &str = "cfgledger/2";
+
+/// The store format of logs written before namespaces: their setting keys are bare (see [`namespace`]).
+pub const LEGACY_STORE_FORMAT: &str = "cfgledger/1";

@@ -61,11 +61,21 @@ pub fn parse(key: &str, ty: &ValueType, input: &Input, sensitive: bool) -> Resul
         got: if sensitive { "a value (hidden: sensitive key)".to_string() } else { input.shown() },
     };
     match ty {
-        ValueType::String { min_len, max_len } => {
+        ValueType::String { min_len, max_len, min_entropy, reject_prefixes, reject_values } => {
             let s = input.as_text().ok_or_else(|| fail(ty.describe()))?;
             let n = s.chars().count();
             if min_len.is_some_and(|m| n < m) || max_len.is_some_and(|m| n > m) {
                 return Err(fail(ty.describe()));
+            }
+            let lower = s.to_lowercase();
+            if reject_prefixes.iter().any(|p| lower.starts_with(&p.to_lowercase())) {
+                return Err(fail(format!("{}; this is a placeholder", ty.describe())));
+            }
+            if reject_values.iter().any(|v| v.to_lowercase() == lower) {
+                return Err(fail(format!("{}; this is a known weak value", ty.describe())));
+            }
+            if min_entropy.is_some_and(|m| entropy(s) < m) {
+                return Err(fail(format!("{}; this one has too little entropy", ty.describe())));
             }
             Ok(Value::String(s.to_string()))
         }
@@ -110,7 +120,12 @@ pub fn parse(key: &str, ty: &ValueType, input: &Input, sensitive: bool) -> Resul
                 .ok_or_else(|| fail(ty.describe()))
         }
         ValueType::Duration { min, max } => {
-            let ms = input.as_text().and_then(parse_duration_ms).ok_or_else(|| fail(ty.describe()))?;
+            // A JSON number is a count of seconds, as a bare number in text is.
+            let ms = match input {
+                Input::Json(Value::Number(n)) => n.as_u64().and_then(|s| s.checked_mul(1_000)),
+                other => other.as_text().and_then(parse_duration_ms),
+            }
+            .ok_or_else(|| fail(ty.describe()))?;
             let lo = min.as_deref().and_then(parse_duration_ms);
             let hi = max.as_deref().and_then(parse_duration_ms);
             if lo.is_some_and(|m| ms < m) || hi.is_some_and(|m| ms > m) {
@@ -137,14 +152,15 @@ pub fn parse(key: &str, ty: &ValueType, input: &Input, sensitive: bool) -> Resul
                     .map(|x| x.as_str().map(str::to_string))
                     .collect::<Option<_>>()
                     .ok_or_else(|| fail(ty.describe()))?,
-                other => other
-                    .as_text()
-                    .ok_or_else(|| fail(ty.describe()))?
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect(),
+                other => {
+                    let text = other.as_text().ok_or_else(|| fail(ty.describe()))?.trim();
+                    if text.starts_with('[') {
+                        // The form the application parses itself: a JSON array of strings.
+                        serde_json::from_str::<Vec<String>>(text).map_err(|_| fail(ty.describe()))?
+                    } else {
+                        text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+                    }
+                }
             };
             if !values.is_empty() && !items.iter().all(|i| values.contains(i)) {
                 return Err(fail(ty.describe()));
@@ -154,15 +170,28 @@ pub fn parse(key: &str, ty: &ValueType, input: &Input, sensitive: bool) -> Resul
     }
 }
 
-/// A canonical value as plain text: what `.env`, the CLI's table and the process environment use.
+/// A canonical value as plain text: what `.env`, the CLI's table and the process environment use. Strings
+/// are themselves; everything else (numbers, booleans, lists, JSON) is its JSON text, which is how the
+/// application's settings parser reads a list.
 pub fn to_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
-        Value::Array(items) if items.iter().all(Value::is_string) => {
-            items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")
-        }
         other => other.to_string(),
     }
+}
+
+/// Shannon entropy in bits per character, as MCP Gateway computes it for its secrets.
+pub fn entropy(text: &str) -> f64 {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.is_empty() {
+        return 0.0;
+    }
+    let mut counts: std::collections::HashMap<char, usize> = std::collections::HashMap::new();
+    for c in &chars {
+        *counts.entry(*c).or_default() += 1;
+    }
+    let n = chars.len() as f64;
+    -counts.values().map(|&c| c as f64 / n).map(|p| p * p.log2()).sum::<f64>()
 }
 
 /// `scheme://authority...` with a letter-first scheme and no white space; returns the scheme.
@@ -250,9 +279,33 @@ mod tests {
 
     #[test]
     fn sensitive_input_is_not_echoed() {
-        let ty = ValueType::String { min_len: Some(32), max_len: None };
+        let ty = ValueType::String {
+            min_len: Some(32),
+            max_len: None,
+            min_entropy: None,
+            reject_prefixes: vec![],
+            reject_values: vec![],
+        };
         let e = parse("JWT_SECRET_KEY", &ty, &Input::Text("hunter2".into()), true).unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn secrets_follow_the_gateways_rules() {
+        let ty = ValueType::String {
+            min_len: Some(32),
+            max_len: None,
+            min_entropy: Some(3.5),
+            reject_prefixes: vec!["__replace_me__".into()],
+            reject_values: vec!["my-test-key-but-now-longer-than-32-bytes".into()],
+        };
+        let check = |v: &str| parse("JWT_SECRET_KEY", &ty, &Input::Text(v.into()), true).map_err(|e| e.to_string());
+        let placeholder = check("__REPLACE_ME__run_init-secrets_before_starting").unwrap_err();
+        assert!(placeholder.contains("placeholder") && !placeholder.contains("run_init"), "{placeholder}");
+        assert!(check("MY-TEST-KEY-BUT-NOW-LONGER-THAN-32-BYTES").unwrap_err().contains("weak"));
+        assert!(check(&"ab".repeat(20)).unwrap_err().contains("entropy"));
+        assert!(check("Zq8vN3kLp0XwR7tY2mB5cF9hJ4gD6sA1eU").is_ok());
+        assert!((entropy("aabb") - 1.0).abs() < 1e-9);
     }
 
     #[test]
@@ -260,6 +313,7 @@ mod tests {
         let ty = ValueType::Duration { min: Some("1s".into()), max: Some("1h".into()) };
         assert_eq!(parse("T", &ty, &Input::Text("90s".into()), false).unwrap(), json!("1m30s"));
         assert_eq!(parse("T", &ty, &Input::Text("300".into()), false).unwrap(), json!("5m"));
+        assert_eq!(parse("T", &ty, &Input::Json(json!(600)), false).unwrap(), json!("10m"));
         assert!(parse("T", &ty, &Input::Text("2h".into()), false).is_err());
         assert!(parse("T", &ty, &Input::Text("5 minutes".into()), false).is_err());
         assert_eq!(format_duration_ms(1500), "1s500ms");
@@ -271,6 +325,11 @@ mod tests {
         assert!(parse("B", &ValueType::Bool, &Input::Text("maybe".into()), false).is_err());
         let list = ValueType::List { values: vec![] };
         assert_eq!(parse("L", &list, &Input::Text("a, b,,c".into()), false).unwrap(), json!(["a", "b", "c"]));
+        let origins = r#"["http://localhost", "http://localhost:4444"]"#;
+        let parsed = parse("L", &list, &Input::Text(origins.into()), false).unwrap();
+        assert_eq!(parsed, json!(["http://localhost", "http://localhost:4444"]));
+        assert_eq!(to_text(&parsed), r#"["http://localhost","http://localhost:4444"]"#);
+        assert!(parse("L", &list, &Input::Text("[not json".into()), false).is_err());
         let url = ValueType::Url { schemes: vec!["redis".into(), "rediss".into()] };
         assert!(parse("U", &url, &Input::Text("redis://localhost:6379/0".into()), false).is_ok());
         assert!(parse("U", &url, &Input::Text("http://x".into()), false).is_err());

@@ -95,7 +95,7 @@ struct FixtureBatch {
 fn genesis() -> Event {
     Event::StoreCreated(StoreCreated {
         store_id: "7d3c1e52-0f4a-4b8e-9a61-2c5d8e9f0a1b".into(),
-        format: cfgledger_events::STORE_FORMAT.into(),
+        format: cfgledger_events::LEGACY_STORE_FORMAT.into(),
         encryption: EncryptionInfo {
             algorithm: "xchacha20poly1305".into(),
             kdf: "argon2id:m=19456,t=2,p=1".into(),

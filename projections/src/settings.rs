@@ -3,6 +3,7 @@
 
 use cfgledger_events::decide::SettingsLookup;
 use cfgledger_events::event::{EncryptionInfo, Event, StoredValue};
+use cfgledger_events::namespace;
 use cfgledger_events::resource::{self, ResourceKind};
 use cfgledger_events::{Envelope, Source, Timestamp};
 use serde_json::{Map, Value};
@@ -94,28 +95,38 @@ impl SettingsState {
                     created_at: env.occurred_at,
                 });
             }
+            // Keys are kept qualified (`namespace:KEY`); a bare key of a pre-namespace log is placed by
+            // `namespace::from_log`, so an old store reads as if it had been written with namespaces.
             Event::EnvSeeded(e) => {
                 for v in &e.values {
-                    self.held.insert(v.key.clone());
-                    self.touched.insert(v.key.clone(), env.seq);
-                    self.values.insert(v.key.clone(), entry(&v.value));
+                    let key = namespace::from_log(&v.key).into_owned();
+                    self.held.insert(key.clone());
+                    self.touched.insert(key.clone(), env.seq);
+                    self.values.insert(key, entry(&v.value));
                 }
             }
             Event::SettingChanged(e) => {
-                if !self.held.contains(&e.key) {
-                    self.held.insert(e.key.clone());
-                }
-                self.touched.insert(e.key.clone(), env.seq);
-                self.values.insert(e.key.clone(), entry(&e.value));
+                let key = namespace::from_log(&e.key).into_owned();
+                self.held.insert(key.clone());
+                self.touched.insert(key.clone(), env.seq);
+                self.values.insert(key, entry(&e.value));
             }
             Event::SettingReset(e) => {
-                self.touched.insert(e.key.clone(), env.seq);
-                self.values.remove(&e.key);
+                let key = namespace::from_log(&e.key);
+                self.touched.insert(key.to_string(), env.seq);
+                self.values.remove(key.as_ref());
+            }
+            Event::SettingReseeded(e) => {
+                let key = namespace::from_log(&e.key).into_owned();
+                self.held.insert(key.clone());
+                self.touched.insert(key.clone(), env.seq);
+                self.values.insert(key, entry(&e.value));
             }
             Event::SecretGenerated(e) => {
-                self.held.insert(e.key.clone());
-                self.touched.insert(e.key.clone(), env.seq);
-                self.values.insert(e.key.clone(), entry(&e.value));
+                let key = namespace::from_log(&e.key).into_owned();
+                self.held.insert(key.clone());
+                self.touched.insert(key.clone(), env.seq);
+                self.values.insert(key, entry(&e.value));
             }
             Event::UserAdded(e) => {
                 let user =
@@ -131,7 +142,7 @@ impl SettingsState {
                 let removed = self.resources.get_mut(&e.kind).and_then(|entries| entries.remove(&e.name));
                 debug_assert!(removed.is_some(), "seq {} deletes {}/{}, which does not exist", env.seq, e.kind, e.name);
             }
-            Event::ChangeRejected(_) | Event::ImportApplied(_) => {}
+            Event::ChangeRejected(_) | Event::ImportApplied(_) | Event::SecretsRendered(_) => {}
         }
     }
 
@@ -190,13 +201,15 @@ impl SettingsState {
         SettingsState { store, applied_seq, values, held, touched, users, resources }
     }
 
+    /// The log's value of a key: `namespace:KEY`, or a bare key of the default namespace (as the catalog and
+    /// the live snapshot read one).
     pub fn get(&self, key: &str) -> Option<&Entry> {
-        self.values.get(key)
+        self.values.get(qualified(key).as_ref())
     }
 
     /// The seq of the last event that changed or reset `key` (0 if none): the key's version.
     pub fn version(&self, key: &str) -> u64 {
-        self.touched.get(key).copied().unwrap_or(0)
+        self.touched.get(qualified(key).as_ref()).copied().unwrap_or(0)
     }
 
     pub fn entries(&self) -> impl Iterator<Item = (&String, &Entry)> {
@@ -223,13 +236,22 @@ impl SettingsState {
     }
 }
 
+/// A key as the state is keyed: a bare key names the default namespace.
+fn qualified(key: &str) -> std::borrow::Cow<'_, str> {
+    if key.contains(namespace::SEP) {
+        std::borrow::Cow::Borrowed(key)
+    } else {
+        std::borrow::Cow::Owned(namespace::join(namespace::DEFAULT, key))
+    }
+}
+
 impl SettingsLookup for SettingsState {
     fn current(&self, key: &str) -> Option<&StoredValue> {
-        self.values.get(key).map(|e| &e.value)
+        self.get(key).map(|e| &e.value)
     }
 
     fn ever_held(&self, key: &str) -> bool {
-        self.held.contains(key)
+        self.held.contains(qualified(key).as_ref())
     }
 
     fn is_initialized(&self) -> bool {

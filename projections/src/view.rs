@@ -33,6 +33,7 @@ impl ValueSource {
 /// One key as a process sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SettingView {
+    /// The qualified key, `namespace:KEY`.
     pub key: String,
     /// The value in force for this process (its boot value for a restart-required key).
     pub value: Option<StoredValue>,
@@ -47,6 +48,9 @@ pub struct SettingView {
     pub version: u64,
     /// An environment value that did not fit the key's type, and was therefore ignored.
     pub env_error: Option<String>,
+    /// A value the log holds that no longer fits the key's type (written under an older catalog), and was
+    /// therefore passed over for the environment or the default.
+    pub stored_error: Option<String>,
 }
 
 /// The resolved values of restart-required keys when the process started.
@@ -54,31 +58,41 @@ pub type BootValues = HashMap<String, (Option<StoredValue>, ValueSource)>;
 
 /// Resolves one key with precedence DB > process environment > catalog default.
 fn resolve_one(spec: &SettingSpec, state: &SettingsState, env: &BTreeMap<String, String>) -> SettingView {
-    let entry = state.get(&spec.key);
+    let entry = state.get(&spec.id);
     let mut env_error = None;
-    let env_value = env.get(&spec.key).and_then(|raw| match spec.parse(&Input::Text(raw.clone())) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            env_error = Some(e.to_string());
-            None
+    // The environment names the key with its namespace's prefix (`CFGLEDGER_LOG_LEVEL`); an empty value is
+    // unset, as the application reads it.
+    let env_value = env.get(&spec.env_name).filter(|raw| !raw.is_empty()).and_then(|raw| {
+        match spec.parse(&Input::Text(raw.clone())) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                env_error = Some(e.to_string());
+                None
+            }
         }
     });
-    let (value, source) = match (entry, env_value, &spec.default) {
+    let stored_error = match entry.map(|e| &e.value) {
+        Some(StoredValue::Plain(v)) => spec.parse(&Input::Json(v.clone())).err().map(|e| e.to_string()),
+        _ => None,
+    };
+    let usable = entry.filter(|_| stored_error.is_none());
+    let (value, source) = match (usable, env_value, &spec.default) {
         (Some(e), _, _) if !spec.bootstrap => (Some(e.value.clone()), ValueSource::Db),
         (_, Some(v), _) => (Some(StoredValue::Plain(v)), ValueSource::Env),
         (_, None, Some(d)) => (Some(StoredValue::Plain(d.clone())), ValueSource::Default),
         (_, None, None) => (None, ValueSource::Unset),
     };
     SettingView {
-        key: spec.key.clone(),
+        key: spec.id.clone(),
         value,
         source,
         pending: None,
         seq: entry.map(|e| e.seq),
         updated_at: entry.map(|e| e.updated_at),
         updated_by: entry.map(|e| e.updated_by.clone()),
-        version: state.version(&spec.key),
+        version: state.version(&spec.id),
         env_error,
+        stored_error,
     }
 }
 
@@ -96,7 +110,7 @@ pub fn resolve(
         .map(|spec| {
             let mut view = resolve_one(spec, state, env);
             if spec.reload == Reload::Restart {
-                if let Some((boot_value, boot_source)) = boot.and_then(|b| b.get(&spec.key)) {
+                if let Some((boot_value, boot_source)) = boot.and_then(|b| b.get(&spec.id)) {
                     if *boot_value != view.value {
                         let now = (view.value.take(), view.source);
                         view.value = boot_value.clone();

@@ -25,7 +25,7 @@ fn import(entries: &[(&str, Value)], baseline: BTreeMap<String, StoredValue>) ->
 
 /// The default of every key that has one: what `Ledger::baseline` gives with an empty environment.
 fn defaults(catalog: &Catalog) -> BTreeMap<String, StoredValue> {
-    catalog.specs().iter().filter_map(|s| s.default.clone().map(|d| (s.key.clone(), StoredValue::Plain(d)))).collect()
+    catalog.specs().iter().filter_map(|s| s.default.clone().map(|d| (s.id.clone(), StoredValue::Plain(d)))).collect()
 }
 
 #[test]
@@ -60,11 +60,11 @@ fn an_import_is_planned_key_by_key_and_applied_as_one_batch() {
     w.set("MAX_WORKERS", json!(4));
     let req = import(
         &[
-            ("MAX_WORKERS", json!(16)),                // the log holds 4: update
-            ("CACHE_TTL", json!("5m")),                // the log holds nothing: create
-            ("LOG_LEVEL", json!("info")),              // the default already: unchanged
-            ("AUTH_REQUIRED", json!(false)),           // locked, differs from the default: locked
-            ("JWT_SECRET_KEY", json!("x".repeat(40))), // locked and sensitive: locked, never compared
+            ("MAX_WORKERS", json!(16)),      // the log holds 4: update
+            ("CACHE_TTL", json!("5m")),      // the log holds nothing: create
+            ("LOG_LEVEL", json!("info")),    // the default already: unchanged
+            ("AUTH_REQUIRED", json!(false)), // locked, differs from the default: locked
+            ("JWT_SECRET_KEY", json!("Zq8vN3kLp0XwR7tY2mB5cF9hJ4gD6sA1eU3iO7pQ")), // locked and sensitive: locked
         ],
         defaults(&w.catalog),
     );
@@ -87,8 +87,10 @@ fn an_import_is_planned_key_by_key_and_applied_as_one_batch() {
     let kinds: Vec<&str> = events.iter().map(Event::kind).collect();
     assert_eq!(kinds, ["ImportApplied", "SettingChanged", "SettingChanged", "ChangeRejected", "ChangeRejected"]);
     let Event::ImportApplied(head) = &events[0] else { unreachable!("checked above") };
-    assert_eq!((head.created.clone(), head.updated.clone()), (vec!["CACHE_TTL".into()], vec!["MAX_WORKERS".into()]));
-    assert_eq!(head.locked, ["AUTH_REQUIRED", "JWT_SECRET_KEY"]);
+    // The event records qualified keys.
+    let (created, updated) = (vec!["mcpgateway:CACHE_TTL".to_string()], vec!["mcpgateway:MAX_WORKERS".to_string()]);
+    assert_eq!((head.created.clone(), head.updated.clone()), (created, updated));
+    assert_eq!(head.locked, ["mcpgateway:AUTH_REQUIRED", "mcpgateway:JWT_SECRET_KEY"]);
     assert_eq!(head.unchanged, 1);
     assert_eq!(w.plain("MAX_WORKERS"), Some(json!(16)));
     assert_eq!(w.plain("AUTH_REQUIRED"), None, "a locked key is never written by an import");
@@ -178,13 +180,16 @@ fn users_are_added_once_validated_and_removed() {
 #[test]
 fn a_secret_is_generated_once_and_only_for_stored_secrets() {
     let mut w = World::new();
-    let generate = |key: &str| Command::GenerateSecret { key: key.into(), value: "g".repeat(64) };
+    // A generated secret passes the gateway's own rules for it (length, entropy), as a random one does.
+    let strong = "Zq8vN3kLp0XwR7tY2mB5cF9hJ4gD6sA1eU3iO7pQ";
+    let generate = |key: &str| Command::GenerateSecret { key: key.into(), value: strong.into() };
     let events = w.run(generate("JWT_SECRET_KEY")).expect("generated");
     assert!(matches!(&events[..], [Event::SecretGenerated(e)] if matches!(e.value, StoredValue::Sealed(_))));
-    assert_eq!(w.plain("JWT_SECRET_KEY"), Some(json!("g".repeat(64))));
+    assert_eq!(w.plain("JWT_SECRET_KEY"), Some(json!(strong)));
     assert_eq!(w.run(generate("JWT_SECRET_KEY")).expect("no-op"), Vec::<Event>::new(), "never regenerated");
     assert_eq!(w.decide(generate("LOG_LEVEL")).expect_err("not a secret").kind, RejectionKind::State);
-    assert_eq!(w.decide(generate("AUTH_ENCRYPTION_SECRET")).expect_err("bootstrap").kind, RejectionKind::State);
+    let bootstrap = generate("cfgledger:AUTH_ENCRYPTION_SECRET");
+    assert_eq!(w.decide(bootstrap).expect_err("bootstrap").kind, RejectionKind::State);
 }
 
 /// Keys an import may write, with valid values for each.
@@ -219,7 +224,7 @@ proptest! {
         let plan = plan_import(&w.catalog, &w.state, &TestSealer, &req);
         let events = w.run(Command::Import(req.clone())).expect("valid entries apply");
         let written: Vec<&str> = events.iter().filter_map(|e| match e {
-            Event::SettingChanged(c) => Some(c.key.as_str()),
+            Event::SettingChanged(c) => Some(cfgledger_events::namespace::display(&c.key)),
             _ => None,
         }).collect();
         let planned: Vec<&str> = plan

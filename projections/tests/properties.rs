@@ -4,8 +4,8 @@
 //! and `resolve` gives each key its value by the precedence DB > process environment > catalog default,
 //! with restart-required keys held at their boot value and the new one reported as pending.
 
-use cfgledger_events::builtin::builtin;
 use cfgledger_events::event::{ChangeRejected, EncryptionInfo, EnvSeeded, SettingChanged, SettingReset, StoreCreated};
+use cfgledger_events::testing::suite_catalog;
 use cfgledger_events::{
     build_batch, Actor, Batch, Catalog, Cause, Envelope, Event, Head, Input, Reload, SeededValue, Source, StoredValue,
     Timestamp,
@@ -15,10 +15,20 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-/// A few keys, so that events in a random log keep touching the same ones. Some are in the built-in
-/// catalog (one locked, one bootstrap, one restart-required), one is not.
-const KEYS: &[&str] =
-    &["LOG_LEVEL", "MAX_WORKERS", "JWT_SECRET_KEY", "AUTH_ENCRYPTION_SECRET", "LOG_FILE", "NOT_IN_CATALOG"];
+/// A few keys, qualified as events carry them, so that events in a random log keep touching the same ones.
+/// Some are in the catalog (one locked, one bootstrap, one restart-required), one is not.
+const KEYS: &[&str] = &[
+    "mcpgateway:LOG_LEVEL",
+    "mcpgateway:MAX_WORKERS",
+    "mcpgateway:JWT_SECRET_KEY",
+    "cfgledger:AUTH_ENCRYPTION_SECRET",
+    "mcpgateway:LOG_FILE",
+    "mcpgateway:NOT_IN_CATALOG",
+];
+
+/// The same keys as the process environment names them.
+const ENV_NAMES: &[&str] =
+    &["LOG_LEVEL", "MAX_WORKERS", "JWT_SECRET_KEY", "CFGLEDGER_AUTH_ENCRYPTION_SECRET", "LOG_FILE", "NOT_IN_CATALOG"];
 
 fn key() -> impl Strategy<Value = String> {
     prop::sample::select(KEYS).prop_map(str::to_string)
@@ -124,7 +134,7 @@ fn env_text() -> impl Strategy<Value = String> {
 }
 
 fn env_map() -> impl Strategy<Value = BTreeMap<String, String>> {
-    prop::collection::btree_map(key(), env_text(), 0..KEYS.len())
+    prop::collection::btree_map(prop::sample::select(ENV_NAMES).prop_map(str::to_string), env_text(), 0..KEYS.len())
 }
 
 /// What a key should resolve to, by the precedence rule, ignoring boot values.
@@ -135,10 +145,17 @@ fn expected(
     key: &str,
 ) -> (Option<StoredValue>, ValueSource) {
     let spec = catalog.get(key).expect("a catalog key");
-    if let Some(entry) = state.get(key).filter(|_| !spec.bootstrap) {
+    // A stored value that no longer fits the key's type is passed over (`stored_error`).
+    let fits = |v: &StoredValue| match v {
+        StoredValue::Plain(p) => spec.parse(&Input::Json(p.clone())).is_ok(),
+        StoredValue::Sealed(_) => true,
+    };
+    if let Some(entry) = state.get(key).filter(|e| !spec.bootstrap && fits(&e.value)) {
         return (Some(entry.value.clone()), ValueSource::Db);
     }
-    if let Some(v) = env.get(key).and_then(|raw| spec.parse(&Input::Text(raw.clone())).ok()) {
+    // The environment names the key with its namespace's prefix; an empty value is unset.
+    let raw = env.get(&spec.env_name).filter(|raw| !raw.is_empty());
+    if let Some(v) = raw.and_then(|raw| spec.parse(&Input::Text(raw.clone())).ok()) {
         return (Some(StoredValue::Plain(v)), ValueSource::Env);
     }
     match &spec.default {
@@ -206,18 +223,20 @@ proptest! {
 
     #[test]
     fn resolve_prefers_db_then_env_then_default(log in log(), env in env_map()) {
-        let catalog = builtin();
+        let catalog = suite_catalog();
         let state = fold(SettingsState::new(), &log);
         let views = resolve(&catalog, &state, &env, None);
         prop_assert_eq!(views.len(), catalog.len());
         for (view, spec) in views.iter().zip(catalog.specs()) {
-            prop_assert_eq!(&view.key, &spec.key);
-            let (value, source) = expected(&catalog, &state, &env, &spec.key);
-            prop_assert_eq!(&view.value, &value, "{}", spec.key);
-            prop_assert_eq!(view.source, source, "{}", spec.key);
-            prop_assert_eq!(&view.pending, &None, "{}", spec.key);
-            let bad_env = env.get(&spec.key).is_some_and(|raw| spec.parse(&Input::Text(raw.clone())).is_err());
-            prop_assert_eq!(view.env_error.is_some(), bad_env, "{}", spec.key);
+            prop_assert_eq!(&view.key, &spec.id);
+            let (value, source) = expected(&catalog, &state, &env, &spec.id);
+            prop_assert_eq!(&view.value, &value, "{}", spec.id);
+            prop_assert_eq!(view.source, source, "{}", spec.id);
+            prop_assert_eq!(&view.pending, &None, "{}", spec.id);
+            let bad_env = env
+                .get(&spec.env_name)
+                .is_some_and(|raw| !raw.is_empty() && spec.parse(&Input::Text(raw.clone())).is_err());
+            prop_assert_eq!(view.env_error.is_some(), bad_env, "{}", spec.id);
         }
     }
 
@@ -227,7 +246,7 @@ proptest! {
         later in prop::collection::vec(event(), 0..6),
         env in env_map(),
     ) {
-        let catalog = builtin();
+        let catalog = suite_catalog();
         let at_boot = fold(SettingsState::new(), &boot_log);
         let boot = boot_values(&catalog, &resolve(&catalog, &at_boot, &env, None));
         // Only the seq matters to the fold; the tail continues the boot log.
@@ -241,7 +260,7 @@ proptest! {
         let fresh = resolve(&catalog, &now, &env, None);
         let pinned = resolve(&catalog, &now, &env, Some(&boot));
         for ((p, f), spec) in pinned.iter().zip(&fresh).zip(catalog.specs()) {
-            match (spec.reload, boot.get(&spec.key)) {
+            match (spec.reload, boot.get(&spec.id)) {
                 (Reload::Restart, Some((boot_value, boot_source))) if *boot_value != f.value => {
                     prop_assert_eq!(&p.value, boot_value, "{}", spec.key);
                     prop_assert_eq!(p.source, *boot_source, "{}", spec.key);
@@ -257,10 +276,10 @@ proptest! {
 #[test]
 fn a_bootstrap_key_never_resolves_from_the_log() {
     // AUTH_ENCRYPTION_SECRET lives in the process environment only, even if a log holds a value for it.
-    let catalog = builtin();
+    let catalog = suite_catalog();
     let batch = Batch { id: "b".into(), cause: Cause::Cli { command: "test".into() }, reason: None };
     let events = vec![Event::SettingChanged(SettingChanged {
-        key: "AUTH_ENCRYPTION_SECRET".into(),
+        key: "cfgledger:AUTH_ENCRYPTION_SECRET".into(),
         value: StoredValue::Plain(json!("from-the-log-0123456789")),
         previous: None,
     })];
@@ -271,9 +290,9 @@ fn a_bootstrap_key_never_resolves_from_the_log() {
             .map(|(e, _)| e)
             .collect::<Vec<_>>(),
     );
-    let env = BTreeMap::from([("AUTH_ENCRYPTION_SECRET".to_string(), "from-the-environment".to_string())]);
+    let env = BTreeMap::from([("CFGLEDGER_AUTH_ENCRYPTION_SECRET".to_string(), "from-the-environment".to_string())]);
     let views = resolve(&catalog, &state, &env, None);
-    let view = views.iter().find(|v| v.key == "AUTH_ENCRYPTION_SECRET").expect("a catalog key");
+    let view = views.iter().find(|v| v.key == "cfgledger:AUTH_ENCRYPTION_SECRET").expect("a catalog key");
     assert_eq!(view.source, ValueSource::Env);
     assert_eq!(view.value, Some(StoredValue::Plain(json!("from-the-environment"))));
 }

@@ -4,7 +4,7 @@
 
 use super::extract::{Admin, ApiJson, ApiPath, ApiQuery, Caller};
 use super::{ApiError, AppState};
-use crate::model::{AsOfQuery, ConfigItem, ConfigList, ErrorBody, ListQuery, ResetQuery, SetRequest};
+use crate::model::{ConfigItem, ConfigList, ErrorBody, KeyQuery, ListQuery, NamespaceQuery, ResetQuery, SetRequest};
 use crate::usecase::settings::{self, Change, Changed};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -28,7 +28,7 @@ pub async fn list(
 
 /// One setting (viewer); the `ETag` names its version.
 #[utoipa::path(get, path = "/admin/config/{key}", tag = "settings",
-    params(("key" = String, Path, description = "the setting's key", example = "LOG_LEVEL"), AsOfQuery),
+    params(("key" = String, Path, description = "the setting's key, or namespace:KEY", example = "LOG_LEVEL"), KeyQuery),
     responses(
         (status = 200, description = "the item", body = ConfigItem, headers(("ETag" = String, description = "the key's version"))),
         (status = 400, description = "a point that does not parse", body = ErrorBody),
@@ -38,8 +38,9 @@ pub async fn get(
     State(state): State<AppState>,
     _caller: Caller,
     ApiPath(key): ApiPath<String>,
-    ApiQuery(query): ApiQuery<AsOfQuery>,
+    ApiQuery(query): ApiQuery<KeyQuery>,
 ) -> Result<Response, ApiError> {
+    let key = settings::qualified_key(state.ledger.catalog(), query.namespace.as_deref(), &key)?;
     let item = settings::get(&state.ledger, &key, query.as_of.as_deref()).await?;
     Ok(match &item.as_of {
         Some(_) => Json(item).into_response(),
@@ -49,7 +50,7 @@ pub async fn get(
 
 /// Changes a setting (platform_admin); `If-Match` makes it compare-and-set.
 #[utoipa::path(put, path = "/admin/config/{key}", tag = "settings", request_body = SetRequest,
-    params(("key" = String, Path, description = "the setting's key", example = "LOG_LEVEL"),
+    params(("key" = String, Path, description = "the setting's key, or namespace:KEY", example = "LOG_LEVEL"), NamespaceQuery,
         ("If-Match" = Option<String>, Header, description = "the ETag from GET: apply only at that version")),
     responses(
         (status = 200, description = "the updated item", body = ConfigItem),
@@ -64,9 +65,11 @@ pub async fn put(
     State(state): State<AppState>,
     Admin(caller): Admin,
     ApiPath(key): ApiPath<String>,
+    ApiQuery(query): ApiQuery<NamespaceQuery>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<SetRequest>,
 ) -> Result<Response, ApiError> {
+    let key = settings::qualified_key(state.ledger.catalog(), query.namespace.as_deref(), &key)?;
     let expected = if_match(&headers)?;
     let value = match (body.value, body.text) {
         (Some(v), None) => Input::Json(v),
@@ -83,7 +86,7 @@ pub async fn put(
 
 /// Removes the store's value: the environment or the default applies again (platform_admin).
 #[utoipa::path(delete, path = "/admin/config/{key}", tag = "settings",
-    params(("key" = String, Path, description = "the setting's key", example = "LOG_LEVEL"),
+    params(("key" = String, Path, description = "the setting's key, or namespace:KEY", example = "LOG_LEVEL"),
         ("If-Match" = Option<String>, Header, description = "the ETag from GET: apply only at that version"), ResetQuery),
     responses(
         (status = 200, description = "the item", body = ConfigItem),
@@ -100,6 +103,7 @@ pub async fn delete(
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<ResetQuery>,
 ) -> Result<Response, ApiError> {
+    let key = settings::qualified_key(state.ledger.catalog(), query.namespace.as_deref(), &key)?;
     let expected = if_match(&headers)?;
     state.limiter.check(&caller.name, &state.ledger.settings())?;
     let changed = settings::change(&state.ledger, &key, Change::Reset, expected, caller.context(query.reason)).await?;

@@ -180,6 +180,9 @@ impl Caller {
     }
 }
 
+/// The one route a `config_reader` may call.
+pub const RENDER_PATH: &str = "/admin/config/render";
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -210,6 +213,17 @@ impl FromRequestParts<AppState> for Caller {
             // AUTH_REQUIRED=false: local development, announced loudly at start.
             None => ("anonymous".to_string(), Role::PlatformAdmin),
         };
+        // A config reader reads the render and nothing else.
+        if role == Role::ConfigReader && !(parts.method == axum::http::Method::GET && parts.uri.path() == RENDER_PATH) {
+            return Err(ApiError::new(
+                crate::error::ErrorCode::Forbidden,
+                format!(
+                    "role config_reader may only read {RENDER_PATH}; {} {} needs another role",
+                    parts.method,
+                    parts.uri.path()
+                ),
+            ));
+        }
         let source = match parts.headers.get("x-cfgledger-client").and_then(|v| v.to_str().ok()) {
             Some("cli") => Source::Cli,
             Some("ui") => Source::Ui,

@@ -37,7 +37,7 @@ impl WriteLimiter {
     pub fn new() -> WriteLimiter {
         WriteLimiter {
             current: ArcSwap::from_pointee(build(DEFAULT_PER_MINUTE)),
-            setting: Some("CONFIG_WRITE_RATE_LIMIT"),
+            setting: Some(crate::setting_keys::CONFIG_WRITE_RATE_LIMIT.name),
             default_per_minute: DEFAULT_PER_MINUTE,
             what: "writes",
         }

@@ -14,6 +14,7 @@ pub mod login;
 pub mod metrics;
 mod openapi;
 mod registry_transfer;
+mod render;
 mod resources;
 mod settings_transfer;
 mod watch;
@@ -76,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(login::login))
         .route("/admin/config", get(config::list))
         .route("/admin/config/export", get(settings_transfer::export))
+        .route("/admin/config/render", get(render::render))
         .route("/admin/config/import", post(settings_transfer::import))
         .route("/admin/config/audit", get(audit::audit))
         .route("/admin/config/diff", get(history::diff))

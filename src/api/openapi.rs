@@ -43,6 +43,7 @@ pub async fn document() -> Json<Value> {
         super::config::delete,
         super::settings_transfer::export,
         super::settings_transfer::import,
+        super::render::render,
         super::audit::audit,
         super::history::setting_history,
         super::history::diff,
@@ -145,6 +146,7 @@ mod tests {
         "/admin/config",
         "/admin/config/{key}",
         "/admin/config/export",
+        "/admin/config/render",
         "/admin/config/import",
         "/admin/config/audit",
         "/admin/config/{key}/history",
@@ -182,7 +184,8 @@ mod tests {
     fn state() -> AppState {
         let mut opts = OpenOptions::new(StoreUrl::Memory, cfgledger_events::builtin::builtin());
         opts.env_file = EnvFileChoice::None;
-        opts.process_env = [("AUTH_ENCRYPTION_SECRET".to_string(), "openapi-test-secret-0123".to_string())].into();
+        opts.process_env =
+            [("CFGLEDGER_AUTH_ENCRYPTION_SECRET".to_string(), "openapi-test-secret-0123".to_string())].into();
         let (ledger, _) = Ledger::open(opts).expect("a memory store opens");
         let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef", "HS256").expect("keys");
         AppState {

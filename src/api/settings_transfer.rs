@@ -6,21 +6,27 @@
 use super::extract::{Admin, ApiJson, ApiQuery, Caller};
 use super::{ApiError, AppState};
 use crate::auth::Role;
-use crate::model::{ErrorBody, ImportQuery, SettingsExport, SettingsImportReport};
+use crate::model::{ErrorBody, ImportQuery, NamespaceQuery, SettingsExport, SettingsImportReport};
 use crate::usecase::settings_transfer;
 use axum::extract::State;
 use axum::Json;
 use serde_json::Value;
 
 /// Every non-sensitive setting with metadata and a digest (auditor).
-#[utoipa::path(get, path = "/admin/config/export", tag = "settings",
+#[utoipa::path(get, path = "/admin/config/export", tag = "settings", params(NamespaceQuery),
     responses(
         (status = 200, description = "the export document", body = SettingsExport),
+        (status = 400, description = "an unknown namespace or query field", body = ErrorBody),
         (status = 403, description = "an insufficient role", body = ErrorBody),
     ))]
-pub async fn export(State(state): State<AppState>, caller: Caller) -> Result<Json<SettingsExport>, ApiError> {
+pub async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<NamespaceQuery>,
+) -> Result<Json<SettingsExport>, ApiError> {
     caller.require(Role::Auditor)?;
-    Ok(Json(settings_transfer::export(&state.ledger, &caller.name, state.ledger.now())))
+    let doc = settings_transfer::export(&state.ledger, query.namespace.as_deref(), &caller.name, state.ledger.now())?;
+    Ok(Json(doc))
 }
 
 /// Plans (`dry_run=true`) or applies an export document as one atomic batch (platform_admin).

@@ -200,7 +200,7 @@ pub fn run(g: &Globals, args: CloneArgs) -> Result<(), Error> {
 /// The target of a replay clone, opened (and created and seeded from `.env` on first use) as any command
 /// opens a store.
 fn open_target(g: &Globals, url: &str) -> Result<Ledger, Error> {
-    let catalog = crate::catalog_file::load(g.catalog.as_deref())?;
+    let catalog = crate::catalog_file::load(&g.catalog)?;
     let mut opts = OpenOptions::new(StoreUrl::parse(url)?, catalog);
     opts.env_file = g.env_file.clone();
     opts.process_env = std::env::vars().collect();

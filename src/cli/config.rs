@@ -8,8 +8,8 @@ use super::{emit, Globals, Output};
 use crate::error::Error;
 use crate::ledger::Ledger;
 use crate::model::{
-    AsOfQuery, ConfigItem, ConfigList, ImportPlan, ImportQuery, ListQuery, ResetQuery, SetRequest, SettingsExport,
-    SettingsImportReport,
+    AsOfQuery, ConfigItem, ConfigList, DriftEntry, ImportPlan, ImportQuery, ListQuery, NamespaceQuery, ResetQuery,
+    SetRequest, SettingsExport, SettingsImportReport,
 };
 use crate::usecase::settings::{self, Change, Changed};
 use crate::usecase::{block_on, settings_transfer};
@@ -33,10 +33,37 @@ pub enum ConfigCommand {
     Export(ExportArgs),
     /// Apply a settings document (from `export`) as one batch, after printing the plan.
     Import(ImportArgs),
+    /// Set locked keys again from the environment or .env: the audited correction of a locked key seeded
+    /// wrong (recorded as `reseeded`). Runs on the store itself.
+    Reseed(ReseedArgs),
+    /// List the keys whose .env line or environment variable differs from the store's value (the store's
+    /// value is in force). Runs on the store itself.
+    Drift(DriftArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReseedArgs {
+    /// The locked keys to re-seed (KEY or namespace:KEY); without any, every locked key that the
+    /// environment or .env gives a value.
+    keys: Vec<String>,
+    /// Why: recorded in the audit trail.
+    #[arg(long)]
+    reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// `table` for people, `json` for programs.
+    #[arg(long, value_enum, default_value_t)]
+    output: Output,
 }
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// The application: `mcpgateway` (the default), `cfgledger` (the store's own settings), another
+    /// namespace added by a catalog file, or `*` for every one. A key may also be written `namespace:KEY`.
+    #[arg(long, short = 'n', value_name = "NS")]
+    namespace: Option<String>,
     /// Only the keys of this category (security, database, performance, features, limits, logging, ...).
     #[arg(long)]
     category: Option<String>,
@@ -58,6 +85,10 @@ pub enum GetOutput {
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
+    /// The application: `mcpgateway` (the default), `cfgledger` (the store's own settings), another
+    /// namespace added by a catalog file. A key may also be written `namespace:KEY`.
+    #[arg(long, short = 'n', value_name = "NS")]
+    namespace: Option<String>,
     /// The setting's key, such as LOG_LEVEL.
     key: String,
     /// The key as it was at a point: an RFC 3339 time, a duration before now (24h) or seq:N.
@@ -70,6 +101,10 @@ pub struct GetArgs {
 
 #[derive(Debug, Args)]
 pub struct SetArgs {
+    /// The application: `mcpgateway` (the default), `cfgledger` (the store's own settings), another
+    /// namespace added by a catalog file. A key may also be written `namespace:KEY`.
+    #[arg(long, short = 'n', value_name = "NS")]
+    namespace: Option<String>,
     /// The setting's key, such as LOG_LEVEL.
     key: String,
     /// The new value, written as in a .env file (durations such as 15m, lists as JSON or comma-separated).
@@ -81,6 +116,10 @@ pub struct SetArgs {
 
 #[derive(Debug, Args)]
 pub struct ResetArgs {
+    /// The application: `mcpgateway` (the default), `cfgledger` (the store's own settings), another
+    /// namespace added by a catalog file. A key may also be written `namespace:KEY`.
+    #[arg(long, short = 'n', value_name = "NS")]
+    namespace: Option<String>,
     /// The setting's key, such as LOG_LEVEL.
     key: String,
     /// Why: recorded in the audit trail.
@@ -90,6 +129,10 @@ pub struct ResetArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
+    /// The application: `mcpgateway` (the default), `cfgledger` (the store's own settings), or another
+    /// namespace added by a catalog file. Without it, every namespace (keys outside the default one are written `namespace:KEY`).
+    #[arg(long, short = 'n', value_name = "NS")]
+    namespace: Option<String>,
     /// Write the document to FILE (and print a one-line summary) instead of standard output.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -97,6 +140,10 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
+    /// The application: `mcpgateway` (the default), `cfgledger` (the store's own settings), or another
+    /// namespace added by a catalog file. The namespace of the document's bare keys; `namespace:KEY` keys name their own.
+    #[arg(long, short = 'n', value_name = "NS")]
+    namespace: Option<String>,
     /// The document to import (`-` for standard input).
     file: PathBuf,
     /// Print the plan and apply nothing.
@@ -108,6 +155,69 @@ pub struct ImportArgs {
 }
 
 pub fn run(g: &Globals, cmd: ConfigCommand) -> Result<(), Error> {
+    match cmd {
+        ConfigCommand::Reseed(args) => return reseed(g, args),
+        ConfigCommand::Drift(args) => return drift(g, args),
+        other => run_via(g, other),
+    }
+}
+
+fn reseed(g: &Globals, args: ReseedArgs) -> Result<(), Error> {
+    g.refuse_server("config reseed")?;
+    let env = g.env_file_entries()?;
+    let ledger = g.open_existing_ledger()?;
+    let keys = (!args.keys.is_empty()).then_some(args.keys);
+    let process_env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let env = env.as_ref().map(|(p, e)| (p.as_path(), e.clone()));
+    let done = block_on(crate::usecase::seed::reseed(
+        &ledger,
+        keys,
+        env,
+        &process_env,
+        g.context("config reseed", args.reason),
+    ))?;
+    if done.changed.is_empty() {
+        return emit("nothing to re-seed: every locked key already holds the value the environment and .env give");
+    }
+    for (key, from) in &done.changed {
+        emit(format!("reseeded {key} from {from}"))?;
+    }
+    emit(format!("{} key(s) re-seeded (seq {})", done.changed.len(), done.seq.unwrap_or_default()))
+}
+
+fn drift(g: &Globals, args: DriftArgs) -> Result<(), Error> {
+    g.refuse_server("config drift")?;
+    let env = g.env_file_entries()?;
+    let ledger = g.open_existing_ledger()?;
+    let process_env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let env = env.as_ref().map(|(p, e)| (p.as_path(), e.clone()));
+    let found = crate::usecase::seed::drift(&ledger, env, &process_env);
+    match args.output {
+        Output::Json => {
+            let rows: Vec<DriftEntry> = found
+                .iter()
+                .map(|d| {
+                    let (ns, key) = cfgledger_events::namespace::split(&d.key);
+                    DriftEntry { namespace: ns.to_string(), key: key.to_string(), source: d.source.clone() }
+                })
+                .collect();
+            emit(to_json(&rows)?)
+        }
+        Output::Table if found.is_empty() => emit("no drift: the environment and .env agree with the store"),
+        Output::Table => {
+            for d in &found {
+                emit(format!(
+                    "{}: {} differs from the store's value (the store's value is in force)",
+                    cfgledger_events::namespace::display(&d.key),
+                    d.source
+                ))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn run_via(g: &Globals, cmd: ConfigCommand) -> Result<(), Error> {
     // An import reads its document before the store is opened (or created): a missing file changes nothing.
     let doc = match &cmd {
         ConfigCommand::Import(args) => Some(read_document(&args.file)?),
@@ -119,18 +229,30 @@ pub fn run(g: &Globals, cmd: ConfigCommand) -> Result<(), Error> {
     };
     match cmd {
         ConfigCommand::List(args) => {
-            let query = ListQuery { category: args.category, q: None, as_of: args.as_of };
+            let query = ListQuery { namespace: args.namespace, category: args.category, q: None, as_of: args.as_of };
             show_list(&via.list(&query)?, args.output)
         }
-        ConfigCommand::Get(args) => show_item(&via.get(&args.key, args.as_of)?, args.output),
+        ConfigCommand::Get(args) => {
+            let key = via.key(args.namespace.as_deref(), &args.key)?;
+            show_item(&via.get(&key, args.as_of)?, args.output)
+        }
         ConfigCommand::Set(args) => {
-            let changed = via.change(&args.key, Change::Set(Input::Text(args.value)), args.reason)?;
+            let key = via.key(args.namespace.as_deref(), &args.key)?;
+            let changed = via.change(&key, Change::Set(Input::Text(args.value)), args.reason)?;
             report_change(&args.key, &changed)
         }
-        ConfigCommand::Reset(args) => report_change(&args.key, &via.change(&args.key, Change::Reset, args.reason)?),
-        ConfigCommand::Export(args) => show_export(&via.export()?, args.out.as_deref()),
+        ConfigCommand::Reset(args) => {
+            let key = via.key(args.namespace.as_deref(), &args.key)?;
+            report_change(&args.key, &via.change(&key, Change::Reset, args.reason)?)
+        }
+        ConfigCommand::Export(args) => show_export(&via.export(args.namespace)?, args.out.as_deref()),
         ConfigCommand::Import(args) => {
-            let query = ImportQuery { dry_run: args.dry_run, reason: args.reason, expected_head: None };
+            let query = ImportQuery {
+                namespace: args.namespace,
+                dry_run: args.dry_run,
+                reason: args.reason,
+                expected_head: None,
+            };
             match via.import(&doc.unwrap_or_default(), &query) {
                 Ok(report) => show_import(&report),
                 Err(e) => {
@@ -144,6 +266,9 @@ pub fn run(g: &Globals, cmd: ConfigCommand) -> Result<(), Error> {
                 }
             }
         }
+        // `run` sends these before opening anything; they never run through `via`.
+        ConfigCommand::Reseed(args) => reseed(g, args),
+        ConfigCommand::Drift(args) => drift(g, args),
     }
 }
 
@@ -155,6 +280,16 @@ enum Via<'a> {
 }
 
 impl Via<'_> {
+    /// The key a command names: qualified and checked against the store's namespaces locally; through a
+    /// server, written `namespace:KEY` for the server to check.
+    fn key(&self, namespace: Option<&str>, key: &str) -> Result<String, Error> {
+        match self {
+            Via::Local(ledger, _) => settings::qualified_key(ledger.catalog(), namespace, key),
+            Via::Remote(_) if namespace.is_none() => Ok(key.to_string()),
+            Via::Remote(_) => Ok(cfgledger_events::namespace::qualify(namespace, key)),
+        }
+    }
+
     fn list(&self, query: &ListQuery) -> Result<ConfigList, Error> {
         match self {
             Via::Local(ledger, _) => block_on(settings::list(ledger, query)),
@@ -185,7 +320,7 @@ impl Via<'_> {
                     Change::Set(Input::Json(value)) => {
                         server.put_json(&key_path(key), &SetRequest { value: Some(value), text: None, reason })?
                     }
-                    Change::Reset => server.delete_json(&key_path(key), &ResetQuery { reason })?,
+                    Change::Reset => server.delete_json(&key_path(key), &ResetQuery { namespace: None, reason })?,
                 };
                 // The key's new version when the write changed it: the seq of the event that did.
                 let seq = Some(after.version).filter(|v| *v != before.version);
@@ -194,10 +329,10 @@ impl Via<'_> {
         }
     }
 
-    fn export(&self) -> Result<SettingsExport, Error> {
+    fn export(&self, namespace: Option<String>) -> Result<SettingsExport, Error> {
         match self {
-            Via::Local(ledger, g) => Ok(settings_transfer::export(ledger, &g.actor, ledger.now())),
-            Via::Remote(server) => server.get_json("/admin/config/export", &AsOfQuery::default()),
+            Via::Local(ledger, g) => settings_transfer::export(ledger, namespace.as_deref(), &g.actor, ledger.now()),
+            Via::Remote(server) => server.get_json("/admin/config/export", &NamespaceQuery { namespace }),
         }
     }
 

@@ -26,7 +26,11 @@ pub enum TrailOutput {
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// A key, or KIND/NAME; a trailing * matches a prefix (LOG_*, tools/*).
+    /// The settings' namespace: mcpgateway (the default for a key), cfgledger, another one, or * for all.
+    /// Without --key, only that namespace's settings.
+    #[arg(long, short = 'n', value_name = "NS")]
+    namespace: Option<String>,
+    /// A key (or namespace:KEY), or KIND/NAME; a trailing * matches a prefix (LOG_*, tools/*).
     #[arg(long)]
     key: Option<String>,
     /// Only changes made by this actor (--by is the same flag). Who you are is `cfgledger --actor NAME`,
@@ -65,6 +69,7 @@ pub struct AuditArgs {
 impl AuditArgs {
     fn filter(&self) -> AuditFilter {
         AuditFilter {
+            namespace: self.namespace.clone(),
             key: self.key.clone(),
             actor: self.actor.clone(),
             action: self.action.clone(),

@@ -43,7 +43,7 @@ pub fn run(g: &Globals, args: LogArgs) -> Result<(), Error> {
         Some(LogCommand::Import(a)) => return super::clone::log_import(g, a),
         None => {}
     }
-    let catalog = crate::catalog_file::load(g.catalog.as_deref())?;
+    let catalog = crate::catalog_file::load(&g.catalog)?;
     let store = open_existing(g)?;
     let mut after = args.after;
     let mut left = args.limit.unwrap_or(usize::MAX);

@@ -8,6 +8,7 @@ mod history;
 mod log;
 mod registry_transfer;
 mod remote;
+mod render;
 mod serve;
 mod token;
 mod user;
@@ -31,9 +32,10 @@ pub struct Cli {
     /// The .env file seeded into a new store (default: ./.env when it exists).
     #[arg(long, global = true, value_name = "PATH")]
     pub env_file: Option<PathBuf>,
-    /// A catalog file (TOML or JSON) that replaces or extends the built-in catalog.
-    #[arg(long, global = true, env = "CFGLEDGER_CATALOG", value_name = "FILE")]
-    pub catalog: Option<PathBuf>,
+    /// A catalog file (TOML or JSON) that replaces or extends the default namespace's catalog, or adds an
+    /// application's namespace; repeatable (in the environment, comma-separated).
+    #[arg(long, global = true, env = "CFGLEDGER_CATALOG", value_name = "FILE", value_delimiter = ',')]
+    pub catalog: Vec<PathBuf>,
     /// Who is making the change (default: the OS user). Given before the command (`cfgledger --actor NAME
     /// config set ...`): not global, so that it never shadows a command's own `--actor` (`audit --actor`
     /// filters the trail).
@@ -62,6 +64,8 @@ pub enum Command {
     Log(log::LogArgs),
     /// Recompute the hash chain and name the first bad seq.
     Verify(verify::VerifyArgs),
+    /// Print a namespace's effective configuration as the file its application reads (env, json, yaml).
+    Render(render::RenderArgs),
     /// Query the audit trail (filters, pages, CSV and JSON lines).
     Audit(history::AuditArgs),
     /// Every value a key (or an entity, as KIND/NAME) has had: when, by whom, why, in which batch.
@@ -113,7 +117,7 @@ pub enum Output {
 pub(crate) struct Globals {
     pub db: StoreUrl,
     pub env_file: EnvFileChoice,
-    pub catalog: Option<PathBuf>,
+    pub catalog: Vec<PathBuf>,
     pub actor: String,
     /// The server `config` commands talk to instead of the store, with its token.
     pub server: Option<remote::Server>,
@@ -147,7 +151,7 @@ impl Globals {
     /// Opens the ledger; `pin_restart_keys` for a long-running process that reports restart-required
     /// changes as pending; `generate` names secrets to create when they have no value.
     pub fn open_with(&self, pin_restart_keys: bool, generate: &[&str]) -> Result<Ledger, Error> {
-        let catalog = catalog_file::load(self.catalog.as_deref())?;
+        let catalog = catalog_file::load(&self.catalog)?;
         let mut opts = OpenOptions::new(self.db.clone(), catalog);
         opts.pin_restart_keys = pin_restart_keys;
         opts.generate_secrets = generate.iter().map(|k| k.to_string()).collect();
@@ -162,7 +166,8 @@ impl Globals {
         }
         if !report.seeded.is_empty() {
             let file = report.env_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-            eprintln!("seeded {} key(s) from {file}: {}", report.seeded.len(), report.seeded.join(", "));
+            let keys: Vec<&str> = report.seeded.iter().map(|k| cfgledger_events::namespace::display(k)).collect();
+            eprintln!("seeded {} key(s) from {file}: {}", keys.len(), keys.join(", "));
         }
         if !report.unknown_env_keys.is_empty() {
             eprintln!("skipped unknown key(s) in the .env file: {}", report.unknown_env_keys.join(", "));
@@ -170,11 +175,35 @@ impl Globals {
         for e in &report.env_errors {
             eprintln!("ignored a process environment value: {e}");
         }
+        // A server says at start which of its keys `.env` or the environment would set otherwise
+        // (`config drift` lists the same on demand); never with the values.
+        if pin_restart_keys {
+            for d in &report.drift {
+                eprintln!(
+                    "drift: {} in {} differs from the store's value; the store's value is in force (see `cfgledger config drift`, `config reseed`)",
+                    cfgledger_events::namespace::display(&d.key),
+                    d.source
+                );
+            }
+        }
         Ok(ledger)
     }
 
+    /// The `.env` file this command reads (`--env-file`, else `./.env` when it exists) and its entries.
+    pub fn env_file_entries(&self) -> Result<Option<(PathBuf, Vec<cfgledger_events::decide::EnvEntry>)>, Error> {
+        let path = match &self.env_file {
+            EnvFileChoice::Default => Some(PathBuf::from(".env")).filter(|p| p.is_file()),
+            EnvFileChoice::Path(p) => Some(p.clone()),
+            EnvFileChoice::None => None,
+        };
+        match path {
+            Some(p) => Ok(Some((p.clone(), crate::envfile::read(&p)?))),
+            None => Ok(None),
+        }
+    }
+
     /// Refuses `--server` for a command that only works on the store itself.
-    fn refuse_server(&self, what: &str) -> Result<(), Error> {
+    pub(crate) fn refuse_server(&self, what: &str) -> Result<(), Error> {
         match &self.server {
             Some(_) => Err(Error::input(format!(
                 "{what} works on the store itself (--db); it cannot run through --server: run it where the store is"
@@ -256,6 +285,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Log(args) => log::run(&globals, args),
         Command::Verify(args) => verify::run(&globals, args),
         Command::Audit(args) => history::audit(&globals, args),
+        Command::Render(args) => render::run(&globals, args),
         Command::History(args) => history::history(&globals, args),
         Command::Diff(args) => history::diff(&globals, args),
         Command::Rollback(args) => history::rollback(&globals, args),

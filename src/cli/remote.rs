@@ -171,6 +171,17 @@ impl Server {
         }
     }
 
+    /// `GET path?query` of a route that answers with a text file (the render), the text as it came.
+    pub fn get_text(&self, path: &str, query: &impl Serialize) -> Result<String, Error> {
+        let pairs = query_pairs(query)?;
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.exchange("GET", path, &pairs, None, |response| {
+            let status = response.status();
+            response.into_string().map_err(|e| self.not_json(status, e))
+        })?
+        .map_err(|f| self.error(f))
+    }
+
     /// One request: the outer error when no API answer came (unreachable, not JSON), the inner one when the
     /// API answered with an error.
     fn send(
@@ -180,6 +191,21 @@ impl Server {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Result<Value, ApiFailure>, Error> {
+        self.exchange(method, path, query, body, |response| {
+            let status = response.status();
+            response.into_json::<Value>().map_err(|e| self.not_json(status, e))
+        })
+    }
+
+    /// One request whose successful answer `read` reads.
+    fn exchange<T>(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        read: impl FnOnce(ureq::Response) -> Result<T, Error>,
+    ) -> Result<Result<T, ApiFailure>, Error> {
         let mut req = self.agent.request(method, &format!("{}{path}", self.base)).set("X-Cfgledger-Client", "cli");
         if let Some(Token(token)) = &self.token {
             req = req.set("Authorization", &format!("Bearer {token}"));
@@ -192,10 +218,7 @@ impl Server {
             None => req.call(),
         };
         match answer {
-            Ok(response) => {
-                let status = response.status();
-                response.into_json::<Value>().map(Ok).map_err(|e| self.not_json(status, e))
-            }
+            Ok(response) => read(response).map(Ok),
             Err(ureq::Error::Status(status, response)) => {
                 let text = response.into_string().unwrap_or_default();
                 let body: ErrorBody = serde_json::from_str(&text).map_err(|e| self.not_json(status, e))?;

@@ -39,7 +39,6 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
     let ledger = g.open_with(true, &[crate::usecase::access::JWT_KEY])?;
     let auth = auth_config(&ledger)?;
-    warn_shadowed_locked_keys(&ledger);
     if !auth.required {
         eprintln!(
             "WARNING: AUTH_REQUIRED=false: the admin API accepts requests without a token and gives them every \
@@ -86,21 +85,6 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), heartbeat).await;
         served.map_err(|e| Error::io("server failed", e))
     })
-}
-
-/// Locked keys set in the process environment whose value the store holds: the store's value wins, and an
-/// operator who changed the environment to rotate one should know it had no effect.
-fn warn_shadowed_locked_keys(ledger: &crate::Ledger) {
-    let snap = ledger.snapshot();
-    for spec in ledger.catalog().specs().iter().filter(|s| s.locked && !s.bootstrap) {
-        let from_db = snap.view(&spec.key).is_some_and(|v| v.source == cfgledger_projections::ValueSource::Db);
-        if from_db && std::env::var_os(&spec.key).is_some() {
-            eprintln!(
-                "warning: {} is set in the environment, but the store holds a value for it, which wins (locked keys are seeded once)",
-                spec.key
-            );
-        }
-    }
 }
 
 fn auth_config(ledger: &crate::Ledger) -> Result<api::AuthConfig, Error> {

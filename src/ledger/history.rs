@@ -12,7 +12,7 @@ use cfgledger_events::{Head, Timestamp};
 use cfgledger_projections::{snapshot, SettingsState};
 
 /// The setting that says how many events pass between checkpoints, and its value when the catalog has none.
-pub(crate) const INTERVAL_KEY: &str = "SNAPSHOT_INTERVAL";
+pub(crate) const INTERVAL_KEY: &str = crate::setting_keys::SNAPSHOT_INTERVAL.name;
 pub(crate) const DEFAULT_INTERVAL: u64 = 1000;
 
 /// Starts the thread that writes checkpoints handed to it, and returns its inbox. The thread ends when the

@@ -8,7 +8,7 @@ pub mod history;
 mod open;
 mod writer;
 
-pub use open::{EnvFileChoice, OpenOptions, OpenReport, SECRET_KEY};
+pub use open::{drift, Drift, EnvFileChoice, OpenOptions, OpenReport, LEGACY_SECRET_KEY, SECRET_KEY};
 
 use crate::clock::Clock;
 use crate::crypto::SecretBox;
@@ -237,12 +237,12 @@ impl Ledger {
     pub fn reveal(&self, key: &str) -> Result<Option<zeroize::Zeroizing<String>>, Error> {
         use cfgledger_events::event::StoredValue;
         let snap = self.snapshot();
-        let Some(value) = snap.view(key).and_then(|v| v.value.as_ref()) else {
+        let Some((qualified, value)) = snap.view(key).and_then(|v| Some((v.key.as_str(), v.value.as_ref()?))) else {
             return Ok(None);
         };
         let json = match value {
             StoredValue::Plain(v) => zeroize::Zeroizing::new(serde_json::to_vec(v).unwrap_or_default()),
-            StoredValue::Sealed(text) => self.core.sealer.open(&crate::crypto::setting_aad(key), text)?,
+            StoredValue::Sealed(text) => crate::crypto::open_setting(&self.core.sealer, qualified, text)?,
         };
         let text = match serde_json::from_slice::<serde_json::Value>(&json) {
             Ok(serde_json::Value::String(s)) => s,

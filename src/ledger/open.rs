@@ -1,7 +1,9 @@
 //! Opening a store: migrations, the first-start seeding from `.env` (one `EnvSeeded` batch with the
-//! genesis event), later seeding of keys the log has never held, and the encryption key: from
-//! `AUTH_ENCRYPTION_SECRET` (process environment, then `.env`), else a key file beside the SQLite
-//! database, created with mode 0600 on first start.
+//! genesis event, checked whole before anything is created), later seeding of keys the log has never held,
+//! drift between `.env` or the environment and the store, and the encryption key: from
+//! `CFGLEDGER_AUTH_ENCRYPTION_SECRET` (process environment, then `.env`; a pre-namespace store also takes
+//! `AUTH_ENCRYPTION_SECRET`, the name it was created with), else a key file beside the SQLite database,
+//! created with mode 0600 on first start.
 
 use super::{writer, Core, Ledger, WriteContext};
 use crate::clock::{Clock, SystemClock};
@@ -19,8 +21,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use zeroize::Zeroizing;
 
-/// The name of the bootstrap secret.
-pub const SECRET_KEY: &str = "AUTH_ENCRYPTION_SECRET";
+/// The environment name of the bootstrap secret (cfgledger's own `AUTH_ENCRYPTION_SECRET`).
+pub const SECRET_KEY: &str = "CFGLEDGER_AUTH_ENCRYPTION_SECRET";
+
+/// The name a pre-namespace store's secret was read under; it is still read for such a store. In a new
+/// store `AUTH_ENCRYPTION_SECRET` is the gateway's own setting, stored like any other secret.
+pub const LEGACY_SECRET_KEY: &str = "AUTH_ENCRYPTION_SECRET";
 
 /// Which `.env` file to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +82,18 @@ pub struct OpenReport {
     pub key_file_created: Option<PathBuf>,
     /// Process environment values that do not fit their key (ignored).
     pub env_errors: Vec<String>,
+    /// Keys the store holds whose `.env` line or environment variable says something else (the store wins).
+    pub drift: Vec<Drift>,
+}
+
+/// A key whose value in `.env` or the process environment differs from the store's: reported, never applied
+/// (the store's value wins), and never with either value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drift {
+    /// The qualified key.
+    pub key: String,
+    /// `.env line N` or `environment`.
+    pub source: String,
 }
 
 /// Where the encryption secret came from.
@@ -188,18 +206,26 @@ impl<E: Into<Error>> From<E> for OpenError {
 
 fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
     let mut report = OpenReport::default();
-    let store = store::open(&opts.db)?;
-
     let env_path = match &opts.env_file {
         EnvFileChoice::Default => Some(PathBuf::from(".env")).filter(|p| p.is_file()),
         EnvFileChoice::Path(p) => Some(p.clone()),
         EnvFileChoice::None => None,
     };
+    // The `.env` file is read, and for a store about to be created checked whole, before the store is
+    // opened: a refused first start leaves no database, WAL or key file behind.
     let entries: Vec<EnvEntry> = match &env_path {
         Some(p) => envfile::read(p)?,
         None => Vec::new(),
     };
+    if let StoreUrl::Sqlite(path) = &opts.db {
+        if !path.exists() {
+            let shown = env_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+            cfgledger_events::decide::check_seed(&opts.catalog, &shown, &entries)
+                .map_err(|r| Error::input(r.message))?;
+        }
+    }
     report.env_file = env_path.clone();
+    let store = store::open(&opts.db)?;
 
     // Replay the log once, with a placeholder key: nothing is decrypted while folding.
     let catalog = Arc::new(opts.catalog.clone());
@@ -207,6 +233,16 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
 
     let (sealer, create_info, secret) = store_key(opts, &entries, initial.0.store.as_ref(), &mut report)?;
 
+    // A bootstrap secret given in `.env` rather than the process environment is in use all the same: it
+    // resolves (masked everywhere) through the environment layer, so that its source is reported truthfully.
+    let mut env = opts.process_env.clone();
+    for spec in catalog.specs().iter().filter(|s| s.bootstrap) {
+        if !env.contains_key(&spec.env_name) {
+            if let Some(e) = entries.iter().rev().find(|e| e.key == spec.env_name && !e.value.is_empty()) {
+                env.insert(spec.env_name.clone(), e.value.clone());
+            }
+        }
+    }
     let (state, head, head_time) = initial;
     let last_checkpoint = store.snapshot_seqs()?.last().copied().unwrap_or(0);
     let checkpointer = super::history::spawn_checkpointer(store.clone(), opts.clock.clone());
@@ -215,16 +251,9 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
         catalog: catalog.clone(),
         sealer,
         secret: Arc::new(secret),
-        env: opts.process_env.clone(),
+        live: Arc::new(ArcSwap::from_pointee(Snapshot::build(&catalog, state, head, head_time, &env, None))),
+        env,
         clock: opts.clock.clone(),
-        live: Arc::new(ArcSwap::from_pointee(Snapshot::build(
-            &catalog,
-            state,
-            head,
-            head_time,
-            &opts.process_env,
-            None,
-        ))),
         boot: OnceLock::new(),
         published: tokio::sync::watch::channel(0).0,
         commit_hook: OnceLock::new(),
@@ -235,11 +264,16 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
     // Another process may append after the replay: the writer's head check catches that at the first append.
     let ledger = Ledger { jobs: writer::spawn(core.clone()), core };
 
-    seed(&ledger, create_info, env_path.as_deref(), entries, &mut report)?;
+    let created = create_info.is_some();
+    seed(&ledger, create_info, env_path.as_deref(), entries.clone(), &mut report)?;
 
-    for key in &opts.generate_secrets {
-        ledger.ensure_secret(key)?;
+    // A new store generates the secrets its catalog marks (the gateway's signing and encryption secrets,
+    // cfgledger's own signing key) when seeding gave them none; a server also does so for an older store.
+    let generated = catalog.specs().iter().filter(|s| created && s.generate).map(|s| s.id.clone());
+    for key in generated.chain(opts.generate_secrets.iter().cloned()) {
+        ledger.ensure_secret(&key)?;
     }
+    report.drift = drift(&ledger, env_path.as_deref(), &entries, &opts.process_env);
 
     // A log that grew long without checkpoints (an older build, snapshots turned off) gets one now.
     ledger.core.maybe_checkpoint(&ledger.snapshot());
@@ -265,13 +299,15 @@ fn store_key(
     existing: Option<&cfgledger_projections::StoreInfo>,
     report: &mut OpenReport,
 ) -> Result<(SecretBox, Option<cfgledger_events::event::EncryptionInfo>, Zeroizing<String>), OpenError> {
-    let given = opts
-        .process_env
-        .get(SECRET_KEY)
-        .cloned()
-        .or_else(|| entries.iter().rev().find(|e| e.key == SECRET_KEY).map(|e| e.value.clone()))
-        .filter(|s| !s.is_empty())
-        .map(Zeroizing::new);
+    let named = |name: &str| {
+        opts.process_env
+            .get(name)
+            .cloned()
+            .or_else(|| entries.iter().rev().find(|e| e.key == name).map(|e| e.value.clone()))
+            .filter(|s| !s.is_empty())
+    };
+    let legacy = existing.is_some_and(|info| info.format == cfgledger_events::LEGACY_STORE_FORMAT);
+    let given = named(SECRET_KEY).or_else(|| legacy.then(|| named(LEGACY_SECRET_KEY)).flatten()).map(Zeroizing::new);
     let source = match (given, &opts.db) {
         (Some(s), _) => SecretSource::Given(s),
         (None, StoreUrl::Sqlite(db)) => SecretSource::KeyFile(key_file_path(db)),
@@ -279,7 +315,7 @@ fn store_key(
         // A shared store has no place for a key file that every instance could read.
         (None, StoreUrl::Postgres(_)) => {
             return Err(Error::Secret(
-                "a PostgreSQL store needs AUTH_ENCRYPTION_SECRET (in the environment or .env): every instance derives the store's key from it".into(),
+                "a PostgreSQL store needs CFGLEDGER_AUTH_ENCRYPTION_SECRET (in the environment or .env): every instance derives the store's key from it".into(),
             )
             .into())
         }
@@ -287,12 +323,12 @@ fn store_key(
 
     Ok(match (existing, source) {
         (Some(info), SecretSource::Given(secret)) => {
-            (derive_checked(&secret, &info.encryption, "AUTH_ENCRYPTION_SECRET")?, None, secret)
+            (derive_checked(&secret, &info.encryption, SECRET_KEY)?, None, secret)
         }
         (Some(info), SecretSource::KeyFile(path)) => {
             if !path.exists() {
                 return Err(Error::Secret(format!(
-                    "this store's secrets need its key: set AUTH_ENCRYPTION_SECRET or restore the key file {}",
+                    "this store's secrets need its key: set CFGLEDGER_AUTH_ENCRYPTION_SECRET or restore the key file {}",
                     path.display()
                 ))
                 .into());
@@ -301,7 +337,7 @@ fn store_key(
             (derive_checked(&secret, &info.encryption, &format!("key file {}", path.display()))?, None, secret)
         }
         (Some(_), SecretSource::Ephemeral) => {
-            return Err(Error::Secret("this store's secrets need AUTH_ENCRYPTION_SECRET".into()).into());
+            return Err(Error::Secret("this store's secrets need CFGLEDGER_AUTH_ENCRYPTION_SECRET".into()).into());
         }
         (None, source) => {
             let secret = match source {
@@ -398,4 +434,55 @@ fn replay(store: &dyn store::EventStore) -> Result<(SettingsState, Head, Timesta
     let folded = super::fold::fold_log(store, &mut pos, || start.take().unwrap_or_default())?;
     let state = folded.or(start).unwrap_or_default();
     Ok((state, pos.head, pos.head_time))
+}
+
+/// The keys the store holds whose `.env` line or process environment variable gives a different value.
+/// Values that do not parse count as different; bootstrap keys are never in the log, so never drift.
+pub fn drift(
+    ledger: &Ledger,
+    env_path: Option<&Path>,
+    entries: &[EnvEntry],
+    process_env: &BTreeMap<String, String>,
+) -> Vec<Drift> {
+    let snap = ledger.snapshot();
+    let catalog = ledger.catalog();
+    let file = env_path.map(|p| p.display().to_string()).unwrap_or_else(|| ".env".into());
+    let mut out: Vec<Drift> = Vec::new();
+    let mut check = |name: &str, raw: &str, source: String| {
+        let Some(spec) = catalog.by_env_name(name) else { return };
+        let Some(entry) = snap.state.get(&spec.id) else { return };
+        if spec.bootstrap || raw.is_empty() {
+            return;
+        }
+        let differs = match spec.parse(&cfgledger_events::Input::Text(raw.to_string())) {
+            Ok(v) => !value_equals(ledger, &spec.id, &entry.value, &v),
+            Err(_) => true,
+        };
+        if differs && !out.iter().any(|d| d.key == spec.id && d.source == source) {
+            out.push(Drift { key: spec.id.clone(), source });
+        }
+    };
+    // The last line for a name wins, as in seeding.
+    let mut last: BTreeMap<&str, &EnvEntry> = BTreeMap::new();
+    for e in entries {
+        last.insert(e.key.as_str(), e);
+    }
+    for e in last.values() {
+        check(&e.key, &e.value, format!("{file} line {}", e.line));
+    }
+    for (name, raw) in process_env {
+        check(name, raw, "environment".to_string());
+    }
+    out.sort_by(|a, b| a.key.cmp(&b.key).then(a.source.cmp(&b.source)));
+    out
+}
+
+fn value_equals(ledger: &Ledger, key: &str, stored: &cfgledger_events::StoredValue, v: &serde_json::Value) -> bool {
+    match stored {
+        cfgledger_events::StoredValue::Plain(p) => p == v,
+        cfgledger_events::StoredValue::Sealed(text) => crate::crypto::open_setting(ledger.secret_box(), key, text)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .is_some_and(|o| &o == v),
+    }
 }

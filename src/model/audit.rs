@@ -11,7 +11,11 @@ use serde_json::Value;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AuditFilter {
-    /// A key or KIND/NAME, exact, or a prefix ending in `*` (`LOG_*`, `tools/*`).
+    /// The namespace of the settings: `mcpgateway` (the default for a key), `cfgledger`, another one, or
+    /// `*`. Without a key, only that namespace's settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// A key (or `namespace:KEY`) or KIND/NAME, exact, or a prefix ending in `*` (`LOG_*`, `tools/*`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     /// Only changes made by this actor.
@@ -60,7 +64,10 @@ pub struct AuditEntry {
     pub action: String,
     /// The event's kind (`SettingChanged`, ...).
     pub kind: String,
-    /// The setting key, or `KIND/NAME`; `null` for an event about no key.
+    /// The setting's namespace (`mcpgateway`, `cfgledger`, ...); `null` for an event about no setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The setting key (bare: its namespace is `namespace`), or `KIND/NAME`; `null` for an event about no key.
     pub key: Option<String>,
     /// The new value (masked when sensitive); an entity's fields in its history.
     #[schema(value_type = Object)]
@@ -84,6 +91,9 @@ pub struct AuditEntry {
     /// The store's id (`store_created`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_id: Option<String>,
+    /// A render that included secrets: the format and which keys' plaintext left the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rendered: Option<AuditRender>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejected: Option<RejectedAttempt>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -142,4 +152,13 @@ pub struct AuditPage {
     pub next_before: Option<u64>,
     /// The log's head when the page was read.
     pub head: u64,
+}
+
+/// What a render that included secrets rendered (never the values).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditRender {
+    /// `env`, `json` or `yaml`.
+    pub format: String,
+    /// The keys whose plaintext was rendered.
+    pub keys: Vec<String>,
 }

@@ -19,6 +19,9 @@ pub struct AsOf {
 /// One setting: its effective value (masked when sensitive), where it came from, and its catalog entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ConfigItem {
+    /// The application the key belongs to: `mcpgateway` (the default), `cfgledger` (the store's own), or
+    /// one added by a catalog file.
+    pub namespace: String,
     pub key: String,
     /// The value in force (JSON in the key's canonical form); `"********"` when the key is sensitive.
     #[schema(value_type = Object)]
@@ -82,6 +85,8 @@ pub struct ConfigList {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// The namespace: `mcpgateway` (the default), `cfgledger`, another application's, or `*` for all.
+    pub namespace: Option<String>,
     /// Only the keys of this category.
     pub category: Option<String>,
     /// Only the keys whose name or description holds this text (case-insensitive).
@@ -104,8 +109,51 @@ pub struct AsOfQuery {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ResetQuery {
+    /// The key's namespace (default `mcpgateway`); a key may also be written `namespace:KEY`.
+    pub namespace: Option<String>,
     /// Why: recorded in the audit trail.
     pub reason: Option<String>,
+}
+
+/// The query of `GET /admin/config/{key}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct KeyQuery {
+    /// The key's namespace (default `mcpgateway`); a key may also be written `namespace:KEY`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// A point of the log: an RFC 3339 time, a duration before now (`24h`) or `seq:N`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
+}
+
+/// The query of `GET /admin/config/render`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RenderQuery {
+    /// `env` (the default), `json` or `yaml`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// The namespace (default `mcpgateway`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Render sensitive keys in plaintext (platform_admin or config_reader; recorded in the audit trail).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub include_secrets: bool,
+    /// Also render keys at their catalog default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub include_defaults: bool,
+}
+
+/// The query of `PUT /admin/config/{key}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct NamespaceQuery {
+    /// The key's namespace (default `mcpgateway`); a key may also be written `namespace:KEY`.
+    pub namespace: Option<String>,
 }
 
 /// The body of `PUT /admin/config/{key}`: exactly one of `value` (JSON) and `text` (parsed as the command
@@ -158,6 +206,9 @@ pub struct SettingsExport {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ImportQuery {
+    /// The namespace of the document's bare keys (default `mcpgateway`); `namespace:KEY` keys name their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     /// Plan only; apply nothing.
     #[serde(default)]
     pub dry_run: bool,
@@ -227,4 +278,13 @@ pub struct SettingsImportReport {
     pub result: Option<SettingsImportResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<String>,
+}
+
+/// A key whose `.env` line or environment variable differs from the store's value (`config drift`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DriftEntry {
+    pub namespace: String,
+    pub key: String,
+    /// `.env line N` or `environment`.
+    pub source: String,
 }

@@ -10,10 +10,13 @@ mod history;
 mod ops;
 mod registry;
 
-pub use audit::{AuditEntry, AuditFilter, AuditImport, AuditPage, AuditResource, AuditUser, RejectedAttempt};
+pub use audit::{
+    AuditEntry, AuditFilter, AuditImport, AuditPage, AuditRender, AuditResource, AuditUser, RejectedAttempt,
+};
 pub use config::{
-    AsOf, AsOfQuery, ConfigItem, ConfigList, ExportSource, ImportPlan, ImportQuery, ListQuery, PlanAction, PlanEntry,
-    PlanSummary, ResetQuery, SetRequest, SettingsExport, SettingsImportReport, SettingsImportResult, ValueSource,
+    AsOf, AsOfQuery, ConfigItem, ConfigList, DriftEntry, ExportSource, ImportPlan, ImportQuery, KeyQuery, ListQuery,
+    NamespaceQuery, PlanAction, PlanEntry, PlanSummary, RenderQuery, ResetQuery, SetRequest, SettingsExport,
+    SettingsImportReport, SettingsImportResult, ValueSource,
 };
 pub use error::{ErrorBody, ErrorDetail};
 pub use history::{

@@ -111,6 +111,7 @@ pub struct WatchQuery {
 /// One key of a change that sets several (`.env` seeding).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct KeyValue {
+    pub namespace: String,
     pub key: String,
     #[schema(value_type = Object)]
     pub value: Value,
@@ -122,6 +123,9 @@ pub struct ChangeEvent {
     pub seq: u64,
     /// The event kind (`SettingChanged`, `SettingReset`, `EnvSeeded`, ...).
     pub kind: String,
+    /// The key's namespace, or `null` when the event sets several (see `changes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     /// The key, or `null` when the event sets several (see `changes`).
     pub key: Option<String>,
     /// The value now in force (for a reset, the environment's or the default it falls back to).

@@ -35,6 +35,7 @@ pub(crate) fn selects(q: &LogQuery, rec: &Record) -> bool {
         None => true,
         Some(SubjectMatch::Exact(k)) => rec.key.as_deref() == Some(k.as_str()),
         Some(SubjectMatch::Prefix(p)) => rec.key.as_deref().is_some_and(|k| k.starts_with(p.as_str())),
+        Some(SubjectMatch::AnyOf(keys)) => rec.key.as_ref().is_some_and(|k| keys.contains(k)),
     };
     subject
         && rec.seq > q.after

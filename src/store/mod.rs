@@ -35,6 +35,8 @@ pub enum StoreError {
 pub enum SubjectMatch {
     Exact(String),
     Prefix(String),
+    /// Any of these exact subjects: a qualified key and the bare key a pre-namespace log indexed it under.
+    AnyOf(Vec<String>),
 }
 
 /// Which records an audit query wants. Every filter is served by an index of the log; no envelope is read

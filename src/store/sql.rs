@@ -214,6 +214,8 @@ pub(crate) fn audit(d: Dialect, q: &LogQuery) -> Result<Sql, StoreError> {
     }
     match &q.subject {
         Some(SubjectMatch::Exact(k)) => sql.bind(d, " AND key = ?", Arg::Text(k.clone())),
+        // `query` runs one exact query per subject; reaching here means the list was empty.
+        Some(SubjectMatch::AnyOf(_)) => sql.text.push_str(" AND 1 = 0"),
         Some(SubjectMatch::Prefix(p)) => {
             let key = d.key_bytes();
             sql.bind(d, &format!(" AND {key} >= ?"), Arg::Text(p.clone()));
@@ -279,6 +281,11 @@ pub(crate) fn query(db: &impl SqlReader, q: &LogQuery) -> Result<Vec<Record>, St
         let subjects = db.texts(&subjects_under(d, p))?;
         if subjects.len() <= PREFIX_SPLIT {
             return super::query_each_subject(subjects, q, |one| query(db, one));
+        }
+    }
+    if let Some(SubjectMatch::AnyOf(subjects)) = &q.subject {
+        if !subjects.is_empty() {
+            return super::query_each_subject(subjects.clone(), q, |one| query(db, one));
         }
     }
     db.records(&audit(d, q)?)

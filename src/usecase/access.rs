@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 pub const MIN_PASSWORD: usize = 8;
 
 /// The signing key's setting.
-pub const JWT_KEY: &str = "JWT_SECRET_KEY";
+pub const JWT_KEY: &str = crate::setting_keys::JWT_SECRET_KEY;
 
 /// One user as `user list` shows it (never the hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,11 +63,11 @@ pub fn users(ledger: &Ledger) -> Vec<UserInfo> {
 /// set it) with `JWT_ALGORITHM`. Never generates a key.
 pub fn token_keys(ledger: &Ledger) -> Result<TokenKeys, Error> {
     if let Some(e) = ledger.snapshot().view(JWT_KEY).and_then(|v| v.env_error.clone()) {
-        return Err(Error::Secret(format!("{JWT_KEY} in the environment is not usable: {e}")));
+        return Err(Error::Secret(format!("CFGLEDGER_JWT_SECRET_KEY in the environment is not usable: {e}")));
     }
     let secret = ledger.reveal(JWT_KEY)?.ok_or_else(|| {
         Error::Secret(format!(
-            "{JWT_KEY} has no value: set it (at least 32 characters) in the environment or .env, or start `cfgledger serve` once, which generates one"
+            "{JWT_KEY} has no value: set CFGLEDGER_JWT_SECRET_KEY (at least 32 characters) in the environment or .env, or start `cfgledger serve` once, which generates one"
         ))
     })?;
     let algorithm = crate::setting_keys::JWT_ALGORITHM.get(&ledger.settings());

@@ -360,9 +360,11 @@ pub struct Provenance {
 }
 
 fn excluded(patterns: &[String], subject: &str) -> bool {
+    // A setting is named as people name it: `KEY` in the default namespace, `namespace:KEY` elsewhere.
+    let shown = cfgledger_events::namespace::display(subject);
     patterns.iter().any(|p| match p.strip_suffix('*') {
-        Some(prefix) => subject.starts_with(prefix),
-        None => p == subject,
+        Some(prefix) => shown.starts_with(prefix) || subject.starts_with(prefix),
+        None => p == shown || p == subject,
     })
 }
 
@@ -527,6 +529,7 @@ fn overridden_settings(
         let parsed = spec
             .parse(&cfgledger_events::Input::Text(text.clone()))
             .map_err(|e| Error::invalid(format!("--set {key}: {e}")))?;
+        let key = &spec.id;
         let value = if spec.sensitive {
             let plaintext = zeroize::Zeroizing::new(serde_json::to_vec(&parsed).unwrap_or_default());
             StoredValue::Sealed(resealer.seal(key, &plaintext, resealer.current_setting(key))?)

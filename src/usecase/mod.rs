@@ -7,6 +7,8 @@
 pub mod access;
 pub mod clone;
 pub mod registry;
+pub mod render;
+pub mod seed;
 pub mod settings;
 pub mod settings_transfer;
 pub mod timetravel;

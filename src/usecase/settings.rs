@@ -7,7 +7,8 @@ use crate::ledger::{Ledger, WriteContext};
 use crate::live::Snapshot;
 use crate::model::{AsOf, ConfigItem, ConfigList, ListQuery};
 use crate::present;
-use cfgledger_events::catalog::SettingSpec;
+use cfgledger_events::catalog::{Catalog, SettingSpec};
+use cfgledger_events::namespace;
 use cfgledger_events::{Command, Input, RejectionKind};
 use cfgledger_projections::SettingView;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 /// The item of one key as `view` resolves it; `as_of` marks an answer about a past point.
 pub fn item(spec: &SettingSpec, view: &SettingView, as_of: Option<&AsOf>) -> ConfigItem {
     ConfigItem {
+        namespace: spec.namespace.clone(),
         key: spec.key.clone(),
         value: present::shown_value(spec, view.value.as_ref()),
         source: view.source,
@@ -51,14 +53,54 @@ pub async fn snapshot_as_of(ledger: &Ledger, as_of: Option<&str>) -> Result<(Arc
     Ok((snap, Some(at)))
 }
 
-/// Every key (of a category, or matching a search), as of now or a past point. An unknown category is
-/// refused, naming the known ones.
+/// The namespaces a caller named: the default one when none, every one for `*`; an unknown one is refused,
+/// naming the known ones.
+pub fn namespaces<'c>(catalog: &'c Catalog, named: Option<&str>) -> Result<Vec<&'c str>, Error> {
+    match named {
+        Some("*") => Ok(catalog.namespaces().iter().map(|n| n.name.as_str()).collect()),
+        Some(ns) => check_namespace(catalog, ns).map(|n| vec![n]),
+        None => Ok(vec![namespace::DEFAULT]),
+    }
+}
+
+fn check_namespace<'c>(catalog: &'c Catalog, ns: &str) -> Result<&'c str, Error> {
+    match catalog.namespace(ns) {
+        Some(n) => Ok(n.name.as_str()),
+        None => {
+            let known: Vec<&str> = catalog.namespaces().iter().map(|n| n.name.as_str()).collect();
+            Err(Error::input(format!("unknown namespace {ns:?}; namespaces are {}", known.join(", "))))
+        }
+    }
+}
+
+/// The qualified key a caller named: `ns:KEY` as written, else `KEY` in `namespace` (the default one when
+/// none). The namespace must exist; whether the key does is the operation's to say.
+pub fn qualified_key(catalog: &Catalog, named_namespace: Option<&str>, key: &str) -> Result<String, Error> {
+    let qualified = namespace::qualify(named_namespace, key);
+    let (ns, bare) = namespace::split(&qualified);
+    if let (Some(given), true) = (named_namespace, key.contains(namespace::SEP)) {
+        if given != ns {
+            return Err(Error::input(format!("key {key} names namespace {ns}, but the request names {given}")));
+        }
+    }
+    check_namespace(catalog, ns)?;
+    Ok(namespace::join(ns, bare))
+}
+
+/// Every key (of a namespace and category, or matching a search), as of now or a past point. An unknown
+/// namespace or category is refused, naming the known ones.
 pub async fn list(ledger: &Ledger, query: &ListQuery) -> Result<ConfigList, Error> {
     let catalog = ledger.catalog();
+    let wanted = namespaces(catalog, query.namespace.as_deref())?;
     if let Some(category) = &query.category {
-        let mut known: Vec<&str> = catalog.specs().iter().map(|s| s.category.as_str()).collect();
+        // The namespaces' categories, in the order the catalog first names them.
+        let mut known: Vec<&str> = Vec::new();
+        for spec in catalog.specs().iter().filter(|s| wanted.contains(&s.namespace.as_str())) {
+            if !known.contains(&spec.category.as_str()) {
+                known.push(&spec.category);
+            }
+        }
         if !known.contains(&category.as_str()) {
-            known.dedup();
             return Err(Error::input(format!("unknown category {category}; categories are {}", known.join(", "))));
         }
     }
@@ -67,13 +109,14 @@ pub async fn list(ledger: &Ledger, query: &ListQuery) -> Result<ConfigList, Erro
     let items = catalog
         .specs()
         .iter()
+        .filter(|s| wanted.contains(&s.namespace.as_str()))
         .filter(|s| query.category.as_ref().is_none_or(|c| &s.category == c))
         .filter(|s| {
             needle.as_ref().is_none_or(|n| {
                 s.key.to_ascii_lowercase().contains(n) || s.description.to_ascii_lowercase().contains(n)
             })
         })
-        .filter_map(|s| snap.view(&s.key).map(|v| item(s, v, as_of.as_ref())))
+        .filter_map(|s| snap.view(&s.id).map(|v| item(s, v, as_of.as_ref())))
         .collect();
     // `head` is the live head, as the API has always answered; `as_of` names the point read.
     Ok(ConfigList { items, head: ledger.snapshot().head.seq, as_of })
@@ -96,7 +139,7 @@ fn current(ledger: &Ledger, snap: &Snapshot, key: &str, as_of: Option<&AsOf>) ->
 }
 
 fn unknown_key(key: &str) -> Error {
-    Error::rejected(RejectionKind::UnknownKey, format!("unknown key {key}"))
+    Error::rejected(RejectionKind::UnknownKey, format!("unknown key {}", namespace::display(key)))
 }
 
 /// What a `set` or `reset` did: the key as it is now, and the seq of the event that changed it (`None` when

@@ -21,33 +21,62 @@ pub const SCHEMA_VERSION: u64 = 1;
 /// The refusal of an import that holds an invalid entry (422, with the plan in the error's details).
 pub const INVALID_IMPORT: &str = "the import holds invalid entries; nothing was applied";
 
-/// Every non-sensitive setting with a value, and where each came from: what exports carry. A running
+/// Every non-sensitive setting set in the store or the process environment, and where each came from: what
+/// exports carry (a default is the catalog's, the same in every store, so it is not exported). A running
 /// server keeps a restart-required key at its boot value; the export holds what is stored, the value the
 /// next start uses. Taken from `snap`, so that a document's settings and its head agree.
-pub fn exportable_settings(ledger: &Ledger, snap: &Snapshot) -> (Map<String, Value>, BTreeMap<String, ValueSource>) {
+///
+/// Keys are named as a document names them: the default namespace's bare (`LOG_LEVEL`), every other one's
+/// qualified (`cfgledger:LOG_LEVEL`). `namespaces` limits the document to some; `None` takes every one.
+pub fn exportable_settings(
+    ledger: &Ledger,
+    snap: &Snapshot,
+    namespaces: Option<&[&str]>,
+) -> (Map<String, Value>, BTreeMap<String, ValueSource>) {
     let mut settings = Map::new();
     let mut sources = BTreeMap::new();
     for spec in ledger.catalog().specs() {
-        if spec.sensitive {
+        if spec.sensitive || namespaces.is_some_and(|n| !n.contains(&spec.namespace.as_str())) {
             continue;
         }
-        let Some(view) = snap.view(&spec.key) else { continue };
+        let Some(view) = snap.view(&spec.id) else { continue };
         let (value, source) = match &view.pending {
             Some((pending, source)) => (pending.as_ref(), *source),
             None => (view.value.as_ref(), view.source),
         };
         let Some(value) = value else { continue };
-        settings.insert(spec.key.clone(), value.masked());
-        sources.insert(spec.key.clone(), source);
+        if source == ValueSource::Default {
+            continue;
+        }
+        let name = document_name(&spec.id).to_string();
+        settings.insert(name.clone(), value.masked());
+        sources.insert(name, source);
     }
     (settings, sources)
 }
 
-/// The export document of the store's current settings.
-pub fn export(ledger: &Ledger, exported_by: &str, now: Timestamp) -> SettingsExport {
+/// How a document names a qualified key: bare in the default namespace, qualified elsewhere.
+pub fn document_name(qualified: &str) -> &str {
+    match qualified.split_once(cfgledger_events::namespace::SEP) {
+        Some((cfgledger_events::namespace::DEFAULT, bare)) => bare,
+        _ => qualified,
+    }
+}
+
+/// The export document of the store's current settings, of one namespace or (`None`) every one.
+pub fn export(
+    ledger: &Ledger,
+    namespace: Option<&str>,
+    exported_by: &str,
+    now: Timestamp,
+) -> Result<SettingsExport, Error> {
     let snap = ledger.snapshot();
-    let (settings, sources) = exportable_settings(ledger, &snap);
-    SettingsExport {
+    let wanted = match namespace {
+        Some(_) => Some(super::settings::namespaces(ledger.catalog(), namespace)?),
+        None => None,
+    };
+    let (settings, sources) = exportable_settings(ledger, &snap, wanted.as_deref());
+    Ok(SettingsExport {
         format: FORMAT.to_string(),
         schema_version: SCHEMA_VERSION,
         exported_at: now.to_string(),
@@ -60,7 +89,7 @@ pub fn export(ledger: &Ledger, exported_by: &str, now: Timestamp) -> SettingsExp
         digest: digest(&settings),
         settings,
         sources,
-    }
+    })
 }
 
 /// `blake3:` and the hex hash of the settings' compact JSON (object keys sorted).
@@ -71,7 +100,13 @@ pub fn digest(settings: &Map<String, Value>) -> String {
 
 /// Reads an import document: `{"settings": {KEY: value, ...}}`, with the export's metadata optional. A
 /// `format` other than ours, a newer `schema_version` or a `digest` that does not match is refused.
-pub fn parse_document(doc: &Value, ledger: &Ledger) -> Result<ImportRequest, Error> {
+///
+/// Keys are named as exports name them: bare keys belong to `namespace` (the default one when `None`),
+/// `namespace:KEY` to its namespace.
+pub fn parse_document(doc: &Value, ledger: &Ledger, namespace: Option<&str>) -> Result<ImportRequest, Error> {
+    if let Some(ns) = namespace {
+        super::settings::namespaces(ledger.catalog(), Some(ns))?;
+    }
     let Some(obj) = doc.as_object() else {
         return Err(Error::invalid("the import document expects a JSON object with a \"settings\" object"));
     };
@@ -96,7 +131,8 @@ pub fn parse_document(doc: &Value, ledger: &Ledger) -> Result<ImportRequest, Err
             )));
         }
     }
-    let entries = settings.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let entries =
+        settings.iter().map(|(k, v)| (cfgledger_events::namespace::qualify(namespace, k), v.clone())).collect();
     Ok(ImportRequest {
         digest,
         source: obj.get("source").cloned(),
@@ -124,7 +160,13 @@ pub fn plan(ledger: &Ledger, req: &ImportRequest) -> ImportPlan {
 }
 
 fn plan_entry(p: cfgledger_events::PlanEntry) -> PlanEntry {
-    PlanEntry { key: p.key, action: p.action, current: p.current, value: p.value, message: p.message }
+    PlanEntry {
+        key: document_name(&p.key).to_string(),
+        action: p.action,
+        current: p.current,
+        value: p.value,
+        message: p.message,
+    }
 }
 
 /// Plans `doc` and, unless `query.dry_run`, applies it as one batch (re-planned by the writer against the
@@ -137,7 +179,7 @@ pub async fn import(
     mut ctx: WriteContext,
     via: &str,
 ) -> Result<SettingsImportReport, Error> {
-    let mut req = parse_document(doc, ledger)?;
+    let mut req = parse_document(doc, ledger, query.namespace.as_deref())?;
     req.expected_head = query.expected_head;
     let plan = plan(ledger, &req);
     if plan.summary.invalid > 0 {
@@ -167,12 +209,15 @@ pub async fn import(
 /// was appended.
 pub fn applied(outcome: &Outcome) -> Option<SettingsImportResult> {
     outcome.find(|event| match event {
-        Event::ImportApplied(e) => Some(SettingsImportResult {
-            created: e.created.clone(),
-            updated: e.updated.clone(),
-            unchanged: e.unchanged,
-            locked: e.locked.clone(),
-        }),
+        Event::ImportApplied(e) => {
+            let shown = |keys: &[String]| keys.iter().map(|k| document_name(k).to_string()).collect::<Vec<_>>();
+            Some(SettingsImportResult {
+                created: shown(&e.created),
+                updated: shown(&e.updated),
+                unchanged: e.unchanged,
+                locked: shown(&e.locked),
+            })
+        }
         _ => None,
     })
 }

@@ -15,6 +15,7 @@ use crate::model::{
 use crate::present;
 use crate::store::{LogQuery, SubjectMatch};
 use cfgledger_events::event::StoredValue;
+use cfgledger_events::namespace;
 use cfgledger_events::rollback::{self, RollbackRequest, StepAction};
 use cfgledger_events::{
     Catalog, Cause, Command, Envelope, Event, Record, Rejection, RejectionKind, ResourceKind, Timestamp,
@@ -31,7 +32,7 @@ pub const MAX_LIMIT: usize = 1000;
 const PAGE: usize = 256;
 
 /// The audit trail's actions, with the event kind each comes from.
-pub const ACTIONS: [(&str, &str); 12] = [
+pub const ACTIONS: [(&str, &str); 14] = [
     ("store_created", "StoreCreated"),
     ("seeded", "EnvSeeded"),
     ("set", "SettingChanged"),
@@ -44,6 +45,8 @@ pub const ACTIONS: [(&str, &str); 12] = [
     ("resource_created", "ResourceCreated"),
     ("resource_updated", "ResourceUpdated"),
     ("resource_deleted", "ResourceDeleted"),
+    ("reseeded", "SettingReseeded"),
+    ("secrets_rendered", "SecretsRendered"),
 ];
 
 /// Where a page starts: below the event `seq`, or inside it after its first `skip` rows (a page ends
@@ -102,10 +105,25 @@ fn check(filter: &AuditFilter, head: u64, now: Timestamp) -> Result<Checked, Err
     if limit == 0 || limit > MAX_LIMIT {
         return Err(Error::input(format!("limit expects 1 to {MAX_LIMIT}; got {limit}")));
     }
-    let subject = filter.key.as_deref().map(str::trim).filter(|k| !k.is_empty()).map(|k| match k.strip_suffix('*') {
-        Some(prefix) => SubjectMatch::Prefix(prefix.to_string()),
-        None => SubjectMatch::Exact(k.to_string()),
-    });
+    let namespace = filter.namespace.as_deref().map(str::trim).filter(|n| !n.is_empty() && *n != "*");
+    if let Some(ns) = namespace {
+        if !namespace::valid_name(ns) {
+            return Err(Error::input(format!("namespace {ns:?} is not a namespace name")));
+        }
+    }
+    // A setting's subject is `namespace:KEY` (a pre-namespace log indexed the bare key too); an entity's is
+    // `KIND/NAME`. A namespace without a key is the prefix of its settings.
+    let subject = match filter.key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+        Some(k) if k.contains('/') => Some(match k.strip_suffix('*') {
+            Some(prefix) => SubjectMatch::Prefix(prefix.to_string()),
+            None => SubjectMatch::Exact(k.to_string()),
+        }),
+        Some(k) => Some(match k.strip_suffix('*') {
+            Some(prefix) => SubjectMatch::Prefix(namespace::qualify(namespace, prefix)),
+            None => SubjectMatch::AnyOf(namespace::log_subjects(&namespace::qualify(namespace, k))),
+        }),
+        None => namespace.map(|ns| SubjectMatch::Prefix(format!("{ns}{}", namespace::SEP))),
+    };
     let mut kinds: Vec<String> = Vec::new();
     if let Some(actions) = &filter.action {
         for action in actions.split(',').map(str::trim).filter(|a| !a.is_empty()) {
@@ -170,6 +188,7 @@ fn subject_matches(m: &SubjectMatch, key: &str) -> bool {
     match m {
         SubjectMatch::Exact(k) => k == key,
         SubjectMatch::Prefix(p) => key.starts_with(p.as_str()),
+        SubjectMatch::AnyOf(keys) => keys.iter().any(|k| k == key),
     }
 }
 
@@ -180,7 +199,10 @@ fn entries_of(env: &Envelope, checked: &Checked, catalog: &Catalog) -> Vec<Audit
     }
     let mut entries = present::audit_entries(env, catalog);
     if let (Event::EnvSeeded(_), Some(m)) = (&env.event, &checked.seeded_key) {
-        entries.retain(|e| e.key.as_deref().is_some_and(|k| subject_matches(m, k)));
+        entries.retain(|e| match (&e.namespace, &e.key) {
+            (Some(ns), Some(k)) => subject_matches(m, &namespace::join(ns, k)),
+            _ => false,
+        });
     }
     entries.reverse();
     entries
@@ -297,7 +319,8 @@ fn cause_type(cause: &Cause) -> String {
 /// which batch (import, rollback, API call, ...) produced it.
 pub fn history(ledger: &Ledger, subject: &str, query: &PageQuery) -> Result<AuditPage, Error> {
     let is_entity = subject.split_once('/').is_some_and(|(k, _)| k.parse::<ResourceKind>().is_ok());
-    if !is_entity && ledger.catalog().get(subject).is_none() {
+    let qualified = namespace::subject(subject);
+    if !is_entity && ledger.catalog().get(&qualified).is_none() {
         return Err(Error::Rejected(Rejection {
             kind: RejectionKind::UnknownKey,
             message: format!("unknown key {subject}"),
@@ -305,7 +328,7 @@ pub fn history(ledger: &Ledger, subject: &str, query: &PageQuery) -> Result<Audi
         }));
     }
     let filter = AuditFilter {
-        key: Some(subject.to_string()),
+        key: Some(if is_entity { subject.to_string() } else { qualified }),
         cursor: query.cursor.clone(),
         limit: query.limit,
         ..AuditFilter::default()
@@ -383,7 +406,12 @@ pub fn diff(ledger: &Ledger, from: &str, to: Option<&str>) -> Result<Diff, Error
             (Some(Subject::Entity(o)), Some(Subject::Entity(n))) => Some(entity_changes(o, n)),
             _ => None,
         };
-        let line = DiffLine { key: key.clone(), old: shown(catalog, key, old), new: shown(catalog, key, new), changed };
+        let line = DiffLine {
+            key: namespace::display(key).to_string(),
+            old: shown(catalog, key, old),
+            new: shown(catalog, key, new),
+            changed,
+        };
         match (old, new) {
             (None, Some(_)) => out.added.push(line),
             (Some(_), None) => out.removed.push(line),
@@ -436,13 +464,14 @@ pub fn plan(ledger: &Ledger, req: &RollbackRequest) -> Result<RollbackReport, Er
         };
         *n += 1;
     }
-    let restart_required = plan.steps.iter().filter(|s| s.restart_required).map(|s| s.subject.clone()).collect();
+    let restart_required =
+        plan.steps.iter().filter(|s| s.restart_required).map(|s| namespace::display(&s.subject).to_string()).collect();
     let steps = plan
         .steps
         .into_iter()
         .map(|s| PlanStep {
             action: s.action,
-            subject: s.subject,
+            subject: namespace::display(&s.subject).to_string(),
             current: s.current,
             value: s.value,
             changed: s.changed,
@@ -497,7 +526,7 @@ pub fn rollback(
     mut ctx: WriteContext,
 ) -> Result<RollbackReport, Error> {
     let point = ledger.point(&body.to)?;
-    let only = body.keys.clone().map(|k| k.into_iter().collect::<BTreeSet<String>>());
+    let only = body.keys.clone().map(|k| k.iter().map(|s| namespace::subject(s)).collect::<BTreeSet<String>>());
     let req = rollback_request(ledger, point.seq, only, body.expected_head)?;
     let report = plan(ledger, &req)?;
     ctx.cause = Cause::Rollback { to_seq: point.seq, to: body.to.clone(), via: via.name("rollback") };
@@ -594,9 +623,18 @@ pub fn touched(records: &[Record]) -> Result<BTreeSet<String>, Error> {
             Event::StoreCreated(_) => {
                 return Err(Error::invalid("the batch that created the store cannot be reverted"));
             }
-            Event::EnvSeeded(e) => out.extend(e.values.iter().map(|v| v.key.clone())),
-            Event::ChangeRejected(_) | Event::ImportApplied(_) | Event::UserAdded(_) | Event::UserRemoved(_) => {}
-            other => out.extend(other.subject()),
+            Event::EnvSeeded(e) => out.extend(e.values.iter().map(|v| namespace::from_log(&v.key).into_owned())),
+            Event::ChangeRejected(_)
+            | Event::ImportApplied(_)
+            | Event::UserAdded(_)
+            | Event::UserRemoved(_)
+            | Event::SecretsRendered(_) => {}
+            other => match other.key() {
+                Some(key) => {
+                    out.insert(namespace::from_log(key).into_owned());
+                }
+                None => out.extend(other.subject()),
+            },
         }
     }
     Ok(out)
@@ -607,8 +645,13 @@ pub fn later_changes(ledger: &Ledger, subjects: &BTreeSet<String>, after: u64) -
     let store = ledger.store().as_ref();
     let mut out = Vec::new();
     for subject in subjects {
+        let matching = if subject.contains('/') {
+            SubjectMatch::Exact(subject.clone())
+        } else {
+            SubjectMatch::AnyOf(namespace::log_subjects(subject))
+        };
         let q = LogQuery {
-            subject: Some(SubjectMatch::Exact(subject.clone())),
+            subject: Some(matching),
             after,
             limit: 1,
             ascending: false,
@@ -616,6 +659,7 @@ pub fn later_changes(ledger: &Ledger, subjects: &BTreeSet<String>, after: u64) -
                 "SettingChanged".into(),
                 "SettingReset".into(),
                 "SecretGenerated".into(),
+                "SettingReseeded".into(),
                 "ResourceCreated".into(),
                 "ResourceUpdated".into(),
                 "ResourceDeleted".into(),
@@ -624,7 +668,7 @@ pub fn later_changes(ledger: &Ledger, subjects: &BTreeSet<String>, after: u64) -
         };
         if let Some(rec) = store.query(&q)?.first() {
             out.push(LaterChange {
-                key: subject.clone(),
+                key: namespace::display(subject).to_string(),
                 seq: rec.seq,
                 batch: rec.batch_id.clone(),
                 actor: rec.actor.clone(),

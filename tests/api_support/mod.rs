@@ -32,7 +32,7 @@ impl Store {
     /// Like [`Store::new`], with extra variables in the process environment of every command.
     pub fn with_process_env(dotenv: &str, env: &[(&str, &str)]) -> Store {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        std::fs::write(dir.path().join(".env"), format!("JWT_SECRET_KEY={JWT_SECRET}\n{dotenv}\n"))
+        std::fs::write(dir.path().join(".env"), format!("CFGLEDGER_JWT_SECRET_KEY={JWT_SECRET}\n{dotenv}\n"))
             .expect("write .env");
         Store { dir, env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
     }
@@ -51,9 +51,10 @@ impl Store {
         let mut c = Command::new(BIN);
         c.current_dir(self.dir())
             .env_clear()
+            .env("CFGLEDGER_CATALOG", cfgledger_events::testing::SUITE_CATALOG_PATH)
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir())
-            .env("AUTH_ENCRYPTION_SECRET", ENCRYPTION_SECRET)
+            .env("CFGLEDGER_AUTH_ENCRYPTION_SECRET", ENCRYPTION_SECRET)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .args(["--db", "sqlite://c.db", "--env-file", ".env", "--actor", "tester"]);
         c

@@ -38,7 +38,7 @@ impl Deployment {
         let dir = tempfile::tempdir().expect("a temporary directory");
         std::fs::write(
             dir.path().join(".env"),
-            format!("JWT_SECRET_KEY={JWT_SECRET}\nCONFIG_WRITE_RATE_LIMIT=1000000\n{dotenv}\n"),
+            format!("CFGLEDGER_JWT_SECRET_KEY={JWT_SECRET}\nCFGLEDGER_CONFIG_WRITE_RATE_LIMIT=1000000\n{dotenv}\n"),
         )
         .expect("write .env");
         Deployment { dir, db: db.to_string() }
@@ -50,9 +50,10 @@ impl Deployment {
         let mut c = Command::new(BIN);
         c.current_dir(self.dir.path())
             .env_clear()
+            .env("CFGLEDGER_CATALOG", cfgledger_events::testing::SUITE_CATALOG_PATH)
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())
-            .env("AUTH_ENCRYPTION_SECRET", ENCRYPTION_SECRET)
+            .env("CFGLEDGER_AUTH_ENCRYPTION_SECRET", ENCRYPTION_SECRET)
             .args(["--db", &self.db, "--env-file", ".env", "--actor", "tester"]);
         c
     }

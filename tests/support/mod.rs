@@ -56,6 +56,8 @@ impl Run {
 /// A temporary directory with a store at `c.db` and an `.env` file (empty unless a test writes one).
 pub struct Store {
     dir: tempfile::TempDir,
+    /// Run with the built-in catalog as it ships, not the suite's fixture (`cfgledger_events::testing`).
+    builtin: bool,
 }
 
 impl Default for Store {
@@ -68,7 +70,15 @@ impl Store {
     pub fn new() -> Store {
         let dir = tempfile::tempdir().expect("a temporary directory");
         std::fs::write(dir.path().join(".env"), "").expect("write an empty .env");
-        Store { dir }
+        Store { dir, builtin: false }
+    }
+
+    /// A store on the built-in catalog as it ships (MCP Gateway's and cfgledger's own namespaces), whose
+    /// `.env` holds `text`.
+    pub fn with_builtin_catalog(text: &str) -> Store {
+        let s = Store { builtin: true, ..Store::new() };
+        s.write_env(text);
+        s
     }
 
     /// A store whose `.env` holds `text` before the first command runs.
@@ -107,6 +117,9 @@ impl Store {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir())
             .args(["--db", &self.db_url(), "--env-file", ".env", "--actor", ACTOR]);
+        if !self.builtin {
+            c.env("CFGLEDGER_CATALOG", cfgledger_events::testing::SUITE_CATALOG_PATH);
+        }
         c
     }
 

@@ -63,22 +63,27 @@ pub fn plan_import(
     let mut seen = BTreeSet::new();
     req.entries
         .iter()
-        .map(|(key, raw)| {
+        .map(|(named, raw)| {
+            // A known key is planned under its canonical name (bare in the default namespace, `ns:KEY`
+            // elsewhere), so that two spellings of one key are one key; the events carry its qualified key.
+            let key = catalog.get(named).map_or(named.as_str(), |s| crate::namespace::display(&s.id));
             let entry = |action, current, value, message: Option<String>| PlanEntry {
-                key: key.clone(),
+                key: key.to_string(),
                 action,
                 current,
                 value,
                 message,
             };
-            let Some(spec) = catalog.get(key) else {
-                return entry(PlanAction::Invalid, Value::Null, raw.clone(), Some(format!("unknown key {key}")));
+            let Some(spec) = catalog.get(named) else {
+                let shown = crate::namespace::display(named);
+                return entry(PlanAction::Invalid, Value::Null, raw.clone(), Some(format!("unknown key {shown}")));
             };
+            let id = spec.id.as_str();
             let shown = |v: &Value| if spec.sensitive { Value::String(MASK.into()) } else { v.clone() };
-            let in_force = state.current(key).or_else(|| req.baseline.get(key));
+            let in_force = state.current(id).or_else(|| req.baseline.get(id));
             let current =
                 in_force.map_or(Value::Null, |v| if spec.sensitive { Value::String(MASK.into()) } else { v.masked() });
-            if !seen.insert(key.as_str()) {
+            if !seen.insert(id) {
                 return entry(PlanAction::Invalid, current, shown(raw), Some(format!("key {key} appears twice")));
             }
             if spec.sensitive && raw.as_str() == Some(MASK) {
@@ -96,13 +101,13 @@ pub fn plan_import(
                 return entry(PlanAction::Locked, current, shown(&parsed), Some(locked));
             }
             // A secret is never compared either ("unchanged" would confirm a guess): it is always written.
-            if !spec.sensitive && in_force.is_some_and(|v| same_value(v, &parsed, key, sealer)) {
+            if !spec.sensitive && in_force.is_some_and(|v| same_value(v, &parsed, id, sealer)) {
                 return entry(PlanAction::Unchanged, current, shown(&parsed), None);
             }
             if spec.locked {
                 return entry(PlanAction::Locked, current, shown(&parsed), Some(locked));
             }
-            let action = if state.current(key).is_some() { PlanAction::Update } else { PlanAction::Create };
+            let action = if state.current(id).is_some() { PlanAction::Update } else { PlanAction::Create };
             entry(action, current, shown(&parsed), None)
         })
         .collect()
@@ -129,7 +134,9 @@ pub(super) fn import_settings(cx: &Context<'_>, req: ImportRequest) -> Result<Ve
             )));
         }
     }
-    let keys = |action| plan.iter().filter(|p| p.action == action).map(|p| p.key.clone()).collect::<Vec<_>>();
+    // The event records qualified keys, as every event does.
+    let qualified = |key: &str| catalog.get(key).map_or_else(|| key.to_string(), |s| s.id.clone());
+    let keys = |action| plan.iter().filter(|p| p.action == action).map(|p| qualified(&p.key)).collect::<Vec<_>>();
     let (created, updated, refused) = (keys(PlanAction::Create), keys(PlanAction::Update), keys(PlanAction::Locked));
     if created.is_empty() && updated.is_empty() && refused.is_empty() {
         // Nothing changes and nothing is refused: an import already in force appends nothing.
@@ -144,11 +151,12 @@ pub(super) fn import_settings(cx: &Context<'_>, req: ImportRequest) -> Result<Ve
         unchanged,
         locked: refused,
     })];
-    for (key, raw) in &req.entries {
+    for (named, raw) in &req.entries {
+        let spec = spec(catalog, named)?;
+        let key = &spec.id;
         if !created.contains(key) && !updated.contains(key) {
             continue;
         }
-        let spec = spec(catalog, key)?;
         let parsed = spec.parse(&Input::Json(raw.clone())).map_err(|e| Rejection::invalid(e.to_string()))?;
         let previous = state.current(key).cloned().map(|p| protect(spec.sensitive, key, p, sealer)).transpose()?;
         let value = store(spec.sensitive, key, &parsed, sealer)?;
@@ -157,12 +165,17 @@ pub(super) fn import_settings(cx: &Context<'_>, req: ImportRequest) -> Result<Ve
     // Each locked key the document tried to change is an attempt on a locked key: recorded as such.
     for entry in plan.iter().filter(|p| p.action == PlanAction::Locked) {
         let spec = spec(catalog, &entry.key)?;
-        let raw = req.entries.iter().find(|(k, _)| k == &entry.key).map(|(_, v)| v.clone()).unwrap_or(Value::Null);
+        let raw = req
+            .entries
+            .iter()
+            .find(|(k, _)| catalog.get(k).is_some_and(|s| s.id == spec.id))
+            .map(|(_, v)| v.clone())
+            .unwrap_or(Value::Null);
         let attempted = (!spec.bootstrap)
             .then(|| spec.parse(&Input::Json(raw)).ok())
             .flatten()
-            .and_then(|v| store(spec.sensitive, &entry.key, &v, sealer).ok());
-        events.extend(Rejection::locked(&entry.key, "import", spec.bootstrap, attempted).audit);
+            .and_then(|v| store(spec.sensitive, &spec.id, &v, sealer).ok());
+        events.extend(Rejection::locked(&spec.id, "import", spec.bootstrap, attempted).audit);
     }
     Ok(events)
 }

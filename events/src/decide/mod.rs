@@ -14,6 +14,7 @@ mod users;
 
 pub use import::{plan_import, ImportRequest, PlanAction, PlanEntry};
 pub use rejection::{Rejection, RejectionKind};
+pub use settings::check_seed;
 pub use users::{user_secret_name, ROLES};
 
 use crate::catalog::{Catalog, SettingSpec};
@@ -100,6 +101,20 @@ pub enum Command {
     RemoveUser {
         name: String,
     },
+    /// Set locked keys again from the environment or `.env` (only those named in `keys`, when given): the
+    /// audited correction of a locked key seeded wrong. Entries are named as in the environment.
+    Reseed {
+        /// Each entry with where it came from (`environment`, or the `.env` file's path); a later entry for
+        /// the same key wins.
+        entries: Vec<(String, EnvEntry)>,
+        keys: Option<Vec<String>>,
+    },
+    /// Record that a namespace's secrets were rendered in plaintext, and which.
+    RecordSecretsRendered {
+        namespace: String,
+        format: String,
+        keys: Vec<String>,
+    },
     /// Apply an imported document's settings as one batch (see [`plan_import`]).
     Import(ImportRequest),
     /// A new entity (409 if its identity exists).
@@ -168,6 +183,10 @@ fn dispatch(cx: &Context<'_>, cmd: Command) -> Result<Vec<Event>, Rejection> {
         Command::Reset { key } => settings::reset(cx, key),
         Command::Expect { key, version, then } => settings::expect(cx, key, version, *then),
         Command::GenerateSecret { key, value } => settings::generate_secret(cx, key, value),
+        Command::Reseed { entries, keys } => settings::reseed(cx, entries, keys),
+        Command::RecordSecretsRendered { namespace, format, keys } => {
+            Ok(vec![Event::SecretsRendered(crate::event::SecretsRendered { namespace, format, keys })])
+        }
         Command::AddUser { name, role, password_hash } => users::add(cx, name, role, password_hash),
         Command::RemoveUser { name } => users::remove(cx, name),
         Command::Import(req) => import::import_settings(cx, req),

@@ -52,17 +52,18 @@ impl Rejection {
 
     /// A key the catalog does not know (404), named in the message.
     pub fn unknown_key(key: &str) -> Rejection {
-        Rejection::new(RejectionKind::UnknownKey, format!("unknown key {key}"))
+        Rejection::new(RejectionKind::UnknownKey, format!("unknown key {}", crate::namespace::display(key)))
     }
 
     /// An attempt on a locked key (403), with the `ChangeRejected` event that records it. `action` is what
     /// was attempted (`set`, `reset`, `import`); `attempted` the value, sealed when the key is sensitive,
     /// and `None` for a bootstrap key, which is never stored in any form.
     pub fn locked(key: &str, action: &str, bootstrap: bool, attempted: Option<StoredValue>) -> Rejection {
+        let shown = crate::namespace::display(key);
         let message = if bootstrap {
-            format!("key {key} is locked: it is read from the process environment only and never stored")
+            format!("key {shown} is locked: it is read from the process environment only and never stored")
         } else {
-            format!("key {key} is locked: it can only be seeded from the environment")
+            format!("key {shown} is locked: it can only be seeded from the environment")
         };
         let audit = vec![Event::ChangeRejected(ChangeRejected {
             key: key.to_string(),

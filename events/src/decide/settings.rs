@@ -2,8 +2,10 @@
 //! `.env` later, set, reset, compare-and-set (`Expect`) and generated secrets.
 
 use super::{protect, same_value, spec, store, Command, Context, EnvEntry, Rejection};
+use crate::catalog::Catalog;
 use crate::event::{
-    EncryptionInfo, EnvSeeded, Event, SecretGenerated, SeededValue, SettingChanged, SettingReset, StoreCreated,
+    EncryptionInfo, EnvSeeded, Event, SecretGenerated, SeededValue, SettingChanged, SettingReseeded, SettingReset,
+    StoreCreated, StoredValue,
 };
 use crate::value::Input;
 use std::collections::BTreeSet;
@@ -29,6 +31,7 @@ pub(super) fn seed_env(cx: &Context<'_>, env_file: String, entries: Vec<EnvEntry
 
 pub(super) fn set(cx: &Context<'_>, key: String, value: Input) -> Result<Vec<Event>, Rejection> {
     let spec = spec(cx.catalog, &key)?;
+    let key = spec.id.clone();
     if spec.locked {
         // The attempted value is recorded only when it parses, and sealed when it is a secret.
         // A bootstrap secret is never stored in any form, not even sealed in an audit record.
@@ -50,6 +53,7 @@ pub(super) fn set(cx: &Context<'_>, key: String, value: Input) -> Result<Vec<Eve
 
 pub(super) fn reset(cx: &Context<'_>, key: String) -> Result<Vec<Event>, Rejection> {
     let spec = spec(cx.catalog, &key)?;
+    let key = spec.id.clone();
     if spec.locked {
         return Err(Rejection::locked(&key, "reset", spec.bootstrap, None));
     }
@@ -65,6 +69,7 @@ pub(super) fn reset(cx: &Context<'_>, key: String) -> Result<Vec<Event>, Rejecti
 /// Compare-and-set: `then` is decided only if `key` is still at `version`.
 pub(super) fn expect(cx: &Context<'_>, key: String, version: u64, then: Command) -> Result<Vec<Event>, Rejection> {
     let spec = spec(cx.catalog, &key)?;
+    let key = spec.id.clone();
     if spec.locked {
         // A locked key refuses whatever the version: the attempt is recorded either way.
         return super::dispatch(cx, then);
@@ -78,6 +83,7 @@ pub(super) fn expect(cx: &Context<'_>, key: String, version: u64, then: Command)
 
 pub(super) fn generate_secret(cx: &Context<'_>, key: String, value: String) -> Result<Vec<Event>, Rejection> {
     let spec = spec(cx.catalog, &key)?;
+    let key = spec.id.clone();
     if !spec.sensitive || spec.bootstrap {
         return Err(Rejection::state(format!("key {key} is not a stored secret")));
     }
@@ -90,35 +96,186 @@ pub(super) fn generate_secret(cx: &Context<'_>, key: String, value: String) -> R
 }
 
 /// The `.env` entries that become an `EnvSeeded` event: known keys the log has never held, validated.
-/// Bootstrap keys stay in the environment; unknown keys are reported in the event and skipped.
+/// A line is placed in its namespace by its name (`CFGLEDGER_LOG_LEVEL` is cfgledger's own `LOG_LEVEL`,
+/// `LOG_LEVEL` the application's). An empty value means unset, as the application reads it. Bootstrap keys
+/// stay in the environment; unknown keys are reported in the event and skipped. Every line that does not
+/// fit is reported at once, and then nothing is written.
 fn seed(cx: &Context<'_>, env_file: String, entries: Vec<EnvEntry>, initial: bool) -> Result<Option<Event>, Rejection> {
-    let mut values = Vec::new();
-    let mut unknown = BTreeSet::new();
-    let mut seen = BTreeSet::new();
-    // A later line for the same key wins, as in a shell: walk from the end and keep the first sighting.
-    for entry in entries.iter().rev() {
-        if !seen.insert(entry.key.as_str()) {
-            continue;
-        }
-        let Some(spec) = cx.catalog.get(&entry.key) else {
-            unknown.insert(entry.key.clone());
-            continue;
-        };
-        if spec.bootstrap || cx.state.ever_held(&entry.key) {
-            continue;
-        }
-        let parsed = spec
-            .parse(&Input::Text(entry.value.clone()))
-            .map_err(|e| Rejection::invalid(format!("{env_file} line {}: {e}", entry.line)))?;
-        values.push(SeededValue {
-            key: entry.key.clone(),
-            value: store(spec.sensitive, &entry.key, &parsed, cx.sealer)?,
-        });
-    }
-    values.reverse();
+    let (values, unknown) = seed_values(cx, &env_file, &entries)?;
     if values.is_empty() && !initial {
         return Ok(None);
     }
-    let unknown_keys = if initial || !values.is_empty() { unknown.into_iter().collect() } else { Vec::new() };
+    let unknown_keys = if initial || !values.is_empty() { unknown } else { Vec::new() };
     Ok(Some(Event::EnvSeeded(EnvSeeded { file: env_file, initial, values, unknown_keys })))
+}
+
+/// The values a `.env` seeding would write and the unknown names it would skip, or every refused line.
+fn seed_values(
+    cx: &Context<'_>,
+    env_file: &str,
+    entries: &[EnvEntry],
+) -> Result<(Vec<SeededValue>, Vec<String>), Rejection> {
+    let mut values = Vec::new();
+    let mut unknown = BTreeSet::new();
+    let mut seen = BTreeSet::new();
+    let mut refused = Vec::new();
+    // A later line for the same key wins, as in a shell: walk from the end and keep the first sighting.
+    for entry in entries.iter().rev() {
+        let Some(spec) = cx.catalog.by_env_name(&entry.key) else {
+            unknown.insert(entry.key.clone());
+            continue;
+        };
+        if !seen.insert(spec.id.as_str()) {
+            continue;
+        }
+        if spec.bootstrap || cx.state.ever_held(&spec.id) || entry.value.is_empty() {
+            continue;
+        }
+        match spec.parse(&Input::Text(entry.value.clone())) {
+            Ok(parsed) => values.push(SeededValue {
+                key: spec.id.clone(),
+                value: store(spec.sensitive, &spec.id, &parsed, cx.sealer)?,
+            }),
+            Err(e) => refused.push((entry.line, format!("{env_file} line {} ({}): {e}", entry.line, entry.key))),
+        }
+    }
+    if !refused.is_empty() {
+        refused.sort();
+        let lines: Vec<String> = refused.into_iter().map(|(_, m)| m).collect();
+        let n = lines.len();
+        let noun = if n == 1 { "line" } else { "lines" };
+        return Err(Rejection::invalid(format!(
+            "{n} {noun} of {env_file} refused; nothing was written:\n  {}",
+            lines.join("\n  ")
+        )));
+    }
+    values.reverse();
+    Ok((values, unknown.into_iter().collect()))
+}
+
+/// Checks a new store's `.env` entries as its first start would seed them, before anything is created:
+/// every refused line at once.
+pub fn check_seed(catalog: &Catalog, env_file: &str, entries: &[EnvEntry]) -> Result<(), Rejection> {
+    struct Empty;
+    impl super::SettingsLookup for Empty {
+        fn current(&self, _: &str) -> Option<&StoredValue> {
+            None
+        }
+        fn ever_held(&self, _: &str) -> bool {
+            false
+        }
+        fn is_initialized(&self) -> bool {
+            false
+        }
+        fn version(&self, _: &str) -> u64 {
+            0
+        }
+        fn has_user(&self, _: &str) -> bool {
+            false
+        }
+        fn head_seq(&self) -> u64 {
+            0
+        }
+        fn resource(&self, _: crate::ResourceKind, _: &str) -> Option<&serde_json::Map<String, serde_json::Value>> {
+            None
+        }
+        fn referrers(&self, _: crate::ResourceKind, _: &str) -> Vec<String> {
+            Vec::new()
+        }
+        fn setting_keys(&self) -> Vec<String> {
+            Vec::new()
+        }
+        fn resource_names(&self, _: crate::ResourceKind) -> Vec<String> {
+            Vec::new()
+        }
+    }
+    struct Check;
+    impl super::Sealer for Check {
+        fn seal(&self, _: &str, _: &[u8]) -> Result<String, String> {
+            Ok(String::new())
+        }
+        fn open(&self, _: &str, _: &str) -> Result<Vec<u8>, String> {
+            Err("a check opens nothing".into())
+        }
+    }
+    let cx = Context { catalog, state: &Empty, sealer: &Check };
+    seed_values(&cx, env_file, entries).map(|_| ())
+}
+
+/// Locked keys set again from the environment or `.env`: each value that fits and differs from the log's
+/// becomes a `SettingReseeded`; every line that does not fit is reported at once and nothing is written.
+pub(super) fn reseed(
+    cx: &Context<'_>,
+    entries: Vec<(String, EnvEntry)>,
+    keys: Option<Vec<String>>,
+) -> Result<Vec<Event>, Rejection> {
+    let wanted: Option<Vec<&str>> = match &keys {
+        Some(keys) => Some(
+            keys.iter()
+                .map(|k| {
+                    let spec = spec(cx.catalog, k)?;
+                    if !spec.locked || spec.bootstrap {
+                        return Err(Rejection::invalid(format!(
+                            "key {} is not a locked stored key: change it with set, not reseed",
+                            crate::namespace::display(&spec.id)
+                        )));
+                    }
+                    Ok(spec.id.as_str())
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        None => None,
+    };
+    let mut events = Vec::new();
+    let mut refused = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (from, entry) in entries.iter().rev() {
+        let Some(spec) = cx.catalog.by_env_name(&entry.key) else { continue };
+        if !spec.locked || spec.bootstrap || entry.value.is_empty() || !seen.insert(spec.id.as_str()) {
+            continue;
+        }
+        if wanted.as_ref().is_some_and(|w| !w.contains(&spec.id.as_str())) {
+            continue;
+        }
+        let parsed = match spec.parse(&Input::Text(entry.value.clone())) {
+            Ok(v) => v,
+            Err(e) => {
+                let at = if entry.line > 0 { format!("{from} line {}", entry.line) } else { from.clone() };
+                refused.push(format!("{at} ({}): {e}", entry.key));
+                continue;
+            }
+        };
+        let previous = cx.state.current(&spec.id).cloned();
+        if previous.as_ref().is_some_and(|p| same_value(p, &parsed, &spec.id, cx.sealer)) {
+            continue;
+        }
+        let previous = previous.map(|p| protect(spec.sensitive, &spec.id, p, cx.sealer)).transpose()?;
+        let value = store(spec.sensitive, &spec.id, &parsed, cx.sealer)?;
+        events.push(Event::SettingReseeded(SettingReseeded {
+            key: spec.id.clone(),
+            value,
+            previous,
+            from: from.clone(),
+        }));
+    }
+    if !refused.is_empty() {
+        refused.reverse();
+        return Err(Rejection::invalid(format!(
+            "{} refused; nothing was written:\n  {}",
+            refused.len(),
+            refused.join("\n  ")
+        )));
+    }
+    if let Some(wanted) = &wanted {
+        let named: Vec<&str> =
+            wanted.iter().copied().filter(|k| !seen.contains(k)).map(crate::namespace::display).collect();
+        if !named.is_empty() {
+            return Err(Rejection::invalid(format!(
+                "no value for {} in the environment or .env: a re-seed takes the value from there",
+                named.join(", ")
+            )));
+        }
+    }
+    events.reverse();
+    Ok(events)
 }

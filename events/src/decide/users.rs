@@ -10,7 +10,7 @@ pub fn user_secret_name(name: &str) -> String {
 }
 
 /// The roles of the admin API, from most to least powerful.
-pub const ROLES: [&str; 3] = ["platform_admin", "auditor", "viewer"];
+pub const ROLES: [&str; 4] = ["platform_admin", "auditor", "viewer", "config_reader"];
 
 pub(super) fn add(
     cx: &Context<'_>,

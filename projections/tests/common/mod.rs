@@ -3,8 +3,8 @@
 //! batch by batch.
 #![allow(dead_code)]
 
-use cfgledger_events::builtin::builtin;
 use cfgledger_events::event::{EncryptionInfo, StoredValue};
+use cfgledger_events::testing::suite_catalog;
 use cfgledger_events::{
     build_batch, decide, Actor, Batch, Catalog, Cause, Command, Event, Head, Input, Rejection, Sealer, Timestamp,
 };
@@ -39,7 +39,7 @@ pub struct World {
 impl World {
     /// A created store with the built-in catalog.
     pub fn new() -> World {
-        let mut w = World { catalog: builtin(), state: SettingsState::new(), head: Head::EMPTY };
+        let mut w = World { catalog: suite_catalog(), state: SettingsState::new(), head: Head::EMPTY };
         w.run(Command::CreateStore {
             store_id: "test".into(),
             encryption: EncryptionInfo {
@@ -87,7 +87,11 @@ impl World {
     pub fn plain(&self, key: &str) -> Option<Value> {
         match self.state.get(key).map(|e| &e.value) {
             Some(StoredValue::Plain(v)) => Some(v.clone()),
-            Some(StoredValue::Sealed(s)) => TestSealer.open(key, s).ok().and_then(|b| serde_json::from_slice(&b).ok()),
+            Some(StoredValue::Sealed(s)) => {
+                // Sealed under the qualified key, as every value is.
+                let id = self.catalog.get(key).map_or_else(|| key.to_string(), |spec| spec.id.clone());
+                TestSealer.open(&id, s).ok().and_then(|b| serde_json::from_slice(&b).ok())
+            }
             None => None,
         }
     }

@@ -192,7 +192,7 @@ pub fn document(ledger: &Ledger, filter: &Filter, exported_by: &str, now: Timest
         counts.insert(kind.as_str().to_string(), list.len());
         entities.insert(kind.as_str().to_string(), list);
     }
-    let settings = crate::usecase::settings_transfer::exportable_settings(ledger, &snap).0;
+    let settings = crate::usecase::settings_transfer::exportable_settings(ledger, &snap, None).0;
     let encryption = state.store.as_ref().map(|s| ExportEncryption {
         algorithm: s.encryption.algorithm.clone(),
         kdf: s.encryption.kdf.clone(),

@@ -154,7 +154,8 @@ pub fn parse(
         Value::Object(settings) => {
             let mut only_settings = Map::new();
             only_settings.insert("settings".into(), Value::Object(settings.clone()));
-            let mut req = crate::usecase::settings_transfer::parse_document(&Value::Object(only_settings), ledger)?;
+            let mut req =
+                crate::usecase::settings_transfer::parse_document(&Value::Object(only_settings), ledger, None)?;
             req.digest = digest.clone();
             Some(req)
         }

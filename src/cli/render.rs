@@ -1,0 +1,96 @@
+//! `cfgledger render`: a namespace's effective configuration in its application's own form, on standard
+//! output or written atomically to `--out` (a temporary file beside it, fsync, rename, mode 0600), on the
+//! store or through `--server`. Secrets only with `--include-secrets`, which is recorded in the audit trail.
+
+use super::{emit, Globals};
+use crate::error::Error;
+use crate::model::RenderQuery;
+use crate::usecase::block_on;
+use crate::usecase::render::{self, RenderFormat, RenderRequest};
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// `env` (python-dotenv's KEY='value', which the gateway reads as it is), `json` or `yaml`.
+    #[arg(long, default_value = "env")]
+    format: String,
+    /// The namespace: `mcpgateway` (the default), `cfgledger`, or another application's.
+    #[arg(long, short = 'n', value_name = "NS")]
+    namespace: Option<String>,
+    /// Render sensitive keys in plaintext (recorded in the audit trail: who, which namespace, which keys).
+    #[arg(long)]
+    include_secrets: bool,
+    /// Also render keys at their catalog default (otherwise the application applies its own defaults).
+    #[arg(long)]
+    include_defaults: bool,
+    /// Write the file here, atomically and with mode 0600, instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Why: recorded in the audit trail with a render that includes secrets.
+    #[arg(long)]
+    reason: Option<String>,
+}
+
+pub fn run(g: &Globals, args: RenderArgs) -> Result<(), Error> {
+    let format: RenderFormat = args.format.parse()?;
+    let text = match &g.server {
+        Some(server) => {
+            let query = RenderQuery {
+                format: Some(format.as_str().to_string()),
+                namespace: args.namespace.clone(),
+                include_secrets: args.include_secrets,
+                include_defaults: args.include_defaults,
+            };
+            server.get_text("/admin/config/render", &query)?
+        }
+        None => {
+            let ledger = g.open_existing_ledger()?;
+            let req = RenderRequest {
+                namespace: args.namespace.clone(),
+                format,
+                include_secrets: args.include_secrets,
+                include_defaults: args.include_defaults,
+            };
+            block_on(render::render(&ledger, &req, g.context("render", args.reason.clone())))?.text
+        }
+    };
+    match &args.out {
+        None => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::BrokenPipe),
+                Err(e) => Err(Error::io("cannot write to standard output", e)),
+                Ok(()) => Ok(()),
+            }
+        }
+        Some(path) => {
+            write_atomically(path, text.as_bytes())?;
+            let lines = text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).count();
+            emit(format!("rendered {lines} setting(s) to {} ({})", path.display(), format.as_str()))
+        }
+    }
+}
+
+/// Writes `bytes` to `path` so that a reader sees the old file or the new one, never a part: a temporary
+/// file in the same directory, created with mode 0600, written and synced, renamed over `path`, and the
+/// directory synced.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let fail = |what: &str, e: std::io::Error| Error::io(format!("cannot {what} {}", path.display()), e);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".cfgledger-render-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .tempfile_in(&dir)
+        .map_err(|e| fail("create a temporary file beside", e))?;
+    tmp.write_all(bytes).map_err(|e| fail("write", e))?;
+    tmp.as_file().sync_all().map_err(|e| fail("sync", e))?;
+    tmp.persist(path).map_err(|e| fail("rename into", e.error))?;
+    std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| fail("sync the directory of", e))?;
+    Ok(())
+}

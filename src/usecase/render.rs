@@ -1,0 +1,231 @@
+//! Render: a namespace's effective configuration in the application's own form, which its settings parser
+//! reads as it is. `env` is python-dotenv's `KEY='value'` (single quotes: no interpolation, only `\\` and
+//! `\'` escaped), with integers in the application's units, lists and JSON as JSON text; `json` is one
+//! object of typed values; `yaml` is the same object as YAML (each value written in YAML's JSON-compatible
+//! flow style, so no YAML library is needed to write it and any YAML 1.2 parser reads it).
+//!
+//! The values are what the application's next start should use: the stored value of a restart-required
+//! key even while this server still runs with its boot value. Only keys set in the store or the process
+//! environment are rendered, unless the caller asks for the defaults too; an application then falls back
+//! to its own defaults, which the catalog mirrors.
+//!
+//! Secrets leave the store only with `include_secrets`, and each such render appends a `SecretsRendered`
+//! event naming who, which namespace and which keys, never the values; the event is written before the
+//! text is returned, so an unrecorded render cannot happen.
+
+use crate::error::Error;
+use crate::ledger::{Ledger, WriteContext};
+use cfgledger_events::catalog::SettingSpec;
+use cfgledger_events::event::StoredValue;
+use cfgledger_events::{namespace, Command};
+use cfgledger_projections::ValueSource;
+use serde_json::{Map, Value};
+use std::str::FromStr;
+
+/// The form of a render.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RenderFormat {
+    #[default]
+    Env,
+    Json,
+    Yaml,
+}
+
+impl RenderFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RenderFormat::Env => "env",
+            RenderFormat::Json => "json",
+            RenderFormat::Yaml => "yaml",
+        }
+    }
+
+    /// The media type the API answers with.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            RenderFormat::Env => "text/plain; charset=utf-8",
+            RenderFormat::Json => "application/json",
+            RenderFormat::Yaml => "application/yaml",
+        }
+    }
+}
+
+impl FromStr for RenderFormat {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "env" => Ok(RenderFormat::Env),
+            "json" => Ok(RenderFormat::Json),
+            "yaml" | "yml" => Ok(RenderFormat::Yaml),
+            other => Err(Error::input(format!("format expects env, json or yaml; got {other:?}"))),
+        }
+    }
+}
+
+/// What to render.
+#[derive(Debug, Clone, Default)]
+pub struct RenderRequest {
+    /// The namespace (the default one when `None`).
+    pub namespace: Option<String>,
+    pub format: RenderFormat,
+    /// Render sensitive keys in plaintext (recorded in the audit trail); otherwise they are left out.
+    pub include_secrets: bool,
+    /// Also render keys at their catalog default.
+    pub include_defaults: bool,
+}
+
+/// A render and what it holds.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub namespace: String,
+    pub format: RenderFormat,
+    /// The log's head the render answers for.
+    pub seq: u64,
+    pub head_hash: String,
+    /// The file's text.
+    pub text: String,
+    /// The rendered keys, as the application names them.
+    pub keys: Vec<String>,
+    /// Sensitive keys rendered in plaintext.
+    pub secrets: Vec<String>,
+    /// Sensitive keys with a value that were left out (no `include_secrets`).
+    pub secrets_left_out: Vec<String>,
+}
+
+/// Renders a namespace. With `include_secrets`, the render is recorded in the audit trail first.
+pub async fn render(ledger: &Ledger, req: &RenderRequest, ctx: WriteContext) -> Result<Rendered, Error> {
+    let catalog = ledger.catalog();
+    let ns = super::settings::namespaces(catalog, req.namespace.as_deref())?;
+    let [ns] = ns.as_slice() else {
+        return Err(Error::input("a render is of one namespace; name it, not *"));
+    };
+    let ns = ns.to_string();
+    let snap = ledger.snapshot();
+    let mut values: Vec<(&SettingSpec, Value)> = Vec::new();
+    let mut secrets = Vec::new();
+    let mut left_out = Vec::new();
+    for spec in catalog.specs().iter().filter(|s| s.namespace == ns && !s.bootstrap) {
+        let Some(view) = snap.view(&spec.id) else { continue };
+        // The value the application's next start uses: a pending restart-required value, else the one in force.
+        let (value, source) = match &view.pending {
+            Some((value, source)) => (value.as_ref(), *source),
+            None => (view.value.as_ref(), view.source),
+        };
+        let Some(value) = value else { continue };
+        if source == ValueSource::Default && !req.include_defaults {
+            continue;
+        }
+        if spec.sensitive {
+            if !req.include_secrets {
+                left_out.push(spec.env_name.clone());
+                continue;
+            }
+            secrets.push(spec.id.clone());
+        }
+        let plain = match value {
+            StoredValue::Plain(v) => v.clone(),
+            StoredValue::Sealed(text) => {
+                let bytes = crate::crypto::open_setting(ledger.secret_box(), &spec.id, text)?;
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| Error::Secret(format!("the value of {} does not decode: {e}", spec.id)))?
+            }
+        };
+        values.push((spec, plain));
+    }
+    if !secrets.is_empty() {
+        let cmd = Command::RecordSecretsRendered {
+            namespace: ns.clone(),
+            format: req.format.as_str().to_string(),
+            keys: secrets.clone(),
+        };
+        ledger.execute_async(cmd, ctx).await?;
+    }
+    let store_id = snap.state.store.as_ref().map(|s| s.store_id.clone()).unwrap_or_default();
+    let application = catalog.namespace(&ns).map(|n| n.application.clone()).unwrap_or_else(|| ns.clone());
+    let text = match req.format {
+        RenderFormat::Env => {
+            let mut out = format!(
+                "# {application} settings ({ns}) rendered by cfgledger from store {store_id} at seq {} (head {})\n",
+                snap.head.seq,
+                snap.head.hash.to_hex()
+            );
+            if !left_out.is_empty() {
+                out.push_str(&format!(
+                    "# {} secrets left out (render with --include-secrets): {}\n",
+                    left_out.len(),
+                    left_out.join(", ")
+                ));
+            }
+            for (spec, v) in &values {
+                out.push_str(&spec.env_name);
+                out.push('=');
+                out.push_str(&env_quote(&cfgledger_events::value::to_text(v)));
+                out.push('\n');
+            }
+            out
+        }
+        RenderFormat::Json => {
+            let map: Map<String, Value> = values.iter().map(|(s, v)| (s.env_name.clone(), v.clone())).collect();
+            let mut text = serde_json::to_string_pretty(&Value::Object(map))
+                .map_err(|e| Error::internal("cannot encode the render", e))?;
+            text.push('\n');
+            text
+        }
+        RenderFormat::Yaml => {
+            let mut out = format!(
+                "# {application} settings ({ns}) rendered by cfgledger from store {store_id} at seq {}\n",
+                snap.head.seq
+            );
+            if values.is_empty() {
+                out.push_str("{}\n");
+            }
+            for (spec, v) in &values {
+                let json = serde_json::to_string(v).map_err(|e| Error::internal("cannot encode the render", e))?;
+                out.push_str(&format!("{}: {json}\n", spec.env_name));
+            }
+            out
+        }
+    };
+    Ok(Rendered {
+        namespace: ns,
+        format: req.format,
+        seq: snap.head.seq,
+        head_hash: snap.head.hash.to_hex(),
+        text,
+        keys: values.iter().map(|(s, _)| s.env_name.clone()).collect(),
+        secrets: secrets.iter().map(|k| namespace::split(k).1.to_string()).collect(),
+        secrets_left_out: left_out,
+    })
+}
+
+/// A value in python-dotenv's single quotes: literal (no `${...}` expansion), with `\` and `'` escaped, and
+/// new lines kept as they are (a single-quoted value may span lines).
+pub fn env_quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('\'');
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            other => out.push(other),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_values_read_back_through_our_own_dotenv_parser() {
+        for value in ["plain", "it's", "back\\slash", "${HOME} stays", "two\nlines", "#not a comment", ""] {
+            let line = format!("K={}\n", env_quote(value));
+            let parsed = crate::envfile::parse("render", &line).unwrap();
+            assert_eq!(parsed[0].value, value, "{line:?}");
+        }
+    }
+}
