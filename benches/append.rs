@@ -13,8 +13,8 @@ use common::{actor, full_run};
 
 use cfgledger::store::{self, EventStore, StoreUrl};
 use cfgledger::{EnvFileChoice, Ledger, OpenOptions, WriteContext};
-use cfgledger_events::builtin::builtin;
 use cfgledger_events::event::{SettingChanged, StoredValue};
+use cfgledger_events::testing::suite_catalog;
 use cfgledger_events::{build_batch, Batch, Cause, Command, Event, Head, Input, Record, Timestamp};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use std::path::{Path, PathBuf};
@@ -25,12 +25,13 @@ use std::time::{Duration, Instant};
 const SECRET: &str = "bench-secret-0123456789abcdef-0123456789";
 const WRITERS: usize = 16;
 /// Int keys with wide ranges: each writer thread sets one of them.
-const KEYS: [&str; 4] = ["TOOL_RATE_LIMIT", "MAX_PROMPT_SIZE", "CONFIG_WRITE_RATE_LIMIT", "REQUEST_SIZE_LIMIT"];
+const KEYS: [&str; 4] =
+    ["TOOL_RATE_LIMIT", "MAX_PROMPT_SIZE", "cfgledger:CONFIG_WRITE_RATE_LIMIT", "cfgledger:REQUEST_SIZE_LIMIT"];
 
 fn open_ledger(dir: &Path) -> Ledger {
-    let mut opts = OpenOptions::new(StoreUrl::Sqlite(dir.join("append.db")), builtin());
+    let mut opts = OpenOptions::new(StoreUrl::Sqlite(dir.join("append.db")), suite_catalog());
     opts.env_file = EnvFileChoice::None;
-    opts.process_env.insert("AUTH_ENCRYPTION_SECRET".into(), SECRET.into());
+    opts.process_env.insert("CFGLEDGER_AUTH_ENCRYPTION_SECRET".into(), SECRET.into());
     Ledger::open(opts).expect("the bench store opens").0
 }
 

@@ -39,7 +39,8 @@ use cfgledger::crypto::SecretBox;
 use cfgledger::store::{self, EventStore, StoreUrl};
 use cfgledger::usecase::clone::{self, ReplayOptions, CHUNK};
 use cfgledger::{EnvFileChoice, Ledger, OpenOptions, WriteContext};
-use cfgledger_events::builtin::builtin_specs;
+use cfgledger_events::builtin::builtin;
+use cfgledger_events::catalog::{CatalogFile, CatalogMode};
 use cfgledger_events::event::{ResourceCreated, ResourceUpdated, SettingChanged, SettingReset};
 use cfgledger_events::resource::{self, ResourceKind};
 use cfgledger_events::{
@@ -76,35 +77,30 @@ fn secret_key(i: usize) -> String {
 /// `BENCH_SECRET_nn` (sensitive strings), all writable and hot.
 fn catalog() -> Catalog {
     let spec = |key: String, ty: ValueType, sensitive: bool| SettingSpec {
-        key,
-        ty,
-        default: None,
-        category: "bench".into(),
-        reload: Reload::Hot,
-        locked: false,
         sensitive,
-        bootstrap: false,
         description: "a key of the clone bench".into(),
+        ..SettingSpec::new(&key, ty, "bench", Reload::Hot)
     };
-    let mut specs = builtin_specs();
+    let mut specs = Vec::new();
     for i in 0..PLAIN_KEYS {
         let ty = match i % 3 {
             0 => ValueType::Int { min: Some(0), max: Some(1_000_000) },
-            1 => ValueType::String { min_len: None, max_len: Some(200) },
+            1 => ValueType::text(None, Some(200)),
             _ => ValueType::Bool,
         };
         specs.push(spec(plain_key(i), ty, false));
     }
     for i in 0..SECRET_KEYS {
-        specs.push(spec(secret_key(i), ValueType::String { min_len: Some(16), max_len: None }, true));
+        specs.push(spec(secret_key(i), ValueType::text(Some(16), None), true));
     }
-    Catalog::new(specs).expect("the bench catalog is valid")
+    let file = CatalogFile { mode: CatalogMode::Extend, settings: specs, ..CatalogFile::default() };
+    builtin().with_file(file).expect("the bench catalog is valid")
 }
 
 fn options(path: &Path) -> OpenOptions {
     let mut opts = OpenOptions::new(StoreUrl::Sqlite(path.to_path_buf()), catalog());
     opts.env_file = EnvFileChoice::None;
-    opts.process_env.insert("AUTH_ENCRYPTION_SECRET".into(), SECRET.into());
+    opts.process_env.insert("CFGLEDGER_AUTH_ENCRYPTION_SECRET".into(), SECRET.into());
     opts
 }
 

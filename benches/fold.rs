@@ -7,8 +7,8 @@
 mod common;
 use common::{actor, full_run};
 
-use cfgledger_events::builtin::builtin;
 use cfgledger_events::event::{SettingChanged, StoredValue};
+use cfgledger_events::testing::suite_catalog;
 use cfgledger_events::{build_batch, verify_link, Batch, Cause, Envelope, Event, Hash, Head, Record, Timestamp};
 use cfgledger_projections::SettingsState;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 /// `n` single-event batches of `SettingChanged`, cycling over every catalog key, chained from seq 1.
 fn changes(n: usize) -> Vec<(Envelope, Record)> {
-    let keys: Vec<String> = builtin().specs().iter().map(|s| s.key.clone()).collect();
+    let keys: Vec<String> = suite_catalog().specs().iter().map(|s| s.key.clone()).collect();
     assert!(keys.len() >= 30, "the catalog has about 30 keys");
     let actor = actor();
     let start = Timestamp::from_micros(1_790_000_000_000_000);

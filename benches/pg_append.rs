@@ -25,7 +25,7 @@ mod pg;
 
 use cfgledger::store::StoreUrl;
 use cfgledger::{EnvFileChoice, Ledger, OpenOptions, WriteContext};
-use cfgledger_events::builtin::builtin;
+use cfgledger_events::testing::suite_catalog;
 use cfgledger_events::{Cause, Command, Input};
 use hdrhistogram::Histogram;
 use std::collections::HashMap;
@@ -35,7 +35,8 @@ use std::time::{Duration, Instant};
 const SECRET: &str = "pg-append-bench-secret-0123456789";
 const WRITERS: [usize; 3] = [1, 4, 16];
 /// Int keys with wide ranges: writer thread `t` sets `KEYS[t % 4]`.
-const KEYS: [&str; 4] = ["TOOL_RATE_LIMIT", "MAX_PROMPT_SIZE", "CONFIG_WRITE_RATE_LIMIT", "REQUEST_SIZE_LIMIT"];
+const KEYS: [&str; 4] =
+    ["TOOL_RATE_LIMIT", "MAX_PROMPT_SIZE", "cfgledger:CONFIG_WRITE_RATE_LIMIT", "cfgledger:REQUEST_SIZE_LIMIT"];
 /// Changes/s the issue asks for at 16 writers.
 const TARGET: f64 = 10_000.0;
 const TARGET_WRITERS: usize = 16;
@@ -50,9 +51,9 @@ fn env_secs(name: &str, default: f64) -> Duration {
 }
 
 fn open_ledger(url: String) -> Result<Ledger, String> {
-    let mut opts = OpenOptions::new(StoreUrl::Postgres(url), builtin());
+    let mut opts = OpenOptions::new(StoreUrl::Postgres(url), suite_catalog());
     opts.env_file = EnvFileChoice::None;
-    opts.process_env.insert("AUTH_ENCRYPTION_SECRET".into(), SECRET.into());
+    opts.process_env.insert("CFGLEDGER_AUTH_ENCRYPTION_SECRET".into(), SECRET.into());
     Ledger::open(opts).map(|(ledger, _)| ledger).map_err(|e| format!("the bench store does not open: {e}"))
 }
 

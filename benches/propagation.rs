@@ -228,7 +228,7 @@ fn run(backend: Backend, p: &Params) -> Result<Samples, String> {
             (label, PG_TARGET, format!("p99 < {} ms", PG_TARGET.as_millis()), p.pace)
         }
         Some(given) => {
-            let shown = store.cli(&["config", "get", "CONFIG_POLL_INTERVAL"])?;
+            let shown = store.cli(&["config", "get", "cfgledger:CONFIG_POLL_INTERVAL"])?;
             let interval = parse_duration(&shown)
                 .ok_or_else(|| format!("CONFIG_POLL_INTERVAL reads {shown:?}, not a duration"))?;
             let how = if given.is_some() { "set" } else { "default" };

@@ -25,7 +25,7 @@ const SECRET: &str = "bench-secret-0123456789abcdef-0123456789";
 fn open_ledger(dir: &Path) -> Ledger {
     let mut opts = OpenOptions::new(StoreUrl::Sqlite(dir.join("read.db")), builtin());
     opts.env_file = EnvFileChoice::None;
-    opts.process_env.insert("AUTH_ENCRYPTION_SECRET".into(), SECRET.into());
+    opts.process_env.insert("CFGLEDGER_AUTH_ENCRYPTION_SECRET".into(), SECRET.into());
     Ledger::open(opts).expect("the bench store opens").0
 }
 
@@ -48,7 +48,7 @@ fn set(ledger: &Ledger, key: &str, value: Input) {
     assert!(outcome.changed(), "a bench write must change something");
 }
 
-/// Two reader threads and a writer that alternates `MAX_WORKERS` between 8 and 9 until stopped.
+/// Two reader threads and a writer that alternates the gateway's `TOOL_RATE_LIMIT` between 108 and 109 until stopped.
 struct Load {
     stop: Arc<AtomicBool>,
     writes: Arc<AtomicU64>,
@@ -67,7 +67,7 @@ impl Load {
             threads.push(std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     if i == 0 {
-                        black_box(settings.get_i64(black_box("MAX_WORKERS")));
+                        black_box(settings.get_i64(black_box("TOOL_RATE_LIMIT")));
                     } else {
                         black_box(settings.with(black_box("LOG_LEVEL"), |v| v.as_str().map(str::len)));
                     }
@@ -79,9 +79,9 @@ impl Load {
             let stop = stop.clone();
             let writes = writes.clone();
             threads.push(std::thread::spawn(move || {
-                let mut n: i64 = 1; // MAX_WORKERS starts at 8: the first write is 9
+                let mut n: i64 = 1; // TOOL_RATE_LIMIT starts at 108: the first write is 109
                 while !stop.load(Ordering::Relaxed) {
-                    set(&ledger, "MAX_WORKERS", Input::Json((8 + n % 2).into()));
+                    set(&ledger, "TOOL_RATE_LIMIT", Input::Json((108 + n % 2).into()));
                     n += 1;
                     writes.fetch_add(1, Ordering::Relaxed);
                 }
@@ -166,19 +166,19 @@ fn read_benches(c: &mut Criterion) {
     let full = full_run();
     let dir = tempfile::tempdir().expect("a temp dir");
     let ledger = open_ledger(dir.path());
-    set(&ledger, "MAX_WORKERS", Input::Json(8.into()));
-    set(&ledger, "LOG_LEVEL", Input::Text("debug".into()));
+    set(&ledger, "TOOL_RATE_LIMIT", Input::Json(108.into()));
+    set(&ledger, "LOG_LEVEL", Input::Text("DEBUG".into()));
     let settings: Settings = ledger.settings();
-    assert_eq!(settings.get_i64("MAX_WORKERS"), Some(8));
+    assert_eq!(settings.get_i64("TOOL_RATE_LIMIT"), Some(108));
 
     let mut group = c.benchmark_group("read");
     group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
-    group.bench_function("get_i64/idle", |b| b.iter(|| settings.get_i64(black_box("MAX_WORKERS"))));
+    group.bench_function("get_i64/idle", |b| b.iter(|| settings.get_i64(black_box("TOOL_RATE_LIMIT"))));
 
     let load = Load::start(&ledger);
     let seq_before = settings.applied_seq();
     let started = Instant::now();
-    group.bench_function("get_i64/2_readers+writer", |b| b.iter(|| settings.get_i64(black_box("MAX_WORKERS"))));
+    group.bench_function("get_i64/2_readers+writer", |b| b.iter(|| settings.get_i64(black_box("TOOL_RATE_LIMIT"))));
     group.bench_function("with_str/2_readers+writer", |b| {
         b.iter(|| settings.with(black_box("LOG_LEVEL"), |v| v.as_str().map(str::len)))
     });
@@ -186,7 +186,7 @@ fn read_benches(c: &mut Criterion) {
 
     let n = if full { 3_000_000 } else { 10_000 };
     per_read_distribution("read get_i64 under load", n, || {
-        black_box(settings.get_i64(black_box("MAX_WORKERS")));
+        black_box(settings.get_i64(black_box("TOOL_RATE_LIMIT")));
     });
     per_read_distribution("read with(LOG_LEVEL) under load", n, || {
         black_box(settings.with(black_box("LOG_LEVEL"), |v| v.as_str().map(str::len)));

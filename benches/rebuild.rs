@@ -11,8 +11,8 @@ use common::full_run;
 use cfgledger::crypto::SecretBox;
 use cfgledger::store::{self, StoreUrl};
 use cfgledger::{EnvFileChoice, Ledger, OpenOptions};
-use cfgledger_events::builtin::builtin;
 use cfgledger_events::event::{SettingChanged, StoredValue};
+use cfgledger_events::testing::suite_catalog;
 use cfgledger_events::{
     build_batch, verify_link, Actor, Batch, Cause, Envelope, Event, Head, Record, Source, Timestamp,
 };
@@ -27,7 +27,7 @@ const KEYS: [(&str, i64, i64); 5] = [
     ("MAX_WORKERS", 1, 256),
     ("TOOL_RATE_LIMIT", 1, 1_000_000),
     ("MAX_PROMPT_SIZE", 1, 10_485_760),
-    ("CFGLEDGER_CONFIG_WRITE_RATE_LIMIT", 1, 1_000_000),
+    ("cfgledger:CONFIG_WRITE_RATE_LIMIT", 1, 1_000_000),
     ("CFGLEDGER_REQUEST_SIZE_LIMIT", 1024, 104_857_600),
 ];
 /// How many records one append transaction takes while the file is built.
@@ -36,9 +36,9 @@ const BUILD_CHUNK: u64 = 50_000;
 const READ_CHUNK: usize = 10_000;
 
 fn options(db: &Path) -> OpenOptions {
-    let mut opts = OpenOptions::new(StoreUrl::Sqlite(db.to_path_buf()), builtin());
+    let mut opts = OpenOptions::new(StoreUrl::Sqlite(db.to_path_buf()), suite_catalog());
     opts.env_file = EnvFileChoice::None;
-    opts.process_env.insert("AUTH_ENCRYPTION_SECRET".into(), SECRET.into());
+    opts.process_env.insert("CFGLEDGER_AUTH_ENCRYPTION_SECRET".into(), SECRET.into());
     opts
 }
 

@@ -23,8 +23,8 @@ use cfgledger::store::StoreUrl;
 use cfgledger::usecase::registry::export::{self, Filter};
 use cfgledger::usecase::registry::import as registry_import;
 use cfgledger::{EnvFileChoice, Error, Ledger, OpenOptions, Outcome, WriteContext};
-use cfgledger_events::builtin::builtin;
 use cfgledger_events::registry_import::ConflictStrategy;
+use cfgledger_events::testing::suite_catalog;
 use cfgledger_events::{Cause, ResourceKind};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use serde_json::{json, Value};
@@ -71,9 +71,9 @@ impl Stores {
 }
 
 fn open(url: StoreUrl) -> Ledger {
-    let mut opts = OpenOptions::new(url, builtin());
+    let mut opts = OpenOptions::new(url, suite_catalog());
     opts.env_file = EnvFileChoice::None;
-    opts.process_env.insert("AUTH_ENCRYPTION_SECRET".into(), SECRET.into());
+    opts.process_env.insert("CFGLEDGER_AUTH_ENCRYPTION_SECRET".into(), SECRET.into());
     Ledger::open(opts).expect("the bench store opens").0
 }
 
@@ -215,7 +215,7 @@ fn import(ledger: &Ledger, doc: &Value) -> Result<(Outcome, Duration, Duration),
 /// not take a core from the next run's timing. Returns how long the checkpoint took to appear, `None` when
 /// none was due or none appeared within 30 s.
 fn settle(ledger: &Ledger, head: u64) -> Option<Duration> {
-    let interval = ledger.settings().get_i64("SNAPSHOT_INTERVAL").and_then(|i| u64::try_from(i).ok())?;
+    let interval = ledger.settings().get_i64("cfgledger:SNAPSHOT_INTERVAL").and_then(|i| u64::try_from(i).ok())?;
     if interval == 0 || head < interval {
         return None;
     }

@@ -25,9 +25,9 @@ use common::full_run;
 use cfgledger::store::{self, EventStore, LogQuery, StoreUrl, StoredSnapshot, SubjectMatch};
 use cfgledger::usecase::timetravel::{self, AuditFilter};
 use cfgledger::{EnvFileChoice, Ledger, OpenOptions, WriteContext};
-use cfgledger_events::builtin::builtin;
 use cfgledger_events::catalog::{CatalogFile, CatalogMode};
 use cfgledger_events::rollback;
+use cfgledger_events::testing::suite_catalog;
 use cfgledger_events::{
     Actor, Catalog, Cause, Command, ImportRequest, Input, Reload, ResourceKind, SettingSpec, Source, Timestamp,
     ValueType,
@@ -97,7 +97,7 @@ impl Sizes {
 fn options(db: &Path, catalog: Catalog) -> OpenOptions {
     let mut opts = OpenOptions::new(StoreUrl::Sqlite(db.to_path_buf()), catalog);
     opts.env_file = EnvFileChoice::None;
-    opts.process_env.insert("AUTH_ENCRYPTION_SECRET".into(), SECRET.into());
+    opts.process_env.insert("CFGLEDGER_AUTH_ENCRYPTION_SECRET".into(), SECRET.into());
     opts
 }
 
@@ -166,7 +166,7 @@ fn writable_keys(catalog: &Catalog) -> Vec<KeyPool> {
     catalog
         .specs()
         .iter()
-        .filter(|s| !s.locked && !s.sensitive && !s.bootstrap && s.key != "SNAPSHOT_INTERVAL")
+        .filter(|s| !s.locked && !s.sensitive && !s.bootstrap && s.id != "cfgledger:SNAPSHOT_INTERVAL")
         .filter_map(|spec| {
             let mut values: Vec<(String, Value)> = Vec::new();
             for text in candidates(&spec.ty) {
@@ -176,7 +176,7 @@ fn writable_keys(catalog: &Catalog) -> Vec<KeyPool> {
                     }
                 }
             }
-            (values.len() >= 2).then(|| KeyPool { key: spec.key.clone(), values, next: 0, held: false })
+            (values.len() >= 2).then(|| KeyPool { key: spec.id.clone(), values, next: 0, held: false })
         })
         .collect()
 }
@@ -661,7 +661,7 @@ fn opens(report: &mut Report, db: &Path, label: &str, n: usize, mut before: impl
     for _ in 0..n {
         before();
         let (t0, c0) = (Instant::now(), cpu_time());
-        let ledger = open(db, builtin());
+        let ledger = open(db, suite_catalog());
         runs.push(t0.elapsed());
         cpu.push(format!("{:.2}", (cpu_time().saturating_sub(c0)).as_secs_f64()));
         head = ledger.snapshot().head.seq;
@@ -795,19 +795,12 @@ fn rollback_keys(report: &mut Report, dir: &Path, sizes: &Sizes) {
     let key = |i: usize| format!("BENCH_KEY_{i:05}");
     let extra: Vec<SettingSpec> = (0..n)
         .map(|i| SettingSpec {
-            key: key(i),
-            ty: ValueType::Int { min: Some(0), max: Some(1_000_000) },
             default: Some(json!(0)),
-            category: "bench".into(),
-            reload: Reload::Hot,
-            locked: false,
-            sensitive: false,
-            bootstrap: false,
-            description: String::new(),
+            ..SettingSpec::new(&key(i), ValueType::Int { min: Some(0), max: Some(1_000_000) }, "bench", Reload::Hot)
         })
         .collect();
-    let catalog = Catalog::from_file(builtin(), CatalogFile { mode: CatalogMode::Extend, settings: extra })
-        .expect("the extended catalog is valid");
+    let file = CatalogFile { mode: CatalogMode::Extend, settings: extra, ..CatalogFile::default() };
+    let catalog = suite_catalog().with_file(file).expect("the extended catalog is valid");
     let started = Instant::now();
     let ledger = open(&dir.join("keys.db"), catalog.clone());
     let rt = runtime();
@@ -831,7 +824,7 @@ fn rollback_keys(report: &mut Report, dir: &Path, sizes: &Sizes) {
     // Before the point: the first half set, then ordinary traffic on the built-in keys, so that the point
     // falls between checkpoints.
     import(0..n / 2, 1);
-    let mut work = Workload::new(&builtin(), 7);
+    let mut work = Workload::new(&suite_catalog(), 7);
     for _ in 0..3 {
         let jobs = (0..sizes.wave.min(600)).map(|_| work.job()).collect();
         run_wave(&rt, &ledger, jobs);
@@ -866,8 +859,8 @@ fn main() {
     let mut report = Report::default();
 
     // The big store, built through the ledger; the checkpoints are the ones its checkpoint thread wrote.
-    let ledger = open(&db, builtin());
-    let mut work = Workload::new(&builtin(), 42);
+    let ledger = open(&db, suite_catalog());
+    let mut work = Workload::new(&suite_catalog(), 42);
     build(&ledger, &mut work, &sizes);
     let head = ledger.snapshot().head.seq;
     let recent = ledger.store().read_after(head.saturating_sub(10_000), 10_000).expect("the log reads");
@@ -898,7 +891,7 @@ fn main() {
     println!("timetravel: deleted {deleted} checkpoints across the opens without them");
 
     // 1 again, without checkpoints (the open just now wrote one at the head, which no earlier point can use).
-    let ledger = open(&db, builtin());
+    let ledger = open(&db, suite_catalog());
     deleted = delete_checkpoints(store.as_ref());
     println!("timetravel: deleted {deleted} more (the head checkpoint the open wrote)");
     point_reads(&mut report, &ledger, &sizes, "no checkpoints", sizes.slow, 2);
@@ -919,7 +912,7 @@ fn main() {
     println!("timetravel: load average {}", loadavg());
 
     // 3. Rollback plans, both shapes.
-    let ledger = open(&db, builtin());
+    let ledger = open(&db, suite_catalog());
     rollback_entities(&mut report, &ledger, &mut work, &sizes);
     drop(ledger);
     rollback_keys(&mut report, dir.path(), &sizes);

@@ -1,8 +1,12 @@
 //! A `.env` reader in python-dotenv's syntax, which is what MCP Gateway's settings read: `KEY=VALUE` with
 //! optional `export ` and spaces around `=`, `#` comments (inline after white space on unquoted values),
-//! single quotes (literal, `\'` and `\\` escaped), double quotes (`\n`, `\t`, `\r`, `\"`, `\\` escapes),
-//! quoted values spanning several lines, `${NAME}` and `${NAME:-default}` expanded from earlier lines in
-//! unquoted and double-quoted values, and a bare `KEY` or `KEY=` meaning unset.
+//! single quotes (`\'` and `\\` escaped), double quotes (`\n`, `\t`, `\r`, `\a`, `\b`, `\f`, `\v`, `\"`,
+//! `\\` escapes), quoted values spanning several lines, `${NAME}` and `${NAME:-default}` expanded from
+//! earlier lines in every value (as python-dotenv does, quotes of both kinds included; a name no earlier line
+//! sets expands to nothing, and the default applies only to a name never set), and a bare `KEY` or `KEY=`
+//! meaning unset. Unlike python-dotenv, the process environment is not consulted for `${NAME}`: the file is
+//! read as it stands. After an unterminated quote the rest of the file is not read (it would be the quoted
+//! value's text, perhaps a secret, taken for lines).
 //!
 //! It is hand-written rather than dotenvy because every refused line must be reported in one pass with its
 //! file, line and key, values must never be echoed (they may be secrets), and nothing may be written into
@@ -68,7 +72,11 @@ pub fn parse(path: &str, text: &str) -> Result<Vec<EnvEntry>, EnvFileError> {
             }
             Ok(None) => {}
             Err((key, message)) => {
+                let unterminated = message.starts_with("unterminated");
                 errors.push(LineError { line: start_line, key, message });
+                if unterminated {
+                    break;
+                }
                 parser.skip_line();
             }
         }
@@ -149,16 +157,14 @@ impl<'a> Parser<'a> {
                 if !(tail_trim.is_empty() || tail_trim.starts_with('#')) {
                     return Err((Some(key), "text after the closing quote".into()));
                 }
-                // An error from here on leaves the rest of the line to the caller, which skips it.
-                let value = if q == '"' { expand(&value, known).map_err(|m| (Some(key.clone()), m))? } else { value };
                 self.skip_line();
-                value
+                expand(&value, known)
             }
             None => {
                 // An unquoted value ends at a `#` that follows white space.
                 let cut =
                     value_text.find(" #").or_else(|| value_text.find("\t#")).map_or(value_text, |i| &value_text[..i]);
-                let value = expand(cut.trim_end(), known).map_err(|m| (Some(key.clone()), m))?;
+                let value = expand(cut.trim_end(), known);
                 self.skip_line();
                 value
             }
@@ -188,6 +194,10 @@ fn unquote(s: &str, quote: char) -> Option<(String, usize)> {
                 ('"', 'n') => out.push('\n'),
                 ('"', 't') => out.push('\t'),
                 ('"', 'r') => out.push('\r'),
+                ('"', 'a') => out.push('\u{7}'),
+                ('"', 'b') => out.push('\u{8}'),
+                ('"', 'f') => out.push('\u{c}'),
+                ('"', 'v') => out.push('\u{b}'),
                 ('"', '"') | ('"', '\\') | ('"', '\'') | ('\'', '\'') | ('\'', '\\') => out.push(next),
                 (_, other) => {
                     out.push('\\');
@@ -201,31 +211,32 @@ fn unquote(s: &str, quote: char) -> Option<(String, usize)> {
     None
 }
 
-/// Expands `${NAME}` and `${NAME:-default}` from earlier entries of the file.
-fn expand(value: &str, known: &HashMap<String, String>) -> Result<String, String> {
-    if !value.contains("${") {
-        return Ok(value.to_string());
-    }
+/// Expands `${NAME}` and `${NAME:-default}` from earlier entries of the file, as python-dotenv does: a name
+/// no earlier line sets is empty, the default applies only to such a name, and an unterminated `${` is text.
+fn expand(value: &str, known: &HashMap<String, String>) -> String {
     let mut out = String::new();
     let mut rest = value;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after.find('}').ok_or_else(|| "an unterminated ${...} reference".to_string())?;
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
         let inner = &after[..end];
         let (name, default) = match inner.split_once(":-") {
             Some((n, d)) => (n, Some(d)),
             None => (inner, None),
         };
-        match (known.get(name).filter(|v| !v.is_empty()), default) {
+        match (known.get(name), default) {
             (Some(v), _) => out.push_str(v),
             (None, Some(d)) => out.push_str(d),
-            (None, None) => return Err(format!("refers to ${{{name}}}, which no earlier line of the file sets")),
+            (None, None) => {}
         }
         rest = &after[end + 1..];
     }
     out.push_str(rest);
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
@@ -260,7 +271,7 @@ mod tests {
             "HOST=db\n",
             "DSN=postgres://${HOST}:5432/x\n",
             "FALLBACK=${MISSING:-dflt}\n",
-            "LITERAL='${HOST}'\n",
+            "QUOTED='${HOST}'\n",
             "BARE\n",
             "export  SPACED=1\n",
             "ESC='it\\'s'\n",
@@ -273,7 +284,7 @@ mod tests {
         assert_eq!(get("URL"), Some(("postgresql+psycopg://u:p@db:5432/mcp#frag", 6)));
         assert_eq!(get("DSN"), Some(("postgres://db:5432/x", 8)));
         assert_eq!(get("FALLBACK"), Some(("dflt", 9)));
-        assert_eq!(get("LITERAL"), Some(("${HOST}", 10)));
+        assert_eq!(get("QUOTED"), Some(("db", 10)), "python-dotenv expands in single quotes too");
         assert_eq!(get("BARE"), None);
         assert_eq!(get("SPACED"), Some(("1", 12)));
         assert_eq!(get("ESC"), Some(("it's", 13)));
@@ -281,16 +292,18 @@ mod tests {
 
     #[test]
     fn every_bad_line_is_reported_without_its_value() {
-        let text = "A=1\nthis line has no equals sign secret123\nB=\"ok\" trailing-secret\n1BAD=x\nC=${NOPE}\nD=\"unterminated secret\n";
+        let text = "A=1\nthis line has no equals sign secret123\nB=\"ok\" trailing-secret\n1BAD=x\nC=${NOPE}\nD=\"unterminated secret\nMIIEvQ abc\nZ=1\n";
         let e = parse("prod.env", text).unwrap_err();
         let EnvFileError::Syntax { errors, .. } = &e else { panic!("{e}") };
         let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
-        assert_eq!(lines, vec![2, 3, 4, 5, 6]);
+        // Line 5 expands an unset name to nothing, as python-dotenv does; nothing after the unterminated
+        // quote on line 6 is read, so the quoted value's next line (a secret's text) is never named.
+        assert_eq!(lines, vec![2, 3, 4, 6]);
         let message = e.to_string();
-        assert!(message.starts_with("5 lines of prod.env cannot be read; nothing was written"), "{message}");
+        assert!(message.starts_with("4 lines of prod.env cannot be read; nothing was written"), "{message}");
         assert!(message.contains("prod.env line 3 (B): text after the closing quote"), "{message}");
         assert!(message.contains("prod.env line 6 (D): unterminated double quote"), "{message}");
-        for secret in ["secret123", "trailing-secret", "unterminated secret"] {
+        for secret in ["secret123", "trailing-secret", "unterminated secret", "MIIEvQ"] {
             assert!(!message.contains(secret), "{message}");
         }
     }

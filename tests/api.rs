@@ -256,7 +256,7 @@ fn bodies_over_request_size_limit_are_413_declared_or_chunked_and_the_limit_is_h
     // Just under the limit is fine, and raising the limit (a hot setting) lets the big body through.
     let fits = json!({"value": 5, "reason": "r".repeat(1900)}).to_string();
     server.send("PUT", "/admin/config/MAX_WORKERS", Some(&admin), fits.as_bytes()).ok_json();
-    server.put("REQUEST_SIZE_LIMIT", &admin, json!(8192)).ok_json();
+    server.put("cfgledger:REQUEST_SIZE_LIMIT", &admin, json!(8192)).ok_json();
     let big = json!({"value": 6, "reason": "r".repeat(3000)}).to_string();
     let item =
         perform_chunked(server.request("PUT", "/admin/config/MAX_WORKERS", Some(&admin)), big.as_bytes()).ok_json();
@@ -281,7 +281,7 @@ fn values_of_the_wrong_type_or_range_are_422_naming_the_expected_format() {
         ("CACHE_TTL", json!("soon"), "expects a duration"),
         ("CACHE_TTL", json!("30d"), "expects a duration"),
         ("UI_ENABLED", json!("maybe"), "expects a boolean"),
-        ("CFGLEDGER_REQUEST_SIZE_LIMIT", json!(10), "expects an integer from 1024"),
+        ("cfgledger:REQUEST_SIZE_LIMIT", json!(10), "expects an integer from 1024"),
         ("WEBHOOK_SECRET", json!(12345), "expects a string"),
     ];
     for (key, value, expected) in cases {
@@ -384,7 +384,7 @@ fn writes_over_config_write_rate_limit_are_429_per_subject_and_the_limit_is_hot(
 
     // Another subject has its own budget; raising the limit applies to the next write.
     assert_eq!(server.put("MAX_WORKERS", &bob, json!(8)).ok_json()["value"], 8);
-    server.put("CONFIG_WRITE_RATE_LIMIT", &bob, json!(5)).ok_json();
+    server.put("cfgledger:CONFIG_WRITE_RATE_LIMIT", &bob, json!(5)).ok_json();
     for n in 10..15 {
         server.put("MAX_WORKERS", &alice, json!(n)).ok_json();
     }
@@ -547,7 +547,7 @@ fn auth_required_false_admits_anonymous_callers_and_warns() {
     assert_eq!(item["updated_by"], "anonymous");
     let newest = &server.call("GET", "/admin/config/audit?limit=1", None).ok_json()["entries"][0];
     assert_eq!((newest["actor"].as_str(), newest["role"].as_str()), (Some("anonymous"), Some(ADMIN)));
-    let flag = server.call("GET", "/admin/config/AUTH_REQUIRED", None).ok_json();
+    let flag = server.call("GET", "/admin/config/cfgledger:AUTH_REQUIRED", None).ok_json();
     assert_eq!((flag["value"].as_bool(), flag["source"].as_str()), (Some(false), Some("env")));
     server.put("MAX_WORKERS", "garbage", json!(7)).error(401, "unauthorized");
     server.assert_alive();
@@ -574,7 +574,7 @@ fn secret_values_appear_in_no_body_no_log_line_and_no_database_byte() {
     let auditor = store.token("aude", AUDITOR);
     store.add_user("sam", ADMIN, PASSWORD);
     let server = store.serve(&["--sse-keepalive", "200ms"]);
-    server.put("LOG_LEVEL", &admin, json!("debug")).ok_json();
+    server.put("cfgledger:LOG_LEVEL", &admin, json!("debug")).ok_json();
     eventually("debug logging", || server.logged(|l| l.contains("log level changed")));
 
     let mut bodies: Vec<String> = Vec::new();
@@ -735,7 +735,7 @@ fn log_level_changed_by_put_takes_effect_in_the_running_server() {
 
     let quiet_id = "before-the-change-1";
     perform(server.request("GET", "/admin/config/LOG_LEVEL", Some(&admin)).set("X-Request-Id", quiet_id), None);
-    server.put("LOG_LEVEL", &admin, json!("debug")).ok_json();
+    server.put("cfgledger:LOG_LEVEL", &admin, json!("debug")).ok_json();
     eventually("the level change to be logged", || server.logged(changed("debug")));
     let lines = server.stderr();
     let at = lines.iter().position(|l| changed("debug")(l)).expect("the change line");
@@ -751,12 +751,12 @@ fn log_level_changed_by_put_takes_effect_in_the_running_server() {
     });
 
     // And back: after LOG_LEVEL=info, requests log nothing at debug again.
-    server.put("LOG_LEVEL", &admin, json!("info")).ok_json();
+    server.put("cfgledger:LOG_LEVEL", &admin, json!("info")).ok_json();
     eventually("the change back to be logged", || server.logged(changed("info")));
     let hushed_id = "after-the-change-back-1";
     perform(server.request("GET", "/admin/config/LOG_LEVEL", Some(&admin)).set("X-Request-Id", hushed_id), None);
     // A second change to debug is logged after that request's line would have been.
-    server.put("LOG_LEVEL", &admin, json!("debug")).ok_json();
+    server.put("cfgledger:LOG_LEVEL", &admin, json!("debug")).ok_json();
     eventually("the second change to debug", || server.stderr().iter().filter(|l| changed("debug")(l)).count() == 2);
     assert!(!server.logged(|l| l.contains(hushed_id)), "a debug line after LOG_LEVEL=info");
     server.assert_alive();
@@ -1558,4 +1558,67 @@ fn registry_answers_read_back_as_the_typed_model_with_their_wire_names() {
     let deleted: Deleted =
         serde_json::from_value(a.call("DELETE", "/tools/t", Some(&admin)).ok_json()).expect("a Deleted");
     assert_eq!((deleted.kind.as_str(), deleted.deleted, deleted.seq), ("tools", true, Some(a.head())));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Render
+
+#[test]
+fn the_render_gives_secrets_only_to_admins_and_config_readers_and_records_each() {
+    const BASIC: &str = "basic-render-plaintext-7f1e2d";
+    let store = Store::new(&format!("BASIC_AUTH_PASSWORD={BASIC}\nMAX_WORKERS=12\nLOG_LEVEL=warn\n"));
+    let admin = store.token("ada", ADMIN);
+    let viewer = store.token("vic", VIEWER);
+    let reader = store.token("agent-7", "config_reader");
+    let server = store.serve(&[]);
+    let head = server.head();
+
+    // Any reading role renders without secrets: the gateway's file, secrets named as left out.
+    let plain = server.get("/admin/config/render", &viewer);
+    assert_eq!(plain.status, 200, "{}", plain.body);
+    assert_eq!(plain.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(plain.header("cache-control"), Some("no-store"));
+    assert_eq!(plain.header("x-cfgledger-seq"), Some(head.to_string().as_str()));
+    assert!(plain.body.contains("MAX_WORKERS='12'\n") && plain.body.contains("LOG_LEVEL='warn'\n"), "{}", plain.body);
+    assert!(!plain.body.contains(BASIC) && plain.body.contains("BASIC_AUTH_PASSWORD"), "{}", plain.body);
+    assert_eq!(server.head(), head, "a render without secrets records nothing");
+
+    // Secrets: 403 for a viewer (nothing recorded), the plaintext for an admin and for a config reader.
+    server.get("/admin/config/render?include_secrets=true", &viewer).error(403, "forbidden");
+    assert_eq!(server.head(), head);
+    let secret = server.get("/admin/config/render?include_secrets=true&format=json", &reader);
+    assert_eq!(secret.status, 200, "{}", secret.body);
+    assert_eq!(secret.json()["BASIC_AUTH_PASSWORD"], BASIC);
+    let by_admin = server.get("/admin/config/render?include_secrets=true&format=yaml", &admin);
+    assert!(by_admin.body.contains(&format!("BASIC_AUTH_PASSWORD: \"{BASIC}\"\n")), "{}", by_admin.body);
+    assert_eq!(server.head(), head + 2, "each render with secrets is one event");
+
+    // The trail names who rendered which keys, never a value.
+    let trail = server.get("/admin/config/audit?action=secrets_rendered", &admin).ok_json();
+    let who: Vec<(&str, &str)> = trail["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| (e["actor"].as_str().unwrap_or(""), e["rendered"]["format"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(who, [("ada", "yaml"), ("agent-7", "json")]);
+    assert_eq!(trail["entries"][0]["rendered"]["keys"], json!(["BASIC_AUTH_PASSWORD"]));
+    assert!(!trail.to_string().contains(BASIC));
+
+    // cfgledger's own secrets (its signing key) never leave, whoever asks: a reader could mint tokens.
+    for token in [&reader, &admin] {
+        let own = server.get("/admin/config/render?namespace=cfgledger&include_secrets=true", token);
+        assert!(own.error_message(403, "forbidden").contains("cfgledger's own secrets never leave"));
+    }
+    let own = server.get("/admin/config/render?namespace=cfgledger&format=json", &viewer).ok_json();
+    assert!(own.get("CFGLEDGER_JWT_SECRET_KEY").is_none() && own.get("CFGLEDGER_AUTH_ENCRYPTION_SECRET").is_none());
+
+    // A config reader may call nothing else; bad input is a precise 400.
+    server.get("/admin/config", &reader).error(403, "forbidden");
+    server.get("/admin/config/LOG_LEVEL", &reader).error(403, "forbidden");
+    server.get("/admin/config/render?format=toml", &viewer).error(400, "bad_request");
+    server.get("/admin/config/render?namespace=nope", &viewer).error(400, "bad_request");
+    server.get("/admin/config/render?namespace=*", &viewer).error(400, "bad_request");
+    assert_eq!(server.head(), head + 2, "refused renders record nothing");
+    server.assert_alive();
 }

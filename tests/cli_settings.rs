@@ -246,7 +246,7 @@ fn invalid_values_state_what_is_expected_and_append_nothing() {
         (
             "cfgledger:REQUEST_SIZE_LIMIT",
             "1.5",
-            r#"key REQUEST_SIZE_LIMIT expects an integer from 1024 to 104857600; got "1.5""#,
+            r#"key cfgledger:REQUEST_SIZE_LIMIT expects an integer from 1024 to 104857600; got "1.5""#,
         ),
     ];
     for (key, value, message) in cases {

@@ -48,7 +48,7 @@ impl Ws {
 
     /// A PostgreSQL store, opened with `secret`.
     fn pg(&self, db: &pg::TestDb, secret: &str) -> Db<'_> {
-        Db { ws: self, url: db.url(), env: vec![("AUTH_ENCRYPTION_SECRET".into(), secret.into())] }
+        Db { ws: self, url: db.url(), env: vec![("CFGLEDGER_AUTH_ENCRYPTION_SECRET".into(), secret.into())] }
     }
 
     /// The binary with PATH and HOME only, plus `env`.
@@ -374,7 +374,7 @@ fn a_replay_clone_lists_the_targets_conflicting_values_first_and_keeps_what_the_
     let busy = ws.sqlite("busy.db");
     busy.set("LOG_LEVEL", "warn");
     busy.set("MAX_WORKERS", "7");
-    busy.set("HEALTH_CHECK_INTERVAL", "30s");
+    busy.set("HEALTH_CHECK_INTERVAL", "30");
     busy.import(&json!({"entities": {"tools": [
         {"name": "t1", "url": "https://elsewhere/"},
         {"name": "mine", "url": "https://mine/"},
@@ -401,7 +401,7 @@ fn a_replay_clone_lists_the_targets_conflicting_values_first_and_keeps_what_the_
     ws.clone(&src, &busy, &[]).expect_code(0, "clone");
     let values = busy.values(&[]);
     assert_eq!(values["LOG_LEVEL"].0, "debug", "the source's value wins a conflict");
-    assert_eq!(values["HEALTH_CHECK_INTERVAL"].0, "30s", "what the source does not hold is kept");
+    assert_eq!(values["HEALTH_CHECK_INTERVAL"].0, 30, "what the source does not hold is kept");
     assert_eq!(values["CACHE_TTL"].0, "5m");
     let entities = busy.entities();
     let tools: Vec<&Value> = entities["tools"].as_array().expect("tools").iter().collect();
@@ -526,15 +526,19 @@ fn a_mirror_from_sqlite_to_postgresql_and_back_keeps_the_head_hash_and_the_state
     let secret = std::fs::read_to_string(ws.path("src.db.key")).expect("the key file").trim().to_string();
     // Every store read with the same secret in the environment, so that even AUTH_ENCRYPTION_SECRET's line
     // of `config list` is the same.
-    let src = ws.sqlite("src.db").with_env("AUTH_ENCRYPTION_SECRET", &secret);
+    let src = ws.sqlite("src.db").with_env("CFGLEDGER_AUTH_ENCRYPTION_SECRET", &secret);
     // A mirror keeps the source's key: the PostgreSQL copy and the SQLite copy of it open with its secret.
     let mid = ws.pg(&pgdb, &secret);
-    let last = ws.sqlite("last.db").with_env("AUTH_ENCRYPTION_SECRET", &secret);
+    let last = ws.sqlite("last.db").with_env("CFGLEDGER_AUTH_ENCRYPTION_SECRET", &secret);
 
     let first = ws.clone(&src, &mid, &["--mirror"]).expect_code(0, "mirror to PostgreSQL");
     let (copied, head) = summary(&first.stdout, "mirrored ");
     assert_eq!(copied, 12);
-    assert!(first.stderr.contains("the target opens with the source's AUTH_ENCRYPTION_SECRET"), "{}", first.stderr);
+    assert!(
+        first.stderr.contains("the target opens with the source's CFGLEDGER_AUTH_ENCRYPTION_SECRET"),
+        "{}",
+        first.stderr
+    );
     assert!(!first.stderr.contains("ETA") && !first.stderr.contains('\r'), "no progress bar off a terminal");
     let second = ws.clone(&mid, &last, &["--mirror"]).expect_code(0, "mirror to SQLite");
     assert_eq!(summary(&second.stdout, "mirrored "), (12, head.clone()));

@@ -221,7 +221,7 @@ fn gateway_boots_from_cfgledgers_render_alone() {
         serde_json::from_str(&got(&["config", "get", "REDIS_URL", "--output", "json"])).expect("json");
     assert_eq!(redis["source"], "default", "an empty REDIS_URL= is unset: {redis}");
     // An operator changes two hot settings afterwards.
-    store.ok(&["config", "set", "HEALTH_CHECK_INTERVAL", "120", "--reason", "slower probes"]);
+    store.ok(&["config", "set", "TOOL_RATE_LIMIT", "250", "--reason", "a busier fleet"]);
     store.ok(&["config", "set", "MCPGATEWAY_A2A_ENABLED", "true"]);
 
     // Without --include-secrets the secrets stay in the store, and the render says so.
@@ -252,7 +252,9 @@ fn gateway_boots_from_cfgledgers_render_alone() {
     assert_eq!(groups["Logging"]["log_level"], "WARNING", "{settings}");
     assert_eq!(groups["Feature Flags"]["mcpgateway_a2a_enabled"], true, "the value set after seeding: {settings}");
     assert_eq!(settings["security_status"]["secure_secrets"], true, "{settings}");
-    assert_eq!(gw.setting(&token, "health_check_interval"), 120, "the value set after seeding");
+    assert_eq!(gw.setting(&token, "tool_rate_limit"), 250, "the value set after seeding");
+    assert_eq!(gw.setting(&token, "resource_cache_ttl"), 3601, "one of the 40 tuned keys");
+    assert_eq!(gw.setting(&token, "app_domain"), "http://localhost:4646/", "${{PORT}} expanded at seeding");
     assert_eq!(gw.setting(&token, "cache_type"), "memory");
     let mut origins =
         strings(&gw.setting(&token, "allowed_origins")).into_iter().map(str::to_string).collect::<Vec<_>>();
@@ -264,4 +266,37 @@ fn gateway_boots_from_cfgledgers_render_alone() {
     );
     let version = gw.version(&token);
     assert_eq!(version["settings"]["cache_type"], "memory", "{version}");
+}
+
+/// What cfgledger renders, python-dotenv (the gateway's reader, from its own venv) reads back unchanged:
+/// quotes, backslashes, `$` and `${...}` (which python-dotenv expands even inside single quotes), `#`, and a
+/// value over several lines.
+#[test]
+fn the_render_reads_back_unchanged_through_python_dotenv() {
+    let tricky = [
+        ("APP_NAME", "it's \"quoted\" with a \\ backslash"),
+        ("APP_ROOT_PATH", "/${HOME}/$USER/${A:-b}/${unterminated"),
+        ("MCPGATEWAY_CATALOG_FILE", "catalog.yml # not a comment"),
+        ("WELL_KNOWN_ROBOTS_TXT", "User-agent: *\nDisallow: /private\n\n# end"),
+    ];
+    let s = support::Store::with_builtin_catalog("");
+    s.ok(&["config", "list"]);
+    for (key, value) in tricky {
+        s.ok(&["config", "set", key, value]);
+    }
+    s.ok(&["render", "--out", "rendered.env"]);
+    let out = std::process::Command::new(support::gateway::python())
+        .args([
+            "-c",
+            "import json, sys; from dotenv import dotenv_values; print(json.dumps(dotenv_values(sys.argv[1])))",
+        ])
+        .arg(s.dir().join("rendered.env"))
+        .env_clear()
+        .output()
+        .expect("python runs");
+    assert!(out.status.success(), "python-dotenv failed: {}", String::from_utf8_lossy(&out.stderr));
+    let read: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    for (key, value) in tricky {
+        assert_eq!(read[key], value, "{key} as python-dotenv reads the render");
+    }
 }

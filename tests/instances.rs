@@ -309,7 +309,7 @@ fn postgres_four_writers_leave_a_gapless_log_with_every_acknowledged_write() {
         ("TOOL_RATE_LIMIT", 100_000),
         ("MAX_PROMPT_SIZE", 1_000_000),
         ("TOOL_CONCURRENT_LIMIT", 1_000),
-        ("CFGLEDGER_REQUEST_SIZE_LIMIT", 2_000_000),
+        ("cfgledger:REQUEST_SIZE_LIMIT", 2_000_000),
     ];
     let db = pg::TestDb::new();
     let deployment = Deployment::new(&db.url(), "");

@@ -6,7 +6,6 @@
 //! closed and opened again.
 
 use cfgledger::clock::SteppingClock;
-use cfgledger::crypto::setting_aad;
 use cfgledger::store::StoreUrl;
 use cfgledger::{EnvFileChoice, Error, Ledger, OpenOptions, WriteContext};
 use cfgledger_events::decide::SettingsLookup;

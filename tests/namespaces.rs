@@ -184,3 +184,41 @@ fn renders_in_three_formats_with_secrets_only_on_request() {
     let bad = s.fails_with(2, &["render", "--format", "toml"]);
     assert!(bad.stderr.contains("format expects env, json or yaml"), "{}", bad.stderr);
 }
+
+#[test]
+fn another_application_is_added_as_a_namespace_of_its_own() {
+    let catalog = r#"
+namespace = "billing"
+application = "Billing service"
+env_prefix = "BILLING_"
+
+[[settings]]
+key = "LOG_LEVEL"
+type = "enum"
+values = ["debug", "info"]
+default = "info"
+category = "logging"
+reload = "hot"
+description = "the billing service's own log level"
+"#;
+    let s = Store::with_builtin_catalog("BILLING_LOG_LEVEL=debug\nLOG_LEVEL=error\n");
+    std::fs::write(s.dir().join("billing.toml"), catalog).expect("write the catalog");
+    let with = |args: &[&str]| s.run(&[&["--catalog", "billing.toml"][..], args].concat());
+    let get = |args: &[&str]| with(args).expect_code(0, &args.join(" ")).stdout.trim().to_string();
+    // Three LOG_LEVELs, one per namespace, each seeded from its own name in the one .env.
+    assert_eq!(get(&["config", "get", "billing:LOG_LEVEL"]), "debug");
+    assert_eq!(get(&["config", "get", "LOG_LEVEL"]), "ERROR");
+    assert_eq!(get(&["config", "get", "-n", "cfgledger", "LOG_LEVEL"]), "info");
+    with(&["config", "set", "-n", "billing", "LOG_LEVEL", "info"]).expect_code(0, "set");
+    assert_eq!(get(&["config", "get", "LOG_LEVEL"]), "ERROR", "the gateway's is untouched");
+    let env = get(&["render", "-n", "billing"]);
+    assert!(env.contains("BILLING_LOG_LEVEL='info'"), "{env}");
+    let all = json(&with(&["config", "list", "-n", "*", "--output", "json"]).expect_code(0, "list"));
+    let namespaces: std::collections::BTreeSet<&str> =
+        all["items"].as_array().expect("items").iter().filter_map(|i| i["namespace"].as_str()).collect();
+    assert_eq!(namespaces.into_iter().collect::<Vec<_>>(), ["billing", "cfgledger", "mcpgateway"]);
+    // cfgledger's own namespace cannot be redefined by a file.
+    std::fs::write(s.dir().join("own.toml"), "namespace = \"cfgledger\"\nmode = \"extend\"\n").expect("write");
+    let run = s.fails_with(2, &["--catalog", "own.toml", "config", "list"]);
+    assert!(run.stderr.contains("cfgledger's own settings are fixed"), "{}", run.stderr);
+}

@@ -102,7 +102,7 @@ fn serves_health_ready_and_settings_with_secrets_masked() {
     assert_eq!(item["value"], "debug");
     assert_eq!(item["source"], "db");
 
-    let (status, list) = get(&format!("{}/admin/config?category=security", server.url));
+    let (status, list) = get(&format!("{}/admin/config?namespace=cfgledger&category=security", server.url));
     assert_eq!(status, 200);
     let body = list.to_string();
     assert!(!body.contains("0123456789abcdef"), "a secret leaked: {body}");
@@ -132,16 +132,17 @@ fn another_process_change_becomes_visible_without_restart() {
 fn restart_required_change_is_pending_on_a_running_server() {
     let dir = setup();
     let server = start(dir.path());
-    set(dir.path(), "LOG_FILE", "/var/log/gateway.log");
-    let url = format!("{}/admin/config/LOG_FILE", server.url);
-    eventually("LOG_FILE pending", || get(&url).1["pending_restart"] == true);
+    // A gateway key that takes effect at its next start (category server: restart, not locked).
+    set(dir.path(), "PRIMARY_WORKER_LOCK_PATH", "/run/gateway/leader.lock");
+    let url = format!("{}/admin/config/PRIMARY_WORKER_LOCK_PATH", server.url);
+    eventually("PRIMARY_WORKER_LOCK_PATH pending", || get(&url).1["pending_restart"] == true);
     let (_, item) = get(&url);
     assert_eq!(item["value"], Value::Null, "the running process keeps its boot value");
-    assert_eq!(item["pending_value"], "/var/log/gateway.log");
+    assert_eq!(item["pending_value"], "/run/gateway/leader.lock");
     drop(server);
     let restarted = start(dir.path());
-    let (_, item) = get(&format!("{}/admin/config/LOG_FILE", restarted.url));
-    assert_eq!(item["value"], "/var/log/gateway.log");
+    let (_, item) = get(&format!("{}/admin/config/PRIMARY_WORKER_LOCK_PATH", restarted.url));
+    assert_eq!(item["value"], "/run/gateway/leader.lock");
     assert_eq!(item["pending_restart"], false);
 }
 
@@ -161,7 +162,8 @@ fn collect_stderr(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<Vec<Stri
 #[test]
 fn log_level_and_format_follow_the_store_live() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join(".env"), "LOG_LEVEL=info\nLOG_FORMAT=json\n").expect("write .env");
+    std::fs::write(dir.path().join(".env"), "CFGLEDGER_LOG_LEVEL=info\nCFGLEDGER_LOG_FORMAT=json\n")
+        .expect("write .env");
     let mut child = cmd(dir.path())
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
@@ -180,14 +182,21 @@ fn log_level_and_format_follow_the_store_live() {
     eventually("MAX_WORKERS=5 applied", || value_is("MAX_WORKERS", 5));
     assert!(!has(&|l| l.contains("applied events written by other processes")), "a debug line at info");
 
+    // The application's LOG_LEVEL is the gateway's: changing it leaves cfgledger's own log alone.
     set(dir.path(), "LOG_LEVEL", "debug");
+    set(dir.path(), "MAX_WORKERS", "8");
+    eventually("MAX_WORKERS=8 applied", || value_is("MAX_WORKERS", 8));
+    assert!(!has(&|l| l.contains("log level changed")), "the gateway's LOG_LEVEL changed cfgledger's");
+    assert!(!has(&|l| l.contains("applied events written by other processes")), "a debug line at info");
+
+    set(dir.path(), "cfgledger:LOG_LEVEL", "debug");
     eventually("the level change is logged", || has(&|l| l.contains("log level changed")));
     set(dir.path(), "MAX_WORKERS", "6");
     eventually("a JSON debug line", || {
         has(&|l| l.contains("\"level\":\"DEBUG\"") && l.contains("applied events written by other processes"))
     });
 
-    set(dir.path(), "LOG_FORMAT", "text");
+    set(dir.path(), "cfgledger:LOG_FORMAT", "text");
     eventually("the format change is logged", || has(&|l| l.contains("log format changed")));
     set(dir.path(), "MAX_WORKERS", "7");
     eventually("a text debug line", || {

@@ -1260,7 +1260,7 @@ fn rollback_returns_settings_and_entities_to_a_point_as_one_batch() {
         assert_eq!(r["batch"]["reason"], "back to T");
         assert_eq!(r["actor"]["name"], "ada");
     }
-    assert!(records.iter().all(|r| r["payload"]["key"] != "DB_POOL_SIZE"), "the locked key is left alone");
+    assert!(records.iter().all(|r| r["payload"]["key"] != "mcpgateway:DB_POOL_SIZE"), "the locked key is left alone");
     assert_eq!(ids(&audit_entries(&server, &auditor, &format!("batch={batch}"))).len(), 6);
 
     // The store now holds what it held at T: every setting but the locked one, every entity.
@@ -1583,7 +1583,7 @@ fn a_forced_revert_of_an_undone_creation_is_nothing_to_do() {
 #[test]
 fn verify_and_snapshots_never_change_an_answer() {
     let store = Store::new(&format!("WEBHOOK_SECRET={SEEDED_WEBHOOK}"));
-    store.ok(&["config", "set", "SNAPSHOT_INTERVAL", "5"]);
+    store.ok(&["config", "set", "cfgledger:SNAPSHOT_INTERVAL", "5"]);
     let admin = store.token("ada", ADMIN);
     let auditor = store.token("aude", AUDITOR);
     let viewer = store.token("vic", VIEWER);
@@ -1677,9 +1677,9 @@ fn verify_and_snapshots_never_change_an_answer() {
     let workers = expected.iter().rev().find(|(seq, _, _)| *seq <= forged).map(|(_, w, _)| w.clone()).expect("a value");
     let state = sqlite(&store, &format!("SELECT CAST(state AS TEXT) FROM snapshots WHERE seq = {forged};"));
     let state = state.trim_end_matches('\n');
-    let was = format!("\"MAX_WORKERS\":{{\"value\":{{\"plain\":{workers}}}");
+    let was = format!("\"mcpgateway:MAX_WORKERS\":{{\"value\":{{\"plain\":{workers}}}");
     assert!(state.contains(&was), "{was} in {state}");
-    let state = state.replace(&was, "\"MAX_WORKERS\":{\"value\":{\"plain\":255}");
+    let state = state.replace(&was, "\"mcpgateway:MAX_WORKERS\":{\"value\":{\"plain\":255}");
     let head_hash = sqlite(&store, &format!("SELECT lower(hex(head_hash)) FROM snapshots WHERE seq = {forged};"));
     let head_hash = cfgledger_events::Hash::from_hex(head_hash.trim()).expect("a hash");
     let digest = cfgledger_projections::snapshot::digest(forged, &head_hash, state.as_bytes());

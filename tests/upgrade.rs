@@ -82,8 +82,13 @@ fn a_pre_namespace_store_opens_verifies_and_places_its_keys_without_rewriting_th
         store.read_after(0, 100).expect("read").into_iter().map(|r| (r.seq, r.hash, r.envelope)).collect()
     };
 
-    // The old store's secret is still read under the name it was created with.
-    let ledger = open(&path, &[("AUTH_ENCRYPTION_SECRET", SECRET)]);
+    // The old store's secret is still read under the name it was created with; that name, and the other
+    // bare names that were cfgledger's own, are not taken for the gateway's settings of the same name.
+    let ledger = open(&path, &[("AUTH_ENCRYPTION_SECRET", SECRET), ("JWT_SECRET_KEY", OLD_JWT)]);
+    for gateway_secret in ["mcpgateway:AUTH_ENCRYPTION_SECRET", "mcpgateway:JWT_SECRET_KEY"] {
+        let view = ledger.snapshot().view(gateway_secret).cloned().expect("the gateway's key");
+        assert_eq!(view.source, cfgledger_projections::ValueSource::Unset, "{gateway_secret}: {view:?}");
+    }
     let snap = ledger.snapshot();
     let value = |key: &str| snap.view(key).and_then(|v| v.value.clone());
     // cfgledger read LOG_LEVEL and JWT_SECRET_KEY itself: they are its own now; MAX_WORKERS is the application's.

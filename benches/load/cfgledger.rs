@@ -39,7 +39,7 @@ pub struct Cfgledger {
 
 impl Cfgledger {
     /// Prepares a store in `dir` and starts `serve` on it. With `auth` off (development only) the server
-    /// runs with `AUTH_REQUIRED=false` and requests carry no token.
+    /// runs with `CFGLEDGER_AUTH_REQUIRED=false` and requests carry no token.
     pub fn start(bin: &Path, dir: &Path, clients: usize, auth: bool) -> Result<Cfgledger, String> {
         let mut me = Cfgledger {
             bin: bin.to_path_buf(),
@@ -49,8 +49,8 @@ impl Cfgledger {
             tokens: vec![None; clients],
             watch_token: None,
         };
-        me.cli(&["config", "set", "CONFIG_WRITE_RATE_LIMIT", "1000000", "--reason", "load bench"])?;
-        me.cli(&["config", "set", "LOG_LEVEL", "warn", "--reason", "load bench: no request logs"])?;
+        me.cli(&["config", "set", "cfgledger:CONFIG_WRITE_RATE_LIMIT", "1000000", "--reason", "load bench"])?;
+        me.cli(&["config", "set", "cfgledger:LOG_LEVEL", "warn", "--reason", "load bench: no request logs"])?;
         if auth {
             // Distinct subjects: the write rate limit counts per principal.
             me.tokens = (0..clients).map(|i| me.token(&format!("bench-{i}")).map(Some)).collect::<Result<_, _>>()?;
@@ -60,7 +60,7 @@ impl Cfgledger {
         let mut command = me.command();
         command.args(["serve", "--listen", "127.0.0.1:0"]);
         if !auth {
-            command.env("AUTH_REQUIRED", "false");
+            command.env("CFGLEDGER_AUTH_REQUIRED", "false");
         }
         let log_file = std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         command.stdout(Stdio::piped()).stderr(log_file);
@@ -96,12 +96,12 @@ impl Cfgledger {
             .arg(format!("sqlite://{}", self.dir.join("bench.db").display()))
             // The temp dir holds no .env, so nothing is seeded from wherever the bench was started.
             .current_dir(&self.dir)
-            .env("AUTH_ENCRYPTION_SECRET", SECRET)
-            .env("JWT_SECRET_KEY", JWT_SECRET)
+            .env("CFGLEDGER_AUTH_ENCRYPTION_SECRET", SECRET)
+            .env("CFGLEDGER_JWT_SECRET_KEY", JWT_SECRET)
             .env_remove("CFGLEDGER_DB")
             .env_remove("CFGLEDGER_CATALOG")
             .env_remove("CFGLEDGER_LISTEN")
-            .env_remove("AUTH_REQUIRED")
+            .env_remove("CFGLEDGER_AUTH_REQUIRED")
             .stdin(Stdio::null());
         command
     }

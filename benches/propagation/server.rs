@@ -31,13 +31,13 @@ impl Store {
             .arg("--db")
             .arg(&self.db)
             .current_dir(&self.dir)
-            .env("AUTH_ENCRYPTION_SECRET", SECRET)
-            .env("JWT_SECRET_KEY", JWT_KEY)
+            .env("CFGLEDGER_AUTH_ENCRYPTION_SECRET", SECRET)
+            .env("CFGLEDGER_JWT_SECRET_KEY", JWT_KEY)
             .env_remove("CFGLEDGER_DB")
             .env_remove("CFGLEDGER_CATALOG")
             .env_remove("CFGLEDGER_LISTEN")
             .env_remove("CFGLEDGER_NOTIFY")
-            .env_remove("AUTH_REQUIRED")
+            .env_remove("CFGLEDGER_AUTH_REQUIRED")
             .stdin(Stdio::null());
         command
     }
@@ -59,10 +59,10 @@ impl Store {
 
     /// Sets what every run needs, and the poll interval when one is given.
     pub fn prepare(&self, poll: Option<&str>) -> Result<(), String> {
-        self.cli(&["config", "set", "CONFIG_WRITE_RATE_LIMIT", "1000000", "--reason", "propagation bench"])?;
-        self.cli(&["config", "set", "LOG_LEVEL", "warn", "--reason", "propagation bench: no request logs"])?;
+        self.cli(&["config", "set", "cfgledger:CONFIG_WRITE_RATE_LIMIT", "1000000", "--reason", "propagation bench"])?;
+        self.cli(&["config", "set", "cfgledger:LOG_LEVEL", "warn", "--reason", "propagation bench: no request logs"])?;
         if let Some(poll) = poll {
-            self.cli(&["config", "set", "CONFIG_POLL_INTERVAL", poll, "--reason", "propagation bench"])?;
+            self.cli(&["config", "set", "cfgledger:CONFIG_POLL_INTERVAL", poll, "--reason", "propagation bench"])?;
         }
         Ok(())
     }

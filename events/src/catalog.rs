@@ -63,6 +63,17 @@ pub enum ValueType {
 }
 
 impl ValueType {
+    /// A string of `min_len` to `max_len` characters, with no further rules.
+    pub fn text(min_len: Option<usize>, max_len: Option<usize>) -> ValueType {
+        ValueType::String {
+            min_len,
+            max_len,
+            min_entropy: None,
+            reject_prefixes: Vec::new(),
+            reject_values: Vec::new(),
+        }
+    }
+
     /// The type's name as catalog files and the API spell it.
     pub fn name(&self) -> &'static str {
         match self {
@@ -190,8 +201,32 @@ pub struct SettingSpec {
 }
 
 impl SettingSpec {
+    /// A spec with no default, not locked, sensitive or bootstrap, and no description: the rest is set by
+    /// struct update (`SettingSpec { default: ..., ..SettingSpec::new(...) }`).
+    pub fn new(key: &str, ty: ValueType, category: &str, reload: Reload) -> SettingSpec {
+        SettingSpec {
+            key: key.to_string(),
+            ty,
+            default: None,
+            category: category.to_string(),
+            reload,
+            locked: false,
+            sensitive: false,
+            bootstrap: false,
+            generate: false,
+            aliases: Vec::new(),
+            description: String::new(),
+            namespace: String::new(),
+            id: String::new(),
+            env_name: String::new(),
+        }
+    }
+
+    /// Parses a value for this key; an error names the key as people name it (`LOG_LEVEL` in the default
+    /// namespace, `cfgledger:LOG_LEVEL` elsewhere).
     pub fn parse(&self, input: &Input) -> Result<Value, ValueError> {
-        value::parse(&self.key, &self.ty, input, self.sensitive)
+        let name = if self.id.is_empty() { self.key.as_str() } else { namespace::display(&self.id) };
+        value::parse(name, &self.ty, input, self.sensitive)
     }
 }
 

@@ -37,6 +37,13 @@ const LEGACY_OWN: [&str; 10] = [
     "REQUEST_SIZE_LIMIT",
 ];
 
+/// Whether, in a store written before namespaces, the bare name `name` in `.env` or the environment was one
+/// of cfgledger's own settings (or its encryption secret). Such a store's `.env` still holds them under those
+/// names, which are now the gateway's: they must not be taken for the gateway's values.
+pub fn legacy_own_name(name: &str) -> bool {
+    LEGACY_OWN.contains(&name) || name == "AUTH_ENCRYPTION_SECRET"
+}
+
 /// The namespace a bare key of a pre-namespace log belongs to.
 pub fn legacy_namespace(bare: &str) -> &'static str {
     if LEGACY_OWN.contains(&bare) {

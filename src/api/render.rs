@@ -36,7 +36,7 @@ pub async fn render(
         include_secrets: query.include_secrets,
         include_defaults: query.include_defaults,
     };
-    let done = render::render(&state.ledger, &req, caller.context(None)).await?;
+    let done = render::render(&state.ledger, &req, caller.context(query.reason)).await?;
     if !done.secrets.is_empty() {
         tracing::info!(actor = %caller.name, role = %caller.role, namespace = %done.namespace, keys = done.secrets.len(), "secrets rendered");
     }

@@ -29,7 +29,7 @@ pub struct CloneArgs {
     /// PostgreSQL, read replicas. The target must be empty or an interrupted mirror of this source.
     #[arg(long)]
     mirror: bool,
-    /// The environment variable holding the source's AUTH_ENCRYPTION_SECRET, when it is not the target's
+    /// The environment variable holding the source's CFGLEDGER_AUTH_ENCRYPTION_SECRET, when it is not the target's
     /// (a SQLite source's key file beside it is used when there is one).
     #[arg(long, value_name = "VAR")]
     source_secret_env: Option<String>,
@@ -274,7 +274,7 @@ fn mirror(args: &CloneArgs, source: &dyn store::EventStore, until: Option<u64>) 
         }
     } else if key_file(&args.to).is_none() {
         eprintln!(
-            "the target opens with the source's AUTH_ENCRYPTION_SECRET (a mirror keeps the source's key); set it where the target is used"
+            "the target opens with the source's CFGLEDGER_AUTH_ENCRYPTION_SECRET (a mirror keeps the source's key); set it where the target is used"
         );
     }
     emit(summary("mirrored", report.copied, report.already, started, report.head))
@@ -392,7 +392,7 @@ pub fn log_import(g: &Globals, args: LogImportArgs) -> Result<(), Error> {
         key.push(".key");
         if !Path::new(&key).exists() {
             eprintln!(
-                "the restored store opens with the exported store's AUTH_ENCRYPTION_SECRET, or its key file copied to {}",
+                "the restored store opens with the exported store's CFGLEDGER_AUTH_ENCRYPTION_SECRET, or its key file copied to {}",
                 Path::new(&key).display()
             );
         }

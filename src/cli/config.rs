@@ -156,8 +156,8 @@ pub struct ImportArgs {
 
 pub fn run(g: &Globals, cmd: ConfigCommand) -> Result<(), Error> {
     match cmd {
-        ConfigCommand::Reseed(args) => return reseed(g, args),
-        ConfigCommand::Drift(args) => return drift(g, args),
+        ConfigCommand::Reseed(args) => reseed(g, args),
+        ConfigCommand::Drift(args) => drift(g, args),
         other => run_via(g, other),
     }
 }
@@ -458,8 +458,13 @@ fn print_settings(items: &[ConfigItem]) -> Result<(), Error> {
                 .iter()
                 .map(|&(set, letter)| if set { letter } else { '-' })
                 .collect();
+            // A key outside the default namespace is shown as it is named: `namespace:KEY`.
+            let key = match i.namespace.as_str() {
+                cfgledger_events::namespace::DEFAULT => i.key.clone(),
+                ns => cfgledger_events::namespace::join(ns, &i.key),
+            };
             vec![
-                i.key.clone(),
+                key,
                 text_of(&i.value),
                 i.source.as_str().to_string(),
                 format!("{}/{}", i.ty, i.reload),

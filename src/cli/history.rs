@@ -196,12 +196,19 @@ fn print_trail(page: &AuditPage, output: TrailOutput) -> Result<(), Error> {
                 "SEQ", "TIME", "ACTION", "KEY", "CHANGE", "ACTOR", "SOURCE", "BATCH"
             ))?;
             for e in &page.entries {
+                // A setting outside the default namespace is shown as it is named: `namespace:KEY`.
+                let key = match (&e.namespace, &e.key) {
+                    (Some(ns), Some(key)) if ns != cfgledger_events::namespace::DEFAULT => {
+                        Some(cfgledger_events::namespace::join(ns, key))
+                    }
+                    _ => e.key.clone(),
+                };
                 emit(format!(
                     "{:<6} {:<27} {:<17} {:<28} {:<30} {:<12} {:<7} {:<32} {}",
                     e.seq,
                     e.time,
                     e.action,
-                    opt(&e.key),
+                    opt(&key),
                     change(e),
                     e.actor,
                     e.source,

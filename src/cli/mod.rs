@@ -175,6 +175,12 @@ impl Globals {
         for e in &report.env_errors {
             eprintln!("ignored a process environment value: {e}");
         }
+        if !report.legacy_names.is_empty() {
+            eprintln!(
+                "set aside {} from .env and the environment: in this store, created before namespaces, they were cfgledger's own; give cfgledger's as CFGLEDGER_<NAME>, and the gateway's with `config reseed KEY` or `config set`",
+                report.legacy_names.join(", ")
+            );
+        }
         // A server says at start which of its keys `.env` or the environment would set otherwise
         // (`config drift` lists the same on demand); never with the values.
         if pin_restart_keys {

@@ -33,7 +33,7 @@ pub struct ExportArgs {
     #[arg(long)]
     include_dependencies: bool,
     /// `cfgledger` (default) or `mcpgateway`: MCP Gateway's own layout, credentials as AES-256-GCM under
-    /// SHA-256 of this store's AUTH_ENCRYPTION_SECRET (or of --target-secret-env's), settings left out.
+    /// SHA-256 of this store's CFGLEDGER_AUTH_ENCRYPTION_SECRET (or of --target-secret-env's), settings left out.
     #[arg(long, default_value = "cfgledger", value_parser = ["cfgledger", "mcpgateway"])]
     format: String,
     /// With --format mcpgateway: the environment variable holding the target gateway's AUTH_ENCRYPTION_SECRET.

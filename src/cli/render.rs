@@ -41,6 +41,7 @@ pub fn run(g: &Globals, args: RenderArgs) -> Result<(), Error> {
                 namespace: args.namespace.clone(),
                 include_secrets: args.include_secrets,
                 include_defaults: args.include_defaults,
+                reason: args.reason.clone(),
             };
             server.get_text("/admin/config/render", &query)?
         }

@@ -84,6 +84,9 @@ pub struct OpenReport {
     pub env_errors: Vec<String>,
     /// Keys the store holds whose `.env` line or environment variable says something else (the store wins).
     pub drift: Vec<Drift>,
+    /// In a store written before namespaces: bare names in `.env` or the environment that were cfgledger's
+    /// own settings there, set aside rather than taken for the gateway's.
+    pub legacy_names: Vec<String>,
 }
 
 /// A key whose value in `.env` or the process environment differs from the store's: reported, never applied
@@ -233,9 +236,27 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
 
     let (sealer, create_info, secret) = store_key(opts, &entries, initial.0.store.as_ref(), &mut report)?;
 
+    // In a store written before namespaces, `.env` and the environment hold cfgledger's own settings and
+    // encryption secret under bare names that are now the gateway's (`JWT_SECRET_KEY`,
+    // `AUTH_ENCRYPTION_SECRET`): they were cfgledger's, and copying them into the gateway's namespace would
+    // hand the store's own keys to whoever renders the gateway's secrets. They are set aside, and said so.
+    let legacy = initial.0.store.as_ref().is_some_and(|s| s.format == cfgledger_events::LEGACY_STORE_FORMAT);
+    let mut entries = entries;
+    let mut process_env = opts.process_env.clone();
+    if legacy {
+        let own = cfgledger_events::namespace::legacy_own_name;
+        let mut set_aside: Vec<String> = entries.iter().filter(|e| own(&e.key)).map(|e| e.key.clone()).collect();
+        set_aside.extend(process_env.keys().filter(|k| own(k)).cloned());
+        set_aside.sort();
+        set_aside.dedup();
+        entries.retain(|e| !own(&e.key));
+        process_env.retain(|k, _| !own(k));
+        report.legacy_names = set_aside;
+    }
+
     // A bootstrap secret given in `.env` rather than the process environment is in use all the same: it
     // resolves (masked everywhere) through the environment layer, so that its source is reported truthfully.
-    let mut env = opts.process_env.clone();
+    let mut env = process_env.clone();
     for spec in catalog.specs().iter().filter(|s| s.bootstrap) {
         if !env.contains_key(&spec.env_name) {
             if let Some(e) = entries.iter().rev().find(|e| e.key == spec.env_name && !e.value.is_empty()) {
@@ -273,7 +294,7 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
     for key in generated.chain(opts.generate_secrets.iter().cloned()) {
         ledger.ensure_secret(&key)?;
     }
-    report.drift = drift(&ledger, env_path.as_deref(), &entries, &opts.process_env);
+    report.drift = drift(&ledger, env_path.as_deref(), &entries, &process_env);
 
     // A log that grew long without checkpoints (an older build, snapshots turned off) gets one now.
     ledger.core.maybe_checkpoint(&ledger.snapshot());

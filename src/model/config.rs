@@ -54,6 +54,10 @@ pub struct ConfigItem {
     /// The key's version, which `ETag` and `If-Match` name: the seq of the last change or reset.
     pub version: u64,
     pub description: String,
+    /// Why the value the store holds was passed over: it no longer fits the key's type (written under an
+    /// older catalog); set it again in the key's form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_error: Option<String>,
     /// Set when the item answers for a past point (`as_of`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub as_of: Option<AsOf>,
@@ -145,6 +149,9 @@ pub struct RenderQuery {
     /// Also render keys at their catalog default.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub include_defaults: bool,
+    /// Why: recorded in the audit trail with a render that includes secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The query of `PUT /admin/config/{key}`.

@@ -1,6 +1,6 @@
 //! Render: a namespace's effective configuration in the application's own form, which its settings parser
-//! reads as it is. `env` is python-dotenv's `KEY='value'` (single quotes: no interpolation, only `\\` and
-//! `\'` escaped), with integers in the application's units, lists and JSON as JSON text; `json` is one
+//! reads as it is. `env` is python-dotenv's `KEY='value'` (`\\`, `\'` and `${` written so that python-dotenv
+//! reads the value back unchanged), with integers in the application's units, lists and JSON as JSON text; `json` is one
 //! object of typed values; `yaml` is the same object as YAML (each value written in YAML's JSON-compatible
 //! flow style, so no YAML library is needed to write it and any YAML 1.2 parser reads it).
 //!
@@ -102,6 +102,15 @@ pub async fn render(ledger: &Ledger, req: &RenderRequest, ctx: WriteContext) -> 
         return Err(Error::input("a render is of one namespace; name it, not *"));
     };
     let ns = ns.to_string();
+    // cfgledger's own secrets (its admin API's signing key) would let a reader mint tokens for the store
+    // itself: they never leave, whoever asks.
+    if req.include_secrets && ns == namespace::OWN {
+        return Err(Error::Coded {
+            code: crate::error::ErrorCode::Forbidden,
+            message: "cfgledger's own secrets never leave the store: render its namespace without secrets".into(),
+            details: Value::Null,
+        });
+    }
     let snap = ledger.snapshot();
     let mut values: Vec<(&SettingSpec, Value)> = Vec::new();
     let mut secrets = Vec::new();
@@ -200,17 +209,28 @@ pub async fn render(ledger: &Ledger, req: &RenderRequest, ctx: WriteContext) -> 
     })
 }
 
-/// A value in python-dotenv's single quotes: literal (no `${...}` expansion), with `\` and `'` escaped, and
-/// new lines kept as they are (a single-quoted value may span lines).
+/// What python-dotenv reads back as `${`: a reference to a variable nobody sets, whose default is `$`,
+/// followed by `{`. python-dotenv expands `${...}` inside quotes of both kinds and has no escape for `$`.
+const DOLLAR_BRACE: &str = "${_CFGLEDGER_UNSET_:-$}{";
+
+/// A value in python-dotenv's single quotes, which it reads back as exactly `text`: `\` and `'` escaped,
+/// `${` written so that it is not expanded, new lines kept as they are (a quoted value may span lines).
 pub fn env_quote(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('\'');
-    for c in text.chars() {
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if rest.starts_with("${") {
+            out.push_str(DOLLAR_BRACE);
+            rest = &rest[2..];
+            continue;
+        }
         match c {
             '\\' => out.push_str("\\\\"),
             '\'' => out.push_str("\\'"),
             other => out.push(other),
         }
+        rest = &rest[c.len_utf8()..];
     }
     out.push('\'');
     out
@@ -222,7 +242,7 @@ mod tests {
 
     #[test]
     fn env_values_read_back_through_our_own_dotenv_parser() {
-        for value in ["plain", "it's", "back\\slash", "${HOME} stays", "two\nlines", "#not a comment", ""] {
+        for value in ["plain", "it's", "back\\slash", "${HOME} stays", "a$b ${", "two\nlines", "#not a comment", ""] {
             let line = format!("K={}\n", env_quote(value));
             let parsed = crate::envfile::parse("render", &line).unwrap();
             assert_eq!(parsed[0].value, value, "{line:?}");

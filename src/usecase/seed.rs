@@ -28,14 +28,19 @@ pub async fn reseed(
     process_env: &BTreeMap<String, String>,
     ctx: WriteContext,
 ) -> Result<Reseeded, Error> {
+    // In a store written before namespaces, bare names that were cfgledger's own are re-seeded only when
+    // named: `config reseed` alone must not copy the store's old signing key into the gateway's namespace.
+    let snap = ledger.snapshot();
+    let legacy = snap.state.store.as_ref().is_some_and(|s| s.format == cfgledger_events::LEGACY_STORE_FORMAT);
+    let set_aside = |name: &str| legacy && keys.is_none() && namespace::legacy_own_name(name);
     let mut entries: Vec<(String, EnvEntry)> = Vec::new();
     if let Some((path, lines)) = env_file {
         let from = path.display().to_string();
-        entries.extend(lines.into_iter().map(|e| (from.clone(), e)));
+        entries.extend(lines.into_iter().filter(|e| !set_aside(&e.key)).map(|e| (from.clone(), e)));
     }
     let catalog = ledger.catalog();
     for (name, value) in process_env {
-        if catalog.by_env_name(name).is_some_and(|s| s.locked) {
+        if catalog.by_env_name(name).is_some_and(|s| s.locked) && !set_aside(name) {
             entries.push(("environment".into(), EnvEntry { key: name.clone(), value: value.clone(), line: 0 }));
         }
     }

@@ -33,6 +33,7 @@ pub fn item(spec: &SettingSpec, view: &SettingView, as_of: Option<&AsOf>) -> Con
         seq: view.seq,
         version: view.version,
         description: spec.description.clone(),
+        stored_error: view.stored_error.clone(),
         as_of: as_of.cloned(),
     }
 }

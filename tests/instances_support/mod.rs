@@ -435,14 +435,15 @@ impl Watch {
     }
 }
 
-/// The `SettingChanged` entries of a log printed by `cfgledger log --output json`, as (seq, key, value).
+/// The `SettingChanged` entries of a log printed by `cfgledger log --output json`, as (seq, key, value), the
+/// key as people name it (the log holds it qualified: `mcpgateway:KEY`).
 pub fn changes(log: &[Value]) -> Vec<(u64, String, Value)> {
     log.iter()
         .filter(|e| e["kind"] == "SettingChanged")
         .map(|e| {
             (
                 e["seq"].as_u64().expect("a seq"),
-                e["payload"]["key"].as_str().expect("a key").to_string(),
+                cfgledger_events::namespace::display(e["payload"]["key"].as_str().expect("a key")).to_string(),
                 e["payload"]["value"]["plain"].clone(),
             )
         })
