@@ -181,6 +181,12 @@ fn renders_in_three_formats_with_secrets_only_on_request() {
     let keys = entries[0]["rendered"]["keys"].as_array().expect("keys");
     assert!(keys.iter().any(|k| k == "JWT_SECRET_KEY") && keys.iter().any(|k| k == "DATABASE_URL"), "{trail}");
     assert!(!trail.to_string().contains(JWT), "{trail}");
+    // An audit of the namespace finds it too; another namespace's does not.
+    let of = |ns: &str| {
+        let page = json(&s.ok(&["audit", "-n", ns, "--action", "secrets_rendered", "--output", "json"]));
+        page["entries"].as_array().map_or(0, Vec::len)
+    };
+    assert_eq!((of("mcpgateway"), of("cfgledger")), (1, 0));
     let bad = s.fails_with(2, &["render", "--format", "toml"]);
     assert!(bad.stderr.contains("format expects env, json or yaml"), "{}", bad.stderr);
 }

@@ -244,6 +244,8 @@ impl Event {
             Event::ResourceCreated(e) => Some(format!("{}/{}", e.kind, e.name)),
             Event::ResourceUpdated(e) => Some(format!("{}/{}", e.kind, e.name)),
             Event::ResourceDeleted(e) => Some(format!("{}/{}", e.kind, e.name)),
+            // Indexed under its namespace's prefix (`mcpgateway:`), so that an audit of a namespace finds it.
+            Event::SecretsRendered(e) => Some(format!("{}{}", e.namespace, crate::namespace::SEP)),
             other => other.key().map(str::to_string),
         }
     }
