@@ -6,7 +6,7 @@ use arc_swap::ArcSwap;
 use cfgledger_events::catalog::Catalog;
 use cfgledger_events::event::StoredValue;
 use cfgledger_events::{Head, Timestamp};
-use cfgledger_projections::{resolve, BootValues, SettingView, SettingsState};
+use cfgledger_projections::{resolve, resolve_key, BootValues, SettingView, SettingsState};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -18,9 +18,11 @@ pub struct Snapshot {
     pub head: Head,
     /// The time of the newest event: new events are never stamped earlier.
     pub head_time: Timestamp,
-    /// Every catalog key, in catalog order.
-    pub views: Vec<SettingView>,
-    index: HashMap<String, usize>,
+    /// Every catalog key, in catalog order. Shared with the snapshots before it where the key did not change.
+    pub views: Vec<Arc<SettingView>>,
+    /// Positions in `views` by qualified key (and by bare key in the default namespace): fixed by the
+    /// catalog, so shared by every snapshot of one process.
+    index: Arc<HashMap<String, usize>>,
 }
 
 impl Snapshot {
@@ -32,7 +34,7 @@ impl Snapshot {
         env: &BTreeMap<String, String>,
         boot: Option<&BootValues>,
     ) -> Snapshot {
-        let views = resolve(catalog, &state, env, boot);
+        let views: Vec<Arc<SettingView>> = resolve(catalog, &state, env, boot).into_iter().map(Arc::new).collect();
         // Each view by its qualified key, and the default namespace's also by their bare key, so that a
         // read of `LOG_LEVEL` costs one lookup, as `mcpgateway:LOG_LEVEL` does.
         let mut index = HashMap::with_capacity(views.len() * 2);
@@ -44,11 +46,35 @@ impl Snapshot {
                 index.insert(spec.key.clone(), i);
             }
         }
-        Snapshot { state, head, head_time, views, index }
+        Snapshot { state, head, head_time, views, index: Arc::new(index) }
+    }
+
+    /// The snapshot that follows this one with `state`, built by the same process (same catalog,
+    /// environment and boot values): a key whose log value did not change keeps its resolved view, so a
+    /// commit costs what it changed, not the size of the catalog.
+    pub fn next(
+        &self,
+        catalog: &Catalog,
+        state: SettingsState,
+        head: Head,
+        head_time: Timestamp,
+        env: &BTreeMap<String, String>,
+        boot: Option<&BootValues>,
+    ) -> Snapshot {
+        let mut views = self.views.clone();
+        let specs = catalog.specs();
+        // Only the keys an event after this snapshot changed or reset resolve again (a key the catalog does
+        // not declare has no view).
+        for key in state.touched_after(self.state.applied_seq) {
+            if let Some(&i) = self.index.get(key) {
+                views[i] = Arc::new(resolve_key(&specs[i], &state, env, boot));
+            }
+        }
+        Snapshot { state, head, head_time, views, index: self.index.clone() }
     }
 
     pub fn view(&self, key: &str) -> Option<&SettingView> {
-        self.index.get(key).map(|&i| &self.views[i])
+        self.index.get(key).map(|&i| self.views[i].as_ref())
     }
 }
 

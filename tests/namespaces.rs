@@ -228,3 +228,37 @@ description = "the billing service's own log level"
     let run = s.fails_with(2, &["--catalog", "own.toml", "config", "list"]);
     assert!(run.stderr.contains("cfgledger's own settings are fixed"), "{}", run.stderr);
 }
+
+#[test]
+fn diff_and_rollback_work_per_namespace_and_across_them() {
+    let s = Store::with_builtin_catalog(&gateway_env(""));
+    s.ok(&["config", "list"]);
+    let head: u64 = json(&s.ok(&["config", "list", "--output", "json"]))["head"].as_u64().expect("a head");
+    s.ok(&["config", "set", "LOG_LEVEL", "debug"]);
+    s.ok(&["config", "set", "cfgledger:LOG_LEVEL", "warn"]);
+    s.ok(&["config", "set", "APP_NAME", "renamed"]);
+    let from = format!("seq:{head}");
+    let keys = |out: &Value| -> Vec<String> {
+        let mut keys: Vec<String> = out["changed"]
+            .as_array()
+            .into_iter()
+            .chain(out["added"].as_array())
+            .flatten()
+            .filter_map(|l| l["key"].as_str().map(str::to_string))
+            .collect();
+        keys.sort();
+        keys
+    };
+    let all = json(&s.ok(&["diff", "--from", &from, "--output", "json"]));
+    assert_eq!(keys(&all), ["APP_NAME", "LOG_LEVEL", "cfgledger:LOG_LEVEL"], "{all}");
+    let own = json(&s.ok(&["diff", "--from", &from, "-n", "cfgledger", "--output", "json"]));
+    assert_eq!(keys(&own), ["cfgledger:LOG_LEVEL"], "{own}");
+
+    // A rollback of the gateway's namespace leaves cfgledger's own change in place.
+    s.ok(&["rollback", "--to", &from, "-n", "mcpgateway", "--reason", "undo the gateway's"]);
+    assert_eq!(s.ok(&["config", "get", "LOG_LEVEL"]).stdout.trim(), "INFO");
+    assert_eq!(s.ok(&["config", "get", "APP_NAME"]).stdout.trim(), "ContextForge");
+    assert_eq!(s.ok(&["config", "get", "cfgledger:LOG_LEVEL"]).stdout.trim(), "warn");
+    let bad = s.fails_with(2, &["diff", "--from", &from, "-n", "nope"]);
+    assert!(bad.stderr.contains("unknown namespace"), "{}", bad.stderr);
+}

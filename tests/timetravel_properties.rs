@@ -580,7 +580,7 @@ fn check_rollback_to(ledger: &Ledger, t: u64) -> Result<(), TestCaseError> {
     check_every_step_consistent(ledger, &before.state)?;
 
     // Nothing but locked keys differs between the point and now.
-    let diff = json!(must("diff", timetravel::diff(ledger, &format!("seq:{t}"), None))?);
+    let diff = json!(must("diff", timetravel::diff(ledger, &format!("seq:{t}"), None, None))?);
     let mut differ: BTreeSet<String> = BTreeSet::new();
     for part in ["added", "removed", "changed"] {
         for line in diff[part].as_array().ok_or_else(|| fail("a list"))? {
@@ -593,7 +593,7 @@ fn check_rollback_to(ledger: &Ledger, t: u64) -> Result<(), TestCaseError> {
 
 /// Property 2: `diff(t1, t2)` applied to the state at `t1` gives the state at `t2`.
 fn check_diff(ledger: &Ledger, t1: u64, t2: u64) -> Result<(), TestCaseError> {
-    let d = json!(must("diff", timetravel::diff(ledger, &format!("seq:{t1}"), Some(&format!("seq:{t2}"))))?);
+    let d = json!(must("diff", timetravel::diff(ledger, &format!("seq:{t1}"), Some(&format!("seq:{t2}")), None))?);
     prop_assert_eq!(&d["from"]["seq"], &json!(t1));
     prop_assert_eq!(&d["to"]["seq"], &json!(t2));
     let (a, b) = (must("state_at", ledger.state_at(t1))?, must("state_at", ledger.state_at(t2))?);

@@ -6,4 +6,4 @@ pub mod snapshot;
 pub mod view;
 
 pub use settings::{Entry, ResourceEntry, SettingsState, StoreInfo, User};
-pub use view::{boot_values, resolve, BootValues, SettingView, ValueSource};
+pub use view::{boot_values, resolve, resolve_key, BootValues, SettingView, ValueSource};

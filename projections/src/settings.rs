@@ -207,6 +207,12 @@ impl SettingsState {
         self.values.get(qualified(key).as_ref())
     }
 
+    /// The qualified keys changed or reset by an event after `seq`: what a snapshot built at `seq` must
+    /// resolve again.
+    pub fn touched_after(&self, seq: u64) -> impl Iterator<Item = &str> {
+        self.touched.iter().filter(move |(_, &v)| v > seq).map(|(k, _)| k.as_str())
+    }
+
     /// The seq of the last event that changed or reset `key` (0 if none): the key's version.
     pub fn version(&self, key: &str) -> u64 {
         self.touched.get(qualified(key).as_ref()).copied().unwrap_or(0)

@@ -104,24 +104,28 @@ pub fn resolve(
     env: &BTreeMap<String, String>,
     boot: Option<&BootValues>,
 ) -> Vec<SettingView> {
-    catalog
-        .specs()
-        .iter()
-        .map(|spec| {
-            let mut view = resolve_one(spec, state, env);
-            if spec.reload == Reload::Restart {
-                if let Some((boot_value, boot_source)) = boot.and_then(|b| b.get(&spec.id)) {
-                    if *boot_value != view.value {
-                        let now = (view.value.take(), view.source);
-                        view.value = boot_value.clone();
-                        view.source = *boot_source;
-                        view.pending = Some(now);
-                    }
-                }
+    catalog.specs().iter().map(|spec| resolve_key(spec, state, env, boot)).collect()
+}
+
+/// One key, resolved as [`resolve`] resolves it.
+pub fn resolve_key(
+    spec: &SettingSpec,
+    state: &SettingsState,
+    env: &BTreeMap<String, String>,
+    boot: Option<&BootValues>,
+) -> SettingView {
+    let mut view = resolve_one(spec, state, env);
+    if spec.reload == Reload::Restart {
+        if let Some((boot_value, boot_source)) = boot.and_then(|b| b.get(&spec.id)) {
+            if *boot_value != view.value {
+                let now = (view.value.take(), view.source);
+                view.value = boot_value.clone();
+                view.source = *boot_source;
+                view.pending = Some(now);
             }
-            view
-        })
-        .collect()
+        }
+    }
+    view
 }
 
 /// The boot values of restart-required keys, taken from a resolution made at start.

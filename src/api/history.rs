@@ -77,7 +77,8 @@ pub async fn diff(
         return Err(ApiError::bad_request("diff needs from (an RFC 3339 time, a duration such as 24h, or seq:N)"));
     };
     let ledger = state.ledger.clone();
-    Ok(Json(read(move || timetravel::diff(&ledger, &from, query.to.as_deref())).await?))
+    let (to, namespace) = (query.to, query.namespace);
+    Ok(Json(read(move || timetravel::diff(&ledger, &from, to.as_deref(), namespace.as_deref())).await?))
 }
 
 /// `POST /admin/config/rollback`: the plan (dry run) or one batch of compensating events.

@@ -109,6 +109,9 @@ pub struct DiffArgs {
     /// The same forms; now when left out.
     #[arg(long)]
     to: Option<String>,
+    /// Only this namespace's settings (mcpgateway, cfgledger, ...).
+    #[arg(long, short = 'n', value_name = "NS")]
+    namespace: Option<String>,
     /// How to print the difference: a table or JSON.
     #[arg(long, value_enum, default_value_t)]
     output: super::Output,
@@ -122,6 +125,9 @@ pub struct RollbackArgs {
     /// Only these keys and entities (KIND/NAME), comma-separated.
     #[arg(long, value_delimiter = ',')]
     keys: Option<Vec<String>>,
+    /// Only this namespace's settings (with --keys: the namespace of their bare keys).
+    #[arg(long, short = 'n', value_name = "NS")]
+    namespace: Option<String>,
     /// Print the plan; change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -286,10 +292,11 @@ fn masked_field(name: &str, v: &Value) -> String {
 pub fn diff(g: &Globals, args: DiffArgs) -> Result<(), Error> {
     let diff: Diff = match &g.server {
         Some(server) => {
-            let query = DiffQuery { from: Some(args.from.clone()), to: args.to.clone() };
+            let query =
+                DiffQuery { from: Some(args.from.clone()), to: args.to.clone(), namespace: args.namespace.clone() };
             server.get_json("/admin/config/diff", &query)?
         }
-        None => timetravel::diff(&g.open()?, &args.from, args.to.as_deref())?,
+        None => timetravel::diff(&g.open()?, &args.from, args.to.as_deref(), args.namespace.as_deref())?,
     };
     if args.output == super::Output::Json {
         return emit(json_text(&diff)?);
@@ -316,6 +323,7 @@ pub fn rollback(g: &Globals, args: RollbackArgs) -> Result<(), Error> {
     let body = RollbackBody {
         to: args.to,
         keys: args.keys,
+        namespace: args.namespace,
         dry_run: args.dry_run,
         reason: args.reason,
         expected_head: args.expected_head,

@@ -122,13 +122,28 @@ impl Core {
         }
     }
 
-    pub(crate) fn publish(
+    /// Publishes a snapshot resolved afresh: after the boot values are set, which change every
+    /// restart-required key's view.
+    pub(crate) fn publish_full(
         &self,
         state: SettingsState,
         head: Head,
         head_time: cfgledger_events::Timestamp,
     ) -> Arc<Snapshot> {
         let snap = Arc::new(Snapshot::build(&self.catalog, state, head, head_time, &self.env, self.boot.get()));
+        self.live.store(snap.clone());
+        self.published.send_replace(snap.head.seq);
+        snap
+    }
+
+    pub(crate) fn publish(
+        &self,
+        state: SettingsState,
+        head: Head,
+        head_time: cfgledger_events::Timestamp,
+    ) -> Arc<Snapshot> {
+        let before = self.live.load_full();
+        let snap = Arc::new(before.next(&self.catalog, state, head, head_time, &self.env, self.boot.get()));
         self.live.store(snap.clone());
         self.published.send_replace(snap.head.seq);
         snap

@@ -305,7 +305,7 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
         let _ = ledger.core.boot.set(boot_values(&catalog, &views));
         let _sync = ledger.core.sync.lock().map_err(|_| Error::Closed)?;
         let snap = ledger.snapshot();
-        ledger.core.publish(snap.state.clone(), snap.head, snap.head_time);
+        ledger.core.publish_full(snap.state.clone(), snap.head, snap.head_time);
     }
     Ok((ledger, report))
 }

@@ -28,6 +28,10 @@ pub struct DiffQuery {
     /// The same forms; now when left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
+    /// Only this namespace's settings (`mcpgateway`, `cfgledger`, ...); every namespace and the registry when
+    /// left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 /// A point of the log, by the seq whose state it is.
@@ -68,6 +72,9 @@ pub struct RollbackBody {
     /// Only these keys and entities (`KIND/NAME`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<Vec<String>>,
+    /// Only this namespace's settings; with `keys`, the namespace of their bare keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     /// Answer the plan; change nothing.
     #[serde(default)]
     pub dry_run: bool,

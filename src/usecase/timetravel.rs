@@ -381,7 +381,10 @@ fn shown(catalog: &Catalog, key: &str, s: Option<&Subject>) -> Value {
 
 /// What changed between the states after `from` and after `to` (now when `None`): added, removed and
 /// changed keys and entities, with old and new values (masked when sensitive).
-pub fn diff(ledger: &Ledger, from: &str, to: Option<&str>) -> Result<Diff, Error> {
+pub fn diff(ledger: &Ledger, from: &str, to: Option<&str>, namespace: Option<&str>) -> Result<Diff, Error> {
+    if let Some(ns) = namespace {
+        super::settings::namespaces(ledger.catalog(), Some(ns))?;
+    }
     let from_point = ledger.point(from)?;
     let to_point = match to {
         Some(t) => ledger.point(t)?,
@@ -396,7 +399,9 @@ pub fn diff(ledger: &Ledger, from: &str, to: Option<&str>) -> Result<Diff, Error
         removed: Vec::new(),
         changed: Vec::new(),
     };
-    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    // With a namespace, only its settings: a subject `ns:KEY` (never an entity's `KIND/NAME`).
+    let wanted = |key: &str| namespace.is_none_or(|ns| !key.contains('/') && namespace::split(key).0 == ns);
+    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).filter(|k| wanted(k)).collect();
     for key in keys {
         let (old, new) = (a.get(key), b.get(key));
         if old == new {
@@ -526,8 +531,22 @@ pub fn rollback(
     mut ctx: WriteContext,
 ) -> Result<RollbackReport, Error> {
     let point = ledger.point(&body.to)?;
-    let only = body.keys.clone().map(|k| k.iter().map(|s| namespace::subject(s)).collect::<BTreeSet<String>>());
-    let req = rollback_request(ledger, point.seq, only, body.expected_head)?;
+    let ns = body.namespace.as_deref();
+    if let Some(ns) = ns {
+        super::settings::namespaces(ledger.catalog(), Some(ns))?;
+    }
+    // A bare key names the given namespace's (the default one without); an entity is `KIND/NAME`.
+    let named = |s: &String| if s.contains('/') { s.clone() } else { namespace::qualify(ns, s) };
+    let only = body.keys.clone().map(|k| k.iter().map(named).collect::<BTreeSet<String>>());
+    let mut req = rollback_request(ledger, point.seq, only, body.expected_head)?;
+    if let (Some(ns), None) = (ns, &body.keys) {
+        // The whole namespace: every setting of it that the point or now holds.
+        let now = ledger.snapshot();
+        let mut subjects: BTreeSet<String> = req.settings.keys().cloned().collect();
+        subjects.extend(now.state.entries().map(|(k, _)| k.clone()));
+        subjects.retain(|k| namespace::split(k).0 == ns);
+        req.only = Some(subjects);
+    }
     let report = plan(ledger, &req)?;
     ctx.cause = Cause::Rollback { to_seq: point.seq, to: body.to.clone(), via: via.name("rollback") };
     apply(ledger, Command::Rollback(req), report, body.dry_run, ctx)
