@@ -230,3 +230,30 @@ fn the_signing_key_is_generated_by_serve_only_and_a_bad_one_is_refused() {
     let server = start(dir.path());
     assert_eq!(get(&format!("{}/admin/config/LOG_LEVEL", server.url)).0, 200);
 }
+
+#[test]
+fn a_start_names_the_keys_whose_env_line_differs_from_the_store_without_their_values() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join(".env"), "LOG_LEVEL=warn\nBASIC_AUTH_PASSWORD=first-secret-value-1\n")
+        .expect("write .env");
+    set(dir.path(), "MAX_WORKERS", "9");
+    // The operator edits .env afterwards: the store's values stay in force, and the next start says so.
+    std::fs::write(dir.path().join(".env"), "LOG_LEVEL=error\nBASIC_AUTH_PASSWORD=second-secret-value-2\n")
+        .expect("write .env");
+    let mut child = cmd(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let lines = collect_stderr(&mut child);
+    let _server = Server::from_child(child);
+    let has = |needle: &str| lines.lock().expect("lock").iter().any(|l| l.contains(needle));
+    eventually("the drift lines", || has("drift: LOG_LEVEL") && has("drift: BASIC_AUTH_PASSWORD"));
+    assert!(has("drift: LOG_LEVEL in .env line 1 differs from the store's value; the store's value is in force"));
+    let all = lines.lock().expect("lock").join("\n");
+    assert!(
+        !all.contains("second-secret-value-2") && !all.contains("first-secret-value-1"),
+        "no value is shown: {all}"
+    );
+}
