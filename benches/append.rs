@@ -29,7 +29,21 @@ const KEYS: [&str; 4] =
     ["TOOL_RATE_LIMIT", "MAX_PROMPT_SIZE", "cfgledger:CONFIG_WRITE_RATE_LIMIT", "cfgledger:REQUEST_SIZE_LIMIT"];
 
 fn open_ledger(dir: &Path) -> Ledger {
-    let mut opts = OpenOptions::new(StoreUrl::Sqlite(dir.join("append.db")), suite_catalog());
+    open_with(dir, suite_catalog())
+}
+
+/// The bench's keys and cfgledger's own, 13 in all: the reference a small catalog gives in the same run.
+fn small_catalog() -> cfgledger_events::Catalog {
+    let full = suite_catalog();
+    let keep = |ns: &str| -> Vec<_> {
+        full.namespace_specs(ns).into_iter().filter(|s| ns == "cfgledger" || KEYS.contains(&s.key.as_str())).collect()
+    };
+    let parts = full.namespaces().iter().map(|n| (n.clone(), keep(&n.name))).collect();
+    cfgledger_events::Catalog::compose(parts).expect("a valid catalog")
+}
+
+fn open_with(dir: &Path, catalog: cfgledger_events::Catalog) -> Ledger {
+    let mut opts = OpenOptions::new(StoreUrl::Sqlite(dir.join("append.db")), catalog);
     opts.env_file = EnvFileChoice::None;
     opts.process_env.insert("CFGLEDGER_AUTH_ENCRYPTION_SECRET".into(), SECRET.into());
     Ledger::open(opts).expect("the bench store opens").0
@@ -163,6 +177,14 @@ fn append_benches(c: &mut Criterion) {
         group.throughput(Throughput::Elements(1));
         group.bench_function("set/16_writers", |b| b.iter_custom(|iters| run_sets(&ledger, WRITERS, iters).0));
         timed_run("append set/16_writers", &ledger, WRITERS, if full { 40_000 } else { 160 });
+    }
+
+    // The same sixteen writers on a 13-key catalog, in the same run: what the catalog's size costs a commit.
+    {
+        let ledger = open_with(&subdir(dir.path(), "concurrent-small"), small_catalog());
+        timed_run("append set/16_writers (13-key catalog)", &ledger, WRITERS, if full { 40_000 } else { 160 });
+        let ledger = open_with(&subdir(dir.path(), "seq-small"), small_catalog());
+        timed_run("append set/1_writer (13-key catalog)", &ledger, 1, if full { 2_000 } else { 20 });
     }
 
     // 1,000-event batches straight into the store.

@@ -114,6 +114,23 @@ fn a_pre_namespace_store_opens_verifies_and_places_its_keys_without_rewriting_th
     let seen: Vec<(u64, Option<&str>)> = page.entries.iter().map(|e| (e.seq, e.namespace.as_deref())).collect();
     assert_eq!(seen, vec![(3, Some("cfgledger")), (2, Some("cfgledger"))]);
 
+    // A namespace filter and a prefix filter find the pre-namespace rows too, placed as they are read.
+    let rows = |filter: cfgledger::model::AuditFilter| -> Vec<(u64, String, String)> {
+        let page = cfgledger::usecase::timetravel::audit(&ledger, &filter).expect("audit");
+        page.entries
+            .iter()
+            .map(|e| (e.seq, e.namespace.clone().unwrap_or_default(), e.key.clone().unwrap_or_default()))
+            .collect()
+    };
+    let own = rows(cfgledger::model::AuditFilter { namespace: Some("cfgledger".into()), ..Default::default() });
+    let mut own_keys: Vec<(u64, &str)> = own.iter().map(|(seq, _, k)| (*seq, k.as_str())).collect();
+    own_keys.sort();
+    assert_eq!(own_keys, vec![(2, "JWT_SECRET_KEY"), (2, "LOG_LEVEL"), (3, "LOG_LEVEL")], "{own:?}");
+    assert!(own.iter().all(|(_, ns, _)| ns == "cfgledger"), "{own:?}");
+    let workers = rows(cfgledger::model::AuditFilter { key: Some("MAX_*".into()), ..Default::default() });
+    let found: Vec<(u64, &str, &str)> = workers.iter().map(|(s, n, k)| (*s, n.as_str(), k.as_str())).collect();
+    assert_eq!(found, vec![(4, "mcpgateway", "MAX_WORKERS"), (2, "mcpgateway", "MAX_WORKERS")]);
+
     // New writes are namespaced, and the application's LOG_LEVEL changes alone.
     ledger
         .execute(Command::Set { key: "LOG_LEVEL".into(), value: Input::Text("debug".into()) }, ctx())

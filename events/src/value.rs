@@ -63,16 +63,17 @@ pub fn parse(key: &str, ty: &ValueType, input: &Input, sensitive: bool) -> Resul
     match ty {
         ValueType::String { min_len, max_len, min_entropy, reject_prefixes, reject_values } => {
             let s = input.as_text().ok_or_else(|| fail(ty.describe()))?;
-            let n = s.chars().count();
-            if min_len.is_some_and(|m| n < m) || max_len.is_some_and(|m| n > m) {
-                return Err(fail(ty.describe()));
-            }
+            // The most telling reason first: a placeholder is refused as one, whatever its length.
             let lower = s.to_lowercase();
             if reject_prefixes.iter().any(|p| lower.starts_with(&p.to_lowercase())) {
                 return Err(fail(format!("{}; this is a placeholder", ty.describe())));
             }
             if reject_values.iter().any(|v| v.to_lowercase() == lower) {
                 return Err(fail(format!("{}; this is a known weak value", ty.describe())));
+            }
+            let n = s.chars().count();
+            if min_len.is_some_and(|m| n < m) || max_len.is_some_and(|m| n > m) {
+                return Err(fail(ty.describe()));
             }
             if min_entropy.is_some_and(|m| entropy(s) < m) {
                 return Err(fail(format!("{}; this one has too little entropy", ty.describe())));

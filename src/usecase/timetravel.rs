@@ -96,11 +96,14 @@ struct Checked {
     /// The key an `EnvSeeded` event must hold to count (it seeds many keys and indexes none).
     seeded_key: Option<SubjectMatch>,
     with_seeded: bool,
+    /// In a store written before namespaces, the bare-key rows a namespace or prefix filter must also read
+    /// (their keys are placed when read, so they are filtered afterwards by `seeded_key`).
+    legacy: Option<SubjectMatch>,
     source: Option<String>,
     limit: usize,
 }
 
-fn check(filter: &AuditFilter, head: u64, now: Timestamp) -> Result<Checked, Error> {
+fn check(filter: &AuditFilter, head: u64, now: Timestamp, legacy_store: bool) -> Result<Checked, Error> {
     let limit = filter.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
         return Err(Error::input(format!("limit expects 1 to {MAX_LIMIT}; got {limit}")));
@@ -161,12 +164,20 @@ fn check(filter: &AuditFilter, head: u64, now: Timestamp) -> Result<Checked, Err
     };
     let resume = cursor.filter(|c| c.skip > 0 && c.seq <= head);
     let before = cursor.map(|c| c.before().min(head + 1));
+    // A prefix or namespace filter on settings misses a pre-namespace log's bare keys: read those too.
+    let legacy = match (&subject, legacy_store) {
+        (Some(SubjectMatch::Prefix(p)), true) if !p.contains('/') => {
+            Some(SubjectMatch::Prefix(p.split_once(namespace::SEP).map_or(p.as_str(), |(_, bare)| bare).to_string()))
+        }
+        _ => None,
+    };
     // `.env` seeding sets many keys in one event that indexes none: a key filter reads those events too.
     let with_seeded = subject.is_some() && (kinds.is_empty() || kinds.iter().any(|k| k == "EnvSeeded"));
     Ok(Checked {
         resume,
         seeded_key: subject.clone(),
         with_seeded,
+        legacy,
         query: LogQuery {
             subject,
             actor: filter.actor.clone().filter(|a| !a.is_empty()),
@@ -198,7 +209,8 @@ fn entries_of(env: &Envelope, checked: &Checked, catalog: &Catalog) -> Vec<Audit
         return Vec::new();
     }
     let mut entries = present::audit_entries(env, catalog);
-    if let (Event::EnvSeeded(_), Some(m)) = (&env.event, &checked.seeded_key) {
+    let placed = matches!(env.event, Event::EnvSeeded(_)) || checked.legacy.is_some();
+    if let (true, Some(m)) = (placed, &checked.seeded_key) {
         entries.retain(|e| match (&e.namespace, &e.key) {
             (Some(ns), Some(k)) => subject_matches(m, &namespace::join(ns, k)),
             _ => false,
@@ -210,8 +222,10 @@ fn entries_of(env: &Envelope, checked: &Checked, catalog: &Catalog) -> Vec<Audit
 
 /// One page of the audit trail, newest first, from the log's indexes.
 pub fn audit(ledger: &Ledger, filter: &AuditFilter) -> Result<AuditPage, Error> {
-    let head = ledger.snapshot().head.seq;
-    let checked = check(filter, head, ledger.now())?;
+    let snap = ledger.snapshot();
+    let head = snap.head.seq;
+    let legacy_store = snap.state.store.as_ref().is_some_and(|s| s.format == cfgledger_events::LEGACY_STORE_FORMAT);
+    let checked = check(filter, head, ledger.now(), legacy_store)?;
     let store = ledger.store().as_ref();
     let catalog = ledger.catalog();
     let mut entries = Vec::new();
@@ -220,6 +234,14 @@ pub fn audit(ledger: &Ledger, filter: &AuditFilter) -> Result<AuditPage, Error> 
         let mut records = store.query(&LogQuery { before, ..checked.query.clone() })?;
         let indexed_full = records.len() == PAGE;
         let mut seeded_full = false;
+        if let Some(bare) = &checked.legacy {
+            let old = store.query(&LogQuery { subject: Some(bare.clone()), before, ..checked.query.clone() })?;
+            seeded_full |= old.len() == PAGE;
+            let floor = if indexed_full { records.last().map_or(0, |r| r.seq) } else { 0 };
+            records.extend(old.into_iter().filter(|r| r.seq >= floor));
+            records.sort_by_key(|r| std::cmp::Reverse(r.seq));
+            records.dedup_by_key(|r| r.seq);
+        }
         if checked.with_seeded {
             let seeded = LogQuery { subject: None, kinds: vec!["EnvSeeded".into()], before, ..checked.query.clone() };
             let seeded = store.query(&seeded)?;
