@@ -138,6 +138,15 @@ fn drift_is_named_without_values_and_an_audited_reseed_corrects_a_locked_key() {
     let run = s.fails(&["config", "reseed", "APP_NAME"]);
     assert!(run.stderr.contains("is not a locked stored key"), "{}", run.stderr);
     assert_eq!(s.ok(&["log", "--output", "json"]).stdout.lines().count(), head);
+    // The shell's environment counts only when asked for, and then wins over .env.
+    let with_env = |args: &[&str]| support::run(s.cmd().env("TOKEN_EXPIRY", "60").args(args));
+    let quiet = with_env(&["config", "reseed", "TOKEN_EXPIRY"]).expect_code(0, "reseed");
+    assert!(quiet.stdout.starts_with("nothing to re-seed"), "{}", quiet.stdout);
+    let loud = with_env(&["config", "reseed", "TOKEN_EXPIRY", "--from-env"]).expect_code(0, "reseed --from-env");
+    assert!(loud.stdout.contains("reseeded TOKEN_EXPIRY from environment"), "{}", loud.stdout);
+    assert_eq!(s.ok(&["config", "get", "TOKEN_EXPIRY"]).stdout.trim(), "60");
+    s.write_env(&gateway_env("APP_NAME=second-name\n").replace("TOKEN_EXPIRY=30", "TOKEN_EXPIRY=60"));
+
     // Drift about APP_NAME remains (it is not locked, and the store's value wins); TOKEN_EXPIRY's is gone.
     let drift = s.ok(&["config", "drift"]).stdout;
     assert!(drift.contains("APP_NAME") && !drift.contains("TOKEN_EXPIRY"), "{drift}");

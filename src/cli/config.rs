@@ -43,9 +43,13 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Args)]
 pub struct ReseedArgs {
-    /// The locked keys to re-seed (KEY or namespace:KEY); without any, every locked key that the
-    /// environment or .env gives a value.
+    /// The locked keys to re-seed (KEY or namespace:KEY); without any, every locked key that .env (and,
+    /// with --from-env, the environment) gives a value.
     keys: Vec<String>,
+    /// Also take values from this process's environment (which wins over .env): off by default, so that a
+    /// variable set in the shell for another reason is never written into the store by accident.
+    #[arg(long)]
+    from_env: bool,
     /// Why: recorded in the audit trail.
     #[arg(long)]
     reason: Option<String>,
@@ -167,7 +171,8 @@ fn reseed(g: &Globals, args: ReseedArgs) -> Result<(), Error> {
     let env = g.env_file_entries()?;
     let ledger = g.open_existing_ledger()?;
     let keys = (!args.keys.is_empty()).then_some(args.keys);
-    let process_env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let process_env: std::collections::BTreeMap<String, String> =
+        if args.from_env { std::env::vars().collect() } else { std::collections::BTreeMap::new() };
     let env = env.as_ref().map(|(p, e)| (p.as_path(), e.clone()));
     let done = block_on(crate::usecase::seed::reseed(
         &ledger,
