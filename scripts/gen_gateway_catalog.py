@@ -104,9 +104,13 @@ PLACEHOLDER_PREFIXES = ["__replace_me__", "replaceme"]
 STRONG_SECRETS = ("JWT_SECRET_KEY", "AUTH_ENCRYPTION_SECRET")
 # Checked only when their feature is on (API/DOCS basic auth; EMAIL_AUTH_ENABLED): only the placeholder
 # prefixes go into the catalog (a placeholder is never stored); length/weak checks stay with the gateway.
-GATED_PASSWORDS = ("BASIC_AUTH_PASSWORD", "PLATFORM_ADMIN_PASSWORD", "DEFAULT_USER_PASSWORD")
+GATED_PASSWORDS = ("BASIC_AUTH_PASSWORD",)
+# Checked when EMAIL_AUTH_ENABLED is on, which is the gateway's default: a gateway started with its own
+# defaults refuses a weak or short value, so the catalog holds them to the same rules (length at least
+# password_min_length_user's default, no weak value, no placeholder), and a new store generates them.
+EMAIL_PASSWORDS = ("PLATFORM_ADMIN_PASSWORD", "DEFAULT_USER_PASSWORD")
 # cfgledger generates a random value for these in a new store when none is seeded.
-GENERATED = set(STRONG_SECRETS)
+GENERATED = set(STRONG_SECRETS) | set(EMAIL_PASSWORDS)
 
 # --------------------------------------------------------------------------------------------------------
 # Category / reload / locked.
@@ -660,6 +664,10 @@ def build_specs(model, prefix: str, source: str) -> list[dict]:
         if key in STRONG_SECRETS:
             spec["min_len"] = SC.MIN_SECRET_LENGTH
             spec["min_entropy"] = float(SC.MIN_ENTROPY)
+            spec["reject_prefixes"] = list(PLACEHOLDER_PREFIXES)
+            spec["reject_values"] = list(Settings.WEAK_VALUES)
+        elif key in EMAIL_PASSWORDS:
+            spec["min_len"] = Settings.model_fields["password_min_length_user"].default
             spec["reject_prefixes"] = list(PLACEHOLDER_PREFIXES)
             spec["reject_values"] = list(Settings.WEAK_VALUES)
         elif key in GATED_PASSWORDS:

@@ -300,3 +300,26 @@ fn the_render_reads_back_unchanged_through_python_dotenv() {
         assert_eq!(read[key], value, "{key} as python-dotenv reads the render");
     }
 }
+
+/// A store created with no `.env` at all renders a file the gateway's own `Settings` accepts: the secrets
+/// and passwords a gateway on its defaults insists on are generated, strong, by the new store.
+#[test]
+fn a_new_stores_render_passes_the_gateways_own_settings_checks() {
+    let s = support::Store::with_builtin_catalog("");
+    s.ok(&["config", "list"]);
+    s.ok(&["render", "--include-secrets", "--out", "gateway.env"]);
+    let check = "from mcpgateway.config import Settings; s = Settings(_env_file='gateway.env'); \
+                 print(s.email_auth_enabled, len(s.platform_admin_password.get_secret_value()))";
+    let out = std::process::Command::new(support::gateway::python())
+        .args(["-c", check])
+        .current_dir(s.dir())
+        .env_clear()
+        .env("HOME", s.dir())
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the gateway refused the render: {}", String::from_utf8_lossy(&out.stderr));
+    let fields: Vec<&str> = stdout.split_whitespace().collect();
+    assert_eq!(fields.first(), Some(&"True"), "email login (which checks the passwords) is on: {stdout}");
+    assert!(fields.get(1).and_then(|n| n.parse::<usize>().ok()).is_some_and(|n| n >= 12), "{stdout}");
+}

@@ -96,6 +96,7 @@ fn every_refused_env_line_is_named_at_once_and_a_refused_first_start_leaves_noth
     }
     assert!(err.contains("placeholder"), "the gateway's own rule is named: {err}");
     assert!(!err.contains(placeholder) && !err.contains("short\""), "no secret is echoed: {err}");
+    assert!(!err.contains("10080") && !err.contains("verbose"), "no value is echoed either: {err}");
     for store in [&syntax, &values] {
         let left: Vec<String> = std::fs::read_dir(store.dir())
             .expect("the directory")
@@ -147,6 +148,15 @@ fn drift_is_named_without_values_and_an_audited_reseed_corrects_a_locked_key() {
     assert_eq!(s.ok(&["config", "get", "TOKEN_EXPIRY"]).stdout.trim(), "60");
     s.write_env(&gateway_env("APP_NAME=second-name\n").replace("TOKEN_EXPIRY=30", "TOKEN_EXPIRY=60"));
 
+    // A later .env line that does not fit a key the store never held is reported, and reads go on.
+    let current = std::fs::read_to_string(s.dir().join(".env")).expect("read .env");
+    s.write_env(&format!("{current}LOG_BACKUP_COUNT=notanumber\n"));
+    let read = s.ok(&["config", "get", "TOKEN_EXPIRY"]);
+    assert_eq!(read.stdout.trim(), "60");
+    assert!(read.stderr.contains("warning: nothing new was seeded from .env"), "{}", read.stderr);
+    assert!(read.stderr.contains("(LOG_BACKUP_COUNT)") && !read.stderr.contains("notanumber"), "{}", read.stderr);
+    s.write_env(&current);
+
     // Drift about APP_NAME remains (it is not locked, and the store's value wins); TOKEN_EXPIRY's is gone.
     let drift = s.ok(&["config", "drift"]).stdout;
     assert!(drift.contains("APP_NAME") && !drift.contains("TOKEN_EXPIRY"), "{drift}");
@@ -171,6 +181,13 @@ fn renders_in_three_formats_with_secrets_only_on_request() {
     let back = cfgledger::envfile::read(&path).expect("the render reads back");
     let app = back.iter().find(|e| e.key == "APP_NAME").expect("APP_NAME");
     assert_eq!(app.value, "it's \"quoted\"");
+
+    // --out through a symbolic link replaces the file it names and keeps the link.
+    std::fs::write(s.dir().join("target.env"), "old").expect("write");
+    std::os::unix::fs::symlink("target.env", s.dir().join("link.env")).expect("a link");
+    s.ok(&["render", "--out", "link.env"]);
+    assert!(std::fs::symlink_metadata(s.dir().join("link.env")).expect("the link").file_type().is_symlink());
+    assert_eq!(std::fs::read_to_string(s.dir().join("target.env")).expect("the file"), env);
 
     let with = s.ok(&["render", "--format", "json", "--include-secrets"]).stdout;
     let doc: Value = serde_json::from_str(&with).expect("json");

@@ -52,6 +52,14 @@ impl fmt::Display for ValueError {
 
 impl std::error::Error for ValueError {}
 
+impl ValueError {
+    /// The message without the value given: for values read from `.env` or the environment, which are
+    /// reported by file and line (or by name) and never echoed, secret or not.
+    pub fn without_value(&self) -> String {
+        format!("key {} expects {}", self.key, self.expected)
+    }
+}
+
 /// Parses `input` for `key` of type `ty` into its canonical JSON value. `sensitive` hides the input from
 /// the error message.
 pub fn parse(key: &str, ty: &ValueType, input: &Input, sensitive: bool) -> Result<Value, ValueError> {
@@ -201,8 +209,21 @@ fn url_scheme(s: &str) -> Option<&str> {
     let ok_scheme = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
     let ok_rest = !rest.is_empty() && !s.chars().any(char::is_whitespace);
-    // A file-like URL (sqlite:///path) has an empty authority but a path, which is still a location.
-    (ok_scheme && ok_rest).then_some(scheme)
+    // A file-like URL (sqlite:///path) has an empty authority but a path, which is still a location. A port,
+    // when the authority names one, is a number (`db:5432`, `[::1]:5432`), as SQLAlchemy and redis-py read it.
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    let ok_port = match host_port.strip_prefix('[') {
+        // `[v6]`, optionally followed by `:port`, and nothing else.
+        Some(v6) => match v6.split_once(']') {
+            Some((_, "")) => true,
+            Some((_, after)) => after.strip_prefix(':').is_some_and(digits),
+            None => false,
+        },
+        None => host_port.rsplit_once(':').is_none_or(|(_, p)| digits(p)),
+    };
+    (ok_scheme && ok_rest && ok_port).then_some(scheme)
 }
 
 const UNITS: [(&str, u64); 5] = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
@@ -335,6 +356,15 @@ mod tests {
         assert!(parse("U", &url, &Input::Text("redis://localhost:6379/0".into()), false).is_ok());
         assert!(parse("U", &url, &Input::Text("http://x".into()), false).is_err());
         assert!(parse("U", &url, &Input::Text("not a url".into()), false).is_err());
+        let any = ValueType::Url { schemes: vec![] };
+        for good in
+            ["postgresql+psycopg://u:p@db:5432/mcp", "sqlite:///./mcp.db", "redis://[::1]:6379/0", "https://h/x"]
+        {
+            assert!(parse("U", &any, &Input::Text(good.into()), false).is_ok(), "{good}");
+        }
+        for bad in ["postgresql://u:p@db.internal:notaport/mcp", "redis://h:/0", "redis://[::1]x/0"] {
+            assert!(parse("U", &any, &Input::Text(bad.into()), false).is_err(), "{bad}");
+        }
         assert_eq!(parse("J", &ValueType::Json, &Input::Text("{\"a\":1}".into()), false).unwrap(), json!({"a": 1}));
         assert!(parse("J", &ValueType::Json, &Input::Text("{".into()), false).is_err());
     }

@@ -66,7 +66,8 @@ fn resolve_one(spec: &SettingSpec, state: &SettingsState, env: &BTreeMap<String,
         match spec.parse(&Input::Text(raw.clone())) {
             Ok(v) => Some(v),
             Err(e) => {
-                env_error = Some(e.to_string());
+                // Named without the value: the environment may hold secrets of other applications.
+                env_error = Some(e.without_value());
                 None
             }
         }

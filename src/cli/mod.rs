@@ -175,6 +175,9 @@ impl Globals {
         for e in &report.env_errors {
             eprintln!("ignored a process environment value: {e}");
         }
+        if let Some(refused) = &report.seed_refused {
+            eprintln!("warning: nothing new was seeded from .env: {refused}");
+        }
         if !report.legacy_names.is_empty() {
             eprintln!(
                 "set aside {} from .env and the environment: in this store, created before namespaces, they were cfgledger's own; give cfgledger's as CFGLEDGER_<NAME>, and the gateway's with `config reseed KEY` or `config set`",

@@ -75,10 +75,20 @@ pub fn run(g: &Globals, args: RenderArgs) -> Result<(), Error> {
 }
 
 /// Writes `bytes` to `path` so that a reader sees the old file or the new one, never a part: a temporary
-/// file in the same directory, created with mode 0600, written and synced, renamed over `path`, and the
-/// directory synced.
+/// file in the same directory, created with mode 0600, written and synced, renamed over `path` (over the
+/// file a symbolic link names, when `path` is one), and the directory synced.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     use std::io::Write;
+    // A symbolic link is followed: the file it names is replaced, the link stays.
+    let resolved;
+    let path = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            resolved = std::fs::canonicalize(path)
+                .map_err(|e| Error::io(format!("cannot follow the link {}", path.display()), e))?;
+            resolved.as_path()
+        }
+        _ => path,
+    };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

@@ -281,7 +281,12 @@ impl Ledger {
         if view.value.is_some() {
             return Ok(());
         }
-        let value = crate::crypto::random_secret();
+        // A generated password also satisfies a password policy (an upper-case letter, a lower-case letter, a
+        // digit and a special character), as the gateway asks of the passwords it checks.
+        let mut value = crate::crypto::random_secret();
+        if key.to_ascii_uppercase().contains("PASSWORD") {
+            value.push_str("-Cfg1");
+        }
         let ctx = WriteContext {
             actor: Actor::system(),
             cause: Cause::Open { env_file: None },

@@ -87,6 +87,8 @@ pub struct OpenReport {
     /// In a store written before namespaces: bare names in `.env` or the environment that were cfgledger's
     /// own settings there, set aside rather than taken for the gateway's.
     pub legacy_names: Vec<String>,
+    /// Why a later `.env` seeded nothing (its refused lines), when it did not.
+    pub seed_refused: Option<String>,
 }
 
 /// A key whose value in `.env` or the process environment differs from the store's: reported, never applied
@@ -402,8 +404,13 @@ fn seed(
             Err(e) => return Err(env_file_input(e).into()),
         }
     } else if env_path.is_some() {
-        let outcome = ledger.execute(Command::SeedEnv { env_file, entries }, ctx).map_err(env_file_input)?;
-        seeded_by(&outcome, report);
+        // A store that exists opens whatever a later `.env` holds: a line that does not fit a key the store
+        // has never held is reported (and nothing of that file seeded), never a reason to refuse every read.
+        match ledger.execute(Command::SeedEnv { env_file, entries }, ctx) {
+            Ok(outcome) => seeded_by(&outcome, report),
+            Err(Error::Rejected(r)) if r.kind == RejectionKind::Invalid => report.seed_refused = Some(r.message),
+            Err(e) => return Err(e.into()),
+        }
     }
 
     Ok(())

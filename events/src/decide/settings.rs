@@ -136,7 +136,8 @@ fn seed_values(
                 key: spec.id.clone(),
                 value: store(spec.sensitive, &spec.id, &parsed, cx.sealer)?,
             }),
-            Err(e) => refused.push((entry.line, format!("{env_file} line {} ({}): {e}", entry.line, entry.key))),
+            Err(e) => refused
+                .push((entry.line, format!("{env_file} line {} ({}): {}", entry.line, entry.key, e.without_value()))),
         }
     }
     if !refused.is_empty() {
@@ -241,7 +242,7 @@ pub(super) fn reseed(
             Ok(v) => v,
             Err(e) => {
                 let at = if entry.line > 0 { format!("{from} line {}", entry.line) } else { from.clone() };
-                refused.push(format!("{at} ({}): {e}", entry.key));
+                refused.push(format!("{at} ({}): {}", entry.key, e.without_value()));
                 continue;
             }
         };
