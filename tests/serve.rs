@@ -131,18 +131,38 @@ fn another_process_change_becomes_visible_without_restart() {
 #[test]
 fn restart_required_change_is_pending_on_a_running_server() {
     let dir = setup();
+    std::fs::write(
+        dir.path().join(".env"),
+        "CFGLEDGER_TOKEN_EXPIRY=7d\nCFGLEDGER_JWT_SECRET_KEY=0123456789abcdef0123456789abcdef-secret\n",
+    )
+    .expect("write .env");
     let server = start(dir.path());
-    // A gateway key that takes effect at its next start (category server: restart, not locked).
-    set(dir.path(), "PRIMARY_WORKER_LOCK_PATH", "/run/gateway/leader.lock");
-    let url = format!("{}/admin/config/PRIMARY_WORKER_LOCK_PATH", server.url);
-    eventually("PRIMARY_WORKER_LOCK_PATH pending", || get(&url).1["pending_restart"] == true);
+    // cfgledger's own restart-required key, corrected by a re-seed while the server runs: the server keeps the
+    // value it started with and reports the new one as pending.
+    std::fs::write(
+        dir.path().join(".env"),
+        "CFGLEDGER_TOKEN_EXPIRY=1d\nCFGLEDGER_JWT_SECRET_KEY=0123456789abcdef0123456789abcdef-secret\n",
+    )
+    .expect("write .env");
+    let out = cmd(dir.path()).args(["config", "reseed", "cfgledger:TOKEN_EXPIRY"]).output().expect("reseed runs");
+    assert!(out.status.success(), "reseed failed: {}", String::from_utf8_lossy(&out.stderr));
+    let url = format!("{}/admin/config/cfgledger:TOKEN_EXPIRY", server.url);
+    eventually("TOKEN_EXPIRY pending", || get(&url).1["pending_restart"] == true);
     let (_, item) = get(&url);
-    assert_eq!(item["value"], Value::Null, "the running process keeps its boot value");
-    assert_eq!(item["pending_value"], "/run/gateway/leader.lock");
+    assert_eq!(item["value"], "7d", "the running process keeps its boot value");
+    assert_eq!(item["pending_value"], "1d");
+
+    // An application's restart-required key takes effect when the application restarts, not this server:
+    // the server shows the stored value, with nothing pending, as a one-shot command does.
+    set(dir.path(), "PRIMARY_WORKER_LOCK_PATH", "/run/gateway/leader.lock");
+    let app = format!("{}/admin/config/PRIMARY_WORKER_LOCK_PATH", server.url);
+    eventually("the gateway's key applied", || get(&app).1["value"] == "/run/gateway/leader.lock");
+    assert_eq!(get(&app).1["pending_restart"], false);
+
     drop(server);
     let restarted = start(dir.path());
-    let (_, item) = get(&format!("{}/admin/config/PRIMARY_WORKER_LOCK_PATH", restarted.url));
-    assert_eq!(item["value"], "/run/gateway/leader.lock");
+    let (_, item) = get(&format!("{}/admin/config/cfgledger:TOKEN_EXPIRY", restarted.url));
+    assert_eq!(item["value"], "1d");
     assert_eq!(item["pending_restart"], false);
 }
 

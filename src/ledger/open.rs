@@ -304,7 +304,11 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
     report.env_errors = snap.views.iter().filter_map(|v| v.env_error.clone()).collect();
     if opts.pin_restart_keys {
         let views = resolve(&catalog, &snap.state, &ledger.core.env, None);
-        let _ = ledger.core.boot.set(boot_values(&catalog, &views));
+        // Only cfgledger's own keys are pinned: this process runs with them. An application's restart-required
+        // key takes effect when the application restarts, which is not this process's start.
+        let mut boot = boot_values(&catalog, &views);
+        boot.retain(|key, _| cfgledger_events::namespace::split(key).0 == cfgledger_events::namespace::OWN);
+        let _ = ledger.core.boot.set(boot);
         let _sync = ledger.core.sync.lock().map_err(|_| Error::Closed)?;
         let snap = ledger.snapshot();
         ledger.core.publish_full(snap.state.clone(), snap.head, snap.head_time);
