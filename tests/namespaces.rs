@@ -47,6 +47,10 @@ fn a_gateway_env_seeds_in_the_gateways_forms_and_cfgledgers_own_keys_stay_apart(
     s.ok(&["config", "set", "LOG_LEVEL", "debug"]);
     assert_eq!(get(&["config", "get", "LOG_LEVEL"]), "DEBUG");
     assert_eq!(get(&["config", "get", "cfgledger:LOG_LEVEL"]), "warn");
+    let own_history = json(&s.ok(&["history", "-n", "cfgledger", "LOG_LEVEL", "--output", "json"]));
+    let seen: Vec<&str> =
+        own_history["entries"].as_array().expect("entries").iter().filter_map(|e| e["namespace"].as_str()).collect();
+    assert!(!seen.is_empty() && seen.iter().all(|ns| *ns == "cfgledger"), "{own_history}");
     let own = json(&s.ok(&["config", "list", "--namespace", "cfgledger", "--output", "json"]));
     let keys: Vec<&str> = own["items"].as_array().expect("items").iter().filter_map(|i| i["key"].as_str()).collect();
     assert!(
@@ -112,12 +116,19 @@ fn drift_is_named_without_values_and_an_audited_reseed_corrects_a_locked_key() {
     let s = Store::with_builtin_catalog(&gateway_env("APP_NAME=first-name\n"));
     s.ok(&["config", "list"]);
     assert_eq!(s.ok(&["config", "drift"]).stdout.trim(), "no drift: the environment and .env agree with the store");
+    s.ok(&["config", "drift", "--check"]);
     // The operator edits .env later: the store's values stay in force, and drift names the keys.
     s.write_env(&gateway_env("APP_NAME=second-name\n").replace("TOKEN_EXPIRY=30", "TOKEN_EXPIRY=45"));
     let drift = s.ok(&["config", "drift"]).stdout;
     assert!(drift.contains("APP_NAME: .env line 8 differs from the store's value"), "{drift}");
     assert!(drift.contains("TOKEN_EXPIRY: .env line 3 differs"), "{drift}");
     assert!(!drift.contains("second-name") && !drift.contains("45"), "no value is shown: {drift}");
+    let checked = s.fails(&["config", "drift", "--check"]);
+    assert!(checked.stderr.contains("2 key(s) drift from the store"), "{}", checked.stderr);
+    assert_eq!(
+        s.ok(&["config", "drift", "-n", "cfgledger"]).stdout.trim(),
+        "no drift: the environment and .env agree with the store"
+    );
     assert_eq!(s.ok(&["config", "get", "TOKEN_EXPIRY"]).stdout.trim(), "30");
 
     // A locked key cannot be set; the re-seed takes it from .env, audited as its own action.

@@ -57,6 +57,12 @@ pub struct ReseedArgs {
 
 #[derive(Debug, Args)]
 pub struct DriftArgs {
+    /// Only this namespace's keys.
+    #[arg(long, short = 'n', value_name = "NS")]
+    namespace: Option<String>,
+    /// Exit 1 when any key drifts (for scripts and CI).
+    #[arg(long)]
+    check: bool,
     /// `table` for people, `json` for programs.
     #[arg(long, value_enum, default_value_t)]
     output: Output,
@@ -196,8 +202,13 @@ fn drift(g: &Globals, args: DriftArgs) -> Result<(), Error> {
     let ledger = g.open_existing_ledger()?;
     let process_env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
     let env = env.as_ref().map(|(p, e)| (p.as_path(), e.clone()));
-    let found = crate::usecase::seed::drift(&ledger, env, &process_env);
-    match args.output {
+    let mut found = crate::usecase::seed::drift(&ledger, env, &process_env);
+    if let Some(ns) = &args.namespace {
+        settings::namespaces(ledger.catalog(), Some(ns))?;
+        found.retain(|d| cfgledger_events::namespace::split(&d.key).0 == ns);
+    }
+    let drifted = !found.is_empty();
+    let shown = match args.output {
         Output::Json => {
             let rows: Vec<DriftEntry> = found
                 .iter()
@@ -209,17 +220,23 @@ fn drift(g: &Globals, args: DriftArgs) -> Result<(), Error> {
             emit(to_json(&rows)?)
         }
         Output::Table if found.is_empty() => emit("no drift: the environment and .env agree with the store"),
-        Output::Table => {
-            for d in &found {
-                emit(format!(
-                    "{}: {} differs from the store's value (the store's value is in force)",
-                    cfgledger_events::namespace::display(&d.key),
-                    d.source
-                ))?;
-            }
-            Ok(())
-        }
+        Output::Table => found.iter().try_for_each(|d| {
+            emit(format!(
+                "{}: {} differs from the store's value (the store's value is in force)",
+                cfgledger_events::namespace::display(&d.key),
+                d.source
+            ))
+        }),
+    };
+    shown?;
+    if args.check && drifted {
+        let n = found.len();
+        return Err(Error::rejected(
+            cfgledger_events::RejectionKind::Conflict,
+            format!("{n} key(s) drift from the store (--check)"),
+        ));
     }
+    Ok(())
 }
 
 fn run_via(g: &Globals, cmd: ConfigCommand) -> Result<(), Error> {

@@ -88,8 +88,11 @@ impl AuditArgs {
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// A setting key, or KIND/NAME for an entity (tools/search).
+    /// A setting key (or namespace:KEY), or KIND/NAME for an entity (tools/search).
     key: String,
+    /// The key's namespace (default mcpgateway).
+    #[arg(long, short = 'n', value_name = "NS")]
+    namespace: Option<String>,
     /// The next_cursor a previous page printed.
     #[arg(long)]
     cursor: Option<String>,
@@ -169,7 +172,10 @@ pub fn audit(g: &Globals, args: AuditArgs) -> Result<(), Error> {
     print_trail(&page, args.output)
 }
 
-pub fn history(g: &Globals, args: HistoryArgs) -> Result<(), Error> {
+pub fn history(g: &Globals, mut args: HistoryArgs) -> Result<(), Error> {
+    if let (Some(ns), false) = (&args.namespace, args.key.contains('/')) {
+        args.key = cfgledger_events::namespace::qualify(Some(ns), &args.key);
+    }
     let query = PageQuery { cursor: args.cursor.clone(), limit: args.limit };
     let page: AuditPage = match &g.server {
         Some(server) => {
