@@ -497,17 +497,10 @@ def value_problems(spec: dict, value) -> list[str]:
     if ty == "bool":
         if not isinstance(value, bool):
             p.append("not a boolean")
-    elif ty == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            p.append("not an integer")
-        else:
-            if "min" in spec and value < spec["min"]:
-                p.append(f"{value} < min {spec['min']}")
-            if "max" in spec and value > spec["max"]:
-                p.append(f"{value} > max {spec['max']}")
-    elif ty == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            p.append("not a number")
+    elif ty in ("int", "float"):
+        kinds, what = (int, "an integer") if ty == "int" else ((int, float), "a number")
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            p.append(f"not {what}")
         else:
             if "min" in spec and value < spec["min"]:
                 p.append(f"{value} < min {spec['min']}")

@@ -20,8 +20,7 @@ pub struct Snapshot {
     pub head_time: Timestamp,
     /// Every catalog key, in catalog order. Shared with the snapshots before it where the key did not change.
     pub views: Vec<Arc<SettingView>>,
-    /// Positions in `views` by qualified key (and by bare key in the default namespace): fixed by the
-    /// catalog, so shared by every snapshot of one process.
+    /// Positions in `views` by qualified key (and by bare key in the default namespace): the catalog's own.
     index: Arc<HashMap<String, usize>>,
 }
 
@@ -35,18 +34,9 @@ impl Snapshot {
         boot: Option<&BootValues>,
     ) -> Snapshot {
         let views: Vec<Arc<SettingView>> = resolve(catalog, &state, env, boot).into_iter().map(Arc::new).collect();
-        // Each view by its qualified key, and the default namespace's also by their bare key, so that a
-        // read of `LOG_LEVEL` costs one lookup, as `mcpgateway:LOG_LEVEL` does.
-        let mut index = HashMap::with_capacity(views.len() * 2);
-        for (i, v) in views.iter().enumerate() {
-            index.insert(v.key.clone(), i);
-        }
-        for spec in catalog.specs().iter().filter(|s| s.namespace == cfgledger_events::namespace::DEFAULT) {
-            if let Some(&i) = index.get(&spec.id) {
-                index.insert(spec.key.clone(), i);
-            }
-        }
-        Snapshot { state, head, head_time, views, index: Arc::new(index) }
+        // Views are in catalog order: the catalog's positions (qualified keys, and bare ones in the default
+        // namespace, so that `LOG_LEVEL` costs one lookup as `mcpgateway:LOG_LEVEL` does) index them.
+        Snapshot { state, head, head_time, views, index: catalog.positions() }
     }
 
     /// The snapshot that follows this one with `state`, built by the same process (same catalog,

@@ -179,19 +179,24 @@ fn collect_stderr(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<Vec<Stri
     lines
 }
 
-#[test]
-fn log_level_and_format_follow_the_store_live() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join(".env"), "CFGLEDGER_LOG_LEVEL=info\nCFGLEDGER_LOG_FORMAT=json\n")
-        .expect("write .env");
-    let mut child = cmd(dir.path())
+/// Starts `serve` in `dir` with its stderr collected line by line.
+fn start_logged(dir: &Path) -> (Server, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let mut child = cmd(dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("serve starts");
     let lines = collect_stderr(&mut child);
-    let server = Server::from_child(child);
+    (Server::from_child(child), lines)
+}
+
+#[test]
+fn log_level_and_format_follow_the_store_live() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join(".env"), "CFGLEDGER_LOG_LEVEL=info\nCFGLEDGER_LOG_FORMAT=json\n")
+        .expect("write .env");
+    let (server, lines) = start_logged(dir.path());
     let token = token(dir.path());
     TOKEN.with(|t| *t.borrow_mut() = token);
     let has = |pred: &dyn Fn(&str) -> bool| lines.lock().expect("lock").iter().any(|l| pred(l));
@@ -260,14 +265,7 @@ fn a_start_names_the_keys_whose_env_line_differs_from_the_store_without_their_va
     // The operator edits .env afterwards: the store's values stay in force, and the next start says so.
     std::fs::write(dir.path().join(".env"), "LOG_LEVEL=error\nBASIC_AUTH_PASSWORD=second-secret-value-2\n")
         .expect("write .env");
-    let mut child = cmd(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve starts");
-    let lines = collect_stderr(&mut child);
-    let _server = Server::from_child(child);
+    let (_server, lines) = start_logged(dir.path());
     let has = |needle: &str| lines.lock().expect("lock").iter().any(|l| l.contains(needle));
     eventually("the drift lines", || has("drift: LOG_LEVEL") && has("drift: BASIC_AUTH_PASSWORD"));
     assert!(has("drift: LOG_LEVEL in .env line 1 differs from the store's value; the store's value is in force"));

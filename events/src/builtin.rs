@@ -38,20 +38,12 @@ fn spec(
     description: &str,
 ) -> SettingSpec {
     SettingSpec {
-        key: key.to_string(),
-        ty,
         default,
-        category: category.to_string(),
-        reload,
         locked: f.locked,
         sensitive: f.sensitive,
         bootstrap: f.bootstrap,
-        generate: false,
-        aliases: Vec::new(),
         description: description.to_string(),
-        namespace: String::new(),
-        id: String::new(),
-        env_name: String::new(),
+        ..SettingSpec::new(key, ty, category, reload)
     }
 }
 

@@ -299,8 +299,9 @@ pub enum CatalogMode {
 pub struct Catalog {
     namespaces: Vec<Namespace>,
     specs: Vec<SettingSpec>,
-    /// By `namespace:KEY`, and by the bare key for the default namespace.
-    index: HashMap<String, usize>,
+    /// By `namespace:KEY`, and by the bare key for the default namespace: positions in `specs`. Shared, so that
+    /// every snapshot of a process finds a key's resolved view at the same position without an index of its own.
+    index: std::sync::Arc<HashMap<String, usize>>,
     /// By environment name (prefix and key, and the prefixed aliases).
     env_index: HashMap<String, usize>,
 }
@@ -383,7 +384,7 @@ impl Catalog {
             }
             namespaces.push(ns);
         }
-        Ok(Catalog { namespaces, specs, index, env_index })
+        Ok(Catalog { namespaces, specs, index: std::sync::Arc::new(index), env_index })
     }
 
     /// The namespace's specs overlaid by a catalog file according to its mode; `base` is empty for a new
@@ -450,6 +451,12 @@ impl Catalog {
     /// A spec by `namespace:KEY`, or by bare key in the default namespace.
     pub fn get(&self, key: &str) -> Option<&SettingSpec> {
         self.index.get(key).map(|&i| &self.specs[i])
+    }
+
+    /// Every key's position in [`Catalog::specs`], by `namespace:KEY` and, in the default namespace, by bare
+    /// key: what a list in catalog order (a snapshot's views) is indexed by.
+    pub fn positions(&self) -> std::sync::Arc<HashMap<String, usize>> {
+        self.index.clone()
     }
 
     /// A spec by the name it has in the process environment or `.env` (prefixed key or alias).
@@ -523,22 +530,7 @@ mod tests {
     use serde_json::json;
 
     fn spec(key: &str, ty: ValueType, default: Option<Value>) -> SettingSpec {
-        SettingSpec {
-            key: key.into(),
-            ty,
-            default,
-            category: "test".into(),
-            reload: Reload::Hot,
-            locked: false,
-            sensitive: false,
-            bootstrap: false,
-            generate: false,
-            aliases: Vec::new(),
-            description: String::new(),
-            namespace: String::new(),
-            id: String::new(),
-            env_name: String::new(),
-        }
+        SettingSpec { default, ..SettingSpec::new(key, ty, "test", Reload::Hot) }
     }
 
     #[test]

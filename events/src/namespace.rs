@@ -91,6 +91,15 @@ pub fn display(key: &str) -> &str {
     }
 }
 
+/// How a key of `namespace` is shown and named by people: [`display`] of `namespace:KEY`.
+pub fn named(namespace: &str, key: &str) -> String {
+    if namespace == DEFAULT {
+        key.to_string()
+    } else {
+        join(namespace, key)
+    }
+}
+
 /// A subject a person named: an entity's `KIND/NAME` as it is, a setting key qualified (see [`qualify`]).
 pub fn subject(named: &str) -> String {
     if named.contains('/') {

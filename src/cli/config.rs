@@ -480,13 +480,8 @@ fn print_settings(items: &[ConfigItem]) -> Result<(), Error> {
                 .iter()
                 .map(|&(set, letter)| if set { letter } else { '-' })
                 .collect();
-            // A key outside the default namespace is shown as it is named: `namespace:KEY`.
-            let key = match i.namespace.as_str() {
-                cfgledger_events::namespace::DEFAULT => i.key.clone(),
-                ns => cfgledger_events::namespace::join(ns, &i.key),
-            };
             vec![
-                key,
+                cfgledger_events::namespace::named(&i.namespace, &i.key),
                 text_of(&i.value),
                 i.source.as_str().to_string(),
                 format!("{}/{}", i.ty, i.reload),

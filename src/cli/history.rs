@@ -208,11 +208,9 @@ fn print_trail(page: &AuditPage, output: TrailOutput) -> Result<(), Error> {
                 "SEQ", "TIME", "ACTION", "KEY", "CHANGE", "ACTOR", "SOURCE", "BATCH"
             ))?;
             for e in &page.entries {
-                // A setting outside the default namespace is shown as it is named: `namespace:KEY`.
+                // A setting is shown as it is named (`namespace:KEY` outside the default namespace).
                 let key = match (&e.namespace, &e.key) {
-                    (Some(ns), Some(key)) if ns != cfgledger_events::namespace::DEFAULT => {
-                        Some(cfgledger_events::namespace::join(ns, key))
-                    }
+                    (Some(ns), Some(key)) => Some(cfgledger_events::namespace::named(ns, key)),
                     _ => e.key.clone(),
                 };
                 emit(format!(

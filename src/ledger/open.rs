@@ -296,7 +296,11 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
     for key in generated.chain(opts.generate_secrets.iter().cloned()) {
         ledger.ensure_secret(&key)?;
     }
-    report.drift = drift(&ledger, env_path.as_deref(), &entries, &process_env);
+    // Drift is shown at a server's start (`config drift` asks for it itself): a one-shot command does not
+    // open every secret `.env` names to compare it.
+    if opts.pin_restart_keys {
+        report.drift = drift(&ledger, env_path.as_deref(), &entries, &process_env);
+    }
 
     // A log that grew long without checkpoints (an older build, snapshots turned off) gets one now.
     ledger.core.maybe_checkpoint(&ledger.snapshot());

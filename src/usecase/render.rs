@@ -23,8 +23,7 @@ use serde_json::{Map, Value};
 use std::str::FromStr;
 
 /// The form of a render.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RenderFormat {
     #[default]
     Env,
@@ -83,15 +82,10 @@ pub struct Rendered {
     pub format: RenderFormat,
     /// The log's head the render answers for.
     pub seq: u64,
-    pub head_hash: String,
     /// The file's text.
     pub text: String,
-    /// The rendered keys, as the application names them.
-    pub keys: Vec<String>,
     /// Sensitive keys rendered in plaintext.
     pub secrets: Vec<String>,
-    /// Sensitive keys with a value that were left out (no `include_secrets`).
-    pub secrets_left_out: Vec<String>,
 }
 
 /// Renders a namespace. With `include_secrets`, the render is recorded in the audit trail first.
@@ -201,11 +195,8 @@ pub async fn render(ledger: &Ledger, req: &RenderRequest, ctx: WriteContext) -> 
         namespace: ns,
         format: req.format,
         seq: snap.head.seq,
-        head_hash: snap.head.hash.to_hex(),
         text,
-        keys: values.iter().map(|(s, _)| s.env_name.clone()).collect(),
         secrets: secrets.iter().map(|k| namespace::split(k).1.to_string()).collect(),
-        secrets_left_out: left_out,
     })
 }
 

@@ -48,19 +48,11 @@ pub fn exportable_settings(
         if source == ValueSource::Default {
             continue;
         }
-        let name = document_name(&spec.id).to_string();
+        let name = cfgledger_events::namespace::display(&spec.id).to_string();
         settings.insert(name.clone(), value.masked());
         sources.insert(name, source);
     }
     (settings, sources)
-}
-
-/// How a document names a qualified key: bare in the default namespace, qualified elsewhere.
-pub fn document_name(qualified: &str) -> &str {
-    match qualified.split_once(cfgledger_events::namespace::SEP) {
-        Some((cfgledger_events::namespace::DEFAULT, bare)) => bare,
-        _ => qualified,
-    }
 }
 
 /// The export document of the store's current settings, of one namespace or (`None`) every one.
@@ -161,7 +153,7 @@ pub fn plan(ledger: &Ledger, req: &ImportRequest) -> ImportPlan {
 
 fn plan_entry(p: cfgledger_events::PlanEntry) -> PlanEntry {
     PlanEntry {
-        key: document_name(&p.key).to_string(),
+        key: cfgledger_events::namespace::display(&p.key).to_string(),
         action: p.action,
         current: p.current,
         value: p.value,
@@ -210,7 +202,9 @@ pub async fn import(
 pub fn applied(outcome: &Outcome) -> Option<SettingsImportResult> {
     outcome.find(|event| match event {
         Event::ImportApplied(e) => {
-            let shown = |keys: &[String]| keys.iter().map(|k| document_name(k).to_string()).collect::<Vec<_>>();
+            let shown = |keys: &[String]| {
+                keys.iter().map(|k| cfgledger_events::namespace::display(k).to_string()).collect::<Vec<_>>()
+            };
             Some(SettingsImportResult {
                 created: shown(&e.created),
                 updated: shown(&e.updated),

@@ -373,22 +373,26 @@ impl Gateway {
         let started = Instant::now();
         let health = format!("{}/health", self.url());
         let probe = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
-        loop {
+        let mut exited = None;
+        let healthy = super::wait_for(BOOT_DEADLINE, || {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("the gateway exited ({status}) before it was healthy\n{}", self.output_tail());
+                exited = Some(status);
+                return true;
             }
-            if let Ok(r) = probe.get(&health).call() {
-                let body: Value = r.into_json().unwrap_or(Value::Null);
-                if body["status"] == "healthy" {
-                    eprintln!("gateway healthy on port {} after {:.1?}", self.port, started.elapsed());
-                    return;
-                }
-            }
-            if started.elapsed() > BOOT_DEADLINE {
-                panic!("the gateway was not healthy after {BOOT_DEADLINE:?}\n{}", self.output_tail());
-            }
-            std::thread::sleep(Duration::from_millis(250));
+            probe
+                .get(&health)
+                .call()
+                .ok()
+                .and_then(|r| r.into_json::<Value>().ok())
+                .is_some_and(|body| body["status"] == "healthy")
+        });
+        if let Some(status) = exited {
+            panic!("the gateway exited ({status}) before it was healthy\n{}", self.output_tail());
         }
+        if !healthy {
+            panic!("the gateway was not healthy after {BOOT_DEADLINE:?}\n{}", self.output_tail());
+        }
+        eprintln!("gateway healthy on port {} after {:.1?}", self.port, started.elapsed());
     }
 }
 
@@ -396,10 +400,7 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         let pgid = self.child.id();
         signal_group("TERM", pgid);
-        let until = Instant::now() + TERM_GRACE;
-        while group_alive(pgid) && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        super::wait_for(TERM_GRACE, || !group_alive(pgid));
         // Whatever is left, the leader or a forked helper. The leader is not reaped yet (a zombie at worst), so
         // the group id cannot have been reused by another process.
         if group_alive(pgid) {

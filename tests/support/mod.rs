@@ -15,6 +15,21 @@ use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_cfgledger");
 
+/// Polls `done` until it holds or `deadline` passes; whether it held. For a condition nothing announces (a
+/// process's health, its exit): the poll is short, so a wait lasts about as long as the condition takes.
+pub fn wait_for(deadline: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + deadline;
+    loop {
+        if done() {
+            return true;
+        }
+        if std::time::Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The actor every command runs as unless a test says otherwise.
 pub const ACTOR: &str = "tester";
 
