@@ -199,10 +199,15 @@ fn with_digest(entities: Value) -> Value {
     json!({"digest": export::digest(&entities, &Value::Null), "entities": entities})
 }
 
+/// The bench's documents carry settings and ask for them, as `--with-settings` does.
+fn with_settings() -> registry_import::ImportOptions {
+    registry_import::ImportOptions { with_settings: true, allow_edited: false, names: &registry_import::CLI_OPTIONS }
+}
+
 /// `parse_import` and the apply of its command, each timed.
 fn import(ledger: &Ledger, doc: &Value) -> Result<(Outcome, Duration, Duration), Error> {
     let t0 = Instant::now();
-    let parsed = registry_import::parse(ledger, doc, ConflictStrategy::Update, None, None)?;
+    let parsed = registry_import::parse(ledger, doc, ConflictStrategy::Update, None, None, &with_settings())?;
     let parse = t0.elapsed();
     let ctx = import_ctx(&parsed.digest);
     let t1 = Instant::now();
@@ -383,8 +388,8 @@ fn registry_benches(c: &mut Criterion) {
         let (target, _) = stores.sqlite();
         let head = target.snapshot().head;
         let dry_run = || {
-            let parsed =
-                registry_import::parse(&target, &doc, ConflictStrategy::Update, None, None).expect("the import parses");
+            let parsed = registry_import::parse(&target, &doc, ConflictStrategy::Update, None, None, &with_settings())
+                .expect("the import parses");
             let plan = registry_import::plan(&target, &parsed).expect("the import plans");
             (parsed, plan)
         };

@@ -1127,7 +1127,7 @@ fn the_registry_exports_with_filters_dependencies_and_sealed_credentials() {
 
     server.get("/export", &viewer).error(403, "forbidden");
     let all = server.get("/export", &auditor).ok_json();
-    assert_eq!(all["version"], "2025-03-26");
+    assert_eq!(all["version"], "2025-11-25");
     assert!(all["digest"].as_str().is_some_and(|d| d.starts_with("blake3:")));
     assert_eq!(all["encryption"]["algorithm"], "xchacha20poly1305");
     assert_eq!(all["metadata"]["entity_counts"]["tools"], 2, "inactive tools are left out by default");
@@ -1140,16 +1140,26 @@ fn the_registry_exports_with_filters_dependencies_and_sealed_credentials() {
     let inactive = server.get("/export?types=tools&include_inactive=true", &auditor).ok_json();
     assert_eq!(inactive["metadata"]["entity_counts"]["tools"], 3);
     assert_eq!(inactive["metadata"]["entity_counts"]["servers"], 0);
+    // An export always imports into an empty store: by default the server brings what it links, and says so.
     let tagged = server.get("/export?tags=x", &auditor).ok_json();
     assert_eq!(
         tagged["metadata"]["entity_counts"],
-        json!({"roots": 0, "gateways": 0, "tools": 1, "resources": 0, "prompts": 0, "servers": 1})
+        json!({"roots": 0, "gateways": 0, "tools": 2, "resources": 0, "prompts": 1, "servers": 1})
     );
-    let with_deps = server.get("/export?tags=x&include_dependencies=true", &auditor).ok_json();
-    assert_eq!(with_deps["metadata"]["entity_counts"]["tools"], 2, "the server brings tool b");
-    assert_eq!(with_deps["metadata"]["entity_counts"]["prompts"], 1);
-    let excluded = server.get("/export?exclude_types=tools,prompts", &auditor).ok_json();
+    assert_eq!(
+        tagged["metadata"]["notes"],
+        json!(["tools/b brought along: servers/s links it", "prompts/p brought along: servers/s links it"])
+    );
+    // Without dependencies, the server whose links are not exported is left out, and the export says so.
+    let without = server.get("/export?tags=x&include_dependencies=false", &auditor).ok_json();
+    assert_eq!(
+        without["metadata"]["entity_counts"],
+        json!({"roots": 0, "gateways": 0, "tools": 1, "resources": 0, "prompts": 0, "servers": 0})
+    );
+    assert!(without["metadata"]["notes"][0].as_str().is_some_and(|n| n.starts_with("servers/s left out: it links")));
+    let excluded = server.get("/export?exclude_types=tools,prompts&include_dependencies=false", &auditor).ok_json();
     assert_eq!(excluded["metadata"]["entity_counts"]["tools"], 0);
+    assert_eq!(excluded["metadata"]["entity_counts"]["servers"], 0, "s links tools it would not carry");
     server.get("/export?types=widgets", &auditor).error(400, "bad_request");
 
     let picked = server.send_json(
@@ -1210,15 +1220,36 @@ fn an_export_round_trips_through_import_with_each_conflict_strategy() {
         .contains("unknown entity type: widgets"));
     let mut tampered = doc.clone();
     tampered["entities"]["tools"][1]["name"] = json!("t9");
-    assert!(import(json!({"import_data": tampered})).error_message(422, "invalid_value").contains("digest"));
+    let msg = import(json!({"import_data": tampered})).error_message(422, "invalid_value");
+    assert!(msg.contains("digest does not match") && msg.contains(r#""allow_edited": true"#), "{msg}");
+    // An edited file is imported knowingly, and the plan says so.
+    let mut edited = doc.clone();
+    edited["entities"]["tools"][1]["description"] = json!("edited by hand");
+    import(json!({"import_data": edited, "dry_run": true})).error(422, "invalid_value");
+    let edited = import(json!({"import_data": edited, "dry_run": true, "allow_edited": true})).ok_json();
+    assert!(edited["notes"].to_string().contains("imported as an edited file"), "{edited}");
     import(json!({"import_data": doc, "conflict_strategy": "merge"})).error(400, "bad_request");
     assert_eq!(b.head(), head, "refused imports append nothing");
 
-    // A dry run gives the plan; the apply does exactly that, in one batch; again appends nothing.
+    // The export carries only what the store holds (MAX_WORKERS), and says so.
+    assert_eq!(doc["settings"], json!({"MAX_WORKERS": 12}), "{doc}");
+    assert_eq!(doc["metadata"]["settings_source"], "db");
+    // Without with_settings, the settings are listed as left out and not planned.
     let dry = import(json!({"import_data": doc, "dry_run": true})).ok_json();
+    assert_eq!(dry["settings"], Value::Null, "{dry}");
+    assert!(
+        dry["notes"]
+            .to_string()
+            .contains(r#"carries 1 setting(s); they are not applied: import with \"with_settings\": true"#),
+        "{dry}"
+    );
+
+    // A dry run gives the plan; the apply does exactly that, in one batch; again appends nothing.
+    let dry = import(json!({"import_data": doc, "dry_run": true, "with_settings": true})).ok_json();
     assert_eq!(dry["counts"]["create"], 3, "{dry}");
+    assert_eq!(dry["settings"]["plan"][0]["key"], "MAX_WORKERS", "the dry run lists the setting it changes: {dry}");
     assert_eq!(b.head(), head);
-    let applied = import(json!({"import_data": doc, "reason": "clone prod"})).ok_json();
+    let applied = import(json!({"import_data": doc, "reason": "clone prod", "with_settings": true})).ok_json();
     assert_eq!(applied["status"], "completed");
     let id = applied["import_id"].as_str().expect("an import id").to_string();
     let status = b.get(&format!("/import/status/{id}"), &admin_b).ok_json();
@@ -1233,6 +1264,11 @@ fn an_export_round_trips_through_import_with_each_conflict_strategy() {
     assert_eq!(batch_ids.len(), 1, "one atomic batch");
     let after = b.head();
     assert_eq!(import(json!({"import_data": doc})).ok_json()["status"], "nothing_to_do");
+    assert_eq!(
+        import(json!({"import_data": doc, "with_settings": true})).ok_json()["status"],
+        "nothing_to_do",
+        "settings too"
+    );
     assert_eq!(b.head(), after, "importing the same file again appends nothing");
 
     // The credentials arrived sealed and open under this store's key: the entity round-trips.
@@ -1350,7 +1386,9 @@ fn an_mcp_gateway_export_imports_with_its_secret_and_its_credentials_are_sealed_
     let server = store.serve(&[]);
     let head = server.head();
     let without = server.send_json("POST", "/import", Some(&admin), &json!({"import_data": file}));
-    assert!(without.error_message(422, "invalid_value").contains("give the gateway's secret"));
+    assert!(without
+        .error_message(422, "invalid_value")
+        .contains("give the gateway's AUTH_ENCRYPTION_SECRET with source_secret"));
     let wrong =
         server.send_json("POST", "/import", Some(&admin), &json!({"import_data": file, "source_secret": "nope"}));
     assert!(wrong.error_message(422, "invalid_value").contains("does not open"));
@@ -1426,7 +1464,7 @@ fn an_export_in_mcp_gateway_layout_opens_with_the_gateway_secret_and_imports_bac
         assert!(!text.contains(plaintext), "{plaintext} in the file");
     }
     let file: Value = serde_json::from_str(&text).expect("json");
-    assert_eq!(file["version"], "2025-03-26");
+    assert_eq!(file["version"], "2025-11-25");
     assert_eq!(file["metadata"]["entity_counts"]["gateways"], 2);
     let gateways = &file["entities"]["gateways"];
     assert_eq!((gateways[0]["name"].as_str(), gateways[0]["auth_type"].as_str()), (Some("basic"), Some("basic")));
@@ -1449,7 +1487,10 @@ fn an_export_in_mcp_gateway_layout_opens_with_the_gateway_secret_and_imports_bac
     let head = target.log().len() as u64;
     let refused = target.cmd().args(["import", "gw.json"]).output().expect("runs");
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("give the gateway's secret"));
+    // The message names the CLI's own option, not the API's field.
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("give the gateway's AUTH_ENCRYPTION_SECRET with --source-secret-env VAR"), "{stderr}");
+    assert!(!stderr.contains("source_secret"), "{stderr}");
     assert_eq!(target.log().len() as u64, head, "nothing written without the secret");
     let imported = target.ok(&["import", "gw.json", "--source-secret-env", "GW_SECRET"]);
     assert!(imported.contains("plan: 5 create"), "{imported}");

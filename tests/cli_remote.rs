@@ -124,7 +124,9 @@ fn normalized(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
             m.iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "updated_at" | "exported_at" | "store_id" | "head_hash"))
+                .filter(|(k, _)| {
+                    !matches!(k.as_str(), "updated_at" | "exported_at" | "store_id" | "head_hash" | "export_id")
+                })
                 .map(|(k, v)| (k.clone(), normalized(v)))
                 .collect(),
         ),

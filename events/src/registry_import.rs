@@ -6,7 +6,7 @@
 
 use crate::decide::{Rejection, Sealer, SettingsLookup};
 use crate::event::{Event, ResourceCreated, ResourceUpdated};
-use crate::resource::{self, ResourceKind};
+use crate::resource::{self, MissingCredentials, ResourceKind, GATEWAY_MASK};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -108,6 +108,10 @@ pub struct EntityPlan {
     /// For a rename: the name it is imported under.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub renamed_to: Option<String>,
+    /// What the import could not take as given: a masked value kept from the store, a credential the file
+    /// left out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Parses `entities` of a document: kinds known, each entry an object with its identity.
@@ -162,11 +166,20 @@ pub fn plan(
             let name = resource::identity(kind, &fields)
                 .map_err(|e| Rejection::invalid(format!("entity {i} in '{kind}': {}", e.message)))?;
             let existing = state.resource(kind, &name);
-            let mut stored = resource::normalize(kind, fields.clone(), existing, sealer)
-                .map_err(|e| Rejection::invalid(format!("entity {i} in '{kind}': {}", e.message)))?;
+            let mut notes = unmask(&mut fields, existing);
+            let mut stored =
+                resource::normalize_with(kind, fields.clone(), existing, sealer, MissingCredentials::Allow)
+                    .map_err(|e| Rejection::invalid(format!("entity {i} in '{kind}': {}", e.message)))?;
             keep_same_credentials(kind, &name, existing, &mut stored, sealer);
-            let entry =
-                |action, changed, renamed_to| EntityPlan { kind, name: name.clone(), action, changed, renamed_to };
+            notes.extend(credential_note(&fields, existing, &stored));
+            let entry = |action, changed, renamed_to| EntityPlan {
+                kind,
+                name: name.clone(),
+                action,
+                changed,
+                renamed_to,
+                notes: notes.clone(),
+            };
             let Some(existing) = existing else {
                 check_references(state, &pending, kind, &name, &stored)?;
                 pending.insert((kind, name.clone()), stored.clone());
@@ -198,10 +211,14 @@ pub fn plan(
                     plans.push(entry(EntityAction::Update, changed, None));
                 }
                 ConflictStrategy::Rename => {
-                    // Credentials sealed for the old name do not open under the new one: they are dropped.
-                    if fields.get("auth_value").is_some() {
+                    // What is sealed for the old name is opened, to be sealed again for the new one; what does
+                    // not open here is dropped.
+                    if resource::unseal(kind, &name, &mut fields, sealer).is_err() {
                         fields.remove("auth_value");
                         fields.remove("auth_type");
+                        if let Some(Value::Object(headers)) = fields.get_mut("headers") {
+                            headers.retain(|_, v| resource::sealed_header(v).is_none());
+                        }
                     }
                     let taken = |candidate: &str| {
                         pending.contains_key(&(kind, candidate.to_string())) || in_file.contains(candidate)
@@ -247,7 +264,7 @@ fn rename_target(
         let mut renamed = fields.clone();
         renamed.insert(kind.id_field().into(), Value::String(candidate.clone()));
         let held = state.resource(kind, &candidate);
-        let mut stored = resource::normalize(kind, renamed, held, sealer)
+        let mut stored = resource::normalize_with(kind, renamed, held, sealer, MissingCredentials::Allow)
             .map_err(|e| Rejection::invalid(format!("{at}: {}", e.message)))?;
         keep_same_credentials(kind, &candidate, held, &mut stored, sealer);
         match held {
@@ -293,11 +310,89 @@ fn keep_same_credentials(
     }
 }
 
-/// The top-level fields that differ between two states of an entity, sorted.
+/// Values in a file that stand for a secret the file does not hold (MCP Gateway's `*****`): a masked
+/// credential or `auth_value` is taken as absent, so the stored credentials stay (or, for a new entity, it is
+/// imported without them); a masked header takes the stored header's value, or is left out. Returns what it
+/// did, for the plan.
+fn unmask(fields: &mut Map<String, Value>, existing: Option<&Map<String, Value>>) -> Vec<String> {
+    let masked = |v: &Value| v.as_str() == Some(GATEWAY_MASK);
+    let mut notes = Vec::new();
+    if fields.get("auth_value").is_some_and(masked) {
+        fields.remove("auth_value");
+    }
+    let credential_masked = resource::CREDENTIAL_FIELDS.iter().any(|f| match fields.get(*f) {
+        Some(Value::String(s)) => s == GATEWAY_MASK,
+        Some(Value::Array(items)) => items.iter().any(|i| i.get("value").is_some_and(masked)),
+        Some(Value::Object(map)) => map.values().any(masked),
+        _ => false,
+    });
+    if credential_masked {
+        for f in resource::CREDENTIAL_FIELDS {
+            fields.remove(f);
+        }
+    }
+    if let Some(Value::Object(oauth)) = fields.get_mut("oauth_config") {
+        oauth.retain(|k, v| !(resource::OAUTH_SECRET_FIELDS.contains(&k.as_str()) && masked(v)));
+    }
+    let stored_headers = existing.and_then(|e| e.get("headers")).and_then(Value::as_object);
+    if let Some(Value::Object(headers)) = fields.get_mut("headers") {
+        let masked_names: Vec<String> = headers.iter().filter(|(_, v)| masked(v)).map(|(k, _)| k.clone()).collect();
+        for header in masked_names {
+            match stored_headers.and_then(|h| h.get(&header)).filter(|v| !masked(v)) {
+                Some(value) => {
+                    headers.insert(header.clone(), value.clone());
+                    notes.push(format!("header {header} is masked in the file: the stored value is kept"));
+                }
+                None => {
+                    headers.remove(&header);
+                    notes.push(format!(
+                        "header {header} is masked in the file and the store has no value for it: left out"
+                    ));
+                }
+            }
+        }
+    }
+    notes
+}
+
+/// What the plan says of an entity whose file names an `auth_type` without its credential.
+fn credential_note(
+    file: &Map<String, Value>,
+    existing: Option<&Map<String, Value>>,
+    stored: &Map<String, Value>,
+) -> Option<String> {
+    let given = resource::CREDENTIAL_FIELDS.iter().any(|f| file.contains_key(*f))
+        || file.get("auth_value").is_some_and(Value::is_string);
+    let auth_type = file.get("auth_type").and_then(Value::as_str)?;
+    if given {
+        return None;
+    }
+    let kept = existing.is_some_and(|e| e.get("auth_value").is_some()) && stored.get("auth_value").is_some();
+    Some(if kept {
+        format!("credential not in file (auth_type {auth_type}): the stored one is kept")
+    } else if auth_type == "oauth" && file.get("oauth_config").is_some() {
+        format!("credential not in file (auth_type {auth_type}): imported with its oauth_config and no secret")
+    } else {
+        format!("credential not in file (auth_type {auth_type}): imported without it; set it before use")
+    })
+}
+
+/// The top-level fields that differ between two states of an entity, sorted. A JSON Schema's `required` is a
+/// set: an entity stored before it was kept sorted compares equal to its sorted form.
 pub(crate) fn diff(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<String> {
+    let same = |k: &str, v: &Value| match old.get(k) {
+        None => false,
+        Some(o) if o == v => true,
+        Some(o) if matches!(k, "input_schema" | "output_schema") => {
+            let mut o = o.clone();
+            resource::sort_required(&mut o);
+            &o == v
+        }
+        Some(_) => false,
+    };
     let mut changed: Vec<String> = new
         .iter()
-        .filter(|(k, v)| old.get(*k) != Some(*v))
+        .filter(|(k, v)| !same(k, v))
         .map(|(k, _)| k.clone())
         .chain(old.keys().filter(|k| !new.contains_key(*k)).cloned())
         .collect();
@@ -398,6 +493,7 @@ mod tests {
             action: EntityAction::Rename,
             changed: vec!["associated_tools".into()],
             renamed_to: Some("s_imported".into()),
+            notes: Vec::new(),
         };
         assert_eq!(
             serde_json::to_string(&line).expect("a plan line serializes"),

@@ -273,6 +273,7 @@ impl Case {
             action,
             changed: self.changed.iter().map(|s| s.to_string()).collect(),
             renamed_to: renamed_to.map(str::to_string),
+            notes: Vec::new(),
         }
     }
 }
@@ -366,7 +367,8 @@ fn fail_refuses_the_whole_import_naming_the_entity(kind: ResourceKind) {
                 name: c.fresh_id.into(),
                 action: EntityAction::Create,
                 changed: vec![],
-                renamed_to: None
+                renamed_to: None,
+                notes: vec![]
             }
         ]
     );

@@ -71,6 +71,77 @@ fn an_entity_is_created_with_its_unknown_fields_and_its_credentials_sealed() {
     assert_eq!(again.expect_err("exists").kind, RejectionKind::Conflict);
 }
 
+/// MCP Gateway's forms are stored in one form: tags as `{"id", "label"}` become their labels, `authheaders` is
+/// `headers`, a JSON Schema's `required` is sorted (a set), and OAuth and query-parameter secrets are sealed with
+/// the other credentials, never kept in the plain fields.
+#[test]
+fn the_gateways_forms_are_stored_in_one_form_with_every_secret_sealed() {
+    let mut w = World::new();
+    let mut written = Vec::new();
+    written.extend(
+        w.create(
+            ResourceKind::Tools,
+            json!({"name": "t", "url": "https://x/t", "tags": [{"id": "prod", "label": "Prod"}, "edge", {"id": "eu"}],
+               "auth_type": "authheaders", "auth_header_key": "X-K", "auth_header_value": "hv-1",
+               "input_schema": {"type": "object", "required": ["b", "a", "b"],
+                                "properties": {"n": {"type": "object", "required": ["z", "y"]}}}}),
+        )
+        .expect("created"),
+    );
+    let t = w.fields(ResourceKind::Tools, "t");
+    assert_eq!(t["tags"], json!(["Prod", "edge", "eu"]));
+    assert_eq!(t["auth_type"], "headers");
+    assert_eq!(t["input_schema"]["required"], json!(["a", "b"]));
+    assert_eq!(t["input_schema"]["properties"]["n"]["required"], json!(["y", "z"]));
+    // The same tool with `required` in another order is the same tool: a PUT of it appends nothing.
+    let same = w.run(Command::ReplaceResource {
+        kind: ResourceKind::Tools,
+        name: "t".into(),
+        fields: object(json!({"name": "t", "url": "https://x/t", "tags": ["Prod", "edge", "eu"],
+            "input_schema": {"type": "object", "required": ["a", "b"],
+                             "properties": {"n": {"type": "object", "required": ["z", "y"]}}}})),
+    });
+    assert_eq!(same.expect("accepted"), Vec::<Event>::new());
+
+    written.extend(
+        w.create(
+            ResourceKind::Gateways,
+            json!({"name": "o", "url": "https://o", "auth_type": "oauth",
+               "oauth_config": {"grant_type": "client_credentials", "client_id": "cid", "client_secret": "cs-1",
+                                "token_url": "https://o/token"}}),
+        )
+        .expect("created"),
+    );
+    let o = w.fields(ResourceKind::Gateways, "o");
+    assert_eq!(
+        o["oauth_config"],
+        json!({"grant_type": "client_credentials", "client_id": "cid", "token_url": "https://o/token"})
+    );
+    assert_eq!(w.credentials(ResourceKind::Gateways, "o"), json!({"oauth_config": {"client_secret": "cs-1"}}));
+    written.extend(
+        w.create(
+            ResourceKind::Gateways,
+            json!({"name": "q", "url": "https://q", "auth_type": "query_param",
+               "auth_query_param_key": "api_key", "auth_query_param_value": "qk-1"}),
+        )
+        .expect("created"),
+    );
+    assert_eq!(
+        w.credentials(ResourceKind::Gateways, "q"),
+        json!({"auth_query_param_key": "api_key", "auth_query_param_value": "qk-1"})
+    );
+    let all: String = written.iter().map(|e| e.payload_value().to_string()).collect();
+    for secret in ["hv-1", "cs-1", "qk-1"] {
+        assert!(!all.contains(secret), "{secret} is sealed, never in an event");
+    }
+    // A public OAuth client holds no secret: accepted by hand too. Other types need their credentials.
+    w.create(
+        ResourceKind::Gateways,
+        json!({"name": "pub", "url": "https://p", "auth_type": "oauth", "oauth_config": {"client_id": "c"}}),
+    )
+    .expect("a public client");
+}
+
 #[test]
 fn bad_input_is_refused_with_a_message_naming_the_field() {
     let w = World::new();
@@ -89,7 +160,18 @@ fn bad_input_is_refused_with_a_message_naming_the_field() {
         (
             ResourceKind::Tools,
             json!({"name": "t", "auth_type": "magic", "auth_token": "x"}),
-            "basic, bearer or headers",
+            "basic, bearer, headers, oauth, query_param (or authheaders)",
+        ),
+        (
+            ResourceKind::Tools,
+            json!({"name": "t", "tags": [{"id": 1}]}),
+            r#"tags expects a list of strings or of {"id", "label"} objects"#,
+        ),
+        (ResourceKind::Tools, json!({"name": "t", "tags": [7]}), "field tags expects"),
+        (
+            ResourceKind::Gateways,
+            json!({"name": "g", "url": "https://g", "auth_type": "query_param", "auth_query_param_key": "k"}),
+            "auth_query_param_key and auth_query_param_value",
         ),
         (ResourceKind::Roots, json!({"uri": "file:///r", "auth_token": "x"}), "carry no credentials"),
         (ResourceKind::Servers, json!({"name": "s", "associated_tools": ["ghost"]}), "does not exist: tools/ghost"),

@@ -64,7 +64,7 @@ pub async fn selective(
     ApiQuery(query): ApiQuery<SelectiveQuery>,
     ApiJson(selection): ApiJson<Selection>,
 ) -> Result<Json<ExportDocument>, ApiError> {
-    let filter = Filter::selection(&selection, query.include_dependencies)?;
+    let filter = Filter::selection(&selection, query.include_dependencies.unwrap_or(true))?;
     let ledger = state.ledger.clone();
     let doc = blocking(move || export::document(&ledger, &filter, &caller.name, ledger.now())).await?;
     Ok(Json(doc))

@@ -27,10 +27,13 @@ pub struct ExportArgs {
     /// Only entities with any of these tags, comma-separated.
     #[arg(long)]
     tags: Option<String>,
+    /// Inactive entities too. With --format mcpgateway they arrive active: the gateway's import ignores
+    /// is_active (the export warns).
     #[arg(long)]
     include_inactive: bool,
-    /// Bring what selected servers reference.
-    #[arg(long)]
+    /// Bring what exported servers link (the default); `--include-dependencies false` leaves a server whose
+    /// links are not exported out, and says so.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     include_dependencies: bool,
     /// `cfgledger` (default) or `mcpgateway`: MCP Gateway's own layout, credentials as AES-256-GCM under
     /// SHA-256 of this store's CFGLEDGER_AUTH_ENCRYPTION_SECRET (or of --target-secret-env's), settings left out.
@@ -62,7 +65,7 @@ pub fn run(g: &Globals, args: ExportArgs) -> Result<(), Error> {
         exclude_types: args.exclude_types,
         tags: args.tags,
         include_inactive: args.include_inactive,
-        include_dependencies: args.include_dependencies,
+        include_dependencies: (!args.include_dependencies).then_some(false),
         format: Some(args.format),
     };
     let answer: ExportAnswer = match &g.server {
@@ -119,9 +122,15 @@ pub struct ImportArgs {
     #[arg(long)]
     include: Option<String>,
     /// The environment variable holding the secret the file's credentials were sealed under, when it is not
-    /// this store's AUTH_ENCRYPTION_SECRET.
+    /// this store's: another store's CFGLEDGER_AUTH_ENCRYPTION_SECRET, or MCP Gateway's AUTH_ENCRYPTION_SECRET.
     #[arg(long, value_name = "VAR")]
     source_secret_env: Option<String>,
+    /// Apply the document's settings too; without it they are listed as left out.
+    #[arg(long)]
+    with_settings: bool,
+    /// Import a file whose digest does not match its content (edited on purpose).
+    #[arg(long)]
+    allow_edited: bool,
     #[arg(long)]
     reason: Option<String>,
 }
@@ -157,10 +166,29 @@ pub fn run_import(g: &Globals, args: ImportArgs) -> Result<(), Error> {
         )),
         None => None,
     };
-    let input =
-        ImportInput { document, strategy, selection, source_secret, dry_run: args.dry_run, via: "import".into() };
+    let input = ImportInput {
+        document,
+        strategy,
+        selection,
+        source_secret,
+        dry_run: args.dry_run,
+        with_settings: args.with_settings,
+        allow_edited: args.allow_edited,
+        via: "import".into(),
+        options: &import::CLI_OPTIONS,
+    };
     let answer = match &g.server {
-        Some(server) => import_remote(server, input, &args)?,
+        Some(server) => {
+            // What needs no store is checked here, so that a refusal names this command's flags.
+            let options = import::ImportOptions {
+                with_settings: args.with_settings,
+                allow_edited: args.allow_edited,
+                names: &import::CLI_OPTIONS,
+            };
+            import::check_document(&input.document, &options)?;
+            import::check_gateway_secret(&input.document, input.source_secret.is_some(), &import::CLI_OPTIONS)?;
+            import_remote(server, input, &args)?
+        }
         None => {
             let ledger = g.open()?;
             import::import(&ledger, input, g.context("import", args.reason))
@@ -208,6 +236,8 @@ fn import_remote(
             .selection
             .map(|selection| selection.into_iter().map(|(kind, names)| (kind.as_str().to_string(), names)).collect()),
         reason: args.reason.clone(),
+        with_settings: input.with_settings,
+        allow_edited: input.allow_edited,
     };
     let answer = server.post_failable_json::<_, ImportReport>("/import", &[], &body);
     // The request body held the secret: drop it now, not at the end of the call.
@@ -218,7 +248,8 @@ fn import_remote(
     }))
 }
 
-/// One line per entity (action, kind/name, a rename's new name, an update's changed fields) and the counts.
+/// One line per entity (action, kind/name, a rename's new name, an update's changed fields) with its notes
+/// indented below, one line per setting the import would change, the document's notes, and the counts.
 fn print_plan(plan: &ImportReport) -> Result<(), Error> {
     for p in &plan.entities {
         let mut line = format!("{:<10} {}/{}", p.action.as_str(), p.kind, p.name);
@@ -229,10 +260,31 @@ fn print_plan(plan: &ImportReport) -> Result<(), Error> {
             line.push_str(&format!("  ({})", p.changed.join(", ")));
         }
         emit(line)?;
+        for note in &p.notes {
+            emit(format!("           note: {}", note))?;
+        }
+    }
+    if let Some(settings) = &plan.settings {
+        for entry in settings.plan.iter().filter(|e| e.action != crate::model::PlanAction::Unchanged) {
+            let action = serde_json::to_value(entry.action).ok().and_then(|v| v.as_str().map(str::to_string));
+            let mut line = format!("{:<10} setting {}", action.unwrap_or_default(), entry.key);
+            line.push_str(&format!("  {} -> {}", entry.current, entry.value));
+            if let Some(message) = &entry.message {
+                line.push_str(&format!("  ({message})"));
+            }
+            emit(line)?;
+        }
+    }
+    for note in &plan.notes {
+        emit(format!("note: {}", note))?;
     }
     let c = &plan.counts;
+    let settings = plan.settings.as_ref().map_or(String::new(), |s| {
+        let changed = s.plan.iter().filter(|e| e.action != crate::model::PlanAction::Unchanged).count();
+        format!("; {changed} setting(s) to change")
+    });
     emit(format!(
-        "plan: {} create, {} update, {} unchanged, {} skip, {} rename, {} conflict",
+        "plan: {} create, {} update, {} unchanged, {} skip, {} rename, {} conflict{settings}",
         c.create, c.update, c.unchanged, c.skip, c.rename, c.conflict
     ))
 }

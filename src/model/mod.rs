@@ -29,7 +29,7 @@ pub use ops::{
 };
 pub use registry::{
     Deleted, EntitiesByKind, Entity, EntityCounts, EntityFields, EntityList, EntityListQuery, EntityPlan, ExportAnswer,
-    ExportDocument, ExportEncryption, ExportMetadata, ExportQuery, GatewayExportDocument, GatewayExportMetadata,
-    GatewayExportOptions, ImportBody, ImportReport, ImportResult, ImportStatus, ImportStatusKind, ImportStatuses,
-    Selection, SelectiveQuery,
+    ExportDocument, ExportEncryption, ExportMetadata, ExportQuery, GatewayDependencies, GatewayExportDocument,
+    GatewayExportMetadata, GatewayExportOptions, ImportBody, ImportReport, ImportResult, ImportStatus,
+    ImportStatusKind, ImportStatuses, Selection, SelectiveQuery,
 };

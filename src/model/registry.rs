@@ -83,9 +83,9 @@ pub struct ExportQuery {
     pub tags: Option<String>,
     #[serde(default)]
     pub include_inactive: bool,
-    /// A selected server brings the tools, resources and prompts it references.
-    #[serde(default)]
-    pub include_dependencies: bool,
+    /// An exported server brings the tools, resources and prompts it references (the default). With
+    /// `false`, a server whose references are not exported is left out, and the export says so.
+    pub include_dependencies: Option<bool>,
     /// `cfgledger` (default) or `mcpgateway` (MCP Gateway's layout, under SHA-256 of this store's secret).
     pub format: Option<String>,
 }
@@ -105,8 +105,8 @@ impl ExportQuery {
         if self.include_inactive {
             out.push(("include_inactive", "true".into()));
         }
-        if self.include_dependencies {
-            out.push(("include_dependencies", "true".into()));
+        if let Some(deps) = self.include_dependencies {
+            out.push(("include_dependencies", deps.to_string()));
         }
         out
     }
@@ -117,9 +117,9 @@ impl ExportQuery {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SelectiveQuery {
-    /// A selected server brings the tools, resources and prompts it references.
-    #[serde(default)]
-    pub include_dependencies: bool,
+    /// A selected server brings the tools, resources and prompts it references (the default); with `false`
+    /// a server whose references are not selected is left out, and the export says so.
+    pub include_dependencies: Option<bool>,
 }
 
 /// How the document's credentials are sealed: what an import elsewhere needs to open them.
@@ -139,6 +139,17 @@ pub struct ExportMetadata {
     /// `KIND/NAME` of each exported entity that references others, and the `KIND/NAME`s it references.
     pub dependencies: BTreeMap<String, Vec<String>>,
     pub include_dependencies: bool,
+    /// Where the settings come from: always `db`, the values the source store holds. Defaults and the
+    /// source's environment are not exported, so an import never turns them into stored values elsewhere.
+    #[serde(default)]
+    pub settings_source: String,
+    /// The id of this export, as its log line names it.
+    #[serde(default)]
+    pub export_id: String,
+    /// What the export did beyond the filter: entities brought along because an exported one references
+    /// them, or left out because what they reference is not exported.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The registry's portable export (`format: "cfgledger-export"`).
@@ -168,14 +179,32 @@ pub struct ExportDocument {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GatewayExportOptions {
     pub include_dependencies: bool,
+    #[serde(default)]
+    pub include_inactive: bool,
+}
+
+/// `metadata.dependencies` as MCP Gateway 1.1.0 writes it: each server's name and the names it links.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GatewayDependencies {
+    pub servers_to_tools: BTreeMap<String, Vec<String>>,
+    pub servers_to_resources: BTreeMap<String, Vec<String>>,
+    pub servers_to_prompts: BTreeMap<String, Vec<String>>,
 }
 
 /// The metadata of an MCP Gateway export.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GatewayExportMetadata {
     pub entity_counts: BTreeMap<String, usize>,
-    pub dependencies: BTreeMap<String, Vec<String>>,
+    pub dependencies: GatewayDependencies,
     pub export_options: GatewayExportOptions,
+    /// The id of this export, as its log line names it.
+    #[serde(default)]
+    pub export_id: String,
+    /// What a gateway importing this file cannot hold or will change (OAuth settings, server links to
+    /// resources and prompts, inactive entities that arrive active, tags it drops), and what the export
+    /// brought along or left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The export in MCP Gateway's own layout (`?format=mcpgateway`): credentials as AES-256-GCM under SHA-256 of a
@@ -247,6 +276,13 @@ pub struct ImportBody {
     pub selected_entities: Option<Selection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Apply the document's settings too. Without it a document's settings are listed as left out and
+    /// nothing of them is planned or applied.
+    #[serde(default)]
+    pub with_settings: bool,
+    /// Import a document whose `digest` does not match its content (a file edited on purpose).
+    #[serde(default)]
+    pub allow_edited: bool,
 }
 
 /// The `Debug` form leaves the document and the source secret out.
@@ -274,11 +310,22 @@ pub struct EntityPlan {
     /// For a rename: the name it is imported under.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renamed_to: Option<String>,
+    /// What the import could not take as the file gives it: a masked value kept from the store, a
+    /// credential the file left out, a reference that resolves to nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl From<cfgledger_events::registry_import::EntityPlan> for EntityPlan {
     fn from(p: cfgledger_events::registry_import::EntityPlan) -> Self {
-        EntityPlan { kind: p.kind, name: p.name, action: p.action, changed: p.changed, renamed_to: p.renamed_to }
+        EntityPlan {
+            kind: p.kind,
+            name: p.name,
+            action: p.action,
+            changed: p.changed,
+            renamed_to: p.renamed_to,
+            notes: p.notes,
+        }
     }
 }
 
@@ -331,6 +378,19 @@ pub struct ImportReport {
     /// Set by an apply that appended something.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<ImportResult>,
+    /// `cfgledger` or `mcpgateway`: the layout the document was read as.
+    #[serde(default)]
+    pub layout: String,
+    /// What the import did not take as the document gives it, beyond single entities: settings left out, an
+    /// edited document imported knowingly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// The document's digest, as the audit cause names it.
+    #[serde(default)]
+    pub digest: String,
+    /// Sealed credentials opened with the source's key, to be sealed again under this store's.
+    #[serde(default)]
+    pub rekeyed: usize,
 }
 
 /// One import of the log (`GET /import/status/{id}`).

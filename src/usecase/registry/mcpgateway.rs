@@ -1,4 +1,7 @@
-//! MCP Gateway's own export files: each entity's `auth_value` is base64url (no padding) of a 12-byte nonce
+//! MCP Gateway's own export files (the layout of 1.1.0 and 1.0.x). Its names: a tool's slug (`slug`, the
+//! gateway's rule), a tag as `{"id", "label"}` (`tag_object`), the protocol revision it writes (`VERSION`).
+//!
+//! Its credentials: each entity's `auth_value` is base64url (no padding) of a 12-byte nonce
 //! followed by the AES-256-GCM ciphertext and tag, under a key that is the SHA-256 of that gateway's
 //! `AUTH_ENCRYPTION_SECRET`; the plaintext is a JSON object of auth headers. Given that secret, an import
 //! opens the values and turns them back into credential fields (`auth_token`, `auth_username` and
@@ -15,6 +18,78 @@ use zeroize::Zeroizing;
 
 /// The `encryption_method` an MCP Gateway export names.
 pub const METHOD: &str = "AES-256-GCM";
+
+/// The `version` MCP Gateway 1.1.0 writes in its exports (its `settings.protocol_version`).
+pub const VERSION: &str = "2025-11-25";
+
+/// Fields MCP Gateway writes that it derives from something else (its database id, the URL, the update
+/// time): not configuration, so an import does not keep them.
+pub const DERIVED_FIELDS: [&str; 7] = [
+    "sse_endpoint",
+    "websocket_endpoint",
+    "jsonrpc_endpoint",
+    "health_check",
+    "last_modified",
+    "created_at",
+    "updated_at",
+];
+
+/// MCP Gateway's slug of a name (`mcpgateway.utils.create_slug.slugify` with its default separator `-`):
+/// lower case, apostrophes inside words dropped, every run of characters other than letters and digits a
+/// single `-`, no `-` at either end, and the result folded to ASCII (`æ` to `ae`, `ß` to `ss`, `ø` to `o`,
+/// accents dropped by NFKD). A full export names a server's tools by this slug of the tool's name.
+pub fn slug(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let lower = text.to_lowercase();
+    let chars: Vec<char> = lower.chars().collect();
+    let mut kept = String::with_capacity(lower.len());
+    for (i, c) in chars.iter().enumerate() {
+        // `(\w)['’](\w)` loses its apostrophe.
+        let apostrophe = matches!(c, '\'' | '\u{2019}');
+        if apostrophe && i > 0 && i + 1 < chars.len() && word(chars[i - 1]) && word(chars[i + 1]) {
+            continue;
+        }
+        kept.push(*c);
+    }
+    let mut dashed = String::with_capacity(kept.len());
+    for c in kept.chars() {
+        if c.is_alphanumeric() {
+            dashed.push(c);
+        } else if !dashed.ends_with('-') {
+            dashed.push('-');
+        }
+    }
+    let trimmed = dashed.trim_matches('-').replace('æ', "ae").replace('ß', "ss").replace('ø', "o");
+    trimmed.nfkd().filter(char::is_ascii).collect()
+}
+
+/// Python's `\w` (for `str` patterns): letters, digits and the underscore.
+fn word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// A tag as MCP Gateway 1.1.0 writes it: `{"id": its normalized form, "label": as given}`. The id is the
+/// gateway's `TagValidator.normalize`: trimmed, lower case, runs of whitespace and underscores as `-`.
+pub fn tag_object(label: &str) -> Value {
+    let id = label.trim().to_lowercase().split_whitespace().collect::<Vec<_>>().join("-").replace('_', "-");
+    let mut tag = Map::new();
+    tag.insert("id".into(), Value::String(id));
+    tag.insert("label".into(), Value::String(label.to_string()));
+    Value::Object(tag)
+}
+
+/// Whether MCP Gateway keeps a tag: its normalized id is 2 to 100 characters of lower-case letters, digits,
+/// `-`, `:` and `.`, starting and ending with a letter or digit. It drops other tags silently on import.
+pub fn tag_kept(label: &str) -> bool {
+    let Some(Value::String(id)) = tag_object(label).get("id").cloned() else { return false };
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | ':' | '.');
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    !label.contains(' ')
+        && (2..=100).contains(&id.len())
+        && id.chars().all(allowed)
+        && edge(id.chars().next())
+        && edge(id.chars().last())
+}
 
 /// Opens one MCP Gateway `auth_value` into its JSON object of headers.
 pub fn open(secret: &str, value: &str) -> Result<Map<String, Value>, String> {
@@ -129,6 +204,41 @@ pub fn credentials(auth_type: &str, headers: Map<String, Value>) -> Map<String, 
 mod tests {
     use super::*;
     use aes_gcm::aead::Aead;
+
+    /// The gateway's own doctests of `slugify`, and the case the issue names.
+    #[test]
+    fn slugs_follow_the_gateways_rule() {
+        for (text, want) in [
+            ("Hello World", "hello-world"),
+            ("Test-Case_123", "test-case-123"),
+            ("Café & Restaurant", "cafe-restaurant"),
+            ("user@example.com", "user-example-com"),
+            ("Don't Stop", "dont-stop"),
+            ("It's Working", "its-working"),
+            ("", ""),
+            ("   ", ""),
+            ("---test---", "test"),
+            ("Multiple   Spaces", "multiple-spaces"),
+            ("Naïve résumé", "naive-resume"),
+            ("Zürich", "zurich"),
+            ("weather_api", "weather-api"),
+        ] {
+            assert_eq!(slug(text), want, "slug({text:?})");
+        }
+    }
+
+    /// The gateway's own doctests of `validate_tags_field`.
+    #[test]
+    fn tags_are_written_as_the_gateway_normalizes_them() {
+        assert_eq!(tag_object("Analytics"), serde_json::json!({"id": "analytics", "label": "Analytics"}));
+        assert_eq!(
+            tag_object("machine learning"),
+            serde_json::json!({"id": "machine-learning", "label": "machine learning"})
+        );
+        assert_eq!(tag_object("ML_ops"), serde_json::json!({"id": "ml-ops", "label": "ML_ops"}));
+        assert!(tag_kept("API") && tag_kept("team:platform") && tag_kept("v1.2"));
+        assert!(!tag_kept("a") && !tag_kept("two words") && !tag_kept("-x-") && !tag_kept("ok!"));
+    }
 
     fn seal(secret: &str, plaintext: &[u8]) -> String {
         let key = Sha256::digest(secret.as_bytes());
