@@ -138,8 +138,9 @@ pub(super) fn import_settings(cx: &Context<'_>, req: ImportRequest) -> Result<Ve
     let qualified = |key: &str| catalog.get(key).map_or_else(|| key.to_string(), |s| s.id.clone());
     let keys = |action| plan.iter().filter(|p| p.action == action).map(|p| qualified(&p.key)).collect::<Vec<_>>();
     let (created, updated, refused) = (keys(PlanAction::Create), keys(PlanAction::Update), keys(PlanAction::Locked));
-    if created.is_empty() && updated.is_empty() && refused.is_empty() {
-        // Nothing changes and nothing is refused: an import already in force appends nothing.
+    if created.is_empty() && updated.is_empty() {
+        // Nothing changes: an import already in force appends nothing, even when it names locked keys it
+        // cannot change (the plan reports them), so that importing a file twice appends nothing.
         return Ok(Vec::new());
     }
     let unchanged = plan.iter().filter(|p| p.action == PlanAction::Unchanged).count();
