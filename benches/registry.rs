@@ -5,7 +5,9 @@
 //! - import dry run into a fresh empty store (`parse_import` + `plan_json`, target < 1 s);
 //! - import apply into a fresh empty store (`parse_import` + `Ledger::execute` of one batch, target < 1 s),
 //!   on SQLite in a temp dir on the real file system (the default) and on the in-memory store;
-//! - the refusal of 5,000 tools whose last one is invalid, which must leave the store unchanged (asserted).
+//! - the refusal of 5,000 tools whose last one is invalid, which must leave the store unchanged (asserted);
+//! - the same registry in MCP Gateway's layout: its export (re-sealed under a gateway's secret) and its
+//!   import dry run and apply (opened with that secret), next to cfgledger's layout in the same run.
 //!
 //! Every store is opened with the same `AUTH_ENCRYPTION_SECRET` but gets its own salt, so an import re-keys
 //! the exported credentials (one Argon2id derivation for the source key, then open and seal each), as an
@@ -20,7 +22,7 @@ mod common;
 use common::{actor, full_run};
 
 use cfgledger::store::StoreUrl;
-use cfgledger::usecase::registry::export::{self, Filter};
+use cfgledger::usecase::registry::export::{self, ExportRequest, Filter, Format};
 use cfgledger::usecase::registry::import as registry_import;
 use cfgledger::{EnvFileChoice, Error, Ledger, OpenOptions, Outcome, WriteContext};
 use cfgledger_events::registry_import::ConflictStrategy;
@@ -33,6 +35,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "bench-secret-0123456789abcdef-0123456789";
+/// The target gateway's AUTH_ENCRYPTION_SECRET for the exports in MCP Gateway's layout.
+const GATEWAY_SECRET: &str = "gateway-bench-secret-9f8e7d6c5b4a3210";
 /// Issue 5's scale, and what `cargo test --benches` runs instead so that it takes seconds.
 const ENTITIES: (usize, usize) = (10_000, 200);
 const REFUSED_TOOLS: (usize, usize) = (5_000, 100);
@@ -479,6 +483,78 @@ fn registry_benches(c: &mut Criterion) {
                 "for reference",
             );
         }
+    }
+
+    // 5. MCP Gateway's own layout, beside cfgledger's: the export re-seals every credential under the target
+    // gateway's secret (AES-256-GCM), and the import opens each with it and seals it again under the store's
+    // key, reading the gateway's forms (tags as objects, tool_ids by name).
+    {
+        let request = ExportRequest {
+            filter: Filter { include_dependencies: true, ..Filter::default() },
+            format: Format::McpGateway,
+            target_secret: Some(zeroize::Zeroizing::new(GATEWAY_SECRET.to_string())),
+        };
+        let gateway_export = || export::export(&source, &request, "bench", source.now()).expect("exports");
+        group.bench_function(format!("export_mcpgateway/document_and_json/{total}"), |b| {
+            b.iter_with_large_drop(|| {
+                let answer = gateway_export();
+                let text = serde_json::to_string(&answer).expect("serializes");
+                (answer, text)
+            })
+        });
+        report(
+            &format!("export mcpgateway layout (document + re-seal + serde_json::to_string) {total} entities"),
+            timed(if full { 10 } else { 2 }, || {
+                let answer = gateway_export();
+                let text = serde_json::to_string(&answer).expect("serializes");
+                (answer, text)
+            }),
+            "target < 200 ms, as cfgledger's layout",
+        );
+        let gateway_doc = serde_json::to_value(gateway_export()).expect("the export is JSON");
+        let options = registry_import::ImportOptions {
+            with_settings: false,
+            allow_edited: false,
+            names: &registry_import::CLI_OPTIONS,
+        };
+        let (target, _) = stores.sqlite();
+        let parse = |ledger: &Ledger| {
+            registry_import::parse(ledger, &gateway_doc, ConflictStrategy::Update, None, Some(GATEWAY_SECRET), &options)
+                .expect("the gateway's layout parses")
+        };
+        let dry_run = || {
+            let parsed = parse(&target);
+            let plan = registry_import::plan(&target, &parsed).expect("the import plans");
+            (parsed, plan)
+        };
+        let (parsed, plan) = dry_run();
+        assert_eq!(plan.counts.create, total, "a dry run into an empty store creates everything");
+        assert!(parsed.rekeyed > 0, "the gateway's credentials are opened and sealed again");
+        group.bench_function(format!("import_mcpgateway_dry_run/{total}"), |b| b.iter_with_large_drop(dry_run));
+        report(
+            &format!("import dry run mcpgateway layout {total} entities"),
+            timed(if full { 10 } else { 2 }, dry_run),
+            "target < 1 s, as cfgledger's layout",
+        );
+        let runs: Vec<Duration> = (0..if full { 10 } else { 2 })
+            .map(|_| {
+                let (ledger, path) = stores.sqlite();
+                let t0 = Instant::now();
+                let parsed = parse(&ledger);
+                let ctx = import_ctx(&parsed.digest);
+                let outcome = ledger.execute(registry_import::command(parsed), ctx).expect("the import applies");
+                let took = t0.elapsed();
+                assert_eq!(entity_count(&ledger), total, "every entity is imported");
+                settle(&ledger, outcome.head.seq);
+                stores.discard(ledger, &path);
+                took
+            })
+            .collect();
+        report(
+            &format!("import apply sqlite mcpgateway layout {total} entities"),
+            runs,
+            "target < 1 s, as cfgledger's layout",
+        );
     }
     group.finish();
 }

@@ -193,7 +193,7 @@ fn a_real_full_and_selective_export_import_with_nothing_lost_and_every_loss_name
     assert_eq!(tool["input_schema"]["required"], json!(["d", "q"]), "required is a set, kept sorted");
     assert_eq!(tool["headers"], json!({}), "masked headers are not stored as *****");
     let srv = server.get("/servers/srv-main", &admin).ok_json();
-    assert_eq!(srv["associated_tools"], json!(["weather_api", "rest-plain"]), "{srv}");
+    assert_eq!(srv["associated_tools"], json!(["rest-plain", "weather_api"]), "{srv}"); // a set, in name order
     assert!(srv.get("tool_ids").is_none() && srv.get("sse_endpoint").is_none(), "{srv}");
     assert_eq!(server.get("/tools/rest-plain", &admin).ok_json()["is_active"], false);
     // The links are references now: deleting a linked tool is refused.
@@ -222,7 +222,7 @@ fn a_real_full_and_selective_export_import_with_nothing_lost_and_every_loss_name
     assert!(srv_notes.contains("the store's links are kept"), "{srv_notes}");
     assert!(notes(&selective, "gateways", "gw-oauth").contains("credential not in file (auth_type oauth)"));
     let srv = server.get("/servers/srv-main", &admin).ok_json();
-    assert_eq!(srv["associated_tools"], json!(["weather_api", "rest-plain"]));
+    assert_eq!(srv["associated_tools"], json!(["rest-plain", "weather_api"]));
     let tool = server.get("/tools/weather_api", &admin).ok_json();
     assert_eq!(tool["headers"]["X-Tenant"], "acme");
     assert!(tool["headers"]["X-Api-Key"]["cfgledger_sealed"].is_string(), "{tool}");
@@ -292,8 +292,8 @@ fn a_real_full_and_selective_export_import_with_nothing_lost_and_every_loss_name
         json!({"Authorization": "Bearer gw-bearer-token-1"})
     );
     let srv = by_name("servers", "srv-main");
-    assert_eq!(srv["tool_ids"], json!(["weather_api", "rest-plain"]), "by the names the gateway resolves");
-    assert_eq!(doc["metadata"]["dependencies"]["servers_to_tools"]["srv-main"], json!(["weather_api", "rest-plain"]));
+    assert_eq!(srv["tool_ids"], json!(["rest-plain", "weather_api"]), "by the names the gateway resolves");
+    assert_eq!(doc["metadata"]["dependencies"]["servers_to_tools"]["srv-main"], json!(["rest-plain", "weather_api"]));
     let warnings = doc["metadata"]["warnings"].to_string();
     assert!(warnings.contains("tools/rest-plain is inactive here and arrives active"), "{warnings}");
     assert!(warnings.contains("secret header(s) X-Api-Key travel sealed in its auth headers"), "{warnings}");

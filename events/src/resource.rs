@@ -476,10 +476,16 @@ pub fn normalize_with(
             input.remove("auth_type");
         }
         (_, _, Some(old)) => {
-            // No credentials given: the stored ones stay.
-            if let (Some(t), Some(v)) = (old.get("auth_type"), old.get("auth_value")) {
+            // No credentials given: the stored ones stay, with their auth type (an OAuth client may hold no
+            // secret) and the OAuth settings they belong to.
+            if let Some(t) = old.get("auth_type") {
                 input.insert("auth_type".into(), t.clone());
-                input.insert("auth_value".into(), v.clone());
+                if let Some(v) = old.get("auth_value") {
+                    input.insert("auth_value".into(), v.clone());
+                }
+                if let (Some(config), false) = (old.get("oauth_config"), input.contains_key("oauth_config")) {
+                    input.insert("oauth_config".into(), config.clone());
+                }
             }
         }
         (Some(t), None, None) => {

@@ -540,7 +540,7 @@ fn update_replaces_credentials_the_file_gives_and_drops_them_on_auth_type_null()
 }
 
 #[test]
-fn rename_seals_the_file_credentials_for_the_new_name_and_drops_credentials_sealed_for_the_old_one() {
+fn rename_seals_the_file_credentials_for_the_new_name_and_reseals_credentials_sealed_for_the_old_one() {
     for kind in [ResourceKind::Tools, ResourceKind::Gateways] {
         let c = case(kind);
         // Plaintext credentials in the file are sealed bound to the new name.
@@ -552,7 +552,8 @@ fn rename_seals_the_file_credentials_for_the_new_name_and_drops_credentials_seal
         assert_eq!(credentials(&w, kind, c.renamed), json!({"auth_token": "copy-token"}), "{kind}");
         assert_eq!(credentials(&w, kind, c.id), credentials_of(&c.old), "{kind}: E keeps its own");
 
-        // A value sealed for E (a document exported by this store) cannot move to the new name: dropped.
+        // A value sealed for E (a document exported by this store) is opened here and sealed again for the
+        // new name: the copy keeps E's credentials, bound to its own name.
         let mut w = c.world();
         let sealed = stored(&w, kind, c.id).expect("E");
         let mut exported = object(c.new.clone());
@@ -565,7 +566,9 @@ fn rename_seals_the_file_credentials_for_the_new_name_and_drops_credentials_seal
             "{kind}: the credentials are not a difference"
         );
         w.run(import(c.doc(&[&Value::Object(exported)]), ConflictStrategy::Rename)).expect("accepted");
-        assert_eq!(stored(&w, kind, c.renamed), Some(c.renamed_fields()), "{kind}: imported without credentials");
+        assert_eq!(credentials(&w, kind, c.renamed), credentials_of(&c.old), "{kind}: E's credentials, resealed");
+        let copy = stored(&w, kind, c.renamed).expect("the copy");
+        assert_ne!(copy["auth_value"], sealed["auth_value"], "{kind}: sealed for the new name, not moved");
     }
 }
 

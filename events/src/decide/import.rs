@@ -100,7 +100,8 @@ pub fn plan_import(
                 // Never compared: "unchanged" would tell the importer whether it guessed the secret.
                 return entry(PlanAction::Locked, current, shown(&parsed), Some(locked));
             }
-            // A secret is never compared either ("unchanged" would confirm a guess): it is always written.
+            // A secret is never reported unchanged ("unchanged" would confirm a guess): the plan says update,
+            // and the apply (`import_settings`) writes it only if it differs.
             if !spec.sensitive && in_force.is_some_and(|v| same_value(v, &parsed, id, sealer)) {
                 return entry(PlanAction::Unchanged, current, shown(&parsed), None);
             }
@@ -137,7 +138,16 @@ pub(super) fn import_settings(cx: &Context<'_>, req: ImportRequest) -> Result<Ve
     // The event records qualified keys, as every event does.
     let qualified = |key: &str| catalog.get(key).map_or_else(|| key.to_string(), |s| s.id.clone());
     let keys = |action| plan.iter().filter(|p| p.action == action).map(|p| qualified(&p.key)).collect::<Vec<_>>();
-    let (created, updated, refused) = (keys(PlanAction::Create), keys(PlanAction::Update), keys(PlanAction::Locked));
+    let (created, mut updated, refused) =
+        (keys(PlanAction::Create), keys(PlanAction::Update), keys(PlanAction::Locked));
+    // A secret the plan could not call unchanged is compared here, privately: writing the value it already
+    // holds would append a change that changes nothing, and importing a file twice must append nothing.
+    updated.retain(|key| {
+        let Some(spec) = catalog.get(key).filter(|s| s.sensitive) else { return true };
+        let given = req.entries.iter().find(|(k, _)| catalog.get(k).is_some_and(|s| s.id == spec.id));
+        let parsed = given.and_then(|(_, raw)| spec.parse(&Input::Json(raw.clone())).ok());
+        !matches!((state.current(key), parsed), (Some(held), Some(new)) if same_value(held, &new, key, sealer))
+    });
     if created.is_empty() && updated.is_empty() {
         // Nothing changes: an import already in force appends nothing, even when it names locked keys it
         // cannot change (the plan reports them), so that importing a file twice appends nothing.

@@ -157,11 +157,15 @@ pub fn observe(layout: &'static str, actor: &str, started: Instant, result: &Res
         metrics::counter!("cfgledger_export_entities_total", "layout" => layout, "kind" => kind.clone())
             .increment(*n as u64);
     }
+    // One pass over the document's compact JSON gives its size and, for MCP Gateway's layout (which carries
+    // no digest of its own), a digest of its bytes; nothing of the text is kept.
+    let mut measure = Measure { bytes: 0, hasher: blake3::Hasher::new() };
+    let _ = serde_json::to_writer(&mut measure, answer);
     let (id, digest, rekeyed) = match answer {
         ExportAnswer::Cfgledger(d) => (d.metadata.export_id.as_str(), d.digest.clone(), 0),
         ExportAnswer::McpGateway(d) => (
             d.metadata.export_id.as_str(),
-            digest(&d.entities, &Map::new()),
+            format!("blake3:{}", measure.hasher.finalize().to_hex()),
             d.entities
                 .values()
                 .flatten()
@@ -169,11 +173,11 @@ pub fn observe(layout: &'static str, actor: &str, started: Instant, result: &Res
                 .count(),
         ),
     };
+    let bytes = measure.bytes;
     if rekeyed > 0 {
         metrics::counter!("cfgledger_credentials_rekeyed_total", "direction" => "export", "layout" => layout)
             .increment(rekeyed as u64);
     }
-    let bytes = serde_json::to_vec(answer).map(|v| v.len()).unwrap_or(0);
     tracing::info!(
         target: "cfgledger::export",
         export_id = id,
@@ -187,6 +191,24 @@ pub fn observe(layout: &'static str, actor: &str, started: Instant, result: &Res
         digest = digest.as_str(),
         "export finished"
     );
+}
+
+/// Counts and hashes what is written through it.
+struct Measure {
+    bytes: usize,
+    hasher: blake3::Hasher,
+}
+
+impl std::io::Write for Measure {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.bytes += buf.len();
+        self.hasher.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The names of each kind the filter chooses, before dependencies.

@@ -394,6 +394,8 @@ fn read_gateway_layout(
                     Err(why) => unresolved.push(format!("{field} entry {link:?} {why}")),
                 }
             }
+            // The gateway keeps a server's links as a set and writes them in no stable order.
+            names.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
             let server_notes = notes.entry((ResourceKind::Servers, name.clone())).or_default();
             // Links none of which names anything here (a selective export's database ids) are not in this
             // file, like a masked value: the links the store holds stay.

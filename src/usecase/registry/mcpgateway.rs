@@ -23,8 +23,10 @@ pub const METHOD: &str = "AES-256-GCM";
 pub const VERSION: &str = "2025-11-25";
 
 /// Fields MCP Gateway writes that it derives from something else (its database id, the URL, the update
-/// time): not configuration, so an import does not keep them.
-pub const DERIVED_FIELDS: [&str; 7] = [
+/// time, the description a tool was created with): not configuration, and written by one kind of export and
+/// not the other, so an import does not keep them.
+pub const DERIVED_FIELDS: [&str; 8] = [
+    "original_description",
     "sse_endpoint",
     "websocket_endpoint",
     "jsonrpc_endpoint",
