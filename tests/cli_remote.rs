@@ -338,11 +338,13 @@ fn export_and_import_print_the_same_as_in_local_mode() {
         applied.lines().last().is_some_and(|l| l.starts_with("applied as batch ") && l.ends_with(" (seq 8)")),
         "{applied}"
     );
-    // Nothing changes again; the locked key the file still tries to change is refused and recorded again.
+    // Nothing changes again, and nothing is appended: the locked key the file still names was recorded with
+    // the batch that applied it, and the plan still shows it locked.
     let again = p.same_with(0, &["config", "import", "import.json"], without_batch_id).stdout;
     let last = again.lines().last().unwrap_or_default();
-    assert!(last.starts_with("nothing to apply; 1 locked key(s) refused, recorded as batch "), "{again}");
-    assert!(last.ends_with(" (seq 10)"), "{again}");
+    assert_eq!(last, "nothing to apply; 1 locked key(s) left as they are, nothing recorded", "{again}");
+    assert_eq!(row(&again, "AUTH_REQUIRED").as_deref(), Some("AUTH_REQUIRED locked true false"));
+    assert_eq!(p.served.head(), 8, "importing the same file twice appends nothing");
 
     let refused = p.same(1, &["config", "import", "invalid.json"]);
     assert_eq!(refused.error_line(), "error: the import holds invalid entries; nothing was applied");

@@ -240,9 +240,14 @@ fn a_real_full_and_selective_export_import_with_nothing_lost_and_every_loss_name
 
     // No secret in the log, in plaintext or under the gateway's key.
     let bytes = String::from_utf8_lossy(&store.database_bytes()).to_string();
-    for secret in
-        ["hdr-secret-1", "gw-query-key-1", "gw-bearer-token-1", "dG9vbHVzZXI6dG9vbC1wYXNz", "_mcpgateway_encrypted"]
-    {
+    for secret in [
+        "hdr-secret-1",
+        "gw-query-key-1",
+        "gw-bearer-token-1",
+        "dG9vbHVzZXI6dG9vbC1wYXNz",
+        "tool-pass",
+        "_mcpgateway_encrypted",
+    ] {
         assert!(!bytes.contains(secret), "{secret} in the database");
     }
 
@@ -259,7 +264,7 @@ fn a_real_full_and_selective_export_import_with_nothing_lost_and_every_loss_name
     ]);
     let doc: Value = serde_json::from_str(&out).expect("the export is JSON");
     assert_eq!(doc["version"], "2025-11-25");
-    for secret in ["hdr-secret-1", "gw-query-key-1", "gw-bearer-token-1", "acme-not-a-secret"] {
+    for secret in ["hdr-secret-1", "gw-query-key-1", "gw-bearer-token-1", "tool-pass", "dG9vbHVzZXI6dG9vbC1wYXNz"] {
         assert!(!out.contains(secret), "{secret} in plaintext in the export");
     }
     let by_name = |kind: &str, name: &str| -> Map<String, Value> {
@@ -297,6 +302,31 @@ fn a_real_full_and_selective_export_import_with_nothing_lost_and_every_loss_name
     let warnings = doc["metadata"]["warnings"].to_string();
     assert!(warnings.contains("tools/rest-plain is inactive here and arrives active"), "{warnings}");
     assert!(warnings.contains("secret header(s) X-Api-Key travel sealed in its auth headers"), "{warnings}");
+    // That file, read back into a fresh store with B's secret, holds everything it held: the secret header
+    // travelled in the sealed auth headers and is not lost on the way back.
+    let back = Store::with_process_env("", &[("GW_B", GATEWAY_B)]);
+    std::fs::write(back.dir().join("for-b.json"), &out).expect("write");
+    let plan = back.ok(&["import", "for-b.json", "--source-secret-env", "GW_B"]);
+    assert!(plan.contains("plan: 9 create"), "{plan}");
+    let again = back.ok(&[
+        "export",
+        "--format",
+        "mcpgateway",
+        "--target-secret-env",
+        "GW_B",
+        "--include-inactive",
+        "--out",
+        "-",
+    ]);
+    let again: Value = serde_json::from_str(&again).expect("json");
+    let weather =
+        again["entities"]["tools"].as_array().expect("tools").iter().find(|t| t["name"] == "weather_api").cloned();
+    let weather = weather.expect("weather_api");
+    assert_eq!(
+        open(GATEWAY_B, weather["auth_value"].as_str().expect("sealed")),
+        json!({"Authorization": "Basic dG9vbHVzZXI6dG9vbC1wYXNz", "X-Api-Key": "hdr-secret-1"}),
+        "nothing lost on the way back"
+    );
     // Without --include-inactive the inactive tool stays behind; the server that links it brings it along,
     // and says so.
     let out = store.ok(&["export", "--format", "mcpgateway", "--target-secret-env", "GW_B", "--out", "-"]);
@@ -321,7 +351,7 @@ fn prompts_leave_in_the_gateways_input_schema_and_unresolvable_links_are_reporte
         {"name": "text", "description": "what to summarize", "required": true},
         {"name": "tone", "required": false}]}),
     );
-    post("tools", json!({"name": "t", "url": "https://x/t", "tags": ["a b"]}));
+    post("tools", json!({"name": "t", "url": "https://x/t", "tags": ["ok!", "machine learning"]}));
     post("servers", json!({"name": "s", "associated_tools": ["t"], "associated_prompts": ["summarize"]}));
     let out = store.ok(&["export", "--format", "mcpgateway", "--out", "-"]);
     let doc: Value = serde_json::from_str(&out).expect("json");
@@ -334,7 +364,8 @@ fn prompts_leave_in_the_gateways_input_schema_and_unresolvable_links_are_reporte
     assert!(doc["entities"]["prompts"][0].get("arguments").is_none());
     let warnings = doc["metadata"]["warnings"].to_string();
     assert!(warnings.contains("servers/s: MCP Gateway's import does not link a server's prompts"), "{warnings}");
-    assert!(warnings.contains(r#"MCP Gateway drops the tag \"a b\""#), "{warnings}");
+    assert!(warnings.contains(r#"MCP Gateway drops the tag \"ok!\""#), "{warnings}");
+    assert!(!warnings.contains("machine learning"), "the gateway keeps it as machine-learning: {warnings}");
     assert_eq!(doc["metadata"]["dependencies"]["servers_to_prompts"]["s"], json!(["summarize"]));
 
     // A 1.0.x file: tags as strings, links in associated_tools, one of them unknown. The unknown link is
@@ -396,4 +427,89 @@ fn the_cli_names_its_own_options_and_metrics_count_imports_and_exports() {
     let log = server.stderr().join("\n");
     assert!(log.contains("import finished") && log.contains("export finished"), "{log}");
     assert!(!log.contains("gw-bearer-token-1"));
+}
+
+/// An OAuth client secret as the real gateway seals it (`v2:`, Argon2id and Fernet; this bundle was written by
+/// 1.1.0's `EncryptionService` under the secret below) is opened with the source's secret and sealed again
+/// under the store's key: nothing stays under the gateway's key, and a wrong secret imports nothing.
+#[test]
+fn an_oauth_secret_sealed_by_the_gateway_is_sealed_again_under_the_stores_key() {
+    let source = "test-gateway-secret-for-v2-bundles-0123";
+    let bundle = r#"v2:{"version":"v2","kdf":"argon2id","t":2,"m":8192,"p":1,"salt":"6u6q/xn0CkpClbFWFDlmqQ==","token":"gAAAAABrEbgYbkTx_J01erI3tx329WBRc6rEpZLZk-1SXT6MafYjVgRW0Ed9I-SGQXtyApRz--UNXzk0v0pXzcYZKNgBf1FBxjUQfd99Oft6NPdjkODptFI="}"#;
+    let file = json!({"version": "2025-11-25", "exported_at": "x", "exported_by": "a", "source_gateway": "gw",
+        "encryption_method": "AES-256-GCM", "entities": {"gateways": [
+            {"name": "gw-oauth", "url": "https://o.example/mcp", "auth_type": "oauth",
+             "oauth_config": {"grant_type": "client_credentials", "client_id": "cid", "client_secret": bundle,
+                              "token_url": "https://o.example/token"}}]}});
+    let store = Store::new("");
+    let admin = store.token("ada", ADMIN);
+    let server = store.serve(&[]);
+    let head = server.head();
+    let wrong =
+        server.send_json("POST", "/import", Some(&admin), &json!({"import_data": file, "source_secret": "nope"}));
+    assert!(wrong
+        .error_message(422, "invalid_value")
+        .contains("cannot decrypt oauth_config.client_secret of gateways/gw-oauth"));
+    assert_eq!(server.head(), head, "nothing written");
+    let applied = import(&server, &admin, json!({"import_data": file, "source_secret": source}));
+    assert_eq!((applied["status"].as_str(), applied["rekeyed"].as_u64()), (Some("completed"), Some(1)), "{applied}");
+    let gw = server.get("/gateways/gw-oauth", &admin).ok_json();
+    assert_eq!(
+        gw["oauth_config"],
+        json!({"grant_type": "client_credentials", "client_id": "cid", "token_url": "https://o.example/token"})
+    );
+    assert!(gw["auth_value"].as_str().is_some_and(|v| v.starts_with("cfgl1:")), "{gw}");
+    let bytes = String::from_utf8_lossy(&store.database_bytes()).to_string();
+    assert!(
+        !bytes.contains("oauth-client-secret-1") && !bytes.contains("gAAAAABrEbgY"),
+        "nothing plain or under the gateway's key"
+    );
+}
+
+/// A server's link in a gateway's file is about the file: when the store holds another tool whose exact name
+/// is the file tool's slug, the link still goes to the file's tool.
+#[test]
+fn a_link_names_the_files_own_tool_before_one_the_store_holds() {
+    let store = Store::new("");
+    let admin = store.token("ada", ADMIN);
+    let server = store.serve(&[]);
+    server
+        .send_json("POST", "/tools", Some(&admin), &json!({"name": "weather-api", "url": "https://other/x"}))
+        .ok_json();
+    let file = json!({"version": "2025-11-25", "exported_at": "x", "exported_by": "a", "source_gateway": "gw",
+        "encryption_method": "AES-256-GCM", "entities": {
+            "tools": [{"name": "weather_api", "url": "https://w/x", "integration_type": "REST"}],
+            "servers": [{"name": "s", "tool_ids": ["weather-api"]}]}});
+    let applied = import(&server, &admin, json!({"import_data": file}));
+    assert_eq!(applied["status"], "completed", "{applied}");
+    assert_eq!(server.get("/servers/s", &admin).ok_json()["associated_tools"], json!(["weather_api"]));
+}
+
+/// A value given in the wrong shape is named, never echoed: it may be a secret.
+#[test]
+fn a_refused_entity_never_echoes_a_value_that_may_be_secret() {
+    let store = Store::new("");
+    let admin = store.token("ada", ADMIN);
+    let server = store.serve(&[]);
+    let file = json!({"entities": {"tools": [{"name": "t", "url": "https://t/x",
+        "headers": [{"key": "Authorization", "value": "Bearer SUPERSECRET-123"}],
+        "oauth_config": "client_secret=ALSO-SECRET-456"}]}});
+    let refused = server.send_json("POST", "/import", Some(&admin), &json!({"import_data": file}));
+    let msg = refused.error_message(422, "invalid_value");
+    assert!(msg.contains("field headers expects a JSON object; got a list"), "{msg}");
+    let direct = server.send_json(
+        "POST",
+        "/tools",
+        Some(&admin),
+        &json!({"name": "u", "oauth_config": "client_secret=ALSO-SECRET-456"}),
+    );
+    assert!(direct.error_message(422, "invalid_value").contains("got a string"));
+    let log = server.stderr().join("\n");
+    assert!(log.contains("import refused"), "{log}");
+    for secret in ["SUPERSECRET-123", "ALSO-SECRET-456"] {
+        assert!(
+            !refused.body.contains(secret) && !direct.body.contains(secret) && !log.contains(secret),
+            "{secret} echoed"
+        );
+    }
 }

@@ -361,8 +361,13 @@ fn credential_note(
     existing: Option<&Map<String, Value>>,
     stored: &Map<String, Value>,
 ) -> Option<String> {
+    let oauth_secret = file
+        .get("oauth_config")
+        .and_then(Value::as_object)
+        .is_some_and(|c| resource::OAUTH_SECRET_FIELDS.iter().any(|f| c.get(*f).is_some_and(|v| !v.is_null())));
     let given = resource::CREDENTIAL_FIELDS.iter().any(|f| file.contains_key(*f))
-        || file.get("auth_value").is_some_and(Value::is_string);
+        || file.get("auth_value").is_some_and(Value::is_string)
+        || oauth_secret;
     let auth_type = file.get("auth_type").and_then(Value::as_str)?;
     if given {
         return None;

@@ -293,21 +293,29 @@ fn seal_headers(
     let stored = existing.and_then(|e| e.get("headers")).and_then(Value::as_object);
     for (header, value) in headers.iter_mut() {
         let binding = header_binding(kind, name, header);
+        let same_as_stored = |plain: &[u8]| {
+            stored
+                .and_then(|h| h.get(header))
+                .and_then(sealed_header)
+                .filter(|old| sealer.open(&binding, old).is_ok_and(|bytes| bytes == plain))
+        };
         if let Some(sealed) = sealed_header(value) {
-            sealer.open(&binding, sealed).map_err(|_| {
+            let plain = sealer.open(&binding, sealed).map_err(|_| {
                 Rejection::invalid(format!(
                     "{} {name}: header {header} is sealed, but not for this tool under this store's key",
                     kind.singular()
                 ))
             })?;
+            // Sealed again elsewhere (an import), the same value keeps its stored ciphertext.
+            if let Some(old) = same_as_stored(&plain) {
+                let mut envelope = Map::new();
+                envelope.insert(SEALED_HEADER.into(), Value::String(old.to_string()));
+                *value = Value::Object(envelope);
+            }
             continue;
         }
         let Some(plain) = value.as_str().filter(|_| secret_header(header)) else { continue };
-        let kept = stored
-            .and_then(|h| h.get(header))
-            .and_then(sealed_header)
-            .filter(|old| sealer.open(&binding, old).is_ok_and(|bytes| bytes == plain.as_bytes()));
-        let sealed = match kept {
+        let sealed = match same_as_stored(plain.as_bytes()) {
             Some(old) => old.to_string(),
             None => sealer.seal(&binding, plain.as_bytes()).map_err(|e| {
                 Rejection::sealing(format!("cannot encrypt header {header} of {} {name}: {e}", kind.singular()))
@@ -416,8 +424,21 @@ pub fn normalize_with(
     for (field, ty) in kind.fields() {
         if let Some(v) = input.get(*field) {
             if !v.is_null() && !ty.accepts(v) {
+                // A text value is shown (a bad URL is easier to fix when seen); a list or an object is only
+                // named, since it may hold a secret (a header, an OAuth client secret) given in the wrong shape.
+                let got = match (ty, v) {
+                    (
+                        FieldType::Text | FieldType::Url | FieldType::Flag,
+                        Value::String(_) | Value::Bool(_) | Value::Number(_),
+                    ) => v.to_string(),
+                    (_, Value::Array(_)) => "a list".into(),
+                    (_, Value::Object(_)) => "an object".into(),
+                    (_, Value::String(_)) => "a string".into(),
+                    (_, Value::Number(_)) => "a number".into(),
+                    (_, _) => "true or false".into(),
+                };
                 return Err(Rejection::invalid(format!(
-                    "{} {name}: field {field} expects {}; got {v}",
+                    "{} {name}: field {field} expects {}; got {got}",
                     kind.singular(),
                     ty.describe()
                 )));
@@ -517,6 +538,10 @@ pub fn sort_required(schema: &mut Value) {
     match schema {
         Value::Object(map) => {
             for (key, value) in map.iter_mut() {
+                // Instance values, not schemas: left as given.
+                if matches!(key.as_str(), "default" | "examples" | "enum" | "const") {
+                    continue;
+                }
                 if key == "required" {
                     if let Value::Array(list) = value {
                         if list.iter().all(Value::is_string) {

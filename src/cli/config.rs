@@ -440,7 +440,14 @@ fn show_import(report: &SettingsImportReport) -> Result<(), Error> {
             report.head
         ))
     } else {
-        emit("nothing to apply")
+        let locked = report.plan.summary.locked;
+        if locked > 0 {
+            // Attempts on locked keys are recorded with a batch that changes something; alone, they append
+            // nothing, so that importing a file twice appends nothing.
+            emit(format!("nothing to apply; {locked} locked key(s) left as they are, nothing recorded"))
+        } else {
+            emit("nothing to apply")
+        }
     }
 }
 

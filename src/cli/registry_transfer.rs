@@ -31,9 +31,10 @@ pub struct ExportArgs {
     /// is_active (the export warns).
     #[arg(long)]
     include_inactive: bool,
-    /// Bring what exported servers link (the default); `--include-dependencies false` leaves a server whose
-    /// links are not exported out, and says so.
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    /// Bring what exported servers link (the default; the bare flag says the same); `--include-dependencies
+    /// false` leaves a server whose links are not exported out, and says so.
+    #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1, default_missing_value = "true",
+          action = clap::ArgAction::Set)]
     include_dependencies: bool,
     /// `cfgledger` (default) or `mcpgateway`: MCP Gateway's own layout, credentials as AES-256-GCM under
     /// SHA-256 of this store's CFGLEDGER_AUTH_ENCRYPTION_SECRET (or of --target-secret-env's), settings left out.
@@ -242,10 +243,27 @@ fn import_remote(
     let answer = server.post_failable_json::<_, ImportReport>("/import", &[], &body);
     // The request body held the secret: drop it now, not at the end of the call.
     drop(body);
-    Ok(answer?.map_err(|failure| {
-        let plan = serde_json::from_value::<PlanDetails>(failure.details.clone()).ok().map(|d| Box::new(d.plan));
-        ImportRefusal { error: server.error(failure), plan }
-    }))
+    Ok(answer?
+        .map(|mut report| {
+            for note in report.notes.iter_mut().chain(report.entities.iter_mut().flat_map(|e| e.notes.iter_mut())) {
+                *note = cli_wording(note);
+            }
+            report
+        })
+        .map_err(|mut failure| {
+            failure.message = cli_wording(&failure.message);
+            let plan = serde_json::from_value::<PlanDetails>(failure.details.clone()).ok().map(|d| Box::new(d.plan));
+            ImportRefusal { error: server.error(failure), plan }
+        }))
+}
+
+/// A server's message with the API's option names replaced by this command's flags, so that what the CLI
+/// prints through `--server` names what its user can type.
+fn cli_wording(text: &str) -> String {
+    let (api, cli) = (&import::API_OPTIONS, &import::CLI_OPTIONS);
+    text.replace(api.with_settings, cli.with_settings)
+        .replace(api.allow_edited, cli.allow_edited)
+        .replace(&format!("with {}", api.source_secret), &format!("with {}", cli.source_secret))
 }
 
 /// One line per entity (action, kind/name, a rename's new name, an update's changed fields) with its notes

@@ -166,11 +166,15 @@ pub fn observe(layout: &'static str, actor: &str, started: Instant, result: &Res
         ExportAnswer::McpGateway(d) => (
             d.metadata.export_id.as_str(),
             format!("blake3:{}", measure.hasher.finalize().to_hex()),
+            // Sealed values, as an import counts them: each auth_value and each query parameter.
             d.entities
                 .values()
                 .flatten()
-                .filter(|e| e.contains_key("auth_value") || e.contains_key("auth_query_params"))
-                .count(),
+                .map(|e| {
+                    usize::from(e.contains_key("auth_value"))
+                        + e.get("auth_query_params").and_then(Value::as_object).map_or(0, Map::len)
+                })
+                .sum(),
         ),
     };
     let bytes = measure.bytes;
@@ -365,7 +369,7 @@ pub fn to_mcpgateway(
     target_secret: Option<&str>,
     include_inactive: bool,
 ) -> Result<GatewayExportDocument, Error> {
-    let secret = target_secret.unwrap_or(ledger.own_secret());
+    let key = mcpgateway::GatewayKey::new(target_secret.unwrap_or(ledger.own_secret()));
     let mut warnings = doc.metadata.notes.clone();
     let mut dependencies = GatewayDependencies::default();
     let mut entities = EntitiesByKind::new();
@@ -379,7 +383,7 @@ pub fn to_mcpgateway(
                     "{kind}/{name} is inactive here and arrives active: MCP Gateway's import ignores is_active"
                 ));
             }
-            let entity = reseal(ledger, kind, entity, secret, &mut warnings)?;
+            let entity = reseal(ledger, kind, entity, &key, &mut warnings)?;
             out.push(gateway_entity(kind, &name, entity, &mut dependencies, &mut warnings));
         }
         entities.insert(kind_name, out);
@@ -508,7 +512,7 @@ fn reseal(
     ledger: &Ledger,
     kind: ResourceKind,
     mut entity: EntityFields,
-    secret: &str,
+    key: &mcpgateway::GatewayKey,
     warnings: &mut Vec<String>,
 ) -> Result<EntityFields, Error> {
     let name = entity.get(kind.id_field()).and_then(Value::as_str).unwrap_or_default().to_string();
@@ -542,12 +546,19 @@ fn reseal(
     if let Some(Value::Object(given)) = credentials.remove("auth_query_params") {
         params.extend(given);
     }
+    if params.len() > 1 {
+        warnings.push(format!(
+            "{kind}/{name}: MCP Gateway's import reads only the first of its {} query-parameter credentials ({})",
+            params.len(),
+            params.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
     if !params.is_empty() {
         let mut sealed_params = Map::new();
         for (param, value) in params {
             let mut one = Map::new();
             one.insert(param.clone(), value);
-            sealed_params.insert(param, Value::String(mcpgateway::seal(secret, &one).map_err(cannot)?));
+            sealed_params.insert(param, Value::String(key.seal(&one).map_err(cannot)?));
         }
         entity.insert("auth_query_params".into(), Value::Object(sealed_params));
     }
@@ -555,7 +566,13 @@ fn reseal(
     if !secret_headers.is_empty() {
         let listed = secret_headers.keys().cloned().collect::<Vec<_>>().join(", ");
         for (header, value) in secret_headers {
-            headers.entry(header).or_insert(value);
+            if headers.keys().any(|k| k.eq_ignore_ascii_case(&header)) {
+                warnings.push(format!(
+                    "{kind}/{name}: its header {header} is replaced by its own auth (MCP Gateway sends one {header})"
+                ));
+                continue;
+            }
+            headers.insert(header, value);
         }
         if !entity.contains_key("auth_type") {
             entity.insert("auth_type".into(), Value::String("headers".into()));
@@ -565,7 +582,7 @@ fn reseal(
         ));
     }
     if !headers.is_empty() {
-        entity.insert("auth_value".into(), Value::String(mcpgateway::seal(secret, &headers).map_err(cannot)?));
+        entity.insert("auth_value".into(), Value::String(key.seal(&headers).map_err(cannot)?));
     }
     if let Some(ours) = entity.get("auth_type").and_then(Value::as_str).map(str::to_string) {
         entity.insert("auth_type".into(), Value::String(mcpgateway::auth_type(&ours).to_string()));

@@ -245,7 +245,11 @@ pub fn check_gateway_secret(doc: &Value, secret_given: bool, names: &OptionNames
         for entity in list.as_array().into_iter().flatten() {
             let sealed = entity.get("auth_value").and_then(Value::as_str).is_some_and(|v| v != resource::GATEWAY_MASK)
                 || entity.get("auth_query_params").and_then(Value::as_object).is_some_and(|p| !p.is_empty())
-                || entity.as_object().is_some_and(|e| !gateway_sealed_headers(e).is_empty());
+                || entity.as_object().is_some_and(|e| !gateway_sealed_headers(e).is_empty())
+                || entity
+                    .get("oauth_config")
+                    .and_then(Value::as_object)
+                    .is_some_and(|c| c.values().any(|v| v.as_str().is_some_and(|s| s.starts_with("v2:"))));
             if sealed {
                 let name = entity.get("name").or_else(|| entity.get("uri")).and_then(Value::as_str).unwrap_or_default();
                 return Err(Error::invalid(format!(
@@ -292,7 +296,7 @@ pub fn parse(
         Layout::McpGateway => {
             let snap = ledger.snapshot();
             read_gateway_layout(&snap.state, &mut by_kind, &mut notes);
-            open_gateway_credentials(&mut by_kind, source_secret, options.names)?
+            open_gateway_credentials(&mut by_kind, source_secret, options.names, ledger.secret_box())?
         }
         Layout::Cfgledger => rekey(ledger, obj.get("encryption"), &mut by_kind, source_secret)?,
     };
@@ -414,44 +418,60 @@ fn read_gateway_layout(
     }
 }
 
-/// Resolves MCP Gateway's links to one kind of entity into the names the store uses.
+/// Resolves MCP Gateway's links to one kind of entity into the names the store uses. The file's own entities
+/// come first (a file's links are about the file), then the store's; within each, an exact name (or a
+/// resource's URI) before the gateway's slug of a name.
 struct Resolver {
+    tiers: [Names; 2],
+}
+
+/// The names of one source of entities.
+#[derive(Default)]
+struct Names {
     /// Exact identities and names, to the identity.
     exact: BTreeMap<String, String>,
     /// The gateway's slug of each name, to the identities that have it.
     slugs: BTreeMap<String, BTreeSet<String>>,
 }
 
+impl Names {
+    fn add(&mut self, kind: ResourceKind, fields: &Map<String, Value>) {
+        let Some(id) = fields.get(kind.id_field()).and_then(Value::as_str) else { return };
+        self.exact.insert(id.to_string(), id.to_string());
+        if let Some(name) = fields.get("name").and_then(Value::as_str) {
+            self.exact.entry(name.to_string()).or_insert_with(|| id.to_string());
+            self.slugs.entry(mcpgateway::slug(name)).or_default().insert(id.to_string());
+        }
+    }
+}
+
 impl Resolver {
     fn new(state: &cfgledger_projections::SettingsState, file: &[Map<String, Value>], kind: ResourceKind) -> Resolver {
-        let mut exact = BTreeMap::new();
-        let mut slugs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        let mut add = |fields: &Map<String, Value>| {
-            let Some(id) = fields.get(kind.id_field()).and_then(Value::as_str) else { return };
-            exact.insert(id.to_string(), id.to_string());
-            if let Some(name) = fields.get("name").and_then(Value::as_str) {
-                exact.entry(name.to_string()).or_insert_with(|| id.to_string());
-                slugs.entry(mcpgateway::slug(name)).or_default().insert(id.to_string());
-            }
-        };
-        file.iter().for_each(&mut add);
-        state.resources(kind).for_each(|(_, entry)| add(&entry.fields));
-        Resolver { exact, slugs }
+        let mut in_file = Names::default();
+        file.iter().for_each(|fields| in_file.add(kind, fields));
+        let mut in_store = Names::default();
+        state.resources(kind).for_each(|(_, entry)| in_store.add(kind, &entry.fields));
+        Resolver { tiers: [in_file, in_store] }
     }
 
     fn resolve(&self, link: &str) -> Result<String, String> {
-        if let Some(id) = self.exact.get(link) {
-            return Ok(id.clone());
+        for names in &self.tiers {
+            if let Some(id) = names.exact.get(link) {
+                return Ok(id.clone());
+            }
+            match names.slugs.get(link).map(|ids| ids.iter().collect::<Vec<_>>()).as_deref() {
+                Some([one]) => return Ok((*one).clone()),
+                Some(many) if many.len() > 1 => {
+                    return Err(format!(
+                        "matches {} entities by the gateway's slug ({})",
+                        many.len(),
+                        many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    ))
+                }
+                _ => {}
+            }
         }
-        match self.slugs.get(link).map(|ids| ids.iter().collect::<Vec<_>>()).as_deref() {
-            Some([one]) => Ok((*one).clone()),
-            Some(many) if many.len() > 1 => Err(format!(
-                "matches {} entities by the gateway's slug ({})",
-                many.len(),
-                many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-            )),
-            _ => Err("names no entity in the file or the store (a gateway database id?)".into()),
-        }
+        Err("names no entity in the file or the store (a gateway database id?)".into())
     }
 }
 
@@ -469,16 +489,31 @@ fn gateway_sealed_headers(entity: &Map<String, Value>) -> Vec<String> {
 }
 
 /// Opens every credential of an MCP Gateway export (AES-256-GCM under SHA-256 of its secret, which must be
-/// given): `auth_value` and each value of `auth_query_params`, and puts them back as credential fields for
-/// this store to seal under its own key. An OAuth secret sealed with the gateway's other scheme (`v2:`,
-/// Argon2id and Fernet) is refused rather than kept under the source's key. Fails whole, naming the entity.
+/// given): `auth_value`, each value of `auth_query_params` and each sealed tool header, and the OAuth secrets
+/// it seals with its other scheme (`v2:`, Argon2id and Fernet), and puts them back as input for this store to
+/// seal under its own key. Fails whole, naming the entity: nothing stays under the source's key.
 /// Returns how many sealed values it opened.
 fn open_gateway_credentials(
     entities: &mut BTreeMap<ResourceKind, Vec<Map<String, Value>>>,
     source_secret: Option<&str>,
     names: &OptionNames,
+    sealer: &dyn cfgledger_events::Sealer,
 ) -> Result<usize, Error> {
+    let v2_count = entities
+        .values()
+        .flatten()
+        .filter_map(|e| e.get("oauth_config").and_then(Value::as_object))
+        .flat_map(|c| c.values())
+        .filter(|v| v.as_str().is_some_and(|s| s.starts_with("v2:")))
+        .count();
+    if v2_count > mcpgateway::V2_PER_DOCUMENT {
+        return Err(Error::invalid(format!(
+            "the document holds {v2_count} OAuth secrets sealed with MCP Gateway's v2 scheme; an import opens at most {} (each costs an Argon2id derivation): split the file; nothing was imported",
+            mcpgateway::V2_PER_DOCUMENT
+        )));
+    }
     let mut opened = 0;
+    let mut keys: Option<mcpgateway::GatewayKey> = None;
     for (kind, list) in entities.iter_mut() {
         for entity in list.iter_mut() {
             let name = entity.get(kind.id_field()).and_then(Value::as_str).unwrap_or_default().to_string();
@@ -486,20 +521,38 @@ fn open_gateway_credentials(
                 entity.get("auth_value").and_then(Value::as_str).is_some_and(|v| v != resource::GATEWAY_MASK);
             let sealed_params =
                 entity.get("auth_query_params").and_then(Value::as_object).is_some_and(|p| !p.is_empty());
-            let sealed_oauth = entity
+            let sealed_oauth: Vec<String> = entity
                 .get("oauth_config")
                 .and_then(Value::as_object)
-                .and_then(|c| {
-                    c.iter().find(|(k, v)| {
-                        resource::OAUTH_SECRET_FIELDS.contains(&k.as_str())
-                            && v.as_str().is_some_and(|s| s.starts_with("v2:"))
-                    })
+                .map(|c| {
+                    c.iter()
+                        .filter(|(k, v)| {
+                            resource::OAUTH_SECRET_FIELDS.contains(&k.as_str())
+                                && v.as_str().is_some_and(|s| s.starts_with("v2:"))
+                        })
+                        .map(|(k, _)| k.clone())
+                        .collect()
                 })
-                .map(|(k, _)| k.clone());
-            if let Some(field) = sealed_oauth {
-                return Err(Error::invalid(format!(
-                    "{kind}/{name}: oauth_config.{field} is sealed with MCP Gateway's v2 scheme (Argon2id and Fernet), which this import does not open; give it in plaintext or leave it out, and nothing was imported"
-                )));
+                .unwrap_or_default();
+            if !sealed_oauth.is_empty() {
+                let Some(secret) = source_secret else {
+                    return Err(Error::invalid(format!(
+                        "{kind}/{name} carries MCP Gateway credentials (oauth_config, sealed): give the gateway's AUTH_ENCRYPTION_SECRET with {}; nothing was imported",
+                        names.source_secret
+                    )));
+                };
+                if let Some(Value::Object(config)) = entity.get_mut("oauth_config") {
+                    for field in sealed_oauth {
+                        let Some(bundle) = config.get(&field).and_then(Value::as_str) else { continue };
+                        let plain = mcpgateway::open_v2(secret, bundle).map_err(|why| {
+                            Error::invalid(format!(
+                                "cannot decrypt oauth_config.{field} of {kind}/{name}: {why}; nothing was imported"
+                            ))
+                        })?;
+                        config.insert(field, Value::String(plain.to_string()));
+                        opened += 1;
+                    }
+                }
             }
             let sealed_headers = gateway_sealed_headers(entity);
             if !sealed_value && !sealed_params && sealed_headers.is_empty() {
@@ -511,6 +564,7 @@ fn open_gateway_credentials(
                     names.source_secret
                 )));
             };
+            let key = keys.get_or_insert_with(|| mcpgateway::GatewayKey::new(secret));
             let cannot = |why: String| {
                 Error::invalid(format!("cannot decrypt the credentials of {kind}/{name}: {why}; nothing was imported"))
             };
@@ -521,15 +575,20 @@ fn open_gateway_credentials(
                     else {
                         continue;
                     };
-                    let opened_header =
-                        mcpgateway::open(secret, sealed).map_err(|why| cannot(format!("header {header}: {why}")))?;
+                    let opened_header = key.open(sealed).map_err(|why| cannot(format!("header {header}: {why}")))?;
                     opened += 1;
                     let plain = opened_header
                         .get("data")
                         .or_else(|| opened_header.get("value"))
-                        .cloned()
-                        .unwrap_or(Value::Null);
-                    headers.insert(header, plain);
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| cannot(format!("header {header}: its plaintext holds no \"data\" value")))?;
+                    // What arrived sealed stays sealed, whether or not its name says secret.
+                    let binding = resource::header_binding(*kind, &name, &header);
+                    let sealed_here = cfgledger_events::Sealer::seal(sealer, &binding, plain.as_bytes())
+                        .map_err(|e| Error::internal(format!("cannot encrypt header {header} of {kind}/{name}"), e))?;
+                    let mut envelope = Map::new();
+                    envelope.insert(resource::SEALED_HEADER.into(), Value::String(sealed_here));
+                    headers.insert(header, Value::Object(envelope));
                 }
             }
             if !sealed_value && !sealed_params {
@@ -542,20 +601,23 @@ fn open_gateway_credentials(
             };
             if let Some(Value::Object(params)) = entity.remove("auth_query_params") {
                 let mut plain = Map::new();
-                for (param, sealed) in params {
+                // A masked parameter is not in this file: left out, so the stored credential stays.
+                for (param, sealed) in params.into_iter().filter(|(_, v)| v.as_str() != Some(resource::GATEWAY_MASK)) {
                     let sealed =
                         sealed.as_str().ok_or_else(|| cannot(format!("auth_query_params.{param} is not a string")))?;
-                    let opened_param = mcpgateway::open(secret, sealed)
-                        .map_err(|why| cannot(format!("auth_query_params.{param}: {why}")))?;
+                    let opened_param =
+                        key.open(sealed).map_err(|why| cannot(format!("auth_query_params.{param}: {why}")))?;
                     opened += 1;
                     let value = opened_param.get(&param).cloned().unwrap_or(Value::String(String::new()));
                     plain.insert(param, value);
                 }
-                entity.insert("auth_query_params".into(), Value::Object(plain));
+                if !plain.is_empty() {
+                    entity.insert("auth_query_params".into(), Value::Object(plain));
+                }
             }
             if let Some(Value::String(sealed)) = entity.remove("auth_value") {
                 if sealed != resource::GATEWAY_MASK {
-                    let headers = mcpgateway::open(secret, &sealed).map_err(|why| cannot(why.to_string()))?;
+                    let headers = key.open(&sealed).map_err(|why| cannot(why.to_string()))?;
                     opened += 1;
                     match auth_type.as_str() {
                         "basic" | "bearer" | "headers" => entity.extend(mcpgateway::credentials(&auth_type, headers)),
@@ -698,7 +760,9 @@ fn observe(
         Err(refusal) => refusal.plan.as_deref(),
     };
     let strategy_name = strategy_name(strategy);
-    if let Some(report) = report {
+    // Entities and conflicts are counted when an import is applied, so that a dry run before it (or a
+    // refusal) does not count them twice.
+    if let Some(report) = report.filter(|_| outcome == "applied") {
         let mut by: BTreeMap<(String, &'static str), u64> = BTreeMap::new();
         for p in &report.entities {
             *by.entry((p.kind.as_str().to_string(), p.action.as_str())).or_default() += 1;

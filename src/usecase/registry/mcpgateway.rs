@@ -86,49 +86,102 @@ pub fn tag_kept(label: &str) -> bool {
     let Some(Value::String(id)) = tag_object(label).get("id").cloned() else { return false };
     let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | ':' | '.');
     let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    !label.contains(' ')
-        && (2..=100).contains(&id.len())
-        && id.chars().all(allowed)
-        && edge(id.chars().next())
-        && edge(id.chars().last())
+    (2..=100).contains(&id.len()) && id.chars().all(allowed) && edge(id.chars().next()) && edge(id.chars().last())
+}
+
+/// A gateway's key: AES-256-GCM under SHA-256 of its `AUTH_ENCRYPTION_SECRET`, derived once for a whole
+/// document rather than once per value.
+pub struct GatewayKey {
+    cipher: Aes256Gcm,
+}
+
+impl GatewayKey {
+    pub fn new(secret: &str) -> GatewayKey {
+        let mut key = Zeroizing::new([0u8; 32]);
+        key.copy_from_slice(&Sha256::digest(secret.as_bytes()));
+        GatewayKey { cipher: Aes256Gcm::new(key.as_ref().into()) }
+    }
+
+    /// Opens one MCP Gateway `auth_value` (or a sealed header or query parameter) into its JSON object.
+    pub fn open(&self, value: &str) -> Result<Map<String, Value>, String> {
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(value.trim_end_matches('='))
+            .map_err(|_| "it is not base64url".to_string())?;
+        if raw.len() < 12 + 16 {
+            return Err("it is too short to hold a nonce and a tag".into());
+        }
+        let (nonce, ciphertext) = raw.split_at(12);
+        let plaintext = Zeroizing::new(
+            self.cipher
+                .decrypt(Nonce::from_slice(nonce), ciphertext)
+                .map_err(|_| "the secret does not open it (or it was altered)".to_string())?,
+        );
+        serde_json::from_slice(&plaintext).map_err(|_| "its plaintext is not a JSON object".to_string())
+    }
+
+    /// Seals a JSON object the way MCP Gateway does: a random 12-byte nonce and the AES-256-GCM ciphertext and
+    /// tag, base64url without padding.
+    pub fn seal(&self, object: &Map<String, Value>) -> Result<String, String> {
+        use rand::RngCore;
+        let plaintext = Zeroizing::new(serde_json::to_vec(object).map_err(|e| e.to_string())?);
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let ciphertext = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), plaintext.as_slice())
+            .map_err(|_| "AES-256-GCM failed".to_string())?;
+        let mut out = nonce.to_vec();
+        out.extend(ciphertext);
+        Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out))
+    }
+}
+
+/// The most an OAuth bundle may ask of Argon2id (memory in KiB, passes, lanes): the gateway's default is
+/// 64 MiB, 3 and 1; a file asking for more than 256 MiB, 10 and 4 is refused rather than allowed to tie up
+/// the machine.
+const V2_LIMITS: (u32, u32, u32) = (256 * 1024, 10, 4);
+
+/// The most `v2:` secrets one document may ask an import to open (each one Argon2id derivation).
+pub const V2_PER_DOCUMENT: usize = 64;
+
+/// Opens a secret MCP Gateway sealed with its `EncryptionService` (an OAuth `client_secret` and its kin):
+/// `v2:{"salt", "token", "t", "m", "p"}`, a Fernet token under the Argon2id key of the gateway's secret with
+/// that salt and those costs.
+pub fn open_v2(secret: &str, bundle: &str) -> Result<Zeroizing<String>, String> {
+    #[derive(serde::Deserialize)]
+    struct Bundle {
+        salt: String,
+        token: String,
+        t: u32,
+        m: u32,
+        p: u32,
+    }
+    let json = bundle.strip_prefix("v2:").unwrap_or(bundle);
+    let b: Bundle =
+        serde_json::from_str(json).map_err(|_| "it is not a v2 bundle (salt, token, t, m, p)".to_string())?;
+    if b.m > V2_LIMITS.0 || b.t > V2_LIMITS.1 || b.p > V2_LIMITS.2 {
+        return Err(format!("its Argon2id costs (m={}, t={}, p={}) exceed what an import allows", b.m, b.t, b.p));
+    }
+    let salt =
+        base64::engine::general_purpose::STANDARD.decode(&b.salt).map_err(|_| "its salt is not base64".to_string())?;
+    let params = argon2::Params::new(b.m, b.t, b.p, Some(32)).map_err(|e| format!("its Argon2id costs: {e}"))?;
+    let kdf = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut key = Zeroizing::new([0u8; 32]);
+    kdf.hash_password_into(secret.as_bytes(), &salt, key.as_mut()).map_err(|e| format!("Argon2id: {e}"))?;
+    let encoded = Zeroizing::new(base64::engine::general_purpose::URL_SAFE.encode(key.as_ref()));
+    let fernet = fernet::Fernet::new(&encoded).ok_or_else(|| "the derived key is not a Fernet key".to_string())?;
+    let plain = fernet.decrypt(&b.token).map_err(|_| "the secret does not open it (or it was altered)".to_string())?;
+    String::from_utf8(plain).map(Zeroizing::new).map_err(|_| "its plaintext is not text".to_string())
 }
 
 /// Opens one MCP Gateway `auth_value` into its JSON object of headers.
 pub fn open(secret: &str, value: &str) -> Result<Map<String, Value>, String> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(value.trim_end_matches('='))
-        .map_err(|_| "it is not base64url".to_string())?;
-    if raw.len() < 12 + 16 {
-        return Err("it is too short to hold a nonce and a tag".into());
-    }
-    let mut key = Zeroizing::new([0u8; 32]);
-    key.copy_from_slice(&Sha256::digest(secret.as_bytes()));
-    let cipher = Aes256Gcm::new_from_slice(key.as_ref()).map_err(|e| e.to_string())?;
-    let (nonce, ciphertext) = raw.split_at(12);
-    let plaintext = Zeroizing::new(
-        cipher
-            .decrypt(Nonce::from_slice(nonce), ciphertext)
-            .map_err(|_| "the secret does not open it (or it was altered)".to_string())?,
-    );
-    serde_json::from_slice(&plaintext).map_err(|_| "its plaintext is not a JSON object of headers".to_string())
+    GatewayKey::new(secret).open(value)
 }
 
-/// Seals a JSON object of auth headers the way MCP Gateway does: a random 12-byte nonce and the
-/// AES-256-GCM ciphertext and tag, base64url without padding, under SHA-256 of `secret`.
+/// Seals a JSON object of auth headers the way MCP Gateway does, under SHA-256 of `secret`.
 pub fn seal(secret: &str, headers: &Map<String, Value>) -> Result<String, String> {
-    use rand::RngCore;
-    let plaintext = Zeroizing::new(serde_json::to_vec(headers).map_err(|e| e.to_string())?);
-    let mut key = Zeroizing::new([0u8; 32]);
-    key.copy_from_slice(&Sha256::digest(secret.as_bytes()));
-    let cipher = Aes256Gcm::new_from_slice(key.as_ref()).map_err(|e| e.to_string())?;
-    let mut nonce = [0u8; 12];
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let ciphertext = cipher
-        .encrypt(Nonce::from_slice(&nonce), plaintext.as_slice())
-        .map_err(|_| "AES-256-GCM failed".to_string())?;
-    let mut out = nonce.to_vec();
-    out.extend(ciphertext);
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out))
+    GatewayKey::new(secret).seal(headers)
 }
 
 /// The auth headers MCP Gateway keeps for a store's credential fields: `Authorization: Bearer` for a token,
@@ -172,32 +225,39 @@ pub fn auth_type(ours: &str) -> &str {
 
 /// The credential fields an entity of `auth_type` gets from MCP Gateway's headers: a bearer token, a basic
 /// user and password, or the headers themselves.
-pub fn credentials(auth_type: &str, headers: Map<String, Value>) -> Map<String, Value> {
+pub fn credentials(auth_type: &str, mut headers: Map<String, Value>) -> Map<String, Value> {
     let authorization = headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
         .and_then(|(_, v)| v.as_str())
         .map(str::to_string);
+    // `Scheme rest`, the scheme compared without regard to case; never sliced inside a character.
+    let after = |text: &str, scheme: &str| {
+        text.split_once(' ')
+            .filter(|(s, rest)| s.eq_ignore_ascii_case(scheme) && !rest.is_empty())
+            .map(|(_, r)| r.to_string())
+    };
     let mut out = Map::new();
-    match (auth_type, authorization) {
-        ("bearer", Some(a)) if a.len() > 7 && a[..7].eq_ignore_ascii_case("bearer ") => {
-            out.insert("auth_token".into(), Value::String(a[7..].to_string()));
-        }
-        ("basic", Some(a)) if a.len() > 6 && a[..6].eq_ignore_ascii_case("basic ") => {
-            let decoded = base64::engine::general_purpose::STANDARD.decode(a[6..].trim()).ok();
-            match decoded.as_deref().and_then(|d| std::str::from_utf8(d).ok()).and_then(|s| s.split_once(':')) {
-                Some((user, pass)) => {
-                    out.insert("auth_username".into(), Value::String(user.into()));
-                    out.insert("auth_password".into(), Value::String(pass.into()));
-                }
-                None => {
-                    out.insert("auth_headers".into(), Value::Object(headers));
-                }
-            }
-        }
-        _ => {
-            out.insert("auth_headers".into(), Value::Object(headers));
-        }
+    let taken = match (auth_type, authorization.as_deref()) {
+        ("bearer", Some(a)) => after(a, "bearer").map(|token| {
+            out.insert("auth_token".into(), Value::String(token));
+        }),
+        ("basic", Some(a)) => after(a, "basic").and_then(|encoded| {
+            let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+            let text = String::from_utf8(decoded).ok()?;
+            let (user, pass) = text.split_once(':')?;
+            out.insert("auth_username".into(), Value::String(user.into()));
+            out.insert("auth_password".into(), Value::String(pass.into()));
+            Some(())
+        }),
+        _ => None,
+    };
+    if taken.is_some() {
+        // The other auth headers (a tool's secret headers travel here) stay, as custom headers.
+        headers.retain(|k, _| !k.eq_ignore_ascii_case("authorization"));
+    }
+    if !headers.is_empty() {
+        out.insert("auth_headers".into(), Value::Object(headers));
     }
     out
 }
@@ -206,6 +266,19 @@ pub fn credentials(auth_type: &str, headers: Map<String, Value>) -> Map<String, 
 mod tests {
     use super::*;
     use aes_gcm::aead::Aead;
+
+    /// A bundle the real gateway 1.1.0 wrote (`EncryptionService("test-gateway-secret-for-v2-bundles-0123",
+    /// time_cost=2, memory_cost=8192).encrypt_secret("oauth-client-secret-1")`) opens to what it sealed, and
+    /// only with that secret.
+    #[test]
+    fn an_oauth_secret_sealed_by_the_gateway_opens_with_its_secret() {
+        let bundle = r#"v2:{"version":"v2","kdf":"argon2id","t":2,"m":8192,"p":1,"salt":"6u6q/xn0CkpClbFWFDlmqQ==","token":"gAAAAABrEbgYbkTx_J01erI3tx329WBRc6rEpZLZk-1SXT6MafYjVgRW0Ed9I-SGQXtyApRz--UNXzk0v0pXzcYZKNgBf1FBxjUQfd99Oft6NPdjkODptFI="}"#;
+        let opened = open_v2("test-gateway-secret-for-v2-bundles-0123", bundle).expect("opens");
+        assert_eq!(opened.as_str(), "oauth-client-secret-1");
+        assert!(open_v2("another-secret", bundle).unwrap_err().contains("does not open"));
+        let greedy = bundle.replace(r#""m":8192"#, r#""m":4194304"#);
+        assert!(open_v2("test-gateway-secret-for-v2-bundles-0123", &greedy).unwrap_err().contains("exceed"));
+    }
 
     /// The gateway's own doctests of `slugify`, and the case the issue names.
     #[test]
@@ -239,7 +312,8 @@ mod tests {
         );
         assert_eq!(tag_object("ML_ops"), serde_json::json!({"id": "ml-ops", "label": "ML_ops"}));
         assert!(tag_kept("API") && tag_kept("team:platform") && tag_kept("v1.2"));
-        assert!(!tag_kept("a") && !tag_kept("two words") && !tag_kept("-x-") && !tag_kept("ok!"));
+        assert!(tag_kept("two words"), "the gateway normalizes spaces before it validates");
+        assert!(!tag_kept("a") && !tag_kept("-x-") && !tag_kept("ok!"));
     }
 
     fn seal(secret: &str, plaintext: &[u8]) -> String {
@@ -278,5 +352,23 @@ mod tests {
         let creds = credentials("basic", open("s", &basic).unwrap());
         assert_eq!(creds["auth_username"], "user");
         assert_eq!(creds["auth_password"], "pass");
+    }
+
+    /// Headers beside `Authorization` (a tool's secret headers travel there) are kept as custom headers, and
+    /// a value with a multi-byte character where the scheme ends is read, not sliced.
+    #[test]
+    fn every_auth_header_is_kept_and_odd_values_never_panic() {
+        let headers = serde_json::json!({"Authorization": "Basic dXNlcjpwYXNz", "X-Api-Key": "k-1"});
+        let creds = credentials("basic", headers.as_object().unwrap().clone());
+        assert_eq!(
+            Value::Object(creds),
+            serde_json::json!({"auth_username": "user", "auth_password": "pass", "auth_headers": {"X-Api-Key": "k-1"}})
+        );
+        for odd in ["Beare€x", "Bearer", "€", "Basic €€€", "Basic"] {
+            let headers = serde_json::json!({ "Authorization": odd });
+            let creds = credentials("bearer", headers.as_object().unwrap().clone());
+            assert_eq!(Value::Object(creds), serde_json::json!({"auth_headers": {"Authorization": odd}}), "{odd}");
+            let _ = credentials("basic", headers.as_object().unwrap().clone());
+        }
     }
 }
