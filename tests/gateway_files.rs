@@ -142,6 +142,14 @@ fn selective_export() -> Value {
     })
 }
 
+/// A fresh store, an admin's token and its server.
+fn served() -> (Store, String, Server) {
+    let store = Store::new("");
+    let admin = store.token("ada", ADMIN);
+    let server = store.serve(&[]);
+    (store, admin, server)
+}
+
 fn import(server: &Server, token: &str, body: Value) -> Value {
     server.send_json("POST", "/import", Some(token), &body).ok_json()
 }
@@ -341,9 +349,7 @@ fn a_real_full_and_selective_export_import_with_nothing_lost_and_every_loss_name
 
 #[test]
 fn prompts_leave_in_the_gateways_input_schema_and_unresolvable_links_are_reported() {
-    let store = Store::new("");
-    let admin = store.token("ada", ADMIN);
-    let server = store.serve(&[]);
+    let (store, admin, server) = served();
     let post = |kind: &str, body: Value| server.send_json("POST", &format!("/{kind}"), Some(&admin), &body).ok_json();
     post(
         "prompts",
@@ -441,9 +447,7 @@ fn an_oauth_secret_sealed_by_the_gateway_is_sealed_again_under_the_stores_key() 
             {"name": "gw-oauth", "url": "https://o.example/mcp", "auth_type": "oauth",
              "oauth_config": {"grant_type": "client_credentials", "client_id": "cid", "client_secret": bundle,
                               "token_url": "https://o.example/token"}}]}});
-    let store = Store::new("");
-    let admin = store.token("ada", ADMIN);
-    let server = store.serve(&[]);
+    let (store, admin, server) = served();
     let head = server.head();
     let wrong =
         server.send_json("POST", "/import", Some(&admin), &json!({"import_data": file, "source_secret": "nope"}));
@@ -470,9 +474,7 @@ fn an_oauth_secret_sealed_by_the_gateway_is_sealed_again_under_the_stores_key() 
 /// is the file tool's slug, the link still goes to the file's tool.
 #[test]
 fn a_link_names_the_files_own_tool_before_one_the_store_holds() {
-    let store = Store::new("");
-    let admin = store.token("ada", ADMIN);
-    let server = store.serve(&[]);
+    let (_store, admin, server) = served();
     server
         .send_json("POST", "/tools", Some(&admin), &json!({"name": "weather-api", "url": "https://other/x"}))
         .ok_json();
@@ -488,9 +490,7 @@ fn a_link_names_the_files_own_tool_before_one_the_store_holds() {
 /// A value given in the wrong shape is named, never echoed: it may be a secret.
 #[test]
 fn a_refused_entity_never_echoes_a_value_that_may_be_secret() {
-    let store = Store::new("");
-    let admin = store.token("ada", ADMIN);
-    let server = store.serve(&[]);
+    let (_store, admin, server) = served();
     let file = json!({"entities": {"tools": [{"name": "t", "url": "https://t/x",
         "headers": [{"key": "Authorization", "value": "Bearer SUPERSECRET-123"}],
         "oauth_config": "client_secret=ALSO-SECRET-456"}]}});
