@@ -345,6 +345,15 @@ fn a_real_full_and_selective_export_import_with_nothing_lost_and_every_loss_name
             .contains("tools/rest-plain brought along although inactive: servers/srv-main links it"),
         "{doc}"
     );
+    // The CLI says it on stderr, keeping stdout for the document.
+    let run = store
+        .cmd()
+        .args(["export", "--format", "mcpgateway", "--target-secret-env", "GW_B", "--out", "-"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("warning: tools/rest-plain brought along although inactive"), "{stderr}");
+    serde_json::from_slice::<Value>(&run.stdout).expect("stdout is the document alone");
 }
 
 #[test]

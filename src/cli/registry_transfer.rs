@@ -81,6 +81,15 @@ pub fn run(g: &Globals, args: ExportArgs) -> Result<(), Error> {
             export::export(&ledger, &request, &g.actor, ledger.now())?
         }
     };
+    // What the document says it did beyond the filter, and what a gateway cannot hold: on stderr, so that
+    // `--out -` keeps stdout for the document.
+    let said = match &answer {
+        ExportAnswer::Cfgledger(d) => &d.metadata.notes,
+        ExportAnswer::McpGateway(d) => &d.metadata.warnings,
+    };
+    for line in said {
+        eprintln!("warning: {line}");
+    }
     let text = serde_json::to_string_pretty(&answer).map_err(|e| Error::internal("cannot encode the export", e))?;
     if args.out.as_deref().is_some_and(|p| p.as_os_str() == "-") {
         return emit(text);
