@@ -813,7 +813,7 @@ fn one_invalid_entity_refuses_the_whole_file_under_every_strategy() {
         (
             ResourceKind::Servers,
             json!({"name": "s", "associated_tools": "a"}),
-            "entity 0 in 'servers': server s: field associated_tools expects a list of strings; got \"a\"",
+            "entity 0 in 'servers': server s: field associated_tools expects a list of strings; got a string",
         ),
     ];
     for (kind, bad, message) in invalid {

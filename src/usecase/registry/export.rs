@@ -124,7 +124,8 @@ pub fn export(
         Format::Cfgledger => "cfgledger",
         Format::McpGateway => "mcpgateway",
     };
-    let result = document(ledger, &request.filter, exported_by, now).and_then(|doc| {
+    let with_digest = request.format == Format::Cfgledger;
+    let result = build(ledger, &request.filter, exported_by, now, with_digest).and_then(|doc| {
         Ok(match request.format {
             Format::Cfgledger => ExportAnswer::Cfgledger(Box::new(doc)),
             Format::McpGateway => ExportAnswer::McpGateway(Box::new(to_mcpgateway(
@@ -291,6 +292,18 @@ fn close_over_links(
 
 /// The export document of the store as it is now.
 pub fn document(ledger: &Ledger, filter: &Filter, exported_by: &str, now: Timestamp) -> Result<ExportDocument, Error> {
+    build(ledger, filter, exported_by, now, true)
+}
+
+/// The export document; its digest (a pass over all of it) only when `with_digest`: MCP Gateway's layout,
+/// rebuilt from it, carries none.
+fn build(
+    ledger: &Ledger,
+    filter: &Filter,
+    exported_by: &str,
+    now: Timestamp,
+    with_digest: bool,
+) -> Result<ExportDocument, Error> {
     let snap = ledger.snapshot();
     let state = &snap.state;
     let mut chosen = choose(state, filter)?;
@@ -337,7 +350,7 @@ pub fn document(ledger: &Ledger, filter: &Filter, exported_by: &str, now: Timest
             head_hash: snap.head.hash.to_hex(),
         },
         encryption,
-        digest: digest(&entities, &settings),
+        digest: if with_digest { digest(&entities, &settings) } else { String::new() },
         entities,
         settings,
         metadata: ExportMetadata {

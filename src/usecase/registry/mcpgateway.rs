@@ -73,17 +73,21 @@ fn word(c: char) -> bool {
 /// A tag as MCP Gateway 1.1.0 writes it: `{"id": its normalized form, "label": as given}`. The id is the
 /// gateway's `TagValidator.normalize`: trimmed, lower case, runs of whitespace and underscores as `-`.
 pub fn tag_object(label: &str) -> Value {
-    let id = label.trim().to_lowercase().split_whitespace().collect::<Vec<_>>().join("-").replace('_', "-");
     let mut tag = Map::new();
-    tag.insert("id".into(), Value::String(id));
+    tag.insert("id".into(), Value::String(tag_id(label)));
     tag.insert("label".into(), Value::String(label.to_string()));
     Value::Object(tag)
+}
+
+/// The gateway's `TagValidator.normalize` of a label.
+fn tag_id(label: &str) -> String {
+    label.trim().to_lowercase().split_whitespace().collect::<Vec<_>>().join("-").replace('_', "-")
 }
 
 /// Whether MCP Gateway keeps a tag: its normalized id is 2 to 100 characters of lower-case letters, digits,
 /// `-`, `:` and `.`, starting and ending with a letter or digit. It drops other tags silently on import.
 pub fn tag_kept(label: &str) -> bool {
-    let Some(Value::String(id)) = tag_object(label).get("id").cloned() else { return false };
+    let id = tag_id(label);
     let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | ':' | '.');
     let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     (2..=100).contains(&id.len()) && id.chars().all(allowed) && edge(id.chars().next()) && edge(id.chars().last())
