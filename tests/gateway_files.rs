@@ -142,6 +142,12 @@ fn selective_export() -> Value {
     })
 }
 
+/// `cfgledger export` in MCP Gateway's layout under gateway B's secret (`GW_B`), to standard output.
+const FOR_B: [&str; 7] = ["export", "--format", "mcpgateway", "--target-secret-env", "GW_B", "--out", "-"];
+/// The same with the inactive entities.
+const FOR_B_WITH_INACTIVE: [&str; 8] =
+    ["export", "--format", "mcpgateway", "--target-secret-env", "GW_B", "--include-inactive", "--out", "-"];
+
 /// A fresh store, an admin's token and its server.
 fn served() -> (Store, String, Server) {
     let store = Store::new("");
@@ -260,16 +266,7 @@ fn a_real_full_and_selective_export_import_with_nothing_lost_and_every_loss_name
     }
 
     // Back in the gateway's layout, under gateway B's secret: what B's /import reads.
-    let out = store.ok(&[
-        "export",
-        "--format",
-        "mcpgateway",
-        "--target-secret-env",
-        "GW_B",
-        "--include-inactive",
-        "--out",
-        "-",
-    ]);
+    let out = store.ok(&FOR_B_WITH_INACTIVE);
     let doc: Value = serde_json::from_str(&out).expect("the export is JSON");
     assert_eq!(doc["version"], "2025-11-25");
     for secret in ["hdr-secret-1", "gw-query-key-1", "gw-bearer-token-1", "tool-pass", "dG9vbHVzZXI6dG9vbC1wYXNz"] {
@@ -316,16 +313,7 @@ fn a_real_full_and_selective_export_import_with_nothing_lost_and_every_loss_name
     std::fs::write(back.dir().join("for-b.json"), &out).expect("write");
     let plan = back.ok(&["import", "for-b.json", "--source-secret-env", "GW_B"]);
     assert!(plan.contains("plan: 9 create"), "{plan}");
-    let again = back.ok(&[
-        "export",
-        "--format",
-        "mcpgateway",
-        "--target-secret-env",
-        "GW_B",
-        "--include-inactive",
-        "--out",
-        "-",
-    ]);
+    let again = back.ok(&FOR_B_WITH_INACTIVE);
     let again: Value = serde_json::from_str(&again).expect("json");
     let weather =
         again["entities"]["tools"].as_array().expect("tools").iter().find(|t| t["name"] == "weather_api").cloned();
@@ -337,7 +325,7 @@ fn a_real_full_and_selective_export_import_with_nothing_lost_and_every_loss_name
     );
     // Without --include-inactive the inactive tool stays behind; the server that links it brings it along,
     // and says so.
-    let out = store.ok(&["export", "--format", "mcpgateway", "--target-secret-env", "GW_B", "--out", "-"]);
+    let out = store.ok(&FOR_B);
     let doc: Value = serde_json::from_str(&out).expect("json");
     assert!(
         doc["metadata"]["warnings"]
@@ -346,11 +334,7 @@ fn a_real_full_and_selective_export_import_with_nothing_lost_and_every_loss_name
         "{doc}"
     );
     // The CLI says it on stderr, keeping stdout for the document.
-    let run = store
-        .cmd()
-        .args(["export", "--format", "mcpgateway", "--target-secret-env", "GW_B", "--out", "-"])
-        .output()
-        .expect("runs");
+    let run = store.cmd().args(FOR_B).output().expect("runs");
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("warning: tools/rest-plain brought along although inactive"), "{stderr}");
     serde_json::from_slice::<Value>(&run.stdout).expect("stdout is the document alone");

@@ -242,15 +242,14 @@ impl McpUpstreams {
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", script.display()));
         let mut up = McpUpstreams { child, ports, dir };
-        let deadline = Instant::now() + Duration::from_secs(60);
         for (name, port) in up.ports.clone() {
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let listening = support::wait_for(Duration::from_secs(60), || {
                 if let Ok(Some(status)) = up.child.try_wait() {
                     panic!("the MCP upstreams exited ({status}):\n{}", up.stderr());
                 }
-                assert!(Instant::now() < deadline, "MCP upstream {name} not listening on {port}:\n{}", up.stderr());
-                std::thread::sleep(Duration::from_millis(50));
-            }
+                TcpStream::connect(("127.0.0.1", port)).is_ok()
+            });
+            assert!(listening, "MCP upstream {name} not listening on {port}:\n{}", up.stderr());
         }
         up
     }
@@ -275,18 +274,7 @@ impl McpUpstreams {
 
 impl Drop for McpUpstreams {
     fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).stderr(Stdio::null()).status();
-        let until = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < until {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // The leader is reaped only below, so the group id is still ours: whatever is left is killed.
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
-        let _ = self.child.wait();
+        support::gateway::stop_group(&mut self.child, Duration::from_secs(5));
     }
 }
 

@@ -398,16 +398,22 @@ impl Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        let pgid = self.child.id();
-        signal_group("TERM", pgid);
-        super::wait_for(TERM_GRACE, || !group_alive(pgid));
-        // Whatever is left, the leader or a forked helper. The leader is not reaped yet (a zombie at worst), so
-        // the group id cannot have been reused by another process.
-        if group_alive(pgid) {
-            signal_group("KILL", pgid);
-        }
-        let _ = self.child.wait();
+        stop_group(&mut self.child, TERM_GRACE);
     }
+}
+
+/// Stops a child started in its own process group, and everything it forked: SIGTERM to the group, up to
+/// `grace` for it to end, then SIGKILL to whatever is left, and the leader reaped.
+pub fn stop_group(child: &mut Child, grace: Duration) {
+    let pgid = child.id();
+    signal_group("TERM", pgid);
+    super::wait_for(grace, || !group_alive(pgid));
+    // Whatever is left, the leader or a forked helper. The leader is not reaped yet (a zombie at worst), so
+    // the group id cannot have been reused by another process.
+    if group_alive(pgid) {
+        signal_group("KILL", pgid);
+    }
+    let _ = child.wait();
 }
 
 /// A command in `dir` with the environment cleared down to what the gateway needs:
