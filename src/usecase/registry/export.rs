@@ -160,8 +160,7 @@ pub fn observe(layout: &'static str, actor: &str, started: Instant, result: &Res
     }
     // One pass over the document's compact JSON gives its size and, for MCP Gateway's layout (which carries
     // no digest of its own), a digest of its bytes; nothing of the text is kept.
-    let mut measure = Measure { bytes: 0, hasher: blake3::Hasher::new() };
-    let _ = serde_json::to_writer(&mut measure, answer);
+    let measure = super::Measure::of(answer);
     let (id, digest, rekeyed) = match answer {
         ExportAnswer::Cfgledger(d) => (d.metadata.export_id.as_str(), d.digest.clone(), 0),
         ExportAnswer::McpGateway(d) => (
@@ -196,24 +195,6 @@ pub fn observe(layout: &'static str, actor: &str, started: Instant, result: &Res
         digest = digest.as_str(),
         "export finished"
     );
-}
-
-/// Counts and hashes what is written through it.
-struct Measure {
-    bytes: usize,
-    hasher: blake3::Hasher,
-}
-
-impl std::io::Write for Measure {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.bytes += buf.len();
-        self.hasher.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// The names of each kind the filter chooses, before dependencies.

@@ -135,7 +135,7 @@ impl From<Error> for ImportRefusal {
 pub fn import(ledger: &Ledger, input: ImportInput, ctx: WriteContext) -> Result<ImportReport, ImportRefusal> {
     let started = Instant::now();
     let layout = input.document.as_object().map_or(Layout::Cfgledger, Layout::of);
-    let bytes = json_size(&input.document);
+    let bytes = super::Measure::of(&input.document).bytes;
     let actor = ctx.actor.name.clone();
     let strategy = input.strategy;
     let result = run(ledger, input, ctx);
@@ -205,10 +205,17 @@ pub struct ImportOptions {
     pub names: &'static OptionNames,
 }
 
+/// What [`check_document`] found: the digest of the document's content, and the note of an edited file
+/// accepted as such.
+pub struct Checked {
+    pub digest: String,
+    pub edited: Option<String>,
+}
+
 /// The checks of a document that need no store: it is an object, and its digest matches (or the caller
 /// accepts an edited file). The CLI runs them before sending a document to a server, so that their messages
 /// name its own flags.
-pub fn check_document(doc: &Value, options: &ImportOptions) -> Result<Option<String>, Error> {
+pub fn check_document(doc: &Value, options: &ImportOptions) -> Result<Checked, Error> {
     let Some(obj) = doc.as_object() else {
         return Err(Error::invalid("the import document expects a JSON object with \"entities\""));
     };
@@ -216,14 +223,15 @@ pub fn check_document(doc: &Value, options: &ImportOptions) -> Result<Option<Str
     let entities = obj.get("entities").unwrap_or(&empty);
     let settings = obj.get("settings").unwrap_or(&Value::Null);
     let digest = digest(entities, settings);
-    let Some(claimed) = obj.get("digest") else { return Ok(None) };
+    let Some(claimed) = obj.get("digest") else { return Ok(Checked { digest, edited: None }) };
     if claimed.as_str() == Some(digest.as_str()) {
-        return Ok(None);
+        return Ok(Checked { digest, edited: None });
     }
     if options.allow_edited {
-        return Ok(Some(format!(
+        let edited = format!(
             "the document's digest does not match its content: imported as an edited file, as asked (it says {claimed}, the content hashes to {digest:?})"
-        )));
+        );
+        return Ok(Checked { digest, edited: Some(edited) });
     }
     Err(Error::invalid(format!(
         "the document's digest does not match its content: it says {claimed}, the content hashes to {digest:?}. \
@@ -242,24 +250,36 @@ pub fn check_gateway_secret(doc: &Value, secret_given: bool, names: &OptionNames
     }
     let Some(by_kind) = obj.get("entities").and_then(Value::as_object) else { return Ok(()) };
     for (kind, list) in by_kind {
-        for entity in list.as_array().into_iter().flatten() {
-            let sealed = entity.get("auth_value").and_then(Value::as_str).is_some_and(|v| v != resource::GATEWAY_MASK)
-                || entity.get("auth_query_params").and_then(Value::as_object).is_some_and(|p| !p.is_empty())
-                || entity.as_object().is_some_and(|e| !gateway_sealed_headers(e).is_empty())
-                || entity
-                    .get("oauth_config")
-                    .and_then(Value::as_object)
-                    .is_some_and(|c| c.values().any(|v| v.as_str().is_some_and(|s| s.starts_with("v2:"))));
-            if sealed {
+        for entity in list.as_array().into_iter().flatten().filter_map(Value::as_object) {
+            if gateway_sealed(entity) {
                 let name = entity.get("name").or_else(|| entity.get("uri")).and_then(Value::as_str).unwrap_or_default();
-                return Err(Error::invalid(format!(
-                    "{kind}/{name} carries MCP Gateway credentials (AES-256-GCM): give the gateway's AUTH_ENCRYPTION_SECRET with {}; nothing was imported",
-                    names.source_secret
-                )));
+                return Err(missing_secret(kind, name, names));
             }
         }
     }
     Ok(())
+}
+
+/// Whether an entity of an MCP Gateway document holds anything sealed under the gateway's key: an
+/// `auth_value`, query-parameter credentials, a sealed header, or an OAuth secret in the gateway's `v2:` form.
+fn gateway_sealed(entity: &Map<String, Value>) -> bool {
+    entity.get("auth_value").and_then(Value::as_str).is_some_and(|v| v != resource::GATEWAY_MASK)
+        || entity.get("auth_query_params").and_then(Value::as_object).is_some_and(|p| !p.is_empty())
+        || !gateway_sealed_headers(entity).is_empty()
+        || entity.get("oauth_config").and_then(Value::as_object).is_some_and(|c| c.values().any(is_v2))
+}
+
+/// An OAuth secret in MCP Gateway's `v2:` form.
+fn is_v2(value: &Value) -> bool {
+    value.as_str().is_some_and(|s| s.starts_with("v2:"))
+}
+
+/// The refusal of a document whose credentials need the gateway's secret when none is given.
+fn missing_secret(kind: impl std::fmt::Display, name: &str, names: &OptionNames) -> Error {
+    Error::invalid(format!(
+        "{kind}/{name} carries credentials sealed by MCP Gateway: give the gateway's AUTH_ENCRYPTION_SECRET with {}; nothing was imported",
+        names.source_secret
+    ))
 }
 
 /// Reads an export document for import. A `digest` that does not match the content is refused (a damaged
@@ -272,7 +292,8 @@ pub fn parse(
     source_secret: Option<&str>,
     options: &ImportOptions,
 ) -> Result<ParsedImport, Error> {
-    let mut document_notes: Vec<String> = check_document(doc, options)?.into_iter().collect();
+    let Checked { digest, edited } = check_document(doc, options)?;
+    let mut document_notes: Vec<String> = edited.into_iter().collect();
     let Some(obj) = doc.as_object() else {
         return Err(Error::invalid("the import document expects a JSON object with \"entities\""));
     };
@@ -280,7 +301,6 @@ pub fn parse(
     let empty = Value::Object(Map::new());
     let entities = obj.get("entities").unwrap_or(&empty);
     let settings = obj.get("settings").unwrap_or(&Value::Null);
-    let digest = digest(entities, settings);
     let mut by_kind = cfgledger_events::registry_import::parse_entities(entities).map_err(Error::Rejected)?;
     if let Some(selection) = selected {
         for (kind, list) in by_kind.iter_mut() {
@@ -504,7 +524,7 @@ fn open_gateway_credentials(
         .flatten()
         .filter_map(|e| e.get("oauth_config").and_then(Value::as_object))
         .flat_map(|c| c.values())
-        .filter(|v| v.as_str().is_some_and(|s| s.starts_with("v2:")))
+        .filter(|v| is_v2(v))
         .count();
     if v2_count > mcpgateway::V2_PER_DOCUMENT {
         return Err(Error::invalid(format!(
@@ -517,53 +537,32 @@ fn open_gateway_credentials(
     for (kind, list) in entities.iter_mut() {
         for entity in list.iter_mut() {
             let name = entity.get(kind.id_field()).and_then(Value::as_str).unwrap_or_default().to_string();
+            if !gateway_sealed(entity) {
+                continue;
+            }
+            let Some(secret) = source_secret else { return Err(missing_secret(kind, &name, names)) };
             let sealed_value =
                 entity.get("auth_value").and_then(Value::as_str).is_some_and(|v| v != resource::GATEWAY_MASK);
             let sealed_params =
                 entity.get("auth_query_params").and_then(Value::as_object).is_some_and(|p| !p.is_empty());
-            let sealed_oauth: Vec<String> = entity
-                .get("oauth_config")
-                .and_then(Value::as_object)
-                .map(|c| {
-                    c.iter()
-                        .filter(|(k, v)| {
-                            resource::OAUTH_SECRET_FIELDS.contains(&k.as_str())
-                                && v.as_str().is_some_and(|s| s.starts_with("v2:"))
-                        })
-                        .map(|(k, _)| k.clone())
-                        .collect()
-                })
-                .unwrap_or_default();
-            if !sealed_oauth.is_empty() {
-                let Some(secret) = source_secret else {
-                    return Err(Error::invalid(format!(
-                        "{kind}/{name} carries MCP Gateway credentials (oauth_config, sealed): give the gateway's AUTH_ENCRYPTION_SECRET with {}; nothing was imported",
-                        names.source_secret
-                    )));
-                };
-                if let Some(Value::Object(config)) = entity.get_mut("oauth_config") {
-                    for field in sealed_oauth {
-                        let Some(bundle) = config.get(&field).and_then(Value::as_str) else { continue };
-                        let plain = mcpgateway::open_v2(secret, bundle).map_err(|why| {
-                            Error::invalid(format!(
-                                "cannot decrypt oauth_config.{field} of {kind}/{name}: {why}; nothing was imported"
-                            ))
-                        })?;
-                        config.insert(field, Value::String(plain.to_string()));
-                        opened += 1;
-                    }
+            if let Some(Value::Object(config)) = entity.get_mut("oauth_config") {
+                let fields: Vec<String> = config
+                    .iter()
+                    .filter(|(k, v)| resource::OAUTH_SECRET_FIELDS.contains(&k.as_str()) && is_v2(v))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for field in fields {
+                    let Some(bundle) = config.get(&field).and_then(Value::as_str) else { continue };
+                    let plain = mcpgateway::open_v2(secret, bundle).map_err(|why| {
+                        Error::invalid(format!(
+                            "cannot decrypt oauth_config.{field} of {kind}/{name}: {why}; nothing was imported"
+                        ))
+                    })?;
+                    config.insert(field, Value::String(plain.to_string()));
+                    opened += 1;
                 }
             }
             let sealed_headers = gateway_sealed_headers(entity);
-            if !sealed_value && !sealed_params && sealed_headers.is_empty() {
-                continue;
-            }
-            let Some(secret) = source_secret else {
-                return Err(Error::invalid(format!(
-                    "{kind}/{name} carries MCP Gateway credentials (AES-256-GCM): give the gateway's AUTH_ENCRYPTION_SECRET with {}; nothing was imported",
-                    names.source_secret
-                )));
-            };
             let key = keys.get_or_insert_with(|| mcpgateway::GatewayKey::new(secret));
             let cannot = |why: String| {
                 Error::invalid(format!("cannot decrypt the credentials of {kind}/{name}: {why}; nothing was imported"))
@@ -716,23 +715,6 @@ pub fn plan(ledger: &Ledger, parsed: &ParsedImport) -> Result<ImportReport, Erro
         digest: parsed.digest.clone(),
         rekeyed: parsed.rekeyed,
     })
-}
-
-/// The size of a document as compact JSON, counted without keeping the text.
-fn json_size(doc: &Value) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    let _ = serde_json::to_writer(&mut count, doc);
-    count.0
 }
 
 /// An import's metrics and its one log line: outcome and duration by layout, entities by kind and action,

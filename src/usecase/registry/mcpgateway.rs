@@ -178,16 +178,6 @@ pub fn open_v2(secret: &str, bundle: &str) -> Result<Zeroizing<String>, String> 
     String::from_utf8(plain).map(Zeroizing::new).map_err(|_| "its plaintext is not text".to_string())
 }
 
-/// Opens one MCP Gateway `auth_value` into its JSON object of headers.
-pub fn open(secret: &str, value: &str) -> Result<Map<String, Value>, String> {
-    GatewayKey::new(secret).open(value)
-}
-
-/// Seals a JSON object of auth headers the way MCP Gateway does, under SHA-256 of `secret`.
-pub fn seal(secret: &str, headers: &Map<String, Value>) -> Result<String, String> {
-    GatewayKey::new(secret).seal(headers)
-}
-
 /// The auth headers MCP Gateway keeps for a store's credential fields: `Authorization: Bearer` for a token,
 /// `Authorization: Basic` for a user and password, else the custom headers (`auth_headers` as an object or
 /// as MCP Gateway's list of `{"key", "value"}`, and `auth_header_key`/`auth_header_value`).
@@ -332,28 +322,36 @@ mod tests {
     #[test]
     fn sealed_headers_open_to_the_same_credentials() {
         let creds = serde_json::json!({"auth_username": "ann", "auth_password": "pw:with:colons"});
-        let sealed = super::seal("s3", &headers(creds.as_object().unwrap())).unwrap();
-        assert_eq!(credentials("basic", open("s3", &sealed).unwrap()), creds.as_object().unwrap().clone());
+        let sealed = GatewayKey::new("s3").seal(&headers(creds.as_object().unwrap())).unwrap();
+        assert_eq!(
+            credentials("basic", GatewayKey::new("s3").open(&sealed).unwrap()),
+            creds.as_object().unwrap().clone()
+        );
         let creds = serde_json::json!({"auth_token": "tok"});
-        let sealed = super::seal("s3", &headers(creds.as_object().unwrap())).unwrap();
-        assert_eq!(credentials("bearer", open("s3", &sealed).unwrap()), creds.as_object().unwrap().clone());
+        let sealed = GatewayKey::new("s3").seal(&headers(creds.as_object().unwrap())).unwrap();
+        assert_eq!(
+            credentials("bearer", GatewayKey::new("s3").open(&sealed).unwrap()),
+            creds.as_object().unwrap().clone()
+        );
         let listed = serde_json::json!({"auth_headers": [{"key": "X-Api-Key", "value": "k"}], "auth_header_key": "X-B", "auth_header_value": "b"});
-        let opened = open("s3", &super::seal("s3", &headers(listed.as_object().unwrap())).unwrap()).unwrap();
+        let opened = GatewayKey::new("s3")
+            .open(&GatewayKey::new("s3").seal(&headers(listed.as_object().unwrap())).unwrap())
+            .unwrap();
         assert_eq!(Value::Object(opened), serde_json::json!({"X-Api-Key": "k", "X-B": "b"}));
-        assert!(open("other", &sealed).is_err());
+        assert!(GatewayKey::new("other").open(&sealed).is_err());
     }
 
     #[test]
     fn a_gateway_value_opens_with_its_secret_only() {
         let v = seal("gw-secret", br#"{"Authorization": "Bearer abc"}"#);
-        let headers = open("gw-secret", &v).unwrap();
+        let headers = GatewayKey::new("gw-secret").open(&v).unwrap();
         assert_eq!(
             credentials("bearer", headers),
             serde_json::json!({"auth_token": "abc"}).as_object().unwrap().clone()
         );
-        assert!(open("other", &v).unwrap_err().contains("does not open"));
+        assert!(GatewayKey::new("other").open(&v).unwrap_err().contains("does not open"));
         let basic = seal("s", br#"{"Authorization": "Basic dXNlcjpwYXNz"}"#);
-        let creds = credentials("basic", open("s", &basic).unwrap());
+        let creds = credentials("basic", GatewayKey::new("s").open(&basic).unwrap());
         assert_eq!(creds["auth_username"], "user");
         assert_eq!(creds["auth_password"], "pass");
     }

@@ -15,6 +15,33 @@ use cfgledger_events::ResourceKind;
 use cfgledger_projections::ResourceEntry;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The size of a value as compact JSON and the blake3 hash of those bytes, in one pass that keeps no text:
+/// what the log line of an export or an import reports.
+pub(super) struct Measure {
+    pub bytes: usize,
+    pub hasher: blake3::Hasher,
+}
+
+impl Measure {
+    pub fn of<T: serde::Serialize + ?Sized>(value: &T) -> Measure {
+        let mut measure = Measure { bytes: 0, hasher: blake3::Hasher::new() };
+        let _ = serde_json::to_writer(&mut measure, value);
+        measure
+    }
+}
+
+impl std::io::Write for Measure {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.bytes += buf.len();
+        self.hasher.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The provenance fields an entity is shown with; stored fields of these names are not shown twice.
 const PROVENANCE: [&str; 4] = ["created_at", "updated_at", "version", "as_of"];
 
