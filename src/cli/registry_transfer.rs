@@ -190,12 +190,7 @@ pub fn run_import(g: &Globals, args: ImportArgs) -> Result<(), Error> {
     let answer = match &g.server {
         Some(server) => {
             // What needs no store is checked here, so that a refusal names this command's flags.
-            let options = import::ImportOptions {
-                with_settings: args.with_settings,
-                allow_edited: args.allow_edited,
-                names: &import::CLI_OPTIONS,
-            };
-            import::check_document(&input.document, &options)?;
+            import::check_document(&input.document, &input.reading())?;
             import::check_gateway_secret(&input.document, input.source_secret.is_some(), &import::CLI_OPTIONS)?;
             import_remote(server, input, &args)?
         }

@@ -83,6 +83,13 @@ impl ImportInput {
     }
 }
 
+impl ImportInput {
+    /// How this import reads its document.
+    pub fn reading(&self) -> ImportOptions {
+        ImportOptions { with_settings: self.with_settings, allow_edited: self.allow_edited, names: self.options }
+    }
+}
+
 /// The layout a document is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -144,8 +151,7 @@ pub fn import(ledger: &Ledger, input: ImportInput, ctx: WriteContext) -> Result<
 }
 
 fn run(ledger: &Ledger, input: ImportInput, mut ctx: WriteContext) -> Result<ImportReport, ImportRefusal> {
-    let options =
-        ImportOptions { with_settings: input.with_settings, allow_edited: input.allow_edited, names: input.options };
+    let options = input.reading();
     let parsed = parse(
         ledger,
         &input.document,
