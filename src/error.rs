@@ -85,6 +85,9 @@ pub enum Error {
     /// Standard output was closed by the reader (`| head`): not a failure.
     #[error("standard output closed")]
     BrokenPipe,
+    /// `agent exec`'s child ended with this exit code (128 + N for signal N), which the agent passes on.
+    #[error("the child exited with code {0}")]
+    ChildExit(u8),
     /// The ledger's writer has stopped (the process is shutting down).
     #[error("the ledger is shutting down")]
     Closed,
@@ -161,7 +164,7 @@ impl Error {
             Error::Secret(_) => ErrorCode::BadRequest,
             Error::Crypto(_) | Error::Integrity(_) => ErrorCode::Integrity,
             Error::Coded { code, .. } => *code,
-            Error::Io { .. } | Error::Internal { .. } | Error::BrokenPipe => ErrorCode::Internal,
+            Error::Io { .. } | Error::Internal { .. } | Error::BrokenPipe | Error::ChildExit(_) => ErrorCode::Internal,
         }
     }
 
@@ -169,6 +172,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::BrokenPipe => 0,
+            Error::ChildExit(code) => *code,
             e => e.code().kind().exit_code(),
         }
     }

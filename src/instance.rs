@@ -42,6 +42,7 @@ impl Instance {
         InstanceBeat {
             id: self.id.clone(),
             info: serde_json::to_value(InstanceInfo {
+                kind: "server".to_string(),
                 host: self.host.clone(),
                 pid: self.pid,
                 listen: self.listen.clone(),
@@ -49,6 +50,14 @@ impl Instance {
                 started_at: self.started_at.to_string(),
                 applied_seq: snap.head.seq,
                 head_hash: snap.head.hash.to_hex(),
+                namespace: None,
+                labels: Default::default(),
+                stale: false,
+                staleness_secs: None,
+                origin: None,
+                child: None,
+                error: None,
+                reported_by: None,
                 extra: serde_json::Map::new(),
             })
             .unwrap_or(serde_json::Value::Null),
@@ -59,6 +68,11 @@ impl Instance {
 
 fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Heartbeats older than this at `now` are deleted.
+pub fn forget_before(now: cfgledger_events::Timestamp) -> i64 {
+    now.as_micros().saturating_sub(micros(FORGET_AFTER))
 }
 
 /// The oldest `last_seen` of an instance live at `now`.

@@ -12,6 +12,7 @@
 //!   values leave the process, with secrets masked; [`crypto`] seals them.
 //! - [`error`] is the one error type with its wire codes and exit codes.
 
+pub mod agent;
 pub mod api;
 pub mod auth;
 pub mod catalog_file;

@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     match cfgledger::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if !matches!(e, cfgledger::Error::BrokenPipe) {
+            if !matches!(e, cfgledger::Error::BrokenPipe | cfgledger::Error::ChildExit(_)) {
                 eprintln!("{}", cfgledger::error::report(&e));
             }
             ExitCode::from(e.exit_code())

@@ -243,16 +243,65 @@ pub fn change(
         Some((ns, bare)) => (Some(ns.to_string()), Some(bare.to_string())),
         None => (None, None),
     };
+    let restart_required = match (&ns, &key) {
+        (Some(ns), Some(key)) => restart_key(catalog, ns, key),
+        _ => changes
+            .as_ref()
+            .is_some_and(|list: &Vec<KeyValue>| list.iter().any(|c| restart_key(catalog, &c.namespace, &c.key))),
+    };
     Some(ChangeEvent {
         seq: env.seq,
         kind: env.event.kind().to_string(),
         namespace: ns,
         key,
         value,
+        restart_required,
         source: env.actor.source.as_str().to_string(),
         actor: env.actor.name.clone(),
         time: env.occurred_at.to_string(),
         batch: env.batch.id.clone(),
         changes,
+        detail: None,
     })
+}
+
+/// Whether a setting takes effect only at its application's restart.
+pub fn restart_key(catalog: &Catalog, ns: &str, key: &str) -> bool {
+    catalog.get(&namespace::join(ns, key)).is_some_and(|s| s.reload == cfgledger_events::catalog::Reload::Restart)
+}
+
+/// The watch-stream message of any event: [`change`]'s for an event that sets a setting's value; for any
+/// other, its subject (a setting's namespace and bare key, an entity's `KIND/NAME`, a rendered namespace)
+/// and its audit entries, secrets masked.
+pub fn watch_event(
+    env: &Envelope,
+    catalog: &Catalog,
+    baseline: &std::collections::BTreeMap<String, StoredValue>,
+) -> crate::model::ChangeEvent {
+    if let Some(change) = change(env, catalog, baseline) {
+        return change;
+    }
+    let entries = audit_entries(env, catalog);
+    let (ns, key) = match (&env.event, env.event.key()) {
+        (_, Some(k)) => {
+            let (ns, bare) = namespace::split(k);
+            (Some(ns.to_string()), Some(bare.to_string()))
+        }
+        (cfgledger_events::Event::SecretsRendered(e), None) => (Some(e.namespace.clone()), None),
+        (_, None) => (None, env.event.subject()),
+    };
+    crate::model::ChangeEvent {
+        seq: env.seq,
+        kind: env.event.kind().to_string(),
+        namespace: ns,
+        key,
+        value: Value::Null,
+        restart_required: false,
+        source: env.actor.source.as_str().to_string(),
+        actor: env.actor.name.clone(),
+        time: env.occurred_at.to_string(),
+        batch: env.batch.id.clone(),
+        changes: None,
+        detail: Some(entries),
+    }
 }

@@ -149,6 +149,8 @@ pub struct Caller {
     pub source: Source,
     pub method: String,
     pub path: String,
+    /// When the caller's token expires (seconds since the epoch); `None` without a token.
+    pub expires_at: Option<u64>,
 }
 
 impl Caller {
@@ -180,8 +182,20 @@ impl Caller {
     }
 }
 
-/// The one route a `config_reader` may call.
+/// The one route a `config_reader` may read secrets from.
 pub const RENDER_PATH: &str = "/admin/config/render";
+/// Where an agent or client reports what it applied.
+pub const HEARTBEAT_PATH: &str = "/admin/instances/heartbeat";
+/// The watch stream, which an agent follows.
+pub const WATCH_PATH: &str = "/admin/config/watch";
+
+/// What a machine reader (`config_reader`, an agent) may call: the render, the watch stream, and its
+/// heartbeat.
+fn machine_route(method: &axum::http::Method, path: &str) -> bool {
+    use axum::http::Method;
+    (method == Method::GET && (path == RENDER_PATH || path == WATCH_PATH))
+        || (method == Method::POST && path == HEARTBEAT_PATH)
+}
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
@@ -198,27 +212,27 @@ impl FromRequestParts<AppState> for Caller {
                 Some(token.trim().to_string())
             }
         };
-        let (name, role) = match bearer {
+        let (name, role, expires_at) = match bearer {
             Some(token) => {
                 let claims = state
                     .auth
                     .keys
                     .verify(&token, crate::auth::unix_seconds(state.ledger.now()))
                     .map_err(|e| ApiError::unauthorized(e.to_string()))?;
-                (claims.sub, claims.role)
+                (claims.sub, claims.role, Some(claims.exp))
             }
             None if state.auth.required => {
                 return Err(ApiError::unauthorized("authentication required: send Authorization: Bearer TOKEN"))
             }
             // AUTH_REQUIRED=false: local development, announced loudly at start.
-            None => ("anonymous".to_string(), Role::PlatformAdmin),
+            None => ("anonymous".to_string(), Role::PlatformAdmin, None),
         };
-        // A config reader reads the render and nothing else.
-        if role == Role::ConfigReader && !(parts.method == axum::http::Method::GET && parts.uri.path() == RENDER_PATH) {
+        // A config reader reads the render, follows the watch stream and reports its heartbeat; nothing else.
+        if role == Role::ConfigReader && !machine_route(&parts.method, parts.uri.path()) {
             return Err(ApiError::new(
                 crate::error::ErrorCode::Forbidden,
                 format!(
-                    "role config_reader may only read {RENDER_PATH}; {} {} needs another role",
+                    "role config_reader may only read {RENDER_PATH} and {WATCH_PATH} and post {HEARTBEAT_PATH}; {} {} needs another role",
                     parts.method,
                     parts.uri.path()
                 ),
@@ -239,6 +253,7 @@ impl FromRequestParts<AppState> for Caller {
             source,
             method: parts.method.to_string(),
             path: parts.uri.path().to_string(),
+            expires_at,
         })
     }
 }

@@ -1,38 +1,188 @@
 //! `GET /admin/instances` (viewer): the live instances of this store (heartbeats within the last few
-//! seconds), each with its applied seq and head hash, and whether they all agree.
+//! seconds): cfgledger servers, and the agents and clients that follow them, side by side. Each shows its
+//! applied seq, its lag behind the log, and whether its head hash is the log's hash at that seq, so that an
+//! instance that is behind, stale or diverged stands out.
+//!
+//! `POST /admin/instances/heartbeat` (any role, `config_reader` included): an agent's or client's report.
+//! Heartbeats are operational state in their own table, never events.
 
-use super::extract::Caller;
+use super::extract::{ApiJson, Caller};
 use super::{ApiError, AppState};
 use crate::instance;
-use crate::model::{ErrorBody, InstanceEntry, InstanceList};
+use crate::model::{ErrorBody, InstanceEntry, InstanceInfo, InstanceList, InstanceReport};
+use crate::store::InstanceBeat;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
+use std::collections::{BTreeMap, BTreeSet};
 
-/// The live instances, with their applied seq and head hash (viewer).
+/// The live instances, with their applied seq, lag, and whether their head hash matches the log (viewer).
 #[utoipa::path(get, path = "/admin/instances", tag = "operations",
     responses((status = 200, description = "the instances and whether they agree", body = InstanceList),
-        (status = 400, description = "an unknown query field", body = ErrorBody)))]
+        (status = 400, description = "an unknown query field", body = ErrorBody),
+        (status = 401, description = "no valid token", body = ErrorBody)))]
 pub async fn list(State(state): State<AppState>, _caller: Caller) -> Result<Json<InstanceList>, ApiError> {
     let store = state.ledger.store().clone();
-    let since = instance::live_since(state.ledger.now());
-    let beats = tokio::task::spawn_blocking(move || store.instances(since))
-        .await
-        .map_err(|_| ApiError::from(crate::error::Error::Closed))??;
+    let now = state.ledger.now();
+    let since = instance::live_since(now);
+    let snap = state.ledger.snapshot();
+    let head = snap.head.seq;
+    let head_hash = snap.head.hash.to_hex();
+    let (beats, hashes) = tokio::task::spawn_blocking(move || {
+        let beats = store.instances(since)?;
+        // The log's hash at each seq an instance reports, read once per distinct seq.
+        let seqs: BTreeSet<u64> =
+            beats.iter().filter_map(|b| b.info["applied_seq"].as_u64()).filter(|&s| s > 0 && s < head).collect();
+        let mut hashes = BTreeMap::new();
+        for seq in seqs {
+            if let Some(rec) = store.read_after(seq - 1, 1)?.into_iter().next().filter(|r| r.seq == seq) {
+                hashes.insert(seq, rec.hash.to_hex());
+            }
+        }
+        Ok::<_, crate::store::StoreError>((beats, hashes))
+    })
+    .await
+    .map_err(|_| ApiError::from(crate::error::Error::Closed))??;
     let me = state.instance.id.as_str();
-    // Convergence counts every heartbeat, also one in a shape this version cannot read.
-    let heads: std::collections::BTreeSet<String> =
-        beats.iter().map(|b| format!("{}:{}", b.info["applied_seq"], b.info["head_hash"])).collect();
-    let converged = heads.len() <= 1;
-    let instances: Vec<InstanceEntry> = beats
+    let mut instances: Vec<InstanceEntry> = beats
         .into_iter()
         .filter_map(|b| {
-            let Ok(info) = serde_json::from_value(b.info) else {
+            let Ok(info) = serde_json::from_value::<InstanceInfo>(b.info) else {
                 tracing::warn!(instance = %b.id, "a heartbeat in a shape this version cannot read is not listed");
                 return None;
             };
-            let last_seen = cfgledger_events::Timestamp::from_micros(b.last_seen).to_string();
-            Some(InstanceEntry { is_self: b.id == me, id: b.id, info, last_seen })
+            let log_hash = if info.applied_seq == head { Some(&head_hash) } else { hashes.get(&info.applied_seq) };
+            let matches_log = match log_hash {
+                Some(h) => Some(*h == info.head_hash),
+                None if info.applied_seq > head => None,
+                // A seq of this log whose record could not be read (seq 0: an empty store).
+                None => None,
+            };
+            let lag = head.saturating_sub(info.applied_seq);
+            let status = if matches_log == Some(false) {
+                "diverged"
+            } else if info.stale {
+                "stale"
+            } else if lag > 0 {
+                "behind"
+            } else {
+                "converged"
+            };
+            let age = now.as_micros().saturating_sub(b.last_seen).max(0) as f64 / 1e6;
+            Some(InstanceEntry {
+                is_self: b.id == me,
+                id: b.id,
+                last_seen: cfgledger_events::Timestamp::from_micros(b.last_seen).to_string(),
+                age_secs: age,
+                lag,
+                matches_log,
+                status: status.to_string(),
+                info,
+            })
         })
         .collect();
-    Ok(Json(InstanceList { instances, self_id: me.to_string(), converged, head: state.ledger.snapshot().head.seq }))
+    instances.sort_by(|a, b| (a.info.kind != "server", &a.id).cmp(&(b.info.kind != "server", &b.id)));
+    let mut by_status = BTreeMap::new();
+    for i in &instances {
+        *by_status.entry(i.status.clone()).or_insert(0) += 1;
+    }
+    let converged = instances.iter().all(|i| i.status == "converged");
+    Ok(Json(InstanceList { instances, self_id: me.to_string(), converged, head, by_status }))
+}
+
+/// Longest label key or value, and most labels.
+const LABEL_MAX: usize = 128;
+const LABELS_MAX: usize = 32;
+
+/// An agent's or client's heartbeat: stored as `KIND/ID`, with the caller as `reported_by`.
+#[utoipa::path(post, path = "/admin/instances/heartbeat", tag = "operations", request_body = InstanceReport,
+    responses((status = 204, description = "recorded"),
+        (status = 400, description = "a report that is not well-formed: an id, kind, namespace, label or hash out of shape", body = ErrorBody),
+        (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 413, description = "a body over REQUEST_SIZE_LIMIT", body = ErrorBody)))]
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(report): ApiJson<InstanceReport>,
+) -> Result<StatusCode, ApiError> {
+    check_report(&state, &report)?;
+    let now = state.ledger.now();
+    let id = format!("{}/{}", report.kind, report.id);
+    let info = InstanceInfo {
+        kind: report.kind,
+        host: report.host,
+        pid: report.pid,
+        listen: String::new(),
+        version: report.version,
+        started_at: report.started_at,
+        applied_seq: report.applied_seq,
+        head_hash: report.head_hash,
+        namespace: Some(report.namespace),
+        labels: report.labels,
+        stale: report.stale,
+        staleness_secs: report.staleness_secs,
+        origin: Some(report.origin),
+        child: report.child,
+        error: report.error.map(|e| e.chars().take(1000).collect()),
+        reported_by: Some(caller.name),
+        extra: serde_json::Map::new(),
+    };
+    let beat = InstanceBeat {
+        id,
+        info: serde_json::to_value(info).map_err(|e| crate::error::Error::internal("cannot encode a heartbeat", e))?,
+        last_seen: now.as_micros(),
+    };
+    let forget_before = instance::forget_before(now);
+    let store = state.ledger.store().clone();
+    tokio::task::spawn_blocking(move || store.heartbeat(&beat, forget_before))
+        .await
+        .map_err(|_| ApiError::from(crate::error::Error::Closed))??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn check_report(state: &AppState, r: &InstanceReport) -> Result<(), ApiError> {
+    let bad = |m: String| Err(ApiError::bad_request(m));
+    let id_ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    };
+    if !id_ok(&r.id) {
+        return bad(format!(
+            "id expects 1 to 64 of A-Z a-z 0-9 . _ -; got {:?}",
+            r.id.chars().take(80).collect::<String>()
+        ));
+    }
+    if !matches!(r.kind.as_str(), "agent" | "client") {
+        return bad(format!("kind expects agent or client; got {:?}", r.kind.chars().take(40).collect::<String>()));
+    }
+    if state.ledger.catalog().namespace(&r.namespace).is_none() {
+        return bad(format!("unknown namespace {:?}", r.namespace.chars().take(80).collect::<String>()));
+    }
+    if !matches!(r.origin.as_str(), "server" | "cache") {
+        return bad("origin expects server or cache".to_string());
+    }
+    if r.head_hash.len() != 64 || !r.head_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return bad("head_hash expects 64 hex digits".to_string());
+    }
+    if r.labels.len() > LABELS_MAX {
+        return bad(format!("at most {LABELS_MAX} labels; got {}", r.labels.len()));
+    }
+    let printable = |s: &str| s.chars().all(|c| !c.is_control());
+    for (k, v) in &r.labels {
+        if !id_ok(k) || k.len() > LABEL_MAX || v.len() > LABEL_MAX || !printable(v) {
+            return bad(format!(
+                "a label is NAME=VALUE with a NAME of A-Z a-z 0-9 . _ - and a printable VALUE, each at most {LABEL_MAX} bytes"
+            ));
+        }
+    }
+    for (field, text) in [("host", &r.host), ("version", &r.version), ("started_at", &r.started_at)] {
+        if text.len() > 256 || !printable(text) {
+            return bad(format!("{field} expects printable text of at most 256 bytes"));
+        }
+    }
+    if r.staleness_secs.is_some_and(|s| !s.is_finite() || s < 0.0) {
+        return bad("staleness_secs expects a number of seconds, 0 or more".to_string());
+    }
+    Ok(())
 }

@@ -88,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/config/watch", get(watch::watch))
         .route("/admin/config/{key}", get(config::get).put(config::put).delete(config::delete))
         .route("/admin/instances", get(instances::list))
+        .route("/admin/instances/heartbeat", post(instances::heartbeat))
         .route("/export", get(registry_transfer::export))
         .route("/export/selective", post(registry_transfer::selective))
         .route("/import", post(registry_transfer::import))

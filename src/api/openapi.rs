@@ -36,6 +36,7 @@ pub async fn document() -> Json<Value> {
         super::metrics::render,
         super::login::login,
         super::instances::list,
+        super::instances::heartbeat,
         super::watch::watch,
         super::config::list,
         super::config::get,
@@ -56,7 +57,7 @@ pub async fn document() -> Json<Value> {
         super::registry_transfer::statuses,
         super::registry_transfer::status,
     ),
-    components(schemas(ErrorBody, ErrorDetail, ErrorCode, Entity, EntityList, Deleted)),
+    components(schemas(ErrorBody, ErrorDetail, ErrorCode, Entity, EntityList, Deleted, crate::model::WatchProgress)),
     // The resource routes first, so that the common errors are added to them too.
     modifiers(&ResourcePaths, &CommonErrors),
     security(("bearer" = []))

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 #[utoipa::path(get, path = "/admin/config/render", tag = "settings", params(RenderQuery),
     responses(
-        (status = 200, description = "the file's text: text/plain (env), application/json or application/yaml; the head it answers for in X-Cfgledger-Seq", body = String, content_type = "text/plain"),
+        (status = 200, description = "the file's text: text/plain (env), application/json or application/yaml; the head it answers for in X-Cfgledger-Seq and its hash in X-Cfgledger-Head-Hash", body = String, content_type = "text/plain"),
         (status = 400, description = "an unknown format, namespace or query field", body = ErrorBody),
         (status = 403, description = "secrets asked for by a role other than platform_admin or config_reader", body = ErrorBody),
     ))]
@@ -46,6 +46,9 @@ pub async fn render(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Ok(seq) = HeaderValue::from_str(&done.seq.to_string()) {
         headers.insert(HeaderName::from_static("x-cfgledger-seq"), seq);
+    }
+    if let Ok(hash) = HeaderValue::from_str(&done.head_hash) {
+        headers.insert(HeaderName::from_static("x-cfgledger-head-hash"), hash);
     }
     Ok(response)
 }

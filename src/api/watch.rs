@@ -1,8 +1,15 @@
-//! `GET /admin/config/watch`: server-sent events, one per change of a setting, `id` = seq and JSON data
-//! (`present::change`). `Last-Event-ID` or `?after=SEQ` resumes right after that seq, with no gap and no
-//! duplicate, because the stream reads the log itself: a publication only wakes it. Without either, it
-//! starts at the current head. Keep-alive comments flow while nothing changes; the stream ends when the
-//! server shuts down.
+//! `GET /admin/config/watch`: server-sent events, one per event of the log that the filters keep, `id` = seq
+//! and JSON data (`present::watch_event`): a setting's new value (masked when sensitive), or any other
+//! event's audit entries. `Last-Event-ID` or `?after=SEQ` resumes right after that seq, with no gap and no
+//! duplicate under any filter, because the stream reads the log itself from that seq: a publication only
+//! wakes it. Without either, it starts at the current head.
+//!
+//! A `progress` event (`id` the seq scanned up to, data `{seq, hash}`) is sent once the stream has caught up
+//! at first, and whenever it has since scanned past events the filters left out, so that a client's
+//! `Last-Event-ID` keeps up with the log and it can report the head it has applied.
+//!
+//! The stream ends when the server shuts down, when the caller's token expires, or when the user it speaks
+//! for is removed: an `end` event says which first. Keep-alive comments flow while nothing changes.
 
 use super::extract::{ApiQuery, Caller};
 use super::{ApiError, AppState};
@@ -11,34 +18,167 @@ use crate::present;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use cfgledger_events::verify_record;
+use cfgledger_client::wire::WatchProgress;
+use cfgledger_events::catalog::Catalog;
+use cfgledger_events::{namespace, verify_record};
 use futures_util::Stream;
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::convert::Infallible;
 
 /// Records read per step when catching up.
 const BATCH: usize = 512;
 
+/// The groups `kind=` accepts besides event kinds.
+const GROUPS: &[(&str, &[&str])] = &[
+    ("settings", &["EnvSeeded", "SettingChanged", "SettingReset", "SecretGenerated", "SettingReseeded"]),
+    ("registry", &["ResourceCreated", "ResourceUpdated", "ResourceDeleted", "ImportApplied"]),
+    ("access", &["UserAdded", "UserRemoved", "SecretsRendered"]),
+    ("rejections", &["ChangeRejected"]),
+    ("store", &["StoreCreated"]),
+];
+
+/// What the stream keeps.
+#[derive(Debug, Default)]
+struct Filter {
+    namespace: Option<String>,
+    prefix: Option<String>,
+    category: Option<String>,
+    kinds: Option<BTreeSet<String>>,
+}
+
+impl Filter {
+    fn parse(query: &WatchQuery, catalog: &Catalog) -> Result<Filter, ApiError> {
+        let namespace = match query.namespace.as_deref() {
+            None => None,
+            Some(ns) => Some(crate::usecase::settings::namespaces(catalog, Some(ns))?)
+                .filter(|list| list.len() == 1)
+                .map(|list| list[0].to_string())
+                .ok_or_else(|| ApiError::bad_request("namespace= names one namespace; leave it out for all"))
+                .map(Some)?,
+        };
+        let category = match query.category.as_deref() {
+            None => None,
+            Some(c) => {
+                let known: BTreeSet<&str> = catalog.specs().iter().map(|s| s.category.as_str()).collect();
+                if !known.contains(c) {
+                    return Err(ApiError::bad_request(format!(
+                        "unknown category {c:?}; categories are {}",
+                        known.into_iter().collect::<Vec<_>>().join(", ")
+                    )));
+                }
+                Some(c.to_string())
+            }
+        };
+        let kinds = match query.kind.as_deref() {
+            None => None,
+            Some(list) => {
+                let mut kinds = BTreeSet::new();
+                for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                    if let Some((_, members)) = GROUPS.iter().find(|(g, _)| *g == name) {
+                        kinds.extend(members.iter().map(|k| k.to_string()));
+                    } else if GROUPS.iter().any(|(_, members)| members.contains(&name)) {
+                        kinds.insert(name.to_string());
+                    } else {
+                        let groups: Vec<&str> = GROUPS.iter().map(|(g, _)| *g).collect();
+                        return Err(ApiError::bad_request(format!(
+                            "unknown kind {name:?}; kind= takes event kinds (SettingChanged, ResourceUpdated, ...) or the groups {}",
+                            groups.join(", ")
+                        )));
+                    }
+                }
+                if kinds.is_empty() {
+                    return Err(ApiError::bad_request("kind= names no kind"));
+                }
+                Some(kinds)
+            }
+        };
+        let prefix = query.prefix.clone().filter(|p| !p.is_empty());
+        Ok(Filter { namespace, prefix, category, kinds })
+    }
+
+    /// Whether a setting (by namespace and bare key) passes the namespace, prefix and category filters.
+    fn keeps_key(&self, catalog: &Catalog, ns: &str, key: &str) -> bool {
+        if self.namespace.as_deref().is_some_and(|n| n != ns) {
+            return false;
+        }
+        if let Some(p) = &self.prefix {
+            if !key.starts_with(p.as_str()) && !format!("{ns}{}{key}", namespace::SEP).starts_with(p.as_str()) {
+                return false;
+            }
+        }
+        match &self.category {
+            None => true,
+            Some(c) => catalog.get(&namespace::join(ns, key)).is_some_and(|s| &s.category == c),
+        }
+    }
+
+    /// The event as the stream sends it, or `None` when the filters leave it out. An event that sets several
+    /// keys keeps only those that pass.
+    fn apply(&self, catalog: &Catalog, mut ev: ChangeEvent) -> Option<ChangeEvent> {
+        if self.kinds.as_ref().is_some_and(|k| !k.contains(&ev.kind)) {
+            return None;
+        }
+        if let Some(changes) = ev.changes.take() {
+            let kept: Vec<_> = changes.into_iter().filter(|c| self.keeps_key(catalog, &c.namespace, &c.key)).collect();
+            if kept.is_empty() {
+                return None;
+            }
+            ev.restart_required = kept.iter().any(|c| present::restart_key(catalog, &c.namespace, &c.key));
+            ev.changes = Some(kept);
+            return Some(ev);
+        }
+        match (ev.namespace.as_deref(), ev.key.as_deref()) {
+            (Some(ns), Some(key)) => self.keeps_key(catalog, ns, key).then_some(ev),
+            // A render of a namespace: about the namespace, no key.
+            (Some(ns), None) => {
+                (self.namespace.as_deref().is_none_or(|n| n == ns) && self.prefix.is_none() && self.category.is_none())
+                    .then_some(ev)
+            }
+            // An entity (`tools/search`): about no namespace or category.
+            (None, Some(subject)) => (self.namespace.is_none()
+                && self.category.is_none()
+                && self.prefix.as_deref().is_none_or(|p| subject.starts_with(p)))
+            .then_some(ev),
+            (None, None) => {
+                (self.namespace.is_none() && self.prefix.is_none() && self.category.is_none()).then_some(ev)
+            }
+        }
+    }
+}
+
 struct Cursor {
     state: AppState,
+    filter: Filter,
     /// Each key's value when the log holds none, for the value a reset falls back to.
     baseline: std::collections::BTreeMap<String, cfgledger_events::StoredValue>,
+    /// The seq scanned up to, and the log's hash there.
     after: u64,
+    after_hash: String,
+    /// The id of the last event sent (a change or a progress).
+    last_sent: u64,
+    synced: bool,
+    progress: bool,
     pending: VecDeque<SseEvent>,
     published: tokio::sync::watch::Receiver<u64>,
     closing: tokio::sync::watch::Receiver<bool>,
+    /// When the caller's token expires (seconds since the epoch).
+    expires_at: Option<u64>,
+    /// The user the caller's token speaks for, when it was one at the start: the stream ends if it goes.
+    user: Option<String>,
+    ended: bool,
 }
 
-/// Server-sent events: one per change of a setting's value, `id` = seq, resumable with `Last-Event-ID`.
+/// Server-sent events: one per event the filters keep, `id` = seq, resumable with `Last-Event-ID`.
 #[utoipa::path(get, path = "/admin/config/watch", tag = "settings", params(WatchQuery,
         ("Last-Event-ID" = Option<u64>, Header, description = "resume right after this seq")),
     responses(
-        (status = 200, description = "an event stream; each event's data is a ChangeEvent", content_type = "text/event-stream", body = ChangeEvent),
-        (status = 400, description = "a Last-Event-ID or after that is not a seq of this log, or an unknown query field", body = ErrorBody),
+        (status = 200, description = "an event stream: each change event's data is a ChangeEvent; a `progress` event's data is a WatchProgress; an `end` event says why the server ends the stream", content_type = "text/event-stream", body = ChangeEvent),
+        (status = 400, description = "a Last-Event-ID or after that is not a seq of this log, an unknown namespace, category or kind, or an unknown query field", body = ErrorBody),
+        (status = 401, description = "no valid token", body = ErrorBody),
     ))]
 pub async fn watch(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<WatchQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
@@ -51,36 +191,86 @@ pub async fn watch(
                 .ok_or_else(|| ApiError::bad_request("Last-Event-ID expects the seq of the last event received"))?,
         ),
     };
+    let filter = Filter::parse(&query, state.ledger.catalog())?;
     let mut published = state.ledger.subscribe();
     published.borrow_and_update();
-    let head = state.ledger.snapshot().head.seq;
+    let snap = state.ledger.snapshot();
+    let head = snap.head.seq;
     let after = last_event_id.or(query.after).unwrap_or(head);
     if after > head {
         return Err(ApiError::bad_request(format!(
             "cannot resume after seq {after}: the log's head is seq {head} (was the cursor from another store?)"
         )));
     }
+    // The hash at the starting seq, for the first progress event when nothing is scanned after it.
+    let after_hash = if after == head {
+        snap.head.hash.to_hex()
+    } else {
+        let store = state.ledger.store().clone();
+        let at = after.saturating_sub(1);
+        tokio::task::spawn_blocking(move || store.read_after(at, 1))
+            .await
+            .map_err(|_| ApiError::from(crate::error::Error::Closed))??
+            .first()
+            .filter(|r| r.seq == after)
+            .map(|r| r.hash.to_hex())
+            .unwrap_or_default()
+    };
+    let user = snap.state.user(&caller.name).map(|_| caller.name.clone());
     let cursor = Cursor {
         closing: state.closing.clone(),
         baseline: state.ledger.baseline(),
-        state,
+        filter,
         after,
+        after_hash,
+        last_sent: after,
+        synced: false,
+        progress: query.progress.unwrap_or(true),
         pending: VecDeque::new(),
         published,
+        expires_at: caller.expires_at,
+        user,
+        ended: false,
+        state,
     };
     let keepalive = cursor.state.sse_keepalive;
     let stream = futures_util::stream::unfold(cursor, next);
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(keepalive)))
 }
 
-/// The next event of the stream, or `None` to end it (shutdown, or the store failed for good).
+/// Sleeps until the token expires, or forever without one.
+async fn token_expiry(expires_at: Option<u64>, now: u64) {
+    match expires_at {
+        Some(exp) => {
+            tokio::time::sleep(std::time::Duration::from_secs(exp.saturating_sub(now).saturating_add(1))).await
+        }
+        None => std::future::pending().await,
+    }
+}
+
+fn end_event(reason: &str) -> SseEvent {
+    SseEvent::default().event("end").data(reason)
+}
+
+/// The next event of the stream, or `None` to end it.
 async fn next(mut cur: Cursor) -> Option<(Result<SseEvent, Infallible>, Cursor)> {
     loop {
         if let Some(ev) = cur.pending.pop_front() {
             return Some((Ok(ev), cur));
         }
-        if *cur.closing.borrow() {
+        if cur.ended || *cur.closing.borrow() {
             return None;
+        }
+        let now = crate::auth::unix_seconds(cur.state.ledger.now());
+        if cur.expires_at.is_some_and(|exp| exp < now) {
+            cur.ended = true;
+            return Some((Ok(end_event("the token expired")), cur));
+        }
+        if let Some(user) = &cur.user {
+            if cur.state.ledger.snapshot().state.user(user).is_none() {
+                cur.ended = true;
+                return Some((Ok(end_event("the user was removed")), cur));
+            }
         }
         // Mark the current publication seen before reading, so that one made during the read wakes us.
         cur.published.borrow_and_update();
@@ -98,15 +288,29 @@ async fn next(mut cur: Cursor) -> Option<(Result<SseEvent, Infallible>, Cursor)>
                             return None;
                         }
                     };
-                    if let Some(change) = present::change(&env, catalog, &cur.baseline) {
-                        let data = serde_json::to_string(&change).unwrap_or_default();
+                    let event = present::watch_event(&env, catalog, &cur.baseline);
+                    if let Some(event) = cur.filter.apply(catalog, event) {
+                        let data = serde_json::to_string(&event).unwrap_or_default();
                         cur.pending.push_back(SseEvent::default().id(rec.seq.to_string()).data(data));
+                        cur.last_sent = rec.seq;
                     }
                     cur.after = rec.seq;
+                    cur.after_hash = rec.hash.to_hex();
                 }
                 continue;
             }
-            Ok(Ok(_)) => {}
+            Ok(Ok(_)) => {
+                // Caught up: say so once at first, then whenever events were scanned past without being sent.
+                if cur.progress && (!cur.synced || cur.last_sent < cur.after) {
+                    let progress = WatchProgress { seq: cur.after, hash: cur.after_hash.clone() };
+                    let data = serde_json::to_string(&progress).unwrap_or_default();
+                    cur.pending.push_back(SseEvent::default().event("progress").id(cur.after.to_string()).data(data));
+                    cur.last_sent = cur.after;
+                    cur.synced = true;
+                    continue;
+                }
+                cur.synced = true;
+            }
             Ok(Err(crate::store::StoreError::Unavailable(e))) => {
                 tracing::warn!(error = %e, "watch stream cannot read the log; retrying");
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -126,6 +330,7 @@ async fn next(mut cur: Cursor) -> Option<(Result<SseEvent, Infallible>, Cursor)>
                 }
             }
             _ = cur.closing.changed() => return None,
+            _ = token_expiry(cur.expires_at, now) => {}
         }
     }
 }

@@ -2,6 +2,7 @@
 //! IO and dispatches to one file per command family. Errors come back to `main`, which maps them to exit
 //! codes in one place: 0 success, 1 rejected or failed, 2 usage (clap's own).
 
+mod agent;
 mod clone;
 mod config;
 mod history;
@@ -88,6 +89,9 @@ pub enum Command {
     /// Issue bearer tokens for automation.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Follow a namespace for an application: run it with its settings (exec), or keep a file of them (render).
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
 }
 
 impl Command {
@@ -304,6 +308,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Import(args) => registry_transfer::run_import(&globals, args),
         Command::User(cmd) => user::run(&globals, cmd),
         Command::Token(cmd) => token::run(&globals, cmd),
+        Command::Agent(cmd) => agent::run(&globals, cmd),
     }
 }
 

@@ -78,6 +78,11 @@ impl Server {
         Ok(Server { base: base.to_string(), token, agent })
     }
 
+    /// The base URL, as given (without a trailing `/`).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// `GET path?query`.
     pub fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, Error> {
         self.send("GET", path, query, None)?.map_err(|f| self.error(f))

@@ -74,34 +74,10 @@ pub fn run(g: &Globals, args: RenderArgs) -> Result<(), Error> {
     }
 }
 
-/// Writes `bytes` to `path` so that a reader sees the old file or the new one, never a part: a temporary
-/// file in the same directory, created with mode 0600, written and synced, renamed over `path` (over the
-/// file a symbolic link names, when `path` is one), and the directory synced.
+/// Writes `bytes` to `path` so that a reader sees the old file or the new one, never a part
+/// (`cfgledger_client::files`: a temporary file beside it with mode 0600, synced, renamed, the directory
+/// synced; a symbolic link is followed).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    use std::io::Write;
-    // A symbolic link is followed: the file it names is replaced, the link stays.
-    let resolved;
-    let path = match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => {
-            resolved = std::fs::canonicalize(path)
-                .map_err(|e| Error::io(format!("cannot follow the link {}", path.display()), e))?;
-            resolved.as_path()
-        }
-        _ => path,
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let fail = |what: &str, e: std::io::Error| Error::io(format!("cannot {what} {}", path.display()), e);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".cfgledger-render-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .tempfile_in(&dir)
-        .map_err(|e| fail("create a temporary file beside", e))?;
-    tmp.write_all(bytes).map_err(|e| fail("write", e))?;
-    tmp.as_file().sync_all().map_err(|e| fail("sync", e))?;
-    tmp.persist(path).map_err(|e| fail("rename into", e.error))?;
-    std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| fail("sync the directory of", e))?;
-    Ok(())
+    cfgledger_client::files::write_atomically(path, bytes)
+        .map_err(|e| Error::io(format!("cannot write {} atomically", path.display()), e))
 }

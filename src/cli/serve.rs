@@ -30,7 +30,7 @@ pub struct ServeArgs {
     notify: Option<String>,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     cfgledger_events::value::parse_duration_ms(text)
         .map(Duration::from_millis)
         .ok_or_else(|| format!("expected a duration such as 500ms, 5s or 1m; got {text:?}"))

@@ -13,6 +13,7 @@ mod registry;
 pub use audit::{
     AuditEntry, AuditFilter, AuditImport, AuditPage, AuditRender, AuditResource, AuditUser, RejectedAttempt,
 };
+pub use cfgledger_client::wire::{ChildReport, InstanceReport, WatchProgress};
 pub use config::{
     AsOf, AsOfQuery, ConfigItem, ConfigList, DriftEntry, ExportSource, ImportPlan, ImportQuery, KeyQuery, ListQuery,
     NamespaceQuery, PlanAction, PlanEntry, PlanSummary, RenderQuery, ResetQuery, SetRequest, SettingsExport,

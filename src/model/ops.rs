@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
 
 /// `GET /health`: the process answers.
@@ -57,37 +58,84 @@ pub struct LoginResponse {
     pub expires_at: String,
 }
 
-/// What an instance reports in its heartbeat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// What an instance reports in its heartbeat: a cfgledger server (`kind` `server`), or an agent or client
+/// that follows one (`agent`, `client`), which reports its namespace, labels, staleness and child too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct InstanceInfo {
+    /// `server`, `agent` or `client` (`server` in a heartbeat of an older version).
+    #[serde(default = "server_kind")]
+    pub kind: String,
     pub host: String,
     pub pid: u32,
+    /// The URL a server serves; empty for an agent or client.
+    #[serde(default)]
     pub listen: String,
     pub version: String,
     pub started_at: String,
     pub applied_seq: u64,
     pub head_hash: String,
+    /// The namespace an agent or client follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// An agent's or client's labels (`--label k=v`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Whether an agent or client knows its configuration may be out of date (it cannot reach the server,
+    /// or it started from its cache).
+    #[serde(default)]
+    pub stale: bool,
+    /// Seconds since the configuration was last known to be current (0 while it follows the stream).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staleness_secs: Option<f64>,
+    /// Where the configuration in force came from: `server` or `cache`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// An agent's child process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child: Option<cfgledger_client::wire::ChildReport>,
+    /// The last problem an agent or client met (a refused token, an unreachable server, a failed check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Who sent the heartbeat of an agent or client (its token's subject).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_by: Option<String>,
     /// Whatever else another version of cfgledger reports, kept as it came.
     #[serde(flatten)]
     #[schema(value_type = Object)]
     pub extra: serde_json::Map<String, Value>,
 }
 
+fn server_kind() -> String {
+    "server".to_string()
+}
+
 /// One live instance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct InstanceEntry {
+    /// A server's id, or `agent/ID` and `client/ID`.
     pub id: String,
     #[serde(flatten)]
     pub info: InstanceInfo,
     /// The last heartbeat (RFC 3339).
     pub last_seen: String,
+    /// Seconds since the last heartbeat.
+    pub age_secs: f64,
     /// Whether this is the instance that answered.
     #[serde(rename = "self")]
     pub is_self: bool,
+    /// How many events the log holds past its applied seq.
+    pub lag: u64,
+    /// Whether its head hash is the log's hash at its applied seq (`null` when the seq is past this
+    /// server's head, so it cannot be told yet).
+    pub matches_log: Option<bool>,
+    /// `converged` (at the head, hash matching), `behind` (lagging), `stale` (it says it cannot follow),
+    /// or `diverged` (its hash is not the log's: it runs a configuration this log never held).
+    pub status: String,
 }
 
-/// `GET /admin/instances`: the instances with a heartbeat in the last few seconds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// `GET /admin/instances`: the instances with a heartbeat in the last few seconds: cfgledger servers,
+/// agents and clients side by side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct InstanceList {
     pub instances: Vec<InstanceEntry>,
     /// The id of the instance that answered.
@@ -97,15 +145,37 @@ pub struct InstanceList {
     pub converged: bool,
     /// The head of the instance that answered.
     pub head: u64,
+    /// How many instances are in each status (`converged`, `behind`, `stale`, `diverged`).
+    pub by_status: BTreeMap<String, usize>,
 }
 
-/// The query of `GET /admin/config/watch`.
+/// The query of `GET /admin/config/watch`. Every filter narrows the stream; resuming with `Last-Event-ID`
+/// (or `after`) stays exact under any of them, because the server scans the log from that seq again.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct WatchQuery {
     /// Resume after this seq (`Last-Event-ID` wins when both are sent); default: the head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<u64>,
+    /// Only events of this namespace (settings, and renders of it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Only events whose key or subject starts with this: a bare key (`LOG_`), a qualified one
+    /// (`mcpgateway:LOG_`) or an entity's (`tools/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Only settings of this catalog category (`logging`, `security`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Only these kinds, comma-separated: event kinds (`SettingChanged`) or groups (`settings`, `registry`,
+    /// `access`, `rejections`, `store`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Send a `progress` event (its `id` the seq scanned up to) when the stream has caught up past events
+    /// the filters left out, so a client's `Last-Event-ID` keeps up with the log. Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<bool>,
 }
 
 /// One key of a change that sets several (`.env` seeding).
@@ -117,20 +187,25 @@ pub struct KeyValue {
     pub value: Value,
 }
 
-/// The `data` of one watch-stream event (`id` is its seq): a setting's new value, masked when sensitive.
+/// The `data` of one watch-stream event (`id` is its seq): a setting's new value, masked when sensitive, or
+/// for any other kind of event its audit entries (secrets masked).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ChangeEvent {
     pub seq: u64,
-    /// The event kind (`SettingChanged`, `SettingReset`, `EnvSeeded`, ...).
+    /// The event kind (`SettingChanged`, `SettingReset`, `EnvSeeded`, `ResourceUpdated`, ...).
     pub kind: String,
-    /// The key's namespace, or `null` when the event sets several (see `changes`).
+    /// The key's namespace, or `null` when the event sets several (see `changes`) or is about no setting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// The key, or `null` when the event sets several (see `changes`).
+    /// The key (bare), an entity's `KIND/NAME`, or `null` when the event sets several (see `changes`).
     pub key: Option<String>,
-    /// The value now in force (for a reset, the environment's or the default it falls back to).
+    /// The value now in force (for a reset, the environment's or the default it falls back to); `null` for
+    /// an event that sets no value.
     #[schema(value_type = Object)]
     pub value: Value,
+    /// Whether a key it sets takes effect only at an application's restart.
+    #[serde(default)]
+    pub restart_required: bool,
     /// `cli`, `api`, `ui` or `system`.
     pub source: String,
     pub actor: String,
@@ -138,6 +213,10 @@ pub struct ChangeEvent {
     pub batch: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes: Option<Vec<KeyValue>>,
+    /// For an event that sets no setting's value (an entity, a user, a render, a refused change): its audit
+    /// entries, secrets masked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Vec<crate::model::AuditEntry>>,
 }
 
 /// One record of the log as `cfgledger log --output json` prints it, secrets masked. A CLI message only: the

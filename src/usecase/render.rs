@@ -80,8 +80,9 @@ pub struct RenderRequest {
 pub struct Rendered {
     pub namespace: String,
     pub format: RenderFormat,
-    /// The log's head the render answers for.
+    /// The log's head the render answers for, and its hash.
     pub seq: u64,
+    pub head_hash: String,
     /// The file's text.
     pub text: String,
     /// Sensitive keys rendered in plaintext.
@@ -147,22 +148,40 @@ pub async fn render(ledger: &Ledger, req: &RenderRequest, ctx: WriteContext) -> 
     }
     let store_id = snap.state.store.as_ref().map(|s| s.store_id.clone()).unwrap_or_default();
     let application = catalog.namespace(&ns).map(|n| n.application.clone()).unwrap_or_else(|| ns.clone());
-    let text = match req.format {
+    let mut header = vec![format!(
+        "{application} settings ({ns}) rendered by cfgledger from store {store_id} at seq {} (head {})",
+        snap.head.seq,
+        snap.head.hash.to_hex()
+    )];
+    if !left_out.is_empty() {
+        header.push(format!(
+            "{} secrets left out (render with --include-secrets): {}",
+            left_out.len(),
+            left_out.join(", ")
+        ));
+    }
+    let named: Vec<(&str, &Value)> = values.iter().map(|(spec, v)| (spec.env_name.as_str(), v)).collect();
+    let text = format_text(req.format, &header, &named)?;
+    Ok(Rendered {
+        namespace: ns,
+        format: req.format,
+        seq: snap.head.seq,
+        head_hash: snap.head.hash.to_hex(),
+        text,
+        secrets: secrets.iter().map(|k| namespace::split(k).1.to_string()).collect(),
+    })
+}
+
+/// The text of a render in `format`: the `header` lines as comments (env and yaml; JSON has none), then each
+/// name with its value. `agent render` writes its files through here too, so a file is the same whether the
+/// server or an agent wrote it.
+pub fn format_text(format: RenderFormat, header: &[String], values: &[(&str, &Value)]) -> Result<String, Error> {
+    let comments: String = header.iter().map(|line| format!("# {line}\n")).collect();
+    Ok(match format {
         RenderFormat::Env => {
-            let mut out = format!(
-                "# {application} settings ({ns}) rendered by cfgledger from store {store_id} at seq {} (head {})\n",
-                snap.head.seq,
-                snap.head.hash.to_hex()
-            );
-            if !left_out.is_empty() {
-                out.push_str(&format!(
-                    "# {} secrets left out (render with --include-secrets): {}\n",
-                    left_out.len(),
-                    left_out.join(", ")
-                ));
-            }
-            for (spec, v) in &values {
-                out.push_str(&spec.env_name);
+            let mut out = comments;
+            for (name, v) in values {
+                out.push_str(name);
                 out.push('=');
                 out.push_str(&env_quote(&cfgledger_events::value::to_text(v)));
                 out.push('\n');
@@ -170,33 +189,23 @@ pub async fn render(ledger: &Ledger, req: &RenderRequest, ctx: WriteContext) -> 
             out
         }
         RenderFormat::Json => {
-            let map: Map<String, Value> = values.iter().map(|(s, v)| (s.env_name.clone(), v.clone())).collect();
+            let map: Map<String, Value> = values.iter().map(|(n, v)| (n.to_string(), (*v).clone())).collect();
             let mut text = serde_json::to_string_pretty(&Value::Object(map))
                 .map_err(|e| Error::internal("cannot encode the render", e))?;
             text.push('\n');
             text
         }
         RenderFormat::Yaml => {
-            let mut out = format!(
-                "# {application} settings ({ns}) rendered by cfgledger from store {store_id} at seq {}\n",
-                snap.head.seq
-            );
+            let mut out = comments;
             if values.is_empty() {
                 out.push_str("{}\n");
             }
-            for (spec, v) in &values {
+            for (name, v) in values {
                 let json = serde_json::to_string(v).map_err(|e| Error::internal("cannot encode the render", e))?;
-                out.push_str(&format!("{}: {json}\n", spec.env_name));
+                out.push_str(&format!("{name}: {json}\n"));
             }
             out
         }
-    };
-    Ok(Rendered {
-        namespace: ns,
-        format: req.format,
-        seq: snap.head.seq,
-        text,
-        secrets: secrets.iter().map(|k| namespace::split(k).1.to_string()).collect(),
     })
 }
 
