@@ -714,9 +714,17 @@ fn the_watch_stream_resumes_exactly_after_the_last_event_id() {
     let mut both = server.watch(&format!("/admin/config/watch?after={last}"), &viewer, Some(&missed[1].to_string()));
     assert_eq!(both.events(1)[0].id, next);
 
-    // A locked-key attempt is audit, not a change of value: the stream stays quiet.
+    // A locked-key attempt is audit, not a change of value: the whole stream carries it as a refused change
+    // (its audit entry under `detail`), and a stream of settings only stays quiet.
+    let mut values = server.watch("/admin/config/watch?kind=settings", &viewer, None);
     server.put("JWT_ALGORITHM", &admin, json!("HS512")).error(403, "locked");
-    assert!(both.until_quiet(3).is_empty());
+    let refused = both.events(1).remove(0);
+    assert_eq!(
+        (refused.data["kind"].as_str(), refused.data["key"].as_str()),
+        (Some("ChangeRejected"), Some("JWT_ALGORITHM"))
+    );
+    assert_eq!(refused.data["detail"][0]["rejected"]["reason"], "locked", "{}", refused.data);
+    assert!(values.until_quiet(3).is_empty());
     server.assert_alive();
 }
 

@@ -5,7 +5,6 @@
 //! any order), imported into a real `cfgledger serve` over HTTP and through the CLI, and exported back in
 //! the gateway's layout. `tests/gateway_transfer.rs` does the same against real gateways.
 
-#[allow(dead_code)] // the shared API harness; this file uses part of it
 mod api_support;
 
 use aes_gcm::aead::Aead;

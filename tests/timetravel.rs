@@ -6,8 +6,7 @@
 //! shape and the log head it must leave alone; the CLI for its exit code and its `error: ...` line.
 //! Plumbing (processes, HTTP) is in `api_support`.
 
-// The shared plumbing of tests/api.rs, whose stream helpers this file does not need.
-#[allow(dead_code)]
+// The shared plumbing of tests/api.rs.
 mod api_support;
 #[path = "support/sql.rs"]
 mod sql;

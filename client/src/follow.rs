@@ -39,7 +39,7 @@ pub struct Status {
     pub head_hash: String,
     /// The last problem met, while it lasts.
     pub error: Option<String>,
-    /// Connections opened after the first.
+    /// Connections opened after a break (or after starting from the cache).
     pub reconnects: u64,
 }
 
@@ -539,7 +539,7 @@ fn follow(shared: Arc<Shared>) {
                 continue;
             }
         };
-        let reconnect = !first;
+        let reconnect = !first || shared.status.lock().unwrap_or_else(|e| e.into_inner()).stale;
         if reconnect {
             shared.with_status(|s| s.reconnects += 1);
         }

@@ -157,6 +157,7 @@ mod tests {
         "/admin/verify",
         "/admin/config/watch",
         "/admin/instances",
+        "/admin/instances/heartbeat",
         "/export",
         "/export/selective",
         "/import",

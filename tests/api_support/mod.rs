@@ -3,6 +3,9 @@
 //! collected line by line, a small HTTP client on top of ureq that turns every answer (2xx or not) into a
 //! [`Reply`], and a reader of the watch stream's server-sent events.
 
+// Shared by several test binaries, each using a part.
+#![allow(dead_code)]
+
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -117,9 +120,14 @@ impl Store {
 
     /// `cfgledger serve --listen 127.0.0.1:0 ARGS`, once it has printed its address.
     pub fn serve(&self, args: &[&str]) -> Server {
+        self.serve_on("127.0.0.1:0", args)
+    }
+
+    /// `cfgledger serve --listen ADDR ARGS` (a server started again where its clients knew it).
+    pub fn serve_on(&self, listen: &str, args: &[&str]) -> Server {
         let mut child = self
             .cmd()
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -367,12 +375,14 @@ pub struct Watch {
 pub enum Next {
     Event(Sse),
     Comment,
+    /// A named event (`progress`, `end`): its type, id and data.
+    Named(String, Option<u64>, String),
 }
 
 impl Watch {
     /// The next event or keep-alive comment. Every read is bounded by the agent's 10 s read timeout.
     pub fn next(&mut self) -> Next {
-        let (mut id, mut data) = (None, None);
+        let (mut id, mut data, mut named) = (None, None, None::<String>);
         loop {
             let mut line = String::new();
             let n = self.lines.read_line(&mut line).expect("the stream stays readable");
@@ -381,19 +391,25 @@ impl Watch {
             if line.starts_with(':') {
                 self.comments += 1;
                 return Next::Comment;
+            } else if let Some(v) = line.strip_prefix("event:") {
+                named = Some(v.trim().to_string()).filter(|t| t != "message");
             } else if let Some(v) = line.strip_prefix("id:") {
                 id = Some(v.trim().parse::<u64>().expect("a numeric id"));
             } else if let Some(v) = line.strip_prefix("data:") {
-                data = Some(serde_json::from_str::<Value>(v.trim()).expect("JSON data"));
+                data = Some(v.trim().to_string());
             } else if line.is_empty() {
+                if let Some(kind) = named.take() {
+                    return Next::Named(kind, id.take(), data.take().unwrap_or_default());
+                }
                 if let (Some(id), Some(data)) = (id.take(), data.take()) {
+                    let data = serde_json::from_str::<Value>(&data).expect("JSON data");
                     return Next::Event(Sse { id, data });
                 }
             }
         }
     }
 
-    /// The next `n` events, skipping keep-alives; panics if they do not come within 10 s.
+    /// The next `n` change events, skipping keep-alives and named events; panics if they do not come within 10 s.
     pub fn events(&mut self, n: usize) -> Vec<Sse> {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut out = Vec::new();
@@ -417,6 +433,7 @@ impl Watch {
                     quiet = 0;
                     seen.push(e);
                 }
+                Next::Named(..) => {}
             }
         }
         seen

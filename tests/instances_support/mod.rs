@@ -363,7 +363,8 @@ impl Watch {
         let (tx, rx) = mpsc::channel();
         let mut lines = BufReader::new(response.into_reader());
         std::thread::spawn(move || {
-            let (mut id, mut data) = (None, None);
+            // A named event (`progress`, `end`) is not a change: it is skipped, as a browser's `onmessage` does.
+            let (mut id, mut data, mut named) = (None, None, false);
             loop {
                 let mut line = String::new();
                 match lines.read_line(&mut line) {
@@ -378,11 +379,17 @@ impl Watch {
                     Ok(_) => {}
                 }
                 let line = line.trim_end_matches(['\r', '\n']);
-                if let Some(v) = line.strip_prefix("id:") {
+                if let Some(v) = line.strip_prefix("event:") {
+                    named = v.trim() != "message";
+                } else if let Some(v) = line.strip_prefix("id:") {
                     id = v.trim().parse::<u64>().ok();
                 } else if let Some(v) = line.strip_prefix("data:") {
                     data = serde_json::from_str::<Value>(v.trim()).ok();
                 } else if line.is_empty() {
+                    if std::mem::take(&mut named) {
+                        (id, data) = (None, None);
+                        continue;
+                    }
                     if let (Some(id), Some(data)) = (id.take(), data.take()) {
                         if tx.send(Ok(Sse { id, data })).is_err() {
                             return;

@@ -1,0 +1,179 @@
+//! The watch stream as agents and clients use it: every event kind, the filters, `progress` events that
+//! let `Last-Event-ID` keep up under a filter, the `end` of a stream whose token expires, what a
+//! `config_reader` may call, and the heartbeats of agents and clients in `GET /admin/instances`.
+
+mod api_support;
+
+use api_support::{Next, Store};
+use serde_json::{json, Value};
+
+fn heartbeat(id: &str, seq: u64, hash: &str) -> Value {
+    json!({"id": id, "kind": "agent", "namespace": "mcpgateway", "labels": {"zone": "a"}, "applied_seq": seq,
+           "head_hash": hash, "stale": false, "staleness_secs": 0.0, "origin": "server", "host": "h", "pid": 1,
+           "version": "0.1.0", "started_at": "2026-12-04T00:00:00Z"})
+}
+
+#[test]
+fn the_stream_carries_every_kind_and_filters_by_namespace_prefix_category_and_kind() {
+    let store = Store::new("LOG_LEVEL=info");
+    let admin = store.token("ada", "platform_admin");
+    let server = store.serve(&["--sse-keepalive", "200ms"]);
+    let mut all = server.watch("/admin/config/watch", &admin, None);
+    let mut logging = server.watch("/admin/config/watch?category=logging", &admin, None);
+    let mut tools = server.watch("/admin/config/watch?kind=registry&prefix=tools/", &admin, None);
+    let mut own = server.watch("/admin/config/watch?namespace=cfgledger", &admin, None);
+    let mut max = server.watch("/admin/config/watch?prefix=mcpgateway:MAX_", &admin, None);
+
+    let workers = server.put("MAX_WORKERS", &admin, json!(9)).ok_json()["seq"].as_u64().unwrap();
+    let level = server.put("LOG_FILE", &admin, json!("/var/log/app.log")).ok_json()["seq"].as_u64().unwrap();
+    let tool = json!({"name": "search", "url": "https://api.example/search", "auth_type": "bearer",
+                      "auth_token": "tool-token-planted-77"});
+    server.send_json("POST", "/tools", Some(&admin), &tool).ok_json();
+    let own_key = server
+        .send_json("PUT", "/admin/config/cfgledger:CONFIG_WRITE_RATE_LIMIT", Some(&admin), &json!({"value": 500}))
+        .ok_json()["seq"]
+        .as_u64()
+        .unwrap();
+
+    let got = all.events(4);
+    let kinds: Vec<&str> = got.iter().map(|e| e.data["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["SettingChanged", "SettingChanged", "ResourceCreated", "SettingChanged"]);
+    let created = &got[2].data;
+    assert_eq!((created["key"].as_str(), created["namespace"].as_str()), (Some("tools/search"), None));
+    assert_eq!(created["detail"][0]["resource"]["name"], "search", "{created}");
+    assert!(!created.to_string().contains("tool-token-planted-77"), "secrets never travel: {created}");
+    assert_eq!(got[1].data["restart_required"], true, "LOG_FILE is restart-required in the suite's catalog");
+    assert_eq!(got[0].data["restart_required"], false);
+
+    assert_eq!(logging.events(1)[0].id, level);
+    assert_eq!(tools.events(1)[0].data["key"], "tools/search");
+    assert_eq!(own.events(1)[0].id, own_key);
+    assert_eq!(max.events(1)[0].id, workers);
+    for (name, stream) in [("logging", &mut logging), ("tools", &mut tools), ("own", &mut own), ("max", &mut max)] {
+        assert!(stream.until_quiet(2).is_empty(), "{name}: nothing else passes its filter");
+    }
+
+    for (query, wrong) in [
+        ("kind=Nope", "unknown kind"),
+        ("category=nope", "unknown category"),
+        ("namespace=nope", "unknown namespace"),
+        ("namespace=*", "one namespace"),
+    ] {
+        let msg = server.get(&format!("/admin/config/watch?{query}"), &admin).error_message(400, "bad_request");
+        assert!(msg.contains(wrong), "{query}: {msg}");
+    }
+}
+
+#[test]
+fn progress_events_carry_last_event_id_past_filtered_events_and_resume_stays_exact() {
+    let store = Store::new("LOG_LEVEL=info");
+    let admin = store.token("ada", "platform_admin");
+    let server = store.serve(&["--sse-keepalive", "200ms"]);
+    let mut stream = server.watch("/admin/config/watch?kind=settings&namespace=mcpgateway", &admin, None);
+    // The first progress event says the stream has caught up, at the head.
+    let head = server.head();
+    let first = match stream.next() {
+        Next::Named(kind, id, data) => (kind, id, data),
+        other => panic!("a progress event first, got {other:?}"),
+    };
+    assert_eq!((first.0.as_str(), first.1), ("progress", Some(head)));
+    // An event the filter leaves out (an entity) moves the cursor by a progress event, with the log's hash.
+    server.send_json("POST", "/tools", Some(&admin), &json!({"name": "t", "url": "https://api.example/t"})).ok_json();
+    let past = server.head();
+    let progress = loop {
+        if let Next::Named(kind, id, data) = stream.next() {
+            assert_eq!(kind, "progress");
+            if id == Some(past) {
+                break serde_json::from_str::<Value>(&data).unwrap();
+            }
+        }
+    };
+    assert_eq!(progress["seq"], past);
+    let verified = server.get("/admin/verify", &admin).ok_json();
+    assert_eq!(progress["hash"], verified["head"]["hash"], "the hash is the log's: {verified}");
+    drop(stream);
+
+    // Resume from the progress id: the next setting change comes, nothing before it does.
+    let next = server.put("MAX_WORKERS", &admin, json!(5)).ok_json()["seq"].as_u64().unwrap();
+    let mut resumed =
+        server.watch("/admin/config/watch?kind=settings&namespace=mcpgateway", &admin, Some(&past.to_string()));
+    let got = resumed.events(1);
+    assert_eq!(got[0].id, next);
+    assert!(resumed.until_quiet(2).is_empty());
+}
+
+#[test]
+fn a_stream_ends_when_its_token_expires_and_a_config_reader_may_watch_and_report() {
+    let store = Store::new("LOG_LEVEL=info");
+    let admin = store.token("ada", "platform_admin");
+    let reader = store.token_ttl("agent-7", "config_reader", "2s");
+    let server = store.serve(&["--sse-keepalive", "200ms"]);
+    let mut stream = server.watch("/admin/config/watch?progress=false", &reader, None);
+    let ended = loop {
+        match stream.next() {
+            Next::Named(kind, _, data) if kind == "end" => break data,
+            Next::Event(e) => panic!("no change was made: {e:?}"),
+            _ => {}
+        }
+    };
+    assert_eq!(ended, "the token expired");
+
+    // A config_reader: render, watch and heartbeat; nothing else.
+    let reader = store.token("agent-7", "config_reader");
+    let head = server.head();
+    let hash = server.get("/admin/verify", &admin).ok_json()["head"]["hash"].as_str().unwrap().to_string();
+    let reply = server.send_json("POST", "/admin/instances/heartbeat", Some(&reader), &heartbeat("a1", head, &hash));
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    let msg = server.get("/admin/config", &reader).error_message(403, "forbidden");
+    assert!(msg.contains("may only read /admin/config/render and /admin/config/watch"), "{msg}");
+    let listed = server.get("/admin/instances", &admin).ok_json();
+    let agent = listed["instances"].as_array().unwrap().iter().find(|i| i["id"] == "agent/a1").expect("listed").clone();
+    assert_eq!((agent["status"].as_str(), agent["reported_by"].as_str()), (Some("converged"), Some("agent-7")));
+    assert_eq!((agent["lag"].as_u64(), agent["matches_log"].as_bool()), (Some(0), Some(true)));
+    assert_eq!(agent["labels"]["zone"], "a");
+}
+
+#[test]
+fn instances_show_a_behind_a_stale_and_a_diverged_agent_and_bad_heartbeats_are_refused() {
+    let store = Store::new("LOG_LEVEL=info");
+    let admin = store.token("ada", "platform_admin");
+    let server = store.serve(&[]);
+    server.put("MAX_WORKERS", &admin, json!(3)).ok_json();
+    let log = store.log();
+    let (old_seq, old_hash) = (log[1]["seq"].as_u64().unwrap(), log[1]["hash"].as_str().unwrap().to_string());
+    let post = |body: &Value| server.send_json("POST", "/admin/instances/heartbeat", Some(&admin), body);
+    assert_eq!(post(&heartbeat("behind", old_seq, &old_hash)).status, 204);
+    let mut stale = heartbeat("stale", old_seq, &old_hash);
+    stale["stale"] = json!(true);
+    stale["origin"] = json!("cache");
+    assert_eq!(post(&stale).status, 204);
+    assert_eq!(post(&heartbeat("forked", old_seq, &"ab".repeat(32))).status, 204);
+    let listed = server.get("/admin/instances", &admin).ok_json();
+    let status =
+        |id: &str| listed["instances"].as_array().unwrap().iter().find(|i| i["id"] == id).map(|i| i["status"].clone());
+    assert_eq!(status("agent/behind"), Some(json!("behind")));
+    assert_eq!(status("agent/stale"), Some(json!("stale")));
+    assert_eq!(status("agent/forked"), Some(json!("diverged")));
+    assert_eq!(listed["converged"], false);
+    assert_eq!(listed["by_status"]["diverged"], 1);
+
+    let head = store.log().len();
+    for (field, value, says) in [
+        ("id", json!("../../etc"), "id expects"),
+        ("kind", json!("server"), "kind expects agent or client"),
+        ("namespace", json!("nope"), "unknown namespace"),
+        ("head_hash", json!("xyz"), "64 hex"),
+        ("labels", json!({"a b": "c"}), "a label is NAME=VALUE"),
+        ("staleness_secs", json!(-1.0), "staleness_secs"),
+        ("origin", json!("disk"), "origin expects"),
+    ] {
+        let mut body = heartbeat("x", old_seq, &old_hash);
+        body[field] = value;
+        let msg = post(&body).error_message(400, "bad_request");
+        assert!(msg.contains(says), "{field}: {msg}");
+    }
+    let mut unknown = heartbeat("x", old_seq, &old_hash);
+    unknown["surprise"] = json!(1);
+    post(&unknown).error(400, "bad_request");
+    assert_eq!(store.log().len(), head, "heartbeats are never events");
+}
