@@ -18,11 +18,12 @@ use std::time::Duration;
 const SECRET: &str = "whsec-planted-plaintext-9c1e77";
 const DEADLINE: Duration = Duration::from_secs(20);
 
-/// The child: writes its pid and environment to `env.<pid>` in its directory, reports TERM and HUP there,
-/// and sleeps until told to stop.
+/// The child: writes its pid and environment to `env.<pid>` in its directory, fails at once (exit 3) when
+/// its LOG_FILE holds `bad`, reports TERM and HUP there, and sleeps until told to stop.
 const CHILD: &str = r#"#!/bin/sh
 env > "env.$$"
 echo "$$" >> pids
+case "$LOG_FILE" in *bad*) exit 3 ;; esac
 trap 'echo "TERM $$" >> signals; exit 0' TERM
 trap 'echo "HUP $$" >> signals; env > "env.$$.hup"' HUP
 while true; do sleep 0.05; done
@@ -33,6 +34,8 @@ struct Agent {
     child: Child,
     stderr: Arc<Mutex<Vec<String>>>,
     stdout: Arc<Mutex<Vec<String>>>,
+    /// The threads reading its output, joined once it exited so that its last lines are in.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Agent {
@@ -41,9 +44,9 @@ impl Agent {
         cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let mut child = cmd.spawn().expect("the agent starts");
-        let stderr = collect(child.stderr.take().expect("stderr"));
-        let stdout = collect(child.stdout.take().expect("stdout"));
-        Agent { child, stderr, stdout }
+        let (stderr, err_reader) = collect(child.stderr.take().expect("stderr"));
+        let (stdout, out_reader) = collect(child.stdout.take().expect("stdout"));
+        Agent { child, stderr, stdout, readers: vec![err_reader, out_reader] }
     }
 
     fn stderr(&self) -> String {
@@ -63,6 +66,9 @@ impl Agent {
         let deadline = std::time::Instant::now() + DEADLINE;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                for reader in self.readers.drain(..) {
+                    reader.join().expect("the output reader");
+                }
                 return status.code().unwrap_or(-1);
             }
             assert!(std::time::Instant::now() < deadline, "the agent did not exit:\n{}", self.output());
@@ -83,15 +89,15 @@ impl Drop for Agent {
     }
 }
 
-fn collect(pipe: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+fn collect(pipe: impl std::io::Read + Send + 'static) -> (Arc<Mutex<Vec<String>>>, std::thread::JoinHandle<()>) {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = lines.clone();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         for line in BufReader::new(pipe).lines().map_while(Result::ok) {
             sink.lock().unwrap().push(line);
         }
     });
-    lines
+    (lines, reader)
 }
 
 /// `cfgledger --server URL agent` in the store's directory, with a scrubbed environment and the token in
@@ -272,6 +278,47 @@ fn the_child_outlives_the_server_and_a_restarted_agent_starts_from_the_cache() {
             .any(|i| i["kind"] == "agent" && i["status"] == "converged" && i["stale"] == false)
     });
     assert!(again.alive());
+}
+
+#[test]
+fn a_change_that_makes_the_child_fail_is_rolled_back_until_the_next_change() {
+    let store = Store::new("LOG_FILE=/var/log/good.log");
+    let server = store.serve(&[]);
+    let admin = store.token("admin", "platform_admin");
+    let reader = store.token("agent", "config_reader");
+    let dir = exec_dir(&store);
+    let mut agent =
+        Agent::start(&store, &server.url, &["exec", "--heartbeat", "300ms", "--", "./child.sh"], Some(&reader));
+    wait_for("the child starts", || child_envs(&dir).len() == 1);
+    let good_seq = server.head();
+
+    // The child cannot start with this value: it runs again with the one before, and the agent stays.
+    server.put("LOG_FILE", &admin, json!("/var/log/bad.log")).ok_json();
+    wait_for("the failed child is replaced by one on the last good configuration", || child_envs(&dir).len() == 3);
+    let envs = child_envs(&dir);
+    assert!(envs[1].1.contains("LOG_FILE=/var/log/bad.log"), "the change was tried");
+    assert!(envs[2].1.contains("LOG_FILE=/var/log/good.log"), "and rolled back");
+    assert!(agent.alive(), "a failed update never takes the service down");
+    assert!(agent.stderr().contains("made the child fail (exit 3)"), "{}", agent.stderr());
+    wait_for("the heartbeat shows the child behind, on the good seq, with why", || {
+        instances(&server, &admin).iter().any(|i| {
+            i["kind"] == "agent"
+                && i["status"] == "behind"
+                && i["child"]["config_seq"].as_u64().is_some_and(|s| s <= good_seq)
+                && i["error"].as_str().is_some_and(|e| e.contains("made the child fail"))
+        })
+    });
+
+    // The next change is tried.
+    server.put("LOG_FILE", &admin, json!("/var/log/better.log")).ok_json();
+    wait_for("the child runs the next change", || {
+        child_envs(&dir).last().is_some_and(|(_, env)| env.contains("LOG_FILE=/var/log/better.log"))
+    });
+    wait_for("the agent is converged again", || {
+        instances(&server, &admin)
+            .iter()
+            .any(|i| i["kind"] == "agent" && i["status"] == "converged" && i["error"].is_null())
+    });
 }
 
 #[test]

@@ -108,6 +108,29 @@ fn projections_depends_only_on_events_and_serde() {
 }
 
 #[test]
+fn the_client_depends_on_events_and_never_on_the_server_or_an_async_runtime() {
+    check_dependencies(
+        "client",
+        &[
+            "cfgledger-events",
+            "serde",
+            "serde_json",
+            "blake3",
+            "ureq",
+            "arc-swap",
+            "chacha20poly1305",
+            "base64",
+            "rand",
+            "tempfile",
+            "zeroize",
+            "tracing",
+            "utoipa",
+        ],
+        &["cfgledger", "cfgledger-projections", "tokio", "axum"],
+    );
+}
+
+#[test]
 fn the_workspace_crates_are_the_ones_these_checks_know() {
     // A new member crate needs its own rules here before it can slip past them.
     let members: Vec<String> = manifest(".")["workspace"]["members"]
@@ -116,12 +139,12 @@ fn the_workspace_crates_are_the_ones_these_checks_know() {
         .iter()
         .map(|v| v.as_str().expect("a member path").to_string())
         .collect();
-    assert_eq!(members, [".", "events", "projections"]);
-    let names: Vec<String> = ["events", "projections"]
+    assert_eq!(members, [".", "events", "projections", "client"]);
+    let names: Vec<String> = ["events", "projections", "client"]
         .iter()
         .map(|d| manifest(d)["package"]["name"].as_str().expect("a name").to_string())
         .collect();
-    assert_eq!(names, ["cfgledger-events", "cfgledger-projections"]);
+    assert_eq!(names, ["cfgledger-events", "cfgledger-projections", "cfgledger-client"]);
 }
 
 /// The source with comments and the contents of string and character literals blanked out, so that only

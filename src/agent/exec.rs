@@ -65,6 +65,9 @@ pub struct ExecOptions {
     pub kill_timeout: Duration,
     /// Give the child only the rendered settings, not the agent's own environment.
     pub pristine: bool,
+    /// A child restarted for a change that exits with an error within this time is started again with the
+    /// configuration it ran with before (zero: never).
+    pub rollback_window: Duration,
 }
 
 enum Msg {
@@ -80,6 +83,15 @@ struct ChildState {
     config: Arc<Snapshot>,
     /// A change it has not been given yet (a restart is pending, or `--on-change none`).
     behind: bool,
+    /// Why it runs an older configuration than the newest (a configuration it could not start with).
+    error: Option<String>,
+}
+
+/// A restart for a change, remembered until the new child has lived through the rollback window.
+struct Trial {
+    started: Instant,
+    /// The configuration the child ran with before, which it returns to if the new one makes it fail.
+    previous: Arc<Snapshot>,
 }
 
 /// The child's exit code as a shell reports it: its code, or 128 + the signal that ended it.
@@ -196,6 +208,7 @@ pub fn run(opts: ExecOptions) -> Result<(), Error> {
         },
         config: first,
         behind: false,
+        error: None,
     }));
     {
         let state = state.clone();
@@ -206,6 +219,9 @@ pub fn run(opts: ExecOptions) -> Result<(), Error> {
             if st.behind {
                 r.applied_seq = st.config.seq;
                 r.head_hash = st.config.head_hash.clone();
+            }
+            if st.error.is_some() {
+                r.error = st.error.clone();
             }
         });
     }
@@ -218,6 +234,7 @@ pub fn run(opts: ExecOptions) -> Result<(), Error> {
     let mut kill_at: Option<Instant> = None;
     let mut restarting = false;
     let mut stopping = false;
+    let mut trial: Option<Trial> = None;
     loop {
         let wake = [restart_at, kill_at].into_iter().flatten().min();
         let wait = wake.map(|t| t.saturating_duration_since(Instant::now())).unwrap_or(Duration::from_secs(1));
@@ -277,9 +294,11 @@ pub fn run(opts: ExecOptions) -> Result<(), Error> {
                 });
                 if restarting && !stopping {
                     let config = client.snapshot();
+                    let previous = state.lock().unwrap_or_else(|e| e.into_inner()).config.clone();
                     pid = spawn(&opts, &config, &tx)?;
                     restarting = false;
                     kill_at = None;
+                    trial = (!opts.rollback_window.is_zero()).then(|| Trial { started: Instant::now(), previous });
                     tracing::info!(pid, seq = config.seq, previous = %how, "child restarted with the new configuration");
                     update(&mut |s| {
                         s.report.state = "running".into();
@@ -288,8 +307,35 @@ pub fn run(opts: ExecOptions) -> Result<(), Error> {
                         s.report.config_seq = Some(config.seq);
                         s.config = config.clone();
                         s.behind = false;
+                        s.error = None;
                     });
                     continue;
+                }
+                // A child that fails soon after a restart for a change failed because of the change: it runs
+                // again with the configuration it ran with before, and waits for the next change. A failed
+                // update never takes the service down.
+                if let Some(t) = trial.take().filter(|t| t.started.elapsed() < opts.rollback_window) {
+                    if !stopping && !status.success() {
+                        let failed = state.lock().unwrap_or_else(|e| e.into_inner()).config.seq;
+                        let why = format!(
+                            "the configuration of seq {failed} made the child fail ({how}) within {} s; it runs the configuration of seq {} again until the next change",
+                            opts.rollback_window.as_secs_f64(),
+                            t.previous.seq
+                        );
+                        eprintln!("cfgledger agent: {why}");
+                        tracing::error!(failed_seq = failed, kept_seq = t.previous.seq, status = %how, "rolled the child back to its last good configuration");
+                        pid = spawn(&opts, &t.previous, &tx)?;
+                        let previous = t.previous.clone();
+                        update(&mut |s| {
+                            s.report.state = "running".into();
+                            s.report.pid = Some(pid);
+                            s.report.config_seq = Some(previous.seq);
+                            s.config = previous.clone();
+                            s.behind = true;
+                            s.error = Some(why.clone());
+                        });
+                        continue;
+                    }
                 }
                 if !stopping {
                     tracing::info!(status = %how, "the child exited on its own; the agent exits with its code");

@@ -95,6 +95,10 @@ pub struct ExecArgs {
     /// Give the child only the rendered settings, not the agent's own environment.
     #[arg(long)]
     pristine: bool,
+    /// A child restarted for a change that fails within this time runs again with its previous
+    /// configuration until the next change (0s: never; the agent then exits with the child's code).
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    rollback_window: Duration,
     /// The command and its arguments, after `--`.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
     command: Vec<String>,
@@ -144,6 +148,7 @@ pub fn run(g: &Globals, cmd: AgentCommand) -> Result<(), Error> {
                 kill_signal,
                 kill_timeout: args.kill_timeout,
                 pristine: args.pristine,
+                rollback_window: args.rollback_window,
             })
         }
         AgentCommand::Render(args) => {
