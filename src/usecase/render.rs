@@ -138,20 +138,28 @@ pub async fn render(ledger: &Ledger, req: &RenderRequest, ctx: WriteContext) -> 
         };
         values.push((spec, plain));
     }
+    let mut answers_for = snap.head;
     if !secrets.is_empty() {
         let cmd = Command::RecordSecretsRendered {
             namespace: ns.clone(),
             format: req.format.as_str().to_string(),
             keys: secrets.clone(),
         };
-        ledger.execute_async(cmd, ctx).await?;
+        let outcome = ledger.execute_async(cmd, ctx).await?;
+        // The record of this render changes no setting: when it came right after the state rendered, the
+        // render answers for it too, so a follower is at the head at once instead of one event behind.
+        if let Some((first, last)) = outcome.seqs {
+            if first == answers_for.seq + 1 && outcome.head.seq == last {
+                answers_for = outcome.head;
+            }
+        }
     }
     let store_id = snap.state.store.as_ref().map(|s| s.store_id.clone()).unwrap_or_default();
     let application = catalog.namespace(&ns).map(|n| n.application.clone()).unwrap_or_else(|| ns.clone());
     let mut header = vec![format!(
         "{application} settings ({ns}) rendered by cfgledger from store {store_id} at seq {} (head {})",
-        snap.head.seq,
-        snap.head.hash.to_hex()
+        answers_for.seq,
+        answers_for.hash.to_hex()
     )];
     if !left_out.is_empty() {
         header.push(format!(
@@ -165,8 +173,8 @@ pub async fn render(ledger: &Ledger, req: &RenderRequest, ctx: WriteContext) -> 
     Ok(Rendered {
         namespace: ns,
         format: req.format,
-        seq: snap.head.seq,
-        head_hash: snap.head.hash.to_hex(),
+        seq: answers_for.seq,
+        head_hash: answers_for.hash.to_hex(),
         text,
         secrets: secrets.iter().map(|k| namespace::split(k).1.to_string()).collect(),
     })
