@@ -6,24 +6,9 @@
 
 mod support;
 
-use rand::distributions::{Alphanumeric, DistString};
-use rand::seq::SliceRandom;
-use support::gateway::Gateway;
+use support::gateway::{password, secret, Gateway};
 
 const ADMIN_EMAIL: &str = "platform-admin@cfgledger.test";
-
-/// `len` random letters and digits: about 5.95 bits per character, far above the gateway's 3.5 floor.
-fn secret(len: usize) -> String {
-    Alphanumeric.sample_string(&mut rand::thread_rng(), len)
-}
-
-/// A strong password: random letters and digits plus one each of upper, lower, digit and a special character
-/// that needs no quoting in a `.env` file (no `$`, which python-dotenv would expand, no `#`, no quotes).
-fn password() -> String {
-    let mut chars: Vec<char> = format!("{}Aa7-!", secret(27)).chars().collect();
-    chars.shuffle(&mut rand::thread_rng());
-    chars.into_iter().collect()
-}
 
 #[test]
 fn gateway_boots_from_a_hand_written_env_file() {

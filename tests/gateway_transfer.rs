@@ -24,7 +24,6 @@
 
 mod support;
 
-use rand::distributions::{Alphanumeric, DistString};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -35,7 +34,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::gateway::{free_port, venv_bin, Gateway};
+use support::gateway::{free_port, secret, venv_bin, Gateway};
 use support::Store;
 
 const ADMIN_EMAIL: &str = "platform-admin@cfgledger.test";
@@ -52,11 +51,6 @@ const TOOL_BEARER: &str = "tool-bearer-token-1";
 const TOOL_HEADER_ONE: (&str, &str) = ("X-Tool-Key", "tool-hdr-1");
 const TOOL_HEADERS_MANY: [(&str, &str); 2] = [("X-Tool-A", "tool-hdr-a"), ("X-Tool-B", "tool-hdr-b")];
 const TOOL_API_KEY: &str = "hdr-secret-1";
-
-/// `len` random letters and digits: about 5.95 bits per character, far above the gateway's 3.5 floor.
-fn secret(len: usize) -> String {
-    Alphanumeric.sample_string(&mut rand::thread_rng(), len)
-}
 
 fn basic(pair: (&str, &str)) -> String {
     use base64::Engine;

@@ -1,6 +1,8 @@
 //! The real MCP Context Forge gateway 1.1.0 as a test fixture: `python()` installs it once per build directory
 //! into a Python 3.12 virtual environment, and `Gateway::boot` starts it from one `.env` file alone, on a free
-//! loopback port, in a fresh temporary directory, and kills it on drop.
+//! loopback port, in a fresh temporary directory, and kills it on drop. A test that starts the gateway through
+//! another process instead (`cfgledger agent exec`, in `tests/agent_gateway.rs`) takes its command line
+//! (`serve_command_line`), its environment (`base_environment`) and its tokens (`mint_token`) from here.
 //!
 //! # What the gateway needs to boot on a bare machine
 //! No network service: with `DATABASE_URL=sqlite:///./mcp.db` (relative to the working directory, which is the
@@ -52,7 +54,10 @@
 //! - It keeps lock files in the temporary directory of the system (`TMPDIR`), one of them named after the
 //!   `.env`'s PORT; the harness gives each gateway its own (see `gateway_command`).
 
+use rand::distributions::{Alphanumeric, DistString};
+use rand::seq::SliceRandom;
 use serde_json::Value;
+use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
@@ -318,21 +323,7 @@ impl Gateway {
     /// environment key derivation). `--admin` makes the `teams` claim null, which the admin endpoints require;
     /// admin rights themselves come from the gateway's database (the platform admin is one), not the claim.
     pub fn token(&self, jwt_secret: &str, email: &str) -> String {
-        let out = gateway_command(&venv_bin().join("python"), self.dir())
-            .args(["-m", "mcpgateway.utils.create_jwt_token", "--username", email, "--exp", "10"])
-            .args(["--secret", jwt_secret, "--admin"])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run mcpgateway.utils.create_jwt_token");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let token = stdout.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("").to_string();
-        assert!(
-            out.status.success() && token.split('.').count() == 3,
-            "create_jwt_token failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        token
+        mint_token(self.dir(), &[], jwt_secret, email)
     }
 
     /// `/admin/config/settings` (needs MCPGATEWAY_ADMIN_API_ENABLED=true and an admin `token`).
@@ -436,6 +427,56 @@ fn gateway_command(program: &Path, dir: &Path) -> Command {
     c
 }
 
+/// The command line that runs the gateway on `port` of the loopback interface: the venv's `mcpgateway`
+/// console script with `--host` and `--port`, as `Gateway::boot` runs it. For a test that starts the gateway
+/// through something else (`cfgledger agent exec -- ...`) rather than booting it here.
+pub fn serve_command_line(port: u16) -> Vec<OsString> {
+    let program = venv_bin().join("mcpgateway");
+    vec![program.into_os_string(), "--host".into(), "127.0.0.1".into(), "--port".into(), port.to_string().into()]
+}
+
+/// The environment `gateway_command` gives a gateway working in `dir` (PATH with the venv first, HOME and
+/// TMPDIR set to `dir`), as name and value pairs, for a test that starts the gateway through another
+/// process, which then hands it its settings as further variables.
+pub fn base_environment(dir: &Path) -> Vec<(OsString, OsString)> {
+    gateway_command(&venv_bin().join("mcpgateway"), dir)
+        .get_envs()
+        .filter_map(|(name, value)| value.map(|v| (name.to_os_string(), v.to_os_string())))
+        .collect()
+}
+
+/// A token the gateway accepts for `email`, minted by its own tool in `dir` (see `Gateway::token`), with the
+/// gateway's settings taken from `./.env` of `dir` if there is one and from `settings`, which are added to
+/// the process environment (the same settings a gateway that gets them from its environment runs with).
+pub fn mint_token(dir: &Path, settings: &[(String, String)], jwt_secret: &str, email: &str) -> String {
+    let out = gateway_command(&venv_bin().join("python"), dir)
+        .envs(settings.iter().map(|(k, v)| (k, v)))
+        .args(["-m", "mcpgateway.utils.create_jwt_token", "--username", email, "--exp", "10"])
+        .args(["--secret", jwt_secret, "--admin"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run mcpgateway.utils.create_jwt_token");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let token = stdout.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("").to_string();
+    assert!(
+        out.status.success() && token.split('.').count() == 3,
+        "create_jwt_token failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    token
+}
+
+/// Sends `signal` (`TERM`, `KILL`) to every process of group `pgid`.
+pub fn signal_process_group(signal: &str, pgid: u32) {
+    signal_group(signal, pgid);
+}
+
+/// Whether any process of group `pgid` is still running (zombies do not count).
+pub fn process_group_alive(pgid: u32) -> bool {
+    group_alive(pgid)
+}
+
 fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).redirects(0).build()
 }
@@ -467,4 +508,17 @@ fn group_alive(pgid: u32) -> bool {
         let pgrp = fields.nth(1).and_then(|g| g.parse::<u32>().ok());
         pgrp == Some(pgid) && state != Some("Z")
     })
+}
+
+/// `len` random letters and digits: about 5.95 bits per character, far above the gateway's 3.5 floor.
+pub fn secret(len: usize) -> String {
+    Alphanumeric.sample_string(&mut rand::thread_rng(), len)
+}
+
+/// A strong password: random letters and digits plus one each of upper, lower, digit and a special character
+/// that needs no quoting in a `.env` file (no `$`, which python-dotenv would expand, no `#`, no quotes).
+pub fn password() -> String {
+    let mut chars: Vec<char> = format!("{}Aa7-!", secret(27)).chars().collect();
+    chars.shuffle(&mut rand::thread_rng());
+    chars.into_iter().collect()
 }
