@@ -244,10 +244,12 @@ fn the_child_outlives_the_server_and_a_restarted_agent_starts_from_the_cache() {
         child_envs(&dir).last().is_some_and(|(_, env)| env.contains("LOG_LEVEL=warn"))
     });
     let running = child_envs(&dir).len();
+    let (pid, _) = child_envs(&dir).pop().unwrap();
     drop(server);
     wait_for("the agent says it may be stale", || agent.stderr().contains("may be stale"));
     assert!(agent.alive(), "the agent never exits because the server is down");
-    assert_eq!(child_envs(&dir).len(), running, "the child keeps running");
+    assert_eq!(child_envs(&dir).len(), running, "no new child");
+    assert!(Command::new("kill").args(["-0", &pid]).status().unwrap().success(), "the child keeps running");
 
     // A new agent while the server is down: its child starts from the cache, and it says so.
     agent.signal("TERM");
@@ -383,6 +385,57 @@ fn render_replaces_the_file_only_when_its_check_passes_and_then_reloads() {
 }
 
 #[test]
+fn a_child_that_ignores_the_stop_signal_is_killed_after_its_grace_and_signals_reach_it() {
+    let store = Store::new("LOG_FILE=/var/log/a.log");
+    let server = store.serve(&[]);
+    let admin = store.token("admin", "platform_admin");
+    let reader = store.token("agent", "config_reader");
+    let dir = store.dir();
+    let script = dir.join("stubborn.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nenv > \"env.$$\"\necho \"$$\" >> pids\ntrap '' TERM\ntrap 'echo \"USR1 $$\" >> signals' USR1\nwhile true; do sleep 0.05; done\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let agent =
+        Agent::start(&store, &server.url, &["exec", "--kill-timeout", "1s", "--", "./stubborn.sh"], Some(&reader));
+    wait_for("the child starts", || child_envs(dir).len() == 1);
+    let (first, _) = child_envs(dir).remove(0);
+    agent.signal("USR1");
+    wait_for("the signal reaches the child", || {
+        std::fs::read_to_string(dir.join("signals")).is_ok_and(|s| s.contains(&format!("USR1 {first}")))
+    });
+    server.put("LOG_FILE", &admin, json!("/var/log/b.log")).ok_json();
+    wait_for("a new child after the old one was killed", || {
+        child_envs(dir).last().is_some_and(|(_, env)| env.contains("LOG_FILE=/var/log/b.log"))
+    });
+    assert!(agent.stderr().contains("did not stop within its grace period"), "{}", agent.stderr());
+    assert!(
+        !Command::new("kill").args(["-0", &first]).stderr(Stdio::null()).status().unwrap().success(),
+        "the old child is gone"
+    );
+}
+
+#[test]
+fn render_once_fails_with_the_check_and_says_so_once() {
+    let store = Store::new("LOG_FILE=/var/log/a.log");
+    let server = store.serve(&[]);
+    let reader = store.token("agent", "config_reader");
+    let out = store.dir().join("app.env");
+    std::fs::write(&out, "OLD=1\n").unwrap();
+    let mut once = Agent::start(
+        &store,
+        &server.url,
+        &["render", "--once", "--out", out.to_str().unwrap(), "--check-cmd", "false"],
+        Some(&reader),
+    );
+    assert_eq!(once.wait(), 1, "{}", once.output());
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "OLD=1\n", "the old file stays");
+    assert_eq!(once.stderr().matches("the check command failed").count(), 1, "{}", once.stderr());
+}
+
+#[test]
 fn a_token_on_the_command_line_is_refused() {
     let store = Store::new("");
     let out = Command::new(BIN)
@@ -395,4 +448,11 @@ fn a_token_on_the_command_line_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("never from the command line"), "{stderr}");
+
+    // The child's own arguments after `--` are its business.
+    let server = store.serve(&[]);
+    let reader = store.token("agent", "config_reader");
+    let mut child_flag =
+        Agent::start(&store, &server.url, &["exec", "--once", "--", "sh", "-c", "exit 0", "--token=x"], Some(&reader));
+    assert_eq!(child_flag.wait(), 0, "{}", child_flag.output());
 }

@@ -714,15 +714,19 @@ fn the_watch_stream_resumes_exactly_after_the_last_event_id() {
     let mut both = server.watch(&format!("/admin/config/watch?after={last}"), &viewer, Some(&missed[1].to_string()));
     assert_eq!(both.events(1)[0].id, next);
 
-    // A locked-key attempt is audit, not a change of value: the whole stream carries it as a refused change
-    // (its audit entry under `detail`), and a stream of settings only stays quiet.
+    // A locked-key attempt is audit, not a change of value: the whole stream carries it as a refused change,
+    // with its audit entry under `detail` only for a role that may read the audit trail, and a stream of
+    // settings only stays quiet.
     let mut values = server.watch("/admin/config/watch?kind=settings", &viewer, None);
+    let mut audited = server.watch(&format!("/admin/config/watch?after={next}"), &admin, None);
     server.put("JWT_ALGORITHM", &admin, json!("HS512")).error(403, "locked");
     let refused = both.events(1).remove(0);
     assert_eq!(
         (refused.data["kind"].as_str(), refused.data["key"].as_str()),
         (Some("ChangeRejected"), Some("JWT_ALGORITHM"))
     );
+    assert!(refused.data.get("detail").is_none(), "a viewer does not read the audit trail: {}", refused.data);
+    let refused = audited.events(1).remove(0);
     assert_eq!(refused.data["detail"][0]["rejected"]["reason"], "locked", "{}", refused.data);
     assert!(values.until_quiet(3).is_empty());
     server.assert_alive();

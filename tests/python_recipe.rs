@@ -134,6 +134,7 @@ impl Follower {
             .args(args)
             .current_dir(work)
             .env_clear()
+            .env("PYTHONDONTWRITEBYTECODE", "1")
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", work)
             .env("CFGLEDGER_TOKEN_FILE", work.join("reader.token"))
@@ -320,6 +321,7 @@ fn the_python_recipe_follows_renders_resumes_and_reports() {
         .arg(SCRIPT)
         .args(["--server", &server.url, "--out", json_out.to_str().expect("UTF-8"), "--format", "json", "--once"])
         .env_clear()
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("CFGLEDGER_TOKEN_FILE", &token_file)
         .output()
         .expect("python3 runs the recipe");

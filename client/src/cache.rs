@@ -111,8 +111,8 @@ struct CacheFile {
     sealed: String,
 }
 
-/// What a cache holds once opened.
-#[derive(Debug, Clone, PartialEq)]
+/// What a cache holds once opened. Its `Debug` form names the keys, never the values.
+#[derive(Clone, PartialEq)]
 pub struct Cached {
     pub namespace: String,
     pub server: String,
@@ -121,6 +121,16 @@ pub struct Cached {
     /// When it was written (RFC 3339).
     pub written_at: String,
     pub values: Map<String, Value>,
+}
+
+impl std::fmt::Debug for Cached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cached")
+            .field("namespace", &self.namespace)
+            .field("seq", &self.seq)
+            .field("keys", &self.values.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 fn aad(namespace: &str, seq: u64, head_hash: &str) -> Vec<u8> {

@@ -20,8 +20,8 @@ pub struct Change {
     pub current: Arc<Snapshot>,
     /// The keys whose values differ, sorted.
     pub keys: Vec<String>,
-    /// Whether a key that changed takes effect only at the application's restart (or the follower cannot
-    /// tell, because it caught up after an outage without seeing each event).
+    /// Whether a key that changed takes effect only at the application's restart, or the follower cannot
+    /// tell (it reconnected, or started from the cache, and the render changed with no event to explain it).
     pub restart_required: bool,
 }
 
@@ -139,7 +139,7 @@ impl Client {
                 };
                 (snap, status)
             }
-            Err(Fetch::Refused(m)) => return Err(StartError::Refused(m)),
+            Err(Fetch::Refused(m) | Fetch::Reset(m)) => return Err(StartError::Refused(m)),
             Err(Fetch::Retry(m)) => {
                 if options.require_fresh {
                     return Err(StartError::Unavailable(format!(
@@ -169,7 +169,7 @@ impl Client {
                     written_at = %cached.written_at,
                     cache = %path.display(),
                     error = %m,
-                    "the server cannot be reached: starting from the last-known-good cache"
+                    "the configuration could not be fetched from the server: starting from the last-known-good cache"
                 );
                 let status = Status {
                     connected: false,
@@ -341,19 +341,32 @@ impl Shared {
     }
 
     /// Renders again and publishes the result when it differs; calls back for a change of values.
-    fn refresh(&self, restart_hint: bool) -> Result<(), Fetch> {
+    /// `Ok(false)` when the render is older than what the follower has heard of (`newest`, a change event's
+    /// seq) or holds (a server of the fleet that lags): nothing is published, and the caller tries again.
+    fn refresh(&self, restart_hint: bool, newest: u64, reset: bool) -> Result<bool, Fetch> {
         let fresh = self.http.render(&self.options)?;
-        self.advance(fresh.seq, &fresh.head_hash);
         let old = self.snapshot.load_full();
+        if fresh.seq < newest || (!reset && old.origin == Origin::Server && fresh.seq < old.seq) {
+            tracing::debug!(
+                render = fresh.seq,
+                newest,
+                held = old.seq,
+                "the render is older than what the follower knows; retrying"
+            );
+            return Ok(false);
+        }
+        self.advance(fresh.seq, &fresh.head_hash);
         let keys = old.changed_keys(&fresh);
-        if keys.is_empty() && old.origin == Origin::Server {
-            return Ok(());
+        if keys.is_empty() && old.origin == Origin::Server && fresh.seq == old.seq {
+            return Ok(true);
         }
         let current = Arc::new(fresh);
         self.snapshot.store(current.clone());
-        self.write_cache();
+        if !keys.is_empty() || old.origin == Origin::Cache {
+            self.write_cache();
+        }
         if keys.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
         tracing::info!(seq = current.seq, keys = keys.len(), restart_required = restart_hint, "configuration changed");
         let change = Change { previous: old, current, keys, restart_required: restart_hint };
@@ -362,7 +375,7 @@ impl Shared {
             cb(&change);
         }
         self.wake_beat();
-        Ok(())
+        Ok(true)
     }
 
     fn report(&self) -> InstanceReport {
@@ -385,7 +398,7 @@ impl Shared {
             version: env!("CARGO_PKG_VERSION").to_string(),
             started_at: self.started_at.clone(),
             child: None,
-            error: status.error.clone(),
+            error: status.error.as_deref().map(printable),
         };
         if let Some(hook) = self.report_hook.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             hook(&mut report);
@@ -400,6 +413,9 @@ impl Shared {
 pub(crate) enum Fetch {
     Retry(String),
     Refused(String),
+    /// The server's log does not reach the seq the follower resumes after (another store, or one restored
+    /// from a backup): start over from its head.
+    Reset(String),
 }
 
 struct Http {
@@ -477,7 +493,11 @@ impl Http {
         if let Some(seq) = cursor {
             req = req.set("Last-Event-ID", &seq.to_string());
         }
-        self.authorize(req)?.call().map_err(|e| failure(&self.base, "watch", e))
+        // The follower's own query is well-formed: a 400 is about its cursor.
+        self.authorize(req)?.call().map_err(|e| match failure(&self.base, "watch", e) {
+            Fetch::Refused(m) if m.contains("(400)") => Fetch::Reset(m),
+            other => other,
+        })
     }
 
     fn heartbeat(&self, report: &InstanceReport) -> Result<(), Fetch> {
@@ -515,21 +535,45 @@ enum Msg {
 /// The longest a new connection waits for the stream's first `progress` before rendering anyway.
 const SYNC_WAIT: Duration = Duration::from_secs(3);
 
+/// What the follower owes its application, kept across connections so that nothing it heard of is lost
+/// when a render or the stream fails before it was applied.
+#[derive(Debug, Default)]
+struct Owed {
+    /// A render is due.
+    render: bool,
+    /// A change it heard of takes effect only at a restart.
+    restart: bool,
+    /// It reconnected or started from the cache: a change the next render shows may come with no event to
+    /// say whether it needs a restart (the server's environment layer), so it is taken to need one.
+    unexplained: bool,
+    /// The newest change event's seq: a render older than it is not applied.
+    newest: u64,
+    /// The server's log was shorter than the cursor: whatever it renders is taken, even if older.
+    reset: bool,
+}
+
 /// Follows until stopped: connect, catch up, apply changes; on any failure, stale, back off, connect again.
 fn follow(shared: Arc<Shared>) {
     let opts = &shared.options;
     let mut backoff = opts.backoff_min;
     let mut cursor = Some(shared.snapshot.load().seq);
+    let mut owed = Owed::default();
+    if shared.snapshot.load().origin == Origin::Cache {
+        owed.render = true;
+        owed.unexplained = true;
+    }
     let mut first = true;
     while !shared.stopped() {
         let response = match shared.http.watch(&opts.namespace, cursor) {
             Ok(r) => r,
-            Err(Fetch::Refused(m)) if m.contains("cannot resume after seq") => {
-                // The server's log is shorter than what we applied: another store, or one restored from a
-                // backup. Start over from its head and render what it holds.
+            Err(Fetch::Reset(m)) => {
+                // Start over from its head and render what it holds.
                 tracing::error!(error = %m, "the server's log does not reach the seq this follower applied");
                 shared.set_stale(m);
                 cursor = None;
+                owed = Owed { render: true, restart: true, unexplained: true, newest: 0, reset: true };
+                sleep_while_running(&shared, jitter(backoff));
+                backoff = (backoff * 2).min(opts.backoff_max);
                 continue;
             }
             Err(Fetch::Retry(m) | Fetch::Refused(m)) => {
@@ -542,6 +586,10 @@ fn follow(shared: Arc<Shared>) {
         let reconnect = !first || shared.status.lock().unwrap_or_else(|e| e.into_inner()).stale;
         if reconnect {
             shared.with_status(|s| s.reconnects += 1);
+            // After an outage, render again even if no event was missed: the server's environment layer may
+            // have changed while it was down.
+            owed.render = true;
+            owed.unexplained = true;
         }
         first = false;
         let (tx, rx) = mpsc::channel();
@@ -566,15 +614,13 @@ fn follow(shared: Arc<Shared>) {
         // then changes accumulate, and one render applies them all.
         let connected_at = Instant::now();
         let mut synced = false;
-        // After an outage, render again even if no event was missed: the server's environment layer may
-        // have changed while it was down.
-        let mut pending = reconnect || cursor.is_none() || shared.snapshot.load().origin == Origin::Cache;
-        let mut restart = cursor.is_none();
+        let mut retry_render = opts.backoff_min;
+        let mut render_at = Instant::now();
         let ended = loop {
             if shared.stopped() {
                 return;
             }
-            let msg = match rx.recv_timeout(Duration::from_millis(200)) {
+            let msg = match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(m) => Some(m),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => break "the watch stream's reader stopped".to_string(),
@@ -592,9 +638,13 @@ fn follow(shared: Arc<Shared>) {
                                 progress = Some(p);
                             }
                             synced = true;
+                        } else if ev.event == "end" {
+                            end = Some(format!("the server ended the watch stream: {}", ev.data));
                         } else if let Ok(n) = serde_json::from_str::<ChangeNotice>(&ev.data) {
-                            pending = true;
-                            restart |= n.restart_required;
+                            owed.render = true;
+                            owed.restart |= n.restart_required;
+                            owed.unexplained = false;
+                            owed.newest = owed.newest.max(n.seq);
                         }
                         if id.is_some() {
                             cursor = id;
@@ -610,14 +660,24 @@ fn follow(shared: Arc<Shared>) {
                 synced = true;
             }
             if synced {
-                if pending {
-                    if let Err(Fetch::Retry(m) | Fetch::Refused(m)) = shared.refresh(restart) {
-                        break m;
+                if owed.render && Instant::now() >= render_at {
+                    match shared.refresh(owed.restart || owed.unexplained, owed.newest, owed.reset) {
+                        Ok(true) => {
+                            owed = Owed { newest: owed.newest, ..Owed::default() };
+                            retry_render = opts.backoff_min;
+                        }
+                        // A server that lags what the stream said: try again shortly, not in a tight loop
+                        // (a render with secrets is recorded each time).
+                        Ok(false) => {
+                            render_at = Instant::now() + jitter(retry_render);
+                            retry_render = (retry_render * 2).min(Duration::from_secs(5));
+                        }
+                        Err(Fetch::Retry(m) | Fetch::Refused(m) | Fetch::Reset(m)) => break m,
                     }
-                    pending = false;
-                    restart = false;
                 }
-                if let Some(p) = &progress {
+                // The position moves with the stream only while nothing is owed: until then the application
+                // has not applied what lies between.
+                if let (Some(p), false) = (&progress, owed.render) {
                     shared.advance(p.seq, &p.hash);
                 }
                 shared.set_fresh();
@@ -633,10 +693,22 @@ fn follow(shared: Arc<Shared>) {
     }
 }
 
+/// `text` without control characters (each becomes a space), at most 1000 bytes: what a heartbeat may carry.
+fn printable(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars().map(|c| if c.is_control() { ' ' } else { c }) {
+        if out.len() + c.len_utf8() > 1000 {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn heartbeat(shared: Arc<Shared>, wake: mpsc::Receiver<()>, every: Duration) {
     while !shared.stopped() {
         let report = shared.report();
-        if let Err(Fetch::Retry(m) | Fetch::Refused(m)) = shared.http.heartbeat(&report) {
+        if let Err(Fetch::Retry(m) | Fetch::Refused(m) | Fetch::Reset(m)) = shared.http.heartbeat(&report) {
             tracing::debug!(error = %m, "cannot send the heartbeat");
         }
         match wake.recv_timeout(every) {

@@ -24,8 +24,8 @@ impl Origin {
     }
 }
 
-/// A namespace's configuration at one seq.
-#[derive(Debug, Clone, PartialEq)]
+/// A namespace's configuration at one seq. Its `Debug` form names the keys, never the values (secrets).
+#[derive(Clone, PartialEq)]
 pub struct Snapshot {
     pub namespace: String,
     /// The log's seq the values answer for.
@@ -37,6 +37,18 @@ pub struct Snapshot {
     pub origin: Origin,
     /// When the server rendered it (for a cached one: when the cache was written).
     pub received_at: SystemTime,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("namespace", &self.namespace)
+            .field("seq", &self.seq)
+            .field("head_hash", &self.head_hash)
+            .field("keys", &self.values.keys().collect::<Vec<_>>())
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A value that is not of the type asked for.

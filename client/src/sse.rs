@@ -2,7 +2,12 @@
 //! a blank line that ends each event. Reads from any `BufRead`, so the follower's blocking HTTP body and the
 //! tests' byte slices go through the same code.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
+
+/// The longest line, and the most data one event may carry: a stream past them is broken (or hostile), and
+/// reading on would grow memory without bound.
+pub const MAX_LINE: usize = 1 << 20;
+pub const MAX_EVENT: usize = 4 << 20;
 
 /// One event of the stream.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -32,8 +37,15 @@ impl<R: BufRead> SseReader<R> {
         let mut any_field = false;
         loop {
             self.line.clear();
-            if self.inner.read_line(&mut self.line)? == 0 {
+            let n = (&mut self.inner).take(MAX_LINE as u64 + 1).read_line(&mut self.line)?;
+            if n == 0 {
                 return Ok(None);
+            }
+            if n > MAX_LINE {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("an event-stream line longer than {MAX_LINE} bytes"),
+                ));
             }
             let line = self.line.trim_end_matches(['\n', '\r']);
             if line.is_empty() {
@@ -61,6 +73,12 @@ impl<R: BufRead> SseReader<R> {
             match field {
                 "event" => event.event = value.to_string(),
                 "data" => {
+                    if event.data.len() + value.len() > MAX_EVENT {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!("an event carrying more than {MAX_EVENT} bytes of data"),
+                        ));
+                    }
                     if has_data {
                         event.data.push('\n');
                     }
@@ -98,6 +116,16 @@ mod tests {
                 SseEvent { event: "progress".into(), data: "x\ny".into(), id: Some("9".into()) },
             ]
         );
+    }
+
+    #[test]
+    fn a_line_past_the_limit_is_an_error_not_memory() {
+        let long = format!("data: {}\n\n", "x".repeat(MAX_LINE + 10));
+        let err = SseReader::new(long.as_bytes()).next_event().unwrap_err();
+        assert!(err.to_string().contains("longer than"), "{err}");
+        let many = "data: y\n".repeat(MAX_EVENT);
+        let err = SseReader::new(many.as_bytes()).next_event().unwrap_err();
+        assert!(err.to_string().contains("more than"), "{err}");
     }
 
     #[test]

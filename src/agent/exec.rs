@@ -11,7 +11,7 @@ use cfgledger_client::{Change, Client, Snapshot};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, ExitStatus};
+use std::process::{Child, Command, ExitStatus};
 use std::str::FromStr;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -134,14 +134,25 @@ fn spawn(opts: &ExecOptions, config: &Snapshot, tx: &mpsc::Sender<Msg>) -> Resul
     })?;
     let pid = child.id();
     let tx = tx.clone();
-    std::thread::Builder::new()
-        .name("cfgledger-child".into())
-        .spawn(move || {
+    let (handoff, taken) = mpsc::channel::<Child>();
+    let waiter = std::thread::Builder::new().name("cfgledger-child".into()).spawn(move || {
+        if let Ok(mut child) = taken.recv() {
             let status = child.wait();
             let _ = tx.send(Msg::Exited(pid, status));
-        })
-        .map_err(|e| Error::io("cannot start the child's waiter thread", e))?;
-    Ok(pid)
+        }
+    });
+    match waiter {
+        Ok(_) => {
+            let _ = handoff.send(child);
+            Ok(pid)
+        }
+        Err(e) => {
+            // Nobody would wait for it: it must not run on unsupervised.
+            signal_group(pid, Signal::SIGKILL);
+            let _ = child.wait();
+            Err(Error::io("cannot start the child's waiter thread", e))
+        }
+    }
 }
 
 fn signal_group(pid: u32, signal: Signal) {
@@ -262,7 +273,7 @@ pub fn run(opts: ExecOptions) -> Result<(), Error> {
                             seq = change.current.seq,
                             keys = %change.keys.join(","),
                             restart_required = change.restart_required,
-                            splay_ms = delay.as_millis() as u64,
+                            splay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                             "configuration changed: restarting the child"
                         );
                         restart_at = Some(Instant::now() + delay);
@@ -283,7 +294,8 @@ pub fn run(opts: ExecOptions) -> Result<(), Error> {
                 }
             }
             Ok(Msg::Exited(exited, status)) if exited == pid => {
-                // Whatever the child left in its group goes with it.
+                // Whatever the child left in its group goes with it. The group's id stays reserved while any
+                // member lives, so this reaches those members, or no one.
                 signal_group(pid, Signal::SIGKILL);
                 let status = status.map_err(|e| Error::io("cannot wait for the child", e))?;
                 let how = describe(&status);
@@ -358,7 +370,7 @@ pub fn run(opts: ExecOptions) -> Result<(), Error> {
                 }
                 if kill_at.is_some_and(|t| t <= now) {
                     tracing::warn!(
-                        grace_ms = opts.kill_timeout.as_millis() as u64,
+                        grace_ms = u64::try_from(opts.kill_timeout.as_millis()).unwrap_or(u64::MAX),
                         "the child did not stop within its grace period: killing it"
                     );
                     signal_group(pid, Signal::SIGKILL);

@@ -31,7 +31,7 @@ pub fn announce(client: &cfgledger_client::Client, what: &str) {
         }
         cfgledger_client::Origin::Cache => {
             eprintln!(
-                "cfgledger agent: the server cannot be reached ({}); {what} with the last-known-good cache of {} at seq {}",
+                "cfgledger agent: the configuration could not be fetched from the server ({}); {what} with the last-known-good cache of {} at seq {}",
                 status.error.as_deref().unwrap_or("unknown error"),
                 snap.namespace,
                 snap.seq

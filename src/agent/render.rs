@@ -53,7 +53,10 @@ fn run_command(
     timeout: Duration,
 ) -> Result<(), String> {
     let line = cmd.replace("{}", &shell_quote(&staged.to_string_lossy()));
-    let mut child = Command::new("sh")
+    let mut command = Command::new("sh");
+    // Its own process group, so that a timeout stops whatever the shell started too.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command
         .arg("-c")
         .arg(&line)
         .env("CFGLEDGER_RENDERED", staged)
@@ -68,7 +71,10 @@ fn run_command(
             Ok(Some(status)) if status.success() => return Ok(()),
             Ok(Some(status)) => return Err(format!("the {what} command failed ({status})")),
             Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
+                if let Ok(pid) = i32::try_from(child.id()) {
+                    let _ =
+                        nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                }
                 let _ = child.wait();
                 return Err(format!("the {what} command did not finish within {} s", timeout.as_secs()));
             }
@@ -123,7 +129,10 @@ pub fn run(opts: RenderOptions) -> Result<(), Error> {
                 st.error = None;
             }
             Err(e) => {
-                eprintln!("cfgledger agent: seq {} not applied: {e}", snap.seq);
+                // `--once` reports it as its error; a follower says it here and goes on.
+                if !opts.once {
+                    eprintln!("cfgledger agent: seq {} not applied: {e}", snap.seq);
+                }
                 st.error = Some(e.clone());
             }
         }
@@ -143,11 +152,18 @@ pub fn run(opts: RenderOptions) -> Result<(), Error> {
             if let Some(err) = &st.error {
                 r.error = Some(err.clone());
             }
-            // The file holds what was last written; a newer snapshot that failed its check is not applied.
-            if let Some(w) = &st.written {
-                if st.error.is_some() {
-                    r.applied_seq = w.seq;
-                    r.head_hash = w.head_hash.clone();
+            // The file holds what was last written; a newer snapshot that failed its check is not applied, and
+            // before a first write the agent has applied nothing (seq 0).
+            if st.error.is_some() {
+                match &st.written {
+                    Some(w) => {
+                        r.applied_seq = w.seq;
+                        r.head_hash = w.head_hash.clone();
+                    }
+                    None => {
+                        r.applied_seq = 0;
+                        r.head_hash = "0".repeat(64);
+                    }
                 }
             }
         });

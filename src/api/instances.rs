@@ -29,10 +29,21 @@ pub async fn list(State(state): State<AppState>, _caller: Caller) -> Result<Json
     let head = snap.head.seq;
     let head_hash = snap.head.hash.to_hex();
     let (beats, hashes) = tokio::task::spawn_blocking(move || {
-        let beats = store.instances(since)?;
+        // A heartbeat in a shape this version cannot read is not listed.
+        let beats: Vec<(InstanceBeat, InstanceInfo)> = store
+            .instances(since)?
+            .into_iter()
+            .filter_map(|b| match serde_json::from_value::<InstanceInfo>(b.info.clone()) {
+                Ok(info) => Some((b, info)),
+                Err(_) => {
+                    tracing::warn!(instance = %b.id, "a heartbeat in a shape this version cannot read is not listed");
+                    None
+                }
+            })
+            .collect();
         // The log's hash at each seq an instance reports, read once per distinct seq.
         let seqs: BTreeSet<u64> =
-            beats.iter().filter_map(|b| b.info["applied_seq"].as_u64()).filter(|&s| s > 0 && s < head).collect();
+            beats.iter().map(|(_, info)| info.applied_seq).filter(|&s| s > 0 && s < head).collect();
         let mut hashes = BTreeMap::new();
         for seq in seqs {
             if let Some(rec) = store.read_after(seq - 1, 1)?.into_iter().next().filter(|r| r.seq == seq) {
@@ -46,11 +57,7 @@ pub async fn list(State(state): State<AppState>, _caller: Caller) -> Result<Json
     let me = state.instance.id.as_str();
     let mut instances: Vec<InstanceEntry> = beats
         .into_iter()
-        .filter_map(|b| {
-            let Ok(info) = serde_json::from_value::<InstanceInfo>(b.info) else {
-                tracing::warn!(instance = %b.id, "a heartbeat in a shape this version cannot read is not listed");
-                return None;
-            };
+        .map(|(b, info)| {
             let log_hash = if info.applied_seq == head { Some(&head_hash) } else { hashes.get(&info.applied_seq) };
             let matches_log = match log_hash {
                 Some(h) => Some(*h == info.head_hash),
@@ -61,6 +68,9 @@ pub async fn list(State(state): State<AppState>, _caller: Caller) -> Result<Json
             let lag = head.saturating_sub(info.applied_seq);
             let status = if matches_log == Some(false) {
                 "diverged"
+            } else if info.applied_seq > head {
+                // Past this server's head: this server lags, or the instance follows another store.
+                "ahead"
             } else if info.stale {
                 "stale"
             } else if lag > 0 {
@@ -68,17 +78,19 @@ pub async fn list(State(state): State<AppState>, _caller: Caller) -> Result<Json
             } else {
                 "converged"
             };
-            let age = now.as_micros().saturating_sub(b.last_seen).max(0) as f64 / 1e6;
-            Some(InstanceEntry {
+            let age = std::time::Duration::from_micros(
+                u64::try_from(now.as_micros().saturating_sub(b.last_seen)).unwrap_or(0),
+            );
+            InstanceEntry {
                 is_self: b.id == me,
                 id: b.id,
                 last_seen: cfgledger_events::Timestamp::from_micros(b.last_seen).to_string(),
-                age_secs: age,
+                age_secs: age.as_secs_f64(),
                 lag,
                 matches_log,
                 status: status.to_string(),
                 info,
-            })
+            }
         })
         .collect();
     instances.sort_by(|a, b| (a.info.kind != "server", &a.id).cmp(&(b.info.kind != "server", &b.id)));
@@ -97,7 +109,8 @@ const LABELS_MAX: usize = 32;
 /// An agent's or client's heartbeat: stored as `KIND/ID`, with the caller as `reported_by`.
 #[utoipa::path(post, path = "/admin/instances/heartbeat", tag = "operations", request_body = InstanceReport,
     responses((status = 204, description = "recorded"),
-        (status = 400, description = "a report that is not well-formed: an id, kind, namespace, label or hash out of shape", body = ErrorBody),
+        (status = 400, description = "a report that is not well-formed: an id, kind, namespace, label, hash or text out of shape", body = ErrorBody),
+        (status = 409, description = "the id is live and reported by another subject", body = ErrorBody),
         (status = 401, description = "no valid token", body = ErrorBody),
         (status = 413, description = "a body over REQUEST_SIZE_LIMIT", body = ErrorBody)))]
 pub async fn heartbeat(
@@ -108,6 +121,25 @@ pub async fn heartbeat(
     check_report(&state, &report)?;
     let now = state.ledger.now();
     let id = format!("{}/{}", report.kind, report.id);
+    // An id belongs to the subject that reports it while it is live: another token may not take it over
+    // (an admin may, to clear an entry).
+    let store = state.ledger.store().clone();
+    let since = instance::live_since(now);
+    let live = tokio::task::spawn_blocking(move || store.instances(since))
+        .await
+        .map_err(|_| ApiError::from(crate::error::Error::Closed))??;
+    if let Some(owner) = live
+        .iter()
+        .find(|b| b.id == id)
+        .and_then(|b| b.info.get("reported_by").and_then(serde_json::Value::as_str).map(str::to_string))
+    {
+        if owner != caller.name && caller.role != crate::auth::Role::PlatformAdmin {
+            return Err(ApiError::new(
+                crate::error::ErrorCode::Conflict,
+                format!("instance {id} is reported by another subject; choose another id"),
+            ));
+        }
+    }
     let info = InstanceInfo {
         kind: report.kind,
         host: report.host,
@@ -123,7 +155,7 @@ pub async fn heartbeat(
         staleness_secs: report.staleness_secs,
         origin: Some(report.origin),
         child: report.child,
-        error: report.error.map(|e| e.chars().take(1000).collect()),
+        error: report.error,
         reported_by: Some(caller.name),
         extra: serde_json::Map::new(),
     };
@@ -183,6 +215,17 @@ fn check_report(state: &AppState, r: &InstanceReport) -> Result<(), ApiError> {
     }
     if r.staleness_secs.is_some_and(|s| !s.is_finite() || s < 0.0) {
         return bad("staleness_secs expects a number of seconds, 0 or more".to_string());
+    }
+    if r.error.as_ref().is_some_and(|e| e.len() > 1000 || !printable(e)) {
+        return bad("error expects printable text of at most 1000 bytes".to_string());
+    }
+    if let Some(child) = &r.child {
+        if !matches!(child.state.as_str(), "starting" | "running" | "restarting" | "stopping" | "exited") {
+            return bad("child.state expects starting, running, restarting, stopping or exited".to_string());
+        }
+        if child.last_exit.as_ref().is_some_and(|e| e.len() > 64 || !printable(e)) {
+            return bad("child.last_exit expects printable text of at most 64 bytes".to_string());
+        }
     }
     Ok(())
 }

@@ -8,11 +8,16 @@
 //! at first, and whenever it has since scanned past events the filters left out, so that a client's
 //! `Last-Event-ID` keeps up with the log and it can report the head it has applied.
 //!
+//! Events carry their audit entries (`detail`) only for a role that may read the audit trail; a
+//! `config_reader` follows settings only. The stream never goes past the head this server has applied, so
+//! that a render asked of it after an event includes that event.
+//!
 //! The stream ends when the server shuts down, when the caller's token expires, or when the user it speaks
 //! for is removed: an `end` event says which first. Keep-alive comments flow while nothing changes.
 
 use super::extract::{ApiQuery, Caller};
 use super::{ApiError, AppState};
+use crate::auth::Role;
 use crate::model::{ChangeEvent, ErrorBody, WatchQuery};
 use crate::present;
 use axum::extract::State;
@@ -149,6 +154,8 @@ impl Filter {
 struct Cursor {
     state: AppState,
     filter: Filter,
+    /// Whether events carry their audit entries (`detail`).
+    detail: bool,
     /// Each key's value when the log holds none, for the value a reset falls back to.
     baseline: std::collections::BTreeMap<String, cfgledger_events::StoredValue>,
     /// The seq scanned up to, and the log's hash there.
@@ -175,6 +182,8 @@ struct Cursor {
         (status = 200, description = "an event stream: each change event's data is a ChangeEvent; a `progress` event's data is a WatchProgress; an `end` event says why the server ends the stream", content_type = "text/event-stream", body = ChangeEvent),
         (status = 400, description = "a Last-Event-ID or after that is not a seq of this log, an unknown namespace, category or kind, or an unknown query field", body = ErrorBody),
         (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 403, description = "a config_reader asking for other kinds than settings", body = ErrorBody),
+        (status = 503, description = "this server has not yet applied the seq to resume after (another server of the fleet is ahead); retry", body = ErrorBody),
     ))]
 pub async fn watch(
     State(state): State<AppState>,
@@ -191,15 +200,39 @@ pub async fn watch(
                 .ok_or_else(|| ApiError::bad_request("Last-Event-ID expects the seq of the last event received"))?,
         ),
     };
-    let filter = Filter::parse(&query, state.ledger.catalog())?;
+    let mut filter = Filter::parse(&query, state.ledger.catalog())?;
+    // A machine reader follows settings: the registry and the access trail are not its business.
+    if caller.role == Role::ConfigReader {
+        let settings: BTreeSet<String> = GROUPS[0].1.iter().map(|k| k.to_string()).collect();
+        if filter.kinds.as_ref().is_some_and(|k| !k.is_subset(&settings)) {
+            return Err(ApiError::new(
+                crate::error::ErrorCode::Forbidden,
+                "role config_reader may only watch settings (kind=settings)",
+            ));
+        }
+        filter.kinds = Some(filter.kinds.unwrap_or(settings));
+    }
     let mut published = state.ledger.subscribe();
     published.borrow_and_update();
     let snap = state.ledger.snapshot();
     let head = snap.head.seq;
     let after = last_event_id.or(query.after).unwrap_or(head);
     if after > head {
+        // Another server of the fleet may be ahead of this one: only a log that does not reach the seq is
+        // a cursor of another store.
+        let store = state.ledger.store().clone();
+        let stored = tokio::task::spawn_blocking(move || store.head())
+            .await
+            .map_err(|_| ApiError::from(crate::error::Error::Closed))??;
+        if stored.seq >= after {
+            return Err(ApiError::new(
+                crate::error::ErrorCode::Unavailable,
+                format!("this server has applied seq {head} and is catching up to seq {after}; retry"),
+            ));
+        }
         return Err(ApiError::bad_request(format!(
-            "cannot resume after seq {after}: the log's head is seq {head} (was the cursor from another store?)"
+            "cannot resume after seq {after}: the log's head is seq {} (was the cursor from another store?)",
+            stored.seq
         )));
     }
     // The hash at the starting seq, for the first progress event when nothing is scanned after it.
@@ -217,10 +250,13 @@ pub async fn watch(
             .unwrap_or_default()
     };
     let user = snap.state.user(&caller.name).map(|_| caller.name.clone());
+    // The audit entries of an event are the audit trail's: for a role that may read it.
+    let detail = caller.role.allows(Role::Auditor);
     let cursor = Cursor {
         closing: state.closing.clone(),
         baseline: state.ledger.baseline(),
         filter,
+        detail,
         after,
         after_hash,
         last_sent: after,
@@ -258,8 +294,12 @@ async fn next(mut cur: Cursor) -> Option<(Result<SseEvent, Infallible>, Cursor)>
         if let Some(ev) = cur.pending.pop_front() {
             return Some((Ok(ev), cur));
         }
-        if cur.ended || *cur.closing.borrow() {
+        if cur.ended {
             return None;
+        }
+        if *cur.closing.borrow() {
+            cur.ended = true;
+            return Some((Ok(end_event("the server is shutting down")), cur));
         }
         let now = crate::auth::unix_seconds(cur.state.ledger.now());
         if cur.expires_at.is_some_and(|exp| exp < now) {
@@ -274,11 +314,21 @@ async fn next(mut cur: Cursor) -> Option<(Result<SseEvent, Infallible>, Cursor)>
         }
         // Mark the current publication seen before reading, so that one made during the read wakes us.
         cur.published.borrow_and_update();
+        // Never past what this server has applied: a client that hears of a change renders from this server
+        // next, and must find the change there. A record written by another process waits for the tailer's
+        // publication, which wakes the stream.
+        let published = cur.state.ledger.snapshot().head.seq;
         let ledger = cur.state.ledger.clone();
         let after = cur.after;
-        let read = tokio::task::spawn_blocking(move || ledger.store().read_after(after, BATCH)).await;
+        let read = if after >= published {
+            Ok(Ok(Vec::new()))
+        } else {
+            let limit = usize::try_from(published - after).unwrap_or(BATCH).min(BATCH);
+            tokio::task::spawn_blocking(move || ledger.store().read_after(after, limit)).await
+        };
         match read {
-            Ok(Ok(records)) if !records.is_empty() => {
+            Ok(Ok(mut records)) if !records.is_empty() => {
+                records.retain(|r| r.seq <= published);
                 let catalog = cur.state.ledger.catalog();
                 for rec in &records {
                     let env = match verify_record(rec) {
@@ -288,7 +338,10 @@ async fn next(mut cur: Cursor) -> Option<(Result<SseEvent, Infallible>, Cursor)>
                             return None;
                         }
                     };
-                    let event = present::watch_event(&env, catalog, &cur.baseline);
+                    let mut event = present::watch_event(&env, catalog, &cur.baseline);
+                    if !cur.detail {
+                        event.detail = None;
+                    }
                     if let Some(event) = cur.filter.apply(catalog, event) {
                         let data = serde_json::to_string(&event).unwrap_or_default();
                         cur.pending.push_back(SseEvent::default().id(rec.seq.to_string()).data(data));
@@ -329,7 +382,7 @@ async fn next(mut cur: Cursor) -> Option<(Result<SseEvent, Infallible>, Cursor)>
                     return None;
                 }
             }
-            _ = cur.closing.changed() => return None,
+            _ = cur.closing.changed() => {}
             _ = token_expiry(cur.expires_at, now) => {}
         }
     }

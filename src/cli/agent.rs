@@ -127,8 +127,12 @@ pub struct RenderArgs {
 }
 
 pub fn run(g: &Globals, cmd: AgentCommand) -> Result<(), Error> {
-    // A token on the command line is readable by every user of the machine (ps, /proc): refused.
-    if std::env::args_os().any(|a| a == "--token" || a.to_string_lossy().starts_with("--token=")) {
+    // A token on the command line is readable by every user of the machine (ps, /proc): refused. Only the
+    // agent's own arguments count, not the child's after `--`.
+    if std::env::args_os()
+        .take_while(|a| a != "--")
+        .any(|a| a == "--token" || a.to_string_lossy().starts_with("--token="))
+    {
         return Err(Error::input(
             "the agent takes its token from CFGLEDGER_TOKEN or --token-file, never from the command line",
         ));
@@ -234,6 +238,13 @@ fn follow_options(g: &Globals, args: &FollowArgs, kind: &str) -> Result<cfgledge
         opts.labels.insert(k.to_string(), v.to_string());
     }
     opts.instance_id = args.id.clone();
+    if args.heartbeat > crate::instance::LIVE_WINDOW / 2 {
+        return Err(Error::input(format!(
+            "--heartbeat expects at most {} s: an instance silent for {} s leaves GET /admin/instances",
+            crate::instance::LIVE_WINDOW.as_secs() / 2,
+            crate::instance::LIVE_WINDOW.as_secs()
+        )));
+    }
     opts.heartbeat = (!args.once).then_some(args.heartbeat).filter(|d| !d.is_zero());
     opts.backoff_max = args.max_backoff.max(opts.backoff_min);
     opts.reason = args.reason.clone();
