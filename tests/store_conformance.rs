@@ -315,6 +315,27 @@ fn stored_snapshot(seq: u64, fill: u8) -> StoredSnapshot {
 mod checks {
     use super::*;
 
+    pub fn heartbeats_are_upserted_found_by_id_listed_and_forgotten(f: Fixture) {
+        use cfgledger::store::InstanceBeat;
+        let s = f.store.as_ref();
+        let beat = |id: &str, seen: i64| InstanceBeat { id: id.into(), info: json!({"n": seen}), last_seen: seen };
+        s.heartbeat(&beat("a", 100), 0).expect("a beat");
+        s.heartbeat(&beat("b", 200), 0).expect("a beat");
+        s.heartbeat(&beat("a", 300), 0).expect("a second beat of the same id replaces the first");
+        assert_eq!(s.instance("a", 0).expect("a lookup"), Some(beat("a", 300)));
+        assert_eq!(s.instance("a", 301).expect("a lookup"), None, "older than asked for");
+        assert_eq!(s.instance("zz", 0).expect("a lookup"), None);
+        let live: Vec<String> = s.instances(150).expect("the list").into_iter().map(|b| b.id).collect();
+        assert_eq!(live, ["a", "b"]);
+        // A beat forgets the silent ones; `forget_instance` removes one.
+        s.heartbeat(&beat("c", 400), 250).expect("a beat");
+        let all: Vec<String> = s.instances(0).expect("the list").into_iter().map(|b| b.id).collect();
+        assert_eq!(all, ["a", "c"]);
+        s.forget_instance("a").expect("forget");
+        assert_eq!(s.instance("a", 0).expect("a lookup"), None);
+        assert!(s.head().expect("head").seq == 0, "heartbeats are never events");
+    }
+
     pub fn empty_store_has_the_empty_head(f: Fixture) {
         assert_eq!(f.store.head().expect("a head"), Head::EMPTY, "{}", f.store.describe());
         assert!(f.store.read_after(0, 100).expect("a read").is_empty());
@@ -925,6 +946,10 @@ macro_rules! conformance {
             #[test]
             fn another_handle_sees_appends_and_moves_the_change_token() {
                 checks::another_handle_sees_appends_and_moves_the_change_token($fixture)
+            }
+            #[test]
+            fn heartbeats_are_upserted_found_by_id_listed_and_forgotten() {
+                checks::heartbeats_are_upserted_found_by_id_listed_and_forgotten($fixture)
             }
             #[test]
             fn query_with_each_filter_alone() { history_checks::query_with_each_filter_alone($fixture) }

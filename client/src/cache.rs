@@ -162,7 +162,7 @@ pub fn write(path: &Path, key: &CacheKey, cached: &Cached) -> Result<(), String>
     };
     let mut text = serde_json::to_vec_pretty(&file).map_err(|e| e.to_string())?;
     text.push(b'\n');
-    files::write_atomically(path, &text).map_err(|e| format!("cannot write the cache {}: {e}", path.display()))
+    files::replace(path, &text).map_err(|e| format!("cannot write the cache {}: {e}", path.display()))
 }
 
 /// Reads and opens the cache; `Ok(None)` when there is none. A cache of another namespace, or one that does

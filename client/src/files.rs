@@ -1,7 +1,8 @@
 //! Files written whole or not at all: a temporary file beside the target, created with mode 0600, written
 //! and synced, renamed over the target (over the file a symbolic link names, when the target is one), and
 //! the directory synced. A reader sees the old file or the new one, never a part. cfgledger's `render --out`,
-//! the agent's render and the cache all write through here.
+//! the agent's render and the cache all write through here; the last two skip the directory's sync
+//! (`replace`), since they write their file again at start.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,11 +21,21 @@ impl Staged {
         self.tmp.path()
     }
 
-    /// Renames the staged file over the target and syncs the directory.
+    /// Renames the staged file over the target and syncs the directory, so that the new file survives a
+    /// crash of the machine.
     pub fn commit(self) -> std::io::Result<()> {
-        let Staged { tmp, target, dir } = self;
-        tmp.persist(&target).map_err(|e| e.error)?;
+        let dir = self.dir.clone();
+        self.replace()?;
         std::fs::File::open(&dir)?.sync_all()
+    }
+
+    /// Renames the staged file over the target without syncing the directory: a reader sees the old file
+    /// or the new one, and after a crash of the machine the old one may be back. For a file its writer
+    /// writes again at start (an agent's render, a follower's cache), which saves a sync per change.
+    pub fn replace(self) -> std::io::Result<()> {
+        let Staged { tmp, target, .. } = self;
+        tmp.persist(&target).map_err(|e| e.error)?;
+        Ok(())
     }
 }
 
@@ -48,7 +59,12 @@ pub fn stage(path: &Path, bytes: &[u8]) -> std::io::Result<Staged> {
     Ok(Staged { tmp, target, dir })
 }
 
-/// Writes `bytes` to `path` atomically, with mode 0600.
+/// Writes `bytes` to `path` atomically, with mode 0600, and durably (the directory synced too).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     stage(path, bytes)?.commit()
+}
+
+/// Writes `bytes` to `path` atomically, with mode 0600, without syncing the directory ([`Staged::replace`]).
+pub fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    stage(path, bytes)?.replace()
 }

@@ -620,7 +620,17 @@ fn follow(shared: Arc<Shared>) {
             if shared.stopped() {
                 return;
             }
-            let msg = match rx.recv_timeout(Duration::from_millis(100)) {
+            // Sleep until something arrives, a render is due, or the stream's first progress is overdue; at
+            // most a second, to notice `stop`.
+            let now = Instant::now();
+            let mut wait = Duration::from_secs(1);
+            if owed.render && synced {
+                wait = wait.min(render_at.saturating_duration_since(now));
+            }
+            if !synced {
+                wait = wait.min((connected_at + SYNC_WAIT).saturating_duration_since(now));
+            }
+            let msg = match rx.recv_timeout(wait.max(Duration::from_millis(5))) {
                 Ok(m) => Some(m),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => break "the watch stream's reader stopped".to_string(),
@@ -713,8 +723,11 @@ fn heartbeat(shared: Arc<Shared>, wake: mpsc::Receiver<()>, every: Duration) {
         }
         match wake.recv_timeout(every) {
             Ok(()) => {
-                // Coalesce a burst of wake-ups into one beat.
-                std::thread::sleep(Duration::from_millis(50));
+                // Coalesce a burst of wake-ups into one beat, sent at a random point of the next second so
+                // that a fleet's beats after one change do not arrive together.
+                use rand::Rng;
+                let spread = every.min(Duration::from_secs(1));
+                std::thread::sleep(spread.mul_f64(rand::thread_rng().gen_range(0.05..1.0)));
                 while wake.try_recv().is_ok() {}
             }
             Err(RecvTimeoutError::Timeout) => {}

@@ -105,7 +105,8 @@ fn apply(opts: &RenderOptions, snap: &Snapshot) -> Result<bool, String> {
         run_command("check", check, staged.path(), &opts.out, opts.command_timeout)
             .map_err(|e| format!("{e}; {} was left as it was", opts.out.display()))?;
     }
-    staged.commit().map_err(|e| format!("cannot replace {}: {e}", opts.out.display()))?;
+    // The directory is not synced: after a crash of the machine the agent renders the file again at start.
+    staged.replace().map_err(|e| format!("cannot replace {}: {e}", opts.out.display()))?;
     if let Some(reload) = &opts.reload_cmd {
         run_command("reload", reload, &opts.out, &opts.out, opts.command_timeout)?;
     }

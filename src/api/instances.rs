@@ -125,13 +125,12 @@ pub async fn heartbeat(
     // (an admin may, to clear an entry).
     let store = state.ledger.store().clone();
     let since = instance::live_since(now);
-    let live = tokio::task::spawn_blocking(move || store.instances(since))
+    let lookup = id.clone();
+    let current = tokio::task::spawn_blocking(move || store.instance(&lookup, since))
         .await
         .map_err(|_| ApiError::from(crate::error::Error::Closed))??;
-    if let Some(owner) = live
-        .iter()
-        .find(|b| b.id == id)
-        .and_then(|b| b.info.get("reported_by").and_then(serde_json::Value::as_str).map(str::to_string))
+    if let Some(owner) =
+        current.and_then(|b| b.info.get("reported_by").and_then(serde_json::Value::as_str).map(str::to_string))
     {
         if owner != caller.name && caller.role != crate::auth::Role::PlatformAdmin {
             return Err(ApiError::new(

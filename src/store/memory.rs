@@ -143,6 +143,11 @@ impl EventStore for MemoryStore {
         Ok(all.values().filter(|b| b.last_seen >= since).cloned().collect())
     }
 
+    fn instance(&self, id: &str, since: i64) -> Result<Option<InstanceBeat>, StoreError> {
+        let all = self.instances.lock().map_err(|_| StoreError::Unavailable("memory store lock poisoned".into()))?;
+        Ok(all.get(id).filter(|b| b.last_seen >= since).cloned())
+    }
+
     fn forget_instance(&self, id: &str) -> Result<(), StoreError> {
         let mut all =
             self.instances.lock().map_err(|_| StoreError::Unavailable("memory store lock poisoned".into()))?;

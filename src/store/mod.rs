@@ -194,6 +194,10 @@ pub trait EventStore: Send + Sync {
     /// Every instance whose last heartbeat is at or after `since` (microseconds since the epoch).
     fn instances(&self, since: i64) -> Result<Vec<InstanceBeat>, StoreError>;
 
+    /// One instance's heartbeat, if it is at or after `since`: what a heartbeat checks its owner against,
+    /// without reading every other.
+    fn instance(&self, id: &str, since: i64) -> Result<Option<InstanceBeat>, StoreError>;
+
     /// Removes an instance's heartbeat (it stopped).
     fn forget_instance(&self, id: &str) -> Result<(), StoreError>;
 

@@ -434,6 +434,20 @@ impl EventStore for PgStore {
             .collect())
     }
 
+    fn instance(&self, id: &str, since: i64) -> Result<Option<InstanceBeat>, StoreError> {
+        let rows = self.with_reader(|c| {
+            c.query("SELECT info, last_seen FROM instances WHERE id = $1 AND last_seen >= $2", &[&id, &since])
+        })?;
+        Ok(rows.first().map(|r| {
+            let info: String = r.get(0);
+            InstanceBeat {
+                id: id.to_string(),
+                info: serde_json::from_str(&info).unwrap_or(serde_json::Value::Null),
+                last_seen: r.get(1),
+            }
+        }))
+    }
+
     fn forget_instance(&self, id: &str) -> Result<(), StoreError> {
         self.with_reader(|c| c.execute("DELETE FROM instances WHERE id = $1", &[&id])).map(|_| ())
     }

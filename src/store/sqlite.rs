@@ -423,6 +423,24 @@ impl EventStore for SqliteStore {
         })
     }
 
+    fn instance(&self, id: &str, since: i64) -> Result<Option<InstanceBeat>, StoreError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT info, last_seen FROM instances WHERE id = ?1 AND last_seen >= ?2")
+                .map_err(unavailable)?;
+            let mut rows =
+                stmt.query_map(params![id, since], |r| Ok((r.get::<_, String>(0)?, r.get(1)?))).map_err(unavailable)?;
+            match rows.next() {
+                Some(row) => {
+                    let (info, last_seen) = row.map_err(unavailable)?;
+                    let info = serde_json::from_str(&info).unwrap_or(serde_json::Value::Null);
+                    Ok(Some(InstanceBeat { id: id.to_string(), info, last_seen }))
+                }
+                None => Ok(None),
+            }
+        })
+    }
+
     fn forget_instance(&self, id: &str) -> Result<(), StoreError> {
         let conn = self.write.lock().map_err(|_| poisoned())?;
         conn.execute("DELETE FROM instances WHERE id = ?1", params![id]).map_err(unavailable)?;
