@@ -1,11 +1,13 @@
-//! The agent's cost on one machine: how long a change takes to reach N `cfgledger agent render` processes,
-//! and what one idle agent holds (memory) and spends (CPU).
+//! The agent's cost on one machine: how long a change takes to reach N agent render processes, and what
+//! one idle agent holds (memory) and spends (CPU). The agent is the same code in both binaries:
+//! `cfgledger agent` and `cfgledger-agent`, which links none of the server.
 //!
 //! One `cfgledger serve` (SQLite in a temp dir, `AUTH_REQUIRED=false`, write rate limit at its maximum so
 //! that 100 agents' heartbeats never starve the bench's writes, its own `LOG_LEVEL=warn`) serves every part.
 //!
-//! Idle (first, on a server no earlier part has loaded): one `agent render --no-cache --format env` and one
-//! `agent exec --no-cache -- sleep 1000` follow the default namespace. After they have connected and
+//! Idle (first, on a server no earlier part has loaded): `cfgledger agent render --no-cache --format env`,
+//! `cfgledger agent exec --no-cache -- sleep 1000` and `cfgledger-agent render ...` follow the default
+//! namespace. After they have connected and
 //! settled, the bench reads each agent's and the server's CPU at the start and the end of a window with no
 //! change (`AGENT_IDLE_SECS`, default 10): utime + stime from `/proc/PID/stat`, and, finer than a clock
 //! tick, the time on a CPU and the times scheduled in (wake-ups) from `/proc/PID/task/*/schedstat`. At its
@@ -13,8 +15,8 @@
 //! (Pss) and `smaps` (how much of the file-backed part is the cfgledger binary). Only the agent's own
 //! process counts, never the child `exec` runs.
 //!
-//! Propagation, for N in `AGENT_COUNTS` (default 1, 10 and 100): N `agent render --no-cache --format env
-//! --log-format json` processes follow the default namespace, each writing its JSON log to a file; beside
+//! Propagation, for N in `AGENT_COUNTS` (default 1, 10 and 100): N `cfgledger-agent render --no-cache
+//! --format env --log-format json` processes follow the default namespace, each writing its JSON log to a file; beside
 //! them the bench reads the same watch stream itself (`GET /admin/config/watch?namespace=mcpgateway&kind=
 //! settings`, the query the agent sends) as the reference. The bench then sets `LOG_LEVEL` with
 //! `PUT /admin/config/LOG_LEVEL`, alternating DEBUG and ERROR, `AGENT_CHANGES` times (default 30, after two
@@ -77,6 +79,8 @@ const WATCH_ROUTE: &str = "route=\"/admin/config/watch\",method=\"GET\",status=\
 struct Params {
     /// Canonical, as `/proc/PID/smaps` names it.
     bin: PathBuf,
+    /// `cfgledger-agent`, the agent alone (it links none of the server); canonical too.
+    agent_bin: PathBuf,
     /// Where the agents write their files, when not in the run's temp dir (`AGENT_OUT_DIR`: a tmpfs there
     /// takes the file system's syncs out of the latency).
     out_dir: Option<PathBuf>,
@@ -631,10 +635,29 @@ impl AgentLog {
     }
 }
 
-/// Starts `agent render` writing `NAME.env` (in `AGENT_OUT_DIR` when set, else beside its log), with
+/// Which binary runs an agent: `cfgledger agent` or `cfgledger-agent` (the same code, linked alone).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AgentBinary {
+    Whole,
+    Alone,
+}
+
+/// `--server URL` and the agent's subcommand, for either binary.
+fn agent_command(p: &Params, which: AgentBinary, dir: &Path, server: SocketAddr, sub: &str) -> Command {
+    let (bin, prefix): (&Path, &[&str]) = match which {
+        AgentBinary::Whole => (&p.bin, &["agent"]),
+        AgentBinary::Alone => (&p.agent_bin, &[]),
+    };
+    let mut command = cfgledger(bin, dir);
+    command.arg("--server").arg(format!("http://{server}")).args(prefix).arg(sub);
+    command
+}
+
+/// Starts `render` writing `NAME.env` (in `AGENT_OUT_DIR` when set, else beside its log), with
 /// `--heartbeat` when given.
 fn spawn_render_agent(
     p: &Params,
+    which: AgentBinary,
     dir: &Path,
     server: SocketAddr,
     name: &str,
@@ -645,11 +668,9 @@ fn spawn_render_agent(
     let log = dir.join(format!("{name}.log"));
     let out = File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
     let err = out.try_clone().map_err(|e| format!("cannot share {}: {e}", log.display()))?;
-    let mut command = cfgledger(&p.bin, dir);
+    let mut command = agent_command(p, which, dir, server, "render");
     command
-        .arg("--server")
-        .arg(format!("http://{server}"))
-        .args(["agent", "render", "--no-cache", "--format", "env", "--log-format", "json", "--out"])
+        .args(["--no-cache", "--format", "env", "--log-format", "json", "--out"])
         .arg(out_dir.join(format!("{name}.env")))
         .stdout(out)
         .stderr(err);
@@ -755,8 +776,15 @@ async fn propagation(
     let mut logs = Vec::new();
     let started = Instant::now();
     for i in 0..n {
-        let (pid, log) =
-            spawn_render_agent(p, &fleet_dir, addr, &format!("agent-{i:03}"), p.heartbeat.as_deref(), &mut procs)?;
+        let (pid, log) = spawn_render_agent(
+            p,
+            AgentBinary::Alone,
+            &fleet_dir,
+            addr,
+            &format!("agent-{i:03}"),
+            p.heartbeat.as_deref(),
+            &mut procs,
+        )?;
         pids.push(pid);
         logs.push(AgentLog::open(log)?);
     }
@@ -906,19 +934,16 @@ fn idle_agents(p: &Params, dir: &Path, server: (i32, SocketAddr)) -> Result<Vec<
     let mut admin = runtime.block_on(Conn::open(addr))?;
     let before = runtime.block_on(watch_streams(&mut admin))?;
     let mut procs = Procs::default();
-    let (render_pid, render_log) = spawn_render_agent(p, &idle_dir, addr, "render", None, &mut procs)?;
+    let (render_pid, render_log) =
+        spawn_render_agent(p, AgentBinary::Whole, &idle_dir, addr, "render", None, &mut procs)?;
+    let (alone_pid, _) = spawn_render_agent(p, AgentBinary::Alone, &idle_dir, addr, "alone", None, &mut procs)?;
     let log = idle_dir.join("exec.log");
     let out = File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
     let err = out.try_clone().map_err(|e| format!("cannot share {}: {e}", log.display()))?;
-    let mut command = cfgledger(&p.bin, &idle_dir);
-    command
-        .arg("--server")
-        .arg(format!("http://{addr}"))
-        .args(["agent", "exec", "--no-cache", "--log-format", "json", "--", "sleep", "1000"])
-        .stdout(out)
-        .stderr(err);
+    let mut command = agent_command(p, AgentBinary::Whole, &idle_dir, addr, "exec");
+    command.args(["--no-cache", "--log-format", "json", "--", "sleep", "1000"]).stdout(out).stderr(err);
     let exec_pid = procs.spawn(&mut command)?;
-    runtime.block_on(wait_for_streams(&mut admin, before + 2))?;
+    runtime.block_on(wait_for_streams(&mut admin, before + 3))?;
     let mut render = AgentLog::open(render_log)?;
     let deadline = Instant::now() + START_TIMEOUT;
     while {
@@ -937,13 +962,19 @@ fn idle_agents(p: &Params, dir: &Path, server: (i32, SocketAddr)) -> Result<Vec<
         return Err(format!("`agent exec` started no child; its log is {}", log.display()));
     }
     procs.grandchildren.extend(grandchildren);
-    let pids = [render_pid, exec_pid, server_pid];
+    let pids = [render_pid, exec_pid, alone_pid, server_pid];
     let cpu = idle_cpu(&pids, p.idle);
-    let labels = ["agent render", "agent exec -- sleep 1000", "server (reference)"];
+    let labels = [
+        "cfgledger agent render",
+        "cfgledger agent exec -- sleep 1000",
+        "cfgledger-agent render",
+        "server (reference)",
+    ];
+    let bins = [&p.bin, &p.bin, &p.agent_bin, &p.bin];
     let mut out = Vec::new();
     for (i, &pid) in pids.iter().enumerate() {
-        let memory = memory(pid, &p.bin).ok_or_else(|| format!("{} (pid {pid}) is gone", labels[i]))?;
-        out.push(Idle { label: labels[i], memory, cpu: cpu[i], is_agent: i < 2 });
+        let memory = memory(pid, bins[i]).ok_or_else(|| format!("{} (pid {pid}) is gone", labels[i]))?;
+        out.push(Idle { label: labels[i], memory, cpu: cpu[i], is_agent: i < 3 });
     }
     println!("   idle agents: {}", procs.stop_all());
     Ok(out)
@@ -960,8 +991,13 @@ fn main() {
         eprintln!("no binary at {}: {e}; run `cargo build --release` or set CFGLEDGER_BIN", bin.display());
         std::process::exit(1);
     });
+    let agent_bin = std::fs::canonicalize(env!("CARGO_BIN_EXE_cfgledger-agent")).unwrap_or_else(|e| {
+        eprintln!("no cfgledger-agent binary: {e}; run `cargo build --release`");
+        std::process::exit(1);
+    });
     let p = Params {
         bin,
+        agent_bin,
         out_dir: std::env::var_os("AGENT_OUT_DIR").map(PathBuf::from),
         heartbeat: std::env::var("AGENT_HEARTBEAT").ok(),
         counts: if full {
@@ -1009,7 +1045,7 @@ fn main() {
 
     let mut failed = false;
     println!(
-        "\n== idle: one `agent render` and one `agent exec -- sleep 1000`, {} s without a change",
+        "\n== idle: `cfgledger agent render`, `cfgledger agent exec -- sleep 1000` and `cfgledger-agent render`, {} s without a change",
         p.idle.as_secs()
     );
     let idle = match idle_agents(&p, dir.path(), server) {

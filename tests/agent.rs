@@ -436,6 +436,43 @@ fn render_once_fails_with_the_check_and_says_so_once() {
 }
 
 #[test]
+fn the_agent_alone_is_the_same_agent() {
+    let store = Store::new("LOG_FILE=/var/log/alone.log");
+    let server = store.serve(&[]);
+    let reader = store.token("agent", "config_reader");
+    let out = store.dir().join("alone.env");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_cfgledger-agent"))
+            .current_dir(store.dir())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", store.dir())
+            .env("CFGLEDGER_TOKEN", &reader)
+            .args(["--server", &server.url])
+            .args(args)
+            .output()
+            .expect("cfgledger-agent runs")
+    };
+    let rendered = run(&["render", "--once", "--out", out.to_str().unwrap()]);
+    assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
+    assert!(std::fs::read_to_string(&out).unwrap().contains("LOG_FILE='/var/log/alone.log'"));
+    let exec = run(&["exec", "--once", "--", "sh", "-c", "test \"$LOG_FILE\" = /var/log/alone.log && exit 5"]);
+    assert_eq!(
+        exec.status.code(),
+        Some(5),
+        "the child's environment and exit code: {}",
+        String::from_utf8_lossy(&exec.stderr)
+    );
+    let bad = run(&["exec", "--on-change", "sometimes", "--", "true"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--on-change expects"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+#[test]
 fn a_token_on_the_command_line_is_refused() {
     let store = Store::new("");
     let out = Command::new(BIN)

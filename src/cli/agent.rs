@@ -126,7 +126,36 @@ pub struct RenderArgs {
     command_timeout: Duration,
 }
 
-pub fn run(g: &Globals, cmd: AgentCommand) -> Result<(), Error> {
+/// `cfgledger-agent`: the agent as a binary of its own, which links none of the server (half the memory of
+/// `cfgledger agent`, which it otherwise equals).
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "cfgledger-agent",
+    version,
+    about = "Follow a cfgledger namespace for an application: run it with its settings (exec), or keep a file of them (render)"
+)]
+pub struct AgentCli {
+    /// The cfgledger server to follow (http://HOST:PORT).
+    #[arg(long, global = true, env = "CFGLEDGER_SERVER", value_name = "URL")]
+    server: Option<String>,
+    #[command(subcommand)]
+    command: AgentCommand,
+}
+
+/// Runs `cfgledger-agent`.
+pub fn run_alone(cli: AgentCli) -> Result<(), Error> {
+    // The same check of the URL as `--server` gets in `cfgledger`.
+    let server = cli.server.as_deref().map(|url| super::remote::Server::new(url, None)).transpose()?;
+    run_on(server.as_ref().map(|s| s.base()), cli.command)
+}
+
+pub(crate) fn run(g: &Globals, cmd: AgentCommand) -> Result<(), Error> {
+    run_on(g.server.as_ref().map(|s| s.base()), cmd)
+}
+
+/// The agent on the server at `server` (`--server`, checked): what `cfgledger agent` and the slim
+/// `cfgledger-agent` binary both run.
+pub fn run_on(server: Option<&str>, cmd: AgentCommand) -> Result<(), Error> {
     // A token on the command line is readable by every user of the machine (ps, /proc): refused. Only the
     // agent's own arguments count, not the child's after `--`.
     if std::env::args_os()
@@ -141,7 +170,7 @@ pub fn run(g: &Globals, cmd: AgentCommand) -> Result<(), Error> {
         AgentCommand::Exec(args) => {
             let on_change: OnChange = args.on_change.parse()?;
             let kill_signal = exec::parse_signal(&args.kill_signal)?;
-            let follow = follow_options(g, &args.follow, "agent")?;
+            let follow = follow_options(server, &args.follow, "agent")?;
             init_logging(&args.follow)?;
             exec::run(ExecOptions {
                 follow,
@@ -157,7 +186,7 @@ pub fn run(g: &Globals, cmd: AgentCommand) -> Result<(), Error> {
         }
         AgentCommand::Render(args) => {
             let format = args.format.parse()?;
-            let follow = follow_options(g, &args.follow, "agent")?;
+            let follow = follow_options(server, &args.follow, "agent")?;
             init_logging(&args.follow)?;
             render::run(RenderOptions {
                 follow,
@@ -207,12 +236,10 @@ fn default_cache(namespace: &str) -> Result<PathBuf, Error> {
 
 use std::os::unix::fs::DirBuilderExt;
 
-fn follow_options(g: &Globals, args: &FollowArgs, kind: &str) -> Result<cfgledger_client::Options, Error> {
-    let server = g
-        .server
-        .as_ref()
-        .ok_or_else(|| Error::input("the agent follows a server: give --server URL (or CFGLEDGER_SERVER)"))?;
-    let mut opts = cfgledger_client::Options::new(server.base(), &args.namespace);
+fn follow_options(server: Option<&str>, args: &FollowArgs, kind: &str) -> Result<cfgledger_client::Options, Error> {
+    let server =
+        server.ok_or_else(|| Error::input("the agent follows a server: give --server URL (or CFGLEDGER_SERVER)"))?;
+    let mut opts = cfgledger_client::Options::new(server, &args.namespace);
     opts.kind = kind.to_string();
     opts.token = match &args.token_file {
         Some(path) => cfgledger_client::TokenSource::File(path.clone()),

@@ -2,7 +2,7 @@
 //! IO and dispatches to one file per command family. Errors come back to `main`, which maps them to exit
 //! codes in one place: 0 success, 1 rejected or failed, 2 usage (clap's own).
 
-mod agent;
+pub mod agent;
 mod clone;
 mod config;
 mod history;

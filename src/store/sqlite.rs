@@ -133,7 +133,7 @@ impl SqliteStore {
         };
         let out = f(&conn);
         if let Ok(mut pool) = self.readers.lock() {
-            if pool.len() < 8 {
+            if pool.len() < READER_POOL {
                 pool.push(conn);
             }
         }
@@ -206,6 +206,11 @@ impl SqliteStore {
 fn poisoned() -> StoreError {
     StoreError::Unavailable("a connection lock was poisoned by a panic".into())
 }
+
+/// Read connections kept open for reuse. Each change wakes every watch stream, and each reads the log at
+/// once: with fewer kept than streams, every change opened (and set up, and prepared for) a connection per
+/// stream beyond the pool. An idle connection holds little (the log's pages are shared by the OS).
+const READER_POOL: usize = 32;
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
