@@ -47,10 +47,9 @@ mod common;
 use common::sse::SseParser;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper::client::conn::http1::{self, SendRequest};
+use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, StatusCode};
-use hyper_util::rt::TokioIo;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use rand::Rng;
@@ -61,7 +60,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 /// How long a change may take to reach every agent before the agents that lack it count as lost.
@@ -475,15 +473,7 @@ struct Arrival {
 
 impl Conn {
     async fn open(addr: SocketAddr) -> Result<Conn, String> {
-        let stream = TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-        stream.set_nodelay(true).map_err(|e| format!("cannot set TCP_NODELAY: {e}"))?;
-        let (sender, connection) =
-            http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("HTTP handshake with {addr}: {e}"))?;
-        tokio::spawn(async move {
-            // A connection ends when the server goes away; the request on it reports the error.
-            let _ = connection.await;
-        });
-        let host = HeaderValue::from_str(&addr.to_string()).expect("a socket address is a valid Host header");
+        let (sender, host) = crate::common::http::handshake(addr).await?;
         Ok(Conn { sender, host })
     }
 

@@ -2,6 +2,8 @@
 
 use cfgledger_events::{Actor, Source};
 
+#[allow(dead_code)] // only the benches that talk HTTP use it
+pub mod http;
 #[allow(dead_code)] // only the benches that watch the change stream use it
 pub mod sse;
 

@@ -4,12 +4,10 @@
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::client::conn::http1::{self, SendRequest};
+use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
-use tokio::net::TcpStream;
 
 /// One client connection to one server, with the credentials it sends on every request.
 pub struct Conn {
@@ -39,15 +37,7 @@ impl Reply {
 impl Conn {
     /// Opens a TCP connection (Nagle off, as any latency-minded client does) and the HTTP/1.1 handshake.
     pub async fn open(addr: SocketAddr, token: Option<&str>) -> Result<Conn, String> {
-        let stream = TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-        stream.set_nodelay(true).map_err(|e| format!("cannot set TCP_NODELAY: {e}"))?;
-        let (sender, connection) =
-            http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("HTTP handshake with {addr}: {e}"))?;
-        tokio::spawn(async move {
-            // A connection ends when the server goes away; the request on it reports the error.
-            let _ = connection.await;
-        });
-        let host = HeaderValue::from_str(&addr.to_string()).expect("a socket address is a valid Host header");
+        let (sender, host) = crate::common::http::handshake(addr).await?;
         let auth = token.map(|t| HeaderValue::from_str(&format!("Bearer {t}")).expect("a JWT is a valid header value"));
         Ok(Conn { sender, host, auth })
     }

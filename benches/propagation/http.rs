@@ -5,13 +5,11 @@
 use crate::common::sse::SseParser;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper::client::conn::http1::{self, SendRequest};
+use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, StatusCode};
-use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::time::Instant;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 /// One connection to one server, with the bearer token it sends on every request.
@@ -29,15 +27,7 @@ pub struct Arrival {
 
 impl Conn {
     pub async fn open(addr: SocketAddr, token: &str) -> Result<Conn, String> {
-        let stream = TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-        stream.set_nodelay(true).map_err(|e| format!("cannot set TCP_NODELAY: {e}"))?;
-        let (sender, connection) =
-            http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("HTTP handshake with {addr}: {e}"))?;
-        tokio::spawn(async move {
-            // A connection ends when the server goes away; the request on it reports the error.
-            let _ = connection.await;
-        });
-        let host = HeaderValue::from_str(&addr.to_string()).expect("a socket address is a valid Host header");
+        let (sender, host) = crate::common::http::handshake(addr).await?;
         let auth = HeaderValue::from_str(&format!("Bearer {token}")).expect("a JWT is a valid header value");
         Ok(Conn { sender, host, auth })
     }

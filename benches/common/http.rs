@@ -1,0 +1,24 @@
+//! One keep-alive HTTP/1.1 connection (hyper, Nagle off, as any latency-minded client opens it), shared by
+//! the benches that talk to a server over HTTP: the sender and the `Host` header its requests carry.
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::HeaderValue;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use tokio::net::TcpStream;
+
+/// Connects to `addr` and performs the HTTP/1.1 handshake; the connection runs on its own task.
+pub async fn handshake(addr: SocketAddr) -> Result<(SendRequest<Full<Bytes>>, HeaderValue), String> {
+    let stream = TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    stream.set_nodelay(true).map_err(|e| format!("cannot set TCP_NODELAY: {e}"))?;
+    let (sender, connection) =
+        http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("HTTP handshake with {addr}: {e}"))?;
+    tokio::spawn(async move {
+        // A connection ends when the server goes away; the request on it reports the error.
+        let _ = connection.await;
+    });
+    let host = HeaderValue::from_str(&addr.to_string()).expect("a socket address is a valid Host header");
+    Ok((sender, host))
+}
