@@ -14,7 +14,9 @@ fn filter(level: &str) -> EnvFilter {
 }
 
 fn format_layer(format: &str) -> FormatLayer {
-    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colours only on a terminal: a log file or a collector gets no escape codes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
     match format {
         "text" => Box::new(layer),
         _ => Box::new(layer.json()),

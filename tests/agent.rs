@@ -83,7 +83,15 @@ impl Agent {
 
 impl Drop for Agent {
     fn drop(&mut self) {
-        let pgid = format!("-{}", self.child.id());
+        // TERM first: the agent passes it to its child's own process group and waits for it, so that no
+        // child outlives the test; KILL whatever is left after a grace.
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).stderr(Stdio::null()).status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline && self.child.try_wait().ok().flatten().is_none() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let pgid = format!("-{pid}");
         let _ = Command::new("kill").args(["-KILL", "--", &pgid]).stderr(Stdio::null()).status();
         let _ = self.child.wait();
     }
@@ -200,7 +208,13 @@ fn exec_gives_the_child_its_settings_restarts_it_for_a_restart_key_and_signals_i
         })
     });
     assert!(!agent.output().contains(SECRET), "no secret in the agent's output:\n{}", agent.output());
-    let cache = std::fs::read_to_string(store.dir().join(".cache/cfgledger/mcpgateway.cache.json")).unwrap();
+    let caches: Vec<PathBuf> = std::fs::read_dir(store.dir().join(".cache/cfgledger"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".cache.json"))
+        .collect();
+    assert_eq!(caches.len(), 1, "{caches:?}");
+    let cache = std::fs::read_to_string(&caches[0]).unwrap();
     assert!(!cache.contains(SECRET) && !cache.contains("app.log"), "the cache is sealed: {cache}");
 }
 
@@ -266,6 +280,10 @@ fn the_child_outlives_the_server_and_a_restarted_agent_starts_from_the_cache() {
     let mut fresh = Agent::start(&store, &addr, &["exec", "--require-fresh", "--", "true"], Some(&reader));
     assert_eq!(fresh.wait(), 3);
     assert!(fresh.stderr().contains("fresh configuration is required"), "{}", fresh.stderr());
+    // An agent that asks for secrets has a cache of its own: it never starts from one without them.
+    let mut other = Agent::start(&store, &addr, &["exec", "--include-secrets", "--", "true"], Some(&reader));
+    assert_eq!(other.wait(), 3);
+    assert!(other.stderr().contains("no cache at"), "{}", other.stderr());
 
     // A change while the server is down, then the server back on the same address: the agent catches up,
     // restarts its child with the new value, and is listed converged.
@@ -310,6 +328,23 @@ fn a_change_that_makes_the_child_fail_is_rolled_back_until_the_next_change() {
                 && i["error"].as_str().is_some_and(|e| e.contains("made the child fail"))
         })
     });
+
+    // The cache keeps what the child runs: an agent started while the server is down starts the good one.
+    let addr = server.url.trim_start_matches("http://").to_string();
+    drop(server);
+    agent.signal("TERM");
+    agent.wait();
+    let children = child_envs(&dir).len();
+    let mut again = Agent::start(
+        &store,
+        &format!("http://{addr}"),
+        &["exec", "--heartbeat", "300ms", "--", "./child.sh"],
+        Some(&reader),
+    );
+    wait_for("a child from the cache", || child_envs(&dir).len() == children + 1);
+    assert!(child_envs(&dir).last().unwrap().1.contains("LOG_FILE=/var/log/good.log"), "the good configuration");
+    assert!(again.alive());
+    let server = store.serve_on(&addr, &[]);
 
     // The next change is tried.
     server.put("LOG_FILE", &admin, json!("/var/log/better.log")).ok_json();

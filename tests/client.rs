@@ -167,4 +167,9 @@ fn a_request_that_can_never_succeed_is_refused_at_start() {
     assert!(matches!(&err, StartError::Refused(m) if m.contains("403")), "{err:?}");
     let err = Client::builder(&server.url, "no-such-namespace").token_file(&viewer).start().unwrap_err();
     assert!(matches!(&err, StartError::Refused(m) if m.contains("unknown namespace")), "{err:?}");
+    // A token the server refuses, with no cache to fall back on: the operator's to fix, said at once.
+    let forged = store.dir().join("forged-token");
+    std::fs::write(&forged, "not-a-token").unwrap();
+    let err = Client::builder(&server.url, "mcpgateway").token_file(&forged).start().unwrap_err();
+    assert!(matches!(&err, StartError::Refused(m) if m.contains("401") && m.contains("config_reader")), "{err:?}");
 }

@@ -102,6 +102,10 @@ pub fn default_key_path(cache: &Path) -> PathBuf {
 struct CacheFile {
     format: String,
     namespace: String,
+    /// What the follower asked for (`secrets=true defaults=false`): a cache is read only by a follower that
+    /// asks for the same, so that one without secrets never starts from one with them, nor the reverse.
+    #[serde(default)]
+    profile: String,
     server: String,
     seq: u64,
     head_hash: String,
@@ -115,6 +119,8 @@ struct CacheFile {
 #[derive(Clone, PartialEq)]
 pub struct Cached {
     pub namespace: String,
+    /// What the follower asked for (see [`crate::Options::profile`]).
+    pub profile: String,
     pub server: String,
     pub seq: u64,
     pub head_hash: String,
@@ -133,8 +139,8 @@ impl std::fmt::Debug for Cached {
     }
 }
 
-fn aad(namespace: &str, seq: u64, head_hash: &str) -> Vec<u8> {
-    format!("{FORMAT}\n{namespace}\n{seq}\n{head_hash}").into_bytes()
+fn aad(namespace: &str, profile: &str, seq: u64, head_hash: &str) -> Vec<u8> {
+    format!("{FORMAT}\n{namespace}\n{profile}\n{seq}\n{head_hash}").into_bytes()
 }
 
 /// Writes the cache atomically (mode 0600), its values sealed under `key`.
@@ -146,12 +152,13 @@ pub fn write(path: &Path, key: &CacheKey, cached: &Cached) -> Result<(), String>
     let sealed = cipher
         .encrypt(
             XNonce::from_slice(&nonce),
-            Payload { msg: &plain, aad: &aad(&cached.namespace, cached.seq, &cached.head_hash) },
+            Payload { msg: &plain, aad: &aad(&cached.namespace, &cached.profile, cached.seq, &cached.head_hash) },
         )
         .map_err(|_| "cannot seal the cache".to_string())?;
     let file = CacheFile {
         format: FORMAT.into(),
         namespace: cached.namespace.clone(),
+        profile: cached.profile.clone(),
         server: cached.server.clone(),
         seq: cached.seq,
         head_hash: cached.head_hash.clone(),
@@ -165,9 +172,9 @@ pub fn write(path: &Path, key: &CacheKey, cached: &Cached) -> Result<(), String>
     files::replace(path, &text).map_err(|e| format!("cannot write the cache {}: {e}", path.display()))
 }
 
-/// Reads and opens the cache; `Ok(None)` when there is none. A cache of another namespace, or one that does
-/// not open under `key`, is an error that says which.
-pub fn read(path: &Path, key: &CacheKey, namespace: &str) -> Result<Option<Cached>, String> {
+/// Reads and opens the cache; `Ok(None)` when there is none. A cache of another namespace or profile, or
+/// one that does not open under `key`, is an error that says which.
+pub fn read(path: &Path, key: &CacheKey, namespace: &str, profile: &str) -> Result<Option<Cached>, String> {
     let text = match std::fs::read(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -180,6 +187,13 @@ pub fn read(path: &Path, key: &CacheKey, namespace: &str) -> Result<Option<Cache
     }
     if file.namespace != namespace {
         return Err(format!("the cache {} holds namespace {:?}, not {namespace:?}", path.display(), file.namespace));
+    }
+    if file.profile != profile {
+        return Err(format!(
+            "the cache {} was written by a follower that asked for other settings ({:?}, this one asks for {profile:?}); give each agent its own cache",
+            path.display(),
+            file.profile
+        ));
     }
     if file.key_id != key.id() {
         return Err(format!(
@@ -197,13 +211,14 @@ pub fn read(path: &Path, key: &CacheKey, namespace: &str) -> Result<Option<Cache
         cipher
             .decrypt(
                 XNonce::from_slice(&nonce),
-                Payload { msg: &sealed, aad: &aad(&file.namespace, file.seq, &file.head_hash) },
+                Payload { msg: &sealed, aad: &aad(&file.namespace, &file.profile, file.seq, &file.head_hash) },
             )
             .map_err(|_| damaged())?,
     );
     let values: Map<String, Value> = serde_json::from_slice(&plain).map_err(|_| damaged())?;
     Ok(Some(Cached {
         namespace: file.namespace,
+        profile: file.profile,
         server: file.server,
         seq: file.seq,
         head_hash: file.head_hash,
@@ -216,12 +231,15 @@ pub fn read(path: &Path, key: &CacheKey, namespace: &str) -> Result<Option<Cache
 mod tests {
     use super::*;
 
+    const PROFILE: &str = "secrets=true defaults=false";
+
     fn sample() -> Cached {
         let mut values = Map::new();
         values.insert("JWT_SECRET_KEY".into(), Value::String("s3cr3t-planted-value".into()));
         values.insert("PORT".into(), Value::from(4444));
         Cached {
             namespace: "mcpgateway".into(),
+            profile: "secrets=true defaults=false".into(),
             server: "http://127.0.0.1:1".into(),
             seq: 42,
             head_hash: "ab".repeat(32),
@@ -243,7 +261,7 @@ mod tests {
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::metadata(default_key_path(&path)).unwrap().permissions().mode() & 0o777, 0o600);
         let again = CacheKey::from_file(&default_key_path(&path)).unwrap();
-        assert_eq!(read(&path, &again, "mcpgateway").unwrap(), Some(sample()));
+        assert_eq!(read(&path, &again, "mcpgateway", PROFILE).unwrap(), Some(sample()));
     }
 
     #[test]
@@ -252,13 +270,15 @@ mod tests {
         let path = dir.path().join("cache.json");
         let key = CacheKey::from_secret("one");
         write(&path, &key, &sample()).unwrap();
-        let err = read(&path, &CacheKey::from_secret("two"), "mcpgateway").unwrap_err();
+        let err = read(&path, &CacheKey::from_secret("two"), "mcpgateway", PROFILE).unwrap_err();
         assert!(err.contains("sealed under another key"), "{err}");
-        assert!(read(&path, &key, "other").unwrap_err().contains("holds namespace \"mcpgateway\""));
+        assert!(read(&path, &key, "other", PROFILE).unwrap_err().contains("holds namespace \"mcpgateway\""));
         let edited = std::fs::read_to_string(&path).unwrap().replace("\"seq\": 42", "\"seq\": 43");
         std::fs::write(&path, edited).unwrap();
-        assert!(read(&path, &key, "mcpgateway").unwrap_err().contains("damaged"));
-        assert_eq!(read(&dir.path().join("none.json"), &key, "mcpgateway").unwrap(), None);
+        let other = read(&path, &key, "mcpgateway", "secrets=false defaults=false").unwrap_err();
+        assert!(other.contains("give each agent its own cache"), "{other}");
+        assert!(read(&path, &key, "mcpgateway", PROFILE).unwrap_err().contains("damaged"));
+        assert_eq!(read(&dir.path().join("none.json"), &key, "mcpgateway", PROFILE).unwrap(), None);
     }
 
     #[test]

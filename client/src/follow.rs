@@ -140,7 +140,13 @@ impl Client {
                 (snap, status)
             }
             Err(Fetch::Refused(m) | Fetch::Reset(m)) => return Err(StartError::Refused(m)),
-            Err(Fetch::Retry(m)) => {
+            // No cache to fall back on: a refused token is the operator's to fix, not an outage to wait out.
+            Err(Fetch::Unauthorized(m)) if options.cache.is_none() || options.require_fresh => {
+                return Err(StartError::Refused(format!(
+                    "{m}; give a token of role config_reader in CFGLEDGER_TOKEN or a token file"
+                )))
+            }
+            Err(Fetch::Retry(m) | Fetch::Unauthorized(m)) => {
                 if options.require_fresh {
                     return Err(StartError::Unavailable(format!(
                         "{m}; a fresh configuration is required, so the cache is not used"
@@ -149,7 +155,7 @@ impl Client {
                 let (Some(path), Some(key)) = (&options.cache, &key) else {
                     return Err(StartError::Unavailable(format!("{m}; and no cache is configured to start from")));
                 };
-                let cached = match cache::read(path, key, &options.namespace) {
+                let cached = match cache::read(path, key, &options.namespace, &options.profile()) {
                     Ok(Some(c)) => c,
                     Ok(None) => {
                         return Err(StartError::Unavailable(format!(
@@ -247,6 +253,12 @@ impl Client {
         *self.shared.report_hook.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(f));
     }
 
+    /// Keeps `snap` as the last-known-good configuration in the cache instead of the newest: an agent whose
+    /// child failed with the newest one starts from the one that worked.
+    pub fn remember(&self, snap: &Snapshot) {
+        self.shared.cache_snapshot(snap);
+    }
+
     /// Sends a heartbeat now rather than at the next interval.
     pub fn beat_now(&self) {
         self.shared.wake_beat();
@@ -325,10 +337,14 @@ impl Shared {
     }
 
     fn write_cache(&self) {
+        self.cache_snapshot(&self.snapshot.load());
+    }
+
+    fn cache_snapshot(&self, snap: &Snapshot) {
         let (Some(path), Some(key)) = (&self.options.cache, &self.key) else { return };
-        let snap = self.snapshot.load();
         let cached = Cached {
             namespace: snap.namespace.clone(),
+            profile: self.options.profile(),
             server: self.options.server.clone(),
             seq: snap.seq,
             head_hash: snap.head_hash.clone(),
@@ -416,6 +432,9 @@ pub(crate) enum Fetch {
     /// The server's log does not reach the seq the follower resumes after (another store, or one restored
     /// from a backup): start over from its head.
     Reset(String),
+    /// The token was refused (401): expired, or of another store. Retried, since a rotated token file
+    /// fixes it, but said loudly.
+    Unauthorized(String),
 }
 
 struct Http {
@@ -519,7 +538,8 @@ fn failure(base: &str, what: &str, e: ureq::Error) -> Fetch {
             let text = format!("{base} refused the {what} ({code}): {message}");
             match code {
                 // A token that expired or was revoked: a rotated token file may fix it.
-                401 | 408 | 429 | 500..=599 => Fetch::Retry(text),
+                401 => Fetch::Unauthorized(text),
+                408 | 429 | 500..=599 => Fetch::Retry(text),
                 _ => Fetch::Refused(text),
             }
         }
@@ -572,6 +592,12 @@ fn follow(shared: Arc<Shared>) {
                 shared.set_stale(m);
                 cursor = None;
                 owed = Owed { render: true, restart: true, unexplained: true, newest: 0, reset: true };
+                sleep_while_running(&shared, jitter(backoff));
+                backoff = (backoff * 2).min(opts.backoff_max);
+                continue;
+            }
+            Err(Fetch::Unauthorized(m)) => {
+                shared.set_stale(format!("{m}; replace the token (the token file is read again at every attempt)"));
                 sleep_while_running(&shared, jitter(backoff));
                 backoff = (backoff * 2).min(opts.backoff_max);
                 continue;
@@ -682,7 +708,7 @@ fn follow(shared: Arc<Shared>) {
                             render_at = Instant::now() + jitter(retry_render);
                             retry_render = (retry_render * 2).min(Duration::from_secs(5));
                         }
-                        Err(Fetch::Retry(m) | Fetch::Refused(m) | Fetch::Reset(m)) => break m,
+                        Err(Fetch::Retry(m) | Fetch::Refused(m) | Fetch::Reset(m) | Fetch::Unauthorized(m)) => break m,
                     }
                 }
                 // The position moves with the stream only while nothing is owed: until then the application
@@ -716,10 +742,21 @@ fn printable(text: &str) -> String {
 }
 
 fn heartbeat(shared: Arc<Shared>, wake: mpsc::Receiver<()>, every: Duration) {
+    let mut refused: Option<String> = None;
     while !shared.stopped() {
         let report = shared.report();
-        if let Err(Fetch::Retry(m) | Fetch::Refused(m) | Fetch::Reset(m)) = shared.http.heartbeat(&report) {
-            tracing::debug!(error = %m, "cannot send the heartbeat");
+        match shared.http.heartbeat(&report) {
+            Ok(()) => refused = None,
+            // The server is away: the follower already says so.
+            Err(Fetch::Retry(m)) => tracing::debug!(error = %m, "cannot send the heartbeat"),
+            // Refused (a token, an id another subject holds, a report out of shape): the instance is missing
+            // from the server's view until it is fixed, so say it, once per distinct refusal.
+            Err(Fetch::Refused(m) | Fetch::Reset(m) | Fetch::Unauthorized(m)) => {
+                if refused.as_deref() != Some(m.as_str()) {
+                    tracing::warn!(error = %m, "the server refused the heartbeat: this instance is not listed in GET /admin/instances");
+                    refused = Some(m);
+                }
+            }
         }
         match wake.recv_timeout(every) {
             Ok(()) => {

@@ -191,6 +191,12 @@ impl Builder {
 }
 
 impl Options {
+    /// What this follower asks the server for, as its cache records it: a cache is read only by a follower
+    /// that asks for the same (one without secrets never starts from one with them, nor the reverse).
+    pub fn profile(&self) -> String {
+        format!("secrets={} defaults={}", self.include_secrets, self.include_defaults)
+    }
+
     pub fn new(server: &str, namespace: &str) -> Options {
         Options {
             server: server.trim_end_matches('/').to_string(),

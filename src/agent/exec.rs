@@ -165,6 +165,16 @@ fn signal_group(pid: u32, signal: Signal) {
     }
 }
 
+fn signal_child(pid: u32, signal: Signal) {
+    if let Ok(raw) = i32::try_from(pid) {
+        if let Err(e) = nix::sys::signal::kill(Pid::from_raw(raw), signal) {
+            if e != nix::errno::Errno::ESRCH {
+                tracing::warn!(error = %e, signal = %signal, "cannot signal the child");
+            }
+        }
+    }
+}
+
 fn random_splay(max: Duration) -> Duration {
     use rand::Rng;
     if max.is_zero() {
@@ -281,7 +291,10 @@ pub fn run(opts: ExecOptions) -> Result<(), Error> {
                     update(&mut |s| s.behind = true);
                 } else if let OnChange::Signal(signal) = opts.on_change {
                     tracing::info!(seq = change.current.seq, keys = %change.keys.join(","), signal = %signal, "configuration changed: signalling the child");
-                    signal_group(pid, signal);
+                    // The child alone, not its group: a helper it started would die of a signal it does not
+                    // handle. Its environment cannot change: it re-reads the store (the client crate) or a
+                    // file `agent render` keeps.
+                    signal_child(pid, signal);
                     let current = change.current.clone();
                     update(&mut |s| {
                         s.config = current.clone();
@@ -337,6 +350,9 @@ pub fn run(opts: ExecOptions) -> Result<(), Error> {
                         eprintln!("cfgledger agent: {why}");
                         tracing::error!(failed_seq = failed, kept_seq = t.previous.seq, status = %how, "rolled the child back to its last good configuration");
                         pid = spawn(&opts, &t.previous, &tx)?;
+                        // The last-known-good cache is what the child runs: an agent started during an
+                        // outage must not start it with what just failed.
+                        client.remember(&t.previous);
                         let previous = t.previous.clone();
                         update(&mut |s| {
                             s.report.state = "running".into();
@@ -349,7 +365,9 @@ pub fn run(opts: ExecOptions) -> Result<(), Error> {
                         continue;
                     }
                 }
-                if !stopping {
+                if !stopping && !status.success() {
+                    tracing::warn!(status = %how, "the child failed on its own; the agent exits with its code");
+                } else if !stopping {
                     tracing::info!(status = %how, "the child exited on its own; the agent exits with its code");
                 }
                 client.stop();

@@ -36,8 +36,9 @@ pub struct FollowArgs {
     /// A file holding the bearer token (read again at every connection); else CFGLEDGER_TOKEN.
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
-    /// The last-known-good cache (default: $XDG_CACHE_HOME/cfgledger/NS.cache.json, else
-    /// ~/.cache/cfgledger/NS.cache.json); its values are sealed under CFGLEDGER_CACHE_KEY or the key file.
+    /// The last-known-good cache (default: $XDG_CACHE_HOME/cfgledger/NS-ID.cache.json, else under
+    /// ~/.cache, ID naming the server and the options); its values are sealed under CFGLEDGER_CACHE_KEY or
+    /// the key file. Give each agent its own.
     #[arg(long, value_name = "FILE")]
     cache: Option<PathBuf>,
     /// Keep no cache (the agent then cannot start while the server is down).
@@ -216,8 +217,10 @@ fn init_logging(args: &FollowArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// The default cache of a namespace: $XDG_CACHE_HOME/cfgledger/NS.cache.json, else under ~/.cache.
-fn default_cache(namespace: &str) -> Result<PathBuf, Error> {
+/// The default cache of a follower: $XDG_CACHE_HOME/cfgledger/NS-ID.cache.json (else under ~/.cache), where
+/// ID names the server and what it asks for, so that two agents of one machine never share a cache (one
+/// with secrets, one without).
+fn default_cache(namespace: &str, server: &str, profile: &str) -> Result<PathBuf, Error> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -231,7 +234,8 @@ fn default_cache(namespace: &str) -> Result<PathBuf, Error> {
         .mode(0o700)
         .create(&dir)
         .map_err(|e| Error::io(format!("cannot create the cache directory {}", dir.display()), e))?;
-    Ok(dir.join(format!("{namespace}.cache.json")))
+    let id = blake3::hash(format!("{server}\n{profile}").as_bytes()).to_hex();
+    Ok(dir.join(format!("{namespace}-{}.cache.json", &id[..12])))
 }
 
 use std::os::unix::fs::DirBuilderExt;
@@ -248,14 +252,14 @@ fn follow_options(server: Option<&str>, args: &FollowArgs, kind: &str) -> Result
         }
         None => cfgledger_client::TokenSource::None,
     };
-    opts.cache = match (&args.cache, args.no_cache) {
-        (_, true) => None,
-        (Some(path), false) => Some(path.clone()),
-        (None, false) => Some(default_cache(&args.namespace)?),
-    };
     opts.cache_key_file = args.cache_key_file.clone();
     opts.include_secrets = args.include_secrets;
     opts.include_defaults = args.include_defaults;
+    opts.cache = match (&args.cache, args.no_cache) {
+        (_, true) => None,
+        (Some(path), false) => Some(path.clone()),
+        (None, false) => Some(default_cache(&args.namespace, server, &opts.profile())?),
+    };
     opts.require_fresh = args.require_fresh;
     for label in &args.labels {
         let (k, v) = label

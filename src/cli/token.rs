@@ -19,7 +19,8 @@ pub struct IssueArgs {
     /// The subject: who the token speaks for (recorded as the actor of every change made with it).
     #[arg(long)]
     sub: String,
-    /// platform_admin, auditor or viewer.
+    /// platform_admin, auditor, viewer, or config_reader (a machine reader: an agent's render, watch stream
+    /// and heartbeat, nothing else).
     #[arg(long)]
     role: String,
     /// Lifetime, e.g. 15m, 1h, 30d.
