@@ -55,7 +55,7 @@ use nix::unistd::Pid;
 use rand::Rng;
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -281,21 +281,10 @@ fn start_server(bin: &Path, dir: &Path, procs: &mut Procs) -> Result<(i32, Socke
     command.args(["--db", &db, "serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).stderr(log_file);
     let pid = procs.spawn(&mut command)?;
     let stdout = procs.children.last_mut().and_then(|c| c.stdout.take()).expect("stdout was piped");
-    // The first line names the address; the thread then drains stdout so the server never blocks on it.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        let _ = tx.send(lines.next());
-        for _ in lines {}
-    });
-    let line = match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(Some(Ok(line))) => line,
-        _ => return Err(format!("the server did not print its address; see {}", log.display())),
-    };
-    let addr = line
-        .strip_prefix("cfgledger listening on http://")
-        .and_then(|a| a.trim().parse().ok())
-        .ok_or_else(|| format!("unexpected first line from the server: {line:?}"))?;
+    let addr = common::serve::listen_address(stdout).map_err(|line| match line {
+        None => format!("the server did not print its address; see {}", log.display()),
+        Some(line) => format!("unexpected first line from the server: {line:?}"),
+    })?;
     Ok((pid, addr))
 }
 

@@ -10,11 +10,10 @@ use crate::process::Child;
 use http_body_util::BodyExt;
 use hyper::body::Bytes;
 use hyper::{Method, StatusCode};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::mpsc;
 
 /// The encryption secret every invocation gets, so the store needs no key file.
@@ -66,24 +65,13 @@ impl Cfgledger {
         command.stdout(Stdio::piped()).stderr(log_file);
         let mut child = Child::spawn("cfgledger serve", &mut command)?;
         let stdout = child.take_stdout().expect("stdout was piped");
-        // The first line names the address; the thread then drains stdout so the server never blocks on it.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let _ = tx.send(lines.next());
-            for _ in lines {}
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(Some(Ok(line))) => line,
-            _ => {
+        let addr = crate::common::serve::listen_address(stdout).map_err(|line| match line {
+            None => {
                 let tail = crate::process::tail(&log);
-                return Err(format!("cfgledger serve did not print its address; its log ends with:\n{tail}"));
+                format!("cfgledger serve did not print its address; its log ends with:\n{tail}")
             }
-        };
-        let addr = line
-            .strip_prefix("cfgledger listening on http://")
-            .and_then(|a| a.trim().parse().ok())
-            .ok_or_else(|| format!("unexpected first line from cfgledger serve: {line:?}"))?;
+            Some(line) => format!("unexpected first line from cfgledger serve: {line:?}"),
+        })?;
         me.addr = addr;
         me.server = Some(child);
         Ok(me)

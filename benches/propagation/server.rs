@@ -4,7 +4,6 @@
 //! `AUTH_ENCRYPTION_SECRET` and `JWT_SECRET_KEY`, so a token issued once is valid on every instance. A server
 //! is stopped with SIGTERM (sent with `kill` to its own pid) and killed if the bench unwinds first.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -84,21 +83,10 @@ impl Store {
         let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", self.bin.display()))?;
         let stdout = child.stdout.take().expect("stdout was piped");
         let mut server = Server { name, child: Some(child), addr: SocketAddr::from(([127, 0, 0, 1], 0)) };
-        // The first line names the address; the thread then drains stdout so the server never blocks on it.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let _ = tx.send(lines.next());
-            for _ in lines {}
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(Some(Ok(line))) => line,
-            _ => return Err(format!("instance {name} did not print its address; its log ends with:\n{}", tail(&log))),
-        };
-        server.addr = line
-            .strip_prefix("cfgledger listening on http://")
-            .and_then(|a| a.trim().parse().ok())
-            .ok_or_else(|| format!("unexpected first line from instance {name}: {line:?}"))?;
+        server.addr = crate::common::serve::listen_address(stdout).map_err(|line| match line {
+            None => format!("instance {name} did not print its address; its log ends with:\n{}", tail(&log)),
+            Some(line) => format!("unexpected first line from instance {name}: {line:?}"),
+        })?;
         Ok(server)
     }
 }
