@@ -63,17 +63,16 @@ impl Agent {
     }
 
     fn wait(&mut self) -> i32 {
-        let deadline = std::time::Instant::now() + DEADLINE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                for reader in self.readers.drain(..) {
-                    reader.join().expect("the output reader");
-                }
-                return status.code().unwrap_or(-1);
-            }
-            assert!(std::time::Instant::now() < deadline, "the agent did not exit:\n{}", self.output());
-            std::thread::sleep(Duration::from_millis(20));
+        let mut status = None;
+        let exited = support::wait_for(DEADLINE, || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        assert!(exited, "the agent did not exit:\n{}", self.output());
+        for reader in self.readers.drain(..) {
+            reader.join().expect("the output reader");
         }
+        status.and_then(|s| s.code()).unwrap_or(-1)
     }
 
     fn alive(&mut self) -> bool {
@@ -87,10 +86,7 @@ impl Drop for Agent {
         // child outlives the test; KILL whatever is left after a grace.
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).stderr(Stdio::null()).status();
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while std::time::Instant::now() < deadline && self.child.try_wait().ok().flatten().is_none() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        support::wait_for(Duration::from_secs(5), || self.child.try_wait().ok().flatten().is_some());
         let pgid = format!("-{pid}");
         let _ = Command::new("kill").args(["-KILL", "--", &pgid]).stderr(Stdio::null()).status();
         let _ = self.child.wait();

@@ -113,7 +113,9 @@ fn answer(conn: TcpStream, script: &Mutex<Script>) {
             let _ = out.flush();
         }
         if !stream.close {
-            std::thread::sleep(Duration::from_secs(60));
+            // Held open until the client goes away: its read returns when the follower closes the stream.
+            let mut rest = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut reader, &mut rest);
         }
     } else {
         let _ = out.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
