@@ -87,7 +87,7 @@ pub async fn run_heartbeat(ledger: Ledger, instance: Instance, mut closing: toki
     loop {
         let beat = instance.beat(&ledger);
         let store = ledger.store().clone();
-        let forget_before = beat.last_seen.saturating_sub(micros(FORGET_AFTER));
+        let forget_before = forget_before(cfgledger_events::Timestamp::from_micros(beat.last_seen));
         match tokio::task::spawn_blocking(move || store.heartbeat(&beat, forget_before)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::debug!(error = %e, "cannot record the heartbeat"),

@@ -272,16 +272,16 @@ pub fn restart_key(catalog: &Catalog, ns: &str, key: &str) -> bool {
 
 /// The watch-stream message of any event: [`change`]'s for an event that sets a setting's value; for any
 /// other, its subject (a setting's namespace and bare key, an entity's `KIND/NAME`, a rendered namespace)
-/// and its audit entries, secrets masked.
+/// and, `with_detail`, its audit entries, secrets masked.
 pub fn watch_event(
     env: &Envelope,
     catalog: &Catalog,
     baseline: &std::collections::BTreeMap<String, StoredValue>,
+    with_detail: bool,
 ) -> crate::model::ChangeEvent {
     if let Some(change) = change(env, catalog, baseline) {
         return change;
     }
-    let entries = audit_entries(env, catalog);
     let (ns, key) = match (&env.event, env.event.key()) {
         (_, Some(k)) => {
             let (ns, bare) = namespace::split(k);
@@ -302,6 +302,6 @@ pub fn watch_event(
         time: env.occurred_at.to_string(),
         batch: env.batch.id.clone(),
         changes: None,
-        detail: Some(entries),
+        detail: with_detail.then(|| audit_entries(env, catalog)),
     }
 }

@@ -101,6 +101,11 @@ impl Filter {
         Ok(Filter { namespace, prefix, category, kinds })
     }
 
+    /// Whether the `kind` filter keeps an event of this kind: checked before an event is presented at all.
+    fn wants_kind(&self, kind: &str) -> bool {
+        self.kinds.as_ref().is_none_or(|k| k.contains(kind))
+    }
+
     /// Whether a setting (by namespace and bare key) passes the namespace, prefix and category filters.
     fn keeps_key(&self, catalog: &Catalog, ns: &str, key: &str) -> bool {
         if self.namespace.as_deref().is_some_and(|n| n != ns) {
@@ -120,7 +125,7 @@ impl Filter {
     /// The event as the stream sends it, or `None` when the filters leave it out. An event that sets several
     /// keys keeps only those that pass.
     fn apply(&self, catalog: &Catalog, mut ev: ChangeEvent) -> Option<ChangeEvent> {
-        if self.kinds.as_ref().is_some_and(|k| !k.contains(&ev.kind)) {
+        if !self.wants_kind(&ev.kind) {
             return None;
         }
         if let Some(changes) = ev.changes.take() {
@@ -338,11 +343,13 @@ async fn next(mut cur: Cursor) -> Option<(Result<SseEvent, Infallible>, Cursor)>
                             return None;
                         }
                     };
-                    let mut event = present::watch_event(&env, catalog, &cur.baseline);
-                    if !cur.detail {
-                        event.detail = None;
-                    }
-                    if let Some(event) = cur.filter.apply(catalog, event) {
+                    // Audit entries are built only for a stream that may read them: every stream does this
+                    // for every event.
+                    let kept = cur.filter.wants_kind(env.event.kind()).then(|| {
+                        let event = present::watch_event(&env, catalog, &cur.baseline, cur.detail);
+                        cur.filter.apply(catalog, event)
+                    });
+                    if let Some(event) = kept.flatten() {
                         let data = serde_json::to_string(&event).unwrap_or_default();
                         cur.pending.push_back(SseEvent::default().id(rec.seq.to_string()).data(data));
                         cur.last_sent = rec.seq;
