@@ -100,7 +100,7 @@ fn serve(rt: &tokio::runtime::Runtime, ledger: Ledger) -> (String, String, tokio
     let (closing, closed) = tokio::sync::watch::channel(false);
     let state = AppState {
         ledger,
-        auth: Arc::new(AuthConfig { keys, required: true, token_ttl_secs: 3600 }),
+        auth: Arc::new(AuthConfig { keys, required: true, token_ttl_secs: 3600, revoked: Default::default() }),
         limiter: Arc::new(WriteLimiter::new()),
         login_limits: Arc::default(),
         metrics: None,

@@ -98,6 +98,9 @@ pub struct TokenKeys {
     algorithm: Algorithm,
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// The key of the web UI's CSRF tokens, derived from the signing key, so every instance of a fleet
+    /// that shares the signing key accepts the same session's CSRF token.
+    csrf: [u8; 32],
 }
 
 impl fmt::Debug for TokenKeys {
@@ -118,7 +121,20 @@ impl TokenKeys {
             algorithm,
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
+            csrf: blake3::derive_key("cfgledger 2026-12 web UI CSRF token", secret),
         })
+    }
+
+    /// The CSRF token of a session: a keyed hash of its token, so it needs no server-side storage and an
+    /// attacker who cannot read the session cookie cannot compute it.
+    pub fn csrf_token(&self, session_token: &str) -> String {
+        blake3::keyed_hash(&self.csrf, session_token.as_bytes()).to_hex().to_string()
+    }
+
+    /// Whether `given` is the CSRF token of `session_token` (compared in constant time).
+    pub fn csrf_matches(&self, session_token: &str, given: &str) -> bool {
+        blake3::Hash::from_hex(given.trim())
+            .is_ok_and(|given| given == blake3::keyed_hash(&self.csrf, session_token.as_bytes()))
     }
 
     /// A token for `sub` with `role`, valid for `ttl_secs` from `now` (Unix seconds).
@@ -277,5 +293,26 @@ mod tests {
         assert!(!verify_password(&hash, "wrong horse"));
         assert!(!verify_password("not a hash", "correct horse"));
         assert!(!verify_password(decoy_hash(), ""));
+    }
+}
+
+/// Tokens ended early (a web UI logout): kept until they would have expired. Per process: another instance
+/// of a fleet accepts a logged-out session's cookie until it expires, which the browser no longer sends.
+#[derive(Debug, Default)]
+pub struct Revoked {
+    tokens: std::sync::Mutex<std::collections::HashMap<blake3::Hash, u64>>,
+}
+
+impl Revoked {
+    /// Ends `token`, which would expire at `exp`; forgets the tokens already expired at `now`.
+    pub fn revoke(&self, token: &str, exp: u64, now: u64) {
+        let mut tokens = self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        tokens.retain(|_, until| *until >= now);
+        tokens.insert(blake3::hash(token.as_bytes()), exp);
+    }
+
+    pub fn contains(&self, token: &str) -> bool {
+        let tokens = self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        tokens.contains_key(&blake3::hash(token.as_bytes()))
     }
 }

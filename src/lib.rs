@@ -32,6 +32,7 @@ pub mod present;
 pub mod setting_keys;
 pub mod store;
 pub mod tailer;
+pub mod ui;
 pub mod usecase;
 
 pub use error::Error;

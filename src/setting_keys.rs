@@ -58,6 +58,7 @@ pub const TOKEN_EXPIRY: Key<Millis> = key("cfgledger:TOKEN_EXPIRY");
 pub const JWT_ALGORITHM: Key<String> = key("cfgledger:JWT_ALGORITHM");
 pub const LOG_LEVEL: Key<String> = key("cfgledger:LOG_LEVEL");
 pub const LOG_FORMAT: Key<String> = key("cfgledger:LOG_FORMAT");
+pub const UI_ENABLED: Key<bool> = key("cfgledger:UI_ENABLED");
 pub const REQUEST_SIZE_LIMIT: Key<i64> = key("cfgledger:REQUEST_SIZE_LIMIT");
 pub const CONFIG_POLL_INTERVAL: Key<Millis> = key("cfgledger:CONFIG_POLL_INTERVAL");
 pub const SNAPSHOT_INTERVAL: Key<i64> = key("cfgledger:SNAPSHOT_INTERVAL");

@@ -90,6 +90,8 @@ pub fn own_specs() -> Vec<SettingSpec> {
             "Least severe level of cfgledger's own log"),
         spec("LOG_FORMAT", one_of(&["json", "text"]), Some(json!("json")), "logging", Hot, PLAIN,
             "Format of cfgledger's own log lines"),
+        spec("UI_ENABLED", ValueType::Bool, Some(json!(true)), "ui", Hot, PLAIN,
+            "Serve cfgledger's admin web UI under /ui; false answers 404 there (the REST API is unaffected)"),
     ]
 }
 

@@ -151,6 +151,8 @@ pub struct Caller {
     pub path: String,
     /// When the caller's token expires (seconds since the epoch); `None` without a token.
     pub expires_at: Option<u64>,
+    /// The CSRF token of a web UI session, which its pages carry; `None` for a bearer token.
+    pub csrf: Option<String>,
 }
 
 impl Caller {
@@ -212,20 +214,26 @@ impl FromRequestParts<AppState> for Caller {
                 Some(token.trim().to_string())
             }
         };
-        let (name, role, expires_at) = match bearer {
-            Some(token) => {
-                let claims = state
-                    .auth
-                    .keys
-                    .verify(&token, crate::auth::unix_seconds(state.ledger.now()))
-                    .map_err(|e| ApiError::unauthorized(e.to_string()))?;
-                (claims.sub, claims.role, Some(claims.exp))
+        // Without a bearer token, the web UI's session cookie (a login's token) may stand for one.
+        let session = match bearer {
+            Some(_) => None,
+            None => crate::ui::session::cookie_token(&parts.headers),
+        };
+        let now = crate::auth::unix_seconds(state.ledger.now());
+        let (name, role, expires_at, csrf) = match (bearer, session) {
+            (Some(token), _) => {
+                let claims = state.auth.keys.verify(&token, now).map_err(|e| ApiError::unauthorized(e.to_string()))?;
+                (claims.sub, claims.role, Some(claims.exp), None)
             }
-            None if state.auth.required => {
+            (None, Some(token)) => {
+                let claims = crate::ui::session::check(state, &parts.method, &parts.headers, &token, now)?;
+                (claims.sub, claims.role, Some(claims.exp), Some(state.auth.keys.csrf_token(&token)))
+            }
+            (None, None) if state.auth.required => {
                 return Err(ApiError::unauthorized("authentication required: send Authorization: Bearer TOKEN"))
             }
             // AUTH_REQUIRED=false: local development, announced loudly at start.
-            None => ("anonymous".to_string(), Role::PlatformAdmin, None),
+            (None, None) => ("anonymous".to_string(), Role::PlatformAdmin, None, None),
         };
         // A config reader reads the render, follows the watch stream and reports its heartbeat; nothing else.
         if role == Role::ConfigReader && !machine_route(&parts.method, parts.uri.path()) {
@@ -239,6 +247,7 @@ impl FromRequestParts<AppState> for Caller {
             ));
         }
         let source = match parts.headers.get("x-cfgledger-client").and_then(|v| v.to_str().ok()) {
+            _ if csrf.is_some() => Source::Ui,
             Some("cli") => Source::Cli,
             Some("ui") => Source::Ui,
             _ => Source::Api,
@@ -254,6 +263,7 @@ impl FromRequestParts<AppState> for Caller {
             method: parts.method.to_string(),
             path: parts.uri.path().to_string(),
             expires_at,
+            csrf,
         })
     }
 }

@@ -29,6 +29,16 @@ pub async fn login(
     ClientAddr(client): ClientAddr,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
+    authenticate(&state, client, body).await.map(Json)
+}
+
+/// Checks a user name and password (within the login limits) and issues a token: `POST /auth/login` and
+/// the web UI's login form.
+pub async fn authenticate(
+    state: &AppState,
+    client: Option<String>,
+    body: LoginRequest,
+) -> Result<LoginResponse, ApiError> {
     let refused = || ApiError::unauthorized("invalid username or password");
     // A name no user can have is refused before any hashing (and before it can fill the limiter's table).
     if !auth::plausible_user_name(&body.username) {
@@ -84,7 +94,7 @@ pub async fn login(
         i64::try_from(now.saturating_add(state.auth.token_ttl_secs)).unwrap_or(i64::MAX).saturating_mul(1_000_000),
     );
     tracing::info!(user = ?body.username, role = %role, "login");
-    Ok(Json(LoginResponse { token, role: role.as_str().to_string(), expires_at: expires_at.to_string() }))
+    Ok(LoginResponse { token, role: role.as_str().to_string(), expires_at: expires_at.to_string() })
 }
 
 /// The limits on `POST /auth/login`.

@@ -47,6 +47,8 @@ pub struct AuthConfig {
     pub required: bool,
     /// Lifetime of tokens issued by `POST /auth/login`.
     pub token_ttl_secs: u64,
+    /// Web UI sessions ended by a logout.
+    pub revoked: crate::auth::Revoked,
 }
 
 /// What every handler can reach.
@@ -95,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .route("/import/status", get(registry_transfer::statuses))
         .route("/import/status/{id}", get(registry_transfer::status))
         .merge(resources::routes())
+        .merge(crate::ui::routes(state.clone()))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         // REQUEST_SIZE_LIMIT (a hot setting) is enforced by the JSON extractor instead.

@@ -1,0 +1,1 @@
+// audit page script (issue 16).

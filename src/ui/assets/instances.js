@@ -1,0 +1,1 @@
+// instances page script (issue 16).

@@ -1,0 +1,1 @@
+// registry page script (issue 16).

@@ -1,0 +1,1 @@
+// rollback page script (issue 16).

@@ -1,0 +1,1 @@
+// timetravel page script (issue 16).

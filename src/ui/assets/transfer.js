@@ -1,0 +1,1 @@
+// transfer page script (issue 16).
