@@ -62,7 +62,8 @@ fn build(rt: &tokio::runtime::Runtime, ledger: &Ledger, events: u64, wave: usize
 /// The user the session belongs to (a session's user must exist), added without a password check.
 fn add_admin(ledger: &Ledger) {
     let ctx = WriteContext { actor: common::actor(), cause: Cause::Cli { command: "bench".into() }, reason: None };
-    let cmd = Command::AddUser { name: "bench".into(), role: "platform_admin".into(), password_hash: "x".into() };
+    let hash = cfgledger::auth::hash_password("bench-password-0123").expect("a password hash");
+    let cmd = Command::AddUser { name: "bench".into(), role: "platform_admin".into(), password_hash: hash };
     ledger.execute(cmd, ctx).expect("the bench user");
 }
 

@@ -54,7 +54,10 @@ fn login_logout_and_the_session_cookie() {
     assert_eq!(b.js("return document.cookie", vec![]), json!(""));
     let token = session.value().to_string();
     let with_cookie = |path: &str| {
-        ureq::get(&format!("{}{path}", server.url)).set("Cookie", &format!("cfgledger_session={token}")).call()
+        ureq::get(&format!("{}{path}", server.url))
+            .set("Cookie", &format!("cfgledger_session={token}"))
+            .call()
+            .map_err(Box::new)
     };
     assert_eq!(
         with_cookie("/admin/config/LOG_LEVEL").map(|r| r.status()).ok(),
@@ -68,7 +71,8 @@ fn login_logout_and_the_session_cookie() {
     b.goto("/ui/settings");
     b.wait("form[action='/ui/login']");
     match with_cookie("/admin/config/LOG_LEVEL") {
-        Err(ureq::Error::Status(401, r)) => {
+        Err(e) if matches!(*e, ureq::Error::Status(401, _)) => {
+            let r = e.into_response().expect("a 401 answer");
             assert!(r.into_string().unwrap_or_default().contains("logged out"), "the 401 says why")
         }
         other => panic!("a logged-out session must get 401, got {other:?}"),

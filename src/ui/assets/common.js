@@ -115,6 +115,12 @@ const cfg = (() => {
         console.error("watch event", err);
       }
     };
+    // A page left for another stays in the browser's back-forward cache with its stream open; six of them
+    // would take every connection the browser allows this server.
+    window.addEventListener("pagehide", () => source.close());
+    window.addEventListener("pageshow", (e) => {
+      if (e.persisted) location.reload();
+    });
     source.addEventListener("end", (e) => {
       source.close();
       state(false);
