@@ -18,8 +18,8 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/ui/instances", get(page))
 }
 
-/// How often the list is read again, in seconds: heartbeats come every few seconds, and an instance that
-/// stops sending them leaves the list within a minute.
+/// How often the list is read again, in seconds: servers beat every 2 s, and an instance silent for 10 s
+/// leaves the list.
 const REFRESH_SECS: u32 = 5;
 
 async fn page(State(state): State<AppState>, session: Session) -> Response {
@@ -31,7 +31,7 @@ async fn page(State(state): State<AppState>, session: Session) -> Response {
         section aria-labelledby="inst-h" {
             h2 id="inst-h" { "Live instances" }
             p class="hint" {
-                "Servers, agents and clients with a heartbeat in the last minute. Each should run the log's head: "
+                "Servers, agents and clients that sent a heartbeat in the last few seconds. Each should run the log's head: "
                 "seq " strong id="log-head" { (head) } " (hash " code title=(hash) id="log-hash" { (&hash[..12.min(hash.len())]) } "…)."
             }
             div class="refresh-bar" {

@@ -56,18 +56,16 @@ fn title(kind: ResourceKind) -> &'static str {
     }
 }
 
-fn parse_kind(session: &Session, kind: &str) -> Result<ResourceKind, Response> {
-    kind.parse().map_err(|_| {
-        page::error_page(
-            StatusCode::NOT_FOUND,
-            "No such registry tab",
-            &format!(
-                "There is no registry kind {kind:?}. Pick one of {}.",
-                TABS.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
-            ),
-            Some(session),
-        )
-    })
+fn unknown_kind(session: &Session, kind: &str) -> Response {
+    page::error_page(
+        StatusCode::NOT_FOUND,
+        "No such registry tab",
+        &format!(
+            "There is no registry kind {kind:?}. Pick one of {}.",
+            TABS.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+        Some(session),
+    )
 }
 
 /// Where an entity is shown: its page, by name in the query (a resource's uri holds slashes).
@@ -134,9 +132,8 @@ async fn list_page(
     Path(kind): Path<String>,
     Query(filters): Query<ListFilters>,
 ) -> Response {
-    let kind = match parse_kind(&session, &kind) {
-        Ok(k) => k,
-        Err(r) => return r,
+    let Ok(kind) = kind.parse::<ResourceKind>() else {
+        return unknown_kind(&session, &kind);
     };
     let tags_text = filters.tags.as_deref().map(str::trim).unwrap_or_default().to_string();
     let tags = usecase::registry::split_list(&tags_text);
@@ -306,9 +303,8 @@ pub struct ItemQuery {
 
 /// `GET /ui/registry/{kind}/new` (platform_admin).
 async fn new_page(session: Session, Path(kind): Path<String>) -> Response {
-    let kind = match parse_kind(&session, &kind) {
-        Ok(k) => k,
-        Err(r) => return r,
+    let Ok(kind) = kind.parse::<ResourceKind>() else {
+        return unknown_kind(&session, &kind);
     };
     if !session.can(Role::PlatformAdmin) {
         return page::error_page(
@@ -324,7 +320,6 @@ async fn new_page(session: Session, Path(kind): Path<String>) -> Response {
     let mut fields = Map::new();
     fields.insert(kind.id_field().into(), Value::String(String::new()));
     if kind != ResourceKind::Roots {
-        fields.insert("description".into(), Value::String(String::new()));
         fields.insert("tags".into(), Value::Array(Vec::new()));
     }
     let body = editor(kind, None, &fields, true);
@@ -338,9 +333,8 @@ async fn item_page(
     Path(kind): Path<String>,
     Query(q): Query<ItemQuery>,
 ) -> Response {
-    let kind = match parse_kind(&session, &kind) {
-        Ok(k) => k,
-        Err(r) => return r,
+    let Ok(kind) = kind.parse::<ResourceKind>() else {
+        return unknown_kind(&session, &kind);
     };
     let name = q.name.unwrap_or_default();
     let snap = state.ledger.snapshot();

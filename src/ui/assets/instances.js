@@ -78,7 +78,7 @@
     const list = res.body;
     const before = new Map(Array.from(tbody.rows).map((r) => [r.dataset.id, r.dataset.status]));
     tbody.replaceChildren(...list.instances.map(row));
-    if (!list.instances.length) tbody.append(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "No instance has sent a heartbeat in the last minute.")));
+    if (!list.instances.length) tbody.append(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "No instance sent a heartbeat in the last few seconds.")));
     const counts = Object.entries(list.by_status || {}).map(([s, n]) => `${n} ${s}`).join(", ");
     summary.replaceChildren(
       `${list.instances.length} instance${list.instances.length === 1 ? "" : "s"}${counts ? `: ${counts}` : ""}. `,
