@@ -184,6 +184,7 @@ async fn list_page(
             p class="hint" { "Your role (" (session.caller().role.as_str()) ") can read the registry but not change it." }
         }
         p class="error" role="alert" id="registry-error" {}
+        div class="notice live" id="registry-live" role="status" hidden data-kind=(kind) data-head=(snap.head.seq) {}
         @if items.is_empty() {
             p class="empty" {
                 @if total == 0 { "No " (kind) " yet." @if admin { " Use “New " (one) "” to create one, or import a file on the " a href="/ui/transfer" { "Import & export" } " page." } }
@@ -350,6 +351,7 @@ async fn item_page(
     let admin = session.can(Role::PlatformAdmin);
     let referrers = snap.state.referrers(kind, &name);
     let body = html! {
+        div class="notice live" id="registry-live" role="status" hidden data-kind=(kind) data-head=(snap.head.seq) data-name=(name) {}
         (editor(kind, Some(&entity), &entity.fields, admin))
         @if !referrers.is_empty() {
             h2 { "Used by" }

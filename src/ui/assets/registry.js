@@ -102,6 +102,34 @@
     });
   }
 
+  // ---- Live: changes made elsewhere are announced with a way to see them; nothing on screen is replaced
+  // under the operator's hands.
+  const live = document.getElementById("registry-live");
+  if (live) {
+    const lk = live.dataset.kind;
+    const only = live.dataset.name;
+    const seen = [];
+    const VERB = { ResourceCreated: "created", ResourceUpdated: "changed", ResourceDeleted: "deleted" };
+    cfg.watch({ kind: "registry", prefix: only === undefined ? `${lk}/` : `${lk}/${only}`, after: live.dataset.head }, (ev) => {
+      if (!ev.key || (only !== undefined && ev.key !== `${lk}/${only}`)) return;
+      const name = ev.key.slice(lk.length + 1);
+      const verb = VERB[ev.kind] || "changed";
+      const row = table && Array.from(table.tBodies[0].rows).find((r) => r.dataset.name === name);
+      if (row && !row.querySelector(".badge.changed")) row.querySelector("th").append(" ", el("span", { class: "badge changed pending" }, verb));
+      seen.push(`${SINGULAR[lk]} ${name} ${verb} by ${ev.actor}`);
+      live.hidden = false;
+      const params = new URLSearchParams(location.search);
+      params.delete("saved");
+      const here = only === undefined ? `${location.pathname}?${params}` : itemUrl(lk, only);
+      live.replaceChildren(
+        el("strong", {}, only === undefined ? "Changed elsewhere: " : "Changed while you were here: "),
+        `${seen.slice(-3).join("; ")}. `,
+        only === undefined ? "" : "Saving will ask before replacing their change. ",
+        el("a", { href: here }, only === undefined ? "Reload the list" : "Reload to see theirs"));
+      announce(`${seen[seen.length - 1]}.`);
+    });
+  }
+
   // ---- The editor.
   const form = document.getElementById("entity-form");
   if (!form) return;
