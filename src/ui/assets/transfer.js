@@ -203,7 +203,10 @@
     secret.value = "";
     showPlan(res.body, "Applied");
     const id = res.body.import_id || res.body.batch;
-    if (id) await showStatus(id);
+    if (id) {
+      await showStatus(id);
+      await recentImports();
+    }
     else result.prepend(el("p", { class: "notice", role: "status" }, "Nothing to do: the store already holds everything in this file. Nothing was appended."));
     announce("Import applied.");
   });
@@ -287,6 +290,29 @@
         list("Updated", r.updated),
         el("li", {}, `Unchanged: ${r.unchanged}`),
         list("Locked (skipped)", r.locked)));
+  }
+
+  /** The recent imports' table, read again after an apply (the same columns the page renders). */
+  async function recentImports() {
+    const heading = document.getElementById("recent-h");
+    if (!heading) return;
+    const res = await api("GET", "/import/status");
+    if (!res.ok) return;
+    const rows = res.body.imports.slice(0, 10).map((s) =>
+      el("tr", {},
+        el("th", { scope: "row" }, el("code", { title: s.import_id }, s.import_id.slice(0, 12)), el("span", { class: "by" }, `seq ${s.seq}`)),
+        el("td", {}, cfg.time(s.time)),
+        el("td", {}, s.actor, el("span", { class: "by" }, `via ${s.source}`), s.reason ? el("span", { class: "by" }, `“${s.reason}”`) : null),
+        el("td", {}, el("span", { class: s.status === "completed" ? "badge good" : "badge" }, s.status === "completed" ? "completed" : "nothing to do")),
+        el("td", {}, String(s.created.length)),
+        el("td", {}, String(s.updated.length)),
+        el("td", {}, String(s.unchanged)),
+        el("td", {}, String(s.locked.length))));
+    const table = el("table", { class: "imports" },
+      el("caption", { class: "visually-hidden" }, "The ten most recent imports"),
+      el("thead", {}, el("tr", {}, ["Import", "When", "By", "Status", "Created", "Updated", "Unchanged", "Locked"].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, rows));
+    heading.parentElement.replaceChildren(heading, el("div", { class: "table-wrap" }, table));
   }
 
   async function showStatus(id) {
