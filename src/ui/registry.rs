@@ -388,7 +388,7 @@ fn editor(kind: ResourceKind, entity: Option<&Entity>, fields: &Map<String, Valu
             p { a href=(back) { "← All " (kind) } }
             (provenance(kind, entity, fields))
             h2 { "Body" }
-            pre class="json-view" tabindex="0" aria-label="The entity as JSON" { (json) }
+            pre class="json-view" tabindex="0" role="region" aria-label="The entity as JSON" { (json) }
         };
     }
     let text_field = |field: &str, label: &str, hint: Option<&str>, readonly: bool| {

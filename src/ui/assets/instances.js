@@ -58,7 +58,8 @@
         i.error ? el("span", { class: "error by" }, `Last problem: ${i.error}`) : null),
       el("td", { class: "status", "data-label": "Status" }, el("span", { class: `badge ${BADGE[i.status] || ""}` }, i.status), el("span", { class: "by" }, why(i))),
       el("td", { class: "num", "data-label": "Applied seq" }, String(i.applied_seq)),
-      el("td", { "data-label": "Head hash" }, el("code", { title: i.head_hash, tabindex: "0", "aria-label": `head hash ${i.head_hash}` }, `${short(i.head_hash)}…`),
+      el("td", { "data-label": "Head hash" }, el("code", { title: i.head_hash }, `${short(i.head_hash)}…`),
+        el("span", { class: "visually-hidden" }, ` full hash ${i.head_hash}`),
         i.matches_log === false ? el("span", { class: "by error" }, "not the log's hash") : null),
       el("td", { class: "num", "data-label": "Lag" }, String(i.lag)),
       el("td", { "data-label": "Last heartbeat" }, cfg.time(i.last_seen), el("span", { class: "by" }, ago(i.age_secs))));
