@@ -50,8 +50,14 @@ fn choose_file(b: &Browser, name: &str, text: &str) {
     );
 }
 
+/// A field's current value (the property, which typing and scripts change; not the markup's attribute).
+fn value(b: &Browser, css: &str) -> String {
+    b.wait(css);
+    b.js("return document.querySelector(arguments[0]).value", vec![json!(css)]).as_str().unwrap_or_default().to_string()
+}
+
 fn page_source(b: &Browser) -> String {
-    b.js("return document.documentElement.outerHTML", vec![]).as_str().unwrap_or_default().to_string()
+    b.source()
 }
 
 #[test]
@@ -70,7 +76,7 @@ fn a_registry_entity_is_created_edited_and_deleted_once_its_referrer_is_gone() {
     b.fill("#e-tags", "web, prod");
     b.select("#c-type", "bearer");
     b.fill("#c-secret", PLANTED);
-    let body: Value = serde_json::from_str(&b.js("return document.getElementById('e-json').value", vec![]).as_str().unwrap().to_string()).unwrap();
+    let body: Value = serde_json::from_str(&value(&b, "#e-json")).unwrap();
     assert_eq!(body["tags"], json!(["web", "prod"]), "{body}");
     assert!(!body.to_string().contains(PLANTED), "the credential is not in the body: {body}");
     b.check_page("registry-tool-new");
@@ -82,7 +88,9 @@ fn a_registry_entity_is_created_edited_and_deleted_once_its_referrer_is_gone() {
     assert_eq!((tool["auth_type"].as_str(), tool["tags"].clone()), (Some("bearer"), json!(["web", "prod"])));
 
     // A server links it (another client).
-    w.server.send_json("POST", "/servers", Some(&w.admin), &json!({"name": "edge", "associated_tools": ["search"]})).ok_json();
+    w.server
+        .send_json("POST", "/servers", Some(&w.admin), &json!({"name": "edge", "associated_tools": ["search"]}))
+        .ok_json();
 
     // Edit: the stored credential is never on the page, a JSON error is caught before sending, the
     // credential is kept when its field is left empty.
@@ -96,7 +104,7 @@ fn a_registry_entity_is_created_edited_and_deleted_once_its_referrer_is_gone() {
     assert!(!raw.contains(PLANTED) && !raw.contains(sealed), "a credential is in the page's source");
     assert!(b.exists("ul.referrers a[href='/ui/registry/servers/item?name=edge']"), "the page names its referrer");
     b.fill("#e-description", "Web search");
-    assert!(b.js("return document.getElementById('e-json').value", vec![]).as_str().unwrap().contains("\"description\": \"Web search\""));
+    assert!(value(&b, "#e-json").contains("\"description\": \"Web search\""), "the JSON follows the form");
     b.js("const a = document.getElementById('e-json'); a.value = '{\"name\": \"search\",'; a.dispatchEvent(new Event('input')); return 1", vec![]);
     b.wait_text("#e-json-parse", "JSON error at line");
     b.click("#e-save");
@@ -109,7 +117,7 @@ fn a_registry_entity_is_created_edited_and_deleted_once_its_referrer_is_gone() {
         vec![json!(serde_json::to_string_pretty(&fixed).unwrap())],
     );
     b.wait_text("#e-json-parse", "Valid JSON");
-    assert_eq!(b.attr("#e-tags", "value").as_deref(), Some("web"), "the form follows the JSON");
+    assert_eq!(value(&b, "#e-tags"), "web", "the form follows the JSON");
     b.click("#e-save");
     b.wait_text("main .notice", "Saved tool search");
     let edited = w.server.get("/tools/search", &w.admin).ok_json();
@@ -150,7 +158,7 @@ fn a_replaced_credential_is_written_and_never_shown() {
     b.goto("/ui/registry/tools/item?name=vault");
     b.wait("#c-secret");
     assert_eq!(b.attr("#c-secret", "type").as_deref(), Some("password"));
-    assert_eq!(b.attr("#c-secret", "value").unwrap_or_default(), "", "the field starts empty");
+    assert_eq!(value(&b, "#c-secret"), "", "the field starts empty");
     assert!(!page_source(&b).contains(PLANTED));
     b.select("#c-type", "basic");
     b.fill("#c-secret", "a-new-password-1");
@@ -172,7 +180,9 @@ fn the_export_links_download_files_that_hold_what_the_store_holds() {
     w.server.put("MAX_WORKERS", &w.admin, json!(9)).ok_json();
     let tool = json!({"name": "lookup", "url": "https://l.example", "tags": ["prod"]});
     w.server.send_json("POST", "/tools", Some(&w.admin), &tool).ok_json();
-    w.server.send_json("POST", "/prompts", Some(&w.admin), &json!({"name": "greet", "template": "hi", "tags": ["dev"]})).ok_json();
+    w.server
+        .send_json("POST", "/prompts", Some(&w.admin), &json!({"name": "greet", "template": "hi", "tags": ["dev"]}))
+        .ok_json();
     let b = admin_browser(&w, "transfer_export");
     b.goto("/ui/transfer");
     b.wait("#export-registry");
@@ -243,12 +253,12 @@ fn an_import_is_previewed_then_applied_for_settings_and_for_the_registry() {
     b.wait_text("#import-result", "imported-tool");
     let plan = b.text("#import-result");
     assert!(plan.contains("imported-server") && plan.contains("create"), "{plan}");
-    assert!(!page_source(&b).contains("not-the-secret-but-never-shown") || b.attr("#i-secret", "type").as_deref() == Some("password"));
+    assert!(!page_source(&b).contains("not-the-secret-but-never-shown"), "the source secret is not echoed");
     b.check_page("transfer-registry-preview");
     assert_eq!(w.server.get("/tools/imported-tool", &w.admin).status, 404, "a preview applies nothing");
     b.click("#i-apply");
     b.wait_text("#import-status", "Import completed");
-    assert_eq!(b.attr("#i-secret", "value").unwrap_or_default(), "", "the secret is cleared after the apply");
+    assert_eq!(value(&b, "#i-secret"), "", "the secret is cleared after the apply");
     b.check_page("transfer-registry-applied");
     assert_eq!(w.server.get("/tools/imported-tool", &w.admin).ok_json()["tags"], json!(["new"]));
     assert_eq!(w.server.get("/servers/imported-server", &w.admin).status, 200);
@@ -292,7 +302,8 @@ fn heartbeat(id: &str, seq: u64, hash: &str, stale: bool) -> Value {
 fn the_instances_page_shows_the_server_a_diverged_and_a_stale_agent_and_verifies_the_chain() {
     let w = world();
     let verified = w.server.get("/admin/verify", &w.admin).ok_json();
-    let (head, hash) = (verified["head"]["seq"].as_u64().unwrap(), verified["head"]["hash"].as_str().unwrap().to_string());
+    let (head, hash) =
+        (verified["head"]["seq"].as_u64().unwrap(), verified["head"]["hash"].as_str().unwrap().to_string());
     let _diverged = FakeAgent::start(&w.server.url, &w.admin, heartbeat("edge-1", head, &"ab".repeat(32), false));
     let _stale = FakeAgent::start(&w.server.url, &w.admin, heartbeat("edge-2", head, &hash, true));
     let b = admin_browser(&w, "instances");
@@ -300,7 +311,11 @@ fn the_instances_page_shows_the_server_a_diverged_and_a_stale_agent_and_verifies
     b.wait_text("#instances", "agent/edge-1");
     b.wait_text("#instances", "agent/edge-2");
     b.wait_text("tr[data-id='agent/edge-1']", "diverged");
-    assert!(b.text("tr[data-id='agent/edge-1']").contains("hash is not the log's"), "{}", b.text("tr[data-id='agent/edge-1']"));
+    assert!(
+        b.text("tr[data-id='agent/edge-1']").contains("hash is not the log's"),
+        "{}",
+        b.text("tr[data-id='agent/edge-1']")
+    );
     b.wait_text("tr[data-id='agent/edge-2']", "stale");
     assert!(b.text("#instances tr.status-converged").contains("this server"));
     assert_eq!(b.attr("tr[data-id='agent/edge-1'] td code", "title").as_deref(), Some("ab".repeat(32).as_str()));
@@ -345,12 +360,9 @@ fn a_viewer_sees_no_control_it_cannot_use() {
     assert!(!b.exists("#verify"));
     b.check_page("viewer-instances");
     // The API still refuses a forged delete from this session.
-    let forged: Value = b.js(
-        "return fetch('/tools/t1', {method: 'DELETE', headers: \
-           {'X-CSRF-Token': document.querySelector('meta[name=csrf-token]').content}}).then(r => r.status)",
-        vec![],
-    );
-    assert_eq!(forged, json!(403));
+    let csrf = b.attr("meta[name=csrf-token]", "content").unwrap_or_default();
+    let (status, body) = b.request("DELETE", "/tools/t1", None, json!({"X-CSRF-Token": csrf}));
+    assert_eq!(status, 403, "{body}");
     assert_eq!(w.server.get("/tools/t1", &w.admin).status, 200);
     let _ = &w.store;
 }

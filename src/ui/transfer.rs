@@ -297,7 +297,8 @@ fn recent_imports(recent: Result<Vec<ImportStatus>, String>) -> Markup {
         }
         Ok(list) if list.is_empty() => html! { p class="muted" { "No import yet." } },
         Ok(list) => html! {
-            div class="table-wrap" {
+            // Focusable: at 390 px the table scrolls sideways, and a keyboard must reach it.
+            div class="table-wrap" tabindex="0" role="region" aria-label="Recent imports" {
                 table class="imports" {
                     caption class="visually-hidden" { "The ten most recent imports" }
                     thead { tr {

@@ -227,7 +227,7 @@
         el("td", {}, p.action === "create" ? el("span", { class: "muted" }, "not set") : el("code", { class: p.action === "update" ? "old" : "" }, valueText(p.current))),
         el("td", {}, el("code", { class: p.action === "update" || p.action === "create" ? "new" : "" }, valueText(p.value))),
         el("td", {}, p.message || "")));
-    return el("div", { class: "table-wrap" },
+    return el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": caption },
       el("table", { class: "plan diff" },
         el("caption", { class: "visually-hidden" }, caption),
         el("thead", {}, el("tr", {}, ["Key", "Action", "Current", "From the file", "Note"].map((h) => el("th", { scope: "col" }, h)))),
@@ -255,7 +255,7 @@
             el("td", {}, actionBadge(p.action)),
             el("td", {}, (p.changed || []).length ? el("span", {}, "fields: ", (p.changed || []).map((c, i) => [i ? ", " : "", el("code", {}, c)])) : ""),
             el("td", {}, (p.notes || []).length ? el("ul", { class: "notes" }, p.notes.map((n) => el("li", {}, n))) : "")));
-        box.append(el("div", { class: "table-wrap" },
+        box.append(el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "What the import does to each entity" },
           el("table", { class: "plan" },
             el("caption", { class: "visually-hidden" }, "What the import does to each entity"),
             el("thead", {}, el("tr", {}, ["Kind", "Name", "Action", "Changes", "Notes"].map((h) => el("th", { scope: "col" }, h)))),
@@ -312,7 +312,7 @@
       el("caption", { class: "visually-hidden" }, "The ten most recent imports"),
       el("thead", {}, el("tr", {}, ["Import", "When", "By", "Status", "Created", "Updated", "Unchanged", "Locked"].map((h) => el("th", { scope: "col" }, h)))),
       el("tbody", {}, rows));
-    heading.parentElement.replaceChildren(heading, el("div", { class: "table-wrap" }, table));
+    heading.parentElement.replaceChildren(heading, el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Recent imports" }, table));
   }
 
   async function showStatus(id) {
