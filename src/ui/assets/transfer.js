@@ -183,6 +183,8 @@
     previewed = { which: which(), head: res.body.head };
     apply.disabled = false;
     showPlan(res.body, "Preview (nothing applied yet)");
+    // The plan is what to read next: take the reader there (Apply stays one Tab away after it).
+    result.querySelector(".plan-title").focus();
     announce("Preview ready. Review the plan, then apply.");
   });
 
@@ -206,6 +208,8 @@
     if (id) {
       await showStatus(id);
       await recentImports();
+      const status = document.getElementById("import-status");
+      if (status) status.focus();
     }
     else result.prepend(el("p", { class: "notice", role: "status" }, "Nothing to do: the store already holds everything in this file. Nothing was appended."));
     announce("Import applied.");
@@ -238,14 +242,17 @@
     result.replaceChildren();
     if (!report || typeof report !== "object") return;
     const box = el("section", { class: "plan-box", "aria-label": title });
-    box.append(el("h2", {}, title));
+    box.append(el("h2", { tabindex: "-1", class: "plan-title" }, title));
     if (Array.isArray(report.entities)) {
       // A registry import's report.
       const facts = [];
       if (report.layout) facts.push(`read as ${report.layout}'s layout`);
       if (report.rekeyed) facts.push(`${report.rekeyed} credential(s) re-sealed under this store's key`);
       if (report.head !== undefined) facts.push(report.dry_run ? `planned at seq ${report.head}` : `the log's head is now seq ${report.head}`);
-      if (facts.length) box.append(el("p", { class: "hint" }, `${facts.join("; ")}.`));
+      if (facts.length) {
+        const text = facts.join("; ");
+        box.append(el("p", { class: "hint" }, `${text[0].toUpperCase()}${text.slice(1)}.`));
+      }
       box.append(el("h3", {}, "Entities"), counts(report.counts));
       if (report.entities.length) {
         const rows = report.entities.map((p) =>
@@ -323,7 +330,7 @@
     }
     const s = res.body;
     const done = s.status === "completed";
-    result.prepend(el("div", { class: `status-box ${done ? "ok-notice" : "notice"}`, role: "status", id: "import-status" },
+    result.prepend(el("div", { class: `status-box ${done ? "ok-notice" : "notice"}`, role: "status", id: "import-status", tabindex: "-1" },
       el("strong", {}, done ? "Import completed" : "Nothing to do"),
       ` · import `, el("code", { title: s.import_id }, s.import_id.slice(0, 12)), ` at seq ${s.seq}, `, cfg.time(s.time), ` by ${s.actor} via ${s.source}`,
       ` · ${s.created.length} created, ${s.updated.length} updated, ${s.unchanged} unchanged, ${s.locked.length} locked.`,
