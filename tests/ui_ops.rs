@@ -366,3 +366,25 @@ fn a_viewer_sees_no_control_it_cannot_use() {
     assert_eq!(w.server.get("/tools/t1", &w.admin).status, 200);
     let _ = &w.store;
 }
+
+#[test]
+fn verifying_a_tampered_log_names_the_first_bad_seq() {
+    let w = world();
+    w.server.put("MAX_WORKERS", &w.admin, json!(7)).ok_json();
+    w.server.put("MAX_WORKERS", &w.admin, json!(8)).ok_json();
+    let head = w.server.head();
+    // Behind the binary's back, as an attacker with the database file would.
+    let db = rusqlite::Connection::open(w.store.db_path()).unwrap();
+    db.execute_batch(&format!(
+        "DROP TRIGGER events_reject_update; DROP TRIGGER events_reject_delete; \
+         UPDATE events SET actor = 'mallory' WHERE seq = {};",
+        head - 1
+    ))
+    .unwrap();
+    let b = admin_browser(&w, "instances_tampered");
+    b.goto("/ui/instances");
+    b.click("#verify");
+    b.wait_text("#verify-status", &format!("Broken at seq {}", head - 1));
+    assert!(b.text("#verify-status").contains("restore"), "says what to do: {}", b.text("#verify-status"));
+    b.check_page("instances-broken-chain");
+}

@@ -138,7 +138,7 @@
     const seq = details && details.seq;
     if (seq !== undefined && seq !== null) {
       out.replaceChildren(el("div", { class: "error verify-box", role: "alert", id: "verify-status" },
-        el("p", {}, el("strong", {}, `Broken at seq ${seq}.`), ` ${res.message}.`),
+        el("p", {}, el("strong", {}, `Broken at seq ${seq}.`), " The server says: ", el("q", {}, res.message), "."),
         el("p", {}, "Events from this seq on cannot be trusted. Stop writers, run ", el("code", {}, `cfgledger verify`),
           " on the server to confirm, and restore the store from a backup taken before it (or compare with a replica).")));
       announce(`The chain is broken at seq ${seq}.`);
