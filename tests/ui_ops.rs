@@ -84,6 +84,13 @@ fn a_registry_entity_is_created_edited_and_deleted_once_its_referrer_is_gone() {
     b.wait("tr[data-name='search']");
     b.wait_text("main .notice", "Saved tool search");
     b.check_page("registry-tools");
+    // Filter by tag: the GET form, and the chips of the tags in use.
+    b.fill("#f-tags", "nothing-has-this");
+    b.click("form.filters button[type=submit]");
+    b.wait_text("main", "No tools match these filters");
+    b.click("nav.tag-chips a[href='/ui/registry/tools?tags=prod']");
+    b.wait("tr[data-name='search']");
+    assert_eq!(b.text("nav.tag-chips a[aria-current='true']"), "prod");
     let tool = w.server.get("/tools/search", &w.admin).ok_json();
     assert_eq!((tool["auth_type"].as_str(), tool["tags"].clone()), (Some("bearer"), json!(["web", "prod"])));
 

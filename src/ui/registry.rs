@@ -150,6 +150,9 @@ async fn list_page(
         }
     };
     let items = usecase::registry::list(&snap.state, kind, &tags, !active_only);
+    // Every tag in use on this kind, for one-click filters.
+    let in_use: std::collections::BTreeSet<String> =
+        snap.state.resources(kind).flat_map(|(_, e)| names_of(&e.fields, "tags")).collect();
     let total = snap.state.resources(kind).count();
     let admin = session.can(Role::PlatformAdmin);
     let one = kind.singular();
@@ -177,6 +180,16 @@ async fn list_page(
             }
             @if admin {
                 a class="button primary" href=(format!("/ui/registry/{kind}/new")) { "New " (one) }
+            }
+        }
+        @if !in_use.is_empty() {
+            nav class="tag-chips" aria-label="Filter by one tag" {
+                span class="muted" { "Tags in use: " }
+                @for t in &in_use {
+                    a class="badge chip" href=(format!("/ui/registry/{kind}?tags={}", percent(t)))
+                        aria-current=[(tags.len() == 1 && &tags[0] == t).then_some("true")] { (t) }
+                }
+                @if !tags.is_empty() { a href=(format!("/ui/registry/{kind}")) { "Show all" } }
             }
         }
         p class="count" { (items.len()) " of " (total) " " (kind) }
