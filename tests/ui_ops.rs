@@ -72,6 +72,11 @@ fn a_registry_entity_is_created_edited_and_deleted_once_its_referrer_is_gone() {
     b.click("a[href='/ui/registry/tools/new']");
     b.wait("#entity-form");
     b.fill("#e-name", "search");
+    // The server's 422 is shown beside the form, with what to do next.
+    b.fill("#e-url", "not a url");
+    b.click("#e-save");
+    b.wait_text("#entity-error", "expects a URL");
+    assert!(b.text("#entity-error").contains("Correct the fields"), "{}", b.text("#entity-error"));
     b.fill("#e-url", "https://api.example/search");
     b.fill("#e-tags", "web, prod");
     b.select("#c-type", "bearer");
@@ -269,8 +274,21 @@ fn an_import_is_previewed_then_applied_for_settings_and_for_the_registry() {
     b.check_page("transfer-registry-applied");
     assert_eq!(w.server.get("/tools/imported-tool", &w.admin).ok_json()["tags"], json!(["new"]));
     assert_eq!(w.server.get("/servers/imported-server", &w.admin).status, 200);
-    b.goto("/ui/transfer");
     b.wait_text("table.imports", "ada");
+
+    // The same file changed, under the fail strategy: the preview shows the conflict, the apply is refused
+    // with what to do next, and nothing changes.
+    let changed = json!({"entities": {"tools": [{"name": "imported-tool", "url": "https://elsewhere.example/t"}]}});
+    choose_file(&b, "changed.json", &changed.to_string());
+    b.wait_text("#i-file-info", "changed.json");
+    b.select("#i-strategy", "fail");
+    b.click("#i-preview");
+    b.wait_text("#import-result", "conflict");
+    b.click("#i-apply");
+    b.wait_text("#import-error", "Nothing was applied");
+    assert!(b.text("#import-error").contains("conflict strategy"), "{}", b.text("#import-error"));
+    b.check_page("transfer-conflict-refused");
+    assert_eq!(w.server.get("/tools/imported-tool", &w.admin).ok_json()["url"], "https://i.example/t");
 }
 
 /// Sends an agent's heartbeat every second until dropped (the list shows only recent ones).

@@ -60,7 +60,8 @@
       default:
         break;
     }
-    target.append(`${res.message}${next}`);
+    const m = res.message || "";
+    target.append(`${m.charAt(0).toUpperCase()}${m.slice(1)}.${next}`.replace(/\.\.(\s|$)/, ".$1"));
   }
 
   // ---- The list: delete with an inline confirmation.

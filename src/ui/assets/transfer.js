@@ -140,7 +140,11 @@
     return { url: "/import", body };
   }
 
+  /** The API's message (lowercase, no period) as the start of a sentence. */
+  const sentence = (m) => (m ? `${m[0].toUpperCase()}${m.slice(1)}` : "");
+
   function advice(res) {
+    res = Object.assign({}, res, { message: sentence(res.message) });
     switch (res.status) {
       case 0:
         return res.message;
@@ -177,7 +181,7 @@
     if (!res.ok) {
       error.textContent = advice(res);
       const details = res.body && res.body.error && res.body.error.details;
-      if (details) showPlan(details.plan || details, "The plan the server refused");
+      if (details) showPlan(details.plan || details, "The plan the server refused", true);
       return;
     }
     previewed = { which: which(), head: res.body.head };
@@ -197,7 +201,7 @@
     if (!res.ok) {
       error.textContent = advice(res);
       const details = res.body && res.body.error && res.body.error.details;
-      if (details) showPlan(details.plan || details, "The plan the server refused");
+      if (details) showPlan(details.plan || details, "The plan the server refused", true);
       previewed = null;
       return;
     }
@@ -219,8 +223,10 @@
   const ACTION_CLASS = { create: "good", update: "pending", conflict: "bad", invalid: "bad", locked: "locked", rename: "pending" };
   const actionBadge = (a) => el("span", { class: `badge action action-${a} ${ACTION_CLASS[a] || ""}` }, a);
 
+  const ORDER = ["create", "update", "unchanged", "skip", "rename", "locked", "conflict", "invalid"];
   function counts(obj) {
-    return el("ul", { class: "counts" }, Object.entries(obj || {}).map(([k, v]) => el("li", {}, el("strong", {}, String(v)), ` ${k}`)));
+    const entries = Object.entries(obj || {}).sort(([a], [b]) => ORDER.indexOf(a) - ORDER.indexOf(b));
+    return el("ul", { class: "counts" }, entries.map(([k, v]) => el("li", { class: v && (k === "conflict" || k === "invalid") ? "error" : "" }, el("strong", {}, String(v)), ` ${k}`)));
   }
 
   function settingsTable(plan, caption) {
@@ -238,7 +244,7 @@
         el("tbody", {}, rows)));
   }
 
-  function showPlan(report, title) {
+  function showPlan(report, title, refused) {
     result.replaceChildren();
     if (!report || typeof report !== "object") return;
     const box = el("section", { class: "plan-box", "aria-label": title });
@@ -248,12 +254,15 @@
       const facts = [];
       if (report.layout) facts.push(`read as ${report.layout}'s layout`);
       if (report.rekeyed) facts.push(`${report.rekeyed} credential(s) re-sealed under this store's key`);
-      if (report.head !== undefined) facts.push(report.dry_run ? `planned at seq ${report.head}` : `the log's head is now seq ${report.head}`);
+      if (report.head !== undefined) facts.push(report.dry_run || refused ? `planned at seq ${report.head}` : `the log's head is now seq ${report.head}`);
       if (facts.length) {
         const text = facts.join("; ");
         box.append(el("p", { class: "hint" }, `${text[0].toUpperCase()}${text.slice(1)}.`));
       }
       box.append(el("h3", {}, "Entities"), counts(report.counts));
+      if (report.dry_run && report.counts && report.counts.conflict && document.getElementById("i-strategy").value === "fail") {
+        box.append(el("p", { class: "notice" }, `With the “fail” strategy, applying this file will be refused: ${report.counts.conflict} entit${report.counts.conflict === 1 ? "y exists" : "ies exist"} with other content. Choose update, skip or rename, then preview again.`));
+      }
       if (report.entities.length) {
         const rows = report.entities.map((p) =>
           el("tr", { class: `plan-${p.action}` },
@@ -276,7 +285,7 @@
       if (report.result) box.append(resultBlock(report.result));
     } else if (Array.isArray(report.plan)) {
       // A settings import's report.
-      box.append(el("p", { class: "hint" }, report.dry_run === false ? `The log's head is now seq ${report.head}.` : `Planned at seq ${report.head}; Apply refuses if the store changes before it.`));
+      box.append(el("p", { class: "hint" }, report.dry_run === false && !refused ? `The log's head is now seq ${report.head}.` : `Planned at seq ${report.head}; Apply refuses if the store changes before it.`));
       box.append(counts(report.summary));
       if ((report.conflicts || []).length) {
         box.append(el("p", { class: "notice" }, `${report.conflicts.length} key(s) hold another value in the store and will be replaced: `, report.conflicts.join(", ")));
