@@ -89,8 +89,12 @@
           const res = await api("DELETE", apiUrl(kind, name));
           if (res.ok) {
             announce(`Deleted ${SINGULAR[kind]} ${name}.`);
+            // Keep the keyboard's place: the next row's link, else the previous one's, else the page.
+            const near = row.nextElementSibling || row.previousElementSibling;
             row.remove();
             error.replaceChildren();
+            const target = near ? near.querySelector("a") : document.getElementById("main");
+            if (target) target.focus();
             return;
           }
           box.remove();
