@@ -238,7 +238,7 @@
         el("td", {}, el("code", { class: p.action === "update" || p.action === "create" ? "new" : "" }, valueText(p.value))),
         el("td", {}, p.message || "")));
     return el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": caption },
-      el("table", { class: "plan diff" },
+      el("table", { class: "import-plan diff" },
         el("caption", { class: "visually-hidden" }, caption),
         el("thead", {}, el("tr", {}, ["Key", "Action", "Current", "From the file", "Note"].map((h) => el("th", { scope: "col" }, h)))),
         el("tbody", {}, rows)));
@@ -272,7 +272,7 @@
             el("td", {}, (p.changed || []).length ? el("span", {}, "fields: ", (p.changed || []).map((c, i) => [i ? ", " : "", el("code", {}, c)])) : ""),
             el("td", {}, (p.notes || []).length ? el("ul", { class: "notes" }, p.notes.map((n) => el("li", {}, n))) : "")));
         box.append(el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "What the import does to each entity" },
-          el("table", { class: "plan" },
+          el("table", { class: "import-plan" },
             el("caption", { class: "visually-hidden" }, "What the import does to each entity"),
             el("thead", {}, el("tr", {}, ["Kind", "Name", "Action", "Changes", "Notes"].map((h) => el("th", { scope: "col" }, h)))),
             el("tbody", {}, rows))));
