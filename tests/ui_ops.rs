@@ -261,8 +261,15 @@ fn an_import_is_previewed_then_applied_for_settings_and_for_the_registry() {
     assert_eq!(b.js("return document.getElementById('i-registry').checked", vec![]), json!(true));
     b.select("#i-strategy", "fail");
     b.fill("#i-secret", "not-the-secret-but-never-shown");
+    // Only some of the file's entities: the preview plans those alone; ticking again needs a new preview.
+    b.click("#i-pick input[data-name='imported-server']");
     b.click("#i-preview");
     b.wait_text("#import-result", "imported-tool");
+    assert!(!b.text("#import-result").contains("imported-server"), "{}", b.text("#import-result"));
+    b.click("#i-pick input[data-name='imported-server']");
+    b.wait_text("#import-error", "preview again");
+    b.click("#i-preview");
+    b.wait_text("#import-result", "imported-server");
     let plan = b.text("#import-result");
     assert!(plan.contains("imported-server") && plan.contains("create"), "{plan}");
     assert!(!page_source(&b).contains("not-the-secret-but-never-shown"), "the source secret is not echoed");

@@ -279,6 +279,7 @@ fn import_form(state: &AppState) -> Markup {
                     }
                 }
             }
+            div id="i-pick" class="pick" data-for="registry" {}
             p class="error" role="alert" id="import-error" {}
             div class="buttons" {
                 button type="submit" id="i-preview" class="primary" { "Preview (dry run)" }

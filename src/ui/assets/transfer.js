@@ -115,8 +115,61 @@
     }
     if (doc.settings && typeof doc.settings === "object") parts.push(`${Object.keys(doc.settings).length} settings`);
     info.textContent = `${parts.join(" · ")}.`;
+    picker();
     announce("File read. Preview it next.");
   });
+
+  // ---- Which of the file's entities to import (all unless some are unticked).
+  const ID_FIELD = { resources: "uri", roots: "uri" };
+  const pick = document.getElementById("i-pick");
+  function picker() {
+    pick.replaceChildren();
+    const groups = [];
+    for (const [kind, list] of Object.entries((doc && doc.entities) || {})) {
+      if (!Array.isArray(list)) continue;
+      const names = list.map((e) => e && e[ID_FIELD[kind] || "name"]).filter((n) => typeof n === "string");
+      if (names.length) groups.push([kind, names]);
+    }
+    if (!groups.length) return;
+    const total = groups.reduce((n, [, names]) => n + names.length, 0);
+    const count = el("span", { class: "muted" }, `all ${total}`);
+    const boxes = [];
+    const update = () => {
+      const on = boxes.filter((b) => b.checked).length;
+      count.textContent = on === total ? `all ${total}` : `${on} of ${total}`;
+    };
+    const all = (v) => () => {
+      for (const b of boxes) b.checked = v;
+      update();
+      stale();
+    };
+    let i = 0;
+    const lists = groups.map(([kind, names]) =>
+      el("div", { class: "pick-kind" },
+        el("h3", {}, kind),
+        el("ul", {}, names.map((name) => {
+          i += 1;
+          const box = el("input", { type: "checkbox", id: `pick-${i}`, checked: true, "data-kind": kind, "data-name": name, onchange: update });
+          boxes.push(box);
+          return el("li", { class: "check" }, box, el("label", { for: `pick-${i}` }, name));
+        }))));
+    pick.append(el("fieldset", {},
+      el("legend", {}, "4. Entities to import (", count, ")"),
+      el("div", { class: "pick-tools" },
+        el("button", { type: "button", class: "small", onclick: all(true) }, "All"),
+        el("button", { type: "button", class: "small", onclick: all(false) }, "None"),
+        el("span", { class: "hint" }, "Untick what to leave out; what a kept server links must be kept or already exist here.")),
+      el("div", { class: "pick-lists" }, lists)));
+  }
+
+  /** The entities ticked, when not all are: `{kind: [names]}`; null when all are. */
+  function selection() {
+    const boxes = Array.from(pick.querySelectorAll("input[type=checkbox]"));
+    if (boxes.every((b) => b.checked)) return null;
+    const out = {};
+    for (const b of boxes.filter((x) => x.checked)) (out[b.dataset.kind] = out[b.dataset.kind] || []).push(b.dataset.name);
+    return out;
+  }
 
   /** The request an import sends: the same for its preview and its apply, but the dry run flag. */
   function request(dryRun, expectedHead) {
@@ -135,6 +188,8 @@
       with_settings: document.getElementById("i-with-settings").checked,
       allow_edited: document.getElementById("i-allow-edited").checked,
     };
+    const chosen = selection();
+    if (chosen) body.selected_entities = chosen;
     if (secret.value) body.source_secret = secret.value;
     if (reason) body.reason = reason;
     return { url: "/import", body };
