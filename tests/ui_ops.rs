@@ -420,3 +420,24 @@ fn verifying_a_tampered_log_names_the_first_bad_seq() {
     assert!(b.text("#verify-status").contains("restore"), "says what to do: {}", b.text("#verify-status"));
     b.check_page("instances-broken-chain");
 }
+
+#[test]
+fn an_auditor_exports_and_verifies_but_changes_nothing() {
+    let w = world();
+    w.store.add_user("aud", "auditor", "aud-password-123");
+    let doc = json!({"import_data": {"entities": {"tools": [{"name": "t9", "url": "https://t.example"}]}}});
+    w.server.send_json("POST", "/import", Some(&w.admin), &doc).ok_json();
+    let b = Browser::start(&w.server.url, "ops_auditor");
+    b.login("aud", "aud-password-123");
+    b.goto("/ui/transfer");
+    b.wait("#export-registry");
+    b.wait_text("table.imports", "ada");
+    assert!(!b.exists("#import-form"), "no import for an auditor");
+    b.check_page("auditor-transfer");
+    b.goto("/ui/registry/tools");
+    b.wait("tr[data-name='t9']");
+    assert!(!b.exists("button.delete") && !b.exists("a[href='/ui/registry/tools/new']"));
+    b.goto("/ui/instances");
+    b.click("#verify");
+    b.wait_text("#verify-status", "OK");
+}

@@ -3,15 +3,14 @@
 //! (`transfer.js` rebuilds them as the form changes; the session cookie authenticates the download). The
 //! import half (platform_admin) reads a file in the browser, previews it through the API's dry run
 //! (`POST /admin/config/import?dry_run=true` or `POST /import` with `dry_run`), and applies exactly what was
-//! previewed, then shows the import's status from `GET /import/status/{id}`. The recent imports are read
-//! through the same use case as `GET /import/status`.
+//! previewed, then shows the import's status from `GET /import/status/{id}`; the recent imports come from
+//! `GET /import/status`.
 
 use super::page;
 use super::session::Session;
 use crate::api::AppState;
 use crate::auth::Role;
-use crate::model::{ExportQuery, ImportStatus};
-use crate::usecase;
+use crate::model::ExportQuery;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -112,17 +111,6 @@ async fn page(State(state): State<AppState>, session: Session, Query(pairs): Que
     let gateway_layout = query.format.is_some();
     let chosen = |k: ResourceKind| !sent || form.types.iter().any(|t| t == k.as_str());
     let deps = !sent || on(&form.deps);
-    // The recent imports, as `GET /import/status` lists them (auditor).
-    let recent: Option<Result<Vec<ImportStatus>, String>> = if auditor {
-        let l = ledger.clone();
-        Some(
-            usecase::blocking(move || usecase::registry::import::statuses(&l, None, 10))
-                .await
-                .map_err(|e: crate::error::Error| e.to_string()),
-        )
-    } else {
-        None
-    };
     let body = html! {
         p class="lead" { "Move configuration between isolated environments: export from one store, preview the import in another, then apply it as one atomic batch." }
         section aria-labelledby="export-h" {
@@ -200,10 +188,12 @@ async fn page(State(state): State<AppState>, session: Session, Query(pairs): Que
                 (import_form(&state))
             }
         }
-        @if let Some(recent) = recent {
+        @if auditor {
+            // Read by the script from `GET /import/status`: finding them walks the log back from its head,
+            // which on a long log with few imports takes a while, and must not hold up the page.
             section aria-labelledby="recent-h" {
                 h2 id="recent-h" { "Recent imports" }
-                (recent_imports(recent))
+                p class="muted" { "Reading the recent imports…" }
             }
         }
     };
@@ -288,58 +278,5 @@ fn import_form(state: &AppState) -> Markup {
             }
         }
         div id="import-result" aria-live="polite" {}
-    }
-}
-
-fn recent_imports(recent: Result<Vec<ImportStatus>, String>) -> Markup {
-    match recent {
-        Err(e) => {
-            html! { p class="error" role="alert" { "Cannot read the recent imports: " (e) ". Reload the page in a moment." } }
-        }
-        Ok(list) if list.is_empty() => html! { p class="muted" { "No import yet." } },
-        Ok(list) => html! {
-            // Focusable: at 390 px the table scrolls sideways, and a keyboard must reach it.
-            div class="table-wrap" tabindex="0" role="region" aria-label="Recent imports" {
-                table class="imports" {
-                    caption class="visually-hidden" { "The ten most recent imports" }
-                    thead { tr {
-                        th scope="col" { "Import" }
-                        th scope="col" { "When" }
-                        th scope="col" { "By" }
-                        th scope="col" { "Status" }
-                        th scope="col" { "Created" }
-                        th scope="col" { "Updated" }
-                        th scope="col" { "Unchanged" }
-                        th scope="col" { "Locked" }
-                    } }
-                    tbody {
-                        @for s in &list {
-                            tr {
-                                th scope="row" { code title=(s.import_id) { (short(&s.import_id)) } span class="by" { "seq " (s.seq) } }
-                                td { (page::time(&s.time)) }
-                                td { (s.actor) span class="by" { "via " (s.source) } @if let Some(r) = &s.reason { span class="by" { "“" (r) "”" } } }
-                                td { (status_badge(&serde_json::to_value(s.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())) }
-                                td { (s.created.len()) }
-                                td { (s.updated.len()) }
-                                td { (s.unchanged) }
-                                td { (s.locked.len()) }
-                            }
-                        }
-                    }
-                }
-            }
-        },
-    }
-}
-
-fn short(id: &str) -> &str {
-    id.get(..12).unwrap_or(id)
-}
-
-fn status_badge(status: &str) -> Markup {
-    match status {
-        "completed" => html! { span class="badge good" { "completed" } },
-        "nothing_to_do" => html! { span class="badge" { "nothing to do" } },
-        other => html! { span class="badge" { (other) } },
     }
 }

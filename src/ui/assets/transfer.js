@@ -5,6 +5,8 @@
 
 (() => {
   const { el, api, announce, valueText } = cfg;
+  /** The API's message (lowercase, no period) as the start of a sentence. */
+  const sentence = (m) => (m ? `${m[0].toUpperCase()}${m.slice(1)}` : "");
 
   // ---- Export: the links as the form stands (the same query the server builds without this script).
   const exportForm = document.getElementById("export-form");
@@ -36,6 +38,9 @@
     exportForm.addEventListener("change", update);
     update();
   }
+
+  // ---- Recent imports (auditors), read after the page is shown.
+  recentImports();
 
   // ---- Import.
   const form = document.getElementById("import-form");
@@ -194,9 +199,6 @@
     if (reason) body.reason = reason;
     return { url: "/import", body };
   }
-
-  /** The API's message (lowercase, no period) as the start of a sentence. */
-  const sentence = (m) => (m ? `${m[0].toUpperCase()}${m.slice(1)}` : "");
 
   function advice(res) {
     res = Object.assign({}, res, { message: sentence(res.message) });
@@ -368,7 +370,14 @@
     const heading = document.getElementById("recent-h");
     if (!heading) return;
     const res = await api("GET", "/import/status");
-    if (!res.ok) return;
+    if (!res.ok) {
+      heading.parentElement.replaceChildren(heading, el("p", { class: "error", role: "alert" }, `Cannot read the recent imports: ${sentence(res.message)}. Reload the page in a moment.`));
+      return;
+    }
+    if (!res.body.imports.length) {
+      heading.parentElement.replaceChildren(heading, el("p", { class: "muted" }, "No import yet."));
+      return;
+    }
     const rows = res.body.imports.slice(0, 10).map((s) =>
       el("tr", {},
         el("th", { scope: "row" }, el("code", { title: s.import_id }, s.import_id.slice(0, 12)), el("span", { class: "by" }, `seq ${s.seq}`)),
