@@ -215,6 +215,7 @@ fn the_export_links_download_files_that_hold_what_the_store_holds() {
     b.fill("#x-tags", "prod");
     b.select("#x-format", "mcpgateway");
     let href = b.attr("#export-registry", "href").unwrap();
+    assert!(b.attr("#export-registry", "download").unwrap_or_default().starts_with("cfgledger-registry-mcpgateway-"));
     assert!(href.contains("format=mcpgateway") && href.contains("types=tools") && href.contains("tags=prod"), "{href}");
     let (status, text) = b.fetch(&href);
     assert_eq!(status, 200, "{text}");

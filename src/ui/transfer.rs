@@ -167,7 +167,7 @@ async fn page(State(state): State<AppState>, session: Session, Query(pairs): Que
                         h3 { "Registry" }
                         p class="hint" { "Entities with their credentials still sealed, and (in cfgledger's layout) the settings the store holds. At seq " (head) "." }
                         a class="button primary" id="export-registry" href=(registry_href)
-                            download=(format!("cfgledger-registry-seq{head}.json")) { "Download the registry export" }
+                            download=(format!("cfgledger-registry{}-seq{head}.json", if gateway_layout { "-mcpgateway" } else { "" })) { "Download the registry export" }
                         code class="href" id="export-registry-href" { (registry_href) }
                     }
                     div class="download" {

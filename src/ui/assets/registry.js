@@ -83,7 +83,11 @@
         button.hidden = true;
         cell.append(box);
         yes.focus();
-        no.addEventListener("click", () => { box.remove(); button.hidden = false; button.focus(); });
+        const cancel = () => { box.remove(); button.hidden = false; button.focus(); };
+        no.addEventListener("click", cancel);
+        box.addEventListener("keydown", (ev) => {
+          if (ev.key === "Escape") cancel();
+        });
         yes.addEventListener("click", async () => {
           yes.disabled = true;
           const res = await api("DELETE", apiUrl(kind, name));

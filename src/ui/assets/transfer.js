@@ -26,7 +26,10 @@
       const regHref = q ? `/export?${q}` : "/export";
       const ns = (data.get("ns") || "").toString();
       const setHref = ns ? `/admin/config/export?namespace=${encodeURIComponent(ns)}` : "/admin/config/export";
-      document.getElementById("export-registry").href = regHref;
+      const link = document.getElementById("export-registry");
+      link.href = regHref;
+      // The file's name says its layout (the seq stays the one the page was rendered at).
+      link.download = link.download.replace(/^cfgledger-registry(-mcpgateway)?-/, `cfgledger-registry${reg.get("format") ? "-mcpgateway" : ""}-`);
       document.getElementById("export-registry-href").textContent = regHref;
       document.getElementById("export-settings").href = setHref;
       document.getElementById("export-settings-href").textContent = setHref;
