@@ -442,3 +442,31 @@ fn an_auditor_exports_and_verifies_but_changes_nothing() {
     b.click("#verify");
     b.wait_text("#verify-status", "OK");
 }
+
+#[test]
+fn the_registry_works_from_the_keyboard() {
+    use fantoccini::key::Key;
+    let w = world();
+    for name in ["alpha", "beta"] {
+        w.server
+            .send_json("POST", "/tools", Some(&w.admin), &json!({"name": name, "url": "https://k.example"}))
+            .ok_json();
+    }
+    let b = admin_browser(&w, "registry_keyboard");
+    b.goto("/ui/registry/tools");
+    let delete = "tr[data-name='alpha'] button.delete";
+    b.js("document.querySelector(arguments[0]).focus()", vec![json!(delete)]);
+    // Enter asks for a confirmation with the focus on it; Escape gives the focus back to Delete.
+    b.press(Key::Enter);
+    eventually("the confirmation has the focus", || b.focused().contains("confirm-delete"));
+    b.press(Key::Escape);
+    eventually("the confirmation closes", || !b.exists(".confirm"));
+    assert!(b.focused().contains("Delete"), "{}", b.focused());
+    // Enter, Enter deletes; the focus stays in the list, on the next row.
+    b.press(Key::Enter);
+    eventually("the confirmation has the focus", || b.focused().contains("confirm-delete"));
+    b.press(Key::Enter);
+    eventually("the row leaves the list", || !b.exists("tr[data-name='alpha']"));
+    eventually("the focus is on the next row", || b.focused().contains("beta"));
+    assert_eq!(w.server.get("/tools/alpha", &w.admin).status, 404);
+}
