@@ -41,8 +41,8 @@ const TABS: [ResourceKind; 6] = [
     ResourceKind::Roots,
 ];
 
-/// Fields the page shows or edits apart from the JSON body: the sealed credential is never shown, and the
-/// provenance is read-only.
+/// Stored fields left out of the JSON body: the sealed credential is never shown (a PUT without it keeps
+/// the stored one; "Replace credential" sets a new one). The provenance is not among the fields at all.
 const HIDDEN: [&str; 1] = ["auth_value"];
 
 fn title(kind: ResourceKind) -> &'static str {
