@@ -130,7 +130,7 @@
       const r = res.body;
       const good = r.status === "ok";
       const bad = (r.snapshots && r.snapshots.bad) || [];
-      out.replaceChildren(el("div", { class: `verify-box ${good ? "ok-notice" : "notice"}`, id: "verify-status", role: "status" },
+      out.replaceChildren(el("div", { class: `verify-box ${good ? "ok-notice" : "notice"}`, id: "verify-status", role: "status", tabindex: "-1" },
         el("p", {}, el("strong", {}, good ? "OK: the chain is intact." : "The chain is intact, but a checkpoint differs from the replay."), ` Checked in ${took} s.`),
         el("dl", { class: "provenance" },
           el("dt", {}, "Head seq"), el("dd", { id: "verify-seq" }, String(r.head.seq)),
@@ -138,16 +138,18 @@
           el("dt", {}, "Checkpoints"), el("dd", {}, `${(r.snapshots.ok || []).length} match the replay${bad.length ? `, ${bad.length} do not` : ""}`),
           ...bad.flatMap((b) => [el("dt", {}, `Checkpoint at seq ${b.seq}`), el("dd", { class: "error" }, b.problem)])),
         bad.length ? el("p", {}, "Reads ignore a bad checkpoint; run ", el("code", {}, "cfgledger verify"), " on the server and remove it with the store's tools, or restore a backup.") : null));
+      document.getElementById("verify-status").focus();
       announce(good ? "The chain verified." : "A checkpoint differs from the replay.");
       return;
     }
     const details = res.body && res.body.error && res.body.error.details;
     const seq = details && details.seq;
     if (seq !== undefined && seq !== null) {
-      out.replaceChildren(el("div", { class: "error verify-box", role: "alert", id: "verify-status" },
+      out.replaceChildren(el("div", { class: "error verify-box", role: "alert", id: "verify-status", tabindex: "-1" },
         el("p", {}, el("strong", {}, `Broken at seq ${seq}.`), " The server says: ", el("q", {}, res.message), "."),
         el("p", {}, "Events from this seq on cannot be trusted. Stop writers, run ", el("code", {}, `cfgledger verify`),
           " on the server to confirm, and restore the store from a backup taken before it (or compare with a replica).")));
+      document.getElementById("verify-status").focus();
       announce(`The chain is broken at seq ${seq}.`);
       return;
     }
