@@ -444,6 +444,14 @@ fn editor(kind: ResourceKind, entity: Option<&Entity>, fields: &Map<String, Valu
                     (text_field("url", "URL", Some("For example https://host/path."), false))
                 }
                 @if kind == ResourceKind::Resources { (text_field("mime_type", "MIME type", None, false)) }
+                @if kind == ResourceKind::Prompts {
+                    div class="field" {
+                        label for="e-template" { "Template" }
+                        textarea id="e-template" data-field="template" data-type="text" rows="4" {
+                            (text_of(fields, "template").unwrap_or_default())
+                        }
+                    }
+                }
                 @if kind == ResourceKind::Servers {
                     (list_field("associated_tools", "Tools", "Names of tools, comma-separated."))
                     (list_field("associated_resources", "Resources", "URIs of resources, comma-separated."))
