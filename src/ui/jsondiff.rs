@@ -133,21 +133,35 @@ pub fn text(v: &Value) -> String {
     }
 }
 
+/// Characters of a value shown in a cell; the whole value is in the `title`.
+const SHOWN: usize = 240;
+
+/// A value's text cut to what a cell shows.
+fn short(v: &Value) -> String {
+    let t = text(v);
+    match t.char_indices().nth(SHOWN) {
+        Some((at, _)) => format!("{}…", &t[..at]),
+        None => t,
+    }
+}
+
 /// Old → new as markup: the structural diff when both are documents, both values otherwise. `None` on a
 /// side means there is no such side (a creation shows only the new value).
 pub fn render(old: Option<&Value>, new: Option<&Value>) -> Markup {
     match (old, new) {
         (Some(o), Some(n)) if is_document(o) && is_document(n) => changes(&diff(o, n)),
-        (Some(o), Some(n)) if o == n => html! { span class="muted" { "unchanged: " } code class="val" { (text(n)) } },
+        (Some(o), Some(n)) if o == n => {
+            html! { span class="muted" { "unchanged: " } code class="val" title=(text(n)) { (short(n)) } }
+        }
         (Some(o), Some(n)) => html! {
             span class="diff" {
-                del class="old" title=(text(o)) { span class="visually-hidden" { "was " } (text(o)) }
+                del class="old" title=(text(o)) { span class="visually-hidden" { "was " } (short(o)) }
                 span aria-hidden="true" { " → " }
-                ins class="new" title=(text(n)) { span class="visually-hidden" { "now " } (text(n)) }
+                ins class="new" title=(text(n)) { span class="visually-hidden" { "now " } (short(n)) }
             }
         },
-        (None, Some(n)) => html! { ins class="new" title=(text(n)) { (text(n)) } },
-        (Some(o), None) => html! { del class="old" title=(text(o)) { (text(o)) } },
+        (None, Some(n)) => html! { ins class="new" title=(text(n)) { (short(n)) } },
+        (Some(o), None) => html! { del class="old" title=(text(o)) { (short(o)) } },
         (None, None) => html! { span class="muted" { "(none)" } },
     }
 }
@@ -165,16 +179,16 @@ pub fn changes(list: &[Change]) -> Markup {
                         @match c {
                             Change::Added { new, .. } => {
                                 span class="visually-hidden" { "added " }
-                                ins class="new" { (text(new)) }
+                                ins class="new" title=(text(new)) { (short(new)) }
                             }
                             Change::Removed { old, .. } => {
                                 span class="visually-hidden" { "removed " }
-                                del class="old" { (text(old)) }
+                                del class="old" title=(text(old)) { (short(old)) }
                             }
                             Change::Changed { old, new, .. } => {
-                                del class="old" { (text(old)) }
+                                del class="old" title=(text(old)) { (short(old)) }
                                 span aria-hidden="true" { " → " }
-                                ins class="new" { (text(new)) }
+                                ins class="new" title=(text(new)) { (short(new)) }
                             }
                         }
                     }
