@@ -47,6 +47,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(registry::routes())
         .merge(instances::routes())
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(middleware::from_fn_with_state(state, guard))
 }
 

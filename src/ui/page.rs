@@ -66,6 +66,7 @@ pub fn layout(session: &Session, title: &str, active: &str, scripts: &[&str], bo
                         }
                     }
                     div class="who" {
+                        span id="live-indicator" class="badge" hidden title="Changes made elsewhere appear without a reload" { "Live" }
                         span { (caller.name) " · " span class="role" { (caller.role.as_str()) } }
                         @if let Some(csrf) = &caller.csrf {
                             form method="post" action="/ui/logout" class="inline" {

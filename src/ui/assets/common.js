@@ -96,6 +96,18 @@ const cfg = (() => {
   function watch(params, onEvent) {
     const url = `/admin/config/watch?${new URLSearchParams(params)}`;
     const source = new EventSource(url, { withCredentials: true });
+    // The page says whether it is following the log (`html[data-live]`, and the header's indicator).
+    const state = (on) => {
+      document.documentElement.dataset.live = on ? "on" : "off";
+      const badge = document.getElementById("live-indicator");
+      if (badge) {
+        badge.hidden = false;
+        badge.textContent = on ? "Live" : "Reconnecting…";
+        badge.className = on ? "badge good" : "badge bad";
+      }
+    };
+    source.onopen = () => state(true);
+    source.onerror = () => state(false);
     source.onmessage = (e) => {
       try {
         onEvent(JSON.parse(e.data));
@@ -105,6 +117,7 @@ const cfg = (() => {
     };
     source.addEventListener("end", (e) => {
       source.close();
+      state(false);
       announce(`Live updates stopped: ${e.data}. Reload the page to resume.`);
     });
     return source;

@@ -38,10 +38,14 @@
   }
   if (form) {
     // Namespace and category change the rows the server sends; the rest filters the rows at hand.
-    form.addEventListener("input", (e) => {
-      if (e.target.name === "ns" || e.target.name === "category") form.submit();
-      else applyFilters();
-    });
+    // Selects announce a pick with `change` (and not always `input`); typing comes as `input`.
+    const onFilter = (e) => {
+      if (e.target.name === "ns" || e.target.name === "category") {
+        if (e.type === "change") form.submit();
+      } else applyFilters();
+    };
+    form.addEventListener("input", onFilter);
+    form.addEventListener("change", onFilter);
   }
 
   // ---- A row shows an item of the API.
