@@ -394,7 +394,9 @@ fn row(e: &AuditEntry, batch_controls: bool) -> Markup {
             td class="action" { (action_badge(&e.action)) }
             td class="subject" {
                 @if let Some(s) = &subject {
-                    a href=(format!("/ui/timetravel?key={}", enc(s))) title=(format!("History of {s}")) { code { (s) } }
+                    a href=(format!("/ui/timetravel?key={}", enc(s))) title=(format!("History of {s}")) {
+                        code { (cfgledger_events::namespace::display(s)) }
+                    }
                 } @else { span class="muted" { "(the store)" } }
             }
             td class="change" { (change(e)) }

@@ -66,11 +66,14 @@ async fn timetravel_page(State(state): State<AppState>, session: Session, Query(
         _ => html! {},
     };
     let as_of = match nonempty(&p.as_of) {
-        Some(point) => as_of_section(&state, point, &p, &mut failed).await,
+        Some(point) => as_of_section(&state, point, &p, session.can(Role::PlatformAdmin), &mut failed).await,
         None => html! {},
     };
     let diff = match nonempty(&p.from) {
-        Some(from) if auditor => diff_section(&state, from, nonempty(&p.to), nonempty(&p.diff_ns), &mut failed).await,
+        Some(from) if auditor => {
+            let admin = session.can(Role::PlatformAdmin);
+            diff_section(&state, from, nonempty(&p.to), nonempty(&p.diff_ns), admin, &mut failed).await
+        }
         _ => html! {},
     };
     let catalog = state.ledger.catalog();
@@ -227,7 +230,7 @@ fn history_table(key: &str, page: &AuditPage, entity: bool, older: bool, admin: 
     }
 }
 
-async fn as_of_section(state: &AppState, point: &str, p: &Params, failed: &mut bool) -> Markup {
+async fn as_of_section(state: &AppState, point: &str, p: &Params, admin: bool, failed: &mut bool) -> Markup {
     let ns = nonempty(&p.ns).unwrap_or(cfgledger_events::namespace::DEFAULT).to_string();
     let all = nonempty(&p.all).is_some();
     let query = ListQuery { namespace: Some(ns.clone()), category: None, q: None, as_of: Some(point.to_string()) };
@@ -259,8 +262,10 @@ async fn as_of_section(state: &AppState, point: &str, p: &Params, failed: &mut b
             @if all { (items.len()) " keys of " (ns) "." } @else { (items.len()) " keys of " (ns) " had a value in the log then; check the box above to see the others." }
             " The head now is seq " (list.head) ". "
             a href=(format!("/ui/timetravel?from=seq:{seq}#diff")) { "What changed since then" }
-            " · "
-            a href=(format!("/ui/rollback?to=seq:{seq}")) { "Roll back to this point" }
+            @if admin {
+                " · "
+                a href=(format!("/ui/rollback?to=seq:{seq}")) { "Roll back to this point" }
+            }
         }
         @if !items.is_empty() {
             div class="table-wrap" {
@@ -316,17 +321,24 @@ async fn as_of_section(state: &AppState, point: &str, p: &Params, failed: &mut b
     }
 }
 
-async fn diff_section(state: &AppState, from: &str, to: Option<&str>, ns: Option<&str>, failed: &mut bool) -> Markup {
+async fn diff_section(
+    state: &AppState,
+    from: &str,
+    to: Option<&str>,
+    ns: Option<&str>,
+    admin: bool,
+    failed: &mut bool,
+) -> Markup {
     let ledger = state.ledger.clone();
     let (f, t, n) = (from.to_string(), to.map(str::to_string), ns.map(str::to_string));
     let diff = match usecase::blocking(move || timetravel::diff(&ledger, &f, t.as_deref(), n.as_deref())).await {
         Ok(d) => d,
         Err(e) => return refused("No diff", e, "Give each point as seq:N, a duration or an RFC 3339 time.", failed),
     };
-    diff_view(&diff)
+    diff_view(&diff, admin)
 }
 
-fn diff_view(d: &Diff) -> Markup {
+fn diff_view(d: &Diff, admin: bool) -> Markup {
     let total = d.added.len() + d.removed.len() + d.changed.len();
     html! {
         h3 { "From " span class="point" { "seq:" (d.from.seq) } " to " span class="point" { "seq:" (d.to.seq) } }
@@ -338,7 +350,7 @@ fn diff_view(d: &Diff) -> Markup {
                 @if !d.added.is_empty() { span class="badge good" { (d.added.len()) " added" } }
                 @if !d.removed.is_empty() { span class="badge bad" { (d.removed.len()) " removed" } }
             }
-            @if d.from.seq < d.to.seq {
+            @if admin && d.from.seq < d.to.seq {
                 p class="hint" { a href=(format!("/ui/rollback?to=seq:{}", d.from.seq)) { "Roll back to seq " (d.from.seq) } " to undo these changes." }
             }
             (diff_group("diff-changed", "Changed", &d.changed))
