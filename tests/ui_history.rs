@@ -147,6 +147,10 @@ fn a_rollback_is_previewed_then_applied_with_a_reason() {
     b.click("details.narrow summary");
     b.click("details.narrow input[value=\"MAX_WORKERS\"]");
     b.click("details.narrow button[type=submit]");
+    b.wait_js(
+        "the narrowed preview",
+        "return location.search.includes('key=LOG_LEVEL') && document.readyState === 'complete'",
+    );
     b.wait("#apply");
     assert!(!b.exists("section.plan-group.reset"), "MAX_WORKERS is left out");
     assert_eq!(b.attr("#apply", "data-keys").as_deref(), Some("[\"LOG_LEVEL\"]"));
@@ -210,6 +214,7 @@ fn a_revert_blocked_by_a_later_change_needs_a_confirmed_force() {
     let table = b.text("#later");
     assert!(table.contains("MAX_WORKERS") && table.contains(&later.to_string()) && table.contains("carol"), "{table}");
     assert!(b.text("#confirm-label").contains("1 later change"));
+    assert!(!b.displayed("#apply-btn"), "the unforced revert is gone once it was refused");
     b.check_page("revert-conflict");
     assert_eq!(value_of(&server, &admin, "MAX_WORKERS"), json!(9), "nothing reverted yet");
 

@@ -208,7 +208,7 @@ fn rollback_plan(report: &RollbackReport, body: &RollbackBody, typed: &str) -> M
                         a href="" { "Preview again" }
                     }
                     p class="error" id="apply-error" role="alert" {}
-                    div id="apply-result" role="status" {}
+                    div id="apply-result" role="status" tabindex="-1" {}
                 }
             }
         }
@@ -252,7 +252,7 @@ fn groups(steps: &[PlanStep]) -> Markup {
                         table class="values plan" {
                             thead { tr {
                                 th scope="col" { "Key or entity" }
-                                th scope="col" { "Now → after the rollback" }
+                                th scope="col" { "Now → after" }
                             } }
                             tbody {
                                 @for s in these {
@@ -394,6 +394,7 @@ async fn revert_view(state: &AppState, session: &Session, batch: &str) -> Respon
                 div class="buttons" hidden[later > 0] id="plain" {
                     button type="button" class="danger" id="apply-btn" { "Revert this batch" }
                 }
+                p class="error" id="apply-error" role="alert" {}
                 div class="later" id="force-panel" hidden[later == 0] {
                     p class="notice" id="later-note" {
                         "Later changes touched what this batch changed; a revert would overwrite them too. "
@@ -428,8 +429,7 @@ async fn revert_view(state: &AppState, session: &Session, batch: &str) -> Respon
                         button type="button" class="danger" id="force-btn" disabled { "Force revert" }
                     }
                 }
-                p class="error" id="apply-error" role="alert" {}
-                div id="apply-result" role="status" {}
+                div id="apply-result" role="status" tabindex="-1" {}
             }
         }
     };

@@ -169,7 +169,29 @@ async fn history_section(state: &AppState, key: &str, cursor: Option<&str>, admi
         Err(e) => return refused("No history", e, "Check the key's spelling (namespace:KEY or KIND/NAME).", failed),
     };
     let entity = key.split_once('/').is_some_and(|(k, _)| k.parse::<ResourceKind>().is_ok());
-    history_table(key, &page, entity, cursor.is_some(), admin)
+    // A setting's value now, as the settings page shows it, above its versions.
+    let now = match entity {
+        true => None,
+        false => settings::get(&state.ledger, &cfgledger_events::namespace::subject(key), None).await.ok(),
+    };
+    html! {
+        @if let Some(item) = &now {
+            dl class="facts" {
+                dt { "Now" }
+                dd {
+                    code { (page::value_text(&item.value)) } " "
+                    span class=(format!("badge source-{}", item.source.as_str())) { (item.source.as_str()) }
+                    @if item.locked { span class="badge locked" { "locked" } }
+                    @if item.sensitive { span class="badge sensitive" { "sensitive" } }
+                    " · "
+                    a href=(format!("/ui/settings?ns={}&q={}", enc(&item.namespace), enc(&item.key))) { "Open in settings" }
+                }
+                dt { "About" }
+                dd { (item.description) }
+            }
+        }
+        (history_table(key, &page, entity, cursor.is_some(), admin))
+    }
 }
 
 fn history_table(key: &str, page: &AuditPage, entity: bool, older: bool, admin: bool) -> Markup {

@@ -17,8 +17,9 @@
   const confirmBox = document.getElementById("confirm-force");
   const forcePanel = document.getElementById("force-panel");
 
+  /** Shows a refusal (the API's message, as a sentence) beside the controls. */
   function fail(text) {
-    error.textContent = text;
+    error.textContent = text ? text.charAt(0).toUpperCase() + text.slice(1) : "";
   }
 
   /** The reason, or null after saying it is needed. */
@@ -50,6 +51,7 @@
     if (report.status === "nothing_to_do" || !report.batch) {
       result.replaceChildren("Nothing to do: everything already held the values of the plan. The log is unchanged.");
       announce(`${what}: nothing to do`);
+      result.focus();
       return;
     }
     const n = report.steps.filter((s) => !["locked", "invalid"].includes(s.action)).length;
@@ -60,6 +62,7 @@
       el("a", { href: `/ui/rollback?revert=${encodeURIComponent(report.batch)}` }, "Undo it"),
     );
     announce(`${what} applied`);
+    result.focus();
   }
 
   /** What to do after a refusal, by status. */
