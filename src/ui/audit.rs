@@ -159,7 +159,8 @@ pub(super) fn needs_auditor(session: &Session, what: &str) -> Response {
         "Not allowed for your role",
         &format!(
             "{what} needs the auditor or platform_admin role; you are signed in as {} with role {}. \
-             Ask a platform_admin for an auditor account, or log out and sign in with one.",
+             Ask a platform_admin for an auditor account, or log out and sign in with one. Any role may browse \
+             the store as of a point under Time travel.",
             session.caller().name,
             session.caller().role.as_str()
         ),
