@@ -287,6 +287,10 @@ fn history_as_of_and_the_diff_between_two_points() {
     assert!(update.contains("$.description") && update.contains("find things"), "{update}");
     assert!(!update.contains("http://x/search"), "{update}");
     b.check_page("history-entity");
+    // The audit row of the update says what it changed too.
+    b.goto("/ui/audit?key=tools/search");
+    let row = b.text("#audit tr[data-action=\"resource_updated\"] td.change");
+    assert!(row.contains("$.description") && row.contains("find things") && !row.contains("http://x"), "{row}");
 
     // The store as of the first change: the value then, and no tool yet.
     b.goto(&format!("/ui/timetravel?as_of=seq:{p1}"));

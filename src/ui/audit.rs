@@ -12,7 +12,7 @@ use super::page;
 use super::session::Session;
 use crate::api::AppState;
 use crate::auth::Role;
-use crate::model::{AuditEntry, AuditFilter, AuditPage};
+use crate::model::{AuditEntry, AuditFilter, AuditPage, PageQuery};
 use crate::usecase::{self, timetravel};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -175,7 +175,12 @@ async fn audit_page(State(state): State<AppState>, session: Session, Query(filte
     let filter = filters.filter(PAGE_ROWS);
     let ledger = state.ledger.clone();
     let run = filter.clone();
-    let result = usecase::blocking(move || timetravel::audit(&ledger, &run)).await;
+    let result = usecase::blocking(move || {
+        let mut page = timetravel::audit(&ledger, &run)?;
+        entity_states(&ledger, &mut page);
+        Ok::<_, crate::error::Error>(page)
+    })
+    .await;
     let admin = session.can(Role::PlatformAdmin);
     let (status, listing) = match &result {
         Ok(page) => (StatusCode::OK, listing(page, &filters, admin)),
@@ -195,6 +200,25 @@ async fn audit_page(State(state): State<AppState>, session: Session, Query(filte
         (listing)
     };
     page::layout(&session, "Audit trail", "audit", &["audit.js"], body).with_status(status).into_response()
+}
+
+/// An entity's audit entry names the fields an update changed, not their values: each update on the page
+/// gets its state and the state before from the entity's history (the two versions at its seq), so the row
+/// can show what changed. Without them (an error, a history cut short), the row keeps the field names.
+fn entity_states(ledger: &crate::ledger::Ledger, page: &mut AuditPage) {
+    for e in page.entries.iter_mut().filter(|e| e.action == "resource_updated") {
+        let Some(subject) = e.key.clone() else { continue };
+        // History pages start below a seq: the one after this entry's, so the first version is this one.
+        let query = PageQuery { cursor: Some(format!("s{}", e.seq + 1)), limit: Some(2) };
+        if let Ok(h) = timetravel::history(ledger, &subject, &query) {
+            if let [now, before, ..] = h.entries.as_slice() {
+                if now.seq == e.seq {
+                    e.value = now.value.clone();
+                    e.previous = before.value.clone();
+                }
+            }
+        }
+    }
 }
 
 fn filter_form(state: &AppState, f: &Filters) -> Markup {
@@ -359,6 +383,9 @@ pub(super) fn change(e: &AuditEntry) -> Markup {
             _ => {
                 @if let Some(r) = &e.resource {
                     @if e.action == "resource_deleted" { span class="muted" { "deleted" } }
+                    @else if e.action == "resource_updated" && jsondiff::is_document(&e.previous) && jsondiff::is_document(&e.value) {
+                        (jsondiff::render(Some(&e.previous), Some(&e.value)))
+                    }
                     @else if let Some(fields) = &r.changed {
                         span class="muted" { @if e.action == "resource_created" { "fields: " } @else { "changed: " } }
                         @for (i, f) in fields.iter().enumerate() { @if i > 0 { ", " } code { (f) } }
