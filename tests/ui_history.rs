@@ -177,6 +177,10 @@ fn a_rollback_whose_head_moved_since_the_preview_is_refused() {
     set(&server, &admin, "LOG_LEVEL", json!("error"), "bad");
     let b = Browser::start(&server.url, "rollback_head_moved");
     b.login("ada", ADMIN_PASSWORD);
+    // A point that does not parse: the API's message beside the form, no plan.
+    b.goto("/ui/rollback?to=banana");
+    assert!(b.text("p.error[role=alert]").contains("banana"));
+    assert!(!b.exists("#apply"));
     b.goto(&format!("/ui/rollback?to=seq:{point}"));
     b.wait("#apply");
     set(&server, &admin, "LOG_LEVEL", json!("warn"), "meanwhile");

@@ -446,3 +446,34 @@ fn row(e: &AuditEntry, batch_controls: bool) -> Markup {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_downloads_send_the_apis_own_filter() {
+        let f = Filters {
+            key: Some("LOG_*".into()),
+            actor: Some(" carol ".into()),
+            ns: Some("cfgledger".into()),
+            rejected: Some("1".into()),
+            since: Some("".into()),
+            cursor: Some("s42".into()),
+            ..Filters::default()
+        };
+        // The API denies unknown fields: `ns` is `namespace`, the checkbox is `true`, no cursor.
+        assert_eq!(
+            download_query(&f.filter(PAGE_ROWS), "csv"),
+            "/admin/config/audit?namespace=cfgledger&key=LOG_*&actor=carol&rejected=true&limit=1000&format=csv"
+        );
+        // The page's own links keep its filters, and a page link adds the cursor.
+        assert_eq!(f.query(None), "key=LOG_*&actor=carol&ns=cfgledger&rejected=1");
+        assert_eq!(f.query(Some("s7-2")), "key=LOG_*&actor=carol&ns=cfgledger&rejected=1&cursor=s7-2");
+    }
+
+    #[test]
+    fn values_are_percent_encoded() {
+        assert_eq!(enc("mcpgateway:LOG LEVEL/x&y=é"), "mcpgateway%3ALOG%20LEVEL%2Fx%26y%3D%C3%A9");
+    }
+}

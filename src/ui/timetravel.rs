@@ -232,6 +232,8 @@ fn history_table(key: &str, page: &AuditPage, entity: bool, older: bool, admin: 
                                     a href=(format!("/ui/audit?batch={}", enc(&e.batch))) { code { (&e.batch[..e.batch.len().min(8)]) } }
                                     @if admin && e.action != "rejected" {
                                         span class="controls" {
+                                            a class="button small" href=(format!("/ui/rollback?revert={}", enc(&e.batch)))
+                                                aria-label=(format!("Revert the batch of seq {}", e.seq)) { "Revert this batch" }
                                             a class="button small" href=(format!("/ui/rollback?to=seq:{}&keys={}", e.seq, enc(key)))
                                                 aria-label=(format!("Restore {key} as of seq {}", e.seq)) { "Restore this version" }
                                         }
