@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 const SECRET: &str = "catalog-bench-secret-0123456789abcdef";
 const JWT: &[u8] = b"catalog-bench-signing-key-0123456789abcdef";
 
-/// 24 of the gateway's keys and cfgledger's own 11: the size of the built-in catalog before namespaces.
+/// 24 of the gateway's keys and cfgledger's own: about the size of the built-in catalog before namespaces.
 fn small_catalog() -> Catalog {
     let file = gateway_file();
     let gateway = Namespace::new("mcpgateway", "MCP Gateway", file.version.as_deref(), "");

@@ -360,6 +360,21 @@ fn projections_sources_do_no_io_and_read_no_clock() {
 }
 
 #[test]
+fn ui_pages_write_only_through_the_rest_api() {
+    let files = rust_files(&root().join("src").join("ui"));
+    assert!(files.len() > 3, "src/ui has its pages");
+    let writers: Vec<String> = files
+        .into_iter()
+        .filter(|f| {
+            let code = code_only(&std::fs::read_to_string(f).expect("a source file"));
+            ["execute", "execute_async", "ExecuteRequest"].iter().any(|w| mentions(&code, w))
+        })
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(writers.is_empty(), "UI code must change the store through the REST API, not the ledger: {writers:?}");
+}
+
+#[test]
 fn only_the_store_module_speaks_sql() {
     let store = root().join("src").join("store");
     let outside: Vec<String> = rust_files(&root().join("src"))

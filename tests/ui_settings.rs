@@ -130,6 +130,7 @@ fn an_inline_edit_saves_and_a_refused_one_shows_the_servers_message() {
     let row = "tr[data-key='mcpgateway:MAX_WORKERS']";
     b.click(&format!("{row} button.edit"));
     let field = "#edit-mcpgateway_MAX_WORKERS";
+    b.wait(field);
     assert_eq!(b.js("return document.querySelector(arguments[0]).value", vec![json!(field)]), json!("6"));
     b.fill(field, "12");
     b.fill("#edit-mcpgateway_MAX_WORKERS-reason", "more load");
@@ -154,6 +155,54 @@ fn an_inline_edit_saves_and_a_refused_one_shows_the_servers_message() {
     b.check_page("settings-refused-422");
     assert_eq!(server.head(), head, "a refused value writes nothing");
     assert_eq!(api_value(&server, &admin, "MAX_WORKERS"), json!(12));
+
+    // Reset to default: the log's value goes, the catalog's default (4) applies again.
+    b.click("form.editor button[type=button]:not(.reset)");
+    b.click(&format!("{row} button.edit"));
+    b.fill("#edit-mcpgateway_MAX_WORKERS-reason", "back to normal");
+    b.click("form.editor button.reset");
+    b.wait_text(&format!("{row} .badge"), "default");
+    assert_eq!(b.text(&format!("{row} .val")), "4");
+    let item = server.get("/admin/config/MAX_WORKERS", &admin).ok_json();
+    assert_eq!((item["value"].clone(), item["source"].clone()), (json!(4), json!("default")), "{item}");
+}
+
+#[test]
+fn the_page_works_from_the_keyboard() {
+    use fantoccini::key::Key;
+    let store = store();
+    let admin = store.token("root", "platform_admin");
+    let server = store.serve(&[]);
+    let b = Browser::start(&server.url, "the_page_works_from_the_keyboard");
+    b.login(ADA.0, ADA.1);
+    b.goto("/ui/settings?q=MAX_WORKERS");
+    b.wait("table#settings");
+    // The first Tab reaches the skip link, which jumps over the navigation.
+    b.press(Key::Tab);
+    assert!(b.focused().contains("Skip to content"), "{}", b.focused());
+    b.press(Key::Enter);
+    eventually("the main region has the focus", || b.focused().starts_with("main#main"));
+
+    // Edit opens with the focus in the field; Escape closes it and gives the focus back to Edit.
+    let edit = "tr[data-key='mcpgateway:MAX_WORKERS'] button.edit";
+    b.js("document.querySelector(arguments[0]).focus()", vec![json!(edit)]);
+    b.press(Key::Enter);
+    b.wait("form.editor");
+    eventually("the field has the focus", || b.focused().starts_with("input#edit-mcpgateway_MAX_WORKERS"));
+    b.press(Key::Escape);
+    eventually("the editor closes", || !b.exists("form.editor"));
+    assert!(b.focused().contains("Edit"), "{}", b.focused());
+
+    // And a whole edit without the mouse: Enter on Edit, type, Enter saves.
+    b.press(Key::Enter);
+    eventually("the field has the focus", || b.focused().starts_with("input#edit-mcpgateway_MAX_WORKERS"));
+    b.js("document.activeElement.select()", vec![]);
+    for c in "16".chars() {
+        b.press_char(c);
+    }
+    b.press(Key::Enter);
+    b.wait_text("tr[data-key='mcpgateway:MAX_WORKERS'] .val", "16");
+    assert_eq!(api_value(&server, &admin, "MAX_WORKERS"), json!(16));
 }
 
 #[test]

@@ -8,6 +8,8 @@ pub mod http;
 pub mod serve;
 #[allow(dead_code)] // only the benches that watch the change stream use it
 pub mod sse;
+#[allow(dead_code)] // only the benches that build a big store use it
+pub mod workload;
 
 /// `cargo bench` passes `--bench`; `cargo test --benches` does not, and then every loop runs briefly.
 pub fn full_run() -> bool {

@@ -256,6 +256,28 @@ impl Browser {
         self.fire(css, "input");
     }
 
+    /// Presses and releases a key where the focus is (as a keyboard user would).
+    pub fn press(&self, key: fantoccini::key::Key) {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let value = char::from(key);
+        let actions = KeyActions::new("keyboard".into()).then(KeyAction::Down { value }).then(KeyAction::Up { value });
+        self.rt.block_on(self.c().perform_actions(actions)).expect("press a key");
+    }
+
+    /// Types one character where the focus is.
+    pub fn press_char(&self, value: char) {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let actions = KeyActions::new("keyboard".into()).then(KeyAction::Down { value }).then(KeyAction::Up { value });
+        self.rt.block_on(self.c().perform_actions(actions)).expect("type a character");
+    }
+
+    /// The focused element's description: `tag#id.class "text"`.
+    pub fn focused(&self) -> String {
+        let script = "const a = document.activeElement; \
+            return a ? `${a.tagName.toLowerCase()}#${a.id}.${a.className} ${JSON.stringify((a.textContent || '').trim().slice(0, 40))}` : '';";
+        self.js(script, vec![]).as_str().unwrap_or("").to_string()
+    }
+
     /// Dispatches a DOM event on the element.
     pub fn fire(&self, css: &str, event: &str) {
         let script = "const el = document.querySelector(arguments[0]); \

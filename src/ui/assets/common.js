@@ -1,5 +1,5 @@
-// cfgledger web UI: what every page shares. No framework: DOM building with textContent only (never
-// innerHTML), `fetch` to the REST API with the session's CSRF token, times in the browser's zone, and the
+// cfgledger web UI: what every page shares. No framework: DOM building with textContent only (markup is never
+// parsed from strings), `fetch` to the REST API with the session's CSRF token, times in the browser's zone, and the
 // watch stream. The Content-Security-Policy forbids inline script and eval; this file needs neither.
 "use strict";
 

@@ -1,0 +1,193 @@
+//! The web UI at issue 16's scale: a SQLite store of 1,000,000 events over the built-in catalog (MCP
+//! Gateway's ~850 keys and cfgledger's own), built through the ledger with the time-travel bench's workload,
+//! served in-process on loopback and read over HTTP/1.1 with a session cookie, as a browser would:
+//!
+//! 1. the settings page (`GET /ui/settings`, every key of the default namespace; target p50 < 20 ms), beside
+//!    `config list` alone (the use case the page calls: the store alone) and `GET /health` (a bare axum
+//!    handler on the same server) as references measured in the same run;
+//! 2. the first audit page (`GET /ui/audit`; target p50 < 50 ms), beside `timetravel::audit` alone;
+//! 3. the first screen's transferred bytes: the settings page, its stylesheet and scripts, as a browser that
+//!    accepts gzip receives them (aim < 100 KB).
+//!
+//! Timings are reported, never asserted; what is asserted is that each answer is what it should be.
+//! `cargo bench --bench ui` runs it at full size; `cargo test --benches` on a store of 5,000 events.
+
+mod common;
+
+use cfgledger::api::{self, AppState, AuthConfig, WriteLimiter};
+use cfgledger::auth::{Role, TokenKeys};
+use cfgledger::model::ListQuery;
+use cfgledger::store::StoreUrl;
+use cfgledger::usecase::{settings, timetravel};
+use cfgledger::{EnvFileChoice, Ledger, OpenOptions, WriteContext};
+use cfgledger_events::builtin::builtin;
+use cfgledger_events::{Cause, Command};
+use common::workload::Workload;
+use std::hint::black_box;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "ui-bench-secret-0123456789abcdef-0123456789";
+const JWT: &[u8] = b"ui-bench-signing-key-0123456789abcdef-0123";
+
+fn open(db: &std::path::Path) -> Ledger {
+    let mut opts = OpenOptions::new(StoreUrl::Sqlite(db.to_path_buf()), builtin());
+    opts.env_file = EnvFileChoice::None;
+    opts.process_env.insert("CFGLEDGER_AUTH_ENCRYPTION_SECRET".into(), SECRET.into());
+    Ledger::open(opts).expect("the bench store opens").0
+}
+
+/// Appends the workload's commands in waves (the writer groups each wave into few commits) until the log
+/// holds `events`.
+fn build(rt: &tokio::runtime::Runtime, ledger: &Ledger, events: u64, wave: usize) {
+    let mut work = Workload::new(ledger.catalog(), 16);
+    let started = Instant::now();
+    while ledger.snapshot().head.seq < events {
+        let jobs: Vec<_> = (0..wave).map(|_| work.job()).collect();
+        let pending = jobs.into_iter().map(|(cmd, ctx)| ledger.execute_async(cmd, ctx));
+        for result in rt.block_on(futures_util::future::join_all(pending)) {
+            result.expect("the bench's command is accepted");
+        }
+    }
+    println!(
+        "ui: built a store of {} events in {:.1} s ({} keys written, {} actors)",
+        ledger.snapshot().head.seq,
+        started.elapsed().as_secs_f64(),
+        work.keys.len(),
+        work.actors.len()
+    );
+}
+
+/// The user the session belongs to (a session's user must exist), added without a password check.
+fn add_admin(ledger: &Ledger) {
+    let ctx = WriteContext { actor: common::actor(), cause: Cause::Cli { command: "bench".into() }, reason: None };
+    let cmd = Command::AddUser { name: "bench".into(), role: "platform_admin".into(), password_hash: "x".into() };
+    ledger.execute(cmd, ctx).expect("the bench user");
+}
+
+/// Serves `ledger` on a loopback port; returns the base URL, a session cookie and the closing switch.
+fn serve(rt: &tokio::runtime::Runtime, ledger: Ledger) -> (String, String, tokio::sync::watch::Sender<bool>) {
+    let keys = TokenKeys::new(JWT, "HS256").expect("keys");
+    let now = cfgledger::auth::unix_seconds(ledger.now());
+    let token = keys.issue("bench", Role::PlatformAdmin, now, 3600).expect("a token");
+    let (closing, closed) = tokio::sync::watch::channel(false);
+    let state = AppState {
+        ledger,
+        auth: Arc::new(AuthConfig { keys, required: true, token_ttl_secs: 3600, revoked: Default::default() }),
+        limiter: Arc::new(WriteLimiter::new()),
+        login_limits: Arc::default(),
+        metrics: None,
+        closing: closed,
+        sse_keepalive: Duration::from_secs(15),
+        request_timeout: Duration::from_secs(30),
+        instance: Arc::new(cfgledger::instance::Instance::new("bench".into(), cfgledger_events::Timestamp(0))),
+    };
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("a port");
+    let url = format!("http://{}", listener.local_addr().expect("an address"));
+    let stop = closing.clone();
+    rt.spawn(async move {
+        let mut done = stop.subscribe();
+        let _ = api::serve(listener, state, stop, async move {
+            let _ = done.changed().await;
+        })
+        .await;
+    });
+    (url, format!("cfgledger_session={token}"), closing)
+}
+
+/// One GET as a browser sends it (the cookie, gzip accepted): the status and the bytes on the wire.
+fn get(agent: &ureq::Agent, url: &str, cookie: &str) -> (u16, usize, String) {
+    let response = agent.get(url).set("Cookie", cookie).set("Accept-Encoding", "gzip").call().expect("an answer");
+    let status = response.status();
+    let encoding = response.header("content-encoding").unwrap_or("identity").to_string();
+    let mut body = Vec::new();
+    response.into_reader().read_to_end(&mut body).expect("a body");
+    (status, body.len(), encoding)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// p50 and p95 of `n` runs of `f`, in milliseconds.
+fn timed(n: usize, mut f: impl FnMut()) -> (f64, f64) {
+    let mut samples: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    samples.sort_unstable();
+    let at = |q: f64| ms(samples[((samples.len() - 1) as f64 * q).round() as usize]);
+    (at(0.5), at(0.95))
+}
+
+fn main() {
+    let full = common::full_run();
+    let (events, wave, n) = if full { (1_000_000, 2048, 200) } else { (5_000, 256, 5) };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let ledger = open(&dir.path().join("ui.db"));
+    build(&rt, &ledger, events, wave);
+    add_admin(&ledger);
+    let (url, cookie, closing) = serve(&rt, ledger.clone());
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+
+    let (status, _, _) = get(&agent, &format!("{url}/ui/settings"), &cookie);
+    assert_eq!(status, 200, "the settings page answers");
+    let (status, _, _) = get(&agent, &format!("{url}/ui/audit"), &cookie);
+    assert_eq!(status, 200, "the audit page answers");
+
+    let health = timed(n, || {
+        black_box(get(&agent, &format!("{url}/health"), &cookie));
+    });
+    let query = ListQuery::default();
+    let list = timed(n, || {
+        black_box(rt.block_on(settings::list(&ledger, &query)).expect("a list"));
+    });
+    let page = timed(n, || {
+        black_box(get(&agent, &format!("{url}/ui/settings"), &cookie));
+    });
+    let filter = timetravel::AuditFilter { limit: Some(50), ..timetravel::AuditFilter::default() };
+    let audit_alone = timed(n, || {
+        black_box(timetravel::audit(&ledger, &filter).expect("an audit page"));
+    });
+    let audit_page = timed(n, || {
+        black_box(get(&agent, &format!("{url}/ui/audit"), &cookie));
+    });
+
+    let mut first_screen = 0;
+    let mut parts = Vec::new();
+    for path in ["/ui/settings"]
+        .into_iter()
+        .map(str::to_string)
+        .chain(["app.css", "common.js", "settings.js"].iter().map(|a| cfgledger::ui::assets::url(a)))
+    {
+        let (status, bytes, encoding) = get(&agent, &format!("{url}{path}"), &cookie);
+        assert_eq!(status, 200, "{path}");
+        first_screen += bytes;
+        parts.push(format!("{} {bytes} B ({encoding})", path.split('?').next().unwrap_or(&path)));
+    }
+    let _ = closing.send(true);
+
+    let row = |what: &str, (p50, p95): (f64, f64), reference: Option<(&str, (f64, f64))>, target: &str| {
+        let ratio = reference.map(|(name, r)| format!("{:.1}× {name}", p50 / r.0)).unwrap_or_default();
+        println!("| {what} | p50 {p50:.2} ms, p95 {p95:.2} ms | {ratio} | {target} |");
+    };
+    println!("\nui bench: {events} events, {n} samples each, load average {}", loadavg());
+    println!("| what | time | ratio to reference | target |\n| --- | --- | --- | --- |");
+    row("GET /health (bare axum handler, reference)", health, None, "");
+    row("config list, default namespace (the store alone, reference)", list, None, "");
+    row("GET /ui/settings (server-side render, every key)", page, Some(("config list", list)), "p50 < 20 ms");
+    row("timetravel::audit, first page of 50 (reference)", audit_alone, None, "");
+    row("GET /ui/audit (first page)", audit_page, Some(("the audit query", audit_alone)), "p50 < 50 ms");
+    println!("first screen: {first_screen} bytes transferred ({}); aim < 100 KB", parts.join(", "));
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split(' ').take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
