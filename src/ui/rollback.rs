@@ -11,7 +11,7 @@ use super::page;
 use super::session::Session;
 use crate::api::AppState;
 use crate::auth::Role;
-use crate::model::{AuditFilter, AuditPage, PlanStep, RevertBody, RollbackBody, RollbackReport};
+use crate::model::{AuditFilter, AuditPage, PlanStep, RollbackBody, RollbackReport};
 use crate::usecase::{self, timetravel};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -135,9 +135,11 @@ async fn rollback_view(state: &AppState, session: &Session, req: &Request) -> Re
                 reason: None,
                 expected_head: None,
             };
+            // The rollback use case's own dry run (`dry_run` is always true here: it plans and returns before
+            // anything is written), so the preview is exactly what the API's dry run answers.
             let (ledger, ctx) = (state.ledger.clone(), session.caller().context(None));
             let send = body.clone();
-            let via = timetravel::Via::Api("GET /ui/rollback".into());
+            let via = timetravel::Via::Api("POST /admin/config/rollback".into());
             match usecase::blocking(move || timetravel::rollback(&ledger, &send, &via, ctx)).await {
                 Ok(report) => rollback_plan(&report, &body, to),
                 Err(e) => {
@@ -332,14 +334,13 @@ fn reason_field() -> Markup {
 }
 
 async fn revert_view(state: &AppState, session: &Session, batch: &str) -> Response {
-    // The dry run with force: the plan of the revert and the later changes it would undo as well. Without
-    // force, the same dry run is refused with a conflict naming them; the page shows them before anyone
-    // tries, and the API still refuses an unforced revert.
-    let body = RevertBody { batch: batch.to_string(), force: true, dry_run: true, reason: None };
-    let (ledger, ctx) = (state.ledger.clone(), session.caller().context(None));
-    let via = timetravel::Via::Api("GET /ui/rollback".into());
-    let run = body.clone();
-    let report = usecase::blocking(move || timetravel::revert(&ledger, &run, &via, ctx)).await;
+    // The revert's plan with force (a read: `revert_request` plans and never writes): what it restores and
+    // the later changes it would undo as well. Without force the API refuses it with a conflict naming them;
+    // the page shows them before anyone tries, and the API still refuses an unforced revert.
+    let (ledger, id) = (state.ledger.clone(), batch.to_string());
+    let via = timetravel::Via::Api("POST /admin/config/revert".into());
+    let report =
+        usecase::blocking(move || timetravel::revert_request(&ledger, &id, true, &via).map(|(_, report)| report)).await;
     let report = match report {
         Ok(r) => r,
         Err(e) => {
