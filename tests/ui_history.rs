@@ -119,6 +119,14 @@ fn the_audit_shows_only_the_changed_json_path_and_its_filters_narrow_the_trail()
     assert_eq!(status, 200);
     assert_eq!(jsonl.lines().count(), 2, "{jsonl}");
 
+    // The newest page says when the log moves on, without a reload.
+    b.goto("/ui/audit");
+    b.wait("table#audit");
+    set(&server, &carol, "LOG_LEVEL", json!("warn"), "elsewhere");
+    b.wait_text("#audit-new", "1 new change");
+    b.click("#audit-new a");
+    b.wait_text("#audit tbody tr:first-child", "elsewhere");
+
     // A bad filter says what is wrong beside the form.
     b.goto("/ui/audit?since=yesterday");
     assert!(b.text("p.error[role=alert]").contains("yesterday"));

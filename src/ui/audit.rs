@@ -297,7 +297,7 @@ fn listing(page: &AuditPage, f: &Filters, admin: bool) -> Markup {
     // A batch's controls go on its first row on the page (a batch of an import or a rollback has many).
     let mut seen: HashSet<&str> = HashSet::new();
     html! {
-        p class="count" {
+        p class="count" id="audit-count" data-head=(page.head) data-first=(first) {
             @if page.entries.is_empty() { "No entry matches these filters." }
             @else { (page.entries.len()) " entries" @if !first { " (an older page)" } ", newest first. The log's head is seq " (page.head) "." }
         }

@@ -414,9 +414,9 @@ async fn revert_view(state: &AppState, session: &Session, batch: &str) -> Respon
                                 @for c in &of.later_changes {
                                     tr {
                                         th scope="row" class="key" { code { (c.key) } }
-                                        td { (c.seq) }
-                                        td { (c.actor) }
-                                        td { a href=(format!("/ui/audit?batch={}", enc(&c.batch))) { code { (&c.batch[..c.batch.len().min(8)]) } } }
+                                        td data-label="Seq" { (c.seq) }
+                                        td data-label="Actor" { (c.actor) }
+                                        td data-label="Batch" { a href=(format!("/ui/audit?batch={}", enc(&c.batch))) { code { (&c.batch[..c.batch.len().min(8)]) } } }
                                     }
                                 }
                             }

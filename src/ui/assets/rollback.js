@@ -105,9 +105,9 @@
           "tr",
           {},
           el("th", { scope: "row", class: "key" }, el("code", {}, c.key)),
-          el("td", {}, String(c.seq)),
-          el("td", {}, c.actor),
-          el("td", {}, el("a", { href: `/ui/audit?batch=${encodeURIComponent(c.batch)}` }, el("code", {}, c.batch.slice(0, 8)))),
+          el("td", { "data-label": "Seq" }, String(c.seq)),
+          el("td", { "data-label": "Actor" }, c.actor),
+          el("td", { "data-label": "Batch" }, el("a", { href: `/ui/audit?batch=${encodeURIComponent(c.batch)}` }, el("code", {}, c.batch.slice(0, 8)))),
         ),
       ),
     );
