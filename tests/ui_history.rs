@@ -130,6 +130,7 @@ fn the_audit_shows_only_the_changed_json_path_and_its_filters_narrow_the_trail()
     // A bad filter says what is wrong beside the form.
     b.goto("/ui/audit?since=yesterday");
     assert!(b.text("p.error[role=alert]").contains("yesterday"));
+    b.check_page("audit-bad-filter");
 }
 
 #[test]
@@ -141,6 +142,12 @@ fn a_rollback_is_previewed_then_applied_with_a_reason() {
 
     let b = Browser::start(&server.url, "rollback_preview_apply");
     b.login("ada", ADMIN_PASSWORD);
+    // Before a point is chosen, the page offers the newest changes as points.
+    b.goto("/ui/rollback");
+    b.wait("#recent");
+    assert!(b.text("#recent").contains("MAX_WORKERS") && b.text("#recent").contains("bad deploy"));
+    assert!(b.exists(&format!("#recent a[href=\"/ui/rollback?to=seq:{}\"]", good)), "before the bad deploy");
+    b.check_page("rollback-start");
     // From the audit row of the good change.
     b.goto("/ui/audit?key=LOG_LEVEL");
     b.click(&format!("tr[data-seq=\"{good}\"] a[href=\"/ui/rollback?to=seq:{good}\"]"));
@@ -189,6 +196,7 @@ fn a_rollback_whose_head_moved_since_the_preview_is_refused() {
     b.goto("/ui/rollback?to=banana");
     assert!(b.text("p.error[role=alert]").contains("banana"));
     assert!(!b.exists("#apply"));
+    b.check_page("rollback-bad-point");
     b.goto(&format!("/ui/rollback?to=seq:{point}"));
     b.wait("#apply");
     set(&server, &admin, "LOG_LEVEL", json!("warn"), "meanwhile");

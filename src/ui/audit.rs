@@ -340,7 +340,7 @@ pub(super) fn subject(e: &AuditEntry) -> Option<String> {
 }
 
 /// Whether a revert of the entry's batch can do anything: it changed a setting or an entity.
-fn revertible(action: &str) -> bool {
+pub(super) fn revertible(action: &str) -> bool {
     matches!(
         action,
         "set"

@@ -11,7 +11,7 @@ use super::page;
 use super::session::Session;
 use crate::api::AppState;
 use crate::auth::Role;
-use crate::model::{AuditFilter, AuditPage, PlanStep, RollbackBody, RollbackReport};
+use crate::model::{AuditEntry, AuditFilter, AuditPage, PlanStep, RollbackBody, RollbackReport};
 use crate::usecase::{self, timetravel};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -20,6 +20,9 @@ use axum::routing::get;
 use axum::Router;
 use cfgledger_events::rollback::StepAction;
 use maud::{html, Markup};
+
+/// Changes listed on the rollback page before a point is chosen.
+const RECENT: usize = 15;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/ui/rollback", get(rollback_page))
@@ -125,7 +128,7 @@ async fn rollback_view(state: &AppState, session: &Session, req: &Request) -> Re
     let ns = nonempty(&req.ns);
     let mut status = StatusCode::OK;
     let plan = match &req.to {
-        None => html! {},
+        None => recent(state).await,
         Some(to) => {
             let body = RollbackBody {
                 to: to.clone(),
@@ -203,7 +206,7 @@ fn rollback_plan(report: &RollbackReport, body: &RollbackBody, typed: &str) -> M
                 section class="apply-panel" id="apply" aria-labelledby="apply-h" data-kind="rollback" data-to=(point)
                     data-keys=[keys] data-namespace=[body.namespace.as_deref()] data-head=(report.head) {
                     h2 id="apply-h" { "Apply" }
-                    p { "Applies these " (changes(report)) " change(s) as one batch, if the log's head is still seq " (report.head) " (no one changed anything since this preview)." }
+                    p { "Applies the " (changes(report)) " change(s) above as one batch, only if the log's head is still seq " (report.head) " (no one changed anything since this preview)." }
                     (reason_field())
                     div class="buttons" {
                         button type="button" class="danger" id="apply-btn" { "Apply rollback" }
@@ -213,6 +216,56 @@ fn rollback_plan(report: &RollbackReport, body: &RollbackBody, typed: &str) -> M
                     div id="apply-result" role="status" tabindex="-1" {}
                 }
             }
+        }
+    }
+}
+
+/// Without a point yet: the newest changes, each a point to return to (the state just before it) or a batch
+/// to revert, as Apollo's release list offers.
+async fn recent(state: &AppState) -> Markup {
+    let ledger = state.ledger.clone();
+    let filter = AuditFilter { limit: Some(RECENT), ..AuditFilter::default() };
+    let Ok(p) = usecase::blocking(move || timetravel::audit(&ledger, &filter)).await else {
+        return html! {};
+    };
+    let rows: Vec<&AuditEntry> = p.entries.iter().filter(|e| e.seq > 1 && e.action != "rejected").collect();
+    html! {
+        @if !rows.is_empty() {
+            h2 { "Recent changes" }
+            p class="hint" { "Pick a point: the state just before a change, or undo one batch alone." }
+            div class="table-wrap" {
+                table class="values" id="recent" {
+                    thead { tr {
+                        th scope="col" { "Key or entity" }
+                        th scope="col" { "Change" }
+                        th scope="col" { "Who and when" }
+                        th scope="col" { span class="visually-hidden" { "Actions" } }
+                    } }
+                    tbody {
+                        @for e in rows {
+                            tr data-seq=(e.seq) {
+                                th scope="row" class="key" {
+                                    @if let Some(s) = audit::subject(e) { code { (cfgledger_events::namespace::display(&s)) } }
+                                    @else { span class="muted" { "(the store)" } }
+                                    " " (audit::action_badge(&e.action))
+                                }
+                                td class="change" { (audit::change(e)) }
+                                td { (e.actor) " · " (page::time(&e.time)) span class="seq" { " · seq " (e.seq) } }
+                                td class="controls" {
+                                    a class="button small" href=(format!("/ui/rollback?to=seq:{}", e.seq - 1))
+                                        aria-label=(format!("Roll back to before seq {}", e.seq)) { "Roll back to before this" }
+                                    @if audit::revertible(&e.action) {
+                                        " "
+                                        a class="button small" href=(format!("/ui/rollback?revert={}", enc(&e.batch)))
+                                            aria-label=(format!("Revert the batch of seq {}", e.seq)) { "Revert this batch" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p { a href="/ui/audit" { "More in the audit trail" } }
         }
     }
 }
