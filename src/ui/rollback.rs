@@ -228,7 +228,15 @@ async fn recent(state: &AppState) -> Markup {
     let Ok(p) = usecase::blocking(move || timetravel::audit(&ledger, &filter)).await else {
         return html! {};
     };
-    let rows: Vec<&AuditEntry> = p.entries.iter().filter(|e| e.seq > 1 && e.action != "rejected").collect();
+    // Changes to settings and entities only (a rollback leaves users alone), a batch's controls on its first row.
+    let rows: Vec<&AuditEntry> = p.entries.iter().filter(|e| audit::revertible(&e.action)).collect();
+    let mut seen = std::collections::HashSet::new();
+    // "Before this" is before the whole batch: its first seq on the page.
+    let mut first: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+    for e in &rows {
+        let seq = first.entry(e.batch.as_str()).or_insert(e.seq);
+        *seq = (*seq).min(e.seq);
+    }
     html! {
         @if !rows.is_empty() {
             h2 { "Recent changes" }
@@ -252,9 +260,9 @@ async fn recent(state: &AppState) -> Markup {
                                 td class="change" { (audit::change(e)) }
                                 td { (e.actor) " · " (page::time(&e.time)) span class="seq" { " · seq " (e.seq) } }
                                 td class="controls" {
-                                    a class="button small" href=(format!("/ui/rollback?to=seq:{}", e.seq - 1))
-                                        aria-label=(format!("Roll back to before seq {}", e.seq)) { "Roll back to before this" }
-                                    @if audit::revertible(&e.action) {
+                                    @if seen.insert(e.batch.as_str()) {
+                                        a class="button small" href=(format!("/ui/rollback?to=seq:{}", first.get(e.batch.as_str()).unwrap_or(&e.seq).saturating_sub(1)))
+                                            aria-label=(format!("Roll back to before seq {}", e.seq)) { "Roll back to before this" }
                                         " "
                                         a class="button small" href=(format!("/ui/rollback?revert={}", enc(&e.batch)))
                                             aria-label=(format!("Revert the batch of seq {}", e.seq)) { "Revert this batch" }
