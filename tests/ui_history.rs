@@ -326,6 +326,19 @@ fn history_as_of_and_the_diff_between_two_points() {
     assert!(changed.contains("$.targets.b") && !changed.contains("retries"), "{changed}");
     assert!(b.text("#diff").contains("tools/search"));
     b.check_page("diff");
+
+    // Rolling back to before the tool existed deletes it; its update is an entity's field diff.
+    b.goto(&format!("/ui/rollback?to=seq:{p2}"));
+    b.wait("#apply");
+    assert!(b.text("section.plan-group.delete").contains("tools/search"));
+    b.goto(&format!("/ui/rollback?to=seq:{}&keys=tools/search", p2 + 1));
+    b.wait("#apply");
+    let update = b.text("section.plan-group.update");
+    assert!(
+        update.contains("$.description") && update.contains("find things") && !update.contains("http://x"),
+        "{update}"
+    );
+    b.check_page("rollback-entity");
 }
 
 #[test]

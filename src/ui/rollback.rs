@@ -20,6 +20,8 @@ use axum::routing::get;
 use axum::Router;
 use cfgledger_events::rollback::StepAction;
 use maud::{html, Markup};
+use serde_json::Value;
+use std::collections::HashMap;
 
 /// Changes listed on the rollback page before a point is chosen.
 const RECENT: usize = 15;
@@ -144,7 +146,10 @@ async fn rollback_view(state: &AppState, session: &Session, req: &Request) -> Re
             let send = body.clone();
             let via = timetravel::Via::Api("POST /admin/config/rollback".into());
             match usecase::blocking(move || timetravel::rollback(&ledger, &send, &via, ctx)).await {
-                Ok(report) => rollback_plan(&report, &body, to),
+                Ok(report) => {
+                    let entities = entity_values(state, &report).await;
+                    rollback_plan(&report, &body, to, &entities)
+                }
                 Err(e) => {
                     // The API's answer to the same dry run: its status and message.
                     let e = crate::api::ApiError::from(e);
@@ -188,7 +193,7 @@ async fn rollback_view(state: &AppState, session: &Session, req: &Request) -> Re
     page::layout(session, "Rollback", "rollback", &["rollback.js"], body).with_status(status).into_response()
 }
 
-fn rollback_plan(report: &RollbackReport, body: &RollbackBody, typed: &str) -> Markup {
+fn rollback_plan(report: &RollbackReport, body: &RollbackBody, typed: &str, entities: &Entities) -> Markup {
     let point = format!("seq:{}", report.to.seq);
     let keys = body.keys.clone().map(|k| serde_json::to_string(&k).unwrap_or_default());
     html! {
@@ -198,7 +203,7 @@ fn rollback_plan(report: &RollbackReport, body: &RollbackBody, typed: &str) -> M
         @if report.steps.is_empty() {
             p class="notice" { "Nothing to do: everything selected already holds the value it had at " (point) "." }
         } @else {
-            (groups(&report.steps))
+            (groups(&report.steps, entities))
             (narrow(report, &point))
             @if report.counts.invalid > 0 {
                 p class="error" role="alert" { "This plan cannot be applied: " (report.counts.invalid) " value(s) no longer fit the catalog. Uncheck them above and preview again." }
@@ -303,7 +308,7 @@ fn summary(report: &RollbackReport) -> Markup {
     }
 }
 
-fn groups(steps: &[PlanStep]) -> Markup {
+fn groups(steps: &[PlanStep], entities: &Entities) -> Markup {
     html! {
         @for (action, title, hint) in GROUPS {
             @let these: Vec<&PlanStep> = steps.iter().filter(|s| s.action == action).collect();
@@ -324,7 +329,7 @@ fn groups(steps: &[PlanStep]) -> Markup {
                                             a href=(format!("/ui/timetravel?key={}", enc(&history_key(&s.subject)))) { code { (s.subject) } }
                                             @if s.restart_required { " " span class="badge restart" { "restart" } }
                                         }
-                                        td class="change" { (step_change(s)) }
+                                        td class="change" { (step_change(s, entities.get(&s.subject))) }
                                     }
                                 }
                             }
@@ -341,16 +346,44 @@ fn history_key(subject: &str) -> String {
     cfgledger_events::namespace::subject(subject)
 }
 
-fn step_change(s: &PlanStep) -> Markup {
-    let some = |v: &serde_json::Value| (!v.is_null()).then_some(v.clone());
+/// The fields of the entities a plan creates, updates or deletes: (at the point, now). A plan step names an
+/// entity's changed fields but not their values; the diff between the point and now has them.
+type Entities = HashMap<String, (Value, Value)>;
+
+async fn entity_values(state: &AppState, report: &RollbackReport) -> Entities {
+    let entity = |s: &PlanStep| matches!(s.action, StepAction::Create | StepAction::Update | StepAction::Delete);
+    if !report.steps.iter().any(entity) {
+        return Entities::new();
+    }
+    let (ledger, from) = (state.ledger.clone(), format!("seq:{}", report.to.seq));
+    match usecase::blocking(move || timetravel::diff(&ledger, &from, None, None)).await {
+        Ok(d) => d
+            .changed
+            .into_iter()
+            .chain(d.added)
+            .chain(d.removed)
+            .filter(|l| l.key.contains('/'))
+            .map(|l| (l.key, (l.old, l.new)))
+            .collect(),
+        // Without the values, the steps still name the fields that change.
+        Err(_) => Entities::new(),
+    }
+}
+
+fn step_change(s: &PlanStep, entity: Option<&(Value, Value)>) -> Markup {
+    let some = |v: &Value| (!v.is_null()).then_some(v.clone());
     html! {
-        @match s.action {
-            StepAction::Update => {
-                (jsondiff::render(Some(&s.current), Some(&s.value)))
+        @match (s.action, entity) {
+            (StepAction::Update, Some((then, now))) => (jsondiff::render(Some(now), Some(then))),
+            (StepAction::Update, None) => {
+                span class="muted" { "fields: " }
+                @for (i, f) in s.changed.iter().enumerate() { @if i > 0 { ", " } code { (f) } }
             }
-            StepAction::Create => { span class="muted" { "created with " } code class="val" { (jsondiff::text(&s.value)) } }
-            StepAction::Delete => { span class="muted" { "deleted" } }
-            StepAction::Reset => {
+            (StepAction::Create, Some((then, _))) => { span class="muted" { "created as it was: " } (jsondiff::render(None, Some(then))) }
+            (StepAction::Create, None) => { span class="muted" { "created as it was" } }
+            (StepAction::Delete, Some((_, now))) => { span class="muted" { "deleted: " } (jsondiff::render(Some(now), None)) }
+            (StepAction::Delete, None) => { span class="muted" { "deleted" } }
+            (StepAction::Reset, _) => {
                 (jsondiff::render(some(&s.current).as_ref(), None))
                 span class="muted" { " → the environment or default" }
             }
@@ -424,6 +457,7 @@ async fn revert_view(state: &AppState, session: &Session, batch: &str) -> Respon
             Some(session),
         );
     };
+    let entities = entity_values(state, &report).await;
     let id = of.batch.clone();
     let ledger = state.ledger.clone();
     let filter = AuditFilter { batch: Some(id.clone()), limit: Some(timetravel::MAX_LIMIT), ..AuditFilter::default() };
@@ -445,7 +479,7 @@ async fn revert_view(state: &AppState, session: &Session, batch: &str) -> Respon
         @if report.steps.is_empty() {
             p class="notice" { "Nothing to do: what this batch changed already holds the value it had before it." }
         } @else {
-            (groups(&report.steps))
+            (groups(&report.steps, &entities))
         }
         @if report.counts.invalid > 0 {
             p class="error" role="alert" { "This revert cannot be applied: " (report.counts.invalid) " value(s) no longer fit the catalog. Set them by hand instead." }
