@@ -1,6 +1,6 @@
 //! `/ui/rollback` (platform_admin): return settings and entities to a point, or revert one batch. The
-//! preview is this page itself: a GET form whose answer is the use case's own dry run (`timetravel::rollback`
-//! or `timetravel::revert` with `dry_run`, a read), grouped by step (set, reset, create, update, delete,
+//! preview is this page itself: a GET form whose answer is the use case's own plan (`timetravel::rollback`
+//! with `dry_run`, or `timetravel::revert_request`; both reads), grouped by step (set, reset, create, update, delete,
 //! locked, invalid). Applying goes through the REST API (`POST /admin/config/rollback` with the previewed
 //! point pinned as `seq:N` and `expected_head`, or `POST /admin/config/revert`) from `rollback.js`, with a
 //! required reason. A revert that later changes block shows them, and forcing it takes a second, explicit
@@ -51,6 +51,8 @@ struct Request {
     checked: Vec<String>,
     ns: Option<String>,
     revert: Option<String>,
+    /// The subjects came from the narrowing form: none checked means none, not all.
+    narrowed: bool,
 }
 
 impl Request {
@@ -67,6 +69,7 @@ impl Request {
                 "key" => r.checked.push(v),
                 "ns" => r.ns = Some(v),
                 "revert" => r.revert = Some(v),
+                "narrowed" => r.narrowed = true,
                 _ => {}
             }
         }
@@ -131,6 +134,9 @@ async fn rollback_view(state: &AppState, session: &Session, req: &Request) -> Re
     let mut status = StatusCode::OK;
     let plan = match &req.to {
         None => recent(state).await,
+        Some(_) if req.narrowed && req.checked.is_empty() => html! {
+            p class="error" role="alert" { "No key or entity is checked. Check at least one, or clear the keys field to preview the whole rollback." }
+        },
         Some(to) => {
             let body = RollbackBody {
                 to: to.clone(),
@@ -400,6 +406,7 @@ fn narrow(report: &RollbackReport, point: &str) -> Markup {
             summary { "Roll back only some of these" }
             form class="pick" method="get" action="/ui/rollback" {
                 input type="hidden" name="to" value=(point);
+                input type="hidden" name="narrowed" value="1";
                 fieldset {
                     legend { "Keys and entities to include" }
                     div class="subjects" {
