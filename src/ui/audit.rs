@@ -182,12 +182,21 @@ async fn audit_page(State(state): State<AppState>, session: Session, Query(filte
     })
     .await;
     let admin = session.can(Role::PlatformAdmin);
-    let (status, listing) = match &result {
-        Ok(page) => (StatusCode::OK, listing(page, &filters, admin)),
-        Err(e) => (
-            StatusCode::BAD_REQUEST,
-            html! { p class="error" role="alert" { "The filter was refused: " (e) ". Correct the field and apply the filters again." } },
-        ),
+    let (status, listing) = match result {
+        Ok(page) => (StatusCode::OK, listing(&page, &filters, admin)),
+        Err(e) => {
+            // The API's answer to the same query: a filter that does not parse (400), or the store (503).
+            let e = crate::api::ApiError::from(e);
+            let next = if e.status == StatusCode::BAD_REQUEST {
+                "Correct the field and apply the filters again."
+            } else {
+                "Try again in a moment."
+            };
+            (
+                e.status,
+                html! { p class="error" role="alert" { "The audit trail cannot be read: " (e.message) ". " (next) } },
+            )
+        }
     };
     let body = html! {
         (filter_form(&state, &filters))

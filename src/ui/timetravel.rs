@@ -58,7 +58,7 @@ async fn timetravel_page(State(state): State<AppState>, session: Session, Query(
     if !auditor && (nonempty(&p.key).is_some() || nonempty(&p.from).is_some()) {
         return needs_auditor(&session, "The history of a key and the diff between two points");
     }
-    let mut failed = false;
+    let mut failed: Option<StatusCode> = None;
     let history = match nonempty(&p.key) {
         Some(key) if auditor => {
             history_section(&state, key, nonempty(&p.cursor), session.can(Role::PlatformAdmin), &mut failed).await
@@ -150,17 +150,24 @@ async fn timetravel_page(State(state): State<AppState>, session: Session, Query(
             }
         }
     };
-    let status = if failed { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let status = failed.unwrap_or(StatusCode::OK);
     page::layout(&session, "Time travel", "timetravel", &["timetravel.js"], body).with_status(status).into_response()
 }
 
-fn refused(what: &str, e: crate::error::Error, next: &str, failed: &mut bool) -> Markup {
-    *failed = true;
+/// A section's refusal: the API's message for the same read, and its status for the page.
+fn refused(what: &str, e: crate::error::Error, next: &str, failed: &mut Option<StatusCode>) -> Markup {
     let e = crate::api::ApiError::from(e);
+    failed.get_or_insert(e.status);
     html! { p class="error" role="alert" { (what) ": " (e.message) ". " (next) } }
 }
 
-async fn history_section(state: &AppState, key: &str, cursor: Option<&str>, admin: bool, failed: &mut bool) -> Markup {
+async fn history_section(
+    state: &AppState,
+    key: &str,
+    cursor: Option<&str>,
+    admin: bool,
+    failed: &mut Option<StatusCode>,
+) -> Markup {
     let ledger = state.ledger.clone();
     let (subject, query) =
         (key.to_string(), PageQuery { cursor: cursor.map(str::to_string), limit: Some(HISTORY_ROWS) });
@@ -254,7 +261,13 @@ fn history_table(key: &str, page: &AuditPage, entity: bool, older: bool, admin: 
     }
 }
 
-async fn as_of_section(state: &AppState, point: &str, p: &Params, admin: bool, failed: &mut bool) -> Markup {
+async fn as_of_section(
+    state: &AppState,
+    point: &str,
+    p: &Params,
+    admin: bool,
+    failed: &mut Option<StatusCode>,
+) -> Markup {
     let ns = nonempty(&p.ns).unwrap_or(cfgledger_events::namespace::DEFAULT).to_string();
     let all = nonempty(&p.all).is_some();
     let query = ListQuery { namespace: Some(ns.clone()), category: None, q: None, as_of: Some(point.to_string()) };
@@ -351,7 +364,7 @@ async fn diff_section(
     to: Option<&str>,
     ns: Option<&str>,
     admin: bool,
-    failed: &mut bool,
+    failed: &mut Option<StatusCode>,
 ) -> Markup {
     let ledger = state.ledger.clone();
     let (f, t, n) = (from.to_string(), to.map(str::to_string), ns.map(str::to_string));
