@@ -32,7 +32,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The page's query: what the filter form sends (checkboxes as `1`), plus the cursor of a page link.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct Filters {
     #[serde(default)]
     key: Option<String>,
@@ -205,6 +205,7 @@ async fn audit_page(State(state): State<AppState>, session: Session, Query(filte
             a class="button" href=(download_query(&filter, "csv")) download="audit.csv" { "CSV" }
             " "
             a class="button" href=(download_query(&filter, "jsonl")) download="audit.jsonl" { "JSON lines" }
+            span class="hint" { "For more, narrow the time range, or page with " code { "cfgledger audit --output csv --cursor" } "." }
         }
         (listing)
     };
@@ -296,7 +297,13 @@ fn filter_form(state: &AppState, f: &Filters) -> Markup {
             }
             button type="submit" class="primary" { "Apply filters" }
             a href="/ui/audit" { "Clear" }
-            span id="a-time-hint" class="hint wide" { "Times: RFC 3339 (2026-12-01T09:30:00Z) or a duration before now (30m, 24h, 7d)." }
+            span id="a-time-hint" class="hint wide" {
+                "Times: RFC 3339 (2026-12-01T09:30:00Z) or a duration before now (30m, 24h, 7d). Quick ranges: "
+                @for (i, ago) in ["1h", "24h", "7d"].iter().enumerate() {
+                    @if i > 0 { " · " }
+                    a href=(format!("/ui/audit?{}", Filters { since: Some(ago.to_string()), until: None, cursor: None, ..f.clone() }.query(None))) { "last " (ago) }
+                }
+            }
         }
     }
 }

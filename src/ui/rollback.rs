@@ -269,7 +269,7 @@ async fn recent(state: &AppState) -> Markup {
                                     " " (audit::action_badge(&e.action))
                                 }
                                 td class="change" { (audit::change(e)) }
-                                td { (e.actor) " · " (page::time(&e.time)) span class="seq" { " · seq " (e.seq) } }
+                                td { (e.actor) " · " (page::time(&e.time)) span class="seq" { "seq " (e.seq) } }
                                 td class="controls" {
                                     @if seen.insert(e.batch.as_str()) {
                                         a class="button small" href=(format!("/ui/rollback?to=seq:{}", first.get(e.batch.as_str()).unwrap_or(&e.seq).saturating_sub(1)))
