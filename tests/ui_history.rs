@@ -244,6 +244,7 @@ fn a_revert_blocked_by_a_later_change_needs_a_confirmed_force() {
     assert!(b.attr("#force-btn", "disabled").is_none());
     b.click("#force-btn");
     b.wait_text("#apply-result", "Forced revert applied");
+    b.check_page("revert-forced");
     assert_eq!(value_of(&server, &admin, "MAX_WORKERS"), json!(4), "back to the default");
     let page = server.get("/admin/config/audit?key=MAX_WORKERS&limit=1", &admin).ok_json();
     assert_eq!(page["entries"][0]["action"], json!("reset"), "{page}");
@@ -263,6 +264,7 @@ fn a_revert_already_blocked_shows_its_later_changes_before_anyone_tries() {
     assert!(b.js("return document.getElementById('force-panel').hidden", vec![]) == json!(false));
     assert!(b.js("return document.getElementById('plain').hidden", vec![]) == json!(true));
     assert!(b.text("#later").contains("carol"));
+    b.check_page("revert-blocked");
     b.fill("#reason", "back");
     b.click("#confirm-force");
     b.click("#force-btn");

@@ -472,6 +472,12 @@ async fn revert_view(state: &AppState, session: &Session, batch: &str) -> Respon
     let later = of.later_changes.len();
     let short = &id[..id.len().min(8)];
     let body = html! {
+        @if later > 0 {
+            p class="notice" {
+                "Blocked: " (later) " later change(s) touched what this batch changed. "
+                a href="#force-panel" { "Review them" } " before forcing the revert."
+            }
+        }
         dl class="facts" {
             dt { "Batch" } dd { code { (id) } " · " a href=(format!("/ui/audit?batch={}", enc(&id))) { "its audit entries" } }
             dt { "Seqs" } dd { (of.seqs[0]) @if of.seqs[1] != of.seqs[0] { " to " (of.seqs[1]) } }
@@ -553,7 +559,8 @@ fn batch_entries(p: &AuditPage) -> Markup {
                     @for e in &p.entries {
                         tr {
                             th scope="row" class="key" {
-                                @if let Some(s) = audit::subject(e) { code { (s) } } @else { span class="muted" { "(the store)" } }
+                                @if let Some(s) = audit::subject(e) { code { (cfgledger_events::namespace::display(&s)) } }
+                                @else { span class="muted" { "(the store)" } }
                                 " " (audit::action_badge(&e.action))
                             }
                             td class="change" { (audit::change(e)) }
