@@ -361,6 +361,8 @@ fn a_viewer_and_an_auditor_see_no_control_they_cannot_use() {
     viewer.goto("/ui/timetravel?as_of=seq:2");
     viewer.wait("#asof");
     assert!(!viewer.exists("#t-key") && !viewer.exists("#t-from"));
+    assert!(viewer.text("#asof-settings").contains("LOG_LEVEL"));
+    assert_eq!(viewer.count("main a[href^=\"/ui/timetravel?\"]"), 0, "no link to a history the viewer may not read");
     viewer.check_page("timetravel-viewer");
     // A forged revert from the viewer's session is refused by the API.
     let forged = viewer.js(

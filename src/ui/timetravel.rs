@@ -66,7 +66,10 @@ async fn timetravel_page(State(state): State<AppState>, session: Session, Query(
         _ => html! {},
     };
     let as_of = match nonempty(&p.as_of) {
-        Some(point) => as_of_section(&state, point, &p, session.can(Role::PlatformAdmin), &mut failed).await,
+        Some(point) => {
+            let admin = session.can(Role::PlatformAdmin);
+            as_of_section(&state, point, &p, auditor, admin, &mut failed).await
+        }
         None => html! {},
     };
     let diff = match nonempty(&p.from) {
@@ -265,6 +268,7 @@ async fn as_of_section(
     state: &AppState,
     point: &str,
     p: &Params,
+    auditor: bool,
     admin: bool,
     failed: &mut Option<StatusCode>,
 ) -> Markup {
@@ -296,9 +300,9 @@ async fn as_of_section(
     html! {
         h3 { "As of " span class="point" { "seq:" (seq) } @if !time.is_empty() { " · " (page::time(&time)) } }
         p class="hint" {
-            @if all { (items.len()) " keys of " (ns) "." } @else { (items.len()) " keys of " (ns) " had a value in the log then; check the box above to see the others." }
+            @if all { (items.len()) " key(s) of " (ns) "." } @else { (items.len()) " key(s) of " (ns) " had a value in the log then; check the box above to see the others." }
             " The head now is seq " (list.head) ". "
-            a href=(format!("/ui/timetravel?from=seq:{seq}#diff")) { "What changed since then" }
+            @if auditor { a href=(format!("/ui/timetravel?from=seq:{seq}#diff")) { "What changed since then" } }
             @if admin {
                 " · "
                 a href=(format!("/ui/rollback?to=seq:{seq}")) { "Roll back to this point" }
@@ -318,7 +322,9 @@ async fn as_of_section(
                         @for i in items {
                             tr data-key=(format!("{}:{}", i.namespace, i.key)) {
                                 th scope="row" class="key" {
-                                    a href=(format!("/ui/timetravel?key={}#history", enc(&format!("{}:{}", i.namespace, i.key)))) { code { (i.key) } }
+                                    @if auditor {
+                                        a href=(format!("/ui/timetravel?key={}#history", enc(&format!("{}:{}", i.namespace, i.key)))) { code { (i.key) } }
+                                    } @else { code { (i.key) } }
                                 }
                                 td { code class="val" title=(page::value_text(&i.value)) { (page::value_text(&i.value)) } }
                                 td { span class=(format!("badge source-{}", i.source.as_str())) { (i.source.as_str()) } }
@@ -345,7 +351,9 @@ async fn as_of_section(
                                 @let name = e.fields.get("name").map(page::value_text).unwrap_or_default();
                                 tr {
                                     th scope="row" class="key" {
-                                        a href=(format!("/ui/timetravel?key={}#history", enc(&format!("{kind}/{name}")))) { code { (name) } }
+                                        @if auditor {
+                                            a href=(format!("/ui/timetravel?key={}#history", enc(&format!("{kind}/{name}")))) { code { (name) } }
+                                        } @else { code { (name) } }
                                     }
                                     td { code class="val" { (serde_json::Value::Object(e.fields.clone()).to_string()) } }
                                 }
