@@ -110,6 +110,11 @@ impl Filters {
     }
 }
 
+/// A batch id as the pages show it, like a short commit id (the whole id is in the link).
+pub(super) fn short_id(id: &str) -> String {
+    id.chars().take(8).collect()
+}
+
 /// `k=v&...`, percent-encoded.
 pub(super) fn query_string(pairs: &[(&str, &str)]) -> String {
     pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
@@ -446,13 +451,13 @@ fn row(e: &AuditEntry, batch_controls: bool) -> Markup {
             td class="change" { (change(e)) }
             td class="batch" {
                 a href=(format!("/ui/audit?batch={}", enc(&e.batch))) title=(format!("Every entry of batch {}", e.batch)) {
-                    code { (&e.batch[..e.batch.len().min(8)]) }
+                    code { (short_id(&e.batch)) }
                 }
                 @if batch_controls {
                     span class="controls" {
                         @if revertible(&e.action) {
                             a class="button small" href=(format!("/ui/rollback?revert={}", enc(&e.batch)))
-                                aria-label=(format!("Revert batch {}", &e.batch[..e.batch.len().min(8)])) { "Revert this batch" }
+                                aria-label=(format!("Revert batch {}", short_id(&e.batch))) { "Revert this batch" }
                         }
                         a class="button small" href=(format!("/ui/rollback?to=seq:{}", e.seq))
                             aria-label=(format!("Roll back to seq {}", e.seq)) title="Preview a rollback of everything to the state right after this change" { "Roll back to here" }

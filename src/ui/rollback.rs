@@ -6,7 +6,7 @@
 //! required reason. A revert that later changes block shows them, and forcing it takes a second, explicit
 //! confirmation.
 
-use super::audit::{self, enc, jsondiff, nonempty};
+use super::audit::{self, enc, jsondiff, nonempty, short_id};
 use super::page;
 use super::session::Session;
 use crate::api::AppState;
@@ -470,7 +470,7 @@ async fn revert_view(state: &AppState, session: &Session, batch: &str) -> Respon
     let filter = AuditFilter { batch: Some(id.clone()), limit: Some(timetravel::MAX_LIMIT), ..AuditFilter::default() };
     let did = usecase::blocking(move || timetravel::audit(&ledger, &filter)).await;
     let later = of.later_changes.len();
-    let short = &id[..id.len().min(8)];
+    let short = short_id(&id);
     let body = html! {
         @if later > 0 {
             p class="notice" {
@@ -524,7 +524,7 @@ async fn revert_view(state: &AppState, session: &Session, batch: &str) -> Respon
                                         th scope="row" class="key" { code { (c.key) } }
                                         td data-label="Seq" { (c.seq) }
                                         td data-label="Actor" { (c.actor) }
-                                        td data-label="Batch" { a href=(format!("/ui/audit?batch={}", enc(&c.batch))) { code { (&c.batch[..c.batch.len().min(8)]) } } }
+                                        td data-label="Batch" { a href=(format!("/ui/audit?batch={}", enc(&c.batch))) { code { (short_id(&c.batch)) } } }
                                     }
                                 }
                             }

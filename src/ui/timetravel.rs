@@ -7,7 +7,7 @@
 //! - What changed between two points (`?from=&to=`), through `timetravel::diff` (auditor), JSON documents and
 //!   entities as the paths that changed.
 
-use super::audit::{self, enc, jsondiff, needs_auditor, nonempty};
+use super::audit::{self, enc, jsondiff, needs_auditor, nonempty, short_id};
 use super::page;
 use super::session::Session;
 use crate::api::AppState;
@@ -239,7 +239,7 @@ fn history_table(key: &str, page: &AuditPage, entity: bool, older: bool, admin: 
                                     }
                                 }
                                 td class="batch" {
-                                    a href=(format!("/ui/audit?batch={}", enc(&e.batch))) { code { (&e.batch[..e.batch.len().min(8)]) } }
+                                    a href=(format!("/ui/audit?batch={}", enc(&e.batch))) { code { (short_id(&e.batch)) } }
                                     @if admin && e.action != "rejected" {
                                         span class="controls" {
                                             a class="button small" href=(format!("/ui/rollback?revert={}", enc(&e.batch)))
