@@ -183,6 +183,13 @@ fn a_rollback_is_previewed_then_applied_with_a_reason() {
     assert_eq!(value_of(&server, &admin, "MAX_WORKERS"), json!(12), "left out of the rollback");
     let page = server.get("/admin/config/audit?key=LOG_LEVEL&limit=1", &admin).ok_json();
     assert_eq!(page["entries"][0]["reason"], json!("undo the bad deploy"), "{page}");
+    // The audit names the rollback the change was part of.
+    b.goto("/ui/audit?key=LOG_LEVEL");
+    let newest = b.text("#audit tbody tr:first-child td.change");
+    assert!(
+        newest.contains(&format!("Part of a rollback to seq {good}")) && newest.contains("undo the bad deploy"),
+        "{newest}"
+    );
 }
 
 #[test]

@@ -424,6 +424,27 @@ pub(super) fn change(e: &AuditEntry) -> Markup {
             }
         }
         @if let Some(reason) = &e.reason { span class="reason" { "Reason: " (reason) } }
+        (cause(&e.cause))
+    }
+}
+
+/// What produced a batch, when it is more than one request or command: a rollback, a revert, an import or
+/// a clone, linked to what it names.
+fn cause(c: &cfgledger_events::Cause) -> Markup {
+    use cfgledger_events::Cause;
+    html! {
+        @match c {
+            Cause::Rollback { to_seq, to, .. } => span class="reason" {
+                "Part of a rollback to " a href=(format!("/ui/timetravel?as_of=seq:{to_seq}")) { "seq " (to_seq) }
+                @if *to != format!("seq:{to_seq}") { " (" (to) ")" }
+            },
+            Cause::Revert { batch, .. } => span class="reason" {
+                "Part of the revert of batch " a href=(format!("/ui/audit?batch={}", enc(batch))) { code { (short_id(batch)) } }
+            },
+            Cause::Import { digest, .. } => span class="reason" { "Part of an import (" code { (short_id(digest)) } ")" },
+            Cause::Clone { source_seq, .. } => span class="reason" { "Part of a clone of another store at its seq " (source_seq) },
+            _ => {}
+        }
     }
 }
 
