@@ -320,7 +320,7 @@ fn listing(page: &AuditPage, f: &Filters, admin: bool) -> Markup {
     html! {
         p class="count" id="audit-count" data-head=(page.head) data-first=(first) {
             @if page.entries.is_empty() { "No entry matches these filters." }
-            @else { (page.entries.len()) " entries" @if !first { " (an older page)" } ", newest first. The log's head is seq " (page.head) "." }
+            @else { (page.entries.len()) @if page.entries.len() == 1 { " entry" } @else { " entries" } @if !first { " (an older page)" } ", newest first. The log's head is seq " (page.head) "." }
         }
         @if !page.entries.is_empty() {
             div class="table-wrap" {
@@ -336,7 +336,7 @@ fn listing(page: &AuditPage, f: &Filters, admin: bool) -> Markup {
                     } }
                     tbody {
                         @for e in &page.entries {
-                            (row(e, admin && seen.insert(e.batch.as_str())))
+                            (row(e, admin && e.action != "rejected" && seen.insert(e.batch.as_str())))
                         }
                     }
                 }
