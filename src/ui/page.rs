@@ -4,19 +4,21 @@
 
 use super::assets;
 use super::session::Session;
+use crate::auth::Role;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
-/// The sections of the navigation, in order: (id, label, path).
-pub const NAV: &[(&str, &str, &str)] = &[
-    ("settings", "Settings", "/ui/settings"),
-    ("audit", "Audit", "/ui/audit"),
-    ("timetravel", "Time travel", "/ui/timetravel"),
-    ("rollback", "Rollback", "/ui/rollback"),
-    ("transfer", "Import & export", "/ui/transfer"),
-    ("registry", "Registry", "/ui/registry/gateways"),
-    ("instances", "Instances", "/ui/instances"),
+/// The sections of the navigation, in order: (id, label, path, the role that may use it). A section a role
+/// cannot use is not offered to it.
+pub const NAV: &[(&str, &str, &str, Role)] = &[
+    ("settings", "Settings", "/ui/settings", Role::Viewer),
+    ("audit", "Audit", "/ui/audit", Role::Auditor),
+    ("timetravel", "Time travel", "/ui/timetravel", Role::Viewer),
+    ("rollback", "Rollback", "/ui/rollback", Role::PlatformAdmin),
+    ("transfer", "Import & export", "/ui/transfer", Role::Auditor),
+    ("registry", "Registry", "/ui/registry/gateways", Role::Viewer),
+    ("instances", "Instances", "/ui/instances", Role::Viewer),
 ];
 
 /// A rendered page and its status.
@@ -60,7 +62,7 @@ pub fn layout(session: &Session, title: &str, active: &str, scripts: &[&str], bo
                     a class="brand" href="/ui/settings" { "cfgledger" }
                     nav aria-label="Sections" {
                         ul {
-                            @for (id, label, path) in NAV {
+                            @for (id, label, path, _) in NAV.iter().filter(|n| caller.role.allows(n.3)) {
                                 li { a href=(path) aria-current=[(*id == active).then_some("page")] { (label) } }
                             }
                         }

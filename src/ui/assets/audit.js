@@ -18,7 +18,7 @@
   if (!count || count.dataset.first !== "true") return;
   let seen = 0;
   let note = null;
-  const source = cfg.watch({ after: count.dataset.head, progress: "false" }, () => {
+  cfg.watch({ after: count.dataset.head, progress: "false" }, () => {
     seen += 1;
     if (!note) {
       note = el("p", { class: "notice", id: "audit-new" });
@@ -30,7 +30,4 @@
       el("a", { href: location.href }, "Show the newest entries"),
     );
   });
-  // A page kept in the back/forward cache would keep its stream, and the browser's few connections per
-  // server with it: the next page would wait for one.
-  window.addEventListener("pagehide", () => source.close());
 })();

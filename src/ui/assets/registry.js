@@ -119,7 +119,7 @@
     const only = live.dataset.name;
     const seen = [];
     const VERB = { ResourceCreated: "created", ResourceUpdated: "changed", ResourceDeleted: "deleted" };
-    const source = cfg.watch({ kind: "registry", prefix: only === undefined ? `${lk}/` : `${lk}/${only}`, after: live.dataset.head }, (ev) => {
+    cfg.watch({ kind: "registry", prefix: only === undefined ? `${lk}/` : `${lk}/${only}`, after: live.dataset.head }, (ev) => {
       if (!ev.key || (only !== undefined && ev.key !== `${lk}/${only}`)) return;
       const name = ev.key.slice(lk.length + 1);
       const verb = VERB[ev.kind] || "changed";
@@ -136,12 +136,6 @@
         only === undefined ? "" : "Saving will ask before replacing their change. ",
         el("a", { href: here }, only === undefined ? "Reload the list" : "Reload to see theirs"));
       announce(`${seen[seen.length - 1]}.`);
-    });
-    // A page left for another must let its stream go: a browser keeps a page it may come back to (the
-    // back-forward cache) with its connections, and six open streams to one host block every other request.
-    addEventListener("pagehide", () => source.close());
-    addEventListener("pageshow", (e) => {
-      if (e.persisted) location.reload();
     });
   }
 
