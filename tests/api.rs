@@ -1051,6 +1051,32 @@ fn role_path_cursor_and_reviewed_import_checks_answer_before_anything_is_done() 
 // The resource registry
 
 #[test]
+fn a_masked_secret_header_keeps_the_stored_one_and_is_never_taken_as_the_secret() {
+    let store = Store::new("LOG_LEVEL=info");
+    let admin = store.token("ada", ADMIN);
+    let server = store.serve(&[]);
+    // A masked secret header (a read's `********`, MCP Gateway's `*****`) stands for the stored value, never
+    // for a new secret; with nothing stored it is refused.
+    let with_header =
+        json!({"name": "hdr", "url": "https://api.example/h", "headers": {"X-Api-Key": "key-plain-51c3"}});
+    let stored = server.send_json("POST", "/tools", Some(&admin), &with_header).json();
+    let sealed = stored["headers"]["X-Api-Key"].clone();
+    assert!(sealed.get("cfgledger_sealed").is_some(), "{stored}");
+    for mask in ["*****", "********"] {
+        let mut masked = stored.clone();
+        masked["headers"]["X-Api-Key"] = json!(mask);
+        let put = server.send_json("PUT", "/tools/hdr", Some(&admin), &masked).ok_json();
+        assert_eq!(put["headers"]["X-Api-Key"], sealed, "{mask} keeps the stored header");
+        assert_eq!(put["version"], stored["version"], "{mask} changes nothing");
+    }
+    let before = server.head();
+    let fresh = json!({"name": "hdr2", "url": "https://api.example/h", "headers": {"X-Api-Key": "*****"}});
+    let refused = server.send_json("POST", "/tools", Some(&admin), &fresh).error_message(422, "invalid_value");
+    assert!(refused.contains("header X-Api-Key is masked"), "{refused}");
+    assert_eq!(server.head(), before);
+}
+
+#[test]
 fn resources_are_created_read_updated_and_deleted_with_credentials_never_returned() {
     let store = Store::new("LOG_LEVEL=debug");
     let admin = store.token("ada", ADMIN);

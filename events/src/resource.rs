@@ -315,6 +315,22 @@ fn seal_headers(
             continue;
         }
         let Some(plain) = value.as_str().filter(|_| secret_header(header)) else { continue };
+        // A masked value (what a read shows, or MCP Gateway's `*****`) stands for the stored one: it is never
+        // taken as the secret itself.
+        if plain == GATEWAY_MASK || plain == crate::event::MASK {
+            match stored.and_then(|h| h.get(header)).filter(|v| sealed_header(v).is_some()) {
+                Some(old) => {
+                    *value = old.clone();
+                    continue;
+                }
+                None => {
+                    return Err(Rejection::invalid(format!(
+                        "{} {name}: header {header} is masked ({plain}) but no value is stored for it; send its value",
+                        kind.singular()
+                    )))
+                }
+            }
+        }
         let sealed = match same_as_stored(plain.as_bytes()) {
             Some(old) => old.to_string(),
             None => sealer.seal(&binding, plain.as_bytes()).map_err(|e| {
