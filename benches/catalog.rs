@@ -11,7 +11,6 @@
 
 mod common;
 
-use cfgledger::api::{self, AppState, AuthConfig, WriteLimiter};
 use cfgledger::auth::{Role, TokenKeys};
 use cfgledger::model::ListQuery;
 use cfgledger::store::StoreUrl;
@@ -22,7 +21,6 @@ use cfgledger_events::builtin::{builtin, gateway_file, own_namespace, own_specs}
 use cfgledger_events::catalog::{Catalog, Namespace};
 use cfgledger_events::{Cause, Command, Input};
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "catalog-bench-secret-0123456789abcdef";
@@ -97,28 +95,7 @@ fn timed(n: usize, mut f: impl FnMut()) -> (f64, f64) {
 fn serve(rt: &tokio::runtime::Runtime, ledger: Ledger) -> (String, String, tokio::sync::watch::Sender<bool>) {
     let keys = TokenKeys::new(JWT, "HS256").expect("keys");
     let token = keys.issue("bench", Role::Viewer, cfgledger::auth::unix_seconds(ledger.now()), 3600).expect("a token");
-    let (closing, closed) = tokio::sync::watch::channel(false);
-    let state = AppState {
-        ledger,
-        auth: Arc::new(AuthConfig { keys, required: true, token_ttl_secs: 3600, revoked: Default::default() }),
-        limiter: Arc::new(WriteLimiter::new()),
-        login_limits: Arc::default(),
-        metrics: None,
-        closing: closed,
-        sse_keepalive: Duration::from_secs(15),
-        request_timeout: Duration::from_secs(5),
-        instance: Arc::new(cfgledger::instance::Instance::new("bench".into(), cfgledger_events::Timestamp(0))),
-    };
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("a port");
-    let url = format!("http://{}", listener.local_addr().expect("an address"));
-    let stop = closing.clone();
-    rt.spawn(async move {
-        let mut done = stop.subscribe();
-        let _ = api::serve(listener, state, stop, async move {
-            let _ = done.changed().await;
-        })
-        .await;
-    });
+    let (url, closing) = common::in_process::serve(rt, ledger, keys, Duration::from_secs(5));
     (url, token, closing)
 }
 

@@ -4,6 +4,8 @@ use cfgledger_events::{Actor, Source};
 
 #[allow(dead_code)] // only the benches that talk HTTP use it
 pub mod http;
+#[allow(dead_code)] // only the benches that serve in-process use it
+pub mod in_process;
 #[allow(dead_code)] // only the benches that start a server use it
 pub mod serve;
 #[allow(dead_code)] // only the benches that watch the change stream use it

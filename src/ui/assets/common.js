@@ -91,6 +91,17 @@ const cfg = (() => {
     return typeof v === "string" ? v : JSON.stringify(v);
   }
 
+  /** Where a `JSON.parse` error points in `text`: {line, col}, from the message's line and column or its
+   *  position (the engines word it differently). */
+  function jsonPosition(text, message) {
+    let m = /line (\d+) column (\d+)/i.exec(message);
+    if (m) return { line: Number(m[1]), col: Number(m[2]) };
+    m = /position (\d+)/i.exec(message);
+    const pos = m ? Number(m[1]) : text.length;
+    const before = text.slice(0, pos).split("\n");
+    return { line: before.length, col: before[before.length - 1].length + 1 };
+  }
+
   /** Follows the watch stream (`params` as its query); `onEvent(data)` for each change. The browser
    *  reconnects on its own, resuming after the last event it saw. */
   function watch(params, onEvent) {
@@ -138,6 +149,7 @@ const cfg = (() => {
     localTimes,
     announce,
     valueText,
+    jsonPosition,
     watch,
     csrf: () => meta("csrf-token"),
     role: () => meta("cfgledger-role"),

@@ -153,15 +153,6 @@
   const inputs = Array.from(form.querySelectorAll("[data-field]"));
   let parsed = null;
 
-  function lineCol(text, message) {
-    let m = /line (\d+) column (\d+)/i.exec(message);
-    if (m) return { line: Number(m[1]), col: Number(m[2]) };
-    m = /position (\d+)/i.exec(message);
-    const pos = m ? Number(m[1]) : text.length;
-    const before = text.slice(0, pos).split("\n");
-    return { line: before.length, col: before[before.length - 1].length + 1 };
-  }
-
   function numbers() {
     const n = area.value.split("\n").length;
     gutter.textContent = Array.from({ length: n }, (_, i) => i + 1).join("\n");
@@ -181,7 +172,7 @@
       return true;
     } catch (e) {
       parsed = null;
-      const { line, col } = lineCol(area.value, e.message);
+      const { line, col } = cfg.jsonPosition(area.value, e.message);
       parse.textContent = /must be a JSON object/.test(e.message) ? "The body must be a JSON object { ... }." : `JSON error at line ${line}, column ${col}: ${e.message}`;
       parse.className = "parse bad";
       area.setAttribute("aria-invalid", "true");

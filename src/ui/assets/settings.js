@@ -86,15 +86,6 @@
   // ---- The editor: one row below the key's row.
   const editors = new Map();
 
-  function lineCol(text, message) {
-    let m = /line (\d+) column (\d+)/i.exec(message);
-    if (m) return { line: Number(m[1]), col: Number(m[2]) };
-    m = /position (\d+)/i.exec(message);
-    let pos = m ? Number(m[1]) : text.length;
-    const before = text.slice(0, pos).split("\n");
-    return { line: before.length, col: before[before.length - 1].length + 1 };
-  }
-
   function jsonEditor(id, initial, onState) {
     const gutter = el("pre", { class: "gutter", "aria-hidden": "true" });
     const area = el("textarea", { id, class: "json", spellcheck: "false", rows: 8, "aria-describedby": `${id}-parse` });
@@ -113,7 +104,7 @@
         parse.className = "parse ok";
         onState(true, value);
       } catch (e) {
-        const { line, col } = lineCol(area.value, e.message);
+        const { line, col } = cfg.jsonPosition(area.value, e.message);
         parse.textContent = `JSON error at line ${line}, column ${col}: ${e.message}`;
         parse.className = "parse bad";
         onState(false);
