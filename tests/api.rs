@@ -1051,6 +1051,48 @@ fn role_path_cursor_and_reviewed_import_checks_answer_before_anything_is_done() 
 // The resource registry
 
 #[test]
+fn the_audit_csv_keeps_a_formula_as_text() {
+    let store = Store::new("LOG_LEVEL=info");
+    let admin = store.token("ada", ADMIN);
+    let server = store.serve(&[]);
+    server.put("LOG_FILE", &admin, json!("=HYPERLINK(\"http://evil.example\")")).ok_json();
+    let csv = server.call("GET", "/admin/config/audit?key=LOG_FILE&format=csv", Some(&admin));
+    assert_eq!(csv.status, 200);
+    let text = csv.body;
+    assert!(text.contains("\"'=HYPERLINK(\"\"http://evil.example\"\")\""), "{text}");
+}
+
+#[test]
+fn entity_writes_with_if_match_are_compare_and_set() {
+    let store = Store::new("LOG_LEVEL=info");
+    let admin = store.token("ada", ADMIN);
+    let server = store.serve(&[]);
+    let tool = json!({"name": "cas", "url": "https://api.example/cas"});
+    assert_eq!(server.send_json("POST", "/tools", Some(&admin), &tool).status, 201);
+    let read = server.call("GET", "/tools/cas", Some(&admin));
+    let etag = read.header("etag").expect("an ETag").to_string();
+    let mut changed = read.json();
+    changed["description"] = json!("first");
+    let put = |body: &Value, tag: &str| {
+        let req = server.request("PUT", "/tools/cas", Some(&admin)).set("If-Match", tag);
+        api_support::perform(req, Some(body.to_string().as_bytes()))
+    };
+    let first = put(&changed, &etag).ok_json();
+    assert_eq!(first["description"], "first");
+    // The same stale ETag again: someone else's write came in between.
+    let head = server.head();
+    changed["description"] = json!("second");
+    let stale = put(&changed, &etag).error_message(409, "conflict");
+    assert!(stale.contains("tool cas changed since version"), "{stale}");
+    assert_eq!(server.head(), head, "a conflict writes nothing");
+    let del = api_support::perform(server.request("DELETE", "/tools/cas", Some(&admin)).set("If-Match", &etag), None);
+    del.error(409, "conflict");
+    let fresh = format!("\"{}\"", first["version"]);
+    assert_eq!(put(&changed, &fresh).ok_json()["description"], "second");
+    put(&changed, "not-a-version").error(400, "bad_request");
+}
+
+#[test]
 fn a_masked_secret_header_keeps_the_stored_one_and_is_never_taken_as_the_secret() {
     let store = Store::new("LOG_LEVEL=info");
     let admin = store.token("ada", ADMIN);

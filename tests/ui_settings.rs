@@ -388,3 +388,71 @@ fn the_ui_can_be_turned_off_and_answers_with_strict_headers() {
     // The REST API is not affected.
     assert_eq!(api_value(&server, &admin, "LOG_LEVEL"), json!("info"));
 }
+
+/// Logs in through the form without a browser: the session cookie (`name=value`) and the page's CSRF token.
+fn form_login(server: &api_support::Server, user: (&str, &str)) -> (String, String) {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let answer = agent
+        .post(&format!("{}/ui/login", server.url))
+        .send_form(&[("username", user.0), ("password", user.1), ("next", "/ui/settings")])
+        .expect("a login answer");
+    assert_eq!(answer.status(), 303);
+    let cookie = answer.header("set-cookie").and_then(|c| c.split(';').next()).expect("a session cookie").to_string();
+    let page = agent.get(&format!("{}/ui/settings", server.url)).set("Cookie", &cookie).call().expect("the page");
+    let html = page.into_string().expect("the page's text");
+    let csrf =
+        html.split("name=\"csrf-token\" content=\"").nth(1).and_then(|t| t.split('"').next()).expect("the token");
+    (cookie, csrf.to_string())
+}
+
+fn status(r: Result<ureq::Response, ureq::Error>) -> u16 {
+    match r {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(e) => panic!("no answer: {e}"),
+    }
+}
+
+#[test]
+fn a_session_ends_when_its_role_changes_and_a_logged_out_token_is_refused_however_sent() {
+    let store = store();
+    let server = store.serve(&[]);
+    let get = |cookie: &str| {
+        status(ureq::get(&format!("{}/admin/config/LOG_LEVEL", server.url)).set("Cookie", cookie).call())
+    };
+    let (cookie, csrf) = form_login(&server, ADA);
+    assert_eq!(get(&cookie), 200);
+
+    // A request another site's page made (the browser says so) is refused even with the cookie.
+    let cross = ureq::get(&format!("{}/admin/config/LOG_LEVEL", server.url))
+        .set("Cookie", &cookie)
+        .set("Sec-Fetch-Site", "same-site")
+        .call();
+    assert_eq!(status(cross), 403);
+
+    // Logout revokes the token: as a cookie and as a bearer token alike.
+    let token = cookie.split_once('=').map(|(_, t)| t.to_string()).expect("name=value");
+    let out = ureq::AgentBuilder::new()
+        .redirects(0)
+        .build()
+        .post(&format!("{}/ui/logout", server.url))
+        .set("Cookie", &cookie)
+        .send_form(&[("csrf", &csrf)]);
+    assert_eq!(status(out), 303);
+    assert_eq!(get(&cookie), 401);
+    let bearer = ureq::get(&format!("{}/admin/config/LOG_LEVEL", server.url))
+        .set("Authorization", &format!("Bearer {token}"))
+        .call();
+    assert_eq!(status(bearer), 401);
+
+    // A user whose role changed since login: the old session no longer carries the old role.
+    let (cookie, _) = form_login(&server, VIC);
+    assert_eq!(get(&cookie), 200);
+    store.ok(&["user", "remove", VIC.0]);
+    store.add_user(VIC.0, "platform_admin", VIC.1);
+    let added = store.log().last().and_then(|r| r["seq"].as_u64()).expect("the log's head");
+    eventually("the server folds the new user in", || server.head() >= added);
+    assert_eq!(get(&cookie), 401, "the old session ends");
+    let (cookie, _) = form_login(&server, VIC);
+    assert_eq!(get(&cookie), 200, "a new login carries the new role");
+}

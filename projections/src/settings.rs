@@ -280,6 +280,10 @@ impl SettingsLookup for SettingsState {
         self.resource_entry(kind, name).map(|e| &e.fields)
     }
 
+    fn resource_version(&self, kind: ResourceKind, name: &str) -> Option<u64> {
+        self.resource_entry(kind, name).map(|e| e.version)
+    }
+
     fn setting_keys(&self) -> Vec<String> {
         self.values.keys().cloned().collect()
     }

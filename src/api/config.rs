@@ -132,7 +132,7 @@ fn log_change(action: &str, key: &str, caller: &Caller, changed: &Changed) {
 }
 
 /// The version an `If-Match` header names: `"12"`, `W/"12"` or `12`; `*` (any version) checks nothing.
-fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     let Some(raw) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };

@@ -223,6 +223,10 @@ impl FromRequestParts<AppState> for Caller {
         let (name, role, expires_at, csrf) = match (bearer, session) {
             (Some(token), _) => {
                 let claims = state.auth.keys.verify(&token, now).map_err(|e| ApiError::unauthorized(e.to_string()))?;
+                // A logged-out session's token is refused however it is sent.
+                if state.auth.revoked.contains(&token) {
+                    return Err(ApiError::unauthorized("this token's session was logged out; log in again"));
+                }
                 (claims.sub, claims.role, Some(claims.exp), None)
             }
             (None, Some(token)) => {

@@ -9,7 +9,7 @@ use crate::error::ErrorCode;
 use crate::model::{AsOf, AsOfQuery, Deleted, EntityFields, EntityList, EntityListQuery};
 use crate::usecase::registry;
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -30,13 +30,15 @@ pub fn routes() -> Router<AppState> {
                 get(move |s: State<AppState>, c: Caller, n: ApiPath<String>, q: ApiQuery<AsOfQuery>| {
                     show(kind, s, c, n, q)
                 })
-                .put(move |s: State<AppState>, a: Admin, n: ApiPath<String>, b: ApiJson<EntityFields>| {
-                    replace(kind, s, a, n, b)
+                .put(move |s: State<AppState>, a: Admin, n: ApiPath<String>, h: HeaderMap, b: ApiJson<EntityFields>| {
+                    replace(kind, s, a, n, h, b)
                 })
-                .patch(move |s: State<AppState>, a: Admin, n: ApiPath<String>, b: ApiJson<EntityFields>| {
-                    patch(kind, s, a, n, b)
-                })
-                .delete(move |s: State<AppState>, a: Admin, n: ApiPath<String>| delete(kind, s, a, n)),
+                .patch(
+                    move |s: State<AppState>, a: Admin, n: ApiPath<String>, h: HeaderMap, b: ApiJson<EntityFields>| {
+                        patch(kind, s, a, n, h, b)
+                    },
+                )
+                .delete(move |s: State<AppState>, a: Admin, n: ApiPath<String>, h: HeaderMap| delete(kind, s, a, n, h)),
             )
             .route(
                 &format!("/{kind}/{{name}}/history"),
@@ -134,10 +136,12 @@ async fn replace(
     State(state): State<AppState>,
     Admin(caller): Admin,
     ApiPath(name): ApiPath<String>,
+    headers: HeaderMap,
     ApiJson(fields): ApiJson<EntityFields>,
 ) -> Result<Response, ApiError> {
+    let expected = super::config::if_match(&headers)?;
     state.limiter.check(&caller.name, &state.ledger.settings())?;
-    let cmd = Command::ReplaceResource { kind, name: name.clone(), fields };
+    let cmd = guarded(kind, &name, expected, Command::ReplaceResource { kind, name: name.clone(), fields });
     state.ledger.execute_async(cmd, caller.context(None)).await?;
     entity_response(&state, kind, &name, StatusCode::OK)
 }
@@ -147,10 +151,12 @@ async fn patch(
     State(state): State<AppState>,
     Admin(caller): Admin,
     ApiPath(name): ApiPath<String>,
+    headers: HeaderMap,
     ApiJson(patch): ApiJson<EntityFields>,
 ) -> Result<Response, ApiError> {
+    let expected = super::config::if_match(&headers)?;
     state.limiter.check(&caller.name, &state.ledger.settings())?;
-    let cmd = Command::PatchResource { kind, name: name.clone(), patch };
+    let cmd = guarded(kind, &name, expected, Command::PatchResource { kind, name: name.clone(), patch });
     state.ledger.execute_async(cmd, caller.context(None)).await?;
     entity_response(&state, kind, &name, StatusCode::OK)
 }
@@ -160,11 +166,21 @@ async fn delete(
     State(state): State<AppState>,
     Admin(caller): Admin,
     ApiPath(name): ApiPath<String>,
+    headers: HeaderMap,
 ) -> Result<Json<Deleted>, ApiError> {
+    let expected = super::config::if_match(&headers)?;
     state.limiter.check(&caller.name, &state.ledger.settings())?;
-    let outcome =
-        state.ledger.execute_async(Command::DeleteResource { kind, name: name.clone() }, caller.context(None)).await?;
+    let cmd = guarded(kind, &name, expected, Command::DeleteResource { kind, name: name.clone() });
+    let outcome = state.ledger.execute_async(cmd, caller.context(None)).await?;
     Ok(Json(Deleted { kind: kind.as_str().to_string(), name, deleted: true, seq: outcome.seqs.map(|(_, s)| s) }))
+}
+
+/// `cmd`, made compare-and-set when the request sent `If-Match` (the `ETag` of a read).
+fn guarded(kind: ResourceKind, name: &str, expected: Option<u64>, cmd: Command) -> Command {
+    match expected {
+        Some(version) => Command::ExpectResource { kind, name: name.to_string(), version, then: Box::new(cmd) },
+        None => cmd,
+    }
 }
 
 /// A name as one path segment (a resource's uri holds slashes).
@@ -207,7 +223,7 @@ mod openapi {
     const WRITE_ERRORS: [(&str, &str); 6] = [
         ("400", "a malformed body (not a JSON object)"),
         ("403", "insufficient role (platform_admin needed)"),
-        ("409", "exists already, or referenced by others"),
+        ("409", "exists already, referenced by others, or changed since the If-Match version"),
         ("413", "the body exceeds REQUEST_SIZE_LIMIT"),
         ("422", "a field of the wrong type, a missing reference or bad credentials"),
         ("429", "the caller's write rate limit is reached (Retry-After)"),
@@ -234,6 +250,16 @@ mod openapi {
             .parameter_in(ParameterIn::Path)
             .required(Required::True)
             .description(Some(format!("the {}'s {} (percent-encoded)", kind.singular(), kind.id_field())))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build()
+    }
+
+    fn if_match() -> Parameter {
+        ParameterBuilder::new()
+            .name("If-Match")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some("the ETag from GET: apply only at that version (409 otherwise)"))
             .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
             .build()
     }
@@ -296,24 +322,24 @@ mod openapi {
         };
         let replace = with_body(operation(
             format!("Replace a {one}; credentials omitted keep the stored ones (platform_admin)"),
-            vec![name(kind)],
+            vec![name(kind), if_match()],
             written("the entity as stored"),
         ));
         let patch = with_body(operation(
             format!("Merge fields into a {one}; null removes a field (platform_admin)"),
-            vec![name(kind)],
+            vec![name(kind), if_match()],
             written("the entity as stored"),
         ));
         let delete = operation(
             format!("Delete a {one}; 409 while others reference it (platform_admin)"),
-            vec![name(kind)],
+            vec![name(kind), if_match()],
             responses(
                 ("200", json("what was deleted", "Deleted")),
                 &[
-                    ("400", "a name that is not valid UTF-8"),
+                    ("400", "a name that is not valid UTF-8, or a malformed If-Match"),
                     ("403", "insufficient role (platform_admin needed)"),
                     ("404", "no such entity"),
-                    ("409", "referenced by others"),
+                    ("409", "referenced by others, or changed since the If-Match version"),
                     ("429", "the caller's write rate limit is reached (Retry-After)"),
                 ],
             ),

@@ -53,8 +53,31 @@ pub fn check(
     if state.auth.revoked.contains(token) {
         return Err(ApiError::unauthorized("this session was logged out; log in again"));
     }
-    if state.ledger.snapshot().state.user(&claims.sub).is_none() {
-        return Err(ApiError::unauthorized(format!("user {} no longer exists; log in as another user", claims.sub)));
+    if !crate::setting_keys::UI_ENABLED.get(&state.ledger.settings()) {
+        return Err(ApiError::unauthorized(
+            "the web UI is turned off (cfgledger:UI_ENABLED=false): send a bearer token",
+        ));
+    }
+    // A sibling subdomain is the same site for SameSite: the browser says where a request really came from.
+    if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()).is_some_and(|s| !matches!(s, "same-origin" | "none"))
+    {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "a session cookie is accepted only from cfgledger's own pages",
+        ));
+    }
+    match state.ledger.snapshot().state.user(&claims.sub) {
+        None => {
+            return Err(ApiError::unauthorized(format!("user {} no longer exists; log in as another user", claims.sub)))
+        }
+        // A role changed since login ends the session: it must not keep rights its user lost.
+        Some(user) if user.role != claims.role.as_str() => {
+            return Err(ApiError::unauthorized(format!(
+                "the role of user {} changed since login; log in again",
+                claims.sub
+            )))
+        }
+        Some(_) => {}
     }
     if !matches!(*method, Method::GET | Method::HEAD) {
         let given = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -125,7 +148,14 @@ fn percent(text: &str) -> String {
 /// Where to go after login: a path under `/ui/` only, so the form cannot send a user to another site.
 fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(n) if n.starts_with("/ui/") && !n.starts_with("//") && !n.contains('\\') && !n.contains("://") => n,
+        Some(n)
+            if n.starts_with("/ui/")
+                && !n.contains('\\')
+                && !n.contains("://")
+                && n.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            n
+        }
         _ => "/ui/settings",
     }
 }

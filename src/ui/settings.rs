@@ -83,6 +83,7 @@ pub async fn page(State(state): State<AppState>, session: Session, Query(filters
     let total = list.items.len();
     let needle = nonempty(&filters.q).map(str::to_ascii_lowercase);
     let admin = session.can(Role::PlatformAdmin);
+    let auditor = session.can(Role::Auditor);
     let rows: Vec<&ConfigItem> = list.items.iter().collect();
     let shown = rows.iter().filter(|i| filters.keep(i) && matches(i, needle.as_deref())).count();
     let body = html! {
@@ -138,7 +139,7 @@ pub async fn page(State(state): State<AppState>, session: Session, Query(filters
                 } }
                 tbody {
                     @for item in rows {
-                        (row(&state, item, admin, filters.keep(item) && matches(item, needle.as_deref())))
+                        (row(&state, item, admin, auditor, filters.keep(item) && matches(item, needle.as_deref())))
                     }
                 }
             }
@@ -170,7 +171,7 @@ fn choices(state: &AppState, id: &str) -> Option<String> {
     }
 }
 
-fn row(state: &AppState, item: &ConfigItem, admin: bool, visible: bool) -> Markup {
+fn row(state: &AppState, item: &ConfigItem, admin: bool, auditor: bool, visible: bool) -> Markup {
     let id = format!("{}:{}", item.namespace, item.key);
     let value = page::value_text(&item.value);
     html! {
@@ -209,7 +210,9 @@ fn row(state: &AppState, item: &ConfigItem, admin: bool, visible: bool) -> Marku
                 } @else if admin {
                     button type="button" class="edit" aria-label=(format!("Edit {}", item.key)) { "Edit" }
                 }
-                a href=(format!("/ui/timetravel?key={id}")) aria-label=(format!("History of {}", item.key)) { "History" }
+                @if auditor {
+                    a href=(format!("/ui/timetravel?key={id}")) aria-label=(format!("History of {}", item.key)) { "History" }
+                }
             }
         }
     }

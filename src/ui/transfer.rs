@@ -274,7 +274,7 @@ fn import_form(state: &AppState) -> Markup {
             div class="buttons" {
                 button type="submit" id="i-preview" class="primary" { "Preview (dry run)" }
                 button type="button" id="i-apply" class="danger" disabled aria-describedby="i-apply-hint" { "Apply" }
-                span id="i-apply-hint" class="hint" { "Apply is enabled after a preview, and applies exactly what was previewed." }
+                span id="i-apply-hint" class="hint" { "Apply is enabled after a preview and sends what was previewed; a settings import is refused if the store changed since." }
             }
         }
         div id="import-result" aria-live="polite" {}

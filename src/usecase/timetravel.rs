@@ -289,6 +289,9 @@ fn page(entries: Vec<AuditEntry>, next: Option<Cursor>, head: u64) -> AuditPage 
 pub fn csv(entries: &[AuditEntry]) -> String {
     const COLUMNS: &str = "seq,time,action,key,previous,value,actor,role,source,reason,request_id,batch,cause";
     let cell = |text: String| -> String {
+        // A cell a spreadsheet would run as a formula (values and reasons are anyone's input, even a refused
+        // viewer's) is kept as text (OWASP's CSV injection advice).
+        let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text };
         if text.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", text.replace('"', "\"\""))
         } else {

@@ -39,6 +39,8 @@ pub trait SettingsLookup {
     fn head_seq(&self) -> u64;
     /// The stored fields of an entity of the resource registry.
     fn resource(&self, kind: ResourceKind, name: &str) -> Option<&Map<String, Value>>;
+    /// The seq of the last event that created or updated an entity (what its `ETag` names), if it exists.
+    fn resource_version(&self, kind: ResourceKind, name: &str) -> Option<u64>;
     /// The entities that reference `kind`/`name`, as `kind/name`.
     fn referrers(&self, kind: ResourceKind, name: &str) -> Vec<String>;
     /// Every key the log holds a value for now.
@@ -135,6 +137,13 @@ pub enum Command {
         patch: Map<String, Value>,
     },
     /// 409 while other entities reference it.
+    /// Compare-and-set for an entity: decide `then` only if `KIND/NAME` is still at `version`.
+    ExpectResource {
+        kind: ResourceKind,
+        name: String,
+        version: u64,
+        then: Box<Command>,
+    },
     DeleteResource {
         kind: ResourceKind,
         name: String,
@@ -194,6 +203,7 @@ fn dispatch(cx: &Context<'_>, cmd: Command) -> Result<Vec<Event>, Rejection> {
         Command::ReplaceResource { kind, name, fields } => registry::replace(cx, kind, name, fields),
         Command::PatchResource { kind, name, patch } => registry::patch(cx, kind, name, patch),
         Command::DeleteResource { kind, name } => registry::delete(cx, kind, name),
+        Command::ExpectResource { kind, name, version, then } => registry::expect(cx, kind, &name, version, *then),
         Command::Rollback(req) => crate::rollback::decide(cx.catalog, cx.state, &req),
         Command::ImportRegistry { digest, source, registry, settings } => {
             registry::import_registry(cx, digest, source, registry, settings)

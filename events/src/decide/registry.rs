@@ -2,7 +2,7 @@
 //! an imported document's entities (planned by [`crate::registry_import`]) with its settings as one batch.
 
 use super::import::import_settings;
-use super::{Context, ImportRequest, Rejection, SettingsLookup};
+use super::{Command, Context, ImportRequest, Rejection, SettingsLookup};
 use crate::event::{Event, ImportApplied, ResourceCreated, ResourceDeleted, ResourceUpdated};
 use crate::registry_import::{self, EntityAction, EntityPlan, RegistryImport};
 use crate::resource::{self, ResourceKind};
@@ -177,4 +177,22 @@ fn updated(
         return Ok(Vec::new());
     }
     Ok(vec![Event::ResourceUpdated(ResourceUpdated { kind, name, fields: Value::Object(stored), changed })])
+}
+
+/// Compare-and-set for an entity: `then` is decided only while `KIND/NAME` is at `version` (an absent entity
+/// is left to `then`, which names it).
+pub(super) fn expect(
+    cx: &Context<'_>,
+    kind: ResourceKind,
+    name: &str,
+    version: u64,
+    then: Command,
+) -> Result<Vec<Event>, Rejection> {
+    match cx.state.resource_version(kind, name) {
+        Some(now) if now != version => Err(Rejection::conflict(format!(
+            "{} {name} changed since version {version}: it is at version {now}",
+            kind.singular()
+        ))),
+        _ => super::dispatch(cx, then),
+    }
 }

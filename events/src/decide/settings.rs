@@ -180,6 +180,9 @@ pub fn check_seed(catalog: &Catalog, env_file: &str, entries: &[EnvEntry]) -> Re
         fn resource(&self, _: crate::ResourceKind, _: &str) -> Option<&serde_json::Map<String, serde_json::Value>> {
             None
         }
+        fn resource_version(&self, _: crate::ResourceKind, _: &str) -> Option<u64> {
+            None
+        }
         fn referrers(&self, _: crate::ResourceKind, _: &str) -> Vec<String> {
             Vec::new()
         }

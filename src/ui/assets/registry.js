@@ -265,7 +265,7 @@
     }
   }
 
-  async function send(force) {
+  async function send(version) {
     error.textContent = "";
     if (!check()) {
       error.textContent = "Fix the JSON body first: the message under it says where.";
@@ -280,28 +280,31 @@
     }
     const body = Object.assign({}, parsed, cred || {});
     const creating = d.mode === "create";
-    if (!creating && !force) {
-      // The API's PUT replaces whatever is there: say so when someone changed it since this page was read.
-      const now = await api("GET", apiUrl(kind, d.name));
-      if (now.ok && String(now.body.version) !== d.version) {
-        notice.hidden = false;
-        notice.replaceChildren(
-          el("strong", {}, "Changed meanwhile: "),
-          `this ${SINGULAR[kind]} was changed since you opened it (version ${d.version} → ${now.body.version}, at `, cfg.time(now.body.updated_at), "). ",
-          "Saving replaces their change with this body. ",
-          el("button", { type: "button", class: "primary small", onclick: () => send(true) }, "Save mine anyway"), " ",
-          el("a", { href: itemUrl(kind, d.name) }, "Reload theirs"));
-        return;
-      }
-    }
     save.disabled = true;
-    const res = creating ? await api("POST", apiUrl(kind), body) : await api("PUT", apiUrl(kind, d.name), body);
+    // An edit is compare-and-set: the API refuses it (409) if the entity changed since this page read it.
+    const res = creating
+      ? await api("POST", apiUrl(kind), body)
+      : await api("PUT", apiUrl(kind, d.name), body, { "If-Match": `"${version || d.version}"` });
     save.disabled = false;
     if (res.ok) {
       if (cSecret) cSecret.value = "";
       const name = res.body[d.idField] || d.name;
       location.assign(`/ui/registry/${kind}?saved=${encodeURIComponent(name)}`);
       return;
+    }
+    if (res.status === 409 && !creating) {
+      const now = await api("GET", apiUrl(kind, d.name));
+      if (now.ok && String(now.body.version) !== d.version) {
+        notice.hidden = false;
+        notice.replaceChildren(
+          el("strong", {}, "Changed meanwhile: "),
+          `this ${SINGULAR[kind]} was changed since you opened it (version ${d.version} → ${now.body.version}, at `, cfg.time(now.body.updated_at), "). ",
+          "Nothing was saved. ",
+          el("button", { type: "button", class: "primary small", onclick: () => send(String(now.body.version)) }, "Save mine over theirs"), " ",
+          el("a", { href: itemUrl(kind, d.name) }, "Reload theirs"));
+        notice.scrollIntoView({ block: "nearest" });
+        return;
+      }
     }
     explain(error, res, creating ? "create" : "save");
     error.scrollIntoView({ block: "nearest" });
@@ -322,7 +325,7 @@
         return;
       }
       del.disabled = true;
-      const res = await api("DELETE", apiUrl(kind, d.name));
+      const res = await api("DELETE", apiUrl(kind, d.name), null, { "If-Match": `"${d.version}"` });
       del.disabled = false;
       del.dataset.armed = "";
       del.textContent = "Delete…";

@@ -216,6 +216,11 @@
       state.error.textContent = "Fix the JSON first: the error above says where.";
       return;
     }
+    if (state.row.dataset.sensitive === "true" && state.control.value === "") {
+      state.error.textContent = "Enter the new value: an empty field would store an empty secret. To go back to the default, use Reset.";
+      state.control.focus();
+      return;
+    }
     state.error.textContent = "";
     state.save.disabled = true;
     const res = await api("PUT", `/admin/config/${encodeURIComponent(state.key)}`, body(state), { "If-Match": `"${version}"` });
@@ -262,7 +267,7 @@
       theirs.updated_at ? cfg.time(theirs.updated_at) : "", ".",
       el("dl", { class: "conflict" },
         el("dt", {}, "Their value"), el("dd", {}, el("code", { class: "theirs" }, valueText(theirs.value))),
-        el("dt", {}, "Your value"), el("dd", {}, el("code", { class: "mine" }, mine.value !== undefined ? JSON.stringify(mine.value) : mine.text))),
+        el("dt", {}, "Your value"), el("dd", {}, el("code", { class: "mine" }, state.row.dataset.sensitive === "true" ? "(your new value, not shown)" : mine.value !== undefined ? JSON.stringify(mine.value) : mine.text))),
       el("button", { type: "button", class: "primary", onclick: () => submit(state, theirs.version) }, "Save mine over theirs"),
       " ",
       el("button", { type: "button", onclick: () => { render(state.row, theirs); close(state); flash(state.row); } }, "Keep theirs"));
