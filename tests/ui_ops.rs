@@ -136,6 +136,21 @@ fn a_registry_entity_is_created_edited_and_deleted_once_its_referrer_is_gone() {
     assert_eq!((edited["description"].as_str(), edited["tags"].clone()), (Some("Web search"), json!(["web"])));
     assert_eq!(edited["auth_value"], tool["auth_value"], "the credential was kept");
 
+    // Compare-and-set: a change made by another client while the form is open is not overwritten silently.
+    b.goto("/ui/registry/tools/item?name=search");
+    b.wait("#entity-form");
+    b.fill("#e-description", "Mine");
+    w.server.send_json("PATCH", "/tools/search", Some(&w.admin), &json!({"description": "Theirs"})).ok_json();
+    eventually("the live notice", || b.displayed("#entity-notice"));
+    b.click("#e-save");
+    b.wait_text("#entity-notice", "Changed meanwhile");
+    assert!(b.text("#entity-notice").contains("Nothing was saved"));
+    assert_eq!(w.server.get("/tools/search", &w.admin).ok_json()["description"], "Theirs");
+    b.check_page("registry-tool-conflict");
+    b.click("#entity-notice button.primary");
+    b.wait_text("main .notice", "Saved tool search");
+    assert_eq!(w.server.get("/tools/search", &w.admin).ok_json()["description"], "Mine");
+
     // Delete: refused while the server links it, and the refusal names the server as a link.
     b.goto("/ui/registry/tools");
     b.click("tr[data-name='search'] button.delete");
