@@ -141,7 +141,7 @@ fn a_registry_entity_is_created_edited_and_deleted_once_its_referrer_is_gone() {
     b.wait("#entity-form");
     b.fill("#e-description", "Mine");
     w.server.send_json("PATCH", "/tools/search", Some(&w.admin), &json!({"description": "Theirs"})).ok_json();
-    eventually("the live notice", || b.displayed("#entity-notice"));
+    b.wait_text("#registry-live", "Changed while you were here");
     b.click("#e-save");
     b.wait_text("#entity-notice", "Changed meanwhile");
     assert!(b.text("#entity-notice").contains("Nothing was saved"));
