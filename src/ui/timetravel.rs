@@ -231,6 +231,11 @@ fn history_table(key: &str, page: &AuditPage, entity: bool, older: bool, admin: 
                                         @match (page.entries.get(i + 1), e.action.as_str()) {
                                             (_, "resource_deleted") => span class="muted" { "deleted" },
                                             (Some(before), _) if !before.value.is_null() => (jsondiff::render(Some(&before.value), Some(&e.value))),
+                                            // The state before it is on the next (older) page: not a creation.
+                                            (None, action) if action != "resource_created" && page.next_cursor.is_some() => {
+                                                span class="muted" { "The state before this is on the older page. This version: " }
+                                                code class="value" { (e.value.to_string()) }
+                                            },
                                             _ => (jsondiff::render(None, Some(&e.value))),
                                         }
                                         @if let Some(r) = &e.reason { span class="reason" { "Reason: " (r) } }
