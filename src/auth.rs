@@ -74,7 +74,13 @@ pub struct Claims {
     pub iat: u64,
     pub exp: u64,
     pub iss: String,
+    /// Not before: cfgledger issues none, and checks one that another issuer with the key set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
 }
+
+/// How far ahead of the verifier's clock a token's `iat` or `nbf` may be: clocks of a fleet differ a little.
+const LEEWAY_SECS: u64 = 60;
 
 const ISSUER: &str = "cfgledger";
 
@@ -139,8 +145,17 @@ impl TokenKeys {
 
     /// A token for `sub` with `role`, valid for `ttl_secs` from `now` (Unix seconds).
     pub fn issue(&self, sub: &str, role: Role, now: u64, ttl_secs: u64) -> Result<String, AuthError> {
-        let claims =
-            Claims { sub: sub.to_string(), role, iat: now, exp: now.saturating_add(ttl_secs), iss: ISSUER.into() };
+        if sub.trim().is_empty() {
+            return Err(AuthError::Signing("a token needs a subject (--sub); got an empty one".into()));
+        }
+        let claims = Claims {
+            sub: sub.to_string(),
+            role,
+            iat: now,
+            exp: now.saturating_add(ttl_secs),
+            iss: ISSUER.into(),
+            nbf: None,
+        };
         jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.encoding)
             .map_err(|e| AuthError::Signing(e.to_string()))
     }
@@ -158,6 +173,17 @@ impl TokenKeys {
         let claims = self.decode(token, &validation)?;
         if claims.exp < now {
             return Err(AuthError::Expired);
+        }
+        // A token must name who acts: an empty subject would act, and be audited, as no one.
+        if claims.sub.trim().is_empty() {
+            return Err(AuthError::Invalid("it names no subject (sub is empty)".into()));
+        }
+        let horizon = now.saturating_add(LEEWAY_SECS);
+        if claims.iat > horizon {
+            return Err(AuthError::Invalid("it was issued in the future (iat); check the clocks".into()));
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > horizon) {
+            return Err(AuthError::Invalid("it is not valid yet (nbf)".into()));
         }
         Ok(claims)
     }
@@ -247,7 +273,8 @@ mod tests {
         let token = keys().issue("alice", Role::Viewer, NOW, 60).unwrap();
         assert!(keys().verify(&token, NOW + 60).is_ok(), "valid through its exp second");
         assert_eq!(keys().verify(&token, NOW + 61), Err(AuthError::Expired));
-        assert!(keys().verify(&token, NOW - 3600).is_ok());
+        assert!(keys().verify(&token, NOW - 60).is_ok(), "a clock a minute behind still accepts it");
+        assert!(keys().verify(&token, NOW - 3600).is_err(), "issued an hour in the verifier's future");
         assert_eq!(unix_seconds(cfgledger_events::Timestamp::from_micros(1_700_000_000_999_999)), NOW);
         assert_eq!(unix_seconds(cfgledger_events::Timestamp::from_micros(-1)), 0);
     }
@@ -273,6 +300,29 @@ mod tests {
             keys().verify(&hs512.issue("alice", Role::Viewer, now, 60).unwrap(), now).is_err(),
             "algorithm is pinned"
         );
+    }
+
+    #[test]
+    fn a_token_without_a_subject_or_not_valid_yet_is_refused() {
+        let k = keys();
+        let sign = |claims: &Claims| jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &k.encoding).unwrap();
+        let base = Claims {
+            sub: "alice".into(),
+            role: Role::PlatformAdmin,
+            iat: NOW,
+            exp: NOW + 600,
+            iss: ISSUER.into(),
+            nbf: None,
+        };
+        assert!(k.verify(&sign(&base), NOW).is_ok());
+        for sub in ["", "  "] {
+            let e = k.verify(&sign(&Claims { sub: sub.into(), ..base.clone() }), NOW).unwrap_err();
+            assert_eq!(e, AuthError::Invalid("it names no subject (sub is empty)".into()));
+        }
+        let later = Claims { nbf: Some(NOW + 300), ..base.clone() };
+        assert_eq!(k.verify(&sign(&later), NOW), Err(AuthError::Invalid("it is not valid yet (nbf)".into())));
+        assert!(k.verify(&sign(&later), NOW + 300).is_ok());
+        assert!(k.verify(&sign(&Claims { nbf: Some(NOW + 30), ..base.clone() }), NOW).is_ok(), "within the leeway");
     }
 
     #[test]
