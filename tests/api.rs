@@ -1051,6 +1051,20 @@ fn role_path_cursor_and_reviewed_import_checks_answer_before_anything_is_done() 
 // The resource registry
 
 #[test]
+fn a_new_sqlite_store_and_its_wal_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let store = Store::new("LOG_LEVEL=info");
+    let admin = store.token("ada", ADMIN);
+    let server = store.serve(&[]);
+    server.put("LOG_LEVEL", &admin, json!("debug")).ok_json();
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", store.db_path().display());
+        let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777);
+        assert_eq!(mode.ok(), Some(0o600), "{path}");
+    }
+}
+
+#[test]
 fn the_audit_csv_keeps_a_formula_as_text() {
     let store = Store::new("LOG_LEVEL=info");
     let admin = store.token("ada", ADMIN);

@@ -91,6 +91,7 @@ impl SqliteStore {
                 )));
             }
         }
+        create_private(path)?;
         let mut write = connect(path)?;
         // Checkpoints run on the background checkpointer; a commit checkpoints only if the WAL has grown far
         // past what the checkpointer keeps it at (it stopped, or a reader pinned old pages for long).
@@ -211,6 +212,18 @@ fn poisoned() -> StoreError {
 /// once: with fewer kept than streams, every change opened (and set up, and prepared for) a connection per
 /// stream beyond the pool. An idle connection holds little (the log's pages are shared by the OS).
 const READER_POOL: usize = 32;
+
+/// Creates a new database file readable by its owner only (0600): it holds password hashes and sealed
+/// secrets. SQLite gives its `-wal` and `-shm` files the database file's permissions. An existing file is left
+/// as it is.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Unavailable(format!("cannot create {}: {e}", path.display()))),
+    }
+}
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
