@@ -10,8 +10,6 @@ mod browser_support;
 use api_support::{eventually, Server, Store};
 use browser_support::Browser;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 const ADA: (&str, &str) = ("ada", "ada-password-123");
 const VIC: (&str, &str) = ("vic", "vic-password-123");
@@ -314,29 +312,28 @@ fn an_import_is_previewed_then_applied_for_settings_and_for_the_registry() {
     assert_eq!(w.server.get("/tools/imported-tool", &w.admin).ok_json()["url"], "https://i.example/t");
 }
 
-/// Sends an agent's heartbeat every second until dropped (the list shows only recent ones).
+/// Sends an agent's heartbeat every second until dropped (the list shows only recent ones); dropping it
+/// stops it at once.
 struct FakeAgent {
-    stop: Arc<AtomicBool>,
+    _stop: std::sync::mpsc::Sender<()>,
 }
 
 impl FakeAgent {
     fn start(url: &str, token: &str, body: Value) -> FakeAgent {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (flag, url, auth) = (stop.clone(), format!("{url}/admin/instances/heartbeat"), format!("Bearer {token}"));
-        std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                let r = ureq::post(&url).set("Authorization", &auth).send_json(body.clone());
-                assert!(r.is_ok(), "heartbeat refused: {r:?}");
-                std::thread::sleep(std::time::Duration::from_secs(1));
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let (url, auth) = (format!("{url}/admin/instances/heartbeat"), format!("Bearer {token}"));
+        std::thread::spawn(move || loop {
+            let r = ureq::post(&url).set("Authorization", &auth).send_json(body.clone());
+            assert!(r.is_ok(), "heartbeat refused: {r:?}");
+            // The next beat in a second, unless the sender is dropped first.
+            if !matches!(
+                stopped.recv_timeout(std::time::Duration::from_secs(1)),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+            ) {
+                break;
             }
         });
-        FakeAgent { stop }
-    }
-}
-
-impl Drop for FakeAgent {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        FakeAgent { _stop: stop }
     }
 }
 

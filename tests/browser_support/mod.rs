@@ -105,6 +105,21 @@ fn axe_source() -> &'static str {
     })
 }
 
+/// Calls `f` until it gives a value or `PATIENCE` has passed (then `None`): the one wait of these tests, a
+/// condition with a deadline, polled every 50 ms.
+fn poll<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
@@ -143,20 +158,14 @@ impl Browser {
         });
         let caps = caps.as_object().cloned().expect("an object");
         let url = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        let client = rt.block_on(async {
-            loop {
-                let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-                match ClientBuilder::new(connector).capabilities(caps.clone()).connect(&url).await {
-                    Ok(c) => break c,
-                    Err(e) if started.elapsed() < PATIENCE => {
-                        let _ = e;
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                    Err(e) => panic!("cannot start a chromium session through chromedriver: {e}"),
-                }
-            }
-        });
+        let mut last = None;
+        let client = poll(|| {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            rt.block_on(ClientBuilder::new(connector).capabilities(caps.clone()).connect(&url))
+                .map_err(|e| last = Some(e.to_string()))
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("cannot start a chromium session through chromedriver: {last:?}"));
         let shots = tmp().join("ui-screenshots").join(test);
         std::fs::create_dir_all(&shots).expect("create the screenshot folder");
         let b = Browser {
@@ -217,16 +226,8 @@ impl Browser {
 
     /// Waits for an element; fails naming the selector, the URL and the page's text.
     pub fn wait(&self, css: &str) -> fantoccini::elements::Element {
-        let started = Instant::now();
-        loop {
-            if let Ok(e) = self.rt.block_on(self.c().find(Locator::Css(css))) {
-                return e;
-            }
-            if started.elapsed() > PATIENCE {
-                panic!("no element matches {css} on {}\npage text:\n{}", self.url(), self.body_text());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        poll(|| self.rt.block_on(self.c().find(Locator::Css(css))).ok())
+            .unwrap_or_else(|| panic!("no element matches {css} on {}\npage text:\n{}", self.url(), self.body_text()))
     }
 
     pub fn exists(&self, css: &str) -> bool {
@@ -310,32 +311,24 @@ impl Browser {
 
     /// Waits until the element's text contains `needle`.
     pub fn wait_text(&self, css: &str, needle: &str) -> String {
-        let started = Instant::now();
-        loop {
-            if let Ok(e) = self.rt.block_on(self.c().find(Locator::Css(css))) {
-                if let Ok(t) = self.rt.block_on(e.text()) {
-                    if t.contains(needle) {
-                        return t;
-                    }
-                    if started.elapsed() > PATIENCE {
-                        panic!("{css} never contained {needle:?}; it says {t:?} (on {})", self.url());
-                    }
-                }
+        let mut seen = None;
+        let text = || self.rt.block_on(async { self.c().find(Locator::Css(css)).await?.text().await }).ok();
+        poll(|| {
+            seen = text();
+            seen.clone().filter(|t| t.contains(needle))
+        })
+        .unwrap_or_else(|| match &seen {
+            Some(t) => panic!("{css} never contained {needle:?}; it says {t:?} (on {})", self.url()),
+            None => {
+                panic!("no element {css} containing {needle:?} on {}\npage text:\n{}", self.url(), self.body_text())
             }
-            if started.elapsed() > PATIENCE {
-                panic!("no element {css} containing {needle:?} on {}\npage text:\n{}", self.url(), self.body_text());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        })
     }
 
     /// Waits until `script` (a function body returning a boolean) returns true.
     pub fn wait_js(&self, what: &str, script: &str) {
-        let started = Instant::now();
-        while self.js(script, vec![]) != Value::Bool(true) {
-            assert!(started.elapsed() < PATIENCE, "waited in vain for {what} on {}", self.url());
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let done = poll(|| (self.js(script, vec![]) == Value::Bool(true)).then_some(()));
+        assert!(done.is_some(), "waited in vain for {what} on {}", self.url());
     }
 
     pub fn body_text(&self) -> String {
