@@ -166,7 +166,9 @@ impl Browser {
                 .ok()
         })
         .unwrap_or_else(|| panic!("cannot start a chromium session through chromedriver: {last:?}"));
+        // Only this run's screenshots: an earlier run's would be taken for pages this one saw.
         let shots = tmp().join("ui-screenshots").join(test);
+        let _ = std::fs::remove_dir_all(&shots);
         std::fs::create_dir_all(&shots).expect("create the screenshot folder");
         let b = Browser {
             rt,
