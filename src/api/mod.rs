@@ -20,7 +20,7 @@ mod settings_transfer;
 mod watch;
 
 pub use error::ApiError;
-pub use extract::{Caller, RequestId};
+pub use extract::{Caller, ClientAddr, RequestId};
 pub use limit::WriteLimiter;
 
 use crate::auth::TokenKeys;

@@ -56,10 +56,7 @@ pub struct Filters {
     cursor: Option<String>,
 }
 
-/// A form field's text, trimmed, when there is any.
-pub(super) fn nonempty(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
-}
+pub(super) use super::page::{enc, nonempty};
 
 fn checked(v: &Option<String>) -> bool {
     nonempty(v).is_some_and(|v| v != "0" && v != "false")
@@ -118,19 +115,6 @@ pub(super) fn short_id(id: &str) -> String {
 /// `k=v&...`, percent-encoded.
 pub(super) fn query_string(pairs: &[(&str, &str)]) -> String {
     pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
-}
-
-/// Percent-encodes a query value.
-pub(super) fn enc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~*".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The API's query for the same filter, for the downloads: only `AuditFilter`'s fields, which it checks.

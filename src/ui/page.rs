@@ -133,3 +133,21 @@ pub fn value_text(value: &serde_json::Value) -> String {
         other => other.to_string(),
     }
 }
+
+/// A form field's text, trimmed, when there is any.
+pub fn nonempty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// Percent-encodes a query value (`*` kept, for key patterns such as `LOG_*`).
+pub fn enc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~*".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -70,20 +70,7 @@ fn unknown_kind(session: &Session, kind: &str) -> Response {
 
 /// Where an entity is shown: its page, by name in the query (a resource's uri holds slashes).
 pub fn item_url(kind: ResourceKind, name: &str) -> String {
-    format!("/ui/registry/{kind}/item?name={}", percent(name))
-}
-
-/// Percent-encodes a query value.
-fn percent(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    format!("/ui/registry/{kind}/item?name={}", page::enc(name))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -186,7 +173,7 @@ async fn list_page(
             nav class="tag-chips" aria-label="Filter by one tag" {
                 span class="muted" { "Tags in use: " }
                 @for t in &in_use {
-                    a class="badge chip" href=(format!("/ui/registry/{kind}?tags={}", percent(t)))
+                    a class="badge chip" href=(format!("/ui/registry/{kind}?tags={}", page::enc(t)))
                         aria-current=[(tags.len() == 1 && &tags[0] == t).then_some("true")] { (t) }
                 }
                 @if !tags.is_empty() { a href=(format!("/ui/registry/{kind}")) { "Show all" } }
@@ -372,7 +359,7 @@ async fn item_page(
             p class="hint" { "While these reference it, this " (kind.singular()) " cannot be deleted." }
         }
         @if session.can(Role::Auditor) {
-            p { a href=(format!("/ui/timetravel?key={kind}/{}", percent(&name))) { "History of this " (kind.singular()) } }
+            p { a href=(format!("/ui/timetravel?key={kind}/{}", page::enc(&name))) { "History of this " (kind.singular()) } }
         }
     };
     let verb = if admin { "Edit" } else { "View" };

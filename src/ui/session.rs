@@ -4,11 +4,11 @@
 //! `X-CSRF-Token`: a keyed hash of the token that the pages embed and another site cannot compute.
 
 use super::page;
-use crate::api::{ApiError, AppState, Caller};
+use crate::api::{ApiError, AppState, Caller, ClientAddr};
 use crate::auth::{Claims, Role};
 use crate::error::ErrorCode;
 use crate::model::LoginRequest;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -16,7 +16,6 @@ use axum::Form;
 use cookie::{Cookie, SameSite};
 use maud::html;
 use serde::Deserialize;
-use std::net::SocketAddr;
 use zeroize::Zeroizing;
 
 /// The session cookie's name.
@@ -121,7 +120,7 @@ impl FromRequestParts<AppState> for Session {
             Ok(caller) => Ok(Session(caller)),
             Err(e) => {
                 let next = parts.uri.path_and_query().map_or("/ui/", |p| p.as_str());
-                let mut to = format!("/ui/login?next={}", percent(next));
+                let mut to = format!("/ui/login?next={}", page::enc(next));
                 if cookie_token(&parts.headers).is_some() {
                     to.push_str("&expired=1");
                     tracing::debug!(error = %e.message, "web UI session refused");
@@ -130,19 +129,6 @@ impl FromRequestParts<AppState> for Session {
             }
         }
     }
-}
-
-/// Percent-encodes a path and query for use as a query value.
-fn percent(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Where to go after login: a path under `/ui/` only, so the form cannot send a user to another site.
@@ -225,17 +211,16 @@ pub struct LoginForm {
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
-    parts: ConnectParts,
+    client: ClientAddr,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(form.next.as_deref()).to_string();
     let username = form.username.clone();
     let password = Zeroizing::new(form.password);
     let request = LoginRequest { username: form.username, password: password.to_string() };
-    match crate::api::login::authenticate(&state, parts.0, request).await {
+    match crate::api::login::authenticate(&state, client.0, request).await {
         Ok(issued) => {
-            let now = crate::auth::unix_seconds(state.ledger.now());
-            let cookie = session_cookie(&headers, issued.token, state.auth.token_ttl_secs.min(i64::MAX as u64), now);
+            let cookie = session_cookie(&headers, issued.token, state.auth.token_ttl_secs);
             let mut response = Redirect::to(&next).into_response();
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, v);
@@ -261,20 +246,9 @@ fn capitalize(text: &str) -> String {
     chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
-/// The client address, when the server runs with connection info.
-pub struct ConnectParts(Option<String>);
-
-impl FromRequestParts<AppState> for ConnectParts {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(ConnectParts(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip().to_string())))
-    }
-}
-
 /// The session cookie for `token`, or (with an empty token) the one that clears it. `Secure` when the request
 /// came over TLS through a proxy that says so (`X-Forwarded-Proto: https`).
-fn session_cookie(headers: &HeaderMap, token: String, ttl_secs: u64, _now: u64) -> String {
+fn session_cookie(headers: &HeaderMap, token: String, ttl_secs: u64) -> String {
     let tls =
         headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|p| p.eq_ignore_ascii_case("https"));
     let clearing = token.is_empty();
@@ -312,7 +286,7 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form
         tracing::info!(user = ?claims.sub, "web UI logout");
     }
     let mut response = Redirect::to("/ui/login?out=1").into_response();
-    if let Ok(v) = HeaderValue::from_str(&session_cookie(&headers, String::new(), 0, now)) {
+    if let Ok(v) = HeaderValue::from_str(&session_cookie(&headers, String::new(), 0)) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     response
@@ -335,12 +309,12 @@ mod tests {
     #[test]
     fn the_cookie_is_http_only_and_strict() {
         let mut h = HeaderMap::new();
-        let c = session_cookie(&h, "tok".into(), 60, 0);
+        let c = session_cookie(&h, "tok".into(), 60);
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Max-Age=60"), "{c}");
         assert!(!c.contains("Secure"), "{c}");
         h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
-        assert!(session_cookie(&h, "tok".into(), 60, 0).contains("Secure"));
-        let cleared = session_cookie(&h, String::new(), 0, 0);
+        assert!(session_cookie(&h, "tok".into(), 60).contains("Secure"));
+        let cleared = session_cookie(&h, String::new(), 0);
         assert!(cleared.contains("Max-Age=0"), "{cleared}");
     }
 

@@ -2,7 +2,7 @@
 //! source and flags (on the server, and instantly in the browser by `settings.js`), and edited in place by
 //! `settings.js` through `PUT`/`DELETE /admin/config/{key}` with `If-Match`.
 
-use super::page;
+use super::page::{self, nonempty};
 use super::session::Session;
 use crate::api::AppState;
 use crate::auth::Role;
@@ -36,10 +36,6 @@ pub struct Filters {
 
 fn set(flag: &Option<String>) -> bool {
     flag.as_deref().is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
-fn nonempty(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
 impl Filters {

@@ -6,7 +6,7 @@
 //! previewed, then shows the import's status from `GET /import/status/{id}`; the recent imports come from
 //! `GET /import/status`.
 
-use super::page;
+use super::page::{self, nonempty};
 use super::session::Session;
 use crate::api::AppState;
 use crate::auth::Role;
@@ -58,10 +58,6 @@ impl ExportForm {
 
 fn on(v: &Option<String>) -> bool {
     v.as_deref().is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
-fn nonempty(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
 /// Query values as a URL's query string (percent-encoded).
