@@ -21,7 +21,6 @@ use cfgledger::usecase::{settings, timetravel};
 use cfgledger::{EnvFileChoice, Ledger, OpenOptions, WriteContext};
 use cfgledger_events::builtin::builtin;
 use cfgledger_events::{Cause, Command};
-use common::workload::Workload;
 use std::hint::black_box;
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -36,22 +35,12 @@ fn open(db: &std::path::Path) -> Ledger {
     Ledger::open(opts).expect("the bench store opens").0
 }
 
-/// Appends the workload's commands in waves (the writer groups each wave into few commits) until the log
-/// holds `events`.
 fn build(rt: &tokio::runtime::Runtime, ledger: &Ledger, events: u64, wave: usize) {
-    let mut work = Workload::new(ledger.catalog(), 16);
-    let started = Instant::now();
-    while ledger.snapshot().head.seq < events {
-        let jobs: Vec<_> = (0..wave).map(|_| work.job()).collect();
-        let pending = jobs.into_iter().map(|(cmd, ctx)| ledger.execute_async(cmd, ctx));
-        for result in rt.block_on(futures_util::future::join_all(pending)) {
-            result.expect("the bench's command is accepted");
-        }
-    }
+    let (work, took) = common::workload::fill(rt, ledger, events, wave);
     println!(
         "ui: built a store of {} events in {:.1} s ({} keys written, {} actors)",
         ledger.snapshot().head.seq,
-        started.elapsed().as_secs_f64(),
+        took.as_secs_f64(),
         work.keys.len(),
         work.actors.len()
     );

@@ -23,6 +23,7 @@ pub mod docs;
 pub mod envfile;
 pub mod error;
 pub mod instance;
+pub mod integrity;
 pub mod ledger;
 pub mod live;
 pub mod logging;
@@ -38,3 +39,10 @@ pub mod usecase;
 pub use error::Error;
 pub use ledger::{EnvFileChoice, Ledger, OpenOptions, OpenReport, Outcome, WriteContext};
 pub use live::{Settings, Snapshot};
+
+/// A count (a seq, a lag) as a metrics gauge value. Prometheus values are f64; above 2^53 the gauge rounds,
+/// which no log reaches.
+#[allow(clippy::cast_precision_loss)]
+pub(crate) fn gauge(n: u64) -> f64 {
+    n as f64
+}

@@ -63,6 +63,11 @@ pub const REQUEST_SIZE_LIMIT: Key<i64> = key("cfgledger:REQUEST_SIZE_LIMIT");
 pub const CONFIG_POLL_INTERVAL: Key<Millis> = key("cfgledger:CONFIG_POLL_INTERVAL");
 pub const SNAPSHOT_INTERVAL: Key<i64> = key("cfgledger:SNAPSHOT_INTERVAL");
 pub const CONFIG_WRITE_RATE_LIMIT: Key<i64> = key("cfgledger:CONFIG_WRITE_RATE_LIMIT");
+pub const INTEGRITY_CHECK_RATE: Key<i64> = key("cfgledger:INTEGRITY_CHECK_RATE");
+pub const INTEGRITY_CHECK_PAUSE: Key<Millis> = key("cfgledger:INTEGRITY_CHECK_PAUSE");
+pub const READY_MAX_LAG: Key<i64> = key("cfgledger:READY_MAX_LAG");
+pub const READY_MAX_LAG_TIME: Key<Millis> = key("cfgledger:READY_MAX_LAG_TIME");
+pub const READY_MIN_FREE_SPACE: Key<i64> = key("cfgledger:READY_MIN_FREE_SPACE");
 /// cfgledger's own admin API signing key (sensitive: read through the ledger's `reveal`).
 pub const JWT_SECRET_KEY: &str = "cfgledger:JWT_SECRET_KEY";
 
@@ -103,6 +108,11 @@ mod tests {
         assert!(CONFIG_POLL_INTERVAL.builtin_default().0 > 0);
         assert!(SNAPSHOT_INTERVAL.builtin_default() > 0);
         assert!(CONFIG_WRITE_RATE_LIMIT.builtin_default() > 0);
+        assert_eq!(INTEGRITY_CHECK_RATE.builtin_default(), 20_000);
+        assert_eq!(INTEGRITY_CHECK_PAUSE.builtin_default(), Millis(60_000));
+        assert_eq!(READY_MAX_LAG.builtin_default(), 1000);
+        assert_eq!(READY_MAX_LAG_TIME.builtin_default(), Millis(5_000));
+        assert_eq!(READY_MIN_FREE_SPACE.builtin_default(), 64);
         assert!(builtin().get(JWT_SECRET_KEY).is_some_and(|s| s.sensitive && s.namespace == "cfgledger"));
     }
 }

@@ -1,8 +1,9 @@
 //! Checkpoints of the projection, through the real ledger on memory, SQLite and PostgreSQL stores: they are
 //! written in the background every `SNAPSHOT_INTERVAL` events; `state_at` gives exactly what a full replay
 //! of the log gives at every seq, with or without them; reopening starts from the newest good one; a bad
-//! one (digest, bytes, head hash, format, seq) is ignored and deleted, by reads and by the open alike; one
-//! with a valid digest over a wrong state is trusted by reads, and caught by `verify`.
+//! one (digest, bytes, head hash, format, seq) is ignored by reads and by the open alike, and kept for
+//! `verify` to report; one with a valid digest over a wrong state is trusted by reads, and caught by
+//! `verify`.
 //!
 //! Checkpoints are written by a thread of their own. Nothing here assumes how soon: a test that needs
 //! one polls the store for it (with a generous deadline), and a test that tampers with them first turns
@@ -447,7 +448,7 @@ fn postgres_reopening_starts_from_the_checkpoint_and_gives_the_same_state() {
     reopening_starts_from_the_checkpoint_and_gives_the_same_state(World::postgres())
 }
 
-// (d) Bad checkpoints are ignored and deleted.
+// (d) Bad checkpoints are ignored and kept for verify to report: never dropped silently.
 
 /// Checkpoints at `base`, `base + 2`, ... that must each be refused, with what is wrong with them.
 fn bad_checkpoints(store: &dyn EventStore, states: &[SettingsState], base: u64) -> Vec<(StoredSnapshot, &'static str)> {
@@ -486,7 +487,7 @@ fn bad_checkpoints(store: &dyn EventStore, states: &[SettingsState], base: u64) 
     ]
 }
 
-fn bad_checkpoints_are_ignored_and_deleted(world: World) {
+fn bad_checkpoints_are_ignored_and_reported(world: World) {
     let ledger = world.open();
     let store = ledger.store().clone();
     let mut script = Script::default();
@@ -499,8 +500,9 @@ fn bad_checkpoints_are_ignored_and_deleted(world: World) {
     let bad = bad_checkpoints(store.as_ref(), &states, stopped + 1);
     assert!(bad.last().expect("some").0.seq < head);
 
-    // Reads: each bad checkpoint is the newest at or below its seq, is refused, dropped, and the state is
-    // still the replay's (from a good checkpoint below it).
+    // Reads: each bad checkpoint is the newest at or below its seq, is refused but kept (so that verify and
+    // the background check keep reporting it), and the state is still the replay's (from a good checkpoint
+    // below it).
     for (snap, _) in &bad {
         store.save_snapshot(snap).expect("save");
     }
@@ -513,17 +515,23 @@ fn bad_checkpoints_are_ignored_and_deleted(world: World) {
             let got = ledger.state_at(seq).unwrap_or_else(|e| panic!("state_at({seq}) with {why}: {e}"));
             assert!(got == *at(&states, seq), "state_at({seq}) with a checkpoint with {why}");
         }
-        assert!(!store.snapshot_seqs().expect("seqs").contains(&snap.seq), "the checkpoint with {why} was deleted");
+        assert!(store.snapshot_seqs().expect("seqs").contains(&snap.seq), "the checkpoint with {why} was kept");
+    }
+    assert_state_at_everywhere(&ledger, &states, "after the bad checkpoints");
+    let again = verify(store.as_ref(), None).expect("verifies").snapshots_bad;
+    assert_eq!(again.len(), bad.len(), "verify still reports every bad one after the reads: {again:?}");
+    // What `cfgledger verify --drop-bad-snapshots` does: the good ones stay, and verify is clean.
+    for (seq, _) in &again {
+        store.delete_snapshot(*seq).expect("drop");
     }
     assert!(store.snapshot_seqs().expect("seqs").iter().all(|s| *s <= stopped), "the good ones are kept");
-    assert_state_at_everywhere(&ledger, &states, "after the bad checkpoints");
     assert!(verify(store.as_ref(), None).expect("verifies").snapshots_bad.is_empty());
     if world.url == StoreUrl::Memory {
         return;
     }
 
     // Opening: the same bad ones, and one beyond the head, stand above every good one. The open refuses
-    // and drops each on its way down, and reaches the replay's state at the head.
+    // each on its way down (keeping them), and reaches the replay's state at the head.
     drop(store);
     close(ledger);
     let store = world.raw_store();
@@ -536,18 +544,20 @@ fn bad_checkpoints_are_ignored_and_deleted(world: World) {
     assert_eq!(reopened.snapshot().head.seq, head);
     assert!(reopened.snapshot().state == *at(&states, head), "the reopened state is the replay's");
     let left = store.snapshot_seqs().expect("seqs");
-    assert!(!left.is_empty() && left.iter().all(|s| *s <= stopped), "every bad one was dropped at open: {left:?}");
+    for snap in bad.iter().map(|(s, _)| s).chain([&beyond]) {
+        assert!(left.contains(&snap.seq), "the bad one at {} is kept for verify to report: {left:?}", snap.seq);
+    }
     assert_state_at_everywhere(&reopened, &states, "after reopening past bad checkpoints");
 }
 
 #[test]
-fn memory_bad_checkpoints_are_ignored_and_deleted() {
-    bad_checkpoints_are_ignored_and_deleted(World::memory())
+fn memory_bad_checkpoints_are_ignored_and_reported() {
+    bad_checkpoints_are_ignored_and_reported(World::memory())
 }
 
 #[test]
-fn sqlite_bad_checkpoints_are_ignored_and_deleted_by_reads_and_by_the_open() {
-    bad_checkpoints_are_ignored_and_deleted(World::sqlite())
+fn sqlite_bad_checkpoints_are_ignored_by_reads_and_by_the_open_and_reported() {
+    bad_checkpoints_are_ignored_and_reported(World::sqlite())
 }
 
 // (e) A valid digest over a wrong state: trusted by reads, caught by verify.

@@ -211,3 +211,23 @@ impl Workload {
         (Command::Set { key, value: Input::Text(text) }, WriteContext { actor, cause, reason })
     }
 }
+
+/// Appends the workload's commands in waves of `wave` (the writer groups each wave into few commits) until
+/// `ledger`'s log holds `events`; returns the workload (its keys and actors) and how long it took.
+pub fn fill(
+    rt: &tokio::runtime::Runtime,
+    ledger: &cfgledger::Ledger,
+    events: u64,
+    wave: usize,
+) -> (Workload, std::time::Duration) {
+    let mut work = Workload::new(ledger.catalog(), 16);
+    let started = std::time::Instant::now();
+    while ledger.snapshot().head.seq < events {
+        let jobs: Vec<_> = (0..wave).map(|_| work.job()).collect();
+        let pending = jobs.into_iter().map(|(cmd, ctx)| ledger.execute_async(cmd, ctx));
+        for result in rt.block_on(futures_util::future::join_all(pending)) {
+            result.expect("the bench's command is accepted");
+        }
+    }
+    (work, started.elapsed())
+}

@@ -35,6 +35,18 @@ fn describe() {
     );
     metrics::describe_counter!("cfgledger_rejected_writes_total", "Refused writes by reason");
     metrics::describe_counter!("cfgledger_rate_limited_total", "Writes refused by the per-principal rate limit");
+    metrics::describe_gauge!(
+        "cfgledger_integrity_verified_seq",
+        "The seq the background integrity check has verified up to"
+    );
+    metrics::describe_gauge!("cfgledger_integrity_damaged", "1 once the integrity check found the log damaged");
+    metrics::describe_gauge!("cfgledger_integrity_first_bad_seq", "The first seq of the log that does not verify");
+    metrics::describe_gauge!("cfgledger_integrity_bad_checkpoints", "Checkpoints that do not match the log");
+    metrics::describe_counter!("cfgledger_integrity_passes_total", "Complete passes of the background integrity check");
+    metrics::describe_counter!(
+        "cfgledger_checkpoints_skipped_total",
+        "Checkpoints skipped at a read because they did not check out"
+    );
 }
 
 /// Prometheus text format.
@@ -50,10 +62,10 @@ pub async fn render(State(state): State<AppState>) -> Response {
     let ledger = state.ledger.clone();
     let applied = ledger.snapshot().head.seq;
     if let Ok(Ok(head)) = tokio::task::spawn_blocking(move || ledger.store().head()).await {
-        metrics::gauge!("cfgledger_head_seq").set(gauge(head.seq));
-        metrics::gauge!("cfgledger_projection_lag").set(gauge(head.seq.saturating_sub(applied)));
+        metrics::gauge!("cfgledger_head_seq").set(crate::gauge(head.seq));
+        metrics::gauge!("cfgledger_projection_lag").set(crate::gauge(head.seq.saturating_sub(applied)));
     }
-    metrics::gauge!("cfgledger_applied_seq").set(gauge(applied));
+    metrics::gauge!("cfgledger_applied_seq").set(crate::gauge(applied));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
 }
 
@@ -70,10 +82,4 @@ pub async fn track(req: Request, next: Next) -> Response {
     metrics::histogram!("cfgledger_http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
     metrics::counter!("cfgledger_http_requests_total", &labels).increment(1);
     response
-}
-
-/// A seq as a gauge value. Prometheus values are f64; above 2^53 the gauge rounds, which no log reaches.
-#[allow(clippy::cast_precision_loss)]
-fn gauge(n: u64) -> f64 {
-    n as f64
 }

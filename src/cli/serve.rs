@@ -58,6 +58,12 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
         }
         let metrics = api::metrics::install();
         track_reloads(&ledger);
+        // The whole chain is checked from its first event, not only the tail after the newest checkpoint that
+        // the open replayed (after logging starts, so that damage found at once is logged): reads are served
+        // meanwhile, writes wait for it (`/ready` says `verifying`).
+        let _checker = crate::integrity::Checker::spawn(ledger.clone())?;
+        // A small store is verified before the first request; a big one starts serving reads while it is.
+        ledger.integrity().wait_first_pass(std::time::Duration::from_secs(2));
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| Error::io(format!("cannot listen on {}", args.listen), e))?;

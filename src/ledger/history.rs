@@ -71,7 +71,9 @@ pub fn parse_time(text: &str, now: Timestamp) -> Result<Timestamp, Error> {
 }
 
 /// The checkpoint at or below `at_or_before` that checks out (its digest, the log's hash at its seq, its
-/// decoding), with the position it stands at. Bad ones are dropped so they are rebuilt.
+/// decoding), with the position it stands at. A bad one is skipped, logged and counted, never dropped
+/// silently: it stays for `verify` (and the background check) to report, until an operator drops it with
+/// `cfgledger verify --drop-bad-snapshots`.
 pub(crate) fn load_checkpoint(
     store: &dyn EventStore,
     at_or_before: u64,
@@ -84,8 +86,8 @@ pub(crate) fn load_checkpoint(
                 return Ok(Some((state, pos)));
             }
             Err(why) => {
-                tracing::warn!(seq = stored.seq, "ignoring a bad snapshot: {why}");
-                let _ = store.delete_snapshot(stored.seq);
+                tracing::error!(seq = stored.seq, "a checkpoint does not check out and is not used: {why}");
+                metrics::counter!("cfgledger_checkpoints_skipped_total").increment(1);
             }
         }
         if stored.seq == 0 {
@@ -174,6 +176,12 @@ impl Ledger {
     /// The projection as it was after the event at `seq`: the current one when `seq` is the head, else the
     /// newest good checkpoint at or before `seq` and the events after it.
     pub fn state_at(&self, seq: u64) -> Result<SettingsState, Error> {
+        self.state_at_checked(seq).map_err(|e| self.note(e))
+    }
+
+    fn state_at_checked(&self, seq: u64) -> Result<SettingsState, Error> {
+        // The state at `seq` is the fold of every event up to it: damage there is part of it.
+        self.integrity().check_range(1, seq)?;
         let snap = self.snapshot();
         if seq >= snap.head.seq {
             return Ok(snap.state.clone());
@@ -190,6 +198,7 @@ impl Ledger {
     /// The published-state view of the store as it was after the event at `seq`, every key resolved (values
     /// the log did not hold then fall back to this process's environment and the defaults).
     pub fn snapshot_at(&self, seq: u64) -> Result<std::sync::Arc<Snapshot>, Error> {
+        self.integrity().check_range(1, seq)?;
         let snap = self.snapshot();
         if seq >= snap.head.seq {
             // Built afresh, not the published snapshot: that one shows restart-required keys at the value
@@ -212,6 +221,7 @@ impl Ledger {
             .next()
             .filter(|r| r.seq == seq)
             .ok_or_else(|| Error::input(format!("seq:{seq} is not in the log")))?;
+        cfgledger_events::verify_record(&rec).map_err(|e| self.note(e.into()))?;
         let head = Head { seq, hash: rec.hash };
         Ok(std::sync::Arc::new(Snapshot::build(&self.core.catalog, state, head, rec.occurred_at, &self.core.env, None)))
     }

@@ -78,6 +78,10 @@ pub(crate) struct Core {
     pub(crate) checkpoints: Mutex<Option<mpsc::SyncSender<Arc<Snapshot>>>>,
     /// The seq of the newest checkpoint this process knows of.
     pub(crate) last_checkpoint: std::sync::atomic::AtomicU64,
+    /// What the integrity check has found: gates the writer and the time-travel reads.
+    pub(crate) integrity: Arc<crate::integrity::Integrity>,
+    /// The last append the store refused (a full disk, a database that went away), until one succeeds.
+    pub(crate) write_failure: Mutex<Option<(std::time::Instant, String)>>,
 }
 
 impl Core {
@@ -95,6 +99,11 @@ impl Core {
     pub(crate) fn catch_up(&self) -> Result<Arc<Snapshot>, Error> {
         let _guard = self.sync.lock().map_err(|_| Error::Closed)?;
         self.catch_up_locked()
+    }
+
+    /// Records the damage `e` names, if any (a record met while folding that does not verify).
+    pub(crate) fn note(&self, e: Error) -> Error {
+        self.integrity.note(e, || self.clock.now().to_string())
     }
 
     /// Hands `snap` to the checkpoint thread when `SNAPSHOT_INTERVAL` events have passed since the last
@@ -197,7 +206,24 @@ impl Ledger {
 
     /// Applies whatever other processes appended since the last look.
     pub fn catch_up(&self) -> Result<Arc<Snapshot>, Error> {
-        self.core.catch_up()
+        self.core.catch_up().map_err(|e| self.core.note(e))
+    }
+
+    /// The last append the store refused, how long ago, and why; `None` once an append succeeded since.
+    pub fn write_failure(&self) -> Option<(std::time::Duration, String)> {
+        let failure = self.core.write_failure.lock().ok()?;
+        failure.as_ref().map(|(at, why)| (at.elapsed(), why.clone()))
+    }
+
+    /// What the integrity check has found about this store's log.
+    pub fn integrity(&self) -> &Arc<crate::integrity::Integrity> {
+        &self.core.integrity
+    }
+
+    /// Records the damage `e` names, if any, and hands it back: for reads that meet a record that does not
+    /// verify.
+    pub fn note(&self, e: Error) -> Error {
+        self.core.note(e)
     }
 
     pub fn store(&self) -> &Arc<dyn EventStore> {

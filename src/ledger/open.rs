@@ -283,6 +283,8 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
         sync: Mutex::new(()),
         checkpoints: Mutex::new(Some(checkpointer)),
         last_checkpoint: std::sync::atomic::AtomicU64::new(last_checkpoint),
+        integrity: Arc::new(crate::integrity::Integrity::new()),
+        write_failure: Mutex::new(None),
     });
     // Another process may append after the replay: the writer's head check catches that at the first append.
     let ledger = Ledger { jobs: writer::spawn(core.clone()), core };

@@ -83,6 +83,11 @@ pub(crate) fn spawn(core: Arc<Core>) -> mpsc::Sender<Job> {
 
 /// Decides and appends a group under the log's write lock; returns one result per job, in order.
 fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
+    // Nothing is ever appended onto a log that failed its integrity check, or before the check at start has
+    // reached the head.
+    if let Err(e) = core.integrity.write_gate() {
+        return group.iter().map(|_| Err(copy(&e))).collect();
+    }
     let Ok(_sync) = core.sync.lock() else {
         return group.iter().map(|_| Err(Error::Closed)).collect();
     };
@@ -91,14 +96,14 @@ fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
     // for the lock never loses the race it waited for.
     let guard = match core.store.lock() {
         Ok(g) => g,
-        Err(e) => return fail_all(group, &Error::Store(e)),
+        Err(e) => return fail_all(group, &core.write_failed(e)),
     };
     let mut snap = core.live.load_full();
     if snap.head != guard.head() {
         // Committed by another process before we took the lock: fold it in (the readers see it).
         snap = match core.catch_up_locked() {
             Ok(s) => s,
-            Err(e) => return fail_all(group, &e),
+            Err(e) => return fail_all(group, &core.note(e)),
         };
         if snap.head != guard.head() {
             let e = StoreError::Unavailable(format!(
@@ -152,6 +157,9 @@ fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
     }
     match guard.commit(&records) {
         Ok(_) => {
+            if let Ok(mut failure) = core.write_failure.lock() {
+                *failure = None;
+            }
             let snap = core.publish(state, head, now);
             core.maybe_checkpoint(&snap);
             if let Some(hook) = core.commit_hook.get() {
@@ -159,21 +167,35 @@ fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
             }
             results
         }
-        Err(e) => fail_all(group, &Error::Store(e)),
+        Err(e) => fail_all(group, &core.write_failed(e)),
+    }
+}
+
+impl Core {
+    /// Remembers an append the store refused, for `/ready`.
+    fn write_failed(&self, e: StoreError) -> Error {
+        if let (StoreError::Unavailable(why), Ok(mut failure)) = (&e, self.write_failure.lock()) {
+            *failure = Some((std::time::Instant::now(), why.clone()));
+        }
+        Error::Store(e)
     }
 }
 
 fn fail_all(group: &[Job], e: &Error) -> Vec<Result<Outcome, Error>> {
-    group
-        .iter()
-        .map(|_| {
-            Err(match e {
-                Error::Store(s) => Error::Store(s.clone()),
-                Error::Chain(c) => Error::Chain(c.clone()),
-                Error::Contention(n) => Error::Contention(*n),
-                // catch-up and append fail only with the kinds above.
-                other => Error::Internal { context: other.to_string(), source: None },
-            })
-        })
-        .collect()
+    group.iter().map(|_| Err(copy(e))).collect()
+}
+
+/// One more of `e`, for each job of a group that fails together.
+fn copy(e: &Error) -> Error {
+    match e {
+        Error::Store(s) => Error::Store(s.clone()),
+        Error::Chain(c) => Error::Chain(c.clone()),
+        Error::Contention(n) => Error::Contention(*n),
+        Error::Integrity(m) => Error::Integrity(m.clone()),
+        Error::Coded { code, message, details } => {
+            Error::Coded { code: *code, message: message.clone(), details: details.clone() }
+        }
+        // catch-up, the integrity gate and append fail only with the kinds above.
+        other => Error::Internal { context: other.to_string(), source: None },
+    }
 }

@@ -198,6 +198,10 @@ pub struct VerifyReport {
     pub status: String,
     pub head: VerifiedHead,
     pub snapshots: VerifiedSnapshots,
+    /// What this server's background integrity check has found (`/admin/verify` only; absent from the CLI's
+    /// local `verify`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background: Option<super::IntegrityStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -214,7 +218,7 @@ pub struct VerifiedSnapshots {
     pub bad: Vec<BadSnapshot>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BadSnapshot {
     pub seq: u64,
     pub problem: String,

@@ -25,8 +25,8 @@ pub use history::{
     PointRef, RevertBody, RevertOf, RollbackBody, RollbackReport, VerifiedHead, VerifiedSnapshots, VerifyReport,
 };
 pub use ops::{
-    ChangeEvent, Health, InstanceEntry, InstanceInfo, InstanceList, KeyValue, LogRecord, LoginRequest, LoginResponse,
-    Ready, WatchQuery,
+    ChangeEvent, Health, InstanceEntry, InstanceInfo, InstanceList, IntegrityStatus, KeyValue, LogRecord, LoginRequest,
+    LoginResponse, Ready, WatchQuery,
 };
 pub use registry::{
     Deleted, EntitiesByKind, Entity, EntityCounts, EntityFields, EntityList, EntityListQuery, EntityPlan, ExportAnswer,

@@ -13,24 +13,72 @@ pub struct Health {
     pub status: String,
 }
 
-/// `GET /ready`: 200 when the store answers and this instance has applied its head; 503 otherwise.
+/// `GET /ready`: 200 when a load balancer may send this instance traffic, reads and writes; 503 otherwise,
+/// with `reason` saying why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Ready {
-    /// `ready`, `catching_up` or `degraded` (the store is unreachable: reads are served from memory).
+    /// `ready`, `catching_up` (further behind the head than `READY_MAX_LAG` allows), `verifying` (the
+    /// integrity check at start has not reached the head yet; reads are served), `damaged` (the log failed
+    /// its integrity check: writes are refused), `disk_full`, `writes_failing` or `degraded` (the store is
+    /// unreachable: reads are served from memory).
     pub status: String,
+    /// Why the instance is not ready, in words; absent when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// The log's head, when the store answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head: Option<u64>,
     /// The seq this instance has applied.
     pub applied: u64,
+    /// Events in the log this instance has not applied yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lag: Option<u64>,
+    /// How long ago the oldest event this instance has not applied was appended, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_ms: Option<u64>,
     /// The hash of the applied head.
     pub head_hash: String,
     /// This instance's id.
     pub instance: String,
+    /// The background integrity check's findings.
+    pub integrity: IntegrityStatus,
+    /// Free space on the SQLite store's file system, in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_space_mb: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// What this instance's background integrity check has found: every record of the chain from the first
+/// on, each envelope against its hash and its index columns, and every checkpoint against the replay.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IntegrityStatus {
+    /// `off` (this process runs no check), `verifying` (the first pass has not reached the head),
+    /// `verified` (a pass reached the head and found nothing wrong) or `damaged`.
+    pub state: String,
+    /// The seq the running pass (or the last one) has verified up to.
+    pub verified_seq: u64,
+    /// Completed passes since this instance started.
+    pub passes: u64,
+    /// When the last complete pass ended (RFC 3339), the head it reached and how long it took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_pass_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_pass_head: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_pass_ms: Option<u64>,
+    /// The first seq that does not verify, once damage was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_bad_seq: Option<u64>,
+    /// What is wrong at `first_bad_seq`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub damage: Option<String>,
+    /// When the damage was found (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub damaged_at: Option<String>,
+    /// Checkpoints that do not match the log (never used, never silently dropped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bad_checkpoints: Vec<super::BadSnapshot>,
 }
 
 /// `POST /auth/login`. Its `Debug` form leaves the password out.

@@ -201,6 +201,12 @@ pub trait EventStore: Send + Sync {
     /// Removes an instance's heartbeat (it stopped).
     fn forget_instance(&self, id: &str) -> Result<(), StoreError>;
 
+    /// Bytes free for the store's files, where the backend keeps them on this machine (SQLite); `None` when
+    /// it cannot tell (a database server's disk is its own).
+    fn free_space(&self) -> Option<u64> {
+        None
+    }
+
     /// A push notification of appends made anywhere (PostgreSQL `LISTEN`), if the backend has one; `None`
     /// means the tailer polls [`EventStore::change_token`].
     fn watch(&self) -> Option<Result<Box<dyn ChangeWatch>, StoreError>> {

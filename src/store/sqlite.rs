@@ -409,6 +409,15 @@ impl EventStore for SqliteStore {
         format!("sqlite://{}", self.path.display())
     }
 
+    fn free_space(&self) -> Option<u64> {
+        let dir = match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+        let stat = nix::sys::statvfs::statvfs(dir).ok()?;
+        Some(stat.blocks_available().saturating_mul(stat.fragment_size()))
+    }
+
     fn heartbeat(&self, instance: &InstanceBeat, forget_before: i64) -> Result<(), StoreError> {
         let mut conn = self.write.lock().map_err(|_| poisoned())?;
         let info = instance.info.to_string();

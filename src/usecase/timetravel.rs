@@ -220,12 +220,26 @@ fn entries_of(env: &Envelope, checked: &Checked, catalog: &Catalog) -> Vec<Audit
     entries
 }
 
-/// One page of the audit trail, newest first, from the log's indexes.
+/// One page of the audit trail, newest first, from the log's indexes. Every record it is built from is
+/// checked against its own hash, its index columns and its neighbours in the page; a page whose range of
+/// seqs holds damage the integrity check found fails instead of leaving the damaged record out.
 pub fn audit(ledger: &Ledger, filter: &AuditFilter) -> Result<AuditPage, Error> {
+    audit_checked(ledger, filter).map_err(|e| ledger.note(e))
+}
+
+fn audit_checked(ledger: &Ledger, filter: &AuditFilter) -> Result<AuditPage, Error> {
     let snap = ledger.snapshot();
     let head = snap.head.seq;
     let legacy_store = snap.state.store.as_ref().is_some_and(|s| s.format == cfgledger_events::LEGACY_STORE_FORMAT);
     let checked = check(filter, head, ledger.now(), legacy_store)?;
+    // The seqs the page covers: from where it starts down to where the next one would start (the log's
+    // first event when there is none).
+    let page = |entries: Vec<AuditEntry>, next: Option<Cursor>| -> Result<AuditPage, Error> {
+        let high = checked.query.before.map_or(head, |b| b.saturating_sub(1));
+        let low = next.map_or(checked.query.after + 1, |c| c.seq);
+        ledger.integrity().check_range(low, high)?;
+        Ok(page(entries, next, head))
+    };
     let store = ledger.store().as_ref();
     let catalog = ledger.catalog();
     let mut entries = Vec::new();
@@ -252,7 +266,8 @@ pub fn audit(ledger: &Ledger, filter: &AuditFilter) -> Result<AuditPage, Error> 
             records.sort_by_key(|r| std::cmp::Reverse(r.seq));
             records.dedup_by_key(|r| r.seq);
         }
-        for rec in &records {
+        for (i, rec) in records.iter().enumerate() {
+            check_newer_neighbour(rec, i.checked_sub(1).map(|n| &records[n]))?;
             let env = cfgledger_events::verify_record(rec)?;
             let mut rows = entries_of(&env, &checked, catalog);
             let skipped = match checked.resume {
@@ -266,18 +281,30 @@ pub fn audit(ledger: &Ledger, filter: &AuditFilter) -> Result<AuditPage, Error> 
             if rows.len() > room {
                 entries.extend(rows.into_iter().take(room));
                 let next = Cursor { seq: rec.seq, skip: skipped + room };
-                return Ok(page(entries, Some(next), head));
+                return page(entries, Some(next));
             }
             entries.extend(rows);
             if entries.len() == checked.limit {
                 let next = (rec.seq > 1).then_some(Cursor { seq: rec.seq, skip: 0 });
-                return Ok(page(entries, next, head));
+                return page(entries, next);
             }
         }
         match records.last() {
             Some(last) if indexed_full || seeded_full => before = Some(last.seq),
-            _ => return Ok(page(entries, None, head)),
+            _ => return page(entries, None),
         }
+    }
+}
+
+/// A record and the one after it in a query's answer (newest first) must link when they stand next to each
+/// other in the log: a record whose hash was swapped with another's verifies alone, not beside its neighbour.
+fn check_newer_neighbour(older: &Record, newer: Option<&Record>) -> Result<(), Error> {
+    match newer {
+        Some(newer) if newer.seq == older.seq + 1 => {
+            let head = cfgledger_events::Head { seq: older.seq, hash: older.hash };
+            Ok(cfgledger_events::chain::check_follows(&head, newer)?)
+        }
+        _ => Ok(()),
     }
 }
 
@@ -366,7 +393,7 @@ pub fn history(ledger: &Ledger, subject: &str, query: &PageQuery) -> Result<Audi
         let store = ledger.store().as_ref();
         for entry in &mut page.entries {
             if let Some(rec) = store.read_after(entry.seq - 1, 1)?.first() {
-                let env = cfgledger_events::verify_record(rec)?;
+                let env = cfgledger_events::verify_record(rec).map_err(|e| ledger.note(e.into()))?;
                 match env.event {
                     Event::ResourceCreated(e) => entry.value = e.fields,
                     Event::ResourceUpdated(e) => entry.value = e.fields,
@@ -776,8 +803,10 @@ pub fn revert_request(
 
 /// The chain recomputed from the stored bytes, every checkpoint compared with the replay, and the head.
 pub fn verify(ledger: &Ledger) -> Result<VerifyReport, Error> {
-    let report = crate::usecase::verify::verify(ledger.store().as_ref(), None)?;
+    let report = crate::usecase::verify::verify(ledger.store().as_ref(), None).map_err(|e| ledger.note(e))?;
+    let background = ledger.integrity().status();
     Ok(VerifyReport {
+        background: (background.state != "off").then_some(background),
         status: if report.ok() { "ok" } else { "snapshots_bad" }.to_string(),
         head: VerifiedHead { seq: report.head.seq, hash: report.head.hash.to_hex() },
         snapshots: VerifiedSnapshots {

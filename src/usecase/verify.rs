@@ -28,6 +28,17 @@ impl Report {
 
 /// Verifies the chain (and the anchor) and the checkpoints.
 pub fn verify(store: &dyn EventStore, anchor: Option<Head>) -> Result<Report, Error> {
+    verify_paced(store, anchor, &mut |_| true)?
+        .ok_or_else(|| Error::Internal { context: "a verification without a pace stopped".into(), source: None })
+}
+
+/// [`verify`], calling `pace` with the seq reached after each chunk of records: it may sleep to hold a pace,
+/// and stops the walk by returning false (`Ok(None)`). The server's background check runs this way.
+pub fn verify_paced(
+    store: &dyn EventStore,
+    anchor: Option<Head>,
+    pace: &mut dyn FnMut(u64) -> bool,
+) -> Result<Option<Report>, Error> {
     let snapshot_seqs = store.snapshot_seqs()?;
     let mut wanted = snapshot_seqs.iter().copied().peekable();
     let mut report = Report { head: Head::EMPTY, snapshots_ok: Vec::new(), snapshots_bad: Vec::new() };
@@ -35,7 +46,8 @@ pub fn verify(store: &dyn EventStore, anchor: Option<Head>) -> Result<Report, Er
     let mut anchor_seen = false;
     let mut chain = ChainVerifier::new(Head::EMPTY);
     for records in LogChunks::after(store, 0) {
-        for rec in &records? {
+        let records = records?;
+        for rec in &records {
             let env = chain.push_decoded(rec)?;
             state.apply(&env);
             report.head = chain.head();
@@ -53,6 +65,9 @@ pub fn verify(store: &dyn EventStore, anchor: Option<Head>) -> Result<Report, Er
                 }
             }
         }
+        if !pace(report.head.seq) {
+            return Ok(None);
+        }
     }
     for seq in wanted {
         report.snapshots_bad.push((seq, format!("it stands beyond the log's head, seq {}", report.head.seq)));
@@ -61,7 +76,7 @@ pub fn verify(store: &dyn EventStore, anchor: Option<Head>) -> Result<Report, Er
         let reason = format!("the log ends at seq {} before the anchor: events were removed", report.head.seq);
         return Err(ChainError { seq: a.seq, reason }.into());
     }
-    Ok(report)
+    Ok(Some(report))
 }
 
 fn check_snapshot(
