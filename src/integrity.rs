@@ -280,8 +280,17 @@ fn pass(ledger: &Ledger, integrity: &Integrity, stop: &AtomicBool, rate: u64) ->
             Ok(())
         }
         Err(Error::Store(crate::store::StoreError::Corrupt(why))) => {
-            let seq = integrity.status().verified_seq + 1;
-            integrity.damaged(&ChainError { seq, reason: why }, ledger.now().to_string());
+            // A row that does not even read back (a hash of the wrong length): find which, one row at a time
+            // from where the pass had got to.
+            let store = ledger.store();
+            let mut seq = integrity.status().verified_seq;
+            while let Ok(rows) = store.read_after(seq, 1) {
+                match rows.first() {
+                    Some(row) => seq = row.seq,
+                    None => break,
+                }
+            }
+            integrity.damaged(&ChainError { seq: seq + 1, reason: why }, ledger.now().to_string());
             Ok(())
         }
         Err(e) => Err(e),
