@@ -74,7 +74,7 @@ pub fn agent_builder(
 /// A hint for a transport error that a certificate check caused, or nothing.
 pub fn hint(error: &str) -> Option<&'static str> {
     let lower = error.to_ascii_lowercase();
-    if lower.contains("notvalidforname") {
+    if lower.contains("notvalidforname") || lower.contains("not valid for name") {
         Some("the server's certificate does not name the host of the URL")
     } else if lower.contains("unknownissuer") {
         Some("the server's certificate is not signed by a trusted CA: give the CA's certificate with --ca-file (or CFGLEDGER_CA_FILE)")

@@ -50,6 +50,21 @@ fn unavailable(e: postgres::Error) -> StoreError {
     }
 }
 
+/// `e` and its causes: the postgres crate says only "error performing TLS handshake", and its cause says why
+/// (the server does not support TLS, the certificate's issuer is unknown).
+fn with_causes(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.ends_with(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    text
+}
+
 fn poisoned() -> StoreError {
     StoreError::Unavailable("a connection lock was poisoned by a panic".into())
 }
@@ -81,7 +96,7 @@ impl PgStore {
     fn connect(&self) -> Result<Client, StoreError> {
         self.config
             .connect(self.tls.clone())
-            .map_err(|e| StoreError::Unavailable(format!("cannot connect to {}: {e}", self.shown)))
+            .map_err(|e| StoreError::Unavailable(format!("cannot connect to {}: {}", self.shown, with_causes(&e))))
     }
 
     fn write_conn(&self) -> Result<WriteConn, StoreError> {
