@@ -47,6 +47,8 @@ impl Pki {
         std::fs::write(&pki.ca, ca_cert.pem()).expect("write the CA");
         std::fs::write(&pki.cert, &pki.cert_pem).expect("write the certificate");
         std::fs::write(&pki.key, &pki.key_pem).expect("write the key");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pki.key, std::fs::Permissions::from_mode(0o600)).expect("chmod the key");
         pki
     }
 
@@ -127,6 +129,13 @@ fn https_serves_the_cli_with_the_ca_file_and_refuses_it_without() {
         other => panic!("plain http to the TLS port must fail, got {other:?}"),
     }
 
+    // https:// to a plain http server fails too, saying so.
+    let plain_server = store.serve(&[]);
+    let wrong = plain_server.url.replacen("http://", "https://", 1);
+    let out = remote(&store, &wrong, Some(&pki.ca), &admin, &["config", "get", "LOG_LEVEL"]);
+    assert_eq!(out.status.code(), Some(3), "{:?}", text(&out));
+    assert!(text(&out).1.contains("plain http://"), "{:?}", text(&out));
+
     // Nothing the refused commands sent was written: debug is still the value.
     let out = remote(&store, &server.url, Some(&pki.ca), &admin, &["config", "get", "LOG_LEVEL"]);
     assert_eq!(text(&out).0.trim(), "debug");
@@ -192,6 +201,40 @@ fn the_client_crate_follows_an_https_server_with_the_ca_file() {
 }
 
 #[test]
+fn the_agent_renders_from_an_https_server_with_the_ca_file() {
+    let store = Store::new("LOG_LEVEL=info");
+    let pki = Pki::new(store.dir(), "agent", &["localhost", "127.0.0.1"]);
+    let args = pki.tls_args();
+    let server = store.serve(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let reader = store.token("agent", "config_reader");
+    let out_file = store.dir().join("app.env");
+    // The slim agent binary, as an application's host runs it.
+    let agent = |ca: Option<&Path>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cfgledger-agent"));
+        c.current_dir(store.dir())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", store.dir())
+            .env("CFGLEDGER_TOKEN", &reader)
+            .args(["--server", &server.url, "render", "--once", "--no-cache", "--out"])
+            .arg(&out_file);
+        if let Some(ca) = ca {
+            c.env("CFGLEDGER_CA_FILE", ca);
+        }
+        c.output().expect("the agent runs")
+    };
+    let out = agent(None);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(stderr.contains("invalid peer certificate") && stderr.contains("CFGLEDGER_CA_FILE"), "{stderr}");
+    assert!(!out_file.exists(), "nothing rendered without the CA");
+    let out = agent(Some(&pki.ca));
+    assert!(out.status.success(), "{:?}", text(&out));
+    let rendered = std::fs::read_to_string(&out_file).expect("the rendered file");
+    assert!(rendered.lines().any(|l| l == "LOG_LEVEL='info'"), "{rendered}");
+}
+
+#[test]
 fn serve_refuses_tls_flags_that_cannot_work_and_prints_no_key() {
     let store = Store::new("");
     let pki = Pki::new(store.dir(), "flags", &["localhost"]);
@@ -234,6 +277,14 @@ fn serve_refuses_tls_flags_that_cannot_work_and_prints_no_key() {
     let stranger_key = other.key.display().to_string();
     let e = serve(&["--tls-cert", &cert, "--tls-key", &stranger_key]);
     assert!(e.contains("cannot serve TLS") && e.contains(&stranger_key), "{e}");
+    assert!(!e.contains("warning: --tls-key"), "a 0600 key is not warned about: {e}");
+    // A key others may read is warned about (and still refused here, being another certificate's).
+    std::fs::set_permissions(&other.key, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let e = serve(&["--tls-cert", &cert, "--tls-key", &stranger_key]);
+    assert!(
+        e.contains(&format!("warning: --tls-key {stranger_key} may be read by users other than its owner (mode 0644)")),
+        "{e}"
+    );
     // Refused before the store was opened: no store was created.
     assert!(!store.db_path().exists(), "a refused serve created the store");
 }

@@ -49,6 +49,7 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
         }
         Err(e) => return Err(pem_error("--tls-key", key, e)),
     };
+    warn_if_shared(key);
     let config = rustls::ServerConfig::builder_with_provider(cfgledger_client::tls::provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| Error::input(format!("cannot set up TLS: {e}")))?
@@ -62,6 +63,21 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
     let mut config = config;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// Says on stderr when users other than the key file's owner may read it.
+fn warn_if_shared(key: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(key) {
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            eprintln!(
+                "warning: --tls-key {} may be read by users other than its owner (mode {:04o}); run chmod 600 on it",
+                key.display(),
+                mode & 0o7777
+            );
+        }
+    }
 }
 
 fn pem_error(flag: &str, path: &Path, e: rustls::pki_types::pem::Error) -> Error {
