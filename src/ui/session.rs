@@ -1,7 +1,8 @@
 //! The web UI's session: a login's token kept in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` over
-//! TLS, its own or a proxy's), valid exactly as long as the token. The same cookie authenticates the UI's `fetch` calls to the REST
-//! API (`api::Caller`), where every state-changing request must also carry the session's CSRF token in
-//! `X-CSRF-Token`: a keyed hash of the token that the pages embed and another site cannot compute.
+//! TLS, its own or a proxy's), valid exactly as long as the token. The same cookie authenticates the UI's
+//! `fetch` calls to the REST API (`api::Caller`), where every state-changing request must also carry the
+//! session's CSRF token in `X-CSRF-Token`: a keyed hash of the token that the pages embed and another site
+//! cannot compute.
 
 use super::page;
 use crate::api::tls::ServedOverTls;
