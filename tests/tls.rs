@@ -165,6 +165,46 @@ fn the_ui_session_cookie_is_secure_over_tls() {
 }
 
 #[test]
+fn an_https_server_shuts_down_gracefully_ending_its_watch_streams() {
+    use std::io::Read;
+    let store = Store::new("");
+    let pki = Pki::new(store.dir(), "stop", &["localhost", "127.0.0.1"]);
+    let child = store
+        .cmd()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(pki.tls_args())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let mut server = serving::Server::from_child(child);
+    let admin = store.token("admin", "platform_admin");
+    let stream = https_agent(&server.url, &pki.ca)
+        .get(&format!("{}/admin/config/watch", server.url))
+        .set("Authorization", &format!("Bearer {admin}"))
+        .call()
+        .expect("a watch stream over https");
+    assert_eq!(stream.header("content-type"), Some("text/event-stream"));
+    let (ended, read_all) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut body = String::new();
+        let _ = stream.into_reader().read_to_string(&mut body);
+        let _ = ended.send(body);
+    });
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs").success());
+    // The stream ends (the server closes it), and the process exits 0.
+    let body = read_all.recv_timeout(Duration::from_secs(20)).expect("the stream ends after SIGTERM");
+    assert!(body.contains("event: progress"), "the stream had started: {body}");
+    let mut status = None;
+    api_support::eventually("serve exits after SIGTERM", || {
+        status = server.child.try_wait().expect("try_wait");
+        status.is_some()
+    });
+    assert!(status.is_some_and(|s| s.success()), "serve exited {status:?}");
+}
+
+#[test]
 fn the_client_crate_follows_an_https_server_with_the_ca_file() {
     let store = Store::new("LOG_LEVEL=info");
     let pki = Pki::new(store.dir(), "client", &["localhost", "127.0.0.1"]);
