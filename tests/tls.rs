@@ -131,6 +131,8 @@ fn https_serves_the_cli_with_the_ca_file_and_refuses_it_without() {
 
     // https:// to a plain http server fails too, saying so.
     let plain_server = store.serve(&[]);
+    let health = ureq::get(&format!("{}/health", plain_server.url)).call().expect("plain health");
+    assert_eq!(health.header("strict-transport-security"), None, "HSTS only over TLS");
     let wrong = plain_server.url.replacen("http://", "https://", 1);
     let out = remote(&store, &wrong, Some(&pki.ca), &admin, &["config", "get", "LOG_LEVEL"]);
     assert_eq!(out.status.code(), Some(3), "{:?}", text(&out));
@@ -162,6 +164,9 @@ fn the_ui_session_cookie_is_secure_over_tls() {
     // The same server's API answers over the same TLS, with the peer's address known (audit, limits).
     let health = agent.get(&format!("{}/health", server.url)).call().expect("health over https");
     assert_eq!(health.status(), 200);
+    // Browsers are told to keep to HTTPS here, on the API's answers and the UI's alike.
+    assert_eq!(health.header("strict-transport-security"), Some("max-age=31536000"));
+    assert_eq!(answer.header("strict-transport-security"), Some("max-age=31536000"));
 }
 
 #[test]

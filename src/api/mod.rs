@@ -131,8 +131,10 @@ pub async fn serve_tls(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
-    let app =
-        router(state).layer(axum::Extension(tls::ServedOverTls)).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(state)
+        .layer(axum::Extension(tls::ServedOverTls))
+        .layer(middleware::map_response(tls::strict_transport_security))
+        .into_make_service_with_connect_info::<SocketAddr>();
     // The tap does nothing to a connection: a tapped listener is what axum gives the peer's `SocketAddr`
     // (`ConnectInfo`, which the audit trail and the rate limits read) for a listener of another crate.
     let listener = tls::TlsListener::new(listener, config)?.tap_io(|_| {});

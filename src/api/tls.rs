@@ -26,6 +26,19 @@ const BACKLOG: usize = 64;
 #[derive(Debug, Clone, Copy)]
 pub struct ServedOverTls;
 
+/// How long a browser that reached this server over HTTPS keeps to HTTPS for its host: a year, the usual
+/// value (browsers ignore it for IP addresses and for certificates they do not trust).
+const HSTS: &str = "max-age=31536000";
+
+/// Adds `Strict-Transport-Security` to every answer of an HTTPS server, so that a browser never sends the
+/// session cookie's requests over plain HTTP to that host again.
+pub async fn strict_transport_security(mut response: axum::response::Response) -> axum::response::Response {
+    response
+        .headers_mut()
+        .insert(axum::http::header::STRICT_TRANSPORT_SECURITY, axum::http::HeaderValue::from_static(HSTS));
+    response
+}
+
 /// The server configuration for the PEM certificate chain at `cert` (the server's certificate first) and
 /// the PEM private key at `key` (PKCS#8, PKCS#1 or SEC1). Fails when either cannot be read or parsed, or
 /// when the key is not the certificate's.
