@@ -117,6 +117,9 @@ fn the_client_depends_on_events_and_never_on_the_server_or_an_async_runtime() {
             "serde_json",
             "blake3",
             "ureq",
+            // ureq's own TLS stack, configured for a private CA (blocking; no runtime).
+            "rustls",
+            "rustls-native-certs",
             "arc-swap",
             "chacha20poly1305",
             "base64",

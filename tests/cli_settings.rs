@@ -344,6 +344,31 @@ fn sensitive_values_never_appear_in_plaintext() {
 
 #[cfg(unix)]
 #[test]
+fn a_store_in_a_directory_others_may_write_is_refused_or_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Store::new();
+    let chmod = |mode: u32| std::fs::set_permissions(s.dir(), std::fs::Permissions::from_mode(mode)).unwrap();
+    // Writable by others without the sticky bit: refused (exit 3), naming the directory and the fix; no store.
+    for (mode, who) in [(0o777, "its group and every user"), (0o770, "its group"), (0o703, "every user")] {
+        chmod(mode);
+        let run = s.fails_with(3, &["config", "set", "LOG_LEVEL", "debug"]);
+        let line = run.error_line().to_string();
+        assert!(line.contains(&format!("is writable by {who} (mode {mode:04o})")), "{line}");
+        assert!(line.contains(&format!("chmod g-w,o-w {}", s.dir().display())), "{line}");
+        assert!(!s.db_path().exists(), "a refused open created the store");
+    }
+    // Sticky, as /tmp: opened, with a warning.
+    chmod(0o1777);
+    let run = s.ok(&["config", "set", "LOG_LEVEL", "debug"]);
+    assert!(run.stderr.contains("warning: the directory") && run.stderr.contains("(mode 1777)"), "{}", run.stderr);
+    chmod(0o700);
+    let run = s.ok(&["config", "get", "LOG_LEVEL"]);
+    assert_eq!(run.stdout.trim(), "debug");
+    assert!(!run.stderr.contains("warning: the directory"), "{}", run.stderr);
+}
+
+#[cfg(unix)]
+#[test]
 fn the_key_file_is_created_once_with_mode_0600() {
     use std::os::unix::fs::PermissionsExt;
     let s = Store::new();

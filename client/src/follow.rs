@@ -125,7 +125,7 @@ impl Client {
             }
             None => None,
         };
-        let http = Http::new(&options);
+        let http = Http::new(&options).map_err(StartError::Config)?;
         let (snapshot, status) = match http.render(&options) {
             Ok(snap) => {
                 let status = Status {
@@ -445,14 +445,16 @@ struct Http {
 }
 
 impl Http {
-    fn new(options: &Options) -> Http {
+    fn new(options: &Options) -> Result<Http, String> {
+        let agent = |builder: ureq::AgentBuilder| {
+            crate::tls::agent_builder(builder, &options.server, options.ca_file.as_deref()).map(|b| b.build())
+        };
         let requests =
-            ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(5)).timeout(options.request_timeout).build();
-        let stream = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(5))
-            .timeout_read(options.read_timeout)
-            .build();
-        Http { base: options.server.clone(), requests, stream, token: options.token.clone() }
+            agent(ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(5)).timeout(options.request_timeout))?;
+        let stream = agent(
+            ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(5)).timeout_read(options.read_timeout),
+        )?;
+        Ok(Http { base: options.server.clone(), requests, stream, token: options.token.clone() })
     }
 
     fn authorize(&self, req: ureq::Request) -> Result<ureq::Request, Fetch> {
@@ -543,7 +545,13 @@ fn failure(base: &str, what: &str, e: ureq::Error) -> Fetch {
                 _ => Fetch::Refused(text),
             }
         }
-        ureq::Error::Transport(t) => Fetch::Retry(format!("cannot reach the cfgledger server at {base}: {t}")),
+        ureq::Error::Transport(t) => {
+            let text = t.to_string();
+            match crate::tls::hint(&text) {
+                Some(hint) => Fetch::Retry(format!("cannot reach the cfgledger server at {base}: {text} ({hint})")),
+                None => Fetch::Retry(format!("cannot reach the cfgledger server at {base}: {text}")),
+            }
+        }
     }
 }
 

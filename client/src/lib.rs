@@ -26,6 +26,7 @@ pub mod files;
 mod follow;
 pub mod snapshot;
 pub mod sse;
+pub mod tls;
 pub mod wire;
 
 pub use follow::{Change, Client, Status};
@@ -100,6 +101,9 @@ pub struct Options {
     pub request_timeout: Duration,
     /// Recorded with each render that includes secrets.
     pub reason: Option<String>,
+    /// A PEM file of CA certificates trusted beside the system's, for an `https://` server whose
+    /// certificate a private CA signed.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Builds [`Options`] and starts a [`Client`].
@@ -180,6 +184,13 @@ impl Builder {
         self
     }
 
+    /// Trusts the CA certificates of this PEM file beside the system's (an `https://` server signed by a
+    /// private CA).
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.options.ca_file = Some(path.into());
+        self
+    }
+
     pub fn options(self) -> Options {
         self.options
     }
@@ -216,6 +227,7 @@ impl Options {
             read_timeout: Duration::from_secs(45),
             request_timeout: Duration::from_secs(30),
             reason: None,
+            ca_file: None,
         }
     }
 }
@@ -230,12 +242,16 @@ pub enum StartError {
     Unavailable(String),
     /// The cache or its key could not be used.
     Cache(String),
+    /// The options cannot work, whatever the server does (an unreadable CA file).
+    Config(String),
 }
 
 impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StartError::Refused(m) | StartError::Unavailable(m) | StartError::Cache(m) => f.write_str(m),
+            StartError::Refused(m) | StartError::Unavailable(m) | StartError::Cache(m) | StartError::Config(m) => {
+                f.write_str(m)
+            }
         }
     }
 }

@@ -10,13 +10,14 @@ pub mod render;
 use crate::error::{Error, ErrorCode};
 use cfgledger_client::StartError;
 
-/// A client that did not start, as the CLI's error: refused (exit 1), unavailable (exit 3), or a cache that
-/// cannot be used (exit 4).
+/// A client that did not start, as the CLI's error: refused (exit 1), unavailable (exit 3), a cache that
+/// cannot be used (exit 4), or options that cannot work (exit 2).
 pub fn start_error(e: StartError) -> Error {
     let (code, message) = match e {
         StartError::Refused(m) => (ErrorCode::Forbidden, m),
         StartError::Unavailable(m) => (ErrorCode::Unavailable, m),
         StartError::Cache(m) => (ErrorCode::Integrity, m),
+        StartError::Config(m) => return Error::input(m),
     };
     Error::Coded { code, message, details: serde_json::Value::Null }
 }

@@ -17,6 +17,7 @@ mod registry_transfer;
 mod render;
 mod resources;
 mod settings_transfer;
+pub mod tls;
 mod watch;
 
 pub use error::ApiError;
@@ -117,12 +118,33 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            closing.send_replace(true);
-        })
-        .await
+    axum::serve(listener, app).with_graceful_shutdown(closing_after(shutdown, closing)).await
+}
+
+/// [`serve`] over HTTPS: each connection's TLS handshake completes before axum sees it, and every request
+/// carries [`tls::ServedOverTls`].
+pub async fn serve_tls(
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    state: AppState,
+    closing: tokio::sync::watch::Sender<bool>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let app = router(state)
+        .layer(axum::Extension(tls::ServedOverTls))
+        .layer(middleware::map_response(tls::strict_transport_security))
+        .into_make_service_with_connect_info::<SocketAddr>();
+    // The tap does nothing to a connection: a tapped listener is what axum gives the peer's `SocketAddr`
+    // (`ConnectInfo`, which the audit trail and the rate limits read) for a listener of another crate.
+    let listener = tls::TlsListener::new(listener, config)?.tap_io(|_| {});
+    axum::serve(listener, app).with_graceful_shutdown(closing_after(shutdown, closing)).await
+}
+
+/// `shutdown`, then `closing` set, so that open watch streams end and the drain can finish.
+async fn closing_after(shutdown: impl Future<Output = ()>, closing: tokio::sync::watch::Sender<bool>) {
+    shutdown.await;
+    closing.send_replace(true);
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

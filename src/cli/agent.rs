@@ -9,7 +9,7 @@ use crate::agent::render::{self, RenderOptions};
 use crate::error::Error;
 use crate::logging::Logging;
 use clap::{Args, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, Subcommand)]
@@ -139,6 +139,10 @@ pub struct AgentCli {
     /// The cfgledger server to follow (http://HOST:PORT).
     #[arg(long, global = true, env = "CFGLEDGER_SERVER", value_name = "URL")]
     server: Option<String>,
+    /// A PEM file of CA certificates trusted beside the system's roots, for an https:// server whose
+    /// certificate a private CA signed.
+    #[arg(long, global = true, env = "CFGLEDGER_CA_FILE", value_name = "FILE")]
+    ca_file: Option<PathBuf>,
     #[command(subcommand)]
     command: AgentCommand,
 }
@@ -146,17 +150,18 @@ pub struct AgentCli {
 /// Runs `cfgledger-agent`.
 pub fn run_alone(cli: AgentCli) -> Result<(), Error> {
     // The same check of the URL as `--server` gets in `cfgledger`.
-    let server = cli.server.as_deref().map(|url| super::remote::Server::new(url, None)).transpose()?;
-    run_on(server.as_ref().map(|s| s.base()), cli.command)
+    let server =
+        cli.server.as_deref().map(|url| super::remote::Server::new(url, None, cli.ca_file.as_deref())).transpose()?;
+    run_on(server.as_ref(), cli.command)
 }
 
 pub(crate) fn run(g: &Globals, cmd: AgentCommand) -> Result<(), Error> {
-    run_on(g.server.as_ref().map(|s| s.base()), cmd)
+    run_on(g.server.as_ref(), cmd)
 }
 
 /// The agent on the server at `server` (`--server`, checked): what `cfgledger agent` and the slim
 /// `cfgledger-agent` binary both run.
-pub fn run_on(server: Option<&str>, cmd: AgentCommand) -> Result<(), Error> {
+pub(crate) fn run_on(server: Option<&super::remote::Server>, cmd: AgentCommand) -> Result<(), Error> {
     // A token on the command line is readable by every user of the machine (ps, /proc): refused. Only the
     // agent's own arguments count, not the child's after `--`.
     if std::env::args_os()
@@ -240,10 +245,16 @@ fn default_cache(namespace: &str, server: &str, profile: &str) -> Result<PathBuf
 
 use std::os::unix::fs::DirBuilderExt;
 
-fn follow_options(server: Option<&str>, args: &FollowArgs, kind: &str) -> Result<cfgledger_client::Options, Error> {
-    let server =
+fn follow_options(
+    server: Option<&super::remote::Server>,
+    args: &FollowArgs,
+    kind: &str,
+) -> Result<cfgledger_client::Options, Error> {
+    let remote =
         server.ok_or_else(|| Error::input("the agent follows a server: give --server URL (or CFGLEDGER_SERVER)"))?;
+    let server = remote.base();
     let mut opts = cfgledger_client::Options::new(server, &args.namespace);
+    opts.ca_file = remote.ca_file().map(Path::to_path_buf);
     opts.kind = kind.to_string();
     opts.token = match &args.token_file {
         Some(path) => cfgledger_client::TokenSource::File(path.clone()),

@@ -50,6 +50,10 @@ pub struct Cli {
     /// users of the machine can read a process's arguments.
     #[arg(long, global = true, env = "CFGLEDGER_TOKEN", hide_env_values = true)]
     pub token: Option<remote::Token>,
+    /// A PEM file of CA certificates trusted beside the system's roots, for an https:// --server whose
+    /// certificate a private CA signed.
+    #[arg(long, global = true, env = "CFGLEDGER_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -141,7 +145,7 @@ impl Globals {
             None => EnvFileChoice::Default,
         };
         let server = match cli.server.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(url) => Some(remote::Server::new(url, cli.token.clone())?),
+            Some(url) => Some(remote::Server::new(url, cli.token.clone(), cli.ca_file.as_deref())?),
             None => None,
         };
         Ok(Globals { db, env_file, catalog: cli.catalog.clone(), actor, server })

@@ -9,6 +9,7 @@ use crate::model::ErrorBody;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Longest wait for the connection; a reachable server accepts at once.
@@ -38,6 +39,8 @@ impl std::fmt::Debug for Token {
 pub(crate) struct Server {
     base: String,
     token: Option<Token>,
+    /// The CA file trusted beside the system's roots (`--ca-file`), for `https://`.
+    ca_file: Option<PathBuf>,
     agent: ureq::Agent,
 }
 
@@ -58,7 +61,8 @@ pub(crate) struct ApiFailure {
 
 impl Server {
     /// Checks `url` (`http[s]://HOST[:PORT][/PREFIX]`) before any request is made. An empty token counts as none.
-    pub fn new(url: &str, token: Option<Token>) -> Result<Server, Error> {
+    /// `ca_file` (`--ca-file`) is read now, so that a missing or malformed one fails before any request.
+    pub fn new(url: &str, token: Option<Token>, ca_file: Option<&Path>) -> Result<Server, Error> {
         let base = url.trim().trim_end_matches('/');
         let lower = base.to_ascii_lowercase();
         let host = lower
@@ -68,19 +72,24 @@ impl Server {
         if host.is_none_or(|h| h.is_empty() || h.chars().any(char::is_whitespace)) {
             return Err(Error::input(format!("--server expects a URL such as http://127.0.0.1:4444; got {url:?}")));
         }
-        let agent = ureq::AgentBuilder::new()
+        let builder = ureq::AgentBuilder::new()
             .timeout_connect(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .redirects(0)
-            .user_agent(concat!("cfgledger-cli/", env!("CARGO_PKG_VERSION")))
-            .build();
+            .user_agent(concat!("cfgledger-cli/", env!("CARGO_PKG_VERSION")));
+        let agent = cfgledger_client::tls::agent_builder(builder, base, ca_file).map_err(Error::input)?.build();
         let token = token.map(|Token(t)| Token(t.trim().to_string())).filter(|Token(t)| !t.is_empty());
-        Ok(Server { base: base.to_string(), token, agent })
+        Ok(Server { base: base.to_string(), token, ca_file: ca_file.map(Path::to_path_buf), agent })
     }
 
     /// The base URL, as given (without a trailing `/`).
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    /// The CA file trusted beside the system's roots, which an agent's follower trusts too.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
     }
 
     /// `GET path?query`.
@@ -240,6 +249,10 @@ impl Server {
                     (None, Some(message)) => message.to_string(),
                     (None, None) => t.kind().to_string(),
                 };
+                let why = match cfgledger_client::tls::hint(&why) {
+                    Some(hint) => format!("{why} ({hint})"),
+                    None => why,
+                };
                 Err(Error::Unreachable {
                     context: format!("cannot reach the server at {}: {why}", self.base),
                     source: None,
@@ -313,19 +326,34 @@ mod tests {
     #[test]
     fn server_urls_are_checked_before_any_request() {
         assert_eq!(
-            Server::new("http://127.0.0.1:4444/", None).map(|s| s.base).ok().as_deref(),
+            Server::new("http://127.0.0.1:4444/", None, None).map(|s| s.base).ok().as_deref(),
             Some("http://127.0.0.1:4444")
         );
         for bad in ["127.0.0.1:4444", "ftp://host", "http://", "http:// host"] {
-            let e = Server::new(bad, None).map(|_| ()).unwrap_err().to_string();
+            let e = Server::new(bad, None, None).map(|_| ()).unwrap_err().to_string();
             assert_eq!(e, format!("--server expects a URL such as http://127.0.0.1:4444; got {bad:?}"));
         }
-        assert!(Server::new("https://config.example", None).is_ok(), "TLS is supported (rustls)");
+        assert!(Server::new("https://config.example", None, None).is_ok(), "TLS is supported (rustls)");
+    }
+
+    #[test]
+    fn a_ca_file_that_cannot_be_used_fails_before_any_request() {
+        let missing = Path::new("/nonexistent/ca.pem");
+        let e = Server::new("https://config.example", None, Some(missing)).unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+        assert!(e.to_string().contains("cannot read the CA file /nonexistent/ca.pem"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("ca.pem");
+        std::fs::write(&not_pem, "just text\n").unwrap();
+        let e = Server::new("https://config.example", None, Some(&not_pem)).unwrap_err().to_string();
+        assert!(e.contains("holds no certificate"), "{e}");
+        // Plain http never reads it.
+        assert!(Server::new("http://config.example", None, Some(missing)).is_ok());
     }
 
     #[test]
     fn the_token_is_not_in_the_debug_form() {
-        let s = Server::new("http://h", Some(Token("secret-token-value".into())))
+        let s = Server::new("http://h", Some(Token("secret-token-value".into())), None)
             .map(|s| format!("{s:?}"))
             .unwrap_or_default();
         assert!(s.contains("http://h") && !s.contains("secret-token-value"), "{s}");

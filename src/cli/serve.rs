@@ -8,6 +8,7 @@ use crate::setting_keys;
 use crate::tailer::Tailer;
 use clap::Args;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Args)]
@@ -28,6 +29,12 @@ pub struct ServeArgs {
     /// truth; this only makes other instances look sooner.
     #[arg(long, env = "CFGLEDGER_NOTIFY", value_name = "URL")]
     notify: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (the server's certificate first); needs --tls-key.
+    #[arg(long, env = "CFGLEDGER_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1); keep it 0600.
+    #[arg(long, env = "CFGLEDGER_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -37,6 +44,11 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
+    // Read before the store opens: a wrong file fails at once, with nothing done.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(api::tls::server_config(cert, key)?),
+        _ => None,
+    };
     let ledger = g.open_with(true, &[crate::usecase::access::JWT_KEY])?;
     let auth = auth_config(&ledger)?;
     if !auth.required {
@@ -69,10 +81,11 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
             .map_err(|e| Error::io(format!("cannot listen on {}", args.listen), e))?;
         let addr = listener.local_addr().map_err(|e| Error::io("cannot read the listening address", e))?;
         // Printed on stdout so that scripts and tests learn the port when it was 0.
-        super::emit(format!("cfgledger listening on http://{addr}"))?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        super::emit(format!("cfgledger listening on {scheme}://{addr}"))?;
         tracing::info!(%addr, store = %ledger.store().describe(), head = ledger.snapshot().head.seq, "serving");
         let (closing_tx, closing) = tokio::sync::watch::channel(false);
-        let instance = crate::instance::Instance::new(format!("http://{addr}"), ledger.now());
+        let instance = crate::instance::Instance::new(format!("{scheme}://{addr}"), ledger.now());
         tracing::info!(instance = %instance.id, "instance started");
         let heartbeat = tokio::spawn(crate::instance::run_heartbeat(ledger.clone(), instance.clone(), closing.clone()));
         let state = AppState {
@@ -86,7 +99,10 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
             request_timeout: args.request_timeout,
             instance: std::sync::Arc::new(instance),
         };
-        let served = api::serve(listener, state, closing_tx, shutdown_signal()).await;
+        let served = match tls {
+            Some(config) => api::serve_tls(listener, config, state, closing_tx, shutdown_signal()).await,
+            None => api::serve(listener, state, closing_tx, shutdown_signal()).await,
+        };
         // The heartbeat task removes this instance from the list once `closing` is set.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), heartbeat).await;
         served.map_err(|e| Error::io("server failed", e))

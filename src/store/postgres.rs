@@ -13,9 +13,11 @@ use super::sql::{self, Arg, Dialect, EventRow, SnapshotRow, Sql, SqlReader};
 use super::{AppendGuard, ChangeWatch, EventStore, InstanceBeat, LogQuery, StoreError, StoredSnapshot};
 use cfgledger_events::{Head, Record, Timestamp};
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, Config};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
+
+mod tls;
 
 mod embedded {
     refinery::embed_migrations!("migrations/postgres");
@@ -33,6 +35,8 @@ const POOL: usize = 8;
 
 pub struct PgStore {
     config: Config,
+    /// Every connection (write, read, `LISTEN`) is made through it, as the URL's `sslmode` says.
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
     shown: String,
     write: Mutex<Option<WriteConn>>,
     readers: Mutex<Vec<Client>>,
@@ -46,15 +50,34 @@ fn unavailable(e: postgres::Error) -> StoreError {
     }
 }
 
+/// `e` and its causes: the postgres crate says only "error performing TLS handshake", and its cause says why
+/// (the server does not support TLS, the certificate's issuer is unknown).
+fn with_causes(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.ends_with(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    text
+}
+
 fn poisoned() -> StoreError {
     StoreError::Unavailable("a connection lock was poisoned by a panic".into())
 }
 
 impl PgStore {
-    /// Connects to `url` (`postgres://user@host:port/db?...`) and applies pending migrations.
+    /// Connects to `url` (`postgres://user@host:port/db?...`, with libpq's `sslmode` and `sslrootcert`) and
+    /// applies pending migrations.
     pub fn open(url: &str) -> Result<PgStore, StoreError> {
+        let parts = tls::split_url(url)?;
+        let (ssl_mode, tls) = tls::connector(parts.mode, parts.root_cert.as_deref())?;
         let mut config: Config =
-            url.parse().map_err(|e| StoreError::Url(format!("database URL {}: {e}", redact(url))))?;
+            parts.url.parse().map_err(|e| StoreError::Url(format!("database URL {}: {e}", redact(url))))?;
+        config.ssl_mode(ssl_mode);
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -62,7 +85,8 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("cfgledger");
         }
-        let store = PgStore { config, shown: redact(url), write: Mutex::new(None), readers: Mutex::new(Vec::new()) };
+        let store =
+            PgStore { config, tls, shown: redact(url), write: Mutex::new(None), readers: Mutex::new(Vec::new()) };
         let mut client = store.connect()?;
         migrate(&mut client)?;
         *store.write.lock().map_err(|_| poisoned())? = Some(WriteConn::new(client).map_err(unavailable)?);
@@ -71,8 +95,8 @@ impl PgStore {
 
     fn connect(&self) -> Result<Client, StoreError> {
         self.config
-            .connect(NoTls)
-            .map_err(|e| StoreError::Unavailable(format!("cannot connect to {}: {e}", self.shown)))
+            .connect(self.tls.clone())
+            .map_err(|e| StoreError::Unavailable(format!("cannot connect to {}: {}", self.shown, with_causes(&e))))
     }
 
     fn write_conn(&self) -> Result<WriteConn, StoreError> {

@@ -91,6 +91,7 @@ impl SqliteStore {
                 )));
             }
         }
+        check_directory(path)?;
         create_private(path)?;
         let mut write = connect(path)?;
         // Checkpoints run on the background checkpointer; a commit checkpoints only if the WAL has grown far
@@ -212,6 +213,44 @@ fn poisoned() -> StoreError {
 /// once: with fewer kept than streams, every change opened (and set up, and prepared for) a connection per
 /// stream beyond the pool. An idle connection holds little (the log's pages are shared by the OS).
 const READER_POOL: usize = 32;
+
+/// Refuses a database whose directory others may write to without the sticky bit: they could replace or
+/// remove the database and its WAL between two opens. A sticky one (such as /tmp) is only warned about,
+/// since there others can still create the `-wal` and `-shm` files before the first open.
+fn check_directory(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => dir.to_path_buf(),
+        None => PathBuf::from("."),
+    };
+    let mode = std::fs::metadata(&dir)
+        .map_err(|e| StoreError::Unavailable(format!("cannot read the directory {}: {e}", dir.display())))?
+        .permissions()
+        .mode();
+    let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
+        (false, false) => return Ok(()),
+        (true, false) => "its group",
+        (false, true) => "every user",
+        (true, true) => "its group and every user",
+    };
+    let message = format!(
+        "the directory {} of the store {} is writable by {who} (mode {:04o})",
+        dir.display(),
+        path.display(),
+        mode & 0o7777
+    );
+    if mode & 0o1000 == 0 {
+        return Err(StoreError::Unavailable(format!(
+            "{message}, who could replace or remove the database; run chmod g-w,o-w {} or keep the store elsewhere",
+            dir.display()
+        )));
+    }
+    eprintln!(
+        "warning: {message}; others may create its -wal and -shm files first: keep the store in a directory of its own"
+    );
+    tracing::warn!("{message}");
+    Ok(())
+}
 
 /// Creates a new database file readable by its owner only (0600): it holds password hashes and sealed
 /// secrets. SQLite gives its `-wal` and `-shm` files the database file's permissions. An existing file is left

@@ -1,9 +1,11 @@
-//! The web UI's session: a login's token kept in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` behind
-//! TLS), valid exactly as long as the token. The same cookie authenticates the UI's `fetch` calls to the REST
-//! API (`api::Caller`), where every state-changing request must also carry the session's CSRF token in
-//! `X-CSRF-Token`: a keyed hash of the token that the pages embed and another site cannot compute.
+//! The web UI's session: a login's token kept in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` over
+//! TLS, its own or a proxy's), valid exactly as long as the token. The same cookie authenticates the UI's
+//! `fetch` calls to the REST API (`api::Caller`), where every state-changing request must also carry the
+//! session's CSRF token in `X-CSRF-Token`: a keyed hash of the token that the pages embed and another site
+//! cannot compute.
 
 use super::page;
+use crate::api::tls::ServedOverTls;
 use crate::api::{ApiError, AppState, Caller, ClientAddr};
 use crate::auth::{Claims, Role};
 use crate::error::ErrorCode;
@@ -12,7 +14,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
+use axum::{Extension, Form};
 use cookie::{Cookie, SameSite};
 use maud::html;
 use serde::Deserialize;
@@ -211,6 +213,7 @@ pub struct LoginForm {
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
+    over_tls: Option<Extension<ServedOverTls>>,
     client: ClientAddr,
     Form(form): Form<LoginForm>,
 ) -> Response {
@@ -220,7 +223,7 @@ pub async fn login(
     let request = LoginRequest { username: form.username, password: password.to_string() };
     match crate::api::login::authenticate(&state, client.0, request).await {
         Ok(issued) => {
-            let cookie = session_cookie(&headers, issued.token, state.auth.token_ttl_secs);
+            let cookie = session_cookie(&headers, over_tls.is_some(), issued.token, state.auth.token_ttl_secs);
             let mut response = Redirect::to(&next).into_response();
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, v);
@@ -247,10 +250,14 @@ fn capitalize(text: &str) -> String {
 }
 
 /// The session cookie for `token`, or (with an empty token) the one that clears it. `Secure` when the request
-/// came over TLS through a proxy that says so (`X-Forwarded-Proto: https`).
-fn session_cookie(headers: &HeaderMap, token: String, ttl_secs: u64) -> String {
-    let tls =
-        headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|p| p.eq_ignore_ascii_case("https"));
+/// came over this server's own TLS (`serve --tls-cert`), or over TLS through a proxy that says so
+/// (`X-Forwarded-Proto: https`).
+fn session_cookie(headers: &HeaderMap, over_tls: bool, token: String, ttl_secs: u64) -> String {
+    let tls = over_tls
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|p| p.eq_ignore_ascii_case("https"));
     let clearing = token.is_empty();
     let mut c = Cookie::build((COOKIE, token)).path("/").http_only(true).same_site(SameSite::Strict).secure(tls);
     c = c.max_age(cookie::time::Duration::seconds(if clearing {
@@ -268,7 +275,12 @@ pub struct LogoutForm {
 
 /// `POST /ui/logout` (with the session's CSRF token as a form field): ends the session here and clears the
 /// cookie.
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LogoutForm>) -> Response {
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    over_tls: Option<Extension<ServedOverTls>>,
+    Form(form): Form<LogoutForm>,
+) -> Response {
     let Some(token) = cookie_token(&headers) else {
         return Redirect::to("/ui/login?out=1").into_response();
     };
@@ -286,7 +298,7 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form
         tracing::info!(user = ?claims.sub, "web UI logout");
     }
     let mut response = Redirect::to("/ui/login?out=1").into_response();
-    if let Ok(v) = HeaderValue::from_str(&session_cookie(&headers, String::new(), 0)) {
+    if let Ok(v) = HeaderValue::from_str(&session_cookie(&headers, over_tls.is_some(), String::new(), 0)) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     response
@@ -309,12 +321,13 @@ mod tests {
     #[test]
     fn the_cookie_is_http_only_and_strict() {
         let mut h = HeaderMap::new();
-        let c = session_cookie(&h, "tok".into(), 60);
+        let c = session_cookie(&h, false, "tok".into(), 60);
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Max-Age=60"), "{c}");
         assert!(!c.contains("Secure"), "{c}");
+        assert!(session_cookie(&h, true, "tok".into(), 60).contains("Secure"), "served over its own TLS");
         h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
-        assert!(session_cookie(&h, "tok".into(), 60).contains("Secure"));
-        let cleared = session_cookie(&h, String::new(), 0);
+        assert!(session_cookie(&h, false, "tok".into(), 60).contains("Secure"));
+        let cleared = session_cookie(&h, false, String::new(), 0);
         assert!(cleared.contains("Max-Age=0"), "{cleared}");
     }
 

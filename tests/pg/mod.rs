@@ -103,6 +103,13 @@ pub struct Cluster {
 impl Cluster {
     /// `initdb` and start a new cluster; errors say what is missing.
     pub fn start_new() -> Result<Cluster, String> {
+        Cluster::start_new_with("", &[])
+    }
+
+    /// Like [`Cluster::start_new`], with `conf` appended to its `postgresql.conf` and `files` (name, bytes)
+    /// written into its data directory, readable by the server only, before it starts: TLS certificates and
+    /// `ssl = on`, say.
+    pub fn start_new_with(conf: &str, files: &[(&str, &[u8])]) -> Result<Cluster, String> {
         let bin = find_bin().ok_or("no initdb under /usr/lib/postgresql/*/bin or on PATH")?;
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let port = free_port()?;
@@ -110,6 +117,21 @@ impl Cluster {
         std::fs::create_dir_all(cluster.data()).map_err(|e| e.to_string())?;
         cluster.own()?;
         cluster.run("initdb", &["-D", &cluster.data_str(), "--auth=trust", "--username=postgres", "-E", "UTF8"])?;
+        if !conf.is_empty() || !files.is_empty() {
+            use std::io::Write;
+            use std::os::unix::fs::PermissionsExt;
+            for (name, bytes) in files {
+                let path = cluster.data().join(name);
+                std::fs::write(&path, bytes).map_err(|e| e.to_string())?;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+            }
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(cluster.data().join("postgresql.conf"))
+                .map_err(|e| e.to_string())?;
+            writeln!(file, "\n{conf}").map_err(|e| e.to_string())?;
+            cluster.own()?;
+        }
         cluster.start()?;
         Ok(cluster)
     }
