@@ -97,8 +97,9 @@ impl Backend {
     }
 }
 
-/// A store with twenty changes of `KEY` (seqs `first..first + 20`) and checkpoints every five events, written
-/// by a server that is stopped again: the log, the admin token and the seq of the first change.
+/// A store with at least twenty changes of `KEY` (from seq `first` on) and checkpoints every five events, one
+/// of them above the tenth change, written by a server that is stopped again: the log, the admin token and
+/// the seq of the first change.
 fn store_with_checkpoints(backend: &Backend, dotenv: &str) -> (Deployment, String, u64) {
     let dep = Deployment::new(&backend.url(), &format!("CFGLEDGER_SNAPSHOT_INTERVAL=5\n{dotenv}"));
     let token = dep.admin_token();
@@ -111,13 +112,17 @@ fn store_with_checkpoints(backend: &Backend, dotenv: &str) -> (Deployment, Strin
             first = reply.json()["seq"].as_u64().expect("a seq");
         }
     }
-    eventually("checkpoints above the tenth change", || {
+    // A checkpoint is skipped while the thread is still writing the one before, so keep changing the key
+    // until one stands above the tenth change.
+    let mut value = 20;
+    eventually("a checkpoint above the tenth change", || {
         let newest: u64 = backend.sql("SELECT coalesce(max(seq), 0) FROM snapshots;").trim().parse().unwrap_or(0);
-        if newest >= first + 15 {
-            Ok(())
-        } else {
-            Err(format!("the newest checkpoint is at seq {newest}"))
+        if newest >= first + 10 {
+            return Ok(());
         }
+        value += 1;
+        assert_eq!(server.put(KEY, &token, json!(value)).status, 200);
+        Err(format!("the newest checkpoint is at seq {newest}"))
     });
     drop(server);
     (dep, token, first)
