@@ -9,6 +9,18 @@ use cfgledger_events::namespace;
 use cfgledger_events::{Envelope, Record};
 use serde_json::Value;
 
+/// Text as a terminal may show it: every control or bidirectional character (ESC, NUL, bell, a newline, a
+/// right-to-left override...) written as a visible escape such as `\u{1b}`, so that a value, a reason or a
+/// name cannot move the cursor, erase lines or reorder what an auditor reads. Every text line the CLI
+/// prints passes here; JSON output is left to its encoder.
+pub fn terminal(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(cfgledger_events::text::is_hidden) {
+        std::borrow::Cow::Owned(cfgledger_events::text::escaped(text))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 /// A value as it may be shown: masked when the key is sensitive, whatever layer it came from.
 pub fn shown_value(spec: &SettingSpec, value: Option<&StoredValue>) -> Value {
     match value {

@@ -29,6 +29,18 @@ pub struct WriteContext {
     pub reason: Option<String>,
 }
 
+impl WriteContext {
+    /// Refuses a reason that the log should not keep forever: longer than 1 KB, or holding a control or
+    /// bidirectional character ([`cfgledger_events::text::check_free_text`]). Checked for every command,
+    /// whichever client sent it, before anything is decided.
+    pub fn check(&self) -> Result<(), Error> {
+        match &self.reason {
+            Some(reason) => cfgledger_events::text::check_free_text("reason", reason).map_err(Error::input),
+            None => Ok(()),
+        }
+    }
+}
+
 /// What an accepted command did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -161,6 +173,7 @@ impl Ledger {
     /// Decides and appends `cmd`, waiting until it is durable. Blocking: async callers use
     /// [`Ledger::execute_async`].
     pub fn execute(&self, cmd: Command, ctx: WriteContext) -> Result<Outcome, Error> {
+        ctx.check()?;
         let (tx, rx) = mpsc::sync_channel(1);
         self.jobs.send(writer::Job { cmd, ctx, reply: writer::Reply::Blocking(tx) }).map_err(|_| Error::Closed)?;
         rx.recv().map_err(|_| Error::Closed)?
@@ -168,6 +181,7 @@ impl Ledger {
 
     /// [`Ledger::execute`] for async callers: the append happens on the writer thread.
     pub async fn execute_async(&self, cmd: Command, ctx: WriteContext) -> Result<Outcome, Error> {
+        ctx.check()?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.jobs.send(writer::Job { cmd, ctx, reply: writer::Reply::Async(tx) }).map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
