@@ -23,6 +23,7 @@ pub mod docs;
 pub mod envfile;
 pub mod error;
 pub mod instance;
+pub mod json;
 pub mod ledger;
 pub mod live;
 pub mod logging;

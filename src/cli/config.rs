@@ -421,7 +421,8 @@ fn read_document(file: &Path) -> Result<Value, Error> {
     } else {
         std::fs::read_to_string(file).map_err(|e| Error::input_from(format!("cannot read {}", file.display()), e))?
     };
-    serde_json::from_str(&text).map_err(|e| Error::input(format!("{} is not a JSON document: {e}", file.display())))
+    crate::json::value_from_slice(text.as_bytes())
+        .map_err(|e| Error::input(format!("{} is not a JSON document: {e}", file.display())))
 }
 
 /// The plan, its summary, and what happened: `dry run: nothing applied`, `applied as batch B (seq N)`,

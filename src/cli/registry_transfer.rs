@@ -165,7 +165,7 @@ pub fn run_import(g: &Globals, args: ImportArgs) -> Result<(), Error> {
         std::fs::read_to_string(&args.file)
             .map_err(|e| Error::input_from(format!("cannot read {}", args.file.display()), e))?
     };
-    let document: serde_json::Value = serde_json::from_str(&text)
+    let document = crate::json::value_from_slice(text.as_bytes())
         .map_err(|e| Error::input(format!("{} is not a JSON document: {e}", args.file.display())))?;
     let strategy = import::parse_strategy(&args.conflict_strategy)?;
     let selection = args.include.as_deref().map(parse_include).transpose()?;
