@@ -344,13 +344,13 @@ impl std::fmt::Display for ErrorCode {
 /// the message already holds (many messages quote their source).
 pub fn report(e: &(dyn std::error::Error + 'static)) -> String {
     // A message may quote input (a value, a name): its control characters are escaped for the terminal.
-    let mut out = format!("error: {}", crate::present::terminal(&e.to_string()));
+    let mut out = format!("error: {}", crate::present::terminal_lines(&e.to_string()));
     let mut shown = e.to_string();
     let mut next = e.source();
     while let Some(cause) = next {
         let text = cause.to_string();
         if !shown.contains(&text) {
-            out.push_str(&format!("\n  caused by: {}", crate::present::terminal(&text)));
+            out.push_str(&format!("\n  caused by: {}", crate::present::terminal_lines(&text)));
             shown.push_str(&text);
         }
         next = cause.source();

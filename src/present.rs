@@ -21,6 +21,12 @@ pub fn terminal(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// [`terminal`] for a text of several lines (an error message listing every bad line of a file): each line
+/// escaped, the line breaks kept.
+pub fn terminal_lines(text: &str) -> String {
+    text.split('\n').map(terminal).collect::<Vec<_>>().join("\n")
+}
+
 /// A value as it may be shown: masked when the key is sensitive, whatever layer it came from.
 pub fn shown_value(spec: &SettingSpec, value: Option<&StoredValue>) -> Value {
     match value {

@@ -204,10 +204,7 @@ fn enums_are_stored_in_their_canonical_form_and_refuse_anything_else() {
 
     for bad in ["debug\n", " info", "debug\u{0}", "verbose"] {
         let message = server.put("LOG_LEVEL", &admin, json!(bad)).error_message(422, "invalid_value");
-        assert!(
-            message.starts_with("key LOG_LEVEL expects one of trace, debug, info, warn, error; got"),
-            "{message}"
-        );
+        assert!(message.starts_with("key LOG_LEVEL expects one of trace, debug, info, warn, error; got"), "{message}");
         assert!(hidden(&message).is_empty(), "{message:?}");
     }
     unchanged(&server, head, "bad enum values");
@@ -303,4 +300,19 @@ fn text_output_escapes_control_and_bidi_characters_in_values_and_reasons() {
     let out = run(&store, &["config", "get", "APP_NAME", "--output", "text"]);
     assert_eq!(String::from_utf8(out.stdout).expect("utf-8").trim_end_matches('\n'), evil);
     assert_eq!(u64::try_from(store.log().len()).ok(), Some(after), "reading wrote nothing");
+}
+
+#[test]
+fn text_logs_to_a_pipe_carry_no_escape_codes() {
+    let store = Store::new("CFGLEDGER_LOG_FORMAT=text\nCFGLEDGER_LOG_LEVEL=debug");
+    let admin = store.token("ada", ADMIN);
+    let server = store.serve(&[]);
+    server.put("MAX_WORKERS", &admin, json!(5)).ok_json();
+    // A refused write whose input holds ESC: what is logged about it must not carry the byte either.
+    server.put("LOG_FILE", &admin, json!("\u{1b}[31mred.log")).error(422, "invalid_value");
+    server.call("GET", "/admin/config/%1B%5B2J", Some(&admin));
+    let lines = server.stderr();
+    assert!(lines.iter().any(|l| l.contains("INFO") || l.contains("DEBUG")), "text log lines: {lines:?}");
+    let raw: Vec<&String> = lines.iter().filter(|l| l.contains('\u{1b}')).collect();
+    assert!(raw.is_empty(), "escape codes in a log written to a pipe: {raw:?}");
 }
