@@ -12,8 +12,9 @@ pub const MAX_NAME_CHARS: usize = 255;
 /// The most characters an entity's URI (the identity of resources and roots) may hold.
 pub const MAX_URI_CHARS: usize = 2048;
 
-/// The most characters a tag may hold.
-pub const MAX_TAG_CHARS: usize = 64;
+/// The most characters a tag may hold: MCP Gateway's own `VALIDATION_MAX_TAG_LENGTH`, so that every tag the
+/// gateway accepts imports.
+pub const MAX_TAG_CHARS: usize = 100;
 
 /// Whether `c` is hidden on a terminal: a C0 or C1 control character or DEL, or a bidirectional formatting
 /// character (the embeddings and overrides U+202A–U+202E, the isolates U+2066–U+2069, and the marks U+200E,
@@ -88,7 +89,7 @@ pub fn check_uri(what: &str, uri: &str) -> Result<(), String> {
 
 /// Checks a tag: 1 to [`MAX_TAG_CHARS`] characters, no hidden character, no space at either end.
 pub fn check_tag(tag: &str) -> Result<(), String> {
-    let pattern = "a tag is 1 to 64 characters, without control or bidirectional characters or spaces at either end";
+    let pattern = "a tag is 1 to 100 characters, without control or bidirectional characters or spaces at either end";
     let why = if tag.is_empty() {
         Some("is empty".to_string())
     } else if tag.chars().count() > MAX_TAG_CHARS {
@@ -200,7 +201,7 @@ mod tests {
         assert!(check_uri("root uri", "file:///\u{202e}").is_err());
         assert!(check_uri("root uri", "").is_err());
         assert!(check_tag("team-a").is_ok());
-        for bad in ["", "nul\0", "x\u{2067}", " team", &"t".repeat(65)] {
+        for bad in ["", "nul\0", "x\u{2067}", " team", &"t".repeat(101)] {
             assert!(check_tag(bad).is_err(), "{bad:?}");
         }
     }
