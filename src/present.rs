@@ -323,3 +323,15 @@ pub fn watch_event(
         detail: with_detail.then(|| audit_entries(env, catalog)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_text_shows_hidden_characters_as_escapes_and_keeps_plain_text_borrowed() {
+        assert!(matches!(terminal("plain text, é, 日本"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(terminal("a\u{1b}[2Jb\0\u{7}\u{202e}c\nd"), "a\\u{1b}[2Jb\\u{0}\\u{7}\\u{202e}c\\nd");
+        assert_eq!(terminal_lines("line one\u{1b}\nline two\t"), "line one\\u{1b}\nline two\\t");
+    }
+}
