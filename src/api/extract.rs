@@ -46,7 +46,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         let content_type = req.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("(not text)"));
         if !content_type.is_some_and(is_json_type) {
             let given = match content_type {
-                Some(t) => format!("got {:?}", crate::present::terminal(t)),
+                Some(t) => format!("got \"{}\"", crate::present::terminal(t)),
                 None => "none was given".to_string(),
             };
             return Err(ApiError::new(

@@ -195,6 +195,10 @@ pub fn history(g: &Globals, mut args: HistoryArgs) -> Result<(), Error> {
 fn print_trail(page: &AuditPage, output: TrailOutput) -> Result<(), Error> {
     match output {
         TrailOutput::Json => return emit_data(json_text(page)?),
+        // CSV is data for a program; on a terminal, a person reads it, so its rows are escaped as text.
+        TrailOutput::Csv if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
+            timetravel::csv(&page.entries).lines().try_for_each(emit)?
+        }
         TrailOutput::Csv => emit_data(timetravel::csv(&page.entries).trim_end())?,
         TrailOutput::Jsonl => {
             for e in &page.entries {
