@@ -99,6 +99,36 @@ fn reasons_are_capped_at_one_kilobyte_and_refuse_control_characters_in_the_api_a
     assert_eq!(remote.status.code(), Some(2), "{}", stderr(&remote));
     assert!(stderr(&remote).contains("at most 1024 bytes"), "{}", stderr(&remote));
     unchanged(&server, head, "the CLI's refused reasons");
+
+    // Who made a change is shown beside the reason, so the actor's name is held to the same characters.
+    // `Store::cmd` names its own actor; this command is the same but for the name.
+    let out = std::process::Command::new(api_support::BIN)
+        .current_dir(store.dir())
+        .env_clear()
+        .env("CFGLEDGER_CATALOG", cfgledger_events::testing::SUITE_CATALOG_PATH)
+        .env("HOME", store.dir())
+        .env("CFGLEDGER_AUTH_ENCRYPTION_SECRET", api_support::ENCRYPTION_SECRET)
+        .args([
+            "--db",
+            "sqlite://c.db",
+            "--env-file",
+            ".env",
+            "--actor",
+            "eve\u{1b}[8m",
+            "config",
+            "set",
+            "MAX_WORKERS",
+            "7",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the actor name holds the control or bidirectional character U+001B"),
+        "{}",
+        stderr(&out)
+    );
+    unchanged(&server, head, "an actor name with ESC");
 }
 
 #[test]

@@ -31,11 +31,19 @@ pub struct WriteContext {
 
 impl WriteContext {
     /// Refuses a reason that the log should not keep forever: longer than 1 KB, or holding a control or
-    /// bidirectional character ([`cfgledger_events::text::check_free_text`]). Checked for every command,
-    /// whichever client sent it, before anything is decided.
+    /// bidirectional character ([`cfgledger_events::text::check_free_text`]); and an actor name (`--actor`,
+    /// a token's subject) holding one. Checked for every command, whichever client sent it, before anything
+    /// is decided.
     pub fn check(&self) -> Result<(), Error> {
+        use cfgledger_events::text;
+        if let Some(c) = self.actor.name.chars().find(|&c| text::is_hidden(c)) {
+            return Err(Error::input(format!(
+                "the actor name holds the control or bidirectional character U+{:04X}",
+                u32::from(c)
+            )));
+        }
         match &self.reason {
-            Some(reason) => cfgledger_events::text::check_free_text("reason", reason).map_err(Error::input),
+            Some(reason) => text::check_free_text("reason", reason).map_err(Error::input),
             None => Ok(()),
         }
     }
