@@ -346,3 +346,39 @@ fn text_logs_to_a_pipe_carry_no_escape_codes() {
     let raw: Vec<&String> = lines.iter().filter(|l| l.contains('\u{1b}')).collect();
     assert!(raw.is_empty(), "escape codes in a log written to a pipe: {raw:?}");
 }
+
+#[test]
+fn an_import_file_naming_an_entity_outside_the_pattern_is_refused_whole() {
+    let store = Store::new("");
+    let admin = store.token("ada", ADMIN);
+    let server = store.serve(&[]);
+    let tool = json!({"name": "gw-basic-echo-text", "url": "http://127.0.0.1:9/x", "integration_type": "REST",
+                      "request_type": "GET", "tags": ["team-a"]});
+    server.send_json("POST", "/tools", Some(&admin), &tool).ok_json();
+    let file = store.dir().join("export.json");
+    let out = run(&store, &["export", "--types", "tools", "--out", file.to_str().expect("a path")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&file).expect("the export");
+    assert!(text.contains("gw-basic-echo-text"), "{text}");
+    let head = server.head();
+
+    // The same document with the tool renamed to a path, then with a tag holding NUL.
+    for (from, to, why) in [
+        ("\"gw-basic-echo-text\"", "\"../../etc/passwd\"", "holds '/'"),
+        ("\"team-a\"", "\"team\\u0000a\"", "holds the control or bidirectional character U+0000"),
+    ] {
+        let edited = store.dir().join("edited.json");
+        std::fs::write(&edited, text.replace(from, to)).expect("write the edited export");
+        for remote in [false, true] {
+            let mut args = vec!["import", "--allow-edited", edited.to_str().expect("a path")];
+            if remote {
+                args.splice(0..0, ["--server", server.url.as_str(), "--token", admin.as_str()]);
+            }
+            let out = run(&store, &args);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+            assert!(stderr(&out).contains(why), "{args:?}: {}", stderr(&out));
+            assert!(hidden(&stderr(&out)).is_empty(), "{:?}", stderr(&out));
+            unchanged(&server, head, to);
+        }
+    }
+}
