@@ -23,7 +23,7 @@ fn apply(catalog: Catalog, path: &Path) -> Result<Catalog, Error> {
     let file: CatalogFile = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml")) {
         toml::from_str(&text).map_err(|e| fail(e.to_string().trim_end().to_string()))?
     } else {
-        serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?
+        crate::json::from_slice(text.as_bytes()).map_err(|e| fail(e.to_string()))?
     };
     for spec in &file.settings {
         // The store's own encryption secret is cfgledger's and fixed; an application's keys are all stored,

@@ -231,6 +231,8 @@ pub enum ErrorCode {
     State,
     /// The request body exceeds `REQUEST_SIZE_LIMIT` (413).
     PayloadTooLarge,
+    /// A body was sent with a `Content-Type` other than JSON where JSON is expected (415).
+    UnsupportedMediaType,
     /// A well-formed value that the catalog or the rules refuse (422).
     InvalidValue,
     /// Too many requests from this principal or client (429).
@@ -256,6 +258,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict | ErrorCode::State => 409,
             ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::InvalidValue => 422,
             ErrorCode::RateLimited => 429,
             ErrorCode::Timeout | ErrorCode::Unavailable => 503,
@@ -266,7 +269,10 @@ impl ErrorCode {
     /// What kind of failure the code is, which decides the CLI's exit code.
     pub fn kind(self) -> Kind {
         match self {
-            ErrorCode::BadRequest | ErrorCode::MethodNotAllowed | ErrorCode::PayloadTooLarge => Kind::BadInput,
+            ErrorCode::BadRequest
+            | ErrorCode::MethodNotAllowed
+            | ErrorCode::PayloadTooLarge
+            | ErrorCode::UnsupportedMediaType => Kind::BadInput,
             ErrorCode::Unauthorized
             | ErrorCode::Forbidden
             | ErrorCode::Locked
@@ -295,6 +301,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "conflict",
             ErrorCode::State => "state",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::InvalidValue => "invalid_value",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
@@ -305,7 +312,7 @@ impl ErrorCode {
     }
 
     /// Every code, for the documentation and the tests that keep it honest.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -317,6 +324,7 @@ impl ErrorCode {
         ErrorCode::Conflict,
         ErrorCode::State,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
         ErrorCode::InvalidValue,
         ErrorCode::RateLimited,
         ErrorCode::Unavailable,
@@ -335,13 +343,14 @@ impl std::fmt::Display for ErrorCode {
 /// Writes `error: MESSAGE` and then every cause on its own `  caused by: ...` line, skipping a cause whose text
 /// the message already holds (many messages quote their source).
 pub fn report(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = format!("error: {e}");
+    // A message may quote input (a value, a name): its control characters are escaped for the terminal.
+    let mut out = format!("error: {}", crate::present::terminal_lines(&e.to_string()));
     let mut shown = e.to_string();
     let mut next = e.source();
     while let Some(cause) = next {
         let text = cause.to_string();
         if !shown.contains(&text) {
-            out.push_str(&format!("\n  caused by: {text}"));
+            out.push_str(&format!("\n  caused by: {}", crate::present::terminal_lines(&text)));
             shown.push_str(&text);
         }
         next = cause.source();

@@ -24,6 +24,7 @@ pub mod envfile;
 pub mod error;
 pub mod instance;
 pub mod integrity;
+pub mod json;
 pub mod ledger;
 pub mod live;
 pub mod logging;

@@ -9,6 +9,24 @@ use cfgledger_events::namespace;
 use cfgledger_events::{Envelope, Record};
 use serde_json::Value;
 
+/// Text as a terminal may show it: every control or bidirectional character (ESC, NUL, bell, a newline, a
+/// right-to-left override...) written as a visible escape such as `\u{1b}`, so that a value, a reason or a
+/// name cannot move the cursor, erase lines or reorder what an auditor reads. Every text line the CLI
+/// prints passes here; JSON output is left to its encoder.
+pub fn terminal(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(cfgledger_events::text::is_hidden) {
+        std::borrow::Cow::Owned(cfgledger_events::text::escaped(text))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+/// [`terminal`] for a text of several lines (an error message listing every bad line of a file): each line
+/// escaped, the line breaks kept.
+pub fn terminal_lines(text: &str) -> String {
+    text.split('\n').map(terminal).collect::<Vec<_>>().join("\n")
+}
+
 /// A value as it may be shown: masked when the key is sensitive, whatever layer it came from.
 pub fn shown_value(spec: &SettingSpec, value: Option<&StoredValue>) -> Value {
     match value {
@@ -303,5 +321,17 @@ pub fn watch_event(
         batch: env.batch.id.clone(),
         changes: None,
         detail: with_detail.then(|| audit_entries(env, catalog)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_text_shows_hidden_characters_as_escapes_and_keeps_plain_text_borrowed() {
+        assert!(matches!(terminal("plain text, é, 日本"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(terminal("a\u{1b}[2Jb\0\u{7}\u{202e}c\nd"), "a\\u{1b}[2Jb\\u{0}\\u{7}\\u{202e}c\\nd");
+        assert_eq!(terminal_lines("line one\u{1b}\nline two\t"), "line one\\u{1b}\nline two\\t");
     }
 }

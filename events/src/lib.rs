@@ -16,6 +16,7 @@ pub mod resource;
 pub mod rollback;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod text;
 pub mod time;
 pub mod value;
 

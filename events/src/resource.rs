@@ -4,6 +4,7 @@
 //! credentials are sealed. Fields the store does not know are kept as given.
 
 use crate::decide::{Rejection, Sealer};
+use crate::text;
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -379,20 +380,22 @@ pub fn auth_binding(kind: ResourceKind, name: &str) -> String {
     format!("resource:{kind}:{name}:auth_value")
 }
 
-/// The identity of `fields` for `kind`, checked: a non-empty string without control characters.
+/// The identity of `fields` for `kind`, checked: a name that follows [`text::check_name`] (no `/`, not `.`
+/// or `..`, no control or bidirectional character), or for resources and roots a URI that follows
+/// [`text::check_uri`].
 pub fn identity(kind: ResourceKind, fields: &Map<String, Value>) -> Result<String, Rejection> {
     let field = kind.id_field();
+    let what = format!("{} {field}", kind.singular());
     match fields.get(field) {
         None | Some(Value::Null) => {
             Err(Rejection::invalid(format!("{} missing required field: {field}", kind.singular())))
         }
-        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 512 && !s.chars().any(char::is_control) => {
+        Some(Value::String(s)) => {
+            let checked = if field == "uri" { text::check_uri(&what, s) } else { text::check_name(&what, s) };
+            checked.map_err(Rejection::invalid)?;
             Ok(s.clone())
         }
-        Some(_) => Err(Rejection::invalid(format!(
-            "{} field {field} expects a non-empty string of at most 512 characters",
-            kind.singular()
-        ))),
+        Some(other) => Err(Rejection::invalid(format!("{what} expects a string; got {other}"))),
     }
 }
 
@@ -581,7 +584,10 @@ fn canonical_tags(kind: ResourceKind, name: &str, input: &mut Map<String, Value>
     let Some(Value::Array(tags)) = input.get_mut("tags") else { return Ok(()) };
     for tag in tags.iter_mut() {
         let label = match tag {
-            Value::String(_) => continue,
+            Value::String(label) => {
+                text::check_tag(label).map_err(|e| Rejection::invalid(format!("{} {name}: {e}", kind.singular())))?;
+                continue;
+            }
             Value::Object(obj) => obj
                 .get("label")
                 .and_then(Value::as_str)
@@ -591,7 +597,10 @@ fn canonical_tags(kind: ResourceKind, name: &str, input: &mut Map<String, Value>
             _ => None,
         };
         match label {
-            Some(label) => *tag = Value::String(label),
+            Some(label) => {
+                text::check_tag(&label).map_err(|e| Rejection::invalid(format!("{} {name}: {e}", kind.singular())))?;
+                *tag = Value::String(label)
+            }
             None => {
                 return Err(Rejection::invalid(format!(
                     "{} {name}: field tags expects a list of strings or of {{\"id\", \"label\"}} objects; got {tag}",

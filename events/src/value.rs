@@ -86,6 +86,12 @@ pub fn parse(key: &str, ty: &ValueType, input: &Input, sensitive: bool) -> Resul
             if min_entropy.is_some_and(|m| entropy(s) < m) {
                 return Err(fail(format!("{}; this one has too little entropy", ty.describe())));
             }
+            if is_path_key(key) && s.chars().any(crate::text::is_hidden) {
+                return Err(fail(format!(
+                    "{}, a file path without control characters (NUL, newline, ESC) or bidirectional ones",
+                    ty.describe()
+                )));
+            }
             Ok(Value::String(s.to_string()))
         }
         ValueType::Int { min, max } => {
@@ -120,8 +126,9 @@ pub fn parse(key: &str, ty: &ValueType, input: &Input, sensitive: bool) -> Resul
             },
         },
         ValueType::Enum { values } => {
+            // Case is forgiven, as MCP Gateway's settings forgive it, and the catalog's spelling is stored;
+            // anything else (a space, a newline) is not part of any choice and is refused.
             let s = input.as_text().ok_or_else(|| fail(ty.describe()))?;
-            let s = s.trim();
             values
                 .iter()
                 .find(|v| v.eq_ignore_ascii_case(s))
@@ -177,6 +184,15 @@ pub fn parse(key: &str, ty: &ValueType, input: &Input, sensitive: bool) -> Resul
             Ok(Value::Array(items.into_iter().map(Value::String).collect()))
         }
     }
+}
+
+/// Whether a key names a file or directory path by its name (`LOG_FILE`, `LOG_FOLDER`, `TEMPLATES_DIR`,
+/// `JWT_PUBLIC_KEY_PATH`, `REDIS_SSL_CERTFILE`): its value is refused when it holds a control or
+/// bidirectional character, which no path an operator means holds and which would break the log file or the
+/// terminal of whoever reads it. The namespace, if any, is not part of the name.
+pub fn is_path_key(key: &str) -> bool {
+    let name = key.rsplit(':').next().unwrap_or(key).to_ascii_uppercase();
+    ["_FILE", "_PATH", "_DIR", "_FOLDER", "CERTFILE", "KEYFILE"].iter().any(|suffix| name.ends_with(suffix))
 }
 
 /// A canonical value as plain text: what `.env`, the CLI's table and the process environment use. Strings
@@ -286,6 +302,33 @@ mod tests {
         let e = parse("LOG_LEVEL", &enum_ty(), &Input::Text("loud".into()), false).unwrap_err();
         assert_eq!(e.to_string(), r#"key LOG_LEVEL expects one of debug, info, warn, error; got "loud""#);
         assert_eq!(parse("LOG_LEVEL", &enum_ty(), &Input::Text("INFO".into()), false).unwrap(), json!("info"));
+        assert_eq!(parse("LOG_LEVEL", &enum_ty(), &Input::Json(json!("Debug")), false).unwrap(), json!("debug"));
+        let e = parse("LOG_LEVEL", &enum_ty(), &Input::Json(json!("debug\n")), false).unwrap_err();
+        assert_eq!(e.to_string(), r#"key LOG_LEVEL expects one of debug, info, warn, error; got "debug\n""#);
+        assert!(parse("LOG_LEVEL", &enum_ty(), &Input::Text(" info".into()), false).is_err());
+    }
+
+    #[test]
+    fn path_keys_refuse_control_characters() {
+        let ty = ValueType::String {
+            min_len: None,
+            max_len: None,
+            min_entropy: None,
+            reject_prefixes: Vec::new(),
+            reject_values: Vec::new(),
+        };
+        for key in ["LOG_FILE", "mcpgateway:LOG_FOLDER", "TEMPLATES_DIR", "JWT_PUBLIC_KEY_PATH", "REDIS_SSL_CERTFILE"] {
+            assert!(is_path_key(key), "{key}");
+            assert!(parse(key, &ty, &Input::Text("/var/log/mcp gateway.log".into()), false).is_ok());
+            for bad in ["a\0b", "a\nb", "\x1b[31mred", "x\u{202e}gol.exe"] {
+                let e = parse(key, &ty, &Input::Json(json!(bad)), false).unwrap_err();
+                assert!(e.to_string().contains("a file path without control characters"), "{e}");
+            }
+        }
+        for key in ["LOG_FILEMODE", "WELL_KNOWN_CUSTOM_FILES", "PLUGINS_CLIENT_MTLS_KEYFILE_PASSWORD", "MAX_PATH_DEPTH"]
+        {
+            assert!(!is_path_key(key), "{key}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Extractors that keep every failure in the API's JSON error shape: [`ApiJson`] (a body within
-//! `REQUEST_SIZE_LIMIT`, 413 past it, 400 when it is not the expected JSON), [`ApiQuery`] (400 for a bad
+//! Extractors that keep every failure in the API's JSON error shape: [`ApiJson`] (a JSON body within
+//! `REQUEST_SIZE_LIMIT`: 415 without a JSON `Content-Type`, 413 past the limit, 400 when it is not the
+//! expected JSON or names a key twice), [`ApiQuery`] (400 for a bad
 //! query string) and [`Caller`] (who is asking, from where, under which request id: 401 without a valid
 //! token when authentication is required).
 
@@ -15,8 +16,19 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
 
-/// A JSON body, read up to the live `REQUEST_SIZE_LIMIT`.
+/// A JSON body, sent as `application/json` (or a `+json` type), read up to the live `REQUEST_SIZE_LIMIT`, and
+/// parsed strictly: an object that names a key twice is refused ([`crate::json`]).
 pub struct ApiJson<T>(pub T);
+
+/// Whether a `Content-Type` header names JSON: `application/json` or `application/*+json`, in any case, with
+/// or without parameters (`; charset=utf-8`).
+pub fn is_json_type(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    match essence.split_once('/') {
+        Some(("application", sub)) => sub == "json" || (sub.ends_with("+json") && sub.len() > "+json".len()),
+        _ => false,
+    }
+}
 
 impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
@@ -31,6 +43,17 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 format!("the request body exceeds REQUEST_SIZE_LIMIT ({limit} bytes)"),
             )
         };
+        let content_type = req.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("(not text)"));
+        if !content_type.is_some_and(is_json_type) {
+            let given = match content_type {
+                Some(t) => format!("got \"{}\"", crate::present::terminal(t)),
+                None => "none was given".to_string(),
+            };
+            return Err(ApiError::new(
+                crate::error::ErrorCode::UnsupportedMediaType,
+                format!("the request body must be sent with Content-Type: application/json; {given}"),
+            ));
+        }
         let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit) {
             return Err(too_large());
@@ -55,8 +78,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         if body.is_empty() {
             return Err(ApiError::bad_request("the request body is empty: a JSON object is expected"));
         }
-        let value: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))?;
+        let value = crate::json::value_from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))?;
         // Every body is an object: serde would otherwise read an array as the struct's fields in order.
         if !value.is_object() {
             return Err(ApiError::bad_request("the request body expects a JSON object"));
@@ -269,5 +292,27 @@ impl FromRequestParts<AppState> for Caller {
             expires_at,
             csrf,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_types_are_json_with_any_parameters() {
+        for ok in
+            ["application/json", "Application/JSON", "application/json; charset=utf-8", "application/merge-patch+json"]
+        {
+            assert!(super::is_json_type(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "text/json",
+            "application/+json",
+            "application/jsonx",
+        ] {
+            assert!(!super::is_json_type(bad), "{bad}");
+        }
     }
 }

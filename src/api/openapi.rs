@@ -68,7 +68,8 @@ pub struct ApiDoc;
 /// contract test checks each is really answered where it is listed, and that nothing else is):
 /// - every operation: 500 and 503; 401 where a token is needed (an empty `security` list needs none);
 /// - a query string: 400 for an unknown or malformed field;
-/// - a request body: 400 (malformed), 408 (too slow to arrive), 413 (over `REQUEST_SIZE_LIMIT`);
+/// - a request body: 400 (malformed, or a key named twice), 408 (too slow to arrive), 413 (over
+///   `REQUEST_SIZE_LIMIT`), 415 (sent without `Content-Type: application/json`);
 /// - a POST, PUT, PATCH or DELETE that needs a token: 403 for too small a role.
 struct CommonErrors;
 
@@ -88,6 +89,7 @@ impl Modify for CommonErrors {
                     add_error(r, "400", "a malformed body");
                     add_error(r, "408", "the request body took too long to arrive");
                     add_error(r, "413", "a body larger than REQUEST_SIZE_LIMIT");
+                    add_error(r, "415", "a body sent without Content-Type: application/json (or a +json type)");
                 }
                 if !public {
                     add_error(r, "401", "no token, or a bad or expired one (WWW-Authenticate: Bearer)");
@@ -232,17 +234,17 @@ mod tests {
         let common = ["401", "500", "503"];
         let with = |own: &[&'static str]| [own, &common[..]].concat();
         expect("/export", "get", &with(&["200", "400", "403"]));
-        expect("/export/selective", "post", &with(&["200", "400", "403", "404", "408", "413"]));
-        expect("/import", "post", &with(&["200", "400", "403", "409", "408", "413", "422", "429"]));
+        expect("/export/selective", "post", &with(&["200", "400", "403", "404", "408", "413", "415"]));
+        expect("/import", "post", &with(&["200", "400", "403", "409", "408", "413", "415", "422", "429"]));
         expect("/import/status", "get", &with(&["200", "403"]));
         expect("/import/status/{id}", "get", &with(&["200", "400", "403", "404"]));
         for kind in cfgledger_events::ResourceKind::ALL {
             let (all, one) = (format!("/{kind}"), format!("/{kind}/{{name}}"));
             expect(&all, "get", &with(&["200", "400"]));
-            expect(&all, "post", &with(&["201", "400", "403", "409", "408", "413", "422", "429"]));
+            expect(&all, "post", &with(&["201", "400", "403", "409", "408", "413", "415", "422", "429"]));
             expect(&one, "get", &with(&["200", "400", "404"]));
             for method in ["put", "patch"] {
-                expect(&one, method, &with(&["200", "400", "403", "404", "409", "408", "413", "422", "429"]));
+                expect(&one, method, &with(&["200", "400", "403", "404", "409", "408", "413", "415", "422", "429"]));
             }
             expect(&one, "delete", &with(&["200", "400", "403", "404", "409", "429"]));
             expect(&format!("{one}/history"), "get", &with(&["200", "400", "403"]));

@@ -4,7 +4,7 @@
 //! command prints the same lines and exits with the same code whichever way it ran.
 
 use super::remote::{segment, Server};
-use super::{emit, Globals, Output};
+use super::{emit, emit_data, Globals, Output};
 use crate::error::Error;
 use crate::ledger::Ledger;
 use crate::model::{
@@ -217,7 +217,7 @@ fn drift(g: &Globals, args: DriftArgs) -> Result<(), Error> {
                     DriftEntry { namespace: ns.to_string(), key: key.to_string(), source: d.source.clone() }
                 })
                 .collect();
-            emit(to_json(&rows)?)
+            emit_data(to_json(&rows)?)
         }
         Output::Table if found.is_empty() => emit("no drift: the environment and .env agree with the store"),
         Output::Table => found.iter().try_for_each(|d| {
@@ -375,15 +375,17 @@ fn key_path(key: &str) -> String {
 
 fn show_list(list: &ConfigList, output: Output) -> Result<(), Error> {
     match output {
-        Output::Json => emit(to_json(list)?),
+        Output::Json => emit_data(to_json(list)?),
         Output::Table => print_settings(&list.items),
     }
 }
 
 fn show_item(item: &ConfigItem, output: GetOutput) -> Result<(), Error> {
     match output {
-        GetOutput::Json => emit(to_json(item)?),
-        GetOutput::Text => emit(text_of(&item.value)),
+        GetOutput::Json => emit_data(to_json(item)?),
+        // A program reading the value gets it as stored; a terminal gets its control characters escaped.
+        GetOutput::Text if std::io::IsTerminal::is_terminal(&std::io::stdout()) => emit(text_of(&item.value)),
+        GetOutput::Text => emit_data(text_of(&item.value)),
     }
 }
 
@@ -406,7 +408,7 @@ fn report_change(key: &str, changed: &Changed) -> Result<(), Error> {
 fn show_export(doc: &SettingsExport, out: Option<&Path>) -> Result<(), Error> {
     let text = serde_json::to_string_pretty(doc).map_err(|e| Error::internal("cannot encode the export", e))?;
     let Some(path) = out else {
-        return emit(text);
+        return emit_data(text);
     };
     std::fs::write(path, format!("{text}\n")).map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
     emit(format!("exported {} settings to {} (seq {})", doc.settings.len(), path.display(), doc.source.seq))
@@ -419,7 +421,8 @@ fn read_document(file: &Path) -> Result<Value, Error> {
     } else {
         std::fs::read_to_string(file).map_err(|e| Error::input_from(format!("cannot read {}", file.display()), e))?
     };
-    serde_json::from_str(&text).map_err(|e| Error::input(format!("{} is not a JSON document: {e}", file.display())))
+    crate::json::value_from_slice(text.as_bytes())
+        .map_err(|e| Error::input(format!("{} is not a JSON document: {e}", file.display())))
 }
 
 /// The plan, its summary, and what happened: `dry run: nothing applied`, `applied as batch B (seq N)`,

@@ -4,7 +4,7 @@
 //! reports (`crate::model`), printed as JSON or as a table.
 
 use super::remote::segment;
-use super::{emit, Globals};
+use super::{emit, emit_data, Globals};
 use crate::error::Error;
 use crate::model::{
     AuditEntry, AuditFilter, AuditPage, AuditResource, Diff, DiffLine, DiffQuery, PageQuery, PlanStep, RevertBody,
@@ -194,11 +194,15 @@ pub fn history(g: &Globals, mut args: HistoryArgs) -> Result<(), Error> {
 /// JSON lines. The next page's cursor goes to standard error, so the output stays one document.
 fn print_trail(page: &AuditPage, output: TrailOutput) -> Result<(), Error> {
     match output {
-        TrailOutput::Json => return emit(json_text(page)?),
-        TrailOutput::Csv => emit(timetravel::csv(&page.entries).trim_end())?,
+        TrailOutput::Json => return emit_data(json_text(page)?),
+        // CSV is data for a program; on a terminal, a person reads it, so its rows are escaped as text.
+        TrailOutput::Csv if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
+            timetravel::csv(&page.entries).lines().try_for_each(emit)?
+        }
+        TrailOutput::Csv => emit_data(timetravel::csv(&page.entries).trim_end())?,
         TrailOutput::Jsonl => {
             for e in &page.entries {
-                emit(serde_json::to_string(e).map_err(|e| Error::internal("an audit entry as JSON", e))?)?;
+                emit_data(serde_json::to_string(e).map_err(|e| Error::internal("an audit entry as JSON", e))?)?;
             }
         }
         TrailOutput::Table => {
@@ -303,7 +307,7 @@ pub fn diff(g: &Globals, args: DiffArgs) -> Result<(), Error> {
         None => timetravel::diff(&g.open()?, &args.from, args.to.as_deref(), args.namespace.as_deref())?,
     };
     if args.output == super::Output::Json {
-        return emit(json_text(&diff)?);
+        return emit_data(json_text(&diff)?);
     }
     emit(format!("diff seq {} -> seq {}", diff.from.seq, diff.to.seq))?;
     for (mark, lines) in [("+", &diff.added), ("-", &diff.removed), ("~", &diff.changed)] {
@@ -386,7 +390,7 @@ pub(super) fn plan_step_line(step: &PlanStep) -> String {
 /// locked keys left alone, the restart-required ones, and what was done.
 fn print_plan(report: &RollbackReport, output: super::Output) -> Result<(), Error> {
     if output == super::Output::Json {
-        return emit(json_text(report)?);
+        return emit_data(json_text(report)?);
     }
     for step in &report.steps {
         emit(plan_step_line(step))?;

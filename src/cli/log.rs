@@ -1,7 +1,7 @@
 //! `cfgledger log`: the raw event log, one line per event, secrets masked; `log export` and `log import` are
 //! the backup and restore (`clone.rs`).
 
-use super::{emit, open_existing, Globals};
+use super::{emit, emit_data, open_existing, Globals};
 use crate::error::Error;
 use crate::present;
 use cfgledger_events::{ChainError, Envelope, Hash};
@@ -63,7 +63,7 @@ pub fn run(g: &Globals, args: LogArgs) -> Result<(), Error> {
             let env =
                 Envelope::decode(&rec.envelope).map_err(|e| ChainError { seq: rec.seq, reason: e.to_string() })?;
             match args.output {
-                LogOutput::Json => emit(
+                LogOutput::Json => emit_data(
                     serde_json::to_string(&present::record(rec, &env, &catalog))
                         .map_err(|e| Error::internal("cannot encode a log record", e))?,
                 )?,

@@ -178,10 +178,13 @@ impl Globals {
             eprintln!("seeded {} key(s) from {file}: {}", keys.len(), keys.join(", "));
         }
         if !report.unknown_env_keys.is_empty() {
-            eprintln!("skipped unknown key(s) in the .env file: {}", report.unknown_env_keys.join(", "));
+            eprintln!(
+                "skipped unknown key(s) in the .env file: {}",
+                crate::present::terminal(&report.unknown_env_keys.join(", "))
+            );
         }
         for e in &report.env_errors {
-            eprintln!("ignored a process environment value: {e}");
+            eprintln!("ignored a process environment value: {}", crate::present::terminal(&e.to_string()));
         }
         if let Some(refused) = &report.seed_refused {
             eprintln!("warning: nothing new was seeded from .env: {refused}");
@@ -258,8 +261,16 @@ impl Globals {
     }
 }
 
-/// Writes one line to standard output. A closed pipe (`cfgledger log | head`) ends the command quietly.
+/// Writes one line of text to standard output, with every control or bidirectional character in it shown
+/// as a visible escape (`present::terminal`): a value or a reason cannot drive the reader's terminal. A
+/// closed pipe (`cfgledger log | head`) ends the command quietly.
 pub(crate) fn emit(line: impl std::fmt::Display) -> Result<(), Error> {
+    emit_data(crate::present::terminal(&line.to_string()))
+}
+
+/// Writes data to standard output as it is, for formats that escape by their own rules (JSON, JSON lines,
+/// CSV, a document) or that a program reads (`config get --output text` into a pipe).
+pub(crate) fn emit_data(line: impl std::fmt::Display) -> Result<(), Error> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{line}") {

@@ -5,7 +5,7 @@
 //! `crate::usecase::registry` locally, or of `GET /export` and `POST /import` with `--server`: the same typed input,
 //! the same typed report, the same lines printed.
 
-use super::{emit, Globals};
+use super::{emit, emit_data, Globals};
 use crate::error::Error;
 use crate::model::{ExportAnswer, ExportQuery, ImportBody, ImportReport};
 use crate::usecase::registry::export::{self, ExportRequest};
@@ -88,11 +88,11 @@ pub fn run(g: &Globals, args: ExportArgs) -> Result<(), Error> {
         ExportAnswer::McpGateway(d) => &d.metadata.warnings,
     };
     for line in said {
-        eprintln!("warning: {line}");
+        eprintln!("warning: {}", crate::present::terminal(line));
     }
     let text = serde_json::to_string_pretty(&answer).map_err(|e| Error::internal("cannot encode the export", e))?;
     if args.out.as_deref().is_some_and(|p| p.as_os_str() == "-") {
-        return emit(text);
+        return emit_data(text);
     }
     let path = args.out.unwrap_or_else(|| PathBuf::from(default_name(answer.exported_at())));
     std::fs::write(&path, text + "\n").map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
@@ -165,7 +165,7 @@ pub fn run_import(g: &Globals, args: ImportArgs) -> Result<(), Error> {
         std::fs::read_to_string(&args.file)
             .map_err(|e| Error::input_from(format!("cannot read {}", args.file.display()), e))?
     };
-    let document: serde_json::Value = serde_json::from_str(&text)
+    let document = crate::json::value_from_slice(text.as_bytes())
         .map_err(|e| Error::input(format!("{} is not a JSON document: {e}", args.file.display())))?;
     let strategy = import::parse_strategy(&args.conflict_strategy)?;
     let selection = args.include.as_deref().map(parse_include).transpose()?;

@@ -29,6 +29,26 @@ pub struct WriteContext {
     pub reason: Option<String>,
 }
 
+impl WriteContext {
+    /// Refuses a reason that the log should not keep forever: longer than 1 KB, or holding a control or
+    /// bidirectional character ([`cfgledger_events::text::check_free_text`]); and an actor name (`--actor`,
+    /// a token's subject) holding one. Checked for every command, whichever client sent it, before anything
+    /// is decided.
+    pub fn check(&self) -> Result<(), Error> {
+        use cfgledger_events::text;
+        if let Some(c) = self.actor.name.chars().find(|&c| text::is_hidden(c)) {
+            return Err(Error::input(format!(
+                "the actor name holds the control or bidirectional character U+{:04X}",
+                u32::from(c)
+            )));
+        }
+        match &self.reason {
+            Some(reason) => text::check_free_text("reason", reason).map_err(Error::input),
+            None => Ok(()),
+        }
+    }
+}
+
 /// What an accepted command did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -170,6 +190,7 @@ impl Ledger {
     /// Decides and appends `cmd`, waiting until it is durable. Blocking: async callers use
     /// [`Ledger::execute_async`].
     pub fn execute(&self, cmd: Command, ctx: WriteContext) -> Result<Outcome, Error> {
+        ctx.check()?;
         let (tx, rx) = mpsc::sync_channel(1);
         self.jobs.send(writer::Job { cmd, ctx, reply: writer::Reply::Blocking(tx) }).map_err(|_| Error::Closed)?;
         rx.recv().map_err(|_| Error::Closed)?
@@ -177,6 +198,7 @@ impl Ledger {
 
     /// [`Ledger::execute`] for async callers: the append happens on the writer thread.
     pub async fn execute_async(&self, cmd: Command, ctx: WriteContext) -> Result<Outcome, Error> {
+        ctx.check()?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.jobs.send(writer::Job { cmd, ctx, reply: writer::Reply::Async(tx) }).map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?

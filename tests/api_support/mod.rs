@@ -247,11 +247,21 @@ impl Reply {
     }
 }
 
-/// Sends a prepared request and reads the whole answer, whatever its status.
+/// `req` declaring a JSON body, unless it declares a type of its own.
+fn json_typed(req: ureq::Request) -> ureq::Request {
+    if req.header("Content-Type").is_some() {
+        req
+    } else {
+        req.set("Content-Type", "application/json")
+    }
+}
+
+/// Sends a prepared request (a body as JSON, unless it says otherwise) and reads the whole answer, whatever
+/// its status.
 pub fn perform(req: ureq::Request, body: Option<&[u8]>) -> Reply {
     let what = format!("{} {}", req.method(), req.url());
     let result = match body {
-        Some(b) => req.send_bytes(b),
+        Some(b) => json_typed(req).send_bytes(b),
         None => req.call(),
     };
     match result {
@@ -263,7 +273,7 @@ pub fn perform(req: ureq::Request, body: Option<&[u8]>) -> Reply {
 /// Sends `body` without a `Content-Length`, as `Transfer-Encoding: chunked`, and reads the answer.
 pub fn perform_chunked(req: ureq::Request, body: &[u8]) -> Reply {
     let what = format!("{} {}", req.method(), req.url());
-    match req.send(std::io::Cursor::new(body.to_vec())) {
+    match json_typed(req).send(std::io::Cursor::new(body.to_vec())) {
         Ok(r) | Err(ureq::Error::Status(_, r)) => Reply::from_response(r),
         Err(e) => panic!("{what}: {e}"),
     }
