@@ -1,25 +1,78 @@
 //! `/openapi.json`: the OpenAPI 3.1 description of every endpoint, generated from the typed model
 //! (`crate::model`, `utoipa::ToSchema`) and the handlers' `#[utoipa::path]` annotations. The answers that follow
-//! from an operation's shape (401, 500, 503; 400 for a query; 400, 408, 413 for a body; 403 for a write) are
+//! from an operation's shape (401, 500, 503; 400 for a query; 400, 408, 413, 415 for a body; 403 for a write) are
 //! added here once (`CommonErrors`). Unit tests check that the document lists exactly the router's routes,
 //! that each documented operation reaches a handler, and that every status a route answers to five kinds of
 //! request is documented with its content type.
 
 use super::resources::ResourcePaths;
+use super::AppState;
 use crate::error::ErrorCode;
 use crate::model::{Deleted, Entity, EntityList, ErrorBody, ErrorDetail};
+use axum::extract::State;
 use axum::Json;
+use cfgledger_events::catalog::Catalog;
 use serde_json::Value;
 use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::response::{ResponseBuilder, Responses};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
-/// This document.
+/// This document, for this server's store.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations", security(()),
     responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
-pub async fn document() -> Json<Value> {
-    Json(spec())
+pub async fn document(State(state): State<AppState>) -> Json<Value> {
+    Json(spec_for(state.ledger.catalog()))
+}
+
+/// The operations whose `namespace` names exactly one namespace; every other one also takes `*` (all).
+const ONE_NAMESPACE: &[&str] = &["/admin/config/{key}", "/admin/config/render"];
+
+/// The audit trail's `namespace` is a filter over the whole log, which may name a namespace the catalog no
+/// longer has: any text.
+const ANY_NAMESPACE: &[&str] = &["/admin/config/audit"];
+
+/// The document for a store: the namespaces of its catalog are the values every `namespace` query
+/// parameter and request field takes (a catalog file can add namespaces, so the generated part cannot list
+/// them).
+pub fn spec_for(catalog: &Catalog) -> Value {
+    let mut doc = spec();
+    let names: Vec<Value> = catalog.namespaces().iter().map(|n| Value::String(n.name.clone())).collect();
+    let with_all: Vec<Value> = names.iter().cloned().chain([Value::String("*".into())]).collect();
+    let mut categories: Vec<&str> = catalog.specs().iter().map(|s| s.category.as_str()).collect();
+    categories.sort_unstable();
+    categories.dedup();
+    let one_of = |names: &[Value]| serde_json::json!({"type": "string", "enum": names});
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for (path, item) in paths.iter_mut() {
+            if ANY_NAMESPACE.contains(&path.as_str()) {
+                continue;
+            }
+            let allowed = if ONE_NAMESPACE.contains(&path.as_str()) { &names } else { &with_all };
+            for op in item.as_object_mut().into_iter().flat_map(|ops| ops.values_mut()) {
+                // `get_mut`, not indexing: indexing a missing field would add it as `null`.
+                let params = op.get_mut("parameters").and_then(Value::as_array_mut);
+                for param in params.into_iter().flatten() {
+                    if param["name"] == "namespace" && param["in"] == "query" {
+                        param["schema"] = one_of(allowed);
+                    }
+                    // Every category of every namespace: which one a namespace has is the server's to say.
+                    if param["name"] == "category" && param["in"] == "query" {
+                        param["schema"] = serde_json::json!({"type": "string", "enum": categories});
+                    }
+                }
+            }
+        }
+    }
+    let field = &mut doc["components"]["schemas"]["RollbackBody"]["properties"]["namespace"];
+    if field.is_object() {
+        *field = serde_json::json!({"oneOf": [{"type": "null"}, one_of(&with_all)]});
+    }
+    let field = &mut doc["components"]["schemas"]["InstanceReport"]["properties"]["namespace"];
+    if field.is_object() {
+        *field = one_of(&names);
+    }
+    doc
 }
 
 /// The generated part of the document.
@@ -57,7 +110,7 @@ pub async fn document() -> Json<Value> {
         super::registry_transfer::statuses,
         super::registry_transfer::status,
     ),
-    components(schemas(ErrorBody, ErrorDetail, ErrorCode, Entity, EntityList, Deleted, crate::model::WatchProgress)),
+    components(schemas(ErrorBody, ErrorDetail, ErrorCode, Entity, EntityList, Deleted, crate::model::WatchProgress, crate::model::ChangeEvent)),
     // The resource routes first, so that the common errors are added to them too.
     modifiers(&ResourcePaths, &CommonErrors),
     security(("bearer" = []))
@@ -68,7 +121,8 @@ pub struct ApiDoc;
 /// contract test checks each is really answered where it is listed, and that nothing else is):
 /// - every operation: 500 and 503; 401 where a token is needed (an empty `security` list needs none);
 /// - a query string: 400 for an unknown or malformed field;
-/// - a request body: 400 (malformed), 408 (too slow to arrive), 413 (over `REQUEST_SIZE_LIMIT`);
+/// - a request body: 400 (malformed, a duplicate key, a reason over 1 KB), 408 (too slow to arrive), 413 (over
+///   `REQUEST_SIZE_LIMIT`), 415 (not `application/json`);
 /// - a POST, PUT, PATCH or DELETE that needs a token: 403 for too small a role.
 struct CommonErrors;
 
@@ -85,9 +139,10 @@ impl Modify for CommonErrors {
                     add_error(r, "400", "an unknown or malformed query field");
                 }
                 if op.request_body.is_some() {
-                    add_error(r, "400", "a malformed body");
+                    add_error(r, "400", "a malformed body, a JSON object with a duplicate key, or a reason over 1 KB");
                     add_error(r, "408", "the request body took too long to arrive");
                     add_error(r, "413", "a body larger than REQUEST_SIZE_LIMIT");
+                    add_error(r, "415", "a Content-Type other than application/json");
                 }
                 if !public {
                     add_error(r, "401", "no token, or a bad or expired one (WWW-Authenticate: Bearer)");
@@ -117,11 +172,51 @@ pub(crate) fn add_error(responses: &mut Responses, status: &str, description: &s
     });
 }
 
-/// The whole document, generated.
+/// utoipa describes a `u64` as `int64` with a minimum of 0 (and a `u32` as `int32`), whose maximum is half
+/// what the server parses: every such schema gets its type's real maximum instead of the signed format.
+fn unsigned(node: &mut Value) {
+    match node {
+        Value::Object(map) => {
+            let non_negative = map.get("minimum").and_then(Value::as_u64) == Some(0);
+            let max = match map.get("format").and_then(Value::as_str) {
+                Some("int64") if non_negative => Some(u64::MAX),
+                Some("int32") if non_negative => Some(u64::from(u32::MAX)),
+                _ => None,
+            };
+            if let Some(max) = max {
+                map.remove("format");
+                map.insert("maximum".into(), Value::from(max));
+            }
+            map.values_mut().for_each(unsigned);
+        }
+        Value::Array(items) => items.iter_mut().for_each(unsigned),
+        _ => {}
+    }
+}
+
+/// The whole document, generated, without what depends on a store (`spec_for`).
 pub fn spec() -> Value {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
-    serde_json::to_value(doc).unwrap_or(Value::Null)
+    let mut doc = serde_json::to_value(doc).unwrap_or(Value::Null);
+    unsigned(&mut doc);
+    // A selection names entities by kind: its keys are kinds (utoipa describes a map's keys as any text).
+    let kinds: Vec<String> = cfgledger_events::ResourceKind::ALL.iter().map(ToString::to_string).collect();
+    let selection = serde_json::json!({
+        "type": "object",
+        "description": "names by kind: {\"tools\": [\"a\", \"b\"], \"servers\": [\"s\"]}",
+        "propertyNames": {"enum": kinds},
+        "additionalProperties": {"type": "array", "items": {"type": "string"}},
+    });
+    let body = &mut doc["paths"]["/export/selective"]["post"]["requestBody"]["content"]["application/json"];
+    if body.is_object() {
+        body["schema"] = selection.clone();
+    }
+    let field = &mut doc["components"]["schemas"]["ImportBody"]["properties"]["selected_entities"];
+    if field.is_object() {
+        *field = serde_json::json!({"oneOf": [{"type": "null"}, selection]});
+    }
+    doc
 }
 
 #[cfg(test)]
@@ -232,17 +327,17 @@ mod tests {
         let common = ["401", "500", "503"];
         let with = |own: &[&'static str]| [own, &common[..]].concat();
         expect("/export", "get", &with(&["200", "400", "403"]));
-        expect("/export/selective", "post", &with(&["200", "400", "403", "404", "408", "413"]));
-        expect("/import", "post", &with(&["200", "400", "403", "409", "408", "413", "422", "429"]));
+        expect("/export/selective", "post", &with(&["200", "400", "403", "404", "408", "413", "415"]));
+        expect("/import", "post", &with(&["200", "400", "403", "409", "408", "413", "415", "422", "429"]));
         expect("/import/status", "get", &with(&["200", "403"]));
         expect("/import/status/{id}", "get", &with(&["200", "400", "403", "404"]));
         for kind in cfgledger_events::ResourceKind::ALL {
             let (all, one) = (format!("/{kind}"), format!("/{kind}/{{name}}"));
             expect(&all, "get", &with(&["200", "400"]));
-            expect(&all, "post", &with(&["201", "400", "403", "409", "408", "413", "422", "429"]));
+            expect(&all, "post", &with(&["201", "400", "403", "409", "408", "413", "415", "422", "429"]));
             expect(&one, "get", &with(&["200", "400", "404"]));
             for method in ["put", "patch"] {
-                expect(&one, method, &with(&["200", "400", "403", "404", "409", "408", "413", "422", "429"]));
+                expect(&one, method, &with(&["200", "400", "403", "404", "409", "408", "413", "415", "422", "429"]));
             }
             expect(&one, "delete", &with(&["200", "400", "403", "404", "409", "429"]));
             expect(&format!("{one}/history"), "get", &with(&["200", "400", "403"]));
