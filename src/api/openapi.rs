@@ -426,6 +426,9 @@ mod tests {
         (status, content_type, String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// One kind of request: its name, its token, its query and its body (with its content type).
+    type Case<'a> = (&'a str, Option<&'a str>, &'a str, Option<(&'a str, &'a str)>);
+
     /// The contract: every status an operation answers, for a caller without a token, with too small a
     /// role, with an unknown query field, with a malformed body, with an empty one and with a body that is
     /// not JSON, is documented for that operation, with the content type it is answered in.
@@ -444,7 +447,7 @@ mod tests {
                 let uri = path.replace("{key}", "LOG_LEVEL").replace("{name}", "x").replace("{id}", "x");
                 let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).expect("a method");
                 let json = "application/json";
-                let cases: [(&str, Option<&str>, &str, Option<(&str, &str)>); 6] = [
+                let cases: [Case; 6] = [
                     ("no token", None, "", None),
                     ("a viewer", Some(&viewer), "", Some((json, "{}"))),
                     ("an unknown query field", Some(&admin), "?zzz_unknown=1", Some((json, "{}"))),
