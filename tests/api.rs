@@ -1066,6 +1066,48 @@ fn a_new_sqlite_store_and_its_wal_are_readable_by_their_owner_only() {
     }
 }
 
+/// An empty or absent import document is a mistake (a truncated file, the wrong file): both imports refuse
+/// it with 400 and write nothing, instead of reporting `nothing_to_do`.
+#[test]
+fn an_empty_or_absent_import_document_is_400_not_nothing_to_do() {
+    let store = Store::new("");
+    let admin = store.token("ada", ADMIN);
+    let server = store.serve(&[]);
+    let head = server.head();
+    for (document, says) in [
+        (json!({}), "no \"settings\" object"),
+        (json!({"settings": {}}), "\"settings\" is empty"),
+        (json!({"settings": null}), "no \"settings\" object"),
+        (json!(null), "expects a JSON object"),
+    ] {
+        for dry_run in [true, false] {
+            let path = format!("/admin/config/import?dry_run={dry_run}");
+            let message = server.send_json("POST", &path, Some(&admin), &document).error_message(400, "bad_request");
+            assert!(message.contains(says), "{document} (dry_run={dry_run}): {message}");
+        }
+    }
+    for (import_data, says) in [
+        (json!({}), "the import document is empty"),
+        (json!({"entities": null, "settings": null}), "the import document is empty"),
+        (json!({"digest": "blake3:00", "format": "cfgledger-export"}), "the import document is empty"),
+        (json!(null), "expects a JSON object"),
+        (json!([]), "expects a JSON object"),
+    ] {
+        for dry_run in [true, false] {
+            let body = json!({"import_data": import_data, "dry_run": dry_run});
+            let message = server.send_json("POST", "/import", Some(&admin), &body).error_message(400, "bad_request");
+            assert!(message.contains(says), "{import_data} (dry_run={dry_run}): {message}");
+        }
+    }
+    let absent = server.send_json("POST", "/import", Some(&admin), &json!({"dry_run": true}));
+    assert!(absent.error_message(400, "bad_request").contains("import_data"), "an absent document names the field");
+    unchanged(&server, head, "an empty import");
+    // A document that holds something still imports.
+    let applied =
+        server.send_json("POST", "/admin/config/import", Some(&admin), &json!({"settings": {"MAX_WORKERS": 3}}));
+    assert_eq!(applied.ok_json()["applied"], true);
+}
+
 #[test]
 fn the_audit_csv_keeps_a_formula_as_text() {
     let store = Store::new("LOG_LEVEL=info");

@@ -11,8 +11,10 @@ use std::collections::BTreeMap;
 #[serde(deny_unknown_fields)]
 pub struct InstanceReport {
     /// The reporter's own id: 1 to 64 of `A-Z a-z 0-9 . _ -`, stable for its life.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9._-]{1,64}$"))]
     pub id: String,
     /// `agent` or `client`.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(agent|client)$"))]
     pub kind: String,
     pub namespace: String,
     #[serde(default)]
@@ -20,6 +22,7 @@ pub struct InstanceReport {
     /// The seq its configuration answers for.
     pub applied_seq: u64,
     /// The log's hash at `applied_seq`, as the server told it.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9a-fA-F]{64}$"))]
     pub head_hash: String,
     /// Whether it knows its configuration may be out of date.
     #[serde(default)]
@@ -28,6 +31,7 @@ pub struct InstanceReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub staleness_secs: Option<f64>,
     /// Where its configuration came from: `server` or `cache`.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(server|cache)$"))]
     pub origin: String,
     pub host: String,
     pub pid: u32,
@@ -45,6 +49,7 @@ pub struct InstanceReport {
 #[serde(deny_unknown_fields)]
 pub struct ChildReport {
     /// `starting`, `running`, `restarting`, `stopping` or `exited`.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(starting|running|restarting|stopping|exited)$"))]
     pub state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,

@@ -51,7 +51,7 @@ pub async fn get(
 /// Changes a setting (platform_admin); `If-Match` makes it compare-and-set.
 #[utoipa::path(put, path = "/admin/config/{key}", tag = "settings", request_body = SetRequest,
     params(("key" = String, Path, description = "the setting's key, or namespace:KEY", example = "LOG_LEVEL"), NamespaceQuery,
-        ("If-Match" = Option<String>, Header, description = "the ETag from GET: apply only at that version")),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?"?[0-9]{1,19}"?)$"#, description = "the ETag from GET: apply only at that version")),
     responses(
         (status = 200, description = "the updated item", body = ConfigItem),
         (status = 400, description = "a malformed body or If-Match", body = ErrorBody),
@@ -87,7 +87,7 @@ pub async fn put(
 /// Removes the store's value: the environment or the default applies again (platform_admin).
 #[utoipa::path(delete, path = "/admin/config/{key}", tag = "settings",
     params(("key" = String, Path, description = "the setting's key, or namespace:KEY", example = "LOG_LEVEL"),
-        ("If-Match" = Option<String>, Header, description = "the ETag from GET: apply only at that version"), ResetQuery),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?"?[0-9]{1,19}"?)$"#, description = "the ETag from GET: apply only at that version"), ResetQuery),
     responses(
         (status = 200, description = "the item", body = ConfigItem),
         (status = 400, description = "a malformed If-Match or query", body = ErrorBody),

@@ -14,7 +14,12 @@ use axum::response::{IntoResponse, Response};
 
 #[utoipa::path(get, path = "/admin/config/render", tag = "settings", params(RenderQuery),
     responses(
-        (status = 200, description = "the file's text: text/plain (env), application/json or application/yaml; the head it answers for in X-Cfgledger-Seq and its hash in X-Cfgledger-Head-Hash", body = String, content_type = "text/plain"),
+        (status = 200, description = "the file's text: text/plain (env), application/json or application/yaml; the head it answers for in X-Cfgledger-Seq and its hash in X-Cfgledger-Head-Hash",
+            content(
+                (String = "text/plain"),
+                (Object = "application/json"),
+                (Object = "application/yaml"),
+            )),
         (status = 400, description = "an unknown format, namespace or query field", body = ErrorBody),
         (status = 403, description = "secrets asked for by a role other than platform_admin or config_reader", body = ErrorBody),
     ))]

@@ -260,7 +260,9 @@ mod openapi {
             .parameter_in(ParameterIn::Header)
             .required(Required::False)
             .description(Some("the ETag from GET: apply only at that version (409 otherwise)"))
-            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .schema(Some(
+                ObjectBuilder::new().schema_type(Type::String).pattern(Some(crate::model::constraints::IF_MATCH)),
+            ))
             .build()
     }
 
@@ -268,8 +270,15 @@ mod openapi {
         OperationBuilder::new().tag("registry").summary(Some(summary)).parameters(Some(parameters)).responses(responses)
     }
 
-    fn with_body(op: OperationBuilder) -> Operation {
-        let fields = ObjectBuilder::new().schema_type(Type::Object).description(Some(
+    /// `op` with the entity's fields as its body; `required` names the fields a body must hold (a create's
+    /// identity field).
+    fn with_body(op: OperationBuilder, required: &[&str]) -> Operation {
+        let mut fields = ObjectBuilder::new().schema_type(Type::Object);
+        for field in required {
+            let text = ObjectBuilder::new().schema_type(Type::String).min_length(Some(1));
+            fields = fields.property(*field, text).required(*field);
+        }
+        let fields = fields.description(Some(
             "the entity's fields (unknown fields are kept); credentials go in as auth_type with auth_username and \
              auth_password, auth_token, or auth_header_key/auth_header_value/auth_headers; created_at, updated_at and \
              version are ignored",
@@ -299,11 +308,14 @@ mod openapi {
             "Location".into(),
             HeaderBuilder::new().schema(ObjectBuilder::new().schema_type(Type::String)).build(),
         );
-        let create = with_body(operation(
-            format!("Create a {one}; plaintext credentials are sealed (platform_admin)"),
-            Vec::new(),
-            responses(("201", created), &WRITE_ERRORS),
-        ));
+        let create = with_body(
+            operation(
+                format!("Create a {one}; plaintext credentials are sealed (platform_admin)"),
+                Vec::new(),
+                responses(("201", created), &WRITE_ERRORS),
+            ),
+            &[kind.id_field()],
+        );
         let mut show_params = vec![name(kind)];
         show_params.extend(AsOfQuery::into_params(|| query.clone()));
         let show = operation(
@@ -320,16 +332,22 @@ mod openapi {
             errors.push(("404", "no such entity"));
             responses(("200", json(what, "Entity")), &errors)
         };
-        let replace = with_body(operation(
-            format!("Replace a {one}; credentials omitted keep the stored ones (platform_admin)"),
-            vec![name(kind), if_match()],
-            written("the entity as stored"),
-        ));
-        let patch = with_body(operation(
-            format!("Merge fields into a {one}; null removes a field (platform_admin)"),
-            vec![name(kind), if_match()],
-            written("the entity as stored"),
-        ));
+        let replace = with_body(
+            operation(
+                format!("Replace a {one}; credentials omitted keep the stored ones (platform_admin)"),
+                vec![name(kind), if_match()],
+                written("the entity as stored"),
+            ),
+            &[],
+        );
+        let patch = with_body(
+            operation(
+                format!("Merge fields into a {one}; null removes a field (platform_admin)"),
+                vec![name(kind), if_match()],
+                written("the entity as stored"),
+            ),
+            &[],
+        );
         let delete = operation(
             format!("Delete a {one}; 409 while others reference it (platform_admin)"),
             vec![name(kind), if_match()],

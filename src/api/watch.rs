@@ -18,7 +18,7 @@
 use super::extract::{ApiQuery, Caller};
 use super::{ApiError, AppState};
 use crate::auth::Role;
-use crate::model::{ChangeEvent, ErrorBody, WatchQuery};
+use crate::model::{ChangeEvent, ErrorBody, WatchQuery, WatchStreamEvent};
 use crate::present;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -184,7 +184,7 @@ struct Cursor {
 #[utoipa::path(get, path = "/admin/config/watch", tag = "settings", params(WatchQuery,
         ("Last-Event-ID" = Option<u64>, Header, description = "resume right after this seq")),
     responses(
-        (status = 200, description = "an event stream: each change event's data is a ChangeEvent; a `progress` event's data is a WatchProgress; an `end` event says why the server ends the stream", content_type = "text/event-stream", body = ChangeEvent),
+        (status = 200, description = "an event stream: each change event's data is a ChangeEvent; a `progress` event's data is a WatchProgress; an `end` event says why the server ends the stream", content_type = "text/event-stream", body = WatchStreamEvent),
         (status = 400, description = "a Last-Event-ID or after that is not a seq of this log, an unknown namespace, category or kind, or an unknown query field", body = ErrorBody),
         (status = 401, description = "no valid token", body = ErrorBody),
         (status = 403, description = "a config_reader asking for other kinds than settings", body = ErrorBody),

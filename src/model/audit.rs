@@ -26,30 +26,37 @@ pub struct AuditFilter {
     pub action: Option<String>,
     /// `cli`, `api`, `ui` or `system`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(schema_with = super::constraints::audit_source)]
     pub source: Option<String>,
     /// One batch, by its id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<String>,
     /// RFC 3339, or a duration before now (`24h`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(min_length = 1)]
     pub since: Option<String>,
     /// RFC 3339, or a duration before now (`24h`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(min_length = 1)]
     pub until: Option<String>,
     /// Only refused attempts (locked keys).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rejected: bool,
     /// The `next_cursor` of the previous page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
     /// The older form of `cursor`: entries below this seq.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(schema_with = super::constraints::seq)]
     pub before: Option<u64>,
     /// Rows per page, 1 to 1000 (default 50).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(schema_with = super::constraints::page_limit)]
     pub limit: Option<usize>,
     /// How the API answers: `json` (the default), `csv` or `jsonl`. The use case ignores it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(schema_with = super::constraints::audit_format)]
     pub format: Option<String>,
 }
 
@@ -70,10 +77,10 @@ pub struct AuditEntry {
     /// The setting key (bare: its namespace is `namespace`), or `KIND/NAME`; `null` for an event about no key.
     pub key: Option<String>,
     /// The new value (masked when sensitive); an entity's fields in its history.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub value: Value,
     /// The value before (masked when sensitive).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub previous: Value,
     pub actor: String,
     pub role: Option<String>,
@@ -133,7 +140,7 @@ pub struct AuditResource {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditImport {
     pub digest: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub source: Option<Value>,
     pub created: Vec<String>,
     pub updated: Vec<String>,

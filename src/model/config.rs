@@ -24,7 +24,7 @@ pub struct ConfigItem {
     pub namespace: String,
     pub key: String,
     /// The value in force (JSON in the key's canonical form); `"********"` when the key is sensitive.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub value: Value,
     /// `db`, `env`, `default` or `unset`.
     #[schema(value_type = String, example = "db")]
@@ -41,7 +41,7 @@ pub struct ConfigItem {
     pub pending_restart: bool,
     /// The value the next start uses, when `pending_restart`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Value)]
     pub pending_value: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
@@ -96,6 +96,7 @@ pub struct ListQuery {
     /// Only the keys whose name or description holds this text (case-insensitive).
     pub q: Option<String>,
     /// A point of the log: an RFC 3339 time, a duration before now (`24h`) or `seq:N`.
+    #[param(min_length = 1)]
     pub as_of: Option<String>,
 }
 
@@ -105,6 +106,7 @@ pub struct ListQuery {
 #[into_params(parameter_in = Query)]
 pub struct AsOfQuery {
     /// A point of the log: an RFC 3339 time, a duration before now (`24h`) or `seq:N`.
+    #[param(min_length = 1)]
     pub as_of: Option<String>,
 }
 
@@ -129,6 +131,7 @@ pub struct KeyQuery {
     pub namespace: Option<String>,
     /// A point of the log: an RFC 3339 time, a duration before now (`24h`) or `seq:N`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(min_length = 1)]
     pub as_of: Option<String>,
 }
 
@@ -139,6 +142,7 @@ pub struct KeyQuery {
 pub struct RenderQuery {
     /// `env` (the default), `json` or `yaml`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(schema_with = super::constraints::render_format)]
     pub format: Option<String>,
     /// The namespace (default `mcpgateway`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -170,7 +174,7 @@ pub struct NamespaceQuery {
 pub struct SetRequest {
     /// `Some(Null)` for an explicit `null`, which the key's type then refuses (422); `None` when absent.
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Value, required = true)]
     pub value: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
@@ -195,7 +199,9 @@ pub struct ExportSource {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SettingsExport {
     /// `cfgledger-settings`.
+    #[schema(pattern = "^cfgledger-settings$")]
     pub format: String,
+    #[schema(minimum = 1, maximum = 1)]
     pub schema_version: u64,
     pub exported_at: String,
     pub exported_by: String,
@@ -235,9 +241,9 @@ pub struct PlanEntry {
     /// `create`, `update`, `unchanged`, `locked` or `invalid`.
     #[schema(value_type = String, example = "update")]
     pub action: PlanAction,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub current: Value,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub value: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

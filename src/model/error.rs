@@ -17,6 +17,6 @@ pub struct ErrorDetail {
     pub message: String,
     /// What the operation can say about the refusal: an import's plan, the first bad seq, ... (`null` when none).
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub details: Value,
 }

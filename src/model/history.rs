@@ -11,9 +11,11 @@ use serde_json::Value;
 pub struct PageQuery {
     /// The `next_cursor` of the previous page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
     /// Rows per page, 1 to 1000 (default 50).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(schema_with = super::constraints::page_limit)]
     pub limit: Option<usize>,
 }
 
@@ -24,9 +26,11 @@ pub struct PageQuery {
 pub struct DiffQuery {
     /// RFC 3339, a duration before now (`24h`) or `seq:N`. Required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(min_length = 1)]
     pub from: Option<String>,
     /// The same forms; now when left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(min_length = 1)]
     pub to: Option<String>,
     /// Only this namespace's settings (`mcpgateway`, `cfgledger`, ...); every namespace and the registry when
     /// left out.
@@ -54,9 +58,9 @@ pub struct Diff {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DiffLine {
     pub key: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub old: Value,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub new: Value,
     /// The fields that differ (an entity present at both points).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,6 +72,7 @@ pub struct DiffLine {
 #[serde(deny_unknown_fields)]
 pub struct RollbackBody {
     /// The point to return to: RFC 3339, a duration before now (`24h`) or `seq:N`.
+    #[schema(min_length = 1)]
     pub to: String,
     /// Only these keys and entities (`KIND/NAME`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,10 +115,10 @@ pub struct PlanStep {
     #[schema(value_type = String, example = "set")]
     pub action: cfgledger_events::rollback::StepAction,
     /// The value now (settings), masked when sensitive.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub current: Value,
     /// The value it returns to (settings), masked when sensitive.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub value: Value,
     /// The fields that change (entities updated).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

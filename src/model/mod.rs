@@ -5,6 +5,7 @@
 
 mod audit;
 mod config;
+pub(crate) mod constraints;
 mod error;
 mod history;
 mod ops;
@@ -26,7 +27,7 @@ pub use history::{
 };
 pub use ops::{
     ChangeEvent, Health, InstanceEntry, InstanceInfo, InstanceList, IntegrityStatus, KeyValue, LogRecord, LoginRequest,
-    LoginResponse, Ready, WatchQuery,
+    LoginResponse, Ready, WatchQuery, WatchStreamEvent,
 };
 pub use registry::{
     Deleted, EntitiesByKind, Entity, EntityCounts, EntityFields, EntityList, EntityListQuery, EntityPlan, ExportAnswer,

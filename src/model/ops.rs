@@ -205,6 +205,7 @@ pub struct InstanceList {
 pub struct WatchQuery {
     /// Resume after this seq (`Last-Event-ID` wins when both are sent); default: the head.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(schema_with = super::constraints::seq)]
     pub after: Option<u64>,
     /// Only events of this namespace (settings, and renders of it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -231,8 +232,24 @@ pub struct WatchQuery {
 pub struct KeyValue {
     pub namespace: String,
     pub key: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub value: Value,
+}
+
+/// One event of the watch stream as it travels (`text/event-stream`), the way OpenAPI describes an event
+/// stream: its fields, with `data` as text. Only the documentation uses it; the server writes the fields.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WatchStreamEvent {
+    /// Absent (`message`) for a change; `progress` (the seq scanned up to) or `end` (the server ends the stream: why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^(message|progress|end)$")]
+    pub event: Option<String>,
+    /// The seq, for a change or a progress event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[0-9]+$")]
+    pub id: Option<String>,
+    /// A change's `ChangeEvent` as JSON, a progress event's `WatchProgress` as JSON, or an end's reason as text.
+    pub data: String,
 }
 
 /// The `data` of one watch-stream event (`id` is its seq): a setting's new value, masked when sensitive, or
@@ -249,7 +266,7 @@ pub struct ChangeEvent {
     pub key: Option<String>,
     /// The value now in force (for a reset, the environment's or the default it falls back to); `null` for
     /// an event that sets no value.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub value: Value,
     /// Whether a key it sets takes effect only at an application's restart.
     #[serde(default)]

@@ -57,6 +57,7 @@ pub struct EntityListQuery {
     /// Inactive entities (`is_active: false`) are listed too unless this is false.
     pub include_inactive: Option<bool>,
     /// The registry as it was at a point of the log: RFC 3339, a duration before now (`24h`) or `seq:N`.
+    #[param(min_length = 1)]
     pub as_of: Option<String>,
 }
 
@@ -76,8 +77,10 @@ pub struct Deleted {
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// Only these kinds, comma-separated (gateways, servers, tools, prompts, resources, roots).
+    #[param(schema_with = super::constraints::kinds)]
     pub types: Option<String>,
     /// Not these kinds, comma-separated.
+    #[param(schema_with = super::constraints::kinds)]
     pub exclude_types: Option<String>,
     /// Only entities with any of these tags, comma-separated.
     pub tags: Option<String>,
@@ -87,6 +90,7 @@ pub struct ExportQuery {
     /// `false`, a server whose references are not exported is left out, and the export says so.
     pub include_dependencies: Option<bool>,
     /// `cfgledger` (default) or `mcpgateway` (MCP Gateway's layout, under SHA-256 of this store's secret).
+    #[param(schema_with = super::constraints::export_format)]
     pub format: Option<String>,
 }
 
@@ -260,8 +264,8 @@ impl ExportAnswer {
 #[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportBody {
-    /// An export document: cfgledger's (`GET /export`) or MCP Gateway's.
-    #[schema(value_type = Object)]
+    /// An export document: cfgledger's (`GET /export`) or MCP Gateway's, with `entities`, `settings` or both.
+    #[schema(schema_with = super::constraints::import_document)]
     pub import_data: Value,
     /// What to do with an entity that exists with other content: `skip`, `update` (default), `rename`, `fail`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

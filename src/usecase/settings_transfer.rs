@@ -100,7 +100,7 @@ pub fn parse_document(doc: &Value, ledger: &Ledger, namespace: Option<&str>) -> 
         super::settings::namespaces(ledger.catalog(), Some(ns))?;
     }
     let Some(obj) = doc.as_object() else {
-        return Err(Error::invalid("the import document expects a JSON object with a \"settings\" object"));
+        return Err(Error::input("the import document expects a JSON object with a \"settings\" object"));
     };
     if let Some(format) = obj.get("format") {
         if format.as_str() != Some(FORMAT) {
@@ -113,7 +113,7 @@ pub fn parse_document(doc: &Value, ledger: &Ledger, namespace: Option<&str>) -> 
         }
     }
     let Some(settings) = obj.get("settings").and_then(Value::as_object) else {
-        return Err(Error::invalid("the import document has no \"settings\" object"));
+        return Err(Error::input("the import document has no \"settings\" object"));
     };
     let digest = digest(settings);
     if let Some(claimed) = obj.get("digest") {
@@ -172,6 +172,11 @@ pub async fn import(
     via: &str,
 ) -> Result<SettingsImportReport, Error> {
     let mut req = parse_document(doc, ledger, query.namespace.as_deref())?;
+    // An empty document is a mistake (a truncated file, the wrong file), not a request to do nothing: answering
+    // `nothing_to_do` would hide it. The registry import shares `parse_document` and may carry no settings.
+    if req.entries.is_empty() {
+        return Err(Error::input("the import document's \"settings\" is empty: there is nothing to import"));
+    }
     req.expected_head = query.expected_head;
     let plan = plan(ledger, &req);
     if plan.summary.invalid > 0 {

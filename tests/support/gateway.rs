@@ -169,7 +169,7 @@ fn install() -> PathBuf {
 /// `$CFGLEDGER_PYTHON312` if set, else `python3.12` on PATH, else the highest `~/.pyenv/versions/3.12*`.
 /// Each candidate must run and say it is 3.12: a pyenv shim on PATH exists even when pyenv would refuse to
 /// run it (the global version is another one), and then the pyenv install itself is taken.
-fn find_python312() -> PathBuf {
+pub fn find_python312() -> PathBuf {
     if let Some(explicit) = std::env::var_os("CFGLEDGER_PYTHON312") {
         let p = PathBuf::from(explicit);
         if let Err(why) = is_python312(&p) {

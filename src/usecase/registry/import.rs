@@ -223,8 +223,15 @@ pub struct Checked {
 /// name its own flags.
 pub fn check_document(doc: &Value, options: &ImportOptions) -> Result<Checked, Error> {
     let Some(obj) = doc.as_object() else {
-        return Err(Error::invalid("the import document expects a JSON object with \"entities\""));
+        return Err(Error::input("the import document expects a JSON object with \"entities\""));
     };
+    // An empty document is a mistake (a truncated file, the wrong file), not a request to do nothing: answering
+    // `nothing_to_do` would hide it.
+    if ["entities", "settings"].iter().all(|field| obj.get(*field).is_none_or(Value::is_null)) {
+        return Err(Error::input(
+            "the import document is empty: it has neither \"entities\" nor \"settings\" (GET /export writes both)",
+        ));
+    }
     let empty = Value::Object(Map::new());
     let entities = obj.get("entities").unwrap_or(&empty);
     let settings = obj.get("settings").unwrap_or(&Value::Null);
