@@ -35,23 +35,16 @@ pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
         .map(|c| c.value().to_string())
 }
 
-/// The claims of a session token: valid, not logged out, its user still there, and for a state-changing
-/// request the session's CSRF token in `X-CSRF-Token`.
-pub fn check(
-    state: &AppState,
-    method: &Method,
-    headers: &HeaderMap,
-    token: &str,
-    now: u64,
-) -> Result<Claims, ApiError> {
-    let claims = state
-        .auth
-        .keys
-        .verify(token, now)
-        .map_err(|e| ApiError::unauthorized(format!("the session is no longer valid ({e}); log in again")))?;
-    if state.auth.revoked.contains(token) {
-        return Err(ApiError::unauthorized("this session was logged out; log in again"));
-    }
+/// The claims of a session token: standing (`api::tokens::authenticate`: a key of the ring, not logged out,
+/// its user still there with the password and role it logged in with), and for a state-changing request the
+/// session's CSRF token in `X-CSRF-Token`.
+pub fn check(state: &AppState, method: &Method, headers: &HeaderMap, token: &str) -> Result<Claims, ApiError> {
+    let claims = crate::api::tokens::authenticate(state, token).map_err(|mut e| {
+        if e.code == ErrorCode::Unauthorized {
+            e.message = format!("the session is no longer valid: {}", e.message);
+        }
+        e
+    })?;
     if !crate::setting_keys::UI_ENABLED.get(&state.ledger.settings()) {
         return Err(ApiError::unauthorized(
             "the web UI is turned off (cfgledger:UI_ENABLED=false): send a bearer token",
@@ -69,18 +62,12 @@ pub fn check(
         None => {
             return Err(ApiError::unauthorized(format!("user {} no longer exists; log in as another user", claims.sub)))
         }
-        // A role changed since login ends the session: it must not keep rights its user lost.
-        Some(user) if user.role != claims.role.as_str() => {
-            return Err(ApiError::unauthorized(format!(
-                "the role of user {} changed since login; log in again",
-                claims.sub
-            )))
-        }
+        // A role or password changed since login ends the session through its credential version (above).
         Some(_) => {}
     }
     if !matches!(*method, Method::GET | Method::HEAD) {
         let given = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-        if !state.auth.keys.csrf_matches(token, given) {
+        if !state.key_ring()?.csrf_matches(token, given) {
             return Err(ApiError::new(
                 ErrorCode::Forbidden,
                 "this request lacks the session's CSRF token (X-CSRF-Token); reload the page and try again",
@@ -272,7 +259,7 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form
     let Some(token) = cookie_token(&headers) else {
         return Redirect::to("/ui/login?out=1").into_response();
     };
-    if !state.auth.keys.csrf_matches(&token, &form.csrf) {
+    if !state.key_ring().is_ok_and(|ring| ring.csrf_matches(&token, &form.csrf)) {
         return page::error_page(
             StatusCode::FORBIDDEN,
             "Logout refused",
@@ -280,9 +267,9 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form
             None,
         );
     }
-    let now = crate::auth::unix_seconds(state.ledger.now());
-    if let Ok(claims) = state.auth.keys.verify(&token, now) {
-        state.auth.revoked.revoke(&token, claims.exp, now);
+    let now = state.ledger.now();
+    if let Ok(claims) = state.key_ring().map_err(|_| ()).and_then(|ring| ring.verify(&token, now).map_err(|_| ())) {
+        state.auth.revoked.revoke(&token, claims.exp, crate::auth::unix_seconds(now));
         tracing::info!(user = ?claims.sub, "web UI logout");
     }
     let mut response = Redirect::to("/ui/login?out=1").into_response();

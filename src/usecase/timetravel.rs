@@ -32,7 +32,7 @@ pub const MAX_LIMIT: usize = 1000;
 const PAGE: usize = 256;
 
 /// The audit trail's actions, with the event kind each comes from.
-pub const ACTIONS: [(&str, &str); 14] = [
+pub const ACTIONS: [(&str, &str); 17] = [
     ("store_created", "StoreCreated"),
     ("seeded", "EnvSeeded"),
     ("set", "SettingChanged"),
@@ -41,6 +41,9 @@ pub const ACTIONS: [(&str, &str); 14] = [
     ("generated", "SecretGenerated"),
     ("user_added", "UserAdded"),
     ("user_removed", "UserRemoved"),
+    ("password_changed", "UserPasswordChanged"),
+    ("role_changed", "UserRoleChanged"),
+    ("signing_key_rotated", "SigningKeyRotated"),
     ("import", "ImportApplied"),
     ("resource_created", "ResourceCreated"),
     ("resource_updated", "ResourceUpdated"),
@@ -672,6 +675,9 @@ pub fn touched(records: &[Record]) -> Result<BTreeSet<String>, Error> {
             | Event::ImportApplied(_)
             | Event::UserAdded(_)
             | Event::UserRemoved(_)
+            | Event::UserPasswordChanged(_)
+            | Event::UserRoleChanged(_)
+            | Event::SigningKeyRotated(_)
             | Event::SecretsRendered(_) => {}
             other => match other.key() {
                 Some(key) => {
