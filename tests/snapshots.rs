@@ -107,7 +107,7 @@ fn fields(value: Value) -> Map<String, Value> {
 /// A deterministic stream of commands that all succeed (but one kind, a locked key, which is refused with a
 /// `ChangeRejected` event): settings set (plain and sealed) and reset, tools created (some with sealed
 /// credentials), patched, replaced and deleted, servers that reference tools created and deleted, users
-/// added and removed. It keeps just enough of a model to only delete what exists and is not referenced.
+/// added, given new passwords and roles, and removed, and token signing keys rotated. It keeps just enough of a model to only delete what exists and is not referenced.
 #[derive(Default)]
 struct Script {
     i: u64,
@@ -186,7 +186,18 @@ impl Script {
                 None => set("FEDERATION_PEERS", format!("peer-{i}, peer-b")),
             },
             10 if round % 2 == 0 => return (set("JWT_ALGORITHM", "HS512".into()), true),
+            10 if round % 4 == 1 => Command::RotateSigningKey {
+                key: format!("rotated-signing-key-number-{i:08}"),
+                grace_secs: 60 * u64::try_from(round).expect("small"),
+            },
             11 if round % 3 == 2 && !self.users.is_empty() => Command::RemoveUser { name: self.users.remove(0) },
+            11 if round % 3 == 1 && round % 2 == 0 && !self.users.is_empty() => Command::ChangePassword {
+                name: self.users[0].clone(),
+                password_hash: "$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaA".into(),
+            },
+            11 if round % 3 == 1 && !self.users.is_empty() => {
+                Command::ChangeRole { name: self.users[0].clone(), role: ["auditor", "viewer"][round % 4 / 2].into() }
+            }
             11 => {
                 let name = format!("user{i}");
                 self.users.push(name.clone());
@@ -370,6 +381,9 @@ fn state_at_every_seq_equals_a_full_replay(world: World) {
         "ResourceDeleted",
         "UserAdded",
         "UserRemoved",
+        "UserPasswordChanged",
+        "UserRoleChanged",
+        "SigningKeyRotated",
     ] {
         assert!(kinds.contains(kind), "the log holds a {kind}: {kinds:?}");
     }
