@@ -58,12 +58,10 @@ pub fn check(state: &AppState, method: &Method, headers: &HeaderMap, token: &str
             "a session cookie is accepted only from cfgledger's own pages",
         ));
     }
-    match state.ledger.snapshot().state.user(&claims.sub) {
-        None => {
-            return Err(ApiError::unauthorized(format!("user {} no longer exists; log in as another user", claims.sub)))
-        }
-        // A role or password changed since login ends the session through its credential version (above).
-        Some(_) => {}
+    // A session is a user's (a role or password changed since login ends it through its credential version,
+    // above); a cookie holding a machine token, whose subject is no user, opens nothing.
+    if state.ledger.snapshot().state.user(&claims.sub).is_none() {
+        return Err(ApiError::unauthorized(format!("user {} no longer exists; log in as another user", claims.sub)));
     }
     if !matches!(*method, Method::GET | Method::HEAD) {
         let given = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
