@@ -658,8 +658,9 @@ mod tests {
     }
 }
 
-/// Tokens ended early (a web UI logout): kept until they would have expired. Per process: another instance
-/// of a fleet accepts a logged-out session's cookie until it expires, which the browser no longer sends.
+/// Tokens ended early (a web UI logout) in this process, kept until they would have expired: the logout's
+/// instance refuses the token at once, even if the store cannot record it. Every instance learns of it from the
+/// log (`TokenRevoked`, the projection's `token_revoked`).
 #[derive(Debug, Default)]
 pub struct Revoked {
     tokens: std::sync::Mutex<std::collections::HashMap<blake3::Hash, u64>>,

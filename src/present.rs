@@ -191,6 +191,10 @@ pub fn audit_entries(env: &Envelope, catalog: &Catalog) -> Vec<AuditEntry> {
             user: Some(AuditUser { name: e.name.clone(), role: Some(e.role.clone()) }),
             ..base("role_changed", None, Value::String(e.role.clone()), Value::String(e.previous.clone()))
         }],
+        // A hash of the token, never the token: shown as the log holds it.
+        Event::TokenRevoked(e) => {
+            vec![base("token_revoked", None, Value::String(e.token_hash.clone()), Value::Null)]
+        }
         // The new key's id and the old keys' grace; the key itself stays sealed in the log.
         Event::SigningKeyRotated(e) => {
             let mut shown = serde_json::Map::new();

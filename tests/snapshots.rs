@@ -107,7 +107,7 @@ fn fields(value: Value) -> Map<String, Value> {
 /// A deterministic stream of commands that all succeed (but one kind, a locked key, which is refused with a
 /// `ChangeRejected` event): settings set (plain and sealed) and reset, tools created (some with sealed
 /// credentials), patched, replaced and deleted, servers that reference tools created and deleted, users
-/// added, given new passwords and roles, and removed, and token signing keys rotated. It keeps just enough of a model to only delete what exists and is not referenced.
+/// added, given new passwords and roles, and removed, token signing keys rotated and tokens revoked. It keeps just enough of a model to only delete what exists and is not referenced.
 #[derive(Default)]
 struct Script {
     i: u64,
@@ -186,6 +186,11 @@ impl Script {
                 None => set("FEDERATION_PEERS", format!("peer-{i}, peer-b")),
             },
             10 if round % 2 == 0 => return (set("JWT_ALGORITHM", "HS512".into()), true),
+            10 if round % 4 == 3 => Command::RevokeToken {
+                token_hash: blake3::hash(format!("token {i}").as_bytes()).to_hex().to_string(),
+                // Some already expired when the next revocation is folded (the stepping clock starts later).
+                expires_at: 1_799_999_000 + 600 * u64::try_from(round).expect("small"),
+            },
             10 if round % 4 == 1 => Command::RotateSigningKey {
                 key: format!("rotated-signing-key-number-{i:08}"),
                 grace_secs: 60 * u64::try_from(round).expect("small"),
@@ -384,6 +389,7 @@ fn state_at_every_seq_equals_a_full_replay(world: World) {
         "UserPasswordChanged",
         "UserRoleChanged",
         "SigningKeyRotated",
+        "TokenRevoked",
     ] {
         assert!(kinds.contains(kind), "the log holds a {kind}: {kinds:?}");
     }

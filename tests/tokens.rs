@@ -250,8 +250,34 @@ fn two_servers_on_one_store_both_honour_a_rotation_and_a_revocation() {
         refused_eventually(server, &old, "retired by a key rotation");
         assert_eq!(kid(&login(server, ALICE.0, "second-password-2")), kid(&new));
     }
+
+    // A web UI logout on one server ends the session on the other too, as a cookie, as a bearer token and
+    // as the stream it opened; the log holds the token's hash, never the token.
+    let cookie = ui_login(&one, ALICE.0, "second-password-2");
+    let token = cookie.split_once('=').expect("name=value").1.to_string();
+    assert_eq!(ui_status(&two, &cookie), 200);
+    let mut stream = two.watch("/admin/config/watch?progress=false", &token, None);
+    ui_logout(&one, &cookie);
+    refused_eventually(&two, &token, "logged out");
+    assert_eq!(ui_status(&two, &cookie), 401);
+    assert_eq!(end_of(&mut stream), "the session was logged out");
+    let last = store.log().pop().expect("a record");
+    assert_eq!((last["kind"].as_str(), last["actor"]["name"].as_str()), (Some("TokenRevoked"), Some("alice")));
+    let hash = last["payload"]["token_hash"].as_str().expect("a hash");
+    assert_eq!(hash.len(), 64);
+    assert!(!store.log().iter().any(|r| r.to_string().contains(&token)), "the token itself is never in the log");
     one.assert_alive();
     two.assert_alive();
+}
+
+/// Logs out of the web UI with the CSRF token its pages embed.
+fn ui_logout(server: &Server, cookie: &str) {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let page = agent.get(&format!("{}/ui/settings", server.url)).set("Cookie", cookie).call().expect("the page");
+    let html = page.into_string().expect("the page's text");
+    let csrf = html.split("name=\"csrf-token\" content=\"").nth(1).and_then(|t| t.split('"').next()).expect("csrf");
+    let out = agent.post(&format!("{}/ui/logout", server.url)).set("Cookie", cookie).send_form(&[("csrf", csrf)]);
+    assert_eq!(out.map(|r| r.status()).unwrap_or(0), 303);
 }
 
 /// Logs in through the web UI's form; returns the session cookie (`name=value`).

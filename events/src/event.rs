@@ -161,6 +161,15 @@ pub struct UserRoleChanged {
     pub previous: String,
 }
 
+/// A token ended before it expires (a web UI logout), named by the blake3 hash of the token (hex), never by
+/// the token itself. Every instance refuses it until `expires_at` (Unix seconds), after which it has expired
+/// anyway and the fold forgets it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRevoked {
+    pub token_hash: String,
+    pub expires_at: u64,
+}
+
 /// A new key signs the admin API's tokens from this event on. Every earlier key (the store's
 /// `JWT_SECRET_KEY` and the keys of earlier rotations) still verifies the tokens it signed for `grace_secs`
 /// after this event, and none after: a rotation never lengthens an earlier key's life.
@@ -229,6 +238,7 @@ pub enum Event {
     UserPasswordChanged(UserPasswordChanged),
     UserRoleChanged(UserRoleChanged),
     SigningKeyRotated(SigningKeyRotated),
+    TokenRevoked(TokenRevoked),
     ImportApplied(ImportApplied),
     ResourceCreated(ResourceCreated),
     ResourceUpdated(ResourceUpdated),
@@ -252,6 +262,7 @@ impl Event {
             Event::UserPasswordChanged(_) => "UserPasswordChanged",
             Event::UserRoleChanged(_) => "UserRoleChanged",
             Event::SigningKeyRotated(_) => "SigningKeyRotated",
+            Event::TokenRevoked(_) => "TokenRevoked",
             Event::ImportApplied(_) => "ImportApplied",
             Event::ResourceCreated(_) => "ResourceCreated",
             Event::ResourceUpdated(_) => "ResourceUpdated",
@@ -299,6 +310,7 @@ impl Event {
             | Event::UserPasswordChanged(_)
             | Event::UserRoleChanged(_)
             | Event::SigningKeyRotated(_)
+            | Event::TokenRevoked(_)
             | Event::ImportApplied(_)
             | Event::ResourceCreated(_)
             | Event::ResourceUpdated(_)
@@ -324,6 +336,7 @@ impl Event {
             Event::UserPasswordChanged(p) => serde_json::value::to_raw_value(p),
             Event::UserRoleChanged(p) => serde_json::value::to_raw_value(p),
             Event::SigningKeyRotated(p) => serde_json::value::to_raw_value(p),
+            Event::TokenRevoked(p) => serde_json::value::to_raw_value(p),
             Event::ImportApplied(p) => serde_json::value::to_raw_value(p),
             Event::ResourceCreated(p) => serde_json::value::to_raw_value(p),
             Event::ResourceUpdated(p) => serde_json::value::to_raw_value(p),
@@ -362,6 +375,7 @@ impl Event {
             ("UserPasswordChanged", 1) => Event::UserPasswordChanged(de(kind, v, payload)?),
             ("UserRoleChanged", 1) => Event::UserRoleChanged(de(kind, v, payload)?),
             ("SigningKeyRotated", 1) => Event::SigningKeyRotated(de(kind, v, payload)?),
+            ("TokenRevoked", 1) => Event::TokenRevoked(de(kind, v, payload)?),
             ("ImportApplied", 1) => Event::ImportApplied(de(kind, v, payload)?),
             ("ResourceCreated", 1) => Event::ResourceCreated(de(kind, v, payload)?),
             ("ResourceUpdated", 1) => Event::ResourceUpdated(de(kind, v, payload)?),
@@ -380,6 +394,7 @@ impl Event {
                 | "UserPasswordChanged"
                 | "UserRoleChanged"
                 | "SigningKeyRotated"
+                | "TokenRevoked"
                 | "ImportApplied"
                 | "ResourceCreated"
                 | "ResourceUpdated"

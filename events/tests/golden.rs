@@ -10,8 +10,8 @@
 
 use cfgledger_events::event::{
     ChangeRejected, EncryptionInfo, EnvSeeded, ImportApplied, ResourceCreated, ResourceDeleted, ResourceUpdated,
-    SecretGenerated, SettingChanged, SettingReset, SigningKeyRotated, StoreCreated, UserAdded, UserPasswordChanged,
-    UserRemoved, UserRoleChanged, MASK,
+    SecretGenerated, SettingChanged, SettingReset, SigningKeyRotated, StoreCreated, TokenRevoked, UserAdded,
+    UserPasswordChanged, UserRemoved, UserRoleChanged, MASK,
 };
 use cfgledger_events::{
     build_batch, verify_link, Actor, Batch, Cause, DecodeError, Envelope, Event, Hash, Head, Record, ResourceKind,
@@ -406,6 +406,19 @@ fn fixture() -> Vec<FixtureBatch> {
                 grace_secs: 3600,
             })],
         },
+        FixtureBatch {
+            occurred_at: at("2027-01-06T11:10:00Z"),
+            actor: admin_api(),
+            batch: Batch {
+                id: "b0000000000000000000000000000016".into(),
+                cause: Cause::Api { method: "POST".into(), path: "/ui/logout".into() },
+                reason: None,
+            },
+            events: vec![Event::TokenRevoked(TokenRevoked {
+                token_hash: "6a1f0c3e9b2d4f5a7c8e0b1d2f3a4c5e6b7d8f9a0c1e2b3d4f5a6c7e8f9a0b1c".into(),
+                expires_at: 1_799_323_800,
+            })],
+        },
     ]
 }
 
@@ -493,6 +506,7 @@ fn the_fixture_covers_every_event_kind() {
         "SettingReset",
         "SigningKeyRotated",
         "StoreCreated",
+        "TokenRevoked",
         "UserAdded",
         "UserPasswordChanged",
         "UserRemoved",
@@ -538,7 +552,7 @@ fn stored_vectors_verify_and_decode_to_the_constructed_envelopes() {
         assert_eq!(rec, built_rec, "seq {}: the record columns match what build_batch made", rec.seq);
         head = Head { seq: rec.seq, hash: rec.hash };
     }
-    assert_eq!(head.seq, 26);
+    assert_eq!(head.seq, 27);
 }
 
 #[test]

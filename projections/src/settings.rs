@@ -92,6 +92,9 @@ pub struct SettingsState {
     users: BTreeMap<String, User>,
     resources: BTreeMap<ResourceKind, BTreeMap<String, ResourceEntry>>,
     signing_keys: SigningKeys,
+    /// Tokens revoked before they expire (logouts), by the blake3 hash of the token (hex), with their expiry
+    /// (Unix seconds); forgotten once expired, when a later revocation is folded.
+    revoked_tokens: BTreeMap<String, u64>,
 }
 
 impl SettingsState {
@@ -188,6 +191,12 @@ impl SettingsState {
                     user.credentials_seq = env.seq;
                 }
             }
+            Event::TokenRevoked(e) => {
+                // Deterministic pruning: by the event's own time, never a clock.
+                let now_secs = u64::try_from(env.occurred_at.0.div_euclid(1_000_000)).unwrap_or(0);
+                self.revoked_tokens.retain(|_, exp| *exp >= now_secs);
+                self.revoked_tokens.insert(e.token_hash.clone(), e.expires_at);
+            }
             Event::SigningKeyRotated(e) => {
                 let grace = i64::try_from(e.grace_secs).unwrap_or(i64::MAX).saturating_mul(1_000_000);
                 let until = Timestamp(env.occurred_at.0.saturating_add(grace));
@@ -254,8 +263,17 @@ impl SettingsState {
         &BTreeMap<String, User>,
         &BTreeMap<ResourceKind, BTreeMap<String, ResourceEntry>>,
         &SigningKeys,
+        &BTreeMap<String, u64>,
     ) {
-        (&self.values, &self.held, &self.touched, &self.users, &self.resources, &self.signing_keys)
+        (
+            &self.values,
+            &self.held,
+            &self.touched,
+            &self.users,
+            &self.resources,
+            &self.signing_keys,
+            &self.revoked_tokens,
+        )
     }
 
     /// A state from its parts, as the snapshot codec reads them.
@@ -269,8 +287,9 @@ impl SettingsState {
         users: BTreeMap<String, User>,
         resources: BTreeMap<ResourceKind, BTreeMap<String, ResourceEntry>>,
         signing_keys: SigningKeys,
+        revoked_tokens: BTreeMap<String, u64>,
     ) -> SettingsState {
-        SettingsState { store, applied_seq, values, held, touched, users, resources, signing_keys }
+        SettingsState { store, applied_seq, values, held, touched, users, resources, signing_keys, revoked_tokens }
     }
 
     /// The log's value of a key: `namespace:KEY`, or a bare key of the default namespace (as the catalog and
@@ -317,6 +336,12 @@ impl SettingsState {
     pub fn signing_keys(&self) -> &SigningKeys {
         &self.signing_keys
     }
+
+    /// Whether the token whose blake3 hash (hex) this is was revoked (a logout). An expired revocation may
+    /// still be listed until the next one is folded; the token itself has expired by then.
+    pub fn token_revoked(&self, token_hash: &str) -> bool {
+        self.revoked_tokens.contains_key(token_hash)
+    }
 }
 
 /// A key as the state is keyed: a bare key names the default namespace.
@@ -355,6 +380,10 @@ impl SettingsLookup for SettingsState {
 
     fn has_signing_key(&self, kid: &str) -> bool {
         self.signing_keys.rotated.iter().any(|k| k.kid == kid)
+    }
+
+    fn token_revoked(&self, token_hash: &str) -> bool {
+        SettingsState::token_revoked(self, token_hash)
     }
 
     fn head_seq(&self) -> u64 {

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The snapshot format this build writes and reads (3: users' credential versions and the signing keys).
+/// The snapshot format this build writes and reads (3: users' credential versions, the signing keys and the
+/// revoked tokens).
 pub const FORMAT: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
@@ -26,6 +27,7 @@ struct Doc {
     resources: BTreeMap<String, BTreeMap<String, ResourceDoc>>,
     signing_keys: Vec<SigningKeyDoc>,
     base_key_retires_at: Option<i64>,
+    revoked_tokens: BTreeMap<String, u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -72,7 +74,7 @@ struct ResourceDoc {
 
 /// The state as snapshot bytes.
 pub fn encode(state: &SettingsState) -> Vec<u8> {
-    let (values, held, touched, users, resources, signing_keys) = state.parts();
+    let (values, held, touched, users, resources, signing_keys, revoked_tokens) = state.parts();
     let doc = Doc {
         format: FORMAT,
         applied_seq: state.applied_seq,
@@ -139,6 +141,7 @@ pub fn encode(state: &SettingsState) -> Vec<u8> {
             })
             .collect(),
         base_key_retires_at: signing_keys.base_retires_at.map(|t| t.0),
+        revoked_tokens: revoked_tokens.clone(),
     };
     // Every part is a plain value: encoding cannot fail.
     serde_json::to_vec(&doc).unwrap_or_default()
@@ -217,6 +220,7 @@ pub fn decode(bytes: &[u8]) -> Result<SettingsState, String> {
                 .collect(),
             base_retires_at: doc.base_key_retires_at.map(Timestamp),
         },
+        doc.revoked_tokens,
     ))
 }
 

@@ -204,6 +204,23 @@ fn a_password_or_role_change_moves_the_users_credential_version() {
 }
 
 #[test]
+fn a_revoked_token_is_named_by_its_hash_once_and_forgotten_after_it_expires() {
+    let mut w = World::new();
+    let revoke = |hash: &str, expires_at| Command::RevokeToken { token_hash: hash.into(), expires_at };
+    let first = "a".repeat(64);
+    // The fixture's batches are folded at 1,800,000,000 s: one expiring before that is forgotten at the next.
+    w.run(revoke(&first, 1_799_999_999)).expect("revoked");
+    assert!(w.state.token_revoked(&first));
+    assert_eq!(w.run(revoke(&first, 1_799_999_999)).expect("twice"), Vec::new(), "nothing to change");
+    let second = "b".repeat(64);
+    w.run(revoke(&second, 1_800_000_600)).expect("revoked");
+    assert!(!w.state.token_revoked(&first) && w.state.token_revoked(&second));
+    for bad in ["not a hash".to_string(), "A".repeat(64), "a".repeat(63)] {
+        assert_eq!(w.decide(revoke(&bad, 1)).expect_err("a hash").kind, RejectionKind::Invalid, "{bad}");
+    }
+}
+
+#[test]
 fn a_rotation_seals_its_key_and_shortens_every_earlier_keys_life_never_lengthens_it() {
     let mut w = World::new();
     let rotate = |key: &str, grace_secs| Command::RotateSigningKey { key: key.into(), grace_secs };

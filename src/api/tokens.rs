@@ -1,6 +1,6 @@
 //! Whether a token stands, asked of the log rather than of this process: its key must be in the store's key
-//! ring and not retired (`SigningKeyRotated`), and its subject's credential version and role must be the
-//! ones it was issued with (`auth::check_standing`). Bearer tokens (`Caller`), web UI sessions
+//! ring and not retired (`SigningKeyRotated`), its subject's credential version and role must be the ones it
+//! was issued with (`auth::check_standing`), and it must not be logged out (`TokenRevoked`). Bearer tokens (`Caller`), web UI sessions
 //! (`ui::session::check`) and open watch streams all ask here, so every instance of a fleet that has applied
 //! the same log gives the same answer.
 
@@ -42,8 +42,9 @@ pub fn authenticate(state: &AppState, token: &str) -> Result<Claims, ApiError> {
     let ring = state.key_ring()?;
     let claims = ring.verify(token, state.ledger.now()).map_err(refused)?;
     check_standing(&claims, &state.ledger.snapshot().state).map_err(refused)?;
-    // A logged-out session's token is refused however it is sent.
-    if state.auth.revoked.contains(token) {
+    // A logged-out session's token is refused however it is sent, on every instance.
+    let id = blake3::hash(token.as_bytes());
+    if state.auth.revoked.contains_id(&id) || state.ledger.snapshot().state.token_revoked(&id.to_hex()) {
         return Err(ApiError::unauthorized("this token's session was logged out; log in again"));
     }
     Ok(claims)
@@ -71,7 +72,7 @@ pub fn ended(state: &AppState, token: &Presented) -> Option<String> {
     if let Err(e) = check_standing(&token.claims, &snap.state) {
         return Some(e.to_string());
     }
-    if state.auth.revoked.contains_id(&token.id) {
+    if state.auth.revoked.contains_id(&token.id) || snap.state.token_revoked(&token.id.to_hex()) {
         return Some("the session was logged out".into());
     }
     None

@@ -41,7 +41,15 @@ const GROUPS: &[(&str, &[&str])] = &[
     ("registry", &["ResourceCreated", "ResourceUpdated", "ResourceDeleted", "ImportApplied"]),
     (
         "access",
-        &["UserAdded", "UserRemoved", "UserPasswordChanged", "UserRoleChanged", "SigningKeyRotated", "SecretsRendered"],
+        &[
+            "UserAdded",
+            "UserRemoved",
+            "UserPasswordChanged",
+            "UserRoleChanged",
+            "SigningKeyRotated",
+            "TokenRevoked",
+            "SecretsRendered",
+        ],
     ),
     ("rejections", &["ChangeRejected"]),
     ("store", &["StoreCreated"]),

@@ -253,7 +253,13 @@ pub struct LogoutForm {
 
 /// `POST /ui/logout` (with the session's CSRF token as a form field): ends the session here and clears the
 /// cookie.
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LogoutForm>) -> Response {
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: ClientAddr,
+    request_id: Option<axum::Extension<crate::api::RequestId>>,
+    Form(form): Form<LogoutForm>,
+) -> Response {
     let Some(token) = cookie_token(&headers) else {
         return Redirect::to("/ui/login?out=1").into_response();
     };
@@ -267,14 +273,37 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form
     }
     let now = state.ledger.now();
     if let Ok(claims) = state.key_ring().map_err(|_| ()).and_then(|ring| ring.verify(&token, now).map_err(|_| ())) {
+        // Here at once, and on every instance through the log (its hash, never the token). A store that
+        // cannot record it still ends the session here, and says so.
         state.auth.revoked.revoke(&token, claims.exp, crate::auth::unix_seconds(now));
-        tracing::info!(user = ?claims.sub, "web UI logout");
+        let ctx = logout_context(&claims, client.0, request_id.map(|r| r.0 .0));
+        match crate::usecase::access::revoke_token(&state.ledger, &token, claims.exp, ctx).await {
+            Ok(_) => tracing::info!(user = ?claims.sub, "web UI logout"),
+            Err(e) => {
+                tracing::error!(user = ?claims.sub, error = %e, "web UI logout ended the session on this instance only")
+            }
+        }
     }
     let mut response = Redirect::to("/ui/login?out=1").into_response();
     if let Ok(v) = HeaderValue::from_str(&session_cookie(&headers, String::new(), 0)) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     response
+}
+
+/// Who logged out, for the audit trail: the session's user, through the web UI.
+fn logout_context(claims: &Claims, address: Option<String>, request_id: Option<String>) -> crate::ledger::WriteContext {
+    crate::ledger::WriteContext {
+        actor: cfgledger_events::Actor {
+            name: claims.sub.clone(),
+            role: Some(claims.role.as_str().to_string()),
+            source: cfgledger_events::Source::Ui,
+            address,
+            request_id,
+        },
+        cause: cfgledger_events::Cause::Api { method: "POST".into(), path: "/ui/logout".into() },
+        reason: None,
+    }
 }
 
 #[cfg(test)]

@@ -142,6 +142,20 @@ pub fn issue_token(ledger: &Ledger, sub: &str, role: Role, ttl_secs: u64) -> Res
         .map_err(|e| Error::internal("cannot sign the token", e))
 }
 
+/// Ends `token` (which expires at `expires_at`, Unix seconds) before it expires, for every instance: the log
+/// records the blake3 hash of the token, never the token. Returns the seq of the event, or `None` when it was
+/// ended already.
+pub async fn revoke_token(
+    ledger: &Ledger,
+    token: &str,
+    expires_at: u64,
+    ctx: WriteContext,
+) -> Result<Option<u64>, Error> {
+    let token_hash = blake3::hash(token.as_bytes()).to_hex().to_string();
+    let outcome = ledger.execute_async(Command::RevokeToken { token_hash, expires_at }, ctx).await?;
+    Ok(outcome.seqs.map(|(_, last)| last))
+}
+
 /// What a key rotation recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rotation {

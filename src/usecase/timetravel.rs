@@ -32,7 +32,7 @@ pub const MAX_LIMIT: usize = 1000;
 const PAGE: usize = 256;
 
 /// The audit trail's actions, with the event kind each comes from.
-pub const ACTIONS: [(&str, &str); 17] = [
+pub const ACTIONS: [(&str, &str); 18] = [
     ("store_created", "StoreCreated"),
     ("seeded", "EnvSeeded"),
     ("set", "SettingChanged"),
@@ -44,6 +44,7 @@ pub const ACTIONS: [(&str, &str); 17] = [
     ("password_changed", "UserPasswordChanged"),
     ("role_changed", "UserRoleChanged"),
     ("signing_key_rotated", "SigningKeyRotated"),
+    ("token_revoked", "TokenRevoked"),
     ("import", "ImportApplied"),
     ("resource_created", "ResourceCreated"),
     ("resource_updated", "ResourceUpdated"),
@@ -678,6 +679,7 @@ pub fn touched(records: &[Record]) -> Result<BTreeSet<String>, Error> {
             | Event::UserPasswordChanged(_)
             | Event::UserRoleChanged(_)
             | Event::SigningKeyRotated(_)
+            | Event::TokenRevoked(_)
             | Event::SecretsRendered(_) => {}
             other => match other.key() {
                 Some(key) => {

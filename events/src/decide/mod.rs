@@ -39,6 +39,8 @@ pub trait SettingsLookup {
     fn user_role(&self, name: &str) -> Option<&str>;
     /// Whether a key rotation has used this key id already.
     fn has_signing_key(&self, kid: &str) -> bool;
+    /// Whether the token whose blake3 hash (hex) this is was revoked and has not yet been forgotten.
+    fn token_revoked(&self, token_hash: &str) -> bool;
     /// The seq of the last event folded in.
     fn head_seq(&self) -> u64;
     /// The stored fields of an entity of the resource registry.
@@ -116,6 +118,12 @@ pub enum Command {
     ChangeRole {
         name: String,
         role: String,
+    },
+    /// End a token before it expires (a logout), by the blake3 hash of the token (hex); nothing to change
+    /// when it is ended already.
+    RevokeToken {
+        token_hash: String,
+        expires_at: u64,
     },
     /// A new token signing key (plaintext here, sealed by the rule); earlier keys verify for `grace_secs`.
     RotateSigningKey {
@@ -220,6 +228,7 @@ fn dispatch(cx: &Context<'_>, cmd: Command) -> Result<Vec<Event>, Rejection> {
         Command::ChangePassword { name, password_hash } => users::change_password(cx, name, password_hash),
         Command::ChangeRole { name, role } => users::change_role(cx, name, role),
         Command::RotateSigningKey { key, grace_secs } => users::rotate_signing_key(cx, key, grace_secs),
+        Command::RevokeToken { token_hash, expires_at } => users::revoke_token(cx, token_hash, expires_at),
         Command::Import(req) => import::import_settings(cx, req),
         Command::CreateResource { kind, fields } => registry::create(cx, kind, fields),
         Command::ReplaceResource { kind, name, fields } => registry::replace(cx, kind, name, fields),

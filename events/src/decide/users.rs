@@ -3,7 +3,9 @@
 //! signing key (sealed too, named by a key id that is a one-way function of it).
 
 use super::{Context, Rejection};
-use crate::event::{Event, SigningKeyRotated, UserAdded, UserPasswordChanged, UserRemoved, UserRoleChanged};
+use crate::event::{
+    Event, SigningKeyRotated, TokenRevoked, UserAdded, UserPasswordChanged, UserRemoved, UserRoleChanged,
+};
 
 /// The shortest signing key a rotation accepts (bytes), as for `JWT_SECRET_KEY`.
 pub const MIN_SIGNING_KEY: usize = 32;
@@ -93,6 +95,17 @@ pub(super) fn rotate_signing_key(cx: &Context<'_>, key: String, grace_secs: u64)
         .seal(&signing_key_secret_name(&kid), key.as_bytes())
         .map_err(|e| Rejection::sealing(format!("cannot encrypt the signing key: {e}")))?;
     Ok(vec![Event::SigningKeyRotated(SigningKeyRotated { kid, sealed_key, grace_secs })])
+}
+
+pub(super) fn revoke_token(cx: &Context<'_>, token_hash: String, expires_at: u64) -> Result<Vec<Event>, Rejection> {
+    // A hash, never a token: 64 lowercase hex digits (blake3).
+    if token_hash.len() != 64 || !token_hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(Rejection::invalid("a revoked token is named by its blake3 hash: 64 lowercase hex digits"));
+    }
+    if cx.state.token_revoked(&token_hash) {
+        return Ok(Vec::new());
+    }
+    Ok(vec![Event::TokenRevoked(TokenRevoked { token_hash, expires_at })])
 }
 
 fn check_role(role: &str) -> Result<(), Rejection> {
