@@ -5,6 +5,7 @@
 //! because both read them from the log.
 
 mod api_support;
+mod pg;
 
 use api_support::{eventually, Next, Server, Store, Watch};
 use serde_json::json;
@@ -223,8 +224,17 @@ fn a_rotated_keys_tokens_verify_during_the_grace_and_are_refused_after_it() {
 }
 
 #[test]
-fn two_servers_on_one_store_both_honour_a_rotation_and_a_revocation() {
-    let store = Store::new("LOG_LEVEL=info");
+fn two_servers_on_one_sqlite_store_both_honour_a_rotation_and_a_revocation() {
+    two_servers_on_one_store_both_honour_a_rotation_and_a_revocation(&Store::new("LOG_LEVEL=info"));
+}
+
+#[test]
+fn two_servers_on_one_postgresql_store_both_honour_a_rotation_and_a_revocation() {
+    let db = pg::TestDb::new();
+    two_servers_on_one_store_both_honour_a_rotation_and_a_revocation(&Store::on_db("LOG_LEVEL=info", &db.url()));
+}
+
+fn two_servers_on_one_store_both_honour_a_rotation_and_a_revocation(store: &Store) {
     store.add_user(ALICE.0, "viewer", ALICE.1);
     let one = store.serve(&["--sse-keepalive", "200ms"]);
     let two = store.serve(&["--sse-keepalive", "200ms"]);
@@ -233,7 +243,7 @@ fn two_servers_on_one_store_both_honour_a_rotation_and_a_revocation() {
     let token = login(&one, ALICE.0, ALICE.1);
     assert_eq!(read_with(&two, &token).0, 200);
     let mut stream = two.watch("/admin/config/watch?progress=false", &token, None);
-    passwd(&store, ALICE.0, "second-password-2");
+    passwd(store, ALICE.0, "second-password-2");
     for server in [&one, &two] {
         refused_eventually(server, &token, "password or role of user alice changed");
     }
@@ -243,7 +253,7 @@ fn two_servers_on_one_store_both_honour_a_rotation_and_a_revocation() {
     // key's tokens once its grace (none) is over.
     let old = store.token("deploy-bot", "viewer");
     assert_eq!(read_with(&one, &old).0, 200);
-    rotate(&store, "0s");
+    rotate(store, "0s");
     let new = store.token("deploy-bot", "viewer");
     for server in [&one, &two] {
         eventually("the server applies the rotation", || read_with(server, &new).0 == 200);
