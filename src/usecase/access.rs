@@ -110,7 +110,7 @@ pub fn key_ring(ledger: &Ledger, base: &TokenKeys) -> Result<KeyRing, Error> {
         let secret = cfgledger_events::Sealer::open(ledger.secret_box(), &name, &key.sealed_key)
             .map(Zeroizing::new)
             .map_err(|e| {
-                Error::Secret(format!(
+                Error::Integrity(format!(
                     "signing key {} (seq {}) does not open with this store's key: {e}",
                     key.kid, key.seq
                 ))
