@@ -1,6 +1,13 @@
-//! Authentication of the admin API: roles, bearer tokens (JWT signed with the store's `JWT_SECRET_KEY`,
-//! jsonwebtoken) and password hashes (argon2id, the argon2 crate's PHC strings). The HTTP side, which
-//! extracts the principal from a request, is in `api::auth`.
+//! Authentication of the admin API: roles, bearer tokens (JWT, jsonwebtoken) and password hashes (argon2id,
+//! the argon2 crate's PHC strings). The HTTP side, which extracts the principal from a request, is in
+//! `api::extract`.
+//!
+//! Tokens end by the log, so that every instance of a fleet agrees: a token names its signing key (`kid`,
+//! a [`KeyRing`] of the store's `JWT_SECRET_KEY` and the keys of `SigningKeyRotated` events, each retired when
+//! a later rotation's grace ends), and the credential version of its subject (`ver`, the seq of the event
+//! that last set the user's password or role, 0 for a subject that is not a user), which [`check_standing`]
+//! compares with the projection: removing a user, or changing its password or role, refuses every token
+//! issued before.
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -77,6 +84,13 @@ pub struct Claims {
     /// Not before: cfgledger issues none, and checks one that another issuer with the key set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
+    /// The subject's credential version when the token was issued (see [`check_standing`]); a token of a
+    /// build before credential versions has none, which reads as 0.
+    #[serde(default)]
+    pub ver: u64,
+    /// The id of the key that signed it (from the header; never part of the claims' JSON).
+    #[serde(skip)]
+    pub kid: Option<String>,
 }
 
 /// How far ahead of the verifier's clock a token's `iat` or `nbf` may be: clocks of a fleet differ a little.
@@ -96,11 +110,20 @@ pub enum AuthError {
     Signing(String),
     #[error("cannot hash the password: {0}")]
     Hashing(String),
+    /// Validly signed, but ended by the log: its user was removed, or its password or role changed.
+    #[error("the token was revoked: {0}")]
+    Revoked(String),
+    /// It names a credential version this instance has not applied yet (another instance issued it after a
+    /// change this one has still to read): retry.
+    #[error("this server has not yet applied seq {0}, which the token was issued after; retry")]
+    Ahead(u64),
 }
 
 /// Signs and verifies tokens with one HMAC key.
 #[derive(Clone)]
 pub struct TokenKeys {
+    /// The key's id (`cfgledger_events::decide::signing_key_id`), written in the header of every token it signs.
+    kid: String,
     algorithm: Algorithm,
     encoding: EncodingKey,
     decoding: DecodingKey,
@@ -111,7 +134,7 @@ pub struct TokenKeys {
 
 impl fmt::Debug for TokenKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenKeys").field("algorithm", &self.algorithm).finish_non_exhaustive()
+        f.debug_struct("TokenKeys").field("kid", &self.kid).field("algorithm", &self.algorithm).finish_non_exhaustive()
     }
 }
 
@@ -124,6 +147,7 @@ impl TokenKeys {
             other => return Err(AuthError::Algorithm(other.to_string())),
         };
         Ok(TokenKeys {
+            kid: cfgledger_events::decide::signing_key_id(secret),
             algorithm,
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -143,8 +167,36 @@ impl TokenKeys {
             .is_ok_and(|given| given == blake3::keyed_hash(&self.csrf, session_token.as_bytes()))
     }
 
-    /// A token for `sub` with `role`, valid for `ttl_secs` from `now` (Unix seconds).
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// Keys for another secret, with this one's algorithm (a rotated key of the same ring).
+    pub fn sibling(&self, secret: &[u8]) -> TokenKeys {
+        TokenKeys {
+            kid: cfgledger_events::decide::signing_key_id(secret),
+            algorithm: self.algorithm,
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            csrf: blake3::derive_key("cfgledger 2026-12 web UI CSRF token", secret),
+        }
+    }
+
+    /// A token for `sub` (a subject that is not a user: credential version 0) with `role`, valid for
+    /// `ttl_secs` from `now` (Unix seconds).
     pub fn issue(&self, sub: &str, role: Role, now: u64, ttl_secs: u64) -> Result<String, AuthError> {
+        self.issue_versioned(sub, role, 0, now, ttl_secs)
+    }
+
+    /// A token for `sub` at credential version `ver` (see [`check_standing`]).
+    pub fn issue_versioned(
+        &self,
+        sub: &str,
+        role: Role,
+        ver: u64,
+        now: u64,
+        ttl_secs: u64,
+    ) -> Result<String, AuthError> {
         if sub.trim().is_empty() {
             return Err(AuthError::Signing("a token needs a subject (--sub); got an empty one".into()));
         }
@@ -155,9 +207,12 @@ impl TokenKeys {
             exp: now.saturating_add(ttl_secs),
             iss: ISSUER.into(),
             nbf: None,
+            ver,
+            kid: None,
         };
-        jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.encoding)
-            .map_err(|e| AuthError::Signing(e.to_string()))
+        let mut header = Header::new(self.algorithm);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(|e| AuthError::Signing(e.to_string()))
     }
 
     /// The claims of a token this key signed, if it is not expired at `now` (Unix seconds, from the injected
@@ -170,7 +225,8 @@ impl TokenKeys {
         // jsonwebtoken would read the system clock; expiry is checked below against the caller's `now`.
         validation.validate_exp = false;
         validation.leeway = 0;
-        let claims = self.decode(token, &validation)?;
+        let mut claims = self.decode(token, &validation)?;
+        claims.kid = Some(self.kid.clone());
         if claims.exp < now {
             return Err(AuthError::Expired);
         }
@@ -249,6 +305,137 @@ pub fn unix_seconds(time: cfgledger_events::Timestamp) -> u64 {
     u64::try_from(time.as_micros().div_euclid(1_000_000)).unwrap_or(0)
 }
 
+/// One key of a [`KeyRing`], and when it stops verifying (Unix microseconds; `None` while it signs).
+#[derive(Debug, Clone)]
+pub struct RingKey {
+    pub keys: TokenKeys,
+    pub retires_at: Option<i64>,
+}
+
+/// The keys that sign and verify the admin API's tokens: the store's `JWT_SECRET_KEY` (the base key) and the
+/// keys the log's rotations added. The newest signs; each older one verifies until its retirement (the
+/// grace of the rotation after it), by the `kid` a token names.
+#[derive(Debug, Clone)]
+pub struct KeyRing {
+    /// The seq of the last rotation folded in (0 before any): the projection's `SigningKeys::version`.
+    pub version: u64,
+    /// Oldest first; the base key first. Never empty.
+    keys: Vec<RingKey>,
+}
+
+impl KeyRing {
+    /// A ring of the base key alone, retired at `base_retires_at`, to which `add` appends rotated keys.
+    pub fn new(base: TokenKeys, base_retires_at: Option<i64>) -> KeyRing {
+        KeyRing { version: 0, keys: vec![RingKey { keys: base, retires_at: base_retires_at }] }
+    }
+
+    /// Appends a rotated key (the ring's signing key from now on, unless another follows).
+    pub fn add(&mut self, keys: TokenKeys, retires_at: Option<i64>, version: u64) {
+        // A key named twice (a rotation back to the base key) verifies once, with the later retirement.
+        self.keys.retain(|k| k.keys.kid != keys.kid);
+        self.keys.push(RingKey { keys, retires_at });
+        self.version = version;
+    }
+
+    /// The key that signs new tokens.
+    pub fn signing(&self) -> &TokenKeys {
+        // `keys` is never empty: `new` puts the base key in and `add` only replaces a key by a later one.
+        &self.keys[self.keys.len() - 1].keys
+    }
+
+    pub fn keys(&self) -> &[RingKey] {
+        &self.keys
+    }
+
+    /// The key a token names (no `kid`: the base key, as tokens of earlier builds were signed).
+    fn key_for(&self, token: &str) -> Result<&RingKey, AuthError> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid("it is not a well-formed JWT".into()))?;
+        match header.kid {
+            None => Ok(&self.keys[0]),
+            Some(kid) => self
+                .keys
+                .iter()
+                .find(|k| k.keys.kid == kid)
+                .ok_or_else(|| AuthError::Invalid(format!("its signing key {kid} is not one of this store's"))),
+        }
+    }
+
+    /// The claims of a token signed by a key of the ring that is not retired at `now`, checked as
+    /// [`TokenKeys::verify`] checks them.
+    pub fn verify(&self, token: &str, now: cfgledger_events::Timestamp) -> Result<Claims, AuthError> {
+        let key = self.key_for(token)?;
+        if key.retires_at.is_some_and(|t| t <= now.as_micros()) {
+            return Err(AuthError::Invalid(format!(
+                "its signing key {} was retired by a key rotation; log in again",
+                key.keys.kid
+            )));
+        }
+        key.keys.verify(token, unix_seconds(now))
+    }
+
+    /// When the key of `kid` retires (Unix microseconds), if it is in the ring and retiring.
+    pub fn retires_at(&self, kid: Option<&str>) -> Option<i64> {
+        match kid {
+            None => self.keys[0].retires_at,
+            Some(kid) => self.keys.iter().find(|k| k.keys.kid == kid).and_then(|k| k.retires_at),
+        }
+    }
+
+    /// Whether the key of `kid` is gone from the ring or retired at `now`.
+    pub fn retired(&self, kid: Option<&str>, now: cfgledger_events::Timestamp) -> bool {
+        let known = kid.is_none_or(|kid| self.keys.iter().any(|k| k.keys.kid == kid));
+        !known || self.retires_at(kid).is_some_and(|t| t <= now.as_micros())
+    }
+
+    /// The CSRF token of a web UI session: keyed by the key that signed the session's token, so that a
+    /// rotation renews it with the session.
+    pub fn csrf_token(&self, session_token: &str) -> String {
+        self.key_for(session_token).map_or(&self.keys[0].keys, |k| &k.keys).csrf_token(session_token)
+    }
+
+    /// Whether `given` is the CSRF token of `session_token`.
+    pub fn csrf_matches(&self, session_token: &str, given: &str) -> bool {
+        self.key_for(session_token).is_ok_and(|k| k.keys.csrf_matches(session_token, given))
+    }
+}
+
+/// The credential version of `sub` in `state`: the seq of the event that last set the user's password or
+/// role (or added it), or 0 when no user has that name.
+pub fn credential_version(state: &cfgledger_projections::SettingsState, sub: &str) -> u64 {
+    state.user(sub).map_or(0, |u| u.credentials_seq)
+}
+
+/// Whether a validly signed token still stands by the log: its subject's credential version and role are
+/// the ones it was issued with. A user removed, or whose password or role changed, refuses every token
+/// issued before; a subject that is not a user (a machine token) stands while no user takes its name.
+pub fn check_standing(claims: &Claims, state: &cfgledger_projections::SettingsState) -> Result<(), AuthError> {
+    let user = state.user(&claims.sub);
+    let current = credential_version(state, &claims.sub);
+    if claims.ver != current {
+        if claims.ver > state.applied_seq {
+            return Err(AuthError::Ahead(claims.ver));
+        }
+        return Err(AuthError::Revoked(match (user, claims.ver) {
+            (None, _) => format!("user {} was removed after it was issued; log in again", claims.sub),
+            (Some(_), 0) => format!(
+                "it was issued before user {} had its current credentials (or by a build without credential versions); log in again",
+                claims.sub
+            ),
+            (Some(_), _) => {
+                format!("the password or role of user {} changed since it was issued; log in again", claims.sub)
+            }
+        }));
+    }
+    match user {
+        Some(u) if u.role != claims.role.as_str() => Err(AuthError::Revoked(format!(
+            "it carries role {} but user {} has role {}",
+            claims.role, claims.sub, u.role
+        ))),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,6 +500,8 @@ mod tests {
             exp: NOW + 600,
             iss: ISSUER.into(),
             nbf: None,
+            ver: 0,
+            kid: None,
         };
         assert!(k.verify(&sign(&base), NOW).is_ok());
         for sub in ["", "  "] {
@@ -323,6 +512,129 @@ mod tests {
         assert_eq!(k.verify(&sign(&later), NOW), Err(AuthError::Invalid("it is not valid yet (nbf)".into())));
         assert!(k.verify(&sign(&later), NOW + 300).is_ok());
         assert!(k.verify(&sign(&Claims { nbf: Some(NOW + 30), ..base.clone() }), NOW).is_ok(), "within the leeway");
+    }
+
+    #[test]
+    fn tokens_name_their_key_and_a_ring_verifies_each_until_it_retires() {
+        use cfgledger_events::Timestamp;
+        let at = |secs: u64| Timestamp::from_micros(i64::try_from(secs).unwrap() * 1_000_000);
+        let base = keys();
+        let rotated = base.sibling(b"a rotated key that is long enough, 0001");
+        let old = base.issue("alice", Role::Viewer, NOW, 3600).unwrap();
+        let header = jsonwebtoken::decode_header(&old).unwrap();
+        assert_eq!(header.kid.as_deref(), Some(base.kid()), "every token names its key");
+        assert_ne!(base.kid(), rotated.kid());
+        // A rotation at NOW + 10 with a grace of 60 s: the base key verifies through NOW + 69 s, not at NOW + 70.
+        let mut ring = KeyRing::new(base.clone(), Some(at(NOW + 70).as_micros()));
+        ring.add(rotated.clone(), None, 7);
+        assert_eq!((ring.version, ring.signing().kid()), (7, rotated.kid()));
+        let new = ring.signing().issue("alice", Role::Viewer, NOW + 10, 3600).unwrap();
+        assert_eq!(ring.verify(&old, at(NOW + 69)).unwrap().kid.as_deref(), Some(base.kid()));
+        let refused = ring.verify(&old, at(NOW + 70)).unwrap_err();
+        assert!(matches!(&refused, AuthError::Invalid(m) if m.contains("retired by a key rotation")), "{refused:?}");
+        assert!(ring.verify(&new, at(NOW + 70)).is_ok(), "the new key verifies after the grace");
+        assert!(ring.retired(Some(base.kid()), at(NOW + 70)) && !ring.retired(Some(rotated.kid()), at(NOW + 70)));
+        assert!(ring.retired(Some("0000000000000000"), at(NOW)), "a key the ring does not hold");
+        // A token without a kid (an earlier build's) is the base key's; one naming an unknown key is refused.
+        let legacy = {
+            let claims = Claims {
+                sub: "bot".into(),
+                role: Role::Viewer,
+                iat: NOW,
+                exp: NOW + 600,
+                iss: ISSUER.into(),
+                nbf: None,
+                ver: 0,
+                kid: None,
+            };
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &base.encoding).unwrap()
+        };
+        assert!(ring.verify(&legacy, at(NOW + 1)).is_ok());
+        assert!(ring.verify(&legacy, at(NOW + 70)).is_err(), "and retires with it");
+        let stranger = TokenKeys::new(b"a key this store never held at all!!", "HS256").unwrap();
+        let e = ring.verify(&stranger.issue("bot", Role::Viewer, NOW, 60).unwrap(), at(NOW)).unwrap_err();
+        assert!(matches!(&e, AuthError::Invalid(m) if m.contains("is not one of this store's")), "{e:?}");
+        // The CSRF token of a session follows the key that signed it.
+        assert!(ring.csrf_matches(&new, &ring.csrf_token(&new)));
+        assert!(!ring.csrf_matches(&new, &base.csrf_token(&new)));
+    }
+
+    #[test]
+    fn a_token_stands_only_while_its_subject_keeps_the_credentials_it_was_issued_with() {
+        use cfgledger_events::decide::Sealer;
+        use cfgledger_events::{Actor, Batch, Cause, Command, Event, Head};
+        struct Clear;
+        impl Sealer for Clear {
+            fn seal(&self, _: &str, plaintext: &[u8]) -> Result<String, String> {
+                Ok(String::from_utf8_lossy(plaintext).into_owned())
+            }
+            fn open(&self, _: &str, sealed: &str) -> Result<Vec<u8>, String> {
+                Ok(sealed.as_bytes().to_vec())
+            }
+        }
+        let catalog = cfgledger_events::builtin::builtin();
+        let mut state = cfgledger_projections::SettingsState::new();
+        let mut head = Head::EMPTY;
+        let mut run = |state: &mut cfgledger_projections::SettingsState, cmd: Command| {
+            let events: Vec<Event> = cfgledger_events::decide(&catalog, &*state, &Clear, cmd).unwrap();
+            let batch = Batch { id: "b".into(), cause: Cause::Cli { command: "test".into() }, reason: None };
+            let at = cfgledger_events::Timestamp::from_micros(0);
+            for (env, rec) in cfgledger_events::build_batch(head, at, &Actor::system(), &batch, events) {
+                state.apply(&env);
+                head = Head { seq: rec.seq, hash: rec.hash };
+            }
+        };
+        run(
+            &mut state,
+            Command::CreateStore {
+                store_id: "s".into(),
+                encryption: cfgledger_events::event::EncryptionInfo {
+                    algorithm: "xchacha20poly1305".into(),
+                    kdf: "argon2id".into(),
+                    salt: "00".into(),
+                    key_id: "00".into(),
+                },
+                env_file: String::new(),
+                entries: Vec::new(),
+            },
+        );
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_string();
+        run(&mut state, Command::AddUser { name: "alice".into(), role: "viewer".into(), password_hash: hash.clone() });
+        let k = keys();
+        let claims = |token: &str| k.verify(token, NOW).unwrap();
+        let ver = credential_version(&state, "alice");
+        assert!(ver > 0);
+        let token = k.issue_versioned("alice", Role::Viewer, ver, NOW, 600).unwrap();
+        assert_eq!(check_standing(&claims(&token), &state), Ok(()));
+        let machine = k.issue("deploy-bot", Role::Auditor, NOW, 600).unwrap();
+        assert_eq!(check_standing(&claims(&machine), &state), Ok(()), "a subject that is no user");
+        let unversioned = k.issue("alice", Role::Viewer, NOW, 600).unwrap();
+        assert!(matches!(check_standing(&claims(&unversioned), &state), Err(AuthError::Revoked(_))));
+        let ahead = k.issue_versioned("alice", Role::Viewer, ver + 5, NOW, 600).unwrap();
+        assert_eq!(check_standing(&claims(&ahead), &state), Err(AuthError::Ahead(ver + 5)));
+        let wrong_role = k.issue_versioned("alice", Role::PlatformAdmin, ver, NOW, 600).unwrap();
+        assert!(
+            matches!(check_standing(&claims(&wrong_role), &state), Err(AuthError::Revoked(m)) if m.contains("role"))
+        );
+
+        run(&mut state, Command::ChangePassword { name: "alice".into(), password_hash: hash.clone() });
+        let e = check_standing(&claims(&token), &state).unwrap_err();
+        assert!(matches!(&e, AuthError::Revoked(m) if m.contains("password or role of user alice changed")), "{e:?}");
+        let after_password = credential_version(&state, "alice");
+        let token = k.issue_versioned("alice", Role::Viewer, after_password, NOW, 600).unwrap();
+        assert_eq!(check_standing(&claims(&token), &state), Ok(()));
+
+        run(&mut state, Command::ChangeRole { name: "alice".into(), role: "auditor".into() });
+        assert!(matches!(check_standing(&claims(&token), &state), Err(AuthError::Revoked(_))), "the old role");
+        let token = k.issue_versioned("alice", Role::Auditor, credential_version(&state, "alice"), NOW, 600).unwrap();
+        assert_eq!(check_standing(&claims(&token), &state), Ok(()));
+
+        run(&mut state, Command::RemoveUser { name: "alice".into() });
+        let e = check_standing(&claims(&token), &state).unwrap_err();
+        assert!(matches!(&e, AuthError::Revoked(m) if m.contains("user alice was removed")), "{e:?}");
+        // Added again under the same name: the old token does not come back.
+        run(&mut state, Command::AddUser { name: "alice".into(), role: "auditor".into(), password_hash: hash });
+        assert!(check_standing(&claims(&token), &state).is_err());
     }
 
     #[test]
@@ -346,8 +658,9 @@ mod tests {
     }
 }
 
-/// Tokens ended early (a web UI logout): kept until they would have expired. Per process: another instance
-/// of a fleet accepts a logged-out session's cookie until it expires, which the browser no longer sends.
+/// Tokens ended early (a web UI logout) in this process, kept until they would have expired: the logout's
+/// instance refuses the token at once, even if the store cannot record it. Every instance learns of it from the
+/// log (`TokenRevoked`, the projection's `token_revoked`).
 #[derive(Debug, Default)]
 pub struct Revoked {
     tokens: std::sync::Mutex<std::collections::HashMap<blake3::Hash, u64>>,
@@ -362,7 +675,26 @@ impl Revoked {
     }
 
     pub fn contains(&self, token: &str) -> bool {
+        self.contains_id(&blake3::hash(token.as_bytes()))
+    }
+
+    /// Whether the token whose blake3 hash is `id` was ended.
+    pub fn contains_id(&self, id: &blake3::Hash) -> bool {
         let tokens = self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        tokens.contains_key(&blake3::hash(token.as_bytes()))
+        tokens.contains_key(id)
+    }
+}
+
+/// A verified token as a request holds it: its claims, and its blake3 hash (what a logout records, so that a
+/// stream opened with it can tell it ended without keeping the token itself).
+#[derive(Debug, Clone)]
+pub struct Presented {
+    pub claims: Claims,
+    pub id: blake3::Hash,
+}
+
+impl Presented {
+    pub fn new(token: &str, claims: Claims) -> Presented {
+        Presented { claims, id: blake3::hash(token.as_bytes()) }
     }
 }

@@ -43,8 +43,10 @@ pub fn mask_payload(v: &mut Value) {
             *v = Value::String(MASK.to_string());
         }
         Value::Object(m) => {
-            if let Some(hash) = m.get_mut("password_hash") {
-                *hash = Value::String(MASK.to_string());
+            for field in ["password_hash", "sealed_key"] {
+                if let Some(secret) = m.get_mut(field) {
+                    *secret = Value::String(MASK.to_string());
+                }
             }
             m.values_mut().for_each(mask_payload)
         }
@@ -198,6 +200,26 @@ pub fn audit_entries(env: &Envelope, catalog: &Catalog) -> Vec<AuditEntry> {
             user: Some(AuditUser { name: e.name.clone(), role: None }),
             ..base("user_removed", None, Value::Null, Value::Null)
         }],
+        // The hash never leaves the store, not even masked: the entry says that it changed.
+        Event::UserPasswordChanged(e) => vec![AuditEntry {
+            user: Some(AuditUser { name: e.name.clone(), role: None }),
+            ..base("password_changed", None, Value::Null, Value::Null)
+        }],
+        Event::UserRoleChanged(e) => vec![AuditEntry {
+            user: Some(AuditUser { name: e.name.clone(), role: Some(e.role.clone()) }),
+            ..base("role_changed", None, Value::String(e.role.clone()), Value::String(e.previous.clone()))
+        }],
+        // A hash of the token, never the token: shown as the log holds it.
+        Event::TokenRevoked(e) => {
+            vec![base("token_revoked", None, Value::String(e.token_hash.clone()), Value::Null)]
+        }
+        // The new key's id and the old keys' grace; the key itself stays sealed in the log.
+        Event::SigningKeyRotated(e) => {
+            let mut shown = serde_json::Map::new();
+            shown.insert("kid".into(), Value::String(e.kid.clone()));
+            shown.insert("grace_secs".into(), Value::from(e.grace_secs));
+            vec![base("signing_key_rotated", None, Value::Object(shown), Value::Null)]
+        }
         // A created entity lists the fields it was created with, so that a reader sees what it holds.
         Event::ResourceCreated(e) => {
             let fields = e.fields.as_object().map(|f| f.keys().cloned().collect());

@@ -108,7 +108,7 @@ fn fields(value: Value) -> Map<String, Value> {
 /// A deterministic stream of commands that all succeed (but one kind, a locked key, which is refused with a
 /// `ChangeRejected` event): settings set (plain and sealed) and reset, tools created (some with sealed
 /// credentials), patched, replaced and deleted, servers that reference tools created and deleted, users
-/// added and removed. It keeps just enough of a model to only delete what exists and is not referenced.
+/// added, given new passwords and roles, and removed, token signing keys rotated and tokens revoked. It keeps just enough of a model to only delete what exists and is not referenced.
 #[derive(Default)]
 struct Script {
     i: u64,
@@ -187,7 +187,23 @@ impl Script {
                 None => set("FEDERATION_PEERS", format!("peer-{i}, peer-b")),
             },
             10 if round % 2 == 0 => return (set("JWT_ALGORITHM", "HS512".into()), true),
+            10 if round % 4 == 3 => Command::RevokeToken {
+                token_hash: blake3::hash(format!("token {i}").as_bytes()).to_hex().to_string(),
+                // Some already expired when the next revocation is folded (the stepping clock starts later).
+                expires_at: 1_799_999_000 + 600 * u64::try_from(round).expect("small"),
+            },
+            10 if round % 4 == 1 => Command::RotateSigningKey {
+                key: format!("rotated-signing-key-number-{i:08}"),
+                grace_secs: 60 * u64::try_from(round).expect("small"),
+            },
             11 if round % 3 == 2 && !self.users.is_empty() => Command::RemoveUser { name: self.users.remove(0) },
+            11 if round % 3 == 1 && round % 2 == 0 && !self.users.is_empty() => Command::ChangePassword {
+                name: self.users[0].clone(),
+                password_hash: "$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaA".into(),
+            },
+            11 if round % 3 == 1 && !self.users.is_empty() => {
+                Command::ChangeRole { name: self.users[0].clone(), role: ["auditor", "viewer"][round % 4 / 2].into() }
+            }
             11 => {
                 let name = format!("user{i}");
                 self.users.push(name.clone());
@@ -371,6 +387,10 @@ fn state_at_every_seq_equals_a_full_replay(world: World) {
         "ResourceDeleted",
         "UserAdded",
         "UserRemoved",
+        "UserPasswordChanged",
+        "UserRoleChanged",
+        "SigningKeyRotated",
+        "TokenRevoked",
     ] {
         assert!(kinds.contains(kind), "the log holds a {kind}: {kinds:?}");
     }
@@ -558,6 +578,30 @@ fn memory_bad_checkpoints_are_ignored_and_reported() {
 #[test]
 fn sqlite_bad_checkpoints_are_ignored_by_reads_and_by_the_open_and_reported() {
     bad_checkpoints_are_ignored_and_reported(World::sqlite())
+}
+
+/// A checkpoint an older build wrote (an earlier format, its digest sound) is a cache to rebuild, not
+/// evidence: reads drop it quietly and verify does not report it.
+#[test]
+fn a_checkpoint_an_older_build_wrote_is_dropped_quietly_not_reported() {
+    let world = World::memory();
+    let ledger = world.open();
+    let store = ledger.store().clone();
+    let mut script = Script::default();
+    grow(&ledger, &mut script, 8, 40);
+    let stopped = stop_checkpoints(&ledger);
+    script.run(&ledger, 20);
+    let states = replay(store.as_ref());
+    let seq = stopped + 5;
+    let mut old: Value = serde_json::from_slice(&snapshot::encode(at(&states, seq))).expect("JSON");
+    old["format"] = json!(snapshot::FORMAT - 1);
+    store
+        .save_snapshot(&sealed(seq, hash_at(store.as_ref(), seq), serde_json::to_vec(&old).expect("JSON")))
+        .expect("save");
+    let report = verify(store.as_ref(), None).expect("the log verifies");
+    assert!(report.snapshots_bad.is_empty(), "an older build's checkpoint is not reported: {report:?}");
+    assert!(ledger.state_at(seq).expect("state_at") == *at(&states, seq));
+    assert!(!store.snapshot_seqs().expect("seqs").contains(&seq), "the read dropped it");
 }
 
 // (e) A valid digest over a wrong state: trusted by reads, caught by verify.

@@ -335,10 +335,13 @@ fn a_viewer_sees_no_edit_control_and_forged_writes_are_refused() {
     let (status, body) = b.request("PUT", "/admin/config/MAX_WORKERS", Some(r#"{"value": 99}"#), headers);
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("role viewer may not do this"), "{body}");
+    assert_eq!(server.head(), head, "nothing was written");
 
     // An admin's session without the CSRF token (what another site's form would send) is refused too.
     b.click("form[action='/ui/logout'] button");
     b.login(ADA.0, ADA.1);
+    // The logout recorded its revocation (`TokenRevoked`), and nothing after it may write.
+    let head = server.head();
     let (status, body) = b.request(
         "PUT",
         "/admin/config/MAX_WORKERS",
@@ -455,7 +458,7 @@ fn a_session_ends_when_its_role_changes_and_a_logged_out_token_is_refused_howeve
         Err(ureq::Error::Status(401, r)) => r.into_string().unwrap_or_default(),
         other => format!("{other:?}"),
     };
-    eventually("the old session ends for its role", || refusal().contains("role of user vic changed since login"));
+    eventually("the old session ends for its role", || refusal().contains("role of user vic changed since"));
     let (cookie, _) = form_login(&server, VIC);
     assert_eq!(get(&cookie), 200, "a new login carries the new role");
 }

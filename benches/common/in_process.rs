@@ -17,7 +17,13 @@ pub fn serve(
     let (closing, closed) = tokio::sync::watch::channel(false);
     let state = AppState {
         ledger,
-        auth: Arc::new(AuthConfig { keys, required: true, token_ttl_secs: 3600, revoked: Default::default() }),
+        auth: Arc::new(AuthConfig {
+            keys,
+            ring: Default::default(),
+            required: true,
+            token_ttl_secs: 3600,
+            revoked: Default::default(),
+        }),
         limiter: Arc::new(WriteLimiter::new()),
         login_limits: Arc::default(),
         metrics: None,

@@ -146,6 +146,42 @@ pub struct UserRemoved {
     pub name: String,
 }
 
+/// A user's new password, as an argon2id hash (sealed). Every token issued to the user before it is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserPasswordChanged {
+    pub name: String,
+    pub password_hash: String,
+}
+
+/// A user's new role. Every token issued to the user before it (carrying the old role) is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRoleChanged {
+    pub name: String,
+    pub role: String,
+    pub previous: String,
+}
+
+/// A token ended before it expires (a web UI logout), named by the blake3 hash of the token (hex), never by
+/// the token itself. Every instance refuses it until `expires_at` (Unix seconds), after which it has expired
+/// anyway and the fold forgets it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRevoked {
+    pub token_hash: String,
+    pub expires_at: u64,
+}
+
+/// A new key signs the admin API's tokens from this event on. Every earlier key (the store's
+/// `JWT_SECRET_KEY` and the keys of earlier rotations) still verifies the tokens it signed for `grace_secs`
+/// after this event, and none after: a rotation never lengthens an earlier key's life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningKeyRotated {
+    /// The key's id, as tokens name it in their `kid` header (`decide::signing_key_id`).
+    pub kid: String,
+    /// The key, sealed (bound to `decide::signing_key_secret_name(kid)`).
+    pub sealed_key: String,
+    pub grace_secs: u64,
+}
+
 /// The head of an import batch: what the document was and what the plan did. The batch's
 /// `SettingChanged` events follow it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -199,6 +235,10 @@ pub enum Event {
     SecretGenerated(SecretGenerated),
     UserAdded(UserAdded),
     UserRemoved(UserRemoved),
+    UserPasswordChanged(UserPasswordChanged),
+    UserRoleChanged(UserRoleChanged),
+    SigningKeyRotated(SigningKeyRotated),
+    TokenRevoked(TokenRevoked),
     ImportApplied(ImportApplied),
     ResourceCreated(ResourceCreated),
     ResourceUpdated(ResourceUpdated),
@@ -219,6 +259,10 @@ impl Event {
             Event::SecretGenerated(_) => "SecretGenerated",
             Event::UserAdded(_) => "UserAdded",
             Event::UserRemoved(_) => "UserRemoved",
+            Event::UserPasswordChanged(_) => "UserPasswordChanged",
+            Event::UserRoleChanged(_) => "UserRoleChanged",
+            Event::SigningKeyRotated(_) => "SigningKeyRotated",
+            Event::TokenRevoked(_) => "TokenRevoked",
             Event::ImportApplied(_) => "ImportApplied",
             Event::ResourceCreated(_) => "ResourceCreated",
             Event::ResourceUpdated(_) => "ResourceUpdated",
@@ -263,6 +307,10 @@ impl Event {
             | Event::EnvSeeded(_)
             | Event::UserAdded(_)
             | Event::UserRemoved(_)
+            | Event::UserPasswordChanged(_)
+            | Event::UserRoleChanged(_)
+            | Event::SigningKeyRotated(_)
+            | Event::TokenRevoked(_)
             | Event::ImportApplied(_)
             | Event::ResourceCreated(_)
             | Event::ResourceUpdated(_)
@@ -285,6 +333,10 @@ impl Event {
             Event::SecretGenerated(p) => serde_json::value::to_raw_value(p),
             Event::UserAdded(p) => serde_json::value::to_raw_value(p),
             Event::UserRemoved(p) => serde_json::value::to_raw_value(p),
+            Event::UserPasswordChanged(p) => serde_json::value::to_raw_value(p),
+            Event::UserRoleChanged(p) => serde_json::value::to_raw_value(p),
+            Event::SigningKeyRotated(p) => serde_json::value::to_raw_value(p),
+            Event::TokenRevoked(p) => serde_json::value::to_raw_value(p),
             Event::ImportApplied(p) => serde_json::value::to_raw_value(p),
             Event::ResourceCreated(p) => serde_json::value::to_raw_value(p),
             Event::ResourceUpdated(p) => serde_json::value::to_raw_value(p),
@@ -320,6 +372,10 @@ impl Event {
             ("SecretGenerated", 1) => Event::SecretGenerated(de(kind, v, payload)?),
             ("UserAdded", 1) => Event::UserAdded(de(kind, v, payload)?),
             ("UserRemoved", 1) => Event::UserRemoved(de(kind, v, payload)?),
+            ("UserPasswordChanged", 1) => Event::UserPasswordChanged(de(kind, v, payload)?),
+            ("UserRoleChanged", 1) => Event::UserRoleChanged(de(kind, v, payload)?),
+            ("SigningKeyRotated", 1) => Event::SigningKeyRotated(de(kind, v, payload)?),
+            ("TokenRevoked", 1) => Event::TokenRevoked(de(kind, v, payload)?),
             ("ImportApplied", 1) => Event::ImportApplied(de(kind, v, payload)?),
             ("ResourceCreated", 1) => Event::ResourceCreated(de(kind, v, payload)?),
             ("ResourceUpdated", 1) => Event::ResourceUpdated(de(kind, v, payload)?),
@@ -327,9 +383,24 @@ impl Event {
             ("SettingReseeded", 1) => Event::SettingReseeded(de(kind, v, payload)?),
             ("SecretsRendered", 1) => Event::SecretsRendered(de(kind, v, payload)?),
             (
-                "StoreCreated" | "EnvSeeded" | "SettingChanged" | "SettingReset" | "ChangeRejected" | "SecretGenerated"
-                | "UserAdded" | "UserRemoved" | "ImportApplied" | "ResourceCreated" | "ResourceUpdated"
-                | "ResourceDeleted" | "SettingReseeded" | "SecretsRendered",
+                "StoreCreated"
+                | "EnvSeeded"
+                | "SettingChanged"
+                | "SettingReset"
+                | "ChangeRejected"
+                | "SecretGenerated"
+                | "UserAdded"
+                | "UserRemoved"
+                | "UserPasswordChanged"
+                | "UserRoleChanged"
+                | "SigningKeyRotated"
+                | "TokenRevoked"
+                | "ImportApplied"
+                | "ResourceCreated"
+                | "ResourceUpdated"
+                | "ResourceDeleted"
+                | "SettingReseeded"
+                | "SecretsRendered",
                 _,
             ) => return Err(DecodeError::UnsupportedVersion { kind: kind.to_string(), version: v }),
             _ => return Err(DecodeError::UnknownKind(kind.to_string())),

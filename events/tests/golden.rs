@@ -10,7 +10,8 @@
 
 use cfgledger_events::event::{
     ChangeRejected, EncryptionInfo, EnvSeeded, ImportApplied, ResourceCreated, ResourceDeleted, ResourceUpdated,
-    SecretGenerated, SettingChanged, SettingReset, StoreCreated, UserAdded, UserRemoved, MASK,
+    SecretGenerated, SettingChanged, SettingReset, SigningKeyRotated, StoreCreated, TokenRevoked, UserAdded,
+    UserPasswordChanged, UserRemoved, UserRoleChanged, MASK,
 };
 use cfgledger_events::{
     build_batch, verify_link, Actor, Batch, Cause, DecodeError, Envelope, Event, Hash, Head, Record, ResourceKind,
@@ -370,8 +371,60 @@ fn fixture() -> Vec<FixtureBatch> {
                 previous: None,
             })],
         },
+        // Credentials and keys (issue 17): appended, so every record above keeps its bytes and hash.
+        FixtureBatch {
+            occurred_at: at("2027-01-06T11:00:00Z"),
+            actor: operator_cli(),
+            batch: Batch {
+                id: "b0000000000000000000000000000014".into(),
+                cause: Cause::Cli { command: "user passwd".into() },
+                reason: Some("suspected leak".into()),
+            },
+            events: vec![
+                Event::UserPasswordChanged(UserPasswordChanged {
+                    name: "dana@example.com".into(),
+                    password_hash: SEALED_PASSWORD_HASH.into(),
+                }),
+                Event::UserRoleChanged(UserRoleChanged {
+                    name: "dana@example.com".into(),
+                    role: "viewer".into(),
+                    previous: "auditor".into(),
+                }),
+            ],
+        },
+        FixtureBatch {
+            occurred_at: at("2027-01-06T11:05:00Z"),
+            actor: operator_cli(),
+            batch: Batch {
+                id: "b0000000000000000000000000000015".into(),
+                cause: Cause::Cli { command: "token rotate-key".into() },
+                reason: Some("quarterly rotation".into()),
+            },
+            events: vec![Event::SigningKeyRotated(SigningKeyRotated {
+                kid: "5be0a7c2d1f43e96".into(),
+                sealed_key: SEALED_SIGNING_KEY.into(),
+                grace_secs: 3600,
+            })],
+        },
+        FixtureBatch {
+            occurred_at: at("2027-01-06T11:10:00Z"),
+            actor: admin_api(),
+            batch: Batch {
+                id: "b0000000000000000000000000000016".into(),
+                cause: Cause::Api { method: "POST".into(), path: "/ui/logout".into() },
+                reason: None,
+            },
+            events: vec![Event::TokenRevoked(TokenRevoked {
+                token_hash: "6a1f0c3e9b2d4f5a7c8e0b1d2f3a4c5e6b7d8f9a0c1e2b3d4f5a6c7e8f9a0b1c".into(),
+                expires_at: 1_799_323_800,
+            })],
+        },
     ]
 }
+
+/// A sealed password hash and a sealed signing key as the fixture stores them (opaque text to the encoding).
+const SEALED_PASSWORD_HASH: &str = "cfgl1:3f2a9c1d0b7e6a54:cGFzc3dvcmQtaGFzaC1jaXBoZXJ0ZXh0LWZpeHR1cmU";
+const SEALED_SIGNING_KEY: &str = "cfgl1:3f2a9c1d0b7e6a54:c2lnbmluZy1rZXktY2lwaGVydGV4dC1maXh0dXJlLTAx";
 
 /// Builds the fixture log with `build_batch`, batch after batch, from an empty log.
 fn build_fixture() -> Vec<(Envelope, Record)> {
@@ -451,9 +504,13 @@ fn the_fixture_covers_every_event_kind() {
         "SecretGenerated",
         "SettingChanged",
         "SettingReset",
+        "SigningKeyRotated",
         "StoreCreated",
+        "TokenRevoked",
         "UserAdded",
+        "UserPasswordChanged",
         "UserRemoved",
+        "UserRoleChanged",
     ];
     assert_eq!(kinds.into_iter().collect::<Vec<_>>(), expected);
 }
@@ -495,7 +552,7 @@ fn stored_vectors_verify_and_decode_to_the_constructed_envelopes() {
         assert_eq!(rec, built_rec, "seq {}: the record columns match what build_batch made", rec.seq);
         head = Head { seq: rec.seq, hash: rec.hash };
     }
-    assert_eq!(head.seq, 23);
+    assert_eq!(head.seq, 27);
 }
 
 #[test]

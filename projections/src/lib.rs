@@ -5,5 +5,5 @@ pub mod settings;
 pub mod snapshot;
 pub mod view;
 
-pub use settings::{Entry, ResourceEntry, SettingsState, StoreInfo, User};
+pub use settings::{Entry, ResourceEntry, SettingsState, SigningKey, SigningKeys, StoreInfo, User};
 pub use view::{boot_values, resolve, resolve_key, BootValues, SettingView, ValueSource};

@@ -36,6 +36,37 @@ pub struct User {
     /// `cfgledger_events::decide::user_secret_name`).
     pub password_hash: String,
     pub added_at: Timestamp,
+    /// The seq of the event that last set the user's password or role (or added it): the credential
+    /// version a token issued to the user carries, so that a change refuses every token issued before it.
+    pub credentials_seq: u64,
+}
+
+/// A token signing key recorded by a rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKey {
+    pub kid: String,
+    /// Sealed under `cfgledger_events::decide::signing_key_secret_name(kid)`.
+    pub sealed_key: String,
+    /// The seq of the rotation that introduced it.
+    pub seq: u64,
+    pub rotated_at: Timestamp,
+    /// When a later rotation's grace ends for it; `None` while it is the signing key.
+    pub retires_at: Option<Timestamp>,
+}
+
+/// The token signing keys the log has rotated in, oldest first, and when the store's own
+/// `JWT_SECRET_KEY` (the key before the first rotation) stops verifying.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SigningKeys {
+    pub rotated: Vec<SigningKey>,
+    pub base_retires_at: Option<Timestamp>,
+}
+
+impl SigningKeys {
+    /// The seq of the last rotation (0 before any): what a cached key ring is built from.
+    pub fn version(&self) -> u64 {
+        self.rotated.last().map_or(0, |k| k.seq)
+    }
 }
 
 /// One entity of the resource registry, with its provenance.
@@ -60,6 +91,10 @@ pub struct SettingsState {
     touched: HashMap<String, u64>,
     users: BTreeMap<String, User>,
     resources: BTreeMap<ResourceKind, BTreeMap<String, ResourceEntry>>,
+    signing_keys: SigningKeys,
+    /// Tokens revoked before they expire (logouts), by the blake3 hash of the token (hex), with their expiry
+    /// (Unix seconds); forgotten once expired, when a later revocation is folded.
+    revoked_tokens: BTreeMap<String, u64>,
 }
 
 impl SettingsState {
@@ -129,12 +164,55 @@ impl SettingsState {
                 self.values.insert(key, entry(&e.value));
             }
             Event::UserAdded(e) => {
-                let user =
-                    User { role: e.role.clone(), password_hash: e.password_hash.clone(), added_at: env.occurred_at };
+                let user = User {
+                    role: e.role.clone(),
+                    password_hash: e.password_hash.clone(),
+                    added_at: env.occurred_at,
+                    credentials_seq: env.seq,
+                };
                 self.users.insert(e.name.clone(), user);
             }
             Event::UserRemoved(e) => {
                 self.users.remove(&e.name);
+            }
+            Event::UserPasswordChanged(e) => {
+                let user = self.users.get_mut(&e.name);
+                debug_assert!(user.is_some(), "seq {} changes the password of {}, who does not exist", env.seq, e.name);
+                if let Some(user) = user {
+                    user.password_hash = e.password_hash.clone();
+                    user.credentials_seq = env.seq;
+                }
+            }
+            Event::UserRoleChanged(e) => {
+                let user = self.users.get_mut(&e.name);
+                debug_assert!(user.is_some(), "seq {} changes the role of {}, who does not exist", env.seq, e.name);
+                if let Some(user) = user {
+                    user.role = e.role.clone();
+                    user.credentials_seq = env.seq;
+                }
+            }
+            Event::TokenRevoked(e) => {
+                // Deterministic pruning: by the event's own time, never a clock.
+                let now_secs = u64::try_from(env.occurred_at.0.div_euclid(1_000_000)).unwrap_or(0);
+                self.revoked_tokens.retain(|_, exp| *exp >= now_secs);
+                self.revoked_tokens.insert(e.token_hash.clone(), e.expires_at);
+            }
+            Event::SigningKeyRotated(e) => {
+                let grace = i64::try_from(e.grace_secs).unwrap_or(i64::MAX).saturating_mul(1_000_000);
+                let until = Timestamp(env.occurred_at.0.saturating_add(grace));
+                // A rotation shortens an earlier key's life to its grace, never lengthens it.
+                let sooner = |t: Option<Timestamp>| Some(t.map_or(until, |t| t.min(until)));
+                self.signing_keys.base_retires_at = sooner(self.signing_keys.base_retires_at);
+                for key in &mut self.signing_keys.rotated {
+                    key.retires_at = sooner(key.retires_at);
+                }
+                self.signing_keys.rotated.push(SigningKey {
+                    kid: e.kid.clone(),
+                    sealed_key: e.sealed_key.clone(),
+                    seq: env.seq,
+                    rotated_at: env.occurred_at,
+                    retires_at: None,
+                });
             }
             Event::ResourceCreated(e) => self.resource_created(env, e.kind, &e.name, &e.fields),
             Event::ResourceUpdated(e) => self.resource_updated(env, e.kind, &e.name, &e.fields),
@@ -184,11 +262,22 @@ impl SettingsState {
         &HashMap<String, u64>,
         &BTreeMap<String, User>,
         &BTreeMap<ResourceKind, BTreeMap<String, ResourceEntry>>,
+        &SigningKeys,
+        &BTreeMap<String, u64>,
     ) {
-        (&self.values, &self.held, &self.touched, &self.users, &self.resources)
+        (
+            &self.values,
+            &self.held,
+            &self.touched,
+            &self.users,
+            &self.resources,
+            &self.signing_keys,
+            &self.revoked_tokens,
+        )
     }
 
     /// A state from its parts, as the snapshot codec reads them.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_parts(
         applied_seq: u64,
         store: Option<StoreInfo>,
@@ -197,8 +286,10 @@ impl SettingsState {
         touched: HashMap<String, u64>,
         users: BTreeMap<String, User>,
         resources: BTreeMap<ResourceKind, BTreeMap<String, ResourceEntry>>,
+        signing_keys: SigningKeys,
+        revoked_tokens: BTreeMap<String, u64>,
     ) -> SettingsState {
-        SettingsState { store, applied_seq, values, held, touched, users, resources }
+        SettingsState { store, applied_seq, values, held, touched, users, resources, signing_keys, revoked_tokens }
     }
 
     /// The log's value of a key: `namespace:KEY`, or a bare key of the default namespace (as the catalog and
@@ -240,6 +331,17 @@ impl SettingsState {
     pub fn users(&self) -> impl Iterator<Item = (&String, &User)> {
         self.users.iter()
     }
+
+    /// The token signing keys of the log's rotations.
+    pub fn signing_keys(&self) -> &SigningKeys {
+        &self.signing_keys
+    }
+
+    /// Whether the token whose blake3 hash (hex) this is was revoked (a logout). An expired revocation may
+    /// still be listed until the next one is folded; the token itself has expired by then.
+    pub fn token_revoked(&self, token_hash: &str) -> bool {
+        self.revoked_tokens.contains_key(token_hash)
+    }
 }
 
 /// A key as the state is keyed: a bare key names the default namespace.
@@ -270,6 +372,18 @@ impl SettingsLookup for SettingsState {
 
     fn has_user(&self, name: &str) -> bool {
         self.users.contains_key(name)
+    }
+
+    fn user_role(&self, name: &str) -> Option<&str> {
+        self.users.get(name).map(|u| u.role.as_str())
+    }
+
+    fn has_signing_key(&self, kid: &str) -> bool {
+        self.signing_keys.rotated.iter().any(|k| k.kid == kid)
+    }
+
+    fn token_revoked(&self, token_hash: &str) -> bool {
+        SettingsState::token_revoked(self, token_hash)
     }
 
     fn head_seq(&self) -> u64 {

@@ -4,15 +4,16 @@
 //! by another build is ignored (and rebuilt), never misread. A snapshot is a cache: deleting every one
 //! changes nothing but speed.
 
-use crate::settings::{Entry, ResourceEntry, SettingsState, StoreInfo, User};
+use crate::settings::{Entry, ResourceEntry, SettingsState, SigningKey, SigningKeys, StoreInfo, User};
 use cfgledger_events::event::{EncryptionInfo, StoredValue};
 use cfgledger_events::{Hash, ResourceKind, Source, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The snapshot format this build writes and reads.
-pub const FORMAT: u32 = 2;
+/// The snapshot format this build writes and reads (3: users' credential versions, the signing keys and the
+/// revoked tokens).
+pub const FORMAT: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct Doc {
@@ -24,6 +25,18 @@ struct Doc {
     touched: BTreeMap<String, u64>,
     users: BTreeMap<String, UserDoc>,
     resources: BTreeMap<String, BTreeMap<String, ResourceDoc>>,
+    signing_keys: Vec<SigningKeyDoc>,
+    base_key_retires_at: Option<i64>,
+    revoked_tokens: BTreeMap<String, u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SigningKeyDoc {
+    kid: String,
+    sealed_key: String,
+    seq: u64,
+    rotated_at: i64,
+    retires_at: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -48,6 +61,7 @@ struct UserDoc {
     role: String,
     password_hash: String,
     added_at: i64,
+    credentials_seq: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -60,7 +74,7 @@ struct ResourceDoc {
 
 /// The state as snapshot bytes.
 pub fn encode(state: &SettingsState) -> Vec<u8> {
-    let (values, held, touched, users, resources) = state.parts();
+    let (values, held, touched, users, resources, signing_keys, revoked_tokens) = state.parts();
     let doc = Doc {
         format: FORMAT,
         applied_seq: state.applied_seq,
@@ -88,8 +102,12 @@ pub fn encode(state: &SettingsState) -> Vec<u8> {
         users: users
             .iter()
             .map(|(n, u)| {
-                let doc =
-                    UserDoc { role: u.role.clone(), password_hash: u.password_hash.clone(), added_at: u.added_at.0 };
+                let doc = UserDoc {
+                    role: u.role.clone(),
+                    password_hash: u.password_hash.clone(),
+                    added_at: u.added_at.0,
+                    credentials_seq: u.credentials_seq,
+                };
                 (n.clone(), doc)
             })
             .collect(),
@@ -111,9 +129,32 @@ pub fn encode(state: &SettingsState) -> Vec<u8> {
                 (kind.as_str().to_string(), docs)
             })
             .collect(),
+        signing_keys: signing_keys
+            .rotated
+            .iter()
+            .map(|k| SigningKeyDoc {
+                kid: k.kid.clone(),
+                sealed_key: k.sealed_key.clone(),
+                seq: k.seq,
+                rotated_at: k.rotated_at.0,
+                retires_at: k.retires_at.map(|t| t.0),
+            })
+            .collect(),
+        base_key_retires_at: signing_keys.base_retires_at.map(|t| t.0),
+        revoked_tokens: revoked_tokens.clone(),
     };
     // Every part is a plain value: encoding cannot fail.
     serde_json::to_vec(&doc).unwrap_or_default()
+}
+
+/// Whether `bytes` are a snapshot an older build wrote in an earlier format: a cache this build cannot use
+/// but nothing to report, unlike damage or a format no build of this program has written yet.
+pub fn is_older_format(bytes: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Format {
+        format: u32,
+    }
+    serde_json::from_slice::<Format>(bytes).is_ok_and(|f| f.format < FORMAT)
 }
 
 /// The state from snapshot bytes, or why they cannot be read (another format, damage).
@@ -164,9 +205,32 @@ pub fn decode(bytes: &[u8]) -> Result<SettingsState, String> {
         doc.touched.into_iter().collect(),
         doc.users
             .into_iter()
-            .map(|(n, u)| (n, User { role: u.role, password_hash: u.password_hash, added_at: Timestamp(u.added_at) }))
+            .map(|(n, u)| {
+                let user = User {
+                    role: u.role,
+                    password_hash: u.password_hash,
+                    added_at: Timestamp(u.added_at),
+                    credentials_seq: u.credentials_seq,
+                };
+                (n, user)
+            })
             .collect(),
         resources,
+        SigningKeys {
+            rotated: doc
+                .signing_keys
+                .into_iter()
+                .map(|k| SigningKey {
+                    kid: k.kid,
+                    sealed_key: k.sealed_key,
+                    seq: k.seq,
+                    rotated_at: Timestamp(k.rotated_at),
+                    retires_at: k.retires_at.map(Timestamp),
+                })
+                .collect(),
+            base_retires_at: doc.base_key_retires_at.map(Timestamp),
+        },
+        doc.revoked_tokens,
     ))
 }
 

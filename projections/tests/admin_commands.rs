@@ -180,6 +180,69 @@ fn users_are_added_once_validated_and_removed() {
 }
 
 #[test]
+fn a_password_or_role_change_moves_the_users_credential_version() {
+    let mut w = World::new();
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+    w.run(Command::AddUser { name: "dana".into(), role: "auditor".into(), password_hash: hash.into() }).expect("added");
+    let added = w.state.user("dana").expect("dana").credentials_seq;
+    assert_eq!(added, w.state.applied_seq);
+    let password = |name: &str, hash: &str| Command::ChangePassword { name: name.into(), password_hash: hash.into() };
+    let events = w.run(password("dana", hash)).expect("changed");
+    assert!(matches!(&events[..], [Event::UserPasswordChanged(e)] if e.password_hash != hash), "sealed: {events:?}");
+    let changed = w.state.user("dana").expect("dana").credentials_seq;
+    assert!(changed > added);
+    assert_eq!(w.decide(password("erin", hash)).expect_err("absent").kind, RejectionKind::Missing);
+    assert_eq!(w.decide(password("dana", "plaintext")).expect_err("hash").kind, RejectionKind::Invalid);
+    let role = |name: &str, role: &str| Command::ChangeRole { name: name.into(), role: role.into() };
+    assert_eq!(w.run(role("dana", "auditor")).expect("same role"), Vec::new(), "nothing to change");
+    assert_eq!(w.decide(role("dana", "root")).expect_err("role").kind, RejectionKind::Invalid);
+    assert_eq!(w.decide(role("erin", "viewer")).expect_err("absent").kind, RejectionKind::Missing);
+    w.run(role("dana", "viewer")).expect("changed");
+    let user = w.state.user("dana").expect("dana");
+    assert_eq!(user.role, "viewer");
+    assert!(user.credentials_seq > changed);
+}
+
+#[test]
+fn a_revoked_token_is_named_by_its_hash_once_and_forgotten_after_it_expires() {
+    let mut w = World::new();
+    let revoke = |hash: &str, expires_at| Command::RevokeToken { token_hash: hash.into(), expires_at };
+    let first = "a".repeat(64);
+    // The fixture's batches are folded at 1,800,000,000 s: one expiring before that is forgotten at the next.
+    w.run(revoke(&first, 1_799_999_999)).expect("revoked");
+    assert!(w.state.token_revoked(&first));
+    assert_eq!(w.run(revoke(&first, 1_799_999_999)).expect("twice"), Vec::new(), "nothing to change");
+    let second = "b".repeat(64);
+    w.run(revoke(&second, 1_800_000_600)).expect("revoked");
+    assert!(!w.state.token_revoked(&first) && w.state.token_revoked(&second));
+    for bad in ["not a hash".to_string(), "A".repeat(64), "a".repeat(63)] {
+        assert_eq!(w.decide(revoke(&bad, 1)).expect_err("a hash").kind, RejectionKind::Invalid, "{bad}");
+    }
+}
+
+#[test]
+fn a_rotation_seals_its_key_and_shortens_every_earlier_keys_life_never_lengthens_it() {
+    let mut w = World::new();
+    let rotate = |key: &str, grace_secs| Command::RotateSigningKey { key: key.into(), grace_secs };
+    let first = "the first rotated signing key, 0001";
+    let events = w.run(rotate(first, 3600)).expect("rotated");
+    let [Event::SigningKeyRotated(e)] = &events[..] else { panic!("{events:?}") };
+    assert_eq!(e.kid, cfgledger_events::decide::signing_key_id(first.as_bytes()));
+    assert!(!e.sealed_key.contains(first), "the key is sealed in the log");
+    let t = |secs: i64| cfgledger_events::Timestamp(1_800_000_000_000_000 + secs * 1_000_000);
+    assert_eq!(w.state.signing_keys().base_retires_at, Some(t(3600)));
+    w.run(rotate("the second rotated signing key, 0002", 60)).expect("rotated");
+    w.run(rotate("the third rotated signing key, 00003", 600)).expect("rotated");
+    let keys = w.state.signing_keys();
+    assert_eq!(keys.base_retires_at, Some(t(60)), "a later, longer grace does not revive the base key");
+    let lives: Vec<_> = keys.rotated.iter().map(|k| k.retires_at).collect();
+    assert_eq!(lives, [Some(t(60)), Some(t(600)), None]);
+    assert_eq!(keys.version(), w.state.applied_seq);
+    assert_eq!(w.decide(rotate(first, 60)).expect_err("reused").kind, RejectionKind::State);
+    assert_eq!(w.decide(rotate("too short", 60)).expect_err("short").kind, RejectionKind::Invalid);
+}
+
+#[test]
 fn a_secret_is_generated_once_and_only_for_stored_secrets() {
     let mut w = World::new();
     // A generated secret passes the gateway's own rules for it (length, entropy), as a random one does.

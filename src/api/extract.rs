@@ -174,6 +174,8 @@ pub struct Caller {
     pub path: String,
     /// When the caller's token expires (seconds since the epoch); `None` without a token.
     pub expires_at: Option<u64>,
+    /// The caller's verified token (claims and hash), which a watch stream keeps checking; `None` without one.
+    pub token: Option<crate::auth::Presented>,
     /// The CSRF token of a web UI session, which its pages carry; `None` for a bearer token.
     pub csrf: Option<String>,
 }
@@ -242,19 +244,15 @@ impl FromRequestParts<AppState> for Caller {
             Some(_) => None,
             None => crate::ui::session::cookie_token(&parts.headers),
         };
-        let now = crate::auth::unix_seconds(state.ledger.now());
-        let (name, role, expires_at, csrf) = match (bearer, session) {
+        let (name, role, held, csrf) = match (bearer, session) {
             (Some(token), _) => {
-                let claims = state.auth.keys.verify(&token, now).map_err(|e| ApiError::unauthorized(e.to_string()))?;
-                // A logged-out session's token is refused however it is sent.
-                if state.auth.revoked.contains(&token) {
-                    return Err(ApiError::unauthorized("this token's session was logged out; log in again"));
-                }
-                (claims.sub, claims.role, Some(claims.exp), None)
+                let claims = super::tokens::authenticate(state, &token)?;
+                (claims.sub.clone(), claims.role, Some(crate::auth::Presented::new(&token, claims)), None)
             }
             (None, Some(token)) => {
-                let claims = crate::ui::session::check(state, &parts.method, &parts.headers, &token, now)?;
-                (claims.sub, claims.role, Some(claims.exp), Some(state.auth.keys.csrf_token(&token)))
+                let claims = crate::ui::session::check(state, &parts.method, &parts.headers, &token)?;
+                let csrf = state.key_ring()?.csrf_token(&token);
+                (claims.sub.clone(), claims.role, Some(crate::auth::Presented::new(&token, claims)), Some(csrf))
             }
             (None, None) if state.auth.required => {
                 return Err(ApiError::unauthorized("authentication required: send Authorization: Bearer TOKEN"))
@@ -262,6 +260,7 @@ impl FromRequestParts<AppState> for Caller {
             // AUTH_REQUIRED=false: local development, announced loudly at start.
             (None, None) => ("anonymous".to_string(), Role::PlatformAdmin, None, None),
         };
+        let expires_at = held.as_ref().map(|t| t.claims.exp);
         // A config reader reads the render, follows the watch stream and reports its heartbeat; nothing else.
         if role == Role::ConfigReader && !machine_route(&parts.method, parts.uri.path()) {
             return Err(ApiError::new(
@@ -290,6 +289,7 @@ impl FromRequestParts<AppState> for Caller {
             method: parts.method.to_string(),
             path: parts.uri.path().to_string(),
             expires_at,
+            token: held,
             csrf,
         })
     }

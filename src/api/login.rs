@@ -77,6 +77,8 @@ pub async fn authenticate(
     })
     .await
     .map_err(|_| ApiError::from(crate::error::Error::Closed))?;
+    // The credential version the password was checked against: a change since refuses this token too.
+    let ver = user.as_ref().map_or(0, |u| u.credentials_seq);
     let role = match (user, known && matches) {
         (Some(u), true) => u.role.parse::<auth::Role>().map_err(|_| refused())?,
         _ => {
@@ -86,9 +88,9 @@ pub async fn authenticate(
     };
     let now = auth::unix_seconds(state.ledger.now());
     let token = state
-        .auth
-        .keys
-        .issue(&body.username, role, now, state.auth.token_ttl_secs)
+        .key_ring()?
+        .signing()
+        .issue_versioned(&body.username, role, ver, now, state.auth.token_ttl_secs)
         .map_err(|e| ApiError::from(crate::error::Error::internal("cannot sign the token", e)))?;
     let expires_at = cfgledger_events::Timestamp::from_micros(
         i64::try_from(now.saturating_add(state.auth.token_ttl_secs)).unwrap_or(i64::MAX).saturating_mul(1_000_000),

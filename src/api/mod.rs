@@ -18,6 +18,7 @@ mod render;
 mod resources;
 mod settings_transfer;
 pub mod tls;
+pub mod tokens;
 mod watch;
 
 pub use error::ApiError;
@@ -40,9 +41,12 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// How tokens are checked, fixed at start (`JWT_SECRET_KEY`, `JWT_ALGORITHM`, `TOKEN_EXPIRY` and
-/// `AUTH_REQUIRED` are restart-required keys).
+/// `AUTH_REQUIRED` are restart-required keys), but for the key ring, which follows the log's rotations.
 pub struct AuthConfig {
+    /// The store's base key (`JWT_SECRET_KEY`): it signs until the first rotation.
     pub keys: TokenKeys,
+    /// The key ring as of the last rotation this instance applied (`AppState::key_ring`).
+    pub ring: arc_swap::ArcSwapOption<crate::auth::KeyRing>,
     /// False only for local development (`AUTH_REQUIRED=false`): requests without a token act as
     /// `anonymous` with every right.
     pub required: bool,

@@ -308,7 +308,13 @@ mod tests {
         let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef", "HS256").expect("keys");
         AppState {
             ledger,
-            auth: Arc::new(AuthConfig { keys, required: true, token_ttl_secs: 60, revoked: Default::default() }),
+            auth: Arc::new(AuthConfig {
+                keys,
+                ring: Default::default(),
+                required: true,
+                token_ttl_secs: 60,
+                revoked: Default::default(),
+            }),
             limiter: Arc::new(WriteLimiter::new()),
             login_limits: Arc::default(),
             metrics: None,

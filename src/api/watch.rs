@@ -12,8 +12,10 @@
 //! `config_reader` follows settings only. The stream never goes past the head this server has applied, so
 //! that a render asked of it after an event includes that event.
 //!
-//! The stream ends when the server shuts down, when the caller's token expires, or when the user it speaks
-//! for is removed: an `end` event says which first. Keep-alive comments flow while nothing changes.
+//! The stream ends when the server shuts down, or when the caller's token stops standing (`tokens::ended`):
+//! it expires, its user is removed or has its password or role changed, its signing key is retired by a
+//! rotation, or its session is logged out. An `end` event says which first. Keep-alive comments flow while
+//! nothing changes.
 
 use super::extract::{ApiQuery, Caller};
 use super::{ApiError, AppState};
@@ -37,7 +39,18 @@ const BATCH: usize = 512;
 const GROUPS: &[(&str, &[&str])] = &[
     ("settings", &["EnvSeeded", "SettingChanged", "SettingReset", "SecretGenerated", "SettingReseeded"]),
     ("registry", &["ResourceCreated", "ResourceUpdated", "ResourceDeleted", "ImportApplied"]),
-    ("access", &["UserAdded", "UserRemoved", "SecretsRendered"]),
+    (
+        "access",
+        &[
+            "UserAdded",
+            "UserRemoved",
+            "UserPasswordChanged",
+            "UserRoleChanged",
+            "SigningKeyRotated",
+            "TokenRevoked",
+            "SecretsRendered",
+        ],
+    ),
     ("rejections", &["ChangeRejected"]),
     ("store", &["StoreCreated"]),
 ];
@@ -173,10 +186,8 @@ struct Cursor {
     pending: VecDeque<SseEvent>,
     published: tokio::sync::watch::Receiver<u64>,
     closing: tokio::sync::watch::Receiver<bool>,
-    /// When the caller's token expires (seconds since the epoch).
-    expires_at: Option<u64>,
-    /// The user the caller's token speaks for, when it was one at the start: the stream ends if it goes.
-    user: Option<String>,
+    /// The caller's token, checked again at every wake-up and when its time runs out; `None` without one.
+    token: Option<crate::auth::Presented>,
     ended: bool,
 }
 
@@ -254,7 +265,6 @@ pub async fn watch(
             .map(|r| r.hash.to_hex())
             .unwrap_or_default()
     };
-    let user = snap.state.user(&caller.name).map(|_| caller.name.clone());
     // The audit entries of an event are the audit trail's: for a role that may read it.
     let detail = caller.role.allows(Role::Auditor);
     let cursor = Cursor {
@@ -269,8 +279,7 @@ pub async fn watch(
         progress: query.progress.unwrap_or(true),
         pending: VecDeque::new(),
         published,
-        expires_at: caller.expires_at,
-        user,
+        token: caller.token,
         ended: false,
         state,
     };
@@ -279,11 +288,13 @@ pub async fn watch(
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(keepalive)))
 }
 
-/// Sleeps until the token expires, or forever without one.
-async fn token_expiry(expires_at: Option<u64>, now: u64) {
-    match expires_at {
-        Some(exp) => {
-            tokio::time::sleep(std::time::Duration::from_secs(exp.saturating_sub(now).saturating_add(1))).await
+/// Sleeps until the token's time runs out (its expiry, or its key's retirement: `tokens::deadline`, Unix
+/// microseconds), or forever without a token.
+async fn token_deadline(deadline: Option<i64>, now: cfgledger_events::Timestamp) {
+    match deadline {
+        Some(at) => {
+            let micros = u64::try_from(at.saturating_sub(now.as_micros())).unwrap_or(0);
+            tokio::time::sleep(std::time::Duration::from_micros(micros)).await
         }
         None => std::future::pending().await,
     }
@@ -306,17 +317,12 @@ async fn next(mut cur: Cursor) -> Option<(Result<SseEvent, Infallible>, Cursor)>
             cur.ended = true;
             return Some((Ok(end_event("the server is shutting down")), cur));
         }
-        let now = crate::auth::unix_seconds(cur.state.ledger.now());
-        if cur.expires_at.is_some_and(|exp| exp < now) {
+        let now = cur.state.ledger.now();
+        if let Some(reason) = cur.token.as_ref().and_then(|t| super::tokens::ended(&cur.state, t)) {
             cur.ended = true;
-            return Some((Ok(end_event("the token expired")), cur));
+            return Some((Ok(end_event(&reason)), cur));
         }
-        if let Some(user) = &cur.user {
-            if cur.state.ledger.snapshot().state.user(user).is_none() {
-                cur.ended = true;
-                return Some((Ok(end_event("the user was removed")), cur));
-            }
-        }
+        let deadline = cur.token.as_ref().map(|t| super::tokens::deadline(&cur.state, t));
         // Mark the current publication seen before reading, so that one made during the read wakes us.
         cur.published.borrow_and_update();
         // Never past what this server has applied: a client that hears of a change renders from this server
@@ -390,7 +396,7 @@ async fn next(mut cur: Cursor) -> Option<(Result<SseEvent, Infallible>, Cursor)>
                 }
             }
             _ = cur.closing.changed() => {}
-            _ = token_expiry(cur.expires_at, now) => {}
+            _ = token_deadline(deadline, now) => {}
         }
     }
 }

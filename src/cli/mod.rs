@@ -108,7 +108,7 @@ impl Command {
             Command::Verify(_) => Some("verify"),
             Command::Clone(_) => Some("clone"),
             Command::User(_) => Some("user"),
-            Command::Token(_) => Some("token issue"),
+            Command::Token(_) => Some("token"),
             _ => None,
         }
     }

@@ -113,6 +113,7 @@ fn auth_config(ledger: &crate::Ledger) -> Result<api::AuthConfig, Error> {
     let settings = ledger.settings();
     Ok(api::AuthConfig {
         keys: crate::usecase::access::token_keys(ledger)?,
+        ring: Default::default(),
         required: setting_keys::AUTH_REQUIRED.get(&settings),
         token_ttl_secs: setting_keys::TOKEN_EXPIRY.get(&settings).0 / 1000,
         revoked: crate::auth::Revoked::default(),

@@ -15,17 +15,26 @@ use cfgledger_projections::{snapshot, SettingsState};
 pub(crate) const INTERVAL_KEY: &str = crate::setting_keys::SNAPSHOT_INTERVAL.name;
 pub(crate) const DEFAULT_INTERVAL: u64 = 1000;
 
+/// The newest state handed to the checkpoint thread while it was still writing the one before: it writes
+/// that one next, so the last hand-off of a burst is never lost (only the ones in between are skipped).
+pub(crate) type Pending = std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<Snapshot>>>>;
+
 /// Starts the thread that writes checkpoints handed to it, and returns its inbox. The thread ends when the
 /// inbox is dropped (with the ledger's core).
 pub(crate) fn spawn_checkpointer(
     store: std::sync::Arc<dyn EventStore>,
     clock: std::sync::Arc<dyn crate::clock::Clock>,
+    pending: Pending,
 ) -> std::sync::mpsc::SyncSender<std::sync::Arc<Snapshot>> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<std::sync::Arc<Snapshot>>(1);
     let spawned = std::thread::Builder::new().name("cfgledger-checkpoint".into()).spawn(move || {
-        for snap in rx {
-            if let Err(e) = save_checkpoint(store.as_ref(), &snap, clock.now()) {
-                tracing::warn!(seq = snap.head.seq, "cannot write a snapshot: {e}");
+        for first in rx {
+            let mut next = Some(first);
+            while let Some(snap) = next {
+                if let Err(e) = save_checkpoint(store.as_ref(), &snap, clock.now()) {
+                    tracing::warn!(seq = snap.head.seq, "cannot write a snapshot: {e}");
+                }
+                next = pending.lock().ok().and_then(|mut p| p.take());
             }
         }
     });
@@ -85,6 +94,11 @@ pub(crate) fn load_checkpoint(
                 let pos = Position { head: Head { seq: stored.seq, hash: stored.head_hash }, head_time: time };
                 return Ok(Some((state, pos)));
             }
+            Err(_) if obsolete(&stored) => {
+                // Written by an older build in an earlier format: a cache to rebuild, not evidence.
+                tracing::info!(seq = stored.seq, "dropping a checkpoint in an older format");
+                let _ = store.delete_snapshot(stored.seq);
+            }
             Err(why) => {
                 tracing::error!(seq = stored.seq, "a checkpoint does not check out and is not used: {why}");
                 metrics::counter!("cfgledger_checkpoints_skipped_total").increment(1);
@@ -96,6 +110,12 @@ pub(crate) fn load_checkpoint(
         below = stored.seq - 1;
     }
     Ok(None)
+}
+
+/// Whether `stored` is sound (its digest matches) but in a format an older build wrote.
+pub(crate) fn obsolete(stored: &StoredSnapshot) -> bool {
+    snapshot::digest(stored.seq, &stored.head_hash, &stored.state) == stored.digest
+        && snapshot::is_older_format(&stored.state)
 }
 
 /// Why a stored checkpoint cannot be used, or its state and the time of its event.

@@ -96,6 +96,8 @@ pub(crate) struct Core {
     pub(crate) sync: Mutex<()>,
     /// Hands published states to the checkpoint thread, which writes them off the commit path.
     pub(crate) checkpoints: Mutex<Option<mpsc::SyncSender<Arc<Snapshot>>>>,
+    /// The newest state handed over while the checkpoint thread was busy, which it writes next.
+    pub(crate) checkpoint_pending: history::Pending,
     /// The seq of the newest checkpoint this process knows of.
     pub(crate) last_checkpoint: std::sync::atomic::AtomicU64,
     /// What the integrity check has found: gates the writer and the time-travel reads.
@@ -127,8 +129,8 @@ impl Core {
     }
 
     /// Hands `snap` to the checkpoint thread when `SNAPSHOT_INTERVAL` events have passed since the last
-    /// checkpoint. Never blocks: when the thread is still busy with the previous one, this one is skipped and
-    /// a later commit takes its place.
+    /// checkpoint. Never blocks: when the thread is still busy with the previous one, this one waits as the
+    /// pending one, which a later commit's replaces.
     pub(crate) fn maybe_checkpoint(&self, snap: &Arc<Snapshot>) {
         use std::sync::atomic::Ordering;
         let every = snap
@@ -145,9 +147,16 @@ impl Core {
         }
         let Ok(slot) = self.checkpoints.lock() else { return };
         if let Some(tx) = slot.as_ref() {
-            if tx.try_send(snap.clone()).is_ok() {
-                self.last_checkpoint.store(snap.head.seq, Ordering::Relaxed);
+            match tx.try_send(snap.clone()) {
+                Ok(()) => {}
+                // Busy with the one before: this one is written next, unless a newer one replaces it.
+                Err(mpsc::TrySendError::Full(snap)) => match self.checkpoint_pending.lock() {
+                    Ok(mut pending) => *pending = Some(snap),
+                    Err(_) => return,
+                },
+                Err(mpsc::TrySendError::Disconnected(_)) => return,
             }
+            self.last_checkpoint.store(snap.head.seq, Ordering::Relaxed);
         }
     }
 

@@ -268,7 +268,9 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
     }
     let (state, head, head_time) = initial;
     let last_checkpoint = store.snapshot_seqs()?.last().copied().unwrap_or(0);
-    let checkpointer = super::history::spawn_checkpointer(store.clone(), opts.clock.clone());
+    let checkpoint_pending = super::history::Pending::default();
+    let checkpointer =
+        super::history::spawn_checkpointer(store.clone(), opts.clock.clone(), checkpoint_pending.clone());
     let core = Arc::new(Core {
         store,
         catalog: catalog.clone(),
@@ -282,6 +284,7 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
         commit_hook: OnceLock::new(),
         sync: Mutex::new(()),
         checkpoints: Mutex::new(Some(checkpointer)),
+        checkpoint_pending,
         last_checkpoint: std::sync::atomic::AtomicU64::new(last_checkpoint),
         integrity: Arc::new(crate::integrity::Integrity::new()),
         write_failure: Mutex::new(None),

@@ -37,23 +37,16 @@ pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
         .map(|c| c.value().to_string())
 }
 
-/// The claims of a session token: valid, not logged out, its user still there, and for a state-changing
-/// request the session's CSRF token in `X-CSRF-Token`.
-pub fn check(
-    state: &AppState,
-    method: &Method,
-    headers: &HeaderMap,
-    token: &str,
-    now: u64,
-) -> Result<Claims, ApiError> {
-    let claims = state
-        .auth
-        .keys
-        .verify(token, now)
-        .map_err(|e| ApiError::unauthorized(format!("the session is no longer valid ({e}); log in again")))?;
-    if state.auth.revoked.contains(token) {
-        return Err(ApiError::unauthorized("this session was logged out; log in again"));
-    }
+/// The claims of a session token: standing (`api::tokens::authenticate`: a key of the ring, not logged out,
+/// its user still there with the password and role it logged in with), and for a state-changing request the
+/// session's CSRF token in `X-CSRF-Token`.
+pub fn check(state: &AppState, method: &Method, headers: &HeaderMap, token: &str) -> Result<Claims, ApiError> {
+    let claims = crate::api::tokens::authenticate(state, token).map_err(|mut e| {
+        if e.code == ErrorCode::Unauthorized {
+            e.message = format!("the session is no longer valid: {}", e.message);
+        }
+        e
+    })?;
     if !crate::setting_keys::UI_ENABLED.get(&state.ledger.settings()) {
         return Err(ApiError::unauthorized(
             "the web UI is turned off (cfgledger:UI_ENABLED=false): send a bearer token",
@@ -67,22 +60,14 @@ pub fn check(
             "a session cookie is accepted only from cfgledger's own pages",
         ));
     }
-    match state.ledger.snapshot().state.user(&claims.sub) {
-        None => {
-            return Err(ApiError::unauthorized(format!("user {} no longer exists; log in as another user", claims.sub)))
-        }
-        // A role changed since login ends the session: it must not keep rights its user lost.
-        Some(user) if user.role != claims.role.as_str() => {
-            return Err(ApiError::unauthorized(format!(
-                "the role of user {} changed since login; log in again",
-                claims.sub
-            )))
-        }
-        Some(_) => {}
+    // A session is a user's (a role or password changed since login ends it through its credential version,
+    // above); a cookie holding a machine token, whose subject is no user, opens nothing.
+    if state.ledger.snapshot().state.user(&claims.sub).is_none() {
+        return Err(ApiError::unauthorized(format!("user {} no longer exists; log in as another user", claims.sub)));
     }
     if !matches!(*method, Method::GET | Method::HEAD) {
         let given = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-        if !state.auth.keys.csrf_matches(token, given) {
+        if !state.key_ring()?.csrf_matches(token, given) {
             return Err(ApiError::new(
                 ErrorCode::Forbidden,
                 "this request lacks the session's CSRF token (X-CSRF-Token); reload the page and try again",
@@ -279,12 +264,14 @@ pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
     over_tls: Option<Extension<ServedOverTls>>,
+    client: ClientAddr,
+    request_id: Option<axum::Extension<crate::api::RequestId>>,
     Form(form): Form<LogoutForm>,
 ) -> Response {
     let Some(token) = cookie_token(&headers) else {
         return Redirect::to("/ui/login?out=1").into_response();
     };
-    if !state.auth.keys.csrf_matches(&token, &form.csrf) {
+    if !state.key_ring().is_ok_and(|ring| ring.csrf_matches(&token, &form.csrf)) {
         return page::error_page(
             StatusCode::FORBIDDEN,
             "Logout refused",
@@ -292,16 +279,39 @@ pub async fn logout(
             None,
         );
     }
-    let now = crate::auth::unix_seconds(state.ledger.now());
-    if let Ok(claims) = state.auth.keys.verify(&token, now) {
-        state.auth.revoked.revoke(&token, claims.exp, now);
-        tracing::info!(user = ?claims.sub, "web UI logout");
+    let now = state.ledger.now();
+    if let Ok(claims) = state.key_ring().map_err(|_| ()).and_then(|ring| ring.verify(&token, now).map_err(|_| ())) {
+        // Here at once, and on every instance through the log (its hash, never the token). A store that
+        // cannot record it still ends the session here, and says so.
+        state.auth.revoked.revoke(&token, claims.exp, crate::auth::unix_seconds(now));
+        let ctx = logout_context(&claims, client.0, request_id.map(|r| r.0 .0));
+        match crate::usecase::access::revoke_token(&state.ledger, &token, claims.exp, ctx).await {
+            Ok(_) => tracing::info!(user = ?claims.sub, "web UI logout"),
+            Err(e) => {
+                tracing::error!(user = ?claims.sub, error = %e, "web UI logout ended the session on this instance only")
+            }
+        }
     }
     let mut response = Redirect::to("/ui/login?out=1").into_response();
     if let Ok(v) = HeaderValue::from_str(&session_cookie(&headers, over_tls.is_some(), String::new(), 0)) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     response
+}
+
+/// Who logged out, for the audit trail: the session's user, through the web UI.
+fn logout_context(claims: &Claims, address: Option<String>, request_id: Option<String>) -> crate::ledger::WriteContext {
+    crate::ledger::WriteContext {
+        actor: cfgledger_events::Actor {
+            name: claims.sub.clone(),
+            role: Some(claims.role.as_str().to_string()),
+            source: cfgledger_events::Source::Ui,
+            address,
+            request_id,
+        },
+        cause: cfgledger_events::Cause::Api { method: "POST".into(), path: "/ui/logout".into() },
+        reason: None,
+    }
 }
 
 #[cfg(test)]

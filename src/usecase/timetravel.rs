@@ -32,7 +32,7 @@ pub const MAX_LIMIT: usize = 1000;
 const PAGE: usize = 256;
 
 /// The audit trail's actions, with the event kind each comes from.
-pub const ACTIONS: [(&str, &str); 14] = [
+pub const ACTIONS: [(&str, &str); 18] = [
     ("store_created", "StoreCreated"),
     ("seeded", "EnvSeeded"),
     ("set", "SettingChanged"),
@@ -41,6 +41,10 @@ pub const ACTIONS: [(&str, &str); 14] = [
     ("generated", "SecretGenerated"),
     ("user_added", "UserAdded"),
     ("user_removed", "UserRemoved"),
+    ("password_changed", "UserPasswordChanged"),
+    ("role_changed", "UserRoleChanged"),
+    ("signing_key_rotated", "SigningKeyRotated"),
+    ("token_revoked", "TokenRevoked"),
     ("import", "ImportApplied"),
     ("resource_created", "ResourceCreated"),
     ("resource_updated", "ResourceUpdated"),
@@ -699,6 +703,10 @@ pub fn touched(records: &[Record]) -> Result<BTreeSet<String>, Error> {
             | Event::ImportApplied(_)
             | Event::UserAdded(_)
             | Event::UserRemoved(_)
+            | Event::UserPasswordChanged(_)
+            | Event::UserRoleChanged(_)
+            | Event::SigningKeyRotated(_)
+            | Event::TokenRevoked(_)
             | Event::SecretsRendered(_) => {}
             other => match other.key() {
                 Some(key) => {

@@ -24,6 +24,8 @@ pub const ENCRYPTION_SECRET: &str = "encryption-plaintext-77d3e1-never-shown";
 pub struct Store {
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
+    /// The `--db` URL: the SQLite file `c.db` in the directory, unless [`Store::on_db`] names another.
+    db: String,
 }
 
 impl Store {
@@ -37,7 +39,16 @@ impl Store {
         let dir = tempfile::tempdir().expect("a temporary directory");
         std::fs::write(dir.path().join(".env"), format!("CFGLEDGER_JWT_SECRET_KEY={JWT_SECRET}\n{dotenv}\n"))
             .expect("write .env");
-        Store { dir, env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+        Store {
+            dir,
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            db: "sqlite://c.db".into(),
+        }
+    }
+
+    /// Like [`Store::new`], on the store at `db` (a PostgreSQL test database's URL).
+    pub fn on_db(dotenv: &str, db: &str) -> Store {
+        Store { db: db.to_string(), ..Store::new(dotenv) }
     }
 
     pub fn dir(&self) -> &Path {
@@ -59,7 +70,7 @@ impl Store {
             .env("HOME", self.dir())
             .env("CFGLEDGER_AUTH_ENCRYPTION_SECRET", ENCRYPTION_SECRET)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .args(["--db", "sqlite://c.db", "--env-file", ".env", "--actor", "tester"]);
+            .args(["--db", &self.db, "--env-file", ".env", "--actor", "tester"]);
         c
     }
 

@@ -15,7 +15,7 @@ mod users;
 pub use import::{plan_import, ImportRequest, PlanAction, PlanEntry};
 pub use rejection::{Rejection, RejectionKind};
 pub use settings::check_seed;
-pub use users::{user_secret_name, ROLES};
+pub use users::{signing_key_id, signing_key_secret_name, user_secret_name, MIN_SIGNING_KEY, ROLES};
 
 use crate::catalog::{Catalog, SettingSpec};
 use crate::event::{EncryptionInfo, Event, StoredValue};
@@ -35,6 +35,12 @@ pub trait SettingsLookup {
     fn version(&self, key: &str) -> u64;
     /// Whether an admin API user of that name exists.
     fn has_user(&self, name: &str) -> bool;
+    /// The role of the user of that name, if it exists.
+    fn user_role(&self, name: &str) -> Option<&str>;
+    /// Whether a key rotation has used this key id already.
+    fn has_signing_key(&self, kid: &str) -> bool;
+    /// Whether the token whose blake3 hash (hex) this is was revoked and has not yet been forgotten.
+    fn token_revoked(&self, token_hash: &str) -> bool;
     /// The seq of the last event folded in.
     fn head_seq(&self) -> u64;
     /// The stored fields of an entity of the resource registry.
@@ -102,6 +108,27 @@ pub enum Command {
     },
     RemoveUser {
         name: String,
+    },
+    /// A user's new password (an argon2id PHC string, sealed by the rule).
+    ChangePassword {
+        name: String,
+        password_hash: String,
+    },
+    /// A user's new role; nothing to change when it is the current one.
+    ChangeRole {
+        name: String,
+        role: String,
+    },
+    /// End a token before it expires (a logout), by the blake3 hash of the token (hex); nothing to change
+    /// when it is ended already.
+    RevokeToken {
+        token_hash: String,
+        expires_at: u64,
+    },
+    /// A new token signing key (plaintext here, sealed by the rule); earlier keys verify for `grace_secs`.
+    RotateSigningKey {
+        key: String,
+        grace_secs: u64,
     },
     /// Set locked keys again from the environment or `.env` (only those named in `keys`, when given): the
     /// audited correction of a locked key seeded wrong. Entries are named as in the environment.
@@ -198,6 +225,10 @@ fn dispatch(cx: &Context<'_>, cmd: Command) -> Result<Vec<Event>, Rejection> {
         }
         Command::AddUser { name, role, password_hash } => users::add(cx, name, role, password_hash),
         Command::RemoveUser { name } => users::remove(cx, name),
+        Command::ChangePassword { name, password_hash } => users::change_password(cx, name, password_hash),
+        Command::ChangeRole { name, role } => users::change_role(cx, name, role),
+        Command::RotateSigningKey { key, grace_secs } => users::rotate_signing_key(cx, key, grace_secs),
+        Command::RevokeToken { token_hash, expires_at } => users::revoke_token(cx, token_hash, expires_at),
         Command::Import(req) => import::import_settings(cx, req),
         Command::CreateResource { kind, fields } => registry::create(cx, kind, fields),
         Command::ReplaceResource { kind, name, fields } => registry::replace(cx, kind, name, fields),

@@ -174,6 +174,15 @@ pub fn check_seed(catalog: &Catalog, env_file: &str, entries: &[EnvEntry]) -> Re
         fn has_user(&self, _: &str) -> bool {
             false
         }
+        fn user_role(&self, _: &str) -> Option<&str> {
+            None
+        }
+        fn has_signing_key(&self, _: &str) -> bool {
+            false
+        }
+        fn token_revoked(&self, _: &str) -> bool {
+            false
+        }
         fn head_seq(&self) -> u64 {
             0
         }
