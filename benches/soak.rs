@@ -116,9 +116,21 @@ fn cfgledger(bin: &Path, dir: &Path) -> Command {
     c
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
+/// A field of /proc/PID/status in KiB: `VmRSS` (all resident memory) or `RssAnon` (the heap and stacks,
+/// without the file pages SQLite maps, which a leak would grow).
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse().ok())
+    status.lines().find_map(|l| l.strip_prefix(field)).and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// The sizes of the database file and its write-ahead log, in MiB.
+fn store_mib(dir: &Path) -> (u64, u64) {
+    let size = |name: &str| std::fs::metadata(dir.join(name)).map_or(0, |m| m.len() >> 20);
+    (size("soak.db"), size("soak.db-wal"))
 }
 
 fn main() {
@@ -192,12 +204,15 @@ fn main() {
     let mut last_ops = 0u64;
     while started.elapsed() < opts.run {
         let rss = rss_kib(pid).unwrap_or_else(|| fail("the server is gone (no /proc entry): see its log"));
+        let anon = status_kib(pid, "RssAnon:").unwrap_or(0);
         samples.push((started.elapsed().as_secs_f64(), rss));
         let ops = total_ops(&stats);
+        let (db, wal) = store_mib(dir.path());
         println!(
-            "  t={:>6.1}s rss={:>7} KiB ops={:>9} (+{}) errors={} delivered={}",
+            "  t={:>6.1}s rss={:>7} KiB (anon {:>7}) db={db} MiB wal={wal} MiB ops={:>9} (+{}) errors={} delivered={}",
             started.elapsed().as_secs_f64(),
             rss,
+            anon,
             ops,
             ops - last_ops,
             total_errors(&stats),
@@ -212,6 +227,8 @@ fn main() {
     let elapsed = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::SeqCst);
     let end_rss = rss_kib(pid).unwrap_or_else(|| fail("the server is gone at the end"));
+    let end_anon = status_kib(pid, "RssAnon:").unwrap_or(0);
+    let (end_db, end_wal) = store_mib(dir.path());
     samples.push((elapsed, end_rss));
     // Watchers block on their stream; the server's end releases them.
     let _ = server.kill();
@@ -249,6 +266,7 @@ fn main() {
         mean(&rss[rss.len() - fifth..]),
         rss.len()
     );
+    println!("at the end: RssAnon {end_anon} KiB; database {end_db} MiB, write-ahead log {end_wal} MiB");
 
     match check_log(&opts.bin, dir.path(), &stats) {
         Ok(summary) => println!("log: {summary}"),

@@ -84,7 +84,7 @@ impl Cursor {
         if self.skip == 0 {
             self.seq
         } else {
-            // A cursor is client input: `s18446744073709551615-1` must not overflow (found by fuzzing).
+            // A cursor is client input: `s18446744073709551615-1` must not overflow (found for the audit fuzz target).
             self.seq.saturating_add(1)
         }
     }
