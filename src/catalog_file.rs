@@ -18,10 +18,18 @@ pub fn load(paths: &[PathBuf]) -> Result<Catalog, Error> {
 
 fn apply(catalog: Catalog, path: &Path) -> Result<Catalog, Error> {
     let shown = path.display().to_string();
-    let fail = |message: String| Error::Catalog { path: shown.clone(), message };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-    let file: CatalogFile = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml")) {
-        toml::from_str(&text).map_err(|e| fail(e.to_string().trim_end().to_string()))?
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Catalog { path: shown.clone(), message: format!("cannot read: {e}") })?;
+    let toml = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+    apply_text(&catalog, &shown, &text, toml)
+}
+
+/// Applies one catalog file's text (TOML when `toml`, else JSON) to `catalog`; `shown` names the file in
+/// errors. The whole of [`load`] but the reading, so the fuzz target `catalog_file` reaches it.
+pub fn apply_text(catalog: &Catalog, shown: &str, text: &str, toml: bool) -> Result<Catalog, Error> {
+    let fail = |message: String| Error::Catalog { path: shown.to_string(), message };
+    let file: CatalogFile = if toml {
+        toml::from_str(text).map_err(|e| fail(e.to_string().trim_end().to_string()))?
     } else {
         crate::json::from_slice(text.as_bytes()).map_err(|e| fail(e.to_string()))?
     };

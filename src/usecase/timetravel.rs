@@ -88,7 +88,8 @@ impl Cursor {
         if self.skip == 0 {
             self.seq
         } else {
-            self.seq + 1
+            // A cursor is client input: `s18446744073709551615-1` must not overflow (found for the audit fuzz target).
+            self.seq.saturating_add(1)
         }
     }
 }
