@@ -213,7 +213,8 @@ impl Drop for Checker {
 
 fn run(ledger: &Ledger, stop: &AtomicBool) {
     let integrity = ledger.integrity().clone();
-    let mut first = true;
+    // Only a process's first pass runs at full speed (writes wait for it).
+    let mut first = integrity.status().passes == 0;
     while !stop.load(Ordering::Relaxed) && integrity.damage().is_none() {
         let rate = if first { 0 } else { setting_keys::INTEGRITY_CHECK_RATE.get(&ledger.settings()) };
         if !first && rate == 0 {

@@ -91,7 +91,16 @@ impl From<Error> for ApiError {
             }
             (Kind::Unavailable, e) => {
                 tracing::warn!(error = %crate::error::report(&e), "store unavailable");
-                ApiError::unavailable()
+                match &e {
+                    // SQLite's SQLITE_FULL: the one cause worth naming, since it will not pass by retrying alone.
+                    Error::Store(StoreError::Unavailable(m)) if m.contains("database or disk is full") => {
+                        ApiError::new(
+                            code,
+                            "the store's disk is full: writes fail until space is freed; reads are served",
+                        )
+                    }
+                    _ => ApiError::unavailable(),
+                }
             }
             (_, e) => {
                 tracing::error!(error = %crate::error::report(&e), "internal error");
