@@ -90,16 +90,21 @@ impl Integrity {
         let bad_count = self.with(|s| s.bad_checkpoints.len());
         metrics::gauge!("cfgledger_integrity_bad_checkpoints").set(crate::gauge(bad_count as u64));
         metrics::counter!("cfgledger_integrity_passes_total").increment(1);
-        if self.state.compare_exchange(VERIFYING, VERIFIED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-            self.with(|s| s.state = "verified".into());
-            self.settled.notify_all();
-        }
+        self.with(|s| {
+            if self.state.compare_exchange(VERIFYING, VERIFIED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                s.state = "verified".into();
+                self.settled.notify_all();
+            }
+        });
     }
 
     /// Records damage at `err.seq` (the first one found is kept), logs it and raises the metric. Called by
     /// the background check, and by any read that meets a record that does not verify.
     pub fn damaged(&self, err: &ChainError, at: String) {
+        // The state changes under the lock a waiting writer holds between its checks, so none misses the wake-up.
         let first = self.with(|s| {
+            self.state.store(DAMAGED, Ordering::Release);
+            self.settled.notify_all();
             if s.first_bad_seq.is_some_and(|seq| seq <= err.seq) {
                 return false;
             }
@@ -109,8 +114,6 @@ impl Integrity {
             s.damaged_at = Some(at);
             true
         });
-        self.state.store(DAMAGED, Ordering::Release);
-        self.settled.notify_all();
         if first {
             tracing::error!(seq = err.seq, reason = %err.reason, "the event log is damaged: writes are refused, and answers that include seq {} fail; see docs/recovery.md", err.seq);
             metrics::gauge!("cfgledger_integrity_damaged").set(1.0);
@@ -161,10 +164,15 @@ impl Integrity {
         }
     }
 
-    /// Fails when the damage lies within seqs `low..=high`: an answer built from that range would include it.
+    /// Fails when an answer built from seqs `low..=high` would include the damage or anything after it: the
+    /// check stops at the first break, so nothing after it is verified (a second deleted row or edited key
+    /// column above it would leave a page short without a record that fails). `low` is kept for the callers'
+    /// sake: a range wholly below the damage is answered.
     pub fn check_range(&self, low: u64, high: u64) -> Result<(), Error> {
         match self.damage() {
-            Some(d) if (low..=high).contains(&d.seq) => Err(self.refusal("this answer would include it")),
+            Some(d) if d.seq <= high && low <= high => {
+                Err(self.refusal("this answer would include it or what follows it"))
+            }
             _ => Ok(()),
         }
     }
@@ -285,11 +293,18 @@ fn pass(ledger: &Ledger, integrity: &Integrity, stop: &AtomicBool, rate: u64) ->
             // from where the pass had got to.
             let store = ledger.store();
             let mut seq = integrity.status().verified_seq;
-            while let Ok(rows) = store.read_after(seq, 1) {
-                match rows.first() {
-                    Some(row) => seq = row.seq,
-                    None => break,
+            let failed = loop {
+                match store.read_after(seq, 1) {
+                    Ok(rows) => match rows.first() {
+                        Some(row) => seq = row.seq,
+                        None => break false,
+                    },
+                    Err(_) => break true,
                 }
+            };
+            if !failed {
+                // Every row of the log reads back: the error came from elsewhere (a checkpoint row).
+                return Err(Error::Store(crate::store::StoreError::Corrupt(why)));
             }
             integrity.damaged(&ChainError { seq: seq + 1, reason: why }, ledger.now().to_string());
             Ok(())

@@ -1064,6 +1064,19 @@ fn a_new_sqlite_store_and_its_wal_are_readable_by_their_owner_only() {
         let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777);
         assert_eq!(mode.ok(), Some(0o600), "{path}");
     }
+    drop(server);
+    // A store an earlier build left readable by others is made private when it is opened again.
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", store.db_path().display());
+        if std::path::Path::new(&path).exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        }
+    }
+    let out = store.cmd().args(["config", "get", "LOG_LEVEL"]).output().expect("the binary runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is now 0600"), "a warning says so");
+    let mode = std::fs::metadata(store.db_path()).map(|m| m.permissions().mode() & 0o777);
+    assert_eq!(mode.ok(), Some(0o600), "the database is private again");
 }
 
 /// An empty or absent import document is a mistake (a truncated file, the wrong file): both imports refuse

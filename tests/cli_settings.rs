@@ -566,13 +566,14 @@ fn the_table_output_shows_source_and_flags() {
 #[test]
 fn commands_that_only_work_on_the_store_refuse_server_and_create_nothing() {
     let s = Store::new();
-    let cases: [(&str, &[&str]); 6] = [
+    let cases: [(&str, &[&str]); 7] = [
         ("serve", &["serve"]),
         ("log", &["log"]),
         ("verify", &["verify"]),
         ("clone", &["clone", "--from", "sqlite://a.db", "--to", "sqlite://b.db"]),
         ("user", &["user", "list"]),
         ("token issue", &["token", "issue", "--sub", "ci", "--role", "viewer"]),
+        ("token rotate-key", &["token", "rotate-key", "--grace", "1h", "--reason", "ci"]),
     ];
     for (what, args) in cases {
         let run = s.fails_with(2, &[&["--server", "http://127.0.0.1:9"][..], args].concat());

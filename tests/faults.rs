@@ -430,6 +430,12 @@ fn a_full_disk_refuses_writes_cleanly_keeps_reads_and_recovers() {
     let rig = Rig::new(Some(format!("sqlite://{}", mnt.join("c.db").display())));
     let token = rig.token();
     let server = rig.serve();
+    // A free-space floor of 1 MiB, below this 8 MB file system's (the default, 64 MiB, is above it).
+    let floor = ureq::put(&format!("{}/admin/config/cfgledger:READY_MIN_FREE_SPACE", server.url))
+        .set("Authorization", &format!("Bearer {token}"))
+        .send_json(serde_json::json!({ "value": 1 }));
+    assert!(floor.is_ok(), "set READY_MIN_FREE_SPACE: {floor:?}");
+    assert_eq!(ready(&server).0, 200, "ready before the disk is full: {:?}", ready(&server));
     let load = Load::start(&server.url, &token);
     load.wait_acks(0, 40, Duration::from_secs(60), "before the disk is full");
     let filler = fill(mnt);
@@ -447,9 +453,18 @@ fn a_full_disk_refuses_writes_cleanly_keeps_reads_and_recovers() {
     }
     let health = ureq::get(&format!("{}/health", server.url)).call();
     assert!(health.is_ok(), "/health on a full disk: {health:?}");
-    // Space comes back: writes resume.
+    // A load balancer hears that this instance cannot take writes, and why.
+    let (status, body) = ready(&server);
+    assert_eq!(status, 503, "/ready on a full disk: {body}");
+    assert!(body["status"] == "disk_full" || body["status"] == "writes_failing", "/ready on a full disk: {body}");
+    // Space comes back: writes resume, and so does readiness.
     std::fs::remove_file(&filler).expect("free the space");
     load.wait_acks(load.acks(), 40, Duration::from_secs(60), "after space is freed");
+    let until = Instant::now() + Duration::from_secs(30);
+    while ready(&server).0 != 200 {
+        assert!(Instant::now() < until, "not ready again after space was freed: {:?}", ready(&server));
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(server_alive(&server), "the server died:\n{}", rig.serve_log());
     let seen = load.finish();
     drop(server);
@@ -473,6 +488,16 @@ fn a_full_disk_refuses_writes_cleanly_keeps_reads_and_recovers() {
     );
     drop(rig);
     drop(tmpfs);
+}
+
+/// `GET /ready`: its status and body, whatever the status.
+fn ready(server: &Server) -> (u16, serde_json::Value) {
+    let (status, text) = match ureq::get(&format!("{}/ready", server.url)).call() {
+        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+        Err(e) => panic!("/ready: {e}"),
+    };
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
 }
 
 fn server_alive(server: &Server) -> bool {

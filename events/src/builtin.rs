@@ -90,7 +90,7 @@ pub fn own_specs() -> Vec<SettingSpec> {
             "Events a server may be behind the log's head and still answer /ready with 200"),
         spec("READY_MAX_LAG_TIME", dur("0s", "1h"), Some(json!("5s")), "readiness", Hot, PLAIN,
             "How long the oldest event a server has not applied may have been in the log while /ready still answers 200"),
-        spec("READY_MIN_FREE_SPACE", int(0, 1_048_576), Some(json!(64)), "readiness", Hot, PLAIN,
+        spec("READY_MIN_FREE_SPACE", int(0, 1_073_741_824), Some(json!(64)), "readiness", Hot, PLAIN,
             "Free space, in MiB, below which a server on a SQLite store answers /ready with 503 (disk_full): writes would fail"),
         spec("REQUEST_SIZE_LIMIT", int(1024, 104_857_600), Some(json!(1_048_576)), "limits", Hot, PLAIN,
             "Largest request body cfgledger's admin API accepts, in bytes"),

@@ -82,9 +82,11 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Ready>) {
                 free_space.unwrap_or_default() / MIB
             ),
         )),
-        (_, Some((ago, why))) if ago < WRITE_FAILURE_HOLD => {
-            Some(("writes_failing", format!("the store refused an append {} s ago: {why}", ago.as_secs())))
-        }
+        (_, Some((ago, _))) if ago < WRITE_FAILURE_HOLD => Some((
+            "writes_failing",
+            // The store's own words stay in the server's log: this answer is public.
+            format!("the store refused an append {} s ago; the server's log says why", ago.as_secs()),
+        )),
         _ if lag > max_lag || lag_ms.is_some_and(|ms| ms > max_lag_ms) => Some((
             "catching_up",
             format!(

@@ -346,7 +346,12 @@ async fn next(mut cur: Cursor) -> Option<(Result<SseEvent, Infallible>, Cursor)>
                         Ok(env) => env,
                         Err(e) => {
                             tracing::error!(error = %e, "watch stream stopped at a record that does not verify");
-                            return None;
+                            // What was read before it goes first, then the end, which names the damage.
+                            let e = cur.state.ledger.note(e.into());
+                            cur.pending.push_back(end_event(&e.to_string()));
+                            cur.ended = true;
+                            let first = cur.pending.pop_front()?;
+                            return Some((Ok(first), cur));
                         }
                     };
                     // Audit entries are built only for a stream that may read them: every stream does this

@@ -108,7 +108,8 @@ impl Command {
             Command::Verify(_) => Some("verify"),
             Command::Clone(_) => Some("clone"),
             Command::User(_) => Some("user"),
-            Command::Token(_) => Some("token"),
+            Command::Token(token::TokenCommand::Issue(_)) => Some("token issue"),
+            Command::Token(token::TokenCommand::RotateKey(_)) => Some("token rotate-key"),
             _ => None,
         }
     }

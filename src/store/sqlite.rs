@@ -253,13 +253,38 @@ fn check_directory(path: &Path) -> Result<(), StoreError> {
 }
 
 /// Creates a new database file readable by its owner only (0600): it holds password hashes and sealed
-/// secrets. SQLite gives its `-wal` and `-shm` files the database file's permissions. An existing file is left
-/// as it is.
+/// secrets. SQLite gives its `-wal` and `-shm` files the database file's permissions. An existing file that
+/// others may read (an earlier build created them 0644) is made 0600 with its `-wal` and `-shm`, with a
+/// warning.
 fn create_private(path: &Path) -> Result<(), StoreError> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut name = path.as_os_str().to_owned();
+                name.push(suffix);
+                let file = std::path::PathBuf::from(name);
+                let Ok(meta) = std::fs::metadata(&file) else { continue };
+                if meta.permissions().mode() & 0o077 == 0 {
+                    continue;
+                }
+                match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                    Ok(()) => {
+                        let message = format!("{} was readable by others; it is now 0600", file.display());
+                        eprintln!("warning: {message}");
+                        tracing::warn!("{message}");
+                    }
+                    Err(e) => {
+                        return Err(StoreError::Unavailable(format!(
+                            "{} is readable by others and cannot be made 0600 ({e}): it holds password hashes and sealed secrets; chmod 600 it",
+                            file.display()
+                        )))
+                    }
+                }
+            }
+            Ok(())
+        }
         Err(e) => Err(StoreError::Unavailable(format!("cannot create {}: {e}", path.display()))),
     }
 }
