@@ -18,10 +18,9 @@ mod common;
 
 use cfgledger::auth::{Role, TokenKeys};
 use cfgledger::integrity::Checker;
-use cfgledger::store::{LogQuery, StoreUrl};
+use cfgledger::store::LogQuery;
 use cfgledger::usecase::verify::verify_paced;
-use cfgledger::{EnvFileChoice, Ledger, OpenOptions, WriteContext};
-use cfgledger_events::builtin::builtin;
+use cfgledger::{Ledger, WriteContext};
 use cfgledger_events::{Cause, Command, Input};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -30,10 +29,7 @@ const SECRET: &str = "integrity-bench-secret-0123456789abcdef-01234";
 const JWT: &[u8] = b"integrity-bench-signing-key-0123456789abcdef";
 
 fn open(db: &std::path::Path) -> Ledger {
-    let mut opts = OpenOptions::new(StoreUrl::Sqlite(db.to_path_buf()), builtin());
-    opts.env_file = EnvFileChoice::None;
-    opts.process_env.insert("CFGLEDGER_AUTH_ENCRYPTION_SECRET".into(), SECRET.into());
-    Ledger::open(opts).expect("the bench store opens").0
+    common::workload::open_builtin(db, SECRET)
 }
 
 /// CPU seconds this process has used (user + system), from `/proc/self/stat`.

@@ -16,10 +16,8 @@ mod common;
 
 use cfgledger::auth::{Role, TokenKeys};
 use cfgledger::model::ListQuery;
-use cfgledger::store::StoreUrl;
 use cfgledger::usecase::{settings, timetravel};
-use cfgledger::{EnvFileChoice, Ledger, OpenOptions, WriteContext};
-use cfgledger_events::builtin::builtin;
+use cfgledger::{Ledger, WriteContext};
 use cfgledger_events::{Cause, Command};
 use std::hint::black_box;
 use std::io::Read;
@@ -29,10 +27,7 @@ const SECRET: &str = "ui-bench-secret-0123456789abcdef-0123456789";
 const JWT: &[u8] = b"ui-bench-signing-key-0123456789abcdef-0123";
 
 fn open(db: &std::path::Path) -> Ledger {
-    let mut opts = OpenOptions::new(StoreUrl::Sqlite(db.to_path_buf()), builtin());
-    opts.env_file = EnvFileChoice::None;
-    opts.process_env.insert("CFGLEDGER_AUTH_ENCRYPTION_SECRET".into(), SECRET.into());
-    Ledger::open(opts).expect("the bench store opens").0
+    common::workload::open_builtin(db, SECRET)
 }
 
 fn build(rt: &tokio::runtime::Runtime, ledger: &Ledger, events: u64, wave: usize) {
@@ -61,7 +56,9 @@ fn add_admin(ledger: &Ledger) {
 fn serve(rt: &tokio::runtime::Runtime, ledger: Ledger) -> (String, String, tokio::sync::watch::Sender<bool>) {
     let keys = TokenKeys::new(JWT, "HS256").expect("keys");
     let now = cfgledger::auth::unix_seconds(ledger.now());
-    let token = keys.issue("bench", Role::PlatformAdmin, now, 3600).expect("a token");
+    // The session's user exists: its token carries the user's credential version, as a login's does.
+    let ver = cfgledger::auth::credential_version(&ledger.snapshot().state, "bench");
+    let token = keys.issue_versioned("bench", Role::PlatformAdmin, ver, now, 3600).expect("a token");
     let (url, closing) = common::in_process::serve(rt, ledger, keys, Duration::from_secs(30));
     (url, format!("cfgledger_session={token}"), closing)
 }

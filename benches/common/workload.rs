@@ -231,3 +231,13 @@ pub fn fill(
     }
     (work, started.elapsed())
 }
+
+/// A SQLite store at `db` over the built-in catalog, with no `.env`, its secrets sealed under a key derived from
+/// `secret`: the big store the workload fills.
+pub fn open_builtin(db: &std::path::Path, secret: &str) -> cfgledger::Ledger {
+    let url = cfgledger::store::StoreUrl::Sqlite(db.to_path_buf());
+    let mut opts = cfgledger::OpenOptions::new(url, cfgledger_events::builtin::builtin());
+    opts.env_file = cfgledger::EnvFileChoice::None;
+    opts.process_env.insert("CFGLEDGER_AUTH_ENCRYPTION_SECRET".into(), secret.into());
+    cfgledger::Ledger::open(opts).expect("the bench store opens").0
+}
