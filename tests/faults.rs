@@ -8,6 +8,7 @@
 
 mod pg;
 mod serving;
+mod support;
 
 use serde_json::Value;
 use serving::Server;
@@ -17,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cfgledger");
 const SECRET: &str = "faults-test-secret-0123456789abcdef";
@@ -202,11 +203,8 @@ impl Load {
 
     /// Waits until `more` writes beyond `from` were acknowledged; panics at the deadline.
     fn wait_acks(&self, from: usize, more: usize, deadline: Duration, what: &str) {
-        let until = Instant::now() + deadline;
-        while self.acks() < from + more {
-            assert!(Instant::now() < until, "{what}: only {} of {more} writes acknowledged", self.acks() - from);
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let done = support::wait_for(deadline, || self.acks() >= from + more);
+        assert!(done, "{what}: only {} of {more} writes acknowledged", self.acks() - from);
     }
 
     fn finish(mut self) -> Seen {
@@ -253,6 +251,7 @@ fn write_loop(url: &Mutex<String>, stop: &AtomicBool, seen: &Mutex<Seen>, token:
                 let message = body["error"]["message"].as_str().unwrap_or("").to_string();
                 let refusal = Refusal { status, code, message, key: key.to_string(), value };
                 seen.lock().expect("seen").refusals.push(refusal);
+                // Pacing, not a wait for a condition: a refused writer retries as a client would, not in a spin.
                 std::thread::sleep(Duration::from_millis(10));
             }
             Err(ureq::Error::Transport(_)) => {
@@ -336,11 +335,8 @@ fn postgres_stopped_immediately_under_load_refuses_writes_cleanly_and_resumes() 
         cluster.stop().expect("pg_ctl stop -m immediate");
         // While PostgreSQL is down, writes are refused with an answer (not a hang, not a dropped connection)...
         let refused = load.refusals();
-        let until = Instant::now() + Duration::from_secs(60);
-        while load.refusals() < refused + 8 {
-            assert!(Instant::now() < until, "outage {outage}: no write was refused while PostgreSQL was down");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let done = support::wait_for(Duration::from_secs(60), || load.refusals() >= refused + 8);
+        assert!(done, "outage {outage}: no write was refused while PostgreSQL was down");
         // ... and reads are still served, from memory.
         for key in KEYS {
             let item = get(&server, &token, key).unwrap_or_else(|e| panic!("outage {outage}: GET {key}: {e}"));
@@ -440,12 +436,9 @@ fn a_full_disk_refuses_writes_cleanly_keeps_reads_and_recovers() {
     load.wait_acks(0, 40, Duration::from_secs(60), "before the disk is full");
     let filler = fill(mnt);
     // Writes go on until the store needs a block it cannot have; then they are refused, with an answer.
-    let until = Instant::now() + Duration::from_secs(60);
-    while load.refusals() < 20 {
-        assert!(Instant::now() < until, "no write was refused on a full disk ({} acknowledged)", load.acks());
-        assert!(server_alive(&server), "the server died on a full disk:\n{}", rig.serve_log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let refused = support::wait_for(Duration::from_secs(60), || load.refusals() >= 20 || !server_alive(&server));
+    assert!(server_alive(&server), "the server died on a full disk:\n{}", rig.serve_log());
+    assert!(refused, "no write was refused on a full disk ({} acknowledged)", load.acks());
     // Reads are still served, and the server still runs.
     for key in KEYS {
         let item = get(&server, &token, key).unwrap_or_else(|e| panic!("GET {key} on a full disk: {e}"));
@@ -460,11 +453,8 @@ fn a_full_disk_refuses_writes_cleanly_keeps_reads_and_recovers() {
     // Space comes back: writes resume, and so does readiness.
     std::fs::remove_file(&filler).expect("free the space");
     load.wait_acks(load.acks(), 40, Duration::from_secs(60), "after space is freed");
-    let until = Instant::now() + Duration::from_secs(30);
-    while ready(&server).0 != 200 {
-        assert!(Instant::now() < until, "not ready again after space was freed: {:?}", ready(&server));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let ready_again = support::wait_for(Duration::from_secs(30), || ready(&server).0 == 200);
+    assert!(ready_again, "not ready again after space was freed: {:?}", ready(&server));
     assert!(server_alive(&server), "the server died:\n{}", rig.serve_log());
     let seen = load.finish();
     drop(server);
