@@ -52,15 +52,8 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// p50 of `n` runs of `f`.
-fn p50(n: usize, mut f: impl FnMut()) -> Duration {
-    let mut samples: Vec<Duration> = (0..n)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
-    samples.sort_unstable();
+fn p50(n: usize, f: impl FnMut()) -> Duration {
+    let samples = common::sorted_samples(n, f);
     samples[samples.len() / 2]
 }
 

@@ -21,7 +21,7 @@ use cfgledger::{Ledger, WriteContext};
 use cfgledger_events::{Cause, Command};
 use std::hint::black_box;
 use std::io::Read;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SECRET: &str = "ui-bench-secret-0123456789abcdef-0123456789";
 const JWT: &[u8] = b"ui-bench-signing-key-0123456789abcdef-0123";
@@ -78,15 +78,8 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// p50 and p95 of `n` runs of `f`, in milliseconds.
-fn timed(n: usize, mut f: impl FnMut()) -> (f64, f64) {
-    let mut samples: Vec<Duration> = (0..n)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
-    samples.sort_unstable();
+fn timed(n: usize, f: impl FnMut()) -> (f64, f64) {
+    let samples = common::sorted_samples(n, f);
     let at = |q: f64| ms(samples[((samples.len() - 1) as f64 * q).round() as usize]);
     (at(0.5), at(0.95))
 }

@@ -29,3 +29,17 @@ pub fn actor() -> Actor {
         request_id: None,
     }
 }
+
+/// `n` runs of `f`, each timed, sorted from fastest to slowest.
+#[allow(dead_code)] // only the benches that take percentiles of a closure use it
+pub fn sorted_samples(n: usize, mut f: impl FnMut()) -> Vec<std::time::Duration> {
+    let mut samples: Vec<std::time::Duration> = (0..n)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    samples.sort_unstable();
+    samples
+}
