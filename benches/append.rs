@@ -60,6 +60,7 @@ fn ctx() -> WriteContext {
         actor: actor(),
         cause: Cause::Api { method: "PUT".into(), path: "/admin/config".into() },
         reason: None,
+        bypass: false,
     }
 }
 

@@ -35,7 +35,7 @@ fn small_catalog() -> Catalog {
 }
 
 fn ctx() -> WriteContext {
-    WriteContext { actor: common::actor(), cause: Cause::Cli { command: "bench".into() }, reason: None }
+    WriteContext { actor: common::actor(), cause: Cause::Cli { command: "bench".into() }, reason: None, bypass: false }
 }
 
 fn open(catalog: Catalog) -> Ledger {

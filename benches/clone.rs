@@ -1044,6 +1044,7 @@ fn replay(src: &Source, dir: &Path, label: &str) -> f64 {
             via: "clone".into(),
         },
         reason: None,
+        bypass: false,
     };
     let (outcome, exec_took, exec_cpu) =
         timed(|| target.execute(Command::Rollback(req), ctx).expect("the replay applies"));

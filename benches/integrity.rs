@@ -43,7 +43,12 @@ fn cpu_seconds() -> f64 {
 }
 
 fn set(ledger: &Ledger, key: &str, value: serde_json::Value) {
-    let ctx = WriteContext { actor: common::actor(), cause: Cause::Cli { command: "bench".into() }, reason: None };
+    let ctx = WriteContext {
+        actor: common::actor(),
+        cause: Cause::Cli { command: "bench".into() },
+        reason: None,
+        bypass: false,
+    };
     ledger.execute(Command::Set { key: key.into(), value: Input::Json(value) }, ctx).expect("a bench setting");
 }
 

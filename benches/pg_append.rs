@@ -62,6 +62,7 @@ fn ctx() -> WriteContext {
         actor: common::actor(),
         cause: Cause::Api { method: "PUT".into(), path: "/admin/config".into() },
         reason: None,
+        bypass: false,
     }
 }
 

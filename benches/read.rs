@@ -40,6 +40,7 @@ fn ctx() -> WriteContext {
         },
         cause: Cause::Api { method: "PUT".into(), path: "/admin/config".into() },
         reason: None,
+        bypass: false,
     }
 }
 

@@ -82,7 +82,12 @@ fn open(url: StoreUrl) -> Ledger {
 }
 
 fn import_ctx(digest: &str) -> WriteContext {
-    WriteContext { actor: actor(), cause: Cause::Import { digest: digest.into(), via: "import".into() }, reason: None }
+    WriteContext {
+        actor: actor(),
+        cause: Cause::Import { digest: digest.into(), via: "import".into() },
+        reason: None,
+        bypass: false,
+    }
 }
 
 /// How many entities of each kind a registry of `total` holds: mostly tools, as a gateway's registry is.

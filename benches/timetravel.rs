@@ -568,7 +568,7 @@ fn rollback_entities(report: &mut Report, ledger: &Ledger, work: &mut Workload, 
                 let (_, actor) = work.actor();
                 let cause = Cause::Api { method: "POST".into(), path: "/admin/tools".into() };
                 let cmd = Command::CreateResource { kind: ResourceKind::Tools, fields: tool(i) };
-                (cmd, WriteContext { actor, cause, reason: None })
+                (cmd, WriteContext { actor, cause, reason: None, bypass: false })
             })
             .collect();
         run_wave(&rt, ledger, jobs);
@@ -615,6 +615,7 @@ fn rollback_keys(report: &mut Report, dir: &Path, sizes: &Sizes) {
             actor: common::actor(),
             cause: Cause::Import { digest, via: "POST /admin/config/import".into() },
             reason: None,
+            bypass: false,
         };
         ledger.execute(cmd, ctx).expect("the import applies");
     };

@@ -44,7 +44,12 @@ fn build(rt: &tokio::runtime::Runtime, ledger: &Ledger, events: u64, wave: usize
 /// The user the session belongs to (a session's user must exist), and the UI turned on: the workload writes
 /// every writable key, `cfgledger:UI_ENABLED` included.
 fn add_admin(ledger: &Ledger) {
-    let ctx = WriteContext { actor: common::actor(), cause: Cause::Cli { command: "bench".into() }, reason: None };
+    let ctx = WriteContext {
+        actor: common::actor(),
+        cause: Cause::Cli { command: "bench".into() },
+        reason: None,
+        bypass: false,
+    };
     let on = Command::Set { key: "cfgledger:UI_ENABLED".into(), value: cfgledger_events::Input::Json(true.into()) };
     ledger.execute(on, ctx.clone()).expect("the UI turned on");
     let hash = cfgledger::auth::hash_password("bench-password-0123").expect("a password hash");

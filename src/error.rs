@@ -152,6 +152,8 @@ impl Error {
                 RejectionKind::State => ErrorCode::State,
                 RejectionKind::Conflict => ErrorCode::Conflict,
                 RejectionKind::Sealing => ErrorCode::Internal,
+                RejectionKind::Forbidden => ErrorCode::Forbidden,
+                RejectionKind::ApprovalRequired => ErrorCode::ApprovalRequired,
             },
             Error::Store(StoreError::Unavailable(_) | StoreError::Conflict { .. })
             | Error::Contention(_)
@@ -217,6 +219,8 @@ pub enum ErrorCode {
     Forbidden,
     /// The key is locked; the attempt was recorded (403).
     Locked,
+    /// The change policy asks approvals for this change: propose it as a change request (403).
+    ApprovalRequired,
     /// No such thing, or no such endpoint (404).
     NotFound,
     /// The key is not in the catalog (404).
@@ -253,7 +257,7 @@ impl ErrorCode {
         match self {
             ErrorCode::BadRequest => 400,
             ErrorCode::Unauthorized => 401,
-            ErrorCode::Forbidden | ErrorCode::Locked => 403,
+            ErrorCode::Forbidden | ErrorCode::Locked | ErrorCode::ApprovalRequired => 403,
             ErrorCode::NotFound | ErrorCode::UnknownKey => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict | ErrorCode::State => 409,
@@ -276,6 +280,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized
             | ErrorCode::Forbidden
             | ErrorCode::Locked
+            | ErrorCode::ApprovalRequired
             | ErrorCode::NotFound
             | ErrorCode::UnknownKey
             | ErrorCode::Conflict
@@ -294,6 +299,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::Locked => "locked",
+            ErrorCode::ApprovalRequired => "approval_required",
             ErrorCode::NotFound => "not_found",
             ErrorCode::UnknownKey => "unknown_key",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
@@ -312,11 +318,12 @@ impl ErrorCode {
     }
 
     /// Every code, for the documentation and the tests that keep it honest.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::Locked,
+        ErrorCode::ApprovalRequired,
         ErrorCode::NotFound,
         ErrorCode::UnknownKey,
         ErrorCode::MethodNotAllowed,

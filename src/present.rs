@@ -138,6 +138,17 @@ pub fn audit_entries(env: &Envelope, catalog: &Catalog) -> Vec<AuditEntry> {
         user: None,
         resource: None,
         import: None,
+        change_request: None,
+    };
+    let request = |action: &str, id: u64, author: Option<&str>, approvers: Vec<String>| AuditEntry {
+        change_request: Some(crate::model::AuditRequest {
+            id,
+            author: author.map(str::to_string),
+            approvers,
+            conflicts: Vec::new(),
+            late_secs: None,
+        }),
+        ..base(action, None, Value::Null, Value::Null)
     };
     // A setting's entry names its namespace and its bare key.
     let setting = |action: &str, key: &str, value: Value, previous: Value| {
@@ -239,6 +250,49 @@ pub fn audit_entries(env: &Envelope, catalog: &Catalog) -> Vec<AuditEntry> {
                 locked: e.locked.iter().map(|k| namespace::display(k).to_string()).collect(),
             }),
             ..base("import", None, Value::Null, Value::Null)
+        }],
+        // A request's changes are listed by subject only: their values show when they are applied.
+        Event::ChangeRequestProposed(e) => {
+            let subjects: Vec<Value> = e.changes.iter().map(|c| Value::String(c.subject())).collect();
+            vec![AuditEntry {
+                value: Value::Array(subjects),
+                ..request("request_proposed", e.id, Some(&e.author), Vec::new())
+            }]
+        }
+        Event::ChangeRequestEdited(e) => {
+            let subjects: Vec<Value> = e.changes.iter().map(|c| Value::String(c.subject())).collect();
+            vec![AuditEntry {
+                value: Value::Array(subjects),
+                ..request("request_edited", e.id, Some(&e.by), Vec::new())
+            }]
+        }
+        Event::ChangeRequestApproved(e) => vec![request("request_approved", e.id, None, vec![e.approver.clone()])],
+        Event::ChangeRequestRejected(e) => vec![request("request_rejected", e.id, None, Vec::new())],
+        Event::ChangeRequestWithdrawn(e) => vec![request("request_withdrawn", e.id, None, Vec::new())],
+        Event::ChangeRequestSuspended(e) => {
+            let mut entry = request("request_suspended", e.id, None, Vec::new());
+            if let Some(r) = entry.change_request.as_mut() {
+                r.conflicts = e.conflicts.iter().map(|c| c.subject.clone()).collect();
+            }
+            vec![entry]
+        }
+        Event::ChangeRequestApplied(e) => {
+            let mut entry = request("request_applied", e.id, None, e.approvers.clone());
+            if let Some(r) = entry.change_request.as_mut() {
+                r.conflicts = e.conflicts.iter().map(|c| c.subject.clone()).collect();
+                r.late_secs = e.late_secs;
+            }
+            vec![entry]
+        }
+        Event::PolicyChanged(e) => vec![base(
+            "policy_changed",
+            None,
+            serde_json::to_value(&e.policy).unwrap_or(Value::Null),
+            serde_json::to_value(&e.previous).unwrap_or(Value::Null),
+        )],
+        Event::EmergencyBypassUsed(e) => vec![AuditEntry {
+            value: Value::Array(e.bypassed.iter().map(|b| Value::String(b.subject.clone())).collect()),
+            ..base("emergency_bypass", None, Value::Null, Value::Null)
         }],
     }
 }

@@ -32,6 +32,7 @@ fn ctx() -> WriteContext {
         actor: Actor { name: "fuzz".into(), role: None, source: Source::Cli, address: None, request_id: None },
         cause: Cause::Cli { command: "fuzz".into() },
         reason: None,
+        bypass: false,
     }
 }
 

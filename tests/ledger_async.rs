@@ -12,6 +12,7 @@ fn ctx() -> WriteContext {
         actor: Actor { name: "async".into(), role: None, source: Source::Api, address: None, request_id: None },
         cause: Cause::Api { method: "PUT".into(), path: "/admin/config/LOG_LEVEL".into() },
         reason: None,
+        bypass: false,
     }
 }
 

@@ -20,6 +20,7 @@ fn ctx(name: &str) -> WriteContext {
         actor: Actor { name: name.into(), role: None, source: Source::Cli, address: None, request_id: None },
         cause: Cause::Cli { command: "test".into() },
         reason: None,
+        bypass: false,
     }
 }
 

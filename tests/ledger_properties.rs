@@ -98,6 +98,7 @@ fn ctx() -> WriteContext {
         },
         cause: Cause::Cli { command: "config set".into() },
         reason: None,
+        bypass: false,
     }
 }
 

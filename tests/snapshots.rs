@@ -89,6 +89,7 @@ fn ctx(i: u64) -> WriteContext {
         actor: Actor { name: name.into(), role: None, source: Source::Api, address: None, request_id: None },
         cause: Cause::Cli { command: "test".into() },
         reason: None,
+        bypass: false,
     }
 }
 

@@ -131,7 +131,7 @@ fn actor() -> Actor {
 }
 
 fn ctx() -> WriteContext {
-    WriteContext { actor: actor(), cause: Cause::Cli { command: "test".into() }, reason: None }
+    WriteContext { actor: actor(), cause: Cause::Cli { command: "test".into() }, reason: None, bypass: false }
 }
 
 fn rollback_ctx(to_seq: u64) -> WriteContext {
@@ -139,6 +139,7 @@ fn rollback_ctx(to_seq: u64) -> WriteContext {
         actor: actor(),
         cause: Cause::Rollback { to_seq, to: format!("seq:{to_seq}"), via: "property test".into() },
         reason: Some("time travel".into()),
+        bypass: false,
     }
 }
 
@@ -147,6 +148,7 @@ fn revert_ctx(batch: &str) -> WriteContext {
         actor: actor(),
         cause: Cause::Revert { batch: batch.into(), via: "property test".into() },
         reason: None,
+        bypass: false,
     }
 }
 
@@ -288,6 +290,7 @@ fn exec(ledger: &Ledger, op: &Op, limits: Limits) -> Result<(), TestCaseError> {
                 actor: Actor::system(),
                 cause: Cause::Open { env_file: Some("late.env".into()) },
                 reason: None,
+                bypass: false,
             };
             (Command::SeedEnv { env_file: "late.env".into(), entries }, Expect::Ok, wctx)
         }

@@ -69,6 +69,7 @@ fn ctx() -> WriteContext {
         actor: Actor { name: "t".into(), role: None, source: Source::Cli, address: None, request_id: None },
         cause: Cause::Cli { command: "test".into() },
         reason: None,
+        bypass: false,
     }
 }
 

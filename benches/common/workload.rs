@@ -181,7 +181,8 @@ impl Workload {
                 expected_head: None,
                 baseline: BTreeMap::new(),
             });
-            let ctx = WriteContext { actor, cause: Cause::Import { digest, via: via.into() }, reason: None };
+            let ctx =
+                WriteContext { actor, cause: Cause::Import { digest, via: via.into() }, reason: None, bypass: false };
             return (cmd, ctx);
         }
         let k = self.key_pick.sample(&mut self.rng);
@@ -197,7 +198,7 @@ impl Workload {
             } else {
                 Cause::Api { method: "DELETE".into(), path: format!("/admin/config/{key}") }
             };
-            return (Command::Reset { key }, WriteContext { actor, cause, reason });
+            return (Command::Reset { key }, WriteContext { actor, cause, reason, bypass: false });
         }
         let pool = &mut self.keys[k];
         let (text, _) = pool.values[pool.next % pool.values.len()].clone();
@@ -208,7 +209,7 @@ impl Workload {
         } else {
             Cause::Api { method: "PUT".into(), path: format!("/admin/config/{key}") }
         };
-        (Command::Set { key, value: Input::Text(text) }, WriteContext { actor, cause, reason })
+        (Command::Set { key, value: Input::Text(text) }, WriteContext { actor, cause, reason, bypass: false })
     }
 }
 

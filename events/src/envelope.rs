@@ -71,6 +71,8 @@ pub enum Cause {
     /// A replay clone: the state of another store (`source_store_id`) as of `source_seq`, whose event there
     /// hashes to `source_head_hash`.
     Clone { source_store_id: String, source_seq: u64, source_head_hash: String, via: String },
+    /// A change request applied (or suspended) by a server's scheduler at its apply time.
+    Scheduled { request: u64 },
 }
 
 /// The batch an event belongs to: every event of one append shares it.

@@ -245,6 +245,15 @@ pub enum Event {
     ResourceDeleted(ResourceDeleted),
     SettingReseeded(SettingReseeded),
     SecretsRendered(SecretsRendered),
+    ChangeRequestProposed(crate::governance::ChangeRequestProposed),
+    ChangeRequestEdited(crate::governance::ChangeRequestEdited),
+    ChangeRequestApproved(crate::governance::ChangeRequestApproved),
+    ChangeRequestRejected(crate::governance::ChangeRequestRejected),
+    ChangeRequestWithdrawn(crate::governance::ChangeRequestWithdrawn),
+    ChangeRequestSuspended(crate::governance::ChangeRequestSuspended),
+    ChangeRequestApplied(crate::governance::ChangeRequestApplied),
+    PolicyChanged(crate::governance::PolicyChanged),
+    EmergencyBypassUsed(crate::governance::EmergencyBypassUsed),
 }
 
 impl Event {
@@ -269,6 +278,15 @@ impl Event {
             Event::ResourceDeleted(_) => "ResourceDeleted",
             Event::SettingReseeded(_) => "SettingReseeded",
             Event::SecretsRendered(_) => "SecretsRendered",
+            Event::ChangeRequestProposed(_) => "ChangeRequestProposed",
+            Event::ChangeRequestEdited(_) => "ChangeRequestEdited",
+            Event::ChangeRequestApproved(_) => "ChangeRequestApproved",
+            Event::ChangeRequestRejected(_) => "ChangeRequestRejected",
+            Event::ChangeRequestWithdrawn(_) => "ChangeRequestWithdrawn",
+            Event::ChangeRequestSuspended(_) => "ChangeRequestSuspended",
+            Event::ChangeRequestApplied(_) => "ChangeRequestApplied",
+            Event::PolicyChanged(_) => "PolicyChanged",
+            Event::EmergencyBypassUsed(_) => "EmergencyBypassUsed",
         }
     }
 
@@ -314,7 +332,16 @@ impl Event {
             | Event::ImportApplied(_)
             | Event::ResourceCreated(_)
             | Event::ResourceUpdated(_)
-            | Event::ResourceDeleted(_) => None,
+            | Event::ResourceDeleted(_)
+            | Event::ChangeRequestProposed(_)
+            | Event::ChangeRequestEdited(_)
+            | Event::ChangeRequestApproved(_)
+            | Event::ChangeRequestRejected(_)
+            | Event::ChangeRequestWithdrawn(_)
+            | Event::ChangeRequestSuspended(_)
+            | Event::ChangeRequestApplied(_)
+            | Event::PolicyChanged(_)
+            | Event::EmergencyBypassUsed(_) => None,
         }
     }
 
@@ -343,6 +370,15 @@ impl Event {
             Event::ResourceDeleted(p) => serde_json::value::to_raw_value(p),
             Event::SettingReseeded(p) => serde_json::value::to_raw_value(p),
             Event::SecretsRendered(p) => serde_json::value::to_raw_value(p),
+            Event::ChangeRequestProposed(p) => serde_json::value::to_raw_value(p),
+            Event::ChangeRequestEdited(p) => serde_json::value::to_raw_value(p),
+            Event::ChangeRequestApproved(p) => serde_json::value::to_raw_value(p),
+            Event::ChangeRequestRejected(p) => serde_json::value::to_raw_value(p),
+            Event::ChangeRequestWithdrawn(p) => serde_json::value::to_raw_value(p),
+            Event::ChangeRequestSuspended(p) => serde_json::value::to_raw_value(p),
+            Event::ChangeRequestApplied(p) => serde_json::value::to_raw_value(p),
+            Event::PolicyChanged(p) => serde_json::value::to_raw_value(p),
+            Event::EmergencyBypassUsed(p) => serde_json::value::to_raw_value(p),
         }
     }
 
@@ -382,6 +418,15 @@ impl Event {
             ("ResourceDeleted", 1) => Event::ResourceDeleted(de(kind, v, payload)?),
             ("SettingReseeded", 1) => Event::SettingReseeded(de(kind, v, payload)?),
             ("SecretsRendered", 1) => Event::SecretsRendered(de(kind, v, payload)?),
+            ("ChangeRequestProposed", 1) => Event::ChangeRequestProposed(de(kind, v, payload)?),
+            ("ChangeRequestEdited", 1) => Event::ChangeRequestEdited(de(kind, v, payload)?),
+            ("ChangeRequestApproved", 1) => Event::ChangeRequestApproved(de(kind, v, payload)?),
+            ("ChangeRequestRejected", 1) => Event::ChangeRequestRejected(de(kind, v, payload)?),
+            ("ChangeRequestWithdrawn", 1) => Event::ChangeRequestWithdrawn(de(kind, v, payload)?),
+            ("ChangeRequestSuspended", 1) => Event::ChangeRequestSuspended(de(kind, v, payload)?),
+            ("ChangeRequestApplied", 1) => Event::ChangeRequestApplied(de(kind, v, payload)?),
+            ("PolicyChanged", 1) => Event::PolicyChanged(de(kind, v, payload)?),
+            ("EmergencyBypassUsed", 1) => Event::EmergencyBypassUsed(de(kind, v, payload)?),
             (
                 "StoreCreated"
                 | "EnvSeeded"
@@ -400,7 +445,16 @@ impl Event {
                 | "ResourceUpdated"
                 | "ResourceDeleted"
                 | "SettingReseeded"
-                | "SecretsRendered",
+                | "SecretsRendered"
+                | "ChangeRequestProposed"
+                | "ChangeRequestEdited"
+                | "ChangeRequestApproved"
+                | "ChangeRequestRejected"
+                | "ChangeRequestWithdrawn"
+                | "ChangeRequestSuspended"
+                | "ChangeRequestApplied"
+                | "PolicyChanged"
+                | "EmergencyBypassUsed",
                 _,
             ) => return Err(DecodeError::UnsupportedVersion { kind: kind.to_string(), version: v }),
             _ => return Err(DecodeError::UnknownKind(kind.to_string())),

@@ -9,6 +9,7 @@ pub mod chain;
 pub mod decide;
 pub mod envelope;
 pub mod event;
+pub mod governance;
 pub mod hash;
 pub mod namespace;
 pub mod registry_import;

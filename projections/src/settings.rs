@@ -1,8 +1,9 @@
 //! The settings projection: the value the log holds for each key, who set it and when, and which keys
 //! the log has ever held (so that `.env` seeding never overwrites them).
 
-use cfgledger_events::decide::SettingsLookup;
+use cfgledger_events::decide::{SettingsLookup, StateFork};
 use cfgledger_events::event::{EncryptionInfo, Event, StoredValue};
+use cfgledger_events::governance::Governance;
 use cfgledger_events::namespace;
 use cfgledger_events::resource::{self, ResourceKind};
 use cfgledger_events::{Envelope, Source, Timestamp};
@@ -95,6 +96,8 @@ pub struct SettingsState {
     /// Tokens revoked before they expire (logouts), by the blake3 hash of the token (hex), with their expiry
     /// (Unix seconds); forgotten once expired, when a later revocation is folded.
     revoked_tokens: BTreeMap<String, u64>,
+    /// The change policy and every change request.
+    governance: Governance,
 }
 
 impl SettingsState {
@@ -220,7 +223,18 @@ impl SettingsState {
                 let removed = self.resources.get_mut(&e.kind).and_then(|entries| entries.remove(&e.name));
                 debug_assert!(removed.is_some(), "seq {} deletes {}/{}, which does not exist", env.seq, e.kind, e.name);
             }
-            Event::ChangeRejected(_) | Event::ImportApplied(_) | Event::SecretsRendered(_) => {}
+            Event::ChangeRequestProposed(_)
+            | Event::ChangeRequestEdited(_)
+            | Event::ChangeRequestApproved(_)
+            | Event::ChangeRequestRejected(_)
+            | Event::ChangeRequestWithdrawn(_)
+            | Event::ChangeRequestSuspended(_)
+            | Event::ChangeRequestApplied(_)
+            | Event::PolicyChanged(_) => self.governance.apply(env.seq, env.occurred_at, &env.batch.id, &env.event),
+            Event::ChangeRejected(_)
+            | Event::ImportApplied(_)
+            | Event::SecretsRendered(_)
+            | Event::EmergencyBypassUsed(_) => {}
         }
     }
 
@@ -288,8 +302,25 @@ impl SettingsState {
         resources: BTreeMap<ResourceKind, BTreeMap<String, ResourceEntry>>,
         signing_keys: SigningKeys,
         revoked_tokens: BTreeMap<String, u64>,
+        governance: Governance,
     ) -> SettingsState {
-        SettingsState { store, applied_seq, values, held, touched, users, resources, signing_keys, revoked_tokens }
+        SettingsState {
+            store,
+            applied_seq,
+            values,
+            held,
+            touched,
+            users,
+            resources,
+            signing_keys,
+            revoked_tokens,
+            governance,
+        }
+    }
+
+    /// The change policy and the change requests.
+    pub fn governance(&self) -> &Governance {
+        &self.governance
     }
 
     /// The log's value of a key: `namespace:KEY`, or a bare key of the default namespace (as the catalog and
@@ -406,6 +437,14 @@ impl SettingsLookup for SettingsState {
         self.resources(kind).map(|(name, _)| name.clone()).collect()
     }
 
+    fn governance(&self) -> &Governance {
+        &self.governance
+    }
+
+    fn fork(&self) -> Option<Box<dyn StateFork>> {
+        Some(Box::new(self.clone()))
+    }
+
     fn referrers(&self, kind: ResourceKind, name: &str) -> Vec<String> {
         ResourceKind::ALL
             .into_iter()
@@ -417,5 +456,30 @@ impl SettingsLookup for SettingsState {
                     .collect::<Vec<_>>()
             })
             .collect()
+    }
+}
+
+impl StateFork for SettingsState {
+    /// Folds decided events in as the next seqs, at this state's time, with no actor: enough for deciding
+    /// the next step of a request against them, which reads only values, versions and entities.
+    fn fold(&mut self, events: &[Event]) {
+        for event in events {
+            let env = Envelope {
+                seq: self.applied_seq + 1,
+                occurred_at: Timestamp(0),
+                actor: cfgledger_events::Actor::system(),
+                batch: cfgledger_events::Batch {
+                    id: String::new(),
+                    cause: cfgledger_events::Cause::Open { env_file: None },
+                    reason: None,
+                },
+                event: event.clone(),
+            };
+            self.apply(&env);
+        }
+    }
+
+    fn as_lookup(&self) -> &dyn SettingsLookup {
+        self
     }
 }

@@ -6,14 +6,15 @@
 
 use crate::settings::{Entry, ResourceEntry, SettingsState, SigningKey, SigningKeys, StoreInfo, User};
 use cfgledger_events::event::{EncryptionInfo, StoredValue};
+use cfgledger_events::governance::Governance;
 use cfgledger_events::{Hash, ResourceKind, Source, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The snapshot format this build writes and reads (3: users' credential versions, the signing keys and the
-/// revoked tokens).
-pub const FORMAT: u32 = 3;
+/// revoked tokens; 4: the change policy and the change requests).
+pub const FORMAT: u32 = 4;
 
 #[derive(Serialize, Deserialize)]
 struct Doc {
@@ -28,6 +29,7 @@ struct Doc {
     signing_keys: Vec<SigningKeyDoc>,
     base_key_retires_at: Option<i64>,
     revoked_tokens: BTreeMap<String, u64>,
+    governance: Governance,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -142,6 +144,7 @@ pub fn encode(state: &SettingsState) -> Vec<u8> {
             .collect(),
         base_key_retires_at: signing_keys.base_retires_at.map(|t| t.0),
         revoked_tokens: revoked_tokens.clone(),
+        governance: state.governance().clone(),
     };
     // Every part is a plain value: encoding cannot fail.
     serde_json::to_vec(&doc).unwrap_or_default()
@@ -231,6 +234,7 @@ pub fn decode(bytes: &[u8]) -> Result<SettingsState, String> {
             base_retires_at: doc.base_key_retires_at.map(Timestamp),
         },
         doc.revoked_tokens,
+        doc.governance,
     ))
 }
 

@@ -90,6 +90,24 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     }
 }
 
+/// An optional JSON body: none at all (no `Content-Type` and no length) reads as `T::default()`; anything
+/// else is read as [`ApiJson`] would.
+pub struct MaybeJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default> FromRequest<AppState> for MaybeJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let headers = req.headers();
+        let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let chunked = headers.get(header::TRANSFER_ENCODING).is_some();
+        if headers.get(header::CONTENT_TYPE).is_none() && !chunked && length.unwrap_or(0) == 0 {
+            return Ok(MaybeJson(T::default()));
+        }
+        ApiJson::<T>::from_request(req, state).await.map(|ApiJson(t)| MaybeJson(t))
+    }
+}
+
 /// A query string, with the API's error shape when it does not parse.
 pub struct ApiQuery<T>(pub T);
 
@@ -178,6 +196,9 @@ pub struct Caller {
     pub token: Option<crate::auth::Presented>,
     /// The CSRF token of a web UI session, which its pages carry; `None` for a bearer token.
     pub csrf: Option<String>,
+    /// `X-Emergency-Bypass: true`: the change is applied without the approvals the change policy asks for,
+    /// if the policy lets this user; every use is recorded.
+    pub bypass: bool,
 }
 
 impl Caller {
@@ -205,9 +226,13 @@ impl Caller {
             },
             cause: Cause::Api { method: self.method.clone(), path: self.path.clone() },
             reason: reason.filter(|r| !r.trim().is_empty()),
+            bypass: self.bypass,
         }
     }
 }
+
+/// The header that asks for the emergency bypass of the change policy.
+pub const BYPASS_HEADER: &str = "x-emergency-bypass";
 
 /// The one route a `config_reader` may read secrets from.
 pub const RENDER_PATH: &str = "/admin/config/render";
@@ -280,6 +305,12 @@ impl FromRequestParts<AppState> for Caller {
         };
         let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip().to_string());
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
+        let bypass = match parts.headers.get(BYPASS_HEADER).map(|v| v.to_str().map(str::to_ascii_lowercase)) {
+            None => false,
+            Some(Ok(v)) if v == "true" || v == "1" => true,
+            Some(Ok(v)) if v == "false" || v == "0" => false,
+            Some(_) => return Err(ApiError::bad_request(format!("{BYPASS_HEADER} expects true or false"))),
+        };
         Ok(Caller {
             name,
             role,
@@ -291,6 +322,7 @@ impl FromRequestParts<AppState> for Caller {
             expires_at,
             token: held,
             csrf,
+            bypass,
         })
     }
 }

@@ -6,6 +6,7 @@ mod audit;
 mod config;
 mod error;
 mod extract;
+mod governance;
 mod health;
 mod history;
 mod instances;
@@ -101,6 +102,12 @@ pub fn router(state: AppState) -> Router {
         .route("/import", post(registry_transfer::import))
         .route("/import/status", get(registry_transfer::statuses))
         .route("/import/status/{id}", get(registry_transfer::status))
+        .route("/admin/requests", get(governance::list).post(governance::propose))
+        .route("/admin/requests/{id}", get(governance::get).put(governance::edit))
+        .route("/admin/requests/{id}/approve", post(governance::approve))
+        .route("/admin/requests/{id}/reject", post(governance::reject))
+        .route("/admin/requests/{id}/withdraw", post(governance::withdraw))
+        .route("/admin/policy", get(governance::policy))
         .merge(resources::routes())
         .merge(crate::ui::routes(state.clone()))
         .fallback(error::not_found)

@@ -119,6 +119,14 @@ fn set_property(doc: &mut Document, schema: &str, field: &str, to: RefOr<Schema>
         super::registry_transfer::import,
         super::registry_transfer::statuses,
         super::registry_transfer::status,
+        super::governance::list,
+        super::governance::propose,
+        super::governance::get,
+        super::governance::edit,
+        super::governance::approve,
+        super::governance::reject,
+        super::governance::withdraw,
+        super::governance::policy,
     ),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode, Entity, EntityList, Deleted, crate::model::WatchProgress, crate::model::ChangeEvent)),
     // The resource routes first, so that the common errors are added to them too.
@@ -297,6 +305,12 @@ mod tests {
         "/roots",
         "/roots/{name}",
         "/roots/{name}/history",
+        "/admin/requests",
+        "/admin/requests/{id}",
+        "/admin/requests/{id}/approve",
+        "/admin/requests/{id}/reject",
+        "/admin/requests/{id}/withdraw",
+        "/admin/policy",
     ];
 
     fn state() -> AppState {

@@ -258,6 +258,7 @@ impl Globals {
             },
             cause: Cause::Cli { command: command.to_string() },
             reason,
+            bypass: false,
         }
     }
 }

@@ -88,6 +88,7 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
         let instance = crate::instance::Instance::new(format!("{scheme}://{addr}"), ledger.now());
         tracing::info!(instance = %instance.id, "instance started");
         let heartbeat = tokio::spawn(crate::instance::run_heartbeat(ledger.clone(), instance.clone(), closing.clone()));
+        let _scheduler = tokio::spawn(crate::usecase::governance::run_scheduler(ledger.clone(), closing.clone()));
         let state = AppState {
             ledger,
             auth: std::sync::Arc::new(auth),

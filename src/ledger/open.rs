@@ -177,6 +177,7 @@ fn system_ctx(env_file: Option<&Path>) -> WriteContext {
         actor: Actor::system(),
         cause: Cause::Open { env_file: env_file.map(|p| p.display().to_string()) },
         reason: None,
+        bypass: false,
     }
 }
 

@@ -165,9 +165,54 @@ fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
             if let Some(hook) = core.commit_hook.get() {
                 hook(head.seq);
             }
+            for (job, result) in group.iter().zip(&results) {
+                if let Ok(outcome) = result {
+                    signal_governance(&job.ctx, outcome);
+                }
+            }
             results
         }
         Err(e) => fail_all(group, &core.write_failed(e)),
+    }
+}
+
+/// What governance makes loud once committed: an emergency bypass (a warning and a counter, besides its
+/// event), a request applied or suspended, and a scheduled one applied late.
+fn signal_governance(ctx: &crate::ledger::WriteContext, outcome: &Outcome) {
+    for event in &outcome.events {
+        match event {
+            Event::EmergencyBypassUsed(e) => {
+                metrics::counter!("cfgledger_emergency_bypass_total").increment(1);
+                let subjects: Vec<&str> = e.bypassed.iter().map(|b| b.subject.as_str()).collect();
+                tracing::warn!(
+                    target: "cfgledger::governance",
+                    by = %e.by,
+                    bypassed = %subjects.join(","),
+                    reason = ctx.reason.as_deref().unwrap_or(""),
+                    batch = outcome.batch_id.as_deref().unwrap_or(""),
+                    "EMERGENCY BYPASS: a change was applied without the approvals the change policy asks for"
+                );
+            }
+            Event::ChangeRequestApplied(e) => {
+                metrics::counter!("cfgledger_change_requests_applied_total").increment(1);
+                if let Some(late) = e.late_secs {
+                    metrics::counter!("cfgledger_change_requests_late_total").increment(1);
+                    tracing::warn!(target: "cfgledger::governance", id = e.id, late_secs = late,
+                        "scheduled change request applied late, after an outage or a stop");
+                } else {
+                    tracing::info!(target: "cfgledger::governance", id = e.id, approvers = %e.approvers.join(","),
+                        "change request applied");
+                }
+            }
+            Event::ChangeRequestSuspended(e) => {
+                metrics::counter!("cfgledger_change_requests_suspended_total").increment(1);
+                let subjects: Vec<&str> = e.conflicts.iter().map(|c| c.subject.as_str()).collect();
+                tracing::warn!(target: "cfgledger::governance", id = e.id, changed = %subjects.join(","),
+                    invalid = e.invalid.as_deref().unwrap_or(""),
+                    "scheduled change request suspended: its base changed before its apply time");
+            }
+            _ => {}
+        }
     }
 }
 

@@ -109,6 +109,26 @@ pub struct AuditEntry {
     pub resource: Option<AuditResource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<AuditImport>,
+    /// The change request the entry is about, or that applied the change: its id, author and approvers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_request: Option<AuditRequest>,
+}
+
+/// A change request as an audit entry names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditRequest {
+    pub id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// The approvals the change was applied on (or, for an approval, the approver).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
+    /// What changed under a request since its base, when it was applied or suspended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<String>,
+    /// Seconds after its apply time a scheduled request applied, when it was late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_secs: Option<u64>,
 }
 
 /// A refused attempt (`rejected`): what was tried and why it was refused.

@@ -7,12 +7,14 @@ mod audit;
 mod config;
 pub(crate) mod constraints;
 mod error;
+mod governance;
 mod history;
 mod ops;
 mod registry;
 
 pub use audit::{
-    AuditEntry, AuditFilter, AuditImport, AuditPage, AuditRender, AuditResource, AuditUser, RejectedAttempt,
+    AuditEntry, AuditFilter, AuditImport, AuditPage, AuditRender, AuditRequest, AuditResource, AuditUser,
+    RejectedAttempt,
 };
 pub use cfgledger_client::wire::{ChildReport, InstanceReport, WatchProgress};
 pub use config::{
@@ -21,6 +23,10 @@ pub use config::{
     SettingsImportReport, SettingsImportResult, ValueSource,
 };
 pub use error::{ErrorBody, ErrorDetail};
+pub use governance::{
+    AppliedView, ApprovalView, ChangeInput, ChangeView, ConflictView, PolicyDoc, PolicyRuleDoc, PolicyView,
+    ProposeRequest, RequestList, RequestListQuery, RequestView, ReviewRequest,
+};
 pub use history::{
     ApplyStatus, BadSnapshot, ClonePlan, Diff, DiffLine, DiffQuery, LaterChange, PageQuery, PlanCounts, PlanStep,
     PointRef, RevertBody, RevertOf, RollbackBody, RollbackReport, VerifiedHead, VerifiedSnapshots, VerifyReport,

@@ -427,6 +427,9 @@ fn cause(c: &cfgledger_events::Cause) -> Markup {
             },
             Cause::Import { digest, .. } => span class="reason" { "Part of an import (" code { (short_id(digest)) } ")" },
             Cause::Clone { source_seq, .. } => span class="reason" { "Part of a clone of another store at its seq " (source_seq) },
+            Cause::Scheduled { request } => span class="reason" {
+                "Applied at its time by the scheduler: " a href=(format!("/ui/requests/{request}")) { "change request " (request) }
+            },
             _ => {}
         }
     }

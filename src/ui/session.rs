@@ -311,6 +311,7 @@ fn logout_context(claims: &Claims, address: Option<String>, request_id: Option<S
         },
         cause: cfgledger_events::Cause::Api { method: "POST".into(), path: "/ui/logout".into() },
         reason: None,
+        bypass: false,
     }
 }
 

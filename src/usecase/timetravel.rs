@@ -15,6 +15,7 @@ use crate::model::{
 use crate::present;
 use crate::store::{LogQuery, SubjectMatch};
 use cfgledger_events::event::StoredValue;
+use cfgledger_events::governance::Governance;
 use cfgledger_events::namespace;
 use cfgledger_events::rollback::{self, RollbackRequest, StepAction};
 use cfgledger_events::{
@@ -209,11 +210,23 @@ fn subject_matches(m: &SubjectMatch, key: &str) -> bool {
 }
 
 /// The entries of one event that the filter keeps.
-fn entries_of(env: &Envelope, checked: &Checked, catalog: &Catalog) -> Vec<AuditEntry> {
+fn entries_of(env: &Envelope, checked: &Checked, catalog: &Catalog, governance: &Governance) -> Vec<AuditEntry> {
     if checked.source.as_deref().is_some_and(|s| s != env.actor.source.as_str()) {
         return Vec::new();
     }
     let mut entries = present::audit_entries(env, catalog);
+    // A change a request applied shows with its request: author and approvers.
+    if let Some(request) = governance.request_of_batch(&env.batch.id) {
+        for entry in entries.iter_mut().filter(|e| e.change_request.is_none()) {
+            entry.change_request = Some(crate::model::AuditRequest {
+                id: request.id,
+                author: Some(request.author.clone()),
+                approvers: request.approvals.iter().map(|a| a.by.clone()).collect(),
+                conflicts: Vec::new(),
+                late_secs: None,
+            });
+        }
+    }
     let placed = matches!(env.event, Event::EnvSeeded(_)) || checked.legacy.is_some();
     if let (true, Some(m)) = (placed, &checked.seeded_key) {
         entries.retain(|e| match (&e.namespace, &e.key) {
@@ -274,7 +287,7 @@ fn audit_checked(ledger: &Ledger, filter: &AuditFilter) -> Result<AuditPage, Err
         for (i, rec) in records.iter().enumerate() {
             check_newer_neighbour(rec, i.checked_sub(1).map(|n| &records[n]))?;
             let env = cfgledger_events::verify_record(rec)?;
-            let mut rows = entries_of(&env, &checked, catalog);
+            let mut rows = entries_of(&env, &checked, catalog, snap.state.governance());
             let skipped = match checked.resume {
                 Some(c) if c.seq == rec.seq => c.skip.min(rows.len()),
                 _ => 0,

@@ -117,7 +117,7 @@ pub fn plan_import(
 /// The events of a settings import: refused whole if any entry is invalid or the head moved since the dry
 /// run; locked keys the document tried to change are recorded as attempts.
 pub(super) fn import_settings(cx: &Context<'_>, req: ImportRequest) -> Result<Vec<Event>, Rejection> {
-    let Context { catalog, state, sealer } = *cx;
+    let Context { catalog, state, sealer, .. } = *cx;
     let plan = plan_import(catalog, state, sealer, &req);
     let invalid: Vec<String> = plan
         .iter()

@@ -6,12 +6,14 @@
 //! sealing); the rules live by command family in `settings`, `users`, `import` (a document's settings) and
 //! `registry` (entities), one function per command. Rejections and their constructors are in `rejection`.
 
+mod governance;
 mod import;
 mod registry;
 mod rejection;
 mod settings;
 mod users;
 
+pub use governance::{conflicts, subject_version, ProposedChange, APPROVER_ROLE};
 pub use import::{plan_import, ImportRequest, PlanAction, PlanEntry};
 pub use rejection::{Rejection, RejectionKind};
 pub use settings::check_seed;
@@ -53,6 +55,20 @@ pub trait SettingsLookup {
     fn setting_keys(&self) -> Vec<String>;
     /// The identities of every entity of `kind`.
     fn resource_names(&self, kind: ResourceKind) -> Vec<String>;
+    /// The change policy and the change requests.
+    fn governance(&self) -> &crate::governance::Governance;
+    /// A copy that events can be folded into: lets a command made of steps (a change request) decide each
+    /// step against the state the ones before it leave. `None` where the state cannot be copied.
+    fn fork(&self) -> Option<Box<dyn StateFork>> {
+        None
+    }
+}
+
+/// A state that decided events can be folded into (see [`SettingsLookup::fork`]).
+pub trait StateFork: SettingsLookup {
+    /// Folds events decided against this state in, as the next seqs.
+    fn fold(&mut self, events: &[Event]);
+    fn as_lookup(&self) -> &dyn SettingsLookup;
 }
 
 /// Encrypts and decrypts sensitive values. `key` is the setting key, bound into the ciphertext.
@@ -185,6 +201,49 @@ pub enum Command {
         registry: crate::registry_import::RegistryImport,
         settings: Option<ImportRequest>,
     },
+    /// A change request: its changes decided against the current state and kept; applied at once when the
+    /// policy asks no approval and no apply time is given. `now` checks the apply time.
+    ProposeRequest {
+        author: String,
+        reason: String,
+        changes: Vec<ProposedChange>,
+        apply_at: Option<crate::time::Timestamp>,
+        now: crate::time::Timestamp,
+    },
+    /// The author's new version of a request: based again on the current state, its approvals withdrawn.
+    EditRequest {
+        id: u64,
+        by: String,
+        changes: Vec<ProposedChange>,
+        apply_at: Option<crate::time::Timestamp>,
+        now: crate::time::Timestamp,
+    },
+    /// An approval; the last one needed applies the request (unless it waits for its apply time).
+    ApproveRequest {
+        id: u64,
+        approver: String,
+        comment: Option<String>,
+    },
+    RejectRequest {
+        id: u64,
+        by: String,
+        comment: Option<String>,
+    },
+    WithdrawRequest {
+        id: u64,
+        by: String,
+        comment: Option<String>,
+    },
+    /// Apply a scheduled request whose time has come; nothing when it was applied or suspended already.
+    ApplyDueRequest {
+        id: u64,
+        now: crate::time::Timestamp,
+    },
+    /// `then` without the approvals the policy asks for, by a user the policy lets bypass them: recorded.
+    Bypass {
+        by: String,
+        then: Box<Command>,
+    },
 }
 
 /// What every rule reads: the catalog, the state the command is decided against, and the sealer.
@@ -193,6 +252,8 @@ struct Context<'a> {
     catalog: &'a Catalog,
     state: &'a dyn SettingsLookup,
     sealer: &'a dyn Sealer,
+    /// Whether changes the policy asks approvals for are refused (not while a request is applied).
+    enforce: bool,
 }
 
 /// Validates `cmd` and returns the events to append; an empty vector means there is nothing to change.
@@ -202,14 +263,43 @@ pub fn decide(
     sealer: &dyn Sealer,
     cmd: Command,
 ) -> Result<Vec<Event>, Rejection> {
-    dispatch(&Context { catalog, state, sealer }, cmd)
+    dispatch(&Context { catalog, state, sealer, enforce: true }, cmd)
 }
 
-/// One rule per command. Every command but the genesis and a rollback needs a store that exists.
+/// One rule per command, and the change policy over what the direct changes make. Every command but the
+/// genesis and a rollback needs a store that exists.
 fn dispatch(cx: &Context<'_>, cmd: Command) -> Result<Vec<Event>, Rejection> {
     if !matches!(cmd, Command::CreateStore { .. } | Command::Rollback(_)) {
         require_initialized(cx.state)?;
     }
+    let governed = cx.enforce && governed(&cmd);
+    let events = rule(cx, cmd)?;
+    if governed {
+        governance::check_policy(cx, &events)?;
+    }
+    Ok(events)
+}
+
+/// The commands that change settings and entities directly: what the change policy covers. Seeding and the
+/// store's own secrets are the store's bootstrap; users and tokens are access, not configuration.
+fn governed(cmd: &Command) -> bool {
+    matches!(
+        cmd,
+        Command::Set { .. }
+            | Command::Reset { .. }
+            | Command::Expect { .. }
+            | Command::Import(_)
+            | Command::CreateResource { .. }
+            | Command::ReplaceResource { .. }
+            | Command::PatchResource { .. }
+            | Command::ExpectResource { .. }
+            | Command::DeleteResource { .. }
+            | Command::Rollback(_)
+            | Command::ImportRegistry { .. }
+    )
+}
+
+fn rule(cx: &Context<'_>, cmd: Command) -> Result<Vec<Event>, Rejection> {
     match cmd {
         Command::CreateStore { store_id, encryption, env_file, entries } => {
             settings::create_store(cx, store_id, encryption, env_file, entries)
@@ -239,6 +329,15 @@ fn dispatch(cx: &Context<'_>, cmd: Command) -> Result<Vec<Event>, Rejection> {
         Command::ImportRegistry { digest, source, registry, settings } => {
             registry::import_registry(cx, digest, source, registry, settings)
         }
+        Command::ProposeRequest { author, reason, changes, apply_at, now } => {
+            governance::propose(cx, author, reason, changes, apply_at, now)
+        }
+        Command::EditRequest { id, by, changes, apply_at, now } => governance::edit(cx, id, by, changes, apply_at, now),
+        Command::ApproveRequest { id, approver, comment } => governance::approve(cx, id, approver, comment),
+        Command::RejectRequest { id, by, comment } => governance::reject(cx, id, by, comment),
+        Command::WithdrawRequest { id, by, comment } => governance::withdraw(cx, id, by, comment),
+        Command::ApplyDueRequest { id, now } => governance::apply_due(cx, id, now),
+        Command::Bypass { by, then } => governance::bypass(cx, by, *then),
     }
 }
 

@@ -21,6 +21,10 @@ pub enum RejectionKind {
     Conflict,
     /// The thing named does not exist (404).
     Missing,
+    /// The caller may not do this (403): approve their own request, use the emergency bypass unlisted.
+    Forbidden,
+    /// The change needs approvals under the change policy (403): propose it as a change request.
+    ApprovalRequired,
 }
 
 /// A refused command. `audit` holds the events that record the attempt; the caller appends them.
@@ -88,6 +92,16 @@ impl Rejection {
     /// The store is in the wrong state for the command: initialized already or not yet, a user that exists (409).
     pub fn state(message: impl Into<String>) -> Rejection {
         Rejection::new(RejectionKind::State, message)
+    }
+
+    /// The caller may not do this (403).
+    pub fn forbidden(message: impl Into<String>) -> Rejection {
+        Rejection::new(RejectionKind::Forbidden, message)
+    }
+
+    /// A direct change of something the change policy asks approvals for (403).
+    pub fn approval_required(message: impl Into<String>) -> Rejection {
+        Rejection::new(RejectionKind::ApprovalRequired, message)
     }
 
     /// A value could not be sealed (500: an infrastructure fault, not the user's).

@@ -158,7 +158,11 @@ fn seed_values(
 /// every refused line at once.
 pub fn check_seed(catalog: &Catalog, env_file: &str, entries: &[EnvEntry]) -> Result<(), Rejection> {
     struct Empty;
+    static NO_GOVERNANCE: crate::governance::Governance = crate::governance::Governance::EMPTY;
     impl super::SettingsLookup for Empty {
+        fn governance(&self) -> &crate::governance::Governance {
+            &NO_GOVERNANCE
+        }
         fn current(&self, _: &str) -> Option<&StoredValue> {
             None
         }
@@ -211,7 +215,7 @@ pub fn check_seed(catalog: &Catalog, env_file: &str, entries: &[EnvEntry]) -> Re
             Err("a check opens nothing".into())
         }
     }
-    let cx = Context { catalog, state: &Empty, sealer: &Check };
+    let cx = Context { catalog, state: &Empty, sealer: &Check, enforce: false };
     seed_values(&cx, env_file, entries).map(|_| ())
 }
 
