@@ -68,6 +68,7 @@ pub const INTEGRITY_CHECK_PAUSE: Key<Millis> = key("cfgledger:INTEGRITY_CHECK_PA
 pub const READY_MAX_LAG: Key<i64> = key("cfgledger:READY_MAX_LAG");
 pub const READY_MAX_LAG_TIME: Key<Millis> = key("cfgledger:READY_MAX_LAG_TIME");
 pub const READY_MIN_FREE_SPACE: Key<i64> = key("cfgledger:READY_MIN_FREE_SPACE");
+pub const SCHEDULE_LATE_AFTER: Key<Millis> = key("cfgledger:SCHEDULE_LATE_AFTER");
 /// cfgledger's own admin API signing key (sensitive: read through the ledger's `reveal`).
 pub const JWT_SECRET_KEY: &str = "cfgledger:JWT_SECRET_KEY";
 
@@ -113,6 +114,7 @@ mod tests {
         assert_eq!(READY_MAX_LAG.builtin_default(), 1000);
         assert_eq!(READY_MAX_LAG_TIME.builtin_default(), Millis(5_000));
         assert_eq!(READY_MIN_FREE_SPACE.builtin_default(), 64);
+        assert_eq!(SCHEDULE_LATE_AFTER.builtin_default(), Millis(60_000));
         assert!(builtin().get(JWT_SECRET_KEY).is_some_and(|s| s.sensitive && s.namespace == "cfgledger"));
     }
 }

@@ -92,6 +92,8 @@ pub fn own_specs() -> Vec<SettingSpec> {
             "How long the oldest event a server has not applied may have been in the log while /ready still answers 200"),
         spec("READY_MIN_FREE_SPACE", int(0, 1_073_741_824), Some(json!(64)), "readiness", Hot, PLAIN,
             "Free space, in MiB, below which a server on a SQLite store answers /ready with 503 (disk_full): writes would fail"),
+        spec("SCHEDULE_LATE_AFTER", dur("0s", "1d"), Some(json!("60s")), "governance", Hot, PLAIN,
+            "How long after its apply time a scheduled change request may apply before it is reported as late (after an outage or a stop)"),
         spec("REQUEST_SIZE_LIMIT", int(1024, 104_857_600), Some(json!(1_048_576)), "limits", Hot, PLAIN,
             "Largest request body cfgledger's admin API accepts, in bytes"),
         spec("CONFIG_WRITE_RATE_LIMIT", int(1, 1_000_000), Some(json!(600)), "limits", Hot, PLAIN,

@@ -22,8 +22,6 @@ use std::collections::BTreeMap;
 pub const MAX_APPROVALS: u32 = 10;
 /// The most changes one request may hold.
 pub const MAX_CHANGES: usize = 1000;
-/// How long after its apply time a scheduled request may apply before it is reported as late.
-pub const LATE_AFTER_SECS: u64 = 60;
 /// The subject that names the policy itself.
 pub const POLICY_SUBJECT: &str = "policy";
 /// The scope of entities of the resource registry.
@@ -575,7 +573,7 @@ pub struct ChangeRequestApplied {
     pub conflicts: Vec<Conflict>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apply_at: Option<Timestamp>,
-    /// Seconds after its apply time it applied, when that is more than [`LATE_AFTER_SECS`].
+    /// Seconds after its apply time it applied, when that is more than the store's `SCHEDULE_LATE_AFTER`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub late_secs: Option<u64>,
 }

@@ -10,6 +10,7 @@ mod log;
 mod registry_transfer;
 mod remote;
 mod render;
+mod request;
 mod serve;
 mod token;
 mod user;
@@ -54,6 +55,10 @@ pub struct Cli {
     /// certificate a private CA signed.
     #[arg(long, global = true, env = "CFGLEDGER_CA_FILE", value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+    /// Apply a change without the approvals the change policy asks for: only for a user the policy's
+    /// bypass list names, and every use is recorded in the log, counted and logged as a warning.
+    #[arg(long, global = true)]
+    pub emergency_bypass: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -96,6 +101,12 @@ pub enum Command {
     /// Follow a namespace for an application: run it with its settings (exec), or keep a file of them (render).
     #[command(subcommand)]
     Agent(agent::AgentCommand),
+    /// Change requests: propose changes for approval, review them, and see where they stand.
+    #[command(subcommand)]
+    Request(request::RequestCommand),
+    /// The change policy: how many approvals a change needs, and who may bypass them.
+    #[command(subcommand)]
+    Policy(request::PolicyCommand),
 }
 
 impl Command {
@@ -130,6 +141,8 @@ pub(crate) struct Globals {
     pub actor: String,
     /// The server `config` commands talk to instead of the store, with its token.
     pub server: Option<remote::Server>,
+    /// `--emergency-bypass`: the write contexts ask for the bypass of the change policy.
+    pub bypass: bool,
 }
 
 impl Globals {
@@ -146,10 +159,14 @@ impl Globals {
             None => EnvFileChoice::Default,
         };
         let server = match cli.server.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(url) => Some(remote::Server::new(url, cli.token.clone(), cli.ca_file.as_deref())?),
+            Some(url) => {
+                let mut server = remote::Server::new(url, cli.token.clone(), cli.ca_file.as_deref())?;
+                server.bypass = cli.emergency_bypass;
+                Some(server)
+            }
             None => None,
         };
-        Ok(Globals { db, env_file, catalog: cli.catalog.clone(), actor, server })
+        Ok(Globals { db, env_file, catalog: cli.catalog.clone(), actor, server, bypass: cli.emergency_bypass })
     }
 
     /// Opens the ledger as a one-shot command does, printing what opening did to stderr.
@@ -258,7 +275,7 @@ impl Globals {
             },
             cause: Cause::Cli { command: command.to_string() },
             reason,
-            bypass: false,
+            bypass: self.bypass,
         }
     }
 }
@@ -326,6 +343,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::User(cmd) => user::run(&globals, cmd),
         Command::Token(cmd) => token::run(&globals, cmd),
         Command::Agent(cmd) => agent::run(&globals, cmd),
+        Command::Request(cmd) => request::run(&globals, cmd),
+        Command::Policy(cmd) => request::run_policy(&globals, cmd),
     }
 }
 

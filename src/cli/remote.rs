@@ -42,6 +42,8 @@ pub(crate) struct Server {
     /// The CA file trusted beside the system's roots (`--ca-file`), for `https://`.
     ca_file: Option<PathBuf>,
     agent: ureq::Agent,
+    /// `--emergency-bypass`: every request asks for the bypass of the change policy.
+    pub bypass: bool,
 }
 
 impl std::fmt::Debug for Server {
@@ -79,7 +81,7 @@ impl Server {
             .user_agent(concat!("cfgledger-cli/", env!("CARGO_PKG_VERSION")));
         let agent = cfgledger_client::tls::agent_builder(builder, base, ca_file).map_err(Error::input)?.build();
         let token = token.map(|Token(t)| Token(t.trim().to_string())).filter(|Token(t)| !t.is_empty());
-        Ok(Server { base: base.to_string(), token, ca_file: ca_file.map(Path::to_path_buf), agent })
+        Ok(Server { base: base.to_string(), token, ca_file: ca_file.map(Path::to_path_buf), agent, bypass: false })
     }
 
     /// The base URL, as given (without a trailing `/`).
@@ -223,6 +225,9 @@ impl Server {
         let mut req = self.agent.request(method, &format!("{}{path}", self.base)).set("X-Cfgledger-Client", "cli");
         if let Some(Token(token)) = &self.token {
             req = req.set("Authorization", &format!("Bearer {token}"));
+        }
+        if self.bypass {
+            req = req.set("X-Emergency-Bypass", "true");
         }
         for (name, value) in query {
             req = req.query(name, value);

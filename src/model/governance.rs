@@ -8,13 +8,17 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ChangeInput {
-    /// A setting's new value (`key` may be `namespace:KEY`, or name `namespace` apart).
+    /// A setting's new value as JSON (`value`) or as text parsed like the command line's (`text`); `key`
+    /// may be `namespace:KEY`, or name `namespace` apart.
     Set {
         key: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         namespace: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schema(value_type = Value)]
-        value: Value,
+        value: Option<Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
     },
     /// A setting's stored value removed: the environment or the default applies again.
     Reset {

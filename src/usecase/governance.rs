@@ -45,9 +45,18 @@ fn proposed(catalog: &Catalog, changes: Vec<ChangeInput>) -> Result<Vec<Proposed
         .into_iter()
         .map(|c| {
             Ok(match c {
-                ChangeInput::Set { key, namespace, value } => ProposedChange::Set {
+                ChangeInput::Set { key, namespace, value, text } => ProposedChange::Set {
+                    value: match (value, text) {
+                        (Some(v), None) => Input::Json(v),
+                        (None, Some(t)) => Input::Text(t),
+                        (Some(_), Some(_)) => {
+                            return Err(Error::input(format!("set {key}: give either \"value\" or \"text\", not both")))
+                        }
+                        (None, None) => {
+                            return Err(Error::input(format!("set {key}: \"value\" or \"text\" is required")))
+                        }
+                    },
                     key: super::settings::qualified_key(catalog, namespace.as_deref(), &key)?,
-                    value: Input::Json(value),
                 },
                 ChangeInput::Reset { key, namespace } => {
                     ProposedChange::Reset { key: super::settings::qualified_key(catalog, namespace.as_deref(), &key)? }
@@ -279,6 +288,7 @@ fn view(catalog: &Catalog, state: &dyn SettingsLookup, r: &ChangeRequest) -> Req
 /// already is left alone) make each apply happen once. Returns the ids it acted on.
 pub async fn apply_due(ledger: &Ledger) -> Result<Vec<u64>, Error> {
     let now = ledger.now();
+    let late_after_secs = crate::setting_keys::SCHEDULE_LATE_AFTER.get(&ledger.settings()).0 / 1000;
     let due = ledger.snapshot().state.governance().due(now);
     let mut acted = Vec::new();
     for id in due {
@@ -288,7 +298,7 @@ pub async fn apply_due(ledger: &Ledger) -> Result<Vec<u64>, Error> {
             reason: Some(format!("change request {id} reached its apply time")),
             bypass: false,
         };
-        let outcome = ledger.execute_async(Command::ApplyDueRequest { id, now }, ctx).await?;
+        let outcome = ledger.execute_async(Command::ApplyDueRequest { id, now, late_after_secs }, ctx).await?;
         if !outcome.events.is_empty() {
             acted.push(id);
         }

@@ -62,6 +62,11 @@ impl Store {
     /// The binary on this store, with a scrubbed environment (PATH, HOME, the encryption secret and the
     /// store's extra variables), so neither the developer's shell nor the repository's `.env` leaks in.
     pub fn cmd(&self) -> Command {
+        self.cmd_as("tester")
+    }
+
+    /// [`Store::cmd`] with `actor` as `--actor`.
+    pub fn cmd_as(&self, actor: &str) -> Command {
         let mut c = Command::new(BIN);
         c.current_dir(self.dir())
             .env_clear()
@@ -70,7 +75,7 @@ impl Store {
             .env("HOME", self.dir())
             .env("CFGLEDGER_AUTH_ENCRYPTION_SECRET", ENCRYPTION_SECRET)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .args(["--db", &self.db, "--env-file", ".env", "--actor", "tester"]);
+            .args(["--db", &self.db, "--env-file", ".env", "--actor", actor]);
         c
     }
 

@@ -12,8 +12,7 @@ use crate::event::{Event, StoredValue};
 use crate::governance::{
     BaseVersion, BypassedSubject, ChangeRequest, ChangeRequestApplied, ChangeRequestApproved, ChangeRequestEdited,
     ChangeRequestProposed, ChangeRequestRejected, ChangeRequestSuspended, ChangeRequestWithdrawn, Conflict,
-    EmergencyBypassUsed, Policy, PolicyChanged, RequestChange, RequestStatus, LATE_AFTER_SECS, MAX_CHANGES,
-    POLICY_SUBJECT,
+    EmergencyBypassUsed, Policy, PolicyChanged, RequestChange, RequestStatus, MAX_CHANGES, POLICY_SUBJECT,
 };
 use crate::resource::{self, ResourceKind};
 use crate::time::Timestamp;
@@ -428,8 +427,13 @@ pub(super) fn withdraw(
 
 /// Applies a scheduled request whose time has come, once: a request already applied or suspended (by this
 /// instance or another, before this one took the write lock) is left alone. A request whose base changed is
-/// suspended, never applied blind; one applied more than [`LATE_AFTER_SECS`] after its time says so.
-pub(super) fn apply_due(cx: &Context<'_>, id: u64, now: Timestamp) -> Result<Vec<Event>, Rejection> {
+/// suspended, never applied blind; one applied more than `late_after_secs` after its time says so.
+pub(super) fn apply_due(
+    cx: &Context<'_>,
+    id: u64,
+    now: Timestamp,
+    late_after_secs: u64,
+) -> Result<Vec<Event>, Rejection> {
     let request = request(cx.state, id)?;
     let Some(apply_at) = request.apply_at else { return Ok(Vec::new()) };
     if request.status != RequestStatus::Scheduled || apply_at > now {
@@ -440,7 +444,7 @@ pub(super) fn apply_due(cx: &Context<'_>, id: u64, now: Timestamp) -> Result<Vec
         return Ok(vec![Event::ChangeRequestSuspended(ChangeRequestSuspended { id, conflicts: stale, invalid: None })]);
     }
     let late = u64::try_from((now.as_micros() - apply_at.as_micros()) / 1_000_000).unwrap_or(0);
-    let late_secs = (late > LATE_AFTER_SECS).then_some(late);
+    let late_secs = (late > late_after_secs).then_some(late);
     let approvers = request.approvals.iter().map(|a| a.by.clone()).collect();
     match applying(cx, request, approvers, late_secs) {
         Ok(events) => Ok(events),

@@ -238,6 +238,8 @@ pub enum Command {
     ApplyDueRequest {
         id: u64,
         now: crate::time::Timestamp,
+        /// Seconds after its apply time past which an apply is reported as late.
+        late_after_secs: u64,
     },
     /// `then` without the approvals the policy asks for, by a user the policy lets bypass them: recorded.
     Bypass {
@@ -336,7 +338,7 @@ fn rule(cx: &Context<'_>, cmd: Command) -> Result<Vec<Event>, Rejection> {
         Command::ApproveRequest { id, approver, comment } => governance::approve(cx, id, approver, comment),
         Command::RejectRequest { id, by, comment } => governance::reject(cx, id, by, comment),
         Command::WithdrawRequest { id, by, comment } => governance::withdraw(cx, id, by, comment),
-        Command::ApplyDueRequest { id, now } => governance::apply_due(cx, id, now),
+        Command::ApplyDueRequest { id, now, late_after_secs } => governance::apply_due(cx, id, now, late_after_secs),
         Command::Bypass { by, then } => governance::bypass(cx, by, *then),
     }
 }
