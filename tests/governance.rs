@@ -10,7 +10,7 @@ mod pg;
 
 use api_support::{eventually, Reply, Server, Store};
 use serde_json::{json, Value};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 const SECRET: &str = "webhook-plaintext-5be1c9-never-in-the-log";
 
@@ -319,27 +319,14 @@ fn the_cli_proposes_and_reviews_on_the_store_and_through_a_server_alike() {
     assert_eq!(count_kind(&store.log(), "EmergencyBypassUsed"), 1);
 }
 
-/// An RFC 3339 time `secs` seconds from now (the test's clock is the servers' clock).
-fn in_secs(secs: u64) -> String {
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970") + Duration::from_secs(secs);
-    let (s, _) = (t.as_secs(), 0);
-    let days = s / 86_400;
-    let rem = s % 86_400;
-    let (y, m, d) = civil(days as i64);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+/// The time now, by the same clock the servers read.
+fn now() -> cfgledger_events::Timestamp {
+    cfgledger::clock::Clock::now(&cfgledger::clock::SystemClock)
 }
 
-/// Days since 1970-01-01 as a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+/// An RFC 3339 time `secs` seconds from now.
+fn in_secs(secs: i64) -> String {
+    cfgledger_events::Timestamp(now().0 + secs * 1_000_000).to_string()
 }
 
 /// Polls `f` until it holds or `limit` passes.
@@ -398,7 +385,7 @@ fn scheduled_requests_apply_once_across_two_servers_on_postgres_and_suspend_when
     let bypassed = a
         .request("PUT", "/admin/config/MAX_WORKERS", Some(&t.carol))
         .set("X-Emergency-Bypass", "true")
-        .send_json(&json!({"value": 15, "reason": "incident"}))
+        .send_json(json!({"value": 15, "reason": "incident"}))
         .expect("carol's bypass");
     assert_eq!(bypassed.status(), 200);
     within_a_minute("the request suspended", || request(&b, &t.alice, id2)["status"] == "suspended");
@@ -437,8 +424,8 @@ fn a_scheduled_request_applied_after_a_stop_is_reported_late() {
     let id = serde_json::from_str::<Value>(&shown).expect("JSON")["id"].as_u64().expect("an id");
     as_user(&store, "bob", &["request", "approve", &id.to_string()]);
     // No server runs at the apply time: the outage. The apply time and the grace of 1 s pass first.
-    let deadline = SystemTime::now() + Duration::from_secs(5);
-    assert!(wait_until(Duration::from_secs(10), || SystemTime::now() >= deadline));
+    let deadline = cfgledger_events::Timestamp(now().0 + 5_000_000);
+    assert!(wait_until(Duration::from_secs(10), || now() >= deadline));
     let server = store.serve(&[]);
     within_a_minute("the late apply", || request(&server, &t.alice, id)["status"] == "applied");
     let shown = request(&server, &t.alice, id);
