@@ -298,9 +298,14 @@ pub(super) fn propose(
         required_approvals: plan.required,
         apply_at,
     };
-    let mut events = vec![Event::ChangeRequestProposed(proposed)];
-    if plan.required == 0 && apply_at.is_none() {
-        // Nothing to wait for: applied in the same batch, decided against the same state.
+    Ok(at_once(Event::ChangeRequestProposed(proposed), id, plan.required, apply_at, plan.events))
+}
+
+/// A proposal's or an edit's event, followed, when there is nothing to wait for (no approval, no apply
+/// time), by the request applied in the same batch with the events decided against the same state.
+fn at_once(first: Event, id: u64, required: u32, apply_at: Option<Timestamp>, changes: Vec<Event>) -> Vec<Event> {
+    let mut events = vec![first];
+    if required == 0 && apply_at.is_none() {
         events.push(Event::ChangeRequestApplied(ChangeRequestApplied {
             id,
             approvers: Vec::new(),
@@ -308,9 +313,9 @@ pub(super) fn propose(
             apply_at: None,
             late_secs: None,
         }));
-        events.extend(plan.events);
+        events.extend(changes);
     }
-    Ok(events)
+    events
 }
 
 pub(super) fn edit(
@@ -333,7 +338,7 @@ pub(super) fn edit(
     }
     check_apply_at(apply_at, now)?;
     let plan = plan(cx, changes)?;
-    let mut events = vec![Event::ChangeRequestEdited(ChangeRequestEdited {
+    let edited = Event::ChangeRequestEdited(ChangeRequestEdited {
         id,
         by,
         changes: plan.changes,
@@ -341,18 +346,8 @@ pub(super) fn edit(
         required_approvals: plan.required,
         apply_at,
         withdrawn_approvals: request.approvals.iter().map(|a| a.by.clone()).collect(),
-    })];
-    if plan.required == 0 && apply_at.is_none() {
-        events.push(Event::ChangeRequestApplied(ChangeRequestApplied {
-            id,
-            approvers: Vec::new(),
-            conflicts: Vec::new(),
-            apply_at: None,
-            late_secs: None,
-        }));
-        events.extend(plan.events);
-    }
-    Ok(events)
+    });
+    Ok(at_once(edited, id, plan.required, apply_at, plan.events))
 }
 
 pub(super) fn approve(
