@@ -96,8 +96,9 @@ pub struct SettingsState {
     /// Tokens revoked before they expire (logouts), by the blake3 hash of the token (hex), with their expiry
     /// (Unix seconds); forgotten once expired, when a later revocation is folded.
     revoked_tokens: BTreeMap<String, u64>,
-    /// The change policy and every change request.
-    governance: Governance,
+    /// The change policy and every change request; shared between copies until a governance event changes
+    /// it, so that the writer's copy of the state per group does not copy every request ever made.
+    governance: std::sync::Arc<Governance>,
 }
 
 impl SettingsState {
@@ -230,7 +231,9 @@ impl SettingsState {
             | Event::ChangeRequestWithdrawn(_)
             | Event::ChangeRequestSuspended(_)
             | Event::ChangeRequestApplied(_)
-            | Event::PolicyChanged(_) => self.governance.apply(env.seq, env.occurred_at, &env.batch.id, &env.event),
+            | Event::PolicyChanged(_) => {
+                std::sync::Arc::make_mut(&mut self.governance).apply(env.seq, env.occurred_at, &env.batch.id, &env.event)
+            }
             Event::ChangeRejected(_)
             | Event::ImportApplied(_)
             | Event::SecretsRendered(_)
@@ -314,7 +317,7 @@ impl SettingsState {
             resources,
             signing_keys,
             revoked_tokens,
-            governance,
+            governance: std::sync::Arc::new(governance),
         }
     }
 
