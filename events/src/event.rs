@@ -245,6 +245,9 @@ pub enum Event {
     ResourceDeleted(ResourceDeleted),
     SettingReseeded(SettingReseeded),
     SecretsRendered(SecretsRendered),
+    MasterKeyRotated(crate::master_key::MasterKeyRotated),
+    SecretsResealed(crate::master_key::SecretsResealed),
+    MasterKeyRetired(crate::master_key::MasterKeyRetired),
 }
 
 impl Event {
@@ -269,6 +272,9 @@ impl Event {
             Event::ResourceDeleted(_) => "ResourceDeleted",
             Event::SettingReseeded(_) => "SettingReseeded",
             Event::SecretsRendered(_) => "SecretsRendered",
+            Event::MasterKeyRotated(_) => "MasterKeyRotated",
+            Event::SecretsResealed(_) => "SecretsResealed",
+            Event::MasterKeyRetired(_) => "MasterKeyRetired",
         }
     }
 
@@ -314,7 +320,10 @@ impl Event {
             | Event::ImportApplied(_)
             | Event::ResourceCreated(_)
             | Event::ResourceUpdated(_)
-            | Event::ResourceDeleted(_) => None,
+            | Event::ResourceDeleted(_)
+            | Event::MasterKeyRotated(_)
+            | Event::SecretsResealed(_)
+            | Event::MasterKeyRetired(_) => None,
         }
     }
 
@@ -343,6 +352,9 @@ impl Event {
             Event::ResourceDeleted(p) => serde_json::value::to_raw_value(p),
             Event::SettingReseeded(p) => serde_json::value::to_raw_value(p),
             Event::SecretsRendered(p) => serde_json::value::to_raw_value(p),
+            Event::MasterKeyRotated(p) => serde_json::value::to_raw_value(p),
+            Event::SecretsResealed(p) => serde_json::value::to_raw_value(p),
+            Event::MasterKeyRetired(p) => serde_json::value::to_raw_value(p),
         }
     }
 
@@ -382,6 +394,9 @@ impl Event {
             ("ResourceDeleted", 1) => Event::ResourceDeleted(de(kind, v, payload)?),
             ("SettingReseeded", 1) => Event::SettingReseeded(de(kind, v, payload)?),
             ("SecretsRendered", 1) => Event::SecretsRendered(de(kind, v, payload)?),
+            ("MasterKeyRotated", 1) => Event::MasterKeyRotated(de(kind, v, payload)?),
+            ("SecretsResealed", 1) => Event::SecretsResealed(de(kind, v, payload)?),
+            ("MasterKeyRetired", 1) => Event::MasterKeyRetired(de(kind, v, payload)?),
             (
                 "StoreCreated"
                 | "EnvSeeded"
@@ -400,7 +415,10 @@ impl Event {
                 | "ResourceUpdated"
                 | "ResourceDeleted"
                 | "SettingReseeded"
-                | "SecretsRendered",
+                | "SecretsRendered"
+                | "MasterKeyRotated"
+                | "SecretsResealed"
+                | "MasterKeyRetired",
                 _,
             ) => return Err(DecodeError::UnsupportedVersion { kind: kind.to_string(), version: v }),
             _ => return Err(DecodeError::UnknownKind(kind.to_string())),

@@ -10,6 +10,7 @@ pub mod decide;
 pub mod envelope;
 pub mod event;
 pub mod hash;
+pub mod master_key;
 pub mod namespace;
 pub mod registry_import;
 pub mod resource;

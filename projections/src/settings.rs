@@ -85,16 +85,18 @@ pub struct SettingsState {
     pub store: Option<StoreInfo>,
     /// The seq of the last event applied.
     pub applied_seq: u64,
-    values: HashMap<String, Entry>,
+    pub(crate) values: HashMap<String, Entry>,
     held: HashSet<String>,
     /// Where the key was last changed (set, seeded, generated or reset): the version an `ETag` names.
-    touched: HashMap<String, u64>,
-    users: BTreeMap<String, User>,
-    resources: BTreeMap<ResourceKind, BTreeMap<String, ResourceEntry>>,
-    signing_keys: SigningKeys,
+    pub(crate) touched: HashMap<String, u64>,
+    pub(crate) users: BTreeMap<String, User>,
+    pub(crate) resources: BTreeMap<ResourceKind, BTreeMap<String, ResourceEntry>>,
+    pub(crate) signing_keys: SigningKeys,
     /// Tokens revoked before they expire (logouts), by the blake3 hash of the token (hex), with their expiry
     /// (Unix seconds); forgotten once expired, when a later revocation is folded.
     revoked_tokens: BTreeMap<String, u64>,
+    /// The master keys the log has named, the last one current (`master_keys.rs`).
+    pub(crate) master_keys: cfgledger_events::master_key::MasterKeys,
 }
 
 impl SettingsState {
@@ -129,6 +131,7 @@ impl SettingsState {
                     encryption: e.encryption.clone(),
                     created_at: env.occurred_at,
                 });
+                self.master_key_created(env.seq, &e.encryption.key_id);
             }
             // Keys are kept qualified (`namespace:KEY`); a bare key of a pre-namespace log is placed by
             // `namespace::from_log`, so an old store reads as if it had been written with namespaces.
@@ -221,6 +224,9 @@ impl SettingsState {
                 debug_assert!(removed.is_some(), "seq {} deletes {}/{}, which does not exist", env.seq, e.kind, e.name);
             }
             Event::ChangeRejected(_) | Event::ImportApplied(_) | Event::SecretsRendered(_) => {}
+            Event::MasterKeyRotated(e) => self.master_key_rotated(env.seq, e),
+            Event::SecretsResealed(e) => self.secrets_resealed(env.seq, e),
+            Event::MasterKeyRetired(e) => self.master_key_retired(env.seq, &e.key_id),
         }
     }
 
@@ -289,7 +295,18 @@ impl SettingsState {
         signing_keys: SigningKeys,
         revoked_tokens: BTreeMap<String, u64>,
     ) -> SettingsState {
-        SettingsState { store, applied_seq, values, held, touched, users, resources, signing_keys, revoked_tokens }
+        SettingsState {
+            store,
+            applied_seq,
+            values,
+            held,
+            touched,
+            users,
+            resources,
+            signing_keys,
+            revoked_tokens,
+            master_keys: Default::default(),
+        }
     }
 
     /// The log's value of a key: `namespace:KEY`, or a bare key of the default namespace (as the catalog and
@@ -404,6 +421,14 @@ impl SettingsLookup for SettingsState {
 
     fn resource_names(&self, kind: ResourceKind) -> Vec<String> {
         self.resources(kind).map(|(name, _)| name.clone()).collect()
+    }
+
+    fn master_keys(&self) -> Option<&cfgledger_events::master_key::MasterKeys> {
+        Some(&self.master_keys)
+    }
+
+    fn sealed_values(&self) -> Vec<(cfgledger_events::master_key::SealedAt, &str)> {
+        SettingsState::sealed_values(self)
     }
 
     fn referrers(&self, kind: ResourceKind, name: &str) -> Vec<String> {

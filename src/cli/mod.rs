@@ -6,6 +6,7 @@ pub mod agent;
 mod clone;
 mod config;
 mod history;
+mod keys;
 mod log;
 mod registry_transfer;
 mod remote;
@@ -96,6 +97,9 @@ pub enum Command {
     /// Follow a namespace for an application: run it with its settings (exec), or keep a file of them (render).
     #[command(subcommand)]
     Agent(agent::AgentCommand),
+    /// The master key: list, verify, rotate (resumable), retire.
+    #[command(subcommand)]
+    Key(keys::KeyCommand),
 }
 
 impl Command {
@@ -110,6 +114,7 @@ impl Command {
             Command::User(_) => Some("user"),
             Command::Token(token::TokenCommand::Issue(_)) => Some("token issue"),
             Command::Token(token::TokenCommand::RotateKey(_)) => Some("token rotate-key"),
+            Command::Key(_) => Some("key"),
             _ => None,
         }
     }
@@ -325,6 +330,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::User(cmd) => user::run(&globals, cmd),
         Command::Token(cmd) => token::run(&globals, cmd),
         Command::Agent(cmd) => agent::run(&globals, cmd),
+        Command::Key(cmd) => keys::run(&globals, cmd),
     }
 }
 

@@ -5,7 +5,7 @@
 
 mod fold;
 pub mod history;
-mod open;
+pub(crate) mod open;
 mod writer;
 
 pub use open::{drift, Drift, EnvFileChoice, OpenOptions, OpenReport, LEGACY_SECRET_KEY, SECRET_KEY};
@@ -78,7 +78,7 @@ impl Outcome {
 pub(crate) struct Core {
     pub(crate) store: Arc<dyn EventStore>,
     pub(crate) catalog: Arc<Catalog>,
-    pub(crate) sealer: SecretBox,
+    pub(crate) sealer: crate::keyring::Keyring,
     /// The secret the store's key is derived from, kept to open files exported by other stores under the
     /// same secret (each store salts its own key).
     pub(crate) secret: Arc<zeroize::Zeroizing<String>>,
@@ -299,8 +299,8 @@ impl Ledger {
         self.core.secret.as_str()
     }
 
-    /// The key that seals this store's secrets.
-    pub fn secret_box(&self) -> &SecretBox {
+    /// The master keys that seal and open this store's secrets.
+    pub fn secret_box(&self) -> &crate::keyring::Keyring {
         &self.core.sealer
     }
 

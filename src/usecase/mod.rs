@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod clone;
+pub mod keys;
 pub mod registry;
 pub mod render;
 pub mod seed;

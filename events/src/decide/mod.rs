@@ -7,12 +7,14 @@
 //! `registry` (entities), one function per command. Rejections and their constructors are in `rejection`.
 
 mod import;
+pub mod keys;
 mod registry;
 mod rejection;
 mod settings;
 mod users;
 
 pub use import::{plan_import, ImportRequest, PlanAction, PlanEntry};
+pub use keys::Reseal;
 pub use rejection::{Rejection, RejectionKind};
 pub use settings::check_seed;
 pub use users::{signing_key_id, signing_key_secret_name, user_secret_name, MIN_SIGNING_KEY, ROLES};
@@ -53,6 +55,14 @@ pub trait SettingsLookup {
     fn setting_keys(&self) -> Vec<String>;
     /// The identities of every entity of `kind`.
     fn resource_names(&self, kind: ResourceKind) -> Vec<String>;
+    /// The master keys the log has named (`None` for a lookup that does not keep them).
+    fn master_keys(&self) -> Option<&crate::master_key::MasterKeys> {
+        None
+    }
+    /// Every sealed value of the current state, with where it lives.
+    fn sealed_values(&self) -> Vec<(crate::master_key::SealedAt, &str)> {
+        Vec::new()
+    }
 }
 
 /// Encrypts and decrypts sensitive values. `key` is the setting key, bound into the ciphertext.
@@ -185,6 +195,19 @@ pub enum Command {
         registry: crate::registry_import::RegistryImport,
         settings: Option<ImportRequest>,
     },
+    /// Seal new values under a new master key from now on.
+    RotateMasterKey {
+        encryption: EncryptionInfo,
+    },
+    /// Record values of the current state sealed again under the current master key (one batch).
+    ResealSecrets {
+        key_id: String,
+        items: Vec<keys::Reseal>,
+    },
+    /// Stop using an old master key that seals nothing of the current state.
+    RetireMasterKey {
+        key_id: String,
+    },
 }
 
 /// What every rule reads: the catalog, the state the command is decided against, and the sealer.
@@ -239,6 +262,9 @@ fn dispatch(cx: &Context<'_>, cmd: Command) -> Result<Vec<Event>, Rejection> {
         Command::ImportRegistry { digest, source, registry, settings } => {
             registry::import_registry(cx, digest, source, registry, settings)
         }
+        Command::RotateMasterKey { encryption } => keys::rotate(cx, encryption),
+        Command::ResealSecrets { key_id, items } => keys::reseal(cx, key_id, items),
+        Command::RetireMasterKey { key_id } => keys::retire(cx, key_id),
     }
 }
 
