@@ -321,7 +321,12 @@ fn an_export_after_a_rotation_imports_into_another_store_and_a_rollback_crosses_
     a.import(&doc);
     a.ok(&["config", "set", "WEBHOOK_SECRET", HOOK]);
     let before = a.head();
+    let old_file = ws.path("before-rotation.json");
+    a.ok(&["export", "--out", &old_file.display().to_string()]);
     a.ok(&["key", "rotate", "--generate"]);
+    // A file this store exported before the rotation names its old key, which its ring still holds.
+    a.ok(&["import", &old_file.display().to_string()]);
+    a.ok(&["key", "verify"]);
     let new = a.status()["current"].as_str().expect("a current key").to_string();
 
     // The export names the new key; another store imports it with A's (new) secret.

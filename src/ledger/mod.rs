@@ -272,7 +272,9 @@ impl Ledger {
         info: &cfgledger_events::event::EncryptionInfo,
         secret: Option<&str>,
     ) -> Result<SecretBox, Error> {
-        let secret = secret.unwrap_or(self.core.secret.as_str());
+        // A file this store exported before a rotation names an earlier key of its own ring: its secret.
+        let from_ring = self.core.sealer.get(&info.key_id).map(|k| k.secret.clone());
+        let secret = secret.or(from_ring.as_ref().map(|s| s.as_str())).unwrap_or(self.core.secret.as_str());
         // Both failures are about the caller's input (the file, the secret given), not this store.
         let refuse = |message: String| {
             Error::Rejected(cfgledger_events::Rejection {

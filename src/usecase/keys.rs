@@ -245,10 +245,12 @@ pub fn retire(ledger: &Ledger, key_id: &str, ctx: WriteContext) -> Result<KeyRet
 /// A rollback's values sealed under a key other than the current one, brought forward: the current
 /// ciphertext when the state holds the same plaintext in the same place (so that a rotation is not seen as
 /// a change to undo), else the value sealed again under the current key. Refused, naming it, when a value
-/// cannot be opened (its key retired, or its secret not held here).
+/// cannot be opened (its key retired, or its secret not held here). Only the subjects of `only` (setting
+/// keys and `KIND/NAME`) are looked at when it is given: the rest are not part of the rollback.
 pub fn bring_forward(
     ledger: &Ledger,
     now: &SettingsState,
+    only: Option<&std::collections::BTreeSet<String>>,
     settings: &mut BTreeMap<String, StoredValue>,
     resources: &mut BTreeMap<ResourceKind, BTreeMap<String, serde_json::Map<String, Value>>>,
 ) -> Result<(), Error> {
@@ -273,7 +275,11 @@ pub fn bring_forward(
         }
         Sealer::seal(&ring.at(&current), &binding, &plain).map(Some).map_err(|e| Error::Secret(e.to_string()))
     };
+    let wanted = |subject: &str| only.is_none_or(|o| o.contains(subject));
     for (key, value) in settings.iter_mut() {
+        if !wanted(key) {
+            continue;
+        }
         if let StoredValue::Sealed(text) = value {
             if let Some(new) = forward(SealedAt::Setting { key: key.clone() }, text)? {
                 *text = new;
@@ -282,6 +288,9 @@ pub fn bring_forward(
     }
     for (kind, entities) in resources.iter_mut() {
         for (name, fields) in entities.iter_mut() {
+            if !wanted(&format!("{kind}/{name}")) {
+                continue;
+            }
             if let Some(Value::String(text)) = fields.get_mut("auth_value") {
                 if let Some(new) = forward(SealedAt::Credentials { kind: *kind, name: name.clone() }, text)? {
                     *text = new;

@@ -506,7 +506,13 @@ pub fn rollback_request(
         }
     }
     // A value sealed then under a key the store has rotated away from returns under the current key.
-    crate::usecase::keys::bring_forward(ledger, &ledger.snapshot().state, &mut settings, &mut resources)?;
+    crate::usecase::keys::bring_forward(
+        ledger,
+        &ledger.snapshot().state,
+        only.as_ref(),
+        &mut settings,
+        &mut resources,
+    )?;
     Ok(RollbackRequest { to_seq, settings, resources, only, expected_head })
 }
 
