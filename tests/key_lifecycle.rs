@@ -7,6 +7,7 @@
 //! secrets come from the environment.
 
 mod pg;
+mod serving;
 mod support;
 
 use serde_json::{json, Value};
@@ -401,4 +402,57 @@ fn a_postgresql_fleet_rotates_with_secrets_from_the_environment() {
         bytes.extend(row.try_get::<_, Vec<u8>>(0).unwrap_or_default());
     }
     assert_no_plaintext(&bytes, &secrets, "in PostgreSQL's rows");
+}
+
+#[test]
+fn a_running_server_follows_a_rotation_made_by_the_cli() {
+    let ws = Ws::new();
+    let old_secret = "serve-old-master-secret-0f1e2d3c4b5a6978";
+    let new_secret = "serve-new-master-secret-8796a5b4c3d2e1f0";
+    let store = ws.sqlite("c.db");
+    let old = store.with_env(&[("CFGLEDGER_AUTH_ENCRYPTION_SECRET", old_secret)]);
+    old.ok(&["config", "set", "WEBHOOK_SECRET", HOOK]);
+    let old_key = old.status()["current"].as_str().expect("a key").to_string();
+
+    // The server runs with the ring (new secret, old one as previous) before the rotation.
+    let ring = store.with_env(&[
+        ("CFGLEDGER_AUTH_ENCRYPTION_SECRET", new_secret),
+        ("CFGLEDGER_AUTH_ENCRYPTION_PREVIOUS_SECRETS", old_secret),
+    ]);
+    let child = ring
+        .cmd()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let server = serving::Server::from_child(child);
+    let token = ring.ok(&["token", "issue", "--sub", "ops", "--role", "platform_admin"]).stdout.trim().to_string();
+    let remote = |args: &[&str]| {
+        let mut all = vec!["--server", server.url.as_str(), "--token", token.as_str()];
+        all.extend_from_slice(args);
+        ring.ok(&all)
+    };
+    // Before the rotation the log names the old key: the server seals under it.
+    remote(&["config", "set", "WEBHOOK_SECRET", "set-through-the-server-before"]);
+    assert_eq!(ring.status()["current"].as_str(), Some(old_key.as_str()));
+    ring.ok(&["key", "verify"]);
+
+    ring.ok(&["key", "rotate"]);
+    let new_key = ring.status()["current"].as_str().expect("a key").to_string();
+    assert_ne!(new_key, old_key);
+
+    // The server follows the log: it opens the resealed value, and seals its next write under the new key.
+    let rendered = remote(&["render", "--namespace", "mcpgateway", "--include-secrets", "--reason", "check"]);
+    assert!(rendered.stdout.contains("set-through-the-server-before"), "{}", rendered.stdout);
+    let wrote = support::wait_for(std::time::Duration::from_secs(10), || {
+        ring.run(&["--server", &server.url, "--token", &token, "config", "set", "WEBHOOK_SECRET", "after"]).code
+            == Some(0)
+    });
+    assert!(wrote, "the server takes a write of a secret after the rotation");
+    let status = ring.ok(&["key", "verify", "--output", "json"]);
+    assert_eq!(parse_json(&status.stdout)["behind"], 0, "{}", status.stdout);
+    ring.ok(&["key", "retire", &old_key]);
+    let rendered = remote(&["render", "--namespace", "mcpgateway", "--include-secrets", "--reason", "check"]);
+    assert!(rendered.stdout.contains("after"), "{}", rendered.stdout);
 }
