@@ -179,24 +179,36 @@ pub fn setting_aad(key: &str) -> String {
 /// Opens a setting's ciphertext. A value sealed by a pre-namespace build is bound to its bare key: when
 /// the qualified key (`cfgledger:JWT_SECRET_KEY`) does not open it and a pre-namespace log would have placed
 /// the bare key in the same namespace, the bare key's binding is tried.
-pub fn open_setting(sb: &SecretBox, key: &str, sealed: &str) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+pub fn open_setting<B: OpenAad + ?Sized>(sb: &B, key: &str, sealed: &str) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     use cfgledger_events::namespace;
     if !key.contains(namespace::SEP) {
         // A bare key names the default namespace, where the value was sealed under its qualified key.
         return open_setting(sb, &namespace::join(namespace::DEFAULT, key), sealed);
     }
-    match sb.open(&setting_aad(key), sealed) {
+    match sb.open_aad(&setting_aad(key), sealed) {
         Err(CryptoError::Tampered(what)) => {
             let (ns, bare) = cfgledger_events::namespace::split(key);
             if key.contains(cfgledger_events::namespace::SEP)
                 && cfgledger_events::namespace::legacy_namespace(bare) == ns
             {
-                sb.open(&setting_aad(bare), sealed).map_err(|_| CryptoError::Tampered(what))
+                sb.open_aad(&setting_aad(bare), sealed).map_err(|_| CryptoError::Tampered(what))
             } else {
                 Err(CryptoError::Tampered(what))
             }
         }
         other => other,
+    }
+}
+
+/// What opens a ciphertext bound to its associated data: one key ([`SecretBox`]) or a key ring
+/// ([`crate::keyring::Keyring`], which picks the key the text form names).
+pub trait OpenAad {
+    fn open_aad(&self, aad: &str, text: &str) -> Result<Zeroizing<Vec<u8>>, CryptoError>;
+}
+
+impl OpenAad for SecretBox {
+    fn open_aad(&self, aad: &str, text: &str) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        self.open(aad, text)
     }
 }
 

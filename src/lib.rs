@@ -25,6 +25,7 @@ pub mod error;
 pub mod instance;
 pub mod integrity;
 pub mod json;
+pub mod keyring;
 pub mod ledger;
 pub mod live;
 pub mod logging;

@@ -203,6 +203,39 @@ pub fn audit_entries(env: &Envelope, catalog: &Catalog) -> Vec<AuditEntry> {
             ..setting("rejected", &e.key, shown_for(catalog, &e.key, e.attempted.as_ref()), Value::Null)
         }],
         Event::SecretGenerated(e) => vec![setting("generated", &e.key, Value::String(MASK.to_string()), Value::Null)],
+        // The master key's lifecycle names key ids (never a key) and, for a batch of a rotation, the places
+        // whose ciphertext moved to the new key: the value itself is the same, masked as ever.
+        Event::MasterKeyRotated(e) => vec![base(
+            "master_key_rotated",
+            None,
+            Value::String(e.encryption.key_id.clone()),
+            Value::String(e.previous.clone()),
+        )],
+        Event::MasterKeyRetired(e) => {
+            vec![base("master_key_retired", None, Value::Null, Value::String(e.key_id.clone()))]
+        }
+        Event::SecretsResealed(e) => {
+            let mut entries: Vec<AuditEntry> = e
+                .settings
+                .iter()
+                .map(|s| setting("resealed", &s.key, Value::String(MASK.to_string()), Value::Null))
+                .collect();
+            entries.extend(e.resources.iter().map(|r| {
+                let mut changed: Vec<String> = r.auth_value.iter().map(|_| "auth_value".to_string()).collect();
+                changed.extend(r.headers.keys().map(|h| format!("headers.{h}")));
+                entity("resealed", r.kind.to_string(), &r.name, Some(changed))
+            }));
+            if !e.users.is_empty() || !e.signing_keys.is_empty() {
+                let what = format!(
+                    "{} user password hash(es) and {} token signing key(s) under key {}",
+                    e.users.len(),
+                    e.signing_keys.len(),
+                    e.key_id
+                );
+                entries.push(base("resealed", None, Value::String(what), Value::Null));
+            }
+            entries
+        }
         Event::UserAdded(e) => vec![AuditEntry {
             user: Some(AuditUser { name: e.name.clone(), role: Some(e.role.to_string()) }),
             ..base("user_added", None, Value::Null, Value::Null)

@@ -439,3 +439,71 @@ fn a_scheduled_request_applied_after_a_stop_is_reported_late() {
         log.iter().find(|e| e["kind"] == "ChangeRequestApplied" && e["payload"]["id"] == id).expect("applied");
     assert_eq!(applied["payload"]["late_secs"].as_u64(), Some(late));
 }
+
+#[test]
+fn a_master_key_rotation_reseals_the_secrets_of_pending_requests() {
+    const NEW_SECRET: &str = "rotated-encryption-secret-41c9-never-shown";
+    let store = Store::new("");
+    team(&store);
+    let policy_file = store.dir().join("policy.json");
+    std::fs::write(&policy_file, policy().to_string()).expect("write the policy");
+    as_user(
+        &store,
+        "alice",
+        &["request", "propose", "--policy", policy_file.to_str().expect("a path"), "--reason", "p"],
+    );
+    let shown = as_user(
+        &store,
+        "alice",
+        &[
+            "request",
+            "propose",
+            "--set",
+            &format!("WEBHOOK_SECRET={SECRET}"),
+            "--reason",
+            "new hook",
+            "--output",
+            "json",
+        ],
+    );
+    let id = serde_json::from_str::<Value>(&shown).expect("JSON")["id"].as_u64().expect("an id");
+    // The ring: the new secret first, the old one as previous.
+    let rotated = |actor: &str, args: &[&str]| {
+        let out = store
+            .cmd_as(actor)
+            .env("CFGLEDGER_AUTH_ENCRYPTION_SECRET", NEW_SECRET)
+            .env("CFGLEDGER_AUTH_ENCRYPTION_PREVIOUS_SECRETS", api_support::ENCRYPTION_SECRET)
+            .args(args)
+            .output()
+            .expect("runs");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let before: Value = serde_json::from_str(&rotated("tester", &["key", "list", "--output", "json"])).expect("JSON");
+    let old = before["keys"][0]["key_id"].as_str().expect("the first key").to_string();
+    rotated("tester", &["key", "rotate", "--reason", "yearly"]);
+    rotated("tester", &["key", "verify"]);
+    let log = store.log();
+    let resealed = log
+        .iter()
+        .filter(|e| e["kind"] == "SecretsResealed")
+        .flat_map(|e| e["payload"]["requests"].as_array().cloned().unwrap_or_default());
+    let ids: Vec<u64> = resealed.filter_map(|r| r["id"].as_u64()).collect();
+    assert_eq!(ids, [id], "the pending request's secret was re-sealed");
+    // The old key retires: nothing of the current state, the request included, is under it any more.
+    rotated("tester", &["key", "retire", &old, "--reason", "rotation done"]);
+    // Only the new secret from here on: the request still applies, its secret opening under the new key.
+    let only_new = |actor: &str, args: &[&str]| {
+        let out =
+            store.cmd_as(actor).env("CFGLEDGER_AUTH_ENCRYPTION_SECRET", NEW_SECRET).args(args).output().expect("runs");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    only_new("bob", &["request", "approve", &id.to_string()]);
+    let applied = only_new("carol", &["request", "approve", &id.to_string(), "--output", "json"]);
+    assert_eq!(serde_json::from_str::<Value>(&applied).expect("JSON")["status"], "applied");
+    let rendered = only_new("tester", &["render", "--include-secrets", "--format", "json"]);
+    assert!(rendered.contains(SECRET), "the applied secret opens under the new key");
+    let bytes = store.database_bytes();
+    assert!(!bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()), "the secret is in the store in plaintext");
+}

@@ -254,6 +254,9 @@ pub enum Event {
     ChangeRequestApplied(crate::governance::ChangeRequestApplied),
     PolicyChanged(crate::governance::PolicyChanged),
     EmergencyBypassUsed(crate::governance::EmergencyBypassUsed),
+    MasterKeyRotated(crate::master_key::MasterKeyRotated),
+    SecretsResealed(crate::master_key::SecretsResealed),
+    MasterKeyRetired(crate::master_key::MasterKeyRetired),
 }
 
 impl Event {
@@ -287,6 +290,9 @@ impl Event {
             Event::ChangeRequestApplied(_) => "ChangeRequestApplied",
             Event::PolicyChanged(_) => "PolicyChanged",
             Event::EmergencyBypassUsed(_) => "EmergencyBypassUsed",
+            Event::MasterKeyRotated(_) => "MasterKeyRotated",
+            Event::SecretsResealed(_) => "SecretsResealed",
+            Event::MasterKeyRetired(_) => "MasterKeyRetired",
         }
     }
 
@@ -341,7 +347,10 @@ impl Event {
             | Event::ChangeRequestSuspended(_)
             | Event::ChangeRequestApplied(_)
             | Event::PolicyChanged(_)
-            | Event::EmergencyBypassUsed(_) => None,
+            | Event::EmergencyBypassUsed(_)
+            | Event::MasterKeyRotated(_)
+            | Event::SecretsResealed(_)
+            | Event::MasterKeyRetired(_) => None,
         }
     }
 
@@ -379,6 +388,9 @@ impl Event {
             Event::ChangeRequestApplied(p) => serde_json::value::to_raw_value(p),
             Event::PolicyChanged(p) => serde_json::value::to_raw_value(p),
             Event::EmergencyBypassUsed(p) => serde_json::value::to_raw_value(p),
+            Event::MasterKeyRotated(p) => serde_json::value::to_raw_value(p),
+            Event::SecretsResealed(p) => serde_json::value::to_raw_value(p),
+            Event::MasterKeyRetired(p) => serde_json::value::to_raw_value(p),
         }
     }
 
@@ -427,6 +439,9 @@ impl Event {
             ("ChangeRequestApplied", 1) => Event::ChangeRequestApplied(de(kind, v, payload)?),
             ("PolicyChanged", 1) => Event::PolicyChanged(de(kind, v, payload)?),
             ("EmergencyBypassUsed", 1) => Event::EmergencyBypassUsed(de(kind, v, payload)?),
+            ("MasterKeyRotated", 1) => Event::MasterKeyRotated(de(kind, v, payload)?),
+            ("SecretsResealed", 1) => Event::SecretsResealed(de(kind, v, payload)?),
+            ("MasterKeyRetired", 1) => Event::MasterKeyRetired(de(kind, v, payload)?),
             (
                 "StoreCreated"
                 | "EnvSeeded"
@@ -454,7 +469,10 @@ impl Event {
                 | "ChangeRequestSuspended"
                 | "ChangeRequestApplied"
                 | "PolicyChanged"
-                | "EmergencyBypassUsed",
+                | "EmergencyBypassUsed"
+                | "MasterKeyRotated"
+                | "SecretsResealed"
+                | "MasterKeyRetired",
                 _,
             ) => return Err(DecodeError::UnsupportedVersion { kind: kind.to_string(), version: v }),
             _ => return Err(DecodeError::UnknownKind(kind.to_string())),

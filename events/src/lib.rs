@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod event;
 pub mod governance;
 pub mod hash;
+pub mod master_key;
 pub mod namespace;
 pub mod registry_import;
 pub mod resource;

@@ -1,6 +1,7 @@
 //! Pure folds of the event log into state. `apply` is total and deterministic: validation already
 //! happened in `decide`, so every event in the log applies. Nothing here does IO.
 
+pub mod master_keys;
 pub mod settings;
 pub mod snapshot;
 pub mod view;

@@ -86,19 +86,21 @@ pub struct SettingsState {
     pub store: Option<StoreInfo>,
     /// The seq of the last event applied.
     pub applied_seq: u64,
-    values: HashMap<String, Entry>,
+    pub(crate) values: HashMap<String, Entry>,
     held: HashSet<String>,
     /// Where the key was last changed (set, seeded, generated or reset): the version an `ETag` names.
-    touched: HashMap<String, u64>,
-    users: BTreeMap<String, User>,
-    resources: BTreeMap<ResourceKind, BTreeMap<String, ResourceEntry>>,
-    signing_keys: SigningKeys,
+    pub(crate) touched: HashMap<String, u64>,
+    pub(crate) users: BTreeMap<String, User>,
+    pub(crate) resources: BTreeMap<ResourceKind, BTreeMap<String, ResourceEntry>>,
+    pub(crate) signing_keys: SigningKeys,
     /// Tokens revoked before they expire (logouts), by the blake3 hash of the token (hex), with their expiry
     /// (Unix seconds); forgotten once expired, when a later revocation is folded.
     revoked_tokens: BTreeMap<String, u64>,
     /// The change policy and every change request; shared between copies until a governance event changes
     /// it, so that the writer's copy of the state per group does not copy every request ever made.
-    governance: std::sync::Arc<Governance>,
+    pub(crate) governance: std::sync::Arc<Governance>,
+    /// The master keys the log has named, the last one current (`master_keys.rs`).
+    pub(crate) master_keys: cfgledger_events::master_key::MasterKeys,
 }
 
 impl SettingsState {
@@ -133,6 +135,7 @@ impl SettingsState {
                     encryption: e.encryption.clone(),
                     created_at: env.occurred_at,
                 });
+                self.master_key_created(env.seq, &e.encryption.key_id);
             }
             // Keys are kept qualified (`namespace:KEY`); a bare key of a pre-namespace log is placed by
             // `namespace::from_log`, so an old store reads as if it had been written with namespaces.
@@ -231,13 +234,19 @@ impl SettingsState {
             | Event::ChangeRequestWithdrawn(_)
             | Event::ChangeRequestSuspended(_)
             | Event::ChangeRequestApplied(_)
-            | Event::PolicyChanged(_) => {
-                std::sync::Arc::make_mut(&mut self.governance).apply(env.seq, env.occurred_at, &env.batch.id, &env.event)
-            }
+            | Event::PolicyChanged(_) => std::sync::Arc::make_mut(&mut self.governance).apply(
+                env.seq,
+                env.occurred_at,
+                &env.batch.id,
+                &env.event,
+            ),
             Event::ChangeRejected(_)
             | Event::ImportApplied(_)
             | Event::SecretsRendered(_)
             | Event::EmergencyBypassUsed(_) => {}
+            Event::MasterKeyRotated(e) => self.master_key_rotated(env.seq, e),
+            Event::SecretsResealed(e) => self.secrets_resealed(env.seq, e),
+            Event::MasterKeyRetired(e) => self.master_key_retired(env.seq, &e.key_id),
         }
     }
 
@@ -318,6 +327,7 @@ impl SettingsState {
             signing_keys,
             revoked_tokens,
             governance: std::sync::Arc::new(governance),
+            master_keys: Default::default(),
         }
     }
 
@@ -446,6 +456,14 @@ impl SettingsLookup for SettingsState {
 
     fn fork(&self) -> Option<Box<dyn StateFork>> {
         Some(Box::new(self.clone()))
+    }
+
+    fn master_keys(&self) -> Option<&cfgledger_events::master_key::MasterKeys> {
+        Some(&self.master_keys)
+    }
+
+    fn sealed_values(&self) -> Vec<(cfgledger_events::master_key::SealedAt, &str)> {
+        SettingsState::sealed_values(self)
     }
 
     fn referrers(&self, kind: ResourceKind, name: &str) -> Vec<String> {

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The snapshot format this build writes and reads (3: users' credential versions, the signing keys and the
-/// revoked tokens; 4: the change policy and the change requests).
+/// revoked tokens; 4: the change policy and the change requests, and the master keys).
 pub const FORMAT: u32 = 4;
 
 #[derive(Serialize, Deserialize)]
@@ -30,6 +30,8 @@ struct Doc {
     base_key_retires_at: Option<i64>,
     revoked_tokens: BTreeMap<String, u64>,
     governance: Governance,
+    #[serde(default)]
+    master_keys: cfgledger_events::master_key::MasterKeys,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -145,6 +147,7 @@ pub fn encode(state: &SettingsState) -> Vec<u8> {
         base_key_retires_at: signing_keys.base_retires_at.map(|t| t.0),
         revoked_tokens: revoked_tokens.clone(),
         governance: state.governance().clone(),
+        master_keys: state.master_keys().clone(),
     };
     // Every part is a plain value: encoding cannot fail.
     serde_json::to_vec(&doc).unwrap_or_default()
@@ -183,7 +186,8 @@ pub fn decode(bytes: &[u8]) -> Result<SettingsState, String> {
             .collect();
         resources.insert(kind, entries);
     }
-    Ok(SettingsState::from_parts(
+    let master_keys = doc.master_keys;
+    let mut state = SettingsState::from_parts(
         doc.applied_seq,
         doc.store.map(|s| StoreInfo {
             store_id: s.store_id,
@@ -235,7 +239,9 @@ pub fn decode(bytes: &[u8]) -> Result<SettingsState, String> {
         },
         doc.revoked_tokens,
         doc.governance,
-    ))
+    );
+    state.set_master_keys(master_keys);
+    Ok(state)
 }
 
 /// What a stored snapshot's digest covers: its seq, the hash of the log's event at that seq, and its

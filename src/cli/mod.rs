@@ -6,6 +6,7 @@ pub mod agent;
 mod clone;
 mod config;
 mod history;
+mod keys;
 mod log;
 mod registry_transfer;
 mod remote;
@@ -107,6 +108,9 @@ pub enum Command {
     /// The change policy: how many approvals a change needs, and who may bypass them.
     #[command(subcommand)]
     Policy(request::PolicyCommand),
+    /// The master key: list, verify, rotate (resumable), retire.
+    #[command(subcommand)]
+    Key(keys::KeyCommand),
 }
 
 impl Command {
@@ -121,6 +125,7 @@ impl Command {
             Command::User(_) => Some("user"),
             Command::Token(token::TokenCommand::Issue(_)) => Some("token issue"),
             Command::Token(token::TokenCommand::RotateKey(_)) => Some("token rotate-key"),
+            Command::Key(_) => Some("key"),
             _ => None,
         }
     }
@@ -345,6 +350,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Agent(cmd) => agent::run(&globals, cmd),
         Command::Request(cmd) => request::run(&globals, cmd),
         Command::Policy(cmd) => request::run_policy(&globals, cmd),
+        Command::Key(cmd) => keys::run(&globals, cmd),
     }
 }
 

@@ -5,7 +5,7 @@
 
 mod fold;
 pub mod history;
-mod open;
+pub(crate) mod open;
 mod writer;
 
 pub use open::{drift, Drift, EnvFileChoice, OpenOptions, OpenReport, LEGACY_SECRET_KEY, SECRET_KEY};
@@ -90,7 +90,7 @@ impl Outcome {
 pub(crate) struct Core {
     pub(crate) store: Arc<dyn EventStore>,
     pub(crate) catalog: Arc<Catalog>,
-    pub(crate) sealer: SecretBox,
+    pub(crate) sealer: crate::keyring::Keyring,
     /// The secret the store's key is derived from, kept to open files exported by other stores under the
     /// same secret (each store salts its own key).
     pub(crate) secret: Arc<zeroize::Zeroizing<String>>,
@@ -286,7 +286,9 @@ impl Ledger {
         info: &cfgledger_events::event::EncryptionInfo,
         secret: Option<&str>,
     ) -> Result<SecretBox, Error> {
-        let secret = secret.unwrap_or(self.core.secret.as_str());
+        // A file this store exported before a rotation names an earlier key of its own ring: its secret.
+        let from_ring = self.core.sealer.get(&info.key_id).map(|k| k.secret.clone());
+        let secret = secret.or(from_ring.as_ref().map(|s| s.as_str())).unwrap_or(self.core.secret.as_str());
         // Both failures are about the caller's input (the file, the secret given), not this store.
         let refuse = |message: String| {
             Error::Rejected(cfgledger_events::Rejection {
@@ -313,8 +315,8 @@ impl Ledger {
         self.core.secret.as_str()
     }
 
-    /// The key that seals this store's secrets.
-    pub fn secret_box(&self) -> &SecretBox {
+    /// The master keys that seal and open this store's secrets.
+    pub fn secret_box(&self) -> &crate::keyring::Keyring {
         &self.core.sealer
     }
 

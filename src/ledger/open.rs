@@ -10,6 +10,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::crypto::{self, SecretBox};
 use crate::envfile;
 use crate::error::Error;
+use crate::keyring::{split_secrets, Keyring, RingKey};
 use crate::live::Snapshot;
 use crate::store::{self, StoreUrl};
 use arc_swap::ArcSwap;
@@ -108,21 +109,30 @@ enum SecretSource {
     Ephemeral,
 }
 
-fn key_file_path(db: &Path) -> PathBuf {
+pub(crate) fn key_file_path(db: &Path) -> PathBuf {
     let mut name = db.as_os_str().to_owned();
     name.push(".key");
     PathBuf::from(name)
 }
 
+/// The newest secret of a key file (its first line).
 fn read_key_file(path: &Path) -> Result<Zeroizing<String>, Error> {
+    let mut all = read_key_file_all(path)?;
+    Ok(all.swap_remove(0))
+}
+
+/// Every secret of a key file, one a line, newest first: a rotation adds a line at the top, and a line is
+/// removed once its key is retired.
+pub(crate) fn read_key_file_all(path: &Path) -> Result<Vec<Zeroizing<String>>, Error> {
     let text = Zeroizing::new(
         std::fs::read_to_string(path).map_err(|e| Error::io(format!("cannot read key file {}", path.display()), e))?,
     );
-    let secret = Zeroizing::new(text.trim().to_string());
-    if secret.len() < 32 {
+    let secrets: Vec<Zeroizing<String>> =
+        text.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| Zeroizing::new(l.to_string())).collect();
+    if secrets.is_empty() || secrets.iter().any(|s| s.len() < 32) {
         return Err(Error::Integrity(format!("key file {} is truncated", path.display())));
     }
-    Ok(secret)
+    Ok(secrets)
 }
 
 /// Creates the key file with mode 0600, or reads it when another process created it first. The secret is
@@ -237,7 +247,8 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
     let catalog = Arc::new(opts.catalog.clone());
     let initial = replay(store.as_ref())?;
 
-    let (sealer, create_info, secret) = store_key(opts, &entries, initial.0.store.as_ref(), &mut report)?;
+    let (sealer, create_info, secret) =
+        store_key(opts, &entries, initial.0.store.as_ref().map(|_| &initial.0), &mut report)?;
 
     // In a store written before namespaces, `.env` and the environment hold cfgledger's own settings and
     // encryption secret under bare names that are now the gateway's (`JWT_SECRET_KEY`,
@@ -326,16 +337,17 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
     Ok((ledger, report))
 }
 
-/// The store's key: derived from `AUTH_ENCRYPTION_SECRET` (the process environment, else `.env`), else from
-/// the SQLite store's key file (created for a new store), else a random one for a memory store. For an
-/// existing store the derived key must match the one it was created with. Returns the key, the encryption
-/// info a new store records in its genesis event, and the secret.
+/// The store's key ring: derived from `AUTH_ENCRYPTION_SECRET` (the process environment, else `.env`) and
+/// the previous secrets beside it, else from the SQLite store's key file (created for a new store), else a
+/// random one for a memory store. For an existing store the ring must hold the key that seals its current
+/// values (the genesis key, or the last rotation's). Returns the ring, the encryption info a new store
+/// records in its genesis event, and the newest secret.
 fn store_key(
     opts: &OpenOptions,
     entries: &[EnvEntry],
-    existing: Option<&cfgledger_projections::StoreInfo>,
+    existing: Option<&SettingsState>,
     report: &mut OpenReport,
-) -> Result<(SecretBox, Option<cfgledger_events::event::EncryptionInfo>, Zeroizing<String>), OpenError> {
+) -> Result<(Keyring, Option<cfgledger_events::event::EncryptionInfo>, Zeroizing<String>), OpenError> {
     let named = |name: &str| {
         opts.process_env
             .get(name)
@@ -343,7 +355,8 @@ fn store_key(
             .or_else(|| entries.iter().rev().find(|e| e.key == name).map(|e| e.value.clone()))
             .filter(|s| !s.is_empty())
     };
-    let legacy = existing.is_some_and(|info| info.format == cfgledger_events::LEGACY_STORE_FORMAT);
+    let info = existing.and_then(|s| s.store.as_ref());
+    let legacy = info.is_some_and(|info| info.format == cfgledger_events::LEGACY_STORE_FORMAT);
     let given = named(SECRET_KEY).or_else(|| legacy.then(|| named(LEGACY_SECRET_KEY)).flatten()).map(Zeroizing::new);
     let source = match (given, &opts.db) {
         (Some(s), _) => SecretSource::Given(s),
@@ -358,11 +371,13 @@ fn store_key(
         }
     };
 
-    Ok(match (existing, source) {
-        (Some(info), SecretSource::Given(secret)) => {
-            (derive_checked(&secret, &info.encryption, SECRET_KEY)?, None, secret)
+    Ok(match (existing.zip(info), source) {
+        (Some((state, info)), SecretSource::Given(secret)) => {
+            let mut secrets = vec![secret.clone()];
+            secrets.extend(named(crate::keyring::PREVIOUS_SECRETS).map_or_else(Vec::new, |l| split_secrets(&l)));
+            (ring_for(secrets, &info.encryption, state.master_keys(), SECRET_KEY)?, None, secret)
         }
-        (Some(info), SecretSource::KeyFile(path)) => {
+        (Some((state, info)), SecretSource::KeyFile(path)) => {
             if !path.exists() {
                 return Err(Error::Secret(format!(
                     "this store's secrets need its key: set CFGLEDGER_AUTH_ENCRYPTION_SECRET or restore the key file {}",
@@ -370,8 +385,10 @@ fn store_key(
                 ))
                 .into());
             }
-            let secret = read_key_file(&path)?;
-            (derive_checked(&secret, &info.encryption, &format!("key file {}", path.display()))?, None, secret)
+            let secrets = read_key_file_all(&path)?;
+            let newest = secrets[0].clone();
+            let what = format!("key file {}", path.display());
+            (ring_for(secrets, &info.encryption, state.master_keys(), &what)?, None, newest)
         }
         (Some(_), SecretSource::Ephemeral) => {
             return Err(Error::Secret("this store's secrets need CFGLEDGER_AUTH_ENCRYPTION_SECRET".into()).into());
@@ -389,9 +406,37 @@ fn store_key(
                 SecretSource::Ephemeral => crypto::random_secret(),
             };
             let (sealer, info) = SecretBox::create(secret.as_bytes())?;
-            (sealer, Some(info), secret)
+            let ring = Keyring::new(vec![RingKey { sealer, secret: secret.clone() }], &info.key_id);
+            (ring, Some(info), secret)
         }
     })
+}
+
+/// The ring of `secrets`, each derived as the store's encryption says (one salt and derivation for every
+/// key of a store). A key the log retired is left out; the key that seals the current values must be there.
+fn ring_for(
+    secrets: Vec<Zeroizing<String>>,
+    info: &cfgledger_events::event::EncryptionInfo,
+    keys: &cfgledger_events::master_key::MasterKeys,
+    what: &str,
+) -> Result<Keyring, Error> {
+    let mut ring: Vec<RingKey> = Vec::new();
+    for secret in secrets {
+        let sealer = SecretBox::derive(secret.as_bytes(), info)?;
+        if keys.is_retired(sealer.key_id()) || ring.iter().any(|k| k.sealer.key_id() == sealer.key_id()) {
+            continue;
+        }
+        ring.push(RingKey { sealer, secret });
+    }
+    let current = if keys.current().is_empty() { info.key_id.as_str() } else { keys.current() };
+    if !ring.iter().any(|k| k.sealer.key_id() == current) {
+        let ids: Vec<&str> = ring.iter().map(|k| k.sealer.key_id()).collect();
+        return Err(Error::Secret(format!(
+            "{what} does not match this store: it derives key {} but the store's values are sealed with key {current}",
+            if ids.is_empty() { "(none)".to_string() } else { ids.join(", ") },
+        )));
+    }
+    Ok(Keyring::new(ring, current))
 }
 
 /// A new store's genesis event with the `.env` seeding, or, for an existing store, the `.env` keys it does
@@ -446,22 +491,6 @@ fn seeded_by(outcome: &super::Outcome, report: &mut OpenReport) {
             report.unknown_env_keys.extend(e.unknown_keys.iter().cloned());
         }
     }
-}
-
-fn derive_checked(
-    secret: &str,
-    info: &cfgledger_events::event::EncryptionInfo,
-    what: &str,
-) -> Result<SecretBox, Error> {
-    let sb = SecretBox::derive(secret.as_bytes(), info)?;
-    if sb.key_id() != info.key_id {
-        return Err(Error::Secret(format!(
-            "{what} does not match this store: it derives key {} but the store was created with key {}",
-            sb.key_id(),
-            info.key_id
-        )));
-    }
-    Ok(sb)
 }
 
 /// Folds the whole log, verifying every link.

@@ -127,7 +127,15 @@ fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
             results.push(Err(Error::Closed));
             continue;
         }
-        let decided = decide(&core.catalog, &state, &core.sealer, job.cmd.clone());
+        // The state names the key that seals (a rotation another instance appended is followed at once).
+        // Before the genesis event the ring's own key (the one the store is being created with) seals.
+        let ring_key = core.sealer.key_id();
+        let sealing_key = match state.master_keys().current() {
+            "" => ring_key.as_str(),
+            logged => logged,
+        };
+        core.sealer.set_current(sealing_key);
+        let decided = decide(&core.catalog, &state, &core.sealer.at(sealing_key), job.cmd.clone());
         let (events, rejection): (Vec<Event>, _) = match decided {
             Ok(events) => (events, None),
             Err(mut rej) => (std::mem::take(&mut rej.audit), Some(rej)),

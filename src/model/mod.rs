@@ -9,6 +9,7 @@ pub(crate) mod constraints;
 mod error;
 mod governance;
 mod history;
+mod keys;
 mod ops;
 mod registry;
 
@@ -31,6 +32,7 @@ pub use history::{
     ApplyStatus, BadSnapshot, ClonePlan, Diff, DiffLine, DiffQuery, LaterChange, PageQuery, PlanCounts, PlanStep,
     PointRef, RevertBody, RevertOf, RollbackBody, RollbackReport, VerifiedHead, VerifiedSnapshots, VerifyReport,
 };
+pub use keys::{KeyRetireReport, KeyRotateProgress, KeyRotateReport, KeyStatusReport, MasterKeyStatus};
 pub use ops::{
     ChangeEvent, Health, InstanceEntry, InstanceInfo, InstanceList, IntegrityStatus, KeyValue, LogRecord, LoginRequest,
     LoginResponse, Ready, WatchQuery, WatchStreamEvent,

@@ -442,7 +442,7 @@ fn sealed_anywhere(state: &SettingsState, opts: &ReplayOptions) -> bool {
 /// ciphertext is kept, so that cloning again changes nothing.
 struct Resealer<'a> {
     source_key: Option<&'a SecretBox>,
-    target: &'a SecretBox,
+    target: &'a crate::keyring::Keyring,
     /// The target's state, for the ciphertexts it already holds.
     current: &'a SettingsState,
 }

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod clone;
 pub mod governance;
+pub mod keys;
 pub mod registry;
 pub mod render;
 pub mod seed;

@@ -509,7 +509,7 @@ pub fn rollback_request(
     expected_head: Option<u64>,
 ) -> Result<RollbackRequest, Error> {
     let then = ledger.state_at(to_seq)?;
-    let settings = then.entries().map(|(k, e)| (k.clone(), e.value.clone())).collect();
+    let mut settings = then.entries().map(|(k, e)| (k.clone(), e.value.clone())).collect();
     let mut resources = BTreeMap::new();
     for kind in ResourceKind::ALL {
         let entities: BTreeMap<String, Map<String, Value>> =
@@ -518,6 +518,14 @@ pub fn rollback_request(
             resources.insert(kind, entities);
         }
     }
+    // A value sealed then under a key the store has rotated away from returns under the current key.
+    crate::usecase::keys::bring_forward(
+        ledger,
+        &ledger.snapshot().state,
+        only.as_ref(),
+        &mut settings,
+        &mut resources,
+    )?;
     Ok(RollbackRequest { to_seq, settings, resources, only, expected_head })
 }
 

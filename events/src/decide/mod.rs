@@ -8,6 +8,7 @@
 
 mod governance;
 mod import;
+pub mod keys;
 mod registry;
 mod rejection;
 mod settings;
@@ -15,6 +16,7 @@ mod users;
 
 pub use governance::{conflicts, subject_version, ProposedChange, APPROVER_ROLE};
 pub use import::{plan_import, ImportRequest, PlanAction, PlanEntry};
+pub use keys::Reseal;
 pub use rejection::{Rejection, RejectionKind};
 pub use settings::check_seed;
 pub use users::{signing_key_id, signing_key_secret_name, user_secret_name, MIN_SIGNING_KEY, ROLES};
@@ -61,6 +63,14 @@ pub trait SettingsLookup {
     /// step against the state the ones before it leave. `None` where the state cannot be copied.
     fn fork(&self) -> Option<Box<dyn StateFork>> {
         None
+    }
+    /// The master keys the log has named (`None` for a lookup that does not keep them).
+    fn master_keys(&self) -> Option<&crate::master_key::MasterKeys> {
+        None
+    }
+    /// Every sealed value of the current state, with where it lives.
+    fn sealed_values(&self) -> Vec<(crate::master_key::SealedAt, &str)> {
+        Vec::new()
     }
 }
 
@@ -246,6 +256,19 @@ pub enum Command {
         by: String,
         then: Box<Command>,
     },
+    /// Seal new values under a new master key from now on.
+    RotateMasterKey {
+        encryption: EncryptionInfo,
+    },
+    /// Record values of the current state sealed again under the current master key (one batch).
+    ResealSecrets {
+        key_id: String,
+        items: Vec<keys::Reseal>,
+    },
+    /// Stop using an old master key that seals nothing of the current state.
+    RetireMasterKey {
+        key_id: String,
+    },
 }
 
 /// What every rule reads: the catalog, the state the command is decided against, and the sealer.
@@ -340,6 +363,9 @@ fn rule(cx: &Context<'_>, cmd: Command) -> Result<Vec<Event>, Rejection> {
         Command::WithdrawRequest { id, by, comment } => governance::withdraw(cx, id, by, comment),
         Command::ApplyDueRequest { id, now, late_after_secs } => governance::apply_due(cx, id, now, late_after_secs),
         Command::Bypass { by, then } => governance::bypass(cx, by, *then),
+        Command::RotateMasterKey { encryption } => keys::rotate(cx, encryption),
+        Command::ResealSecrets { key_id, items } => keys::reseal(cx, key_id, items),
+        Command::RetireMasterKey { key_id } => keys::retire(cx, key_id),
     }
 }
 
