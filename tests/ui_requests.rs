@@ -151,6 +151,7 @@ fn a_change_request_is_proposed_refused_to_its_author_approved_and_audited() {
     b.wait_text("#live-status", "it is applied now");
     assert!(b.text("#request-approvals").contains("ok for the launch"), "{}", b.text("#request-approvals"));
     assert!(!b.exists("#review-form"), "an applied request offers no review");
+    assert_eq!(b.text("#request-changes td.change"), "8", "an applied request shows the value it applied");
     b.check_page("request-applied");
     assert_eq!(value_of(&server, &alice, "MAX_WORKERS"), json!(8));
     let batch = server.get(&format!("/admin/requests/{id}"), &alice).ok_json()["applied"]["batch"]
@@ -208,14 +209,26 @@ fn a_change_request_is_proposed_refused_to_its_author_approved_and_audited() {
     let set_row = "#audit tr[data-action='set']";
     assert!(b.exists(&format!("{set_row} a[href='/ui/requests/{id}']")), "{}", b.text("#audit"));
     assert!(b.text(set_row).contains("(alice, approved by bob)"), "{}", b.text(set_row));
-    assert!(b.text("#audit tr[data-action='request_applied']").contains("approved by bob"));
+    let applied_row = "#audit tr[data-action='request_applied']";
+    assert!(b.text(applied_row).contains("approved by bob"), "{}", b.text(applied_row));
+    assert!(b.exists(&format!("{applied_row} td.subject a[href='/ui/requests/{id}']")));
     b.check_page("audit-request-batch");
     b.goto("/ui/audit?action=request_proposed");
     b.wait("#audit");
     assert_eq!(b.count("#audit tr[data-action='request_proposed']"), 3, "{}", b.text("#audit"));
     assert!(b.exists(&format!("#audit a[href='/ui/requests/{id2}']")));
 
-    // The emergency bypass is recorded loudly: alice (named in the policy) changes a limit directly.
+    // bob proposes a limit through the API; the emergency bypass then changes it under his request. The
+    // bypass is recorded loudly: alice (named in the policy) changes the limit directly.
+    let bob = store.token("bob", "platform_admin");
+    let reply = server.send_json(
+        "POST",
+        "/admin/requests",
+        Some(&bob),
+        &json!({"changes": [{"op": "set", "key": "MAX_TOOL_TIMEOUT", "text": "5m"}], "reason": "slow upstream"}),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let id4 = reply.json()["id"].as_u64().expect("an id");
     let reply = server
         .request("PUT", "/admin/config/MAX_TOOL_TIMEOUT", Some(&alice))
         .set("X-Emergency-Bypass", "true")
@@ -226,4 +239,13 @@ fn a_change_request_is_proposed_refused_to_its_author_approved_and_audited() {
     b.wait("#audit tr.bypass");
     assert!(b.text("#audit tr.bypass").contains("Emergency bypass"), "{}", b.text("#audit tr.bypass"));
     b.check_page("audit-bypass");
+
+    // bob's request is stale now: flagged in the list, its conflict highlighted on its page.
+    b.goto("/ui/requests");
+    b.wait(&format!("#requests tr.stale[data-id='{id4}'] .badge.stale"));
+    b.click(&format!("#requests tr[data-id='{id4}'] a"));
+    b.wait_text("#request-conflicts", "Changed since its base");
+    assert!(b.text("#request-conflicts").contains("MAX_TOOL_TIMEOUT"), "{}", b.text("#request-conflicts"));
+    assert!(b.exists("#request-changes tr.conflict[data-subject='mcpgateway:MAX_TOOL_TIMEOUT']"));
+    b.check_page("request-stale");
 }

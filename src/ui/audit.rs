@@ -513,6 +513,10 @@ fn row(e: &AuditEntry, batch_controls: bool) -> Markup {
                     a href=(format!("/ui/timetravel?key={}", enc(s))) title=(format!("History of {s}")) {
                         code { (cfgledger_events::namespace::display(s)) }
                     }
+                } @else if let Some(r) = e.change_request.as_ref().filter(|_| e.action.starts_with("request_")) {
+                    a href=(format!("/ui/requests/{}", r.id)) { "change request #" (r.id) }
+                } @else if e.action == "policy_changed" {
+                    a href="/ui/policy" { "the change policy" }
                 } @else { span class="muted" { "(the store)" } }
             }
             td class="change" { (change(e)) }

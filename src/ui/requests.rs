@@ -248,7 +248,7 @@ async fn detail_page(State(state): State<AppState>, session: Session, Path(id): 
                 thead { tr {
                     th scope="col" { "Change" }
                     th scope="col" { "Subject" }
-                    th scope="col" { "Current → proposed" }
+                    th scope="col" { (change_heading(&r.status)) }
                     th scope="col" { "Approvals it needs" }
                 } }
                 tbody { @for c in &r.changes { (change_line(c, &r)) } }
@@ -278,6 +278,15 @@ async fn detail_page(State(state): State<AppState>, session: Session, Path(id): 
         p class="error" id="review-error" role="alert" {}
     };
     page::layout(&session, &format!("Change request #{}", r.id), "requests", &["requests.js"], body).into_response()
+}
+
+/// The changes' value column: what it compares depends on whether the request applied.
+fn change_heading(status: &str) -> &'static str {
+    match status {
+        "applied" => "Value applied",
+        "rejected" | "withdrawn" => "Now → proposed (not applied)",
+        _ => "Current → proposed",
+    }
 }
 
 /// What changed under the request since its base: highlighted, since it applies only if still valid.
@@ -327,13 +336,18 @@ fn change_line(c: &ChangeView, r: &RequestView) -> Markup {
                 code { (cfgledger_events::namespace::display(&c.subject)) }
                 @if conflicted { span class="badge bad" { "changed since its base" } }
             }
-            td class="change" data-label="Current → proposed" {
+            td class="change" data-label=(change_heading(&r.status)) {
                 @match c.op.as_str() {
                     "set" | "reset" | "policy" => {
                         @if is_doc(&c.current) || is_doc(&c.value) {
                             (super::audit::jsondiff::render(Some(&c.current).filter(|v| !v.is_null()), Some(&c.value).filter(|v| !v.is_null())))
+                        } @else if r.status == "applied" {
+                            @if c.op == "reset" { span class="muted" { "back to the environment or default" } }
+                            @else { ins { (page::value_text(&c.value)) } }
                         } @else {
-                            @if c.current.is_null() { span class="muted" { "(not set)" } } @else { del { (page::value_text(&c.current)) } }
+                            @if c.current.is_null() {
+                                span class="muted" title="No value is stored: the environment's or the default applies" { "(no stored value)" }
+                            } @else { del { (page::value_text(&c.current)) } }
                             " → "
                             @if c.op == "reset" { span class="muted" { "back to the environment or default" } }
                             @else { ins { (page::value_text(&c.value)) } }
