@@ -168,7 +168,8 @@ fn a_change_request_is_proposed_refused_to_its_author_approved_and_audited() {
         Some(local),
         "longer tool calls",
     );
-    let expected_utc = b.js("return new Date(arguments[0]).toISOString().replace(/\\.\\d{3}Z$/, 'Z')", vec![json!(local)]);
+    let expected_utc =
+        b.js("return new Date(arguments[0]).toISOString().replace(/\\.\\d{3}Z$/, 'Z')", vec![json!(local)]);
     let r2 = server.get(&format!("/admin/requests/{id2}"), &alice).ok_json();
     assert_eq!((r2["author"].as_str(), r2["required_approvals"].as_u64()), (Some("bob"), Some(2)), "{r2}");
     // The API writes times with microseconds; the form sends whole seconds.

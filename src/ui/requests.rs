@@ -297,14 +297,18 @@ fn conflicts(r: &RequestView) -> Markup {
     let when = match r.status.as_str() {
         "suspended" => "It was suspended at its apply time because these changed since its base",
         "applied" => "It applied after re-validation although these had changed since its base",
-        _ => "Changed since its base: it applies only if it still validates; its author can edit it to base it again",
+        _ => "It applies only if it still validates; its author can edit it to base it again",
     };
     html! {
         div class="conflicts" id="request-conflicts" role="note" {
             strong { "Changed since its base. " } (when) ":"
             ul {
                 @for c in &r.conflicts {
-                    li { code { (c.subject) } " — version " (c.base_version) " when proposed, " (c.current_version) " now" }
+                    li {
+                        code { (c.subject) } " — version " (c.base_version)
+                        @if c.base_version == 0 { " (never set)" }
+                        " when proposed, version " (c.current_version) " now"
+                    }
                 }
             }
         }

@@ -235,7 +235,7 @@ fn opened(
     Ok(fields)
 }
 
-fn request<'s>(state: &'s dyn SettingsLookup, id: u64) -> Result<&'s ChangeRequest, Rejection> {
+fn request(state: &dyn SettingsLookup, id: u64) -> Result<&ChangeRequest, Rejection> {
     state.governance().request(id).ok_or_else(|| Rejection::missing(format!("no change request {id}")))
 }
 
