@@ -114,6 +114,9 @@ fn a_change_request_is_proposed_refused_to_its_author_approved_and_audited() {
     // alice proposes a change that needs one approval.
     let id = propose(&b, &[("mcpgateway:MAX_WORKERS", "8")], None, "more workers for the launch");
     assert!(b.text("#propose-result").contains("open; it needs 1 approval"), "{}", b.text("#propose-result"));
+    // The list shows it at once, before any reload.
+    assert_eq!(b.attr("#requests tbody tr:first-child", "data-id"), Some(id.to_string()));
+    assert_eq!(b.text("#requests-count"), "2 requests, newest first.");
     b.check_page("requests-proposed");
     let r = server.get(&format!("/admin/requests/{id}"), &alice).ok_json();
     assert_eq!((r["status"].as_str(), r["author"].as_str()), (Some("open"), Some("alice")), "{r}");

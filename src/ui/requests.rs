@@ -80,8 +80,7 @@ async fn list_page(State(state): State<AppState>, session: Session, Query(filter
             a href="/ui/policy" { "change policy" }
             " says how many approvals each needs. The author never approves their own request, each approver counts once, and an approved request is applied as one batch, at its apply time when it has one."
         }
-        @if admin { (propose_form(&state)) }
-        @else { p class="hint" { "Your role (" (session.caller().role.as_str()) ") can read change requests but not propose or review them." } }
+        @if admin { p { a class="button primary" href="#propose-heading" { "Propose a change" } } }
         h2 id="requests-heading" { "Requests" }
         form class="filters" method="get" action="/ui/requests" role="search" aria-label="Filter the change requests" {
             div class="field" {
@@ -117,6 +116,8 @@ async fn list_page(State(state): State<AppState>, session: Session, Query(filter
                 }
             }
         }
+        @if admin { (propose_form(&state)) }
+        @else { p class="hint" { "Your role (" (session.caller().role.as_str()) ") can read change requests but not propose or review them." } }
     };
     page::layout(&session, "Change requests", "requests", &["requests.js"], body).with_status(code).into_response()
 }
@@ -136,7 +137,9 @@ fn list_row(r: &RequestView) -> Markup {
             td class="reason" data-label="Reason" { (r.reason) }
             td class="approvals" data-label="Approvals" { (approvals_text(r)) }
             td class="apply-at" data-label="Apply at" {
-                @if let Some(at) = &r.apply_at { (page::time(at)) } @else { span class="muted" { "when approved" } }
+                @if let Some(at) = &r.apply_at { (page::time(at)) }
+                @else if r.status == "open" { span class="muted" { "when approved" } }
+                @else { span class="muted" { "—" } }
             }
             td class="proposed" data-label="Proposed" { (page::time(&r.proposed_at)) }
         }

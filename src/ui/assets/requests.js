@@ -138,11 +138,38 @@
         `: ${what}.`,
       );
       result.hidden = false;
+      showInList(r);
       announce(`Proposed change request #${r.id}: ${r.status}`);
       form.reset();
       for (const row of [...rows.querySelectorAll(".change-row")].slice(1)) row.remove();
       renumber();
     });
+  }
+
+  /** Puts a request just proposed at the top of the list, as the server renders its rows (a status filter
+   *  it does not match leaves the list alone). */
+  function showInList(r) {
+    const table = document.getElementById("requests");
+    const status = document.getElementById("r-status");
+    if (!table || (status && status.value && status.value !== r.status)) return;
+    const badge = { applied: "badge good", open: "badge status-waiting", scheduled: "badge status-waiting" }[r.status] || "badge";
+    const changes = r.changes.length === 1 ? "1 change" : `${r.changes.length} changes`;
+    const row = el(
+      "tr",
+      { "data-id": r.id, "data-status": r.status, class: "flash" },
+      el("th", { scope: "row", class: "id" }, el("a", { href: `/ui/requests/${r.id}` }, `#${r.id}`), el("span", { class: "seq" }, changes)),
+      el("td", { class: "status" }, el("span", { class: badge, "data-status": r.status }, r.status)),
+      el("td", { class: "author", "data-label": "Author" }, r.author),
+      el("td", { class: "reason", "data-label": "Reason" }, r.reason),
+      el("td", { class: "approvals", "data-label": "Approvals" }, `${r.approvals.length} of ${r.required_approvals}`),
+      el("td", { class: "apply-at", "data-label": "Apply at" },
+        r.apply_at ? cfg.time(r.apply_at) : el("span", { class: "muted" }, r.status === "open" ? "when approved" : "—")),
+      el("td", { class: "proposed", "data-label": "Proposed" }, cfg.time(r.proposed_at)),
+    );
+    table.tBodies[0].prepend(row);
+    const count = document.getElementById("requests-count");
+    const n = table.tBodies[0].rows.length;
+    if (count) count.textContent = `${n} ${n === 1 ? "request" : "requests"}, newest first.`;
   }
 
   const review = document.getElementById("review-form");
