@@ -2,7 +2,8 @@
 //! form (rows added and removed, an apply time sent as UTC, a reason required), her own approval is refused
 //! with the API's message, bob approves in his session and the page shows the request applied; a second
 //! request needing two approvals shows bob counted once (409), a secret masked, and bob's rejection; the
-//! policy page, and the audit trail linking the change to its request and approvers. Every page is
+//! policy page, the audit trail linking the change to its request and approvers, a stale request flagged,
+//! and a viewer offered no control. Every page is
 //! screenshotted and checked by axe-core (`check_page`).
 
 mod api_support;
@@ -14,6 +15,7 @@ use serde_json::{json, Value};
 
 const ALICE: (&str, &str) = ("alice", "alice-password-123");
 const BOB: (&str, &str) = ("bob", "bob-password-123");
+const VIC: (&str, &str) = ("vic", "vic-password-123");
 /// A secret proposed through the form: no page may ever show it.
 const SECRET: &str = "webhook-plaintext-7c2e4a-never-shown";
 
@@ -79,6 +81,7 @@ fn a_change_request_is_proposed_refused_to_its_author_approved_and_audited() {
     let store = Store::new("");
     store.add_user(ALICE.0, "platform_admin", ALICE.1);
     store.add_user(BOB.0, "platform_admin", BOB.1);
+    store.add_user(VIC.0, "viewer", VIC.1);
     let alice = store.token("alice", "platform_admin");
     let server = store.serve(&[]);
     install_policy(&server, &alice);
@@ -252,4 +255,21 @@ fn a_change_request_is_proposed_refused_to_its_author_approved_and_audited() {
     assert!(b.text("#request-conflicts").contains("MAX_TOOL_TIMEOUT"), "{}", b.text("#request-conflicts"));
     assert!(b.exists("#request-changes tr.conflict[data-subject='mcpgateway:MAX_TOOL_TIMEOUT']"));
     b.check_page("request-stale");
+
+    // A viewer reads the requests and the policy, and is offered no control.
+    switch_user(&b, VIC);
+    b.goto("/ui/requests");
+    b.wait(&format!("#requests tr[data-id='{id4}']"));
+    assert!(!b.exists("#propose-form"), "a viewer cannot propose");
+    b.goto(&format!("/ui/requests/{id4}"));
+    b.wait("#request-changes");
+    assert!(!b.exists("#review-form"), "a viewer cannot review");
+    let (status, _) = b.request(
+        "POST",
+        &format!("/admin/requests/{id4}/approve"),
+        Some("{}"),
+        json!({"Content-Type": "application/json", "X-CSRF-Token": b.attr("meta[name='csrf-token']", "content")}),
+    );
+    assert_eq!(status, 403, "the API refuses a viewer's approval anyway");
+    b.check_page("request-viewer");
 }
