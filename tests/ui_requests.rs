@@ -1,9 +1,9 @@
 //! Browser tests of the change-request pages of the web UI (issue 18, part 1): alice proposes through the
-//! form (rows added and removed, an apply time sent as UTC, a reason required), her own approval is refused
-//! with the API's message, bob approves in his session and the page shows the request applied; a second
-//! request needing two approvals shows bob counted once (409), a secret masked, and bob's rejection; the
-//! policy page, the audit trail linking the change to its request and approvers, a stale request flagged,
-//! and a viewer offered no control. Every page is
+//! form (rows added and removed, a reason required, the API's 422 shown), her own approval is refused with
+//! the API's message, bob approves in his session and the page shows the request applied; bob's second
+//! request (two approvals, a secret shown masked, an apply time sent as UTC) shows alice counted once (409)
+//! and her rejection; the policy page; the audit trail linking the change to its request and approvers, and
+//! the emergency bypass as a loud row; a stale request flagged; a viewer offered no control. Every page is
 //! screenshotted and checked by axe-core (`check_page`).
 
 mod api_support;
