@@ -18,14 +18,19 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("transfer.js", JS, include_str!("assets/transfer.js")),
     ("registry.js", JS, include_str!("assets/registry.js")),
     ("instances.js", JS, include_str!("assets/instances.js")),
+    ("requests.js", JS, include_str!("assets/requests.js")),
 ];
 
 const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 
 /// One stylesheet, kept in a file per group of pages.
-const STYLES: &str =
-    concat!(include_str!("assets/app.css"), include_str!("assets/history.css"), include_str!("assets/ops.css"));
+const STYLES: &str = concat!(
+    include_str!("assets/app.css"),
+    include_str!("assets/history.css"),
+    include_str!("assets/ops.css"),
+    include_str!("assets/requests.css"),
+);
 
 fn find(name: &str) -> Option<&'static (&'static str, &'static str, &'static str)> {
     ASSETS.iter().find(|(n, _, _)| *n == name)

@@ -361,7 +361,9 @@ pub(super) fn revertible(action: &str) -> bool {
 
 pub(super) fn action_badge(action: &str) -> Markup {
     let class = match action {
-        "rejected" => "badge bad",
+        "rejected" | "request_suspended" | "request_rejected" => "badge bad",
+        "emergency_bypass" => "badge bypass",
+        "request_applied" => "badge good",
         "set" | "reset" | "reseeded" => "badge action-set",
         "resource_created" | "resource_updated" | "resource_deleted" => "badge action-entity",
         _ => "badge",
@@ -379,6 +381,15 @@ pub(super) fn change(e: &AuditEntry) -> Markup {
                 span class="muted" { " → back to the environment or default" }
             }
             "seeded" | "generated" => (jsondiff::render(None, Some(&e.value))),
+            "policy_changed" => {
+                (jsondiff::render(Some(&e.previous).filter(|v| !v.is_null()), Some(&e.value)))
+            }
+            "emergency_bypass" => {
+                strong class="error" { "Emergency bypass: changed without the approvals the policy asks" }
+                @if let Some(subjects) = e.value.as_array() {
+                    span class="attempt" { "Bypassed: " @for (i, s) in subjects.iter().enumerate() { @if i > 0 { ", " } code { (page::value_text(s)) } } }
+                }
+            }
             "rejected" => {
                 @if let Some(r) = &e.rejected {
                     span class="error" { "Refused " (r.action) ": " (r.message) }
@@ -407,8 +418,47 @@ pub(super) fn change(e: &AuditEntry) -> Markup {
                 }
             }
         }
+        @if let Some(r) = &e.change_request { (via_request(&e.action, r, &e.value)) }
         @if let Some(reason) = &e.reason { span class="reason" { "Reason: " (reason) } }
         (cause(&e.cause))
+    }
+}
+
+/// The change request an entry is about, or that applied its change: linked, with its author and approvers.
+fn via_request(action: &str, r: &crate::model::AuditRequest, value: &serde_json::Value) -> Markup {
+    let link = html! { a href=(format!("/ui/requests/{}", r.id)) { "change request #" (r.id) } };
+    let names = |v: &[String]| v.join(", ");
+    html! {
+        span class="via" {
+            @match action {
+                "request_proposed" | "request_edited" => {
+                    @if action == "request_proposed" { "Proposed " } @else { "Edited " }
+                    (link)
+                    @if let Some(subjects) = value.as_array() {
+                        ": " @for (i, s) in subjects.iter().enumerate() { @if i > 0 { ", " } code { (page::value_text(s)) } }
+                    }
+                }
+                "request_approved" => { "Approved " (link) }
+                "request_rejected" => { "Rejected " (link) }
+                "request_withdrawn" => { "Withdrew " (link) }
+                "request_suspended" => {
+                    "Suspended " (link) " at its apply time: changed since its base"
+                    @if !r.conflicts.is_empty() { " (" (names(&r.conflicts)) ")" }
+                }
+                "request_applied" => {
+                    "Applied " (link)
+                    @if !r.approvers.is_empty() { ", approved by " (names(&r.approvers)) }
+                    @if let Some(late) = r.late_secs { " " span class="badge bad late" { "LATE" } " by " (late) " s" }
+                    @if !r.conflicts.is_empty() { span class="attempt" { "Re-validated after changes since its base: " (names(&r.conflicts)) } }
+                }
+                _ => {
+                    "via " (link) " ("
+                    @if let Some(a) = &r.author { (a) }
+                    @if !r.approvers.is_empty() { ", approved by " (names(&r.approvers)) }
+                    ")"
+                }
+            }
+        }
     }
 }
 
@@ -435,10 +485,19 @@ fn cause(c: &cfgledger_events::Cause) -> Markup {
     }
 }
 
+/// A refused attempt and an emergency bypass stand out from the rows around them.
+fn row_class(action: &str) -> Option<&'static str> {
+    match action {
+        "rejected" => Some("rejected"),
+        "emergency_bypass" => Some("bypass"),
+        _ => None,
+    }
+}
+
 fn row(e: &AuditEntry, batch_controls: bool) -> Markup {
     let subject = subject(e);
     html! {
-        tr data-seq=(e.seq) data-batch=(e.batch) data-action=(e.action) class=[(e.action == "rejected").then_some("rejected")] {
+        tr data-seq=(e.seq) data-batch=(e.batch) data-action=(e.action) class=[row_class(&e.action)] {
             td class="when" { (page::time(&e.time)) span class="seq" { "seq " (e.seq) } }
             td class="who" {
                 span class="actor" { (e.actor) }
@@ -454,6 +513,10 @@ fn row(e: &AuditEntry, batch_controls: bool) -> Markup {
                     a href=(format!("/ui/timetravel?key={}", enc(s))) title=(format!("History of {s}")) {
                         code { (cfgledger_events::namespace::display(s)) }
                     }
+                } @else if let Some(r) = e.change_request.as_ref().filter(|_| e.action.starts_with("request_")) {
+                    a href=(format!("/ui/requests/{}", r.id)) { "change request #" (r.id) }
+                } @else if e.action == "policy_changed" {
+                    a href="/ui/policy" { "the change policy" }
                 } @else { span class="muted" { "(the store)" } }
             }
             td class="change" { (change(e)) }

@@ -10,6 +10,7 @@ mod audit;
 mod instances;
 pub mod page;
 mod registry;
+mod requests;
 mod rollback;
 pub mod session;
 mod settings;
@@ -46,6 +47,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(transfer::routes())
         .merge(registry::routes())
         .merge(instances::routes())
+        .merge(requests::routes())
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(middleware::from_fn_with_state(state, guard))

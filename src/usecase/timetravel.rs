@@ -33,7 +33,7 @@ pub const MAX_LIMIT: usize = 1000;
 const PAGE: usize = 256;
 
 /// The audit trail's actions, with the event kind each comes from.
-pub const ACTIONS: [(&str, &str); 18] = [
+pub const ACTIONS: [(&str, &str); 27] = [
     ("store_created", "StoreCreated"),
     ("seeded", "EnvSeeded"),
     ("set", "SettingChanged"),
@@ -52,6 +52,15 @@ pub const ACTIONS: [(&str, &str); 18] = [
     ("resource_deleted", "ResourceDeleted"),
     ("reseeded", "SettingReseeded"),
     ("secrets_rendered", "SecretsRendered"),
+    ("request_proposed", "ChangeRequestProposed"),
+    ("request_edited", "ChangeRequestEdited"),
+    ("request_approved", "ChangeRequestApproved"),
+    ("request_rejected", "ChangeRequestRejected"),
+    ("request_withdrawn", "ChangeRequestWithdrawn"),
+    ("request_suspended", "ChangeRequestSuspended"),
+    ("request_applied", "ChangeRequestApplied"),
+    ("policy_changed", "PolicyChanged"),
+    ("emergency_bypass", "EmergencyBypassUsed"),
 ];
 
 /// Where a page starts: below the event `seq`, or inside it after its first `skip` rows (a page ends
