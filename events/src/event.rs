@@ -245,6 +245,10 @@ pub enum Event {
     ResourceDeleted(ResourceDeleted),
     SettingReseeded(SettingReseeded),
     SecretsRendered(SecretsRendered),
+    RolloutStarted(crate::rollout::RolloutStarted),
+    RolloutAdvanced(crate::rollout::RolloutAdvanced),
+    RolloutRolledBack(crate::rollout::RolloutRolledBack),
+    RolloutCompleted(crate::rollout::RolloutCompleted),
 }
 
 impl Event {
@@ -269,6 +273,10 @@ impl Event {
             Event::ResourceDeleted(_) => "ResourceDeleted",
             Event::SettingReseeded(_) => "SettingReseeded",
             Event::SecretsRendered(_) => "SecretsRendered",
+            Event::RolloutStarted(_) => "RolloutStarted",
+            Event::RolloutAdvanced(_) => "RolloutAdvanced",
+            Event::RolloutRolledBack(_) => "RolloutRolledBack",
+            Event::RolloutCompleted(_) => "RolloutCompleted",
         }
     }
 
@@ -290,6 +298,13 @@ impl Event {
             Event::ResourceDeleted(e) => Some(format!("{}/{}", e.kind, e.name)),
             // Indexed under its namespace's prefix (`mcpgateway:`), so that an audit of a namespace finds it.
             Event::SecretsRendered(e) => Some(format!("{}{}", e.namespace, crate::namespace::SEP)),
+            // Indexed under its namespace's prefix, like a render.
+            Event::RolloutStarted(_)
+            | Event::RolloutAdvanced(_)
+            | Event::RolloutRolledBack(_)
+            | Event::RolloutCompleted(_) => {
+                crate::rollout::namespace_of(self).map(|ns| format!("{ns}{}", crate::namespace::SEP))
+            }
             other => other.key().map(str::to_string),
         }
     }
@@ -314,7 +329,11 @@ impl Event {
             | Event::ImportApplied(_)
             | Event::ResourceCreated(_)
             | Event::ResourceUpdated(_)
-            | Event::ResourceDeleted(_) => None,
+            | Event::ResourceDeleted(_)
+            | Event::RolloutStarted(_)
+            | Event::RolloutAdvanced(_)
+            | Event::RolloutRolledBack(_)
+            | Event::RolloutCompleted(_) => None,
         }
     }
 
@@ -343,6 +362,10 @@ impl Event {
             Event::ResourceDeleted(p) => serde_json::value::to_raw_value(p),
             Event::SettingReseeded(p) => serde_json::value::to_raw_value(p),
             Event::SecretsRendered(p) => serde_json::value::to_raw_value(p),
+            Event::RolloutStarted(p) => serde_json::value::to_raw_value(p),
+            Event::RolloutAdvanced(p) => serde_json::value::to_raw_value(p),
+            Event::RolloutRolledBack(p) => serde_json::value::to_raw_value(p),
+            Event::RolloutCompleted(p) => serde_json::value::to_raw_value(p),
         }
     }
 
@@ -382,6 +405,10 @@ impl Event {
             ("ResourceDeleted", 1) => Event::ResourceDeleted(de(kind, v, payload)?),
             ("SettingReseeded", 1) => Event::SettingReseeded(de(kind, v, payload)?),
             ("SecretsRendered", 1) => Event::SecretsRendered(de(kind, v, payload)?),
+            ("RolloutStarted", 1) => Event::RolloutStarted(de(kind, v, payload)?),
+            ("RolloutAdvanced", 1) => Event::RolloutAdvanced(de(kind, v, payload)?),
+            ("RolloutRolledBack", 1) => Event::RolloutRolledBack(de(kind, v, payload)?),
+            ("RolloutCompleted", 1) => Event::RolloutCompleted(de(kind, v, payload)?),
             (
                 "StoreCreated"
                 | "EnvSeeded"
@@ -400,7 +427,11 @@ impl Event {
                 | "ResourceUpdated"
                 | "ResourceDeleted"
                 | "SettingReseeded"
-                | "SecretsRendered",
+                | "SecretsRendered"
+                | "RolloutStarted"
+                | "RolloutAdvanced"
+                | "RolloutRolledBack"
+                | "RolloutCompleted",
                 _,
             ) => return Err(DecodeError::UnsupportedVersion { kind: kind.to_string(), version: v }),
             _ => return Err(DecodeError::UnknownKind(kind.to_string())),

@@ -5,6 +5,7 @@ use cfgledger_events::decide::SettingsLookup;
 use cfgledger_events::event::{EncryptionInfo, Event, StoredValue};
 use cfgledger_events::namespace;
 use cfgledger_events::resource::{self, ResourceKind};
+use cfgledger_events::rollout::{self, Rollout};
 use cfgledger_events::{Envelope, Source, Timestamp};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -95,6 +96,8 @@ pub struct SettingsState {
     /// Tokens revoked before they expire (logouts), by the blake3 hash of the token (hex), with their expiry
     /// (Unix seconds); forgotten once expired, when a later revocation is folded.
     revoked_tokens: BTreeMap<String, u64>,
+    /// Gradual rollouts by id, active and ended (`cfgledger_events::rollout`).
+    rollouts: BTreeMap<String, Rollout>,
 }
 
 impl SettingsState {
@@ -221,6 +224,18 @@ impl SettingsState {
                 debug_assert!(removed.is_some(), "seq {} deletes {}/{}, which does not exist", env.seq, e.kind, e.name);
             }
             Event::ChangeRejected(_) | Event::ImportApplied(_) | Event::SecretsRendered(_) => {}
+            Event::RolloutStarted(_)
+            | Event::RolloutAdvanced(_)
+            | Event::RolloutRolledBack(_)
+            | Event::RolloutCompleted(_) => {
+                debug_assert!(
+                    matches!(env.event, Event::RolloutStarted(_))
+                        || rollout::id_of(&env.event).is_some_and(|id| self.rollouts.contains_key(id)),
+                    "seq {} moves a rollout that was never started",
+                    env.seq
+                );
+                rollout::apply(&mut self.rollouts, &env.event, env.seq, env.occurred_at, &env.actor.name);
+            }
         }
     }
 
@@ -289,7 +304,28 @@ impl SettingsState {
         signing_keys: SigningKeys,
         revoked_tokens: BTreeMap<String, u64>,
     ) -> SettingsState {
-        SettingsState { store, applied_seq, values, held, touched, users, resources, signing_keys, revoked_tokens }
+        SettingsState {
+            store,
+            applied_seq,
+            values,
+            held,
+            touched,
+            users,
+            resources,
+            signing_keys,
+            revoked_tokens,
+            rollouts: BTreeMap::new(),
+        }
+    }
+
+    /// Every rollout, by id.
+    pub fn rollouts(&self) -> &BTreeMap<String, Rollout> {
+        &self.rollouts
+    }
+
+    /// The rollouts, as the snapshot codec reads them.
+    pub(crate) fn set_rollouts(&mut self, rollouts: BTreeMap<String, Rollout>) {
+        self.rollouts = rollouts;
     }
 
     /// The log's value of a key: `namespace:KEY`, or a bare key of the default namespace (as the catalog and
@@ -404,6 +440,14 @@ impl SettingsLookup for SettingsState {
 
     fn resource_names(&self, kind: ResourceKind) -> Vec<String> {
         self.resources(kind).map(|(name, _)| name.clone()).collect()
+    }
+
+    fn rollout(&self, id: &str) -> Option<&Rollout> {
+        self.rollouts.get(id)
+    }
+
+    fn active_rollouts(&self) -> Vec<&Rollout> {
+        self.rollouts.values().filter(|r| r.is_active()).collect()
     }
 
     fn referrers(&self, kind: ResourceKind, name: &str) -> Vec<String> {

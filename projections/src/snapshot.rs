@@ -12,8 +12,8 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The snapshot format this build writes and reads (3: users' credential versions, the signing keys and the
-/// revoked tokens).
-pub const FORMAT: u32 = 3;
+/// revoked tokens; 4: the rollouts).
+pub const FORMAT: u32 = 4;
 
 #[derive(Serialize, Deserialize)]
 struct Doc {
@@ -28,6 +28,8 @@ struct Doc {
     signing_keys: Vec<SigningKeyDoc>,
     base_key_retires_at: Option<i64>,
     revoked_tokens: BTreeMap<String, u64>,
+    #[serde(default)]
+    rollouts: BTreeMap<String, cfgledger_events::rollout::Rollout>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -142,6 +144,7 @@ pub fn encode(state: &SettingsState) -> Vec<u8> {
             .collect(),
         base_key_retires_at: signing_keys.base_retires_at.map(|t| t.0),
         revoked_tokens: revoked_tokens.clone(),
+        rollouts: state.rollouts().clone(),
     };
     // Every part is a plain value: encoding cannot fail.
     serde_json::to_vec(&doc).unwrap_or_default()
@@ -180,7 +183,8 @@ pub fn decode(bytes: &[u8]) -> Result<SettingsState, String> {
             .collect();
         resources.insert(kind, entries);
     }
-    Ok(SettingsState::from_parts(
+    let rollouts = doc.rollouts;
+    let mut state = SettingsState::from_parts(
         doc.applied_seq,
         doc.store.map(|s| StoreInfo {
             store_id: s.store_id,
@@ -231,7 +235,9 @@ pub fn decode(bytes: &[u8]) -> Result<SettingsState, String> {
             base_retires_at: doc.base_key_retires_at.map(Timestamp),
         },
         doc.revoked_tokens,
-    ))
+    );
+    state.set_rollouts(rollouts);
+    Ok(state)
 }
 
 /// What a stored snapshot's digest covers: its seq, the hash of the log's event at that seq, and its

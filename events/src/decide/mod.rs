@@ -9,11 +9,13 @@
 mod import;
 mod registry;
 mod rejection;
+mod rollout;
 mod settings;
 mod users;
 
 pub use import::{plan_import, ImportRequest, PlanAction, PlanEntry};
 pub use rejection::{Rejection, RejectionKind};
+pub use rollout::StartRollout;
 pub use settings::check_seed;
 pub use users::{signing_key_id, signing_key_secret_name, user_secret_name, MIN_SIGNING_KEY, ROLES};
 
@@ -53,6 +55,14 @@ pub trait SettingsLookup {
     fn setting_keys(&self) -> Vec<String>;
     /// The identities of every entity of `kind`.
     fn resource_names(&self, kind: ResourceKind) -> Vec<String>;
+    /// A rollout by id, whatever its status.
+    fn rollout(&self, _id: &str) -> Option<&crate::rollout::Rollout> {
+        None
+    }
+    /// The rollouts that are still active.
+    fn active_rollouts(&self) -> Vec<&crate::rollout::Rollout> {
+        Vec::new()
+    }
 }
 
 /// Encrypts and decrypts sensitive values. `key` is the setting key, bound into the ciphertext.
@@ -185,6 +195,23 @@ pub enum Command {
         registry: crate::registry_import::RegistryImport,
         settings: Option<ImportRequest>,
     },
+    /// Start a gradual rollout (see [`crate::rollout`]).
+    StartRollout(StartRollout),
+    /// Move a rollout from `from_stage` to the next stage, or complete it from its last one (merging its
+    /// values); a no-op when it is no longer at `from_stage`. Refused before the bake ends unless `manual`.
+    AdvanceRollout {
+        id: String,
+        from_stage: u32,
+        now: crate::time::Timestamp,
+        manual: bool,
+    },
+    /// End a rollout without merging; a no-op when it has ended. `signal` names the failed health signal
+    /// of an automatic rollback.
+    RollBackRollout {
+        id: String,
+        reason: String,
+        signal: Option<String>,
+    },
 }
 
 /// What every rule reads: the catalog, the state the command is decided against, and the sealer.
@@ -239,6 +266,9 @@ fn dispatch(cx: &Context<'_>, cmd: Command) -> Result<Vec<Event>, Rejection> {
         Command::ImportRegistry { digest, source, registry, settings } => {
             registry::import_registry(cx, digest, source, registry, settings)
         }
+        Command::StartRollout(req) => rollout::start(cx, req),
+        Command::AdvanceRollout { id, from_stage, now, manual } => rollout::advance(cx, id, from_stage, now, manual),
+        Command::RollBackRollout { id, reason, signal } => rollout::roll_back(cx, id, reason, signal),
     }
 }
 
