@@ -138,6 +138,7 @@ pub fn audit_entries(env: &Envelope, catalog: &Catalog) -> Vec<AuditEntry> {
         user: None,
         resource: None,
         import: None,
+        rollout: None,
     };
     // A setting's entry names its namespace and its bare key.
     let setting = |action: &str, key: &str, value: Value, previous: Value| {
@@ -240,7 +241,82 @@ pub fn audit_entries(env: &Envelope, catalog: &Catalog) -> Vec<AuditEntry> {
             }),
             ..base("import", None, Value::Null, Value::Null)
         }],
+        Event::RolloutStarted(_)
+        | Event::RolloutAdvanced(_)
+        | Event::RolloutRolledBack(_)
+        | Event::RolloutCompleted(_) => rollout_entries(env, catalog, &base),
     }
+}
+
+/// A rollout event's audit entries: one per key it moves, each naming the rollout, its stage and
+/// percentage (and on start, the key's new value, masked when sensitive).
+fn rollout_entries(
+    env: &Envelope,
+    catalog: &Catalog,
+    base: &dyn Fn(&str, Option<String>, Value, Value) -> AuditEntry,
+) -> Vec<AuditEntry> {
+    use cfgledger_events::Event;
+    let empty = crate::model::AuditRollout {
+        id: String::new(),
+        stage: 0,
+        percent: 0,
+        selector: Default::default(),
+        steps: Vec::new(),
+        reason: None,
+        signal: None,
+        manual: false,
+    };
+    let (action, detail, values): (&str, crate::model::AuditRollout, Vec<(&str, Value)>) = match &env.event {
+        Event::RolloutStarted(e) => (
+            "rollout_started",
+            crate::model::AuditRollout {
+                id: e.id.clone(),
+                selector: e.selector.clone(),
+                steps: e.steps.clone(),
+                ..empty
+            },
+            e.changes.iter().map(|c| (c.key.as_str(), shown_for(catalog, &c.key, Some(&c.value)))).collect(),
+        ),
+        Event::RolloutAdvanced(e) => (
+            "rollout_advanced",
+            crate::model::AuditRollout {
+                id: e.id.clone(),
+                stage: e.stage,
+                percent: e.percent,
+                manual: e.manual,
+                ..empty
+            },
+            e.keys.iter().map(|k| (k.as_str(), Value::Null)).collect(),
+        ),
+        Event::RolloutRolledBack(e) => (
+            "rollout_rolled_back",
+            crate::model::AuditRollout {
+                id: e.id.clone(),
+                stage: e.stage,
+                reason: Some(e.reason.clone()),
+                signal: e.signal.clone(),
+                ..empty
+            },
+            e.keys.iter().map(|k| (k.as_str(), Value::Null)).collect(),
+        ),
+        Event::RolloutCompleted(e) => (
+            "rollout_completed",
+            crate::model::AuditRollout { id: e.id.clone(), stage: e.stage, percent: 100, manual: e.manual, ..empty },
+            e.keys.iter().map(|k| (k.as_str(), Value::Null)).collect(),
+        ),
+        _ => return Vec::new(),
+    };
+    values
+        .into_iter()
+        .map(|(key, value)| {
+            let (ns, bare) = namespace::split(key);
+            AuditEntry {
+                namespace: Some(ns.to_string()),
+                rollout: Some(detail.clone()),
+                ..base(action, Some(bare.to_string()), value, Value::Null)
+            }
+        })
+        .collect()
 }
 
 /// The watch-stream message of one event, if the event changes a setting's value: seq, key, the new value
@@ -328,15 +404,22 @@ pub fn watch_event(
             (Some(ns.to_string()), Some(bare.to_string()))
         }
         (cfgledger_events::Event::SecretsRendered(e), None) => (Some(e.namespace.clone()), None),
+        // A rollout's transition: about its namespace, so that the namespace's followers re-render.
+        (ev, None) if cfgledger_events::rollout::namespace_of(ev).is_some() => {
+            (cfgledger_events::rollout::namespace_of(ev).map(str::to_string), None)
+        }
         (_, None) => (None, env.event.subject()),
     };
     crate::model::ChangeEvent {
         seq: env.seq,
         kind: env.event.kind().to_string(),
         namespace: ns,
+        restart_required: cfgledger_events::rollout::keys_of(&env.event).into_iter().any(|k| {
+            let (ns, bare) = namespace::split(k);
+            restart_key(catalog, ns, bare)
+        }),
         key,
         value: Value::Null,
-        restart_required: false,
         source: env.actor.source.as_str().to_string(),
         actor: env.actor.name.clone(),
         time: env.occurred_at.to_string(),

@@ -71,6 +71,9 @@ pub enum Cause {
     /// A replay clone: the state of another store (`source_store_id`) as of `source_seq`, whose event there
     /// hashes to `source_head_hash`.
     Clone { source_store_id: String, source_seq: u64, source_head_hash: String, via: String },
+    /// A transition of rollout `id` made by a server's rollout driver (`instance`): a bake that ended or a
+    /// health signal that failed.
+    RolloutDriver { id: String, instance: String },
 }
 
 /// The batch an event belongs to: every event of one append shares it.

@@ -67,6 +67,8 @@ pub struct RolloutStarted {
 pub struct RolloutAdvanced {
     pub id: String,
     pub namespace: String,
+    /// The keys the rollout changes: what a follower re-renders (and restarts for, if one needs it).
+    pub keys: Vec<String>,
     pub stage: u32,
     pub percent: u8,
     /// Advanced by a person before the bake ended, rather than by the driver after it.
@@ -78,6 +80,8 @@ pub struct RolloutAdvanced {
 pub struct RolloutRolledBack {
     pub id: String,
     pub namespace: String,
+    /// The keys the rollout changes: what a follower re-renders (and restarts for, if one needs it).
+    pub keys: Vec<String>,
     /// The stage it was at.
     pub stage: u32,
     pub reason: String,
@@ -93,6 +97,8 @@ pub struct RolloutRolledBack {
 pub struct RolloutCompleted {
     pub id: String,
     pub namespace: String,
+    /// The keys the rollout changes: what a follower re-renders (and restarts for, if one needs it).
+    pub keys: Vec<String>,
     pub stage: u32,
     pub manual: bool,
 }
@@ -231,6 +237,17 @@ pub fn namespace_of(event: &crate::Event) -> Option<&str> {
         crate::Event::RolloutRolledBack(e) => Some(&e.namespace),
         crate::Event::RolloutCompleted(e) => Some(&e.namespace),
         _ => None,
+    }
+}
+
+/// The keys a rollout event moves, if it is one.
+pub fn keys_of(event: &crate::Event) -> Vec<&str> {
+    match event {
+        crate::Event::RolloutStarted(e) => e.changes.iter().map(|c| c.key.as_str()).collect(),
+        crate::Event::RolloutAdvanced(e) => e.keys.iter().map(String::as_str).collect(),
+        crate::Event::RolloutRolledBack(e) => e.keys.iter().map(String::as_str).collect(),
+        crate::Event::RolloutCompleted(e) => e.keys.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
     }
 }
 

@@ -109,6 +109,9 @@ pub struct AuditEntry {
     pub resource: Option<AuditResource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<AuditImport>,
+    /// A rollout's transition: which rollout, which stage, and why it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<super::AuditRollout>,
 }
 
 /// A refused attempt (`rejected`): what was tried and why it was refused.

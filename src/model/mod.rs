@@ -10,6 +10,7 @@ mod error;
 mod history;
 mod ops;
 mod registry;
+mod rollout;
 
 pub use audit::{
     AuditEntry, AuditFilter, AuditImport, AuditPage, AuditRender, AuditResource, AuditUser, RejectedAttempt,
@@ -34,4 +35,8 @@ pub use registry::{
     ExportDocument, ExportEncryption, ExportMetadata, ExportQuery, GatewayDependencies, GatewayExportDocument,
     GatewayExportMetadata, GatewayExportOptions, ImportBody, ImportReport, ImportResult, ImportStatus,
     ImportStatusKind, ImportStatuses, Selection, SelectiveQuery,
+};
+pub use rollout::{
+    AuditRollout, InstanceRollout, RolloutActionBody, RolloutChangeBody, RolloutInstance, RolloutList, RolloutOutcome, RolloutStep,
+    RolloutValue, RolloutView, StartRolloutBody,
 };

@@ -427,6 +427,9 @@ fn cause(c: &cfgledger_events::Cause) -> Markup {
             },
             Cause::Import { digest, .. } => span class="reason" { "Part of an import (" code { (short_id(digest)) } ")" },
             Cause::Clone { source_seq, .. } => span class="reason" { "Part of a clone of another store at its seq " (source_seq) },
+            Cause::RolloutDriver { id, instance } => span class="reason" {
+                "Made by the rollout driver of " code { (instance) } " for " a href=(format!("/ui/rollouts?id={}", enc(id))) { "rollout " (id) }
+            },
             _ => {}
         }
     }

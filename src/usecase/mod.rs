@@ -8,6 +8,7 @@ pub mod access;
 pub mod clone;
 pub mod registry;
 pub mod render;
+pub mod rollout;
 pub mod seed;
 pub mod settings;
 pub mod settings_transfer;

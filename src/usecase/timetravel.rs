@@ -708,7 +708,12 @@ pub fn touched(records: &[Record]) -> Result<BTreeSet<String>, Error> {
             | Event::UserRoleChanged(_)
             | Event::SigningKeyRotated(_)
             | Event::TokenRevoked(_)
-            | Event::SecretsRendered(_) => {}
+            | Event::SecretsRendered(_)
+            // A rollout's own transitions are not reverted; a completion's merge is, by its SettingChanged.
+            | Event::RolloutStarted(_)
+            | Event::RolloutAdvanced(_)
+            | Event::RolloutRolledBack(_)
+            | Event::RolloutCompleted(_) => {}
             other => match other.key() {
                 Some(key) => {
                     out.insert(namespace::from_log(key).into_owned());

@@ -100,6 +100,7 @@ pub(super) fn start(cx: &Context<'_>, req: StartRollout) -> Result<Vec<Event>, R
         check: req.check,
     };
     let first = started.steps.first().copied().unwrap_or(100);
+    let keys: Vec<String> = started.changes.iter().map(|c| c.key.clone()).collect();
     let no_label_stage = started.selector.is_empty();
     let mut events = vec![Event::RolloutStarted(started)];
     // Without a selector there is no label stage to bake: the first percentage step starts at once.
@@ -107,6 +108,7 @@ pub(super) fn start(cx: &Context<'_>, req: StartRollout) -> Result<Vec<Event>, R
         events.push(Event::RolloutAdvanced(RolloutAdvanced {
             id: req.id,
             namespace: ns,
+            keys,
             stage: 1,
             percent: first,
             manual: false,
@@ -184,14 +186,15 @@ pub(super) fn advance(
         )));
     }
     let namespace = rollout.started.namespace.clone();
+    let keys: Vec<String> = rollout.keys().map(str::to_string).collect();
     if from_stage < rollout.last_stage() {
         let stage = from_stage + 1;
         let percent = rollout.percent_at(stage);
-        return Ok(vec![Event::RolloutAdvanced(RolloutAdvanced { id, namespace, stage, percent, manual })]);
+        return Ok(vec![Event::RolloutAdvanced(RolloutAdvanced { id, namespace, keys, stage, percent, manual })]);
     }
     // The last stage baked: the completion and the merge of every value, as one batch.
     let mut events =
-        vec![Event::RolloutCompleted(RolloutCompleted { id: id.clone(), namespace, stage: from_stage, manual })];
+        vec![Event::RolloutCompleted(RolloutCompleted { id: id.clone(), namespace, keys, stage: from_stage, manual })];
     for change in &rollout.started.changes {
         let value = match &change.value {
             StoredValue::Plain(v) => v.clone(),
@@ -225,5 +228,6 @@ pub(super) fn roll_back(
         return Ok(Vec::new());
     }
     let namespace = rollout.started.namespace.clone();
-    Ok(vec![Event::RolloutRolledBack(RolloutRolledBack { id, namespace, stage: rollout.stage, reason, signal })])
+    let keys = rollout.keys().map(str::to_string).collect();
+    Ok(vec![Event::RolloutRolledBack(RolloutRolledBack { id, namespace, keys, stage: rollout.stage, reason, signal })])
 }
