@@ -20,6 +20,7 @@ mod settings_transfer;
 pub mod tls;
 pub mod tokens;
 mod watch;
+mod rollouts;
 
 pub use error::ApiError;
 pub use extract::{Caller, ClientAddr, RequestId};
@@ -101,6 +102,10 @@ pub fn router(state: AppState) -> Router {
         .route("/import", post(registry_transfer::import))
         .route("/import/status", get(registry_transfer::statuses))
         .route("/import/status/{id}", get(registry_transfer::status))
+        .route("/admin/rollouts", get(rollouts::list).post(rollouts::start))
+        .route("/admin/rollouts/{id}", get(rollouts::status))
+        .route("/admin/rollouts/{id}/advance", post(rollouts::advance))
+        .route("/admin/rollouts/{id}/rollback", post(rollouts::rollback))
         .merge(resources::routes())
         .merge(crate::ui::routes(state.clone()))
         .fallback(error::not_found)

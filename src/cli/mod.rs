@@ -10,6 +10,7 @@ mod log;
 mod registry_transfer;
 mod remote;
 mod render;
+mod rollout;
 mod serve;
 mod token;
 mod user;
@@ -96,6 +97,9 @@ pub enum Command {
     /// Follow a namespace for an application: run it with its settings (exec), or keep a file of them (render).
     #[command(subcommand)]
     Agent(agent::AgentCommand),
+    /// Roll setting changes out gradually: to labelled instances first, then by percentage steps with a bake.
+    #[command(subcommand)]
+    Rollout(rollout::RolloutCommand),
 }
 
 impl Command {
@@ -325,6 +329,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::User(cmd) => user::run(&globals, cmd),
         Command::Token(cmd) => token::run(&globals, cmd),
         Command::Agent(cmd) => agent::run(&globals, cmd),
+        Command::Rollout(cmd) => rollout::run(&globals, cmd),
     }
 }
 
