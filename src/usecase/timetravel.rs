@@ -32,7 +32,7 @@ pub const MAX_LIMIT: usize = 1000;
 const PAGE: usize = 256;
 
 /// The audit trail's actions, with the event kind each comes from.
-pub const ACTIONS: [(&str, &str); 18] = [
+pub const ACTIONS: [(&str, &str); 22] = [
     ("store_created", "StoreCreated"),
     ("seeded", "EnvSeeded"),
     ("set", "SettingChanged"),
@@ -51,6 +51,10 @@ pub const ACTIONS: [(&str, &str); 18] = [
     ("resource_deleted", "ResourceDeleted"),
     ("reseeded", "SettingReseeded"),
     ("secrets_rendered", "SecretsRendered"),
+    ("rollout_started", "RolloutStarted"),
+    ("rollout_advanced", "RolloutAdvanced"),
+    ("rollout_rolled_back", "RolloutRolledBack"),
+    ("rollout_completed", "RolloutCompleted"),
 ];
 
 /// Where a page starts: below the event `seq`, or inside it after its first `skip` rows (a page ends
