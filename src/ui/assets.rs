@@ -18,6 +18,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("transfer.js", JS, include_str!("assets/transfer.js")),
     ("registry.js", JS, include_str!("assets/registry.js")),
     ("instances.js", JS, include_str!("assets/instances.js")),
+    ("rollouts.js", JS, include_str!("assets/rollouts.js")),
 ];
 
 const CSS: &str = "text/css; charset=utf-8";

@@ -8,6 +8,7 @@
 pub mod assets;
 mod audit;
 mod instances;
+mod rollouts;
 pub mod page;
 mod registry;
 mod rollback;
@@ -46,6 +47,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(transfer::routes())
         .merge(registry::routes())
         .merge(instances::routes())
+        .merge(rollouts::routes())
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(middleware::from_fn_with_state(state, guard))

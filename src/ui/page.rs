@@ -19,6 +19,7 @@ pub const NAV: &[(&str, &str, &str, Role)] = &[
     ("transfer", "Import & export", "/ui/transfer", Role::Auditor),
     ("registry", "Registry", "/ui/registry/gateways", Role::Viewer),
     ("instances", "Instances", "/ui/instances", Role::Viewer),
+    ("rollouts", "Rollouts", "/ui/rollouts", Role::Viewer),
 ];
 
 /// A rendered page and its status.
