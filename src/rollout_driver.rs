@@ -78,8 +78,7 @@ async fn drive(ledger: &Ledger, instance: &str, rollout: &Rollout) -> Result<(),
     if now < rollout.bake_ends() {
         return Ok(());
     }
-    let cmd =
-        Command::AdvanceRollout { id: rollout.id().to_string(), from_stage: rollout.stage, now, manual: false };
+    let cmd = Command::AdvanceRollout { id: rollout.id().to_string(), from_stage: rollout.stage, now, manual: false };
     match ledger.execute_async(cmd, ctx()).await {
         Ok(outcome) => {
             if outcome.changed() {

@@ -195,13 +195,7 @@ fn labels_first_then_percentage_steps_then_one_merge_batch() {
     assert!(!d.ok(&["log", "--output", "json"]).contains(SECRET));
 
     // The audit shows each step of the rollout.
-    let audit = d.ok(&[
-        "audit",
-        "--output",
-        "jsonl",
-        "--action",
-        "rollout_started,rollout_advanced,rollout_completed",
-    ]);
+    let audit = d.ok(&["audit", "--output", "jsonl", "--action", "rollout_started,rollout_advanced,rollout_completed"]);
     let actions: Vec<String> = audit
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -253,7 +247,9 @@ fn a_check_url_that_fails_during_the_bake_rolls_back_and_the_canaries_return() {
         &json!({"id": "checked", "changes": [{"key": "MAX_WORKERS", "value": 32}], "selector": {"role": "canary"},
                 "steps": [100], "bake_ms": 3_600_000, "check_url": url, "check_timeout_ms": 500}),
     );
-    eventually("the canary runs the new value", || (workers(&canary) == Some(32)).then_some(()).ok_or_else(|| format!("{:?}", workers(&canary))));
+    eventually("the canary runs the new value", || {
+        (workers(&canary) == Some(32)).then_some(()).ok_or_else(|| format!("{:?}", workers(&canary)))
+    });
     assert_eq!(workers(&other), Some(4));
     // The check passes while it answers 200 (the driver looks every 100 ms); then it fails.
     assert_eq!(rollout(server, &admin, "checked")["status"], "active");
@@ -297,7 +293,9 @@ fn an_instance_that_reports_itself_unhealthy_rolls_back_the_rollout_it_runs() {
         &json!({"id": "reported", "changes": [{"key": "MAX_WORKERS", "value": 8}], "selector": {"role": "canary"},
                 "steps": [100], "bake_ms": 3_600_000, "instance_reports": true}),
     );
-    eventually("the canary runs the new value", || (workers(&canary) == Some(8)).then_some(()).ok_or_else(|| format!("{:?}", workers(&canary))));
+    eventually("the canary runs the new value", || {
+        (workers(&canary) == Some(8)).then_some(()).ok_or_else(|| format!("{:?}", workers(&canary)))
+    });
     eventually("the canary has reported the stage applied", || {
         let r = rollout(server, &admin, "reported");
         let row = r["instances"].as_array().and_then(|a| a.iter().find(|i| i["instance"] == "client/h1").cloned());
@@ -336,7 +334,9 @@ fn the_driver_advances_after_each_bake_and_merges_at_the_end() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| (t["what"].as_str().unwrap().to_string(), t["stage"].as_u64().unwrap(), t["percent"].as_u64().unwrap()))
+        .map(|t| {
+            (t["what"].as_str().unwrap().to_string(), t["stage"].as_u64().unwrap(), t["percent"].as_u64().unwrap())
+        })
         .collect();
     let expected: Vec<(String, u64, u64)> =
         [("started", 0, 0), ("advanced", 1, 20), ("advanced", 2, 60), ("advanced", 3, 100), ("completed", 3, 100)]
@@ -388,7 +388,8 @@ fn two_servers_on_one_postgres_store_make_exactly_one_transition_per_step() {
         events(&log, "RolloutAdvanced").iter().map(|r| r["payload"]["stage"].as_u64().unwrap()).collect();
     assert_eq!(stages, [1, 2, 3, 4, 5], "one advance per stage, in order");
     assert_eq!(events(&log, "RolloutCompleted").len(), 1);
-    let merges = events(&log, "SettingChanged").iter().filter(|r| r["payload"]["key"] == "mcpgateway:MAX_WORKERS").count();
+    let merges =
+        events(&log, "SettingChanged").iter().filter(|r| r["payload"]["key"] == "mcpgateway:MAX_WORKERS").count();
     assert_eq!(merges, 1, "one merge");
     let drivers: std::collections::BTreeSet<String> = log
         .iter()
@@ -414,13 +415,34 @@ fn the_cli_works_on_the_store_and_through_the_server_alike() {
             .args(args)
             .output()
             .expect("the binary runs");
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let local = |args: &[&str]| {
         let out = d.cmd().args(args).output().expect("the binary runs");
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
-    let start = ["rollout", "start", "--id", "cli-1", "--set", "MAX_WORKERS=6", "--selector", "role=canary", "--steps", "50,100", "--bake", "1h"];
+    let start = [
+        "rollout",
+        "start",
+        "--id",
+        "cli-1",
+        "--set",
+        "MAX_WORKERS=6",
+        "--selector",
+        "role=canary",
+        "--steps",
+        "50,100",
+        "--bake",
+        "1h",
+    ];
     let (code, out, err) = remote(&start);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("rollout cli-1 (mcpgateway): active at stage 0"), "{out}");

@@ -118,7 +118,8 @@ fn the_rollouts_page_shows_stages_and_instances_and_advances_and_rolls_back() {
     // A viewer reads the same page without any control.
     let v = Browser::start(&server.url, "rollouts_viewer");
     v.login(VIC.0, VIC.1);
-    let other = json!({"id": "ui-2", "changes": [{"key": "MAX_WORKERS", "value": 5}], "steps": [100], "bake_ms": 3_600_000});
+    let other =
+        json!({"id": "ui-2", "changes": [{"key": "MAX_WORKERS", "value": 5}], "steps": [100], "bake_ms": 3_600_000});
     assert_eq!(server.send_json("POST", "/admin/rollouts", Some(&admin), &other).status, 201);
     v.goto("/ui/rollouts?id=ui-2");
     v.wait(".rollout-detail");

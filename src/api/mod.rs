@@ -16,11 +16,11 @@ mod openapi;
 mod registry_transfer;
 mod render;
 mod resources;
+mod rollouts;
 mod settings_transfer;
 pub mod tls;
 pub mod tokens;
 mod watch;
-mod rollouts;
 
 pub use error::ApiError;
 pub use extract::{Caller, ClientAddr, RequestId};

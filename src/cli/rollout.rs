@@ -109,7 +109,8 @@ pub fn run(g: &Globals, cmd: RolloutCommand) -> Result<(), Error> {
         }
         RolloutCommand::Status(args) => {
             let view: RolloutView = match &g.server {
-                Some(server) => server.get_json(&format!("/admin/rollouts/{}", segment(&args.id)), &BTreeMap::<String, String>::new())?,
+                Some(server) => server
+                    .get_json(&format!("/admin/rollouts/{}", segment(&args.id)), &BTreeMap::<String, String>::new())?,
                 None => block_on(rollout::status(&g.open_existing_ledger()?, &args.id))?,
             };
             if args.output == Output::Json {

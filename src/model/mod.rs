@@ -37,6 +37,6 @@ pub use registry::{
     ImportStatusKind, ImportStatuses, Selection, SelectiveQuery,
 };
 pub use rollout::{
-    AuditRollout, InstanceRollout, RolloutActionBody, RolloutChangeBody, RolloutInstance, RolloutList, RolloutOutcome, RolloutStep,
-    RolloutValue, RolloutView, StartRolloutBody,
+    AuditRollout, InstanceRollout, RolloutActionBody, RolloutChangeBody, RolloutInstance, RolloutList, RolloutOutcome,
+    RolloutStep, RolloutValue, RolloutView, StartRolloutBody,
 };

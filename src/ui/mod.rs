@@ -8,10 +8,10 @@
 pub mod assets;
 mod audit;
 mod instances;
-mod rollouts;
 pub mod page;
 mod registry;
 mod rollback;
+mod rollouts;
 pub mod session;
 mod settings;
 mod timetravel;

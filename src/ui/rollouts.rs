@@ -106,10 +106,10 @@ fn detail_section(r: &RolloutView, admin: bool) -> Markup {
             p class="hint" {
                 "Namespace " strong { (r.namespace) } ". "
                 @if selector.is_empty() { "No label selector. " } @else { "Labels first: " code { (selector.join(", ")) } ". " }
-                "Each step bakes " (r.bake_ms) " ms"
+                "Each step bakes " (human_ms(r.bake_ms))
                 @if let Some(at) = &r.bake_ends_at { "; this one until " (page::time(at)) }
                 ". "
-                @if let Some(url) = &r.check_url { "Health check " code { (url) } " (timeout " (r.check_timeout_ms) " ms). " }
+                @if let Some(url) = &r.check_url { "Health check " code { (url) } " (timeout " (human_ms(r.check_timeout_ms)) "). " }
                 @if r.instance_reports { "Instances' own reports count." }
             }
             ol class="rollout-steps" aria-label="Stages" {
@@ -194,5 +194,15 @@ fn step_class(r: &RolloutView, stage: u32) -> &'static str {
         "current"
     } else {
         "todo"
+    }
+}
+
+/// A duration in milliseconds as a person reads it: `300 ms`, `30 s`, `5 min`, `1 h`.
+fn human_ms(ms: u64) -> String {
+    match ms {
+        ms if ms % 3_600_000 == 0 && ms > 0 => format!("{} h", ms / 3_600_000),
+        ms if ms % 60_000 == 0 && ms > 0 => format!("{} min", ms / 60_000),
+        ms if ms % 1000 == 0 && ms > 0 => format!("{} s", ms / 1000),
+        ms => format!("{ms} ms"),
     }
 }

@@ -157,10 +157,7 @@ fn check_check(check: &RolloutCheck) -> Result<(), Rejection> {
         }
     }
     if check.timeout_ms == 0 || check.timeout_ms > MAX_CHECK_TIMEOUT_MS {
-        return Err(Rejection::invalid(format!(
-            "check_timeout expects 1 ms to 60 s; got {} ms",
-            check.timeout_ms
-        )));
+        return Err(Rejection::invalid(format!("check_timeout expects 1 ms to 60 s; got {} ms", check.timeout_ms)));
     }
     Ok(())
 }
