@@ -248,13 +248,12 @@ pub fn audit_entries(env: &Envelope, catalog: &Catalog) -> Vec<AuditEntry> {
     }
 }
 
+/// Builds one audit entry of the event being presented: action, key, value, previous.
+type EntryFn<'a> = &'a dyn Fn(&str, Option<String>, Value, Value) -> AuditEntry;
+
 /// A rollout event's audit entries: one per key it moves, each naming the rollout, its stage and
 /// percentage (and on start, the key's new value, masked when sensitive).
-fn rollout_entries(
-    env: &Envelope,
-    catalog: &Catalog,
-    base: &dyn Fn(&str, Option<String>, Value, Value) -> AuditEntry,
-) -> Vec<AuditEntry> {
+fn rollout_entries(env: &Envelope, catalog: &Catalog, base: EntryFn<'_>) -> Vec<AuditEntry> {
     use cfgledger_events::Event;
     let empty = crate::model::AuditRollout {
         id: String::new(),
