@@ -58,6 +58,7 @@ impl Instance {
                 child: None,
                 error: None,
                 reported_by: None,
+                healthy: None,
                 extra: serde_json::Map::new(),
             })
             .unwrap_or(serde_json::Value::Null),

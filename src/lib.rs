@@ -32,6 +32,7 @@ pub mod logging;
 pub mod model;
 pub mod notify;
 pub mod present;
+pub mod rollout_driver;
 pub mod setting_keys;
 pub mod store;
 pub mod tailer;

@@ -139,6 +139,7 @@ pub fn audit_entries(env: &Envelope, catalog: &Catalog) -> Vec<AuditEntry> {
         resource: None,
         import: None,
         change_request: None,
+        rollout: None,
     };
     let request = |action: &str, id: u64, author: Option<&str>, approvers: Vec<String>| AuditEntry {
         change_request: Some(crate::model::AuditRequest {
@@ -327,7 +328,81 @@ pub fn audit_entries(env: &Envelope, catalog: &Catalog) -> Vec<AuditEntry> {
             value: Value::Array(e.bypassed.iter().map(|b| Value::String(b.subject.clone())).collect()),
             ..base("emergency_bypass", None, Value::Null, Value::Null)
         }],
+        Event::RolloutStarted(_)
+        | Event::RolloutAdvanced(_)
+        | Event::RolloutRolledBack(_)
+        | Event::RolloutCompleted(_) => rollout_entries(env, catalog, &base),
     }
+}
+
+/// Builds one audit entry of the event being presented: action, key, value, previous.
+type EntryFn<'a> = &'a dyn Fn(&str, Option<String>, Value, Value) -> AuditEntry;
+
+/// A rollout event's audit entries: one per key it moves, each naming the rollout, its stage and
+/// percentage (and on start, the key's new value, masked when sensitive).
+fn rollout_entries(env: &Envelope, catalog: &Catalog, base: EntryFn<'_>) -> Vec<AuditEntry> {
+    use cfgledger_events::Event;
+    let empty = crate::model::AuditRollout {
+        id: String::new(),
+        stage: 0,
+        percent: 0,
+        selector: Default::default(),
+        steps: Vec::new(),
+        reason: None,
+        signal: None,
+        manual: false,
+    };
+    let (action, detail, values): (&str, crate::model::AuditRollout, Vec<(&str, Value)>) = match &env.event {
+        Event::RolloutStarted(e) => (
+            "rollout_started",
+            crate::model::AuditRollout {
+                id: e.id.clone(),
+                selector: e.selector.clone(),
+                steps: e.steps.clone(),
+                ..empty
+            },
+            e.changes.iter().map(|c| (c.key.as_str(), shown_for(catalog, &c.key, Some(&c.value)))).collect(),
+        ),
+        Event::RolloutAdvanced(e) => (
+            "rollout_advanced",
+            crate::model::AuditRollout {
+                id: e.id.clone(),
+                stage: e.stage,
+                percent: e.percent,
+                manual: e.manual,
+                ..empty
+            },
+            e.keys.iter().map(|k| (k.as_str(), Value::Null)).collect(),
+        ),
+        Event::RolloutRolledBack(e) => (
+            "rollout_rolled_back",
+            crate::model::AuditRollout {
+                id: e.id.clone(),
+                stage: e.stage,
+                reason: Some(e.reason.clone()),
+                signal: e.signal.clone(),
+                ..empty
+            },
+            e.keys.iter().map(|k| (k.as_str(), Value::Null)).collect(),
+        ),
+        Event::RolloutCompleted(e) => (
+            "rollout_completed",
+            crate::model::AuditRollout { id: e.id.clone(), stage: e.stage, percent: 100, manual: e.manual, ..empty },
+            e.keys.iter().map(|k| (k.as_str(), Value::Null)).collect(),
+        ),
+        _ => return Vec::new(),
+    };
+    values
+        .into_iter()
+        .map(|(key, value)| {
+            let (ns, bare) = namespace::split(key);
+            AuditEntry {
+                namespace: Some(ns.to_string()),
+                rollout: Some(detail.clone()),
+                ..base(action, Some(bare.to_string()), value, Value::Null)
+            }
+        })
+        .collect()
 }
 
 /// The watch-stream message of one event, if the event changes a setting's value: seq, key, the new value
@@ -415,15 +490,22 @@ pub fn watch_event(
             (Some(ns.to_string()), Some(bare.to_string()))
         }
         (cfgledger_events::Event::SecretsRendered(e), None) => (Some(e.namespace.clone()), None),
+        // A rollout's transition: about its namespace, so that the namespace's followers re-render.
+        (ev, None) if cfgledger_events::rollout::namespace_of(ev).is_some() => {
+            (cfgledger_events::rollout::namespace_of(ev).map(str::to_string), None)
+        }
         (_, None) => (None, env.event.subject()),
     };
     crate::model::ChangeEvent {
         seq: env.seq,
         kind: env.event.kind().to_string(),
         namespace: ns,
+        restart_required: cfgledger_events::rollout::keys_of(&env.event).into_iter().any(|k| {
+            let (ns, bare) = namespace::split(k);
+            restart_key(catalog, ns, bare)
+        }),
         key,
         value: Value::Null,
-        restart_required: false,
         source: env.actor.source.as_str().to_string(),
         actor: env.actor.name.clone(),
         time: env.occurred_at.to_string(),

@@ -59,6 +59,8 @@ struct Shared {
     instance_id: String,
     started_at: String,
     host: String,
+    /// What the application last said of its health ([`Client::set_healthy`]).
+    healthy: Mutex<Option<bool>>,
 }
 
 /// A followed namespace. Cheap to clone; the follower stops when the last clone is dropped or on
@@ -117,7 +119,11 @@ impl Client {
 
     /// The first configuration only: a render, or the cache when the server cannot be reached. Nothing
     /// follows and nothing beats (`agent exec --once`).
-    pub fn load(options: Options) -> Result<Client, StartError> {
+    pub fn load(mut options: Options) -> Result<Client, StartError> {
+        // The id is known before the first render: a rollout serves its values by instance id and labels.
+        if options.instance_id.is_none() {
+            options.instance_id = Some(random_id());
+        }
         let key = match &options.cache {
             Some(path) => {
                 let key_path = options.cache_key_file.clone().unwrap_or_else(|| cache::default_key_path(path));
@@ -212,6 +218,7 @@ impl Client {
             report_hook: Mutex::new(None),
             stop: AtomicBool::new(false),
             beat: Mutex::new(None),
+            healthy: Mutex::new(None),
         });
         if shared.snapshot.load().origin == Origin::Server {
             shared.write_cache();
@@ -257,6 +264,13 @@ impl Client {
     /// child failed with the newest one starts from the one that worked.
     pub fn remember(&self, snap: &Snapshot) {
         self.shared.cache_snapshot(snap);
+    }
+
+    /// The application's word on its own health, sent with every heartbeat from now on (at once, too): a
+    /// rollout that watches instance reports rolls back when an instance running its values says `false`.
+    pub fn set_healthy(&self, healthy: Option<bool>) {
+        *self.shared.healthy.lock().unwrap_or_else(|e| e.into_inner()) = healthy;
+        self.shared.wake_beat();
     }
 
     /// Sends a heartbeat now rather than at the next interval.
@@ -415,6 +429,7 @@ impl Shared {
             started_at: self.started_at.clone(),
             child: None,
             error: status.error.as_deref().map(printable),
+            healthy: *self.healthy.lock().unwrap_or_else(|e| e.into_inner()),
         };
         if let Some(hook) = self.report_hook.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             hook(&mut report);
@@ -480,6 +495,14 @@ impl Http {
         }
         if let Some(reason) = &options.reason {
             req = req.query("reason", reason);
+        }
+        // Who is asking, so that a rollout's values reach the instances meant to have them.
+        if let Some(id) = &options.instance_id {
+            req = req.query("instance", id);
+        }
+        if !options.labels.is_empty() {
+            let labels = serde_json::to_string(&options.labels).unwrap_or_default();
+            req = req.query("labels", &labels);
         }
         let resp = self.authorize(req)?.call().map_err(|e| failure(&self.base, "render", e))?;
         let seq = resp.header("x-cfgledger-seq").and_then(|s| s.parse::<u64>().ok());

@@ -41,6 +41,10 @@ pub struct InstanceReport {
     pub child: Option<ChildReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The application's own word on its health, when it gives one (`Client::set_healthy`): `false` rolls
+    /// back a rollout that watches instance reports and whose values this instance runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<bool>,
 }
 
 /// The state of an agent's child process.

@@ -73,6 +73,9 @@ pub enum Cause {
     Clone { source_store_id: String, source_seq: u64, source_head_hash: String, via: String },
     /// A change request applied (or suspended) by a server's scheduler at its apply time.
     Scheduled { request: u64 },
+    /// A transition of rollout `id` made by a server's rollout driver (`instance`): a bake that ended or a
+    /// health signal that failed.
+    RolloutDriver { id: String, instance: String },
 }
 
 /// The batch an event belongs to: every event of one append shares it.

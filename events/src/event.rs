@@ -257,6 +257,10 @@ pub enum Event {
     MasterKeyRotated(crate::master_key::MasterKeyRotated),
     SecretsResealed(crate::master_key::SecretsResealed),
     MasterKeyRetired(crate::master_key::MasterKeyRetired),
+    RolloutStarted(crate::rollout::RolloutStarted),
+    RolloutAdvanced(crate::rollout::RolloutAdvanced),
+    RolloutRolledBack(crate::rollout::RolloutRolledBack),
+    RolloutCompleted(crate::rollout::RolloutCompleted),
 }
 
 impl Event {
@@ -293,6 +297,10 @@ impl Event {
             Event::MasterKeyRotated(_) => "MasterKeyRotated",
             Event::SecretsResealed(_) => "SecretsResealed",
             Event::MasterKeyRetired(_) => "MasterKeyRetired",
+            Event::RolloutStarted(_) => "RolloutStarted",
+            Event::RolloutAdvanced(_) => "RolloutAdvanced",
+            Event::RolloutRolledBack(_) => "RolloutRolledBack",
+            Event::RolloutCompleted(_) => "RolloutCompleted",
         }
     }
 
@@ -314,6 +322,13 @@ impl Event {
             Event::ResourceDeleted(e) => Some(format!("{}/{}", e.kind, e.name)),
             // Indexed under its namespace's prefix (`mcpgateway:`), so that an audit of a namespace finds it.
             Event::SecretsRendered(e) => Some(format!("{}{}", e.namespace, crate::namespace::SEP)),
+            // Indexed under its namespace's prefix, like a render.
+            Event::RolloutStarted(_)
+            | Event::RolloutAdvanced(_)
+            | Event::RolloutRolledBack(_)
+            | Event::RolloutCompleted(_) => {
+                crate::rollout::namespace_of(self).map(|ns| format!("{ns}{}", crate::namespace::SEP))
+            }
             other => other.key().map(str::to_string),
         }
     }
@@ -350,7 +365,11 @@ impl Event {
             | Event::EmergencyBypassUsed(_)
             | Event::MasterKeyRotated(_)
             | Event::SecretsResealed(_)
-            | Event::MasterKeyRetired(_) => None,
+            | Event::MasterKeyRetired(_)
+            | Event::RolloutStarted(_)
+            | Event::RolloutAdvanced(_)
+            | Event::RolloutRolledBack(_)
+            | Event::RolloutCompleted(_) => None,
         }
     }
 
@@ -391,6 +410,10 @@ impl Event {
             Event::MasterKeyRotated(p) => serde_json::value::to_raw_value(p),
             Event::SecretsResealed(p) => serde_json::value::to_raw_value(p),
             Event::MasterKeyRetired(p) => serde_json::value::to_raw_value(p),
+            Event::RolloutStarted(p) => serde_json::value::to_raw_value(p),
+            Event::RolloutAdvanced(p) => serde_json::value::to_raw_value(p),
+            Event::RolloutRolledBack(p) => serde_json::value::to_raw_value(p),
+            Event::RolloutCompleted(p) => serde_json::value::to_raw_value(p),
         }
     }
 
@@ -442,6 +465,10 @@ impl Event {
             ("MasterKeyRotated", 1) => Event::MasterKeyRotated(de(kind, v, payload)?),
             ("SecretsResealed", 1) => Event::SecretsResealed(de(kind, v, payload)?),
             ("MasterKeyRetired", 1) => Event::MasterKeyRetired(de(kind, v, payload)?),
+            ("RolloutStarted", 1) => Event::RolloutStarted(de(kind, v, payload)?),
+            ("RolloutAdvanced", 1) => Event::RolloutAdvanced(de(kind, v, payload)?),
+            ("RolloutRolledBack", 1) => Event::RolloutRolledBack(de(kind, v, payload)?),
+            ("RolloutCompleted", 1) => Event::RolloutCompleted(de(kind, v, payload)?),
             (
                 "StoreCreated"
                 | "EnvSeeded"
@@ -472,7 +499,11 @@ impl Event {
                 | "EmergencyBypassUsed"
                 | "MasterKeyRotated"
                 | "SecretsResealed"
-                | "MasterKeyRetired",
+                | "MasterKeyRetired"
+                | "RolloutStarted"
+                | "RolloutAdvanced"
+                | "RolloutRolledBack"
+                | "RolloutCompleted",
                 _,
             ) => return Err(DecodeError::UnsupportedVersion { kind: kind.to_string(), version: v }),
             _ => return Err(DecodeError::UnknownKind(kind.to_string())),

@@ -16,6 +16,7 @@ pub mod namespace;
 pub mod registry_import;
 pub mod resource;
 pub mod rollback;
+pub mod rollout;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod text;

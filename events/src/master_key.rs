@@ -37,6 +37,17 @@ pub struct SecretsResealed {
     /// Values held by pending change requests.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requests: Vec<ResealedRequestValue>,
+    /// Values of active rollouts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollouts: Vec<ResealedRolloutValue>,
+}
+
+/// An active rollout's sensitive value sealed again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResealedRolloutValue {
+    pub id: String,
+    pub key: String,
+    pub value: String,
 }
 
 /// A pending change request's value sealed again: change `index`'s setting value, or its entity's
@@ -58,6 +69,7 @@ impl SecretsResealed {
             + self.users.len()
             + self.signing_keys.len()
             + self.requests.len()
+            + self.rollouts.len()
     }
 }
 
@@ -161,6 +173,8 @@ pub enum SealedAt {
     RequestCredentials { id: u64, index: usize, kind: ResourceKind, name: String },
     /// A tool's sealed header in change `index` of a pending change request.
     RequestHeader { id: u64, index: usize, kind: ResourceKind, name: String, header: String },
+    /// A sensitive value of an active rollout.
+    RolloutValue { id: String, key: String },
 }
 
 impl SealedAt {
@@ -176,6 +190,7 @@ impl SealedAt {
             SealedAt::RequestSetting { key, .. } => key.clone(),
             SealedAt::RequestCredentials { kind, name, .. } => resource::auth_binding(*kind, name),
             SealedAt::RequestHeader { kind, name, header, .. } => resource::header_binding(*kind, name, header),
+            SealedAt::RolloutValue { id, key } => crate::rollout::secret_name(id, key),
         }
     }
 }
@@ -195,6 +210,7 @@ impl fmt::Display for SealedAt {
             SealedAt::RequestHeader { id, kind, name, header, .. } => {
                 write!(f, "change request {id}'s {kind}/{name} header {header}")
             }
+            SealedAt::RolloutValue { id, key } => write!(f, "rollout {id}'s value of {key}"),
         }
     }
 }

@@ -82,6 +82,16 @@ impl SettingsState {
                 key.sealed_key = k.sealed_key.clone();
             }
         }
+        for r in &e.rollouts {
+            let change = self
+                .rollouts
+                .get_mut(&r.id)
+                .and_then(|rollout| rollout.started.changes.iter_mut().find(|c| c.key == r.key));
+            debug_assert!(change.is_some(), "seq {seq} reseals rollout {}'s {}, which it does not change", r.id, r.key);
+            if let Some(change) = change {
+                change.value = StoredValue::Sealed(r.value.clone());
+            }
+        }
         if !e.requests.is_empty() {
             let governance = std::sync::Arc::make_mut(&mut self.governance);
             for r in &e.requests {
@@ -144,6 +154,15 @@ impl SettingsState {
         }
         for key in &self.signing_keys.rotated {
             out.push((SealedAt::SigningKey { kid: key.kid.clone() }, key.sealed_key.as_str()));
+        }
+        // An active rollout's values are served to instances and merged at its end: current state too.
+        for rollout in self.rollouts.values().filter(|r| r.is_active()) {
+            for change in &rollout.started.changes {
+                if let StoredValue::Sealed(text) = &change.value {
+                    let at = SealedAt::RolloutValue { id: rollout.started.id.clone(), key: change.key.clone() };
+                    out.push((at, text.as_str()));
+                }
+            }
         }
         // A pending change request holds sealed values that will be applied: they are current state too. A
         // closed one's are history, like an old event's.

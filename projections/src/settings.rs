@@ -6,6 +6,7 @@ use cfgledger_events::event::{EncryptionInfo, Event, StoredValue};
 use cfgledger_events::governance::Governance;
 use cfgledger_events::namespace;
 use cfgledger_events::resource::{self, ResourceKind};
+use cfgledger_events::rollout::{self, Rollout};
 use cfgledger_events::{Envelope, Source, Timestamp};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -101,6 +102,8 @@ pub struct SettingsState {
     pub(crate) governance: std::sync::Arc<Governance>,
     /// The master keys the log has named, the last one current (`master_keys.rs`).
     pub(crate) master_keys: cfgledger_events::master_key::MasterKeys,
+    /// Gradual rollouts by id, active and ended (`cfgledger_events::rollout`).
+    pub(crate) rollouts: BTreeMap<String, Rollout>,
 }
 
 impl SettingsState {
@@ -247,6 +250,18 @@ impl SettingsState {
             Event::MasterKeyRotated(e) => self.master_key_rotated(env.seq, e),
             Event::SecretsResealed(e) => self.secrets_resealed(env.seq, e),
             Event::MasterKeyRetired(e) => self.master_key_retired(env.seq, &e.key_id),
+            Event::RolloutStarted(_)
+            | Event::RolloutAdvanced(_)
+            | Event::RolloutRolledBack(_)
+            | Event::RolloutCompleted(_) => {
+                debug_assert!(
+                    matches!(env.event, Event::RolloutStarted(_))
+                        || rollout::id_of(&env.event).is_some_and(|id| self.rollouts.contains_key(id)),
+                    "seq {} moves a rollout that was never started",
+                    env.seq
+                );
+                rollout::apply(&mut self.rollouts, &env.event, env.seq, env.occurred_at, &env.actor.name);
+            }
         }
     }
 
@@ -328,12 +343,23 @@ impl SettingsState {
             revoked_tokens,
             governance: std::sync::Arc::new(governance),
             master_keys: Default::default(),
+            rollouts: BTreeMap::new(),
         }
     }
 
     /// The change policy and the change requests.
     pub fn governance(&self) -> &Governance {
         &self.governance
+    }
+
+    /// Every rollout, by id.
+    pub fn rollouts(&self) -> &BTreeMap<String, Rollout> {
+        &self.rollouts
+    }
+
+    /// The rollouts, as the snapshot codec reads them.
+    pub(crate) fn set_rollouts(&mut self, rollouts: BTreeMap<String, Rollout>) {
+        self.rollouts = rollouts;
     }
 
     /// The log's value of a key: `namespace:KEY`, or a bare key of the default namespace (as the catalog and
@@ -464,6 +490,14 @@ impl SettingsLookup for SettingsState {
 
     fn sealed_values(&self) -> Vec<(cfgledger_events::master_key::SealedAt, &str)> {
         SettingsState::sealed_values(self)
+    }
+
+    fn rollout(&self, id: &str) -> Option<&Rollout> {
+        self.rollouts.get(id)
+    }
+
+    fn active_rollouts(&self) -> Vec<&Rollout> {
+        self.rollouts.values().filter(|r| r.is_active()).collect()
     }
 
     fn referrers(&self, kind: ResourceKind, name: &str) -> Vec<String> {

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The snapshot format this build writes and reads (3: users' credential versions, the signing keys and the
-/// revoked tokens; 4: the change policy and the change requests, and the master keys).
+/// revoked tokens; 4: the change policy and the change requests, the master keys and the rollouts).
 pub const FORMAT: u32 = 4;
 
 #[derive(Serialize, Deserialize)]
@@ -32,6 +32,8 @@ struct Doc {
     governance: Governance,
     #[serde(default)]
     master_keys: cfgledger_events::master_key::MasterKeys,
+    #[serde(default)]
+    rollouts: BTreeMap<String, cfgledger_events::rollout::Rollout>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -148,6 +150,7 @@ pub fn encode(state: &SettingsState) -> Vec<u8> {
         revoked_tokens: revoked_tokens.clone(),
         governance: state.governance().clone(),
         master_keys: state.master_keys().clone(),
+        rollouts: state.rollouts().clone(),
     };
     // Every part is a plain value: encoding cannot fail.
     serde_json::to_vec(&doc).unwrap_or_default()
@@ -187,6 +190,7 @@ pub fn decode(bytes: &[u8]) -> Result<SettingsState, String> {
         resources.insert(kind, entries);
     }
     let master_keys = doc.master_keys;
+    let rollouts = doc.rollouts;
     let mut state = SettingsState::from_parts(
         doc.applied_seq,
         doc.store.map(|s| StoreInfo {
@@ -241,6 +245,7 @@ pub fn decode(bytes: &[u8]) -> Result<SettingsState, String> {
         doc.governance,
     );
     state.set_master_keys(master_keys);
+    state.set_rollouts(rollouts);
     Ok(state)
 }
 

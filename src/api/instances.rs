@@ -81,7 +81,14 @@ pub async fn list(State(state): State<AppState>, _caller: Caller) -> Result<Json
             let age = std::time::Duration::from_micros(
                 u64::try_from(now.as_micros().saturating_sub(b.last_seen)).unwrap_or(0),
             );
+            let rollouts = match (info.namespace.as_deref(), b.id.split_once('/')) {
+                (Some(ns), Some((_, bare))) => {
+                    crate::usecase::rollout::for_instance(&snap.state, ns, bare, &info.labels)
+                }
+                _ => Vec::new(),
+            };
             InstanceEntry {
+                rollouts,
                 is_self: b.id == me,
                 id: b.id,
                 last_seen: cfgledger_events::Timestamp::from_micros(b.last_seen).to_string(),
@@ -156,6 +163,7 @@ pub async fn heartbeat(
         child: report.child,
         error: report.error,
         reported_by: Some(caller.name),
+        healthy: report.healthy,
         extra: serde_json::Map::new(),
     };
     let beat = InstanceBeat {

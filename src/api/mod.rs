@@ -17,6 +17,7 @@ mod openapi;
 mod registry_transfer;
 mod render;
 mod resources;
+mod rollouts;
 mod settings_transfer;
 pub mod tls;
 pub mod tokens;
@@ -108,6 +109,10 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/requests/{id}/reject", post(governance::reject))
         .route("/admin/requests/{id}/withdraw", post(governance::withdraw))
         .route("/admin/policy", get(governance::policy))
+        .route("/admin/rollouts", get(rollouts::list).post(rollouts::start))
+        .route("/admin/rollouts/{id}", get(rollouts::status))
+        .route("/admin/rollouts/{id}/advance", post(rollouts::advance))
+        .route("/admin/rollouts/{id}/rollback", post(rollouts::rollback))
         .merge(resources::routes())
         .merge(crate::ui::routes(state.clone()))
         .fallback(error::not_found)

@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
                 (Object = "application/json"),
                 (Object = "application/yaml"),
             )),
-        (status = 400, description = "an unknown format, namespace or query field", body = ErrorBody),
+        (status = 400, description = "an unknown format, namespace or query field, or labels that are not a JSON object of strings", body = ErrorBody),
         (status = 403, description = "secrets asked for by a role other than platform_admin or config_reader", body = ErrorBody),
     ))]
 pub async fn render(
@@ -35,11 +35,14 @@ pub async fn render(
             format!("role {} may not render secrets: it needs platform_admin or config_reader", caller.role),
         ));
     }
+    let labels = render::parse_labels(query.labels.as_deref())?;
     let req = RenderRequest {
         namespace: query.namespace,
         format,
         include_secrets: query.include_secrets,
         include_defaults: query.include_defaults,
+        instance: query.instance,
+        labels,
     };
     let done = render::render(&state.ledger, &req, caller.context(query.reason)).await?;
     if !done.secrets.is_empty() {

@@ -37,7 +37,21 @@ const BATCH: usize = 512;
 
 /// The groups `kind=` accepts besides event kinds.
 const GROUPS: &[(&str, &[&str])] = &[
-    ("settings", &["EnvSeeded", "SettingChanged", "SettingReset", "SecretGenerated", "SettingReseeded"]),
+    (
+        "settings",
+        &[
+            "EnvSeeded",
+            "SettingChanged",
+            "SettingReset",
+            "SecretGenerated",
+            "SettingReseeded",
+            // What an instance is served changes with a rollout's every transition.
+            "RolloutStarted",
+            "RolloutAdvanced",
+            "RolloutRolledBack",
+            "RolloutCompleted",
+        ],
+    ),
     ("registry", &["ResourceCreated", "ResourceUpdated", "ResourceDeleted", "ImportApplied"]),
     (
         "access",

@@ -12,6 +12,7 @@ mod registry_transfer;
 mod remote;
 mod render;
 mod request;
+mod rollout;
 mod serve;
 mod token;
 mod user;
@@ -111,6 +112,9 @@ pub enum Command {
     /// The master key: list, verify, rotate (resumable), retire.
     #[command(subcommand)]
     Key(keys::KeyCommand),
+    /// Roll setting changes out gradually: to labelled instances first, then by percentage steps with a bake.
+    #[command(subcommand)]
+    Rollout(rollout::RolloutCommand),
 }
 
 impl Command {
@@ -351,6 +355,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Request(cmd) => request::run(&globals, cmd),
         Command::Policy(cmd) => request::run_policy(&globals, cmd),
         Command::Key(cmd) => keys::run(&globals, cmd),
+        Command::Rollout(cmd) => rollout::run(&globals, cmd),
     }
 }
 

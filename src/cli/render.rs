@@ -30,10 +30,24 @@ pub struct RenderArgs {
     /// Why: recorded in the audit trail with a render that includes secrets.
     #[arg(long)]
     reason: Option<String>,
+    /// Render as this instance sees it: an active rollout's values where it serves the instance.
+    #[arg(long, value_name = "ID")]
+    instance: Option<String>,
+    /// A label of the instance (repeatable): role=canary.
+    #[arg(long = "label", value_name = "K=V")]
+    labels: Vec<String>,
 }
 
 pub fn run(g: &Globals, args: RenderArgs) -> Result<(), Error> {
     let format: RenderFormat = args.format.parse()?;
+    let mut labels = std::collections::BTreeMap::new();
+    for label in &args.labels {
+        let (k, v) = label
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| Error::input(format!("--label expects NAME=VALUE; got {label:?}")))?;
+        labels.insert(k.to_string(), v.to_string());
+    }
     let text = match &g.server {
         Some(server) => {
             let query = RenderQuery {
@@ -42,6 +56,11 @@ pub fn run(g: &Globals, args: RenderArgs) -> Result<(), Error> {
                 include_secrets: args.include_secrets,
                 include_defaults: args.include_defaults,
                 reason: args.reason.clone(),
+                instance: args.instance.clone(),
+                labels: (!labels.is_empty())
+                    .then(|| serde_json::to_string(&labels))
+                    .transpose()
+                    .map_err(|e| Error::internal("cannot encode the labels", e))?,
             };
             server.get_text("/admin/config/render", &query)?
         }
@@ -52,6 +71,8 @@ pub fn run(g: &Globals, args: RenderArgs) -> Result<(), Error> {
                 format,
                 include_secrets: args.include_secrets,
                 include_defaults: args.include_defaults,
+                instance: args.instance.clone(),
+                labels,
             };
             block_on(render::render(&ledger, &req, g.context("render", args.reason.clone())))?.text
         }

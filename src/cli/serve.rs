@@ -35,6 +35,10 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1); keep it 0600.
     #[arg(long, env = "CFGLEDGER_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// How often the rollout driver looks at active rollouts (bakes, health checks); 0 turns it off on this
+    /// server (another server of the store then drives them).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    rollout_tick: Duration,
 }
 
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -89,6 +93,9 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
         tracing::info!(instance = %instance.id, "instance started");
         let heartbeat = tokio::spawn(crate::instance::run_heartbeat(ledger.clone(), instance.clone(), closing.clone()));
         let _scheduler = tokio::spawn(crate::usecase::governance::run_scheduler(ledger.clone(), closing.clone()));
+        let _driver = (!args.rollout_tick.is_zero()).then(|| {
+            crate::rollout_driver::spawn(ledger.clone(), instance.id.clone(), args.rollout_tick, closing.clone())
+        });
         let state = AppState {
             ledger,
             auth: std::sync::Arc::new(auth),

@@ -112,6 +112,9 @@ pub struct AuditEntry {
     /// The change request the entry is about, or that applied the change: its id, author and approvers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change_request: Option<AuditRequest>,
+    /// A rollout's transition: which rollout, which stage, and why it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<super::AuditRollout>,
 }
 
 /// A change request as an audit entry names it.

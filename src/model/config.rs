@@ -156,6 +156,13 @@ pub struct RenderQuery {
     /// Why: recorded in the audit trail with a render that includes secrets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The id of the instance asking (an agent's or client's): an active rollout's values replace the main
+    /// ones for the instances it serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// The asking instance's labels, as a JSON object of strings (`{"zone":"eu"}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<String>,
 }
 
 /// The query of `PUT /admin/config/{key}`.

@@ -12,6 +12,7 @@ mod history;
 mod keys;
 mod ops;
 mod registry;
+mod rollout;
 
 pub use audit::{
     AuditEntry, AuditFilter, AuditImport, AuditPage, AuditRender, AuditRequest, AuditResource, AuditUser,
@@ -42,4 +43,8 @@ pub use registry::{
     ExportDocument, ExportEncryption, ExportMetadata, ExportQuery, GatewayDependencies, GatewayExportDocument,
     GatewayExportMetadata, GatewayExportOptions, ImportBody, ImportReport, ImportResult, ImportStatus,
     ImportStatusKind, ImportStatuses, Selection, SelectiveQuery,
+};
+pub use rollout::{
+    AuditRollout, InstanceRollout, RolloutActionBody, RolloutChangeBody, RolloutInstance, RolloutList, RolloutOutcome,
+    RolloutStep, RolloutValue, RolloutView, StartRolloutBody,
 };

@@ -147,6 +147,9 @@ pub struct InstanceInfo {
     /// Who sent the heartbeat of an agent or client (its token's subject).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reported_by: Option<String>,
+    /// What an agent or client says of its own health (`false` counts against a rollout it runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<bool>,
     /// Whatever else another version of cfgledger reports, kept as it came.
     #[serde(flatten)]
     #[schema(value_type = Object)]
@@ -179,6 +182,9 @@ pub struct InstanceEntry {
     /// `converged` (at the head, hash matching), `behind` (lagging), `stale` (it says it cannot follow),
     /// or `diverged` (its hash is not the log's: it runs a configuration this log never held).
     pub status: String,
+    /// The active rollouts of an agent's or client's namespace, and whether it is meant to run their values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollouts: Vec<super::InstanceRollout>,
 }
 
 /// `GET /admin/instances`: the instances with a heartbeat in the last few seconds: cfgledger servers,

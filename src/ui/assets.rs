@@ -19,6 +19,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("registry.js", JS, include_str!("assets/registry.js")),
     ("instances.js", JS, include_str!("assets/instances.js")),
     ("requests.js", JS, include_str!("assets/requests.js")),
+    ("rollouts.js", JS, include_str!("assets/rollouts.js")),
 ];
 
 const CSS: &str = "text/css; charset=utf-8";

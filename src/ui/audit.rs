@@ -480,6 +480,9 @@ fn cause(c: &cfgledger_events::Cause) -> Markup {
             Cause::Scheduled { request } => span class="reason" {
                 "Applied at its time by the scheduler: " a href=(format!("/ui/requests/{request}")) { "change request " (request) }
             },
+            Cause::RolloutDriver { id, instance } => span class="reason" {
+                "Made by the rollout driver of " code { (instance) } " for " a href=(format!("/ui/rollouts?id={}", enc(id))) { "rollout " (id) }
+            },
             _ => {}
         }
     }

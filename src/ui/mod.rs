@@ -12,6 +12,7 @@ pub mod page;
 mod registry;
 mod requests;
 mod rollback;
+mod rollouts;
 pub mod session;
 mod settings;
 mod timetravel;
@@ -48,6 +49,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(registry::routes())
         .merge(instances::routes())
         .merge(requests::routes())
+        .merge(rollouts::routes())
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(middleware::from_fn_with_state(state, guard))

@@ -20,6 +20,7 @@ pub const NAV: &[(&str, &str, &str, Role)] = &[
     ("registry", "Registry", "/ui/registry/gateways", Role::Viewer),
     ("instances", "Instances", "/ui/instances", Role::Viewer),
     ("requests", "Requests", "/ui/requests", Role::Viewer),
+    ("rollouts", "Rollouts", "/ui/rollouts", Role::Viewer),
 ];
 
 /// A rendered page and its status.

@@ -10,6 +10,7 @@ pub mod governance;
 pub mod keys;
 pub mod registry;
 pub mod render;
+pub mod rollout;
 pub mod seed;
 pub mod settings;
 pub mod settings_transfer;

@@ -73,6 +73,10 @@ pub struct RenderRequest {
     pub include_secrets: bool,
     /// Also render keys at their catalog default.
     pub include_defaults: bool,
+    /// The instance asking (its id and labels): an active rollout's values replace the main ones for the
+    /// instances it serves (`cfgledger_events::rollout::Rollout::serves`).
+    pub instance: Option<String>,
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// A render and what it holds.
@@ -107,15 +111,28 @@ pub async fn render(ledger: &Ledger, req: &RenderRequest, ctx: WriteContext) -> 
         });
     }
     let snap = ledger.snapshot();
+    // The rollout values meant for this instance, by key, with the name they are sealed under.
+    let mut rollout_values: std::collections::BTreeMap<&str, (&StoredValue, String)> = Default::default();
+    for r in snap.state.rollouts().values().filter(|r| r.started.namespace == ns) {
+        if r.serves(req.instance.as_deref(), &req.labels) {
+            for c in &r.started.changes {
+                let sealed_as = cfgledger_events::rollout::secret_name(r.id(), &c.key);
+                rollout_values.insert(c.key.as_str(), (&c.value, sealed_as));
+            }
+        }
+    }
     let mut values: Vec<(&SettingSpec, Value)> = Vec::new();
     let mut secrets = Vec::new();
     let mut left_out = Vec::new();
     for spec in catalog.specs().iter().filter(|s| s.namespace == ns && !s.bootstrap) {
         let Some(view) = snap.view(&spec.id) else { continue };
-        // The value the application's next start uses: a pending restart-required value, else the one in force.
-        let (value, source) = match &view.pending {
-            Some((value, source)) => (value.as_ref(), *source),
-            None => (view.value.as_ref(), view.source),
+        // The value the application's next start uses: a rollout's value meant for this instance, a pending
+        // restart-required value, else the one in force.
+        let rollout_value = rollout_values.get(spec.id.as_str());
+        let (value, source) = match (rollout_value, &view.pending) {
+            (Some((value, _)), _) => (Some(*value), ValueSource::Db),
+            (None, Some((value, source))) => (value.as_ref(), *source),
+            (None, None) => (view.value.as_ref(), view.source),
         };
         let Some(value) = value else { continue };
         if source == ValueSource::Default && !req.include_defaults {
@@ -131,7 +148,8 @@ pub async fn render(ledger: &Ledger, req: &RenderRequest, ctx: WriteContext) -> 
         let plain = match value {
             StoredValue::Plain(v) => v.clone(),
             StoredValue::Sealed(text) => {
-                let bytes = crate::crypto::open_setting(ledger.secret_box(), &spec.id, text)?;
+                let sealed_as = rollout_value.map_or(spec.id.as_str(), |(_, name)| name.as_str());
+                let bytes = crate::crypto::open_setting(ledger.secret_box(), sealed_as, text)?;
                 serde_json::from_slice(&bytes)
                     .map_err(|e| Error::Secret(format!("the value of {} does not decode: {e}", spec.id)))?
             }
@@ -178,6 +196,15 @@ pub async fn render(ledger: &Ledger, req: &RenderRequest, ctx: WriteContext) -> 
         text,
         secrets: secrets.iter().map(|k| namespace::split(k).1.to_string()).collect(),
     })
+}
+
+/// The labels of a render's `labels=` (a JSON object of strings), as the instance sent them.
+pub fn parse_labels(text: Option<&str>) -> Result<std::collections::BTreeMap<String, String>, Error> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(Default::default()),
+        Some(t) => serde_json::from_str(t)
+            .map_err(|_| Error::input("labels expects a JSON object of strings, such as {\"zone\":\"eu\"}")),
+    }
 }
 
 /// The text of a render in `format`: the `header` lines as comments (env and yaml; JSON has none), then each

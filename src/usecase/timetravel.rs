@@ -33,7 +33,7 @@ pub const MAX_LIMIT: usize = 1000;
 const PAGE: usize = 256;
 
 /// The audit trail's actions, with the event kind each comes from.
-pub const ACTIONS: [(&str, &str); 27] = [
+pub const ACTIONS: [(&str, &str); 31] = [
     ("store_created", "StoreCreated"),
     ("seeded", "EnvSeeded"),
     ("set", "SettingChanged"),
@@ -61,6 +61,10 @@ pub const ACTIONS: [(&str, &str); 27] = [
     ("request_applied", "ChangeRequestApplied"),
     ("policy_changed", "PolicyChanged"),
     ("emergency_bypass", "EmergencyBypassUsed"),
+    ("rollout_started", "RolloutStarted"),
+    ("rollout_advanced", "RolloutAdvanced"),
+    ("rollout_rolled_back", "RolloutRolledBack"),
+    ("rollout_completed", "RolloutCompleted"),
 ];
 
 /// Where a page starts: below the event `seq`, or inside it after its first `skip` rows (a page ends
@@ -738,7 +742,12 @@ pub fn touched(records: &[Record]) -> Result<BTreeSet<String>, Error> {
             | Event::UserRoleChanged(_)
             | Event::SigningKeyRotated(_)
             | Event::TokenRevoked(_)
-            | Event::SecretsRendered(_) => {}
+            | Event::SecretsRendered(_)
+            // A rollout's own transitions are not reverted; a completion's merge is, by its SettingChanged.
+            | Event::RolloutStarted(_)
+            | Event::RolloutAdvanced(_)
+            | Event::RolloutRolledBack(_)
+            | Event::RolloutCompleted(_) => {}
             other => match other.key() {
                 Some(key) => {
                     out.insert(namespace::from_log(key).into_owned());

@@ -65,6 +65,11 @@ impl Deployment {
         String::from_utf8(out.stdout).expect("utf-8 output")
     }
 
+    /// A file of the deployment's working directory (where a SQLite store `sqlite://c.db` lives).
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
     /// A platform admin token (this also creates and seeds the store on first use).
     pub fn admin_token(&self) -> String {
         self.ok(&["token", "issue", "--sub", "x", "--role", "platform_admin"]).trim().to_string()

@@ -82,6 +82,9 @@ pub(super) fn reseal(cx: &Context<'_>, key_id: String, items: Vec<Reseal>) -> Re
             SealedAt::RequestHeader { id, index, header, .. } => {
                 event.requests.push(ResealedRequestValue { id, index, header: Some(header), value: item.new });
             }
+            SealedAt::RolloutValue { id, key } => {
+                event.rollouts.push(crate::master_key::ResealedRolloutValue { id, key, value: item.new });
+            }
         }
     }
     event.resources = entities.into_values().collect();

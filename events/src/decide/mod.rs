@@ -11,6 +11,7 @@ mod import;
 pub mod keys;
 mod registry;
 mod rejection;
+mod rollout;
 mod settings;
 mod users;
 
@@ -18,6 +19,7 @@ pub use governance::{conflicts, subject_version, ProposedChange, APPROVER_ROLE};
 pub use import::{plan_import, ImportRequest, PlanAction, PlanEntry};
 pub use keys::Reseal;
 pub use rejection::{Rejection, RejectionKind};
+pub use rollout::StartRollout;
 pub use settings::check_seed;
 pub use users::{signing_key_id, signing_key_secret_name, user_secret_name, MIN_SIGNING_KEY, ROLES};
 
@@ -70,6 +72,14 @@ pub trait SettingsLookup {
     }
     /// Every sealed value of the current state, with where it lives.
     fn sealed_values(&self) -> Vec<(crate::master_key::SealedAt, &str)> {
+        Vec::new()
+    }
+    /// A rollout by id, whatever its status.
+    fn rollout(&self, _id: &str) -> Option<&crate::rollout::Rollout> {
+        None
+    }
+    /// The rollouts that are still active.
+    fn active_rollouts(&self) -> Vec<&crate::rollout::Rollout> {
         Vec::new()
     }
 }
@@ -269,6 +279,23 @@ pub enum Command {
     RetireMasterKey {
         key_id: String,
     },
+    /// Start a gradual rollout (see [`crate::rollout`]).
+    StartRollout(StartRollout),
+    /// Move a rollout from `from_stage` to the next stage, or complete it from its last one (merging its
+    /// values); a no-op when it is no longer at `from_stage`. Refused before the bake ends unless `manual`.
+    AdvanceRollout {
+        id: String,
+        from_stage: u32,
+        now: crate::time::Timestamp,
+        manual: bool,
+    },
+    /// End a rollout without merging; a no-op when it has ended. `signal` names the failed health signal
+    /// of an automatic rollback.
+    RollBackRollout {
+        id: String,
+        reason: String,
+        signal: Option<String>,
+    },
 }
 
 /// What every rule reads: the catalog, the state the command is decided against, and the sealer.
@@ -366,6 +393,9 @@ fn rule(cx: &Context<'_>, cmd: Command) -> Result<Vec<Event>, Rejection> {
         Command::RotateMasterKey { encryption } => keys::rotate(cx, encryption),
         Command::ResealSecrets { key_id, items } => keys::reseal(cx, key_id, items),
         Command::RetireMasterKey { key_id } => keys::retire(cx, key_id),
+        Command::StartRollout(req) => rollout::start(cx, req),
+        Command::AdvanceRollout { id, from_stage, now, manual } => rollout::advance(cx, id, from_stage, now, manual),
+        Command::RollBackRollout { id, reason, signal } => rollout::roll_back(cx, id, reason, signal),
     }
 }
 
