@@ -17,6 +17,7 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The most approvals a rule may ask for.
 pub const MAX_APPROVALS: u32 = 10;
@@ -368,7 +369,9 @@ pub struct Governance {
     pub policy: Policy,
     /// The seq of the event that last changed the policy (0: never).
     pub policy_version: u64,
-    pub requests: BTreeMap<u64, ChangeRequest>,
+    /// Each request behind its own `Arc`: a state copy (the writer's, a published snapshot's) shares them, and
+    /// an event copies only the request it changes.
+    pub requests: BTreeMap<u64, Arc<ChangeRequest>>,
     /// Which request each applying batch applied: what lets the audit show a change with its request.
     pub applied_batches: BTreeMap<String, u64>,
 }
@@ -388,12 +391,12 @@ impl Governance {
     }
 
     pub fn request(&self, id: u64) -> Option<&ChangeRequest> {
-        self.requests.get(&id)
+        self.requests.get(&id).map(|r| &**r)
     }
 
     /// The request a batch applied, if it applied one.
     pub fn request_of_batch(&self, batch: &str) -> Option<&ChangeRequest> {
-        self.applied_batches.get(batch).and_then(|id| self.requests.get(id))
+        self.applied_batches.get(batch).and_then(|id| self.requests.get(id)).map(|r| &**r)
     }
 
     /// Requests that are approved and whose apply time has come, oldest first.
@@ -437,10 +440,10 @@ impl Governance {
                     closed_comment: None,
                     conflicts: Vec::new(),
                 };
-                self.requests.insert(e.id, request);
+                self.requests.insert(e.id, Arc::new(request));
             }
             Event::ChangeRequestEdited(e) => {
-                if let Some(r) = self.requests.get_mut(&e.id) {
+                if let Some(r) = self.requests.get_mut(&e.id).map(Arc::make_mut) {
                     r.changes = e.changes.clone();
                     r.base = e.base.clone();
                     r.required_approvals = e.required_approvals;
@@ -457,7 +460,7 @@ impl Governance {
                 }
             }
             Event::ChangeRequestApproved(e) => {
-                if let Some(r) = self.requests.get_mut(&e.id) {
+                if let Some(r) = self.requests.get_mut(&e.id).map(Arc::make_mut) {
                     r.approvals.push(Approval { by: e.approver.clone(), seq, at, comment: e.comment.clone() });
                     if r.approvals.len() >= r.required_approvals as usize && r.apply_at.is_some() {
                         r.status = RequestStatus::Scheduled;
@@ -468,14 +471,14 @@ impl Governance {
             Event::ChangeRequestRejected(e) => self.close(e.id, seq, RequestStatus::Rejected, &e.by, &e.comment),
             Event::ChangeRequestWithdrawn(e) => self.close(e.id, seq, RequestStatus::Withdrawn, &e.by, &e.comment),
             Event::ChangeRequestSuspended(e) => {
-                if let Some(r) = self.requests.get_mut(&e.id) {
+                if let Some(r) = self.requests.get_mut(&e.id).map(Arc::make_mut) {
                     r.status = RequestStatus::Suspended;
                     r.conflicts = e.conflicts.clone();
                     r.updated_seq = seq;
                 }
             }
             Event::ChangeRequestApplied(e) => {
-                if let Some(r) = self.requests.get_mut(&e.id) {
+                if let Some(r) = self.requests.get_mut(&e.id).map(Arc::make_mut) {
                     r.status = RequestStatus::Applied;
                     r.conflicts = e.conflicts.clone();
                     r.applied = Some(AppliedInfo { seq, batch: batch.to_string(), at, late_secs: e.late_secs });
@@ -492,7 +495,7 @@ impl Governance {
     }
 
     fn close(&mut self, id: u64, seq: u64, status: RequestStatus, by: &str, comment: &Option<String>) {
-        if let Some(r) = self.requests.get_mut(&id) {
+        if let Some(r) = self.requests.get_mut(&id).map(Arc::make_mut) {
             r.status = status;
             r.closed_by = Some(by.to_string());
             r.closed_comment = comment.clone();

@@ -95,7 +95,10 @@ impl SettingsState {
         if !e.requests.is_empty() {
             let governance = std::sync::Arc::make_mut(&mut self.governance);
             for r in &e.requests {
-                let change = governance.requests.get_mut(&r.id).and_then(|q| q.changes.get_mut(r.index));
+                let change = governance
+                    .requests
+                    .get_mut(&r.id)
+                    .and_then(|q| std::sync::Arc::make_mut(q).changes.get_mut(r.index));
                 debug_assert!(
                     change.is_some(),
                     "seq {seq} reseals change {} of request {}, which is not there",

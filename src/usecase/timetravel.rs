@@ -33,7 +33,7 @@ pub const MAX_LIMIT: usize = 1000;
 const PAGE: usize = 256;
 
 /// The audit trail's actions, with the event kind each comes from.
-pub const ACTIONS: [(&str, &str); 31] = [
+pub const ACTIONS: [(&str, &str); 34] = [
     ("store_created", "StoreCreated"),
     ("seeded", "EnvSeeded"),
     ("set", "SettingChanged"),
@@ -65,6 +65,9 @@ pub const ACTIONS: [(&str, &str); 31] = [
     ("rollout_advanced", "RolloutAdvanced"),
     ("rollout_rolled_back", "RolloutRolledBack"),
     ("rollout_completed", "RolloutCompleted"),
+    ("master_key_rotated", "MasterKeyRotated"),
+    ("resealed", "SecretsResealed"),
+    ("master_key_retired", "MasterKeyRetired"),
 ];
 
 /// Where a page starts: below the event `seq`, or inside it after its first `skip` rows (a page ends
