@@ -35,6 +35,14 @@ fn policy() -> Value {
     })
 }
 
+/// alice proposes the tests' policy through the CLI on the store (applied at once: the empty policy asks none).
+fn propose_policy_cli(store: &Store) {
+    let policy_file = store.dir().join("policy.json");
+    std::fs::write(&policy_file, policy().to_string()).expect("write the policy");
+    let path = policy_file.to_str().expect("a path");
+    as_user(store, "alice", &["request", "propose", "--policy", path, "--reason", "four eyes"]);
+}
+
 struct Team {
     alice: String,
     bob: String,
@@ -272,10 +280,7 @@ fn four_eyes_over_the_api() {
 fn the_cli_proposes_and_reviews_on_the_store_and_through_a_server_alike() {
     let store = Store::new("");
     let t = team(&store);
-    let policy_file = store.dir().join("policy.json");
-    std::fs::write(&policy_file, policy().to_string()).expect("write the policy");
-    let policy_path = policy_file.to_str().expect("a path");
-    as_user(&store, "alice", &["request", "propose", "--policy", policy_path, "--reason", "four eyes"]);
+    propose_policy_cli(&store);
     assert!(store.ok(&["policy", "show"]).contains("mcpgateway/limits"));
 
     // Local mode: the same rules as the API, with exit code 1 for a refusal.
@@ -408,13 +413,7 @@ fn scheduled_requests_apply_once_across_two_servers_on_postgres_and_suspend_when
 fn a_scheduled_request_applied_after_a_stop_is_reported_late() {
     let store = Store::new("CFGLEDGER_SCHEDULE_LATE_AFTER=1s");
     let t = team(&store);
-    let policy_file = store.dir().join("policy.json");
-    std::fs::write(&policy_file, policy().to_string()).expect("write the policy");
-    as_user(
-        &store,
-        "alice",
-        &["request", "propose", "--policy", policy_file.to_str().expect("a path"), "--reason", "p"],
-    );
+    propose_policy_cli(&store);
     let at = in_secs(2);
     let shown = as_user(
         &store,
@@ -445,13 +444,7 @@ fn a_master_key_rotation_reseals_the_secrets_of_pending_requests() {
     const NEW_SECRET: &str = "rotated-encryption-secret-41c9-never-shown";
     let store = Store::new("");
     team(&store);
-    let policy_file = store.dir().join("policy.json");
-    std::fs::write(&policy_file, policy().to_string()).expect("write the policy");
-    as_user(
-        &store,
-        "alice",
-        &["request", "propose", "--policy", policy_file.to_str().expect("a path"), "--reason", "p"],
-    );
+    propose_policy_cli(&store);
     let shown = as_user(
         &store,
         "alice",

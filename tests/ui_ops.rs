@@ -8,7 +8,7 @@ mod api_support;
 mod browser_support;
 
 use api_support::{eventually, Server, Store};
-use browser_support::Browser;
+use browser_support::{Browser, FakeAgent};
 use serde_json::{json, Value};
 
 const ADA: (&str, &str) = ("ada", "ada-password-123");
@@ -310,31 +310,6 @@ fn an_import_is_previewed_then_applied_for_settings_and_for_the_registry() {
     assert!(b.text("#import-error").contains("conflict strategy"), "{}", b.text("#import-error"));
     b.check_page("transfer-conflict-refused");
     assert_eq!(w.server.get("/tools/imported-tool", &w.admin).ok_json()["url"], "https://i.example/t");
-}
-
-/// Sends an agent's heartbeat every second until dropped (the list shows only recent ones); dropping it
-/// stops it at once.
-struct FakeAgent {
-    _stop: std::sync::mpsc::Sender<()>,
-}
-
-impl FakeAgent {
-    fn start(url: &str, token: &str, body: Value) -> FakeAgent {
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let (url, auth) = (format!("{url}/admin/instances/heartbeat"), format!("Bearer {token}"));
-        std::thread::spawn(move || loop {
-            let r = ureq::post(&url).set("Authorization", &auth).send_json(body.clone());
-            assert!(r.is_ok(), "heartbeat refused: {r:?}");
-            // The next beat in a second, unless the sender is dropped first.
-            if !matches!(
-                stopped.recv_timeout(std::time::Duration::from_secs(1)),
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout)
-            ) {
-                break;
-            }
-        });
-        FakeAgent { _stop: stop }
-    }
 }
 
 fn heartbeat(id: &str, seq: u64, hash: &str, stale: bool) -> Value {

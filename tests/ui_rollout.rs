@@ -7,35 +7,12 @@ mod api_support;
 mod browser_support;
 
 use api_support::{Server, Store};
-use browser_support::Browser;
+use browser_support::{Browser, FakeAgent};
 use serde_json::{json, Value};
 
 const ADA: (&str, &str) = ("ada", "ada-password-123");
 const VIC: (&str, &str) = ("vic", "vic-password-123");
 const SECRET: &str = "ui-rollout-secret-81c2";
-
-/// Sends an agent's heartbeat every second until dropped.
-struct FakeAgent {
-    _stop: std::sync::mpsc::Sender<()>,
-}
-
-impl FakeAgent {
-    fn start(url: &str, token: &str, body: Value) -> FakeAgent {
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let (url, auth) = (format!("{url}/admin/instances/heartbeat"), format!("Bearer {token}"));
-        std::thread::spawn(move || loop {
-            let r = ureq::post(&url).set("Authorization", &auth).send_json(body.clone());
-            assert!(r.is_ok(), "heartbeat refused: {r:?}");
-            if !matches!(
-                stopped.recv_timeout(std::time::Duration::from_secs(1)),
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout)
-            ) {
-                break;
-            }
-        });
-        FakeAgent { _stop: stop }
-    }
-}
 
 fn heartbeat(id: &str, zone: &str, seq: u64, hash: &str) -> Value {
     json!({"id": id, "kind": "agent", "namespace": "mcpgateway", "labels": {"zone": zone}, "applied_seq": seq,

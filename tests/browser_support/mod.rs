@@ -427,3 +427,28 @@ impl Drop for Browser {
         let _ = self.driver.wait();
     }
 }
+
+/// Sends an agent's heartbeat every second until dropped (the list shows only recent ones); dropping it
+/// stops it at once.
+pub struct FakeAgent {
+    _stop: std::sync::mpsc::Sender<()>,
+}
+
+impl FakeAgent {
+    pub fn start(url: &str, token: &str, body: Value) -> FakeAgent {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let (url, auth) = (format!("{url}/admin/instances/heartbeat"), format!("Bearer {token}"));
+        std::thread::spawn(move || loop {
+            let r = ureq::post(&url).set("Authorization", &auth).send_json(body.clone());
+            assert!(r.is_ok(), "heartbeat refused: {r:?}");
+            // The next beat in a second, unless the sender is dropped first.
+            if !matches!(
+                stopped.recv_timeout(std::time::Duration::from_secs(1)),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+            ) {
+                break;
+            }
+        });
+        FakeAgent { _stop: stop }
+    }
+}
