@@ -208,6 +208,12 @@ impl Policy {
                 Some((format!("{}/{}", e.kind, e.name), self.required(&Subject::Entity { kind: e.kind })))
             }
             Event::PolicyChanged(_) => Some((POLICY_SUBJECT.into(), self.required(&Subject::Policy))),
+            // A rollout ends by merging its values into the main ones: starting it is changing them.
+            Event::RolloutStarted(e) => e
+                .changes
+                .iter()
+                .map(|c| (c.key.clone(), self.required_for_key(catalog, &c.key)))
+                .max_by_key(|(_, n)| *n),
             _ => None,
         }
     }

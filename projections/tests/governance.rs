@@ -172,3 +172,28 @@ fn edits_withdraw_approvals_and_only_authors_edit_or_withdraw() {
     w.run(withdraw("alice")).expect("withdrawn");
     assert_eq!(w.decide(approve(2, "bob")).expect_err("closed").kind, RejectionKind::State);
 }
+
+#[test]
+fn a_rollout_of_a_governed_key_is_a_change_of_it_and_needs_its_approvals_or_the_bypass() {
+    use cfgledger_events::decide::StartRollout;
+    use cfgledger_events::rollout::RolloutCheck;
+    let mut w = world(policy(&[("mcpgateway/performance", 1), ("mcpgateway/logging", 0)], &["carol"]));
+    let start = |id: &str, key: &str, value: Value| {
+        Command::StartRollout(StartRollout {
+            id: id.into(),
+            namespace: "mcpgateway".into(),
+            changes: vec![(key.into(), Input::Json(value))],
+            selector: [("zone".to_string(), "a".to_string())].into_iter().collect(),
+            steps: vec![50, 100],
+            bake_ms: 1000,
+            check: RolloutCheck { url: None, timeout_ms: 2000, instance_reports: false },
+        })
+    };
+    let refused = w.decide(start("r1", "MAX_WORKERS", json!(16))).expect_err("a governed key");
+    assert_eq!(refused.kind, RejectionKind::ApprovalRequired, "{}", refused.message);
+    w.run(start("r2", "LOG_LEVEL", json!("DEBUG"))).expect("an ungoverned key rolls out directly");
+    let events = w
+        .run(Command::Bypass { by: "carol".into(), then: Box::new(start("r3", "MAX_WORKERS", json!(16))) })
+        .expect("carol may bypass");
+    assert!(matches!(&events[0], Event::EmergencyBypassUsed(e) if e.bypassed[0].subject == "mcpgateway:MAX_WORKERS"));
+}

@@ -348,6 +348,7 @@ fn governed(cmd: &Command) -> bool {
             | Command::DeleteResource { .. }
             | Command::Rollback(_)
             | Command::ImportRegistry { .. }
+            | Command::StartRollout(_)
     )
 }
 
