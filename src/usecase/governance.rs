@@ -310,9 +310,22 @@ pub async fn apply_due(ledger: &Ledger) -> Result<Vec<u64>, Error> {
 /// store down) is logged and retried at the next tick.
 pub async fn run_scheduler(ledger: Ledger, mut closing: tokio::sync::watch::Receiver<bool>) {
     const TICK: std::time::Duration = std::time::Duration::from_secs(1);
+    // A failure is logged when it starts or changes, not at every tick of an outage.
+    let mut last_failure: Option<String> = None;
     loop {
-        if let Err(e) = apply_due(&ledger).await {
-            tracing::warn!(target: "cfgledger::governance", error = %e, "cannot apply the scheduled change requests; retrying");
+        match apply_due(&ledger).await {
+            Ok(_) if last_failure.is_some() => {
+                tracing::info!(target: "cfgledger::governance", "the scheduled change requests apply again");
+                last_failure = None;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let text = e.to_string();
+                if last_failure.as_deref() != Some(text.as_str()) {
+                    tracing::warn!(target: "cfgledger::governance", error = %text, "cannot apply the scheduled change requests; retrying every second");
+                    last_failure = Some(text);
+                }
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
