@@ -89,7 +89,10 @@ async fn drive(ledger: &Ledger, instance: &str, rollout: &Rollout) -> Result<(),
         }
         // The merge at the end was refused (a key locked since, a value its key no longer accepts): the
         // rollout cannot finish, so it is rolled back, saying why, rather than retried forever.
-        Err(Error::Rejected(r)) if rollout.stage == rollout.last_stage() => {
+        // A value this instance cannot open (its key ring lacks a key) is not a verdict on the rollout: retried.
+        Err(Error::Rejected(r))
+            if rollout.stage == rollout.last_stage() && r.kind != cfgledger_events::RejectionKind::Sealing =>
+        {
             let cmd = Command::RollBackRollout {
                 id: rollout.id().to_string(),
                 reason: format!("the merge of its values was refused: {}", r.message),

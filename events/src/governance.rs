@@ -357,6 +357,9 @@ pub struct ChangeRequest {
     /// The conflicts found when it was suspended or applied stale.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<Conflict>,
+    /// Why it was suspended when its changes no longer held (rather than because its base moved).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended_reason: Option<String>,
 }
 
 /// How a request was applied.
@@ -445,6 +448,7 @@ impl Governance {
                     closed_by: None,
                     closed_comment: None,
                     conflicts: Vec::new(),
+                    suspended_reason: None,
                 };
                 self.requests.insert(e.id, Arc::new(request));
             }
@@ -456,6 +460,7 @@ impl Governance {
                     r.apply_at = e.apply_at;
                     r.approvals.clear();
                     r.conflicts.clear();
+                    r.suspended_reason = None;
                     r.status = if e.required_approvals == 0 && e.apply_at.is_some() {
                         RequestStatus::Scheduled
                     } else {
@@ -480,6 +485,7 @@ impl Governance {
                 if let Some(r) = self.requests.get_mut(&e.id).map(Arc::make_mut) {
                     r.status = RequestStatus::Suspended;
                     r.conflicts = e.conflicts.clone();
+                    r.suspended_reason = e.invalid.clone();
                     r.updated_seq = seq;
                 }
             }

@@ -41,7 +41,7 @@ fn set(key: &str, value: Value) -> ProposedChange {
 }
 
 fn approve(id: u64, who: &str) -> Command {
-    Command::ApproveRequest { id, approver: who.into(), comment: None }
+    Command::ApproveRequest { id, approver: who.into(), comment: None, now: T0 }
 }
 
 /// A store with admins alice, bob and carol, and `p` as its policy (applied at once: the empty policy asks
@@ -196,4 +196,65 @@ fn a_rollout_of_a_governed_key_is_a_change_of_it_and_needs_its_approvals_or_the_
         .run(Command::Bypass { by: "carol".into(), then: Box::new(start("r3", "MAX_WORKERS", json!(16))) })
         .expect("carol may bypass");
     assert!(matches!(&events[0], Event::EmergencyBypassUsed(e) if e.bypassed[0].subject == "mcpgateway:MAX_WORKERS"));
+}
+
+#[test]
+fn the_policy_in_force_at_apply_counts_a_passed_apply_time_is_refused_and_a_stale_whole_update_must_be_based_again() {
+    let mut w = world(policy(&[("mcpgateway", 1), ("registry", 1)], &["carol"]));
+    // Scheduled with one approval under a policy that asks one...
+    w.run(propose("alice", vec![set("MAX_WORKERS", json!(5))], Some(at(60)))).expect("proposed");
+    assert_eq!(
+        w.decide(Command::ApproveRequest { id: 2, approver: "bob".into(), comment: None, now: at(61) })
+            .expect_err("its time has passed")
+            .kind,
+        RejectionKind::Conflict
+    );
+    w.run(approve(2, "bob")).expect("approved in time");
+    // ...then the policy asks two: at its time it is suspended, saying why, not applied on one approval.
+    w.run(propose(
+        "alice",
+        vec![ProposedChange::Policy(policy(
+            &[("mcpgateway", 2), ("mcpgateway/logging", 0), ("registry", 1)],
+            &["carol"],
+        ))],
+        None,
+    ))
+    .expect("proposed");
+    w.run(approve(3, "carol")).expect("the stricter policy applies");
+    let events = w.run(Command::ApplyDueRequest { id: 2, now: at(61), late_after_secs: 60 }).expect("due");
+    assert!(matches!(&events[..], [Event::ChangeRequestSuspended(_)]), "{events:?}");
+    let r = w.state.governance().request(2).expect("request 2");
+    assert!(r.suspended_reason.as_deref().is_some_and(|m| m.contains("now asks 2")), "{r:?}");
+    assert_eq!(w.plain("MAX_WORKERS"), None);
+
+    // A request that replaces a whole entity which changed since its base is refused, not applied over it.
+    let tool = object(json!({"name": "search", "url": "https://tools.example/search"}));
+    let bypass = |then: Command| Command::Bypass { by: "carol".into(), then: Box::new(then) };
+    w.run(bypass(Command::CreateResource { kind: ResourceKind::Tools, fields: tool })).expect("created");
+    let patch = ProposedChange::Patch {
+        kind: ResourceKind::Tools,
+        name: "search".into(),
+        patch: object(json!({"description": "finds things"})),
+    };
+    w.run(propose("alice", vec![patch], None)).expect("proposed");
+    let id = w.state.governance().next_id() - 1;
+    let other = Command::PatchResource {
+        kind: ResourceKind::Tools,
+        name: "search".into(),
+        patch: object(json!({"url": "https://tools.example/v2/search"})),
+    };
+    w.run(bypass(other)).expect("changed meanwhile");
+    let refused = w.decide(approve(id, "bob")).expect_err("a stale whole update");
+    assert_eq!(refused.kind, RejectionKind::Conflict);
+    assert!(refused.message.contains("tools/search"), "{}", refused.message);
+    assert_eq!(
+        w.state.resource_entry(ResourceKind::Tools, "search").and_then(|e| e.fields.get("url").cloned()),
+        Some(json!("https://tools.example/v2/search")),
+        "the change made meanwhile stands"
+    );
+
+    // The bypass of something the policy does not govern records no bypass.
+    let events = w.run(bypass(Command::Set { key: "LOG_LEVEL".into(), value: Input::Json(json!("DEBUG")) }));
+    let events = events.expect("carol sets an ungoverned key");
+    assert!(!events.iter().any(|e| matches!(e, Event::EmergencyBypassUsed(_))), "{events:?}");
 }

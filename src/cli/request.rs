@@ -309,6 +309,9 @@ fn show(r: &RequestView, output: Output) -> Result<(), Error> {
             emit(format!("  {label}: {} (version {} -> {})", c.subject, c.base_version, c.current_version))?;
         }
     }
+    if let Some(why) = &r.suspended_reason {
+        emit(format!("  suspended: {why}"))?;
+    }
     if let Some(a) = &r.applied {
         let late = a.late_secs.map(|s| format!(", LATE by {s}s")).unwrap_or_default();
         emit(format!("  applied at {} (seq {}, batch {}){late}", a.at, a.seq, a.batch))?;

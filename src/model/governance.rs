@@ -182,6 +182,9 @@ pub struct RequestView {
     pub stale: bool,
     /// What changed since its base: now (open, scheduled), or when it was suspended or applied.
     pub conflicts: Vec<ConflictView>,
+    /// Why it was suspended, when its changes no longer held or the policy asks more approvals now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied: Option<AppliedView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

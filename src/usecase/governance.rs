@@ -151,7 +151,7 @@ pub async fn review(
         ctx.reason = comment.clone();
     }
     let cmd = match review {
-        Review::Approve => Command::ApproveRequest { id, approver: by, comment },
+        Review::Approve => Command::ApproveRequest { id, approver: by, comment, now: ledger.now() },
         Review::Reject => Command::RejectRequest { id, by, comment },
         Review::Withdraw => Command::WithdrawRequest { id, by, comment },
     };
@@ -272,6 +272,7 @@ fn view(catalog: &Catalog, state: &dyn SettingsLookup, r: &ChangeRequest) -> Req
                 current_version: c.current_version,
             })
             .collect(),
+        suspended_reason: r.suspended_reason.clone(),
         applied: r.applied.as_ref().map(|a| AppliedView {
             seq: a.seq,
             batch: a.batch.clone(),

@@ -7,7 +7,7 @@
 //! request decides them again, as the commands they came from, against the state of the moment: a request
 //! whose base changed applies only if its changes still hold, with the conflicts recorded.
 
-use super::{dispatch, Command, Context, Rejection, SettingsLookup, StateFork};
+use super::{dispatch, Command, Context, Rejection, RejectionKind, SettingsLookup, StateFork};
 use crate::event::{Event, StoredValue};
 use crate::governance::{
     BaseVersion, BypassedSubject, ChangeRequest, ChangeRequestApplied, ChangeRequestApproved, ChangeRequestEdited,
@@ -256,6 +256,24 @@ fn applying(
     late_secs: Option<u64>,
 ) -> Result<Vec<Event>, Rejection> {
     let stale = conflicts(cx.state, request);
+    // An entity's update and a policy carry a whole new state: applied over a subject that changed since,
+    // they would silently undo that change (another field, a rotated credential). They must be based again.
+    let lossy: Vec<&str> = stale
+        .iter()
+        .filter(|c| {
+            request.changes.iter().any(|ch| {
+                ch.subject() == c.subject && matches!(ch, RequestChange::Update { .. } | RequestChange::Policy { .. })
+            })
+        })
+        .map(|c| c.subject.as_str())
+        .collect();
+    if !lossy.is_empty() {
+        return Err(Rejection::conflict(format!(
+            "change request {} replaces the whole of {} which changed since its base: edit it to base it again",
+            request.id,
+            lossy.join(", ")
+        )));
+    }
     let changes = apply_changes(cx, request).map_err(|rej| {
         let mut message = format!("change request {} no longer applies: {}", request.id, rej.message);
         if !stale.is_empty() {
@@ -264,6 +282,15 @@ fn applying(
         }
         Rejection { kind: rej.kind, message, audit: Vec::new() }
     })?;
+    // The policy may have grown stricter since the proposal: the approvals must satisfy the one in force.
+    let needed = required(cx, &changes);
+    if approvers.len() < needed as usize {
+        return Err(Rejection::forbidden(format!(
+            "change request {} has {} approval(s) but the change policy now asks {needed} for its changes",
+            request.id,
+            approvers.len()
+        )));
+    }
     let mut events = vec![Event::ChangeRequestApplied(ChangeRequestApplied {
         id: request.id,
         approvers,
@@ -355,6 +382,7 @@ pub(super) fn approve(
     id: u64,
     approver: String,
     comment: Option<String>,
+    now: Timestamp,
 ) -> Result<Vec<Event>, Rejection> {
     let request = request(cx.state, id)?;
     if request.status != RequestStatus::Open {
@@ -376,6 +404,11 @@ pub(super) fn approve(
             "{approver} has approved change request {id} already; each approver counts once"
         )));
     }
+    if let Some(at) = request.apply_at.filter(|at| *at <= now) {
+        return Err(Rejection::conflict(format!(
+            "change request {id} was to apply at {at}, which has passed: its author edits it with a new time"
+        )));
+    }
     let approved = Event::ChangeRequestApproved(ChangeRequestApproved { id, approver: approver.clone(), comment });
     let count = request.approvals.len() + 1;
     if count < request.required_approvals as usize || request.apply_at.is_some() {
@@ -384,7 +417,12 @@ pub(super) fn approve(
     let mut approvers: Vec<String> = request.approvals.iter().map(|a| a.by.clone()).collect();
     approvers.push(approver);
     let mut events = vec![approved];
-    events.extend(applying(cx, request, approvers, None)?);
+    match applying(cx, request, approvers, None) {
+        Ok(applied) => events.extend(applied),
+        // A stricter policy since the proposal: the approval counts, and the request waits for more.
+        Err(rej) if rej.kind == RejectionKind::Forbidden => {}
+        Err(rej) => return Err(rej),
+    }
     Ok(events)
 }
 
@@ -443,6 +481,9 @@ pub(super) fn apply_due(
     let approvers = request.approvals.iter().map(|a| a.by.clone()).collect();
     match applying(cx, request, approvers, late_secs) {
         Ok(events) => Ok(events),
+        // A value this instance cannot open (its key ring lacks a key): another instance, or this one once
+        // its ring is complete, can apply it; suspending it would be a verdict on the request, not on the ring.
+        Err(rej) if rej.kind == RejectionKind::Sealing => Err(rej),
         Err(rej) => Ok(vec![Event::ChangeRequestSuspended(ChangeRequestSuspended {
             id,
             conflicts: Vec::new(),
@@ -460,16 +501,29 @@ pub(super) fn bypass(cx: &Context<'_>, by: String, then: Command) -> Result<Vec<
             "{by} may not use the emergency bypass: the change policy's bypass list names who may"
         )));
     }
-    let events = decide_on(cx, cx.state, then)?;
-    if events.is_empty() {
-        return Ok(events);
+    // The governance commands are how approvals are given: nothing of theirs is bypassed.
+    if matches!(
+        then,
+        Command::ProposeRequest { .. }
+            | Command::EditRequest { .. }
+            | Command::ApproveRequest { .. }
+            | Command::RejectRequest { .. }
+            | Command::WithdrawRequest { .. }
+            | Command::ApplyDueRequest { .. }
+    ) {
+        return dispatch(cx, then);
     }
-    let bypassed = events
+    let events = decide_on(cx, cx.state, then)?;
+    let bypassed: Vec<BypassedSubject> = events
         .iter()
         .filter_map(|e| policy.required_for_event(cx.catalog, e))
         .filter(|(_, n)| *n > 0)
         .map(|(subject, approvals)| BypassedSubject { subject, approvals })
         .collect();
+    // Recorded only when it let through what the policy would have refused.
+    if bypassed.is_empty() {
+        return Ok(events);
+    }
     let mut out = vec![Event::EmergencyBypassUsed(EmergencyBypassUsed { by, bypassed })];
     out.extend(events);
     Ok(out)

@@ -243,6 +243,8 @@ pub enum Command {
         id: u64,
         approver: String,
         comment: Option<String>,
+        /// Refuses the approval of a request whose apply time has passed.
+        now: crate::time::Timestamp,
     },
     RejectRequest {
         id: u64,
@@ -386,7 +388,7 @@ fn rule(cx: &Context<'_>, cmd: Command) -> Result<Vec<Event>, Rejection> {
             governance::propose(cx, author, reason, changes, apply_at, now)
         }
         Command::EditRequest { id, by, changes, apply_at, now } => governance::edit(cx, id, by, changes, apply_at, now),
-        Command::ApproveRequest { id, approver, comment } => governance::approve(cx, id, approver, comment),
+        Command::ApproveRequest { id, approver, comment, now } => governance::approve(cx, id, approver, comment, now),
         Command::RejectRequest { id, by, comment } => governance::reject(cx, id, by, comment),
         Command::WithdrawRequest { id, by, comment } => governance::withdraw(cx, id, by, comment),
         Command::ApplyDueRequest { id, now, late_after_secs } => governance::apply_due(cx, id, now, late_after_secs),
