@@ -234,9 +234,14 @@ async fn detail_page(State(state): State<AppState>, session: Session, Path(id): 
             dt { "Apply at" }
             dd class="apply-at" { @if let Some(at) = &r.apply_at { (page::time(at)) } @else { span class="muted" { "as soon as it is approved" } } }
             dt { "Proposed" }
-            dd { (page::time(&r.proposed_at)) " · seq " (r.proposed_seq) @if r.revision > 1 { " · revision " (r.revision) } }
+            dd { (page::time(&r.proposed_at)) " · seq " (r.proposed_seq) @if r.revision > 0 { " · edited " (r.revision) " time(s)" } }
         }
         (conflicts(&r))
+        @if let Some(why) = &r.suspended_reason {
+            div class="conflicts" id="request-suspended" role="note" {
+                strong { "Suspended at its apply time. " } (why) " Its author can edit it to base it again."
+            }
+        }
         (applied(&r))
         @if let Some(by) = &r.closed_by {
             div class="closed" id="request-closed" {
