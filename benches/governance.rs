@@ -56,17 +56,6 @@ fn send(
     (status, response.into_json().unwrap_or(serde_json::Value::Null))
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// p50 and p95 of `n` runs of `f`, in milliseconds.
-fn timed(n: usize, f: impl FnMut()) -> (f64, f64) {
-    let samples = common::sorted_samples(n, f);
-    let at = |q: f64| ms(samples[((samples.len() - 1) as f64 * q).round() as usize]);
-    (at(0.5), at(0.95))
-}
-
 fn main() {
     let n = if common::full_run() { 300 } else { 5 };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
@@ -99,17 +88,17 @@ fn main() {
         i += 1;
         i
     };
-    let direct = timed(n, || {
+    let direct = common::p50_p95_ms(n, || {
         let body = json!({"value": format!("bench-{}.log", next()), "reason": "direct"});
         let (status, answer) = send(&agent, "PUT", &format!("{url}/admin/config/LOG_FILE"), &alice, &body);
         assert_eq!(status, 200, "{answer}");
     });
-    let immediate = timed(n, || {
+    let immediate = common::p50_p95_ms(n, || {
         let body = json!({"changes": [{"op": "set", "key": "LOG_FILE", "value": format!("req-{}.log", next())}], "reason": "r"});
         let (status, answer) = send(&agent, "POST", &format!("{url}/admin/requests"), &alice, &body);
         assert_eq!((status, answer["status"].as_str()), (201, Some("applied")), "{answer}");
     });
-    let approved = timed(n, || {
+    let approved = common::p50_p95_ms(n, || {
         let body =
             json!({"changes": [{"op": "set", "key": "MAX_PATH_DEPTH", "value": 10 + next() % 1000}], "reason": "r"});
         let (status, answer) = send(&agent, "POST", &format!("{url}/admin/requests"), &alice, &body);
@@ -118,7 +107,7 @@ fn main() {
         let (status, answer) = send(&agent, "POST", &format!("{url}/admin/requests/{id}/approve"), &bob, &json!({}));
         assert_eq!((status, answer["status"].as_str()), (200, Some("applied")), "{answer}");
     });
-    let refused = timed(n, || {
+    let refused = common::p50_p95_ms(n, || {
         let body = json!({"value": 10 + next() % 1000});
         let (status, answer) = send(&agent, "PUT", &format!("{url}/admin/config/MAX_PATH_DEPTH"), &alice, &body);
         assert_eq!((status, answer["error"]["code"].as_str()), (403, Some("approval_required")), "{answer}");

@@ -78,17 +78,6 @@ fn get(agent: &ureq::Agent, url: &str, cookie: &str) -> (u16, usize, String) {
     (status, body.len(), encoding)
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// p50 and p95 of `n` runs of `f`, in milliseconds.
-fn timed(n: usize, f: impl FnMut()) -> (f64, f64) {
-    let samples = common::sorted_samples(n, f);
-    let at = |q: f64| ms(samples[((samples.len() - 1) as f64 * q).round() as usize]);
-    (at(0.5), at(0.95))
-}
-
 fn main() {
     let full = common::full_run();
     let (events, wave, n) = if full { (1_000_000, 2048, 200) } else { (5_000, 256, 5) };
@@ -105,21 +94,21 @@ fn main() {
     let (status, _, _) = get(&agent, &format!("{url}/ui/audit"), &cookie);
     assert_eq!(status, 200, "the audit page answers");
 
-    let health = timed(n, || {
+    let health = common::p50_p95_ms(n, || {
         black_box(get(&agent, &format!("{url}/health"), &cookie));
     });
     let query = ListQuery::default();
-    let list = timed(n, || {
+    let list = common::p50_p95_ms(n, || {
         black_box(rt.block_on(settings::list(&ledger, &query)).expect("a list"));
     });
-    let page = timed(n, || {
+    let page = common::p50_p95_ms(n, || {
         black_box(get(&agent, &format!("{url}/ui/settings"), &cookie));
     });
     let filter = timetravel::AuditFilter { limit: Some(50), ..timetravel::AuditFilter::default() };
-    let audit_alone = timed(n, || {
+    let audit_alone = common::p50_p95_ms(n, || {
         black_box(timetravel::audit(&ledger, &filter).expect("an audit page"));
     });
-    let audit_page = timed(n, || {
+    let audit_page = common::p50_p95_ms(n, || {
         black_box(get(&agent, &format!("{url}/ui/audit"), &cookie));
     });
 

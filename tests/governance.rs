@@ -8,7 +8,10 @@
 mod api_support;
 mod pg;
 
-use api_support::{eventually, Reply, Server, Store};
+use api_support::{eventually, eventually_within, four_eyes_policy, install_policy, Reply, Server, Store};
+
+/// How long a scheduled apply (1 s scheduler ticks) may take to show.
+const MINUTE: Duration = Duration::from_secs(60);
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -21,24 +24,10 @@ fn as_user(store: &Store, actor: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
-/// `{"rules": ...}` the tests use: limits need 2 approvals, logging none, the rest of the namespace and the
-/// registry 1; carol may bypass.
-fn policy() -> Value {
-    json!({
-        "rules": [
-            {"scope": "mcpgateway/limits", "approvals": 2},
-            {"scope": "mcpgateway/logging", "approvals": 0},
-            {"scope": "mcpgateway", "approvals": 1},
-            {"scope": "registry", "approvals": 1}
-        ],
-        "bypass": ["carol"]
-    })
-}
-
 /// alice proposes the tests' policy through the CLI on the store (applied at once: the empty policy asks none).
 fn propose_policy_cli(store: &Store) {
     let policy_file = store.dir().join("policy.json");
-    std::fs::write(&policy_file, policy().to_string()).expect("write the policy");
+    std::fs::write(&policy_file, four_eyes_policy("carol").to_string()).expect("write the policy");
     let path = policy_file.to_str().expect("a path");
     as_user(store, "alice", &["request", "propose", "--policy", path, "--reason", "four eyes"]);
 }
@@ -83,19 +72,12 @@ fn count_kind(log: &[Value], kind: &str) -> usize {
     log.iter().filter(|e| e["kind"] == kind).count()
 }
 
-fn install_policy(server: &Server, token: &str) {
-    let reply = propose(server, token, json!([{"op": "policy", "policy": policy()}]), "four eyes for limits");
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    // The empty policy asks no approval, so the first policy applies at once.
-    assert_eq!(reply.json()["status"], "applied", "{}", reply.body);
-}
-
 #[test]
 fn four_eyes_over_the_api() {
     let store = Store::new("");
     let t = team(&store);
     let server = store.serve(&[]);
-    install_policy(&server, &t.alice);
+    install_policy(&server, &t.alice, &four_eyes_policy("carol"));
     let policy_view = server.get("/admin/policy", &t.viewer).ok_json();
     assert_eq!(policy_view["policy"]["bypass"], json!(["carol"]));
     assert_eq!(policy_view["policy_approvals"], 2, "a policy change needs as many as its strictest rule");
@@ -334,23 +316,6 @@ fn in_secs(secs: i64) -> String {
     cfgledger_events::Timestamp(now().0 + secs * 1_000_000).to_string()
 }
 
-/// Polls `f` until it holds or `limit` passes.
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
-}
-
-/// Waits (up to a minute) for `f`, for scheduled applies that happen at a time.
-fn within_a_minute(what: &str, mut f: impl FnMut() -> bool) {
-    assert!(wait_until(Duration::from_secs(60), &mut f), "timed out waiting for {what}");
-}
-
 #[test]
 fn scheduled_requests_apply_once_across_two_servers_on_postgres_and_suspend_when_their_base_moved() {
     let db = pg::TestDb::new();
@@ -358,7 +323,7 @@ fn scheduled_requests_apply_once_across_two_servers_on_postgres_and_suspend_when
     let t = team(&store);
     let a = store.serve(&[]);
     let b = store.serve(&[]);
-    install_policy(&a, &t.alice);
+    install_policy(&a, &t.alice, &four_eyes_policy("carol"));
 
     // Approved for a time a few seconds ahead: both servers' schedulers race for it; one applies it, once.
     let at = in_secs(3);
@@ -369,7 +334,7 @@ fn scheduled_requests_apply_once_across_two_servers_on_postgres_and_suspend_when
     assert_eq!(r["status"], "open");
     assert_eq!(review(&b, &t.bob, id, "approve").ok_json()["status"], "scheduled");
     assert_ne!(value_of(&a, &t.alice, "MAX_WORKERS"), 12, "nothing applies before its time");
-    within_a_minute("the scheduled request applied", || request(&a, &t.alice, id)["status"] == "applied");
+    eventually_within("the scheduled request applied", MINUTE, || request(&a, &t.alice, id)["status"] == "applied");
     eventually("both servers see the value", || {
         value_of(&a, &t.alice, "MAX_WORKERS") == 12 && value_of(&b, &t.alice, "MAX_WORKERS") == 12
     });
@@ -393,7 +358,7 @@ fn scheduled_requests_apply_once_across_two_servers_on_postgres_and_suspend_when
         .send_json(json!({"value": 15, "reason": "incident"}))
         .expect("carol's bypass");
     assert_eq!(bypassed.status(), 200);
-    within_a_minute("the request suspended", || request(&b, &t.alice, id2)["status"] == "suspended");
+    eventually_within("the request suspended", MINUTE, || request(&b, &t.alice, id2)["status"] == "suspended");
     let suspended = request(&b, &t.alice, id2);
     assert_eq!(suspended["conflicts"][0]["subject"], "mcpgateway:MAX_WORKERS", "{suspended}");
     assert_eq!(value_of(&b, &t.alice, "MAX_WORKERS"), 15, "the suspended value was not applied");
@@ -424,9 +389,9 @@ fn a_scheduled_request_applied_after_a_stop_is_reported_late() {
     as_user(&store, "bob", &["request", "approve", &id.to_string()]);
     // No server runs at the apply time: the outage. The apply time and the grace of 1 s pass first.
     let deadline = cfgledger_events::Timestamp(now().0 + 5_000_000);
-    assert!(wait_until(Duration::from_secs(10), || now() >= deadline));
+    eventually_within("the apply time and its grace to pass", Duration::from_secs(10), || now() >= deadline);
     let server = store.serve(&[]);
-    within_a_minute("the late apply", || request(&server, &t.alice, id)["status"] == "applied");
+    eventually_within("the late apply", MINUTE, || request(&server, &t.alice, id)["status"] == "applied");
     let shown = request(&server, &t.alice, id);
     let late = shown["applied"]["late_secs"].as_u64().expect("reported late");
     assert!(late >= 2, "late by {late}s");

@@ -9,7 +9,7 @@
 mod api_support;
 mod browser_support;
 
-use api_support::{Server, Store};
+use api_support::{four_eyes_policy, install_policy, Server, Store};
 use browser_support::Browser;
 use serde_json::{json, Value};
 
@@ -18,30 +18,6 @@ const BOB: (&str, &str) = ("bob", "bob-password-123");
 const VIC: (&str, &str) = ("vic", "vic-password-123");
 /// A secret proposed through the form: no page may ever show it.
 const SECRET: &str = "webhook-plaintext-7c2e4a-never-shown";
-
-/// Limits need 2 approvals, logging none, the rest of the namespace 1; carol may bypass.
-fn policy() -> Value {
-    json!({
-        "rules": [
-            {"scope": "mcpgateway/limits", "approvals": 2},
-            {"scope": "mcpgateway/logging", "approvals": 0},
-            {"scope": "mcpgateway", "approvals": 1},
-            {"scope": "registry", "approvals": 1}
-        ],
-        "bypass": ["alice"]
-    })
-}
-
-fn install_policy(server: &Server, token: &str) {
-    let reply = server.send_json(
-        "POST",
-        "/admin/requests",
-        Some(token),
-        &json!({"changes": [{"op": "policy", "policy": policy()}], "reason": "four eyes for limits"}),
-    );
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    assert_eq!(reply.json()["status"], "applied", "the empty policy asks no approval: {}", reply.body);
-}
 
 fn value_of(server: &Server, token: &str, key: &str) -> Value {
     server.get(&format!("/admin/config/{key}"), token).ok_json()["value"].clone()
@@ -84,7 +60,7 @@ fn a_change_request_is_proposed_refused_to_its_author_approved_and_audited() {
     store.add_user(VIC.0, "viewer", VIC.1);
     let alice = store.token("alice", "platform_admin");
     let server = store.serve(&[]);
-    install_policy(&server, &alice);
+    install_policy(&server, &alice, &four_eyes_policy("alice"));
 
     let b = Browser::start(&server.url, "ui_requests");
     b.login(ALICE.0, ALICE.1);

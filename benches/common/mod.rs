@@ -43,3 +43,11 @@ pub fn sorted_samples(n: usize, mut f: impl FnMut()) -> Vec<std::time::Duration>
     samples.sort_unstable();
     samples
 }
+
+/// p50 and p95 of `n` runs of `f`, in milliseconds.
+#[allow(dead_code)] // only the benches that report a closure's p50 and p95 use it
+pub fn p50_p95_ms(n: usize, f: impl FnMut()) -> (f64, f64) {
+    let samples = sorted_samples(n, f);
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;
+    (at(0.5), at(0.95))
+}

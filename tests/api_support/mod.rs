@@ -371,8 +371,13 @@ impl Server {
 }
 
 /// Polls `f` every 20 ms until it returns true; panics after a generous 10 s.
-pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+pub fn eventually(what: &str, f: impl FnMut() -> bool) {
+    eventually_within(what, Duration::from_secs(10), f)
+}
+
+/// [`eventually`] with a deadline of the caller's, for conditions that come at a time (a scheduled apply).
+pub fn eventually_within(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if f() {
             return;
@@ -464,4 +469,26 @@ impl Watch {
         }
         seen
     }
+}
+
+/// The governance tests' change policy: limits need 2 approvals, logging none, the rest of the default
+/// namespace and the registry 1; `bypass` may use the emergency bypass.
+pub fn four_eyes_policy(bypass: &str) -> Value {
+    serde_json::json!({
+        "rules": [
+            {"scope": "mcpgateway/limits", "approvals": 2},
+            {"scope": "mcpgateway/logging", "approvals": 0},
+            {"scope": "mcpgateway", "approvals": 1},
+            {"scope": "registry", "approvals": 1}
+        ],
+        "bypass": [bypass]
+    })
+}
+
+/// Proposes `policy` as a change request with `token`; it applies at once, the empty policy asking none.
+pub fn install_policy(server: &Server, token: &str, policy: &Value) {
+    let body = serde_json::json!({"changes": [{"op": "policy", "policy": policy}], "reason": "four eyes for limits"});
+    let reply = server.send_json("POST", "/admin/requests", Some(token), &body);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.json()["status"], "applied", "the empty policy asks no approval: {}", reply.body);
 }
