@@ -33,12 +33,14 @@ pub async fn list(
         (status = 404, description = "an unknown key or entity", body = ErrorBody),
         (status = 409, description = "nothing to change, or an entity that exists already", body = ErrorBody),
         (status = 422, description = "a change that does not validate against the current state", body = ErrorBody),
+        (status = 429, description = "more writes than CONFIG_WRITE_RATE_LIMIT allows (Retry-After)", body = ErrorBody),
     ))]
 pub async fn propose(
     State(state): State<AppState>,
     Admin(caller): Admin,
     ApiJson(body): ApiJson<ProposeRequest>,
 ) -> Result<(StatusCode, Json<RequestView>), ApiError> {
+    state.limiter.check(&caller.name, &state.ledger.settings())?;
     let reason = body.reason.clone();
     let view = governance::propose(&state.ledger, body, caller.context(reason)).await?;
     tracing::info!(target: "cfgledger::governance", id = view.id, actor = %caller.name, status = %view.status, "change request proposed");
@@ -72,6 +74,7 @@ pub async fn get(
         (status = 404, description = "no such request, key or entity", body = ErrorBody),
         (status = 409, description = "a request that is closed, or nothing to change", body = ErrorBody),
         (status = 422, description = "a change that does not validate", body = ErrorBody),
+        (status = 429, description = "more writes than CONFIG_WRITE_RATE_LIMIT allows (Retry-After)", body = ErrorBody),
     ))]
 pub async fn edit(
     State(state): State<AppState>,
@@ -79,6 +82,7 @@ pub async fn edit(
     ApiPath(id): ApiPath<u64>,
     ApiJson(body): ApiJson<ProposeRequest>,
 ) -> Result<Json<RequestView>, ApiError> {
+    state.limiter.check(&caller.name, &state.ledger.settings())?;
     let reason = body.reason.clone();
     Ok(Json(governance::edit(&state.ledger, id, body, caller.context(reason)).await?))
 }
@@ -90,6 +94,7 @@ async fn review(
     review: Review,
     body: ReviewRequest,
 ) -> Result<Json<RequestView>, ApiError> {
+    state.limiter.check(&caller.name, &state.ledger.settings())?;
     let view = governance::review(&state.ledger, id, review, body, caller.context(None)).await?;
     tracing::info!(target: "cfgledger::governance", id, actor = %caller.name, status = %view.status, action = ?review, "change request reviewed");
     Ok(Json(view))
@@ -106,6 +111,7 @@ async fn review(
         (status = 404, description = "no such request", body = ErrorBody),
         (status = 409, description = "approved by this user already, closed, or stale and no longer valid", body = ErrorBody),
         (status = 422, description = "its changes no longer validate", body = ErrorBody),
+        (status = 429, description = "more writes than CONFIG_WRITE_RATE_LIMIT allows (Retry-After)", body = ErrorBody),
     ))]
 pub async fn approve(
     State(state): State<AppState>,
@@ -125,6 +131,7 @@ pub async fn approve(
         (status = 403, description = "its author, or an insufficient role", body = ErrorBody),
         (status = 404, description = "no such request", body = ErrorBody),
         (status = 409, description = "closed already", body = ErrorBody),
+        (status = 429, description = "more writes than CONFIG_WRITE_RATE_LIMIT allows (Retry-After)", body = ErrorBody),
     ))]
 pub async fn reject(
     State(state): State<AppState>,
@@ -144,6 +151,7 @@ pub async fn reject(
         (status = 403, description = "not its author, or an insufficient role", body = ErrorBody),
         (status = 404, description = "no such request", body = ErrorBody),
         (status = 409, description = "closed already", body = ErrorBody),
+        (status = 429, description = "more writes than CONFIG_WRITE_RATE_LIMIT allows (Retry-After)", body = ErrorBody),
     ))]
 pub async fn withdraw(
     State(state): State<AppState>,
