@@ -10,9 +10,7 @@ use crate::model::{
 };
 use crate::present;
 use cfgledger_events::decide::{conflicts, ProposedChange};
-use cfgledger_events::governance::{
-    ChangeRequest, Policy, PolicyRule, RequestChange, RequestStatus, Subject, POLICY_SUBJECT,
-};
+use cfgledger_events::governance::{ChangeRequest, Policy, PolicyRule, RequestChange, RequestStatus, Subject};
 use cfgledger_events::{Actor, Catalog, Cause, Command, Event, Input, ResourceKind, SettingsLookup, Timestamp};
 use serde_json::Value;
 
@@ -243,7 +241,6 @@ fn view(catalog: &Catalog, state: &dyn SettingsLookup, r: &ChangeRequest) -> Req
                     policy.required(&Subject::Policy),
                 ),
             };
-            debug_assert!(subject != POLICY_SUBJECT || op == "policy");
             ChangeView { op: op.to_string(), subject, value, current, fields, approvals }
         })
         .collect();
