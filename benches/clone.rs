@@ -926,20 +926,20 @@ fn backup(src: &Source, dir: &Path) {
         took.as_secs_f64(),
         rate(head.seq, took)
     );
-    let (records, read_took, cpu) = timed(|| {
+    let (backup, read_took, cpu) = timed(|| {
         let mut input = std::io::BufReader::new(std::fs::File::open(&file).expect("the backup opens"));
         clone::read_jsonl(&mut input).expect("the backup reads and verifies")
     });
     println!(
         "clone read_jsonl: {} records in {:.2} s = {:.0} events/s; {cpu}",
-        records.len(),
+        backup.records.len(),
         read_took.as_secs_f64(),
-        rate(records.len() as u64, read_took)
+        rate(backup.records.len() as u64, read_took)
     );
     let path = dir.join("restored.db");
     let target = open_sqlite(&path);
     let (report, restore_took, cpu) =
-        timed(|| clone::restore(target.as_ref(), &records, &mut |_, _| {}).expect("the restore runs"));
+        timed(|| clone::restore(target.as_ref(), &backup, &mut |_, _| {}).expect("the restore runs"));
     assert_eq!(report.head, src.head, "the restore ends at the source's head hash");
     println!(
         "clone restore: {} events in {:.2} s = {:.0} events/s; {cpu}",
@@ -952,7 +952,7 @@ fn backup(src: &Source, dir: &Path) {
         (read_took + restore_took).as_secs_f64(),
         rate(report.copied, read_took + restore_took)
     );
-    drop(records);
+    drop(backup);
     drop(target);
     remove_sqlite(&path);
     let _ = std::fs::remove_file(&file);

@@ -36,6 +36,10 @@ pub enum CryptoError {
     Tampered(String),
     #[error("key derivation failed: {0}")]
     Kdf(String),
+    #[error("{what} was sealed under data key {data_key}, which this store no longer holds: it was shredded (cfgledger key status lists what was), or the store's data keys were not copied with its log")]
+    DataKeyGone { what: String, data_key: String },
+    #[error("cannot read data key {data_key} for {what}: {message}")]
+    DataKeyUnavailable { what: String, data_key: String, message: String },
 }
 
 /// A derived key with its id. The key bytes are wiped on drop.
@@ -123,17 +127,24 @@ impl SecretBox {
 
     /// Encrypts `plaintext` bound to `aad` (where the value lives).
     pub fn seal(&self, aad: &str, plaintext: &[u8]) -> String {
-        let cipher = XChaCha20Poly1305::new(self.key.as_ref().into());
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        // Encryption with a valid key and nonce length cannot fail; a failure would be a library bug.
-        let ct = cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: aad.as_bytes() })
-            .expect("XChaCha20-Poly1305 encryption does not fail");
-        let mut body = Vec::with_capacity(NONCE_LEN + ct.len());
-        body.extend_from_slice(&nonce);
-        body.extend_from_slice(&ct);
-        format!("{TEXT_VERSION}:{}:{}", self.key_id, URL_SAFE_NO_PAD.encode(body))
+        format!("{TEXT_VERSION}:{}:{}", self.key_id, seal_body(&self.key, &nonce, aad, plaintext))
+    }
+
+    /// [`SecretBox::seal`] with a synthetic nonce (a keyed hash of `aad` and `plaintext` under a key derived
+    /// from this one), so that the same value in the same place seals to the same text: what an export
+    /// writes, so that exporting an unchanged store twice gives the same file. It shows only that a value
+    /// did not change, which the stored ciphertext showed before; two different values never share a nonce.
+    pub fn seal_stable(&self, aad: &str, plaintext: &[u8]) -> String {
+        let nonce_key = Zeroizing::new(blake3::derive_key("cfgledger 2026 stable export nonce", self.key.as_ref()));
+        let mut hasher = blake3::Hasher::new_keyed(&nonce_key);
+        hasher.update(&(aad.len() as u64).to_le_bytes());
+        hasher.update(aad.as_bytes());
+        hasher.update(plaintext);
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&hasher.finalize().as_bytes()[..NONCE_LEN]);
+        format!("{TEXT_VERSION}:{}:{}", self.key_id, seal_body(&self.key, &nonce, aad, plaintext))
     }
 
     /// Decrypts a text form made by [`SecretBox::seal`] with the same `aad`.
@@ -153,17 +164,100 @@ impl SecretBox {
                 current: self.key_id.clone(),
             });
         }
-        let body = URL_SAFE_NO_PAD.decode(body).map_err(|_| malformed())?;
-        if body.len() < NONCE_LEN + 16 {
-            return Err(malformed());
-        }
-        let (nonce, ct) = body.split_at(NONCE_LEN);
-        let cipher = XChaCha20Poly1305::new(self.key.as_ref().into());
-        cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: aad.as_bytes() })
-            .map(Zeroizing::new)
-            .map_err(|_| CryptoError::Tampered(aad.to_string()))
+        open_body(&self.key, aad, body)
     }
+}
+
+/// `base64url(nonce || ciphertext)` of `plaintext` under `key`, bound to `aad`.
+fn seal_body(key: &[u8; 32], nonce: &[u8; NONCE_LEN], aad: &str, plaintext: &[u8]) -> String {
+    let cipher = XChaCha20Poly1305::new(key.into());
+    // Encryption with a valid key and nonce length cannot fail; a failure would be a library bug.
+    let ct = cipher
+        .encrypt(XNonce::from_slice(nonce), Payload { msg: plaintext, aad: aad.as_bytes() })
+        .expect("XChaCha20-Poly1305 encryption does not fail");
+    let mut body = Vec::with_capacity(NONCE_LEN + ct.len());
+    body.extend_from_slice(nonce);
+    body.extend_from_slice(&ct);
+    URL_SAFE_NO_PAD.encode(body)
+}
+
+/// The inverse of [`seal_body`].
+fn open_body(key: &[u8; 32], aad: &str, body: &str) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let malformed = || CryptoError::Malformed(aad.to_string());
+    let body = URL_SAFE_NO_PAD.decode(body).map_err(|_| malformed())?;
+    if body.len() < NONCE_LEN + 16 {
+        return Err(malformed());
+    }
+    let (nonce, ct) = body.split_at(NONCE_LEN);
+    let cipher = XChaCha20Poly1305::new(key.into());
+    cipher
+        .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: aad.as_bytes() })
+        .map(Zeroizing::new)
+        .map_err(|_| CryptoError::Tampered(aad.to_string()))
+}
+
+/// A data key: 32 random bytes sealing the values of one subject (`cfgl2:<id>:...`), kept wrapped by a
+/// master key outside the log; destroying its wrapped copy is what shredding is. Wiped on drop.
+pub struct DataKey {
+    id: String,
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DataKey {{ id: {} }}", self.id)
+    }
+}
+
+impl DataKey {
+    /// A new random key with a random id.
+    pub fn generate() -> DataKey {
+        let mut key = Zeroizing::new([0u8; 32]);
+        rand::rngs::OsRng.fill_bytes(key.as_mut());
+        let mut id = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut id);
+        DataKey { id: encode_hex(&id), key }
+    }
+
+    /// The key of `id` from its unwrapped bytes.
+    pub fn from_bytes(id: &str, bytes: &[u8]) -> Result<DataKey, CryptoError> {
+        let key: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::Malformed(format!("data key {id}")))?;
+        Ok(DataKey { id: id.to_string(), key: Zeroizing::new(key) })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The key's bytes, for wrapping under a master key.
+    pub fn bytes(&self) -> &[u8] {
+        self.key.as_ref()
+    }
+
+    /// Encrypts `plaintext` bound to `aad`: `cfgl2:<id>:<base64url(nonce || ciphertext)>`.
+    pub fn seal(&self, aad: &str, plaintext: &[u8]) -> String {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let body = seal_body(&self.key, &nonce, aad, plaintext);
+        format!("{}:{}:{body}", cfgledger_events::master_key::DATA_KEY_FORM, self.id)
+    }
+
+    /// Decrypts a text form made by [`DataKey::seal`] with the same `aad`.
+    pub fn open(&self, aad: &str, text: &str) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let mut parts = text.splitn(3, ':');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(cfgledger_events::master_key::DATA_KEY_FORM), Some(id), Some(body)) if id == self.id => {
+                open_body(&self.key, aad, body)
+            }
+            _ => Err(CryptoError::Malformed(aad.to_string())),
+        }
+    }
+}
+
+/// The associated data a data key is wrapped with: its id and its subject, so a wrapped key copied onto
+/// another row fails to open.
+pub fn data_key_aad(id: &str, subject: &str) -> String {
+    format!("datakey/{id}/{subject}")
 }
 
 fn key_id_of(key: &[u8; 32]) -> String {
@@ -206,6 +300,12 @@ pub trait OpenAad {
     fn open_aad(&self, aad: &str, text: &str) -> Result<Zeroizing<Vec<u8>>, CryptoError>;
 }
 
+impl OpenAad for DataKey {
+    fn open_aad(&self, aad: &str, text: &str) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        self.open(aad, text)
+    }
+}
+
 impl OpenAad for SecretBox {
     fn open_aad(&self, aad: &str, text: &str) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         self.open(aad, text)
@@ -241,6 +341,32 @@ mod tests {
             key_id: String::new(),
         };
         SecretBox::derive(b"correct horse battery staple", &info).unwrap()
+    }
+
+    #[test]
+    fn a_stable_seal_is_the_same_text_for_the_same_value_in_the_same_place_and_opens() {
+        let b = sb();
+        let one = b.seal_stable("setting/A/value", b"\"s3cret\"");
+        assert_eq!(one, b.seal_stable("setting/A/value", b"\"s3cret\""));
+        assert_ne!(one, b.seal_stable("setting/A/value", b"\"other\""));
+        assert_ne!(one, b.seal_stable("setting/B/value", b"\"s3cret\""));
+        let nonce = |t: &str| URL_SAFE_NO_PAD.decode(t.rsplit(':').next().unwrap()).unwrap()[..NONCE_LEN].to_vec();
+        assert_ne!(nonce(&one), nonce(&b.seal_stable("setting/A/value", b"\"other\"")), "no nonce is shared");
+        assert_eq!(&b.open("setting/A/value", &one).unwrap()[..], b"\"s3cret\"");
+        assert!(b.open("setting/B/value", &one).is_err());
+    }
+
+    #[test]
+    fn a_data_key_seals_its_own_form_and_opens_only_its_own() {
+        let key = DataKey::generate();
+        let text = key.seal("setting/A/value", b"1");
+        assert!(text.starts_with(&format!("cfgl2:{}:", key.id())), "{text}");
+        assert_eq!(&key.open("setting/A/value", &text).unwrap()[..], b"1");
+        assert!(matches!(key.open("setting/B/value", &text), Err(CryptoError::Tampered(_))));
+        let other = DataKey::from_bytes(key.id(), &[7u8; 32]).unwrap();
+        assert!(other.open("setting/A/value", &text).is_err());
+        assert!(DataKey::generate().open("setting/A/value", &text).is_err(), "another key's id does not match");
+        assert!(DataKey::from_bytes("x", &[1u8; 31]).is_err());
     }
 
     #[test]

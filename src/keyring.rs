@@ -6,10 +6,12 @@
 //! left out, so its old ciphertexts stay closed even while its secret is still configured.
 
 use crate::crypto::{self, CryptoError, OpenAad, SecretBox};
+use crate::datakeys::{DataKeys, Pending};
 use arc_swap::ArcSwap;
-use cfgledger_events::master_key::sealed_key_id;
+use cfgledger_events::master_key::{sealed_data_key, sealed_key_id, shred_subject, ShreddedKey};
 use cfgledger_events::Sealer;
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 use zeroize::Zeroizing;
 
 /// The environment variable holding older master secrets (comma-separated), kept while values or history
@@ -26,6 +28,9 @@ pub struct RingKey {
 pub struct Keyring {
     keys: Vec<RingKey>,
     current: ArcSwap<String>,
+    /// The store's data keys, once the ring knows its store: values with a shred subject are sealed under
+    /// them (see [`crate::datakeys`]); without a store, everything is sealed under the master key directly.
+    data: OnceLock<DataKeys>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -39,7 +44,21 @@ impl Keyring {
     /// A ring of `keys` whose sealing key is `current` (which need not be in it: sealing then fails, naming
     /// the missing key).
     pub fn new(keys: Vec<RingKey>, current: &str) -> Keyring {
-        Keyring { keys, current: ArcSwap::from_pointee(current.to_string()) }
+        Keyring { keys, current: ArcSwap::from_pointee(current.to_string()), data: OnceLock::new() }
+    }
+
+    /// Gives the ring its store's data keys (once; a second store is refused).
+    pub fn attach(
+        &self,
+        store: Arc<dyn crate::store::EventStore>,
+        clock: Arc<dyn crate::clock::Clock>,
+    ) -> Result<(), String> {
+        self.data.set(DataKeys::new(store, clock)).map_err(|_| "the key ring already has a store".to_string())
+    }
+
+    /// The store's data keys, when the ring has a store.
+    pub fn data_keys(&self) -> Option<&DataKeys> {
+        self.data.get()
     }
 
     /// The id of the key that seals new values (the log's current key).
@@ -64,9 +83,65 @@ impl Keyring {
         self.keys.iter().map(|k| k.sealer.key_id().to_string()).collect()
     }
 
-    /// A sealer that seals under `key_id` (the state's current key, for `decide`) and opens with the ring.
+    /// A sealer that seals under `key_id` (the state's current key) and opens with the ring; a data key it
+    /// makes is stored at once.
     pub fn at<'a>(&'a self, key_id: &'a str) -> RingSealer<'a> {
-        RingSealer { ring: self, current: key_id }
+        RingSealer { ring: self, current: key_id, pending: None, shreds: None }
+    }
+
+    /// The writer's sealer: as [`Keyring::at`], but a data key it makes waits in `pending` for the append,
+    /// and the data keys `shreds` (the state's) destroyed are never sealed under.
+    pub fn for_writer<'a>(
+        &'a self,
+        key_id: &'a str,
+        pending: &'a Pending,
+        shreds: &'a BTreeMap<String, ShreddedKey>,
+    ) -> RingSealer<'a> {
+        RingSealer { ring: self, current: key_id, pending: Some(pending), shreds: Some(shreds) }
+    }
+
+    /// Seals `plaintext` bound to `binding` (a [`Sealer`] name): under a data key of its shred subject when
+    /// the ring has a store, else under master key `master` directly.
+    fn seal_binding(
+        &self,
+        binding: &str,
+        plaintext: &[u8],
+        master: &str,
+        pending: Option<&Pending>,
+        shreds: Option<&BTreeMap<String, ShreddedKey>>,
+    ) -> Result<String, String> {
+        let aad = crypto::setting_aad(binding);
+        match (self.data.get(), shred_subject(binding)) {
+            (Some(data), Some(subject)) => {
+                let key = data.sealing_key(self, &subject, master, pending, shreds)?;
+                Ok(key.seal(&aad, plaintext))
+            }
+            _ => self.seal_under(master, &aad, plaintext),
+        }
+    }
+
+    /// Seals under master key `key_id` directly (`cfgl1:`).
+    pub fn seal_under(&self, key_id: &str, aad: &str, plaintext: &[u8]) -> Result<String, String> {
+        Ok(self.sealing_key(key_id)?.seal(aad, plaintext))
+    }
+
+    /// Seals under master key `key_id` directly, the same value in the same place to the same text (see
+    /// [`SecretBox::seal_stable`]): what an export writes.
+    pub fn seal_stable_under(&self, key_id: &str, aad: &str, plaintext: &[u8]) -> Result<String, String> {
+        Ok(self.sealing_key(key_id)?.seal_stable(aad, plaintext))
+    }
+
+    /// Opens `text`: a data key's form with its data key, a master key's with the key it names.
+    fn open_with(&self, aad: &str, text: &str, pending: Option<&Pending>) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let Some(id) = sealed_data_key(text) else {
+            return self.open_master(aad, text);
+        };
+        let data = self.data.get().ok_or_else(|| CryptoError::DataKeyUnavailable {
+            what: aad.to_string(),
+            data_key: id.to_string(),
+            message: "this key ring has no store to read data keys from".into(),
+        })?;
+        data.opening_key(self, id, aad, pending)?.open(aad, text)
     }
 
     fn sealing_key(&self, key_id: &str) -> Result<&SecretBox, String> {
@@ -77,8 +152,13 @@ impl Keyring {
         })
     }
 
-    /// Opens `text` with the key it names.
+    /// Opens `text`, sealed under a data key or a master key.
     pub fn open(&self, aad: &str, text: &str) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        self.open_with(aad, text, None)
+    }
+
+    /// Opens `text` sealed under a master key directly, with the key it names.
+    pub fn open_master(&self, aad: &str, text: &str) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         match sealed_key_id(text).and_then(|id| self.get(id)) {
             Some(key) => key.sealer.open(aad, text),
             None => {
@@ -110,7 +190,7 @@ impl OpenAad for Keyring {
 
 impl Sealer for Keyring {
     fn seal(&self, key: &str, plaintext: &[u8]) -> Result<String, String> {
-        Keyring::seal(self, &crypto::setting_aad(key), plaintext)
+        self.seal_binding(key, plaintext, &self.key_id(), None, None)
     }
 
     fn open(&self, key: &str, sealed: &str) -> Result<Vec<u8>, String> {
@@ -123,15 +203,23 @@ impl Sealer for Keyring {
 pub struct RingSealer<'a> {
     ring: &'a Keyring,
     current: &'a str,
+    pending: Option<&'a Pending>,
+    shreds: Option<&'a BTreeMap<String, ShreddedKey>>,
 }
 
 impl Sealer for RingSealer<'_> {
     fn seal(&self, key: &str, plaintext: &[u8]) -> Result<String, String> {
-        Ok(self.ring.sealing_key(self.current)?.seal(&crypto::setting_aad(key), plaintext))
+        self.ring.seal_binding(key, plaintext, self.current, self.pending, self.shreds)
     }
 
     fn open(&self, key: &str, sealed: &str) -> Result<Vec<u8>, String> {
-        Sealer::open(self.ring, key, sealed)
+        crypto::open_setting(self, key, sealed).map(|z| z.to_vec()).map_err(|e| e.to_string())
+    }
+}
+
+impl OpenAad for RingSealer<'_> {
+    fn open_aad(&self, aad: &str, text: &str) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        self.ring.open_with(aad, text, self.pending)
     }
 }
 

@@ -19,6 +19,7 @@ pub mod catalog_file;
 pub mod cli;
 pub mod clock;
 pub mod crypto;
+pub mod datakeys;
 pub mod docs;
 pub mod envfile;
 pub mod error;

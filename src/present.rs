@@ -215,6 +215,16 @@ pub fn audit_entries(env: &Envelope, catalog: &Catalog) -> Vec<AuditEntry> {
         Event::MasterKeyRetired(e) => {
             vec![base("master_key_retired", None, Value::Null, Value::String(e.key_id.clone()))]
         }
+        // A shred names what was forgotten and how many data keys went with it: never a value.
+        Event::SecretShredded(e) => {
+            let what = Value::String(format!("{} data key(s) destroyed: {}", e.data_keys.len(), e.reason));
+            match e.subject.split_once('/') {
+                Some((kind, name)) => {
+                    vec![AuditEntry { value: what, ..entity("shredded", kind.to_string(), name, None) }]
+                }
+                None => vec![setting("shredded", &e.subject, what, Value::Null)],
+            }
+        }
         Event::SecretsResealed(e) => {
             let mut entries: Vec<AuditEntry> = e
                 .settings

@@ -1215,7 +1215,7 @@ fn resources_are_created_read_updated_and_deleted_with_credentials_never_returne
     assert_eq!(created.header("location"), Some("/tools/search"));
     let body = created.json();
     assert_eq!(body["auth_type"], "bearer");
-    assert!(body["auth_value"].as_str().is_some_and(|v| v.starts_with("cfgl1:")), "{body}");
+    assert!(body["auth_value"].as_str().is_some_and(|v| v.starts_with("cfgl2:")), "{body}");
     assert_eq!(body["vendor_field"], json!({"kept": true}));
     server.send_json("POST", "/tools", Some(&admin), &tool).error(409, "conflict");
 
@@ -1551,7 +1551,7 @@ fn an_mcp_gateway_export_imports_with_its_secret_and_its_credentials_are_sealed_
     let tool = server.get("/tools/weather", &admin).ok_json();
     assert_eq!(tool["auth_type"], "bearer");
     assert!(
-        tool["auth_value"].as_str().is_some_and(|v| v.starts_with("cfgl1:")),
+        tool["auth_value"].as_str().is_some_and(|v| v.starts_with("cfgl2:")),
         "sealed again under this store: {tool}"
     );
     // Sealed under this store's key and bound to the entity: it goes back through PUT as it is.

@@ -462,7 +462,14 @@ fn secrets_are_sealed_again_under_the_targets_key_and_never_written_in_plaintext
         .find(|t| t["name"] == "t1")
         .cloned()
         .expect("t1");
+    // Exported under the target's key; stored under data keys of the target's, which its own key wraps.
     assert!(t1["auth_value"].as_str().is_some_and(|v| v.starts_with(&format!("cfgl1:{target_key_id}:"))), "{t1}");
+    let keys = parse_json(&target.ok(&["key", "list", "--output", "json"]).stdout);
+    assert_eq!(keys["current"], json!(target_key_id), "{keys}");
+    assert!(keys["data_keys"].as_u64().is_some_and(|n| n >= 2), "{keys}");
+    let wrapping: Vec<&Value> = keys["keys"].as_array().expect("keys").iter().filter(|k| k["data_keys"] != 0).collect();
+    assert!(wrapping.len() == 1 && wrapping[0]["key_id"] == json!(target_key_id), "{keys}");
+    target.ok(&["key", "verify"]);
     let again = keep(ws.clone(&src, &target, &[]).expect_code(0, "clone again"));
     assert!(again.stdout.contains("nothing to change"), "{}", again.stdout);
 
@@ -755,8 +762,16 @@ fn a_log_export_restores_to_the_same_head_and_a_bad_file_is_refused_before_anyth
     let out = src.ok(&["log", "export", "--out", "backup.jsonl"]);
     assert_eq!(summary(&out.stdout, "exported "), (12, head.clone()));
     let text = ws.read("backup.jsonl");
-    let lines: Vec<&str> = text.lines().collect();
+    // The records, then the data keys the store's secrets are sealed under (wrapped, never plaintext).
+    let is_key = |l: &&str| l.starts_with("{\"data_key\":");
+    let (key_lines, lines): (Vec<&str>, Vec<&str>) = text.lines().partition(is_key);
     assert_eq!(lines.len(), 12);
+    assert_eq!(key_lines.len(), 2, "one data key per sealed subject (the hook secret, t1's credentials)");
+    assert!(text.lines().skip(12).all(|l| is_key(&l)), "the data keys follow the records");
+    for line in &key_lines {
+        let row = &parse_json(line)["data_key"];
+        assert!(row["wrapped"].as_str().is_some_and(|w| w.starts_with("cfgl1:")), "{line}");
+    }
     let to_stdout = src.ok(&["log", "export", "--out", "-"]);
     assert_eq!(to_stdout.stdout, text, "the same lines on standard output");
     assert!(to_stdout.stderr.contains(&format!("head {head}")), "{}", to_stdout.stderr);
@@ -768,6 +783,7 @@ fn a_log_export_restores_to_the_same_head_and_a_bad_file_is_refused_before_anyth
         assert_eq!(v["envelope"]["seq"], event["seq"]);
     }
     let until = src.ok(&["log", "export", "--until", "seq:5", "--out", "-"]).stdout;
+    let until: String = until.lines().filter(|l| !is_key(l)).map(|l| format!("{l}\n")).collect();
     assert_eq!(until, lines[..5].iter().map(|l| format!("{l}\n")).collect::<String>());
 
     // Into an empty store: the same head; with the key file beside it, the same state.

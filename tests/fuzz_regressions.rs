@@ -103,11 +103,11 @@ fn every_catalog_seed_loads() {
 #[test]
 fn every_log_seed_reads_and_restores_into_an_empty_store() {
     for (name, bytes) in seeds("log_jsonl") {
-        let records = cfgledger::usecase::clone::read_jsonl(&mut &bytes[..]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let backup = cfgledger::usecase::clone::read_jsonl(&mut &bytes[..]).unwrap_or_else(|e| panic!("{name}: {e}"));
         let target = MemoryStore::new();
-        let report = cfgledger::usecase::clone::restore(&target, &records, &mut |_, _| {})
+        let report = cfgledger::usecase::clone::restore(&target, &backup, &mut |_, _| {})
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(report.copied, records.len() as u64, "{name}");
+        assert_eq!(report.copied, backup.records.len() as u64, "{name}");
     }
 }
 

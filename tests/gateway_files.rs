@@ -239,7 +239,7 @@ fn a_real_full_and_selective_export_import_with_nothing_lost_and_every_loss_name
     let tool = server.get("/tools/weather_api", &admin).ok_json();
     assert_eq!(tool["headers"]["X-Tenant"], "acme");
     assert!(tool["headers"]["X-Api-Key"]["cfgledger_sealed"].is_string(), "{tool}");
-    assert!(tool["auth_value"].as_str().is_some_and(|v| v.starts_with("cfgl1:")));
+    assert!(tool["auth_value"].as_str().is_some_and(|v| v.starts_with("cfgl2:")));
 
     // The full export again (update): its masked headers keep the stored values, its null credential keeps
     // the stored one. Nothing is lost to "*****".
@@ -249,7 +249,7 @@ fn a_real_full_and_selective_export_import_with_nothing_lost_and_every_loss_name
     assert!(tool_notes.contains("credential not in file (auth_type basic): the stored one is kept"), "{tool_notes}");
     let tool = server.get("/tools/weather_api", &admin).ok_json();
     assert_eq!(tool["headers"]["X-Tenant"], "acme");
-    assert!(tool["auth_value"].as_str().is_some_and(|v| v.starts_with("cfgl1:")));
+    assert!(tool["auth_value"].as_str().is_some_and(|v| v.starts_with("cfgl2:")));
 
     // No secret in the log, in plaintext or under the gateway's key.
     let bytes = String::from_utf8_lossy(&store.database_bytes()).to_string();
@@ -456,7 +456,7 @@ fn an_oauth_secret_sealed_by_the_gateway_is_sealed_again_under_the_stores_key() 
         gw["oauth_config"],
         json!({"grant_type": "client_credentials", "client_id": "cid", "token_url": "https://o.example/token"})
     );
-    assert!(gw["auth_value"].as_str().is_some_and(|v| v.starts_with("cfgl1:")), "{gw}");
+    assert!(gw["auth_value"].as_str().is_some_and(|v| v.starts_with("cfgl2:")), "{gw}");
     let bytes = String::from_utf8_lossy(&store.database_bytes()).to_string();
     assert!(
         !bytes.contains("oauth-client-secret-1") && !bytes.contains("gAAAAABrEbgY"),

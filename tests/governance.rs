@@ -441,13 +441,29 @@ fn a_master_key_rotation_reseals_the_secrets_of_pending_requests() {
     let old = before["keys"][0]["key_id"].as_str().expect("the first key").to_string();
     rotated("tester", &["key", "rotate", "--reason", "yearly"]);
     rotated("tester", &["key", "verify"]);
-    let log = store.log();
-    let resealed = log
+    // The request's secret is sealed under a data key of WEBHOOK_SECRET (named in its proposal), which the
+    // rotation wrapped again under the new key: no data key is left under the old one.
+    use cfgledger::store::EventStore;
+    let db = cfgledger::store::sqlite::SqliteStore::open(&store.db_path()).expect("the store opens");
+    let records = db.read_after(0, 10_000).expect("the log reads");
+    let proposed = records
         .iter()
-        .filter(|e| e["kind"] == "SecretsResealed")
-        .flat_map(|e| e["payload"]["requests"].as_array().cloned().unwrap_or_default());
-    let ids: Vec<u64> = resealed.filter_map(|r| r["id"].as_u64()).collect();
-    assert_eq!(ids, [id], "the pending request's secret was re-sealed");
+        .map(|r| String::from_utf8_lossy(&r.envelope).to_string())
+        .find(|text| text.contains("ChangeRequestProposed") && text.contains("WEBHOOK_SECRET"))
+        .expect("the proposal");
+    let data_key = proposed.split("cfgl2:").nth(1).and_then(|rest| rest.split(':').next()).expect("a data key");
+    let after: Value = serde_json::from_str(&rotated("tester", &["key", "list", "--output", "json"])).expect("JSON");
+    let new = after["current"].as_str().expect("the current key").to_string();
+    assert_ne!(new, old);
+    let wrapped = |key: &str| {
+        after["keys"].as_array().expect("keys").iter().find(|k| k["key_id"] == key).expect("the key")["data_keys"]
+            .as_u64()
+            .expect("a count")
+    };
+    assert!(wrapped(&new) >= 1 && wrapped(&old) == 0, "{after}");
+    assert_eq!(after["data_keys"].as_u64(), Some(wrapped(&new)), "{after}");
+    let held = db.data_key(data_key).expect("the table reads").expect("the request's data key is held");
+    assert_eq!(held.master_key, new, "the request's data key is wrapped under the new key");
     // The old key retires: nothing of the current state, the request included, is under it any more.
     rotated("tester", &["key", "retire", &old, "--reason", "rotation done"]);
     // Only the new secret from here on: the request still applies, its secret opening under the new key.

@@ -177,7 +177,15 @@ fn sealed_in_export(doc: &Value) -> Vec<(String, String)> {
 }
 
 fn key_of(sealed: &str) -> &str {
+    assert!(sealed.starts_with("cfgl1:"), "sealed under a master key: {sealed}");
     sealed.split(':').nth(1).expect("cfgl1:<key id>:<body>")
+}
+
+/// The data keys a SQLite store holds, by id, read from its table.
+fn data_keys(path: &std::path::Path) -> std::collections::BTreeMap<String, cfgledger::store::DataKeyRow> {
+    use cfgledger::store::EventStore;
+    let store = cfgledger::store::sqlite::SqliteStore::open(path).expect("the store opens");
+    store.data_keys().expect("the data keys read").into_iter().map(|r| (r.id.clone(), r)).collect()
 }
 
 /// Starts `key rotate` and SIGKILLs it once it has committed `batches` batches (as its progress lines say).
@@ -244,7 +252,15 @@ fn a_rotation_killed_midway_resumes_to_completion_with_no_plaintext_at_rest() {
     assert_eq!(done["values"].as_u64(), Some(total), "{done}");
     assert_no_plaintext(&sqlite_bytes(&ws.path("c.db")), &secrets, "after the rotation");
 
-    // Every credential kind, and every sealed header, is under the new key.
+    // Every credential kind, and every sealed header, is stored under a data key (one per entity), and
+    // every data key is wrapped under the new key (the rows of the store's table, read directly); `key
+    // verify` above opened each value. The export seals them under the new key itself.
+    let rows = data_keys(&ws.path("c.db"));
+    assert!(rows.len() > PER_KIND * 4, "{} data keys", rows.len());
+    for row in rows.values() {
+        assert_eq!(row.master_key, new, "data key {} of {} is wrapped under the new key", row.id, row.subject);
+        assert_eq!(key_of(&row.wrapped), new, "data key {}'s wrapping names the new key", row.id);
+    }
     let export = db.export();
     let sealed = sealed_in_export(&export);
     assert_eq!(sealed.len(), PER_KIND * 5, "{} sealed values in the export", sealed.len());
@@ -258,7 +274,8 @@ fn a_rotation_killed_midway_resumes_to_completion_with_no_plaintext_at_rest() {
         db.ok(&["render", "--namespace", "mcpgateway", "--include-secrets", "--reason", "check the rotation"]);
     assert!(rendered.stdout.contains(HOOK), "the secret setting opens under the new key");
     let log = db.ok(&["log", "--output", "json"]).stdout;
-    assert!(log.contains("MasterKeyRotated") && log.contains("SecretsResealed"));
+    // The rotation is one event; the values under data keys moved with their keys' new wrapping.
+    assert!(log.contains("MasterKeyRotated"));
 
     // Retiring the old key: it leaves the key file, and the chain still verifies.
     db.ok(&["key", "retire", &old, "--reason", "rotation done"]);
@@ -343,6 +360,7 @@ fn an_export_after_a_rotation_imports_into_another_store_and_a_rollback_crosses_
     assert_eq!(sealed_b.len(), 2);
     let b_key = b.status()["current"].as_str().expect("B's key").to_string();
     assert!(sealed_b.iter().all(|(_, s)| key_of(s) == b_key), "B seals under its own key: {sealed_b:?}");
+    assert!(data_keys(&ws.path("b.db")).values().all(|r| r.master_key == b_key), "B's data keys are its own");
     b.ok(&["key", "verify"]);
 
     // A rollback to before the rotation brings the old ciphertexts forward: no step for an unchanged
@@ -382,6 +400,15 @@ fn a_postgresql_fleet_rotates_with_secrets_from_the_environment() {
     both.ok(&["key", "verify"]);
     let new_key = both.status()["current"].as_str().expect("a key").to_string();
     assert_ne!(new_key, old_key);
+    let wrapped_by: std::collections::BTreeMap<String, String> = pgdb
+        .client()
+        .query("SELECT id, master_key FROM data_keys", &[])
+        .expect("the data keys")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert!(wrapped_by.len() > PER_KIND * 4, "{} data keys", wrapped_by.len());
+    assert!(wrapped_by.values().all(|k| k == &new_key), "every data key is wrapped under the new key");
     for (place, text) in sealed_in_export(&both.export()) {
         assert_eq!(key_of(&text), new_key, "{place}");
     }
@@ -455,4 +482,213 @@ fn a_running_server_follows_a_rotation_made_by_the_cli() {
     ring.ok(&["key", "retire", &old_key]);
     let rendered = remote(&["render", "--namespace", "mcpgateway", "--include-secrets", "--reason", "check"]);
     assert!(rendered.stdout.contains("after"), "{}", rendered.stdout);
+}
+
+/// The ciphertexts the log holds for `subject` (its events' envelopes), with the data keys they name.
+fn logged_data_keys(path: &std::path::Path, subject: &str) -> Vec<String> {
+    use cfgledger::store::{EventStore, LogQuery, SubjectMatch};
+    let store = cfgledger::store::sqlite::SqliteStore::open(path).expect("the store opens");
+    let q = LogQuery { subject: Some(SubjectMatch::Exact(subject.to_string())), limit: 1000, ..Default::default() };
+    let mut ids: Vec<String> = store
+        .query(&q)
+        .expect("the log reads")
+        .iter()
+        .flat_map(|r| {
+            let text = String::from_utf8_lossy(&r.envelope).to_string();
+            text.split("cfgl2:").skip(1).filter_map(|t| t.split(':').next().map(str::to_string)).collect::<Vec<_>>()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+#[test]
+fn a_shredded_secret_is_unreadable_everywhere_while_the_chain_verifies_and_the_audit_keeps_every_change() {
+    let ws = Ws::new();
+    let db = ws.sqlite("c.db");
+    let doc = json!({"entities": {"gateways": [
+        {"name": "gw-leaked", "url": "http://127.0.0.1:9/l", "auth_type": "bearer", "auth_token": "leaked-bearer-plaintext"},
+        {"name": "gw-kept", "url": "http://127.0.0.1:9/k", "auth_type": "bearer", "auth_token": "kept-bearer-plaintext"}]}});
+    db.import(&doc);
+    db.ok(&["config", "set", "WEBHOOK_SECRET", "first-hook-plaintext"]);
+    let before = db.head();
+    db.ok(&["config", "set", "WEBHOOK_SECRET", HOOK]);
+    let hook_keys = logged_data_keys(&ws.path("c.db"), "mcpgateway:WEBHOOK_SECRET");
+    assert!(!hook_keys.is_empty(), "the hook's values are sealed under data keys");
+    let held = data_keys(&ws.path("c.db"));
+    assert!(hook_keys.iter().all(|id| held.contains_key(id)), "the store holds them before the shred");
+
+    // Refusals first: each clear, each appending nothing.
+    let head = db.head();
+    let no_reason = db.fails_with(2, &["key", "shred", "mcpgateway:WEBHOOK_SECRET"]);
+    assert!(no_reason.stderr.contains("--reason"), "{}", no_reason.stderr);
+    let unknown = db.fails_with(1, &["key", "shred", "NO_SUCH_KEY", "--reason", "x"]);
+    assert!(unknown.stderr.contains("NO_SUCH_KEY"), "{}", unknown.stderr);
+    let kind = db.fails_with(2, &["key", "shred", "widgets/x", "--reason", "x"]);
+    assert!(kind.stderr.contains("not an entity kind"), "{}", kind.stderr);
+    let nothing = db.fails_with(1, &["key", "shred", "LOG_LEVEL", "--reason", "x"]);
+    assert!(nothing.stderr.contains("nothing sealed for mcpgateway:LOG_LEVEL"), "{}", nothing.stderr);
+    let blank = db.fails_with(2, &["key", "shred", "WEBHOOK_SECRET", "--reason", " "]);
+    assert!(blank.stderr.contains("needs a reason"), "{}", blank.stderr);
+    assert_eq!(db.head(), head, "a refused shred appends nothing");
+
+    // The shred: the current value is gone, and every data key of the subject with it.
+    let shred = db.ok(&["key", "shred", "WEBHOOK_SECRET", "--reason", "leaked in a ticket", "--output", "json"]);
+    let report = parse_json(&shred.stdout);
+    assert_eq!(report["subject"], "mcpgateway:WEBHOOK_SECRET", "{report}");
+    assert_eq!(report["removed_current"], true, "{report}");
+    let destroyed: Vec<String> =
+        report["data_keys"].as_array().expect("ids").iter().map(|v| v.as_str().expect("an id").to_string()).collect();
+    assert_eq!(destroyed, hook_keys, "every data key the hook's history names was destroyed");
+    assert_eq!(report["still_readable"], json!([]), "nothing of its history is under a master key directly");
+    let held = data_keys(&ws.path("c.db"));
+    assert!(hook_keys.iter().all(|id| !held.contains_key(id)), "no row of them is left");
+    assert!(!held.is_empty(), "the other subjects' data keys stay");
+
+    // The chain still verifies; the key check passes; the ciphertexts are still in the log, unopened.
+    db.ok(&["verify"]);
+    db.ok(&["key", "verify"]);
+    assert_eq!(logged_data_keys(&ws.path("c.db"), "mcpgateway:WEBHOOK_SECRET"), hook_keys);
+    let rendered = db.ok(&["render", "--include-secrets", "--reason", "after the shred"]);
+    assert!(!rendered.stdout.contains(HOOK) && !rendered.stdout.contains("first-hook"), "{}", rendered.stdout);
+    let listed = db.status();
+    let shredded = listed["shredded"].as_array().expect("shredded subjects");
+    assert_eq!(shredded.len(), 1, "{listed}");
+    assert_eq!(shredded[0]["subject"], "mcpgateway:WEBHOOK_SECRET");
+
+    // No path can open the past values: a rollback to before the shred is refused, naming why.
+    let head = db.head();
+    let back = db.fails_with(1, &["rollback", "--to", &format!("seq:{before}"), "--reason", "bring it back"]);
+    assert!(back.stderr.contains("shredded"), "{}", back.stderr);
+    assert_eq!(db.head(), head, "the refused rollback appended nothing");
+
+    // The audit still shows each change, and the shred itself, with its reason and never a value.
+    let audit = parse_json(&db.ok(&["audit", "--key", "WEBHOOK_SECRET", "--output", "json"]).stdout);
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["action"].as_str().expect("an action"))
+        .collect();
+    assert_eq!(actions, ["shredded", "reset", "set", "set"], "{audit}");
+    let text = audit.to_string();
+    assert!(text.contains("leaked in a ticket") && !text.contains(HOOK), "{audit}");
+
+    // An entity's credentials: gone from the current state and from the history, the other gateway kept.
+    db.ok(&["key", "shred", "gateways/gw-leaked", "--reason", "token leaked"]);
+    let export = db.export();
+    let gateways = export["entities"]["gateways"].as_array().expect("gateways");
+    let leaked = gateways.iter().find(|g| g["name"] == "gw-leaked").expect("the entity stays");
+    assert!(leaked.get("auth_value").is_none() && leaked.get("auth_type").is_none(), "{leaked}");
+    let kept = gateways.iter().find(|g| g["name"] == "gw-kept").expect("the other gateway");
+    assert!(kept["auth_value"].as_str().is_some_and(|v| v.starts_with("cfgl1:")), "{kept}");
+    for id in logged_data_keys(&ws.path("c.db"), "gateways/gw-leaked") {
+        assert!(!data_keys(&ws.path("c.db")).contains_key(&id), "gw-leaked's data key {id} is destroyed");
+    }
+    let refused = db.fails_with(1, &["rollback", "--to", &format!("seq:{before}"), "--keys", "gateways/gw-leaked"]);
+    assert!(refused.stderr.contains("shredded"), "{}", refused.stderr);
+    // What is left opens: the kept gateway's credentials through a plaintext export.
+    db.ok(&["key", "verify"]);
+
+    // A backup taken now carries the data keys that are left, not the destroyed ones; restored, the store
+    // opens what is left and verifies.
+    db.ok(&["log", "export", "--out", "backup.jsonl"]);
+    let backup = std::fs::read_to_string(ws.path("backup.jsonl")).expect("the backup");
+    assert!(hook_keys.iter().all(|id| !backup.contains(&format!("\"id\":\"{id}\""))), "no destroyed key in it");
+    let restored = ws.sqlite("restored.db");
+    restored.ok(&["log", "import", "backup.jsonl"]);
+    std::fs::copy(ws.path("c.db.key"), ws.path("restored.db.key")).expect("copy the key file");
+    restored.ok(&["verify"]);
+    restored.ok(&["key", "verify"]);
+    // A rotation after the shreds moves what is left, and the shredded subjects stay shredded.
+    db.ok(&["key", "rotate", "--generate"]);
+    db.ok(&["key", "verify"]);
+    assert_eq!(db.status()["shredded"].as_array().map(Vec::len), Some(2));
+    // The subject can hold a secret again, under a new data key.
+    db.ok(&["config", "set", "WEBHOOK_SECRET", "a-new-hook-after-the-shred"]);
+    let rendered = db.ok(&["render", "--include-secrets", "--reason", "the new value"]);
+    assert!(rendered.stdout.contains("a-new-hook-after-the-shred"), "{}", rendered.stdout);
+    let now = logged_data_keys(&ws.path("c.db"), "mcpgateway:WEBHOOK_SECRET");
+    assert_eq!(now.len(), hook_keys.len() + 1, "one new data key: {now:?}");
+    assert_no_plaintext(&sqlite_bytes(&ws.path("c.db")), &[HOOK.to_string()], "after the shred");
+}
+
+#[test]
+fn a_shred_is_refused_while_a_pending_request_holds_the_secret() {
+    let ws = Ws::new();
+    let db = ws.sqlite("c.db");
+    db.ok(&["config", "set", "WEBHOOK_SECRET", HOOK]);
+    // Scheduled far ahead, it stays pending with its sealed value.
+    let at = "2099-01-01T00:00:00Z";
+    db.ok(&["request", "propose", "--set", "WEBHOOK_SECRET=a-proposed-hook", "--at", at, "--reason", "new hook"]);
+    let head = db.head();
+    let refused = db.fails_with(1, &["key", "shred", "WEBHOOK_SECRET", "--reason", "leaked"]);
+    assert!(refused.stderr.contains("change request 1"), "{}", refused.stderr);
+    assert_eq!(db.head(), head, "nothing appended");
+    db.ok(&["request", "withdraw", "1"]);
+    db.ok(&["key", "shred", "WEBHOOK_SECRET", "--reason", "leaked"]);
+    db.ok(&["verify"]);
+}
+
+#[test]
+fn a_shred_by_one_instance_closes_the_history_for_another_that_had_opened_it() {
+    use cfgledger::store::StoreUrl;
+    use cfgledger::{EnvFileChoice, Ledger, OpenOptions, WriteContext};
+    use cfgledger_events::{Actor, Cause, Source};
+    let ctx = || WriteContext {
+        actor: Actor { name: "fleet-test".into(), role: None, source: Source::Cli, address: None, request_id: None },
+        cause: Cause::Cli { command: "test".into() },
+        reason: None,
+        bypass: false,
+    };
+    let pgdb = pg::TestDb::new();
+    let open = || {
+        let mut opts =
+            OpenOptions::new(StoreUrl::parse(&pgdb.url()).expect("a URL"), cfgledger_events::testing::suite_catalog());
+        opts.env_file = EnvFileChoice::None;
+        opts.process_env = std::collections::BTreeMap::from([(
+            "CFGLEDGER_AUTH_ENCRYPTION_SECRET".to_string(),
+            "shred-fleet-secret-5f4dcc3b5aa765d6".to_string(),
+        )]);
+        Ledger::open(opts).expect("the store opens").0
+    };
+    let a = open();
+    let b = open();
+    let set = |l: &Ledger, v: &str| {
+        let cmd = cfgledger_events::Command::Set {
+            key: "mcpgateway:WEBHOOK_SECRET".into(),
+            value: cfgledger_events::Input::Text(v.into()),
+        };
+        l.execute(cmd, ctx()).expect("the set commits")
+    };
+    set(&a, "fleet-hook-plaintext-1");
+    let old = a.snapshot().state.get("mcpgateway:WEBHOOK_SECRET").map(|e| e.value.clone()).expect("a value");
+    let cfgledger_events::event::StoredValue::Sealed(old) = old else { panic!("sealed: {old:?}") };
+    // B reads the value, so its process holds the data key unwrapped.
+    b.catch_up().expect("B catches up");
+    assert_eq!(
+        b.reveal("WEBHOOK_SECRET").expect("B opens it").as_deref().map(String::as_str),
+        Some("fleet-hook-plaintext-1")
+    );
+    let open_with = |l: &Ledger, text: &str| {
+        cfgledger_events::Sealer::open(l.secret_box(), "mcpgateway:WEBHOOK_SECRET", text).map(|p| p.to_vec())
+    };
+    assert!(open_with(&b, &old).is_ok());
+
+    // A shreds it; B, once it has read the log, cannot open the old ciphertext either.
+    cfgledger::usecase::keys::shred(&a, "WEBHOOK_SECRET", "leaked", ctx()).expect("shred");
+    b.catch_up().expect("B catches up");
+    let e = open_with(&b, &old).expect_err("the old value no longer opens on B");
+    assert!(e.contains("shredded"), "{e}");
+    let e = open_with(&a, &old).expect_err("nor on A");
+    assert!(e.contains("shredded"), "{e}");
+    // B writes the subject again: under a new data key, which A opens.
+    set(&b, "fleet-hook-plaintext-2");
+    a.catch_up().expect("A catches up");
+    assert_eq!(
+        a.reveal("WEBHOOK_SECRET").expect("A opens it").as_deref().map(String::as_str),
+        Some("fleet-hook-plaintext-2")
+    );
+    cfgledger::usecase::verify::verify(a.store().as_ref(), None).expect("the chain verifies");
 }

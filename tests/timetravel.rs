@@ -918,7 +918,7 @@ fn history_shows_every_value_with_actor_reason_batch_and_cause() {
     assert_eq!(h[1]["value"]["description"], "second");
     assert_eq!(h[2]["value"]["url"], "https://api.example/h");
     assert!(h[2]["value"].get("description").is_none(), "{}", h[2]);
-    assert!(h[2]["value"]["auth_value"].as_str().is_some_and(|v| v.starts_with("cfgl1:")), "{}", h[2]);
+    assert!(h[2]["value"]["auth_value"].as_str().is_some_and(|v| v.starts_with("cfgl2:")), "sealed: {}", h[2]);
     assert!(h.iter().all(|e| e["key"] == "tools/h" && e["cause"]["type"] == "api"));
     let local: Value =
         serde_json::from_str(&cli_ok(&store, &["history", "tools/h", "--output", "json"])).expect("JSON");
@@ -998,7 +998,7 @@ fn as_of_reads_and_diffs_show_what_the_store_held_then() {
     let t = show(created).ok_json();
     assert_eq!((&t["url"], t.get("description")), (&json!("https://api.example/t"), None));
     assert_eq!(t["as_of"]["seq"].as_u64(), Some(created));
-    assert!(t["auth_value"].as_str().is_some_and(|v| v.starts_with("cfgl1:")));
+    assert!(t["auth_value"].as_str().is_some_and(|v| v.starts_with("cfgl2:")), "sealed under a data key: {t}");
     assert_eq!(show(updated).ok_json()["description"], "second");
     show(deleted).error(404, "not_found");
     show(first).error(404, "not_found");
@@ -1554,7 +1554,7 @@ fn entity_rows_show_their_fields_with_credentials_masked() {
     assert!(rows[2].contains("resource_updated") && rows[2].contains("description"), "{audit}");
     assert!(rows[3].contains("resource_created") && rows[3].contains("auth_type, auth_value, name, url"), "{audit}");
     for text in [&history, &audit] {
-        assert!(!text.contains("(entity)") && !text.contains("cfgl1:"), "{text}");
+        assert!(!text.contains("(entity)") && !text.contains("cfgl1:") && !text.contains("cfgl2:"), "{text}");
         no_secrets(text, "an entity's rows");
     }
     server.assert_alive();

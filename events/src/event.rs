@@ -257,6 +257,7 @@ pub enum Event {
     MasterKeyRotated(crate::master_key::MasterKeyRotated),
     SecretsResealed(crate::master_key::SecretsResealed),
     MasterKeyRetired(crate::master_key::MasterKeyRetired),
+    SecretShredded(crate::master_key::SecretShredded),
     RolloutStarted(crate::rollout::RolloutStarted),
     RolloutAdvanced(crate::rollout::RolloutAdvanced),
     RolloutRolledBack(crate::rollout::RolloutRolledBack),
@@ -297,6 +298,7 @@ impl Event {
             Event::MasterKeyRotated(_) => "MasterKeyRotated",
             Event::SecretsResealed(_) => "SecretsResealed",
             Event::MasterKeyRetired(_) => "MasterKeyRetired",
+            Event::SecretShredded(_) => "SecretShredded",
             Event::RolloutStarted(_) => "RolloutStarted",
             Event::RolloutAdvanced(_) => "RolloutAdvanced",
             Event::RolloutRolledBack(_) => "RolloutRolledBack",
@@ -322,6 +324,7 @@ impl Event {
             Event::ResourceDeleted(e) => Some(format!("{}/{}", e.kind, e.name)),
             // Indexed under its namespace's prefix (`mcpgateway:`), so that an audit of a namespace finds it.
             Event::SecretsRendered(e) => Some(format!("{}{}", e.namespace, crate::namespace::SEP)),
+            Event::SecretShredded(e) => Some(e.subject.clone()),
             // Indexed under its namespace's prefix, like a render.
             Event::RolloutStarted(_)
             | Event::RolloutAdvanced(_)
@@ -366,6 +369,7 @@ impl Event {
             | Event::MasterKeyRotated(_)
             | Event::SecretsResealed(_)
             | Event::MasterKeyRetired(_)
+            | Event::SecretShredded(_)
             | Event::RolloutStarted(_)
             | Event::RolloutAdvanced(_)
             | Event::RolloutRolledBack(_)
@@ -410,6 +414,7 @@ impl Event {
             Event::MasterKeyRotated(p) => serde_json::value::to_raw_value(p),
             Event::SecretsResealed(p) => serde_json::value::to_raw_value(p),
             Event::MasterKeyRetired(p) => serde_json::value::to_raw_value(p),
+            Event::SecretShredded(p) => serde_json::value::to_raw_value(p),
             Event::RolloutStarted(p) => serde_json::value::to_raw_value(p),
             Event::RolloutAdvanced(p) => serde_json::value::to_raw_value(p),
             Event::RolloutRolledBack(p) => serde_json::value::to_raw_value(p),
@@ -465,6 +470,7 @@ impl Event {
             ("MasterKeyRotated", 1) => Event::MasterKeyRotated(de(kind, v, payload)?),
             ("SecretsResealed", 1) => Event::SecretsResealed(de(kind, v, payload)?),
             ("MasterKeyRetired", 1) => Event::MasterKeyRetired(de(kind, v, payload)?),
+            ("SecretShredded", 1) => Event::SecretShredded(de(kind, v, payload)?),
             ("RolloutStarted", 1) => Event::RolloutStarted(de(kind, v, payload)?),
             ("RolloutAdvanced", 1) => Event::RolloutAdvanced(de(kind, v, payload)?),
             ("RolloutRolledBack", 1) => Event::RolloutRolledBack(de(kind, v, payload)?),
@@ -500,6 +506,7 @@ impl Event {
                 | "MasterKeyRotated"
                 | "SecretsResealed"
                 | "MasterKeyRetired"
+                | "SecretShredded"
                 | "RolloutStarted"
                 | "RolloutAdvanced"
                 | "RolloutRolledBack"

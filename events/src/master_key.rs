@@ -127,6 +127,30 @@ pub struct MasterKey {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MasterKeys {
     pub keys: Vec<MasterKey>,
+    /// Every data key a [`SecretShredded`] destroyed, by id: nothing may be sealed under one again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub shredded: BTreeMap<String, ShreddedKey>,
+}
+
+/// A secret forgotten for good: the data keys its ciphertexts were sealed under were destroyed in the same
+/// transaction that appended this event, so no key can open them again, in the current state or anywhere in
+/// the history. The event names the subject and the key ids, never a value: the chain still verifies and the
+/// audit still shows every change that happened. The same batch removes the subject's current secret (the
+/// setting is reset; the entity loses its credentials and sealed headers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretShredded {
+    /// A qualified setting key, or `KIND/NAME` for an entity's credentials.
+    pub subject: String,
+    /// The data keys destroyed (every one the store held for the subject).
+    pub data_keys: Vec<String>,
+    pub reason: String,
+}
+
+/// A destroyed data key: whose it was and the seq of the [`SecretShredded`] that destroyed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShreddedKey {
+    pub subject: String,
+    pub seq: u64,
 }
 
 impl MasterKeys {
@@ -151,6 +175,38 @@ pub fn sealed_key_id(text: &str) -> Option<&str> {
         (Some("cfgl1"), Some(id), Some(_)) if !id.is_empty() => Some(id),
         _ => None,
     }
+}
+
+/// The text form of a value sealed under a data key: `cfgl2:<data key id>:<body>`.
+pub const DATA_KEY_FORM: &str = "cfgl2";
+
+/// The data key a ciphertext's text form names (`cfgl2:<data key id>:<body>`), if it has that form.
+pub fn sealed_data_key(text: &str) -> Option<&str> {
+    let mut parts = text.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(DATA_KEY_FORM), Some(id), Some(_)) if !id.is_empty() => Some(id),
+        _ => None,
+    }
+}
+
+/// What a value sealed under `binding` can be shredded as, if anything: a setting's qualified key (its
+/// value, or its value in a change request or a rollout), or `KIND/NAME` for an entity's credentials and
+/// sealed headers. The store's own secrets (password hashes, token signing keys) have none: they are sealed
+/// under the master key directly.
+pub fn shred_subject(binding: &str) -> Option<String> {
+    if let Some(rest) = binding.strip_prefix("resource:") {
+        let (kind, rest) = rest.split_once(':')?;
+        let name = match rest.strip_suffix(":auth_value") {
+            Some(name) => name,
+            None => rest.rsplit_once(":header:")?.0,
+        };
+        return Some(format!("{kind}/{name}"));
+    }
+    if let Some(rest) = binding.strip_prefix("rollout/") {
+        return rest.split_once('/').map(|(_, key)| key.to_string());
+    }
+    // A setting's binding is its qualified key: one separator, never a `/`.
+    (binding.matches(crate::namespace::SEP).count() == 1 && !binding.contains('/')).then(|| binding.to_string())
 }
 
 /// Where a sealed value of the current state lives.
@@ -225,6 +281,22 @@ mod tests {
         assert_eq!(sealed_key_id("cfgl1::AAAA"), None);
         assert_eq!(sealed_key_id("cfgl2:x:AAAA"), None);
         assert_eq!(sealed_key_id("plain"), None);
+    }
+
+    #[test]
+    fn data_key_forms_and_shred_subjects() {
+        assert_eq!(sealed_data_key("cfgl2:00ff:AAAA"), Some("00ff"));
+        assert_eq!(sealed_data_key("cfgl1:00ff:AAAA"), None);
+        assert_eq!(sealed_data_key("cfgl2::AAAA"), None);
+        assert_eq!(shred_subject("mcpgateway:JWT_SECRET_KEY").as_deref(), Some("mcpgateway:JWT_SECRET_KEY"));
+        let auth = resource::auth_binding(ResourceKind::Gateways, "a:b");
+        assert_eq!(shred_subject(&auth).as_deref(), Some("gateways/a:b"));
+        let header = resource::header_binding(ResourceKind::Tools, "t", "X-Api-Key");
+        assert_eq!(shred_subject(&header).as_deref(), Some("tools/t"));
+        assert_eq!(shred_subject(&crate::rollout::secret_name("r1", "ns:K")).as_deref(), Some("ns:K"));
+        assert_eq!(shred_subject(&crate::decide::user_secret_name("alice")), None);
+        assert_eq!(shred_subject(&crate::decide::signing_key_secret_name("k1")), None);
+        assert_eq!(shred_subject("BARE"), None);
     }
 
     #[test]

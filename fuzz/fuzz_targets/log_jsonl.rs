@@ -6,7 +6,7 @@ use cfgledger::store::memory::MemoryStore;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(records) = cfgledger::usecase::clone::read_jsonl(&mut &data[..]) else { return };
+    let Ok(backup) = cfgledger::usecase::clone::read_jsonl(&mut &data[..]) else { return };
     let target = MemoryStore::new();
-    let _ = cfgledger::usecase::clone::restore(&target, &records, &mut |_, _| {});
+    let _ = cfgledger::usecase::clone::restore(&target, &backup, &mut |_, _| {});
 });

@@ -5,7 +5,9 @@
 use crate::settings::SettingsState;
 use cfgledger_events::event::StoredValue;
 use cfgledger_events::governance::RequestChange;
-use cfgledger_events::master_key::{MasterKey, MasterKeyRotated, MasterKeys, SealedAt, SecretsResealed};
+use cfgledger_events::master_key::{
+    MasterKey, MasterKeyRotated, MasterKeys, SealedAt, SecretShredded, SecretsResealed, ShreddedKey,
+};
 use cfgledger_events::resource::{self, ResourceKind};
 use serde_json::Value;
 
@@ -35,6 +37,13 @@ impl SettingsState {
         });
         if let Some(store) = self.store.as_mut() {
             store.encryption = e.encryption.clone();
+        }
+    }
+
+    /// Remembers the destroyed data keys (the same batch removed the subject's current secret).
+    pub(crate) fn secret_shredded(&mut self, seq: u64, e: &SecretShredded) {
+        for id in &e.data_keys {
+            self.master_keys.shredded.insert(id.clone(), ShreddedKey { subject: e.subject.clone(), seq });
         }
     }
 

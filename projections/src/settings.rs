@@ -250,6 +250,7 @@ impl SettingsState {
             Event::MasterKeyRotated(e) => self.master_key_rotated(env.seq, e),
             Event::SecretsResealed(e) => self.secrets_resealed(env.seq, e),
             Event::MasterKeyRetired(e) => self.master_key_retired(env.seq, &e.key_id),
+            Event::SecretShredded(e) => self.secret_shredded(env.seq, e),
             Event::RolloutStarted(_)
             | Event::RolloutAdvanced(_)
             | Event::RolloutRolledBack(_)

@@ -13,8 +13,9 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The snapshot format this build writes and reads (3: users' credential versions, the signing keys and the
-/// revoked tokens; 4: the change policy and the change requests, the master keys and the rollouts).
-pub const FORMAT: u32 = 4;
+/// revoked tokens; 4: the change policy and the change requests, the master keys and the rollouts; 5: the
+/// destroyed data keys).
+pub const FORMAT: u32 = 5;
 
 #[derive(Serialize, Deserialize)]
 struct Doc {

@@ -373,19 +373,19 @@ pub fn log_export(g: &Globals, args: LogExportArgs) -> Result<(), Error> {
 
 pub fn log_import(g: &Globals, args: LogImportArgs) -> Result<(), Error> {
     let started = Instant::now();
-    let records = if args.file.as_os_str() == "-" {
+    let backup = if args.file.as_os_str() == "-" {
         clone::read_jsonl(&mut std::io::stdin().lock())?
     } else {
         let file = std::fs::File::open(&args.file)
             .map_err(|e| Error::input_from(format!("cannot read {}", args.file.display()), e))?;
         clone::read_jsonl(&mut std::io::BufReader::new(file))?
     };
-    if records.is_empty() {
+    if backup.records.is_empty() {
         return Err(Error::input(format!("{} holds no events", args.file.display())));
     }
     let target = store::open(&g.db)?;
-    let progress = bar("importing", records.len() as u64);
-    let report = clone::restore(target.as_ref(), &records, &mut |done, _| progress.set_position(done))?;
+    let progress = bar("importing", backup.records.len() as u64);
+    let report = clone::restore(target.as_ref(), &backup, &mut |done, _| progress.set_position(done))?;
     progress.finish_and_clear();
     if let Some(path) = g.db.sqlite_path() {
         let mut key = path.as_os_str().to_owned();

@@ -286,7 +286,7 @@ fn entity_change(state: &Value, resource: &AuditResource) -> String {
 /// An entity's field as it may be printed: credentials (sealed values, `auth_*` secrets) as the mask.
 fn masked_field(name: &str, v: &Value) -> String {
     let sealed = match v {
-        Value::String(s) => s.starts_with("cfgl1:"),
+        Value::String(s) => s.starts_with("cfgl1:") || s.starts_with("cfgl2:"),
         Value::Object(m) => m.contains_key("sealed"),
         _ => false,
     };

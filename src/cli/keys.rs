@@ -1,4 +1,4 @@
-//! `cfgledger key list|verify|rotate|retire`: the master key's lifecycle, on the store itself (a rotation
+//! `cfgledger key list|verify|rotate|retire|shred`: the master key's lifecycle, on the store itself (a rotation
 //! needs the secrets, which the operator holds; `--server` is refused). `rotate` prints a line per committed
 //! batch on standard error and can be killed and run again at any point: the rerun finishes the job.
 //! `--generate` adds a new random secret to a SQLite store's key file first; elsewhere the operator gives the
@@ -21,6 +21,20 @@ pub enum KeyCommand {
     Rotate(RotateArgs),
     /// Stop using an old master key that seals nothing of the current state.
     Retire(RetireArgs),
+    /// Forget one secret for good: destroy its data keys, so that no key can open its current or past
+    /// ciphertexts (the chain still verifies; the audit still shows every change).
+    Shred(ShredArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShredArgs {
+    /// A setting (`ns:KEY`; a bare key names the default namespace) or an entity's credentials (`KIND/NAME`).
+    subject: String,
+    /// Why (required: it is what the audit keeps instead of the value).
+    #[arg(long)]
+    reason: String,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    output: Output,
 }
 
 #[derive(Debug, Args)]
@@ -79,7 +93,35 @@ pub fn run(g: &Globals, cmd: KeyCommand) -> Result<(), Error> {
         }
         KeyCommand::Rotate(args) => rotate(g, args),
         KeyCommand::Retire(args) => retire(g, args),
+        KeyCommand::Shred(args) => shred(g, args),
     }
+}
+
+fn shred(g: &Globals, args: ShredArgs) -> Result<(), Error> {
+    let ledger = g.open_existing_ledger()?;
+    let ctx = g.context("key shred", Some(args.reason.clone()));
+    let report = keys::shred(&ledger, &args.subject, &args.reason, ctx)?;
+    if args.output == Output::Json {
+        let json = serde_json::to_string_pretty(&report)
+            .map_err(|e| Error::internal("cannot encode the shred report", Box::new(e) as crate::error::Source))?;
+        return emit_data(json);
+    }
+    let current = if report.removed_current { "its current secret removed, " } else { "" };
+    emit(format!(
+        "shredded {} (seq {}): {current}{} data key(s) destroyed; no key can open its values sealed under them",
+        report.subject,
+        report.seq,
+        report.data_keys.len()
+    ))?;
+    if !report.still_readable.is_empty() {
+        let seqs: Vec<String> = report.still_readable.iter().map(u64::to_string).collect();
+        emit(format!(
+            "warning: seq {} hold(s) a value of {} sealed under a master key directly (written before data keys): readable while that key is kept; rotate, retire it and destroy its secret to close them",
+            seqs.join(", "),
+            report.subject
+        ))?;
+    }
+    Ok(())
 }
 
 fn show(report: &KeyStatusReport, output: Output) -> Result<(), Error> {
@@ -88,18 +130,25 @@ fn show(report: &KeyStatusReport, output: Output) -> Result<(), Error> {
             .map_err(|e| Error::internal("cannot encode the key report", Box::new(e) as crate::error::Source))?;
         return emit_data(json);
     }
-    emit(format!("{:<18} {:<10} {:>8} {:>8} {:>8}  secret held", "KEY", "STATE", "SINCE", "RETIRED", "VALUES"))?;
+    emit(format!(
+        "{:<18} {:<10} {:>8} {:>8} {:>8} {:>9}  secret held",
+        "KEY", "STATE", "SINCE", "RETIRED", "VALUES", "DATA KEYS"
+    ))?;
     for k in &report.keys {
         let seq = |s: Option<u64>| s.map_or("-".to_string(), |s| s.to_string());
         emit(format!(
-            "{:<18} {:<10} {:>8} {:>8} {:>8}  {}",
+            "{:<18} {:<10} {:>8} {:>8} {:>8} {:>9}  {}",
             k.key_id,
             k.state,
             seq(k.since_seq),
             seq(k.retired_seq),
             k.values,
+            k.data_keys,
             if k.in_ring { "yes" } else { "no" }
         ))?;
+    }
+    for s in &report.shredded {
+        emit(format!("shredded: {} ({} data key(s), seq {})", s.subject, s.data_keys, s.seq))?;
     }
     Ok(())
 }
@@ -127,21 +176,22 @@ fn rotate(g: &Globals, args: RotateArgs) -> Result<(), Error> {
         eprintln!(
             "{}",
             crate::present::terminal(&format!(
-                "{} value(s) sealed again under key {} so far (seq {}); {} left",
-                p.resealed, p.key_id, p.seq, p.remaining
+                "{} data key(s) wrapped and {} value(s) sealed again under key {} so far (seq {}); {} left",
+                p.rewrapped, p.resealed, p.key_id, p.seq, p.remaining
             ))
         );
     })?;
     let how = if report.rotated { "rotated to" } else { "resumed the rotation to" };
-    match (report.rotated, report.resealed) {
+    match (report.rotated, report.resealed + report.rewrapped) {
         (false, 0) => emit(format!(
             "nothing to do: every sealed value is under the current key {}; to rotate, give this process a new secret (or --generate)",
             report.key_id
         )),
         _ => emit(format!(
-            "{how} key {} (from {}): {} value(s) sealed again in {} batch(es); nothing is left under another key",
+            "{how} key {} (from {}): {} data key(s) wrapped again, {} value(s) sealed again in {} batch(es); nothing is left under another key",
             report.key_id,
             report.previous.as_deref().unwrap_or("-"),
+            report.rewrapped,
             report.resealed,
             report.batches
         )),

@@ -180,10 +180,22 @@ impl Core {
         head: Head,
         head_time: cfgledger_events::Timestamp,
     ) -> Arc<Snapshot> {
+        self.forget_shredded(&state);
         let snap = Arc::new(Snapshot::build(&self.catalog, state, head, head_time, &self.env, self.boot.get()));
         self.live.store(snap.clone());
         self.published.send_replace(snap.head.seq);
         snap
+    }
+
+    /// Drops the data keys the log says were shredded from this process's cache, before a state that says so
+    /// is published (a shred appended by another instance included).
+    fn forget_shredded(&self, state: &SettingsState) {
+        let shredded = &state.master_keys().shredded;
+        if let Some(data) = self.sealer.data_keys() {
+            if data.known_shredded() != shredded.len() {
+                data.forget(shredded.keys());
+            }
+        }
     }
 
     pub(crate) fn publish(
@@ -192,6 +204,7 @@ impl Core {
         head: Head,
         head_time: cfgledger_events::Timestamp,
     ) -> Arc<Snapshot> {
+        self.forget_shredded(&state);
         let before = self.live.load_full();
         let snap = Arc::new(before.next(&self.catalog, state, head, head_time, &self.env, self.boot.get()));
         self.live.store(snap.clone());

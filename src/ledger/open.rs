@@ -279,6 +279,11 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
         }
     }
     let (state, head, head_time) = initial;
+    // Values with a shred subject are sealed under the store's data keys (see `crate::datakeys`).
+    sealer.attach(store.clone(), opts.clock.clone()).map_err(|e| Error::Internal { context: e, source: None })?;
+    if let Some(data) = sealer.data_keys() {
+        data.forget(state.master_keys().shredded.keys());
+    }
     let last_checkpoint = store.snapshot_seqs()?.last().copied().unwrap_or(0);
     let checkpoint_pending = super::history::Pending::default();
     let checkpointer =

@@ -6,8 +6,9 @@
 //! from the log first, so a decision is never invalidated by a race.
 
 use super::{Core, Ledger, Outcome, WriteContext};
+use crate::datakeys::{names_shredded, Pending};
 use crate::error::Error;
-use crate::store::StoreError;
+use crate::store::{AppendGuard, StoreError};
 use cfgledger_events::{build_batch, decide, Command, Event, Head, Record};
 use std::sync::{mpsc, Arc};
 
@@ -94,7 +95,7 @@ fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
     // Take the write lock first and decide against the head read under it: another process's append can
     // then only come before (read below), never between deciding and appending, so a writer that waited
     // for the lock never loses the race it waited for.
-    let guard = match core.store.lock() {
+    let mut guard = match core.store.lock() {
         Ok(g) => g,
         Err(e) => return fail_all(group, &core.write_failed(e)),
     };
@@ -120,6 +121,9 @@ fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
     let now = core.clock.now().max(snap.head_time);
     let mut records: Vec<Record> = Vec::new();
     let mut results = Vec::with_capacity(group.len());
+    // Data keys made while deciding: stored by this group's append, or dropped with it.
+    let pending = Pending::default();
+    let mut destroy: Vec<String> = Vec::new();
     for job in group {
         if job.reply.abandoned() {
             // The caller stopped waiting (an HTTP client went away) before anything was decided: its change
@@ -135,24 +139,44 @@ fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
             logged => logged,
         };
         core.sealer.set_current(sealing_key);
-        let decided = decide(&core.catalog, &state, &core.sealer.at(sealing_key), job.cmd.clone());
-        let (events, rejection): (Vec<Event>, _) = match decided {
+        // A shred destroys every data key of its subject the store holds now, read under the lock.
+        let cmd = match with_data_keys(guard.as_mut(), &pending, job.cmd.clone()) {
+            Ok(cmd) => cmd,
+            Err(e) => return fail_all(group, &core.write_failed(e)),
+        };
+        let sealer = core.sealer.for_writer(sealing_key, &pending, &state.master_keys().shredded);
+        let decided = decide(&core.catalog, &state, &sealer, cmd);
+        let (events, mut rejection): (Vec<Event>, _) = match decided {
             Ok(events) => (events, None),
             Err(mut rej) => (std::mem::take(&mut rej.audit), Some(rej)),
         };
         let mut outcome = Outcome { batch_id: None, seqs: None, head, events: Vec::new() };
         if !events.is_empty() {
             let batch = Ledger::new_batch(&job.ctx);
-            let first = head.seq + 1;
-            let mut appended = Vec::with_capacity(events.len());
-            for (env, rec) in build_batch(head, now, &job.ctx.actor, &batch, events) {
-                debug_assert_eq!(rec.seq, head.seq + 1, "a batch continues the head it was built on");
-                state.apply(&env);
-                head = Head { seq: rec.seq, hash: rec.hash };
-                records.push(rec);
-                appended.push(env.event);
+            let built = build_batch(head, now, &job.ctx.actor, &batch, events);
+            // Nothing is ever sealed under a destroyed data key again (a value sealed outside the writer just
+            // before its subject was shredded is refused here, to be sealed again by a retry).
+            let shreds = &state.master_keys().shredded;
+            if let Some(id) = built.iter().find_map(|(_, rec)| names_shredded(&rec.envelope, shreds)) {
+                let message = format!(
+                    "a value of this change is sealed under data key {id}, which was shredded meanwhile: nothing was written; run it again"
+                );
+                rejection = Some(cfgledger_events::Rejection::conflict(message));
+            } else {
+                let first = head.seq + 1;
+                let mut appended = Vec::with_capacity(built.len());
+                for (env, rec) in built {
+                    debug_assert_eq!(rec.seq, head.seq + 1, "a batch continues the head it was built on");
+                    if let Event::SecretShredded(e) = &env.event {
+                        destroy.extend(e.data_keys.iter().cloned());
+                    }
+                    state.apply(&env);
+                    head = Head { seq: rec.seq, hash: rec.hash };
+                    records.push(rec);
+                    appended.push(env.event);
+                }
+                outcome = Outcome { batch_id: Some(batch.id), seqs: Some((first, head.seq)), head, events: appended };
             }
-            outcome = Outcome { batch_id: Some(batch.id), seqs: Some((first, head.seq)), head, events: appended };
         }
         results.push(match rejection {
             Some(rej) => Err(Error::Rejected(rej)),
@@ -163,8 +187,15 @@ fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
         // Nothing to append; the head these were decided against was read under the lock.
         return results;
     }
+    if let Err(e) = guard.stage_data_keys(&pending.rows(), &destroy) {
+        return fail_all(group, &core.write_failed(e));
+    }
     match guard.commit(&records) {
         Ok(_) => {
+            if let Some(data) = core.sealer.data_keys() {
+                data.forget(destroy.iter());
+                data.committed(pending);
+            }
             if let Ok(mut failure) = core.write_failure.lock() {
                 *failure = None;
             }
@@ -181,6 +212,25 @@ fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
             results
         }
         Err(e) => fail_all(group, &core.write_failed(e)),
+    }
+}
+
+/// `cmd` with a shred's data keys filled in: every one the store holds for its subject (read under the
+/// write lock, so none made by another instance can slip between the read and the append), and any this
+/// group made for it.
+fn with_data_keys(guard: &mut dyn AppendGuard, pending: &Pending, cmd: Command) -> Result<Command, StoreError> {
+    match cmd {
+        Command::ShredSecret { subject, reason, .. } => {
+            let mut data_keys = guard.data_key_ids(&subject)?;
+            data_keys.extend(pending.ids_for(&subject));
+            data_keys.sort();
+            data_keys.dedup();
+            Ok(Command::ShredSecret { subject, data_keys, reason })
+        }
+        Command::Bypass { by, then } => {
+            Ok(Command::Bypass { by, then: Box::new(with_data_keys(guard, pending, *then)?) })
+        }
+        other => Ok(other),
     }
 }
 

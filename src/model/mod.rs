@@ -33,7 +33,10 @@ pub use history::{
     ApplyStatus, BadSnapshot, ClonePlan, Diff, DiffLine, DiffQuery, LaterChange, PageQuery, PlanCounts, PlanStep,
     PointRef, RevertBody, RevertOf, RollbackBody, RollbackReport, VerifiedHead, VerifiedSnapshots, VerifyReport,
 };
-pub use keys::{KeyRetireReport, KeyRotateProgress, KeyRotateReport, KeyStatusReport, MasterKeyStatus};
+pub use keys::{
+    KeyRetireReport, KeyRotateProgress, KeyRotateReport, KeyShredReport, KeyStatusReport, MasterKeyStatus,
+    ShreddedSubject,
+};
 pub use ops::{
     ChangeEvent, Health, InstanceEntry, InstanceInfo, InstanceList, IntegrityStatus, KeyValue, LogRecord, LoginRequest,
     LoginResponse, Ready, WatchQuery, WatchStreamEvent,

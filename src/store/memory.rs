@@ -1,7 +1,7 @@
 //! The in-memory adapter: the log in a vector behind a mutex. For tests and for `memory:` stores that
 //! need no persistence; it follows the same contract as the durable adapters.
 
-use super::{AppendGuard, EventStore, InstanceBeat, LogQuery, StoreError, StoredSnapshot, SubjectMatch};
+use super::{AppendGuard, DataKeyRow, EventStore, InstanceBeat, LogQuery, StoreError, StoredSnapshot, SubjectMatch};
 use cfgledger_events::{Head, Record, Timestamp};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -13,6 +13,7 @@ pub struct MemoryStore {
     writing: Mutex<()>,
     instances: Mutex<BTreeMap<String, InstanceBeat>>,
     snapshots: Mutex<BTreeMap<u64, StoredSnapshot>>,
+    data_keys: Mutex<BTreeMap<String, DataKeyRow>>,
 }
 
 impl MemoryStore {
@@ -22,6 +23,10 @@ impl MemoryStore {
 
     fn log(&self) -> Result<std::sync::MutexGuard<'_, Vec<Record>>, StoreError> {
         self.log.lock().map_err(|_| StoreError::Unavailable("memory store lock poisoned".into()))
+    }
+
+    fn keys(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<String, DataKeyRow>>, StoreError> {
+        self.data_keys.lock().map_err(|_| StoreError::Unavailable("memory store lock poisoned".into()))
     }
 
     fn snapshots(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<u64, StoredSnapshot>>, StoreError> {
@@ -51,6 +56,8 @@ struct MemoryGuard<'a> {
     store: &'a MemoryStore,
     head: Head,
     _writing: std::sync::MutexGuard<'a, ()>,
+    put: Vec<DataKeyRow>,
+    destroy: Vec<String>,
 }
 
 impl AppendGuard for MemoryGuard<'_> {
@@ -61,8 +68,31 @@ impl AppendGuard for MemoryGuard<'_> {
     fn commit(self: Box<Self>, records: &[Record]) -> Result<Head, StoreError> {
         super::check_continues(self.head, records)?;
         let mut log = self.store.log()?;
+        let mut keys = self.store.keys()?;
+        for row in &self.put {
+            keys.entry(row.id.clone()).or_insert_with(|| row.clone());
+        }
+        for id in &self.destroy {
+            keys.remove(id);
+        }
         log.extend_from_slice(records);
         Ok(head_of(&log))
+    }
+
+    fn data_key_ids(&mut self, subject: &str) -> Result<Vec<String>, StoreError> {
+        let keys = self.store.keys()?;
+        let staged = self.put.iter().filter(|r| r.subject == subject).map(|r| r.id.clone());
+        let mut ids: Vec<String> = keys.values().filter(|r| r.subject == subject).map(|r| r.id.clone()).collect();
+        ids.extend(staged);
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    fn stage_data_keys(&mut self, put: &[DataKeyRow], destroy: &[String]) -> Result<(), StoreError> {
+        self.put.extend_from_slice(put);
+        self.destroy.extend_from_slice(destroy);
+        Ok(())
     }
 }
 
@@ -78,7 +108,7 @@ impl EventStore for MemoryStore {
     fn lock(&self) -> Result<Box<dyn AppendGuard + '_>, StoreError> {
         let writing = self.writing.lock().map_err(|_| StoreError::Unavailable("memory store lock poisoned".into()))?;
         let head = head_of(&self.log()?);
-        Ok(Box::new(MemoryGuard { store: self, head, _writing: writing }))
+        Ok(Box::new(MemoryGuard { store: self, head, _writing: writing, put: Vec::new(), destroy: Vec::new() }))
     }
 
     fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Record>, StoreError> {
@@ -153,5 +183,34 @@ impl EventStore for MemoryStore {
             self.instances.lock().map_err(|_| StoreError::Unavailable("memory store lock poisoned".into()))?;
         all.remove(id);
         Ok(())
+    }
+
+    fn put_data_keys(&self, rows: &[DataKeyRow]) -> Result<(), StoreError> {
+        let mut keys = self.keys()?;
+        for row in rows {
+            keys.entry(row.id.clone()).or_insert_with(|| row.clone());
+        }
+        Ok(())
+    }
+
+    fn data_key(&self, id: &str) -> Result<Option<DataKeyRow>, StoreError> {
+        Ok(self.keys()?.get(id).cloned())
+    }
+
+    fn data_keys(&self) -> Result<Vec<DataKeyRow>, StoreError> {
+        Ok(self.keys()?.values().cloned().collect())
+    }
+
+    fn rewrap_data_keys(&self, rows: &[DataKeyRow]) -> Result<usize, StoreError> {
+        let mut keys = self.keys()?;
+        let mut done = 0;
+        for row in rows {
+            if let Some(held) = keys.get_mut(&row.id) {
+                held.master_key = row.master_key.clone();
+                held.wrapped = row.wrapped.clone();
+                done += 1;
+            }
+        }
+        Ok(done)
     }
 }

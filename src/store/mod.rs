@@ -201,6 +201,21 @@ pub trait EventStore: Send + Sync {
     /// Removes an instance's heartbeat (it stopped).
     fn forget_instance(&self, id: &str) -> Result<(), StoreError>;
 
+    /// Stores data keys made outside the writer (a rotation's, an import's), each before any ciphertext under
+    /// it is appended; a key already there is left as it is. Never called while holding [`EventStore::lock`]:
+    /// the writer stages its own through [`AppendGuard::stage_data_keys`].
+    fn put_data_keys(&self, rows: &[DataKeyRow]) -> Result<(), StoreError>;
+
+    /// The data key of that id, if the store holds it (a shredded one it does not).
+    fn data_key(&self, id: &str) -> Result<Option<DataKeyRow>, StoreError>;
+
+    /// Every data key the store holds, by id.
+    fn data_keys(&self) -> Result<Vec<DataKeyRow>, StoreError>;
+
+    /// Replaces the wrapping of existing data keys (a rotation's re-wrap); a key deleted meanwhile (shredded)
+    /// stays deleted. Returns how many it replaced.
+    fn rewrap_data_keys(&self, rows: &[DataKeyRow]) -> Result<usize, StoreError>;
+
     /// Bytes free for the store's files, where the backend keeps them on this machine (SQLite); `None` when
     /// it cannot tell (a database server's disk is its own).
     fn free_space(&self) -> Option<u64> {
@@ -222,6 +237,28 @@ pub trait AppendGuard {
     /// Appends `records`, which must continue [`AppendGuard::head`] (checked), and commits: all or nothing,
     /// durable when it returns.
     fn commit(self: Box<Self>, records: &[Record]) -> Result<Head, StoreError>;
+
+    /// The ids of every data key held for `subject`, read under the lock.
+    fn data_key_ids(&mut self, subject: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Data keys to insert and data keys to destroy (by id) in the transaction [`AppendGuard::commit`] ends:
+    /// a key made while deciding lands with the first ciphertext under it, and a shred's keys are gone
+    /// exactly when its event is in the log.
+    fn stage_data_keys(&mut self, put: &[DataKeyRow], destroy: &[String]) -> Result<(), StoreError>;
+}
+
+/// A data key as the store keeps it: wrapped by a master key, never in plaintext.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DataKeyRow {
+    pub id: String,
+    /// A qualified setting key, or `KIND/NAME`.
+    pub subject: String,
+    /// The id of the master key that wraps it.
+    pub master_key: String,
+    /// `cfgl1:<master key>:...`, bound to the id and the subject.
+    pub wrapped: String,
+    /// Microseconds since the Unix epoch.
+    pub created_at: i64,
 }
 
 /// One instance's heartbeat: who it is and what it has applied.

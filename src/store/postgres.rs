@@ -10,7 +10,7 @@
 //! next call, so the store recovers by itself once the server is back.
 
 use super::sql::{self, Arg, Dialect, EventRow, SnapshotRow, Sql, SqlReader};
-use super::{AppendGuard, ChangeWatch, EventStore, InstanceBeat, LogQuery, StoreError, StoredSnapshot};
+use super::{AppendGuard, ChangeWatch, DataKeyRow, EventStore, InstanceBeat, LogQuery, StoreError, StoredSnapshot};
 use cfgledger_events::{Head, Record, Timestamp};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Config};
@@ -243,6 +243,48 @@ impl AppendGuard for PgGuard<'_> {
         self.open = false;
         Ok(Head { seq: last.seq, hash: last.hash })
     }
+
+    fn data_key_ids(&mut self, subject: &str) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn()?;
+        let rows = conn
+            .client
+            .query("SELECT id FROM data_keys WHERE subject = $1 ORDER BY id", &[&subject])
+            .map_err(unavailable)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    fn stage_data_keys(&mut self, put: &[DataKeyRow], destroy: &[String]) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        if !put.is_empty() {
+            insert_data_keys(&mut conn.client, put).map_err(unavailable)?;
+        }
+        if !destroy.is_empty() {
+            conn.client.execute("DELETE FROM data_keys WHERE id = ANY($1)", &[&destroy]).map_err(unavailable)?;
+        }
+        Ok(())
+    }
+}
+
+const DATA_KEY_COLUMNS: &str = "id, subject, master_key, wrapped, created_at";
+
+fn insert_data_keys(client: &mut Client, rows: &[DataKeyRow]) -> Result<u64, postgres::Error> {
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let subjects: Vec<&str> = rows.iter().map(|r| r.subject.as_str()).collect();
+    let masters: Vec<&str> = rows.iter().map(|r| r.master_key.as_str()).collect();
+    let wrapped: Vec<&str> = rows.iter().map(|r| r.wrapped.as_str()).collect();
+    let created: Vec<i64> = rows.iter().map(|r| r.created_at).collect();
+    client.execute(
+        &format!(
+            "INSERT INTO data_keys ({DATA_KEY_COLUMNS}) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) \
+             ON CONFLICT (id) DO NOTHING"
+        ),
+        &[&ids, &subjects, &masters, &wrapped, &created],
+    )
+}
+
+fn data_key_row(r: &postgres::Row) -> DataKeyRow {
+    DataKeyRow { id: r.get(0), subject: r.get(1), master_key: r.get(2), wrapped: r.get(3), created_at: r.get(4) }
 }
 
 impl Drop for PgGuard<'_> {
@@ -474,6 +516,43 @@ impl EventStore for PgStore {
 
     fn forget_instance(&self, id: &str) -> Result<(), StoreError> {
         self.with_reader(|c| c.execute("DELETE FROM instances WHERE id = $1", &[&id])).map(|_| ())
+    }
+
+    fn put_data_keys(&self, rows: &[DataKeyRow]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.with_reader(|c| insert_data_keys(c, rows)).map(|_| ())
+    }
+
+    fn data_key(&self, id: &str) -> Result<Option<DataKeyRow>, StoreError> {
+        let rows =
+            self.with_reader(|c| c.query(&format!("SELECT {DATA_KEY_COLUMNS} FROM data_keys WHERE id = $1"), &[&id]))?;
+        Ok(rows.first().map(data_key_row))
+    }
+
+    fn data_keys(&self) -> Result<Vec<DataKeyRow>, StoreError> {
+        let rows =
+            self.with_reader(|c| c.query(&format!("SELECT {DATA_KEY_COLUMNS} FROM data_keys ORDER BY id"), &[]))?;
+        Ok(rows.iter().map(data_key_row).collect())
+    }
+
+    fn rewrap_data_keys(&self, rows: &[DataKeyRow]) -> Result<usize, StoreError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        let masters: Vec<&str> = rows.iter().map(|r| r.master_key.as_str()).collect();
+        let wrapped: Vec<&str> = rows.iter().map(|r| r.wrapped.as_str()).collect();
+        let done = self.with_reader(|c| {
+            c.execute(
+                "UPDATE data_keys SET master_key = n.master_key, wrapped = n.wrapped \
+                 FROM unnest($1::text[], $2::text[], $3::text[]) AS n(id, master_key, wrapped) \
+                 WHERE data_keys.id = n.id",
+                &[&ids, &masters, &wrapped],
+            )
+        })?;
+        Ok(usize::try_from(done).unwrap_or(usize::MAX))
     }
 
     fn watch(&self) -> Option<Result<Box<dyn ChangeWatch>, StoreError>> {

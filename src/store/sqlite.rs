@@ -8,7 +8,7 @@
 //! gapless: the loser gets a conflict, never a gap or a fork.
 
 use super::sql::{self, Arg, Dialect, EventRow, SnapshotRow, Sql, SqlReader};
-use super::{AppendGuard, EventStore, InstanceBeat, LogQuery, StoreError, StoredSnapshot};
+use super::{AppendGuard, DataKeyRow, EventStore, InstanceBeat, LogQuery, StoreError, StoredSnapshot};
 use cfgledger_events::{Head, Record, Timestamp};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -379,6 +379,22 @@ impl AppendGuard for SqliteGuard<'_> {
         self.open = false;
         Ok(records.last().map_or(self.head, |r| Head { seq: r.seq, hash: r.hash }))
     }
+
+    fn data_key_ids(&mut self, subject: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT id FROM data_keys WHERE subject = ?1 ORDER BY id").map_err(unavailable)?;
+        let rows = stmt.query_map(params![subject], |r| r.get::<_, String>(0)).map_err(unavailable)?;
+        rows.map(|r| r.map_err(unavailable)).collect()
+    }
+
+    fn stage_data_keys(&mut self, put: &[DataKeyRow], destroy: &[String]) -> Result<(), StoreError> {
+        insert_data_keys(&self.conn, put)?;
+        let mut stmt = self.conn.prepare_cached("DELETE FROM data_keys WHERE id = ?1").map_err(unavailable)?;
+        for id in destroy {
+            stmt.execute(params![id]).map_err(unavailable)?;
+        }
+        Ok(())
+    }
 }
 
 impl Drop for SqliteGuard<'_> {
@@ -537,4 +553,72 @@ impl EventStore for SqliteStore {
         conn.execute("DELETE FROM instances WHERE id = ?1", params![id]).map_err(unavailable)?;
         Ok(())
     }
+
+    fn put_data_keys(&self, rows: &[DataKeyRow]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.write.lock().map_err(|_| poisoned())?;
+        let tx = conn.transaction().map_err(unavailable)?;
+        insert_data_keys(&tx, rows)?;
+        tx.commit().map_err(unavailable)
+    }
+
+    fn data_key(&self, id: &str) -> Result<Option<DataKeyRow>, StoreError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!("SELECT {DATA_KEY_COLUMNS} FROM data_keys WHERE id = ?1"))
+                .map_err(unavailable)?;
+            let mut rows = stmt.query_map(params![id], data_key_row).map_err(unavailable)?;
+            rows.next().transpose().map_err(unavailable)
+        })
+    }
+
+    fn data_keys(&self) -> Result<Vec<DataKeyRow>, StoreError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!("SELECT {DATA_KEY_COLUMNS} FROM data_keys ORDER BY id"))
+                .map_err(unavailable)?;
+            let rows = stmt.query_map([], data_key_row).map_err(unavailable)?;
+            rows.map(|r| r.map_err(unavailable)).collect()
+        })
+    }
+
+    fn rewrap_data_keys(&self, rows: &[DataKeyRow]) -> Result<usize, StoreError> {
+        let mut conn = self.write.lock().map_err(|_| poisoned())?;
+        let tx = conn.transaction().map_err(unavailable)?;
+        let mut done = 0;
+        {
+            let mut stmt = tx
+                .prepare_cached("UPDATE data_keys SET master_key = ?2, wrapped = ?3 WHERE id = ?1")
+                .map_err(unavailable)?;
+            for row in rows {
+                done += stmt.execute(params![row.id, row.master_key, row.wrapped]).map_err(unavailable)?;
+            }
+        }
+        tx.commit().map_err(unavailable)?;
+        Ok(done)
+    }
+}
+
+const DATA_KEY_COLUMNS: &str = "id, subject, master_key, wrapped, created_at";
+
+fn data_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DataKeyRow> {
+    Ok(DataKeyRow {
+        id: r.get(0)?,
+        subject: r.get(1)?,
+        master_key: r.get(2)?,
+        wrapped: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
+
+fn insert_data_keys(conn: &Connection, rows: &[DataKeyRow]) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!("INSERT OR IGNORE INTO data_keys ({DATA_KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"))
+        .map_err(unavailable)?;
+    for row in rows {
+        stmt.execute(params![row.id, row.subject, row.master_key, row.wrapped, row.created_at]).map_err(unavailable)?;
+    }
+    Ok(())
 }

@@ -111,6 +111,9 @@ pub fn mirror(
             )));
         }
     }
+    // The data keys first, so that no ciphertext the target holds lacks its key (a key shredded in the
+    // source is not there to copy). Wrapped by the master key, as the source holds them.
+    target.put_data_keys(&source.data_keys()?)?;
     let total = until - start.seq;
     let mut head = start;
     let mut chain = ChainVerifier::new(start);
@@ -212,6 +215,20 @@ struct Line<'a> {
     envelope: &'a RawValue,
 }
 
+/// A data key's line of a JSON-lines backup.
+#[derive(serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DataKeyLine {
+    data_key: crate::store::DataKeyRow,
+}
+
+/// A JSON-lines backup as read: its records (verified) and its data keys.
+#[derive(Debug, Default)]
+pub struct Backup {
+    pub records: Vec<Record>,
+    pub data_keys: Vec<crate::store::DataKeyRow>,
+}
+
 /// Writes the log up to `until` as JSON lines: `{"seq", "prev_hash", "hash", "envelope"}`, the envelope
 /// byte for byte. Secrets stay sealed, as the log holds them.
 pub fn export_jsonl(
@@ -238,14 +255,24 @@ pub fn export_jsonl(
         }
         progress(chain.head().seq, until);
     }
+    // Then the data keys, wrapped as the store holds them, one line each: without them a restored store
+    // could not open its own secrets. A key shredded since is not there; one shredded after this backup was
+    // taken stays in the file, which is the backup's to destroy.
+    for row in source.data_keys()? {
+        let line = serde_json::to_string(&DataKeyLine { data_key: row })
+            .map_err(|e| Error::internal("cannot encode a data key line", Box::new(e) as crate::error::Source))?;
+        out.write_all(line.as_bytes()).map_err(io)?;
+        out.write_all(b"\n").map_err(io)?;
+    }
     out.flush().map_err(io)?;
     Ok(chain.head())
 }
 
 /// Reads a JSON-lines backup into records, checking every hash and link; refuses the file at the first
 /// line that does not verify, naming its seq (or its line when it has none).
-pub fn read_jsonl(input: &mut dyn BufRead) -> Result<Vec<Record>, Error> {
+pub fn read_jsonl(input: &mut dyn BufRead) -> Result<Backup, Error> {
     let mut out = Vec::new();
+    let mut data_keys = Vec::new();
     let mut chain = ChainVerifier::new(Head::EMPTY);
     let mut text = String::new();
     let mut number = 0usize;
@@ -258,6 +285,12 @@ pub fn read_jsonl(input: &mut dyn BufRead) -> Result<Vec<Record>, Error> {
         }
         let trimmed = text.trim_end_matches(['\n', '\r']);
         if trimmed.is_empty() {
+            continue;
+        }
+        if trimmed.starts_with("{\"data_key\":") {
+            let line: DataKeyLine = serde_json::from_str(trimmed)
+                .map_err(|e| Error::input(format!("line {number} is not a data key of a log backup: {e}")))?;
+            data_keys.push(line.data_key);
             continue;
         }
         let line: Line = serde_json::from_str(trimmed)
@@ -285,12 +318,13 @@ pub fn read_jsonl(input: &mut dyn BufRead) -> Result<Vec<Record>, Error> {
         chain.push(&rec)?;
         out.push(rec);
     }
-    Ok(out)
+    Ok(Backup { records: out, data_keys })
 }
 
 /// Restores verified backup records into a target that is empty or holds a prefix of them (an interrupted
 /// restore), in chunks.
-pub fn restore(target: &dyn EventStore, records: &[Record], progress: Progress<'_>) -> Result<CopyReport, Error> {
+pub fn restore(target: &dyn EventStore, backup: &Backup, progress: Progress<'_>) -> Result<CopyReport, Error> {
+    let records = &backup.records;
     let start = target.head()?;
     if start.seq > 0 {
         let held = records.get(usize::try_from(start.seq - 1).unwrap_or(usize::MAX));
@@ -301,6 +335,7 @@ pub fn restore(target: &dyn EventStore, records: &[Record], progress: Progress<'
             )));
         }
     }
+    target.put_data_keys(&backup.data_keys)?;
     let rest = &records[usize::try_from(start.seq).unwrap_or(usize::MAX).min(records.len())..];
     let total = rest.len() as u64;
     let mut head = start;
@@ -400,7 +435,8 @@ pub fn replay_plan(
     // The source's key is derived (an Argon2id run) only when something sealed is cloned.
     let source_key = if sealed_anywhere(&state, opts) { Some(source_box(&state, secret)?) } else { None };
     let snap = target.snapshot();
-    let resealer = Resealer { source_key: source_key.as_ref(), target: target.secret_box(), current: &snap.state };
+    let resealer =
+        Resealer { source_key: source_key.as_ref(), source, target: target.secret_box(), current: &snap.state };
     let mut settings = cloned_settings(&state, opts, &resealer)?;
     overridden_settings(target, opts, &resealer, &mut settings)?;
     let resources = cloned_resources(&state, opts, &resealer)?;
@@ -442,6 +478,8 @@ fn sealed_anywhere(state: &SettingsState, opts: &ReplayOptions) -> bool {
 /// ciphertext is kept, so that cloning again changes nothing.
 struct Resealer<'a> {
     source_key: Option<&'a SecretBox>,
+    /// The source, for the data keys its values are sealed under.
+    source: &'a dyn EventStore,
     target: &'a crate::keyring::Keyring,
     /// The target's state, for the ciphertexts it already holds.
     current: &'a SettingsState,
@@ -455,12 +493,28 @@ impl Resealer<'_> {
             context: "a sealed value was met but the source's key was not derived".into(),
             source: None,
         })?;
-        let plaintext = zeroize::Zeroizing::new(Sealer::open(source_box, binding, sealed).map_err(|_| {
+        let cannot = || {
             Error::invalid(format!(
                 "cannot decrypt {binding} from the source (sealed with key {}): nothing was written; give the source's secret with --source-secret-env",
                 source_box.key_id()
             ))
-        })?);
+        };
+        let plaintext = match cfgledger_events::master_key::sealed_data_key(sealed) {
+            // Under one of the source's data keys, which its key wraps.
+            Some(id) => {
+                let row = self.source.data_key(id)?.ok_or_else(|| {
+                    Error::invalid(format!(
+                        "cannot decrypt {binding} from the source: its data key {id} is not in the source (shredded?); nothing was written"
+                    ))
+                })?;
+                let bytes = source_box
+                    .open(&crate::crypto::data_key_aad(&row.id, &row.subject), &row.wrapped)
+                    .map_err(|_| cannot())?;
+                let key = crate::crypto::DataKey::from_bytes(id, &bytes)?;
+                crate::crypto::open_setting(&key, binding, sealed).map_err(|_| cannot())?
+            }
+            None => zeroize::Zeroizing::new(Sealer::open(source_box, binding, sealed).map_err(|_| cannot())?),
+        };
         self.seal(binding, &plaintext, current)
     }
 

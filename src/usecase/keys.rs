@@ -12,10 +12,14 @@
 use crate::error::Error;
 use crate::keyring::Keyring;
 use crate::ledger::{Ledger, WriteContext};
-use crate::model::{KeyRetireReport, KeyRotateProgress, KeyRotateReport, KeyStatusReport, MasterKeyStatus};
+use crate::model::{
+    KeyRetireReport, KeyRotateProgress, KeyRotateReport, KeyShredReport, KeyStatusReport, MasterKeyStatus,
+    ShreddedSubject,
+};
+use crate::store::DataKeyRow;
 use cfgledger_events::decide::Reseal;
 use cfgledger_events::event::{EncryptionInfo, StoredValue};
-use cfgledger_events::master_key::{sealed_key_id, SealedAt};
+use cfgledger_events::master_key::{sealed_data_key, sealed_key_id, SealedAt};
 use cfgledger_events::{Command, Event, ResourceKind, Sealer};
 use cfgledger_projections::SettingsState;
 use serde_json::Value;
@@ -43,10 +47,41 @@ pub fn status(ledger: &Ledger) -> Result<KeyStatusReport, Error> {
     let keys = state.master_keys();
     let current = keys.current().to_string();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut wraps: BTreeMap<String, usize> = BTreeMap::new();
     let mut problems = Vec::new();
     let sealed = state.sealed_values();
     let mut behind = 0;
+    let rows: BTreeMap<String, DataKeyRow> =
+        ledger.store().data_keys()?.into_iter().map(|r| (r.id.clone(), r)).collect();
+    for row in rows.values() {
+        *wraps.entry(row.master_key.clone()).or_default() += 1;
+        if row.master_key != current {
+            behind += 1;
+            problems.push(if keys.is_retired(&row.master_key) {
+                format!("data key {} of {} is wrapped under retired key {}", row.id, row.subject, row.master_key)
+            } else {
+                format!(
+                    "data key {} of {} is wrapped under key {}, not the current key {current}: run cfgledger key rotate",
+                    row.id, row.subject, row.master_key
+                )
+            });
+        }
+    }
     for (at, text) in &sealed {
+        if let Some(data_key) = sealed_data_key(text) {
+            // Under the current key through its data key's wrapping (counted above); it must be there.
+            match rows.get(data_key) {
+                Some(row) => *counts.entry(row.master_key.clone()).or_default() += 1,
+                None => {
+                    problems.push(format!("{at} is sealed under data key {data_key}, which the store does not hold"));
+                    continue;
+                }
+            }
+            if let Err(e) = Sealer::open(ring, &at.binding(), text) {
+                problems.push(format!("{at} does not open: {e}"));
+            }
+            continue;
+        }
         let id = sealed_key_id(text).unwrap_or("");
         *counts.entry(id.to_string()).or_default() += 1;
         if id != current {
@@ -82,6 +117,7 @@ pub fn status(ledger: &Ledger) -> Result<KeyStatusReport, Error> {
             retired_seq: k.retired_seq,
             in_ring: ring.get(&k.key_id).is_some(),
             values: counts.get(&k.key_id).copied().unwrap_or(0),
+            data_keys: wraps.get(&k.key_id).copied().unwrap_or(0),
         })
         .collect();
     for id in ring.key_ids() {
@@ -93,10 +129,29 @@ pub fn status(ledger: &Ledger) -> Result<KeyStatusReport, Error> {
                 retired_seq: None,
                 in_ring: true,
                 values: 0,
+                data_keys: 0,
             });
         }
     }
-    Ok(KeyStatusReport { current, keys: out, values: sealed.len(), behind, problems })
+    let mut shredded: BTreeMap<&str, ShreddedSubject> = BTreeMap::new();
+    for k in keys.shredded.values() {
+        let entry = shredded.entry(k.subject.as_str()).or_insert_with(|| ShreddedSubject {
+            subject: k.subject.clone(),
+            data_keys: 0,
+            seq: k.seq,
+        });
+        entry.data_keys += 1;
+        entry.seq = entry.seq.max(k.seq);
+    }
+    Ok(KeyStatusReport {
+        current,
+        keys: out,
+        values: sealed.len(),
+        behind,
+        problems,
+        data_keys: rows.len(),
+        shredded: shredded.into_values().collect(),
+    })
 }
 
 /// [`status`], failing when anything of the current state is not sealed under the current key or does not
@@ -156,8 +211,14 @@ pub fn rotate(
         }
         None => candidates.first().cloned(),
     };
-    let mut report =
-        KeyRotateReport { key_id: current.clone(), previous: None, rotated: false, resealed: 0, batches: 0 };
+    let mut report = KeyRotateReport {
+        key_id: current.clone(),
+        previous: None,
+        rotated: false,
+        resealed: 0,
+        batches: 0,
+        rewrapped: 0,
+    };
     if let Some(to) = target {
         let info =
             snap.state.store.as_ref().map(|s| s.encryption.clone()).ok_or_else(|| {
@@ -171,14 +232,22 @@ pub fn rotate(
     } else if let Some(previous) = keys.keys.iter().rev().nth(1) {
         report.previous = Some(previous.key_id.clone());
     }
+    // The data keys first: each is wrapped again under the new key in place (outside the log; a rerun
+    // finds what is left), which moves every value sealed under it at once.
+    let key_id = ledger.snapshot().state.master_keys().current().to_string();
+    report.rewrapped = rewrap(ledger, &key_id, batch, progress)?;
     // Each pass reads the state the last batch left, so a value another writer changed meanwhile (sealed
     // under the new key by then, or still under the old one) is taken as it is now.
     let mut idle = 0;
     loop {
         let snap = ledger.snapshot();
         let key_id = snap.state.master_keys().current().to_string();
-        let behind: Vec<(SealedAt, &str)> =
-            snap.state.sealed_values().into_iter().filter(|(_, t)| sealed_key_id(t) != Some(key_id.as_str())).collect();
+        let behind: Vec<(SealedAt, &str)> = snap
+            .state
+            .sealed_values()
+            .into_iter()
+            .filter(|(_, t)| sealed_data_key(t).is_none() && sealed_key_id(t) != Some(key_id.as_str()))
+            .collect();
         if behind.is_empty() {
             report.key_id = key_id;
             return Ok(report);
@@ -214,11 +283,50 @@ pub fn rotate(
         let seq = outcome.seqs.map_or(outcome.head.seq, |(_, last)| last);
         progress(&KeyRotateProgress {
             key_id: key_id.clone(),
+            rewrapped: report.rewrapped,
             resealed: report.resealed,
             remaining: total.saturating_sub(count.min(resealed)),
             seq,
         });
     }
+}
+
+/// Wraps every data key not under `key_id` again under it, `batch` at a time; returns how many it moved.
+/// The key bytes exist only inside this process, between the unwrap and the wrap.
+fn rewrap(
+    ledger: &Ledger,
+    key_id: &str,
+    batch: usize,
+    progress: &mut dyn FnMut(&KeyRotateProgress),
+) -> Result<usize, Error> {
+    let ring = ledger.secret_box();
+    let behind: Vec<DataKeyRow> = ledger.store().data_keys()?.into_iter().filter(|r| r.master_key != key_id).collect();
+    let mut done = 0;
+    for chunk in behind.chunks(batch) {
+        let rows = chunk
+            .iter()
+            .map(|row| {
+                let key = crate::datakeys::unwrap(ring, row).map_err(|e| {
+                    Error::Integrity(format!(
+                        "cannot open data key {} of {} (wrapped under key {}): {e}; the keys before it were wrapped again",
+                        row.id, row.subject, row.master_key
+                    ))
+                })?;
+                let aad = crate::crypto::data_key_aad(&row.id, &row.subject);
+                let wrapped = ring.seal_under(key_id, &aad, key.bytes()).map_err(Error::Secret)?;
+                Ok(DataKeyRow { master_key: key_id.to_string(), wrapped, ..row.clone() })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        done += ledger.store().rewrap_data_keys(&rows)?;
+        progress(&KeyRotateProgress {
+            key_id: key_id.to_string(),
+            rewrapped: done,
+            resealed: 0,
+            remaining: behind.len().saturating_sub(done),
+            seq: ledger.snapshot().head.seq,
+        });
+    }
+    Ok(done)
 }
 
 /// One value opened with the key it names and sealed under `key_id`; fails closed, naming the place.
@@ -237,6 +345,17 @@ fn reseal_one(ring: &Keyring, key_id: &str, at: SealedAt, old: &str) -> Result<R
 /// Retires an old master key: refused for the current key, an unknown one, and one that still seals a
 /// value of the current state.
 pub fn retire(ledger: &Ledger, key_id: &str, ctx: WriteContext) -> Result<KeyRetireReport, Error> {
+    // The log's own refusals (the current key, an unknown one) come first; then the data keys it wraps.
+    let current = ledger.snapshot().state.master_keys().current() == key_id;
+    let wrapped = ledger.store().data_keys()?.into_iter().filter(|r| r.master_key == key_id).count();
+    if wrapped > 0 && !current {
+        return Err(Error::rejected(
+            cfgledger_events::RejectionKind::State,
+            format!(
+                "key {key_id} still seals {wrapped} data key(s) (it wraps them): finish the rotation first (cfgledger key rotate)"
+            ),
+        ));
+    }
     let outcome = ledger.execute(Command::RetireMasterKey { key_id: key_id.to_string() }, ctx)?;
     let seq = outcome.seqs.map_or(outcome.head.seq, |(_, last)| last);
     Ok(KeyRetireReport { key_id: key_id.to_string(), seq })
@@ -262,6 +381,12 @@ pub fn bring_forward(
             return Ok(None);
         }
         let binding = at.binding();
+        if sealed_data_key(text).is_some() {
+            // Its data key moves with the rotations: it stays as it is, if it still opens (not shredded).
+            Sealer::open(ring, &binding, text)
+                .map_err(|e| Error::invalid(format!("{at} cannot be brought back: {e}; nothing was written")))?;
+            return Ok(None);
+        }
         let plain = Zeroizing::new(Sealer::open(ring, &binding, text).map_err(|e| {
             Error::invalid(format!(
                 "{at} was then sealed under key {}, which cannot open it now ({e}): nothing was written",
@@ -312,4 +437,64 @@ pub fn bring_forward(
         }
     }
     Ok(())
+}
+
+/// Forgets `subject` for good (see [`cfgledger_events::master_key::SecretShredded`]): a qualified setting key
+/// (a bare one names the default namespace) or `KIND/NAME`. Its current secret is removed and every data key
+/// of it destroyed in the same transaction; the report names what stays readable (values sealed under a
+/// master key directly, before data keys).
+pub fn shred(ledger: &Ledger, subject: &str, reason: &str, ctx: WriteContext) -> Result<KeyShredReport, Error> {
+    if reason.trim().is_empty() {
+        return Err(Error::input("a shred needs a reason: it is what the audit keeps instead of the value"));
+    }
+    let subject = match subject.split_once('/') {
+        Some((kind, name)) => {
+            let kind: ResourceKind = kind.parse().map_err(|_| {
+                Error::input(format!("{subject}: {kind:?} is not an entity kind (gateways, servers, tools, ...)"))
+            })?;
+            if name.is_empty() {
+                return Err(Error::input(format!("{subject}: the entity's name is missing")));
+            }
+            format!("{kind}/{name}")
+        }
+        None => match ledger.catalog().get(subject) {
+            Some(spec) => spec.id.clone(),
+            None if subject.contains(cfgledger_events::namespace::SEP) => subject.to_string(),
+            None => return Err(Error::Rejected(cfgledger_events::Rejection::unknown_key(subject))),
+        },
+    };
+    let still_readable = readable_history(ledger, &subject)?;
+    let cmd = Command::ShredSecret { subject: subject.clone(), data_keys: Vec::new(), reason: reason.to_string() };
+    let outcome = ledger.execute(cmd, ctx)?;
+    let data_keys = outcome
+        .find(|e| match e {
+            Event::SecretShredded(s) => Some(s.data_keys.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let removed_current =
+        outcome.events.iter().any(|e| matches!(e, Event::SettingReset(_) | Event::ResourceUpdated(_)));
+    let seq = outcome.seqs.map_or(outcome.head.seq, |(_, last)| last);
+    Ok(KeyShredReport { subject, data_keys, removed_current, still_readable, seq })
+}
+
+/// The seqs of `subject`'s history holding a value sealed under a master key directly.
+fn readable_history(ledger: &Ledger, subject: &str) -> Result<Vec<u64>, Error> {
+    let mut seqs = Vec::new();
+    let mut after = 0;
+    loop {
+        let q = crate::store::LogQuery {
+            subject: Some(crate::store::SubjectMatch::Exact(subject.to_string())),
+            after,
+            limit: 1000,
+            ascending: true,
+            ..Default::default()
+        };
+        let records = ledger.store().query(&q)?;
+        let Some(last) = records.last().map(|r| r.seq) else { break };
+        let marker = b"\"cfgl1:";
+        seqs.extend(records.iter().filter(|r| r.envelope.windows(marker.len()).any(|w| w == marker)).map(|r| r.seq));
+        after = last;
+    }
+    Ok(seqs)
 }

@@ -33,7 +33,7 @@ pub const MAX_LIMIT: usize = 1000;
 const PAGE: usize = 256;
 
 /// The audit trail's actions, with the event kind each comes from.
-pub const ACTIONS: [(&str, &str); 34] = [
+pub const ACTIONS: [(&str, &str); 35] = [
     ("store_created", "StoreCreated"),
     ("seeded", "EnvSeeded"),
     ("set", "SettingChanged"),
@@ -68,6 +68,7 @@ pub const ACTIONS: [(&str, &str); 34] = [
     ("master_key_rotated", "MasterKeyRotated"),
     ("resealed", "SecretsResealed"),
     ("master_key_retired", "MasterKeyRetired"),
+    ("shredded", "SecretShredded"),
 ];
 
 /// Where a page starts: below the event `seq`, or inside it after its first `skip` rows (a page ends

@@ -4,10 +4,10 @@
 //! that changed since it was read, never lands, and a key still sealing something is never retired.
 
 use super::{Context, Rejection};
-use crate::event::{EncryptionInfo, Event};
+use crate::event::{EncryptionInfo, Event, ResourceUpdated, SettingReset};
 use crate::master_key::{
-    sealed_key_id, MasterKeyRetired, MasterKeyRotated, ResealedEntity, ResealedRequestValue, ResealedSetting,
-    ResealedSigningKey, ResealedUser, SealedAt, SecretsResealed,
+    sealed_key_id, shred_subject, MasterKeyRetired, MasterKeyRotated, ResealedEntity, ResealedRequestValue,
+    ResealedSetting, ResealedSigningKey, ResealedUser, SealedAt, SecretShredded, SecretsResealed,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -51,7 +51,10 @@ pub(super) fn reseal(cx: &Context<'_>, key_id: String, items: Vec<Reseal>) -> Re
     let mut event = SecretsResealed { key_id: key_id.clone(), ..SecretsResealed::default() };
     let mut entities: BTreeMap<(crate::ResourceKind, String), ResealedEntity> = BTreeMap::new();
     for item in items {
-        if sealed_key_id(&item.new) != Some(key_id.as_str()) {
+        // A value sealed under a data key is under the current key through its wrapping (the caller
+        // re-wraps the data keys); one sealed under a master key directly must name the current one.
+        if crate::master_key::sealed_data_key(&item.new).is_none() && sealed_key_id(&item.new) != Some(key_id.as_str())
+        {
             return Err(Rejection::invalid(format!("the new value of {} is not sealed under key {key_id}", item.at)));
         }
         if now.get(&item.at).copied() != Some(item.old.as_str()) {
@@ -131,4 +134,83 @@ pub(super) fn retire(cx: &Context<'_>, key_id: String) -> Result<Vec<Event>, Rej
         )));
     }
     Ok(vec![Event::MasterKeyRetired(MasterKeyRetired { key_id })])
+}
+
+/// Forgets `subject` (a qualified setting key or `KIND/NAME`) for good: its current secret is removed (the
+/// setting reset, the entity's credentials and sealed headers dropped) and a [`SecretShredded`] names the
+/// data keys destroyed with it. The writer fills `data_keys` under the write lock with every data key the
+/// store holds for the subject, and destroys them in the same transaction. Refused while a pending change
+/// request or an active rollout holds a sealed value for the subject (their values would be lost with it),
+/// and when there is nothing sealed to forget.
+pub(super) fn shred(
+    cx: &Context<'_>,
+    subject: String,
+    data_keys: Vec<String>,
+    reason: String,
+) -> Result<Vec<Event>, Rejection> {
+    super::require_initialized(cx.state)?;
+    if reason.trim().is_empty() {
+        return Err(Rejection::invalid("a shred needs a reason: it is what the audit keeps instead of the value"));
+    }
+    let mut holders = Vec::new();
+    let mut current = false;
+    for (at, _) in cx.state.sealed_values() {
+        if shred_subject(&at.binding()).as_deref() != Some(subject.as_str()) {
+            continue;
+        }
+        match at {
+            SealedAt::Setting { .. } | SealedAt::Credentials { .. } | SealedAt::Header { .. } => current = true,
+            other => holders.push(other.to_string()),
+        }
+    }
+    if !holders.is_empty() {
+        holders.sort();
+        holders.dedup();
+        return Err(Rejection::conflict(format!(
+            "{subject} cannot be shredded while {} hold(s) a sealed value for it: withdraw, reject or finish them first",
+            holders.join(", ")
+        )));
+    }
+    let mut events = Vec::new();
+    if current {
+        match subject.split_once('/') {
+            None => events.push(Event::SettingReset(SettingReset { key: subject.clone(), previous: None })),
+            Some((kind, name)) => {
+                let kind: crate::ResourceKind = kind
+                    .parse()
+                    .map_err(|_| Rejection::invalid(format!("{subject}: {kind:?} is not an entity kind")))?;
+                let mut fields = cx
+                    .state
+                    .resource(kind, name)
+                    .cloned()
+                    .ok_or_else(|| Rejection::missing(format!("no entity {subject}")))?;
+                let mut changed = Vec::new();
+                for field in ["auth_value", "auth_type"] {
+                    if fields.remove(field).is_some() {
+                        changed.push(field.to_string());
+                    }
+                }
+                if let Some(serde_json::Value::Object(headers)) = fields.get_mut("headers") {
+                    let before = headers.len();
+                    headers.retain(|_, v| crate::resource::sealed_header(v).is_none());
+                    if headers.len() != before {
+                        changed.push("headers".to_string());
+                    }
+                }
+                events.push(Event::ResourceUpdated(ResourceUpdated {
+                    kind,
+                    name: name.to_string(),
+                    fields: serde_json::Value::Object(fields),
+                    changed,
+                }));
+            }
+        }
+    }
+    if events.is_empty() && data_keys.is_empty() {
+        return Err(Rejection::missing(format!(
+            "nothing sealed for {subject}: no current secret and no data key to destroy (a setting is named ns:KEY, an entity KIND/NAME)"
+        )));
+    }
+    events.push(Event::SecretShredded(SecretShredded { subject, data_keys, reason }));
+    Ok(events)
 }

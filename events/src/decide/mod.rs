@@ -281,6 +281,13 @@ pub enum Command {
     RetireMasterKey {
         key_id: String,
     },
+    /// Forget a secret for good (see [`crate::master_key::SecretShredded`]): `subject` is a qualified setting
+    /// key or `KIND/NAME`; `data_keys` is filled by the writer under the write lock.
+    ShredSecret {
+        subject: String,
+        data_keys: Vec<String>,
+        reason: String,
+    },
     /// Start a gradual rollout (see [`crate::rollout`]).
     StartRollout(StartRollout),
     /// Move a rollout from `from_stage` to the next stage, or complete it from its last one (merging its
@@ -396,6 +403,7 @@ fn rule(cx: &Context<'_>, cmd: Command) -> Result<Vec<Event>, Rejection> {
         Command::RotateMasterKey { encryption } => keys::rotate(cx, encryption),
         Command::ResealSecrets { key_id, items } => keys::reseal(cx, key_id, items),
         Command::RetireMasterKey { key_id } => keys::retire(cx, key_id),
+        Command::ShredSecret { subject, data_keys, reason } => keys::shred(cx, subject, data_keys, reason),
         Command::StartRollout(req) => rollout::start(cx, req),
         Command::AdvanceRollout { id, from_stage, now, manual } => rollout::advance(cx, id, from_stage, now, manual),
         Command::RollBackRollout { id, reason, signal } => rollout::roll_back(cx, id, reason, signal),

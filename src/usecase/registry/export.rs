@@ -298,8 +298,8 @@ fn build(
             .into_iter()
             .flatten()
             .filter_map(|name| state.resource_entry(kind, name))
-            .map(|e| e.fields.clone())
-            .collect();
+            .map(|e| portable(ledger, kind, e.fields.clone()))
+            .collect::<Result<_, Error>>()?;
         for fields in &list {
             let refs = resource::referenced(kind, fields);
             if let (false, Ok(name)) = (refs.is_empty(), resource::identity(kind, fields)) {
@@ -343,6 +343,42 @@ fn build(
             notes,
         },
     })
+}
+
+/// An entity's fields with every value sealed under one of this store's data keys sealed again under its
+/// master key directly, which the document's `encryption` describes: an export must open with the store's
+/// secret alone, wherever it is imported, and never depend on the store's data keys (which a shred
+/// destroys). Sealed with a synthetic nonce, so that an unchanged store exports the same file twice. The
+/// plaintext exists only inside this process, between the two.
+fn portable(ledger: &Ledger, kind: ResourceKind, mut fields: EntityFields) -> Result<EntityFields, Error> {
+    use cfgledger_events::master_key::sealed_data_key;
+    let ring = ledger.secret_box();
+    let current = ledger.snapshot().state.master_keys().current().to_string();
+    let name = resource::identity(kind, &fields).unwrap_or_default();
+    let again = |binding: String, text: &str| -> Result<String, Error> {
+        let plain = zeroize::Zeroizing::new(
+            cfgledger_events::Sealer::open(ring, &binding, text)
+                .map_err(|e| Error::Integrity(format!("cannot export {kind}/{name}: {e}")))?,
+        );
+        ring.seal_stable_under(&current, &crate::crypto::setting_aad(&binding), &plain).map_err(Error::Secret)
+    };
+    if let Some(Value::String(text)) = fields.get_mut("auth_value") {
+        if sealed_data_key(text).is_some() {
+            *text = again(resource::auth_binding(kind, &name), text)?;
+        }
+    }
+    if let Some(Value::Object(headers)) = fields.get_mut("headers") {
+        for (header, value) in headers.iter_mut() {
+            let Some(Value::String(text)) = value.as_object_mut().and_then(|o| o.get_mut(resource::SEALED_HEADER))
+            else {
+                continue;
+            };
+            if sealed_data_key(text).is_some() {
+                *text = again(resource::header_binding(kind, &name, header), text)?;
+            }
+        }
+    }
+    Ok(fields)
 }
 
 /// The export `doc` rewritten in MCP Gateway 1.1.0's own layout, for going back to MCP Gateway, so that a
