@@ -2,7 +2,8 @@
 //! adapter must pass (memory, SQLite and PostgreSQL, one line each in `conformance!`; PostgreSQL is never
 //! skipped: see `pg/`). It pins the contract the ledger relies on: the empty head, appends that
 //! are all or nothing under optimistic concurrency, refusal of records that do not continue the chain,
-//! ordered and byte-exact reads, and a change token that notices other writers; then the audit index
+//! ordered and byte-exact reads, a change token that notices other writers, and the data keys (kept,
+//! re-wrapped in place, and staged under the lock to land or go with an append, or with nothing); then the audit index
 //! (`query` with every filter alone and combined, bytewise subject prefixes, order, seq bounds and limits,
 //! checked against an oracle stated in this file), `seq_at`, and the checkpoints (`save_snapshot`,
 //! `load_snapshot` at or below a seq, `snapshot_seqs`, `delete_snapshot`). SQLite- and PostgreSQL-only
@@ -14,7 +15,7 @@ mod pg;
 use cfgledger::store::memory::MemoryStore;
 use cfgledger::store::postgres::PgStore;
 use cfgledger::store::sqlite::SqliteStore;
-use cfgledger::store::{EventStore, LogQuery, StoreError, StoredSnapshot, SubjectMatch};
+use cfgledger::store::{DataKeyRow, EventStore, LogQuery, StoreError, StoredSnapshot, SubjectMatch};
 use cfgledger_events::event::{
     ChangeRejected, EncryptionInfo, ResourceCreated, ResourceDeleted, ResourceUpdated, SettingChanged, SettingReset,
     StoreCreated, UserAdded,
@@ -314,6 +315,54 @@ fn stored_snapshot(seq: u64, fill: u8) -> StoredSnapshot {
 /// The checks. Each takes a fresh fixture and panics with the adapter's description on failure.
 mod checks {
     use super::*;
+
+    fn key_row(id: &str, subject: &str, master: &str) -> DataKeyRow {
+        DataKeyRow {
+            id: id.into(),
+            subject: subject.into(),
+            master_key: master.into(),
+            wrapped: format!("cfgl1:{master}:wrapped-{id}"),
+            created_at: 1_700_000_000_000_000,
+        }
+    }
+
+    pub fn data_keys_are_kept_rewrapped_and_staged_or_destroyed_with_an_append(f: Fixture) {
+        let s = f.store.as_ref();
+        let written = seed(s);
+        let (a, b) = (key_row("a1", "ns:A", "m1"), key_row("b1", "tools/t", "m1"));
+        s.put_data_keys(&[a.clone(), b.clone()]).expect("put");
+        // A key already there is left as it is.
+        s.put_data_keys(&[DataKeyRow { wrapped: "cfgl1:m1:other".into(), ..a.clone() }]).expect("put again");
+        assert_eq!(s.data_key("a1").expect("read"), Some(a.clone()), "{}", s.describe());
+        assert_eq!(s.data_key("zz").expect("read"), None);
+        assert_eq!(s.data_keys().expect("all"), vec![a.clone(), b.clone()]);
+        // A re-wrap replaces the wrapping in place, and never brings back a key that is gone.
+        let rewrapped = DataKeyRow { master_key: "m2".into(), wrapped: "cfgl1:m2:x".into(), ..a.clone() };
+        let gone = key_row("gone", "ns:A", "m2");
+        assert_eq!(s.rewrap_data_keys(&[rewrapped.clone(), gone]).expect("rewrap"), 1);
+        assert_eq!(s.data_key("a1").expect("read"), Some(rewrapped.clone()));
+        assert_eq!(s.data_key("gone").expect("read"), None);
+
+        // Staged under the lock, dropped without a commit: nothing changes.
+        let c = key_row("c1", "ns:A", "m2");
+        {
+            let mut guard = s.lock().expect("the lock");
+            assert_eq!(guard.data_key_ids("ns:A").expect("ids"), vec!["a1".to_string()]);
+            guard.stage_data_keys(std::slice::from_ref(&c), &["b1".into()]).expect("stage");
+        }
+        assert_eq!(s.data_keys().expect("all"), vec![rewrapped.clone(), b.clone()], "{}", s.describe());
+        // Staged and committed with an append: both land together.
+        let mut guard = s.lock().expect("the lock");
+        guard.stage_data_keys(std::slice::from_ref(&c), &["a1".into()]).expect("stage");
+        let more = batch(head_of(&written), vec![change("X", json!(1))]);
+        guard.commit(&more).expect("commit");
+        assert_eq!(s.data_keys().expect("all"), vec![b.clone(), c.clone()], "{}", s.describe());
+        assert_eq!(s.head().expect("head"), head_of(&more));
+        // Another handle (another process) sees them.
+        let other = (f.other_handle)();
+        assert_eq!(other.data_key("c1").expect("read"), Some(c));
+        assert_eq!(other.data_key("a1").expect("read"), None);
+    }
 
     pub fn heartbeats_are_upserted_found_by_id_listed_and_forgotten(f: Fixture) {
         use cfgledger::store::InstanceBeat;
@@ -946,6 +995,10 @@ macro_rules! conformance {
             #[test]
             fn another_handle_sees_appends_and_moves_the_change_token() {
                 checks::another_handle_sees_appends_and_moves_the_change_token($fixture)
+            }
+            #[test]
+            fn data_keys_are_kept_rewrapped_and_staged_or_destroyed_with_an_append() {
+                checks::data_keys_are_kept_rewrapped_and_staged_or_destroyed_with_an_append($fixture)
             }
             #[test]
             fn heartbeats_are_upserted_found_by_id_listed_and_forgotten() {
