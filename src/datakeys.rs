@@ -5,9 +5,10 @@
 //! appends its `SecretShredded` event: from then on no key can open those ciphertexts, in the current state
 //! or anywhere in the history, while the chain still verifies and the audit still shows every change.
 //!
-//! A data key reaches the store before any ciphertext under it reaches the log: the writer stages the keys it
-//! made while deciding in the append's own transaction (a [`Pending`]), and a caller outside the writer (a
-//! rotation, an import, a clone) stores its key first. This process caches unwrapped keys; a shred anywhere
+//! A data key reaches the store no later than the first ciphertext under it reaches the log: the writer
+//! stages, in the append's own transaction, the keys it made while deciding (a [`Pending`]) and every key
+//! made outside it (a rotation's, an import's, a clone's: the unsaved list), which only this process's
+//! writer appends. This process caches unwrapped keys; a shred anywhere
 //! evicts them here when the log shows it ([`DataKeys::forget`], from every publish), and the writer refuses a
 //! batch that names a destroyed key (one sealed outside the writer just before the shred).
 
@@ -31,6 +32,10 @@ pub struct DataKeys {
     live: RwLock<HashMap<String, String>>,
     /// Keys the log says were destroyed.
     shredded: RwLock<HashSet<String>>,
+    /// Keys made outside the writer (an import's, a rotation's, a clone's), not stored yet: the writer stages
+    /// them all in its next append, so each lands with (or before) the first ciphertext under it, in one
+    /// transaction however many there are, and a dry run that made some writes nothing.
+    unsaved: Mutex<Vec<DataKeyRow>>,
 }
 
 /// The data keys made while the writer decides one group, stored by that group's append (and only then
@@ -73,6 +78,7 @@ impl DataKeys {
             cache: RwLock::new(HashMap::new()),
             live: RwLock::new(HashMap::new()),
             shredded: RwLock::new(HashSet::new()),
+            unsaved: Mutex::new(Vec::new()),
         }
     }
 
@@ -85,7 +91,8 @@ impl DataKeys {
     }
 
     /// The data key to seal `subject`'s new value under: the one this process uses for it, else a new one,
-    /// wrapped under `master` and stored (into `pending` when the writer decides, else at once).
+    /// wrapped under `master`, for the writer's next append (`pending` while it decides, else the unsaved
+    /// list it takes from).
     pub fn sealing_key(
         &self,
         ring: &Keyring,
@@ -119,9 +126,7 @@ impl DataKeys {
                 p.made.lock().map_err(|_| "the data key list is poisoned".to_string())?.push((row, key.clone()));
             }
             None => {
-                self.store.put_data_keys(std::slice::from_ref(&row)).map_err(|e| {
-                    format!("cannot store a new data key for {subject}: {e}; nothing was sealed under it")
-                })?;
+                self.unsaved.lock().map_err(|_| "the data key list is poisoned".to_string())?.push(row);
                 self.adopt(subject, key.clone());
             }
         }
@@ -137,6 +142,26 @@ impl DataKeys {
         }
     }
 
+    /// The keys made outside the writer and not stored yet, for the writer to stage in its append.
+    pub fn take_unsaved(&self) -> Vec<DataKeyRow> {
+        self.unsaved.lock().map(|mut u| std::mem::take(&mut *u)).unwrap_or_default()
+    }
+
+    /// Gives back keys [`DataKeys::take_unsaved`] took, when the append did not commit.
+    pub fn restore_unsaved(&self, rows: Vec<DataKeyRow>) {
+        if let Ok(mut unsaved) = self.unsaved.lock() {
+            unsaved.extend(rows);
+        }
+    }
+
+    /// The ids of keys made for `subject` and not stored yet (a shred destroys them too).
+    pub fn unsaved_ids_for(&self, subject: &str) -> Vec<String> {
+        self.unsaved
+            .lock()
+            .map(|u| u.iter().filter(|r| r.subject == subject).map(|r| r.id.clone()).collect())
+            .unwrap_or_default()
+    }
+
     /// After the group's append committed: its new keys are the ones to seal with from now on.
     pub fn committed(&self, pending: Pending) {
         let made = pending.made.into_inner().unwrap_or_default();
@@ -145,6 +170,18 @@ impl DataKeys {
                 self.adopt(&row.subject, key);
             }
         }
+    }
+
+    /// The store's row of key `id`. Opening a value is otherwise CPU only and happens in async code too (a
+    /// handler, the CLI's `block_on`), where a blocking store client must not run: there, the one read of a
+    /// key this process has not opened yet goes to a thread of its own.
+    fn read(&self, id: &str) -> Result<Option<DataKeyRow>, crate::store::StoreError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return self.store.data_key(id);
+        }
+        std::thread::scope(|s| s.spawn(|| self.store.data_key(id)).join()).unwrap_or_else(|_| {
+            Err(crate::store::StoreError::Unavailable(format!("the read of data key {id} panicked")))
+        })
     }
 
     /// Forgets destroyed keys: called with the log's list on every publish (it only grows).
@@ -194,8 +231,7 @@ impl DataKeys {
             return Ok(key);
         }
         let row = self
-            .store
-            .data_key(id)
+            .read(id)
             .map_err(|e| CryptoError::DataKeyUnavailable {
                 what: what.to_string(),
                 data_key: id.to_string(),

@@ -140,7 +140,7 @@ fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
         };
         core.sealer.set_current(sealing_key);
         // A shred destroys every data key of its subject the store holds now, read under the lock.
-        let cmd = match with_data_keys(guard.as_mut(), &pending, job.cmd.clone()) {
+        let cmd = match with_data_keys(guard.as_mut(), &pending, core.sealer.data_keys(), job.cmd.clone()) {
             Ok(cmd) => cmd,
             Err(e) => return fail_all(group, &core.write_failed(e)),
         };
@@ -187,10 +187,25 @@ fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
         // Nothing to append; the head these were decided against was read under the lock.
         return results;
     }
-    if let Err(e) = guard.stage_data_keys(&pending.rows(), &destroy) {
+    // The keys made while deciding, and those made outside the writer that ciphertexts in this append (or a
+    // later one) are sealed under: all land in this transaction, or go back to wait for the next.
+    let unsaved = core.sealer.data_keys().map(|d| d.take_unsaved()).unwrap_or_default();
+    let give_back = |rows: Vec<crate::store::DataKeyRow>| {
+        if let Some(data) = core.sealer.data_keys() {
+            data.restore_unsaved(rows);
+        }
+    };
+    let mut put = pending.rows();
+    put.extend(unsaved.iter().cloned());
+    if let Err(e) = guard.stage_data_keys(&put, &destroy) {
+        give_back(unsaved);
         return fail_all(group, &core.write_failed(e));
     }
-    match guard.commit(&records) {
+    let committed = guard.commit(&records);
+    if committed.is_err() {
+        give_back(unsaved);
+    }
+    match committed {
         Ok(_) => {
             if let Some(data) = core.sealer.data_keys() {
                 data.forget(destroy.iter());
@@ -218,17 +233,25 @@ fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
 /// `cmd` with a shred's data keys filled in: every one the store holds for its subject (read under the
 /// write lock, so none made by another instance can slip between the read and the append), and any this
 /// group made for it.
-fn with_data_keys(guard: &mut dyn AppendGuard, pending: &Pending, cmd: Command) -> Result<Command, StoreError> {
+fn with_data_keys(
+    guard: &mut dyn AppendGuard,
+    pending: &Pending,
+    unsaved: Option<&crate::datakeys::DataKeys>,
+    cmd: Command,
+) -> Result<Command, StoreError> {
     match cmd {
         Command::ShredSecret { subject, reason, .. } => {
             let mut data_keys = guard.data_key_ids(&subject)?;
             data_keys.extend(pending.ids_for(&subject));
+            if let Some(data) = unsaved {
+                data_keys.extend(data.unsaved_ids_for(&subject));
+            }
             data_keys.sort();
             data_keys.dedup();
             Ok(Command::ShredSecret { subject, data_keys, reason })
         }
         Command::Bypass { by, then } => {
-            Ok(Command::Bypass { by, then: Box::new(with_data_keys(guard, pending, *then)?) })
+            Ok(Command::Bypass { by, then: Box::new(with_data_keys(guard, pending, unsaved, *then)?) })
         }
         other => Ok(other),
     }
