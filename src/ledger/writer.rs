@@ -197,7 +197,8 @@ fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
     };
     let mut put = pending.rows();
     put.extend(unsaved.iter().cloned());
-    if let Err(e) = guard.stage_data_keys(&put, &destroy) {
+    let staged = if put.is_empty() && destroy.is_empty() { Ok(()) } else { guard.stage_data_keys(&put, &destroy) };
+    if let Err(e) = staged {
         give_back(unsaved);
         return fail_all(group, &core.write_failed(e));
     }
