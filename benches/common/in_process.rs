@@ -31,6 +31,7 @@ pub fn serve(
         sse_keepalive: Duration::from_secs(15),
         request_timeout,
         instance: Arc::new(cfgledger::instance::Instance::new("bench".into(), cfgledger_events::Timestamp(0))),
+        watch_hub: Arc::new(cfgledger::api::watch_hub::Hub::new(cfgledger::api::watch_hub::DEFAULT_CAPACITY)),
     };
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("a port");
     let url = format!("http://{}", listener.local_addr().expect("an address"));

@@ -22,6 +22,7 @@ mod settings_transfer;
 pub mod tls;
 pub mod tokens;
 mod watch;
+pub mod watch_hub;
 
 pub use error::ApiError;
 pub use extract::{Caller, ClientAddr, RequestId};
@@ -74,6 +75,8 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// This process, as `/ready` and `/admin/instances` name it.
     pub instance: Arc<crate::instance::Instance>,
+    /// What every watch stream shares: the newest records, verified and presented once.
+    pub watch_hub: Arc<watch_hub::Hub>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -345,6 +345,7 @@ mod tests {
             sse_keepalive: Duration::from_secs(15),
             request_timeout: Duration::from_secs(5),
             instance: Arc::new(crate::instance::Instance::new("test".into(), cfgledger_events::Timestamp(0))),
+            watch_hub: Arc::new(crate::api::watch_hub::Hub::new(crate::api::watch_hub::DEFAULT_CAPACITY)),
         }
     }
 

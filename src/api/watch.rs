@@ -18,6 +18,7 @@
 //! nothing changes.
 
 use super::extract::{ApiQuery, Caller};
+use super::watch_hub::{Hub, HubRecord, Read};
 use super::{ApiError, AppState};
 use crate::auth::Role;
 use crate::model::{ChangeEvent, ErrorBody, WatchQuery, WatchStreamEvent};
@@ -27,10 +28,11 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use cfgledger_client::wire::WatchProgress;
 use cfgledger_events::catalog::Catalog;
-use cfgledger_events::{namespace, verify_record};
+use cfgledger_events::namespace;
 use futures_util::Stream;
 use std::collections::{BTreeSet, VecDeque};
 use std::convert::Infallible;
+use std::sync::Arc;
 
 /// Records read per step when catching up.
 const BATCH: usize = 512;
@@ -79,6 +81,11 @@ struct Filter {
 }
 
 impl Filter {
+    /// Whether the stream keeps everything.
+    fn is_empty(&self) -> bool {
+        self.namespace.is_none() && self.prefix.is_none() && self.category.is_none() && self.kinds.is_none()
+    }
+
     fn parse(query: &WatchQuery, catalog: &Catalog) -> Result<Filter, ApiError> {
         let namespace = match query.namespace.as_deref() {
             None => None,
@@ -188,8 +195,6 @@ struct Cursor {
     filter: Filter,
     /// Whether events carry their audit entries (`detail`).
     detail: bool,
-    /// Each key's value when the log holds none, for the value a reset falls back to.
-    baseline: std::collections::BTreeMap<String, cfgledger_events::StoredValue>,
     /// The seq scanned up to, and the log's hash there.
     after: u64,
     after_hash: String,
@@ -197,12 +202,33 @@ struct Cursor {
     last_sent: u64,
     synced: bool,
     progress: bool,
-    pending: VecDeque<SseEvent>,
+    /// Records read and not yet looked at: shared with every other stream (one `Arc` each), never copied.
+    queue: VecDeque<Arc<HubRecord>>,
+    /// A progress or end event to send next.
+    out: VecDeque<SseEvent>,
     published: tokio::sync::watch::Receiver<u64>,
     closing: tokio::sync::watch::Receiver<bool>,
     /// The caller's token, checked again at every wake-up and when its time runs out; `None` without one.
     token: Option<crate::auth::Presented>,
     ended: bool,
+}
+
+impl Cursor {
+    /// The record as this stream sends it, or `None` when its filters leave it out. A stream without filters
+    /// sends the JSON every stream shares.
+    fn event_of(&self, rec: &HubRecord) -> Option<SseEvent> {
+        if !self.filter.wants_kind(rec.env.event.kind()) {
+            return None;
+        }
+        let catalog = self.state.ledger.catalog();
+        let shown = rec.presented(catalog, self.state.watch_hub.baseline(&self.state.ledger), self.detail);
+        let data = if self.filter.is_empty() {
+            shown.json.to_string()
+        } else {
+            serde_json::to_string(&self.filter.apply(catalog, shown.event.clone())?).unwrap_or_default()
+        };
+        Some(SseEvent::default().id(rec.seq.to_string()).data(data))
+    }
 }
 
 /// Server-sent events: one per event the filters keep, `id` = seq, resumable with `Last-Event-ID`.
@@ -283,7 +309,6 @@ pub async fn watch(
     let detail = caller.role.allows(Role::Auditor);
     let cursor = Cursor {
         closing: state.closing.clone(),
-        baseline: state.ledger.baseline(),
         filter,
         detail,
         after,
@@ -291,7 +316,8 @@ pub async fn watch(
         last_sent: after,
         synced: false,
         progress: query.progress.unwrap_or(true),
-        pending: VecDeque::new(),
+        queue: VecDeque::new(),
+        out: VecDeque::new(),
         published,
         token: caller.token,
         ended: false,
@@ -321,8 +347,16 @@ fn end_event(reason: &str) -> SseEvent {
 /// The next event of the stream, or `None` to end it.
 async fn next(mut cur: Cursor) -> Option<(Result<SseEvent, Infallible>, Cursor)> {
     loop {
-        if let Some(ev) = cur.pending.pop_front() {
+        if let Some(ev) = cur.out.pop_front() {
             return Some((Ok(ev), cur));
+        }
+        while let Some(rec) = cur.queue.pop_front() {
+            cur.after = rec.seq;
+            cur.after_hash.clone_from(&rec.hash);
+            if let Some(ev) = cur.event_of(&rec) {
+                cur.last_sent = rec.seq;
+                return Some((Ok(ev), cur));
+            }
         }
         if cur.ended {
             return None;
@@ -343,70 +377,75 @@ async fn next(mut cur: Cursor) -> Option<(Result<SseEvent, Infallible>, Cursor)>
         // next, and must find the change there. A record written by another process waits for the tailer's
         // publication, which wakes the stream.
         let published = cur.state.ledger.snapshot().head.seq;
-        let ledger = cur.state.ledger.clone();
-        let after = cur.after;
-        let read = if after >= published {
-            Ok(Ok(Vec::new()))
-        } else {
-            let limit = usize::try_from(published - after).unwrap_or(BATCH).min(BATCH);
-            tokio::task::spawn_blocking(move || ledger.store().read_after(after, limit)).await
-        };
+        // A quarter of the window at a time, so that a stream the client stops reading holds few records and
+        // shows that it fell behind once the window moves on.
+        let limit = (cur.state.watch_hub.capacity() / 4).clamp(1, BATCH);
+        let read = cur.state.watch_hub.after(&cur.state.ledger, cur.after, published, limit).await;
         match read {
-            Ok(Ok(mut records)) if !records.is_empty() => {
-                records.retain(|r| r.seq <= published);
-                let catalog = cur.state.ledger.catalog();
-                for rec in &records {
-                    let env = match verify_record(rec) {
-                        Ok(env) => env,
-                        Err(e) => {
-                            tracing::error!(error = %e, "watch stream stopped at a record that does not verify");
-                            // What was read before it goes first, then the end, which names the damage.
-                            let e = cur.state.ledger.note(e.into());
-                            cur.pending.push_back(end_event(&e.to_string()));
-                            cur.ended = true;
-                            let first = cur.pending.pop_front()?;
-                            return Some((Ok(first), cur));
-                        }
-                    };
-                    // Audit entries are built only for a stream that may read them: every stream does this
-                    // for every event.
-                    let kept = cur.filter.wants_kind(env.event.kind()).then(|| {
-                        let event = present::watch_event(&env, catalog, &cur.baseline, cur.detail);
-                        cur.filter.apply(catalog, event)
-                    });
-                    if let Some(event) = kept.flatten() {
-                        let data = serde_json::to_string(&event).unwrap_or_default();
-                        cur.pending.push_back(SseEvent::default().id(rec.seq.to_string()).data(data));
-                        cur.last_sent = rec.seq;
-                    }
-                    cur.after = rec.seq;
-                    cur.after_hash = rec.hash.to_hex();
-                }
+            Ok(Read::Records(records)) if !records.is_empty() => {
+                cur.queue.extend(records);
                 continue;
             }
-            Ok(Ok(_)) => {
+            Ok(Read::Records(_)) => {
                 // Caught up: say so once at first, then whenever events were scanned past without being sent.
                 if cur.progress && (!cur.synced || cur.last_sent < cur.after) {
                     let progress = WatchProgress { seq: cur.after, hash: cur.after_hash.clone() };
                     let data = serde_json::to_string(&progress).unwrap_or_default();
-                    cur.pending.push_back(SseEvent::default().event("progress").id(cur.after.to_string()).data(data));
+                    cur.out.push_back(SseEvent::default().event("progress").id(cur.after.to_string()).data(data));
                     cur.last_sent = cur.after;
                     cur.synced = true;
                     continue;
                 }
                 cur.synced = true;
             }
-            Ok(Err(crate::store::StoreError::Unavailable(e))) => {
-                tracing::warn!(error = %e, "watch stream cannot read the log; retrying");
+            Ok(Read::Behind { oldest }) if cur.synced => {
+                // It had caught up, then did not read while the log moved on by more than the window: a stuck
+                // or too slow client. It ends here; it resumes from its Last-Event-ID by reading the store.
+                cur.ended = true;
+                let reason = format!(
+                    "this stream fell behind: it is at seq {} and the server keeps the newest {} events for watchers (from seq {oldest}); reconnect with Last-Event-ID to resume",
+                    cur.after,
+                    cur.state.watch_hub.capacity()
+                );
+                tracing::warn!(after = cur.after, oldest, "a watch stream fell behind and was ended");
+                metrics::counter!("cfgledger_watch_streams_dropped_total").increment(1);
+                return Some((Ok(end_event(&reason)), cur));
+            }
+            Ok(Read::Behind { .. }) => {
+                // Catching up from further back than the window: this stream reads the store itself.
+                let (ledger, after) = (cur.state.ledger.clone(), cur.after);
+                let limit = usize::try_from(published - after).unwrap_or(BATCH).min(BATCH);
+                let read = tokio::task::spawn_blocking(move || {
+                    let records = ledger.store().read_after(after, limit)?;
+                    records.iter().filter(|r| r.seq <= published).map(|r| Hub::record(&ledger, r)).collect::<Result<
+                        Vec<_>,
+                        crate::error::Error,
+                    >>(
+                    )
+                })
+                .await;
+                match read {
+                    Ok(Ok(records)) => {
+                        cur.queue.extend(records);
+                        continue;
+                    }
+                    Ok(Err(e)) => {
+                        if let Some(ev) = stopped(&mut cur, e) {
+                            return Some((Ok(ev), cur));
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        continue;
+                    }
+                    Err(_) => return None,
+                }
+            }
+            Err(e) => {
+                if let Some(ev) = stopped(&mut cur, e) {
+                    return Some((Ok(ev), cur));
+                }
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                 continue;
             }
-            Ok(Err(e)) => {
-                // Not a passing outage: end the stream; the client reconnects and reports what it gets.
-                tracing::error!(error = %e, "watch stream stopped");
-                return None;
-            }
-            Err(_) => return None,
         }
         tokio::select! {
             changed = cur.published.changed() => {
@@ -418,4 +457,16 @@ async fn next(mut cur: Cursor) -> Option<(Result<SseEvent, Infallible>, Cursor)>
             _ = token_deadline(deadline, now) => {}
         }
     }
+}
+
+/// A read that failed: `None` for a passing outage (the caller retries), else the stream's `end` event, which
+/// names what is wrong (a record that does not verify, a store that refuses).
+fn stopped(cur: &mut Cursor, e: crate::error::Error) -> Option<SseEvent> {
+    if let crate::error::Error::Store(crate::store::StoreError::Unavailable(why)) = &e {
+        tracing::warn!(error = %why, "watch stream cannot read the log; retrying");
+        return None;
+    }
+    tracing::error!(error = %e, "watch stream stopped");
+    cur.ended = true;
+    Some(end_event(&e.to_string()))
 }

@@ -39,6 +39,11 @@ pub struct ServeArgs {
     /// server (another server of the store then drives them).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     rollout_tick: Duration,
+    /// How many of the newest events the server keeps, verified and presented once, for every watch stream
+    /// to share; a stream that had caught up and falls further behind than this (a stuck client) is ended
+    /// with a reason, and resumes with Last-Event-ID.
+    #[arg(long, default_value_t = crate::api::watch_hub::DEFAULT_CAPACITY, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u32).range(16..=1_000_000), |n| n as usize))]
+    watch_window: usize,
 }
 
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -106,6 +111,7 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
             sse_keepalive: args.sse_keepalive,
             request_timeout: args.request_timeout,
             instance: std::sync::Arc::new(instance),
+            watch_hub: std::sync::Arc::new(crate::api::watch_hub::Hub::new(args.watch_window)),
         };
         let served = match tls {
             Some(config) => api::serve_tls(listener, config, state, closing_tx, shutdown_signal()).await,
