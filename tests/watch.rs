@@ -177,3 +177,78 @@ fn instances_show_a_behind_a_stale_and_a_diverged_agent_and_bad_heartbeats_are_r
     post(&unknown).error(400, "bad_request");
     assert_eq!(store.log().len(), head, "heartbeats are never events");
 }
+
+/// Reads `stream` until it has `n` change events, returning their ids (progress events and comments pass).
+fn ids_of(stream: &mut api_support::Watch, n: usize) -> Vec<u64> {
+    stream.events(n).into_iter().map(|e| e.id).collect()
+}
+
+#[test]
+fn two_hundred_watchers_each_receive_every_change_once_and_in_order() {
+    const WATCHERS: usize = 200;
+    const CHANGES: usize = 20;
+    let store = Store::new("");
+    let admin = store.token("ada", "platform_admin");
+    let server = store.serve(&["--sse-keepalive", "200ms"]);
+    let streams: Vec<_> = (0..WATCHERS).map(|_| server.watch("/admin/config/watch", &admin, None)).collect();
+    let readers: Vec<_> =
+        streams.into_iter().map(|mut s| std::thread::spawn(move || ids_of(&mut s, CHANGES))).collect();
+    let mut written = Vec::new();
+    for i in 1..=CHANGES {
+        let seq = server.put("MAX_WORKERS", &admin, json!(i)).ok_json()["seq"].as_u64().expect("a seq");
+        written.push(seq);
+    }
+    for (n, reader) in readers.into_iter().enumerate() {
+        let got = reader.join().expect("the watcher's thread");
+        assert_eq!(got, written, "watcher {n} got every change once, in order");
+    }
+}
+
+#[test]
+fn a_watcher_that_stops_reading_holds_no_one_back_is_ended_with_a_reason_and_resumes_with_no_gap() {
+    const CHANGES: usize = 80;
+    let store = Store::new("");
+    let admin = store.token("ada", "platform_admin");
+    // A small window, and big events (each tool carries a 200 KB description), so that what the socket
+    // buffers hold is much less than what the stopped watcher misses.
+    let server = store.serve(&["--sse-keepalive", "200ms", "--watch-window", "16"]);
+    let path = "/admin/config/watch?kind=registry";
+    let mut stopped = server.watch(path, &admin, None);
+    // It catches up (a progress event), then its client stops reading.
+    while !matches!(stopped.next(), Next::Named(ref t, ..) if t == "progress") {}
+    let mut reading = server.watch(path, &admin, None);
+    let reader = std::thread::spawn(move || ids_of(&mut reading, CHANGES));
+    let description = "d".repeat(200_000);
+    let mut created = Vec::new();
+    for i in 0..CHANGES {
+        let tool = json!({"name": format!("t{i}"), "url": "https://api.example/t", "description": description});
+        let reply = server.send_json("POST", "/tools", Some(&admin), &tool).ok_json();
+        created.push(reply["version"].as_u64().or_else(|| reply["seq"].as_u64()).expect("the created version"));
+    }
+    // The watcher that kept reading got everything meanwhile.
+    let got = reader.join().expect("the reader's thread");
+    assert_eq!(got, created, "the reading watcher got every event, in order");
+
+    // The stopped one reads again: what the sockets held, then the end, saying why.
+    let mut first = Vec::new();
+    let reason = loop {
+        match stopped.next() {
+            Next::Event(e) => first.push(e.id),
+            Next::Named(t, _, data) if t == "end" => break data,
+            Next::Named(..) | Next::Comment => {}
+        }
+    };
+    assert!(reason.contains("fell behind") && reason.contains("Last-Event-ID"), "{reason}");
+    assert!(first.len() < CHANGES, "it was ended before the end: {} of {CHANGES}", first.len());
+    assert_eq!(first, created[..first.len()], "what it got before the end is a prefix, in order");
+    let metrics = server.call("GET", "/metrics", None).body;
+    assert!(metrics.contains("cfgledger_watch_streams_dropped_total"), "the drop is counted");
+
+    // It resumes from its last event: the rest, with no gap and no duplicate.
+    let last = first.last().map_or(created[0] - 1, |id| *id).to_string();
+    let mut resumed = server.watch(path, &admin, Some(&last));
+    let rest = ids_of(&mut resumed, CHANGES - first.len());
+    let mut all = first.clone();
+    all.extend(rest);
+    assert_eq!(all, created, "resumed with Last-Event-ID: every event once, in order");
+}
