@@ -99,6 +99,12 @@ pub struct Server {
 }
 
 impl Server {
+    /// The server's process id, while it runs.
+    #[allow(dead_code)]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Sends SIGTERM, waits up to 10 s, then kills; says which.
     pub fn stop(&mut self) -> String {
         let Some(mut child) = self.child.take() else { return format!("instance {} was not running", self.name) };
