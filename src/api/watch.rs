@@ -81,9 +81,9 @@ struct Filter {
 }
 
 impl Filter {
-    /// Whether the stream keeps everything.
-    fn is_empty(&self) -> bool {
-        self.namespace.is_none() && self.prefix.is_none() && self.category.is_none() && self.kinds.is_none()
+    /// Whether an event of a kind the stream keeps passes whole (no namespace, prefix or category to check).
+    fn by_kind_only(&self) -> bool {
+        self.namespace.is_none() && self.prefix.is_none() && self.category.is_none()
     }
 
     fn parse(query: &WatchQuery, catalog: &Catalog) -> Result<Filter, ApiError> {
@@ -214,15 +214,15 @@ struct Cursor {
 }
 
 impl Cursor {
-    /// The record as this stream sends it, or `None` when its filters leave it out. A stream without filters
-    /// sends the JSON every stream shares.
+    /// The record as this stream sends it, or `None` when its filters leave it out. A stream that filters by
+    /// kind at most sends the JSON every stream shares.
     fn event_of(&self, rec: &HubRecord) -> Option<SseEvent> {
         if !self.filter.wants_kind(rec.env.event.kind()) {
             return None;
         }
         let catalog = self.state.ledger.catalog();
         let shown = rec.presented(catalog, self.state.watch_hub.baseline(&self.state.ledger), self.detail);
-        let data = if self.filter.is_empty() {
+        let data = if self.filter.by_kind_only() {
             shown.json.to_string()
         } else {
             serde_json::to_string(&self.filter.apply(catalog, shown.event.clone())?).unwrap_or_default()
