@@ -82,10 +82,6 @@ impl DataKeys {
         }
     }
 
-    pub fn store(&self) -> &Arc<dyn EventStore> {
-        &self.store
-    }
-
     fn is_shredded(&self, id: &str, logged: Option<&BTreeMap<String, ShreddedKey>>) -> bool {
         logged.is_some_and(|s| s.contains_key(id)) || self.shredded.read().is_ok_and(|s| s.contains(id))
     }

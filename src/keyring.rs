@@ -175,11 +175,6 @@ impl Keyring {
             }
         }
     }
-
-    /// Seals under the current key.
-    pub fn seal(&self, aad: &str, plaintext: &[u8]) -> Result<String, String> {
-        Ok(self.sealing_key(&self.key_id())?.seal(aad, plaintext))
-    }
 }
 
 impl OpenAad for Keyring {
@@ -310,9 +305,9 @@ mod tests {
         let under_old = old.sealer.seal("setting/a:B/value", b"1");
         let ring = Keyring::new(vec![new, old], &old_id);
         assert_eq!(&ring.open("setting/a:B/value", &under_old).unwrap()[..], b"1");
-        assert_eq!(sealed_key_id(&ring.seal("x", b"2").unwrap()), Some(old_id.as_str()));
+        assert_eq!(sealed_key_id(&ring.seal_under(&ring.key_id(), "x", b"2").unwrap()), Some(old_id.as_str()));
         ring.set_current(&new_id);
-        let under_new = ring.seal("x", b"2").unwrap();
+        let under_new = ring.seal_under(&ring.key_id(), "x", b"2").unwrap();
         assert_eq!(sealed_key_id(&under_new), Some(new_id.as_str()));
         assert_eq!(&ring.open("x", &under_new).unwrap()[..], b"2");
         let at_old = ring.at(&old_id);
@@ -324,7 +319,7 @@ mod tests {
         let only = key("only secret, long enough to be one");
         let id = only.sealer.key_id().to_string();
         let ring = Keyring::new(vec![only], "feedfacefeedface");
-        let e = ring.seal("x", b"1").unwrap_err();
+        let e = ring.seal_under(&ring.key_id(), "x", b"1").unwrap_err();
         assert!(e.contains("feedfacefeedface"), "{e}");
         let foreign = key("another secret, long enough to be one").sealer.seal("x", b"1");
         ring.set_current(&id);

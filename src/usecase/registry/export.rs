@@ -287,6 +287,7 @@ fn build(
 ) -> Result<ExportDocument, Error> {
     let snap = ledger.snapshot();
     let state = &snap.state;
+    let (ring, current) = (ledger.secret_box(), state.master_keys().current());
     let mut chosen = choose(state, filter)?;
     let notes = close_over_links(state, &mut chosen, filter.include_dependencies);
     let mut dependencies = BTreeMap::new();
@@ -298,7 +299,7 @@ fn build(
             .into_iter()
             .flatten()
             .filter_map(|name| state.resource_entry(kind, name))
-            .map(|e| portable(ledger, kind, e.fields.clone()))
+            .map(|e| portable(ring, current, kind, e.fields.clone()))
             .collect::<Result<_, Error>>()?;
         for fields in &list {
             let refs = resource::referenced(kind, fields);
@@ -350,17 +351,20 @@ fn build(
 /// secret alone, wherever it is imported, and never depend on the store's data keys (which a shred
 /// destroys). Sealed with a synthetic nonce, so that an unchanged store exports the same file twice. The
 /// plaintext exists only inside this process, between the two.
-fn portable(ledger: &Ledger, kind: ResourceKind, mut fields: EntityFields) -> Result<EntityFields, Error> {
+fn portable(
+    ring: &crate::keyring::Keyring,
+    current: &str,
+    kind: ResourceKind,
+    mut fields: EntityFields,
+) -> Result<EntityFields, Error> {
     use cfgledger_events::master_key::sealed_data_key;
-    let ring = ledger.secret_box();
-    let current = ledger.snapshot().state.master_keys().current().to_string();
     let name = resource::identity(kind, &fields).unwrap_or_default();
     let again = |binding: String, text: &str| -> Result<String, Error> {
         let plain = zeroize::Zeroizing::new(
             cfgledger_events::Sealer::open(ring, &binding, text)
                 .map_err(|e| Error::Integrity(format!("cannot export {kind}/{name}: {e}")))?,
         );
-        ring.seal_stable_under(&current, &crate::crypto::setting_aad(&binding), &plain).map_err(Error::Secret)
+        ring.seal_stable_under(current, &crate::crypto::setting_aad(&binding), &plain).map_err(Error::Secret)
     };
     if let Some(Value::String(text)) = fields.get_mut("auth_value") {
         if sealed_data_key(text).is_some() {
