@@ -10,17 +10,39 @@
 //! - that every watcher received every change exactly once (a missing or duplicate event fails the run).
 //!
 //! The reference in the same run is the same server with one watcher: the time from the `PUT` to that one
-//! watcher (a change's cost with no fan-out). etcd's watchers are not in this harness yet (issue 19's note).
+//! watcher (a change's cost with no fan-out). etcd is measured the same way at the same sizes when it is on the
+//! machine (Debian's `etcd-server`; the etcd peer, `benches/etcd-peer`, needs `protoc` to build): one watch per
+//! client connection through etcd's own client, so that etcd holds as many streams as cfgledger did.
+//!
+//! Then part 2 (`fleet/balancer.rs`): throughput and propagation with one server reached directly, one server
+//! behind HAProxy, and three servers on one PostgreSQL behind HAProxy (`FLEET_BALANCER=off` skips it; it needs
+//! the local PostgreSQL, and installs Debian's haproxy when missing).
 //!
 //! Run: `cargo bench --bench fleet`. Environment: `FLEET_WATCHERS` (comma-separated sizes, default
-//! `1000,10000`), `FLEET_CHANGES` (default 20), `CFGLEDGER_BIN` (default the binary cargo built). The client's
+//! `1000,10000`), `FLEET_CHANGES` (default 20), `CFGLEDGER_BIN` (default the binary cargo built), and for part 2 `BALANCER_CLIENTS` (16), `BALANCER_SECS`
+//! (10), `BALANCER_WATCHERS` (300), `BALANCER_CHANGES` (200). The client's
 //! file limit must allow the largest size (this harness checks it; raise it with `ulimit -n`, not in the
 //! product). Under `cargo test --benches` it runs 50 watchers and 3 changes.
 
+#[path = "fleet/balancer.rs"]
+mod balancer;
 #[path = "common/mod.rs"]
 mod common;
+#[allow(dead_code)] // the fan-out phase only
+#[path = "load/etcd.rs"]
+mod etcd;
+#[path = "../tests/haproxy/mod.rs"]
+mod haproxy;
+#[allow(dead_code)] // the types the etcd peer's replies carry
+#[path = "load/measure.rs"]
+mod measure;
+#[path = "propagation/pg.rs"]
+mod pg;
 #[path = "propagation/server.rs"]
 mod server;
+#[allow(dead_code)]
+#[path = "load/wire.rs"]
+mod wire;
 
 use common::sse::SseParser;
 use std::path::PathBuf;
@@ -281,6 +303,105 @@ fn main() {
                 f.watchers,
                 f.p50_ms / one.p50_ms,
                 f.p99_ms / one.p99_ms
+            );
+        }
+    }
+    etcd_fanout(&rows, changes);
+    if std::env::var("FLEET_BALANCER").is_ok_and(|v| v == "off") {
+        return;
+    }
+    balanced(&bin, full);
+}
+
+/// etcd's watchers in the same run, at the sizes cfgledger was measured at (beyond the one-watcher reference),
+/// through the etcd peer (benches/etcd-peer, which the load bench's code builds); the ratios are etcd's time
+/// over cfgledger's, so above 1 means cfgledger is ahead. Without etcd on the machine, says so.
+fn etcd_fanout(rows: &[Figures], changes: usize) {
+    let Some(etcd_bin) = etcd::locate() else {
+        println!("  etcd: not found, so not measured (Debian: apt-get install etcd-server protobuf-compiler)");
+        return;
+    };
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("a runtime");
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let mut peer = match etcd::Etcd::start(&etcd_bin, dir.path()).await {
+            Ok(peer) => peer,
+            Err(e) => {
+                eprintln!("  etcd: {e}");
+                std::process::exit(1);
+            }
+        };
+        println!("  etcd {} (one client connection per watcher):", peer.version);
+        for f in rows.iter().skip(1).chain(rows.first().filter(|_| rows.len() == 1)) {
+            match peer.fanout(f.watchers, changes).await {
+                Ok(e) => println!(
+                    "  {:>6} etcd watchers: put sent -> last watcher p50 {:.2} ms, p99 {:.2} ms; etcd RSS {:.1} KiB per watcher; idle CPU {:.1}% of a core; CPU per change {:.2} ms | cfgledger ahead by p50 {:.2}x, p99 {:.2}x",
+                    f.watchers,
+                    e.p50_ms,
+                    e.p99_ms,
+                    e.rss_per_watcher_kib,
+                    e.idle_cpu * 100.0,
+                    e.cpu_per_change_ms,
+                    e.p50_ms / f.p50_ms,
+                    e.p99_ms / f.p99_ms
+                ),
+                Err(e) => {
+                    eprintln!("  etcd, {} watchers: {e}", f.watchers);
+                    std::process::exit(1);
+                }
+            }
+        }
+        println!("  etcd: {}", peer.stop().await);
+    });
+}
+
+/// Part 2's figures: one server reached directly (the reference), then one and three servers on one
+/// PostgreSQL behind HAProxy.
+fn balanced(bin: &std::path::Path, full: bool) {
+    let number = |name: &str, default: f64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let plan = if full {
+        balancer::Plan {
+            clients: number("BALANCER_CLIENTS", 16.0) as usize,
+            seconds: number("BALANCER_SECS", 10.0),
+            watchers: number("BALANCER_WATCHERS", 300.0) as usize,
+            changes: number("BALANCER_CHANGES", 200.0) as usize,
+        }
+    } else {
+        balancer::Plan { clients: 4, seconds: 1.0, watchers: 6, changes: 3 }
+    };
+    println!(
+        "balancer: PostgreSQL {}; {} clients for {} s per load phase; {} watchers and {} paced changes",
+        pg::show("server_version").unwrap_or_else(|e| e),
+        plan.clients,
+        plan.seconds,
+        plan.watchers,
+        plan.changes
+    );
+    let mut rows: Vec<balancer::Figures> = Vec::new();
+    for (servers, balanced) in [(1, false), (1, true), (3, true)] {
+        match balancer::run(bin, servers, balanced, &plan) {
+            Ok(f) => {
+                println!(
+                    "  {:<26} PUT {:>7.0}/s p99 {:>6.2} ms | GET {:>7.0}/s p99 {:>6.2} ms | PUT sent -> last watcher p50 {:.2} ms, p99 {:.2} ms",
+                    f.label, f.put_per_s, f.put_p99_ms, f.get_per_s, f.get_p99_ms, f.prop_p50_ms, f.prop_p99_ms
+                );
+                rows.push(f);
+            }
+            Err(e) => {
+                eprintln!("  {servers} server(s), balanced {balanced}: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    if let Some(direct) = rows.first() {
+        for f in rows.iter().skip(1) {
+            println!(
+                "  {} against 1 server direct: PUT {:.2}x, GET {:.2}x, propagation p99 {:.2}x",
+                f.label,
+                f.put_per_s / direct.put_per_s,
+                f.get_per_s / direct.get_per_s,
+                f.prop_p99_ms / direct.prop_p99_ms
             );
         }
     }

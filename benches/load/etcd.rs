@@ -128,6 +128,16 @@ impl Etcd {
         }
     }
 
+    /// `watchers` watches on the write key, one connection each, then `changes` paced puts, each timed to its
+    /// arrival at the last watcher (benches/fleet.rs).
+    pub async fn fanout(&mut self, watchers: usize, changes: usize) -> Result<crate::wire::Fanout, String> {
+        match self.ask(&Request::Fanout { watchers, changes }).await? {
+            Reply::Fanout(figures) => Ok(figures),
+            Reply::Failed(why) => Err(why),
+            _ => Err("the etcd peer answered a fan-out with something else".into()),
+        }
+    }
+
     /// etcd's process id.
     pub fn pid(&self) -> u32 {
         self.pid

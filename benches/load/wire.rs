@@ -14,6 +14,9 @@ pub enum Request {
     Put { clients: usize, window: Window },
     /// Change-to-watch delivery, one change at a time.
     Watch { changes: usize },
+    /// Fan-out (benches/fleet.rs): `watchers` watch streams on the write key, one connection each, then
+    /// `changes` paced puts, each timed to its arrival at the last watcher.
+    Fanout { watchers: usize, changes: usize },
     /// Stop etcd and exit.
     Stop,
 }
@@ -28,8 +31,23 @@ pub enum Reply {
     },
     Phase(Phase),
     Delivery(Delivery),
+    Fanout(Fanout),
     /// How etcd stopped.
     Stopped(String),
     /// Why etcd could not start or a phase could not run.
     Failed(String),
+}
+
+/// What a fan-out phase measured on etcd, the same figures benches/fleet.rs takes of cfgledger.
+#[derive(Serialize, Deserialize)]
+pub struct Fanout {
+    /// From the put being sent to the last watcher receiving it: p50 and p99 over the changes, in ms.
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// etcd's resident memory with the watchers open, less before them, per watcher.
+    pub rss_per_watcher_kib: f64,
+    /// etcd's CPU over 5 s with every watch open and nothing changing, as a share of one core.
+    pub idle_cpu: f64,
+    /// etcd's CPU per change, in ms.
+    pub cpu_per_change_ms: f64,
 }

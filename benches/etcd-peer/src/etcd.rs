@@ -5,10 +5,13 @@
 
 use crate::measure::{next_value, Events, Failure, Worker, Writer};
 use crate::process::Child;
+use crate::wire::Fanout;
 use etcd_client::{Client, GetOptions};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -145,6 +148,91 @@ impl Etcd {
         Ok((Put { client: self.client().await? }, rx))
     }
 
+    /// Fan-out, measured as benches/fleet.rs measures cfgledger: `watchers` watches on the write key, each on
+    /// a client (an HTTP/2 connection) of its own, counted once caught up (created); etcd's memory per watcher
+    /// and its CPU while idle; then `changes` puts, one at a time, each timed from just before it is sent to
+    /// the moment the last watcher received it. A missing or repeated event fails the phase.
+    pub async fn fanout(&self, watchers: usize, changes: usize) -> Result<Fanout, String> {
+        let pid = self.pid();
+        let base = next_value();
+        let epoch = Instant::now();
+        let count: Arc<Vec<AtomicUsize>> = Arc::new((0..changes).map(|_| AtomicUsize::new(0)).collect());
+        let last: Arc<Vec<AtomicU64>> = Arc::new((0..changes).map(|_| AtomicU64::new(0)).collect());
+        let strays = Arc::new(AtomicUsize::new(0));
+        let rss_before = rss_kib(pid);
+        for _ in 0..watchers {
+            let mut client = self.client().await?;
+            let mut stream = client.watch(WRITE_KEY, None).await.map_err(|e| format!("etcd watch: {e}"))?;
+            match stream.message().await {
+                Ok(Some(created)) if created.created() && !created.canceled() => {}
+                Ok(other) => return Err(format!("etcd watch was not created: {other:?}")),
+                Err(e) => return Err(format!("etcd watch: {e}")),
+            }
+            let (count, last, strays) = (count.clone(), last.clone(), strays.clone());
+            tokio::spawn(async move {
+                let _client = client; // the watch's connection lives as long as this task
+                let mut got = vec![false; count.len()];
+                while let Ok(Some(response)) = stream.message().await {
+                    let at = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    for event in response.events() {
+                        let value: Option<i64> = event.kv().and_then(|kv| kv.value_str().ok()).and_then(|v| v.parse().ok());
+                        let index = value.and_then(|v| usize::try_from(v - base).ok());
+                        match index.and_then(|i| got.get_mut(i).map(|g| (i, g))) {
+                            Some((i, g)) if !*g => {
+                                *g = true;
+                                last[i].fetch_max(at, Ordering::Relaxed);
+                                count[i].fetch_add(1, Ordering::Relaxed);
+                            }
+                            _ => {
+                                strays.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let rss_with = rss_kib(pid);
+        let idle_from = cpu_ticks(pid);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let idle_cpu = (cpu_ticks(pid) - idle_from) as f64 / TICKS_PER_SEC / 5.0;
+
+        let mut writer = Put { client: self.client().await? };
+        let mut latencies = Vec::with_capacity(changes);
+        let busy_from = cpu_ticks(pid);
+        for (i, count) in count.iter().enumerate() {
+            let sent = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(0);
+            writer.put(base + i as i64).await.map_err(|(Failure::Rejected(e) | Failure::Broken(e))| e)?;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while count.load(Ordering::Relaxed) < watchers {
+                if Instant::now() > deadline {
+                    return Err(format!(
+                        "etcd: change {i} reached {} of {watchers} watchers in 60 s",
+                        count.load(Ordering::Relaxed)
+                    ));
+                }
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+            latencies.push(last[i].load(Ordering::Relaxed).saturating_sub(sent) as f64 / 1e6);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let busy = (cpu_ticks(pid) - busy_from) as f64 / TICKS_PER_SEC;
+        let strays = strays.load(Ordering::Relaxed);
+        if strays > 0 {
+            return Err(format!("etcd: {strays} event(s) arrived twice or for no change"));
+        }
+        latencies.sort_by(f64::total_cmp);
+        let at = |p: f64| latencies[((p / 100.0) * latencies.len() as f64).ceil().max(1.0) as usize - 1];
+        Ok(Fanout {
+            p50_ms: at(50.0),
+            p99_ms: at(99.0),
+            rss_per_watcher_kib: rss_with.saturating_sub(rss_before) as f64 / watchers as f64,
+            idle_cpu,
+            // The pause after each change is idle time, at the idle rate measured above.
+            cpu_per_change_ms: ((busy - idle_cpu * 0.05 * changes as f64).max(0.0) / changes as f64) * 1e3,
+        })
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.server.as_ref().map_or(0, Child::pid)
@@ -204,4 +292,25 @@ impl Writer for Put {
     async fn write(&mut self, value: i64) -> Result<(), Failure> {
         self.put(value).await
     }
+}
+
+const TICKS_PER_SEC: f64 = 100.0;
+
+/// The resident memory of process `pid`, in KiB (Linux `/proc`).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// CPU time used by process `pid` so far (user + system), from `/proc/PID/stat`, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let at = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    at(11) + at(12)
 }

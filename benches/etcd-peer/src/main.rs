@@ -61,6 +61,7 @@ async fn run_phase(server: &etcd::Etcd, request: Request) -> Reply {
             Ok((writer, events)) => Ok(Reply::Delivery(measure::delivery(writer, events, changes, pid).await)),
             Err(why) => Err(why),
         },
+        Request::Fanout { watchers, changes } => server.fanout(watchers, changes).await.map(Reply::Fanout),
         Request::Stop => Err("Stop is answered by stopping".into()),
     };
     measured.unwrap_or_else(Reply::Failed)
