@@ -318,7 +318,7 @@ fn main() {
 /// over cfgledger's, so above 1 means cfgledger is ahead. Without etcd on the machine, says so.
 fn etcd_fanout(rows: &[Figures], changes: usize) {
     let Some(etcd_bin) = etcd::locate() else {
-        println!("  etcd: not found, so not measured (Debian: apt-get install etcd-server protobuf-compiler)");
+        println!("  etcd: not found, so not measured (Debian: apt-get install etcd-server protobuf-compiler libprotobuf-dev)");
         return;
     };
     let runtime =

@@ -14,8 +14,8 @@
 //! cfgledger is ahead) and the targets. A run with errors says so loudly and exits with 1.
 //!
 //! Run: `cargo bench --bench load` (cargo builds the release binary it starts). The etcd side needs etcd
-//! (Debian: `apt-get install etcd-server`) and, to build the peer, `protoc` (`apt-get install
-//! protobuf-compiler`); when etcd is found, the harness builds the peer itself (`cargo build --release
+//! (Debian: `apt-get install etcd-server`) and, to build the peer, `protoc` and its well-known types
+//! (`apt-get install protobuf-compiler libprotobuf-dev`); when etcd is found, the harness builds the peer itself (`cargo build --release
 //! --manifest-path benches/etcd-peer/Cargo.toml`, into target/etcd-peer). Without etcd it measures
 //! cfgledger alone and says so; with etcd but no protoc the etcd side fails loudly. Environment: `LOAD_SECS`
 //! (measured seconds per phase, default 10), `LOAD_WARMUP_SECS` (default 2), `LOAD_WATCH_CHANGES`
@@ -23,6 +23,8 @@
 //! `ETCD_PEER_BIN` (a peer built beforehand; default: build it), `CFGLEDGER_BIN` (default the binary cargo
 //! built), `LOAD_AUTH=off` (development only: serve with `AUTH_REQUIRED=false`; not the figures).
 
+#[path = "load/bare.rs"]
+mod bare;
 #[path = "load/cfgledger.rs"]
 mod cfgledger;
 #[path = "common/mod.rs"]
@@ -37,6 +39,8 @@ mod measure;
 mod process;
 #[path = "load/report.rs"]
 mod report;
+#[path = "load/store_only.rs"]
+mod store_only;
 #[path = "load/wire.rs"]
 mod wire;
 
@@ -92,9 +96,13 @@ impl Settings {
 #[derive(Default)]
 pub struct Results {
     pub get: Option<Phase>,
+    /// The bare axum handler's reads (in cfgledger's results: the reference it is held to).
+    pub get_bare: Option<Phase>,
     /// etcd only: the same reads with `serializable` (local state, no raft round).
     pub get_serializable: Option<Phase>,
     pub puts: Vec<(usize, Phase)>,
+    /// The same changes straight through `Ledger::execute` (no HTTP), by client count: changes/s and p99 ms.
+    pub store_only: Vec<(usize, f64, f64)>,
     pub watch: Option<Delivery>,
     pub failures: Vec<String>,
 }
@@ -250,6 +258,15 @@ async fn run(settings: Settings) -> bool {
         let measured = measured(server.getters(GET_CLIENTS).await, window, server.pid()).await;
         cfg.get = phase(label, measured, &mut cfg).await;
     }
+    match bare::Bare::start() {
+        Ok(reference) => {
+            let label = "bare axum handler, a map lookup (the reference)";
+            let measured = measured(reference.getters(GET_CLIENTS).await, window, reference.pid()).await;
+            cfg.get_bare = phase(label, measured, &mut cfg).await;
+            reference.stop();
+        }
+        Err(why) => cfg.failed("the bare axum reference", why),
+    }
     if let Some(server) = etcd_server.as_mut() {
         let label = "etcd range, linearizable (its default)";
         etcd.get = phase(label, server.get(GET_CLIENTS, false, window).await, &mut etcd).await;
@@ -275,6 +292,18 @@ async fn run(settings: Settings) -> bool {
             if let Some(p) = phase(&label, measured, &mut cfg).await {
                 cfg.puts.push((clients, p));
             }
+        }
+        if cfg_writes {
+            let dir = tempfile::tempdir().expect("a temp dir for the reference store");
+            let (warmup, measured) = (window.warmup, window.measured);
+            let path = dir.path().to_path_buf();
+            let (rate, p99) =
+                tokio::task::spawn_blocking(move || store_only::group_commit(&path, clients, warmup, measured))
+                    .await
+                    .expect("the reference run does not panic");
+            println!("store alone (Ledger::execute, no HTTP), {clients} threads: {rate:.0} changes/s, p99 {p99:.2} ms");
+            cfg.store_only.push((clients, rate, p99));
+            tokio::time::sleep(PAUSE).await;
         }
         if let Some(server) = etcd_server.as_mut() {
             let label = format!("etcd put, {clients} clients");
@@ -321,6 +350,7 @@ async fn run(settings: Settings) -> bool {
 }
 
 fn main() {
+    bare::serve_if_asked();
     if !common::full_run() {
         println!("load: starts servers and runs for minutes; only under `cargo bench --bench load`");
         return;

@@ -213,6 +213,13 @@ pub struct Get {
     conn: Conn,
 }
 
+impl Get {
+    /// The same worker on another server's connection (the bare reference, `bare.rs`).
+    pub fn on(conn: Conn) -> Get {
+        Get { conn }
+    }
+}
+
 impl Worker for Get {
     async fn call(&mut self) -> Result<(), Failure> {
         let reply = self.conn.call(Method::GET, GET_PATH, None).await.map_err(Failure::Broken)?;

@@ -41,7 +41,7 @@ async fn peer_binary() -> Result<PathBuf, String> {
     if !status.success() {
         return Err(format!(
             "cannot build benches/etcd-peer ({status}; cargo's output is above). Its etcd-client generates gRPC \
-             code with protoc: Debian `apt-get install protobuf-compiler`"
+             code with protoc: Debian `apt-get install protobuf-compiler libprotobuf-dev` (its well-known types)"
         ));
     }
     Ok(target.join("release/etcd-peer"))
@@ -130,6 +130,7 @@ impl Etcd {
 
     /// `watchers` watches on the write key, one connection each, then `changes` paced puts, each timed to its
     /// arrival at the last watcher (benches/fleet.rs).
+    #[allow(dead_code)] // benches/fleet.rs only
     pub async fn fanout(&mut self, watchers: usize, changes: usize) -> Result<crate::wire::Fanout, String> {
         match self.ask(&Request::Fanout { watchers, changes }).await? {
             Reply::Fanout(figures) => Ok(figures),

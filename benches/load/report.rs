@@ -119,6 +119,18 @@ pub fn table(cfg: &Results, etcd: &Results, etcd_present: bool) {
     row("get one key, 64 conns: req/s", Kind::Rate, rate(get), rate(etcd.get.as_ref()), Target::AtLeast(50_000.0));
     row("get one key, 64 conns: p50 ms", Kind::Millis, p(get, 0.5), p(etcd.get.as_ref(), 0.5), Target::None);
     row("get one key, 64 conns: p99 ms", Kind::Millis, p(get, 0.99), p(etcd.get.as_ref(), 0.99), Target::Below(5.0));
+    if let (Some(c), Some(b)) = (rate(get), rate(cfg.get_bare.as_ref())) {
+        let ratio = c.value / b.value;
+        println!(
+            "{:<46} {:>12} {:>12} {:>8}   {:<10} {}",
+            "  vs the bare axum handler: req/s",
+            show(Kind::Rate, Some(c)),
+            show(Kind::Rate, Some(b)),
+            format!("{ratio:.2}x"),
+            "≥ 0.70x",
+            verdict(Some(Figure { value: ratio, ..c }), |v| v >= 0.7)
+        );
+    }
     let serializable = etcd.get_serializable.as_ref();
     row("  vs etcd serializable range: req/s", Kind::Rate, rate(get), rate(serializable), Target::None);
     row("  vs etcd serializable range: p99 ms", Kind::Millis, p(get, 0.99), p(serializable, 0.99), Target::None);
@@ -151,6 +163,7 @@ pub fn table(cfg: &Results, etcd: &Results, etcd_present: bool) {
         watch(ew, false, 0.99),
         Target::None,
     );
+    targets(cfg, etcd);
     println!("ratio: cfgledger/etcd for rates, etcd/cfgledger for latencies: above 1 means cfgledger is ahead.");
     println!(
         "get: cfgledger GET /admin/config/LOG_LEVEL vs etcd's default (linearizable) range, then its serializable one."
@@ -164,4 +177,36 @@ pub fn table(cfg: &Results, etcd: &Results, etcd_present: bool) {
     println!("durability (its WAL fsynced before the put is acknowledged). etcd is driven with etcd-client (gRPC).");
     println!("* the phase had errors: see its !!! lines.");
     println!("~ other processes used more than {DISTURBED} cores during the phase: the machine was not quiet.");
+}
+
+/// Issue 19's targets, each a ratio to a reference measured in this run.
+fn targets(cfg: &Results, etcd: &Results) {
+    println!("\n== issue 19: ratios to references measured in this run ==");
+    let line = |what: &str, ratio: Option<f64>, target: f64| match ratio {
+        Some(r) => {
+            println!("{what:<62} {r:>7.2}x   target ≥ {target:.2}x   {}", if r >= target { "met" } else { "MISSED" })
+        }
+        None => println!("{what:<62} {:>7}    target ≥ {target:.2}x   not measured", "—"),
+    };
+    let rate_of = |p: Option<&Phase>| p.filter(|p| p.errors.count == 0).map(Phase::rate);
+    let over = |a: Option<f64>, b: Option<f64>| a.zip(b).filter(|(_, b)| *b > 0.0).map(|(a, b)| a / b);
+    let get = rate_of(cfg.get.as_ref());
+    line("GET one key: cfgledger / bare axum handler", over(get, rate_of(cfg.get_bare.as_ref())), 0.7);
+    line("GET one key: cfgledger / etcd (linearizable range)", over(get, rate_of(etcd.get.as_ref())), 8.0);
+    for clients in crate::PUT_CLIENTS {
+        let put = rate_of(cfg.put(clients));
+        line(
+            &format!("durable PUT, {clients} clients: cfgledger / etcd put"),
+            over(put, rate_of(etcd.put(clients))),
+            2.0,
+        );
+        let alone = cfg.store_only.iter().find(|(c, _, _)| *c == clients).map(|(_, r, _)| *r);
+        line(&format!("durable PUT, {clients} clients: HTTP / the store alone"), over(put, alone), 0.5);
+    }
+    let (cw, ew) = (cfg.watch.as_ref(), etcd.watch.as_ref());
+    for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
+        let c = watch(cw, true, q).filter(|f| f.clean).map(|f| f.value);
+        let e = watch(ew, true, q).filter(|f| f.clean).map(|f| f.value);
+        line(&format!("watch send→event {name}: etcd's time / cfgledger's"), over(e, c), 1.0);
+    }
 }

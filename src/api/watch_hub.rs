@@ -1,7 +1,8 @@
 //! What every watch stream of a server shares: a window of the log's newest records, each read from the store
 //! and verified once, with its presentation (the change event and its JSON, with and without the audit
-//! entries) built once. A change then costs one store read and one verification whatever the number of
-//! watchers, and each stream only filters and sends.
+//! entries) built once. A change then costs one verification, and one store read when another process
+//! appended it (this process's own appends are taken from memory, `Ledger::recent_after`), whatever the
+//! number of watchers, and each stream only filters and sends.
 //!
 //! The window is contiguous and bounded (`capacity` records). A stream that resumes from further back reads
 //! the store itself, as before; a stream that had caught up and then fell further behind than the window (a
@@ -118,12 +119,19 @@ impl Hub {
             _ => after,
         };
         let want = usize::try_from(published - end).unwrap_or(usize::MAX).min(self.capacity);
-        let store = ledger.store().clone();
-        let records =
-            tokio::task::spawn_blocking(move || store.read_after(end, want)).await.map_err(|_| Error::Closed)??;
-        let mut fresh = Vec::with_capacity(records.len());
-        for rec in records.iter().filter(|r| r.seq <= published) {
-            fresh.push(Hub::record(ledger, rec)?);
+        // What this process just appended is still in memory; another process's records are read back.
+        let mut fresh = Vec::with_capacity(want);
+        if let Some(recent) = ledger.recent_after(end, published, want) {
+            for rec in &recent {
+                fresh.push(Hub::record(ledger, rec)?);
+            }
+        } else {
+            let store = ledger.store().clone();
+            let records =
+                tokio::task::spawn_blocking(move || store.read_after(end, want)).await.map_err(|_| Error::Closed)??;
+            for rec in records.iter().filter(|r| r.seq <= published) {
+                fresh.push(Hub::record(ledger, rec)?);
+            }
         }
         if let Ok(mut window) = self.window.write() {
             if window.back().is_none_or(|last| last.seq != end) {

@@ -16,9 +16,9 @@ use crate::error::Error;
 use crate::live::{Settings, Snapshot};
 use crate::store::EventStore;
 use arc_swap::ArcSwap;
-use cfgledger_events::{Actor, Batch, Catalog, Cause, Command, Event, Head};
+use cfgledger_events::{Actor, Batch, Catalog, Cause, Command, Event, Head, Record};
 use cfgledger_projections::{BootValues, SettingsState};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 
 /// Who asks for a change and why: the audit context of a command.
@@ -116,7 +116,13 @@ pub(crate) struct Core {
     pub(crate) integrity: Arc<crate::integrity::Integrity>,
     /// The last append the store refused (a full disk, a database that went away), until one succeeds.
     pub(crate) write_failure: Mutex<Option<(std::time::Instant, String)>>,
+    /// The records this process appended most recently, contiguous and in order, so that the watch streams
+    /// take a new change from memory rather than reading back what was just written.
+    pub(crate) recent: Mutex<VecDeque<Arc<Record>>>,
 }
+
+/// How many of its newest appended records a process keeps in [`Core::recent`].
+const RECENT: usize = 1024;
 
 impl Core {
     /// Reads the log after the published head, verifies each link, folds, and publishes. Must be called
@@ -128,6 +134,22 @@ impl Core {
             None => Ok(snap),
             Some(state) => Ok(self.publish(state, pos.head, pos.head_time)),
         }
+    }
+
+    /// Keeps `records`, just committed, as the newest of [`Core::recent`]; what was there is dropped unless
+    /// these continue it (another process may have appended in between).
+    pub(crate) fn remember(&self, records: Vec<Record>) {
+        let Ok(mut recent) = self.recent.lock() else { return };
+        let continues = match (recent.back(), records.first()) {
+            (Some(last), Some(first)) => first.seq == last.seq + 1 && first.prev_hash == last.hash,
+            _ => false,
+        };
+        if !continues {
+            recent.clear();
+        }
+        recent.extend(records.into_iter().map(Arc::new));
+        let excess = recent.len().saturating_sub(RECENT);
+        recent.drain(..excess);
     }
 
     pub(crate) fn catch_up(&self) -> Result<Arc<Snapshot>, Error> {
@@ -282,6 +304,18 @@ impl Ledger {
     /// verify.
     pub fn note(&self, e: Error) -> Error {
         self.core.note(e)
+    }
+
+    /// The records after seq `after` up to `upto` (at most `limit`), when this process appended all of them
+    /// recently and still holds them; `None` when they must be read from the store.
+    pub fn recent_after(&self, after: u64, upto: u64, limit: usize) -> Option<Vec<Arc<Record>>> {
+        let recent = self.core.recent.lock().ok()?;
+        let first = recent.front()?.seq;
+        if after + 1 < first || recent.back()?.seq < upto.min(after + limit as u64) {
+            return None;
+        }
+        let start = usize::try_from(after + 1 - first).ok()?;
+        Some(recent.iter().skip(start).take_while(|r| r.seq <= upto).take(limit).cloned().collect())
     }
 
     pub fn store(&self) -> &Arc<dyn EventStore> {

@@ -305,6 +305,7 @@ fn open_once(opts: &OpenOptions) -> Result<(Ledger, OpenReport), OpenError> {
         last_checkpoint: std::sync::atomic::AtomicU64::new(last_checkpoint),
         integrity: Arc::new(crate::integrity::Integrity::new()),
         write_failure: Mutex::new(None),
+        recent: Mutex::new(std::collections::VecDeque::new()),
     });
     // Another process may append after the replay: the writer's head check catches that at the first append.
     let ledger = Ledger { jobs: writer::spawn(core.clone()), core };

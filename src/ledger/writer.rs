@@ -215,6 +215,7 @@ fn commit_group(core: &Core, group: &[Job]) -> Vec<Result<Outcome, Error>> {
             if let Ok(mut failure) = core.write_failure.lock() {
                 *failure = None;
             }
+            core.remember(records);
             let snap = core.publish(state, head, now);
             core.maybe_checkpoint(&snap);
             if let Some(hook) = core.commit_hook.get() {

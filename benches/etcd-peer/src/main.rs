@@ -6,7 +6,7 @@
 //! stdout (benches/load/wire.rs); nothing else is printed on stdout. It stops etcd and exits on `Stop`, or
 //! when its stdin closes (the harness ended).
 //!
-//! Needs `protoc` to build (Debian: `apt-get install protobuf-compiler`) and etcd to run (`etcd-server`).
+//! Needs `protoc` to build (Debian: `apt-get install protobuf-compiler libprotobuf-dev`) and etcd to run (`etcd-server`).
 //! The harness builds it itself into target/etcd-peer; by hand:
 //! `cargo build --release --manifest-path benches/etcd-peer/Cargo.toml`.
 
