@@ -321,12 +321,41 @@ pub struct KeyRing {
     pub version: u64,
     /// Oldest first; the base key first. Never empty.
     keys: Vec<RingKey>,
+    verified: VerifiedTokens,
+}
+
+/// How many verified tokens a ring remembers before it starts over.
+const VERIFIED_TOKENS: usize = 10_000;
+
+/// The claims of tokens this ring has verified, by the blake3 hash of the token's text (never the text), so
+/// that a client sending the same token with every request pays for the signature and the decoding once.
+/// Only what verified is kept, so a forged token cannot fill it; the checks that depend on the time (expiry,
+/// the key's retirement) are made again on every use. A ring is rebuilt whenever the log's signing keys
+/// change, which starts it empty; a clone starts empty too.
+#[derive(Default)]
+struct VerifiedTokens(std::sync::RwLock<std::collections::HashMap<[u8; 32], Claims>>);
+
+impl Clone for VerifiedTokens {
+    fn clone(&self) -> Self {
+        VerifiedTokens::default()
+    }
+}
+
+impl std::fmt::Debug for VerifiedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let held = self.0.read().map_or(0, |m| m.len());
+        write!(f, "VerifiedTokens({held})")
+    }
 }
 
 impl KeyRing {
     /// A ring of the base key alone, retired at `base_retires_at`, to which `add` appends rotated keys.
     pub fn new(base: TokenKeys, base_retires_at: Option<i64>) -> KeyRing {
-        KeyRing { version: 0, keys: vec![RingKey { keys: base, retires_at: base_retires_at }] }
+        KeyRing {
+            version: 0,
+            keys: vec![RingKey { keys: base, retires_at: base_retires_at }],
+            verified: VerifiedTokens::default(),
+        }
     }
 
     /// Appends a rotated key (the ring's signing key from now on, unless another follows).
@@ -372,6 +401,37 @@ impl KeyRing {
             )));
         }
         key.keys.verify(token, unix_seconds(now))
+    }
+
+    /// [`KeyRing::verify`] for a token whose blake3 hash is `id`: a token this ring verified before is not
+    /// decoded again, only checked against the time (its expiry and its key's retirement).
+    pub fn verify_known(
+        &self,
+        token: &str,
+        id: &blake3::Hash,
+        now: cfgledger_events::Timestamp,
+    ) -> Result<Claims, AuthError> {
+        let known = self.verified.0.read().ok().and_then(|m| m.get(id.as_bytes()).cloned());
+        if let Some(claims) = known {
+            if self.retires_at(claims.kid.as_deref()).is_some_and(|t| t <= now.as_micros()) {
+                return Err(AuthError::Invalid(format!(
+                    "its signing key {} was retired by a key rotation; log in again",
+                    claims.kid.as_deref().unwrap_or("(the base key)")
+                )));
+            }
+            if claims.exp < unix_seconds(now) {
+                return Err(AuthError::Expired);
+            }
+            return Ok(claims);
+        }
+        let claims = self.verify(token, now)?;
+        if let Ok(mut verified) = self.verified.0.write() {
+            if verified.len() >= VERIFIED_TOKENS {
+                verified.clear();
+            }
+            verified.insert(*id.as_bytes(), claims.clone());
+        }
+        Ok(claims)
     }
 
     /// When the key of `kid` retires (Unix microseconds), if it is in the ring and retiring.
@@ -557,6 +617,37 @@ mod tests {
         // The CSRF token of a session follows the key that signed it.
         assert!(ring.csrf_matches(&new, &ring.csrf_token(&new)));
         assert!(!ring.csrf_matches(&new, &base.csrf_token(&new)));
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_and_retires_and_a_forged_one_is_never_remembered() {
+        use cfgledger_events::Timestamp;
+        let at = |secs: u64| Timestamp::from_micros(i64::try_from(secs).unwrap() * 1_000_000);
+        let base = keys();
+        let mut ring = KeyRing::new(base.clone(), Some(at(NOW + 70).as_micros()));
+        ring.add(base.sibling(b"a rotated key that is long enough, 0001"), None, 7);
+        let token = base.issue("alice", Role::Viewer, NOW, 30).unwrap();
+        let id = blake3::hash(token.as_bytes());
+        let first = ring.verify_known(&token, &id, at(NOW)).unwrap();
+        assert_eq!(ring.verify_known(&token, &id, at(NOW + 1)).unwrap(), first, "the same claims, remembered");
+        assert_eq!(ring.verified.0.read().unwrap().len(), 1);
+        assert_eq!(ring.verify_known(&token, &id, at(NOW + 31)), Err(AuthError::Expired), "expiry is checked again");
+        let long = base.issue("alice", Role::Viewer, NOW, 3600).unwrap();
+        let long_id = blake3::hash(long.as_bytes());
+        assert!(ring.verify_known(&long, &long_id, at(NOW)).is_ok());
+        let retired = ring.verify_known(&long, &long_id, at(NOW + 70)).unwrap_err();
+        assert!(matches!(&retired, AuthError::Invalid(m) if m.contains("retired by a key rotation")), "{retired:?}");
+        // A token whose signature does not match is refused every time and never held.
+        let mut forged = token.clone().into_bytes();
+        let at_sig = forged.len() - 5;
+        forged[at_sig] = if forged[at_sig] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        let forged_id = blake3::hash(forged.as_bytes());
+        for _ in 0..2 {
+            assert!(ring.verify_known(&forged, &forged_id, at(NOW)).is_err());
+        }
+        assert!(!ring.verified.0.read().unwrap().contains_key(forged_id.as_bytes()));
+        assert!(ring.clone().verified.0.read().unwrap().is_empty(), "a clone starts empty");
     }
 
     #[test]

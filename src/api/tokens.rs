@@ -40,11 +40,12 @@ pub fn refused(e: AuthError) -> ApiError {
 /// its subject's credentials unchanged since it was issued, and not logged out.
 pub fn authenticate(state: &AppState, token: &str) -> Result<Claims, ApiError> {
     let ring = state.key_ring()?;
-    let claims = ring.verify(token, state.ledger.now()).map_err(refused)?;
-    check_standing(&claims, &state.ledger.snapshot().state).map_err(refused)?;
-    // A logged-out session's token is refused however it is sent, on every instance.
     let id = blake3::hash(token.as_bytes());
-    if state.auth.revoked.contains_id(&id) || state.ledger.snapshot().state.token_revoked(&id.to_hex()) {
+    let claims = ring.verify_known(token, &id, state.ledger.now()).map_err(refused)?;
+    let snap = state.ledger.snapshot();
+    check_standing(&claims, &snap.state).map_err(refused)?;
+    // A logged-out session's token is refused however it is sent, on every instance.
+    if state.auth.revoked.contains_id(&id) || snap.state.token_revoked(&id.to_hex()) {
         return Err(ApiError::unauthorized("this token's session was logged out; log in again"));
     }
     Ok(claims)
