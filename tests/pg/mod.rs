@@ -136,6 +136,51 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// A streaming standby of `primary`, started: `pg_basebackup -R` (which writes `primary_conninfo` and
+    /// `standby.signal`) into a temp dir of its own, with `conf` appended to the `postgresql.conf` it copied
+    /// from the primary (later lines win), on a port of its own.
+    pub fn standby_of(primary: &Cluster, conf: &str) -> Result<Cluster, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let port = free_port()?;
+        let standby = Cluster { dir, bin: primary.bin.clone(), port };
+        standby.own()?;
+        let source_port = primary.port.to_string();
+        standby.run(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &source_port,
+                "-U",
+                "postgres",
+                "-D",
+                &standby.data_str(),
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ],
+        )?;
+        {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(standby.data().join("postgresql.conf"))
+                .map_err(|e| e.to_string())?;
+            writeln!(file, "\n{conf}").map_err(|e| e.to_string())?;
+        }
+        standby.own()?;
+        standby.start()?;
+        Ok(standby)
+    }
+
+    /// Promotes a standby to a primary (`pg_ctl promote`), waiting until it takes writes.
+    pub fn promote(&self) -> Result<(), String> {
+        self.run("pg_ctl", &["-D", &self.data_str(), "-w", "-t", "60", "promote"])
+    }
+
     fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }

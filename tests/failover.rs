@@ -1,0 +1,342 @@
+//! Issue 19, part 3: PostgreSQL failover. A primary and a streaming standby, both private clusters started
+//! here from the installed binaries, with synchronous replication (`synchronous_standby_names` names the
+//! standby, `synchronous_commit = on`), so that a commit is acknowledged only once the standby has flushed
+//! it. Two `cfgledger serve` instances connect with one multi-host URL, the primary first and the standby
+//! second, with `target_session_attrs=read-write`.
+//!
+//! Under continuous writes the standby is promoted and the old primary stopped (`-m immediate`); the
+//! instances, never restarted, must resume writing on the new primary by themselves. Nothing acknowledged
+//! may be lost, a write refused as `unavailable` must not be in the log, the log must stay gapless and
+//! verify (the CLI reading it through the same multi-host URL), and every watch stream must deliver the
+//! log's changes with no gap and no duplicate. No assertion is about time: deadlines only bound waiting.
+
+mod instances_support;
+mod pg;
+
+use instances_support::{assert_gapless, changes, eventually, Deployment, Http, Instance, Watch};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// `serve` flags of every instance: the tailer's safety net out of reach (so that what resumes is the
+/// reconnection itself), frequent keep-alives on watch streams.
+const SERVE_ARGS: &[&str] = &["--safety-poll", "1h", "--sse-keepalive", "1s"];
+/// The standby's name as the primary sees it (`cluster_name` becomes its walreceiver's application_name).
+const STANDBY: &str = "cfgl_standby";
+/// One key per writer, each with a base far from every default so that each value is a change. Writer `i`
+/// writes through instance `i % 2`.
+const PLAN: [(&str, u64); 4] = [
+    ("TOOL_RATE_LIMIT", 100_000),
+    ("MAX_PROMPT_SIZE", 1_000_000),
+    ("TOOL_CONCURRENT_LIMIT", 1_000),
+    ("cfgledger:REQUEST_SIZE_LIMIT", 2_000_000),
+];
+/// Writes each writer has acknowledged before the failover, and again, sent after the old primary stopped.
+const ACKS_PER_PHASE: usize = 25;
+/// How long a phase of the load may take before the test fails (not a measurement: a bound on waiting).
+const PHASE_DEADLINE: Duration = Duration::from_secs(120);
+
+/// A primary with a synchronous streaming standby, and a database of the test's on them.
+struct Pair {
+    primary: pg::Cluster,
+    standby: pg::Cluster,
+    db: String,
+}
+
+impl Pair {
+    /// Starts both clusters, waits until the primary reports the standby as streaming and synchronous, and
+    /// creates the test's database (which the standby then holds too).
+    fn start() -> Pair {
+        let primary = pg::Cluster::start_new_with(
+            &format!("synchronous_standby_names = '{STANDBY}'\nsynchronous_commit = on"),
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("the primary starts: {e}"));
+        // The standby copies the primary's configuration; once promoted it has no standby of its own, so it
+        // must not wait for one (a third node would be needed for that).
+        let standby =
+            pg::Cluster::standby_of(&primary, &format!("cluster_name = '{STANDBY}'\nsynchronous_standby_names = ''"))
+                .unwrap_or_else(|e| panic!("the standby starts from pg_basebackup -R of the primary: {e}"));
+        let pair = Pair { primary, standby, db: format!("cfgl_failover_{}", uuid::Uuid::new_v4().simple()) };
+        pair.wait_until_synchronous();
+        pair.admin(&pair.primary).batch_execute(&format!("CREATE DATABASE {}", pair.db)).expect("CREATE DATABASE");
+        pair
+    }
+
+    fn admin(&self, cluster: &pg::Cluster) -> postgres::Client {
+        postgres::Client::connect(&format!("{}/postgres", cluster.base_url()), postgres::NoTls)
+            .expect("an admin connection opens")
+    }
+
+    /// Waits until the primary's `pg_stat_replication` shows the standby streaming as its synchronous one.
+    fn wait_until_synchronous(&self) {
+        eventually("the standby to stream synchronously", || {
+            let rows = self
+                .admin(&self.primary)
+                .query("SELECT application_name, state, sync_state FROM pg_stat_replication", &[])
+                .map_err(|e| e.to_string())?;
+            let seen: Vec<(String, String, String)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+            match seen.as_slice() {
+                [(name, state, sync)] if name == STANDBY && state == "streaming" && sync == "sync" => Ok(()),
+                _ => Err(format!("pg_stat_replication: {seen:?}")),
+            }
+        });
+    }
+
+    /// The URL cfgledger is given: both hosts, the primary first, read-write sessions only.
+    fn url(&self) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/{}?target_session_attrs=read-write",
+            self.primary.port, self.standby.port, self.db
+        )
+    }
+}
+
+/// What one PUT got.
+#[derive(Debug, Clone)]
+struct Outcome {
+    value: u64,
+    /// When the request was sent.
+    sent: Instant,
+    /// When its answer arrived.
+    answered: Instant,
+    status: u16,
+    /// The acknowledged seq, or the refusal's error code and body.
+    result: Result<u64, (String, String)>,
+}
+
+/// Writers PUTting continuously, one thread and one key each, until stopped.
+struct Load {
+    stop: AtomicBool,
+    acks: Vec<AtomicUsize>,
+    outcomes: Vec<Mutex<Vec<Outcome>>>,
+}
+
+impl Load {
+    fn new() -> Load {
+        Load {
+            stop: AtomicBool::new(false),
+            acks: PLAN.iter().map(|_| AtomicUsize::new(0)).collect(),
+            outcomes: PLAN.iter().map(|_| Mutex::new(Vec::new())).collect(),
+        }
+    }
+
+    /// Writer `w`'s loop: PUT `base + n` for n = 1, 2, ... through `instance`.
+    fn write(&self, w: usize, instance: &Instance, token: &str) {
+        let (key, base) = PLAN[w];
+        let http = Http::new(false);
+        let url = format!("{}/admin/config/{key}", instance.url);
+        let mut n = 0;
+        while !self.stop.load(Ordering::SeqCst) {
+            n += 1;
+            let value = base + n;
+            let sent = Instant::now();
+            let reply = http.call("PUT", &url, Some(token), Some(&json!({ "value": value }))).unwrap_or_else(|e| {
+                panic!("PUT {key}={value} on {} got no answer: {e}\n{}", instance.name, instance.warnings())
+            });
+            let answered = Instant::now();
+            let result = if reply.status == 200 {
+                let item = reply.json();
+                assert_eq!(item["value"], value, "the PUT of {key} on {} answers its value", instance.name);
+                Ok(item["seq"].as_u64().unwrap_or_else(|| panic!("no seq in {item}")))
+            } else {
+                let code = reply.assert_clean_5xx(&format!("PUT {key}={value} on {}", instance.name));
+                assert_eq!(reply.status, 503, "PUT {key}={value} on {}: {}", instance.name, reply.body);
+                // A refused write waits a moment, as a client honouring Retry-After would (shortened).
+                std::thread::sleep(Duration::from_millis(50));
+                Err((code, reply.body))
+            };
+            if result.is_ok() {
+                self.acks[w].fetch_add(1, Ordering::SeqCst);
+            }
+            self.outcomes[w].lock().expect("lock").push(Outcome {
+                value,
+                sent,
+                answered,
+                status: reply.status,
+                result,
+            });
+        }
+    }
+
+    /// Waits until every writer has `n` acknowledged writes sent at or after `since`.
+    fn wait_acks_since(&self, since: Instant, n: usize, what: &str, instances: &[Instance]) {
+        let deadline = Instant::now() + PHASE_DEADLINE;
+        loop {
+            let counts: Vec<usize> = self
+                .outcomes
+                .iter()
+                .map(|o| o.lock().expect("lock").iter().filter(|o| o.result.is_ok() && o.sent >= since).count())
+                .collect();
+            if counts.iter().all(|c| *c >= n) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: acknowledged writes per writer {counts:?} after {PHASE_DEADLINE:?}, want {n} each\n{}",
+                instances.iter().map(Instance::warnings).collect::<Vec<_>>().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Asserts that a watch stream opened after `from` delivered exactly the log's setting changes after `from`
+/// up to `to`, in order, each once, with the key and value the log holds.
+fn assert_stream_matches_log(watch: &mut Watch, log: &[Value], from: u64, to: u64, name: &str) {
+    watch.wait_for_seq(to);
+    let expected: Vec<(u64, String, Value)> =
+        changes(log).into_iter().filter(|(seq, _, _)| *seq > from && *seq <= to).collect();
+    let delivered: Vec<(u64, String, Value)> = watch
+        .seen
+        .iter()
+        .filter(|e| e.id <= to)
+        .map(|e| {
+            let key = e.data["key"].as_str().unwrap_or_default();
+            let key = cfgledger_events::namespace::named(e.data["namespace"].as_str().unwrap_or_default(), key);
+            (e.id, key, e.data["value"].clone())
+        })
+        .collect();
+    assert_eq!(delivered.len(), expected.len(), "the watch stream of {name}: as many events as the log's changes");
+    assert_eq!(delivered, expected, "the watch stream of {name} after seq {from} against the log");
+}
+
+/// Waits until every instance is ready at `head` with the same head hash.
+fn wait_until_converged(instances: &[Instance], head: u64) {
+    eventually(&format!("every instance to be ready at head {head}"), || {
+        let mut hashes = std::collections::BTreeSet::new();
+        for instance in instances {
+            let reply = instance.ready();
+            let body: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
+            if reply.status != 200 || body["head"] != head || body["applied"] != head || body["lag"] != 0 {
+                return Err(format!("{}: {} {}\n{}", instance.name, reply.status, reply.body, instance.warnings()));
+            }
+            hashes.insert(body["head_hash"].as_str().unwrap_or_default().to_string());
+        }
+        match hashes.len() {
+            1 => Ok(()),
+            _ => Err(format!("different head hashes at seq {head}: {hashes:?}")),
+        }
+    })
+}
+
+fn store_head(instance: &Instance) -> u64 {
+    let reply = instance.ready();
+    reply.json()["head"].as_u64().unwrap_or_else(|| panic!("no head in /ready of {}: {}", instance.name, reply.body))
+}
+
+#[test]
+fn postgres_failover_to_a_synchronous_standby_loses_no_acknowledged_write() {
+    let pair = Pair::start();
+    let deployment = Deployment::new(&pair.url(), "");
+    let token = deployment.admin_token();
+    let instances = deployment.serve_many(2, SERVE_ARGS);
+    let start = store_head(&instances[0]);
+    wait_until_converged(&instances, start);
+    let mut watches: Vec<Watch> = instances.iter().map(|i| i.watch(&token, start)).collect();
+
+    let load = Load::new();
+    let began = Instant::now();
+    let (promoting, promoted, stopped) = std::thread::scope(|scope| {
+        for w in 0..PLAN.len() {
+            let (load, instance, token) = (&load, &instances[w % instances.len()], &token);
+            scope.spawn(move || load.write(w, instance, token));
+        }
+        load.wait_acks_since(began, ACKS_PER_PHASE, "before the failover", &instances);
+        // The failover, under load: the standby becomes the primary, then the old primary goes away.
+        let promoting = Instant::now();
+        pair.standby.promote().unwrap_or_else(|e| panic!("pg_ctl promote of the standby: {e}"));
+        let promoted = Instant::now();
+        pair.primary.stop().unwrap_or_else(|e| panic!("pg_ctl stop -m immediate of the old primary: {e}"));
+        let stopped = Instant::now();
+        // Writes sent from now on can only be committed on the new primary.
+        load.wait_acks_since(stopped, ACKS_PER_PHASE, "after the failover", &instances);
+        load.stop.store(true, Ordering::SeqCst);
+        (promoting, promoted, stopped)
+    });
+    let outcomes: Vec<Vec<Outcome>> = load.outcomes.into_iter().map(|o| o.into_inner().expect("lock")).collect();
+
+    // The failover happened: the old primary is gone and the standby now takes writes.
+    assert!(
+        postgres::Client::connect(&format!("{}/postgres?connect_timeout=2", pair.primary.base_url()), postgres::NoTls)
+            .is_err(),
+        "the old primary is down"
+    );
+    let in_recovery: bool =
+        pair.admin(&pair.standby).query_one("SELECT pg_is_in_recovery()", &[]).expect("a query").get(0);
+    assert!(!in_recovery, "the promoted standby is a primary");
+
+    // The log, read by the CLI through the multi-host URL (so from the new primary): gapless, verifying,
+    // holding every acknowledged write at the seq its answer named.
+    let log = deployment.log();
+    let head = assert_gapless(&log);
+    let report = deployment.verify();
+    assert!(report.starts_with(&format!("ok: {head} events verified")), "verify: {report}");
+    let by_seq: BTreeMap<u64, (String, Value)> = changes(&log).into_iter().map(|(s, k, v)| (s, (k, v))).collect();
+    let mut acknowledged = 0usize;
+    let mut refused: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (outcome, (key, _)) in outcomes.iter().zip(PLAN) {
+        let mut last = start;
+        for o in outcome {
+            let entry = (key.to_string(), json!(o.value));
+            match &o.result {
+                Ok(seq) => {
+                    acknowledged += 1;
+                    assert!(*seq > last, "the acknowledged seqs of {key} increase: {seq} after {last}");
+                    last = *seq;
+                    assert_eq!(
+                        by_seq.get(seq),
+                        Some(&entry),
+                        "the acknowledged write {key}={} is at seq {seq} on the new primary",
+                        o.value
+                    );
+                }
+                Err((code, body)) => {
+                    assert_eq!(code, "unavailable", "a write refused during the failover: {body}");
+                    assert!(
+                        !by_seq.values().any(|e| *e == entry),
+                        "the write {key}={} was refused ({} {body}) but is in the log",
+                        o.value,
+                        o.status
+                    );
+                    refused.entry(code.clone()).or_default().push(body.clone());
+                }
+            }
+        }
+    }
+    let written = by_seq.range(start + 1..).count();
+    assert_eq!(written, acknowledged, "the log holds each acknowledged write once and nothing else");
+    assert_eq!(head, start + u64::try_from(acknowledged).expect("a count"), "the log ends right after the last write");
+
+    // Each instance resumed by itself: its writers were acknowledged for writes sent after the stop.
+    for (w, outcome) in outcomes.iter().enumerate() {
+        let after = outcome.iter().filter(|o| o.result.is_ok() && o.sent >= stopped).count();
+        assert!(
+            after >= ACKS_PER_PHASE,
+            "writer {w} on instance {}: {after} writes acknowledged after the stop",
+            w % 2
+        );
+    }
+    wait_until_converged(&instances, head);
+    for (instance, watch) in instances.iter().zip(&mut watches) {
+        assert!(watch.is_open(), "the watch stream of {} stayed open through the failover", instance.name);
+        assert_stream_matches_log(watch, &log, start, head, &instance.name);
+        instance.assert_alive();
+    }
+
+    // What clients saw, for the record (not asserted: times depend on the machine).
+    let resumed: Vec<Duration> = outcomes
+        .iter()
+        .filter_map(|o| o.iter().find(|o| o.result.is_ok() && o.sent >= stopped).map(|o| o.answered - stopped))
+        .collect();
+    let slowest = outcomes.iter().flatten().map(|o| o.answered - o.sent).max().unwrap_or_default();
+    eprintln!(
+        "failover: {acknowledged} writes acknowledged, head {head}; promote took {:?}, stop {:?}; first \
+         acknowledged write after the stop, per writer: {resumed:?}; slowest answer {slowest:?}; refused: {}",
+        promoted - promoting,
+        stopped - promoted,
+        refused.iter().map(|(c, b)| format!("{} x {c} (first: {})", b.len(), b[0])).collect::<Vec<_>>().join("; ")
+    );
+}
