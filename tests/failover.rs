@@ -6,7 +6,8 @@
 //!
 //! Under continuous writes the standby is promoted and the old primary stopped (`-m immediate`); the
 //! instances, never restarted, must resume writing on the new primary by themselves. Nothing acknowledged
-//! may be lost, a write refused as `unavailable` must not be in the log, the log must stay gapless and
+//! may be lost, a write refused as `unavailable` must not be in the log (a COMMIT whose answer the stop
+//! took is settled by the server first; only `outcome_unknown` may go either way), the log must stay gapless and
 //! verify (the CLI reading it through the same multi-host URL), and every watch stream must deliver the
 //! log's changes with no gap and no duplicate. No assertion is about time: deadlines only bound waiting.
 
@@ -276,6 +277,7 @@ fn postgres_failover_to_a_synchronous_standby_loses_no_acknowledged_write() {
     assert!(report.starts_with(&format!("ok: {head} events verified")), "verify: {report}");
     let by_seq: BTreeMap<u64, (String, Value)> = changes(&log).into_iter().map(|(s, k, v)| (s, (k, v))).collect();
     let mut acknowledged = 0usize;
+    let mut unknown_but_written = 0usize;
     let mut refused: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (outcome, (key, _)) in outcomes.iter().zip(PLAN) {
         let mut last = start;
@@ -293,8 +295,9 @@ fn postgres_failover_to_a_synchronous_standby_loses_no_acknowledged_write() {
                         o.value
                     );
                 }
-                Err((code, body)) => {
-                    assert_eq!(code, "unavailable", "a write refused during the failover: {body}");
+                // `unavailable` promises that nothing was written (a COMMIT whose answer was lost is settled
+                // first); `outcome_unknown` says the change may or may not be in the log.
+                Err((code, body)) if code == "unavailable" => {
                     assert!(
                         !by_seq.values().any(|e| *e == entry),
                         "the write {key}={} was refused ({} {body}) but is in the log",
@@ -303,12 +306,23 @@ fn postgres_failover_to_a_synchronous_standby_loses_no_acknowledged_write() {
                     );
                     refused.entry(code.clone()).or_default().push(body.clone());
                 }
+                Err((code, body)) => {
+                    assert_eq!(code, "outcome_unknown", "a write answered {} during the failover: {body}", o.status);
+                    if by_seq.values().any(|e| *e == entry) {
+                        unknown_but_written += 1;
+                    }
+                    refused.entry(code.clone()).or_default().push(body.clone());
+                }
             }
         }
     }
     let written = by_seq.range(start + 1..).count();
-    assert_eq!(written, acknowledged, "the log holds each acknowledged write once and nothing else");
-    assert_eq!(head, start + u64::try_from(acknowledged).expect("a count"), "the log ends right after the last write");
+    assert_eq!(
+        written,
+        acknowledged + unknown_but_written,
+        "the log holds each acknowledged write once, and nothing else but writes whose outcome was unknown"
+    );
+    assert_eq!(head, start + u64::try_from(written).expect("a count"), "the log ends right after the last write");
 
     // Each instance resumed by itself: its writers were acknowledged for writes sent after the stop.
     for (w, outcome) in outcomes.iter().enumerate() {
@@ -339,4 +353,64 @@ fn postgres_failover_to_a_synchronous_standby_loses_no_acknowledged_write() {
         stopped - promoted,
         refused.iter().map(|(c, b)| format!("{} x {c} (first: {})", b.len(), b[0])).collect::<Vec<_>>().join("; ")
     );
+}
+
+/// A COMMIT that PostgreSQL made durable but whose answer never reached cfgledger: with the standby stopped,
+/// the primary commits the append locally and waits for the standby's flush; the backend is then terminated
+/// (PostgreSQL warns that the transaction "has already committed locally"), so cfgledger's connection dies
+/// mid-COMMIT. The change is in the log, so the server must answer it as written, at its seq, rather than
+/// tell the client that nothing was written.
+#[test]
+fn postgres_commit_whose_answer_is_lost_is_answered_as_it_ended() {
+    const KEY: &str = "TOOL_RATE_LIMIT";
+    let pair = Pair::start();
+    let deployment = Deployment::new(&pair.url(), "");
+    let token = deployment.admin_token();
+    let instances = deployment.serve_many(1, SERVE_ARGS);
+    let instance = &instances[0];
+    let item = instance.put(KEY, &token, json!(111)).ok_json("the first PUT");
+    let first = item["seq"].as_u64().unwrap_or_else(|| panic!("no seq in {item}"));
+
+    pair.standby.stop().unwrap_or_else(|e| panic!("the standby stops: {e}"));
+    let reply = std::thread::scope(|scope| {
+        let put = scope.spawn(|| instance.put(KEY, &token, json!(222)));
+        // The append's COMMIT waits for the standby (the heartbeats' autocommit writes wait too, but their
+        // last statement is not a COMMIT).
+        let pid: i32 = eventually("the append's COMMIT to wait for the synchronous standby", || {
+            let rows = pair
+                .admin(&pair.primary)
+                .query(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND wait_event = 'SyncRep' \
+                     AND query = 'COMMIT'",
+                    &[&pair.db],
+                )
+                .map_err(|e| e.to_string())?;
+            match rows.as_slice() {
+                [row] => Ok(row.get(0)),
+                _ => Err(format!("{} backends wait on SyncRep with a COMMIT", rows.len())),
+            }
+        });
+        let ended: bool = pair
+            .admin(&pair.primary)
+            .query_one("SELECT pg_terminate_backend($1)", &[&pid])
+            .expect("pg_terminate_backend runs")
+            .get(0);
+        assert!(ended, "the backend of the append was terminated");
+        put.join().expect("the PUT thread")
+    });
+
+    // The standby back, so that the rest of the test can write.
+    pair.standby.start().unwrap_or_else(|e| panic!("the standby starts again: {e}"));
+    pair.wait_until_synchronous();
+    let log = deployment.log();
+    assert_gapless(&log);
+    deployment.verify();
+    let landed = changes(&log).contains(&(first + 1, KEY.to_string(), json!(222)));
+    assert!(landed, "the commit was durable on the primary, so the change is in the log at seq {}", first + 1);
+    let item = reply.ok_json("the PUT whose COMMIT answer was lost, though the change is in the log");
+    assert_eq!((&item["value"], item["seq"].as_u64()), (&json!(222), Some(first + 1)), "{item}");
+
+    let item = instance.put(KEY, &token, json!(333)).ok_json("the next PUT");
+    assert_eq!(item["seq"].as_u64(), Some(first + 2), "the next write follows: {item}");
+    instance.assert_alive();
 }
