@@ -90,18 +90,7 @@ impl PgStore {
     /// Connects to `url` (`postgres://user@host:port/db?...`, with libpq's `sslmode` and `sslrootcert`) and
     /// applies pending migrations.
     pub fn open(url: &str) -> Result<PgStore, StoreError> {
-        let parts = tls::split_url(url)?;
-        let (ssl_mode, tls) = tls::connector(parts.mode, parts.root_cert.as_deref())?;
-        let mut config: Config =
-            parts.url.parse().map_err(|e| StoreError::Url(format!("database URL {}: {e}", redact(url))))?;
-        config.ssl_mode(ssl_mode);
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        config.keepalives(true).keepalives_idle(Duration::from_secs(30));
-        if config.get_application_name().is_none() {
-            config.application_name("cfgledger");
-        }
+        let (config, tls) = connection_config(url)?;
         let store =
             PgStore { config, tls, shown: redact(url), write: Mutex::new(None), readers: Mutex::new(Vec::new()) };
         let mut client = store.connect()?;
@@ -180,6 +169,24 @@ fn holds(client: &mut Client, seq: i64, hash: &[u8]) -> Result<bool, postgres::E
     let row = client.query_opt("SELECT hash FROM events WHERE seq = $1", &[&seq])?;
     client.batch_execute("ROLLBACK")?;
     Ok(row.is_some_and(|r| r.get::<_, &[u8]>(0) == hash))
+}
+
+/// How every connection of a store is made: the URL's settings (every host of a multi-host URL, in order,
+/// with its `target_session_attrs`), its TLS, and cfgledger's defaults where the URL says nothing.
+fn connection_config(url: &str) -> Result<(Config, tokio_postgres_rustls::MakeRustlsConnect), StoreError> {
+    let parts = tls::split_url(url)?;
+    let (ssl_mode, tls) = tls::connector(parts.mode, parts.root_cert.as_deref())?;
+    let mut config: Config =
+        parts.url.parse().map_err(|e| StoreError::Url(format!("database URL {}: {e}", redact(url))))?;
+    config.ssl_mode(ssl_mode);
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    config.keepalives(true).keepalives_idle(Duration::from_secs(30));
+    if config.get_application_name().is_none() {
+        config.application_name("cfgledger");
+    }
+    Ok((config, tls))
 }
 
 /// The URL without its password, for messages.
@@ -650,7 +657,8 @@ impl ChangeWatch for PgListener {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{connection_config, redact};
+    use postgres::config::{Host, TargetSessionAttrs};
 
     #[test]
     fn urls_are_shown_without_their_password() {
@@ -660,5 +668,19 @@ mod tests {
         );
         assert_eq!(redact("postgresql://db/cfg"), "postgresql://db/cfg");
         assert!(!redact("postgres://u:p%40ss@h/d").contains("p%40ss"));
+    }
+
+    /// A failover URL names every host, in order, and asks for the one that takes writes: all of it reaches
+    /// the postgres crate, TLS parameters taken out, and no password reaches a message.
+    #[test]
+    fn a_multi_host_url_keeps_its_hosts_in_order_and_its_session_attributes() {
+        let url = "postgres://app:s3cret@db1.example:5432,db2.example:5433/cfg?target_session_attrs=read-write&sslmode=require";
+        assert_eq!(redact(url), "postgres://app@db1.example:5432,db2.example:5433/cfg");
+        let (config, _) = connection_config(url).expect("a multi-host URL parses");
+        assert_eq!(config.get_hosts(), &[Host::Tcp("db1.example".to_string()), Host::Tcp("db2.example".to_string())]);
+        assert_eq!(config.get_ports(), &[5432, 5433]);
+        assert_eq!(config.get_target_session_attrs(), TargetSessionAttrs::ReadWrite);
+        assert_eq!(config.get_dbname(), Some("cfg"));
+        assert_eq!(config.get_ssl_mode(), postgres::config::SslMode::Require);
     }
 }
