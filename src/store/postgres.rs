@@ -39,9 +39,10 @@ const MIGRATE_LOCK: i64 = 0x6366_676c_0002;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Read connections kept for reuse.
 const POOL: usize = 8;
-/// How long a COMMIT whose answer was lost is looked for before its outcome is reported as unknown: a
-/// failover's promotion usually completes well within it.
-const SETTLE_FOR: Duration = Duration::from_secs(15);
+/// How long a COMMIT whose answer was lost is looked for before its outcome is reported as unknown. The
+/// writer waits meanwhile, so this is also how long the writes queued behind it may wait: as long as
+/// SQLite's busy timeout. A promotion that takes longer ends that write in `outcome_unknown`.
+const SETTLE_FOR: Duration = Duration::from_secs(10);
 /// The longest [`PgStore::settle`] waits for the append lock in one attempt: a transaction whose COMMIT is
 /// still waiting (for a synchronous standby that is gone) holds it, and may never let go.
 const SETTLE_LOCK_TIMEOUT: &str = "2s";
