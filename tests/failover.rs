@@ -34,6 +34,8 @@ const PLAN: [(&str, u64); 4] = [
     ("TOOL_CONCURRENT_LIMIT", 1_000),
     ("cfgledger:REQUEST_SIZE_LIMIT", 2_000_000),
 ];
+/// The key written once through each instance after the load, to see the other one follow.
+const LAST_KEY: &str = "RETRY_MAX_ATTEMPTS";
 /// Writes each writer has acknowledged before the failover, and again, sent after the old primary stopped.
 const ACKS_PER_PHASE: usize = 25;
 /// How long a phase of the load may take before the test fails (not a measurement: a bound on waiting).
@@ -259,6 +261,27 @@ fn postgres_failover_to_a_synchronous_standby_loses_no_acknowledged_write() {
     });
     let outcomes: Vec<Vec<Outcome>> = load.outcomes.into_iter().map(|o| o.into_inner().expect("lock")).collect();
 
+    // Each instance's tailer follows the new primary too: a write through one reaches the other, which does not
+    // write meanwhile, so only its LISTEN connection (reconnected to the new primary) can wake it; the safety
+    // poll is out of reach.
+    let mut final_writes = Vec::new();
+    for (w, writer) in instances.iter().enumerate() {
+        let value = json!(7_000 + w);
+        let item = writer.put(LAST_KEY, &token, value.clone()).ok_json(&format!("PUT {LAST_KEY} on {}", writer.name));
+        let seq = item["seq"].as_u64().unwrap_or_else(|| panic!("no seq in {item}"));
+        for reader in instances.iter().filter(|r| r.name != writer.name) {
+            eventually(&format!("{} to show {LAST_KEY}={value} at seq {seq}", reader.name), || {
+                let reply = reader.get(LAST_KEY, &token);
+                let item: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
+                match reply.status == 200 && item["value"] == value && item["seq"] == seq {
+                    true => Ok(()),
+                    false => Err(format!("{} {}\n{}", reply.status, reply.body, reader.warnings())),
+                }
+            });
+        }
+        final_writes.push((seq, value));
+    }
+
     // The failover happened: the old primary is gone and the standby now takes writes.
     assert!(
         postgres::Client::connect(&format!("{}/postgres?connect_timeout=2", pair.primary.base_url()), postgres::NoTls)
@@ -316,13 +339,17 @@ fn postgres_failover_to_a_synchronous_standby_loses_no_acknowledged_write() {
             }
         }
     }
-    let written = by_seq.range(start + 1..).count();
+    for (seq, value) in &final_writes {
+        assert_eq!(by_seq.get(seq), Some(&(LAST_KEY.to_string(), value.clone())), "the final write at seq {seq}");
+    }
+    let written = by_seq.range(start + 1..).count() - final_writes.len();
     assert_eq!(
         written,
         acknowledged + unknown_but_written,
         "the log holds each acknowledged write once, and nothing else but writes whose outcome was unknown"
     );
-    assert_eq!(head, start + u64::try_from(written).expect("a count"), "the log ends right after the last write");
+    let last = start + u64::try_from(written + final_writes.len()).expect("a count");
+    assert_eq!(head, last, "the log ends right after the last write");
 
     // Each instance resumed by itself: its writers were acknowledged for writes sent after the stop.
     for (w, outcome) in outcomes.iter().enumerate() {
