@@ -373,9 +373,15 @@ fn postgres_failover_to_a_synchronous_standby_loses_no_acknowledged_write() {
         .filter_map(|o| o.iter().find(|o| o.result.is_ok() && o.sent >= stopped).map(|o| o.answered - stopped))
         .collect();
     let slowest = outcomes.iter().flatten().map(|o| o.answered - o.sent).max().unwrap_or_default();
+    // The servers log why they refused; a COMMIT whose answer the stop took, settled as absent, says so.
+    let settled_absent: usize = instances
+        .iter()
+        .map(|i| i.stderr().iter().filter(|l| l.contains("the log shows that nothing was written")).count())
+        .sum();
     eprintln!(
         "failover: {acknowledged} writes acknowledged, head {head}; promote took {:?}, stop {:?}; first \
-         acknowledged write after the stop, per writer: {resumed:?}; slowest answer {slowest:?}; refused: {}",
+         acknowledged write after the stop, per writer: {resumed:?}; slowest answer {slowest:?}; refused: {}; \
+         lost COMMITs settled as not written: {settled_absent}",
         promoted - promoting,
         stopped - promoted,
         refused.iter().map(|(c, b)| format!("{} x {c} (first: {})", b.len(), b[0])).collect::<Vec<_>>().join("; ")
