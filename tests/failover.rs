@@ -7,9 +7,11 @@
 //! Under continuous writes the standby is promoted and the old primary stopped (`-m immediate`); the
 //! instances, never restarted, must resume writing on the new primary by themselves. Nothing acknowledged
 //! may be lost, a write refused as `unavailable` must not be in the log (a COMMIT whose answer the stop
-//! took is settled by the server first; only `outcome_unknown` may go either way), the log must stay gapless and
-//! verify (the CLI reading it through the same multi-host URL), and every watch stream must deliver the
-//! log's changes with no gap and no duplicate. No assertion is about time: deadlines only bound waiting.
+//! took is settled by the server first; only `outcome_unknown` may go either way), the log must stay
+//! gapless and verify (the CLI reading it through the same multi-host URL), and every watch stream must
+//! deliver the log's changes with no gap and no duplicate. A second test loses a COMMIT's answer on purpose
+//! and checks that the server answers what happened. No assertion is about time: deadlines only bound
+//! waiting.
 
 mod instances_support;
 mod pg;
@@ -273,9 +275,10 @@ fn postgres_failover_to_a_synchronous_standby_loses_no_acknowledged_write() {
             eventually(&format!("{} to show {LAST_KEY}={value} at seq {seq}", reader.name), || {
                 let reply = reader.get(LAST_KEY, &token);
                 let item: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
-                match reply.status == 200 && item["value"] == value && item["seq"] == seq {
-                    true => Ok(()),
-                    false => Err(format!("{} {}\n{}", reply.status, reply.body, reader.warnings())),
+                if reply.status == 200 && item["value"] == value && item["seq"] == seq {
+                    Ok(())
+                } else {
+                    Err(format!("{} {}\n{}", reply.status, reply.body, reader.warnings()))
                 }
             });
         }

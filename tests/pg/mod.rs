@@ -2,7 +2,8 @@
 //! `CFGLEDGER_TEST_PG_URL` (an admin URL such as `postgres://postgres@127.0.0.1:5432/postgres`), else the
 //! server on 127.0.0.1:5432 when it answers, else a private throwaway cluster started from the installed
 //! binaries (`initdb` and `pg_ctl` in a temp dir). If none works the test panics with what was tried.
-//! Each test gets its own database, dropped when the handle goes.
+//! Each test gets its own database, dropped when the handle goes. A private cluster can also be given a
+//! streaming standby (`Cluster::standby_of`), which a failover test promotes.
 #![allow(dead_code)]
 
 use postgres::{Client, NoTls};
