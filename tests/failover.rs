@@ -90,6 +90,25 @@ impl Pair {
         });
     }
 
+    /// The backend of the append whose COMMIT waits for the (stopped) standby, once there is one. The
+    /// heartbeats' autocommit writes wait too, but their last statement is not a COMMIT.
+    fn commit_waiting_for_the_standby(&self) -> i32 {
+        eventually("the append's COMMIT to wait for the synchronous standby", || {
+            let rows = self
+                .admin(&self.primary)
+                .query(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND wait_event = 'SyncRep' \
+                     AND query = 'COMMIT'",
+                    &[&self.db],
+                )
+                .map_err(|e| e.to_string())?;
+            match rows.as_slice() {
+                [row] => Ok(row.get(0)),
+                _ => Err(format!("{} backends wait on SyncRep with a COMMIT", rows.len())),
+            }
+        })
+    }
+
     /// The URL cfgledger is given: both hosts, the primary first, read-write sessions only.
     fn url(&self) -> String {
         format!(
@@ -410,22 +429,7 @@ fn postgres_commit_whose_answer_is_lost_is_answered_as_it_ended() {
     pair.standby.stop().unwrap_or_else(|e| panic!("the standby stops: {e}"));
     let reply = std::thread::scope(|scope| {
         let put = scope.spawn(|| instance.put(KEY, &token, json!(222)));
-        // The append's COMMIT waits for the standby (the heartbeats' autocommit writes wait too, but their
-        // last statement is not a COMMIT).
-        let pid: i32 = eventually("the append's COMMIT to wait for the synchronous standby", || {
-            let rows = pair
-                .admin(&pair.primary)
-                .query(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND wait_event = 'SyncRep' \
-                     AND query = 'COMMIT'",
-                    &[&pair.db],
-                )
-                .map_err(|e| e.to_string())?;
-            match rows.as_slice() {
-                [row] => Ok(row.get(0)),
-                _ => Err(format!("{} backends wait on SyncRep with a COMMIT", rows.len())),
-            }
-        });
+        let pid = pair.commit_waiting_for_the_standby();
         let ended: bool = pair
             .admin(&pair.primary)
             .query_one("SELECT pg_terminate_backend($1)", &[&pid])
@@ -446,6 +450,59 @@ fn postgres_commit_whose_answer_is_lost_is_answered_as_it_ended() {
     let item = reply.ok_json("the PUT whose COMMIT answer was lost, though the change is in the log");
     assert_eq!((&item["value"], item["seq"].as_u64()), (&json!(222), Some(first + 1)), "{item}");
 
+    let item = instance.put(KEY, &token, json!(333)).ok_json("the next PUT");
+    assert_eq!(item["seq"].as_u64(), Some(first + 2), "the next write follows: {item}");
+    instance.assert_alive();
+}
+
+/// The same lost answer, with the database then out of reach for longer than the server keeps asking: the
+/// primary stops while the append's COMMIT, already flushed to its WAL, waits for the stopped standby. The
+/// server cannot know whether the change was written, and must say so (503 `outcome_unknown`), not claim
+/// that nothing was written: once the primary is back, the change is in the log, and the server shows it.
+#[test]
+fn postgres_commit_whose_answer_is_lost_while_the_database_stays_down_is_answered_outcome_unknown() {
+    const KEY: &str = "TOOL_RATE_LIMIT";
+    let pair = Pair::start();
+    let deployment = Deployment::new(&pair.url(), "");
+    let token = deployment.admin_token();
+    let instances = deployment.serve_many(1, SERVE_ARGS);
+    let instance = &instances[0];
+    let item = instance.put(KEY, &token, json!(111)).ok_json("the first PUT");
+    let first = item["seq"].as_u64().unwrap_or_else(|| panic!("no seq in {item}"));
+
+    pair.standby.stop().unwrap_or_else(|e| panic!("the standby stops: {e}"));
+    let reply = std::thread::scope(|scope| {
+        let put = scope.spawn(|| instance.put(KEY, &token, json!(222)));
+        pair.commit_waiting_for_the_standby();
+        pair.primary.stop().unwrap_or_else(|e| panic!("the primary stops: {e}"));
+        put.join().expect("the PUT thread")
+    });
+    let code = reply.assert_clean_5xx("the PUT whose COMMIT answer was lost while the database stayed down");
+    assert_eq!((reply.status, code.as_str()), (503, "outcome_unknown"), "{}", reply.body);
+    let message = reply.json()["error"]["message"].as_str().unwrap_or_default().to_string();
+    assert!(message.contains("read it back before retrying"), "the answer says what to do: {message}");
+
+    pair.primary.start().unwrap_or_else(|e| panic!("the primary starts again: {e}"));
+    pair.standby.start().unwrap_or_else(|e| panic!("the standby starts again: {e}"));
+    pair.wait_until_synchronous();
+    let log = deployment.log();
+    assert_gapless(&log);
+    deployment.verify();
+    assert!(
+        changes(&log).contains(&(first + 1, KEY.to_string(), json!(222))),
+        "the COMMIT was flushed on the primary before it waited, so the change is in the log at seq {}",
+        first + 1
+    );
+    // Reading it back, as the answer asks, shows it: the instance caught up once it reconnected.
+    eventually(&format!("{} to show {KEY}=222 at seq {}", instance.name, first + 1), || {
+        let reply = instance.get(KEY, &token);
+        let item: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
+        if reply.status == 200 && item["value"] == 222 && item["seq"] == first + 1 {
+            Ok(())
+        } else {
+            Err(format!("{} {}\n{}", reply.status, reply.body, instance.warnings()))
+        }
+    });
     let item = instance.put(KEY, &token, json!(333)).ok_json("the next PUT");
     assert_eq!(item["seq"].as_u64(), Some(first + 2), "the next write follows: {item}");
     instance.assert_alive();
