@@ -159,6 +159,7 @@ impl Error {
             | Error::Contention(_)
             | Error::Closed
             | Error::Unreachable { .. } => ErrorCode::Unavailable,
+            Error::Store(StoreError::OutcomeUnknown(_)) => ErrorCode::OutcomeUnknown,
             Error::Store(StoreError::Url(_)) => ErrorCode::BadRequest,
             Error::Chain(_) => ErrorCode::ChainBroken,
             Error::Store(StoreError::Corrupt(_)) => ErrorCode::Integrity,
@@ -243,6 +244,9 @@ pub enum ErrorCode {
     RateLimited,
     /// The store cannot serve now; retry after the `Retry-After` seconds (503).
     Unavailable,
+    /// The database stopped answering while the change was being committed and could not be asked afterwards
+    /// whether it was written: read it back before retrying (503).
+    OutcomeUnknown,
     /// The event log is broken; the details name the first bad seq (500).
     ChainBroken,
     /// A sealed value does not open under this store's key (500).
@@ -265,7 +269,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::InvalidValue => 422,
             ErrorCode::RateLimited => 429,
-            ErrorCode::Timeout | ErrorCode::Unavailable => 503,
+            ErrorCode::Timeout | ErrorCode::Unavailable | ErrorCode::OutcomeUnknown => 503,
             ErrorCode::ChainBroken | ErrorCode::Integrity | ErrorCode::Internal => 500,
         }
     }
@@ -286,7 +290,9 @@ impl ErrorCode {
             | ErrorCode::Conflict
             | ErrorCode::State
             | ErrorCode::InvalidValue => Kind::Rejected,
-            ErrorCode::Timeout | ErrorCode::RateLimited | ErrorCode::Unavailable => Kind::Unavailable,
+            ErrorCode::Timeout | ErrorCode::RateLimited | ErrorCode::Unavailable | ErrorCode::OutcomeUnknown => {
+                Kind::Unavailable
+            }
             ErrorCode::ChainBroken | ErrorCode::Integrity => Kind::Integrity,
             ErrorCode::Internal => Kind::Failure,
         }
@@ -311,6 +317,7 @@ impl ErrorCode {
             ErrorCode::InvalidValue => "invalid_value",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::OutcomeUnknown => "outcome_unknown",
             ErrorCode::ChainBroken => "chain_broken",
             ErrorCode::Integrity => "integrity",
             ErrorCode::Internal => "internal",
@@ -318,7 +325,7 @@ impl ErrorCode {
     }
 
     /// Every code, for the documentation and the tests that keep it honest.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -335,6 +342,7 @@ impl ErrorCode {
         ErrorCode::InvalidValue,
         ErrorCode::RateLimited,
         ErrorCode::Unavailable,
+        ErrorCode::OutcomeUnknown,
         ErrorCode::ChainBroken,
         ErrorCode::Integrity,
         ErrorCode::Internal,

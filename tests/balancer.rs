@@ -262,6 +262,11 @@ fn a_server_killed_behind_haproxy_loses_no_acknowledged_write_and_no_watcher_mis
                     assert!(copies <= 1, "{key}={} ({}: {}) is in the log {copies} times", o.value, o.status, o.body);
                     unknown += 1;
                 }
+                // A commit whose answer the server lost with its database connection: unknown too.
+                (503, None) if o.body.contains("\"outcome_unknown\"") => {
+                    assert!(copies <= 1, "{key}={} (outcome_unknown) is in the log {copies} times", o.value);
+                    unknown += 1;
+                }
                 // Refused before anything was written (by cfgledger, or by the balancer with no server left).
                 (503, None) => {
                     assert_eq!(copies, 0, "{key}={} was refused with 503 but is in the log: {}", o.value, o.body);

@@ -24,7 +24,8 @@ impl ApiError {
     /// An error answered with its code's status.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let retry_after = matches!(code, ErrorCode::Unavailable | ErrorCode::Timeout).then_some(1);
+        let retry_after =
+            matches!(code, ErrorCode::Unavailable | ErrorCode::Timeout | ErrorCode::OutcomeUnknown).then_some(1);
         ApiError { status, code, message: message.into(), details: Value::Null, retry_after }
     }
 
@@ -99,6 +100,12 @@ impl From<Error> for ApiError {
                             "the store's disk is full: writes fail until space is freed; reads are served",
                         )
                     }
+                    // Not a refusal: the change may be in the log, and the client must not be told to simply retry.
+                    Error::Store(StoreError::OutcomeUnknown(_)) => ApiError::new(
+                        code,
+                        "the database stopped answering while this change was being committed, and could not be \
+                         asked afterwards whether it was written: read it back before retrying",
+                    ),
                     _ => ApiError::unavailable(),
                 }
             }

@@ -284,7 +284,7 @@ impl Server {
             ),
             ErrorCode::Unauthorized => format!("the server at {} refused the token: {}", self.base, f.message),
             ErrorCode::Forbidden => format!("the server at {} refused: {}", self.base, f.message),
-            ErrorCode::Unavailable | ErrorCode::Timeout | ErrorCode::RateLimited => {
+            ErrorCode::Unavailable | ErrorCode::Timeout | ErrorCode::RateLimited | ErrorCode::OutcomeUnknown => {
                 format!("the server at {} is unavailable: {}", self.base, f.message)
             }
             ErrorCode::Internal => format!("the server at {} failed (HTTP {}): {}", self.base, f.status, f.message),

@@ -302,7 +302,9 @@ fn signal_governance(ctx: &crate::ledger::WriteContext, outcome: &Outcome) {
 impl Core {
     /// Remembers an append the store refused, for `/ready`.
     fn write_failed(&self, e: StoreError) -> Error {
-        if let (StoreError::Unavailable(why), Ok(mut failure)) = (&e, self.write_failure.lock()) {
+        if let (StoreError::Unavailable(why) | StoreError::OutcomeUnknown(why), Ok(mut failure)) =
+            (&e, self.write_failure.lock())
+        {
             *failure = Some((std::time::Instant::now(), why.clone()));
         }
         Error::Store(e)

@@ -22,6 +22,10 @@ pub enum StoreError {
     /// The database cannot be reached or refused the operation; retrying later may work.
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
+    /// The database stopped answering while an append was being committed, and could not be asked afterwards
+    /// whether it was: the change may or may not be in the log.
+    #[error("the outcome of the change is unknown: {0}")]
+    OutcomeUnknown(String),
     /// The database holds something the log contract forbids (a malformed row).
     #[error("the store is corrupt: {0}")]
     Corrupt(String),

@@ -6,8 +6,15 @@
 //! serialized; it reads the head under the lock (the writer decides against it, so it never loses a race
 //! it already waited for), inserts the batch with one `unnest` statement and sends one `NOTIFY` (one per batch, not per event: a pending notification takes a global
 //! lock through commit). Durability is PostgreSQL's: with the default `synchronous_commit=on`, an
-//! acknowledged append has been flushed to the WAL. A connection that fails is dropped and replaced at the
-//! next call, so the store recovers by itself once the server is back.
+//! acknowledged append has been flushed to the WAL (and, with synchronous replication, to the standby). A
+//! connection that fails is dropped and replaced at the next call, so the store recovers by itself once the
+//! server is back; with a multi-host URL and `target_session_attrs=read-write`, the replacement reaches
+//! whichever host takes writes now, so a promoted standby is followed without a restart.
+//!
+//! A COMMIT whose answer is lost (the connection died with it in flight, as when the primary stops) is
+//! settled before it is answered: a fresh connection takes the append lock and looks for the batch's last
+//! record ([`PgStore::settle`]). The client is told it was written or that nothing was written, and only
+//! when the database stays out of reach is it told that the outcome is unknown.
 
 use super::sql::{self, Arg, Dialect, EventRow, SnapshotRow, Sql, SqlReader};
 use super::{AppendGuard, ChangeWatch, DataKeyRow, EventStore, InstanceBeat, LogQuery, StoreError, StoredSnapshot};
@@ -15,7 +22,7 @@ use cfgledger_events::{Head, Record, Timestamp};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Config};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 mod tls;
 
@@ -32,6 +39,13 @@ const MIGRATE_LOCK: i64 = 0x6366_676c_0002;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Read connections kept for reuse.
 const POOL: usize = 8;
+/// How long a COMMIT whose answer was lost is looked for before its outcome is reported as unknown. The
+/// writer waits meanwhile, so this is also how long the writes queued behind it may wait: as long as
+/// SQLite's busy timeout. A promotion that takes longer ends that write in `outcome_unknown`.
+const SETTLE_FOR: Duration = Duration::from_secs(10);
+/// The longest [`PgStore::settle`] waits for the append lock in one attempt: a transaction whose COMMIT is
+/// still waiting (for a synchronous standby that is gone) holds it, and may never let go.
+const SETTLE_LOCK_TIMEOUT: &str = "2s";
 
 pub struct PgStore {
     config: Config,
@@ -43,10 +57,14 @@ pub struct PgStore {
 }
 
 fn unavailable(e: postgres::Error) -> StoreError {
-    // `Display` of a server error is just "db error"; the server's own message says what happened.
+    StoreError::Unavailable(described(&e))
+}
+
+/// What went wrong: `Display` of a server error is just "db error"; the server's own message says what happened.
+fn described(e: &postgres::Error) -> String {
     match e.as_db_error() {
-        Some(db) => StoreError::Unavailable(format!("{}: {}", db.code().code(), db.message())),
-        None => StoreError::Unavailable(e.to_string()),
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
     }
 }
 
@@ -73,18 +91,7 @@ impl PgStore {
     /// Connects to `url` (`postgres://user@host:port/db?...`, with libpq's `sslmode` and `sslrootcert`) and
     /// applies pending migrations.
     pub fn open(url: &str) -> Result<PgStore, StoreError> {
-        let parts = tls::split_url(url)?;
-        let (ssl_mode, tls) = tls::connector(parts.mode, parts.root_cert.as_deref())?;
-        let mut config: Config =
-            parts.url.parse().map_err(|e| StoreError::Url(format!("database URL {}: {e}", redact(url))))?;
-        config.ssl_mode(ssl_mode);
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        config.keepalives(true).keepalives_idle(Duration::from_secs(30));
-        if config.get_application_name().is_none() {
-            config.application_name("cfgledger");
-        }
+        let (config, tls) = connection_config(url)?;
         let store =
             PgStore { config, tls, shown: redact(url), write: Mutex::new(None), readers: Mutex::new(Vec::new()) };
         let mut client = store.connect()?;
@@ -134,6 +141,53 @@ impl PgStore {
         }
         out.map_err(unavailable)
     }
+
+    /// Whether the append that ends with `last`, whose COMMIT got no answer, is in the log. It is asked under
+    /// the append lock on a fresh connection: a transaction whose COMMIT is still in flight on that server
+    /// (waiting for its synchronous standby) holds the lock until it ends, so the answer cannot change
+    /// afterwards; after a failover the fresh connection reaches the new primary, whose log is the one that
+    /// goes on. Retried for [`SETTLE_FOR`] while the database cannot be asked; the error then is the last
+    /// attempt's.
+    fn settle(&self, last: &Record) -> Result<bool, StoreError> {
+        let seq = Dialect::Postgres.seq_param(last.seq)?;
+        let deadline = Instant::now() + SETTLE_FOR;
+        loop {
+            let asked = self.connect().and_then(|mut c| holds(&mut c, seq, &last.hash.0).map_err(unavailable));
+            match asked {
+                Ok(found) => return Ok(found),
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+    }
+}
+
+/// Whether the log holds the record `hash` at `seq`, read under the append lock (then released).
+fn holds(client: &mut Client, seq: i64, hash: &[u8]) -> Result<bool, postgres::Error> {
+    client.batch_execute(&format!(
+        "BEGIN; SET LOCAL lock_timeout = '{SETTLE_LOCK_TIMEOUT}'; SELECT pg_advisory_xact_lock({APPEND_LOCK})"
+    ))?;
+    let row = client.query_opt("SELECT hash FROM events WHERE seq = $1", &[&seq])?;
+    client.batch_execute("ROLLBACK")?;
+    Ok(row.is_some_and(|r| r.get::<_, &[u8]>(0) == hash))
+}
+
+/// How every connection of a store is made: the URL's settings (every host of a multi-host URL, in order,
+/// with its `target_session_attrs`), its TLS, and cfgledger's defaults where the URL says nothing.
+fn connection_config(url: &str) -> Result<(Config, tokio_postgres_rustls::MakeRustlsConnect), StoreError> {
+    let parts = tls::split_url(url)?;
+    let (ssl_mode, tls) = tls::connector(parts.mode, parts.root_cert.as_deref())?;
+    let mut config: Config =
+        parts.url.parse().map_err(|e| StoreError::Url(format!("database URL {}: {e}", redact(url))))?;
+    config.ssl_mode(ssl_mode);
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    config.keepalives(true).keepalives_idle(Duration::from_secs(30));
+    if config.get_application_name().is_none() {
+        config.application_name("cfgledger");
+    }
+    Ok((config, tls))
 }
 
 /// The URL without its password, for messages.
@@ -193,6 +247,8 @@ impl WriteConn {
 
 /// The write connection inside a transaction that holds the append advisory lock.
 struct PgGuard<'a> {
+    /// Where a lost COMMIT is settled.
+    store: &'a PgStore,
     slot: MutexGuard<'a, Option<WriteConn>>,
     head: Head,
     /// The transaction is still open (rolled back on drop).
@@ -239,9 +295,24 @@ impl AppendGuard for PgGuard<'_> {
         if usize::try_from(inserted).ok() != Some(records.len()) {
             return Err(StoreError::Unavailable(format!("inserted {inserted} of {} records", records.len())));
         }
-        conn.client.batch_execute("COMMIT").map_err(unavailable)?;
+        let committed = conn.client.batch_execute("COMMIT");
+        // Whichever way the transaction ended, it is over: there is nothing to roll back.
         self.open = false;
-        Ok(Head { seq: last.seq, hash: last.hash })
+        let Err(lost) = committed else {
+            return Ok(Head { seq: last.seq, hash: last.hash });
+        };
+        // The COMMIT may have been made durable with its answer lost (the server stopped, or was told to
+        // terminate the backend while it waited for its synchronous standby): the log says which.
+        let cause = described(&lost);
+        match self.store.settle(last) {
+            Ok(true) => Ok(Head { seq: last.seq, hash: last.hash }),
+            Ok(false) => Err(StoreError::Unavailable(format!("{cause}; the log shows that nothing was written"))),
+            Err(asking) => Err(StoreError::OutcomeUnknown(format!(
+                "the COMMIT got no answer ({cause}), and the database could not be asked within {} s whether the \
+                 change was written ({asking}): read it back before retrying",
+                SETTLE_FOR.as_secs()
+            ))),
+        }
     }
 
     fn data_key_ids(&mut self, subject: &str) -> Result<Vec<String>, StoreError> {
@@ -402,7 +473,7 @@ impl EventStore for PgStore {
                 return Err(unavailable(e));
             }
         };
-        let mut guard = PgGuard { slot, head: Head::EMPTY, open: true };
+        let mut guard = PgGuard { store: self, slot, head: Head::EMPTY, open: true };
         // On a malformed row the guard's drop rolls back.
         guard.head = sql::head_row(row.0.zip(row.1))?;
         Ok(Box::new(guard))
@@ -587,7 +658,8 @@ impl ChangeWatch for PgListener {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{connection_config, redact};
+    use postgres::config::{Host, TargetSessionAttrs};
 
     #[test]
     fn urls_are_shown_without_their_password() {
@@ -597,5 +669,19 @@ mod tests {
         );
         assert_eq!(redact("postgresql://db/cfg"), "postgresql://db/cfg");
         assert!(!redact("postgres://u:p%40ss@h/d").contains("p%40ss"));
+    }
+
+    /// A failover URL names every host, in order, and asks for the one that takes writes: all of it reaches
+    /// the postgres crate, TLS parameters taken out, and no password reaches a message.
+    #[test]
+    fn a_multi_host_url_keeps_its_hosts_in_order_and_its_session_attributes() {
+        let url = "postgres://app:s3cret@db1.example:5432,db2.example:5433/cfg?target_session_attrs=read-write&sslmode=require";
+        assert_eq!(redact(url), "postgres://app@db1.example:5432,db2.example:5433/cfg");
+        let (config, _) = connection_config(url).expect("a multi-host URL parses");
+        assert_eq!(config.get_hosts(), &[Host::Tcp("db1.example".to_string()), Host::Tcp("db2.example".to_string())]);
+        assert_eq!(config.get_ports(), &[5432, 5433]);
+        assert_eq!(config.get_target_session_attrs(), TargetSessionAttrs::ReadWrite);
+        assert_eq!(config.get_dbname(), Some("cfg"));
+        assert_eq!(config.get_ssl_mode(), postgres::config::SslMode::Require);
     }
 }

@@ -2,7 +2,8 @@
 //! `CFGLEDGER_TEST_PG_URL` (an admin URL such as `postgres://postgres@127.0.0.1:5432/postgres`), else the
 //! server on 127.0.0.1:5432 when it answers, else a private throwaway cluster started from the installed
 //! binaries (`initdb` and `pg_ctl` in a temp dir). If none works the test panics with what was tried.
-//! Each test gets its own database, dropped when the handle goes.
+//! Each test gets its own database, dropped when the handle goes. A private cluster can also be given a
+//! streaming standby (`Cluster::standby_of`), which a failover test promotes.
 #![allow(dead_code)]
 
 use postgres::{Client, NoTls};
@@ -134,6 +135,51 @@ impl Cluster {
         }
         cluster.start()?;
         Ok(cluster)
+    }
+
+    /// A streaming standby of `primary`, started: `pg_basebackup -R` (which writes `primary_conninfo` and
+    /// `standby.signal`) into a temp dir of its own, with `conf` appended to the `postgresql.conf` it copied
+    /// from the primary (later lines win), on a port of its own.
+    pub fn standby_of(primary: &Cluster, conf: &str) -> Result<Cluster, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let port = free_port()?;
+        let standby = Cluster { dir, bin: primary.bin.clone(), port };
+        standby.own()?;
+        let source_port = primary.port.to_string();
+        standby.run(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &source_port,
+                "-U",
+                "postgres",
+                "-D",
+                &standby.data_str(),
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ],
+        )?;
+        {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(standby.data().join("postgresql.conf"))
+                .map_err(|e| e.to_string())?;
+            writeln!(file, "\n{conf}").map_err(|e| e.to_string())?;
+        }
+        standby.own()?;
+        standby.start()?;
+        Ok(standby)
+    }
+
+    /// Promotes a standby to a primary (`pg_ctl promote`), waiting until it takes writes.
+    pub fn promote(&self) -> Result<(), String> {
+        self.run("pg_ctl", &["-D", &self.data_str(), "-w", "-t", "60", "promote"])
     }
 
     fn data(&self) -> PathBuf {
