@@ -15,7 +15,7 @@ pub fn serve(
     request_timeout: Duration,
 ) -> (String, tokio::sync::watch::Sender<bool>) {
     let (closing, closed) = tokio::sync::watch::channel(false);
-    let state = AppState {
+    let state = AppState::new(api::Shared {
         ledger,
         auth: Arc::new(AuthConfig {
             keys,
@@ -32,7 +32,7 @@ pub fn serve(
         request_timeout,
         instance: Arc::new(cfgledger::instance::Instance::new("bench".into(), cfgledger_events::Timestamp(0))),
         watch_hub: Arc::new(cfgledger::api::watch_hub::Hub::new(cfgledger::api::watch_hub::DEFAULT_CAPACITY)),
-    };
+    });
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("a port");
     let url = format!("http://{}", listener.local_addr().expect("an address"));
     let stop = closing.clone();

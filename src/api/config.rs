@@ -114,7 +114,12 @@ pub async fn delete(
 /// The item with its `ETag`.
 fn with_etag(item: ConfigItem) -> Response {
     let etag = HeaderValue::from_str(&format!("\"{}\"", item.version)).ok();
-    let mut response = Json(item).into_response();
+    // One buffer that fits a typical item: `Json` starts at 128 bytes and grows it several times.
+    let mut body = Vec::with_capacity(512);
+    let mut response = match serde_json::to_writer(&mut body, &item) {
+        Ok(()) => ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response(),
+        Err(_) => Json(item).into_response(),
+    };
     if let Some(etag) = etag {
         response.headers_mut().insert(header::ETAG, etag);
     }

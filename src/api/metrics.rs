@@ -6,7 +6,6 @@
 use super::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::time::Instant;
@@ -71,15 +70,51 @@ pub async fn render(State(state): State<AppState>) -> Response {
 
 /// Records the latency and status of every request under its route pattern (not the raw path, which
 /// would make one series per key).
-pub async fn track(req: Request, next: Next) -> Response {
-    let route =
-        req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = req.method().to_string();
+pub async fn track<F: std::future::Future<Output = Response>>(
+    req: Request,
+    next: impl FnOnce(Request) -> F,
+) -> Response {
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let method = req.method().clone();
     let started = Instant::now();
-    let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("route", route), ("method", method), ("status", status)];
-    metrics::histogram!("cfgledger_http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
-    metrics::counter!("cfgledger_http_requests_total", &labels).increment(1);
+    let response = next(req).await;
+    let status = response.status().as_u16();
+    let (histogram, counter) = series(route.as_ref().map_or("unmatched", MatchedPath::as_str), &method, status);
+    histogram.record(started.elapsed().as_secs_f64());
+    counter.increment(1);
     response
+}
+
+type Series = (metrics::Histogram, metrics::Counter);
+
+/// The handles of the series of `route`, `method` and `status`, registered once: registering costs a lookup
+/// in the recorder by labels built afresh, which every request paid. Handles belong to the recorder
+/// installed when they are made, which `serve` does before it answers anything. Routes and statuses are few;
+/// a method outside the standard ones is not kept, so a client cannot grow this map.
+fn series(route: &str, method: &axum::http::Method, status: u16) -> Series {
+    use axum::http::Method;
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, RwLock};
+    static KEPT: LazyLock<RwLock<HashMap<String, HashMap<(Method, u16), Series>>>> = LazyLock::new(RwLock::default);
+    let register = || {
+        let labels = [("route", route.to_string()), ("method", method.to_string()), ("status", status.to_string())];
+        (
+            metrics::histogram!("cfgledger_http_request_duration_seconds", &labels),
+            metrics::counter!("cfgledger_http_requests_total", &labels),
+        )
+    };
+    let standard =
+        [Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::OPTIONS];
+    if !standard.contains(method) {
+        return register();
+    }
+    let key = (method.clone(), status);
+    if let Some(kept) = KEPT.read().ok().and_then(|m| m.get(route).and_then(|r| r.get(&key)).cloned()) {
+        return kept;
+    }
+    let made = register();
+    if let Ok(mut kept) = KEPT.write() {
+        kept.entry(route.to_string()).or_default().insert(key, made.clone());
+    }
+    made
 }

@@ -59,9 +59,27 @@ pub struct AuthConfig {
     pub revoked: crate::auth::Revoked,
 }
 
-/// What every handler can reach.
+/// What every handler can reach: one shared [`Shared`], so that the clone each extractor and middleware
+/// takes is one reference count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
     pub ledger: Ledger,
     pub auth: Arc<AuthConfig>,
     pub limiter: Arc<WriteLimiter>,
@@ -122,10 +140,15 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(error::method_not_allowed)
         // REQUEST_SIZE_LIMIT (a hot setting) is enforced by the JSON extractor instead.
         .layer(DefaultBodyLimit::disable())
-        .layer(middleware::from_fn(move |req: Request, next: Next| with_timeout(timeout, req, next)))
-        .layer(middleware::from_fn(metrics::track))
-        .layer(middleware::from_fn(request_id))
+        // One layer for the three, since each layer clones the routes beneath it on every request.
+        .layer(middleware::from_fn(move |req: Request, next: Next| around(timeout, req, next)))
         .with_state(state)
+}
+
+/// What every request goes through: its id ([`request_id`]), its metrics ([`metrics::track`]), and the
+/// read timeout ([`with_timeout`]), in that order from the outside in.
+async fn around(timeout: Duration, req: Request, next: Next) -> Response {
+    request_id(req, |req| metrics::track(req, |req| with_timeout(timeout, req, next))).await
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` completes, then ends watch streams (through
@@ -170,7 +193,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Gives each request an id (the client's `X-Request-Id` if it is short printable ASCII, else a new
 /// one), available to handlers and the audit trail, and echoes it in the response.
-async fn request_id(mut req: Request, next: Next) -> Response {
+async fn request_id<F: Future<Output = Response>>(mut req: Request, next: impl FnOnce(Request) -> F) -> Response {
     let id = req
         .headers()
         .get(&REQUEST_ID)
@@ -180,7 +203,7 @@ async fn request_id(mut req: Request, next: Next) -> Response {
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id);
-    let mut response = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    let mut response = tracing::Instrument::instrument(next(req), span.clone()).await;
     let _entered = span.enter();
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID.clone(), v);

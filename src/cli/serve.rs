@@ -101,7 +101,7 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
         let _driver = (!args.rollout_tick.is_zero()).then(|| {
             crate::rollout_driver::spawn(ledger.clone(), instance.id.clone(), args.rollout_tick, closing.clone())
         });
-        let state = AppState {
+        let state = AppState::new(api::Shared {
             ledger,
             auth: std::sync::Arc::new(auth),
             limiter: std::sync::Arc::new(api::WriteLimiter::new()),
@@ -112,7 +112,7 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
             request_timeout: args.request_timeout,
             instance: std::sync::Arc::new(instance),
             watch_hub: std::sync::Arc::new(crate::api::watch_hub::Hub::new(args.watch_window)),
-        };
+        });
         let served = match tls {
             Some(config) => api::serve_tls(listener, config, state, closing_tx, shutdown_signal()).await,
             None => api::serve(listener, state, closing_tx, shutdown_signal()).await,
