@@ -86,6 +86,8 @@ pub async fn track<F: std::future::Future<Output = Response>>(
 }
 
 type Series = (metrics::Histogram, metrics::Counter);
+/// The kept series: by route, then by method and status.
+type Kept = std::collections::HashMap<String, std::collections::HashMap<(axum::http::Method, u16), Series>>;
 
 /// The handles of the series of `route`, `method` and `status`, registered once: registering costs a lookup
 /// in the recorder by labels built afresh, which every request paid. Handles belong to the recorder
@@ -93,9 +95,8 @@ type Series = (metrics::Histogram, metrics::Counter);
 /// a method outside the standard ones is not kept, so a client cannot grow this map.
 fn series(route: &str, method: &axum::http::Method, status: u16) -> Series {
     use axum::http::Method;
-    use std::collections::HashMap;
     use std::sync::{LazyLock, RwLock};
-    static KEPT: LazyLock<RwLock<HashMap<String, HashMap<(Method, u16), Series>>>> = LazyLock::new(RwLock::default);
+    static KEPT: LazyLock<RwLock<Kept>> = LazyLock::new(RwLock::default);
     let register = || {
         let labels = [("route", route.to_string()), ("method", method.to_string()), ("status", status.to_string())];
         (
