@@ -9,7 +9,9 @@
 //!
 //! Run: `cargo bench --bench soak -- --minutes 10` (cargo builds the release binary it starts). Options:
 //! `--minutes M` (default 10), `--sample-secs S` (default 5), `--writers N` (default 4), `--readers N`
-//! (default 4), `--auditors N` (default 2), `--watchers N` (default 4). `CFGLEDGER_BIN` names another
+//! (default 4), `--auditors N` (default 2), `--watchers N` (default 4), `--preload EVENTS` (default 0: an
+//! empty store; `--preload 1000000` writes that many events over the gateway's whole catalog through the
+//! ledger first, as issue 19 asks). `CFGLEDGER_BIN` names another
 //! binary. Under `cargo test --benches` it runs for five seconds, as a smoke test.
 
 #[path = "common/mod.rs"]
@@ -35,6 +37,9 @@ struct Options {
     readers: usize,
     auditors: usize,
     watchers: usize,
+    /// Events written into the store before the server starts (the gateway's whole catalog, through the
+    /// ledger): the store a long-lived fleet serves from.
+    preload: u64,
     bin: PathBuf,
 }
 
@@ -57,6 +62,7 @@ impl Options {
             readers: count("--readers", 4.0),
             auditors: count("--auditors", 2.0),
             watchers: count("--watchers", 4.0),
+            preload: if common::full_run() { value("--preload", 0.0).max(0.0) as u64 } else { 0 },
             bin: std::env::var_os("CFGLEDGER_BIN")
                 .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_cfgledger")), PathBuf::from),
         }
@@ -142,6 +148,18 @@ fn main() {
          CFGLEDGER_LOG_LEVEL=warn\n",
     )
     .unwrap_or_else(|e| fail(&format!("cannot write .env: {e}")));
+    if opts.preload > 0 {
+        let rt =
+            tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| fail(&e.to_string()));
+        let ledger = common::workload::open_builtin(&dir.path().join("soak.db"), "soak-secret-0123456789abcdef");
+        let (_, took) = common::workload::fill(&rt, &ledger, opts.preload, 2000);
+        println!(
+            "soak: preloaded {} events over the gateway's whole catalog ({} keys) in {:.0} s",
+            ledger.snapshot().head.seq,
+            ledger.catalog().len(),
+            took.as_secs_f64()
+        );
+    }
     let out = cfgledger(&opts.bin, dir.path())
         .args(["token", "issue", "--sub", "soak", "--role", "platform_admin", "--ttl", "1d"])
         .output()
