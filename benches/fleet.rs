@@ -38,6 +38,8 @@ mod haproxy;
 mod measure;
 #[path = "propagation/pg.rs"]
 mod pg;
+#[path = "load/procfs.rs"]
+mod procfs;
 #[path = "propagation/server.rs"]
 mod server;
 #[allow(dead_code)]
@@ -45,6 +47,7 @@ mod server;
 mod wire;
 
 use common::sse::SseParser;
+use procfs::{cpu_ticks, rss_kib, TICKS_PER_SEC};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -65,28 +68,6 @@ struct Seen {
 fn env_list(name: &str, default: &str) -> Vec<usize> {
     std::env::var(name).unwrap_or_else(|_| default.into()).split(',').filter_map(|n| n.trim().parse().ok()).collect()
 }
-
-/// The resident memory of process `pid`, in KiB (Linux `/proc`).
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// CPU time used by process `pid` so far (user + system), from `/proc/PID/stat`, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // Fields 14 and 15 of the whole line are the 12th and 13th after the command name.
-    let at = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-    at(11) + at(12)
-}
-
-const TICKS_PER_SEC: f64 = 100.0;
 
 /// One watcher: opens the stream, then counts each change's event by its value (`base + index`).
 async fn watcher(addr: std::net::SocketAddr, token: Arc<String>, base: i64, seen: Arc<Seen>, epoch: Instant) {

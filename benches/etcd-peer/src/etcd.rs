@@ -5,6 +5,7 @@
 
 use crate::measure::{next_value, Events, Failure, Worker, Writer};
 use crate::process::Child;
+use crate::procfs::{cpu_ticks, rss_kib, TICKS_PER_SEC};
 use crate::wire::Fanout;
 use etcd_client::{Client, GetOptions};
 use std::net::TcpListener;
@@ -175,7 +176,8 @@ impl Etcd {
                 while let Ok(Some(response)) = stream.message().await {
                     let at = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
                     for event in response.events() {
-                        let value: Option<i64> = event.kv().and_then(|kv| kv.value_str().ok()).and_then(|v| v.parse().ok());
+                        let value: Option<i64> =
+                            event.kv().and_then(|kv| kv.value_str().ok()).and_then(|v| v.parse().ok());
                         let index = value.and_then(|v| usize::try_from(v - base).ok());
                         match index.and_then(|i| got.get_mut(i).map(|g| (i, g))) {
                             Some((i, g)) if !*g => {
@@ -292,25 +294,4 @@ impl Writer for Put {
     async fn write(&mut self, value: i64) -> Result<(), Failure> {
         self.put(value).await
     }
-}
-
-const TICKS_PER_SEC: f64 = 100.0;
-
-/// The resident memory of process `pid`, in KiB (Linux `/proc`).
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// CPU time used by process `pid` so far (user + system), from `/proc/PID/stat`, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let at = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-    at(11) + at(12)
 }

@@ -18,6 +18,8 @@ mod measure;
 #[allow(dead_code)]
 #[path = "../../load/process.rs"]
 mod process;
+#[path = "../../load/procfs.rs"]
+mod procfs;
 #[path = "../../load/wire.rs"]
 mod wire;
 
