@@ -39,7 +39,7 @@ pub struct Record {
 /// Whether the indexed `key` column holds the event's subject. Entity events written before their subject
 /// was indexed (the registry's first release) carry none, and stay valid.
 fn subject_matches(event: &Event, column: Option<&str>) -> bool {
-    match (event.subject(), column) {
+    match (event.subject_text(), column) {
         (Some(subject), Some(column)) => subject == column,
         (None, None) => true,
         (Some(_), None) => event.key().is_none(),
