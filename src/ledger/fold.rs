@@ -1,8 +1,8 @@
 //! Reading the log into the projection: every record after the published head is verified (its hash
 //! recomputed from the stored bytes, its link to the one before) and folded in seq order. A short tail —
-//! the usual catch-up after a write — is folded inline. A long one (opening a big store) is read on one
-//! thread while the records of each chunk are verified and decoded on two, then folded in order, because
-//! decoding, not the fold, is what a rebuild spends its time on.
+//! the usual catch-up after a write — is folded inline. A long one (opening a big store) is read by one
+//! lane per core, each of which also verifies and decodes the chunks it read, while this thread checks the
+//! links and folds them in order: reading and decoding, not the fold, are what a rebuild spends its time on.
 
 use crate::error::Error;
 use crate::store::{EventStore, LogChunks, StoreError, READ_CHUNK};
@@ -71,12 +71,21 @@ fn decode_all(records: &[Record]) -> Vec<Result<Envelope, ChainError>> {
     })
 }
 
-/// Reads the rest of the log on a reader thread while this one verifies, decodes and folds.
+/// At most this many lanes read and verify a long log, however many cores there are: each holds up to
+/// two chunks of records and their envelopes.
+const MAX_LANES: usize = 4;
+
+/// Reads and verifies the rest of the log on one lane per core (at least two, so that reading overlaps
+/// the fold even on one core) while this thread checks each record's place and folds it.
 fn fold_pipelined(chunks: LogChunks<'_>, state: &mut SettingsState, pos: &mut Position) -> Result<(), Error> {
+    let lanes = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, MAX_LANES);
+    let verify_chunk = |records: Vec<Record>| {
+        let decoded: Vec<_> = records.iter().map(verify_record).collect();
+        (records, decoded)
+    };
     std::thread::scope(|s| {
-        for chunk in chunks.read_ahead(s) {
-            let records = chunk?;
-            let decoded = decode_all(&records);
+        for chunk in chunks.read_striped(s, lanes, verify_chunk) {
+            let (records, decoded) = chunk?;
             fold_chunk(state, pos, &records, decoded)?;
         }
         Ok(())

@@ -418,6 +418,92 @@ impl<'a> LogChunks<'a> {
         });
         rx
     }
+
+    /// Reads the chunks on `lanes` threads of `scope` (chunk `i` on lane `i % lanes`), passes each through
+    /// `work` on the thread that read it, and yields the results in log order. Reading and the work on
+    /// the records then both spread over the cores, where [`LogChunks::read_ahead`] reads on one thread
+    /// only. A chunk's first seq follows from its place (`after + i * READ_CHUNK`), which holds because the
+    /// log is gapless; in a damaged log with a gap the chunks overlap, and the chain check of the records
+    /// refuses the gap where it stands, as it would in one walk. The walk ends after a short chunk (which
+    /// may be empty) or an error, even when a later lane, reading a newer state of the log, found more.
+    /// Each lane holds at most one finished chunk while the receiver waits for another lane's; the lanes
+    /// stop when the walk ends or the iterator is dropped.
+    pub fn read_striped<'scope, T, F>(
+        self,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        lanes: usize,
+        work: F,
+    ) -> Striped<T>
+    where
+        'a: 'scope,
+        T: Send + 'scope,
+        F: Fn(Vec<Record>) -> T + Send + Sync + 'scope,
+    {
+        let LogChunks { store, after, until, done } = self;
+        let lanes = lanes.max(1);
+        let work = Arc::new(work);
+        let mut receivers = Vec::with_capacity(lanes);
+        for lane in 0..lanes {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            receivers.push(rx);
+            if done {
+                continue;
+            }
+            let work = work.clone();
+            scope.spawn(move || {
+                // Chunk `index` starts after seq `after + index * READ_CHUNK`; this lane reads every `lanes`th.
+                let start_of = |index: usize| {
+                    let offset = u64::try_from(index.checked_mul(READ_CHUNK)?).ok()?;
+                    after.checked_add(offset)
+                };
+                let mut index = lane;
+                while let Some(start) = start_of(index).filter(|&s| s < until) {
+                    let want = usize::try_from(until - start).unwrap_or(usize::MAX).min(READ_CHUNK);
+                    let chunk = store.read_after(start, want).map(|records| (records.len() < want, work(records)));
+                    let last = !matches!(chunk, Ok((false, _)));
+                    if tx.send(chunk).is_err() || last {
+                        return;
+                    }
+                    index += lanes;
+                }
+            });
+        }
+        Striped { lanes: receivers, next: 0, done }
+    }
+}
+
+/// The results of [`LogChunks::read_striped`], in log order.
+pub struct Striped<T> {
+    lanes: Vec<std::sync::mpsc::Receiver<Result<(bool, T), StoreError>>>,
+    next: usize,
+    done: bool,
+}
+
+impl<T> Iterator for Striped<T> {
+    type Item = Result<T, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let lane = self.lanes.get(self.next % self.lanes.len().max(1))?;
+        self.next += 1;
+        match lane.recv() {
+            // The lane passed the bound (or panicked, which the scope raises again when it ends).
+            Err(_) => {
+                self.done = true;
+                None
+            }
+            Ok(Err(e)) => {
+                self.done = true;
+                Some(Err(e))
+            }
+            Ok(Ok((short, value))) => {
+                self.done = short;
+                Some(Ok(value))
+            }
+        }
+    }
 }
 
 impl Iterator for LogChunks<'_> {
