@@ -25,6 +25,17 @@ use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// The CPU time this process has used so far, user and system, across all its threads
+/// (`/proc/self/stat`, in the kernel's 100 Hz ticks).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which is in parentheses and may hold spaces): utime and stime are
+    // the 12th and 13th of them.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = after_name.split_whitespace().skip(11).take(2).filter_map(|t| t.parse::<u64>().ok()).sum();
+    Duration::from_millis(ticks * 10)
+}
+
 /// Deletes every checkpoint of the store at `db`, so that the next open replays the whole log.
 fn delete_checkpoints(db: &Path) {
     let store = store::open(&StoreUrl::Sqlite(db.to_path_buf())).expect("the store opens");
@@ -186,24 +197,29 @@ fn rebuild_benches(c: &mut Criterion) {
     group.sampling_mode(SamplingMode::Flat).sample_size(10);
     group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(if full { 20 } else { 1 }));
     // The full replay: every checkpoint deleted before the open, and the one it queues awaited after it.
+    // Returns the wall-clock time of the open and the CPU time the process used meanwhile.
     let replay = |db: &Path| {
         delete_checkpoints(db);
-        let t0 = Instant::now();
+        let (t0, cpu0) = (Instant::now(), cpu_time());
         let (ledger, _) = Ledger::open(options(db)).expect("the store opens");
-        let took = t0.elapsed();
+        let (took, cpu) = (t0.elapsed(), cpu_time().saturating_sub(cpu0));
         assert_eq!(ledger.snapshot().head.seq, last_seq, "the whole log is folded");
         drop(ledger);
         await_checkpoint(db);
-        took
+        (took, cpu)
     };
     group.bench_function(format!("ledger_open_without_checkpoints/{events}_events"), |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| replay(&db)).sum())
+        b.iter_custom(|iters| (0..iters).map(|_| replay(&db).0).sum())
     });
     group.finish();
 
     for run in 1..=3 {
-        let took = replay(&db);
-        println!("rebuild: Ledger::open #{run} of {last_seq} events without checkpoints took {:.0} ms", ms(took));
+        let (took, cpu) = replay(&db);
+        println!(
+            "rebuild: Ledger::open #{run} of {last_seq} events without checkpoints took {:.0} ms ({:.2} CPU-seconds)",
+            ms(took),
+            cpu.as_secs_f64()
+        );
     }
     for run in 1..=3 {
         let t0 = Instant::now();
