@@ -136,12 +136,8 @@ impl ChainVerifier {
 
     /// The sequential half of [`ChainVerifier::push_decoded`], for a record whose own checks
     /// ([`verify_record`], which needs no neighbour) already ran, on another thread: its place is checked
-    /// first, then the outcome of those checks is taken.
-    pub fn push_verified(
-        &mut self,
-        rec: &Record,
-        verified: Result<Envelope, ChainError>,
-    ) -> Result<Envelope, ChainError> {
+    /// first, then the outcome of those checks is taken (the envelope, or a reference to it).
+    pub fn push_verified<E>(&mut self, rec: &Record, verified: Result<E, ChainError>) -> Result<E, ChainError> {
         check_follows(&self.head, rec)?;
         let env = verified?;
         self.advance(rec);

@@ -32,7 +32,7 @@ pub(crate) fn fold_log(
     let first = first?;
     let mut st = state();
     let more = first.len() == READ_CHUNK;
-    fold_chunk(&mut st, pos, &first, decode_all(&first))?;
+    fold_chunk(&mut st, pos, &first, &decode_all(&first))?;
     if more {
         fold_pipelined(chunks, &mut st, pos)?;
     }
@@ -43,12 +43,12 @@ fn fold_chunk(
     state: &mut SettingsState,
     pos: &mut Position,
     records: &[Record],
-    decoded: Vec<Result<Envelope, ChainError>>,
+    decoded: &[Result<Envelope, ChainError>],
 ) -> Result<(), Error> {
     let mut chain = ChainVerifier::new(pos.head);
     for (rec, env) in records.iter().zip(decoded) {
-        let env = chain.push_verified(rec, env)?;
-        state.apply(&env);
+        let env = chain.push_verified(rec, env.as_ref().map_err(Clone::clone))?;
+        state.apply(env);
         pos.head = chain.head();
         pos.head_time = pos.head_time.max(env.occurred_at);
     }
@@ -84,9 +84,12 @@ fn fold_pipelined(chunks: LogChunks<'_>, state: &mut SettingsState, pos: &mut Po
         (records, decoded)
     };
     std::thread::scope(|s| {
-        for chunk in chunks.read_striped(s, lanes, verify_chunk) {
+        let mut striped = chunks.read_striped(s, lanes, verify_chunk);
+        while let Some(chunk) = striped.next() {
             let (records, decoded) = chunk?;
-            fold_chunk(state, pos, &records, decoded)?;
+            fold_chunk(state, pos, &records, &decoded)?;
+            // Freed on the lane that allocated them: this thread's frees were what held the lanes back.
+            striped.give_back((records, decoded));
         }
         Ok(())
     })
@@ -103,7 +106,7 @@ pub(crate) fn fold_until(
     for chunk in LogChunks::after(store, pos.head.seq).until(until) {
         let records = chunk?;
         let decoded = decode_all(&records);
-        fold_chunk(state, pos, &records, decoded)?;
+        fold_chunk(state, pos, &records, &decoded)?;
     }
     if pos.head.seq < until {
         return Err(Error::Store(StoreError::Corrupt(format!(

@@ -427,7 +427,10 @@ impl<'a> LogChunks<'a> {
     /// refuses the gap where it stands, as it would in one walk. The walk ends after a short chunk (which
     /// may be empty) or an error, even when a later lane, reading a newer state of the log, found more.
     /// Each lane holds at most one finished chunk while the receiver waits for another lane's; the lanes
-    /// stop when the walk ends or the iterator is dropped.
+    /// stop when the walk ends or the iterator is dropped. A result the caller is done with can be handed
+    /// back ([`Striped::give_back`]) to be dropped on the lane that made it: freeing memory on the thread
+    /// that allocated it keeps the caller's thread, which has the sequential part of the work, from
+    /// contending for the lanes' allocator arenas.
     pub fn read_striped<'scope, T, F>(
         self,
         scope: &'scope std::thread::Scope<'scope, '_>,
@@ -442,15 +445,19 @@ impl<'a> LogChunks<'a> {
         let LogChunks { store, after, until, done } = self;
         let lanes = lanes.max(1);
         let work = Arc::new(work);
-        let mut receivers = Vec::with_capacity(lanes);
+        let mut handles = Vec::with_capacity(lanes);
         for lane in 0..lanes {
-            let (tx, rx) = std::sync::mpsc::sync_channel(1);
-            receivers.push(rx);
+            let (tx, results) = std::sync::mpsc::sync_channel(1);
+            let (spent, given_back) = std::sync::mpsc::channel::<T>();
+            handles.push(Lane { results, spent });
             if done {
                 continue;
             }
             let work = work.clone();
             scope.spawn(move || {
+                // Whatever the caller handed back is dropped here, on the thread that allocated it, before
+                // each read and once the walk is over.
+                let _drop_at_the_end = DropAll(&given_back);
                 // Chunk `index` starts after seq `after + index * READ_CHUNK`; this lane reads every `lanes`th.
                 let start_of = |index: usize| {
                     let offset = u64::try_from(index.checked_mul(READ_CHUNK)?).ok()?;
@@ -458,6 +465,7 @@ impl<'a> LogChunks<'a> {
                 };
                 let mut index = lane;
                 while let Some(start) = start_of(index).filter(|&s| s < until) {
+                    given_back.try_iter().for_each(drop);
                     let want = usize::try_from(until - start).unwrap_or(usize::MAX).min(READ_CHUNK);
                     let chunk = store.read_after(start, want).map(|records| (records.len() < want, work(records)));
                     let last = !matches!(chunk, Ok((false, _)));
@@ -468,15 +476,41 @@ impl<'a> LogChunks<'a> {
                 }
             });
         }
-        Striped { lanes: receivers, next: 0, done }
+        Striped { lanes: handles, next: 0, done }
+    }
+}
+
+/// Drops everything its channel holds when it goes out of scope (a lane's results handed back).
+struct DropAll<'r, T>(&'r std::sync::mpsc::Receiver<T>);
+
+impl<T> Drop for DropAll<'_, T> {
+    fn drop(&mut self) {
+        self.0.try_iter().for_each(drop);
     }
 }
 
 /// The results of [`LogChunks::read_striped`], in log order.
 pub struct Striped<T> {
-    lanes: Vec<std::sync::mpsc::Receiver<Result<(bool, T), StoreError>>>,
+    lanes: Vec<Lane<T>>,
     next: usize,
     done: bool,
+}
+
+/// One lane of a [`Striped`] walk: its results, and the way back for the ones the caller is done with.
+struct Lane<T> {
+    results: std::sync::mpsc::Receiver<Result<(bool, T), StoreError>>,
+    spent: std::sync::mpsc::Sender<T>,
+}
+
+impl<T> Striped<T> {
+    /// Hands `spent`, the result [`Iterator::next`] yielded last, back to its lane to be dropped there
+    /// (dropped here if the lane has ended).
+    pub fn give_back(&self, spent: T) {
+        let Some(lane) = self.next.checked_sub(1).and_then(|last| self.lanes.get(last % self.lanes.len())) else {
+            return;
+        };
+        let _ = lane.spent.send(spent);
+    }
 }
 
 impl<T> Iterator for Striped<T> {
@@ -488,7 +522,7 @@ impl<T> Iterator for Striped<T> {
         }
         let lane = self.lanes.get(self.next % self.lanes.len().max(1))?;
         self.next += 1;
-        match lane.recv() {
+        match lane.results.recv() {
             // The lane passed the bound (or panicked, which the scope raises again when it ends).
             Err(_) => {
                 self.done = true;
