@@ -565,3 +565,58 @@ impl Iterator for LogChunks<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod striped_tests {
+    use super::{memory::MemoryStore, EventStore, LogChunks, READ_CHUNK};
+    use cfgledger_events::event::{SettingChanged, StoredValue};
+    use cfgledger_events::{build_batch, Actor, Batch, Cause, Event, Head, Record, Timestamp};
+
+    /// A memory store holding `n` records.
+    fn store_of(n: usize) -> MemoryStore {
+        let store = MemoryStore::new();
+        let actor = Actor::system();
+        let batch = Batch { id: "b".into(), cause: Cause::Cli { command: "test".into() }, reason: None };
+        let events = (0..n)
+            .map(|i| {
+                Event::SettingChanged(SettingChanged {
+                    key: format!("K{}", i % 7),
+                    value: StoredValue::Plain(serde_json::Value::from(i)),
+                    previous: None,
+                })
+            })
+            .collect();
+        let records: Vec<Record> =
+            build_batch(Head::EMPTY, Timestamp(0), &actor, &batch, events).into_iter().map(|(_, r)| r).collect();
+        store.append(Head::EMPTY, &records).expect("the records append");
+        store
+    }
+
+    fn striped_seqs(chunks: LogChunks<'_>, lanes: usize) -> Vec<u64> {
+        std::thread::scope(|s| {
+            let mut striped = chunks.read_striped(s, lanes, |records| records);
+            let mut seqs = Vec::new();
+            while let Some(chunk) = striped.next() {
+                let chunk = chunk.expect("the chunk reads");
+                seqs.extend(chunk.iter().map(|r| r.seq));
+                striped.give_back(chunk);
+            }
+            seqs
+        })
+    }
+
+    #[test]
+    fn a_striped_walk_yields_every_record_in_order_up_to_its_bound_on_any_number_of_lanes() {
+        let n = 3 * READ_CHUNK + 17;
+        let store = store_of(n);
+        let all: Vec<u64> = (1..=u64::try_from(n).expect("small")).collect();
+        for lanes in [1, 2, 3, 5] {
+            assert_eq!(striped_seqs(LogChunks::after(&store, 0), lanes), all, "{lanes} lanes");
+            assert_eq!(striped_seqs(LogChunks::after(&store, 5).until(23_456), lanes), all[5..23_456], "{lanes} lanes");
+            let whole_chunks = u64::try_from(2 * READ_CHUNK).expect("small");
+            assert_eq!(striped_seqs(LogChunks::after(&store, 0).until(whole_chunks), lanes).len(), 2 * READ_CHUNK);
+        }
+        assert!(striped_seqs(LogChunks::after(&store, u64::try_from(n).expect("small")), 2).is_empty());
+        assert!(striped_seqs(LogChunks::after(&MemoryStore::new(), 0), 2).is_empty());
+    }
+}
