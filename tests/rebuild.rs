@@ -1,6 +1,7 @@
-//! Opening a store whose log is longer than one read chunk exercises the pipelined fold (a reader thread
-//! and parallel verification). It must give exactly the state of a plain sequential fold, and a record
-//! altered deep in the log must still stop the open, naming its seq.
+//! Opening a store whose log is longer than one read chunk exercises the pipelined fold (lanes that each
+//! read and verify every other chunk, folded in order). It must give exactly the state of a plain
+//! sequential fold, and a record altered deep in the log, or missing where two chunks meet, must still stop
+//! the open, naming the first bad seq whichever lane read it.
 
 use cfgledger::clock::SteppingClock;
 use cfgledger::store::{sqlite::SqliteStore, EventStore, StoreUrl};
@@ -103,4 +104,44 @@ fn an_altered_record_deep_in_a_long_log_stops_the_open() {
         Err(other) => panic!("expected a chain error, got {other}"),
         Ok(_) => panic!("a tampered log opened"),
     }
+}
+
+/// Opens the store at `path` after running `sql` on it (its triggers dropped first), and returns the seq
+/// of the chain error the open stops at.
+fn open_after(path: &Path, sql: &str) -> u64 {
+    let conn = rusqlite::Connection::open(path).expect("raw connection");
+    conn.execute_batch(&format!("DROP TRIGGER events_reject_update; DROP TRIGGER events_reject_delete; {sql}"))
+        .expect("tamper");
+    drop(conn);
+    match Ledger::open(options(path)) {
+        Err(Error::Chain(e)) => e.seq,
+        Err(other) => panic!("expected a chain error, got {other}"),
+        Ok(_) => panic!("a damaged log opened"),
+    }
+}
+
+#[test]
+fn a_record_missing_where_two_chunks_meet_stops_the_open_at_the_gap() {
+    // The first chunk (seqs 1 to 10,000) is folded inline; the lanes then read after seq 10,000 and after
+    // seq 20,000. Without seq 20,000 the first lane's chunk runs on to 20,001, and the chain check must
+    // refuse it there, as one walk would.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("big.db");
+    big_store(&path);
+    assert_eq!(open_after(&path, "DELETE FROM events WHERE seq = 20000;"), 20000);
+}
+
+#[test]
+fn damage_in_two_lanes_chunks_is_named_at_the_first_bad_seq() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("big.db");
+    big_store(&path);
+    let alter = |seq: u64| {
+        format!(
+            "UPDATE events SET envelope = CAST(replace(CAST(envelope AS TEXT), 'loader', 'l0ader') AS BLOB) \
+             WHERE seq = {seq};"
+        )
+    };
+    // Seq 23,456 is in the second lane's chunk, which may well be verified first; 12,345 is in the first's.
+    assert_eq!(open_after(&path, &format!("{} {}", alter(23456), alter(12345))), 12345);
 }

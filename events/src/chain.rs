@@ -39,7 +39,7 @@ pub struct Record {
 /// Whether the indexed `key` column holds the event's subject. Entity events written before their subject
 /// was indexed (the registry's first release) carry none, and stay valid.
 fn subject_matches(event: &Event, column: Option<&str>) -> bool {
-    match (event.subject(), column) {
+    match (event.subject_text(), column) {
         (Some(subject), Some(column)) => subject == column,
         (None, None) => true,
         (Some(_), None) => event.key().is_none(),
@@ -136,12 +136,8 @@ impl ChainVerifier {
 
     /// The sequential half of [`ChainVerifier::push_decoded`], for a record whose own checks
     /// ([`verify_record`], which needs no neighbour) already ran, on another thread: its place is checked
-    /// first, then the outcome of those checks is taken.
-    pub fn push_verified(
-        &mut self,
-        rec: &Record,
-        verified: Result<Envelope, ChainError>,
-    ) -> Result<Envelope, ChainError> {
+    /// first, then the outcome of those checks is taken (the envelope, or a reference to it).
+    pub fn push_verified<E>(&mut self, rec: &Record, verified: Result<E, ChainError>) -> Result<E, ChainError> {
         check_follows(&self.head, rec)?;
         let env = verified?;
         self.advance(rec);

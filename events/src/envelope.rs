@@ -4,7 +4,8 @@
 
 use crate::event::Event;
 use crate::time::Timestamp;
-use serde::{Deserialize, Serialize};
+use serde::de::{self, value::MapAccessDeserializer, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
@@ -51,8 +52,9 @@ impl Actor {
     }
 }
 
-/// Why a batch was appended: what the audit trail shows as its cause.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Why a batch was appended: what the audit trail shows as its cause. Its JSON is an object whose `type`
+/// names the variant (written first), beside the variant's fields; see the `Deserialize` impl below.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Cause {
     /// A CLI command, e.g. `config set`.
@@ -76,6 +78,166 @@ pub enum Cause {
     /// A transition of rollout `id` made by a server's rollout driver (`instance`): a bake that ended or a
     /// health signal that failed.
     RolloutDriver { id: String, instance: String },
+}
+
+/// The variants of [`Cause`] by their `type`.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum CauseType {
+    Cli,
+    Api,
+    Open,
+    Import,
+    Rollback,
+    Revert,
+    Clone,
+    Scheduled,
+    RolloutDriver,
+}
+
+/// The first key of a cause's object: its `type`, as the encoder writes it, or any other.
+enum FirstKey {
+    Type,
+    Other(String),
+}
+
+impl<'de> Deserialize<'de> for FirstKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = FirstKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<FirstKey, E> {
+                Ok(if key == "type" { FirstKey::Type } else { FirstKey::Other(key.to_string()) })
+            }
+        }
+        d.deserialize_identifier(KeyVisitor)
+    }
+}
+
+/// The same as serde's derive for an internally tagged enum, without its detour: the derive buffers every
+/// field of the object before it looks for the tag, and that was a sixth of decoding an envelope. The
+/// encoder writes `type` first, so the fields are read straight into the variant's; an object with `type`
+/// elsewhere (written by hand) is buffered and read the same way.
+impl<'de> Deserialize<'de> for Cause {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct CauseVisitor;
+        impl<'de> Visitor<'de> for CauseVisitor {
+            type Value = Cause;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a cause object with its type")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Cause, A::Error> {
+                let first = map.next_key::<FirstKey>()?;
+                if let Some(FirstKey::Type) = first {
+                    let kind: CauseType = map.next_value()?;
+                    return Cause::fields(kind, MapAccessDeserializer::new(map));
+                }
+                let mut rest = serde_json::Map::new();
+                if let Some(FirstKey::Other(key)) = first {
+                    rest.insert(key, map.next_value()?);
+                }
+                while let Some((key, value)) = map.next_entry::<String, serde_json::Value>()? {
+                    rest.insert(key, value);
+                }
+                let kind = rest.remove("type").ok_or_else(|| de::Error::missing_field("type"))?;
+                let kind = CauseType::deserialize(kind).map_err(de::Error::custom)?;
+                Cause::fields(kind, serde_json::Value::Object(rest)).map_err(de::Error::custom)
+            }
+        }
+        d.deserialize_map(CauseVisitor)
+    }
+}
+
+impl Cause {
+    /// The variant `kind` with the fields that `d` holds (the object without its `type`).
+    fn fields<'de, D: Deserializer<'de>>(kind: CauseType, d: D) -> Result<Cause, D::Error> {
+        #[derive(Deserialize)]
+        struct Cli {
+            command: String,
+        }
+        #[derive(Deserialize)]
+        struct Api {
+            method: String,
+            path: String,
+        }
+        #[derive(Deserialize)]
+        struct Open {
+            env_file: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Import {
+            digest: String,
+            via: String,
+        }
+        #[derive(Deserialize)]
+        struct Rollback {
+            to_seq: u64,
+            to: String,
+            via: String,
+        }
+        #[derive(Deserialize)]
+        struct Revert {
+            batch: String,
+            via: String,
+        }
+        #[derive(Deserialize)]
+        struct CloneOf {
+            source_store_id: String,
+            source_seq: u64,
+            source_head_hash: String,
+            via: String,
+        }
+        #[derive(Deserialize)]
+        struct Scheduled {
+            request: u64,
+        }
+        #[derive(Deserialize)]
+        struct RolloutDriver {
+            id: String,
+            instance: String,
+        }
+        Ok(match kind {
+            CauseType::Cli => {
+                let Cli { command } = Cli::deserialize(d)?;
+                Cause::Cli { command }
+            }
+            CauseType::Api => {
+                let Api { method, path } = Api::deserialize(d)?;
+                Cause::Api { method, path }
+            }
+            CauseType::Open => {
+                let Open { env_file } = Open::deserialize(d)?;
+                Cause::Open { env_file }
+            }
+            CauseType::Import => {
+                let Import { digest, via } = Import::deserialize(d)?;
+                Cause::Import { digest, via }
+            }
+            CauseType::Rollback => {
+                let Rollback { to_seq, to, via } = Rollback::deserialize(d)?;
+                Cause::Rollback { to_seq, to, via }
+            }
+            CauseType::Revert => {
+                let Revert { batch, via } = Revert::deserialize(d)?;
+                Cause::Revert { batch, via }
+            }
+            CauseType::Clone => {
+                let CloneOf { source_store_id, source_seq, source_head_hash, via } = CloneOf::deserialize(d)?;
+                Cause::Clone { source_store_id, source_seq, source_head_hash, via }
+            }
+            CauseType::Scheduled => {
+                let Scheduled { request } = Scheduled::deserialize(d)?;
+                Cause::Scheduled { request }
+            }
+            CauseType::RolloutDriver => {
+                let RolloutDriver { id, instance } = RolloutDriver::deserialize(d)?;
+                Cause::RolloutDriver { id, instance }
+            }
+        })
+    }
 }
 
 /// The batch an event belongs to: every event of one append shares it.
@@ -168,5 +330,59 @@ impl Envelope {
         let wire: WireIn<'_> = serde_json::from_slice(bytes).map_err(|e| DecodeError::Envelope(e.to_string()))?;
         let event = Event::decode_payload(&wire.kind, wire.v, wire.payload.get())?;
         Ok(Envelope { seq: wire.seq, occurred_at: wire.occurred_at, actor: wire.actor, batch: wire.batch, event })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_cause() -> Vec<Cause> {
+        vec![
+            Cause::Cli { command: "config set".into() },
+            Cause::Api { method: "PUT".into(), path: "/admin/config/LOG_LEVEL".into() },
+            Cause::Open { env_file: Some(".env".into()) },
+            Cause::Open { env_file: None },
+            Cause::Import { digest: "ab".into(), via: "cli".into() },
+            Cause::Rollback { to_seq: 7, to: "seq:7".into(), via: "api".into() },
+            Cause::Revert { batch: "b1".into(), via: "cli".into() },
+            Cause::Clone {
+                source_store_id: "s".into(),
+                source_seq: 9,
+                source_head_hash: "00".into(),
+                via: "cli".into(),
+            },
+            Cause::Scheduled { request: 3 },
+            Cause::RolloutDriver { id: "r1".into(), instance: "i1".into() },
+        ]
+    }
+
+    #[test]
+    fn every_cause_reads_back_as_written_and_with_its_type_anywhere() {
+        for cause in every_cause() {
+            let text = serde_json::to_string(&cause).unwrap();
+            assert!(text.starts_with("{\"type\":"), "the encoder writes the type first: {text}");
+            assert_eq!(serde_json::from_str::<Cause>(&text).unwrap(), cause, "{text}");
+            // `type` last, as a hand-written object may have it.
+            let serde_json::Value::Object(fields) = serde_json::to_value(&cause).unwrap() else {
+                panic!("a cause is an object")
+            };
+            let mut last: Vec<String> =
+                fields.iter().filter(|(k, _)| *k != "type").map(|(k, v)| format!("{k:?}:{v}")).collect();
+            last.push(format!("\"type\":{}", fields["type"]));
+            let text = format!("{{{}}}", last.join(","));
+            assert_eq!(serde_json::from_str::<Cause>(&text).unwrap(), cause, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_cause_without_a_known_type_or_a_field_is_refused_by_name() {
+        let unknown = serde_json::from_str::<Cause>(r#"{"type":"fax","number":"1"}"#).unwrap_err().to_string();
+        assert!(unknown.starts_with("unknown variant `fax`, expected one of `cli`, `api`"), "{unknown}");
+        let untyped = serde_json::from_str::<Cause>(r#"{"command":"set"}"#).unwrap_err().to_string();
+        assert!(untyped.starts_with("missing field `type`"), "{untyped}");
+        let missing = serde_json::from_str::<Cause>(r#"{"type":"api","method":"PUT"}"#).unwrap_err().to_string();
+        assert!(missing.starts_with("missing field `path`"), "{missing}");
+        assert!(serde_json::from_str::<Cause>(r#""api""#).is_err(), "a cause is an object");
     }
 }

@@ -7,6 +7,7 @@ use crate::resource::ResourceKind;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// A setting value as the log keeps it: plain canonical JSON, or ciphertext for a sensitive key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -318,21 +319,27 @@ impl Event {
     /// qualified setting key (`mcpgateway:LOG_LEVEL`; a bare key in a pre-namespace log), or `KIND/NAME` for
     /// an entity of the registry (`tools/search`).
     pub fn subject(&self) -> Option<String> {
+        self.subject_text().map(Cow::into_owned)
+    }
+
+    /// [`Event::subject`], borrowed where the event holds it whole (a setting's key, a shredded subject):
+    /// reading the log compares every record's `key` column with it.
+    pub(crate) fn subject_text(&self) -> Option<Cow<'_, str>> {
         match self {
-            Event::ResourceCreated(e) => Some(format!("{}/{}", e.kind, e.name)),
-            Event::ResourceUpdated(e) => Some(format!("{}/{}", e.kind, e.name)),
-            Event::ResourceDeleted(e) => Some(format!("{}/{}", e.kind, e.name)),
+            Event::ResourceCreated(e) => Some(Cow::Owned(format!("{}/{}", e.kind, e.name))),
+            Event::ResourceUpdated(e) => Some(Cow::Owned(format!("{}/{}", e.kind, e.name))),
+            Event::ResourceDeleted(e) => Some(Cow::Owned(format!("{}/{}", e.kind, e.name))),
             // Indexed under its namespace's prefix (`mcpgateway:`), so that an audit of a namespace finds it.
-            Event::SecretsRendered(e) => Some(format!("{}{}", e.namespace, crate::namespace::SEP)),
-            Event::SecretShredded(e) => Some(e.subject.clone()),
+            Event::SecretsRendered(e) => Some(Cow::Owned(format!("{}{}", e.namespace, crate::namespace::SEP))),
+            Event::SecretShredded(e) => Some(Cow::Borrowed(&e.subject)),
             // Indexed under its namespace's prefix, like a render.
             Event::RolloutStarted(_)
             | Event::RolloutAdvanced(_)
             | Event::RolloutRolledBack(_)
             | Event::RolloutCompleted(_) => {
-                crate::rollout::namespace_of(self).map(|ns| format!("{ns}{}", crate::namespace::SEP))
+                crate::rollout::namespace_of(self).map(|ns| Cow::Owned(format!("{ns}{}", crate::namespace::SEP)))
             }
-            other => other.key().map(str::to_string),
+            other => other.key().map(Cow::Borrowed),
         }
     }
 

@@ -111,6 +111,32 @@ impl SettingsState {
         Self::default()
     }
 
+    /// Records `entry` as the value of the qualified `key`, set by the event at `seq`: the key is then held
+    /// and touched there. The key is copied only when the state first meets it, since a replay sets the same
+    /// few keys over and over.
+    fn set_value(&mut self, key: &str, seq: u64, entry: Entry) {
+        if !self.held.contains(key) {
+            self.held.insert(key.to_string());
+        }
+        self.touch(key, seq);
+        match self.values.get_mut(key) {
+            Some(value) => *value = entry,
+            None => {
+                self.values.insert(key.to_string(), entry);
+            }
+        }
+    }
+
+    /// Records that the qualified `key` was last changed by the event at `seq`.
+    fn touch(&mut self, key: &str, seq: u64) {
+        match self.touched.get_mut(key) {
+            Some(at) => *at = seq,
+            None => {
+                self.touched.insert(key.to_string(), seq);
+            }
+        }
+    }
+
     /// Folds one event in. Total: validation happened in `decide`, so an event that cannot apply is a bug
     /// in the writer, not a user error. The invariants below are asserted in debug builds (tests, property
     /// runs) and trusted in release, where the fold keeps going rather than refuse a verified log:
@@ -144,35 +170,17 @@ impl SettingsState {
             // `namespace::from_log`, so an old store reads as if it had been written with namespaces.
             Event::EnvSeeded(e) => {
                 for v in &e.values {
-                    let key = namespace::from_log(&v.key).into_owned();
-                    self.held.insert(key.clone());
-                    self.touched.insert(key.clone(), env.seq);
-                    self.values.insert(key, entry(&v.value));
+                    self.set_value(&namespace::from_log(&v.key), env.seq, entry(&v.value));
                 }
             }
-            Event::SettingChanged(e) => {
-                let key = namespace::from_log(&e.key).into_owned();
-                self.held.insert(key.clone());
-                self.touched.insert(key.clone(), env.seq);
-                self.values.insert(key, entry(&e.value));
-            }
+            Event::SettingChanged(e) => self.set_value(&namespace::from_log(&e.key), env.seq, entry(&e.value)),
             Event::SettingReset(e) => {
                 let key = namespace::from_log(&e.key);
-                self.touched.insert(key.to_string(), env.seq);
+                self.touch(&key, env.seq);
                 self.values.remove(key.as_ref());
             }
-            Event::SettingReseeded(e) => {
-                let key = namespace::from_log(&e.key).into_owned();
-                self.held.insert(key.clone());
-                self.touched.insert(key.clone(), env.seq);
-                self.values.insert(key, entry(&e.value));
-            }
-            Event::SecretGenerated(e) => {
-                let key = namespace::from_log(&e.key).into_owned();
-                self.held.insert(key.clone());
-                self.touched.insert(key.clone(), env.seq);
-                self.values.insert(key, entry(&e.value));
-            }
+            Event::SettingReseeded(e) => self.set_value(&namespace::from_log(&e.key), env.seq, entry(&e.value)),
+            Event::SecretGenerated(e) => self.set_value(&namespace::from_log(&e.key), env.seq, entry(&e.value)),
             Event::UserAdded(e) => {
                 let user = User {
                     role: e.role.clone(),

@@ -1,8 +1,8 @@
 //! Reading the log into the projection: every record after the published head is verified (its hash
 //! recomputed from the stored bytes, its link to the one before) and folded in seq order. A short tail —
-//! the usual catch-up after a write — is folded inline. A long one (opening a big store) is read on one
-//! thread while the records of each chunk are verified and decoded on two, then folded in order, because
-//! decoding, not the fold, is what a rebuild spends its time on.
+//! the usual catch-up after a write — is folded inline. A long one (opening a big store) is read by one
+//! lane per core, each of which also verifies and decodes the chunks it read, while this thread checks the
+//! links and folds them in order: reading and decoding, not the fold, are what a rebuild spends its time on.
 
 use crate::error::Error;
 use crate::store::{EventStore, LogChunks, StoreError, READ_CHUNK};
@@ -32,7 +32,7 @@ pub(crate) fn fold_log(
     let first = first?;
     let mut st = state();
     let more = first.len() == READ_CHUNK;
-    fold_chunk(&mut st, pos, &first, decode_all(&first))?;
+    fold_chunk(&mut st, pos, &first, &decode_all(&first))?;
     if more {
         fold_pipelined(chunks, &mut st, pos)?;
     }
@@ -43,12 +43,12 @@ fn fold_chunk(
     state: &mut SettingsState,
     pos: &mut Position,
     records: &[Record],
-    decoded: Vec<Result<Envelope, ChainError>>,
+    decoded: &[Result<Envelope, ChainError>],
 ) -> Result<(), Error> {
     let mut chain = ChainVerifier::new(pos.head);
     for (rec, env) in records.iter().zip(decoded) {
-        let env = chain.push_verified(rec, env)?;
-        state.apply(&env);
+        let env = chain.push_verified(rec, env.as_ref().map_err(Clone::clone))?;
+        state.apply(env);
         pos.head = chain.head();
         pos.head_time = pos.head_time.max(env.occurred_at);
     }
@@ -71,13 +71,25 @@ fn decode_all(records: &[Record]) -> Vec<Result<Envelope, ChainError>> {
     })
 }
 
-/// Reads the rest of the log on a reader thread while this one verifies, decodes and folds.
+/// At most this many lanes read and verify a long log, however many cores there are: each holds up to
+/// two chunks of records and their envelopes.
+const MAX_LANES: usize = 4;
+
+/// Reads and verifies the rest of the log on one lane per core (at least two, so that reading overlaps
+/// the fold even on one core) while this thread checks each record's place and folds it.
 fn fold_pipelined(chunks: LogChunks<'_>, state: &mut SettingsState, pos: &mut Position) -> Result<(), Error> {
+    let lanes = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, MAX_LANES);
+    let verify_chunk = |records: Vec<Record>| {
+        let decoded: Vec<_> = records.iter().map(verify_record).collect();
+        (records, decoded)
+    };
     std::thread::scope(|s| {
-        for chunk in chunks.read_ahead(s) {
-            let records = chunk?;
-            let decoded = decode_all(&records);
-            fold_chunk(state, pos, &records, decoded)?;
+        let mut striped = chunks.read_striped(s, lanes, verify_chunk);
+        while let Some(chunk) = striped.next() {
+            let (records, decoded) = chunk?;
+            fold_chunk(state, pos, &records, &decoded)?;
+            // Freed on the lane that allocated them: this thread's frees were what held the lanes back.
+            striped.give_back((records, decoded));
         }
         Ok(())
     })
@@ -94,7 +106,7 @@ pub(crate) fn fold_until(
     for chunk in LogChunks::after(store, pos.head.seq).until(until) {
         let records = chunk?;
         let decoded = decode_all(&records);
-        fold_chunk(state, pos, &records, decoded)?;
+        fold_chunk(state, pos, &records, &decoded)?;
     }
     if pos.head.seq < until {
         return Err(Error::Store(StoreError::Corrupt(format!(
