@@ -153,6 +153,31 @@ fn main() {
             tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| fail(&e.to_string()));
         let ledger = common::workload::open_builtin(&dir.path().join("soak.db"), "soak-secret-0123456789abcdef");
         let (_, took) = common::workload::fill(&rt, &ledger, opts.preload, 2000);
+        // The workload sets cfgledger's own keys too (the write rate limit, the log level, ...): they go back
+        // to their defaults, or the server would run on whatever values the preload left.
+        for spec in ledger.catalog().namespace_specs("cfgledger") {
+            let key = if spec.key.contains(':') { spec.key.clone() } else { format!("cfgledger:{}", spec.key) };
+            let ctx = cfgledger::WriteContext {
+                actor: common::actor(),
+                cause: cfgledger_events::Cause::Api { method: "DELETE".into(), path: format!("/admin/config/{key}") },
+                reason: Some("soak: back to the .env".into()),
+                bypass: false,
+            };
+            let _ = ledger.execute(cfgledger_events::Command::Reset { key }, ctx);
+        }
+        // The store's value wins over the .env's once the store was written, so the two the soak relies on
+        // are set outright.
+        for (key, value) in [("cfgledger:CONFIG_WRITE_RATE_LIMIT", "1000000"), ("cfgledger:LOG_LEVEL", "warn")] {
+            let ctx = cfgledger::WriteContext {
+                actor: common::actor(),
+                cause: cfgledger_events::Cause::Api { method: "PUT".into(), path: format!("/admin/config/{key}") },
+                reason: Some("soak: as its .env says".into()),
+                bypass: false,
+            };
+            let set =
+                cfgledger_events::Command::Set { key: key.into(), value: cfgledger_events::Input::Text(value.into()) };
+            ledger.execute(set, ctx).unwrap_or_else(|e| fail(&format!("set {key}: {e}")));
+        }
         println!(
             "soak: preloaded {} events over the gateway's whole catalog ({} keys) in {:.0} s",
             ledger.snapshot().head.seq,
