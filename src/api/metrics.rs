@@ -17,7 +17,26 @@ pub fn install() -> Option<PrometheusHandle> {
     let builder = PrometheusBuilder::new().set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets).ok()?;
     let handle = builder.install_recorder().ok()?;
     describe();
+    spawn_upkeep(handle.clone());
     Some(handle)
+}
+
+/// How often the recorder's histograms are drained into their buckets.
+const UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Drains the recorder every [`UPKEEP`]. A histogram keeps every sample it is given until it is drained,
+/// which `install_recorder` leaves to its caller and which otherwise happens only when `/metrics` is
+/// scraped: a server nobody scraped grew by every request's latency (the soak of a 1,000,000-event store
+/// measured about 190 KiB/s at 8,000 requests/s). Runs on a thread of its own, since the recorder may be
+/// installed before or outside a runtime.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new().name("cfgledger-metrics-upkeep".into()).spawn(move || loop {
+        std::thread::sleep(UPKEEP);
+        handle.run_upkeep();
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the metrics upkeep; histograms are drained only when /metrics is scraped");
+    }
 }
 
 fn describe() {
