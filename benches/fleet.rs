@@ -65,6 +65,18 @@ struct Seen {
     strays: AtomicUsize,
 }
 
+impl Seen {
+    /// Nothing seen yet of `changes` changes.
+    fn new(changes: usize) -> Seen {
+        Seen {
+            count: (0..changes).map(|_| AtomicUsize::new(0)).collect(),
+            last: (0..changes).map(|_| AtomicU64::new(0)).collect(),
+            ready: AtomicUsize::new(0),
+            strays: AtomicUsize::new(0),
+        }
+    }
+}
+
 fn env_list(name: &str, default: &str) -> Vec<usize> {
     std::env::var(name).unwrap_or_else(|_| default.into()).split(',').filter_map(|n| n.trim().parse().ok()).collect()
 }
@@ -174,12 +186,7 @@ fn run(bin: &std::path::Path, watchers: usize, changes: usize) -> Result<Figures
     let rss_before = rss_kib(pid);
 
     let base = 1000;
-    let seen = Arc::new(Seen {
-        count: (0..changes).map(|_| AtomicUsize::new(0)).collect(),
-        last: (0..changes).map(|_| AtomicU64::new(0)).collect(),
-        ready: AtomicUsize::new(0),
-        strays: AtomicUsize::new(0),
-    });
+    let seen = Arc::new(Seen::new(changes));
     let epoch = Instant::now();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

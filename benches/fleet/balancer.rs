@@ -17,7 +17,7 @@ use hyper::body::Bytes;
 use hyper::Request;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -125,12 +125,7 @@ async fn load(entry: SocketAddr, token: Arc<String>, method: &'static str, plan:
 /// sent to the last watcher receiving it.
 fn propagation(entry: SocketAddr, token: Arc<String>, plan: &Plan) -> Result<(f64, f64), String> {
     let base = 1000;
-    let seen = Arc::new(Seen {
-        count: (0..plan.changes).map(|_| AtomicUsize::new(0)).collect(),
-        last: (0..plan.changes).map(|_| AtomicU64::new(0)).collect(),
-        ready: AtomicUsize::new(0),
-        strays: AtomicUsize::new(0),
-    });
+    let seen = Arc::new(Seen::new(plan.changes));
     let epoch = Instant::now();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

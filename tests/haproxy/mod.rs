@@ -87,8 +87,14 @@ impl Balancer {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        // The servers start as up; a first round of checks (rise 2 x 250 ms) settles their state.
-        std::thread::sleep(Duration::from_millis(600));
+        // Ready once a request through it reaches a server.
+        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(2)).build();
+        while !agent.get(&format!("{}/health", balancer.url)).call().is_ok_and(|r| r.status() == 200) {
+            if Instant::now() > deadline {
+                return Err(format!("no server answers through haproxy on {addr}: {}", balancer.log()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         Ok(balancer)
     }
 

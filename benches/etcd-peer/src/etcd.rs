@@ -121,16 +121,22 @@ impl Etcd {
         Ok(workers)
     }
 
-    /// Opens a watch on the write key (from the current revision on) and returns a writer for that key and
-    /// the values the watch delivers.
-    pub async fn watch(&self) -> Result<(Put, Events), String> {
+    /// A watch on the write key from the current revision on, on a client of its own, once etcd has said it
+    /// is created; the client must live as long as the stream.
+    async fn created_watch(&self) -> Result<(Client, etcd_client::WatchStream), String> {
         let mut client = self.client().await?;
         let mut stream = client.watch(WRITE_KEY, None).await.map_err(|e| format!("etcd watch: {e}"))?;
         match stream.message().await {
-            Ok(Some(created)) if created.created() && !created.canceled() => {}
-            Ok(other) => return Err(format!("etcd watch was not created: {other:?}")),
-            Err(e) => return Err(format!("etcd watch: {e}")),
+            Ok(Some(created)) if created.created() && !created.canceled() => Ok((client, stream)),
+            Ok(other) => Err(format!("etcd watch was not created: {other:?}")),
+            Err(e) => Err(format!("etcd watch: {e}")),
         }
+    }
+
+    /// Opens a watch on the write key (from the current revision on) and returns a writer for that key and
+    /// the values the watch delivers.
+    pub async fn watch(&self) -> Result<(Put, Events), String> {
+        let (client, mut stream) = self.created_watch().await?;
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             let _client = client; // the watch's connection lives as long as this task
@@ -162,13 +168,7 @@ impl Etcd {
         let strays = Arc::new(AtomicUsize::new(0));
         let rss_before = rss_kib(pid);
         for _ in 0..watchers {
-            let mut client = self.client().await?;
-            let mut stream = client.watch(WRITE_KEY, None).await.map_err(|e| format!("etcd watch: {e}"))?;
-            match stream.message().await {
-                Ok(Some(created)) if created.created() && !created.canceled() => {}
-                Ok(other) => return Err(format!("etcd watch was not created: {other:?}")),
-                Err(e) => return Err(format!("etcd watch: {e}")),
-            }
+            let (client, mut stream) = self.created_watch().await?;
             let (count, last, strays) = (count.clone(), last.clone(), strays.clone());
             tokio::spawn(async move {
                 let _client = client; // the watch's connection lives as long as this task
