@@ -36,7 +36,7 @@ mod common;
 mod pg;
 
 use cfgledger::crypto::SecretBox;
-use cfgledger::store::{self, EventStore, StoreUrl};
+use cfgledger::store::{self, EventStore, LogChunks, StoreUrl};
 use cfgledger::usecase::clone::{self, ReplayOptions, CHUNK};
 use cfgledger::{EnvFileChoice, Ledger, OpenOptions, WriteContext};
 use cfgledger_events::builtin::builtin;
@@ -795,19 +795,8 @@ fn breakdown_pg(src: &Source) -> Result<(), String> {
              $5::text[], $6::text[], $7::bytea[], $8::bytea[], $9::bytea[])",
         )
         .map_err(|e| format!("the bare insert: {e}"))?;
-    client
-        .batch_execute(
-            "CREATE TABLE events_copy (seq BIGINT PRIMARY KEY CHECK (seq > 0), occurred_at BIGINT NOT NULL, \
-             kind TEXT NOT NULL, actor TEXT NOT NULL, batch_id TEXT NOT NULL, key TEXT, envelope BYTEA NOT NULL, \
-             prev_hash BYTEA NOT NULL CHECK (length(prev_hash) = 32), \
-             hash BYTEA NOT NULL CHECK (length(hash) = 32))",
-        )
-        .map_err(|e| format!("the copy table: {e}"))?;
-    use postgres::types::Type;
-    let types =
-        [Type::INT8, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::BYTEA, Type::BYTEA, Type::BYTEA];
-    let (mut append, mut bare, mut copy, mut count) = (Spent::default(), Spent::default(), Spent::default(), 0u64);
-    let (mut pg_append, mut pg_bare, mut pg_copy) = (0.0, 0.0, 0.0);
+    let (mut append, mut bare, mut count) = (Spent::default(), Spent::default(), 0u64);
+    let (mut pg_append, mut pg_bare) = (0.0, 0.0);
     let pg_secs = |a: &Option<Cpu>, b: &Option<Cpu>| match (a, b) {
         (Some(a), Some(b)) => {
             b.postgres.iter().filter_map(|(pid, t)| a.postgres.get(pid).map(|t0| t.saturating_sub(*t0))).sum::<u64>()
@@ -843,51 +832,12 @@ fn breakdown_pg(src: &Source) -> Result<(), String> {
         })
         .map_err(|e| format!("the bare insert: {e}"))?;
         pg_bare += pg_secs(&c0, &Cpu::now());
-        let c0 = Cpu::now();
-        copy.add(|| -> Result<(), postgres::Error> {
-            let mut tx = client.transaction()?;
-            let sink = tx.copy_in(
-                "COPY events_copy (seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash) \
-                 FROM STDIN BINARY",
-            )?;
-            let mut writer = postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
-            for r in &records {
-                writer.write(&[
-                    &(r.seq as i64),
-                    &r.occurred_at.as_micros(),
-                    &r.kind,
-                    &r.actor,
-                    &r.batch_id,
-                    &r.key,
-                    &r.envelope,
-                    &&r.prev_hash.0[..],
-                    &&r.hash.0[..],
-                ])?;
-            }
-            writer.finish()?;
-            tx.commit()
-        })
-        .map_err(|e| format!("the COPY: {e}"))?;
-        pg_copy += pg_secs(&c0, &Cpu::now());
         count += records.len() as u64;
     }
-    let c0 = Cpu::now();
-    let mut late = Spent::default();
-    late.add(|| {
-        client.batch_execute(
-            "CREATE INDEX ON events_copy (key, seq) WHERE key IS NOT NULL; \
-             CREATE INDEX ON events_copy (actor, seq); \
-             CREATE INDEX ON events_copy (occurred_at, seq); \
-             CREATE INDEX ON events_copy (batch_id, seq); \
-             CREATE INDEX ON events_copy ((key COLLATE \"C\"), seq) WHERE key IS NOT NULL;",
-        )
-    })
-    .map_err(|e| format!("the late indexes: {e}"))?;
-    let pg_late = pg_secs(&c0, &Cpu::now());
     assert_eq!(head, src.head);
     println!("clone mirror stages, sqlite->postgres, {count} records, each {CHUNK}-record transaction alone:");
     println!(
-        "    the store's append (blake3 re-check, one unnest INSERT + NOTIFY, COMMIT; primary key and 5 indexes): \
+        "    the store's append (blake3 re-check, one unnest INSERT + NOTIFY, COMMIT; primary key and 6 indexes): \
          {}; PostgreSQL server CPU {pg_append:.1} s",
         append.show(count)
     );
@@ -895,17 +845,137 @@ fn breakdown_pg(src: &Source) -> Result<(), String> {
         "    the same unnest INSERT into a table with its primary key only: {}; PostgreSQL server CPU {pg_bare:.1} s",
         bare.show(count)
     );
-    println!(
-        "    COPY FROM STDIN BINARY into a table with its primary key and checks only: {}; PostgreSQL server CPU \
-         {pg_copy:.1} s; the 5 secondary indexes built after it: {}, server CPU {pg_late:.1} s; all: {}",
-        copy.show(count),
-        late.show(count),
-        copy.plus(late).show(count)
-    );
     drop(client);
     drop(target);
     drop(db);
     Ok(())
+}
+
+/// Every record of the source, read into memory (untimed), chunk by chunk.
+fn read_all(src: &Source) -> Vec<Vec<Record>> {
+    let source = open_sqlite(&src.path);
+    LogChunks::after(source.as_ref(), 0).map(|chunk| chunk.expect("the source reads")).collect()
+}
+
+/// The references a mirror into PostgreSQL is measured against in the same run, both fed records already
+/// in memory (the read is not timed), and each into a fresh database:
+/// - the store alone: [`EventStore::bulk_load`] as the mirror uses it, without reading the source or
+///   checking its chain;
+/// - PostgreSQL alone: the same rows through one `COPY` into a table with the log's columns and checks but no
+///   key or index, then the same primary key and indexes built, in one transaction, with the same memory
+///   for the builds; no cfgledger code at all.
+///
+/// Returns their events/s.
+fn pg_references(src: &Source) -> Result<(f64, f64), String> {
+    let chunks = read_all(src);
+    let count: u64 = chunks.iter().map(|c| c.len() as u64).sum();
+    let db = pg::FreshDb::create()?;
+    let target = store::open(&StoreUrl::Postgres(db.url())).map_err(|e| format!("the PostgreSQL store: {e}"))?;
+    let (head, took, cpu) = timed(|| -> Result<Head, cfgledger::store::StoreError> {
+        let mut load = target.bulk_load().expect("PostgreSQL loads in bulk")?;
+        for chunk in chunks {
+            load.write(chunk)?;
+        }
+        load.finish()
+    });
+    let head = head.map_err(|e| format!("the bulk load: {e}"))?;
+    assert_eq!(head, src.head);
+    let store_alone = rate(count, took);
+    println!(
+        "clone reference, the store's bulk load alone (records in memory): {count} events in {:.2} s = \
+         {store_alone:.0} events/s; {cpu}",
+        took.as_secs_f64()
+    );
+    drop(target);
+    drop(db);
+
+    let chunks = read_all(src);
+    let db = pg::FreshDb::create()?;
+    drop(store::open(&StoreUrl::Postgres(db.url())).map_err(|e| format!("the PostgreSQL store: {e}"))?);
+    let mut client = postgres::Client::connect(&db.url(), postgres::NoTls).map_err(|e| format!("a connection: {e}"))?;
+    let fail = |what: &'static str| move |e: postgres::Error| format!("PostgreSQL alone, {what}: {e}");
+    client.batch_execute("CREATE TABLE events_alone (LIKE events INCLUDING CONSTRAINTS)").map_err(fail("the table"))?;
+    // The log's own index definitions, moved to the new table under new names.
+    let mut builds: Vec<String> = client
+        .query(
+            "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'events'::regclass AND NOT indisprimary",
+            &[],
+        )
+        .map_err(fail("the index definitions"))?
+        .iter()
+        .map(|r| {
+            r.get::<_, String>(0).replacen("INDEX events_", "INDEX alone_", 1).replacen(
+                " ON public.events ",
+                " ON public.events_alone ",
+                1,
+            )
+        })
+        .collect();
+    builds.insert(0, "ALTER TABLE events_alone ADD PRIMARY KEY (seq)".into());
+    use postgres::types::Type;
+    let types =
+        [Type::INT8, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::BYTEA, Type::BYTEA, Type::BYTEA];
+    let (mut copy, mut build) = (Spent::default(), Spent::default());
+    let pg0 = Cpu::now();
+    let t = Instant::now();
+    let mut tx = client.transaction().map_err(fail("BEGIN"))?;
+    copy.add(|| -> Result<(), postgres::Error> {
+        let sink = tx.copy_in(
+            "COPY events_alone (seq, occurred_at, kind, actor, batch_id, key, envelope, prev_hash, hash) \
+             FROM STDIN BINARY",
+        )?;
+        let mut writer = postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
+        for r in chunks.iter().flatten() {
+            writer.write(&[
+                &(r.seq as i64),
+                &r.occurred_at.as_micros(),
+                &r.kind,
+                &r.actor,
+                &r.batch_id,
+                &r.key,
+                &r.envelope,
+                &&r.prev_hash.0[..],
+                &&r.hash.0[..],
+            ])?;
+        }
+        writer.finish().map(|_| ())
+    })
+    .map_err(fail("the COPY"))?;
+    let pg1 = Cpu::now();
+    build
+        .add(|| -> Result<(), postgres::Error> {
+            tx.batch_execute("SET LOCAL maintenance_work_mem = '256MB'")?;
+            for statement in &builds {
+                tx.batch_execute(statement)?;
+            }
+            tx.commit()
+        })
+        .map_err(fail("the key and indexes"))?;
+    let took = t.elapsed();
+    let pg2 = Cpu::now();
+    let server = |a: &Option<Cpu>, b: &Option<Cpu>| match (a, b) {
+        (Some(a), Some(b)) => {
+            b.postgres.iter().filter_map(|(pid, t)| a.postgres.get(pid).map(|t0| t.saturating_sub(*t0))).sum::<u64>()
+                as f64
+                / 100.0
+        }
+        _ => 0.0,
+    };
+    let pg_alone = rate(count, took);
+    println!(
+        "clone reference, PostgreSQL alone (records in memory, one transaction): {count} events in {:.2} s = \
+         {pg_alone:.0} events/s; the COPY into a table without key or index: {}, server CPU {:.1} s; then the \
+         primary key and {} indexes: {}, server CPU {:.1} s",
+        took.as_secs_f64(),
+        copy.show(count),
+        server(&pg0, &pg1),
+        builds.len() - 1,
+        build.show(count),
+        server(&pg1, &pg2)
+    );
+    drop(client);
+    drop(db);
+    Ok((store_alone, pg_alone))
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1180,6 +1250,17 @@ fn main() {
             }
         }
     }
+    let references = if pg_runs > 0 {
+        match pg_references(&src) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("clone references, sqlite->postgres: FAILED: {e}");
+                std::process::exit(1);
+            }
+        }
+    } else {
+        None
+    };
     if pg_runs > 0 {
         if let Err(e) = breakdown_pg(&src) {
             eprintln!("clone mirror stages, sqlite->postgres: FAILED: {e}");
@@ -1207,6 +1288,15 @@ fn main() {
             "    mirror sqlite->postgres: {}",
             pg_rates.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", ")
         );
+        if let Some((store_alone, pg_alone)) = references {
+            let m = median(&pg_rates);
+            println!(
+                "    mirror sqlite->postgres, median {m:.0} events/s: {:.2}x the store's bulk load alone ({store_alone:.0}), \
+                 {:.2}x PostgreSQL alone ({pg_alone:.0})",
+                m / store_alone,
+                m / pg_alone
+            );
+        }
     } else {
         println!("    mirror sqlite->postgres: skipped (short run)");
     }

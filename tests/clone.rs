@@ -749,6 +749,110 @@ fn a_mirror_killed_midway_resumes_without_a_duplicate_and_refuses_what_is_not_a_
     assert_eq!(held(&dst_path), total);
 }
 
+/// The log table's indexes and constraints as PostgreSQL describes them.
+fn pg_schema(conn: &mut postgres::Client) -> Vec<String> {
+    let mut out: Vec<String> = conn
+        .query(
+            "SELECT indexname || ': ' || indexdef FROM pg_indexes WHERE tablename = 'events' \
+             UNION ALL SELECT conname || ': ' || pg_get_constraintdef(oid) FROM pg_constraint \
+             WHERE conrelid = 'events'::regclass",
+            &[],
+        )
+        .expect("the schema")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Whether a backend of database `name` is running the bulk load's `COPY`.
+fn copying(admin: &mut postgres::Client, name: &str) -> bool {
+    admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'COPY events%' AND state = 'active'",
+            &[&name],
+        )
+        .map(|r| r.get::<_, i64>(0) > 0)
+        .unwrap_or(false)
+}
+
+/// Into an empty PostgreSQL database the whole log goes in one transaction: a mirror killed while it
+/// copies leaves nothing behind (not a prefix, and every index still there), and run again it copies all.
+#[test]
+fn a_mirror_into_empty_postgresql_killed_midway_leaves_it_empty_and_run_again_copies_everything() {
+    let ws = Ws::new();
+    let src_path = ws.path("src.db");
+    let mut opts = OpenOptions::new(StoreUrl::Sqlite(src_path.clone()), cfgledger_events::testing::suite_catalog());
+    opts.env_file = EnvFileChoice::None;
+    drop(Ledger::open(opts).expect("create the source, with a key file"));
+    let mut source_head = grow(&src_path, 60_000);
+    let src = ws.sqlite("src.db");
+    let secret = std::fs::read_to_string(ws.path("src.db.key")).expect("the key file").trim().to_string();
+    let reference = pg::TestDb::new();
+    drop(cfgledger::store::postgres::PgStore::open(&reference.url()).expect("a migrated database"));
+    let migrated = pg_schema(&mut reference.client());
+
+    let mut attempt = 0;
+    let (db, target) = loop {
+        attempt += 1;
+        let db = pg::TestDb::new();
+        let target = ws.pg(&db, &secret);
+        let mut admin = db.client();
+        let mut child = ws
+            .cmd(&target.env)
+            .args(["clone", "--from", &src.url, "--to", &target.url, "--mirror"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the mirror");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let caught = loop {
+            if child.try_wait().expect("poll the child").is_some() {
+                break false;
+            }
+            if copying(&mut admin, &db.name) {
+                child.kill().expect("SIGKILL the mirror");
+                break true;
+            }
+            assert!(Instant::now() < deadline, "the mirror neither started its COPY nor ended");
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        child.wait().expect("reap the child");
+        if caught {
+            // The server ends the killed client's transaction once it sees the connection gone.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while copying(&mut admin, &db.name) {
+                assert!(Instant::now() < deadline, "the killed mirror's COPY is still running");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            drop(admin);
+            break (db, target);
+        }
+        assert!(attempt < 4, "the mirror of {} events always finished before it could be killed", source_head.seq);
+        source_head = grow(&src_path, 60_000);
+    };
+    let mut conn = db.client();
+    let rows: i64 = conn.query_one("SELECT count(*) FROM events", &[]).expect("a count").get(0);
+    assert_eq!(rows, 0, "a killed bulk load leaves no prefix behind");
+    assert_eq!(pg_schema(&mut conn), migrated, "every index and constraint is still there");
+
+    let done = ws.clone(&src, &target, &["--mirror"]).expect_code(0, "mirror again");
+    let (copied, head) = summary(&done.stdout, "mirrored ");
+    assert_eq!(copied, source_head.seq, "{}", done.stdout);
+    assert_eq!(head, format!("{}:{}", source_head.seq, source_head.hash));
+    assert_eq!(pg_schema(&mut conn), migrated, "the indexes are built again, as migrated");
+    let (source_chain, _) = chain(&src_path);
+    let target_chain: Vec<(i64, Vec<u8>)> = conn
+        .query("SELECT seq, hash FROM events ORDER BY seq", &[])
+        .expect("the target's chain")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert!(target_chain == source_chain, "the target's log differs from the source's");
+    assert_eq!(target.verified_head(), head);
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // 5. Backup and restore as JSON lines.
 

@@ -1037,6 +1037,7 @@ conformance! {
 /// Checks that need PostgreSQL itself: its triggers, and appends racing from several connections.
 mod postgres_only {
     use super::*;
+    use cfgledger::store::ChangeWatch;
 
     #[test]
     fn update_delete_and_truncate_are_refused_by_the_database() {
@@ -1114,6 +1115,134 @@ mod postgres_only {
             verify_link(&head, rec).expect("every link verifies");
             head = Head { seq: rec.seq, hash: rec.hash };
         }
+    }
+
+    /// The log table's primary key, constraints and indexes as the database describes them.
+    fn schema(conn: &mut postgres::Client) -> Vec<String> {
+        let mut out: Vec<String> = conn
+            .query("SELECT indexname || ': ' || indexdef FROM pg_indexes WHERE tablename = 'events'", &[])
+            .expect("the indexes")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        out.extend(
+            conn.query(
+                "SELECT conname || ': ' || pg_get_constraintdef(oid) FROM pg_constraint \
+                 WHERE conrelid = 'events'::regclass",
+                &[],
+            )
+            .expect("the constraints")
+            .iter()
+            .map(|r| r.get::<_, String>(0)),
+        );
+        out.sort();
+        out
+    }
+
+    fn rows(conn: &mut postgres::Client) -> i64 {
+        conn.query_one("SELECT count(*) FROM events", &[]).expect("a count").get(0)
+    }
+
+    /// A log of `batches` batches of three changes after the genesis batch.
+    fn log_of(batches: usize) -> Vec<Record> {
+        let mut all = batch(Head::EMPTY, vec![genesis()]);
+        for b in 0..batches {
+            let events = (0..3).map(|i| change(&format!("K{}", (b + i) % 7), json!(b * 3 + i))).collect();
+            let next = batch(head_of(&all), events);
+            all.extend(next);
+        }
+        all
+    }
+
+    #[test]
+    fn a_bulk_load_fills_an_empty_log_in_one_transaction_holding_the_write_lock_and_rebuilds_every_index() {
+        let db = pg::TestDb::new();
+        let store = PgStore::open(&db.url()).expect("the store opens");
+        let mut conn = db.client();
+        let migrated = schema(&mut conn);
+        assert!(migrated.len() >= 9, "the primary key, 7 indexes and the hash checks: {migrated:#?}");
+        let log = log_of(40);
+        let mut listener = store.listener().expect("a LISTEN connection");
+        // Opened before the load, which locks the table: opening prepares statements on it.
+        let other = PgStore::open(&db.url()).expect("a second handle");
+
+        let mut load = store.bulk_load().expect("PostgreSQL loads in bulk").expect("the load starts");
+        for chunk in log.chunks(50) {
+            load.write(chunk.to_vec()).expect("a chunk is written");
+        }
+        // Until the COMMIT, a reader of the log waits (the load dropped the indexes, which locks the table),
+        // and an append from another handle waits for the write lock.
+        conn.batch_execute("SET lock_timeout = '200ms'").expect("a lock timeout");
+        let waiting = conn.query_one("SELECT count(*) FROM events", &[]).expect_err("a reader waits for the load");
+        assert_eq!(waiting.code(), Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE), "{waiting}");
+        conn.batch_execute("RESET lock_timeout").expect("no lock timeout");
+        let (tx, waited) = std::sync::mpsc::channel();
+        let racer = std::thread::spawn(move || {
+            let result = other.append(Head::EMPTY, &batch(Head::EMPTY, vec![genesis()]));
+            tx.send(()).expect("the test waits");
+            result
+        });
+        assert!(
+            waited.recv_timeout(std::time::Duration::from_millis(300)).is_err(),
+            "an append went ahead while the bulk load held the write lock"
+        );
+        let head = load.finish().expect("the load commits");
+        assert_eq!(head, head_of(&log));
+        match racer.join().expect("the racing append") {
+            Err(StoreError::Conflict { actual, .. }) => assert_eq!(actual, head),
+            other => panic!("the append that waited must find the loaded log: {other:?}"),
+        }
+
+        assert_eq!(store.read_after(0, 1000).expect("a read"), log, "every record, byte for byte, in order");
+        assert_eq!(schema(&mut conn), migrated, "every index and constraint is back, as migrated");
+        assert!(listener.wait(std::time::Duration::from_secs(5)).expect("a notification") > 0, "no NOTIFY");
+        // The log goes on as any other: the next append continues it, and the indexes serve queries.
+        let next = batch(head, vec![change("K1", json!("after"))]);
+        assert_eq!(store.append(head, &next).expect("an append after the load"), head_of(&next));
+        let by_key = store
+            .query(&LogQuery { subject: Some(SubjectMatch::Exact("K1".into())), limit: 1000, ..LogQuery::default() })
+            .expect("a query by key");
+        let expected = log.iter().chain(&next).filter(|r| r.key.as_deref() == Some("K1")).count();
+        assert_eq!(by_key.len(), expected);
+        // A second load into a log that is no longer empty is refused, and changes nothing.
+        let mut again = store.bulk_load().expect("PostgreSQL loads in bulk").expect("the load starts");
+        let refused = again.write(log[..1].to_vec()).and_then(|()| again.finish());
+        match refused {
+            Err(StoreError::Conflict { actual, .. }) => assert_eq!(actual, head_of(&next)),
+            other => panic!("a load into a non-empty log must be refused: {other:?}"),
+        }
+        assert_eq!(rows(&mut conn), i64::try_from(log.len() + next.len()).expect("small"));
+        assert_eq!(schema(&mut conn), migrated);
+    }
+
+    #[test]
+    fn a_bulk_load_refused_midway_or_abandoned_leaves_the_log_empty_with_its_indexes() {
+        let db = pg::TestDb::new();
+        let store = PgStore::open(&db.url()).expect("the store opens");
+        let mut conn = db.client();
+        let migrated = schema(&mut conn);
+        let log = log_of(20);
+
+        // A chunk that skips a record: refused, naming where, and nothing written.
+        let mut gap = store.bulk_load().expect("PostgreSQL loads in bulk").expect("the load starts");
+        gap.write(log[..10].to_vec()).expect("the first chunk");
+        let refused = gap.write(log[11..20].to_vec()).and_then(|()| gap.finish());
+        match refused {
+            Err(StoreError::Corrupt(message)) => {
+                assert!(message.contains("seq 12 does not continue the log at seq 10"), "{message}")
+            }
+            other => panic!("a gap must be refused: {other:?}"),
+        }
+        assert_eq!(rows(&mut conn), 0);
+        assert_eq!(schema(&mut conn), migrated);
+
+        // A load dropped before it finishes: rolled back, and the write lock free at once.
+        let mut dropped = store.bulk_load().expect("PostgreSQL loads in bulk").expect("the load starts");
+        dropped.write(log[..30].to_vec()).expect("a chunk");
+        drop(dropped);
+        assert_eq!(rows(&mut conn), 0);
+        assert_eq!(schema(&mut conn), migrated);
+        assert_eq!(store.append(Head::EMPTY, &log[..1]).expect("an append right after"), head_of(&log[..1]));
     }
 }
 

@@ -17,13 +17,16 @@
 //! when the database stays out of reach is it told that the outcome is unknown.
 
 use super::sql::{self, Arg, Dialect, EventRow, SnapshotRow, Sql, SqlReader};
-use super::{AppendGuard, ChangeWatch, DataKeyRow, EventStore, InstanceBeat, LogQuery, StoreError, StoredSnapshot};
+use super::{
+    AppendGuard, BulkLoad, ChangeWatch, DataKeyRow, EventStore, InstanceBeat, LogQuery, StoreError, StoredSnapshot,
+};
 use cfgledger_events::{Head, Record, Timestamp};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Config};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+mod bulk;
 mod tls;
 
 mod embedded {
@@ -624,6 +627,10 @@ impl EventStore for PgStore {
             )
         })?;
         Ok(usize::try_from(done).unwrap_or(usize::MAX))
+    }
+
+    fn bulk_load(&self) -> Option<Result<Box<dyn BulkLoad + '_>, StoreError>> {
+        Some(self.connect().and_then(bulk::PgBulkLoad::start).map(|load| Box::new(load) as Box<dyn BulkLoad>))
     }
 
     fn watch(&self) -> Option<Result<Box<dyn ChangeWatch>, StoreError>> {

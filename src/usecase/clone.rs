@@ -115,6 +115,11 @@ pub fn mirror(
     // source is not there to copy). Wrapped by the master key, as the source holds them.
     target.put_data_keys(&source.data_keys()?)?;
     let total = until - start.seq;
+    if start.seq == 0 {
+        if let Some(load) = target.bulk_load() {
+            return mirror_into_empty(source, load?, until, progress);
+        }
+    }
     let mut head = start;
     let mut chain = ChainVerifier::new(start);
     // Read the next chunk while this one is written.
@@ -129,6 +134,47 @@ pub fn mirror(
         }
         Ok(CopyReport { copied: head.seq - start.seq, already: start.seq, head })
     })
+}
+
+/// The mirror into an empty target that loads in bulk: every record checked as in [`mirror`], all of them
+/// written in one transaction, so that an interrupted run leaves the target empty rather than holding a
+/// prefix (run again, it starts over).
+fn mirror_into_empty(
+    source: &dyn EventStore,
+    mut load: Box<dyn crate::store::BulkLoad + '_>,
+    until: u64,
+    progress: Progress<'_>,
+) -> Result<CopyReport, Error> {
+    let mut chain = ChainVerifier::new(Head::EMPTY);
+    std::thread::scope(|s| -> Result<(), Error> {
+        for chunk in LogChunks::after(source, 0).until(until).read_ahead(s) {
+            let records = chunk?;
+            for rec in &records {
+                chain.push(rec)?;
+            }
+            load.write(records)?;
+            progress(chain.head().seq, until);
+        }
+        Ok(())
+    })?;
+    let head = match load.finish() {
+        Ok(head) => head,
+        Err(StoreError::Conflict { actual, .. }) => {
+            return Err(conflict(format!(
+                "the target changed during the copy: its head moved to seq {} (another writer?)",
+                actual.seq
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if head != chain.head() {
+        return Err(Error::Integrity(format!(
+            "the bulk load ended at seq {} but the source was read up to seq {}",
+            head.seq,
+            chain.head().seq
+        )));
+    }
+    Ok(CopyReport { copied: head.seq, already: 0, head })
 }
 
 /// Checks a whole log: every hash recomputed from its bytes and linked to the one before, the two halves of
