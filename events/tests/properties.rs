@@ -98,6 +98,14 @@ fn cause() -> impl Strategy<Value = Cause> {
         text().prop_map(|command| Cause::Cli { command }),
         (text(), text()).prop_map(|(method, path)| Cause::Api { method, path }),
         prop::option::of(text()).prop_map(|env_file| Cause::Open { env_file }),
+        (text(), text()).prop_map(|(digest, via)| Cause::Import { digest, via }),
+        (any::<u64>(), text(), text()).prop_map(|(to_seq, to, via)| Cause::Rollback { to_seq, to, via }),
+        (text(), text()).prop_map(|(batch, via)| Cause::Revert { batch, via }),
+        (text(), any::<u64>(), text(), text()).prop_map(|(source_store_id, source_seq, source_head_hash, via)| {
+            Cause::Clone { source_store_id, source_seq, source_head_hash, via }
+        }),
+        any::<u64>().prop_map(|request| Cause::Scheduled { request }),
+        (text(), text()).prop_map(|(id, instance)| Cause::RolloutDriver { id, instance }),
     ]
 }
 
@@ -166,6 +174,14 @@ fn a_float_value_reads_back_exactly_as_it_was_written() {
     }
 }
 
+/// One change to an envelope's bytes.
+#[derive(Debug, Clone, Copy)]
+enum Edit {
+    Set(u8),
+    Insert(u8),
+    Remove,
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Field {
     Envelope,
@@ -220,6 +236,38 @@ proptest! {
                 prop_assert!(e.seq <= tampered_seq, "error names seq {} after tampered seq {}", e.seq, tampered_seq);
             }
         }
+    }
+
+    #[test]
+    fn the_fast_reader_and_the_general_one_agree_on_an_envelope_as_written(env in envelope()) {
+        let bytes = env.encode();
+        prop_assert_eq!(Envelope::decode(&bytes), Envelope::decode_general(&bytes));
+    }
+
+    /// `decode` reads the canonical layout itself and leaves anything else to `decode_general`: whatever
+    /// is done to the bytes (a byte changed, inserted or removed), both give the same envelope or the same
+    /// error.
+    #[test]
+    fn the_fast_reader_and_the_general_one_agree_on_altered_bytes(
+        env in envelope(),
+        at in any::<prop::sample::Index>(),
+        edit in prop_oneof![
+            any::<u8>().prop_map(Edit::Set),
+            prop::sample::select(&b" \\\"0-1.e,:}{nul\t\n\x7f"[..]).prop_map(Edit::Set),
+            prop::sample::select(&b" \\\"0-1.e,:}{nul\t\n\x7f"[..]).prop_map(Edit::Insert),
+            Just(Edit::Remove),
+        ],
+    ) {
+        let mut bytes = env.encode();
+        let i = at.index(bytes.len());
+        match edit {
+            Edit::Set(b) => bytes[i] = b,
+            Edit::Insert(b) => bytes.insert(i, b),
+            Edit::Remove => {
+                bytes.remove(i);
+            }
+        }
+        prop_assert_eq!(Envelope::decode(&bytes), Envelope::decode_general(&bytes));
     }
 
     #[test]
