@@ -5,8 +5,8 @@
 
 use cfgledger_events::event::{ChangeRejected, EncryptionInfo, EnvSeeded, SettingChanged, SettingReset, StoreCreated};
 use cfgledger_events::{
-    build_batch, verify_link, Actor, Batch, Cause, Envelope, Event, Head, Record, SeededValue, Source, StoredValue,
-    Timestamp,
+    build_batch, verify_link, verify_record, verify_record_event, Actor, Batch, Cause, Envelope, EnvelopeRef, Event,
+    Head, Record, SeededValue, Source, StoredValue, Timestamp,
 };
 use proptest::prelude::*;
 use serde_json::{Map, Number, Value};
@@ -174,6 +174,18 @@ fn a_float_value_reads_back_exactly_as_it_was_written() {
     }
 }
 
+/// What `decode_ref` gives for `env`.
+fn borrowed(env: &Envelope) -> EnvelopeRef<'_> {
+    EnvelopeRef {
+        seq: env.seq,
+        occurred_at: env.occurred_at,
+        actor: env.actor.name.as_str().into(),
+        source: env.actor.source,
+        batch: env.batch.id.as_str().into(),
+        event: env.event.clone(),
+    }
+}
+
 /// One change to an envelope's bytes.
 #[derive(Debug, Clone, Copy)]
 enum Edit {
@@ -242,6 +254,7 @@ proptest! {
     fn the_fast_reader_and_the_general_one_agree_on_an_envelope_as_written(env in envelope()) {
         let bytes = env.encode();
         prop_assert_eq!(Envelope::decode(&bytes), Envelope::decode_general(&bytes));
+        prop_assert_eq!(Envelope::decode_ref(&bytes), Ok(borrowed(&env)));
     }
 
     /// `decode` reads the canonical layout itself and leaves anything else to `decode_general`: whatever
@@ -267,7 +280,32 @@ proptest! {
                 bytes.remove(i);
             }
         }
-        prop_assert_eq!(Envelope::decode(&bytes), Envelope::decode_general(&bytes));
+        let general = Envelope::decode_general(&bytes);
+        prop_assert_eq!(Envelope::decode(&bytes), general.clone());
+        prop_assert_eq!(Envelope::decode_ref(&bytes), general.as_ref().map(borrowed).map_err(Clone::clone));
+    }
+
+    /// The fold's verifier makes every check the full one makes, and folds the same event from the record.
+    #[test]
+    fn the_fold_s_verifier_agrees_with_the_full_one_on_any_record(
+        log in chain(),
+        which in any::<prop::sample::Index>(),
+        at in any::<prop::sample::Index>(),
+        mask in 0u8..=255,
+    ) {
+        let mut records: Vec<Record> = log.into_iter().map(|(_, r)| r).collect();
+        let i = which.index(records.len());
+        let n = records[i].envelope.len();
+        records[i].envelope[at.index(n)] ^= mask;
+        for rec in &records {
+            let full = verify_record(rec);
+            let event = verify_record_event(rec);
+            match (&full, &event) {
+                (Ok(env), Ok(verified)) => prop_assert_eq!(verified.at(rec), env.at()),
+                (Err(a), Err(b)) => prop_assert_eq!(a, b),
+                _ => prop_assert!(false, "seq {}: {:?} but {:?}", rec.seq, full, event),
+            }
+        }
     }
 
     #[test]

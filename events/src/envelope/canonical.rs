@@ -19,6 +19,41 @@ use crate::time::Timestamp;
 /// The envelope `text` holds, if it is in the canonical layout and decodes; `None` otherwise (the caller
 /// then reads it with the general reader).
 pub(super) fn read(text: &str) -> Option<Envelope> {
+    let (head, event) = read_in_place(text, true)?;
+    let Head { seq, occurred_at, actor, batch_id, cause, reason } = head;
+    let actor = Actor {
+        name: actor.name.to_owned(),
+        role: actor.role.map(str::to_owned),
+        source: actor.source,
+        address: actor.address.map(str::to_owned),
+        request_id: actor.request_id.map(str::to_owned),
+    };
+    let batch = Batch { id: batch_id.to_owned(), cause: cause?, reason: reason.map(str::to_owned) };
+    Some(Envelope { seq, occurred_at, actor, batch, event })
+}
+
+/// An envelope's header as it stands in the text: its strings borrowed (they hold no escapes), its cause
+/// copied out only when asked for.
+pub(super) struct Head<'a> {
+    pub seq: u64,
+    pub occurred_at: Timestamp,
+    pub actor: ActorText<'a>,
+    pub batch_id: &'a str,
+    pub cause: Option<Cause>,
+    pub reason: Option<&'a str>,
+}
+
+pub(super) struct ActorText<'a> {
+    pub name: &'a str,
+    pub role: Option<&'a str>,
+    pub source: Source,
+    pub address: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+}
+
+/// Reads the whole envelope: every field of the header is read and checked whether or not it is kept
+/// (`keep_cause` copies the cause out), and the payload is decoded.
+pub(super) fn read_in_place(text: &str, keep_cause: bool) -> Option<(Head<'_>, Event)> {
     let mut c = Cursor { text, at: 0 };
     c.lit("{\"seq\":")?;
     let seq = c.uint()?;
@@ -26,8 +61,12 @@ pub(super) fn read(text: &str) -> Option<Envelope> {
     let occurred_at = Timestamp::parse_rfc3339(c.string()?).ok()?;
     c.lit(",\"actor\":")?;
     let actor = actor(&mut c)?;
-    c.lit(",\"batch\":")?;
-    let batch = batch(&mut c)?;
+    c.lit(",\"batch\":{\"id\":")?;
+    let batch_id = c.string()?;
+    c.lit(",\"cause\":")?;
+    let cause = cause(&mut c, keep_cause)?;
+    let reason = c.optional(",\"reason\":")?;
+    c.lit("}")?;
     c.lit(",\"kind\":")?;
     let kind = c.string()?;
     c.lit(",\"v\":")?;
@@ -37,12 +76,12 @@ pub(super) fn read(text: &str) -> Option<Envelope> {
     // not exactly one JSON value there (a trailing field, say), and the general reader then takes over.
     let payload = text.get(c.at..)?.strip_suffix('}')?;
     let event = Event::decode_payload(kind, v, payload).ok()?;
-    Some(Envelope { seq, occurred_at, actor, batch, event })
+    Some((Head { seq, occurred_at, actor, batch_id, cause, reason }, event))
 }
 
-fn actor(c: &mut Cursor<'_>) -> Option<Actor> {
+fn actor<'a>(c: &mut Cursor<'a>) -> Option<ActorText<'a>> {
     c.lit("{\"name\":")?;
-    let name = c.string()?.to_owned();
+    let name = c.string()?;
     let role = c.optional(",\"role\":")?;
     c.lit(",\"source\":")?;
     let source = match c.string()? {
@@ -55,58 +94,59 @@ fn actor(c: &mut Cursor<'_>) -> Option<Actor> {
     let address = c.optional(",\"address\":")?;
     let request_id = c.optional(",\"request_id\":")?;
     c.lit("}")?;
-    Some(Actor { name, role, source, address, request_id })
+    Some(ActorText { name, role, source, address, request_id })
 }
 
-fn batch(c: &mut Cursor<'_>) -> Option<Batch> {
-    c.lit("{\"id\":")?;
-    let id = c.string()?.to_owned();
-    c.lit(",\"cause\":")?;
-    let cause = cause(c)?;
-    let reason = c.optional(",\"reason\":")?;
-    c.lit("}")?;
-    Some(Batch { id, cause, reason })
-}
-
-/// A cause as the encoder writes it: `type` first, then the variant's fields in declaration order.
-fn cause(c: &mut Cursor<'_>) -> Option<Cause> {
+/// A cause as the encoder writes it: `type` first, then the variant's fields in declaration order. Read
+/// and checked whole either way; copied out only when `keep` (else `Some(None)`).
+fn cause(c: &mut Cursor<'_>, keep: bool) -> Option<Option<Cause>> {
     c.lit("{\"type\":")?;
+    let text = |c: &mut Cursor<'_>, key: &str| -> Option<String> {
+        c.lit(key)?;
+        let s = c.string()?;
+        Some(if keep { s.to_owned() } else { String::new() })
+    };
     let cause = match c.string()? {
-        "cli" => Cause::Cli { command: c.field(",\"command\":")? },
-        "api" => Cause::Api { method: c.field(",\"method\":")?, path: c.field(",\"path\":")? },
+        "cli" => Cause::Cli { command: text(c, ",\"command\":")? },
+        "api" => Cause::Api { method: text(c, ",\"method\":")?, path: text(c, ",\"path\":")? },
         "open" => {
             c.lit(",\"env_file\":")?;
             // Written as `null` when absent (the field is not skipped).
-            let env_file = if c.try_lit("null") { None } else { Some(c.string()?.to_owned()) };
+            let env_file = if c.try_lit("null") {
+                None
+            } else {
+                let s = c.string()?;
+                Some(if keep { s.to_owned() } else { String::new() })
+            };
             Cause::Open { env_file }
         }
-        "import" => Cause::Import { digest: c.field(",\"digest\":")?, via: c.field(",\"via\":")? },
+        "import" => Cause::Import { digest: text(c, ",\"digest\":")?, via: text(c, ",\"via\":")? },
         "rollback" => {
             c.lit(",\"to_seq\":")?;
             let to_seq = c.uint()?;
-            Cause::Rollback { to_seq, to: c.field(",\"to\":")?, via: c.field(",\"via\":")? }
+            Cause::Rollback { to_seq, to: text(c, ",\"to\":")?, via: text(c, ",\"via\":")? }
         }
-        "revert" => Cause::Revert { batch: c.field(",\"batch\":")?, via: c.field(",\"via\":")? },
+        "revert" => Cause::Revert { batch: text(c, ",\"batch\":")?, via: text(c, ",\"via\":")? },
         "clone" => {
-            let source_store_id = c.field(",\"source_store_id\":")?;
+            let source_store_id = text(c, ",\"source_store_id\":")?;
             c.lit(",\"source_seq\":")?;
             let source_seq = c.uint()?;
             Cause::Clone {
                 source_store_id,
                 source_seq,
-                source_head_hash: c.field(",\"source_head_hash\":")?,
-                via: c.field(",\"via\":")?,
+                source_head_hash: text(c, ",\"source_head_hash\":")?,
+                via: text(c, ",\"via\":")?,
             }
         }
         "scheduled" => {
             c.lit(",\"request\":")?;
             Cause::Scheduled { request: c.uint()? }
         }
-        "rollout_driver" => Cause::RolloutDriver { id: c.field(",\"id\":")?, instance: c.field(",\"instance\":")? },
+        "rollout_driver" => Cause::RolloutDriver { id: text(c, ",\"id\":")?, instance: text(c, ",\"instance\":")? },
         _ => return None,
     };
     c.lit("}")?;
-    Some(cause)
+    Some(keep.then_some(cause))
 }
 
 /// A position in the envelope's text.
@@ -148,19 +188,14 @@ impl<'a> Cursor<'a> {
         self.text.get(start..end)
     }
 
-    /// The string field `key` (with its leading comma), which must come next.
-    fn field(&mut self, key: &str) -> Option<String> {
-        self.lit(key)?;
-        self.string().map(str::to_owned)
-    }
-
-    /// The string field `key` if it comes next (an optional field the encoder leaves out when empty):
-    /// `Some(None)` when it does not, `None` when it does but its value is not a plain string.
-    fn optional(&mut self, key: &str) -> Option<Option<String>> {
+    /// The string field `key` (with its leading comma) if it comes next (an optional field the encoder
+    /// leaves out when empty): `Some(None)` when it does not, `None` when it does but its value is not a
+    /// plain string.
+    fn optional(&mut self, key: &str) -> Option<Option<&'a str>> {
         if !self.try_lit(key) {
             return Some(None);
         }
-        self.string().map(|s| Some(s.to_owned()))
+        self.string().map(Some)
     }
 
     /// An unsigned integer in canonical form: digits with no leading zero, no sign, fraction or exponent,
