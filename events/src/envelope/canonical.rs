@@ -13,8 +13,9 @@
 //! same `Event::decode_payload`.
 
 use super::{Actor, Batch, Cause, Envelope, Source};
-use crate::event::Event;
+use crate::event::{Event, SettingChanged, StoredValue};
 use crate::time::Timestamp;
+use serde_json::Value;
 
 /// The envelope `text` holds, if it is in the canonical layout and decodes; `None` otherwise (the caller
 /// then reads it with the general reader).
@@ -75,7 +76,15 @@ pub(super) fn read_in_place(text: &str, keep_cause: bool) -> Option<(Head<'_>, E
     // The payload is the rest up to the envelope's closing brace: `decode_payload` refuses anything that is
     // not exactly one JSON value there (a trailing field, say), and the general reader then takes over.
     let payload = text.get(c.at..)?.strip_suffix('}')?;
-    let event = Event::decode_payload(kind, v, payload).ok()?;
+    let event = match (kind, v) {
+        // Nearly every event of a long log: read here too, when canonical.
+        ("SettingChanged", 2) => setting_changed(payload).map(Event::SettingChanged),
+        _ => None,
+    };
+    let event = match event {
+        Some(event) => event,
+        None => Event::decode_payload(kind, v, payload).ok()?,
+    };
     Some((Head { seq, occurred_at, actor, batch_id, cause, reason }, event))
 }
 
@@ -147,6 +156,43 @@ fn cause(c: &mut Cursor<'_>, keep: bool) -> Option<Option<Cause>> {
     };
     c.lit("}")?;
     Some(keep.then_some(cause))
+}
+
+/// A `SettingChanged` v2 payload whose values are simple (`null`, a boolean, a canonical unsigned integer,
+/// a string without escapes, or sealed): `None` for any other, which `decode_payload` then reads.
+fn setting_changed(payload: &str) -> Option<SettingChanged> {
+    let mut c = Cursor { text: payload, at: 0 };
+    c.lit("{\"key\":")?;
+    let key = c.string()?.to_owned();
+    c.lit(",\"value\":")?;
+    let value = stored_value(&mut c)?;
+    c.lit(",\"previous\":")?;
+    let previous = if c.try_lit("null") { None } else { Some(stored_value(&mut c)?) };
+    c.lit("}")?;
+    (c.at == payload.len()).then_some(SettingChanged { key, value, previous })
+}
+
+/// `{"plain":V}` with a simple V, or `{"sealed":S}`.
+fn stored_value(c: &mut Cursor<'_>) -> Option<StoredValue> {
+    let value = if c.try_lit("{\"plain\":") {
+        StoredValue::Plain(if c.try_lit("null") {
+            Value::Null
+        } else if c.try_lit("true") {
+            Value::Bool(true)
+        } else if c.try_lit("false") {
+            Value::Bool(false)
+        } else if c.text.as_bytes().get(c.at) == Some(&b'"') {
+            Value::String(c.string()?.to_owned())
+        } else {
+            // serde_json reads a non-negative integer within u64 as one.
+            Value::from(c.uint()?)
+        })
+    } else {
+        c.lit("{\"sealed\":")?;
+        StoredValue::Sealed(c.string()?.to_owned())
+    };
+    c.lit("}")?;
+    Some(value)
 }
 
 /// A position in the envelope's text.
@@ -223,7 +269,6 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{SettingChanged, StoredValue};
 
     /// The fast reader must actually take what the encoder writes (else every read silently takes the slow
     /// path); that it agrees with the general reader is a property in `tests/properties.rs`.
@@ -274,6 +319,33 @@ mod tests {
                     assert_eq!(read(&text), Some(env), "{text}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_setting_change_with_a_simple_value_is_read_here_and_any_other_by_serde() {
+        let simple = [
+            StoredValue::Plain(Value::Null),
+            StoredValue::Plain(true.into()),
+            StoredValue::Plain(false.into()),
+            StoredValue::Plain(0u64.into()),
+            StoredValue::Plain(u64::MAX.into()),
+            StoredValue::Plain("info".into()),
+            StoredValue::Sealed("cfgl1:0011223344556677:abc".into()),
+        ];
+        for value in &simple {
+            for previous in [None, Some(value.clone())] {
+                let change = SettingChanged { key: "mcpgateway:LOG_LEVEL".into(), value: value.clone(), previous };
+                let payload = serde_json::to_string(&change).expect("a payload serializes");
+                assert_eq!(setting_changed(&payload), Some(change), "{payload}");
+            }
+        }
+        for value in
+            [Value::from(-1), Value::from(1.5), Value::from("a\"b"), serde_json::json!([1]), serde_json::json!({})]
+        {
+            let change = SettingChanged { key: "K".into(), value: StoredValue::Plain(value), previous: None };
+            let payload = serde_json::to_string(&change).expect("a payload serializes");
+            assert_eq!(setting_changed(&payload), None, "{payload}");
         }
     }
 
