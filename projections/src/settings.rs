@@ -111,17 +111,34 @@ impl SettingsState {
         Self::default()
     }
 
-    /// Records `entry` as the value of the qualified `key`, set by the event at `seq`: the key is then held
-    /// and touched there. The key is copied only when the state first meets it, since a replay sets the same
-    /// few keys over and over.
-    fn set_value(&mut self, key: &str, seq: u64, entry: Entry) {
+    /// Records `value` as the value of the qualified `key`, set by the event `env`: the key is then held and
+    /// touched there. The key is copied only when the state first meets it, and the actor's name only when
+    /// it differs from the last writer's, since a replay sets the same few keys over and over, mostly by
+    /// the same few actors.
+    fn set_value(&mut self, key: &str, value: &StoredValue, env: EventAt<'_>) {
         if !self.held.contains(key) {
             self.held.insert(key.to_string());
         }
-        self.touch(key, seq);
+        self.touch(key, env.seq);
         match self.values.get_mut(key) {
-            Some(value) => *value = entry,
+            Some(entry) => {
+                entry.value = value.clone();
+                entry.seq = env.seq;
+                entry.updated_at = env.occurred_at;
+                if entry.updated_by != env.actor {
+                    entry.updated_by.clear();
+                    entry.updated_by.push_str(env.actor);
+                }
+                entry.source = env.source;
+            }
             None => {
+                let entry = Entry {
+                    value: value.clone(),
+                    seq: env.seq,
+                    updated_at: env.occurred_at,
+                    updated_by: env.actor.to_owned(),
+                    source: env.source,
+                };
                 self.values.insert(key.to_string(), entry);
             }
         }
@@ -155,13 +172,6 @@ impl SettingsState {
     pub fn apply_at(&mut self, env: EventAt<'_>) {
         debug_assert_eq!(env.seq, self.applied_seq + 1, "event {} applied after {}", env.seq, self.applied_seq);
         self.applied_seq = env.seq;
-        let entry = |value: &StoredValue| Entry {
-            value: value.clone(),
-            seq: env.seq,
-            updated_at: env.occurred_at,
-            updated_by: env.actor.to_owned(),
-            source: env.source,
-        };
         match env.event {
             Event::StoreCreated(e) => {
                 self.store = Some(StoreInfo {
@@ -176,17 +186,17 @@ impl SettingsState {
             // `namespace::from_log`, so an old store reads as if it had been written with namespaces.
             Event::EnvSeeded(e) => {
                 for v in &e.values {
-                    self.set_value(&namespace::from_log(&v.key), env.seq, entry(&v.value));
+                    self.set_value(&namespace::from_log(&v.key), &v.value, env);
                 }
             }
-            Event::SettingChanged(e) => self.set_value(&namespace::from_log(&e.key), env.seq, entry(&e.value)),
+            Event::SettingChanged(e) => self.set_value(&namespace::from_log(&e.key), &e.value, env),
             Event::SettingReset(e) => {
                 let key = namespace::from_log(&e.key);
                 self.touch(&key, env.seq);
                 self.values.remove(key.as_ref());
             }
-            Event::SettingReseeded(e) => self.set_value(&namespace::from_log(&e.key), env.seq, entry(&e.value)),
-            Event::SecretGenerated(e) => self.set_value(&namespace::from_log(&e.key), env.seq, entry(&e.value)),
+            Event::SettingReseeded(e) => self.set_value(&namespace::from_log(&e.key), &e.value, env),
+            Event::SecretGenerated(e) => self.set_value(&namespace::from_log(&e.key), &e.value, env),
             Event::UserAdded(e) => {
                 let user = User {
                     role: e.role.clone(),
