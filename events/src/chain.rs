@@ -3,7 +3,7 @@
 //! [`ChainVerifier`] is the one checker of a run of records: every reader and writer of the log that checks
 //! the chain (verify, clone, the fold, the append guard) feeds it record by record.
 
-use crate::envelope::{Actor, Batch, Envelope};
+use crate::envelope::{Actor, Batch, Envelope, EventAt, Source};
 use crate::event::Event;
 use crate::hash::Hash;
 use crate::time::Timestamp;
@@ -190,21 +190,58 @@ fn check_hash(rec: &Record) -> Result<(), ChainError> {
 /// The half of [`verify_link`] that needs no neighbour, so it can run on many records in parallel: the
 /// hash recomputed from `prev_hash` and the stored bytes, the decode, and the column copies.
 pub fn verify_record(rec: &Record) -> Result<Envelope, ChainError> {
-    let fail = |reason: String| ChainError { seq: rec.seq, reason };
     check_hash(rec)?;
-    let env = Envelope::decode(&rec.envelope).map_err(|e| fail(e.to_string()))?;
+    let env = Envelope::decode(&rec.envelope).map_err(|e| ChainError { seq: rec.seq, reason: e.to_string() })?;
+    check_columns(rec, env.at())?;
+    Ok(env)
+}
+
+/// What [`verify_record_event`] leaves of a record beside its columns: the seq, the time, the actor's name
+/// and the batch's id are the columns' (checked equal to the envelope's), so only the rest is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedEvent {
+    pub source: Source,
+    pub event: Event,
+}
+
+impl VerifiedEvent {
+    /// The event at its place, from `rec`, the record it was verified from.
+    pub fn at<'a>(&'a self, rec: &'a Record) -> EventAt<'a> {
+        EventAt {
+            seq: rec.seq,
+            occurred_at: rec.occurred_at,
+            actor: &rec.actor,
+            source: self.source,
+            batch: &rec.batch_id,
+            event: &self.event,
+        }
+    }
+}
+
+/// [`verify_record`] for a fold: every check it makes (hash, decode, columns), without copying out the
+/// header fields the columns already hold ([`Envelope::decode_ref`]).
+pub fn verify_record_event(rec: &Record) -> Result<VerifiedEvent, ChainError> {
+    check_hash(rec)?;
+    let env = Envelope::decode_ref(&rec.envelope).map_err(|e| ChainError { seq: rec.seq, reason: e.to_string() })?;
+    check_columns(rec, env.at())?;
+    Ok(VerifiedEvent { source: env.source, event: env.event })
+}
+
+/// The envelope's seq is the record's, and the indexed columns are copies of its fields.
+fn check_columns(rec: &Record, env: EventAt<'_>) -> Result<(), ChainError> {
+    let fail = |reason: String| ChainError { seq: rec.seq, reason };
     if env.seq != rec.seq {
         return Err(fail(format!("envelope says seq {}", env.seq)));
     }
     if env.event.kind() != rec.kind
-        || env.actor.name != rec.actor
-        || env.batch.id != rec.batch_id
+        || env.actor != rec.actor
+        || env.batch != rec.batch_id
         || env.occurred_at != rec.occurred_at
-        || !subject_matches(&env.event, rec.key.as_deref())
+        || !subject_matches(env.event, rec.key.as_deref())
     {
         return Err(fail("indexed columns differ from the envelope".to_string()));
     }
-    Ok(env)
+    Ok(())
 }
 
 #[cfg(test)]

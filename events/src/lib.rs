@@ -24,12 +24,15 @@ pub mod time;
 pub mod value;
 
 pub use catalog::{Catalog, Category, Namespace, Reload, SettingSpec, ValueType};
-pub use chain::{build_batch, check_follows, verify_link, verify_record, ChainError, Head, Record};
+pub use chain::{
+    build_batch, check_follows, verify_link, verify_record, verify_record_event, ChainError, Head, Record,
+    VerifiedEvent,
+};
 pub use decide::{
     decide, plan_import, Command, ImportRequest, PlanAction, PlanEntry, Rejection, RejectionKind, Sealer,
     SettingsLookup, ROLES,
 };
-pub use envelope::{Actor, Batch, Cause, DecodeError, Envelope, Source};
+pub use envelope::{Actor, Batch, Cause, DecodeError, Envelope, EnvelopeRef, EventAt, Source};
 pub use event::{Event, SeededValue, StoredValue};
 pub use hash::Hash;
 pub use resource::ResourceKind;

@@ -5,8 +5,8 @@
 
 use cfgledger_events::event::{ChangeRejected, EncryptionInfo, EnvSeeded, SettingChanged, SettingReset, StoreCreated};
 use cfgledger_events::{
-    build_batch, verify_link, Actor, Batch, Cause, Envelope, Event, Head, Record, SeededValue, Source, StoredValue,
-    Timestamp,
+    build_batch, verify_link, verify_record, verify_record_event, Actor, Batch, Cause, Envelope, EnvelopeRef, Event,
+    Head, Record, SeededValue, Source, StoredValue, Timestamp,
 };
 use proptest::prelude::*;
 use serde_json::{Map, Number, Value};
@@ -98,6 +98,14 @@ fn cause() -> impl Strategy<Value = Cause> {
         text().prop_map(|command| Cause::Cli { command }),
         (text(), text()).prop_map(|(method, path)| Cause::Api { method, path }),
         prop::option::of(text()).prop_map(|env_file| Cause::Open { env_file }),
+        (text(), text()).prop_map(|(digest, via)| Cause::Import { digest, via }),
+        (any::<u64>(), text(), text()).prop_map(|(to_seq, to, via)| Cause::Rollback { to_seq, to, via }),
+        (text(), text()).prop_map(|(batch, via)| Cause::Revert { batch, via }),
+        (text(), any::<u64>(), text(), text()).prop_map(|(source_store_id, source_seq, source_head_hash, via)| {
+            Cause::Clone { source_store_id, source_seq, source_head_hash, via }
+        }),
+        any::<u64>().prop_map(|request| Cause::Scheduled { request }),
+        (text(), text()).prop_map(|(id, instance)| Cause::RolloutDriver { id, instance }),
     ]
 }
 
@@ -166,6 +174,26 @@ fn a_float_value_reads_back_exactly_as_it_was_written() {
     }
 }
 
+/// What `decode_ref` gives for `env`.
+fn borrowed(env: &Envelope) -> EnvelopeRef<'_> {
+    EnvelopeRef {
+        seq: env.seq,
+        occurred_at: env.occurred_at,
+        actor: env.actor.name.as_str().into(),
+        source: env.actor.source,
+        batch: env.batch.id.as_str().into(),
+        event: env.event.clone(),
+    }
+}
+
+/// One change to an envelope's bytes.
+#[derive(Debug, Clone, Copy)]
+enum Edit {
+    Set(u8),
+    Insert(u8),
+    Remove,
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Field {
     Envelope,
@@ -218,6 +246,64 @@ proptest! {
             Err((checked, e)) => {
                 prop_assert!(checked <= i, "detected only at record {} after tampering record {}", checked, i);
                 prop_assert!(e.seq <= tampered_seq, "error names seq {} after tampered seq {}", e.seq, tampered_seq);
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_reader_and_the_general_one_agree_on_an_envelope_as_written(env in envelope()) {
+        let bytes = env.encode();
+        prop_assert_eq!(Envelope::decode(&bytes), Envelope::decode_general(&bytes));
+        prop_assert_eq!(Envelope::decode_ref(&bytes), Ok(borrowed(&env)));
+    }
+
+    /// `decode` reads the canonical layout itself and leaves anything else to `decode_general`: whatever
+    /// is done to the bytes (a byte changed, inserted or removed), both give the same envelope or the same
+    /// error.
+    #[test]
+    fn the_fast_reader_and_the_general_one_agree_on_altered_bytes(
+        env in envelope(),
+        at in any::<prop::sample::Index>(),
+        edit in prop_oneof![
+            any::<u8>().prop_map(Edit::Set),
+            prop::sample::select(&b" \\\"0-1.e,:}{nul\t\n\x7f"[..]).prop_map(Edit::Set),
+            prop::sample::select(&b" \\\"0-1.e,:}{nul\t\n\x7f"[..]).prop_map(Edit::Insert),
+            Just(Edit::Remove),
+        ],
+    ) {
+        let mut bytes = env.encode();
+        let i = at.index(bytes.len());
+        match edit {
+            Edit::Set(b) => bytes[i] = b,
+            Edit::Insert(b) => bytes.insert(i, b),
+            Edit::Remove => {
+                bytes.remove(i);
+            }
+        }
+        let general = Envelope::decode_general(&bytes);
+        prop_assert_eq!(Envelope::decode(&bytes), general.clone());
+        prop_assert_eq!(Envelope::decode_ref(&bytes), general.as_ref().map(borrowed).map_err(Clone::clone));
+    }
+
+    /// The fold's verifier makes every check the full one makes, and folds the same event from the record.
+    #[test]
+    fn the_fold_s_verifier_agrees_with_the_full_one_on_any_record(
+        log in chain(),
+        which in any::<prop::sample::Index>(),
+        at in any::<prop::sample::Index>(),
+        mask in 0u8..=255,
+    ) {
+        let mut records: Vec<Record> = log.into_iter().map(|(_, r)| r).collect();
+        let i = which.index(records.len());
+        let n = records[i].envelope.len();
+        records[i].envelope[at.index(n)] ^= mask;
+        for rec in &records {
+            let full = verify_record(rec);
+            let event = verify_record_event(rec);
+            match (&full, &event) {
+                (Ok(env), Ok(verified)) => prop_assert_eq!(verified.at(rec), env.at()),
+                (Err(a), Err(b)) => prop_assert_eq!(a, b),
+                _ => prop_assert!(false, "seq {}: {:?} but {:?}", rec.seq, full, event),
             }
         }
     }

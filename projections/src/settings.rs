@@ -7,7 +7,7 @@ use cfgledger_events::governance::Governance;
 use cfgledger_events::namespace;
 use cfgledger_events::resource::{self, ResourceKind};
 use cfgledger_events::rollout::{self, Rollout};
-use cfgledger_events::{Envelope, Source, Timestamp};
+use cfgledger_events::{Envelope, EventAt, Source, Timestamp};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -111,17 +111,34 @@ impl SettingsState {
         Self::default()
     }
 
-    /// Records `entry` as the value of the qualified `key`, set by the event at `seq`: the key is then held
-    /// and touched there. The key is copied only when the state first meets it, since a replay sets the same
-    /// few keys over and over.
-    fn set_value(&mut self, key: &str, seq: u64, entry: Entry) {
+    /// Records `value` as the value of the qualified `key`, set by the event `env`: the key is then held and
+    /// touched there. The key is copied only when the state first meets it, and the actor's name only when
+    /// it differs from the last writer's, since a replay sets the same few keys over and over, mostly by
+    /// the same few actors.
+    fn set_value(&mut self, key: &str, value: &StoredValue, env: EventAt<'_>) {
         if !self.held.contains(key) {
             self.held.insert(key.to_string());
         }
-        self.touch(key, seq);
+        self.touch(key, env.seq);
         match self.values.get_mut(key) {
-            Some(value) => *value = entry,
+            Some(entry) => {
+                entry.value = value.clone();
+                entry.seq = env.seq;
+                entry.updated_at = env.occurred_at;
+                if entry.updated_by != env.actor {
+                    entry.updated_by.clear();
+                    entry.updated_by.push_str(env.actor);
+                }
+                entry.source = env.source;
+            }
             None => {
+                let entry = Entry {
+                    value: value.clone(),
+                    seq: env.seq,
+                    updated_at: env.occurred_at,
+                    updated_by: env.actor.to_owned(),
+                    source: env.source,
+                };
                 self.values.insert(key.to_string(), entry);
             }
         }
@@ -147,16 +164,15 @@ impl SettingsState {
     ///   deleted only while it exists (`decide`, the import planner and the rollback planner check both).
     /// - **Invariant:** an entity's fields are a JSON object (`normalize` builds them as one).
     pub fn apply(&mut self, env: &Envelope) {
+        self.apply_at(env.at());
+    }
+
+    /// [`SettingsState::apply`] of an event read without its whole envelope (a rebuild's fold, which takes
+    /// the actor and batch from the record's checked columns).
+    pub fn apply_at(&mut self, env: EventAt<'_>) {
         debug_assert_eq!(env.seq, self.applied_seq + 1, "event {} applied after {}", env.seq, self.applied_seq);
         self.applied_seq = env.seq;
-        let entry = |value: &StoredValue| Entry {
-            value: value.clone(),
-            seq: env.seq,
-            updated_at: env.occurred_at,
-            updated_by: env.actor.name.clone(),
-            source: env.actor.source,
-        };
-        match &env.event {
+        match env.event {
             Event::StoreCreated(e) => {
                 self.store = Some(StoreInfo {
                     store_id: e.store_id.clone(),
@@ -170,17 +186,17 @@ impl SettingsState {
             // `namespace::from_log`, so an old store reads as if it had been written with namespaces.
             Event::EnvSeeded(e) => {
                 for v in &e.values {
-                    self.set_value(&namespace::from_log(&v.key), env.seq, entry(&v.value));
+                    self.set_value(&namespace::from_log(&v.key), &v.value, env);
                 }
             }
-            Event::SettingChanged(e) => self.set_value(&namespace::from_log(&e.key), env.seq, entry(&e.value)),
+            Event::SettingChanged(e) => self.set_value(&namespace::from_log(&e.key), &e.value, env),
             Event::SettingReset(e) => {
                 let key = namespace::from_log(&e.key);
                 self.touch(&key, env.seq);
                 self.values.remove(key.as_ref());
             }
-            Event::SettingReseeded(e) => self.set_value(&namespace::from_log(&e.key), env.seq, entry(&e.value)),
-            Event::SecretGenerated(e) => self.set_value(&namespace::from_log(&e.key), env.seq, entry(&e.value)),
+            Event::SettingReseeded(e) => self.set_value(&namespace::from_log(&e.key), &e.value, env),
+            Event::SecretGenerated(e) => self.set_value(&namespace::from_log(&e.key), &e.value, env),
             Event::UserAdded(e) => {
                 let user = User {
                     role: e.role.clone(),
@@ -245,12 +261,9 @@ impl SettingsState {
             | Event::ChangeRequestWithdrawn(_)
             | Event::ChangeRequestSuspended(_)
             | Event::ChangeRequestApplied(_)
-            | Event::PolicyChanged(_) => std::sync::Arc::make_mut(&mut self.governance).apply(
-                env.seq,
-                env.occurred_at,
-                &env.batch.id,
-                &env.event,
-            ),
+            | Event::PolicyChanged(_) => {
+                std::sync::Arc::make_mut(&mut self.governance).apply(env.seq, env.occurred_at, env.batch, env.event)
+            }
             Event::ChangeRejected(_)
             | Event::ImportApplied(_)
             | Event::SecretsRendered(_)
@@ -265,16 +278,16 @@ impl SettingsState {
             | Event::RolloutCompleted(_) => {
                 debug_assert!(
                     matches!(env.event, Event::RolloutStarted(_))
-                        || rollout::id_of(&env.event).is_some_and(|id| self.rollouts.contains_key(id)),
+                        || rollout::id_of(env.event).is_some_and(|id| self.rollouts.contains_key(id)),
                     "seq {} moves a rollout that was never started",
                     env.seq
                 );
-                rollout::apply(&mut self.rollouts, &env.event, env.seq, env.occurred_at, &env.actor.name);
+                rollout::apply(&mut self.rollouts, env.event, env.seq, env.occurred_at, env.actor);
             }
         }
     }
 
-    fn resource_created(&mut self, env: &Envelope, kind: ResourceKind, name: &str, fields: &Value) {
+    fn resource_created(&mut self, env: EventAt<'_>, kind: ResourceKind, name: &str, fields: &Value) {
         let Value::Object(fields) = fields else {
             debug_assert!(false, "seq {} creates {kind}/{name} with fields that are not an object", env.seq);
             return;
@@ -289,7 +302,7 @@ impl SettingsState {
         debug_assert!(previous.is_none(), "seq {} creates {kind}/{name}, which already exists", env.seq);
     }
 
-    fn resource_updated(&mut self, env: &Envelope, kind: ResourceKind, name: &str, fields: &Value) {
+    fn resource_updated(&mut self, env: EventAt<'_>, kind: ResourceKind, name: &str, fields: &Value) {
         let Value::Object(fields) = fields else {
             debug_assert!(false, "seq {} updates {kind}/{name} with fields that are not an object", env.seq);
             return;

@@ -7,7 +7,7 @@
 use crate::error::Error;
 use crate::store::{EventStore, LogChunks, StoreError, READ_CHUNK};
 use cfgledger_events::chain::ChainVerifier;
-use cfgledger_events::{verify_record, ChainError, Envelope, Head, Record, Timestamp};
+use cfgledger_events::{verify_record_event, ChainError, Head, Record, Timestamp, VerifiedEvent};
 use cfgledger_projections::SettingsState;
 
 /// The position a fold has reached.
@@ -43,27 +43,27 @@ fn fold_chunk(
     state: &mut SettingsState,
     pos: &mut Position,
     records: &[Record],
-    decoded: &[Result<Envelope, ChainError>],
+    decoded: &[Result<VerifiedEvent, ChainError>],
 ) -> Result<(), Error> {
     let mut chain = ChainVerifier::new(pos.head);
-    for (rec, env) in records.iter().zip(decoded) {
-        let env = chain.push_verified(rec, env.as_ref().map_err(Clone::clone))?;
-        state.apply(env);
+    for (rec, verified) in records.iter().zip(decoded) {
+        let verified = chain.push_verified(rec, verified.as_ref().map_err(Clone::clone))?;
+        state.apply_at(verified.at(rec));
         pos.head = chain.head();
-        pos.head_time = pos.head_time.max(env.occurred_at);
+        pos.head_time = pos.head_time.max(rec.occurred_at);
     }
     Ok(())
 }
 
 /// Verifies and decodes a chunk; big chunks are split across two threads.
-fn decode_all(records: &[Record]) -> Vec<Result<Envelope, ChainError>> {
+fn decode_all(records: &[Record]) -> Vec<Result<VerifiedEvent, ChainError>> {
     if records.len() < 1_000 {
-        return records.iter().map(verify_record).collect();
+        return records.iter().map(verify_record_event).collect();
     }
     let (front, back) = records.split_at(records.len() / 2);
     std::thread::scope(|s| {
-        let other = s.spawn(|| front.iter().map(verify_record).collect::<Vec<_>>());
-        let mine: Vec<_> = back.iter().map(verify_record).collect();
+        let other = s.spawn(|| front.iter().map(verify_record_event).collect::<Vec<_>>());
+        let mine: Vec<_> = back.iter().map(verify_record_event).collect();
         // A panic in verification would be a bug; surface it rather than fold a partial chunk.
         let mut out = other.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
         out.extend(mine);
@@ -80,7 +80,7 @@ const MAX_LANES: usize = 4;
 fn fold_pipelined(chunks: LogChunks<'_>, state: &mut SettingsState, pos: &mut Position) -> Result<(), Error> {
     let lanes = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, MAX_LANES);
     let verify_chunk = |records: Vec<Record>| {
-        let decoded: Vec<_> = records.iter().map(verify_record).collect();
+        let decoded: Vec<_> = records.iter().map(verify_record_event).collect();
         (records, decoded)
     };
     std::thread::scope(|s| {

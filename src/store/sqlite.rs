@@ -181,15 +181,7 @@ impl SqlReader for SqliteStore {
     }
 
     fn records(&self, sql: &Sql) -> Result<Vec<Record>, StoreError> {
-        self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached(&sql.text).map_err(unavailable)?;
-            let mut rows = stmt.query(rusqlite::params_from_iter(sql.args.iter())).map_err(unavailable)?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next().map_err(unavailable)? {
-                out.push(record(row)?);
-            }
-            Ok(out)
-        })
+        self.read_records(sql, 0)
     }
 
     fn texts(&self, sql: &Sql) -> Result<Vec<String>, StoreError> {
@@ -202,6 +194,20 @@ impl SqlReader for SqliteStore {
 }
 
 impl SqliteStore {
+    /// The event rows `sql` selects, into a vector made for `expected` of them: a chunk of a rebuild is
+    /// known to be full, and growing its vector by doubling copied every record about once more.
+    fn read_records(&self, sql: &Sql, expected: usize) -> Result<Vec<Record>, StoreError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(&sql.text).map_err(unavailable)?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(sql.args.iter())).map_err(unavailable)?;
+            let mut out = Vec::with_capacity(expected);
+            while let Some(row) = rows.next().map_err(unavailable)? {
+                out.push(record(row)?);
+            }
+            Ok(out)
+        })
+    }
+
     /// The first column of every row `sql` selects.
     fn first_column<T: rusqlite::types::FromSql>(&self, sql: &Sql) -> Result<Vec<T>, StoreError> {
         self.with_reader(|conn| {
@@ -428,7 +434,7 @@ impl EventStore for SqliteStore {
     }
 
     fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Record>, StoreError> {
-        self.records(&sql::read_after(Dialect::Sqlite, after, limit)?)
+        self.read_records(&sql::read_after(Dialect::Sqlite, after, limit)?, limit.min(super::READ_CHUNK))
     }
 
     fn query(&self, q: &LogQuery) -> Result<Vec<Record>, StoreError> {
