@@ -207,6 +207,18 @@ impl Cpu {
     }
 }
 
+/// The CPU-seconds PostgreSQL's processes (those alive at both readings) spent between two readings.
+fn postgres_secs(from: &Option<Cpu>, to: &Option<Cpu>) -> f64 {
+    match (from, to) {
+        (Some(a), Some(b)) => {
+            b.postgres.iter().filter_map(|(pid, t)| a.postgres.get(pid).map(|t0| t.saturating_sub(*t0))).sum::<u64>()
+                as f64
+                / 100.0
+        }
+        _ => 0.0,
+    }
+}
+
 /// The time the calling thread has spent on a CPU (`/proc/thread-self/schedstat`, nanoseconds), so that a
 /// stage's own cost shows apart from the time it waited for a CPU on a shared machine or for the disk.
 fn thread_cpu() -> Duration {
@@ -797,14 +809,6 @@ fn breakdown_pg(src: &Source) -> Result<(), String> {
         .map_err(|e| format!("the bare insert: {e}"))?;
     let (mut append, mut bare, mut count) = (Spent::default(), Spent::default(), 0u64);
     let (mut pg_append, mut pg_bare) = (0.0, 0.0);
-    let pg_secs = |a: &Option<Cpu>, b: &Option<Cpu>| match (a, b) {
-        (Some(a), Some(b)) => {
-            b.postgres.iter().filter_map(|(pid, t)| a.postgres.get(pid).map(|t0| t.saturating_sub(*t0))).sum::<u64>()
-                as f64
-                / 100.0
-        }
-        _ => 0.0,
-    };
     let mut head = Head::EMPTY;
     loop {
         let records = source.read_after(head.seq, CHUNK).expect("the source reads");
@@ -814,7 +818,7 @@ fn breakdown_pg(src: &Source) -> Result<(), String> {
         let c0 = Cpu::now();
         head = append.add(|| target.append(head, &records)).map_err(|e| format!("the PostgreSQL append: {e}"))?;
         let c1 = Cpu::now();
-        pg_append += pg_secs(&c0, &c1);
+        pg_append += postgres_secs(&c0, &c1);
         let seqs: Vec<i64> = records.iter().map(|r| r.seq as i64).collect();
         let times: Vec<i64> = records.iter().map(|r| r.occurred_at.as_micros()).collect();
         let kinds: Vec<&str> = records.iter().map(|r| r.kind.as_str()).collect();
@@ -831,7 +835,7 @@ fn breakdown_pg(src: &Source) -> Result<(), String> {
             tx.commit()
         })
         .map_err(|e| format!("the bare insert: {e}"))?;
-        pg_bare += pg_secs(&c0, &Cpu::now());
+        pg_bare += postgres_secs(&c0, &Cpu::now());
         count += records.len() as u64;
     }
     assert_eq!(head, src.head);
@@ -953,14 +957,6 @@ fn pg_references(src: &Source) -> Result<(f64, f64), String> {
         .map_err(fail("the key and indexes"))?;
     let took = t.elapsed();
     let pg2 = Cpu::now();
-    let server = |a: &Option<Cpu>, b: &Option<Cpu>| match (a, b) {
-        (Some(a), Some(b)) => {
-            b.postgres.iter().filter_map(|(pid, t)| a.postgres.get(pid).map(|t0| t.saturating_sub(*t0))).sum::<u64>()
-                as f64
-                / 100.0
-        }
-        _ => 0.0,
-    };
     let pg_alone = rate(count, took);
     println!(
         "clone reference, PostgreSQL alone (records in memory, one transaction): {count} events in {:.2} s = \
@@ -968,10 +964,10 @@ fn pg_references(src: &Source) -> Result<(f64, f64), String> {
          primary key and {} indexes: {}, server CPU {:.1} s",
         took.as_secs_f64(),
         copy.show(count),
-        server(&pg0, &pg1),
+        postgres_secs(&pg0, &pg1),
         builds.len() - 1,
         build.show(count),
-        server(&pg1, &pg2)
+        postgres_secs(&pg1, &pg2)
     );
     drop(client);
     drop(db);

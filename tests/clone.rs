@@ -637,14 +637,19 @@ fn chain(path: &Path) -> (Vec<(i64, Vec<u8>)>, i64) {
     (rows, distinct)
 }
 
+/// A new SQLite store at `path` (with its key file) holding 60,000 changes after its genesis; its head.
+fn long_source(path: &Path) -> Head {
+    let mut opts = OpenOptions::new(StoreUrl::Sqlite(path.to_path_buf()), cfgledger_events::testing::suite_catalog());
+    opts.env_file = EnvFileChoice::None;
+    drop(Ledger::open(opts).expect("create the source, with a key file"));
+    grow(path, 60_000)
+}
+
 #[test]
 fn a_mirror_killed_midway_resumes_without_a_duplicate_and_refuses_what_is_not_a_prefix() {
     let ws = Ws::new();
     let src_path = ws.path("src.db");
-    let mut opts = OpenOptions::new(StoreUrl::Sqlite(src_path.clone()), cfgledger_events::testing::suite_catalog());
-    opts.env_file = EnvFileChoice::None;
-    drop(Ledger::open(opts).expect("create the source, with a key file"));
-    let mut source_head = grow(&src_path, 60_000);
+    let mut source_head = long_source(&src_path);
     let src = ws.sqlite("src.db");
 
     // Start the mirror and kill it once the target holds some of the log but not all of it. When the copy
@@ -783,10 +788,7 @@ fn copying(admin: &mut postgres::Client, name: &str) -> bool {
 fn a_mirror_into_empty_postgresql_killed_midway_leaves_it_empty_and_run_again_copies_everything() {
     let ws = Ws::new();
     let src_path = ws.path("src.db");
-    let mut opts = OpenOptions::new(StoreUrl::Sqlite(src_path.clone()), cfgledger_events::testing::suite_catalog());
-    opts.env_file = EnvFileChoice::None;
-    drop(Ledger::open(opts).expect("create the source, with a key file"));
-    let mut source_head = grow(&src_path, 60_000);
+    let mut source_head = long_source(&src_path);
     let src = ws.sqlite("src.db");
     let secret = std::fs::read_to_string(ws.path("src.db.key")).expect("the key file").trim().to_string();
     let reference = pg::TestDb::new();

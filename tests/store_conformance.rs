@@ -1216,6 +1216,71 @@ mod postgres_only {
     }
 
     #[test]
+    fn a_bulk_load_outlasts_the_statement_and_lock_timeouts_its_role_is_given() {
+        let db = pg::TestDb::new();
+        drop(PgStore::open(&db.url()).expect("the store opens"));
+        db.client()
+            .batch_execute(&format!(
+                "ALTER DATABASE {0} SET statement_timeout = '300ms'; ALTER DATABASE {0} SET lock_timeout = '300ms'",
+                db.name
+            ))
+            .expect("timeouts for every new session");
+        let mut conn = db.client();
+        let bites = conn.batch_execute("SELECT pg_sleep(0.6)").expect_err("the statement timeout applies");
+        assert_eq!(bites.code(), Some(&postgres::error::SqlState::QUERY_CANCELED), "{bites}");
+        let store = PgStore::open(&db.url()).expect("the store opens under the timeouts");
+        let log = log_of(20);
+
+        // A reader holds the log's table for longer than the lock timeout, so dropping the indexes waits.
+        let (held, holding) = std::sync::mpsc::channel();
+        let mut reader = db.client();
+        let hold = std::thread::spawn(move || {
+            let mut tx = reader.transaction().expect("BEGIN");
+            tx.query_one("SELECT count(*) FROM events", &[]).expect("a read");
+            held.send(()).expect("the test waits");
+            std::thread::sleep(std::time::Duration::from_millis(700));
+            tx.commit().expect("COMMIT");
+        });
+        holding.recv().expect("the reader holds the table");
+        let mut load = store.bulk_load().expect("PostgreSQL loads in bulk").expect("the load starts");
+        load.write(log[..30].to_vec()).expect("a chunk");
+        // The COPY outlasts the statement timeout.
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        load.write(log[30..].to_vec()).expect("the rest");
+        assert_eq!(load.finish().expect("the load commits"), head_of(&log));
+        hold.join().expect("the reader");
+        assert_eq!(store.read_after(0, 1000).expect("a read"), log);
+    }
+
+    #[test]
+    fn a_bulk_load_by_a_role_that_does_not_own_the_log_keeps_its_indexes_and_its_readers() {
+        // Declared before the database, so that it is dropped after it.
+        let role = pg::TestRole::new();
+        let db = pg::TestDb::new();
+        drop(PgStore::open(&db.url()).expect("the owner migrates"));
+        let mut conn = db.client();
+        conn.batch_execute(&format!(
+            "GRANT ALL ON SCHEMA public TO {0}; GRANT ALL ON ALL TABLES IN SCHEMA public TO {0}",
+            role.name
+        ))
+        .expect("the grants");
+        let migrated = schema(&mut conn);
+        let store = PgStore::open(&db.url_as(&role.name)).expect("the store opens as the other role");
+        let log = log_of(20);
+
+        let mut load = store.bulk_load().expect("PostgreSQL loads in bulk").expect("the load starts");
+        load.write(log[..30].to_vec()).expect("a chunk");
+        // Nothing was dropped, so a reader is not held up: it sees the log empty until the COMMIT.
+        conn.batch_execute("SET lock_timeout = '5s'").expect("a lock timeout");
+        assert_eq!(rows(&mut conn), 0);
+        load.write(log[30..].to_vec()).expect("the rest");
+        assert_eq!(load.finish().expect("the load commits"), head_of(&log));
+        assert_eq!(store.read_after(0, 1000).expect("a read"), log);
+        assert_eq!(schema(&mut conn), migrated, "the indexes were kept, not rebuilt");
+        drop(store);
+    }
+
+    #[test]
     fn a_bulk_load_refused_midway_or_abandoned_leaves_the_log_empty_with_its_indexes() {
         let db = pg::TestDb::new();
         let store = PgStore::open(&db.url()).expect("the store opens");

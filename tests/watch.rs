@@ -194,6 +194,7 @@ fn two_hundred_watchers_each_receive_every_change_once_and_in_order() {
     let admin = store.token("ada", "platform_admin");
     let server = store.serve(&["--sse-keepalive", "200ms"]);
     let streams: Vec<_> = (0..WATCHERS).map(|_| server.watch("/admin/config/watch", &admin, None)).collect();
+    assert_eq!(open_streams(&server), WATCHERS as f64, "every stream is counted while open");
     let readers: Vec<_> =
         streams.into_iter().map(|mut s| std::thread::spawn(move || ids_of(&mut s, CHANGES))).collect();
     let mut written = Vec::new();
@@ -205,6 +206,22 @@ fn two_hundred_watchers_each_receive_every_change_once_and_in_order() {
         let got = reader.join().expect("the watcher's thread");
         assert_eq!(got, written, "watcher {n} got every change once, in order");
     }
+    // The readers are gone with their connections: the server sees each at its next keep-alive.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while open_streams(&server) > 0.0 {
+        assert!(std::time::Instant::now() < deadline, "{} streams still counted as open", open_streams(&server));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The `cfgledger_watch_streams` gauge as `/metrics` shows it.
+fn open_streams(server: &api_support::Server) -> f64 {
+    let metrics = server.call("GET", "/metrics", None).body;
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("cfgledger_watch_streams "))
+        .unwrap_or_else(|| panic!("no cfgledger_watch_streams gauge in /metrics"));
+    line["cfgledger_watch_streams ".len()..].trim().parse().expect("a number")
 }
 
 #[test]

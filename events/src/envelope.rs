@@ -428,29 +428,26 @@ impl Envelope {
     }
 }
 
+/// One cause of every variant, for the readers' tests.
+#[cfg(test)]
+pub(crate) fn every_cause() -> Vec<Cause> {
+    vec![
+        Cause::Cli { command: "config set".into() },
+        Cause::Api { method: "PUT".into(), path: "/admin/config/LOG_LEVEL".into() },
+        Cause::Open { env_file: Some(".env".into()) },
+        Cause::Open { env_file: None },
+        Cause::Import { digest: "ab".into(), via: "cli".into() },
+        Cause::Rollback { to_seq: 7, to: "seq:7".into(), via: "api".into() },
+        Cause::Revert { batch: "b1".into(), via: "cli".into() },
+        Cause::Clone { source_store_id: "s".into(), source_seq: 9, source_head_hash: "00".into(), via: "cli".into() },
+        Cause::Scheduled { request: 3 },
+        Cause::RolloutDriver { id: "r1".into(), instance: "i1".into() },
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn every_cause() -> Vec<Cause> {
-        vec![
-            Cause::Cli { command: "config set".into() },
-            Cause::Api { method: "PUT".into(), path: "/admin/config/LOG_LEVEL".into() },
-            Cause::Open { env_file: Some(".env".into()) },
-            Cause::Open { env_file: None },
-            Cause::Import { digest: "ab".into(), via: "cli".into() },
-            Cause::Rollback { to_seq: 7, to: "seq:7".into(), via: "api".into() },
-            Cause::Revert { batch: "b1".into(), via: "cli".into() },
-            Cause::Clone {
-                source_store_id: "s".into(),
-                source_seq: 9,
-                source_head_hash: "00".into(),
-                via: "cli".into(),
-            },
-            Cause::Scheduled { request: 3 },
-            Cause::RolloutDriver { id: "r1".into(), instance: "i1".into() },
-        ]
-    }
 
     #[test]
     fn every_cause_reads_back_as_written_and_with_its_type_anywhere() {

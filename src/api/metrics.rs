@@ -57,6 +57,7 @@ fn describe() {
         "cfgledger_integrity_verified_seq",
         "The seq the background integrity check has verified up to"
     );
+    metrics::describe_gauge!("cfgledger_watch_streams", "Watch streams open on this instance");
     metrics::describe_gauge!("cfgledger_integrity_damaged", "1 once the integrity check found the log damaged");
     metrics::describe_gauge!("cfgledger_integrity_first_bad_seq", "The first seq of the log that does not verify");
     metrics::describe_gauge!("cfgledger_integrity_bad_checkpoints", "Checkpoints that do not match the log");

@@ -211,6 +211,25 @@ struct Cursor {
     /// The caller's token, checked again at every wake-up and when its time runs out; `None` without one.
     token: Option<crate::auth::Presented>,
     ended: bool,
+    /// Counts the stream in `cfgledger_watch_streams` while it lives.
+    _open: OpenStream,
+}
+
+/// One open watch stream, counted in the `cfgledger_watch_streams` gauge from its start until it is dropped
+/// (the client went away, or the stream ended).
+struct OpenStream;
+
+impl OpenStream {
+    fn new() -> OpenStream {
+        metrics::gauge!("cfgledger_watch_streams").increment(1.0);
+        OpenStream
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        metrics::gauge!("cfgledger_watch_streams").decrement(1.0);
+    }
 }
 
 impl Cursor {
@@ -321,6 +340,7 @@ pub async fn watch(
         published,
         token: caller.token,
         ended: false,
+        _open: OpenStream::new(),
         state,
     };
     let keepalive = cursor.state.sse_keepalive;

@@ -630,7 +630,11 @@ impl EventStore for PgStore {
     }
 
     fn bulk_load(&self) -> Option<Result<Box<dyn BulkLoad + '_>, StoreError>> {
-        Some(self.connect().and_then(bulk::PgBulkLoad::start).map(|load| Box::new(load) as Box<dyn BulkLoad>))
+        Some(
+            self.connect()
+                .and_then(|client| bulk::PgBulkLoad::start(self, client))
+                .map(|load| Box::new(load) as Box<dyn BulkLoad + '_>),
+        )
     }
 
     fn watch(&self) -> Option<Result<Box<dyn ChangeWatch>, StoreError>> {

@@ -5,7 +5,9 @@
 //!
 //! Every record that enters a store is checked on the way in: its hash recomputed from its bytes, its link
 //! to the one before. Copies go in chunks, each its own transaction, so an interrupted copy leaves the target
-//! holding a prefix of the source, and running it again continues where it stopped.
+//! holding a prefix of the source, and running it again continues where it stopped; except a mirror into an
+//! empty store that loads in bulk (PostgreSQL), which is one transaction: interrupted, it leaves the log
+//! empty, and run again it starts over.
 
 use crate::crypto::SecretBox;
 use crate::error::Error;
@@ -49,13 +51,17 @@ fn record_at(store: &dyn EventStore, seq: u64) -> Result<Option<Record>, Error> 
 
 /// Appends `records` (which continue the target's log at `head`) in one transaction.
 fn append_chunk(target: &dyn EventStore, head: Head, records: &[Record]) -> Result<Head, Error> {
-    match target.append(head, records) {
-        Ok(h) => Ok(h),
-        Err(StoreError::Conflict { actual, .. }) => Err(conflict(format!(
+    target.append(head, records).map_err(copy_failed)
+}
+
+/// A store's error during a copy: a moved head means someone else wrote to the target meanwhile.
+fn copy_failed(e: StoreError) -> Error {
+    match e {
+        StoreError::Conflict { actual, .. } => conflict(format!(
             "the target changed during the copy: its head moved to seq {} (another writer?)",
             actual.seq
-        ))),
-        Err(e) => Err(e.into()),
+        )),
+        e => e.into(),
     }
 }
 
@@ -152,21 +158,12 @@ fn mirror_into_empty(
             for rec in &records {
                 chain.push(rec)?;
             }
-            load.write(records)?;
+            load.write(records).map_err(copy_failed)?;
             progress(chain.head().seq, until);
         }
         Ok(())
     })?;
-    let head = match load.finish() {
-        Ok(head) => head,
-        Err(StoreError::Conflict { actual, .. }) => {
-            return Err(conflict(format!(
-                "the target changed during the copy: its head moved to seq {} (another writer?)",
-                actual.seq
-            )))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let head = load.finish().map_err(copy_failed)?;
     if head != chain.head() {
         return Err(Error::Integrity(format!(
             "the bulk load ended at seq {} but the source was read up to seq {}",

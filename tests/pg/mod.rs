@@ -84,6 +84,37 @@ impl TestDb {
     pub fn client(&self) -> Client {
         Client::connect(&self.url(), NoTls).expect("a direct connection opens")
     }
+
+    /// This database's URL for another role (the server trusts local connections).
+    pub fn url_as(&self, role: &str) -> String {
+        let (scheme, rest) = self.base.split_once("://").expect("a URL with a scheme");
+        let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        format!("{scheme}://{role}@{host}/{}", self.name)
+    }
+}
+
+/// A login role made for one test, dropped with it (after the test's databases, which hold its grants:
+/// declare it before them).
+pub struct TestRole {
+    base: String,
+    pub name: String,
+}
+
+impl TestRole {
+    pub fn new() -> TestRole {
+        let base = server().base.clone();
+        let name = format!("cfgl_role_{}", uuid::Uuid::new_v4().simple());
+        admin(&base).batch_execute(&format!("CREATE ROLE {name} LOGIN")).expect("the test role is created");
+        TestRole { base, name }
+    }
+}
+
+impl Drop for TestRole {
+    fn drop(&mut self) {
+        if let Ok(mut c) = Client::connect(&format!("{}/postgres", self.base), NoTls) {
+            let _ = c.batch_execute(&format!("DROP ROLE IF EXISTS {}", self.name));
+        }
+    }
 }
 
 impl Drop for TestDb {

@@ -284,23 +284,7 @@ mod tests {
                 request_id: Some("r-1".into()),
             },
         ];
-        let causes = [
-            Cause::Cli { command: "config set".into() },
-            Cause::Api { method: "PUT".into(), path: "/admin/config/LOG_LEVEL".into() },
-            Cause::Open { env_file: Some(".env".into()) },
-            Cause::Open { env_file: None },
-            Cause::Import { digest: "ab".into(), via: "cli".into() },
-            Cause::Rollback { to_seq: 7, to: "seq:7".into(), via: "api".into() },
-            Cause::Revert { batch: "b1".into(), via: "cli".into() },
-            Cause::Clone {
-                source_store_id: "s".into(),
-                source_seq: 9,
-                source_head_hash: "00".into(),
-                via: "cli".into(),
-            },
-            Cause::Scheduled { request: 3 },
-            Cause::RolloutDriver { id: "r1".into(), instance: "i1".into() },
-        ];
+        let causes = super::super::every_cause();
         for actor in &actors {
             for cause in &causes {
                 for reason in [None, Some("because".to_string())] {

@@ -9,7 +9,7 @@
 //!
 //! [`EventStore::bulk_load`]: crate::store::EventStore::bulk_load
 
-use super::{described, unavailable, APPEND_LOCK, CHANNEL};
+use super::{described, unavailable, PgStore, APPEND_LOCK, CHANNEL, SETTLE_FOR};
 use crate::store::sql::{self, Dialect, EventRow};
 use crate::store::{BulkLoad, StoreError};
 use cfgledger_events::{Head, Record};
@@ -36,31 +36,61 @@ enum Message {
     Done,
 }
 
-/// A load in progress: the queue to the connection's thread, and the thread.
-pub(super) struct PgBulkLoad {
-    queue: Option<SyncSender<Message>>,
-    worker: Option<JoinHandle<Result<Head, StoreError>>>,
+/// How the connection's thread ended.
+enum Ended {
+    Committed(Head),
+    /// The COMMIT got no answer: the log says whether the load ending with this record is in it.
+    CommitLost {
+        last: Record,
+        cause: String,
+    },
+    Failed(StoreError),
 }
 
-impl PgBulkLoad {
-    /// Starts the load on `client`, a connection of its own.
-    pub(super) fn start(client: Client) -> Result<PgBulkLoad, StoreError> {
+/// A load in progress: the queue to the connection's thread, and the thread.
+pub(super) struct PgBulkLoad<'a> {
+    /// Where a lost COMMIT is settled.
+    store: &'a PgStore,
+    queue: Option<SyncSender<Message>>,
+    worker: Option<JoinHandle<Ended>>,
+}
+
+impl PgBulkLoad<'_> {
+    /// Starts the load on `client`, a connection of its own to `store`'s database.
+    pub(super) fn start(store: &PgStore, client: Client) -> Result<PgBulkLoad<'_>, StoreError> {
         let (queue, received) = sync_channel(QUEUED);
         let worker = std::thread::Builder::new()
             .name("cfgledger-bulk-load".into())
-            .spawn(move || load(client, received))
+            .spawn(move || match load(client, received) {
+                Ok(ended) => ended,
+                Err(e) => Ended::Failed(e),
+            })
             .map_err(|e| StoreError::Unavailable(format!("cannot start the bulk load's thread: {e}")))?;
-        Ok(PgBulkLoad { queue: Some(queue), worker: Some(worker) })
+        Ok(PgBulkLoad { store, queue: Some(queue), worker: Some(worker) })
     }
 
-    /// How the connection's thread ended.
+    /// How the connection's thread ended; a lost COMMIT is looked up in the log, as an append's is.
     fn join(&mut self) -> Result<Head, StoreError> {
         let worker = self.worker.take().ok_or_else(|| StoreError::Unavailable("the bulk load already ended".into()))?;
-        worker.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        match worker.join().unwrap_or_else(|p| std::panic::resume_unwind(p)) {
+            Ended::Committed(head) => Ok(head),
+            Ended::Failed(e) => Err(e),
+            Ended::CommitLost { last, cause } => match self.store.settle(&last) {
+                Ok(true) => Ok(Head { seq: last.seq, hash: last.hash }),
+                Ok(false) => Err(StoreError::Unavailable(format!("{cause}; the log shows that nothing was written"))),
+                Err(asking) => Err(StoreError::OutcomeUnknown(format!(
+                    "the COMMIT of the bulk load got no answer ({cause}), and the database could not be asked within \
+                     {} s whether it was written ({asking}): the log holds either none of the records or all of them \
+                     up to seq {}; a mirror run again goes on from whichever it is",
+                    SETTLE_FOR.as_secs(),
+                    last.seq
+                ))),
+            },
+        }
     }
 }
 
-impl BulkLoad for PgBulkLoad {
+impl BulkLoad for PgBulkLoad<'_> {
     fn write(&mut self, records: Vec<Record>) -> Result<(), StoreError> {
         let sent = match &self.queue {
             Some(queue) => queue.send(Message::Records(records)).is_ok(),
@@ -86,7 +116,7 @@ impl BulkLoad for PgBulkLoad {
     }
 }
 
-impl Drop for PgBulkLoad {
+impl Drop for PgBulkLoad<'_> {
     /// A load abandoned before `finish`: the thread sees the queue close, aborts the `COPY` and rolls back;
     /// waiting for it means the write lock is free again when the drop returns.
     fn drop(&mut self) {
@@ -98,40 +128,44 @@ impl Drop for PgBulkLoad {
 }
 
 /// The connection's thread: the transaction from the write lock to the COMMIT.
-fn load(mut client: Client, queue: Receiver<Message>) -> Result<Head, StoreError> {
+fn load(mut client: Client, queue: Receiver<Message>) -> Result<Ended, StoreError> {
     let mut tx = client.transaction().map_err(unavailable)?;
-    tx.batch_execute(&format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})")).map_err(unavailable)?;
+    // One statement streams the whole log and the builds follow it: a timeout the role or database sets
+    // for ordinary statements (common on managed PostgreSQL) would cancel every long load, and a rerun would
+    // start over and fail the same way. They are lifted for this transaction only, as restore tools do.
+    tx.batch_execute(&format!(
+        "SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0; \
+         SET LOCAL idle_in_transaction_session_timeout = 0; SELECT pg_advisory_xact_lock({APPEND_LOCK})"
+    ))
+    .map_err(unavailable)?;
     let row = tx.query_opt(sql::HEAD, &[]).map_err(unavailable)?;
     let actual = sql::head_row(row.map(|r| (r.get(0), r.get(1))))?;
     if actual != Head::EMPTY {
         return Err(StoreError::Conflict { expected: Head::EMPTY, actual });
     }
     let deferred = Deferred::take_down(&mut tx)?;
-    let head = copy_rows(&mut tx, &queue)?;
+    let Some(last) = copy_rows(&mut tx, &queue)? else {
+        // Nothing to load: nothing to commit.
+        return Ok(Ended::Committed(Head::EMPTY));
+    };
     deferred.build(&mut tx)?;
-    if head.seq > 0 {
-        tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &head.seq.to_string()]).map_err(unavailable)?;
+    tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &last.seq.to_string()]).map_err(unavailable)?;
+    match tx.commit() {
+        Ok(()) => Ok(Ended::Committed(Head { seq: last.seq, hash: last.hash })),
+        Err(e) => Ok(Ended::CommitLost { last, cause: described(&e) }),
     }
-    tx.commit().map_err(|e| {
-        StoreError::OutcomeUnknown(format!(
-            "the COMMIT of the bulk load got no answer ({}): the log holds either none of the records or all of \
-             them up to seq {}; a mirror run again goes on from whichever it is",
-            described(&e),
-            head.seq
-        ))
-    })?;
-    Ok(head)
 }
 
 /// Streams the queued records into one `COPY`, each checked to continue the one before (seq and link; the
-/// caller checked the hashes). Returns the last record's head.
-fn copy_rows(tx: &mut Transaction<'_>, queue: &Receiver<Message>) -> Result<Head, StoreError> {
+/// caller checked the hashes). Returns the last record, if there was one.
+fn copy_rows(tx: &mut Transaction<'_>, queue: &Receiver<Message>) -> Result<Option<Record>, StoreError> {
     let sink = tx.copy_in(&format!("COPY events ({}) FROM STDIN BINARY", sql::RECORD_COLUMNS)).map_err(unavailable)?;
     // Dropped without `finish`, the writer aborts the COPY.
     let mut writer = BinaryCopyInWriter::new(sink, &TYPES);
     let mut head = Head::EMPTY;
+    let mut last = None;
     loop {
-        let records = match queue.recv() {
+        let mut records = match queue.recv() {
             Ok(Message::Records(records)) => records,
             Ok(Message::Done) => break,
             Err(_) => {
@@ -161,13 +195,18 @@ fn copy_rows(tx: &mut Transaction<'_>, queue: &Receiver<Message>) -> Result<Head
                 .map_err(unavailable)?;
             head = Head { seq: r.seq, hash: r.hash };
         }
+        if let Some(r) = records.pop() {
+            last = Some(r);
+        }
     }
     writer.finish().map_err(unavailable)?;
-    Ok(head)
+    Ok(last)
 }
 
 /// The log's primary key and indexes, dropped for the load and built again before its COMMIT, each from
-/// the definition the database itself gives (so a migration that adds an index needs nothing here).
+/// the definition the database itself gives (`pg_get_indexdef`, `pg_get_constraintdef`), so a migration that
+/// adds a plain index needs nothing here. What those definitions leave out (a tablespace, a replica identity
+/// or clustering on an index) would not survive; the log's indexes have none of it.
 struct Deferred {
     /// The primary key's quoted name and its definition (`PRIMARY KEY (seq)`).
     primary: Option<(String, String)>,
