@@ -1280,6 +1280,48 @@ mod postgres_only {
         drop(store);
     }
 
+    /// A load whose COMMIT got no answer although it was made: on a private cluster whose commits wait for a
+    /// synchronous standby that never comes, the backend waiting in its COMMIT is terminated (PostgreSQL
+    /// warns that the transaction "has already committed locally"). The load must look in the log and
+    /// report the records as written, not fail or say the outcome is unknown.
+    #[test]
+    fn a_bulk_load_whose_commit_answer_is_lost_is_settled_from_the_log() {
+        let cluster = pg::Cluster::start_new().unwrap_or_else(|e| panic!("a private cluster: {e}"));
+        let url = format!("{}/postgres", cluster.base_url());
+        let store = PgStore::open(&url).expect("the store opens");
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("an admin connection");
+        admin.batch_execute("ALTER SYSTEM SET synchronous_standby_names = 'nobody'").expect("commits wait");
+        admin.batch_execute("SELECT pg_reload_conf()").expect("the setting applies");
+        let log = log_of(20);
+
+        let settled = std::thread::scope(|scope| {
+            let loading = scope.spawn(|| {
+                let mut load = store.bulk_load().expect("PostgreSQL loads in bulk")?;
+                load.write(log.clone())?;
+                load.finish()
+            });
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            let pid: i32 = loop {
+                let waiting = admin
+                    .query("SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep' AND query = 'COMMIT'", &[])
+                    .expect("pg_stat_activity");
+                if let [row] = waiting.as_slice() {
+                    break row.get(0);
+                }
+                assert!(std::time::Instant::now() < deadline, "the load's COMMIT never waited for the standby");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            };
+            let ended: bool =
+                admin.query_one("SELECT pg_terminate_backend($1)", &[&pid]).expect("pg_terminate_backend").get(0);
+            assert!(ended, "the load's backend was terminated in its COMMIT");
+            loading.join().expect("the loading thread")
+        });
+        admin.batch_execute("ALTER SYSTEM RESET synchronous_standby_names").expect("commits go on");
+        admin.batch_execute("SELECT pg_reload_conf()").expect("the setting applies");
+        assert_eq!(settled.expect("the lost COMMIT is settled as written"), head_of(&log));
+        assert_eq!(store.read_after(0, 1000).expect("a read"), log);
+    }
+
     #[test]
     fn a_bulk_load_refused_midway_or_abandoned_leaves_the_log_empty_with_its_indexes() {
         let db = pg::TestDb::new();
