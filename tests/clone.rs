@@ -637,6 +637,32 @@ fn chain(path: &Path) -> (Vec<(i64, Vec<u8>)>, i64) {
     (rows, distinct)
 }
 
+/// Runs `clone --mirror` from `from` to `to` (in the target's environment) and SIGKILLs it as soon as `midway`
+/// says so. Whether it was caught: false when it finished first.
+fn kill_mirror_midway(ws: &Ws, from: &Db, to: &Db, mut midway: impl FnMut() -> bool) -> bool {
+    let mut child = ws
+        .cmd(&to.env)
+        .args(["clone", "--from", &from.url, "--to", &to.url, "--mirror"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the mirror");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let caught = loop {
+        if child.try_wait().expect("poll the child").is_some() {
+            break false;
+        }
+        if midway() {
+            child.kill().expect("SIGKILL the mirror");
+            break true;
+        }
+        assert!(Instant::now() < deadline, "the mirror neither reached the point to kill it at nor ended");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    child.wait().expect("reap the child");
+    caught
+}
+
 /// A new SQLite store at `path` (with its key file) holding 60,000 changes after its genesis; its head.
 fn long_source(path: &Path) -> Head {
     let mut opts = OpenOptions::new(StoreUrl::Sqlite(path.to_path_buf()), cfgledger_events::testing::suite_catalog());
@@ -663,27 +689,10 @@ fn a_mirror_killed_midway_resumes_without_a_duplicate_and_refuses_what_is_not_a_
         // An existing (empty) target takes the row-by-row path, chunk by chunk, which resumes; a new file
         // would be copied page by page and appear only once complete.
         drop(cfgledger::store::sqlite::SqliteStore::open(&dst_path).expect("an empty target store"));
-        let mut child = ws
-            .cmd(&[])
-            .args(["clone", "--from", &src.url, "--to", &dst.url, "--mirror"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the mirror");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let caught = loop {
-            if child.try_wait().expect("poll the child").is_some() {
-                break false;
-            }
+        let caught = kill_mirror_midway(&ws, &src, &dst, || {
             let n = held(&dst_path);
-            if n > 0 && n < source_head.seq {
-                child.kill().expect("SIGKILL the mirror");
-                break true;
-            }
-            assert!(Instant::now() < deadline, "the mirror neither progressed nor ended");
-            std::thread::sleep(Duration::from_millis(2));
-        };
-        child.wait().expect("reap the child");
+            n > 0 && n < source_head.seq
+        });
         let n = held(&dst_path);
         if caught && n < source_head.seq {
             break (dst, dst_path, n);
@@ -801,26 +810,7 @@ fn a_mirror_into_empty_postgresql_killed_midway_leaves_it_empty_and_run_again_co
         let db = pg::TestDb::new();
         let target = ws.pg(&db, &secret);
         let mut admin = db.client();
-        let mut child = ws
-            .cmd(&target.env)
-            .args(["clone", "--from", &src.url, "--to", &target.url, "--mirror"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the mirror");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let caught = loop {
-            if child.try_wait().expect("poll the child").is_some() {
-                break false;
-            }
-            if copying(&mut admin, &db.name) {
-                child.kill().expect("SIGKILL the mirror");
-                break true;
-            }
-            assert!(Instant::now() < deadline, "the mirror neither started its COPY nor ended");
-            std::thread::sleep(Duration::from_millis(2));
-        };
-        child.wait().expect("reap the child");
+        let caught = kill_mirror_midway(&ws, &src, &target, || copying(&mut admin, &db.name));
         if caught {
             // The server ends the killed client's transaction once it sees the connection gone.
             let deadline = Instant::now() + Duration::from_secs(30);
