@@ -1215,37 +1215,59 @@ mod postgres_only {
         assert_eq!(schema(&mut conn), migrated);
     }
 
+    /// Waits (up to 30 s) until `db` has a backend that `condition` (a `pg_stat_activity` predicate) selects.
+    fn until_a_backend(conn: &mut postgres::Client, db: &str, condition: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let sql = format!("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND {condition}");
+        while conn.query_one(&sql, &[&db]).expect("pg_stat_activity").get::<_, i64>(0) == 0 {
+            assert!(std::time::Instant::now() < deadline, "no backend of {db} with {condition}");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     #[test]
     fn a_bulk_load_outlasts_the_statement_and_lock_timeouts_its_role_is_given() {
+        // The timeouts the role's sessions get, and how long the load is made to outlast them: the length of
+        // a wait is what this test is about, so these two pauses are measured, not waits for a condition.
+        const TIMEOUT: &str = "100ms";
+        let outlast = std::time::Duration::from_millis(250);
         let db = pg::TestDb::new();
         drop(PgStore::open(&db.url()).expect("the store opens"));
         db.client()
             .batch_execute(&format!(
-                "ALTER DATABASE {0} SET statement_timeout = '300ms'; ALTER DATABASE {0} SET lock_timeout = '300ms'",
+                "ALTER DATABASE {0} SET statement_timeout = '{TIMEOUT}'; \
+                 ALTER DATABASE {0} SET lock_timeout = '{TIMEOUT}'",
                 db.name
             ))
             .expect("timeouts for every new session");
         let mut conn = db.client();
-        let bites = conn.batch_execute("SELECT pg_sleep(0.6)").expect_err("the statement timeout applies");
+        let bites = conn.batch_execute("SELECT pg_sleep(0.3)").expect_err("the statement timeout applies");
         assert_eq!(bites.code(), Some(&postgres::error::SqlState::QUERY_CANCELED), "{bites}");
         let store = PgStore::open(&db.url()).expect("the store opens under the timeouts");
+        let mut watcher = db.client();
+        watcher.batch_execute("SET statement_timeout = 0").expect("no timeout for the test's own queries");
         let log = log_of(20);
 
-        // A reader holds the log's table for longer than the lock timeout, so dropping the indexes waits.
+        // A reader holds the log's table until dropping the indexes has waited for it longer than the lock
+        // timeout.
         let (held, holding) = std::sync::mpsc::channel();
         let mut reader = db.client();
+        let (name, mut looking) = (db.name.clone(), db.client());
+        looking.batch_execute("SET statement_timeout = 0").expect("no timeout for the test's own queries");
         let hold = std::thread::spawn(move || {
             let mut tx = reader.transaction().expect("BEGIN");
             tx.query_one("SELECT count(*) FROM events", &[]).expect("a read");
             held.send(()).expect("the test waits");
-            std::thread::sleep(std::time::Duration::from_millis(700));
+            until_a_backend(&mut looking, &name, "wait_event_type = 'Lock'");
+            std::thread::sleep(outlast);
             tx.commit().expect("COMMIT");
         });
         holding.recv().expect("the reader holds the table");
         let mut load = store.bulk_load().expect("PostgreSQL loads in bulk").expect("the load starts");
         load.write(log[..30].to_vec()).expect("a chunk");
         // The COPY outlasts the statement timeout.
-        std::thread::sleep(std::time::Duration::from_millis(700));
+        until_a_backend(&mut watcher, &db.name, "query LIKE 'COPY events%' AND state = 'active'");
+        std::thread::sleep(outlast);
         load.write(log[30..].to_vec()).expect("the rest");
         assert_eq!(load.finish().expect("the load commits"), head_of(&log));
         hold.join().expect("the reader");
