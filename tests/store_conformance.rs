@@ -54,7 +54,16 @@ fn sqlite() -> Fixture {
 }
 
 fn postgres() -> Fixture {
-    let db = pg::TestDb::new();
+    postgres_on(pg::TestDb::new())
+}
+
+/// A store on a database whose own collation is linguistic: the log's queries must still compare
+/// subjects bytewise, as the other adapters do.
+fn postgres_linguistic() -> Fixture {
+    postgres_on(pg::TestDb::with_icu_collation("en-US"))
+}
+
+fn postgres_on(db: pg::TestDb) -> Fixture {
     let url = db.url();
     let store: Arc<dyn EventStore> = Arc::new(PgStore::open(&url).expect("the store opens"));
     let other_handle =
@@ -1032,6 +1041,7 @@ conformance! {
     memory_store => memory();
     sqlite_store => sqlite();
     postgres_store => postgres();
+    postgres_linguistic_store => postgres_linguistic();
 }
 
 /// Checks that need PostgreSQL itself: its triggers, and appends racing from several connections.
@@ -1115,6 +1125,90 @@ mod postgres_only {
             verify_link(&head, rec).expect("every link verifies");
             head = Head { seq: rec.seq, hash: rec.hash };
         }
+    }
+
+    /// The collation of each text column of the log.
+    fn text_collations(conn: &mut postgres::Client) -> Vec<(String, Option<String>)> {
+        conn.query(
+            "SELECT column_name::text, collation_name::text FROM information_schema.columns \
+             WHERE table_name = 'events' AND data_type = 'text' ORDER BY column_name",
+            &[],
+        )
+        .expect("the columns")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+    }
+
+    fn bytewise() -> Vec<(String, Option<String>)> {
+        ["actor", "batch_id", "key", "kind"].map(|c| (c.to_string(), Some("C".to_string()))).to_vec()
+    }
+
+    /// On a database whose own order is linguistic, the log's text columns still compare bytewise, and a
+    /// subject prefix (the skip scan's seek and the audit's range) is a range of the plain `key` index.
+    #[test]
+    fn subject_prefixes_are_ranges_of_the_bytewise_key_index() {
+        let db = pg::TestDb::with_icu_collation("en-US");
+        let store = PgStore::open(&db.url()).expect("the store opens");
+        seed_history(&store);
+        let mut conn = db.client();
+        assert_eq!(text_collations(&mut conn), bytewise());
+        conn.batch_execute("ANALYZE events; SET enable_seqscan = off; SET enable_bitmapscan = off").expect("set");
+        for sql in [
+            "SELECT min(key) FROM events WHERE key >= 'LOG_' AND key < 'LOG`'",
+            "SELECT seq FROM events WHERE key >= 'tools/' AND key < 'tools0'",
+        ] {
+            let plan: Vec<String> =
+                conn.query(&format!("EXPLAIN {sql}"), &[]).expect("a plan").iter().map(|r| r.get(0)).collect();
+            let plan = plan.join("\n");
+            assert!(plan.contains("events_by_key on events") && plan.contains("Index Cond"), "{sql}:\n{plan}");
+        }
+    }
+
+    /// Migrations V1 to V4 only, as a database written by an earlier release has them.
+    mod earlier_release {
+        refinery::embed_migrations!("migrations/postgres");
+    }
+
+    /// A log written under migration V4 (text columns in the database's collation, the expression index
+    /// for bytewise prefixes) opens under V5 with every row as it was and the schema a new store gets.
+    #[test]
+    fn a_log_written_before_the_bytewise_columns_migrates_whole() {
+        let db = pg::TestDb::with_icu_collation("en-US");
+        let mut conn = db.client();
+        earlier_release::migrations::runner()
+            .set_target(refinery::Target::Version(4))
+            .run(&mut conn)
+            .expect("migrations V1 to V4 apply");
+        assert!(schema(&mut conn).iter().any(|i| i.starts_with("events_by_key_bytes")), "V4's expression index");
+        let written = seed_history(&MemoryStore::new());
+        for r in &written {
+            conn.execute(
+                "INSERT INTO events VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[
+                    &i64::try_from(r.seq).expect("a small seq"),
+                    &r.occurred_at.as_micros(),
+                    &r.kind,
+                    &r.actor,
+                    &r.batch_id,
+                    &r.key,
+                    &r.envelope,
+                    &r.prev_hash.0.as_slice(),
+                    &r.hash.0.as_slice(),
+                ],
+            )
+            .expect("a row as V4 held it");
+        }
+
+        let store = PgStore::open(&db.url()).expect("the store opens and migrates");
+        assert_eq!(store.read_after(0, 1_000).expect("a read"), written, "every row as it was");
+        assert_query(&store, &written, q(|q| q.subject = prefix("LOG_")), &[20, 18, 14, 13, 8, 5, 3, 2]);
+        assert_query(&store, &written, q(|q| q.subject = prefix("log_")), &[]);
+        assert_query(&store, &written, q(|q| q.subject = prefix("Ü")), &[11, 7]);
+        assert_eq!(text_collations(&mut conn), bytewise());
+        let fresh = pg::TestDb::new();
+        PgStore::open(&fresh.url()).expect("a new store opens");
+        assert_eq!(schema(&mut conn), schema(&mut fresh.client()), "the schema a new store gets");
     }
 
     /// The log table's primary key, constraints and indexes as the database describes them.

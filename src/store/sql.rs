@@ -1,8 +1,9 @@
 //! The SQL the two database adapters share: the event row codec (a record to its columns and back), and
 //! the builders of the log's reads (the audit query with its nine filters, the skip scan that lists the
 //! subjects under a prefix, the read after a seq). A [`Dialect`] says where SQLite and PostgreSQL differ:
-//! placeholders (`?N` or `$N`), the name of the integer type in messages, and how a key compares bytewise
-//! (SQLite's default `BINARY` collation does; PostgreSQL needs `COLLATE "C"` to use its bytewise index).
+//! placeholders (`?N` or `$N`) and the name of the integer type in messages. Both compare the log's text
+//! columns bytewise (SQLite's default `BINARY` collation; PostgreSQL's columns are `COLLATE "C"`, migration V5),
+//! so a prefix is a range of the `key` index in both.
 
 use super::{LogQuery, StoreError, SubjectMatch, PREFIX_SPLIT};
 use cfgledger_events::{Hash, Record, Timestamp};
@@ -26,14 +27,6 @@ impl Dialect {
         match self {
             Dialect::Sqlite => format!("?{n}"),
             Dialect::Postgres => format!("${n}"),
-        }
-    }
-
-    /// The `key` column compared bytewise, as the prefix bounds of [`super::prefix_end`] require.
-    fn key_bytes(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "key",
-            Dialect::Postgres => "(key COLLATE \"C\")",
         }
     }
 
@@ -187,20 +180,19 @@ pub(crate) fn read_after(d: Dialect, after: u64, limit: usize) -> Result<Sql, St
 /// most one more than [`PREFIX_SPLIT`], so that the caller can tell whether there are too many to query
 /// one by one.
 pub(crate) fn subjects_under(d: Dialect, prefix: &str) -> Sql {
-    let key = d.key_bytes();
     let mut args = vec![Arg::Text(prefix.to_string())];
     let bound = match super::prefix_end(prefix) {
         Some(end) => {
             args.push(Arg::Text(end));
-            format!(" AND {key} < {}", d.placeholder(2))
+            format!(" AND key < {}", d.placeholder(2))
         }
         None => String::new(),
     };
     let start = d.placeholder(1);
     let text = format!(
         "WITH RECURSIVE k(key) AS (\
-           SELECT (SELECT min({key}) FROM events WHERE {key} >= {start}{bound}) \
-           UNION ALL SELECT (SELECT min({key}) FROM events WHERE {key} > k.key{bound}) FROM k WHERE k.key IS NOT NULL) \
+           SELECT (SELECT min(key) FROM events WHERE key >= {start}{bound}) \
+           UNION ALL SELECT (SELECT min(key) FROM events WHERE key > k.key{bound}) FROM k WHERE k.key IS NOT NULL) \
          SELECT key FROM k WHERE key IS NOT NULL LIMIT {}",
         PREFIX_SPLIT + 1
     );
@@ -219,10 +211,9 @@ pub(crate) fn audit(d: Dialect, q: &LogQuery) -> Result<Sql, StoreError> {
         // `query` runs one exact query per subject; reaching here means the list was empty.
         Some(SubjectMatch::AnyOf(_)) => sql.text.push_str(" AND 1 = 0"),
         Some(SubjectMatch::Prefix(p)) => {
-            let key = d.key_bytes();
-            sql.bind(d, &format!(" AND {key} >= ?"), Arg::Text(p.clone()));
+            sql.bind(d, " AND key >= ?", Arg::Text(p.clone()));
             if let Some(end) = super::prefix_end(p) {
-                sql.bind(d, &format!(" AND {key} < ?"), Arg::Text(end));
+                sql.bind(d, " AND key < ?", Arg::Text(end));
             }
         }
         None => {}
@@ -319,8 +310,10 @@ mod tests {
             "WHERE seq > ?1 AND seq < ?2 AND key >= ?3 AND key < ?4 AND actor = ?5 AND batch_id = ?6 \
              AND occurred_at >= ?7 AND occurred_at <= ?8 AND kind IN (?9, ?10) ORDER BY seq DESC LIMIT ?11"
         ));
-        assert!(pg.text.contains("AND (key COLLATE \"C\") >= $3 AND (key COLLATE \"C\") < $4"), "{}", pg.text);
-        assert!(pg.text.ends_with("kind IN ($9, $10) ORDER BY seq DESC LIMIT $11"), "{}", pg.text);
+        assert!(pg.text.ends_with(
+            "WHERE seq > $1 AND seq < $2 AND key >= $3 AND key < $4 AND actor = $5 AND batch_id = $6 \
+             AND occurred_at >= $7 AND occurred_at <= $8 AND kind IN ($9, $10) ORDER BY seq DESC LIMIT $11"
+        ));
         assert_eq!(lite.args[3], Arg::Text("LOG`".into()));
     }
 

@@ -70,8 +70,18 @@ impl TestDb {
 
     /// A fresh database on the server at `base` (a private cluster's, for instance).
     pub fn on(base: &str) -> TestDb {
+        TestDb::create(base, "")
+    }
+
+    /// A fresh database whose default collation is ICU's `locale` (`en-US`: a linguistic order, where case
+    /// and accents are compared after the letters, unlike a byte order).
+    pub fn with_icu_collation(locale: &str) -> TestDb {
+        TestDb::create(&server().base, &format!(" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '{locale}'"))
+    }
+
+    fn create(base: &str, options: &str) -> TestDb {
         let name = format!("cfgl_test_{}", uuid::Uuid::new_v4().simple());
-        admin(base).batch_execute(&format!("CREATE DATABASE {name}")).expect("the test database is created");
+        admin(base).batch_execute(&format!("CREATE DATABASE {name}{options}")).expect("the test database is created");
         TestDb { base: base.to_string(), name }
     }
 
