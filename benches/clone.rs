@@ -841,7 +841,7 @@ fn breakdown_pg(src: &Source) -> Result<(), String> {
     assert_eq!(head, src.head);
     println!("clone mirror stages, sqlite->postgres, {count} records, each {CHUNK}-record transaction alone:");
     println!(
-        "    the store's append (blake3 re-check, one unnest INSERT + NOTIFY, COMMIT; primary key and 6 indexes): \
+        "    the store's append (blake3 re-check, one unnest INSERT + NOTIFY, COMMIT; primary key and 5 indexes): \
          {}; PostgreSQL server CPU {pg_append:.1} s",
         append.show(count)
     );
