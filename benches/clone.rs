@@ -788,27 +788,44 @@ fn page_copy(src: &Source, dir: &Path, count: u64) {
 }
 
 /// The PostgreSQL append alone, chunk by chunk on records already read (the read is not timed), then the
-/// same `unnest` INSERT into a table with only its primary key, to show what the indexes cost the server.
+/// same `unnest` INSERT into bare tables of the log's columns: with only the primary key (what the indexes
+/// cost the server), with the indexes of migration V5 (bytewise text), and with those of V4 (text in the
+/// database's collation, and the expression index for bytewise prefixes): what V5 saved each append.
 fn breakdown_pg(src: &Source) -> Result<(), String> {
+    const COLUMNS: &str = "seq BIGINT PRIMARY KEY, occurred_at BIGINT NOT NULL, kind TEXT {c} NOT NULL, \
+         actor TEXT {c} NOT NULL, batch_id TEXT {c} NOT NULL, key TEXT {c}, envelope BYTEA NOT NULL, \
+         prev_hash BYTEA NOT NULL, hash BYTEA NOT NULL";
+    const INDEXES: &str = "CREATE INDEX ON {t} (key, seq) WHERE key IS NOT NULL; CREATE INDEX ON {t} (actor, seq); \
+         CREATE INDEX ON {t} (occurred_at, seq); CREATE INDEX ON {t} (batch_id, seq); CREATE INDEX ON {t} (kind, seq);";
+    let v4_indexes = format!("{INDEXES} CREATE INDEX ON {{t}} ((key COLLATE \"C\"), seq) WHERE key IS NOT NULL;");
+    let bare_tables = [
+        ("bare_key_only", "COLLATE \"C\"", "", "a table with its primary key only"),
+        ("bare_v5", "COLLATE \"C\"", INDEXES, "the same key and 5 indexes, text bytewise (V5, as the store's)"),
+        (
+            "bare_v4",
+            "",
+            v4_indexes.as_str(),
+            "V4's key and 6 indexes: text in the database's collation, and the expression index",
+        ),
+    ];
     let source = open_sqlite(&src.path);
     let db = pg::FreshDb::create()?;
     let target = store::open(&StoreUrl::Postgres(db.url())).map_err(|e| format!("the PostgreSQL store: {e}"))?;
     let mut client = postgres::Client::connect(&db.url(), postgres::NoTls).map_err(|e| format!("a connection: {e}"))?;
-    client
-        .batch_execute(
-            "CREATE TABLE events_bare (seq BIGINT PRIMARY KEY, occurred_at BIGINT NOT NULL, kind TEXT NOT NULL, \
-             actor TEXT NOT NULL, batch_id TEXT NOT NULL, key TEXT, envelope BYTEA NOT NULL, \
-             prev_hash BYTEA NOT NULL, hash BYTEA NOT NULL)",
-        )
-        .map_err(|e| format!("the bare table: {e}"))?;
-    let insert = client
-        .prepare(
-            "INSERT INTO events_bare SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], \
-             $5::text[], $6::text[], $7::bytea[], $8::bytea[], $9::bytea[])",
-        )
-        .map_err(|e| format!("the bare insert: {e}"))?;
-    let (mut append, mut bare, mut count) = (Spent::default(), Spent::default(), 0u64);
-    let (mut pg_append, mut pg_bare) = (0.0, 0.0);
+    let mut inserts = Vec::new();
+    for (table, collate, indexes, _) in bare_tables {
+        let ddl =
+            format!("CREATE TABLE {table} ({}); {}", COLUMNS.replace("{c}", collate), indexes.replace("{t}", table));
+        client.batch_execute(&ddl).map_err(|e| format!("the table {table}: {e}"))?;
+        let insert = client
+            .prepare(&format!(
+                "INSERT INTO {table} SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], \
+                 $5::text[], $6::text[], $7::bytea[], $8::bytea[], $9::bytea[])"
+            ))
+            .map_err(|e| format!("the insert into {table}: {e}"))?;
+        inserts.push((insert, Spent::default(), 0.0));
+    }
+    let (mut append, mut pg_append, mut count) = (Spent::default(), 0.0, 0u64);
     let mut head = Head::EMPTY;
     loop {
         let records = source.read_after(head.seq, CHUNK).expect("the source reads");
@@ -817,8 +834,7 @@ fn breakdown_pg(src: &Source) -> Result<(), String> {
         }
         let c0 = Cpu::now();
         head = append.add(|| target.append(head, &records)).map_err(|e| format!("the PostgreSQL append: {e}"))?;
-        let c1 = Cpu::now();
-        pg_append += postgres_secs(&c0, &c1);
+        pg_append += postgres_secs(&c0, &Cpu::now());
         let seqs: Vec<i64> = records.iter().map(|r| r.seq as i64).collect();
         let times: Vec<i64> = records.iter().map(|r| r.occurred_at.as_micros()).collect();
         let kinds: Vec<&str> = records.iter().map(|r| r.kind.as_str()).collect();
@@ -828,14 +844,20 @@ fn breakdown_pg(src: &Source) -> Result<(), String> {
         let envelopes: Vec<&[u8]> = records.iter().map(|r| r.envelope.as_slice()).collect();
         let prevs: Vec<&[u8]> = records.iter().map(|r| &r.prev_hash.0[..]).collect();
         let hashes: Vec<&[u8]> = records.iter().map(|r| &r.hash.0[..]).collect();
-        let c0 = Cpu::now();
-        bare.add(|| -> Result<(), postgres::Error> {
-            let mut tx = client.transaction()?;
-            tx.execute(&insert, &[&seqs, &times, &kinds, &actors, &batches, &keys, &envelopes, &prevs, &hashes])?;
-            tx.commit()
-        })
-        .map_err(|e| format!("the bare insert: {e}"))?;
-        pg_bare += postgres_secs(&c0, &Cpu::now());
+        for (insert, spent, server) in &mut inserts {
+            let c0 = Cpu::now();
+            spent
+                .add(|| -> Result<(), postgres::Error> {
+                    let mut tx = client.transaction()?;
+                    tx.execute(
+                        &*insert,
+                        &[&seqs, &times, &kinds, &actors, &batches, &keys, &envelopes, &prevs, &hashes],
+                    )?;
+                    tx.commit()
+                })
+                .map_err(|e| format!("the bare insert: {e}"))?;
+            *server += postgres_secs(&c0, &Cpu::now());
+        }
         count += records.len() as u64;
     }
     assert_eq!(head, src.head);
@@ -845,10 +867,9 @@ fn breakdown_pg(src: &Source) -> Result<(), String> {
          {}; PostgreSQL server CPU {pg_append:.1} s",
         append.show(count)
     );
-    println!(
-        "    the same unnest INSERT into a table with its primary key only: {}; PostgreSQL server CPU {pg_bare:.1} s",
-        bare.show(count)
-    );
+    for ((_, _, _, label), (_, spent, server)) in bare_tables.iter().zip(&inserts) {
+        println!("    the same unnest INSERT into {label}: {}; PostgreSQL server CPU {server:.1} s", spent.show(count));
+    }
     drop(client);
     drop(target);
     drop(db);
@@ -968,6 +989,45 @@ fn pg_references(src: &Source) -> Result<(f64, f64), String> {
         builds.len() - 1,
         build.show(count),
         postgres_secs(&pg1, &pg2)
+    );
+    // The same builds as migration V4 left them: the text columns in the database's collation, and the
+    // expression index for bytewise prefixes besides; what V5 saves a bulk load's index builds.
+    client
+        .batch_execute(
+            "CREATE TABLE events_v4 (seq BIGINT, occurred_at BIGINT, kind TEXT COLLATE \"default\", \
+             actor TEXT COLLATE \"default\", batch_id TEXT COLLATE \"default\", key TEXT COLLATE \"default\", \
+             envelope BYTEA, prev_hash BYTEA, hash BYTEA); INSERT INTO events_v4 SELECT * FROM events_alone",
+        )
+        .map_err(fail("V4's table"))?;
+    // Its rows' hint bits set before the builds, which the COPY's own transaction did not need.
+    client.batch_execute("VACUUM events_v4").map_err(fail("VACUUM"))?;
+    let v4 = [
+        "ALTER TABLE events_v4 ADD PRIMARY KEY (seq)",
+        "CREATE INDEX ON events_v4 (key, seq) WHERE key IS NOT NULL",
+        "CREATE INDEX ON events_v4 (actor, seq)",
+        "CREATE INDEX ON events_v4 (occurred_at, seq)",
+        "CREATE INDEX ON events_v4 (batch_id, seq)",
+        "CREATE INDEX ON events_v4 ((key COLLATE \"C\"), seq) WHERE key IS NOT NULL",
+        "CREATE INDEX ON events_v4 (kind, seq)",
+    ];
+    let mut build_v4 = Spent::default();
+    let pg3 = Cpu::now();
+    build_v4
+        .add(|| -> Result<(), postgres::Error> {
+            let mut tx = client.transaction()?;
+            tx.batch_execute("SET LOCAL maintenance_work_mem = '256MB'")?;
+            for statement in v4 {
+                tx.batch_execute(statement)?;
+            }
+            tx.commit()
+        })
+        .map_err(fail("V4's key and indexes"))?;
+    println!(
+        "    the same rows' key and indexes as V4 had them (6, text in the database's collation): {}, server CPU \
+         {:.1} s; V5's took {:.2}x the time",
+        build_v4.show(count),
+        postgres_secs(&pg3, &Cpu::now()),
+        build.wall.as_secs_f64() / build_v4.wall.as_secs_f64()
     );
     drop(client);
     drop(db);
