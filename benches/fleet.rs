@@ -33,6 +33,8 @@ mod common;
 mod etcd;
 #[path = "../tests/haproxy/mod.rs"]
 mod haproxy;
+#[path = "fleet/heartbeats.rs"]
+mod heartbeats;
 #[allow(dead_code)] // the types the etcd peer's replies carry
 #[path = "load/measure.rs"]
 mod measure;
@@ -295,10 +297,59 @@ fn main() {
         }
     }
     etcd_fanout(&rows, changes);
+    if !std::env::var("FLEET_HEARTBEATS").is_ok_and(|v| v == "off") {
+        beating(&bin, full);
+    }
     if std::env::var("FLEET_BALANCER").is_ok_and(|v| v == "off") {
         return;
     }
     balanced(&bin, full);
+}
+
+/// Part 3 (`fleet/heartbeats.rs`): the agents' heartbeats, and what they cost config writes.
+fn beating(bin: &std::path::Path, full: bool) {
+    let number = |name: &str, default: f64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let plan = if full {
+        heartbeats::Plan {
+            agents: number("BEAT_AGENTS", 10_000.0) as usize,
+            clients: number("BEAT_CLIENTS", 32.0) as usize,
+            seconds: number("BEAT_SECS", 10.0),
+        }
+    } else {
+        heartbeats::Plan { agents: 100, clients: 4, seconds: 1.0 }
+    };
+    println!(
+        "heartbeats: {} agents, {} connections back to back, {} s per phase",
+        plan.agents, plan.clients, plan.seconds
+    );
+    match heartbeats::run(bin, &plan) {
+        Ok(f) => {
+            println!(
+                "  capacity: {:.0} beats/s, p99 {:.2} ms; the store alone, one beat per transaction: {:.0}/s ({:.2}x); \
+                 so {:.0} agents beating every 3 s",
+                f.beats_per_s,
+                f.beat_p99_ms,
+                f.store_alone_per_s,
+                f.beats_per_s / f.store_alone_per_s,
+                f.beats_per_s * 3.0
+            );
+            println!(
+                "  durable PUT, 16 connections: alone {:.0}/s p99 {:.2} ms; while {} agents beat every 3 s ({:.0} beats/s \
+                 reached): {:.0}/s p99 {:.2} ms ({:.2}x the rate alone)",
+                f.put_alone_per_s,
+                f.put_alone_p99_ms,
+                plan.agents,
+                f.paced_beats_per_s,
+                f.put_beating_per_s,
+                f.put_beating_p99_ms,
+                f.put_beating_per_s / f.put_alone_per_s
+            );
+        }
+        Err(e) => {
+            eprintln!("  heartbeats: {e}");
+            std::process::exit(1);
+        }
+    }
 }
 
 /// etcd's watchers in the same run, at the sizes cfgledger was measured at (beyond the one-watcher reference),

@@ -4,7 +4,8 @@
 
 use crate::ledger::Ledger;
 use crate::model::InstanceInfo;
-use crate::store::InstanceBeat;
+use crate::store::{EventStore, InstanceBeat, StoreError};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 /// How often an instance refreshes its heartbeat.
@@ -89,7 +90,7 @@ pub async fn run_heartbeat(ledger: Ledger, instance: Instance, mut closing: toki
         let beat = instance.beat(&ledger);
         let store = ledger.store().clone();
         let forget_before = forget_before(cfgledger_events::Timestamp::from_micros(beat.last_seen));
-        match tokio::task::spawn_blocking(move || store.heartbeat(&beat, forget_before)).await {
+        match tokio::task::spawn_blocking(move || store.heartbeats(&[beat], Some(forget_before))).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::debug!(error = %e, "cannot record the heartbeat"),
             Err(_) => return,
@@ -113,4 +114,75 @@ pub async fn run_heartbeat(ledger: Ledger, instance: Instance, mut closing: toki
     let store = ledger.store().clone();
     let id = instance.id.clone();
     let _ = tokio::task::spawn_blocking(move || store.forget_instance(&id)).await;
+}
+
+/// The most beats one transaction takes.
+const MAX_GROUP: usize = 4096;
+/// The most beats waiting for a transaction; beyond it a beat is refused, to be sent again.
+const MAX_WAITING: usize = 65_536;
+
+/// One beat waiting for its group's transaction, and who to tell.
+type Waiting = (InstanceBeat, tokio::sync::oneshot::Sender<Result<(), StoreError>>);
+
+/// Records agents' and clients' heartbeats in groups, as the writer groups commits: every beat that arrives
+/// while one group is being written goes into the next, in one transaction, so that ten thousand agents
+/// beating every few seconds cost the store a few transactions (and syncs) per second rather than one per
+/// beat, and the log's writer is not queued behind them for the store's write lock. A beat is answered once
+/// the transaction holding it is stored.
+pub struct BeatRecorder {
+    queue: mpsc::SyncSender<Waiting>,
+}
+
+/// Why a beat was not recorded.
+#[derive(Debug)]
+pub enum BeatError {
+    /// More beats are waiting than [`MAX_WAITING`]: send it again later.
+    Busy,
+    /// The recorder has stopped (the server is closing).
+    Closed,
+    Store(StoreError),
+}
+
+impl BeatRecorder {
+    /// Starts the thread that writes the groups into `store`; it ends when the recorder is dropped.
+    pub fn start(store: Arc<dyn EventStore>) -> BeatRecorder {
+        let (queue, waiting) = mpsc::sync_channel::<Waiting>(MAX_WAITING);
+        std::thread::Builder::new()
+            .name("cfgledger-beats".into())
+            .spawn(move || {
+                while let Ok(first) = waiting.recv() {
+                    let mut group = vec![first];
+                    while group.len() < MAX_GROUP {
+                        match waiting.try_recv() {
+                            Ok(next) => group.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    let (beats, replies): (Vec<InstanceBeat>, Vec<_>) = group.into_iter().unzip();
+                    // Forgetting the long-silent is left to the servers' own beats, every few seconds.
+                    let stored = store.heartbeats(&beats, None);
+                    metrics::counter!("cfgledger_heartbeat_groups_total").increment(1);
+                    metrics::counter!("cfgledger_heartbeats_total").increment(beats.len() as u64);
+                    if let Err(e) = &stored {
+                        tracing::warn!(error = %e, beats = beats.len(), "cannot record a group of heartbeats");
+                    }
+                    for reply in replies {
+                        // A caller that stopped waiting has nothing to be told.
+                        let _ = reply.send(stored.clone());
+                    }
+                }
+            })
+            .expect("the heartbeat thread starts");
+        BeatRecorder { queue }
+    }
+
+    /// Records `beat` with the others waiting; returns once it is stored.
+    pub async fn record(&self, beat: InstanceBeat) -> Result<(), BeatError> {
+        let (reply, stored) = tokio::sync::oneshot::channel();
+        self.queue.try_send((beat, reply)).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => BeatError::Busy,
+            mpsc::TrySendError::Disconnected(_) => BeatError::Closed,
+        })?;
+        stored.await.map_err(|_| BeatError::Closed)?.map_err(BeatError::Store)
+    }
 }

@@ -377,18 +377,29 @@ mod checks {
         use cfgledger::store::InstanceBeat;
         let s = f.store.as_ref();
         let beat = |id: &str, seen: i64| InstanceBeat { id: id.into(), info: json!({"n": seen}), last_seen: seen };
-        s.heartbeat(&beat("a", 100), 0).expect("a beat");
-        s.heartbeat(&beat("b", 200), 0).expect("a beat");
-        s.heartbeat(&beat("a", 300), 0).expect("a second beat of the same id replaces the first");
+        s.heartbeats(&[beat("a", 100)], Some(0)).expect("a beat");
+        s.heartbeats(&[beat("b", 200)], None).expect("a beat");
+        s.heartbeats(&[beat("a", 300)], None).expect("a second beat of the same id replaces the first");
         assert_eq!(s.instance("a", 0).expect("a lookup"), Some(beat("a", 300)));
         assert_eq!(s.instance("a", 301).expect("a lookup"), None, "older than asked for");
         assert_eq!(s.instance("zz", 0).expect("a lookup"), None);
         let live: Vec<String> = s.instances(150).expect("the list").into_iter().map(|b| b.id).collect();
         assert_eq!(live, ["a", "b"]);
-        // A beat forgets the silent ones; `forget_instance` removes one.
-        s.heartbeat(&beat("c", 400), 250).expect("a beat");
+        // A group: new and known ids at once, and the later beat of an id given twice wins.
+        s.heartbeats(&[beat("d", 310), beat("b", 320), beat("d", 330)], None).expect("a group");
+        assert_eq!(s.instance("d", 0).expect("a lookup"), Some(beat("d", 330)));
+        assert_eq!(s.instance("b", 0).expect("a lookup"), Some(beat("b", 320)));
+        s.heartbeats(&[], Some(305)).expect("nothing but forgetting");
         let all: Vec<String> = s.instances(0).expect("the list").into_iter().map(|b| b.id).collect();
-        assert_eq!(all, ["a", "c"]);
+        assert_eq!(all, ["b", "d"], "silent since before 305: forgotten");
+        // Beats forget the silent ones only when asked; `forget_instance` removes one.
+        s.heartbeats(&[beat("a", 100)], None).expect("an old beat");
+        s.heartbeats(&[beat("c", 400)], Some(250)).expect("a beat");
+        let all: Vec<String> = s.instances(0).expect("the list").into_iter().map(|b| b.id).collect();
+        assert_eq!(all, ["b", "c", "d"]);
+        s.forget_instance("b").expect("forget");
+        s.forget_instance("d").expect("forget");
+        s.heartbeats(&[beat("a", 300)], None).expect("a beat");
         s.forget_instance("a").expect("forget");
         assert_eq!(s.instance("a", 0).expect("a lookup"), None);
         assert!(s.head().expect("head").seq == 0, "heartbeats are never events");

@@ -216,12 +216,57 @@ fn two_hundred_watchers_each_receive_every_change_once_and_in_order() {
 
 /// The `cfgledger_watch_streams` gauge as `/metrics` shows it.
 fn open_streams(server: &api_support::Server) -> f64 {
+    metric(server, "cfgledger_watch_streams")
+}
+
+/// A series without labels, as `/metrics` shows it.
+fn metric(server: &api_support::Server, name: &str) -> f64 {
     let metrics = server.call("GET", "/metrics", None).body;
     let line = metrics
         .lines()
-        .find(|l| l.starts_with("cfgledger_watch_streams "))
-        .unwrap_or_else(|| panic!("no cfgledger_watch_streams gauge in /metrics"));
-    line["cfgledger_watch_streams ".len()..].trim().parse().expect("a number")
+        .find(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(' ')))
+        .unwrap_or_else(|| panic!("no {name} in /metrics"));
+    line[name.len()..].trim().parse().expect("a number")
+}
+
+#[test]
+fn heartbeats_sent_at_once_are_stored_in_groups_and_each_is_answered_once_stored() {
+    const AGENTS: usize = 300;
+    let store = Store::new("");
+    let admin = store.token("ada", "platform_admin");
+    let reader = store.token("fleet", "config_reader");
+    let server = store.serve(&[]);
+    let head = server.head();
+    let hash = server.get("/admin/verify", &admin).ok_json()["head"]["hash"].as_str().unwrap().to_string();
+    let start = std::sync::Barrier::new(AGENTS);
+    std::thread::scope(|s| {
+        for n in 0..AGENTS {
+            let (server, reader, hash, start) = (&server, &reader, &hash, &start);
+            s.spawn(move || {
+                start.wait();
+                let body = heartbeat(&format!("a{n}"), head, hash);
+                let reply = server.send_json("POST", "/admin/instances/heartbeat", Some(reader), &body);
+                assert_eq!(reply.status, 204, "agent {n}: {}", reply.body);
+            });
+        }
+    });
+    // Each was answered once stored: every one is listed at once, by this server and from the store.
+    let listed = server.get("/admin/instances", &admin).ok_json();
+    let agents: std::collections::BTreeSet<String> = listed["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "agent")
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(agents, (0..AGENTS).map(|n| format!("agent/a{n}")).collect());
+    let file = rusqlite::Connection::open(store.db_path()).expect("the store's file opens");
+    let rows: usize = file.query_row("SELECT count(*) FROM instances", [], |r| r.get(0)).expect("a count");
+    assert_eq!(rows, AGENTS + 1, "in the file: the agents and the server itself");
+    let (beats, groups) =
+        (metric(&server, "cfgledger_heartbeats_total"), metric(&server, "cfgledger_heartbeat_groups_total"));
+    assert_eq!(beats, AGENTS as f64);
+    assert!(groups < beats, "{AGENTS} beats sent at once took {groups} transactions: none was grouped");
 }
 
 #[test]

@@ -15,6 +15,7 @@ pub fn serve(
     request_timeout: Duration,
 ) -> (String, tokio::sync::watch::Sender<bool>) {
     let (closing, closed) = tokio::sync::watch::channel(false);
+    let beats = cfgledger::instance::BeatRecorder::start(ledger.store().clone());
     let state = AppState::new(api::Shared {
         ledger,
         auth: Arc::new(AuthConfig {
@@ -32,6 +33,7 @@ pub fn serve(
         request_timeout,
         instance: Arc::new(cfgledger::instance::Instance::new("bench".into(), cfgledger_events::Timestamp(0))),
         watch_hub: Arc::new(cfgledger::api::watch_hub::Hub::new(cfgledger::api::watch_hub::DEFAULT_CAPACITY)),
+        beats,
     });
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("a port");
     let url = format!("http://{}", listener.local_addr().expect("an address"));

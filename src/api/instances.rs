@@ -171,12 +171,15 @@ pub async fn heartbeat(
         info: serde_json::to_value(info).map_err(|e| crate::error::Error::internal("cannot encode a heartbeat", e))?,
         last_seen: now.as_micros(),
     };
-    let forget_before = instance::forget_before(now);
-    let store = state.ledger.store().clone();
-    tokio::task::spawn_blocking(move || store.heartbeat(&beat, forget_before))
-        .await
-        .map_err(|_| ApiError::from(crate::error::Error::Closed))??;
-    Ok(StatusCode::NO_CONTENT)
+    match state.beats.record(beat).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(instance::BeatError::Store(e)) => Err(e.into()),
+        Err(instance::BeatError::Closed) => Err(crate::error::Error::Closed.into()),
+        Err(instance::BeatError::Busy) => Err(ApiError::new(
+            crate::error::ErrorCode::Unavailable,
+            "too many heartbeats are waiting to be stored; send this one again later",
+        )),
+    }
 }
 
 fn check_report(state: &AppState, r: &InstanceReport) -> Result<(), ApiError> {

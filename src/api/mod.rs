@@ -95,6 +95,8 @@ pub struct Shared {
     pub instance: Arc<crate::instance::Instance>,
     /// What every watch stream shares: the newest records, verified and presented once.
     pub watch_hub: Arc<watch_hub::Hub>,
+    /// Agents' and clients' heartbeats, stored in groups.
+    pub beats: crate::instance::BeatRecorder,
 }
 
 pub fn router(state: AppState) -> Router {

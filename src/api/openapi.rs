@@ -329,6 +329,7 @@ mod tests {
             [("CFGLEDGER_AUTH_ENCRYPTION_SECRET".to_string(), "openapi-test-secret-0123".to_string())].into();
         let (ledger, _) = Ledger::open(opts).expect("a memory store opens");
         let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef", "HS256").expect("keys");
+        let beats = crate::instance::BeatRecorder::start(ledger.store().clone());
         AppState::new(crate::api::Shared {
             ledger,
             auth: Arc::new(AuthConfig {
@@ -346,6 +347,7 @@ mod tests {
             request_timeout: Duration::from_secs(5),
             instance: Arc::new(crate::instance::Instance::new("test".into(), cfgledger_events::Timestamp(0))),
             watch_hub: Arc::new(crate::api::watch_hub::Hub::new(crate::api::watch_hub::DEFAULT_CAPACITY)),
+            beats,
         })
     }
 

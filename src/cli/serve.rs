@@ -101,6 +101,7 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
         let _driver = (!args.rollout_tick.is_zero()).then(|| {
             crate::rollout_driver::spawn(ledger.clone(), instance.id.clone(), args.rollout_tick, closing.clone())
         });
+        let beats = crate::instance::BeatRecorder::start(ledger.store().clone());
         let state = AppState::new(api::Shared {
             ledger,
             auth: std::sync::Arc::new(auth),
@@ -112,6 +113,7 @@ pub fn run(g: &Globals, args: ServeArgs) -> Result<(), Error> {
             request_timeout: args.request_timeout,
             instance: std::sync::Arc::new(instance),
             watch_hub: std::sync::Arc::new(crate::api::watch_hub::Hub::new(args.watch_window)),
+            beats,
         });
         let served = match tls {
             Some(config) => api::serve_tls(listener, config, state, closing_tx, shutdown_signal()).await,

@@ -160,11 +160,15 @@ impl EventStore for MemoryStore {
         "memory".to_string()
     }
 
-    fn heartbeat(&self, instance: &InstanceBeat, forget_before: i64) -> Result<(), StoreError> {
+    fn heartbeats(&self, beats: &[InstanceBeat], forget_before: Option<i64>) -> Result<(), StoreError> {
         let mut all =
             self.instances.lock().map_err(|_| StoreError::Unavailable("memory store lock poisoned".into()))?;
-        all.retain(|_, b| b.last_seen >= forget_before);
-        all.insert(instance.id.clone(), instance.clone());
+        if let Some(before) = forget_before {
+            all.retain(|_, b| b.last_seen >= before);
+        }
+        for beat in beats {
+            all.insert(beat.id.clone(), beat.clone());
+        }
         Ok(())
     }
 

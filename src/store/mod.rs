@@ -191,9 +191,10 @@ pub trait EventStore: Send + Sync {
     /// password).
     fn describe(&self) -> String;
 
-    /// Records (or refreshes) a running instance's heartbeat, and forgets instances silent since before
-    /// `forget_before` (microseconds since the epoch). Outside the event log: this is operational state.
-    fn heartbeat(&self, instance: &InstanceBeat, forget_before: i64) -> Result<(), StoreError>;
+    /// Records (or refreshes) the heartbeats of running instances, all in one transaction (a later beat of
+    /// the same id in `beats` wins), and, given `forget_before` (microseconds since the epoch), forgets the
+    /// instances silent since before it. Outside the event log: this is operational state.
+    fn heartbeats(&self, beats: &[InstanceBeat], forget_before: Option<i64>) -> Result<(), StoreError>;
 
     /// Every instance whose last heartbeat is at or after `since` (microseconds since the epoch).
     fn instances(&self, since: i64) -> Result<Vec<InstanceBeat>, StoreError>;

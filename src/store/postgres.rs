@@ -544,17 +544,30 @@ impl EventStore for PgStore {
         self.shown.clone()
     }
 
-    fn heartbeat(&self, instance: &InstanceBeat, forget_before: i64) -> Result<(), StoreError> {
-        let info = instance.info.to_string();
+    fn heartbeats(&self, beats: &[InstanceBeat], forget_before: Option<i64>) -> Result<(), StoreError> {
+        // One statement may not update a row twice: the last beat of each id. In id order, so that servers
+        // writing overlapping groups take the rows' locks in the same order and never deadlock.
+        let mut last: std::collections::BTreeMap<&str, &InstanceBeat> = std::collections::BTreeMap::new();
+        for beat in beats {
+            last.insert(&beat.id, beat);
+        }
+        let ids: Vec<&str> = last.keys().copied().collect();
+        let infos: Vec<String> = ids.iter().map(|id| last[id].info.to_string()).collect();
+        let seen: Vec<i64> = ids.iter().map(|id| last[id].last_seen).collect();
         self.with_reader(|c| {
-            c.execute("DELETE FROM instances WHERE last_seen < $1", &[&forget_before])?;
-            c.execute(
-                "INSERT INTO instances (id, info, last_seen) VALUES ($1, $2, $3) \
-                 ON CONFLICT (id) DO UPDATE SET info = excluded.info, last_seen = excluded.last_seen",
-                &[&instance.id, &info, &instance.last_seen],
-            )
+            let mut tx = c.transaction()?;
+            if let Some(before) = forget_before {
+                tx.execute("DELETE FROM instances WHERE last_seen < $1", &[&before])?;
+            }
+            if !ids.is_empty() {
+                tx.execute(
+                    "INSERT INTO instances (id, info, last_seen) SELECT * FROM unnest($1::text[], $2::text[], $3::int8[]) \
+                     ON CONFLICT (id) DO UPDATE SET info = excluded.info, last_seen = excluded.last_seen",
+                    &[&ids, &infos, &seen],
+                )?;
+            }
+            tx.commit()
         })
-        .map(|_| ())
     }
 
     fn instances(&self, since: i64) -> Result<Vec<InstanceBeat>, StoreError> {

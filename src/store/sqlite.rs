@@ -512,18 +512,24 @@ impl EventStore for SqliteStore {
         Some(stat.blocks_available().saturating_mul(stat.fragment_size()))
     }
 
-    fn heartbeat(&self, instance: &InstanceBeat, forget_before: i64) -> Result<(), StoreError> {
+    fn heartbeats(&self, beats: &[InstanceBeat], forget_before: Option<i64>) -> Result<(), StoreError> {
         let mut conn = self.write.lock().map_err(|_| poisoned())?;
-        let info = instance.info.to_string();
-        // One transaction: one sync, and the write lock held once.
+        // One transaction: one sync, and the write lock held once, however many beats.
         let tx = conn.transaction().map_err(unavailable)?;
-        tx.execute("DELETE FROM instances WHERE last_seen < ?1", params![forget_before]).map_err(unavailable)?;
-        tx.execute(
-            "INSERT INTO instances (id, info, last_seen) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (id) DO UPDATE SET info = excluded.info, last_seen = excluded.last_seen",
-            params![instance.id, info, instance.last_seen],
-        )
-        .map_err(unavailable)?;
+        if let Some(before) = forget_before {
+            tx.execute("DELETE FROM instances WHERE last_seen < ?1", params![before]).map_err(unavailable)?;
+        }
+        {
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO instances (id, info, last_seen) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (id) DO UPDATE SET info = excluded.info, last_seen = excluded.last_seen",
+                )
+                .map_err(unavailable)?;
+            for beat in beats {
+                upsert.execute(params![beat.id, beat.info.to_string(), beat.last_seen]).map_err(unavailable)?;
+            }
+        }
         tx.commit().map_err(unavailable)
     }
 
