@@ -18,6 +18,9 @@
 //! behind HAProxy, and three servers on one PostgreSQL behind HAProxy (`FLEET_BALANCER=off` skips it; it needs
 //! the local PostgreSQL, and installs Debian's haproxy when missing).
 //!
+//! Then part 3 (`fleet/heartbeats.rs`): 10,000 agents' heartbeats, what one server stores, and what they cost
+//! config writes (`FLEET_HEARTBEATS=off` skips it; `BEAT_AGENTS` 10000, `BEAT_CLIENTS` 1000, `BEAT_SECS` 10).
+//!
 //! Run: `cargo bench --bench fleet`. Environment: `FLEET_WATCHERS` (comma-separated sizes, default
 //! `1000,10000`), `FLEET_CHANGES` (default 20), `CFGLEDGER_BIN` (default the binary cargo built), and for part 2 `BALANCER_CLIENTS` (16), `BALANCER_SECS`
 //! (10), `BALANCER_WATCHERS` (300), `BALANCER_CHANGES` (200). The client's
@@ -312,11 +315,11 @@ fn beating(bin: &std::path::Path, full: bool) {
     let plan = if full {
         heartbeats::Plan {
             agents: number("BEAT_AGENTS", 10_000.0) as usize,
-            clients: number("BEAT_CLIENTS", 32.0) as usize,
+            clients: number("BEAT_CLIENTS", 1_000.0) as usize,
             seconds: number("BEAT_SECS", 10.0),
         }
     } else {
-        heartbeats::Plan { agents: 100, clients: 4, seconds: 1.0 }
+        heartbeats::Plan { agents: 100, clients: 10, seconds: 1.0 }
     };
     println!(
         "heartbeats: {} agents, {} connections back to back, {} s per phase",

@@ -118,17 +118,21 @@ pub async fn run_heartbeat(ledger: Ledger, instance: Instance, mut closing: toki
 
 /// The most beats one transaction takes.
 const MAX_GROUP: usize = 4096;
+/// How long a group stays open for more beats after its first: agents beat every few seconds, so a beat
+/// stored this much later costs nothing, while beats arriving one by one would otherwise each be a
+/// transaction (a sync, and the store's write lock taken from the log's writer).
+const GROUP_WINDOW: Duration = Duration::from_millis(50);
 /// The most beats waiting for a transaction; beyond it a beat is refused, to be sent again.
 const MAX_WAITING: usize = 65_536;
 
 /// One beat waiting for its group's transaction, and who to tell.
 type Waiting = (InstanceBeat, tokio::sync::oneshot::Sender<Result<(), StoreError>>);
 
-/// Records agents' and clients' heartbeats in groups, as the writer groups commits: every beat that arrives
-/// while one group is being written goes into the next, in one transaction, so that ten thousand agents
-/// beating every few seconds cost the store a few transactions (and syncs) per second rather than one per
-/// beat, and the log's writer is not queued behind them for the store's write lock. A beat is answered once
-/// the transaction holding it is stored.
+/// Records agents' and clients' heartbeats in groups: the beats that arrive within [`GROUP_WINDOW`] of a
+/// group's first, or while the one before is being written, go into one transaction, so that ten thousand
+/// agents beating every few seconds cost the store at most twenty transactions (and syncs) a second rather
+/// than one per beat, and the log's writer is not queued behind them for the store's write lock. A beat is
+/// answered once the transaction holding it is stored.
 pub struct BeatRecorder {
     queue: mpsc::SyncSender<Waiting>,
 }
@@ -151,9 +155,11 @@ impl BeatRecorder {
             .name("cfgledger-beats".into())
             .spawn(move || {
                 while let Ok(first) = waiting.recv() {
+                    let closes = std::time::Instant::now() + GROUP_WINDOW;
                     let mut group = vec![first];
                     while group.len() < MAX_GROUP {
-                        match waiting.try_recv() {
+                        let left = closes.saturating_duration_since(std::time::Instant::now());
+                        match waiting.recv_timeout(left) {
                             Ok(next) => group.push(next),
                             Err(_) => break,
                         }
