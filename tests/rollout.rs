@@ -149,9 +149,15 @@ fn labels_first_then_percentage_steps_then_one_merge_batch() {
         }
         (seen == clients.len()).then_some(()).ok_or(format!("{seen} clients listed"))
     });
-    let status = rollout(server, &admin, "workers-16");
-    let agent_row = status["instances"].as_array().unwrap().iter().find(|i| i["instance"] == "agent/agent-1");
-    assert_eq!(agent_row.map(|a| (a["new_values"].clone(), a["via"].clone())), Some((json!(true), json!("selector"))));
+    // The agent is listed from its first stored heartbeat, which need not have come before the clients'.
+    eventually("the status lists the agent as selected", || {
+        let status = rollout(server, &admin, "workers-16");
+        let agent_row = status["instances"].as_array().unwrap().iter().find(|i| i["instance"] == "agent/agent-1");
+        match agent_row.map(|a| (a["new_values"].clone(), a["via"].clone())) {
+            Some(row) if row == (json!(true), json!("selector")) => Ok(()),
+            other => Err(format!("{other:?} in {status}")),
+        }
+    });
 
     // Stage 1 (50 %): the canaries, and the instances whose bucket is under 50.
     let half = |id: &str| canary(id) || bucket("workers-16", id) < 50;
