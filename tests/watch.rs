@@ -159,6 +159,43 @@ fn instances_show_a_behind_a_stale_and_a_diverged_agent_and_bad_heartbeats_are_r
     assert_eq!(status("agent/forked"), Some(json!("diverged")));
     assert_eq!(listed["converged"], false);
     assert_eq!(listed["by_status"]["diverged"], 1);
+    assert_eq!(
+        (listed["total"].as_u64(), listed["matched"].as_u64(), listed["truncated"].as_bool()),
+        (Some(4), Some(4), Some(false))
+    );
+
+    // Filters narrow the list; the counts stay those of every live instance.
+    let ids = |query: &str| -> (Vec<String>, Value) {
+        let list = server.get(&format!("/admin/instances?{query}"), &admin).ok_json();
+        let ids = list["instances"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
+        (ids, list)
+    };
+    // (The server's own entry is behind for up to a second after a change, until its next beat.)
+    let (not_converged, list) = ids("status=behind,stale,ahead,diverged&kind=agent");
+    assert_eq!(not_converged, ["agent/behind", "agent/forked", "agent/stale"]);
+    assert_eq!((list["total"].as_u64(), list["matched"].as_u64()), (Some(4), Some(3)));
+    let counted: u64 = list["by_status"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
+    assert_eq!(counted, 4, "the counts are of every instance: {list}");
+    let (stale, _) = ids("status=stale");
+    assert_eq!(stale, ["agent/stale"]);
+    let (servers, _) = ids("kind=server");
+    assert_eq!(servers.len(), 1);
+    assert!(!servers[0].starts_with("agent/"), "{servers:?}");
+    let (first, list) = ids("kind=agent&limit=1");
+    assert_eq!(first, ["agent/behind"]);
+    assert_eq!((list["matched"].as_u64(), list["truncated"].as_bool()), (Some(3), Some(true)));
+    let (none, list) = ids("limit=0");
+    assert!(none.is_empty());
+    assert_eq!((list["total"].as_u64(), list["by_status"]["stale"].as_u64()), (Some(4), Some(1)));
+    for (query, says) in [
+        ("status=behind,late", "status expects some of converged, behind, stale, ahead, diverged"),
+        ("kind=robot", "kind expects one of server, agent, client"),
+        ("limit=-1", "limit"),
+        ("sort=id", "sort"),
+    ] {
+        let msg = server.get(&format!("/admin/instances?{query}"), &admin).error_message(400, "bad_request");
+        assert!(msg.contains(says), "{query}: {msg}");
+    }
 
     let head = store.log().len();
     for (field, value, says) in [

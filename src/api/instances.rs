@@ -6,22 +6,53 @@
 //! `POST /admin/instances/heartbeat` (any role, `config_reader` included): an agent's or client's report.
 //! Heartbeats are operational state in their own table, never events.
 
-use super::extract::{ApiJson, Caller};
+use super::extract::{ApiJson, ApiQuery, Caller};
 use super::{ApiError, AppState};
 use crate::instance;
-use crate::model::{ErrorBody, InstanceEntry, InstanceInfo, InstanceList, InstanceReport};
+use crate::model::{ErrorBody, InstanceEntry, InstanceFilter, InstanceInfo, InstanceList, InstanceReport};
 use crate::store::InstanceBeat;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The statuses an instance can be in, in the order of their meaning.
+const STATUSES: [&str; 5] = ["converged", "behind", "stale", "ahead", "diverged"];
+const KINDS: [&str; 3] = ["server", "agent", "client"];
+
 /// The live instances, with their applied seq, lag, and whether their head hash matches the log (viewer).
-#[utoipa::path(get, path = "/admin/instances", tag = "operations",
+#[utoipa::path(get, path = "/admin/instances", tag = "operations", params(InstanceFilter),
     responses((status = 200, description = "the instances and whether they agree", body = InstanceList),
-        (status = 400, description = "an unknown query field", body = ErrorBody),
+        (status = 400, description = "an unknown query field, status or kind", body = ErrorBody),
         (status = 401, description = "no valid token", body = ErrorBody)))]
-pub async fn list(State(state): State<AppState>, _caller: Caller) -> Result<Json<InstanceList>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiQuery(filter): ApiQuery<InstanceFilter>,
+) -> Result<Json<InstanceList>, ApiError> {
+    let statuses: Option<BTreeSet<&str>> = match filter.status.as_deref() {
+        None => None,
+        Some(list) => Some(
+            list.split(',')
+                .map(|s| {
+                    STATUSES.iter().copied().find(|known| *known == s.trim()).ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "status expects some of {}, comma-separated; got {:?}",
+                            STATUSES.join(", "),
+                            s.chars().take(40).collect::<String>()
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+    };
+    if let Some(kind) = filter.kind.as_deref().filter(|k| !KINDS.contains(k)) {
+        return Err(ApiError::bad_request(format!(
+            "kind expects one of {}; got {:?}",
+            KINDS.join(", "),
+            kind.chars().take(40).collect::<String>()
+        )));
+    }
     let store = state.ledger.store().clone();
     let now = state.ledger.now();
     let since = instance::live_since(now);
@@ -106,7 +137,15 @@ pub async fn list(State(state): State<AppState>, _caller: Caller) -> Result<Json
         *by_status.entry(i.status.clone()).or_insert(0) += 1;
     }
     let converged = instances.iter().all(|i| i.status == "converged");
-    Ok(Json(InstanceList { instances, self_id: me.to_string(), converged, head, by_status }))
+    let total = instances.len();
+    instances.retain(|i| {
+        statuses.as_ref().is_none_or(|s| s.contains(i.status.as_str()))
+            && filter.kind.as_deref().is_none_or(|k| i.info.kind == k)
+    });
+    let matched = instances.len();
+    let truncated = filter.limit.is_some_and(|limit| limit < matched);
+    instances.truncate(filter.limit.unwrap_or(usize::MAX));
+    Ok(Json(InstanceList { instances, self_id: me.to_string(), converged, head, by_status, total, matched, truncated }))
 }
 
 /// Longest label key or value, and most labels.

@@ -38,8 +38,8 @@ pub use keys::{
     ShreddedSubject,
 };
 pub use ops::{
-    ChangeEvent, Health, InstanceEntry, InstanceInfo, InstanceList, IntegrityStatus, KeyValue, LogRecord, LoginRequest,
-    LoginResponse, Ready, WatchQuery, WatchStreamEvent,
+    ChangeEvent, Health, InstanceEntry, InstanceFilter, InstanceInfo, InstanceList, IntegrityStatus, KeyValue,
+    LogRecord, LoginRequest, LoginResponse, Ready, WatchQuery, WatchStreamEvent,
 };
 pub use registry::{
     Deleted, EntitiesByKind, Entity, EntityCounts, EntityFields, EntityList, EntityListQuery, EntityPlan, ExportAnswer,

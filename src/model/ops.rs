@@ -199,8 +199,33 @@ pub struct InstanceList {
     pub converged: bool,
     /// The head of the instance that answered.
     pub head: u64,
-    /// How many instances are in each status (`converged`, `behind`, `stale`, `diverged`).
+    /// How many instances are in each status (`converged`, `behind`, `stale`, `ahead`, `diverged`), of every
+    /// live instance whatever the filter.
     pub by_status: BTreeMap<String, usize>,
+    /// How many instances are live, whatever the filter.
+    pub total: usize,
+    /// How many the filter kept, before `limit`.
+    pub matched: usize,
+    /// Whether `limit` left some of them out.
+    pub truncated: bool,
+}
+
+/// The query of `GET /admin/instances`. With thousands of agents, the few that need a look: every filter
+/// narrows `instances`, while `by_status`, `total` and `converged` still count every live instance.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct InstanceFilter {
+    /// Only instances in these statuses, comma-separated (`behind,stale,ahead,diverged`: every one not
+    /// converged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Only `server`, `agent` or `client` instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// At most this many, in the list's order (servers first, then by id); 0 gives the counts alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
 }
 
 /// The query of `GET /admin/config/watch`. Every filter narrows the stream; resuming with `Last-Event-ID`

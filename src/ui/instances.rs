@@ -1,7 +1,8 @@
 //! `/ui/instances`: which configuration each instance runs, like Apollo's instance list. cfgledger servers,
 //! agents and clients come from `GET /admin/instances`, which `instances.js` reads on load and every few
 //! seconds (no reload), showing applied seq, head hash, lag, last heartbeat and status; behind, stale,
-//! ahead and diverged instances carry a badge with words, not only a colour. The page also verifies the
+//! ahead and diverged instances carry a badge with words, not only a colour. It shows at most 500 rows, with
+//! the counts of every instance and a status filter (the API's `status` and `limit`). The page also verifies the
 //! hash chain on demand through `GET /admin/verify` (auditor), showing the head and the first bad seq.
 
 use super::page;
@@ -21,6 +22,9 @@ pub fn routes() -> Router<AppState> {
 /// How often the list is read again, in seconds: servers beat every 2 s, and an instance silent for 10 s
 /// leaves the list.
 const REFRESH_SECS: u32 = 5;
+/// The most rows the page shows: with thousands of agents, the counts say how many there are, and the
+/// status filter finds the few that need a look.
+const SHOWN: usize = 500;
 
 async fn page(State(state): State<AppState>, session: Session) -> Response {
     let snap = state.ledger.snapshot();
@@ -36,6 +40,17 @@ async fn page(State(state): State<AppState>, session: Session) -> Response {
             }
             div class="refresh-bar" {
                 p id="inst-summary" class="summary" aria-live="polite" { "Reading the instances…" }
+                span {
+                    label for="inst-show" { "Show " }
+                    select id="inst-show" {
+                        option value="" { "every instance" }
+                        option value="behind,stale,ahead,diverged" { "those not converged" }
+                        option value="diverged" { "diverged" }
+                        option value="stale" { "stale" }
+                        option value="behind" { "behind" }
+                        option value="ahead" { "ahead" }
+                    }
+                }
                 span class="check" {
                     input type="checkbox" id="auto-refresh" checked;
                     label for="auto-refresh" { "Refresh every " (REFRESH_SECS) " seconds" }
@@ -45,7 +60,7 @@ async fn page(State(state): State<AppState>, session: Session) -> Response {
             }
             p class="error" role="alert" id="inst-error" {}
             div class="table-wrap" {
-                table class="instances" id="instances" data-refresh=(REFRESH_SECS) {
+                table class="instances" id="instances" data-refresh=(REFRESH_SECS) data-shown=(SHOWN) {
                     caption class="visually-hidden" { "Live instances and the configuration each runs" }
                     thead { tr {
                         th scope="col" { "Instance" }

@@ -13,6 +13,8 @@
   const refreshed = document.getElementById("refreshed");
   const auto = document.getElementById("auto-refresh");
   const every = Number(table.dataset.refresh || 5) * 1000;
+  const shown = Number(table.dataset.shown || 500);
+  const show = document.getElementById("inst-show");
 
   const BADGE = { converged: "good", behind: "pending", stale: "pending", diverged: "bad", ahead: "" };
   const short = (hash) => (hash || "").slice(0, 12);
@@ -69,12 +71,24 @@
       el("td", { "data-label": "Last heartbeat" }, cfg.time(i.last_seen), el("span", { class: "by" }, ago(i.age_secs))));
   }
 
+  // One read at a time; a filter changed during a read is read right after it, so the list never shows an
+  // answer to an older filter last.
   let busy = false;
+  let again = false;
   async function load() {
-    if (busy) return;
+    if (busy) {
+      again = true;
+      return;
+    }
     busy = true;
-    const res = await api("GET", "/admin/instances");
+    const filter = show.value ? `&status=${encodeURIComponent(show.value)}` : "";
+    const res = await api("GET", `/admin/instances?limit=${shown}${filter}`);
     busy = false;
+    if (again) {
+      again = false;
+      load();
+      return;
+    }
     if (!res.ok) {
       error.textContent = `Cannot read the instances: ${res.message}${res.status === 0 ? "" : " The list shows the last answer; it is read again shortly."}`;
       return;
@@ -83,11 +97,18 @@
     const list = res.body;
     const before = new Map(Array.from(tbody.rows).map((r) => [r.dataset.id, r.dataset.status]));
     tbody.replaceChildren(...list.instances.map(row));
-    if (!list.instances.length) tbody.append(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "No instance sent a heartbeat in the last few seconds.")));
+    const label = show.options[show.selectedIndex].text;
+    let empty = "No instance sent a heartbeat in the last few seconds.";
+    if (list.total && show.value) empty = show.value.includes(",") ? "Every instance is converged." : `No instance is ${label}.`;
+    if (!list.instances.length) tbody.append(el("tr", {}, el("td", { colspan: 6, class: "muted" }, empty)));
     const counts = Object.entries(list.by_status || {}).map(([s, n]) => `${n} ${s}`).join(", ");
+    let narrowed = "";
+    if (show.value) narrowed = ` Showing ${list.truncated ? `the first ${list.instances.length} of ${list.matched}` : list.instances.length}: ${label}.`;
+    else if (list.truncated) narrowed = ` Showing the first ${list.instances.length}; choose a status to narrow the list.`;
     summary.replaceChildren(
-      `${list.instances.length} instance${list.instances.length === 1 ? "" : "s"}${counts ? `: ${counts}` : ""}. `,
-      list.converged ? el("strong", { class: "ok" }, "All converged.") : el("strong", { class: "error" }, "Not all converged."));
+      `${list.total} instance${list.total === 1 ? "" : "s"}${counts ? `: ${counts}` : ""}. `,
+      list.converged ? el("strong", { class: "ok" }, "All converged.") : el("strong", { class: "error" }, "Not all converged."),
+      narrowed);
     document.getElementById("log-head").textContent = String(list.head);
     // The head's hash, as the answering server holds it when it has applied the head.
     const me = list.instances.find((i) => i.self && i.applied_seq === list.head);
@@ -116,6 +137,7 @@
     schedule();
   });
   document.getElementById("refresh-now").addEventListener("click", load);
+  show.addEventListener("change", load);
   load();
   schedule();
 
