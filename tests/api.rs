@@ -1814,3 +1814,54 @@ fn the_render_gives_secrets_only_to_admins_and_config_readers_and_records_each()
     assert_eq!(server.head(), head + 2, "refused renders record nothing");
     server.assert_alive();
 }
+
+#[test]
+fn a_fleet_s_repeated_render_is_recorded_once_until_anything_else_is_appended() {
+    const BASIC: &str = "basic-fleet-plaintext-9a8b";
+    let store = Store::new(&format!("BASIC_AUTH_PASSWORD={BASIC}\nMAX_WORKERS=12\n"));
+    let admin = store.token("ada", ADMIN);
+    let fleet = store.token("fleet", "config_reader");
+    let other = store.token("edge", "config_reader");
+    let server = store.serve(&[]);
+    let records = || {
+        let trail = server.get("/admin/config/audit?action=secrets_rendered&limit=100", &admin).ok_json();
+        let entries = trail["entries"].as_array().expect("entries").clone();
+        entries.iter().map(|e| e["actor"].as_str().unwrap_or("").to_string()).collect::<Vec<_>>()
+    };
+    let render = |token: &str, query: &str| {
+        let reply = server.get(&format!("/admin/config/render?include_secrets=true&format=json{query}"), token);
+        assert_eq!(reply.json()["BASIC_AUTH_PASSWORD"], BASIC, "{}", reply.body);
+        reply.header("x-cfgledger-seq").expect("the seq it answers for").parse::<u64>().expect("a seq")
+    };
+
+    // Ten instances sharing one token render the same state: one record, and each render answers for it.
+    let first = render(&fleet, "");
+    let head = server.head();
+    assert_eq!(first, head, "the render answers for its own record");
+    for _ in 0..9 {
+        assert_eq!(render(&fleet, ""), head, "nothing is appended, and the render is at the head");
+    }
+    assert_eq!(records(), ["fleet"]);
+
+    // What the trail does not say yet is recorded: another subject, another format, a reason, a person.
+    render(&other, "");
+    let yaml = server.get("/admin/config/render?include_secrets=true&format=yaml", &fleet);
+    assert_eq!(yaml.status, 200, "{}", yaml.body);
+    render(&fleet, "&reason=incident%2042");
+    render(&admin, "");
+    render(&admin, "");
+    assert_eq!(records(), ["ada", "ada", "fleet", "fleet", "edge", "fleet"], "newest first");
+
+    // Anything else appended (here a change of no secret): the next render is recorded again, once.
+    server.put("MAX_WORKERS", &admin, json!(13)).ok_json();
+    render(&fleet, "");
+    render(&fleet, "");
+    assert_eq!(records().len(), 7);
+    assert_eq!(records()[0], "fleet");
+    let metrics = server.call("GET", "/metrics", None).body;
+    assert!(
+        metrics.lines().any(|l| l.starts_with("cfgledger_secret_renders_total{recorded=\"already\"} 10")),
+        "{}",
+        metrics.lines().filter(|l| l.contains("secret_renders")).collect::<Vec<_>>().join("\n")
+    );
+}
