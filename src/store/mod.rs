@@ -454,8 +454,8 @@ impl<'a> LogChunks<'a> {
     /// order, what each lane made of them: a chunk of `n` records starts as `start(n)`, and each record is
     /// lent to `add` as the store holds it ([`EventStore::visit_after`]), on the thread that read it.
     /// Reading and the work on the records then both spread over the cores, where
-    /// [`LogChunks::read_ahead`] reads on one thread only, and no record is copied out of the store unless
-    /// `add` copies it. A chunk's first seq follows from its place (`after + i * READ_CHUNK`), which holds
+    /// [`LogChunks::read_ahead`] reads on one thread only, and from a store that lends its rows (SQLite)
+    /// no record is copied unless `add` copies it. A chunk's first seq follows from its place (`after + i * READ_CHUNK`), which holds
     /// because the log is gapless; in a damaged log with a gap the chunks overlap, and the chain check of
     /// the records refuses the gap where it stands, as it would in one walk. The walk ends after a short
     /// chunk (which may be empty) or an error, even when a later lane, reading a newer state of the log,
