@@ -6,9 +6,10 @@
 use cfgledger::clock::SteppingClock;
 use cfgledger::store::{sqlite::SqliteStore, EventStore, StoreUrl};
 use cfgledger::{EnvFileChoice, Error, Ledger, OpenOptions};
+use cfgledger_events::chain::ChainVerifier;
 use cfgledger_events::event::{SettingChanged, StoredValue};
 use cfgledger_events::testing::suite_catalog;
-use cfgledger_events::{build_batch, verify_link, Actor, Batch, Cause, Event, Head, Timestamp};
+use cfgledger_events::{build_batch, verify_link, Actor, Batch, Cause, ChainError, Event, Hash, Head, Timestamp};
 use cfgledger_projections::SettingsState;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -109,13 +110,21 @@ fn an_altered_record_deep_in_a_long_log_stops_the_open() {
 /// Opens the store at `path` after running `sql` on it (its triggers dropped first), and returns the seq
 /// of the chain error the open stops at.
 fn open_after(path: &Path, sql: &str) -> u64 {
+    match open_error_after(path, sql) {
+        Error::Chain(e) => e.seq,
+        other => panic!("expected a chain error, got {other}"),
+    }
+}
+
+/// Runs `sql` on the store at `path` (its triggers dropped first), opens it, and returns the error the
+/// open stops at.
+fn open_error_after(path: &Path, sql: &str) -> Error {
     let conn = rusqlite::Connection::open(path).expect("raw connection");
     conn.execute_batch(&format!("DROP TRIGGER events_reject_update; DROP TRIGGER events_reject_delete; {sql}"))
         .expect("tamper");
     drop(conn);
     match Ledger::open(options(path)) {
-        Err(Error::Chain(e)) => e.seq,
-        Err(other) => panic!("expected a chain error, got {other}"),
+        Err(e) => e,
         Ok(_) => panic!("a damaged log opened"),
     }
 }
@@ -144,4 +153,87 @@ fn damage_in_two_lanes_chunks_is_named_at_the_first_bad_seq() {
     };
     // Seq 23,456 is in the second lane's chunk, which may well be verified first; 12,345 is in the first's.
     assert_eq!(open_after(&path, &format!("{} {}", alter(23456), alter(12345))), 12345);
+}
+
+/// The first record of the store at `path` that does not verify, as the owned path finds it: every record
+/// copied out ([`EventStore::read_after`]) and checked by the one verifier, decode and columns included.
+fn first_bad_owned(path: &Path) -> ChainError {
+    let store = SqliteStore::open(path).expect("open");
+    let mut chain = ChainVerifier::new(Head::EMPTY);
+    for rec in store.read_after(0, usize::MAX).expect("read") {
+        if let Err(e) = chain.push_decoded(&rec) {
+            return e;
+        }
+    }
+    panic!("the owned path found nothing wrong")
+}
+
+/// The lanes of a rebuild verify each row where SQLite holds it, without copying it into a `Record`. Each
+/// kind of damage in a lane's chunk (a stored hash, a link, an indexed column, an envelope that hashes
+/// right but does not decode) must stop the open at its seq, with the very error the owned path gives.
+#[test]
+fn the_lanes_borrowed_rows_are_checked_as_the_owned_records_are() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pristine = dir.path().join("big.db");
+    big_store(&pristine);
+
+    // An envelope that is no longer one, given the hash of its new bytes (and the next record its link),
+    // so that only the decode can find it.
+    let undecodable = {
+        let store = SqliteStore::open(&pristine).expect("open");
+        let rec = store.read_after(15_004, 1).expect("read").remove(0);
+        let bytes =
+            String::from_utf8(rec.envelope).expect("UTF-8").replace("\"SettingChanged\"", "\"SettingChangedX\"");
+        let hash = Hash::link(&rec.prev_hash, bytes.as_bytes());
+        format!(
+            "UPDATE events SET envelope = CAST('{}' AS BLOB), hash = x'{}' WHERE seq = 15005; \
+             UPDATE events SET prev_hash = x'{}' WHERE seq = 15006;",
+            bytes.replace('\'', "''"),
+            hash.to_hex(),
+            hash.to_hex()
+        )
+    };
+    let cases = [
+        ("a stored hash", 15_001, "UPDATE events SET hash = zeroblob(32) WHERE seq = 15001;".to_string()),
+        ("a link", 15_002, "UPDATE events SET prev_hash = zeroblob(32) WHERE seq = 15002;".to_string()),
+        ("the actor column", 15_003, "UPDATE events SET actor = 'someone' WHERE seq = 15003;".to_string()),
+        ("the key column", 15_004, "UPDATE events SET key = 'OTHER_KEY' WHERE seq = 15004;".to_string()),
+        ("the envelope", 15_005, undecodable),
+    ];
+    for (what, seq, sql) in cases {
+        let path = dir.path().join(format!("damaged-{seq}.db"));
+        SqliteStore::open(&pristine).expect("open").copy_to(&path).expect("a copy of the store");
+        let found = match open_error_after(&path, &sql) {
+            Error::Chain(e) => e,
+            other => panic!("{what}: expected a chain error, got {other}"),
+        };
+        assert_eq!(found.seq, seq, "{what}: {found}");
+        assert_eq!(found, first_bad_owned(&path), "{what}: the borrowed and the owned path disagree");
+    }
+}
+
+/// A row the borrowed path cannot read as a record (a hash that is not 32 bytes, a column of another
+/// type) stops the open, naming the row, as the owned path's read does.
+#[test]
+fn a_malformed_row_in_a_lane_s_chunk_stops_the_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pristine = dir.path().join("big.db");
+    big_store(&pristine);
+    let cases = [
+        (
+            "a short hash",
+            "PRAGMA ignore_check_constraints = ON; UPDATE events SET hash = x'00' WHERE seq = 16001;",
+            "seq 16001: a hash is not 32 bytes",
+        ),
+        ("a kind that is not text", "UPDATE events SET kind = x'00' WHERE seq = 16001;", "seq 16001: column 3"),
+    ];
+    for (i, (what, sql, message)) in cases.into_iter().enumerate() {
+        let path = dir.path().join(format!("damaged-{i}.db"));
+        SqliteStore::open(&pristine).expect("open").copy_to(&path).expect("a copy of the store");
+        let opened = open_error_after(&path, sql);
+        assert!(matches!(opened, Error::Store(_)), "{what}: expected a store error, got {opened}");
+        assert!(opened.to_string().contains(message), "{what}: {opened}");
+        let owned = SqliteStore::open(&path).expect("open").read_after(16_000, 1).expect_err("the row is refused");
+        assert!(owned.to_string().contains(message), "{what}: {owned}");
+    }
 }

@@ -36,6 +36,90 @@ pub struct Record {
     pub hash: Hash,
 }
 
+impl Record {
+    /// The record's fields, borrowed ([`RecordRef`]).
+    pub fn borrowed(&self) -> RecordRef<'_> {
+        RecordRef {
+            seq: self.seq,
+            occurred_at: self.occurred_at,
+            kind: &self.kind,
+            actor: &self.actor,
+            batch_id: &self.batch_id,
+            key: self.key.as_deref(),
+            envelope: &self.envelope,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        }
+    }
+}
+
+/// A [`Record`] whose text and bytes are borrowed from wherever the reader holds them (a SQLite row, an
+/// owned `Record`). A rebuild checks every row of the log and keeps little of it, so the replay lanes
+/// verify rows in place rather than copy five columns of each into a `Record` first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub seq: u64,
+    pub occurred_at: Timestamp,
+    pub kind: &'a str,
+    pub actor: &'a str,
+    pub batch_id: &'a str,
+    pub key: Option<&'a str>,
+    /// The exact bytes that were hashed.
+    pub envelope: &'a [u8],
+    pub prev_hash: Hash,
+    pub hash: Hash,
+}
+
+impl RecordRef<'_> {
+    /// The record, owned.
+    pub fn to_record(&self) -> Record {
+        Record {
+            seq: self.seq,
+            occurred_at: self.occurred_at,
+            kind: self.kind.to_owned(),
+            actor: self.actor.to_owned(),
+            batch_id: self.batch_id.to_owned(),
+            key: self.key.map(str::to_owned),
+            envelope: self.envelope.to_vec(),
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        }
+    }
+
+    /// Where the record stands in the chain.
+    pub fn link(&self) -> Link {
+        Link { seq: self.seq, prev_hash: self.prev_hash, hash: self.hash }
+    }
+}
+
+impl<'a> From<&'a Record> for RecordRef<'a> {
+    fn from(rec: &'a Record) -> RecordRef<'a> {
+        rec.borrowed()
+    }
+}
+
+/// A record's place in the chain: its seq, the hash it links to, and its own hash. It is all the
+/// sequential half of the verification needs ([`ChainVerifier::push_verified`]), once a record's own
+/// checks ran elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Link {
+    pub seq: u64,
+    pub prev_hash: Hash,
+    pub hash: Hash,
+}
+
+impl From<&Record> for Link {
+    fn from(rec: &Record) -> Link {
+        rec.borrowed().link()
+    }
+}
+
+impl From<RecordRef<'_>> for Link {
+    fn from(rec: RecordRef<'_>) -> Link {
+        rec.link()
+    }
+}
+
 /// Whether the indexed `key` column holds the event's subject. Entity events written before their subject
 /// was indexed (the registry's first release) carry none, and stay valid.
 fn subject_matches(event: &Event, column: Option<&str>) -> bool {
@@ -118,45 +202,50 @@ impl ChainVerifier {
     }
 
     /// Checks `rec`'s place and its hash, without decoding it, and moves past it.
-    pub fn push(&mut self, rec: &Record) -> Result<(), ChainError> {
-        check_follows(&self.head, rec)?;
+    pub fn push<'r>(&mut self, rec: impl Into<RecordRef<'r>>) -> Result<(), ChainError> {
+        let rec = rec.into();
+        check_follows(&self.head, rec.link())?;
         check_hash(rec)?;
-        self.advance(rec);
+        self.advance(rec.link());
         Ok(())
     }
 
     /// Checks `rec` as [`ChainVerifier::push`] does, then decodes it and compares the column copies with
     /// the envelope ([`verify_record`]).
-    pub fn push_decoded(&mut self, rec: &Record) -> Result<Envelope, ChainError> {
-        check_follows(&self.head, rec)?;
+    pub fn push_decoded<'r>(&mut self, rec: impl Into<RecordRef<'r>>) -> Result<Envelope, ChainError> {
+        let rec = rec.into();
+        check_follows(&self.head, rec.link())?;
         let env = verify_record(rec)?;
-        self.advance(rec);
+        self.advance(rec.link());
         Ok(env)
     }
 
     /// The sequential half of [`ChainVerifier::push_decoded`], for a record whose own checks
-    /// ([`verify_record`], which needs no neighbour) already ran, on another thread: its place is checked
-    /// first, then the outcome of those checks is taken (the envelope, or a reference to it).
-    pub fn push_verified<E>(&mut self, rec: &Record, verified: Result<E, ChainError>) -> Result<E, ChainError> {
-        check_follows(&self.head, rec)?;
+    /// ([`verify_record`] or [`verify_record_event`], which need no neighbour) already ran, on another
+    /// thread: its place is checked first, then the outcome of those checks is taken (the envelope, or a
+    /// reference to it).
+    pub fn push_verified<E>(&mut self, rec: impl Into<Link>, verified: Result<E, ChainError>) -> Result<E, ChainError> {
+        let link = rec.into();
+        check_follows(&self.head, link)?;
         let env = verified?;
-        self.advance(rec);
+        self.advance(link);
         Ok(env)
     }
 
-    fn advance(&mut self, rec: &Record) {
-        self.head = Head { seq: rec.seq, hash: rec.hash };
+    fn advance(&mut self, link: Link) {
+        self.head = Head { seq: link.seq, hash: link.hash };
     }
 }
 
 /// Checks `rec` against the head before it and decodes it: the seq follows, `prev_hash` matches, the hash
 /// is recomputed from the stored bytes, and the column copies agree with the envelope.
-pub fn verify_link(prev: &Head, rec: &Record) -> Result<Envelope, ChainError> {
+pub fn verify_link<'r>(prev: &Head, rec: impl Into<RecordRef<'r>>) -> Result<Envelope, ChainError> {
     ChainVerifier::new(*prev).push_decoded(rec)
 }
 
 /// The sequential half of [`verify_link`]: `rec` comes right after `prev` and points at its hash.
-pub fn check_follows(prev: &Head, rec: &Record) -> Result<(), ChainError> {
+pub fn check_follows(prev: &Head, rec: impl Into<Link>) -> Result<(), ChainError> {
+    let rec = rec.into();
     if rec.seq != prev.seq + 1 {
         return Err(ChainError {
             seq: prev.seq + 1,
@@ -173,8 +262,8 @@ pub fn check_follows(prev: &Head, rec: &Record) -> Result<(), ChainError> {
 }
 
 /// `rec.hash` is the hash of its stored bytes linked to its `prev_hash`.
-fn check_hash(rec: &Record) -> Result<(), ChainError> {
-    let computed = Hash::link(&rec.prev_hash, &rec.envelope);
+fn check_hash(rec: RecordRef<'_>) -> Result<(), ChainError> {
+    let computed = Hash::link(&rec.prev_hash, rec.envelope);
     if computed != rec.hash {
         return Err(ChainError {
             seq: rec.seq,
@@ -189,9 +278,10 @@ fn check_hash(rec: &Record) -> Result<(), ChainError> {
 
 /// The half of [`verify_link`] that needs no neighbour, so it can run on many records in parallel: the
 /// hash recomputed from `prev_hash` and the stored bytes, the decode, and the column copies.
-pub fn verify_record(rec: &Record) -> Result<Envelope, ChainError> {
+pub fn verify_record<'r>(rec: impl Into<RecordRef<'r>>) -> Result<Envelope, ChainError> {
+    let rec = rec.into();
     check_hash(rec)?;
-    let env = Envelope::decode(&rec.envelope).map_err(|e| ChainError { seq: rec.seq, reason: e.to_string() })?;
+    let env = Envelope::decode(rec.envelope).map_err(|e| ChainError { seq: rec.seq, reason: e.to_string() })?;
     check_columns(rec, env.at())?;
     Ok(env)
 }
@@ -220,15 +310,16 @@ impl VerifiedEvent {
 
 /// [`verify_record`] for a fold: every check it makes (hash, decode, columns), without copying out the
 /// header fields the columns already hold ([`Envelope::decode_ref`]).
-pub fn verify_record_event(rec: &Record) -> Result<VerifiedEvent, ChainError> {
+pub fn verify_record_event<'r>(rec: impl Into<RecordRef<'r>>) -> Result<VerifiedEvent, ChainError> {
+    let rec = rec.into();
     check_hash(rec)?;
-    let env = Envelope::decode_ref(&rec.envelope).map_err(|e| ChainError { seq: rec.seq, reason: e.to_string() })?;
+    let env = Envelope::decode_ref(rec.envelope).map_err(|e| ChainError { seq: rec.seq, reason: e.to_string() })?;
     check_columns(rec, env.at())?;
     Ok(VerifiedEvent { source: env.source, event: env.event })
 }
 
 /// The envelope's seq is the record's, and the indexed columns are copies of its fields.
-fn check_columns(rec: &Record, env: EventAt<'_>) -> Result<(), ChainError> {
+fn check_columns(rec: RecordRef<'_>, env: EventAt<'_>) -> Result<(), ChainError> {
     let fail = |reason: String| ChainError { seq: rec.seq, reason };
     if env.seq != rec.seq {
         return Err(fail(format!("envelope says seq {}", env.seq)));
@@ -237,7 +328,7 @@ fn check_columns(rec: &Record, env: EventAt<'_>) -> Result<(), ChainError> {
         || env.actor != rec.actor
         || env.batch != rec.batch_id
         || env.occurred_at != rec.occurred_at
-        || !subject_matches(env.event, rec.key.as_deref())
+        || !subject_matches(env.event, rec.key)
     {
         return Err(fail("indexed columns differ from the envelope".to_string()));
     }
@@ -304,5 +395,32 @@ mod tests {
         assert!(v.push_verified(&all[1], verify_record(&all[1])).is_err(), "the place is checked first");
         assert_eq!(v.push_verified(&all[0], decoded).map(|e| e.seq), Ok(1));
         assert_eq!(v.head(), Head { seq: 1, hash: all[0].hash });
+    }
+
+    #[test]
+    fn a_borrowed_record_is_checked_as_its_owned_copy() {
+        let all = records(Head::EMPTY, 2);
+        let mut column = all[1].clone();
+        column.actor = "someone".into();
+        let mut bytes = all[1].clone();
+        bytes.envelope.push(b' ');
+        for rec in [&all[0], &all[1], &column, &bytes] {
+            assert_eq!(rec.borrowed().to_record(), *rec);
+            assert_eq!(verify_record(rec.borrowed()), verify_record(rec));
+            assert_eq!(verify_record_event(rec.borrowed()), verify_record_event(rec));
+        }
+        let refused = verify_record_event(column.borrowed()).unwrap_err();
+        assert_eq!((refused.seq, refused.reason.as_str()), (2, "indexed columns differ from the envelope"));
+        assert!(verify_record_event(bytes.borrowed())
+            .unwrap_err()
+            .reason
+            .ends_with("its hash does not match its bytes"));
+
+        let mut v = ChainVerifier::new(Head::EMPTY);
+        assert!(v.push_verified(all[1].borrowed().link(), verify_record_event(&all[1])).is_err(), "place first");
+        assert!(v.push_verified(&all[0], verify_record_event(all[0].borrowed())).is_ok());
+        assert_eq!(v.push_verified(column.borrowed(), verify_record_event(&column)), Err(refused));
+        assert_eq!(v.head(), Head { seq: 1, hash: all[0].hash }, "a refused record moves nothing");
+        assert_eq!(v.push(all[1].borrowed()), Ok(()));
     }
 }

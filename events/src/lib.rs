@@ -25,8 +25,8 @@ pub mod value;
 
 pub use catalog::{Catalog, Category, Namespace, Reload, SettingSpec, ValueType};
 pub use chain::{
-    build_batch, check_follows, verify_link, verify_record, verify_record_event, ChainError, Head, Record,
-    VerifiedEvent,
+    build_batch, check_follows, verify_link, verify_record, verify_record_event, ChainError, Head, Link, Record,
+    RecordRef, VerifiedEvent,
 };
 pub use decide::{
     decide, plan_import, Command, ImportRequest, PlanAction, PlanEntry, Rejection, RejectionKind, Sealer,

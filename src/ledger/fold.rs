@@ -7,8 +7,11 @@
 use crate::error::Error;
 use crate::store::{EventStore, LogChunks, StoreError, READ_CHUNK};
 use cfgledger_events::chain::ChainVerifier;
-use cfgledger_events::{verify_record_event, ChainError, Head, Record, Timestamp, VerifiedEvent};
+use cfgledger_events::{
+    verify_record_event, ChainError, EventAt, Head, Link, Record, RecordRef, Timestamp, VerifiedEvent,
+};
 use cfgledger_projections::SettingsState;
+use std::ops::Range;
 
 /// The position a fold has reached.
 #[derive(Debug, Clone, Copy)]
@@ -32,64 +35,120 @@ pub(crate) fn fold_log(
     let first = first?;
     let mut st = state();
     let more = first.len() == READ_CHUNK;
-    fold_chunk(&mut st, pos, &first, &decode_all(&first))?;
+    for part in decode_all(&first) {
+        fold_chunk(&mut st, pos, &part)?;
+    }
     if more {
         fold_pipelined(chunks, &mut st, pos)?;
     }
     Ok(Some(st))
 }
 
-fn fold_chunk(
-    state: &mut SettingsState,
-    pos: &mut Position,
-    records: &[Record],
-    decoded: &[Result<VerifiedEvent, ChainError>],
-) -> Result<(), Error> {
+/// Records verified apart from their neighbours ([`verify_record_event`]), as the fold takes them: each
+/// one's place, time and event (or what is wrong with it). The actors' and batches' names are kept in one
+/// text for the whole chunk, rather than two strings per record, and a name the record before had is not
+/// kept twice.
+#[derive(Debug, Default)]
+struct VerifiedChunk {
+    names: String,
+    rows: Vec<VerifiedRow>,
+}
+
+#[derive(Debug)]
+struct VerifiedRow {
+    link: Link,
+    occurred_at: Timestamp,
+    /// The actor's name and the batch's id: the record's columns, checked equal to its envelope's.
+    actor: Range<usize>,
+    batch: Range<usize>,
+    verified: Result<VerifiedEvent, ChainError>,
+}
+
+impl VerifiedChunk {
+    fn with_capacity(records: usize) -> VerifiedChunk {
+        // Room for a batch id (a UUID) per record and an actor now and then.
+        VerifiedChunk { names: String::with_capacity(records.saturating_mul(40)), rows: Vec::with_capacity(records) }
+    }
+
+    /// Verifies `rec` (hash, decode, columns) and keeps what the fold needs of it.
+    fn push(&mut self, rec: RecordRef<'_>) {
+        let verified = verify_record_event(rec);
+        let last = self.rows.last().map(|row| (row.actor.clone(), row.batch.clone()));
+        let (actor, batch) = match last {
+            Some((actor, batch)) => (self.name(rec.actor, actor), self.name(rec.batch_id, batch)),
+            None => (self.name(rec.actor, 0..0), self.name(rec.batch_id, 0..0)),
+        };
+        self.rows.push(VerifiedRow { link: rec.link(), occurred_at: rec.occurred_at, actor, batch, verified });
+    }
+
+    /// Where `name` is in `names`: at `previous` if the record before had the same one, else added.
+    fn name(&mut self, name: &str, previous: Range<usize>) -> Range<usize> {
+        if self.names.get(previous.clone()) == Some(name) {
+            return previous;
+        }
+        let start = self.names.len();
+        self.names.push_str(name);
+        start..self.names.len()
+    }
+}
+
+/// Checks each record's place and folds it, in seq order, stopping at the first that does not verify.
+fn fold_chunk(state: &mut SettingsState, pos: &mut Position, chunk: &VerifiedChunk) -> Result<(), Error> {
     let mut chain = ChainVerifier::new(pos.head);
-    for (rec, verified) in records.iter().zip(decoded) {
-        let verified = chain.push_verified(rec, verified.as_ref().map_err(Clone::clone))?;
-        state.apply_at(verified.at(rec));
+    for row in &chunk.rows {
+        let verified = chain.push_verified(row.link, row.verified.as_ref().map_err(Clone::clone))?;
+        let name = |range: &Range<usize>| chunk.names.get(range.clone()).unwrap_or_default();
+        state.apply_at(EventAt {
+            seq: row.link.seq,
+            occurred_at: row.occurred_at,
+            actor: name(&row.actor),
+            source: verified.source,
+            batch: name(&row.batch),
+            event: &verified.event,
+        });
         pos.head = chain.head();
-        pos.head_time = pos.head_time.max(rec.occurred_at);
+        pos.head_time = pos.head_time.max(row.occurred_at);
     }
     Ok(())
 }
 
-/// Verifies and decodes a chunk; big chunks are split across two threads.
-fn decode_all(records: &[Record]) -> Vec<Result<VerifiedEvent, ChainError>> {
+/// Verifies and decodes a chunk, in parts to fold in order; big chunks are split across two threads.
+fn decode_all(records: &[Record]) -> Vec<VerifiedChunk> {
+    let verify = |records: &[Record]| {
+        let mut chunk = VerifiedChunk::with_capacity(records.len());
+        records.iter().for_each(|rec| chunk.push(rec.borrowed()));
+        chunk
+    };
     if records.len() < 1_000 {
-        return records.iter().map(verify_record_event).collect();
+        return vec![verify(records)];
     }
     let (front, back) = records.split_at(records.len() / 2);
     std::thread::scope(|s| {
-        let other = s.spawn(|| front.iter().map(verify_record_event).collect::<Vec<_>>());
-        let mine: Vec<_> = back.iter().map(verify_record_event).collect();
+        let other = s.spawn(|| verify(front));
+        let mine = verify(back);
         // A panic in verification would be a bug; surface it rather than fold a partial chunk.
-        let mut out = other.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-        out.extend(mine);
-        out
+        let front = other.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        vec![front, mine]
     })
 }
 
 /// At most this many lanes read and verify a long log, however many cores there are: each holds up to
-/// two chunks of records and their envelopes.
+/// two chunks of verified records.
 const MAX_LANES: usize = 4;
 
 /// Reads and verifies the rest of the log on one lane per core (at least two, so that reading overlaps
-/// the fold even on one core) while this thread checks each record's place and folds it.
+/// the fold even on one core) while this thread checks each record's place and folds it. The lanes verify
+/// each row where the store holds it ([`EventStore::visit_after`]): nothing of a record is copied but what
+/// the fold takes.
 fn fold_pipelined(chunks: LogChunks<'_>, state: &mut SettingsState, pos: &mut Position) -> Result<(), Error> {
     let lanes = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, MAX_LANES);
-    let verify_chunk = |records: Vec<Record>| {
-        let decoded: Vec<_> = records.iter().map(verify_record_event).collect();
-        (records, decoded)
-    };
     std::thread::scope(|s| {
-        let mut striped = chunks.read_striped(s, lanes, verify_chunk);
+        let mut striped = chunks.read_striped(s, lanes, VerifiedChunk::with_capacity, VerifiedChunk::push);
         while let Some(chunk) = striped.next() {
-            let (records, decoded) = chunk?;
-            fold_chunk(state, pos, &records, &decoded)?;
-            // Freed on the lane that allocated them: this thread's frees were what held the lanes back.
-            striped.give_back((records, decoded));
+            let chunk = chunk?;
+            fold_chunk(state, pos, &chunk)?;
+            // Freed on the lane that allocated it: this thread's frees were what held the lanes back.
+            striped.give_back(chunk);
         }
         Ok(())
     })
@@ -104,9 +163,9 @@ pub(crate) fn fold_until(
     until: u64,
 ) -> Result<(), Error> {
     for chunk in LogChunks::after(store, pos.head.seq).until(until) {
-        let records = chunk?;
-        let decoded = decode_all(&records);
-        fold_chunk(state, pos, &records, &decoded)?;
+        for part in decode_all(&chunk?) {
+            fold_chunk(state, pos, &part)?;
+        }
     }
     if pos.head.seq < until {
         return Err(Error::Store(StoreError::Corrupt(format!(

@@ -10,7 +10,7 @@ mod sql;
 pub mod sqlite;
 
 use cfgledger_events::chain::ChainVerifier;
-use cfgledger_events::{Hash, Head, Record, Timestamp};
+use cfgledger_events::{Hash, Head, Record, RecordRef, Timestamp};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -163,6 +163,15 @@ pub trait EventStore: Send + Sync {
 
     /// Up to `limit` records with seq greater than `after`, in seq order.
     fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Record>, StoreError>;
+
+    /// The records [`EventStore::read_after`] reads, each lent to `visit` in seq order rather than copied
+    /// out; returns how many there were. A rebuild reads every record once and keeps little of it: SQLite
+    /// lends each row's bytes where it holds them, and the other adapters lend the records they read.
+    fn visit_after(&self, after: u64, limit: usize, visit: &mut dyn FnMut(RecordRef<'_>)) -> Result<usize, StoreError> {
+        let records = self.read_after(after, limit)?;
+        records.iter().for_each(|rec| visit(rec.borrowed()));
+        Ok(records.len())
+    }
 
     /// The records `q` selects, newest first (oldest first when `q.ascending`), at most `q.limit`.
     fn query(&self, q: &LogQuery) -> Result<Vec<Record>, StoreError>;
@@ -442,32 +451,36 @@ impl<'a> LogChunks<'a> {
         rx
     }
 
-    /// Reads the chunks on `lanes` threads of `scope` (chunk `i` on lane `i % lanes`), passes each through
-    /// `work` on the thread that read it, and yields the results in log order. Reading and the work on
-    /// the records then both spread over the cores, where [`LogChunks::read_ahead`] reads on one thread
-    /// only. A chunk's first seq follows from its place (`after + i * READ_CHUNK`), which holds because the
-    /// log is gapless; in a damaged log with a gap the chunks overlap, and the chain check of the records
-    /// refuses the gap where it stands, as it would in one walk. The walk ends after a short chunk (which
-    /// may be empty) or an error, even when a later lane, reading a newer state of the log, found more.
-    /// Each lane holds at most one finished chunk while the receiver waits for another lane's; the lanes
-    /// stop when the walk ends or the iterator is dropped. A result the caller is done with can be handed
-    /// back ([`Striped::give_back`]) to be dropped on the lane that made it: freeing memory on the thread
-    /// that allocated it keeps the caller's thread, which has the sequential part of the work, from
+    /// Reads the chunks on `lanes` threads of `scope` (chunk `i` on lane `i % lanes`) and yields, in log
+    /// order, what each lane made of them: a chunk of `n` records starts as `start(n)`, and each record is
+    /// lent to `add` as the store holds it ([`EventStore::visit_after`]), on the thread that read it.
+    /// Reading and the work on the records then both spread over the cores, where
+    /// [`LogChunks::read_ahead`] reads on one thread only, and from a store that lends its rows (SQLite)
+    /// no record is copied unless `add` copies it. A chunk's first seq follows from its place (`after + i * READ_CHUNK`), which holds
+    /// because the log is gapless; in a damaged log with a gap the chunks overlap, and the chain check of
+    /// the records refuses the gap where it stands, as it would in one walk. The walk ends after a short
+    /// chunk (which may be empty) or an error, even when a later lane, reading a newer state of the log,
+    /// found more. Each lane holds at most one finished chunk while the receiver waits for another lane's;
+    /// the lanes stop when the walk ends or the iterator is dropped. A result the caller is done with can
+    /// be handed back ([`Striped::give_back`]) to be dropped on the lane that made it: freeing memory on the
+    /// thread that allocated it keeps the caller's thread, which has the sequential part of the work, from
     /// contending for the lanes' allocator arenas.
-    pub fn read_striped<'scope, T, F>(
+    pub fn read_striped<'scope, T, S, A>(
         self,
         scope: &'scope std::thread::Scope<'scope, '_>,
         lanes: usize,
-        work: F,
+        start: S,
+        add: A,
     ) -> Striped<T>
     where
         'a: 'scope,
         T: Send + 'scope,
-        F: Fn(Vec<Record>) -> T + Send + Sync + 'scope,
+        S: Fn(usize) -> T + Send + Sync + 'scope,
+        A: Fn(&mut T, RecordRef<'_>) + Send + Sync + 'scope,
     {
         let LogChunks { store, after, until, done } = self;
         let lanes = lanes.max(1);
-        let work = Arc::new(work);
+        let work = Arc::new((start, add));
         let mut handles = Vec::with_capacity(lanes);
         for lane in 0..lanes {
             let (tx, results) = std::sync::mpsc::sync_channel(1);
@@ -478,6 +491,7 @@ impl<'a> LogChunks<'a> {
             }
             let work = work.clone();
             scope.spawn(move || {
+                let (start, add) = &*work;
                 // Whatever the caller handed back is dropped here, on the thread that allocated it, before
                 // each read and once the walk is over.
                 let _drop_at_the_end = DropAll(&given_back);
@@ -487,10 +501,11 @@ impl<'a> LogChunks<'a> {
                     after.checked_add(offset)
                 };
                 let mut index = lane;
-                while let Some(start) = start_of(index).filter(|&s| s < until) {
+                while let Some(first) = start_of(index).filter(|&s| s < until) {
                     given_back.try_iter().for_each(drop);
-                    let want = usize::try_from(until - start).unwrap_or(usize::MAX).min(READ_CHUNK);
-                    let chunk = store.read_after(start, want).map(|records| (records.len() < want, work(records)));
+                    let want = usize::try_from(until - first).unwrap_or(usize::MAX).min(READ_CHUNK);
+                    let mut out = start(want);
+                    let chunk = store.visit_after(first, want, &mut |rec| add(&mut out, rec)).map(|n| (n < want, out));
                     let last = !matches!(chunk, Ok((false, _)));
                     if tx.send(chunk).is_err() || last {
                         return;
@@ -617,11 +632,11 @@ mod striped_tests {
 
     fn striped_seqs(chunks: LogChunks<'_>, lanes: usize) -> Vec<u64> {
         std::thread::scope(|s| {
-            let mut striped = chunks.read_striped(s, lanes, |records| records);
+            let mut striped = chunks.read_striped(s, lanes, Vec::with_capacity, |seqs, rec| seqs.push(rec.seq));
             let mut seqs = Vec::new();
             while let Some(chunk) = striped.next() {
                 let chunk = chunk.expect("the chunk reads");
-                seqs.extend(chunk.iter().map(|r| r.seq));
+                seqs.extend_from_slice(&chunk);
                 striped.give_back(chunk);
             }
             seqs

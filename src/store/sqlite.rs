@@ -9,7 +9,7 @@
 
 use super::sql::{self, Arg, Dialect, EventRow, SnapshotRow, Sql, SqlReader};
 use super::{AppendGuard, DataKeyRow, EventStore, InstanceBeat, LogQuery, StoreError, StoredSnapshot};
-use cfgledger_events::{Head, Record, Timestamp};
+use cfgledger_events::{Head, Record, RecordRef, Timestamp};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -143,24 +143,26 @@ impl SqliteStore {
     }
 }
 
-/// The record of an event row ([`sql::RECORD_COLUMNS`]) as SQLite returns it; a malformed row (a negative
-/// seq, a hash that is not 32 bytes) is corrupt. The hashes are read where SQLite holds them rather than
-/// copied into vectors first: a rebuild reads every row, and those two allocations were a fifth of it.
-fn record(row: &rusqlite::Row<'_>) -> Result<Record, StoreError> {
+/// The record of an event row ([`sql::RECORD_COLUMNS`]), its text and bytes borrowed where SQLite holds
+/// them; a malformed row (a negative seq, a hash that is not 32 bytes, a column of another type) is refused.
+/// A rebuild verifies every row in place this way: copying the five columns of each into a `Record` cost
+/// five allocations per row.
+fn record_ref<'r>(row: &'r rusqlite::Row<'_>) -> Result<RecordRef<'r>, StoreError> {
     let seq: i64 = row.get(0).map_err(unavailable)?;
-    let hash = |i: usize| {
-        let bytes =
-            row.get_ref(i).map_err(unavailable)?.as_blob().map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        sql::to_hash(seq, bytes)
+    let value = |i: usize| row.get_ref(i).map_err(unavailable);
+    let mistyped = |i: usize, e: rusqlite::types::FromSqlError| {
+        StoreError::Unavailable(format!("seq {seq}: column {} of the event row: {e}", i + 1))
     };
-    Ok(Record {
+    let text = |i: usize| value(i)?.as_str().map_err(|e| mistyped(i, e));
+    let hash = |i: usize| sql::to_hash(seq, value(i)?.as_blob().map_err(|e| mistyped(i, e))?);
+    Ok(RecordRef {
         seq: sql::to_seq(seq)?,
         occurred_at: Timestamp::from_micros(row.get(1).map_err(unavailable)?),
-        kind: row.get(2).map_err(unavailable)?,
-        actor: row.get(3).map_err(unavailable)?,
-        batch_id: row.get(4).map_err(unavailable)?,
-        key: row.get(5).map_err(unavailable)?,
-        envelope: row.get(6).map_err(unavailable)?,
+        kind: text(2)?,
+        actor: text(3)?,
+        batch_id: text(4)?,
+        key: value(5)?.as_str_or_null().map_err(|e| mistyped(5, e))?,
+        envelope: value(6)?.as_blob().map_err(|e| mistyped(6, e))?,
         prev_hash: hash(7)?,
         hash: hash(8)?,
     })
@@ -197,14 +199,22 @@ impl SqliteStore {
     /// The event rows `sql` selects, into a vector made for `expected` of them: a chunk of a rebuild is
     /// known to be full, and growing its vector by doubling copied every record about once more.
     fn read_records(&self, sql: &Sql, expected: usize) -> Result<Vec<Record>, StoreError> {
+        let mut out = Vec::with_capacity(expected);
+        self.visit_records(sql, &mut |rec| out.push(rec.to_record()))?;
+        Ok(out)
+    }
+
+    /// Lends each event row `sql` selects to `visit`, in order; returns how many there were.
+    fn visit_records(&self, sql: &Sql, visit: &mut dyn FnMut(RecordRef<'_>)) -> Result<usize, StoreError> {
         self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(&sql.text).map_err(unavailable)?;
             let mut rows = stmt.query(rusqlite::params_from_iter(sql.args.iter())).map_err(unavailable)?;
-            let mut out = Vec::with_capacity(expected);
+            let mut n = 0;
             while let Some(row) = rows.next().map_err(unavailable)? {
-                out.push(record(row)?);
+                visit(record_ref(row)?);
+                n += 1;
             }
-            Ok(out)
+            Ok(n)
         })
     }
 
@@ -435,6 +445,10 @@ impl EventStore for SqliteStore {
 
     fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Record>, StoreError> {
         self.read_records(&sql::read_after(Dialect::Sqlite, after, limit)?, limit.min(super::READ_CHUNK))
+    }
+
+    fn visit_after(&self, after: u64, limit: usize, visit: &mut dyn FnMut(RecordRef<'_>)) -> Result<usize, StoreError> {
+        self.visit_records(&sql::read_after(Dialect::Sqlite, after, limit)?, visit)
     }
 
     fn query(&self, q: &LogQuery) -> Result<Vec<Record>, StoreError> {
