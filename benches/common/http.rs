@@ -1,10 +1,11 @@
 //! One keep-alive HTTP/1.1 connection (hyper, Nagle off, as any latency-minded client opens it), shared by
 //! the benches that talk to a server over HTTP: the sender and the `Host` header its requests carry.
 
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::HeaderValue;
+use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use tokio::net::TcpStream;
@@ -21,4 +22,17 @@ pub async fn handshake(addr: SocketAddr) -> Result<(SendRequest<Full<Bytes>>, He
     });
     let host = HeaderValue::from_str(&addr.to_string()).expect("a socket address is a valid Host header");
     Ok((sender, host))
+}
+
+/// Sends `request` once the connection is ready and reads the whole answer: its status and body.
+#[allow(dead_code)] // the benches that send their own way
+pub async fn exchange(
+    sender: &mut SendRequest<Full<Bytes>>,
+    request: Request<Full<Bytes>>,
+) -> Result<(StatusCode, Bytes), String> {
+    sender.ready().await.map_err(|e| format!("the connection closed: {e}"))?;
+    let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = response.into_body().collect().await.map_err(|e| e.to_string())?;
+    Ok((status, body.to_bytes()))
 }

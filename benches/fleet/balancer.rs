@@ -9,10 +9,10 @@
 //!   by round robin), then paced changes; for each, the time from the `PUT` being sent to the last watcher
 //!   receiving it. Every watcher must get every change once, or the run fails.
 
-use super::common::http::handshake;
+use super::common::http::{exchange, handshake};
 use super::pg::FreshDb;
 use super::{haproxy, percentile, server, watcher, Seen};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::Request;
 use std::net::SocketAddr;
@@ -76,7 +76,12 @@ pub fn run(bin: &Path, servers: usize, balanced: bool, plan: &Plan) -> Result<Fi
 
 /// `plan.clients` connections, each sending `method` on `TOOL_RATE_LIMIT` back to back for `plan.seconds`;
 /// returns requests per second and the p99 latency in ms. Any answer but 200 fails the run.
-async fn load(entry: SocketAddr, token: Arc<String>, method: &'static str, plan: &Plan) -> Result<(f64, f64), String> {
+pub async fn load(
+    entry: SocketAddr,
+    token: Arc<String>,
+    method: &'static str,
+    plan: &Plan,
+) -> Result<(f64, f64), String> {
     let deadline = Instant::now() + Duration::from_secs_f64(plan.seconds);
     let next = Arc::new(AtomicU64::new(10_000_000));
     let tasks: Vec<_> = (0..plan.clients)
@@ -100,12 +105,9 @@ async fn load(entry: SocketAddr, token: Arc<String>, method: &'static str, plan:
                         .body(Full::new(Bytes::from(body)))
                         .map_err(|e| e.to_string())?;
                     let started = Instant::now();
-                    sender.ready().await.map_err(|e| format!("{method}: the connection closed: {e}"))?;
-                    let response = sender.send_request(request).await.map_err(|e| format!("{method}: {e}"))?;
-                    let status = response.status();
-                    let body = response.into_body().collect().await.map_err(|e| format!("{method}: {e}"))?;
+                    let (status, body) = exchange(&mut sender, request).await.map_err(|e| format!("{method}: {e}"))?;
                     if status != 200 {
-                        return Err(format!("{method} answered {status}: {:?}", body.to_bytes()));
+                        return Err(format!("{method} answered {status}: {body:?}"));
                     }
                     latencies.push(started.elapsed().as_secs_f64() * 1e3);
                 }

@@ -13,10 +13,11 @@
 //!
 //! Any answer but the expected one (204 for a beat, 200 for a `PUT`) fails the run.
 
-use super::common::http::handshake;
+use super::balancer::{load, Plan as Writers};
+use super::common::http::{exchange, handshake};
 use super::{percentile, server};
 use cfgledger::store::{EventStore, InstanceBeat};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::Request;
 use std::net::SocketAddr;
@@ -77,10 +78,8 @@ pub fn run(bin: &Path, plan: &Plan) -> Result<Figures, String> {
     };
     let store_alone_per_s = store_alone(dir.path(), plan)?;
 
-    let (put_alone_per_s, put_alone_p99_ms) = {
-        let latencies = runtime.block_on(puts(instance.addr, token.clone(), until(plan.seconds)))?;
-        (latencies.len() as f64 / plan.seconds, percentile(&latencies, 99.0))
-    };
+    let writers = Writers { clients: WRITERS, seconds: plan.seconds, watchers: 0, changes: 0 };
+    let (put_alone_per_s, put_alone_p99_ms) = runtime.block_on(load(instance.addr, token.clone(), "PUT", &writers))?;
     let (put_beating_per_s, put_beating_p99_ms, paced_beats_per_s) = runtime.block_on(async {
         let deadline = until(plan.seconds);
         let agents = tokio::spawn(beats(
@@ -91,13 +90,9 @@ pub fn run(bin: &Path, plan: &Plan) -> Result<Figures, String> {
             deadline,
             Some(BEAT),
         ));
-        let latencies = puts(instance.addr, token.clone(), deadline).await?;
+        let (rate, p99) = load(instance.addr, token.clone(), "PUT", &writers).await?;
         let beat_latencies = agents.await.map_err(|e| e.to_string())??;
-        Ok::<_, String>((
-            latencies.len() as f64 / plan.seconds,
-            percentile(&latencies, 99.0),
-            beat_latencies.len() as f64 / plan.seconds,
-        ))
+        Ok::<_, String>((rate, p99, beat_latencies.len() as f64 / plan.seconds))
     })?;
     drop(instance);
     Ok(Figures {
@@ -180,59 +175,15 @@ async fn beats(
                         .body(Full::new(bodies[agent].clone()))
                         .map_err(|e| e.to_string())?;
                     let started = Instant::now();
-                    sender.ready().await.map_err(|e| format!("a beat: the connection closed: {e}"))?;
-                    let response = sender.send_request(request).await.map_err(|e| format!("a beat: {e}"))?;
-                    let status = response.status();
-                    let body = response.into_body().collect().await.map_err(|e| format!("a beat: {e}"))?;
+                    let (status, body) = exchange(&mut sender, request).await.map_err(|e| format!("a beat: {e}"))?;
                     if status != 204 {
-                        return Err(format!("a beat answered {status}: {:?}", body.to_bytes()));
+                        return Err(format!("a beat answered {status}: {body:?}"));
                     }
                     latencies.push(started.elapsed().as_secs_f64() * 1e3);
                     agent += connections;
                     if agent >= agents {
                         agent = c;
                     }
-                }
-                Ok::<Vec<f64>, String>(latencies)
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await.map_err(|e| e.to_string())??);
-    }
-    all.sort_by(f64::total_cmp);
-    Ok(all)
-}
-
-/// Durable `PUT`s of distinct values on [`WRITERS`] connections until `deadline`; the latencies (ms).
-async fn puts(addr: SocketAddr, token: Arc<String>, deadline: Instant) -> Result<Vec<f64>, String> {
-    let next = Arc::new(AtomicU64::new(20_000_000));
-    let tasks: Vec<_> = (0..WRITERS)
-        .map(|_| {
-            let (token, next) = (token.clone(), next.clone());
-            tokio::spawn(async move {
-                let (mut sender, host) = handshake(addr).await?;
-                let mut latencies = Vec::new();
-                while Instant::now() < deadline {
-                    let body = format!("{{\"value\":{}}}", next.fetch_add(1, Ordering::Relaxed));
-                    let request = Request::builder()
-                        .method("PUT")
-                        .uri("/admin/config/TOOL_RATE_LIMIT")
-                        .header("host", host.clone())
-                        .header("authorization", format!("Bearer {token}"))
-                        .header("content-type", "application/json")
-                        .body(Full::new(Bytes::from(body)))
-                        .map_err(|e| e.to_string())?;
-                    let started = Instant::now();
-                    sender.ready().await.map_err(|e| format!("PUT: the connection closed: {e}"))?;
-                    let response = sender.send_request(request).await.map_err(|e| format!("PUT: {e}"))?;
-                    let status = response.status();
-                    let body = response.into_body().collect().await.map_err(|e| format!("PUT: {e}"))?;
-                    if status != 200 {
-                        return Err(format!("PUT answered {status}: {:?}", body.to_bytes()));
-                    }
-                    latencies.push(started.elapsed().as_secs_f64() * 1e3);
                 }
                 Ok::<Vec<f64>, String>(latencies)
             })
