@@ -115,12 +115,18 @@ pub async fn load(
             })
         })
         .collect();
+    let all = joined(tasks).await?;
+    Ok((all.len() as f64 / plan.seconds, percentile(&all, 99.0)))
+}
+
+/// Every latency the connection tasks measured, sorted; the first error of any fails the run.
+pub async fn joined(tasks: Vec<tokio::task::JoinHandle<Result<Vec<f64>, String>>>) -> Result<Vec<f64>, String> {
     let mut all = Vec::new();
     for task in tasks {
         all.extend(task.await.map_err(|e| e.to_string())??);
     }
     all.sort_by(f64::total_cmp);
-    Ok((all.len() as f64 / plan.seconds, percentile(&all, 99.0)))
+    Ok(all)
 }
 
 /// Watchers through `entry`, then `plan.changes` paced `PUT`s through it; p50 and p99 (ms) from a `PUT` being

@@ -13,7 +13,7 @@
 //!
 //! Any answer but the expected one (204 for a beat, 200 for a `PUT`) fails the run.
 
-use super::balancer::{load, Plan as Writers};
+use super::balancer::{joined, load, Plan as Writers};
 use super::common::http::{exchange, handshake};
 use super::{percentile, server};
 use cfgledger::store::{EventStore, InstanceBeat};
@@ -189,12 +189,7 @@ async fn beats(
             })
         })
         .collect();
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await.map_err(|e| e.to_string())??);
-    }
-    all.sort_by(f64::total_cmp);
-    Ok(all)
+    joined(tasks).await
 }
 
 /// The store alone (a SQLite file of its own), one beat per transaction with the forgetting of the silent,
