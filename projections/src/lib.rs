@@ -2,7 +2,6 @@
 //! happened in `decide`, so every event in the log applies. Nothing here does IO.
 
 pub mod master_keys;
-pub mod renders;
 pub mod settings;
 pub mod snapshot;
 pub mod view;

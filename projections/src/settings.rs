@@ -104,12 +104,6 @@ pub struct SettingsState {
     pub(crate) master_keys: cfgledger_events::master_key::MasterKeys,
     /// Gradual rollouts by id, active and ended (`cfgledger_events::rollout`).
     pub(crate) rollouts: BTreeMap<String, Rollout>,
-    /// The last recorded render with secrets of each actor and namespace (`renders.rs`); shared between
-    /// copies until a record changes it, as the writer copies the state per group.
-    pub(crate) secret_renders: std::sync::Arc<crate::renders::SecretRenders>,
-    /// The seq of the last event other than a `SecretsRendered` record: what a render gives can change only
-    /// there.
-    pub(crate) changed_at: u64,
 }
 
 impl SettingsState {
@@ -178,9 +172,6 @@ impl SettingsState {
     pub fn apply_at(&mut self, env: EventAt<'_>) {
         debug_assert_eq!(env.seq, self.applied_seq + 1, "event {} applied after {}", env.seq, self.applied_seq);
         self.applied_seq = env.seq;
-        if !matches!(env.event, Event::SecretsRendered(_)) {
-            self.changed_at = env.seq;
-        }
         match env.event {
             Event::StoreCreated(e) => {
                 self.store = Some(StoreInfo {
@@ -273,11 +264,10 @@ impl SettingsState {
             | Event::PolicyChanged(_) => {
                 std::sync::Arc::make_mut(&mut self.governance).apply(env.seq, env.occurred_at, env.batch, env.event)
             }
-            Event::SecretsRendered(e) => {
-                let mark = crate::renders::RenderMark { seq: env.seq, format: e.format.clone(), keys: e.keys.clone() };
-                std::sync::Arc::make_mut(&mut self.secret_renders).record(env.actor, &e.namespace, mark);
-            }
-            Event::ChangeRejected(_) | Event::ImportApplied(_) | Event::EmergencyBypassUsed(_) => {}
+            Event::ChangeRejected(_)
+            | Event::ImportApplied(_)
+            | Event::SecretsRendered(_)
+            | Event::EmergencyBypassUsed(_) => {}
             Event::MasterKeyRotated(e) => self.master_key_rotated(env.seq, e),
             Event::SecretsResealed(e) => self.secrets_resealed(env.seq, e),
             Event::MasterKeyRetired(e) => self.master_key_retired(env.seq, &e.key_id),
@@ -376,8 +366,6 @@ impl SettingsState {
             governance: std::sync::Arc::new(governance),
             master_keys: Default::default(),
             rollouts: BTreeMap::new(),
-            secret_renders: Default::default(),
-            changed_at: 0,
         }
     }
 
@@ -394,26 +382,6 @@ impl SettingsState {
     /// The rollouts, as the snapshot codec reads them.
     pub(crate) fn set_rollouts(&mut self, rollouts: BTreeMap<String, Rollout>) {
         self.rollouts = rollouts;
-    }
-
-    pub(crate) fn set_secret_renders(&mut self, renders: crate::renders::SecretRenders, changed_at: u64) {
-        self.secret_renders = std::sync::Arc::new(renders);
-        self.changed_at = changed_at;
-    }
-
-    /// Whether the audit trail already says that `actor` received the plaintext of `keys` of `namespace`,
-    /// in `format`, as the state stands: its last such record is of the same format and keys, and nothing
-    /// but such records came after it. A render that would record it again need not.
-    pub fn render_recorded(&self, actor: &str, namespace: &str, format: &str, keys: &[String]) -> bool {
-        self.secret_renders
-            .last(actor, namespace)
-            .is_some_and(|m| m.seq > self.changed_at && m.format == format && m.keys == keys)
-    }
-
-    /// The last recorded render with secrets of each actor and namespace, and the seq of the last event of
-    /// another kind.
-    pub fn secret_renders(&self) -> (&crate::renders::SecretRenders, u64) {
-        (&self.secret_renders, self.changed_at)
     }
 
     /// The log's value of a key: `namespace:KEY`, or a bare key of the default namespace (as the catalog and

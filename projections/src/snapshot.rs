@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The snapshot format this build writes and reads (3: users' credential versions, the signing keys and the
 /// revoked tokens; 4: the change policy and the change requests, the master keys and the rollouts; 5: the
-/// destroyed data keys; 6: the last recorded render with secrets of each actor and namespace).
-pub const FORMAT: u32 = 6;
+/// destroyed data keys).
+pub const FORMAT: u32 = 5;
 
 #[derive(Serialize, Deserialize)]
 struct Doc {
@@ -35,10 +35,6 @@ struct Doc {
     master_keys: cfgledger_events::master_key::MasterKeys,
     #[serde(default)]
     rollouts: BTreeMap<String, cfgledger_events::rollout::Rollout>,
-    #[serde(default)]
-    secret_renders: crate::renders::SecretRenders,
-    #[serde(default)]
-    changed_at: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -156,8 +152,6 @@ pub fn encode(state: &SettingsState) -> Vec<u8> {
         governance: state.governance().clone(),
         master_keys: state.master_keys().clone(),
         rollouts: state.rollouts().clone(),
-        secret_renders: state.secret_renders().0.clone(),
-        changed_at: state.secret_renders().1,
     };
     // Every part is a plain value: encoding cannot fail.
     serde_json::to_vec(&doc).unwrap_or_default()
@@ -253,7 +247,6 @@ pub fn decode(bytes: &[u8]) -> Result<SettingsState, String> {
     );
     state.set_master_keys(master_keys);
     state.set_rollouts(rollouts);
-    state.set_secret_renders(doc.secret_renders, doc.changed_at);
     Ok(state)
 }
 

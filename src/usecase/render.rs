@@ -9,10 +9,9 @@
 //! environment are rendered, unless the caller asks for the defaults too; an application then falls back
 //! to its own defaults, which the catalog mirrors.
 //!
-//! Secrets leave the store only with `include_secrets`, and such a render appends a `SecretsRendered`
+//! Secrets leave the store only with `include_secrets`, and each such render appends a `SecretsRendered`
 //! event naming who, which namespace and which keys, never the values; the event is written before the
-//! text is returned, so an unrecorded disclosure cannot happen. A machine reader's render that the trail
-//! already records (the same subject, keys and format, nothing else appended since) is not recorded twice.
+//! text is returned, so an unrecorded render cannot happen.
 
 use crate::error::Error;
 use crate::ledger::{Ledger, WriteContext};
@@ -158,17 +157,7 @@ pub async fn render(ledger: &Ledger, req: &RenderRequest, ctx: WriteContext) -> 
         values.push((spec, plain));
     }
     let mut answers_for = snap.head;
-    // A machine reader (an agent, a client) that renders again what the trail already says it received
-    // (the same keys, in the same format, with nothing but such records since) is not recorded again: a
-    // fleet sharing one token would otherwise append one record per instance after every change. People's
-    // renders, and any render given a reason, are always recorded.
-    let already = ctx.actor.role.as_deref() == Some(crate::auth::Role::ConfigReader.as_str())
-        && ctx.reason.is_none()
-        && snap.state.render_recorded(&ctx.actor.name, &ns, req.format.as_str(), &secrets);
-    if !secrets.is_empty() && already {
-        metrics::counter!("cfgledger_secret_renders_total", "recorded" => "already").increment(1);
-    } else if !secrets.is_empty() {
-        metrics::counter!("cfgledger_secret_renders_total", "recorded" => "now").increment(1);
+    if !secrets.is_empty() {
         let cmd = Command::RecordSecretsRendered {
             namespace: ns.clone(),
             format: req.format.as_str().to_string(),

@@ -68,17 +68,12 @@ impl World {
 
     /// Folds `events` as one batch.
     pub fn append(&mut self, events: Vec<Event>) {
-        self.append_as(&Actor::system(), events);
-    }
-
-    /// Folds `events` as one batch by `actor`.
-    pub fn append_as(&mut self, actor: &Actor, events: Vec<Event>) {
         if events.is_empty() {
             return;
         }
         let batch =
             Batch { id: format!("b{}", self.head.seq), cause: Cause::Cli { command: "test".into() }, reason: None };
-        for (env, rec) in build_batch(self.head, Timestamp(1_800_000_000_000_000), actor, &batch, events) {
+        for (env, rec) in build_batch(self.head, Timestamp(1_800_000_000_000_000), &Actor::system(), &batch, events) {
             self.state.apply(&env);
             self.head = Head { seq: rec.seq, hash: rec.hash };
         }
