@@ -389,6 +389,9 @@ mod checks {
         s.heartbeats(&[beat("d", 310), beat("b", 320), beat("d", 330)], None).expect("a group");
         assert_eq!(s.instance("d", 0).expect("a lookup"), Some(beat("d", 330)));
         assert_eq!(s.instance("b", 0).expect("a lookup"), Some(beat("b", 320)));
+        // A beat older than the stored one (queued longer on another server) changes nothing.
+        s.heartbeats(&[beat("d", 315)], None).expect("an older beat");
+        assert_eq!(s.instance("d", 0).expect("a lookup"), Some(beat("d", 330)));
         s.heartbeats(&[], Some(305)).expect("nothing but forgetting");
         let all: Vec<String> = s.instances(0).expect("the list").into_iter().map(|b| b.id).collect();
         assert_eq!(all, ["b", "d"], "silent since before 305: forgotten");

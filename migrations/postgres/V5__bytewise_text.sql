@@ -7,7 +7,7 @@
 --   insert of an append and in every index build of a bulk load (`clone --mirror`).
 -- Changing only the collation rewrites no row; PostgreSQL rebuilds the indexes on these columns, under the
 -- table's lock, once.
-DROP INDEX events_by_key_bytes;
+DROP INDEX IF EXISTS events_by_key_bytes;
 ALTER TABLE events
     ALTER COLUMN kind     TYPE TEXT COLLATE "C",
     ALTER COLUMN actor    TYPE TEXT COLLATE "C",

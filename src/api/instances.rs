@@ -145,7 +145,17 @@ pub async fn list(
     let matched = instances.len();
     let truncated = filter.limit.is_some_and(|limit| limit < matched);
     instances.truncate(filter.limit.unwrap_or(usize::MAX));
-    Ok(Json(InstanceList { instances, self_id: me.to_string(), converged, head, by_status, total, matched, truncated }))
+    Ok(Json(InstanceList {
+        instances,
+        self_id: me.to_string(),
+        converged,
+        head,
+        head_hash,
+        by_status,
+        total,
+        matched,
+        truncated,
+    }))
 }
 
 /// Longest label key or value, and most labels.
@@ -157,6 +167,7 @@ const LABELS_MAX: usize = 32;
     responses((status = 204, description = "recorded"),
         (status = 400, description = "a report that is not well-formed: an id, kind, namespace, label, hash or text out of shape", body = ErrorBody),
         (status = 409, description = "the id is live and reported by another subject", body = ErrorBody),
+        (status = 503, description = "too many heartbeats are waiting to be stored; send it again after Retry-After", body = ErrorBody),
         (status = 401, description = "no valid token", body = ErrorBody),
         (status = 413, description = "a body over REQUEST_SIZE_LIMIT", body = ErrorBody)))]
 pub async fn heartbeat(

@@ -199,6 +199,8 @@ pub struct InstanceList {
     pub converged: bool,
     /// The head of the instance that answered.
     pub head: u64,
+    /// The log's hash at `head`.
+    pub head_hash: String,
     /// How many instances are in each status (`converged`, `behind`, `stale`, `ahead`, `diverged`), of every
     /// live instance whatever the filter.
     pub by_status: BTreeMap<String, usize>,

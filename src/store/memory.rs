@@ -167,7 +167,13 @@ impl EventStore for MemoryStore {
             all.retain(|_, b| b.last_seen >= before);
         }
         for beat in beats {
-            all.insert(beat.id.clone(), beat.clone());
+            match all.get_mut(&beat.id) {
+                Some(stored) if stored.last_seen > beat.last_seen => {}
+                Some(stored) => *stored = beat.clone(),
+                None => {
+                    all.insert(beat.id.clone(), beat.clone());
+                }
+            }
         }
         Ok(())
     }

@@ -555,18 +555,21 @@ impl EventStore for PgStore {
         let infos: Vec<String> = ids.iter().map(|id| last[id].info.to_string()).collect();
         let seen: Vec<i64> = ids.iter().map(|id| last[id].last_seen).collect();
         self.with_reader(|c| {
-            let mut tx = c.transaction()?;
+            // Forgetting first, in a statement of its own: it locks rows in the table's order, and holding
+            // those locks while upserting a group could cross another server's group.
             if let Some(before) = forget_before {
-                tx.execute("DELETE FROM instances WHERE last_seen < $1", &[&before])?;
+                c.execute("DELETE FROM instances WHERE last_seen < $1", &[&before])?;
             }
             if !ids.is_empty() {
-                tx.execute(
+                // A beat older than the stored one (queued longer on another server) changes nothing.
+                c.execute(
                     "INSERT INTO instances (id, info, last_seen) SELECT * FROM unnest($1::text[], $2::text[], $3::int8[]) \
-                     ON CONFLICT (id) DO UPDATE SET info = excluded.info, last_seen = excluded.last_seen",
+                     ON CONFLICT (id) DO UPDATE SET info = excluded.info, last_seen = excluded.last_seen \
+                     WHERE excluded.last_seen >= instances.last_seen",
                     &[&ids, &infos, &seen],
                 )?;
             }
-            tx.commit()
+            Ok(())
         })
     }
 

@@ -537,7 +537,8 @@ impl EventStore for SqliteStore {
             let mut upsert = tx
                 .prepare_cached(
                     "INSERT INTO instances (id, info, last_seen) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (id) DO UPDATE SET info = excluded.info, last_seen = excluded.last_seen",
+                     ON CONFLICT (id) DO UPDATE SET info = excluded.info, last_seen = excluded.last_seen \
+                     WHERE excluded.last_seen >= instances.last_seen",
                 )
                 .map_err(unavailable)?;
             for beat in beats {

@@ -110,13 +110,9 @@
       list.converged ? el("strong", { class: "ok" }, "All converged.") : el("strong", { class: "error" }, "Not all converged."),
       narrowed);
     document.getElementById("log-head").textContent = String(list.head);
-    // The head's hash, as the answering server holds it when it has applied the head.
-    const me = list.instances.find((i) => i.self && i.applied_seq === list.head);
-    if (me) {
-      const hash = document.getElementById("log-hash");
-      hash.textContent = short(me.head_hash);
-      hash.title = me.head_hash;
-    }
+    const hash = document.getElementById("log-hash");
+    hash.textContent = short(list.head_hash);
+    hash.title = list.head_hash;
     refreshed.textContent = `Updated ${new Date().toLocaleTimeString()}`;
     // Say what changed, for screen readers, without repeating the whole table.
     for (const i of list.instances) {
