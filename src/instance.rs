@@ -127,25 +127,36 @@ const GROUP_WINDOW: Duration = Duration::from_millis(50);
 /// the largest beat the API accepts (about 10 KB).
 const MAX_WAITING: usize = 8_192;
 
-/// One beat waiting for its group's transaction, and who to tell.
-type Waiting = (InstanceBeat, tokio::sync::oneshot::Sender<Result<(), StoreError>>);
+/// One beat waiting for its group's transaction: whether its sender may take over an id another subject
+/// reports (an admin may, to clear an entry), and who to tell.
+struct Waiting {
+    beat: InstanceBeat,
+    may_take_over: bool,
+    reply: tokio::sync::oneshot::Sender<Result<(), BeatError>>,
+}
 
 /// Records agents' and clients' heartbeats in groups: the beats that arrive within [`GROUP_WINDOW`] of a
 /// group's first, or while the one before is being written, go into one transaction, so that ten thousand
 /// agents beating every few seconds cost the store at most twenty transactions (and syncs) a second rather
 /// than one per beat, and the log's writer is not queued behind them for the store's write lock. A beat is
 /// answered once the transaction holding it is stored.
+///
+/// An id belongs to the subject that reports it while it is live: the thread checks each beat's id against
+/// the store and against the beats before it in the group, one after the other, so two subjects sending the
+/// same id to one server cannot both take it.
 pub struct BeatRecorder {
     queue: mpsc::SyncSender<Waiting>,
 }
 
 /// Why a beat was not recorded.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum BeatError {
     /// More beats are waiting than [`MAX_WAITING`]: send it again later.
     Busy,
     /// The recorder has stopped (the server is closing).
     Closed,
+    /// The id is live and reported by another subject: what to say.
+    Taken(String),
     Store(StoreError),
 }
 
@@ -153,44 +164,87 @@ impl BeatRecorder {
     /// Starts the thread that writes the groups into `store`; it ends when the recorder is dropped.
     pub fn start(store: Arc<dyn EventStore>) -> BeatRecorder {
         let (queue, waiting) = mpsc::sync_channel::<Waiting>(MAX_WAITING);
-        std::thread::Builder::new()
-            .name("cfgledger-beats".into())
-            .spawn(move || {
-                while let Ok(first) = waiting.recv() {
-                    let closes = std::time::Instant::now() + GROUP_WINDOW;
-                    let mut group = vec![first];
-                    while group.len() < MAX_GROUP {
-                        let left = closes.saturating_duration_since(std::time::Instant::now());
-                        match waiting.recv_timeout(left) {
-                            Ok(next) => group.push(next),
-                            Err(_) => break,
-                        }
-                    }
-                    let (beats, replies): (Vec<InstanceBeat>, Vec<_>) = group.into_iter().unzip();
-                    // Forgetting the long-silent is left to the servers' own beats, every few seconds.
-                    let stored = store.heartbeats(&beats, None);
-                    metrics::counter!("cfgledger_heartbeat_groups_total").increment(1);
-                    metrics::counter!("cfgledger_heartbeats_total").increment(beats.len() as u64);
-                    if let Err(e) = &stored {
-                        tracing::warn!(error = %e, beats = beats.len(), "cannot record a group of heartbeats");
-                    }
-                    for reply in replies {
-                        // A caller that stopped waiting has nothing to be told.
-                        let _ = reply.send(stored.clone());
+        let spawned = std::thread::Builder::new().name("cfgledger-beats".into()).spawn(move || {
+            while let Ok(first) = waiting.recv() {
+                let closes = std::time::Instant::now() + GROUP_WINDOW;
+                let mut group = vec![first];
+                while group.len() < MAX_GROUP {
+                    let left = closes.saturating_duration_since(std::time::Instant::now());
+                    match waiting.recv_timeout(left) {
+                        Ok(next) => group.push(next),
+                        Err(_) => break,
                     }
                 }
-            })
-            .expect("the heartbeat thread starts");
+                store_group(store.as_ref(), group);
+            }
+        });
+        if let Err(e) = spawned {
+            // Without the thread every beat is answered 503 (`Closed`), and the server's own beats go on.
+            tracing::error!(error = %e, "cannot start the heartbeat thread: agents' heartbeats are refused");
+        }
         BeatRecorder { queue }
     }
 
-    /// Records `beat` with the others waiting; returns once it is stored.
-    pub async fn record(&self, beat: InstanceBeat) -> Result<(), BeatError> {
+    /// Records `beat` with the others waiting; returns once it is stored. `may_take_over`: the sender may
+    /// report an id another subject reports.
+    pub async fn record(&self, beat: InstanceBeat, may_take_over: bool) -> Result<(), BeatError> {
         let (reply, stored) = tokio::sync::oneshot::channel();
-        self.queue.try_send((beat, reply)).map_err(|e| match e {
+        self.queue.try_send(Waiting { beat, may_take_over, reply }).map_err(|e| match e {
             mpsc::TrySendError::Full(_) => BeatError::Busy,
             mpsc::TrySendError::Disconnected(_) => BeatError::Closed,
         })?;
-        stored.await.map_err(|_| BeatError::Closed)?.map_err(BeatError::Store)
+        stored.await.map_err(|_| BeatError::Closed)?
+    }
+}
+
+/// Who reports a heartbeat.
+fn reporter(beat: &InstanceBeat) -> Option<&str> {
+    beat.info.get("reported_by").and_then(serde_json::Value::as_str)
+}
+
+/// Checks each beat of `group` against the live owner of its id, in order, then stores the accepted ones in
+/// one transaction and answers every beat.
+fn store_group(store: &dyn EventStore, group: Vec<Waiting>) {
+    // Each id's owner as the group leaves it, once looked up.
+    let mut owners: std::collections::HashMap<String, Option<String>> = std::collections::HashMap::new();
+    let mut accepted = Vec::with_capacity(group.len());
+    for w in group {
+        let owner = match owners.get(&w.beat.id) {
+            Some(owner) => owner.clone(),
+            None => {
+                let since = live_since(cfgledger_events::Timestamp::from_micros(w.beat.last_seen));
+                match store.instance(&w.beat.id, since) {
+                    Ok(live) => live.as_ref().and_then(reporter).map(str::to_string),
+                    Err(e) => {
+                        let _ = w.reply.send(Err(BeatError::Store(e)));
+                        continue;
+                    }
+                }
+            }
+        };
+        let by = reporter(&w.beat).map(str::to_string);
+        if owner.is_some() && owner != by && !w.may_take_over {
+            let message = format!("instance {} is reported by another subject; choose another id", w.beat.id);
+            let _ = w.reply.send(Err(BeatError::Taken(message)));
+            owners.insert(w.beat.id.clone(), owner);
+            continue;
+        }
+        owners.insert(w.beat.id.clone(), by);
+        accepted.push(w);
+    }
+    if accepted.is_empty() {
+        return;
+    }
+    let (beats, replies): (Vec<InstanceBeat>, Vec<_>) = accepted.into_iter().map(|w| (w.beat, w.reply)).unzip();
+    // Forgetting the long-silent is left to the servers' own beats, every few seconds.
+    let stored = store.heartbeats(&beats, None).map_err(BeatError::Store);
+    metrics::counter!("cfgledger_heartbeat_groups_total").increment(1);
+    metrics::counter!("cfgledger_heartbeats_total").increment(u64::try_from(beats.len()).unwrap_or(u64::MAX));
+    if let Err(BeatError::Store(e)) = &stored {
+        tracing::warn!(error = %e, beats = beats.len(), "cannot record a group of heartbeats");
+    }
+    for reply in replies {
+        // A caller that stopped waiting has nothing to be told.
+        let _ = reply.send(stored.clone());
     }
 }

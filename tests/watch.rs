@@ -267,6 +267,58 @@ fn metric(server: &api_support::Server, name: &str) -> f64 {
 }
 
 #[test]
+fn an_id_belongs_to_the_subject_that_reports_it_even_when_two_race_for_it() {
+    let store = Store::new("");
+    let admin = store.token("ada", "platform_admin");
+    let tokens = [store.token("fleet-a", "config_reader"), store.token("fleet-b", "config_reader")];
+    let server = store.serve(&[]);
+    let head = server.head();
+    let hash = server.get("/admin/verify", &admin).ok_json()["head"]["hash"].as_str().unwrap().to_string();
+    let post = |token: &str, id: &str| {
+        server.send_json("POST", "/admin/instances/heartbeat", Some(token), &heartbeat(id, head, &hash))
+    };
+    let owner = |id: &str| {
+        let listed = server.get("/admin/instances?kind=agent", &admin).ok_json();
+        let entry = listed["instances"].as_array().unwrap().iter().find(|i| i["id"] == format!("agent/{id}")).cloned();
+        entry.map(|e| e["reported_by"].as_str().unwrap_or("").to_string())
+    };
+
+    // One after the other: the first subject keeps the id; the second is refused and changes nothing; an
+    // admin may take it over, to clear it.
+    assert_eq!(post(&tokens[0], "gw-1").status, 204);
+    let msg = post(&tokens[1], "gw-1").error_message(409, "conflict");
+    assert!(msg.contains("instance agent/gw-1 is reported by another subject; choose another id"), "{msg}");
+    assert_eq!(owner("gw-1").as_deref(), Some("fleet-a"));
+    assert_eq!(post(&tokens[0], "gw-1").status, 204, "its own subject beats on");
+    assert_eq!(post(&admin, "gw-1").status, 204);
+    assert_eq!(owner("gw-1").as_deref(), Some("ada"));
+
+    // At once, in one group or two: one subject takes the new id, every beat of the other is refused.
+    let start = std::sync::Barrier::new(20);
+    let answers: Vec<(usize, u16)> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..20)
+            .map(|n| {
+                let (post, start, token) = (&post, &start, &tokens[n % 2]);
+                s.spawn(move || {
+                    start.wait();
+                    (n % 2, post(token, "race").status)
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().expect("a beat's thread")).collect()
+    });
+    let winners: std::collections::BTreeSet<usize> =
+        answers.iter().filter(|(_, status)| *status == 204).map(|(who, _)| *who).collect();
+    assert_eq!(winners.len(), 1, "exactly one subject took the id: {answers:?}");
+    let winner = *winners.first().unwrap();
+    assert!(
+        answers.iter().all(|(who, status)| if *who == winner { *status == 204 } else { *status == 409 }),
+        "{answers:?}"
+    );
+    assert_eq!(owner("race").as_deref(), Some(["fleet-a", "fleet-b"][winner]));
+}
+
+#[test]
 fn heartbeats_sent_at_once_are_stored_in_groups_and_each_is_answered_once_stored() {
     const AGENTS: usize = 300;
     let store = Store::new("");

@@ -178,24 +178,6 @@ pub async fn heartbeat(
     check_report(&state, &report)?;
     let now = state.ledger.now();
     let id = format!("{}/{}", report.kind, report.id);
-    // An id belongs to the subject that reports it while it is live: another token may not take it over
-    // (an admin may, to clear an entry).
-    let store = state.ledger.store().clone();
-    let since = instance::live_since(now);
-    let lookup = id.clone();
-    let current = tokio::task::spawn_blocking(move || store.instance(&lookup, since))
-        .await
-        .map_err(|_| ApiError::from(crate::error::Error::Closed))??;
-    if let Some(owner) =
-        current.and_then(|b| b.info.get("reported_by").and_then(serde_json::Value::as_str).map(str::to_string))
-    {
-        if owner != caller.name && caller.role != crate::auth::Role::PlatformAdmin {
-            return Err(ApiError::new(
-                crate::error::ErrorCode::Conflict,
-                format!("instance {id} is reported by another subject; choose another id"),
-            ));
-        }
-    }
     let info = InstanceInfo {
         kind: report.kind,
         host: report.host,
@@ -221,8 +203,12 @@ pub async fn heartbeat(
         info: serde_json::to_value(info).map_err(|e| crate::error::Error::internal("cannot encode a heartbeat", e))?,
         last_seen: now.as_micros(),
     };
-    match state.beats.record(beat).await {
+    // An id belongs to the subject that reports it while it is live: another token may not take it over
+    // (an admin may, to clear an entry). The recorder checks, beat after beat.
+    let may_take_over = caller.role == crate::auth::Role::PlatformAdmin;
+    match state.beats.record(beat, may_take_over).await {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(instance::BeatError::Taken(message)) => Err(ApiError::new(crate::error::ErrorCode::Conflict, message)),
         Err(instance::BeatError::Store(e)) => Err(e.into()),
         Err(instance::BeatError::Closed) => Err(crate::error::Error::Closed.into()),
         Err(instance::BeatError::Busy) => Err(ApiError::new(
