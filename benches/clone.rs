@@ -787,6 +787,15 @@ fn page_copy(src: &Source, dir: &Path, count: u64) {
     remove_sqlite(&path);
 }
 
+/// The log's secondary indexes as migration V5 leaves them, on the table `{t}`.
+const V5_INDEXES: &str = "CREATE INDEX ON {t} (key, seq) WHERE key IS NOT NULL; CREATE INDEX ON {t} (actor, seq); \
+     CREATE INDEX ON {t} (occurred_at, seq); CREATE INDEX ON {t} (batch_id, seq); CREATE INDEX ON {t} (kind, seq);";
+
+/// The same as migration V4 had them: besides, the expression index for bytewise prefixes.
+fn v4_indexes() -> String {
+    format!("{V5_INDEXES} CREATE INDEX ON {{t}} ((key COLLATE \"C\"), seq) WHERE key IS NOT NULL;")
+}
+
 /// The PostgreSQL append alone, chunk by chunk on records already read (the read is not timed), then the
 /// same `unnest` INSERT into bare tables of the log's columns: with only the primary key (what the indexes
 /// cost the server), with the indexes of migration V5 (bytewise text), and with those of V4 (text in the
@@ -795,12 +804,10 @@ fn breakdown_pg(src: &Source) -> Result<(), String> {
     const COLUMNS: &str = "seq BIGINT PRIMARY KEY, occurred_at BIGINT NOT NULL, kind TEXT {c} NOT NULL, \
          actor TEXT {c} NOT NULL, batch_id TEXT {c} NOT NULL, key TEXT {c}, envelope BYTEA NOT NULL, \
          prev_hash BYTEA NOT NULL, hash BYTEA NOT NULL";
-    const INDEXES: &str = "CREATE INDEX ON {t} (key, seq) WHERE key IS NOT NULL; CREATE INDEX ON {t} (actor, seq); \
-         CREATE INDEX ON {t} (occurred_at, seq); CREATE INDEX ON {t} (batch_id, seq); CREATE INDEX ON {t} (kind, seq);";
-    let v4_indexes = format!("{INDEXES} CREATE INDEX ON {{t}} ((key COLLATE \"C\"), seq) WHERE key IS NOT NULL;");
+    let v4_indexes = v4_indexes();
     let bare_tables = [
         ("bare_key_only", "COLLATE \"C\"", "", "a table with its primary key only"),
-        ("bare_v5", "COLLATE \"C\"", INDEXES, "the same key and 5 indexes, text bytewise (V5, as the store's)"),
+        ("bare_v5", "COLLATE \"C\"", V5_INDEXES, "the same key and 5 indexes, text bytewise (V5, as the store's)"),
         (
             "bare_v4",
             "",
@@ -1001,24 +1008,14 @@ fn pg_references(src: &Source) -> Result<(f64, f64), String> {
         .map_err(fail("V4's table"))?;
     // Its rows' hint bits set before the builds, which the COPY's own transaction did not need.
     client.batch_execute("VACUUM events_v4").map_err(fail("VACUUM"))?;
-    let v4 = [
-        "ALTER TABLE events_v4 ADD PRIMARY KEY (seq)",
-        "CREATE INDEX ON events_v4 (key, seq) WHERE key IS NOT NULL",
-        "CREATE INDEX ON events_v4 (actor, seq)",
-        "CREATE INDEX ON events_v4 (occurred_at, seq)",
-        "CREATE INDEX ON events_v4 (batch_id, seq)",
-        "CREATE INDEX ON events_v4 ((key COLLATE \"C\"), seq) WHERE key IS NOT NULL",
-        "CREATE INDEX ON events_v4 (kind, seq)",
-    ];
+    let v4 = format!("ALTER TABLE events_v4 ADD PRIMARY KEY (seq); {}", v4_indexes().replace("{t}", "events_v4"));
     let mut build_v4 = Spent::default();
     let pg3 = Cpu::now();
     build_v4
         .add(|| -> Result<(), postgres::Error> {
             let mut tx = client.transaction()?;
             tx.batch_execute("SET LOCAL maintenance_work_mem = '256MB'")?;
-            for statement in v4 {
-                tx.batch_execute(statement)?;
-            }
+            tx.batch_execute(&v4)?;
             tx.commit()
         })
         .map_err(fail("V4's key and indexes"))?;

@@ -385,7 +385,7 @@ mod checks {
         assert_eq!(s.instance("zz", 0).expect("a lookup"), None);
         let live: Vec<String> = s.instances(150).expect("the list").into_iter().map(|b| b.id).collect();
         assert_eq!(live, ["a", "b"]);
-        // A group: new and known ids at once, and the later beat of an id given twice wins.
+        // A group: new and known ids at once, and the newer beat of an id given twice wins.
         s.heartbeats(&[beat("d", 310), beat("b", 320), beat("d", 330)], None).expect("a group");
         assert_eq!(s.instance("d", 0).expect("a lookup"), Some(beat("d", 330)));
         assert_eq!(s.instance("b", 0).expect("a lookup"), Some(beat("b", 320)));

@@ -200,8 +200,8 @@ pub trait EventStore: Send + Sync {
     /// password).
     fn describe(&self) -> String;
 
-    /// Records (or refreshes) the heartbeats of running instances, all in one transaction (a later beat of
-    /// the same id in `beats` wins; a beat older than the one stored changes nothing), and, given
+    /// Records (or refreshes) the heartbeats of running instances, all in one transaction (of the beats of
+    /// one id, the newest wins, and a beat older than the one stored changes nothing), and, given
     /// `forget_before` (microseconds since the epoch), forgets the instances silent since before it. Outside
     /// the event log: this is operational state.
     fn heartbeats(&self, beats: &[InstanceBeat], forget_before: Option<i64>) -> Result<(), StoreError>;

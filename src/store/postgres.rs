@@ -545,11 +545,15 @@ impl EventStore for PgStore {
     }
 
     fn heartbeats(&self, beats: &[InstanceBeat], forget_before: Option<i64>) -> Result<(), StoreError> {
-        // One statement may not update a row twice: the last beat of each id. In id order, so that servers
-        // writing overlapping groups take the rows' locks in the same order and never deadlock.
+        // One statement may not update a row twice: the newest beat of each id (the later one of a tie), as
+        // the other adapters keep. In id order, so that servers writing overlapping groups take the rows'
+        // locks in the same order and never deadlock.
         let mut last: std::collections::BTreeMap<&str, &InstanceBeat> = std::collections::BTreeMap::new();
         for beat in beats {
-            last.insert(&beat.id, beat);
+            let kept = last.entry(&beat.id).or_insert(beat);
+            if beat.last_seen >= kept.last_seen {
+                *kept = beat;
+            }
         }
         let ids: Vec<&str> = last.keys().copied().collect();
         let infos: Vec<String> = ids.iter().map(|id| last[id].info.to_string()).collect();
