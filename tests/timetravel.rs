@@ -1469,7 +1469,7 @@ fn revert_undoes_one_batch_unless_later_changes_touched_it() {
 /// (issue 12: the whole 32-hex id was needed); the refusal of a revert that later changes conflict with
 /// names the flag as the caller spells it: `--force` on the command line, `"force": true` in the API.
 #[test]
-fn revert_takes_a_batch_prefix_and_names_the_callers_force_flag() {
+fn revert_takes_a_short_batch_id_and_names_the_callers_force_flag() {
     let store = Store::new("");
     let admin = store.token("ada", ADMIN);
     let auditor = store.token("aude", AUDITOR);
@@ -1481,43 +1481,52 @@ fn revert_takes_a_batch_prefix_and_names_the_callers_force_flag() {
     let b = newest_batch(&server, &auditor);
     let head = server.head();
 
-    let plan = post(json!({"batch": &b[..8], "dry_run": true})).ok_json();
+    // The pages' short id is a batch's last 8 digits: batch ids begin with the time (UUIDv7), so the two
+    // batches made a moment ago share their first digits, and a prefix must be long enough to tell them apart.
+    let short = |id: &str| id[id.len() - 8..].to_string();
+    let plan = post(json!({"batch": short(&b), "dry_run": true})).ok_json();
     assert_eq!(plan["revert"]["batch"], json!(b), "{plan}");
     assert_eq!(plan["steps"][0]["subject"], "LOG_LEVEL");
-    let upper = post(json!({"batch": b[..6].to_ascii_uppercase(), "dry_run": true})).ok_json();
+    let upper = post(json!({"batch": b[b.len() - 6..].to_ascii_uppercase(), "dry_run": true})).ok_json();
     assert_eq!(upper["revert"]["batch"], json!(b));
+    let long_prefix = post(json!({"batch": &b[..28], "dry_run": true})).ok_json();
+    assert_eq!(long_prefix["revert"]["batch"], json!(b));
+    let shared = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+    assert!(shared >= 4, "batches made a moment apart begin with the same time digits: {a} and {b}");
+    let message = post(json!({"batch": &b[..shared]})).error_message(400, "bad_request");
+    assert!(message.contains("ambiguous") && message.contains(&a) && message.contains(&b), "{message}");
     let message = post(json!({"batch": &b[..3]})).error_message(400, "bad_request");
     assert!(message.contains("at least 4 hex digits"), "{message}");
     let batches: BTreeSet<String> =
         store.log().iter().map(|r| r["batch"]["id"].as_str().unwrap_or("").to_string()).collect();
     let unknown = (0..0x10000u32)
         .map(|n| format!("{n:04x}"))
-        .find(|p| !batches.iter().any(|id| id.starts_with(p.as_str())))
-        .expect("a prefix no batch has");
+        .find(|p| !batches.iter().any(|id| id.starts_with(p.as_str()) || id.ends_with(p.as_str())))
+        .expect("4 digits that begin and end no batch id");
     let message = post(json!({"batch": unknown})).error_message(404, "not_found");
     assert!(message.contains(&unknown), "{message}");
     unchanged(&server, head, "revert dry runs and refusals");
 
     // The CLI, on the store and through the server.
-    let out = cli_ok(&store, &["revert", &b[..8], "--dry-run", "--output", "json"]);
+    let out = cli_ok(&store, &["revert", &short(&b), "--dry-run", "--output", "json"]);
     let plan: Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!((&plan["revert"]["batch"], &plan["dry_run"]), (&json!(b), &json!(true)));
     let remote = ["--server", server.url.as_str(), "--token", admin.as_str()];
-    let out = cli_ok(&store, &[&remote[..], &["revert", &b[..8], "--dry-run", "--output", "json"]].concat());
+    let out = cli_ok(&store, &[&remote[..], &["revert", &short(&b), "--dry-run", "--output", "json"]].concat());
     assert_eq!(serde_json::from_str::<Value>(&out).expect("JSON")["revert"]["batch"], json!(b));
 
     // A later change to CACHE_TTL: the refusal names the caller's flag.
     server.put("CACHE_TTL", &admin, json!("2m")).ok_json();
     let head = server.head();
-    let api = post(json!({"batch": &a[..8]})).error_message(409, "conflict");
+    let api = post(json!({"batch": short(&a)})).error_message(409, "conflict");
     assert!(api.contains("CACHE_TTL") && api.contains("\"force\": true") && !api.contains("--force"), "{api}");
-    let local = cli_refused(&store, &["revert", &a[..8]]);
+    let local = cli_refused(&store, &["revert", &short(&a)]);
     assert!(local.contains("revert with --force") && !local.contains("\"force\""), "{local}");
-    let through = cli_refused(&store, &[&remote[..], &["revert", &a[..8]]].concat());
+    let through = cli_refused(&store, &[&remote[..], &["revert", &short(&a)]].concat());
     assert!(through.contains("revert with --force") && !through.contains("\"force\""), "{through}");
     settle(&server);
     unchanged(&server, head, "refused reverts");
-    let out = cli_ok(&store, &["revert", &a[..8], "--force", "--reason", "by prefix"]);
+    let out = cli_ok(&store, &["revert", &short(&a), "--force", "--reason", "by short id"]);
     assert!(out.contains("applied as batch"), "{out}");
     settle(&server);
     assert_eq!(value_now(&server, &admin, "CACHE_TTL"), json!("10m"), "back to the default");

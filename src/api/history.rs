@@ -114,11 +114,11 @@ pub async fn rollback(
     post,
     path = "/admin/config/revert",
     tag = "time travel",
-    summary = "Undo one batch, named by its id or an unambiguous prefix (4 hex digits or more); 409 naming later changes to the same keys unless force (platform_admin)",
+    summary = "Undo one batch, named by its id or by 4 or more of its first or last hex digits that name one batch; 409 naming later changes to the same keys unless force (platform_admin)",
     request_body = RevertBody,
     responses(
         (status = 200, description = "the plan, and the batch when applied", body = RollbackReport),
-        (status = 400, description = "a malformed body, or a batch prefix that is too short or ambiguous (the candidates named)", body = ErrorBody),
+        (status = 400, description = "a malformed body, or a part of a batch id that is too short or ambiguous (the candidates named)", body = ErrorBody),
         (status = 404, description = "no such batch", body = ErrorBody),
         (status = 409, description = "later changes touched the same keys, or the revert would break a reference", body = ErrorBody),
         (status = 422, description = "nothing revertible in the batch", body = ErrorBody),

@@ -147,7 +147,8 @@ pub struct RollbackArgs {
 
 #[derive(Debug, Args)]
 pub struct RevertArgs {
-    /// The batch to undo: its id as the audit trail shows it, or an unambiguous prefix (4 hex digits or more).
+    /// The batch to undo: its id as the audit trail shows it, or 4 or more of its first or last hex digits
+    /// (the web UI shows its last 8), as long as they name one batch.
     batch: String,
     /// Undo it even though later changes touched the same keys (they are undone too).
     #[arg(long)]

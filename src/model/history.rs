@@ -94,7 +94,7 @@ pub struct RollbackBody {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevertBody {
-    /// The batch to undo: its id, or an unambiguous prefix of at least 4 hex digits.
+    /// The batch to undo: its id, or at least 4 of its first or last hex digits that name one batch.
     pub batch: String,
     /// Undo it even though later changes touched the same subjects (they are undone too).
     #[serde(default)]

@@ -107,9 +107,17 @@ impl Filters {
     }
 }
 
-/// A batch id as the pages show it, like a short commit id (the whole id is in the link).
+/// A batch id as the pages show it, like a short commit id (the whole id is in the link): its last 8 digits.
+/// A batch id begins with the time it was made (a UUIDv7), so the batches of a minute share their first
+/// digits; the last ones are random, and `revert` takes them as well as a prefix.
 pub(super) fn short_id(id: &str) -> String {
-    id.chars().take(8).collect()
+    let skip = id.chars().count().saturating_sub(8);
+    id.chars().skip(skip).collect()
+}
+
+/// The first 8 characters of a digest, as the pages show it.
+pub(super) fn short_digest(digest: &str) -> String {
+    digest.chars().take(8).collect()
 }
 
 /// `k=v&...`, percent-encoded.
@@ -475,7 +483,7 @@ fn cause(c: &cfgledger_events::Cause) -> Markup {
             Cause::Revert { batch, .. } => span class="reason" {
                 "Part of the revert of batch " a href=(format!("/ui/audit?batch={}", enc(batch))) { code { (short_id(batch)) } }
             },
-            Cause::Import { digest, .. } => span class="reason" { "Part of an import (" code { (short_id(digest)) } ")" },
+            Cause::Import { digest, .. } => span class="reason" { "Part of an import (" code { (short_digest(digest)) } ")" },
             Cause::Clone { source_seq, .. } => span class="reason" { "Part of a clone of another store at its seq " (source_seq) },
             Cause::Scheduled { request } => span class="reason" {
                 "Applied at its time by the scheduler: " a href=(format!("/ui/requests/{request}")) { "change request " (request) }

@@ -647,7 +647,7 @@ pub fn rollback(
     apply(ledger, Command::Rollback(req), report, body.dry_run, ctx)
 }
 
-/// Undoes one batch (named by its id or an unambiguous prefix), or (dry run) says how.
+/// Undoes one batch (named by its id, or an unambiguous start or end of it), or (dry run) says how.
 pub fn revert(ledger: &Ledger, body: &RevertBody, via: &Via, mut ctx: WriteContext) -> Result<RollbackReport, Error> {
     let (req, report) = revert_request(ledger, &body.batch, body.force, via)?;
     let batch = report.revert.as_ref().map_or_else(|| body.batch.clone(), |r| r.batch.clone());
@@ -673,8 +673,11 @@ fn apply(
     Ok(report)
 }
 
-/// The whole id of the batch `id` names: the id itself, or the one batch whose id starts with the prefix
-/// (at least 4 hex digits), as git resolves a short commit id. Text that is not hex is taken as a whole id.
+/// The whole id of the batch `id` names: the id itself, or the one batch whose id starts or ends with the
+/// digits given (at least 4 hex digits), as git resolves a short commit id. A batch id begins with the time
+/// it was made (a UUIDv7, so that appends keep to the right edge of the batch index), so the batches of a
+/// minute share their first digits: the pages show the last 8, which are random, and those resolve too.
+/// Text that is not hex is taken as a whole id.
 pub fn resolve_batch(ledger: &Ledger, id: &str) -> Result<String, Error> {
     /// Records read per step of the scan for a prefix.
     const CHUNK: usize = 10_000;
@@ -685,14 +688,19 @@ pub fn resolve_batch(ledger: &Ledger, id: &str) -> Result<String, Error> {
     if id.len() < 4 {
         return Err(Error::input(format!("batch {id:?} is too short: give at least 4 hex digits of the batch id")));
     }
-    let prefix = id.to_ascii_lowercase();
-    // The batch index serves whole ids only: a prefix is matched against the ids of the log's records.
+    let part = id.to_ascii_lowercase();
+    // The batch index serves whole ids only: a part is matched against the ids of the log's records.
     let store = ledger.store().as_ref();
     let mut found = BTreeSet::new();
     let mut after = 0;
     loop {
         let records = store.read_after(after, CHUNK)?;
-        found.extend(records.iter().filter(|r| r.batch_id.starts_with(&prefix)).map(|r| r.batch_id.clone()));
+        found.extend(
+            records
+                .iter()
+                .filter(|r| r.batch_id.starts_with(&part) || r.batch_id.ends_with(&part))
+                .map(|r| r.batch_id.clone()),
+        );
         match records.last() {
             Some(last) if records.len() == CHUNK => after = last.seq,
             _ => break,
@@ -701,8 +709,8 @@ pub fn resolve_batch(ledger: &Ledger, id: &str) -> Result<String, Error> {
     choose_batch(id, found)
 }
 
-/// The one batch among those whose id starts with the prefix `id`: none is a 404, several are refused
-/// naming each.
+/// The one batch among those whose id starts or ends with `id`: none is a 404, several are refused naming
+/// each.
 fn choose_batch(id: &str, found: BTreeSet<String>) -> Result<String, Error> {
     let mut found = found.into_iter();
     match (found.next(), found.next()) {
@@ -710,10 +718,7 @@ fn choose_batch(id: &str, found: BTreeSet<String>) -> Result<String, Error> {
         (Some(one), None) => Ok(one),
         (Some(a), Some(b)) => {
             let all: Vec<String> = [a, b].into_iter().chain(found).collect();
-            Err(Error::input(format!(
-                "batch prefix {id} is ambiguous: it matches {}; give more digits",
-                all.join(", ")
-            )))
+            Err(Error::input(format!("batch {id} is ambiguous: it matches {}; give more digits", all.join(", "))))
         }
     }
 }
@@ -801,7 +806,7 @@ pub fn later_changes(ledger: &Ledger, subjects: &BTreeSet<String>, after: u64) -
     Ok(out)
 }
 
-/// The rollback that undoes batch `id` (a whole id or an unambiguous prefix): its subjects returned to how
+/// The rollback that undoes batch `id` (a whole id, or an unambiguous start or end of one): its subjects returned to how
 /// they were just before it, with its plan. Refused with a conflict naming them when a later batch changed
 /// any of those subjects, unless `force`; the message names the flag as `via` spells it.
 pub fn revert_request(
@@ -891,7 +896,7 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_prefix_names_one_batch_or_is_refused() {
+    fn a_part_of_a_batch_id_names_one_batch_or_is_refused() {
         let ids = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<BTreeSet<String>>();
         assert_eq!(choose_batch("ab12", ids(&["ab12ff"])).ok().as_deref(), Some("ab12ff"));
         let none = choose_batch("ab12", ids(&[])).map(|_| ()).unwrap_err();
@@ -904,7 +909,7 @@ mod tests {
             (two.code(), two.to_string()),
             (
                 crate::error::ErrorCode::BadRequest,
-                "batch prefix ab12 is ambiguous: it matches ab1200, ab12ff; give more digits".into()
+                "batch ab12 is ambiguous: it matches ab1200, ab12ff; give more digits".into()
             )
         );
     }
