@@ -96,8 +96,11 @@ impl Settings {
 #[derive(Default)]
 pub struct Results {
     pub get: Option<Phase>,
-    /// The bare axum handler's reads (in cfgledger's results: the reference it is held to).
+    /// The bare axum handler's reads of the same item cfgledger answers (in cfgledger's results: the
+    /// reference it is held to).
     pub get_bare: Option<Phase>,
+    /// The bare handler answering a 56-byte summary instead: the reference before, printed for comparison.
+    pub get_bare_small: Option<Phase>,
     /// etcd only: the same reads with `serializable` (local state, no raft round).
     pub get_serializable: Option<Phase>,
     pub puts: Vec<(usize, Phase)>,
@@ -258,14 +261,34 @@ async fn run(settings: Settings) -> bool {
         let measured = measured(server.getters(GET_CLIENTS).await, window, server.pid()).await;
         cfg.get = phase(label, measured, &mut cfg).await;
     }
-    match bare::Bare::start() {
-        Ok(reference) => {
-            let label = "bare axum handler, a map lookup (the reference)";
-            let measured = measured(reference.getters(GET_CLIENTS).await, window, reference.pid()).await;
-            cfg.get_bare = phase(label, measured, &mut cfg).await;
-            reference.stop();
+    // The reference serves the very document cfgledger answered, so that both send the same bytes.
+    let item = match &cfg_server {
+        Some(server) => match server.get_item().await {
+            Ok(item) => Some(item),
+            Err(why) => {
+                cfg.failed("the bare axum reference", format!("cannot read the item it serves: {why}"));
+                None
+            }
+        },
+        None => None,
+    };
+    let references = [
+        (item.as_deref(), "bare axum handler, a map lookup of the same item (the reference)"),
+        (None, "bare axum handler, a map lookup of a 56-byte summary (the earlier reference)"),
+    ];
+    for (body, label) in references.into_iter().filter(|(body, _)| body.is_some() || item.is_some()) {
+        match bare::Bare::start(body) {
+            Ok(reference) => {
+                let measured = measured(reference.getters(GET_CLIENTS).await, window, reference.pid()).await;
+                let result = phase(label, measured, &mut cfg).await;
+                match body {
+                    Some(_) => cfg.get_bare = result,
+                    None => cfg.get_bare_small = result,
+                }
+                reference.stop();
+            }
+            Err(why) => cfg.failed("the bare axum reference", why),
         }
-        Err(why) => cfg.failed("the bare axum reference", why),
     }
     if let Some(server) = etcd_server.as_mut() {
         let label = "etcd range, linearizable (its default)";

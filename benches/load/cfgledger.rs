@@ -139,6 +139,16 @@ impl Cfgledger {
         Ok(workers)
     }
 
+    /// The item `GET /admin/config/LOG_LEVEL` answers, as text: the document the bare reference serves.
+    pub async fn get_item(&self) -> Result<String, String> {
+        let reply =
+            self.conn(self.tokens.first().and_then(Option::as_ref)).await?.call(Method::GET, GET_PATH, None).await?;
+        if reply.status != StatusCode::OK {
+            return Err(format!("GET {GET_PATH} answered {}: {}", reply.status, reply.snippet()));
+        }
+        String::from_utf8(reply.body.to_vec()).map_err(|e| format!("GET {GET_PATH} answered something not UTF-8: {e}"))
+    }
+
     /// Confirms that the server enforces authentication: a request without a token must be refused.
     pub async fn check_auth(&self) -> Result<StatusCode, String> {
         let reply = self.conn(None).await?.call(Method::GET, GET_PATH, None).await?;

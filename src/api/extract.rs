@@ -271,8 +271,8 @@ impl FromRequestParts<AppState> for Caller {
         };
         let (name, role, held, csrf) = match (bearer, session) {
             (Some(token), _) => {
-                let claims = super::tokens::authenticate(state, &token)?;
-                (claims.sub.clone(), claims.role, Some(crate::auth::Presented::new(&token, claims)), None)
+                let presented = super::tokens::presented(state, &token)?;
+                (presented.claims.sub.clone(), presented.claims.role, Some(presented), None)
             }
             (None, Some(token)) => {
                 let claims = crate::ui::session::check(state, &parts.method, &parts.headers, &token)?;

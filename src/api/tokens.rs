@@ -39,6 +39,11 @@ pub fn refused(e: AuthError) -> ApiError {
 /// The claims of `token` if it stands now: signed by a key of the ring that is not retired, not expired,
 /// its subject's credentials unchanged since it was issued, and not logged out.
 pub fn authenticate(state: &AppState, token: &str) -> Result<Claims, ApiError> {
+    presented(state, token).map(|p| p.claims)
+}
+
+/// [`authenticate`], keeping the token's blake3 hash with its claims, so that a request hashes its token once.
+pub fn presented(state: &AppState, token: &str) -> Result<crate::auth::Presented, ApiError> {
     let ring = state.key_ring()?;
     let id = blake3::hash(token.as_bytes());
     let claims = ring.verify_known(token, &id, state.ledger.now()).map_err(refused)?;
@@ -48,7 +53,7 @@ pub fn authenticate(state: &AppState, token: &str) -> Result<Claims, ApiError> {
     if state.auth.revoked.contains_id(&id) || snap.state.token_revoked(&id.to_hex()) {
         return Err(ApiError::unauthorized("this token's session was logged out; log in again"));
     }
-    Ok(claims)
+    Ok(crate::auth::Presented { claims, id })
 }
 
 /// Why a token that stood when a stream opened no longer does, if it does not: what the stream's `end`
