@@ -1465,8 +1465,8 @@ fn revert_undoes_one_batch_unless_later_changes_touched_it() {
     server.assert_alive();
 }
 
-/// A batch is named by its id or an unambiguous prefix of 4 hex digits or more, as git names a commit
-/// (issue 12: the whole 32-hex id was needed); the refusal of a revert that later changes conflict with
+/// A batch is named by its id, or by 4 or more of its first or last hex digits that name one batch (the
+/// pages show the last 8), as git names a commit (issue 12: the whole 32-hex id was needed); the refusal of a revert that later changes conflict with
 /// names the flag as the caller spells it: `--force` on the command line, `"force": true` in the API.
 #[test]
 fn revert_takes_a_short_batch_id_and_names_the_callers_force_flag() {

@@ -57,7 +57,7 @@
     const n = report.steps.filter((s) => !["locked", "invalid"].includes(s.action)).length;
     result.replaceChildren(
       `${what} applied: ${n} change(s) in batch `,
-      el("a", { href: `/ui/audit?batch=${encodeURIComponent(report.batch)}` }, el("code", {}, report.batch.slice(0, 8))),
+      el("a", { href: `/ui/audit?batch=${encodeURIComponent(report.batch)}` }, el("code", {}, report.batch.slice(-8))),
       `; the log's head is now seq ${report.head}. `,
       el("a", { href: `/ui/rollback?revert=${encodeURIComponent(report.batch)}` }, "Undo it"),
     );
@@ -107,7 +107,7 @@
           el("th", { scope: "row", class: "key" }, el("code", {}, c.key)),
           el("td", { "data-label": "Seq" }, String(c.seq)),
           el("td", { "data-label": "Actor" }, c.actor),
-          el("td", { "data-label": "Batch" }, el("a", { href: `/ui/audit?batch=${encodeURIComponent(c.batch)}` }, el("code", {}, c.batch.slice(0, 8)))),
+          el("td", { "data-label": "Batch" }, el("a", { href: `/ui/audit?batch=${encodeURIComponent(c.batch)}` }, el("code", {}, c.batch.slice(-8)))),
         ),
       ),
     );
