@@ -133,6 +133,7 @@ async fn accept_loop(tcp: TcpListener, acceptor: TlsAcceptor, tx: mpsc::Sender<(
                 continue;
             }
         };
+        super::no_delay(&stream);
         let acceptor = acceptor.clone();
         let tx = tx.clone();
         tokio::spawn(async move {
