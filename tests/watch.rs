@@ -170,7 +170,16 @@ fn instances_show_a_behind_a_stale_and_a_diverged_agent_and_bad_heartbeats_are_r
         let ids = list["instances"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
         (ids, list)
     };
-    // (The server's own entry is behind for up to a second after a change, until its next beat.)
+    // The server's own entry is what it has applied now, even before its next beat reports the change.
+    server.put("MAX_WORKERS", &admin, json!(4)).ok_json();
+    let (converged, list) = ids("kind=server");
+    let own = &list["instances"][0];
+    assert_eq!(
+        (converged.len(), own["status"].as_str(), own["lag"].as_u64()),
+        (1, Some("converged"), Some(0)),
+        "{own}"
+    );
+    assert_eq!(own["applied_seq"], store.log().last().unwrap()["seq"], "{own}");
     let (not_converged, list) = ids("status=behind,stale,ahead,diverged&kind=agent");
     assert_eq!(not_converged, ["agent/behind", "agent/forked", "agent/stale"]);
     assert_eq!((list["total"].as_u64(), list["matched"].as_u64()), (Some(4), Some(3)));

@@ -88,7 +88,13 @@ pub async fn list(
     let me = state.instance.id.as_str();
     let mut instances: Vec<InstanceEntry> = beats
         .into_iter()
-        .map(|(b, info)| {
+        .map(|(b, mut info)| {
+            if b.id == me {
+                // This server's own entry says what it has applied now, not at its last beat (up to a second
+                // ago), which would show it behind its own head after every change.
+                info.applied_seq = head;
+                info.head_hash.clone_from(&head_hash);
+            }
             let log_hash = if info.applied_seq == head { Some(&head_hash) } else { hashes.get(&info.applied_seq) };
             let matches_log = match log_hash {
                 Some(h) => Some(*h == info.head_hash),
