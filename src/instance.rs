@@ -4,7 +4,7 @@
 
 use crate::ledger::Ledger;
 use crate::model::InstanceInfo;
-use crate::store::{EventStore, InstanceBeat, StoreError};
+use crate::store::{ClaimedBeat, EventStore, InstanceBeat, StoreError};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -141,9 +141,10 @@ struct Waiting {
 /// than one per beat, and the log's writer is not queued behind them for the store's write lock. A beat is
 /// answered once the transaction holding it is stored.
 ///
-/// An id belongs to the subject that reports it while it is live: the thread checks each beat's id against
-/// the store and against the beats before it in the group, one after the other, so two subjects sending the
-/// same id to one server cannot both take it.
+/// An id belongs to the subject that reports it while it is live: each beat's id is checked against the
+/// store and against the beats before it in the group, one after the other, in the transaction that stores
+/// them and under a lock every server of the store takes, so two subjects sending the same id, to one
+/// server or to several, cannot both take it.
 pub struct BeatRecorder {
     queue: mpsc::SyncSender<Waiting>,
 }
@@ -197,54 +198,42 @@ impl BeatRecorder {
     }
 }
 
-/// Who reports a heartbeat.
-fn reporter(beat: &InstanceBeat) -> Option<&str> {
-    beat.info.get("reported_by").and_then(serde_json::Value::as_str)
-}
-
-/// Checks each beat of `group` against the live owner of its id, in order, then stores the accepted ones in
-/// one transaction and answers every beat.
+/// Stores the beats of `group` whose ids are theirs to report, in one transaction, and answers every beat:
+/// the store checks each against the live owner of its id and the beats before it, under a lock every
+/// server of the store takes ([`EventStore::claim_heartbeats`]).
 fn store_group(store: &dyn EventStore, group: Vec<Waiting>) {
-    // Each id's owner as the group leaves it, once looked up.
-    let mut owners: std::collections::HashMap<String, Option<String>> = std::collections::HashMap::new();
-    let mut accepted = Vec::with_capacity(group.len());
-    for w in group {
-        let owner = match owners.get(&w.beat.id) {
-            Some(owner) => owner.clone(),
-            None => {
-                let since = live_since(cfgledger_events::Timestamp::from_micros(w.beat.last_seen));
-                match store.instance(&w.beat.id, since) {
-                    Ok(live) => live.as_ref().and_then(reporter).map(str::to_string),
-                    Err(e) => {
-                        let _ = w.reply.send(Err(BeatError::Store(e)));
-                        continue;
-                    }
-                }
-            }
-        };
-        let by = reporter(&w.beat).map(str::to_string);
-        if owner.is_some() && owner != by && !w.may_take_over {
-            let message = format!("instance {} is reported by another subject; choose another id", w.beat.id);
-            let _ = w.reply.send(Err(BeatError::Taken(message)));
-            owners.insert(w.beat.id.clone(), owner);
-            continue;
+    let (claims, replies): (Vec<ClaimedBeat>, Vec<_>) = group
+        .into_iter()
+        .map(|w| {
+            let live_since = live_since(cfgledger_events::Timestamp::from_micros(w.beat.last_seen));
+            (ClaimedBeat { beat: w.beat, live_since, may_take_over: w.may_take_over }, w.reply)
+        })
+        .unzip();
+    let answers: Vec<Result<(), BeatError>> = match store.claim_heartbeats(&claims) {
+        Ok(admitted) => {
+            let stored = admitted.iter().filter(|ok| **ok).count();
+            metrics::counter!("cfgledger_heartbeat_groups_total").increment(1);
+            metrics::counter!("cfgledger_heartbeats_total").increment(u64::try_from(stored).unwrap_or(u64::MAX));
+            claims
+                .iter()
+                .zip(admitted)
+                .map(|(claim, ok)| {
+                    ok.then_some(()).ok_or_else(|| {
+                        BeatError::Taken(format!(
+                            "instance {} is reported by another subject; choose another id",
+                            claim.beat.id
+                        ))
+                    })
+                })
+                .collect()
         }
-        owners.insert(w.beat.id.clone(), by);
-        accepted.push(w);
-    }
-    if accepted.is_empty() {
-        return;
-    }
-    let (beats, replies): (Vec<InstanceBeat>, Vec<_>) = accepted.into_iter().map(|w| (w.beat, w.reply)).unzip();
-    // Forgetting the long-silent is left to the servers' own beats, every few seconds.
-    let stored = store.heartbeats(&beats, None).map_err(BeatError::Store);
-    metrics::counter!("cfgledger_heartbeat_groups_total").increment(1);
-    metrics::counter!("cfgledger_heartbeats_total").increment(u64::try_from(beats.len()).unwrap_or(u64::MAX));
-    if let Err(BeatError::Store(e)) = &stored {
-        tracing::warn!(error = %e, beats = beats.len(), "cannot record a group of heartbeats");
-    }
-    for reply in replies {
+        Err(e) => {
+            tracing::warn!(error = %e, beats = claims.len(), "cannot record a group of heartbeats");
+            claims.iter().map(|_| Err(BeatError::Store(e.clone()))).collect()
+        }
+    };
+    for (reply, answer) in replies.into_iter().zip(answers) {
         // A caller that stopped waiting has nothing to be told.
-        let _ = reply.send(stored.clone());
+        let _ = reply.send(answer);
     }
 }

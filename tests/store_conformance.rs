@@ -373,6 +373,52 @@ mod checks {
         assert_eq!(other.data_key("a1").expect("read"), None);
     }
 
+    /// An id belongs to the subject that reports it while it is live, across every handle on the store (every
+    /// server): claimed one after the other, in one group, or at the same instant through two handles.
+    pub fn a_live_id_belongs_to_one_subject_across_handles(f: Fixture) {
+        use cfgledger::store::{ClaimedBeat, InstanceBeat};
+        let claim = |id: &str, by: &str, seen: i64, take: bool| ClaimedBeat {
+            beat: InstanceBeat { id: id.into(), info: json!({ "reported_by": by }), last_seen: seen },
+            live_since: seen - 1_000,
+            may_take_over: take,
+        };
+        let (a, b) = (f.store.clone(), (f.other_handle)());
+        let owner = |id: &str| a.instance(id, 0).expect("a lookup").map(|beat| beat.info["reported_by"].clone());
+        assert_eq!(a.claim_heartbeats(&[claim("x", "s1", 10_000, false)]).expect("a claim"), [true]);
+        assert_eq!(b.claim_heartbeats(&[claim("x", "s2", 10_001, false)]).expect("a claim"), [false]);
+        assert_eq!(owner("x"), Some(json!("s1")), "refused, and nothing changed");
+        // In one group: the owner's own beat goes, another subject's does not; a new id goes to its first.
+        let group = [claim("x", "s1", 10_002, false), claim("x", "s2", 10_003, false), claim("y", "s2", 10_004, false)];
+        let more = [claim("y", "s1", 10_005, false)];
+        assert_eq!(b.claim_heartbeats(&group).expect("a group"), [true, false, true]);
+        assert_eq!(b.claim_heartbeats(&more).expect("a claim"), [false]);
+        assert_eq!((owner("x"), owner("y")), (Some(json!("s1")), Some(json!("s2"))));
+        // One who may take over does; an id whose beat is no longer live is free again.
+        assert_eq!(a.claim_heartbeats(&[claim("x", "s2", 10_006, true)]).expect("a take-over"), [true]);
+        assert_eq!(owner("x"), Some(json!("s2")));
+        assert_eq!(b.claim_heartbeats(&[claim("y", "s3", 20_000, false)]).expect("a claim"), [true]);
+        assert_eq!(owner("y"), Some(json!("s3")));
+        // Two handles claiming each new id at once, for two subjects: exactly one gets it, every time.
+        for round in 0..40 {
+            let id = format!("race-{round}");
+            let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+            let racers: Vec<_> = [(a.clone(), "left"), (b.clone(), "right")]
+                .into_iter()
+                .map(|(handle, by)| {
+                    let (start, beat) = (start.clone(), claim(&id, by, 30_000 + round, false));
+                    std::thread::spawn(move || {
+                        start.wait();
+                        (by, handle.claim_heartbeats(&[beat]).expect("a claim")[0])
+                    })
+                })
+                .collect();
+            let results: Vec<(&str, bool)> = racers.into_iter().map(|r| r.join().expect("a racer")).collect();
+            let winners: Vec<&str> = results.iter().filter(|(_, won)| *won).map(|(by, _)| *by).collect();
+            assert_eq!(winners.len(), 1, "round {round}: {results:?}");
+            assert_eq!(owner(&id), Some(json!(winners[0])), "round {round}: the winner holds the id");
+        }
+    }
+
     pub fn heartbeats_are_upserted_found_by_id_listed_and_forgotten(f: Fixture) {
         use cfgledger::store::InstanceBeat;
         let s = f.store.as_ref();
@@ -1026,6 +1072,10 @@ macro_rules! conformance {
             #[test]
             fn heartbeats_are_upserted_found_by_id_listed_and_forgotten() {
                 checks::heartbeats_are_upserted_found_by_id_listed_and_forgotten($fixture)
+            }
+            #[test]
+            fn a_live_id_belongs_to_one_subject_across_handles() {
+                checks::a_live_id_belongs_to_one_subject_across_handles($fixture)
             }
             #[test]
             fn query_with_each_filter_alone() { history_checks::query_with_each_filter_alone($fixture) }

@@ -1,7 +1,9 @@
 //! The in-memory adapter: the log in a vector behind a mutex. For tests and for `memory:` stores that
 //! need no persistence; it follows the same contract as the durable adapters.
 
-use super::{AppendGuard, DataKeyRow, EventStore, InstanceBeat, LogQuery, StoreError, StoredSnapshot, SubjectMatch};
+use super::{
+    AppendGuard, ClaimedBeat, DataKeyRow, EventStore, InstanceBeat, LogQuery, StoreError, StoredSnapshot, SubjectMatch,
+};
 use cfgledger_events::{Head, Record, Timestamp};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -50,6 +52,17 @@ pub(crate) fn selects(q: &LogQuery, rec: &Record) -> bool {
         && q.batch.as_ref().is_none_or(|b| &rec.batch_id == b)
         && q.since.is_none_or(|t| rec.occurred_at >= t)
         && q.until.is_none_or(|t| rec.occurred_at <= t)
+}
+
+/// Keeps `beat` unless the stored beat of its id is newer.
+fn upsert_beat(all: &mut BTreeMap<String, InstanceBeat>, beat: &InstanceBeat) {
+    match all.get_mut(&beat.id) {
+        Some(stored) if stored.last_seen > beat.last_seen => {}
+        Some(stored) => *stored = beat.clone(),
+        None => {
+            all.insert(beat.id.clone(), beat.clone());
+        }
+    }
 }
 
 struct MemoryGuard<'a> {
@@ -167,15 +180,21 @@ impl EventStore for MemoryStore {
             all.retain(|_, b| b.last_seen >= before);
         }
         for beat in beats {
-            match all.get_mut(&beat.id) {
-                Some(stored) if stored.last_seen > beat.last_seen => {}
-                Some(stored) => *stored = beat.clone(),
-                None => {
-                    all.insert(beat.id.clone(), beat.clone());
-                }
-            }
+            upsert_beat(&mut all, beat);
         }
         Ok(())
+    }
+
+    fn claim_heartbeats(&self, claims: &[ClaimedBeat]) -> Result<Vec<bool>, StoreError> {
+        let mut all =
+            self.instances.lock().map_err(|_| StoreError::Unavailable("memory store lock poisoned".into()))?;
+        let admitted = super::admit(claims, |id| {
+            Ok::<_, StoreError>(all.get(id).map(|b| (super::reporter(&b.info).map(str::to_string), b.last_seen)))
+        })?;
+        for (claim, _) in claims.iter().zip(&admitted).filter(|(_, ok)| **ok) {
+            upsert_beat(&mut all, &claim.beat);
+        }
+        Ok(admitted)
     }
 
     fn instances(&self, since: i64) -> Result<Vec<InstanceBeat>, StoreError> {

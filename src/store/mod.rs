@@ -206,6 +206,14 @@ pub trait EventStore: Send + Sync {
     /// the event log: this is operational state.
     fn heartbeats(&self, beats: &[InstanceBeat], forget_before: Option<i64>) -> Result<(), StoreError>;
 
+    /// Records the beats of `claims` whose ids are theirs to report, all in one transaction, under a lock
+    /// that every handle on the store takes, so that two servers cannot hand one id to two subjects at
+    /// once. An id belongs to the subject that reports it (`info.reported_by`) while its stored beat is
+    /// live; each claim, in order, is checked against the stored beat of its id and the claims before it
+    /// ([`admit`]). Returns whether each was admitted; an admitted beat is recorded as
+    /// [`EventStore::heartbeats`] records one, and a refused one changes nothing.
+    fn claim_heartbeats(&self, claims: &[ClaimedBeat]) -> Result<Vec<bool>, StoreError>;
+
     /// Every instance whose last heartbeat is at or after `since` (microseconds since the epoch).
     fn instances(&self, since: i64) -> Result<Vec<InstanceBeat>, StoreError>;
 
@@ -301,6 +309,49 @@ pub struct InstanceBeat {
     /// Host name, process id, listen address, version, start time, applied seq and head hash, as JSON.
     pub info: serde_json::Value,
     pub last_seen: i64,
+}
+
+/// An agent's or client's heartbeat, with what decides whether its id is free for it.
+#[derive(Debug, Clone)]
+pub struct ClaimedBeat {
+    pub beat: InstanceBeat,
+    /// The oldest `last_seen` of a live instance: a stored beat older than this no longer holds its id.
+    pub live_since: i64,
+    /// The sender may report an id another subject reports (an admin, clearing an entry).
+    pub may_take_over: bool,
+}
+
+/// Who reports a heartbeat.
+pub fn reporter(info: &serde_json::Value) -> Option<&str> {
+    info.get("reported_by").and_then(serde_json::Value::as_str)
+}
+
+/// Which of `claims` may be recorded, in order: a claim is refused when its id's beat, as the store holds it
+/// or as an earlier admitted claim of the group left it, is live and reported by another subject, unless the
+/// claim may take it over. `stored` gives an id's stored reporter and `last_seen`; it is asked once per id.
+pub fn admit<E>(
+    claims: &[ClaimedBeat],
+    mut stored: impl FnMut(&str) -> Result<Option<(Option<String>, i64)>, E>,
+) -> Result<Vec<bool>, E> {
+    let mut owners: std::collections::HashMap<&str, (Option<String>, i64)> = std::collections::HashMap::new();
+    let mut admitted = Vec::with_capacity(claims.len());
+    for claim in claims {
+        let id = claim.beat.id.as_str();
+        let (owner, seen) = match owners.get(id) {
+            Some(known) => known.clone(),
+            None => stored(id)?.unwrap_or((None, i64::MIN)),
+        };
+        let by = reporter(&claim.beat.info).map(str::to_string);
+        let live_owner = owner.as_ref().filter(|_| seen >= claim.live_since);
+        if live_owner.is_some_and(|o| Some(o) != by.as_ref()) && !claim.may_take_over {
+            admitted.push(false);
+            owners.insert(id, (owner, seen));
+            continue;
+        }
+        admitted.push(true);
+        owners.insert(id, (by, claim.beat.last_seen.max(seen)));
+    }
+    Ok(admitted)
 }
 
 /// Wakes a tailer when the log may have grown. A wake-up only says "read the log": it never carries events,

@@ -18,7 +18,8 @@
 
 use super::sql::{self, Arg, Dialect, EventRow, SnapshotRow, Sql, SqlReader};
 use super::{
-    AppendGuard, BulkLoad, ChangeWatch, DataKeyRow, EventStore, InstanceBeat, LogQuery, StoreError, StoredSnapshot,
+    AppendGuard, BulkLoad, ChangeWatch, ClaimedBeat, DataKeyRow, EventStore, InstanceBeat, LogQuery, StoreError,
+    StoredSnapshot,
 };
 use cfgledger_events::{Head, Record, Timestamp};
 use postgres::fallible_iterator::FallibleIterator;
@@ -38,6 +39,8 @@ pub const CHANNEL: &str = "cfgledger_events";
 /// Advisory lock keys (arbitrary constants, one per purpose).
 const APPEND_LOCK: i64 = 0x6366_676c_0001;
 const MIGRATE_LOCK: i64 = 0x6366_676c_0002;
+/// Held (per transaction) while agents' heartbeats are checked against their ids' owners and written.
+const BEATS_LOCK: i64 = 0x6366_676c_0003;
 /// How long a connection attempt may take before the store reports itself unavailable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Read connections kept for reuse.
@@ -84,6 +87,36 @@ fn with_causes(e: &postgres::Error) -> String {
         cause = c.source();
     }
     text
+}
+
+/// Writes `beats` in one statement: of an id's beats the newest (the later one of a tie), since one statement
+/// may not update a row twice, as the other adapters keep; in id order, so that servers writing overlapping
+/// groups take the rows' locks in the same order and never deadlock. A beat older than the stored one
+/// (queued longer on another server) changes nothing.
+fn upsert_beats<'b>(
+    c: &mut impl postgres::GenericClient,
+    beats: impl Iterator<Item = &'b InstanceBeat>,
+) -> Result<(), postgres::Error> {
+    let mut last: std::collections::BTreeMap<&str, &InstanceBeat> = std::collections::BTreeMap::new();
+    for beat in beats {
+        let kept = last.entry(&beat.id).or_insert(beat);
+        if beat.last_seen >= kept.last_seen {
+            *kept = beat;
+        }
+    }
+    if last.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = last.keys().copied().collect();
+    let infos: Vec<String> = ids.iter().map(|id| last[id].info.to_string()).collect();
+    let seen: Vec<i64> = ids.iter().map(|id| last[id].last_seen).collect();
+    c.execute(
+        "INSERT INTO instances (id, info, last_seen) SELECT * FROM unnest($1::text[], $2::text[], $3::int8[]) \
+         ON CONFLICT (id) DO UPDATE SET info = excluded.info, last_seen = excluded.last_seen \
+         WHERE excluded.last_seen >= instances.last_seen",
+        &[&ids, &infos, &seen],
+    )?;
+    Ok(())
 }
 
 fn poisoned() -> StoreError {
@@ -545,35 +578,40 @@ impl EventStore for PgStore {
     }
 
     fn heartbeats(&self, beats: &[InstanceBeat], forget_before: Option<i64>) -> Result<(), StoreError> {
-        // One statement may not update a row twice: the newest beat of each id (the later one of a tie), as
-        // the other adapters keep. In id order, so that servers writing overlapping groups take the rows'
-        // locks in the same order and never deadlock.
-        let mut last: std::collections::BTreeMap<&str, &InstanceBeat> = std::collections::BTreeMap::new();
-        for beat in beats {
-            let kept = last.entry(&beat.id).or_insert(beat);
-            if beat.last_seen >= kept.last_seen {
-                *kept = beat;
-            }
-        }
-        let ids: Vec<&str> = last.keys().copied().collect();
-        let infos: Vec<String> = ids.iter().map(|id| last[id].info.to_string()).collect();
-        let seen: Vec<i64> = ids.iter().map(|id| last[id].last_seen).collect();
         self.with_reader(|c| {
             // Forgetting first, in a statement of its own: it locks rows in the table's order, and holding
             // those locks while upserting a group could cross another server's group.
             if let Some(before) = forget_before {
                 c.execute("DELETE FROM instances WHERE last_seen < $1", &[&before])?;
             }
-            if !ids.is_empty() {
-                // A beat older than the stored one (queued longer on another server) changes nothing.
-                c.execute(
-                    "INSERT INTO instances (id, info, last_seen) SELECT * FROM unnest($1::text[], $2::text[], $3::int8[]) \
-                     ON CONFLICT (id) DO UPDATE SET info = excluded.info, last_seen = excluded.last_seen \
-                     WHERE excluded.last_seen >= instances.last_seen",
-                    &[&ids, &infos, &seen],
-                )?;
-            }
-            Ok(())
+            upsert_beats(c, beats.iter())
+        })
+    }
+
+    fn claim_heartbeats(&self, claims: &[ClaimedBeat]) -> Result<Vec<bool>, StoreError> {
+        let ids: Vec<&str> = claims.iter().map(|c| c.beat.id.as_str()).collect();
+        self.with_reader(|c| {
+            // Every server's claims take one lock, so that no one writes between the owners read here and
+            // the beats written (a row lock cannot guard an id no row has yet).
+            let mut tx = c.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&BEATS_LOCK])?;
+            let rows = tx.query("SELECT id, info, last_seen FROM instances WHERE id = ANY($1)", &[&ids])?;
+            let stored: std::collections::HashMap<String, (Option<String>, i64)> = rows
+                .iter()
+                .map(|r| {
+                    let info: String = r.get(1);
+                    let owner = serde_json::from_str::<serde_json::Value>(&info)
+                        .ok()
+                        .as_ref()
+                        .and_then(super::reporter)
+                        .map(str::to_string);
+                    (r.get(0), (owner, r.get(2)))
+                })
+                .collect();
+            let admitted = super::admit(claims, |id| Ok::<_, postgres::Error>(stored.get(id).cloned()))?;
+            upsert_beats(&mut tx, claims.iter().zip(&admitted).filter(|(_, ok)| **ok).map(|(c, _)| &c.beat))?;
+            tx.commit()?;
+            Ok(admitted)
         })
     }
 

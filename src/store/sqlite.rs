@@ -8,7 +8,7 @@
 //! gapless: the loser gets a conflict, never a gap or a fork.
 
 use super::sql::{self, Arg, Dialect, EventRow, SnapshotRow, Sql, SqlReader};
-use super::{AppendGuard, DataKeyRow, EventStore, InstanceBeat, LogQuery, StoreError, StoredSnapshot};
+use super::{AppendGuard, ClaimedBeat, DataKeyRow, EventStore, InstanceBeat, LogQuery, StoreError, StoredSnapshot};
 use cfgledger_events::{Head, Record, RecordRef, Timestamp};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -533,19 +533,29 @@ impl EventStore for SqliteStore {
         if let Some(before) = forget_before {
             tx.execute("DELETE FROM instances WHERE last_seen < ?1", params![before]).map_err(unavailable)?;
         }
-        {
-            let mut upsert = tx
-                .prepare_cached(
-                    "INSERT INTO instances (id, info, last_seen) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (id) DO UPDATE SET info = excluded.info, last_seen = excluded.last_seen \
-                     WHERE excluded.last_seen >= instances.last_seen",
-                )
-                .map_err(unavailable)?;
-            for beat in beats {
-                upsert.execute(params![beat.id, beat.info.to_string(), beat.last_seen]).map_err(unavailable)?;
-            }
-        }
+        upsert_beats(&tx, beats.iter())?;
         tx.commit().map_err(unavailable)
+    }
+
+    fn claim_heartbeats(&self, claims: &[ClaimedBeat]) -> Result<Vec<bool>, StoreError> {
+        let mut conn = self.write.lock().map_err(|_| poisoned())?;
+        // SQLite's write lock from the start (across processes), so that no one writes between the owners
+        // read here and the beats written.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(unavailable)?;
+        let admitted = {
+            let mut owner =
+                tx.prepare_cached("SELECT info, last_seen FROM instances WHERE id = ?1").map_err(unavailable)?;
+            super::admit(claims, |id| {
+                let row = owner
+                    .query_row(params![id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                    .optional()
+                    .map_err(unavailable)?;
+                Ok::<_, StoreError>(row.map(|(info, seen)| (reporter_of(&info), seen)))
+            })?
+        };
+        upsert_beats(&tx, claims.iter().zip(&admitted).filter(|(_, ok)| **ok).map(|(c, _)| &c.beat))?;
+        tx.commit().map_err(unavailable)?;
+        Ok(admitted)
     }
 
     fn instances(&self, since: i64) -> Result<Vec<InstanceBeat>, StoreError> {
@@ -634,6 +644,26 @@ impl EventStore for SqliteStore {
         tx.commit().map_err(unavailable)?;
         Ok(done)
     }
+}
+
+/// Writes `beats`; of an id's beats, the newest is kept, and one older than the stored beat changes nothing.
+fn upsert_beats<'b>(conn: &Connection, beats: impl Iterator<Item = &'b InstanceBeat>) -> Result<(), StoreError> {
+    let mut upsert = conn
+        .prepare_cached(
+            "INSERT INTO instances (id, info, last_seen) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (id) DO UPDATE SET info = excluded.info, last_seen = excluded.last_seen \
+             WHERE excluded.last_seen >= instances.last_seen",
+        )
+        .map_err(unavailable)?;
+    for beat in beats {
+        upsert.execute(params![beat.id, beat.info.to_string(), beat.last_seen]).map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+/// The reporter of a stored beat's info.
+fn reporter_of(info: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(info).ok().as_ref().and_then(super::reporter).map(str::to_string)
 }
 
 const DATA_KEY_COLUMNS: &str = "id, subject, master_key, wrapped, created_at";
