@@ -138,8 +138,9 @@ struct Waiting {
 /// Records agents' and clients' heartbeats in groups: the beats that arrive within [`GROUP_WINDOW`] of a
 /// group's first, or while the one before is being written, go into one transaction, so that ten thousand
 /// agents beating every few seconds cost the store at most twenty transactions (and syncs) a second rather
-/// than one per beat, and the log's writer is not queued behind them for the store's write lock. A beat is
-/// answered once the transaction holding it is stored.
+/// than one per beat, and the log's writer waits for the store's write lock behind them at most that often
+/// (on SQLite a group's owner lookups and writes both hold it). A beat is answered once the transaction
+/// holding it is stored; `cfgledger_heartbeats_refused_total` counts those refused for their id.
 ///
 /// An id belongs to the subject that reports it while it is live: each beat's id is checked against the
 /// store and against the beats before it in the group, one after the other, in the transaction that stores
@@ -205,15 +206,17 @@ fn store_group(store: &dyn EventStore, group: Vec<Waiting>) {
     let (claims, replies): (Vec<ClaimedBeat>, Vec<_>) = group
         .into_iter()
         .map(|w| {
-            let live_since = live_since(cfgledger_events::Timestamp::from_micros(w.beat.last_seen));
-            (ClaimedBeat { beat: w.beat, live_since, may_take_over: w.may_take_over }, w.reply)
+            let since = live_since(cfgledger_events::Timestamp::from_micros(w.beat.last_seen));
+            (ClaimedBeat { beat: w.beat, live_since: since, may_take_over: w.may_take_over }, w.reply)
         })
         .unzip();
     let answers: Vec<Result<(), BeatError>> = match store.claim_heartbeats(&claims) {
         Ok(admitted) => {
             let stored = admitted.iter().filter(|ok| **ok).count();
+            let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
             metrics::counter!("cfgledger_heartbeat_groups_total").increment(1);
-            metrics::counter!("cfgledger_heartbeats_total").increment(u64::try_from(stored).unwrap_or(u64::MAX));
+            metrics::counter!("cfgledger_heartbeats_total").increment(count(stored));
+            metrics::counter!("cfgledger_heartbeats_refused_total").increment(count(admitted.len() - stored));
             claims
                 .iter()
                 .zip(admitted)

@@ -398,6 +398,19 @@ mod checks {
         assert_eq!(owner("x"), Some(json!("s2")));
         assert_eq!(b.claim_heartbeats(&[claim("y", "s3", 20_000, false)]).expect("a claim"), [true]);
         assert_eq!(owner("y"), Some(json!("s3")));
+        // The owner's beat older than the stored one is admitted and changes nothing.
+        assert_eq!(a.claim_heartbeats(&[claim("y", "s3", 19_999, false)]).expect("an old beat"), [true]);
+        assert_eq!(a.instance("y", 0).expect("a lookup").map(|beat| beat.last_seen), Some(20_000));
+        // A beat that names no reporter takes no live id, and holds none against others.
+        let anonymous = |id: &str, seen: i64| ClaimedBeat {
+            beat: InstanceBeat { id: id.into(), info: json!({}), last_seen: seen },
+            live_since: seen - 1_000,
+            may_take_over: false,
+        };
+        assert_eq!(a.claim_heartbeats(&[anonymous("y", 20_001)]).expect("a claim"), [false]);
+        assert_eq!(a.claim_heartbeats(&[anonymous("z", 20_002)]).expect("a claim"), [true]);
+        assert_eq!(b.claim_heartbeats(&[claim("z", "s4", 20_003, false)]).expect("a claim"), [true]);
+        assert_eq!(owner("z"), Some(json!("s4")));
         // Two handles claiming each new id at once, for two subjects: exactly one gets it, every time.
         for round in 0..40 {
             let id = format!("race-{round}");

@@ -172,11 +172,12 @@ fn instances_show_a_behind_a_stale_and_a_diverged_agent_and_bad_heartbeats_are_r
     };
     // The server's own entry is what it has applied now, even before its next beat reports the change.
     server.put("MAX_WORKERS", &admin, json!(4)).ok_json();
-    let (converged, list) = ids("kind=server");
+    let (servers, list) = ids("kind=server");
     let own = &list["instances"][0];
+    assert_eq!((servers.len(), own["self"].as_bool()), (1, Some(true)), "{own}");
     assert_eq!(
-        (converged.len(), own["status"].as_str(), own["lag"].as_u64()),
-        (1, Some("converged"), Some(0)),
+        (own["status"].as_str(), own["lag"].as_u64(), own["matches_log"].as_bool()),
+        (Some("converged"), Some(0), Some(true)),
         "{own}"
     );
     assert_eq!(own["applied_seq"], store.log().last().unwrap()["seq"], "{own}");

@@ -59,7 +59,9 @@ pub async fn list(
     let snap = state.ledger.snapshot();
     let head = snap.head.seq;
     let head_hash = snap.head.hash.to_hex();
-    let (beats, hashes) = tokio::task::spawn_blocking(move || {
+    let me = state.instance.id.clone();
+    let own = me.clone();
+    let (beats, hashes, own_hash) = tokio::task::spawn_blocking(move || {
         // A heartbeat in a shape this version cannot read is not listed.
         let beats: Vec<(InstanceBeat, InstanceInfo)> = store
             .instances(since)?
@@ -72,35 +74,52 @@ pub async fn list(
                 }
             })
             .collect();
-        // The log's hash at each seq an instance reports, read once per distinct seq.
-        let seqs: BTreeSet<u64> =
-            beats.iter().map(|(_, info)| info.applied_seq).filter(|&s| s > 0 && s < head).collect();
+        // The log's hash at each seq an instance reports, read once per distinct seq; this server's own entry
+        // is what it has applied now (below).
+        let seqs: BTreeSet<u64> = beats
+            .iter()
+            .filter(|(b, _)| b.id != own)
+            .map(|(_, info)| info.applied_seq)
+            .filter(|&s| s > 0 && s < head)
+            .collect();
+        let hash_at = |seq: u64| -> Result<Option<String>, crate::store::StoreError> {
+            Ok(store.read_after(seq - 1, 1)?.into_iter().next().filter(|r| r.seq == seq).map(|r| r.hash.to_hex()))
+        };
         let mut hashes = BTreeMap::new();
         for seq in seqs {
-            if let Some(rec) = store.read_after(seq - 1, 1)?.into_iter().next().filter(|r| r.seq == seq) {
-                hashes.insert(seq, rec.hash.to_hex());
+            if let Some(hash) = hash_at(seq)? {
+                hashes.insert(seq, hash);
             }
         }
-        Ok::<_, crate::store::StoreError>((beats, hashes))
+        // This server's head as the store holds it: where this server's state meets the store's (a store
+        // that lost it, after a failover to a standby that had not received it, shows the server diverged).
+        let own_hash = if head > 0 { hash_at(head)? } else { None };
+        Ok::<_, crate::store::StoreError>((beats, hashes, own_hash))
     })
     .await
     .map_err(|_| ApiError::from(crate::error::Error::Closed))??;
-    let me = state.instance.id.as_str();
     let mut instances: Vec<InstanceEntry> = beats
         .into_iter()
         .map(|(b, mut info)| {
-            if b.id == me {
+            let is_self = b.id == me;
+            if is_self {
                 // This server's own entry says what it has applied now, not at its last beat (up to a second
-                // ago), which would show it behind its own head after every change.
+                // ago), which would show it behind its own head after every change. Other servers' entries
+                // are as of their last beats.
                 info.applied_seq = head;
                 info.head_hash.clone_from(&head_hash);
             }
-            let log_hash = if info.applied_seq == head { Some(&head_hash) } else { hashes.get(&info.applied_seq) };
-            let matches_log = match log_hash {
-                Some(h) => Some(*h == info.head_hash),
-                None if info.applied_seq > head => None,
-                // A seq of this log whose record could not be read (seq 0: an empty store).
-                None => None,
+            let log_hash = match (is_self, info.applied_seq == head) {
+                (true, _) => own_hash.as_ref(),
+                (false, true) => Some(&head_hash),
+                (false, false) => hashes.get(&info.applied_seq),
+            };
+            let matches_log = match (log_hash, is_self) {
+                (Some(h), _) => Some(*h == info.head_hash),
+                // The store no longer holds the head this server applied.
+                (None, true) if head > 0 => Some(false),
+                // Past this server's head, or a seq whose record could not be read (seq 0: an empty store).
+                (None, _) => None,
             };
             let lag = head.saturating_sub(info.applied_seq);
             let status = if matches_log == Some(false) {
@@ -126,7 +145,7 @@ pub async fn list(
             };
             InstanceEntry {
                 rollouts,
-                is_self: b.id == me,
+                is_self,
                 id: b.id,
                 last_seen: cfgledger_events::Timestamp::from_micros(b.last_seen).to_string(),
                 age_secs: age.as_secs_f64(),

@@ -217,8 +217,7 @@ pub trait EventStore: Send + Sync {
     /// Every instance whose last heartbeat is at or after `since` (microseconds since the epoch).
     fn instances(&self, since: i64) -> Result<Vec<InstanceBeat>, StoreError>;
 
-    /// One instance's heartbeat, if it is at or after `since`: what a heartbeat checks its owner against,
-    /// without reading every other.
+    /// One instance's heartbeat, if it is at or after `since`, without reading every other.
     fn instance(&self, id: &str, since: i64) -> Result<Option<InstanceBeat>, StoreError>;
 
     /// Removes an instance's heartbeat (it stopped).
@@ -324,6 +323,11 @@ pub struct ClaimedBeat {
 /// Who reports a heartbeat.
 pub fn reporter(info: &serde_json::Value) -> Option<&str> {
     info.get("reported_by").and_then(serde_json::Value::as_str)
+}
+
+/// Who reports a stored heartbeat, from its info as the store keeps it (JSON text).
+fn reporter_in(info: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(info).ok().as_ref().and_then(reporter).map(str::to_string)
 }
 
 /// Which of `claims` may be recorded, in order: a claim is refused when its id's beat, as the store holds it

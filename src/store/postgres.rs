@@ -41,6 +41,11 @@ const APPEND_LOCK: i64 = 0x6366_676c_0001;
 const MIGRATE_LOCK: i64 = 0x6366_676c_0002;
 /// Held (per transaction) while agents' heartbeats are checked against their ids' owners and written.
 const BEATS_LOCK: i64 = 0x6366_676c_0003;
+/// How long a group of heartbeats waits for [`BEATS_LOCK`] before it fails (its beats answered 503).
+const BEATS_LOCK_TIMEOUT: &str = "5s";
+/// How long a session may sit idle inside a heartbeat transaction before PostgreSQL ends it, releasing the
+/// lock: a server stopped or cut off mid-transaction.
+const BEATS_IDLE_TIMEOUT: &str = "10s";
 /// How long a connection attempt may take before the store reports itself unavailable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Read connections kept for reuse.
@@ -592,20 +597,22 @@ impl EventStore for PgStore {
         let ids: Vec<&str> = claims.iter().map(|c| c.beat.id.as_str()).collect();
         self.with_reader(|c| {
             // Every server's claims take one lock, so that no one writes between the owners read here and
-            // the beats written (a row lock cannot guard an id no row has yet).
-            let mut tx = c.transaction()?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&BEATS_LOCK])?;
+            // the beats written (a row lock cannot guard an id no row has yet). READ COMMITTED whatever the
+            // database's default, so that the owners are read as the last holder of the lock left them; a
+            // server that stalls while holding it loses its session after a while, and one waiting for it
+            // gives up, so that a stuck server cannot stop every other's heartbeats.
+            let mut tx = c.build_transaction().isolation_level(postgres::IsolationLevel::ReadCommitted).start()?;
+            tx.batch_execute(&format!(
+                "SET LOCAL lock_timeout = '{BEATS_LOCK_TIMEOUT}'; \
+                 SET LOCAL idle_in_transaction_session_timeout = '{BEATS_IDLE_TIMEOUT}'; \
+                 SELECT pg_advisory_xact_lock({BEATS_LOCK})"
+            ))?;
             let rows = tx.query("SELECT id, info, last_seen FROM instances WHERE id = ANY($1)", &[&ids])?;
             let stored: std::collections::HashMap<String, (Option<String>, i64)> = rows
                 .iter()
                 .map(|r| {
                     let info: String = r.get(1);
-                    let owner = serde_json::from_str::<serde_json::Value>(&info)
-                        .ok()
-                        .as_ref()
-                        .and_then(super::reporter)
-                        .map(str::to_string);
-                    (r.get(0), (owner, r.get(2)))
+                    (r.get(0), (super::reporter_in(&info), r.get(2)))
                 })
                 .collect();
             let admitted = super::admit(claims, |id| Ok::<_, postgres::Error>(stored.get(id).cloned()))?;

@@ -550,7 +550,7 @@ impl EventStore for SqliteStore {
                     .query_row(params![id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
                     .optional()
                     .map_err(unavailable)?;
-                Ok::<_, StoreError>(row.map(|(info, seen)| (reporter_of(&info), seen)))
+                Ok::<_, StoreError>(row.map(|(info, seen)| (super::reporter_in(&info), seen)))
             })?
         };
         upsert_beats(&tx, claims.iter().zip(&admitted).filter(|(_, ok)| **ok).map(|(c, _)| &c.beat))?;
@@ -659,11 +659,6 @@ fn upsert_beats<'b>(conn: &Connection, beats: impl Iterator<Item = &'b InstanceB
         upsert.execute(params![beat.id, beat.info.to_string(), beat.last_seen]).map_err(unavailable)?;
     }
     Ok(())
-}
-
-/// The reporter of a stored beat's info.
-fn reporter_of(info: &str) -> Option<String> {
-    serde_json::from_str::<serde_json::Value>(info).ok().as_ref().and_then(super::reporter).map(str::to_string)
 }
 
 const DATA_KEY_COLUMNS: &str = "id, subject, master_key, wrapped, created_at";
