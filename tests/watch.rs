@@ -416,3 +416,26 @@ fn a_watcher_that_stops_reading_holds_no_one_back_is_ended_with_a_reason_and_res
     all.extend(rest);
     assert_eq!(all, created, "resumed with Last-Event-ID: every event once, in order");
 }
+
+/// The answering server's own entry is checked against the store at the head it applied: a store that no
+/// longer holds that record (a failover to a standby that never received it, say) shows the server diverged.
+#[test]
+fn the_server_lists_itself_diverged_when_the_store_lost_its_head() {
+    let store = Store::new("LOG_LEVEL=info");
+    let admin = store.token("ada", "platform_admin");
+    let server = store.serve(&[]);
+    server.put("MAX_WORKERS", &admin, json!(3)).ok_json();
+    let own = |listed: &Value| listed["instances"][0].clone();
+    let before = own(&server.get("/admin/instances?kind=server", &admin).ok_json());
+    assert_eq!((before["self"].as_bool(), before["status"].as_str()), (Some(true), Some("converged")), "{before}");
+    let head = before["applied_seq"].as_u64().expect("an applied seq");
+    // Behind the server's back, the store loses its newest record.
+    let db = rusqlite::Connection::open(store.db_path()).expect("open the database");
+    db.execute_batch(&format!(
+        "DROP TRIGGER events_reject_update; DROP TRIGGER events_reject_delete; DELETE FROM events WHERE seq = {head};"
+    ))
+    .expect("delete the head");
+    let after = own(&server.get("/admin/instances?kind=server", &admin).ok_json());
+    assert_eq!(after["applied_seq"].as_u64(), Some(head), "{after}");
+    assert_eq!((after["status"].as_str(), after["matches_log"].as_bool()), (Some("diverged"), Some(false)), "{after}");
+}
