@@ -59,8 +59,7 @@ pub async fn list(
     let snap = state.ledger.snapshot();
     let head = snap.head.seq;
     let head_hash = snap.head.hash.to_hex();
-    let me = state.instance.id.clone();
-    let own = me.clone();
+    let own = state.instance.id.clone();
     let (beats, hashes, own_hash) = tokio::task::spawn_blocking(move || {
         // A heartbeat in a shape this version cannot read is not listed.
         let beats: Vec<(InstanceBeat, InstanceInfo)> = store
@@ -82,22 +81,20 @@ pub async fn list(
             .map(|(_, info)| info.applied_seq)
             .filter(|&s| s > 0 && s < head)
             .collect();
-        let hash_at = |seq: u64| -> Result<Option<String>, crate::store::StoreError> {
-            Ok(store.read_after(seq - 1, 1)?.into_iter().next().filter(|r| r.seq == seq).map(|r| r.hash.to_hex()))
-        };
         let mut hashes = BTreeMap::new();
         for seq in seqs {
-            if let Some(hash) = hash_at(seq)? {
-                hashes.insert(seq, hash);
+            if let Some(rec) = store.record_at(seq)? {
+                hashes.insert(seq, rec.hash.to_hex());
             }
         }
         // This server's head as the store holds it: where this server's state meets the store's (a store
         // that lost it, after a failover to a standby that had not received it, shows the server diverged).
-        let own_hash = if head > 0 { hash_at(head)? } else { None };
+        let own_hash = store.record_at(head)?.map(|r| r.hash.to_hex());
         Ok::<_, crate::store::StoreError>((beats, hashes, own_hash))
     })
     .await
     .map_err(|_| ApiError::from(crate::error::Error::Closed))??;
+    let me = state.instance.id.as_str();
     let mut instances: Vec<InstanceEntry> = beats
         .into_iter()
         .map(|(b, mut info)| {
@@ -109,17 +106,14 @@ pub async fn list(
                 info.applied_seq = head;
                 info.head_hash.clone_from(&head_hash);
             }
-            let log_hash = match (is_self, info.applied_seq == head) {
-                (true, _) => own_hash.as_ref(),
-                (false, true) => Some(&head_hash),
-                (false, false) => hashes.get(&info.applied_seq),
-            };
-            let matches_log = match (log_hash, is_self) {
-                (Some(h), _) => Some(*h == info.head_hash),
-                // The store no longer holds the head this server applied.
-                (None, true) if head > 0 => Some(false),
-                // Past this server's head, or a seq whose record could not be read (seq 0: an empty store).
-                (None, _) => None,
+            let matches_log = if is_self {
+                // Against the store's record at the head this server applied: a store that no longer holds it
+                // does not match (an empty store has nothing to compare).
+                (head > 0).then(|| own_hash.as_ref() == Some(&head_hash))
+            } else {
+                // None past this server's head, or for a seq whose record could not be read.
+                let log_hash = if info.applied_seq == head { Some(&head_hash) } else { hashes.get(&info.applied_seq) };
+                log_hash.map(|h| *h == info.head_hash)
             };
             let lag = head.saturating_sub(info.applied_seq);
             let status = if matches_log == Some(false) {

@@ -124,11 +124,8 @@ pub(crate) fn check(store: &dyn EventStore, stored: &StoredSnapshot) -> Result<(
         return Err("its digest does not match its content".into());
     }
     let record = store
-        .read_after(stored.seq.saturating_sub(1), 1)
+        .record_at(stored.seq)
         .map_err(|e| e.to_string())?
-        .into_iter()
-        .next()
-        .filter(|r| r.seq == stored.seq)
         .ok_or_else(|| format!("the log has no event at seq {}", stored.seq))?;
     if record.hash != stored.head_hash {
         return Err(format!("the log's event at seq {} has another hash", stored.seq));
@@ -234,13 +231,7 @@ impl Ledger {
             )));
         }
         let state = self.state_at(seq)?;
-        let rec = self
-            .store()
-            .read_after(seq.saturating_sub(1), 1)?
-            .into_iter()
-            .next()
-            .filter(|r| r.seq == seq)
-            .ok_or_else(|| Error::input(format!("seq:{seq} is not in the log")))?;
+        let rec = self.store().record_at(seq)?.ok_or_else(|| Error::input(format!("seq:{seq} is not in the log")))?;
         cfgledger_events::verify_record(&rec).map_err(|e| self.note(e.into()))?;
         let head = Head { seq, hash: rec.hash };
         Ok(std::sync::Arc::new(Snapshot::build(&self.core.catalog, state, head, rec.occurred_at, &self.core.env, None)))

@@ -164,6 +164,14 @@ pub trait EventStore: Send + Sync {
     /// Up to `limit` records with seq greater than `after`, in seq order.
     fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Record>, StoreError>;
 
+    /// The record at `seq`, if the log holds one (none at seq 0).
+    fn record_at(&self, seq: u64) -> Result<Option<Record>, StoreError> {
+        if seq == 0 {
+            return Ok(None);
+        }
+        Ok(self.read_after(seq - 1, 1)?.into_iter().next().filter(|r| r.seq == seq))
+    }
+
     /// The records [`EventStore::read_after`] reads, each lent to `visit` in seq order rather than copied
     /// out; returns how many there were. A rebuild reads every record once and keeps little of it: SQLite
     /// lends each row's bytes where it holds them, and the other adapters lend the records they read.

@@ -41,14 +41,6 @@ pub struct CopyReport {
 /// Called after each chunk with the records written so far by this run and the number to write in all.
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
-/// The record of `store` at `seq`, if it holds one.
-fn record_at(store: &dyn EventStore, seq: u64) -> Result<Option<Record>, Error> {
-    if seq == 0 {
-        return Ok(None);
-    }
-    Ok(store.read_after(seq - 1, 1)?.into_iter().next().filter(|r| r.seq == seq))
-}
-
 /// Appends `records` (which continue the target's log at `head`) in one transaction.
 fn append_chunk(target: &dyn EventStore, head: Head, records: &[Record]) -> Result<Head, Error> {
     target.append(head, records).map_err(copy_failed)
@@ -95,7 +87,7 @@ pub fn mirror(
     let until = until.unwrap_or(source_head.seq).min(source_head.seq);
     let start = target.head()?;
     if start.seq > 0 {
-        match record_at(source, start.seq)? {
+        match source.record_at(start.seq)? {
             Some(rec) if rec.hash == start.hash => {}
             Some(_) => {
                 return Err(conflict(format!(
@@ -180,7 +172,7 @@ pub fn verify_chain(store: &dyn EventStore) -> Result<Head, Error> {
     let head = store.head()?;
     let middle = head.seq / 2;
     // The second half starts from the record at `middle` as stored; the first half checks that record's hash.
-    let second_start = match record_at(store, middle)? {
+    let second_start = match store.record_at(middle)? {
         Some(rec) => Head { seq: rec.seq, hash: rec.hash },
         None if middle == 0 => Head::EMPTY,
         None => return Err(ChainError { seq: middle, reason: "the copy ends early".into() }.into()),
@@ -472,7 +464,7 @@ pub fn replay_plan(
         )));
     }
     let state = source_state(source, seq)?;
-    let head_hash = record_at(source, seq)?.map(|r| r.hash).unwrap_or(Hash::ZERO);
+    let head_hash = source.record_at(seq)?.map(|r| r.hash).unwrap_or(Hash::ZERO);
     let store_id = state.store.as_ref().map(|s| s.store_id.clone()).unwrap_or_default();
     let secret = opts.source_secret.as_ref().map_or(target.own_secret(), |s| s.as_str());
     // The source's key is derived (an Argon2id run) only when something sealed is cloned.
