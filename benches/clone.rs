@@ -48,6 +48,7 @@ use cfgledger_events::{
     SettingsLookup, StoredValue, Timestamp, ValueType,
 };
 use cfgledger_projections::SettingsState;
+use common::cpu::{self, Cpu};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
@@ -148,77 +149,6 @@ fn diff(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<String> {
     changed
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// CPU use over a timed window, from /proc (Linux; jiffies are 1/100 s).
-
-struct Cpu {
-    at: Instant,
-    busy: u64,
-    total: u64,
-    own: u64,
-    postgres: HashMap<u32, u64>,
-}
-
-/// utime + stime of one `/proc/PID/stat` text, and the command name.
-fn proc_ticks(stat: &str) -> Option<(&str, u64)> {
-    let (head, after) = stat.rsplit_once(')')?;
-    let comm = head.split_once('(')?.1;
-    let f: Vec<&str> = after.split_whitespace().collect();
-    Some((comm, f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?))
-}
-
-impl Cpu {
-    fn now() -> Option<Cpu> {
-        let at = Instant::now();
-        let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let fields: Vec<u64> =
-            stat.lines().next()?.split_whitespace().skip(1).take(8).map(|f| f.parse().unwrap_or(0)).collect();
-        let total: u64 = fields.iter().sum();
-        let busy = total - fields.get(3).copied().unwrap_or(0) - fields.get(4).copied().unwrap_or(0);
-        let own = proc_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?.1;
-        let mut postgres = HashMap::new();
-        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-            let Ok(text) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-            if let Some(("postgres", ticks)) = proc_ticks(&text) {
-                postgres.insert(pid, ticks);
-            }
-        }
-        Some(Cpu { at, busy, total, own, postgres })
-    }
-
-    /// Where the CPU went between two readings, in CPUs (1.00 = one CPU busy the whole time).
-    fn describe(from: &Option<Cpu>, to: &Option<Cpu>) -> String {
-        let (Some(a), Some(b)) = (from, to) else { return "CPU use unknown (no /proc)".into() };
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let secs = (b.at - a.at).as_secs_f64().max(1e-9);
-        let busy = (b.busy - a.busy) as f64 / (b.total - a.total).max(1) as f64 * cpus as f64;
-        let own = (b.own - a.own) as f64 / 100.0 / secs;
-        let pg_ticks: u64 =
-            b.postgres.iter().filter_map(|(pid, t)| a.postgres.get(pid).map(|t0| t.saturating_sub(*t0))).sum();
-        let pg = pg_ticks as f64 / 100.0 / secs;
-        format!(
-            "CPU: {busy:.2} of {cpus} busy: this process {own:.2} ({:.1} CPU-s), PostgreSQL {pg:.2} ({:.1} CPU-s), \
-             everything else {:.2}",
-            own * secs,
-            pg * secs,
-            (busy - own - pg).max(0.0)
-        )
-    }
-}
-
-/// The CPU-seconds PostgreSQL's processes (those alive at both readings) spent between two readings.
-fn postgres_secs(from: &Option<Cpu>, to: &Option<Cpu>) -> f64 {
-    match (from, to) {
-        (Some(a), Some(b)) => {
-            b.postgres.iter().filter_map(|(pid, t)| a.postgres.get(pid).map(|t0| t.saturating_sub(*t0))).sum::<u64>()
-                as f64
-                / 100.0
-        }
-        _ => 0.0,
-    }
-}
-
 /// The time the calling thread has spent on a CPU (`/proc/thread-self/schedstat`, nanoseconds), so that a
 /// stage's own cost shows apart from the time it waited for a CPU on a shared machine or for the disk.
 fn thread_cpu() -> Duration {
@@ -271,7 +201,7 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration, String) {
     let out = f();
     let took = t.elapsed();
     let cpu1 = Cpu::now();
-    (out, took, Cpu::describe(&cpu0, &cpu1))
+    (out, took, cpu::describe(&cpu0, &cpu1, "this process"))
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -695,7 +625,7 @@ fn breakdown_sqlite(src: &Source, dir: &Path) {
         bare.finish();
     }
     let wall = started.elapsed();
-    let cpu = Cpu::describe(&cpu0, &Cpu::now());
+    let cpu = cpu::describe(&cpu0, &Cpu::now(), "this process");
     assert_eq!(target_head, src.head);
     println!(
         "clone mirror stages, sqlite->sqlite, {count} records ({:.0} MB of envelopes), each stage alone on this \
@@ -841,7 +771,7 @@ fn breakdown_pg(src: &Source) -> Result<(), String> {
         }
         let c0 = Cpu::now();
         head = append.add(|| target.append(head, &records)).map_err(|e| format!("the PostgreSQL append: {e}"))?;
-        pg_append += postgres_secs(&c0, &Cpu::now());
+        pg_append += cpu::postgres_secs(&c0, &Cpu::now());
         let seqs: Vec<i64> = records.iter().map(|r| r.seq as i64).collect();
         let times: Vec<i64> = records.iter().map(|r| r.occurred_at.as_micros()).collect();
         let kinds: Vec<&str> = records.iter().map(|r| r.kind.as_str()).collect();
@@ -863,7 +793,7 @@ fn breakdown_pg(src: &Source) -> Result<(), String> {
                     tx.commit()
                 })
                 .map_err(|e| format!("the bare insert: {e}"))?;
-            *server += postgres_secs(&c0, &Cpu::now());
+            *server += cpu::postgres_secs(&c0, &Cpu::now());
         }
         count += records.len() as u64;
     }
@@ -992,10 +922,10 @@ fn pg_references(src: &Source) -> Result<(f64, f64), String> {
          primary key and {} indexes: {}, server CPU {:.1} s",
         took.as_secs_f64(),
         copy.show(count),
-        postgres_secs(&pg0, &pg1),
+        cpu::postgres_secs(&pg0, &pg1),
         builds.len() - 1,
         build.show(count),
-        postgres_secs(&pg1, &pg2)
+        cpu::postgres_secs(&pg1, &pg2)
     );
     // The same builds as migration V4 left them: the text columns in the database's collation, and the
     // expression index for bytewise prefixes besides; what V5 saves a bulk load's index builds.
@@ -1023,7 +953,7 @@ fn pg_references(src: &Source) -> Result<(f64, f64), String> {
         "    the same rows' key and indexes as V4 had them (6, text in the database's collation): {}, server CPU \
          {:.1} s; V5's took {:.2}x the time",
         build_v4.show(count),
-        postgres_secs(&pg3, &Cpu::now()),
+        cpu::postgres_secs(&pg3, &Cpu::now()),
         build.wall.as_secs_f64() / build_v4.wall.as_secs_f64()
     );
     drop(client);

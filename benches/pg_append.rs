@@ -27,8 +27,8 @@ use cfgledger::store::StoreUrl;
 use cfgledger::{EnvFileChoice, Ledger, OpenOptions, WriteContext};
 use cfgledger_events::testing::suite_catalog;
 use cfgledger_events::{Cause, Command, Input};
+use common::cpu::{self, Cpu};
 use hdrhistogram::Histogram;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -71,63 +71,6 @@ fn ctx() -> WriteContext {
 fn next_value() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     (1024 + COUNTER.fetch_add(1, Ordering::Relaxed) % 998_000).to_string()
-}
-
-/// CPU time counters from `/proc` (Linux; jiffies are 1/100 s): the machine's busy and total jiffies, this
-/// process's, and each PostgreSQL process's (by pid: a process counts when it lives through the window).
-struct Cpu {
-    at: Instant,
-    busy: u64,
-    total: u64,
-    own: u64,
-    postgres: HashMap<u32, u64>,
-}
-
-/// utime + stime of one `/proc/PID/stat` text, and the command name.
-fn proc_ticks(stat: &str) -> Option<(&str, u64)> {
-    // The command name may hold spaces: fields are counted after its closing parenthesis.
-    let (head, after) = stat.rsplit_once(')')?;
-    let comm = head.split_once('(')?.1;
-    let f: Vec<&str> = after.split_whitespace().collect();
-    Some((comm, f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?))
-}
-
-impl Cpu {
-    fn now() -> Option<Cpu> {
-        let at = Instant::now();
-        let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let fields: Vec<u64> =
-            stat.lines().next()?.split_whitespace().skip(1).take(8).map(|f| f.parse().unwrap_or(0)).collect();
-        let total: u64 = fields.iter().sum();
-        // idle and iowait are not busy.
-        let busy = total - fields.get(3).copied().unwrap_or(0) - fields.get(4).copied().unwrap_or(0);
-        let own = proc_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?.1;
-        let mut postgres = HashMap::new();
-        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-            let Ok(text) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-            if let Some(("postgres", ticks)) = proc_ticks(&text) {
-                postgres.insert(pid, ticks);
-            }
-        }
-        Some(Cpu { at, busy, total, own, postgres })
-    }
-
-    /// Where the CPU went between two readings, in CPUs (1.00 = one CPU busy the whole time).
-    fn describe(from: Option<Cpu>, to: Option<Cpu>, cpus: usize) -> String {
-        let (Some(a), Some(b)) = (from, to) else { return "CPU use unknown (no /proc)".into() };
-        let secs = (b.at - a.at).as_secs_f64();
-        let busy = (b.busy - a.busy) as f64 / (b.total - a.total).max(1) as f64 * cpus as f64;
-        let own = (b.own - a.own) as f64 / 100.0 / secs;
-        let pg_ticks: u64 =
-            b.postgres.iter().filter_map(|(pid, t)| a.postgres.get(pid).map(|t0| t.saturating_sub(*t0))).sum();
-        let pg = pg_ticks as f64 / 100.0 / secs;
-        format!(
-            "CPU over the window: {busy:.2} of {cpus} CPUs busy: this process (writers + ledger) {own:.2}, \
-             PostgreSQL processes {pg:.2}, everything else {:.2}",
-            (busy - own - pg).max(0.0)
-        )
-    }
 }
 
 struct Outcome {
@@ -201,7 +144,6 @@ fn run(writers: usize, warmup: Duration, secs: Duration) -> Result<Outcome, Stri
     let records = ledger.store().read_after(before, usize::MAX).map_err(|e| format!("the log does not read: {e}"))?;
     let mut times: Vec<i64> = records.iter().map(|r| r.occurred_at.as_micros()).collect();
     times.dedup();
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     drop(ledger);
     drop(db);
     Ok(Outcome {
@@ -210,7 +152,7 @@ fn run(writers: usize, warmup: Duration, secs: Duration) -> Result<Outcome, Stri
         wall,
         latency,
         per_commit: records.len() as f64 / times.len().max(1) as f64,
-        cpu: Cpu::describe(cpu_from, cpu_to, cpus),
+        cpu: cpu::describe(&cpu_from, &cpu_to, "this process (writers + ledger)"),
     })
 }
 

@@ -2,6 +2,8 @@
 
 use cfgledger_events::{Actor, Source};
 
+#[allow(dead_code)] // only the benches that load a database on the same cores use it
+pub mod cpu;
 #[allow(dead_code)] // only the benches that talk HTTP use it
 pub mod http;
 #[allow(dead_code)] // only the benches that serve in-process use it
