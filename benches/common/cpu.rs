@@ -4,8 +4,9 @@
 //! PostgreSQL's share counts every process named `postgres`: its CPU time since the first reading, or all of
 //! it for a process that started during the window (a mirror's own connection, a parallel worker of an index
 //! build), plus what the postmaster collected from children that exited during the window (`cutime` and
-//! `cstime`: a parallel worker lives only as long as its build). Counting only the processes alive at both
-//! readings missed all of those, and put an index build's workers under "everything else".
+//! `cstime`: a parallel worker lives only as long as its build), less what a process that exited during the
+//! window had used before it. Counting only the processes alive at both readings missed all of those, and put
+//! an index build's workers under "everything else".
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -64,13 +65,19 @@ impl Cpu {
 
     /// PostgreSQL's CPU time between two readings, in clock ticks.
     fn postgres_ticks(&self, to: &Cpu) -> u64 {
-        to.postgres
+        let grown: u64 = to
+            .postgres
             .iter()
             .map(|(pid, t)| {
                 let t0 = self.postgres.get(pid).copied().unwrap_or_default();
                 t.own.saturating_sub(t0.own) + t.children.saturating_sub(t0.children)
             })
-            .sum()
+            .sum();
+        // A process that lived at the first reading and exited since is in its parent's children's time
+        // whole: what it had used before the window is not the window's.
+        let before: u64 =
+            self.postgres.iter().filter(|(pid, _)| !to.postgres.contains_key(pid)).map(|(_, t)| t.own).sum();
+        grown.saturating_sub(before)
     }
 }
 
